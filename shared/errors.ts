@@ -1,0 +1,62 @@
+// One error base for the whole product. The code is the public, stable contract
+// (tests and callers branch on it); the message is one human line naming the image.
+
+export const ErrorCode = {
+  IMAGE_REF_INVALID: 'IMAGE_REF_INVALID',
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  TRUST_SERVER_UNKNOWN: 'TRUST_SERVER_UNKNOWN',
+  TRUST_SERVER_UNAVAILABLE: 'TRUST_SERVER_UNAVAILABLE',
+  TRUST_METADATA_INVALID: 'TRUST_METADATA_INVALID',
+  TRUST_METADATA_MISSING: 'TRUST_METADATA_MISSING',
+  TRUST_METADATA_TOO_LARGE: 'TRUST_METADATA_TOO_LARGE',
+  TRUST_SIGNATURE_INVALID: 'TRUST_SIGNATURE_INVALID',
+  TRUST_THRESHOLD_NOT_MET: 'TRUST_THRESHOLD_NOT_MET',
+  TRUST_METADATA_EXPIRED: 'TRUST_METADATA_EXPIRED',
+  TRUST_ROLLBACK: 'TRUST_ROLLBACK',
+  TRUST_HASH_MISMATCH: 'TRUST_HASH_MISMATCH',
+  TRUST_ROOT_ROTATION_INVALID: 'TRUST_ROOT_ROTATION_INVALID',
+  TRUST_ROOT_CERT_INVALID: 'TRUST_ROOT_CERT_INVALID',
+  TRUST_ROOT_KEY_MISMATCH: 'TRUST_ROOT_KEY_MISMATCH',
+  TRUST_DELEGATION_INVALID: 'TRUST_DELEGATION_INVALID',
+  TRUST_NO_SIGNED_TARGET: 'TRUST_NO_SIGNED_TARGET',
+  TRUST_DIGEST_MISMATCH: 'TRUST_DIGEST_MISMATCH',
+  TRUST_SIGNER_MISSING: 'TRUST_SIGNER_MISSING',
+  STATE_STORE_FAILED: 'STATE_STORE_FAILED',
+  POLICY_INVALID: 'POLICY_INVALID',
+  POLICY_NO_MATCH: 'POLICY_NO_MATCH',
+  POLICY_UNSUPPORTED: 'POLICY_UNSUPPORTED',
+  POLICY_SECRET_MISSING: 'POLICY_SECRET_MISSING',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+// A field path and what is wrong with it, for decoders that report every problem at once.
+export interface FieldProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export class TrustgateError extends Error {
+  // A literal name survives bundling and minification (esbuild keepNames aside).
+  override readonly name = 'TrustgateError';
+  readonly code: ErrorCode;
+  readonly problems: readonly FieldProblem[];
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; problems?: readonly FieldProblem[] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.problems = options.problems ?? [];
+  }
+}
+
+export function isTrustgateError(value: unknown): value is TrustgateError {
+  return value instanceof TrustgateError;
+}
+
+// Any thrown value as a TrustgateError: ours pass through, anything else is a bug (INTERNAL).
+export function toTrustgateError(value: unknown): TrustgateError {
+  if (value instanceof TrustgateError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new TrustgateError(ErrorCode.INTERNAL, `internal error: ${message}`, { cause: value });
+}

@@ -1,0 +1,32 @@
+import { ErrorCode, TrustgateError, type ErrorCode as Code } from './errors.js';
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+// Parse JSON from an untrusted source. Keys that could pollute prototypes are rejected
+// rather than dropped, so a hostile document cannot change meaning between parsers.
+export function parseJsonSafely(text: string, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text, (key, v: unknown) => {
+      if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`forbidden key "${key}"`);
+      return v;
+    });
+  } catch (error) {
+    throw new TrustgateError(code, `${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return value;
+}
+
+export function parseJsonBytes(bytes: Uint8Array, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new TrustgateError(code, `${what} is not UTF-8`, { cause: error });
+  }
+  return parseJsonSafely(text, code, what);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

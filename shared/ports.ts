@@ -1,0 +1,74 @@
+// The only seams between the core and the outside world. The core in shared/trust,
+// shared/image and shared/policy never touches the network, the disk, the clock or env
+// directly: it is handed these.
+
+// --- HTTP -------------------------------------------------------------------------------
+
+export interface HttpRequest {
+  readonly url: string;
+  readonly method?: 'GET' | 'POST' | 'PUT' | 'HEAD';
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array | string;
+  // The body is read while streaming and the request aborted past this many bytes
+  // (TRUST_METADATA_TOO_LARGE).
+  readonly maxBytes: number;
+  // Whole-request deadline in milliseconds (connect + headers + body).
+  readonly timeoutMs: number;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  // Header lookup, case-insensitive.
+  header(name: string): string | undefined;
+  readonly body: Uint8Array;
+}
+
+// Performs one HTTP exchange. Network failures and timeouts reject with
+// TrustgateError(TRUST_SERVER_UNAVAILABLE); an oversized body with TRUST_METADATA_TOO_LARGE.
+// Any HTTP status resolves.
+export type Fetch = (request: HttpRequest) => Promise<HttpResponse>;
+
+// --- Time -------------------------------------------------------------------------------
+
+// Read once per operation and passed down as a value: verification never reads the clock.
+export interface Clock {
+  now(): Date;
+}
+
+// --- Key-value store --------------------------------------------------------------------
+
+export interface KvItem {
+  readonly value: Uint8Array;
+  // Monotonic version of the entry; conditional puts compare against it.
+  readonly version: number;
+  // Absolute expiry in epoch milliseconds, or undefined for no expiry.
+  readonly expiresAt?: number;
+}
+
+export interface KvPutOptions {
+  // Only write when there is no item yet or the stored version is lower than item.version
+  // (a stale writer can never roll an entry back). Resolves false when the condition failed.
+  readonly onlyIfNewer?: boolean;
+}
+
+export interface KvStore {
+  get(key: string): Promise<KvItem | undefined>;
+  put(key: string, item: KvItem, options?: KvPutOptions): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+// --- Logging ----------------------------------------------------------------------------
+
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+export const silentLogger: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
