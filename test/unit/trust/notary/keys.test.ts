@@ -1,0 +1,164 @@
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { decodeRoot, decodeTargets } from '../../../../shared/trust/notary/decode.js';
+import { canonicalPublicKeyId, computeKeyId, decodePublicKey, publicKeyFromPem } from '../../../../shared/trust/notary/keys.js';
+import type { KeyType } from '../../../../shared/trust/notary/model.js';
+import { generateKey, generateRootCertKey } from '../../../support/notary-builder.js';
+import { createSelfSignedCertificate, toPem } from '../../../support/x509-certificate.js';
+import { fixtureJson } from './notary-fixtures.js';
+
+type ServedKeys = Record<string, { keytype: KeyType; keyval: { public: string } }>;
+
+function errorCode(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof TrustgateError ? error.code : 'not a TrustgateError';
+  }
+  return 'no error';
+}
+
+const b64 = (bytes: Uint8Array | string): string => Buffer.from(bytes).toString('base64');
+const spkiOf = (publicKey: { export(o: { type: 'spki'; format: 'der' }): Buffer }): string => b64(publicKey.export({ type: 'spki', format: 'der' }));
+
+describe('computeKeyId', () => {
+  describe('when given the keys of the real root and targets', () => {
+    it('computes the IDs notary-server lists them under', () => {
+      const rootKeys = fixtureJson('root.json').signed.keys as ServedKeys;
+      const delegationKeys = (fixtureJson('targets.json').signed.delegations as { keys: ServedKeys }).keys;
+      const all = Object.entries({ ...rootKeys, ...delegationKeys });
+      expect(all).toHaveLength(6);
+      for (const [id, key] of all) expect(computeKeyId(key.keytype, key.keyval.public)).toBe(id);
+    });
+  });
+});
+
+describe('decodePublicKey', () => {
+  describe('when given a supported key', () => {
+    it.each(['ed25519', 'ecdsa', 'rsa'] as const)('decodes a %s key with its ID and SPKI', (type) => {
+      const key = generateKey(type);
+      const decoded = decodePublicKey(key.type, key.publicBase64);
+      expect(decoded).toMatchObject({ id: key.id, type, publicBase64: key.publicBase64 });
+      expect(decoded.certificate).toBeUndefined();
+      expect(b64(decoded.spki)).toBe(b64(publicKeyFromPem(key.publicKeyPem).spki));
+    });
+
+    it.each(['ecdsa', 'rsa'] as const)('decodes a %s-x509 certificate key to its public key', (algorithm) => {
+      const key = generateRootCertKey('example.com/app', { algorithm });
+      const decoded = decodePublicKey(key.type, key.publicBase64);
+      expect(decoded.type).toBe(`${algorithm}-x509`);
+      expect(decoded.certificate?.subject).toBe('CN=example.com/app');
+      expect(b64(decoded.spki)).toBe(b64(publicKeyFromPem(key.publicKeyPem).spki));
+    });
+  });
+
+  describe('when the key is not one Notary accepts', () => {
+    const p384 = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
+    const rsa1024 = spkiOf(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
+    const ed25519Spki = spkiOf(generateKeyPairSync('ed25519').publicKey);
+    const ecdsaSpki = generateKey('ecdsa').publicBase64;
+    const rsaCert = generateRootCertKey('example.com/app', { algorithm: 'rsa' }).publicBase64;
+    const ecCert = generateRootCertKey('example.com/app').publicBase64;
+    it.each([
+      ['an unknown key type', 'dsa', ecdsaSpki],
+      ['a non-base64 value', 'ecdsa', 'not base64!'],
+      ['an ed25519 key of 31 bytes', 'ed25519', b64(new Uint8Array(31))],
+      ['an ed25519 key given as SPKI', 'ed25519', ed25519Spki],
+      ['an ecdsa P-384 key', 'ecdsa', p384],
+      ['an ecdsa field holding an Ed25519 SPKI', 'ecdsa', ed25519Spki],
+      ['an ecdsa field holding an RSA key', 'ecdsa', rsa1024],
+      ['an rsa key of 1024 bits', 'rsa', rsa1024],
+      ['an rsa field holding an ECDSA key', 'rsa', ecdsaSpki],
+      ['garbage DER', 'ecdsa', b64(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]))],
+      ['an ecdsa-x509 key that is not PEM', 'ecdsa-x509', b64('hello')],
+      ['an ecdsa-x509 key holding a PEM public key', 'ecdsa-x509', b64(generateKey('ecdsa').publicKeyPem)],
+      ['an ecdsa-x509 key holding an RSA certificate', 'ecdsa-x509', rsaCert],
+      ['an rsa-x509 key holding an ECDSA certificate', 'rsa-x509', ecCert],
+      ['an x509 key holding two certificates', 'ecdsa-x509', b64(Buffer.from(ecCert, 'base64').toString() + Buffer.from(ecCert, 'base64').toString())],
+    ])('rejects %s with TRUST_METADATA_INVALID', (_name, type, value) => {
+      expect(errorCode(() => decodePublicKey(type, value))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+    });
+  });
+});
+
+describe('publicKeyFromPem', () => {
+  describe('when given a PEM public key', () => {
+    it('returns the key and its SPKI', () => {
+      const key = generateKey('ecdsa');
+      const { key: keyObject, spki } = publicKeyFromPem(key.publicKeyPem);
+      expect(keyObject.asymmetricKeyType).toBe('ec');
+      expect(b64(spki)).toBe(key.publicBase64);
+    });
+  });
+
+  describe('when given a PEM certificate', () => {
+    it('returns the certificate public key', () => {
+      const key = generateRootCertKey('example.com/app');
+      expect(b64(publicKeyFromPem(key.certificatePem ?? '').spki)).toBe(b64(publicKeyFromPem(key.publicKeyPem).spki));
+    });
+  });
+
+  describe('when given something else', () => {
+    const privatePem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    it.each([
+      ['garbage', 'not a key'],
+      ['a private key', privatePem],
+      ['a corrupted public key', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n'],
+      ['a corrupted certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
+    ])('rejects %s with CONFIG_INVALID', (_name, pem) => {
+      expect(errorCode(() => publicKeyFromPem(pem))).toBe(ErrorCode.CONFIG_INVALID);
+    });
+  });
+});
+
+describe('canonicalPublicKeyId', () => {
+  describe('when the key is an x509 certificate key', () => {
+    it('is the ID the same public key has as a plain ecdsa key', () => {
+      const root = decodeRoot(new TextEncoder().encode(JSON.stringify(fixtureJson('root.json')))).signed;
+      const certKey = root.keys.get(root.roles.root.keyIds[0] ?? '');
+      expect(certKey?.type).toBe('ecdsa-x509');
+      if (!certKey) return;
+      const plainId = computeKeyId('ecdsa', b64(certKey.spki));
+      expect(canonicalPublicKeyId(certKey)).toBe(plainId);
+      expect(plainId).not.toBe(certKey.id);
+    });
+
+    it.each([
+      ['ec', 'ecdsa-x509'],
+      ['rsa', 'rsa-x509'],
+    ] as const)('is the same for a renewed certificate of one %s key', (algorithm, type) => {
+      const { privateKey, publicKey } =
+        algorithm === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const certificate = (notBefore: string, notAfter: string): string =>
+        b64(toPem(createSelfSignedCertificate(privateKey, publicKey, { commonNames: ['example.com/app'], notBefore: new Date(notBefore), notAfter: new Date(notAfter), hash: 'sha256' })));
+      const original = decodePublicKey(type, certificate('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z'));
+      const renewed = decodePublicKey(type, certificate('2027-01-01T00:00:00Z', '2037-01-01T00:00:00Z'));
+      expect(renewed.id).not.toBe(original.id);
+      expect(canonicalPublicKeyId(renewed)).toBe(canonicalPublicKeyId(original));
+      expect(canonicalPublicKeyId(original)).toBe(computeKeyId(algorithm === 'ec' ? 'ecdsa' : 'rsa', spkiOf(publicKey)));
+    });
+  });
+
+  describe('when the key is a plain key', () => {
+    it('is its key ID', () => {
+      const targets = decodeTargets(new TextEncoder().encode(JSON.stringify(fixtureJson('targets.json')))).signed;
+      const alice = targets.delegations.keys.get('2c945ef6e99168475c7463bbb1e794887aed0833d60200f3dbe84189b4da058d');
+      expect(alice && canonicalPublicKeyId(alice)).toBe('2c945ef6e99168475c7463bbb1e794887aed0833d60200f3dbe84189b4da058d');
+    });
+  });
+});
+
+describe('decodePublicKey on arbitrary input', () => {
+  it('returns a key or throws TRUST_METADATA_INVALID, nothing else', () => {
+    const types = fc.constantFrom('ed25519', 'ecdsa', 'rsa', 'ecdsa-x509', 'rsa-x509', 'other');
+    const values = fc.oneof(fc.string(), fc.uint8Array({ maxLength: 300 }).map((bytes) => b64(bytes)));
+    fc.assert(
+      fc.property(types, values, (type, value) => {
+        const code = errorCode(() => decodePublicKey(type, value));
+        return code === 'no error' || code === ErrorCode.TRUST_METADATA_INVALID;
+      }),
+    );
+  });
+});
