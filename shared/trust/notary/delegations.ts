@@ -1,0 +1,155 @@
+// On-demand loading and verification of delegated targets roles (`targets/...`), memoised
+// per update, plus the path rules that limit what each delegation may sign.
+import { ErrorCode, TrustgateError } from '../../errors.js';
+import { decodeTargets, isDelegationName } from './decode.js';
+import {
+  assertNoRollback,
+  assertNotExpired,
+  fetchPinnedMetadata,
+  matchesFileMeta,
+  reverifyStored,
+} from './metadata-checks.js';
+import type { DelegationRole, Envelope, PublicKey, RoleName, SizeLimits, SnapshotMetadata, TargetsMetadata } from './model.js';
+import { verifyThreshold } from './signatures.js';
+import type { MetadataSource } from './source.js';
+
+export interface VerifiedDelegation {
+  readonly name: RoleName;
+  readonly envelope: Envelope<TargetsMetadata>;
+  // As declared by its parent (key IDs, threshold, paths).
+  readonly role: DelegationRole;
+  // The keys that may sign this role: the parent's delegation keys the role lists.
+  readonly keys: ReadonlyMap<string, PublicKey>;
+  // True when target `name` may be signed by this role: it matches this role's paths AND
+  // every ancestor delegation's paths.
+  allowsTarget(name: string): boolean;
+}
+
+export interface DelegationContext {
+  readonly source: MetadataSource;
+  readonly now: Date;
+  readonly limits: SizeLimits;
+  readonly snapshot: Envelope<SnapshotMetadata>;
+  readonly targets: Envelope<TargetsMetadata>;
+  readonly stored: ReadonlyMap<RoleName, Uint8Array>;
+}
+
+export interface DelegationLoader {
+  delegation(name: RoleName): Promise<VerifiedDelegation | undefined>;
+  childRoles(parent: RoleName): Promise<readonly RoleName[]>;
+  // Bytes of every delegation verified so far.
+  verifiedBytes(): ReadonlyMap<RoleName, Uint8Array>;
+}
+
+const TARGETS = 'targets';
+
+// The delegating role of `name` (`targets/a/b` -> `targets/a`), or undefined when `name` is
+// not a well-formed delegation name (Notary's IsDelegation).
+export function parentRoleOf(name: RoleName): RoleName | undefined {
+  return isDelegationName(name) ? name.slice(0, name.lastIndexOf('/')) : undefined;
+}
+
+// Notary rejects a targets document that delegates to anything but its own direct children
+// (tuf/data isValidTargetsStructure): otherwise `targets/alice` could declare
+// `targets/releases/x` and graft keys of its choosing under a role it does not own.
+export function assertDirectChildren(parent: RoleName, targets: TargetsMetadata): void {
+  for (const role of targets.delegations.roles) {
+    if (parentRoleOf(role.name) !== parent) {
+      throw new TrustgateError(
+        ErrorCode.TRUST_DELEGATION_INVALID,
+        `${parent} delegates to ${JSON.stringify(role.name)}: expected a direct child ${parent}/<name>, got another role`,
+      );
+    }
+  }
+}
+
+// Target names are matched by prefix against a role's paths; '' allows every name.
+function matchesPaths(paths: readonly string[], target: string): boolean {
+  return paths.some((prefix) => target.startsWith(prefix));
+}
+
+function keysOfRole(all: ReadonlyMap<string, PublicKey>, role: DelegationRole): ReadonlyMap<string, PublicKey> {
+  const keys = new Map<string, PublicKey>();
+  for (const id of role.keyIds) {
+    const key = all.get(id);
+    if (key !== undefined) keys.set(id, key);
+  }
+  return keys;
+}
+
+// Builds the loader over a verified snapshot and top-level targets. Each delegation is
+// loaded at most once; a parent is always verified before its children, so a child's keys
+// and paths come only from verified metadata (TUF spec 5.6.7: preorder delegation walk).
+export function createDelegationLoader(ctx: DelegationContext): DelegationLoader {
+  const memo = new Map<RoleName, Promise<VerifiedDelegation | undefined>>();
+  const verified = new Map<RoleName, Uint8Array>();
+  let loads = 0;
+
+  async function parentTargets(name: RoleName): Promise<{ targets: Envelope<TargetsMetadata>; parent?: VerifiedDelegation } | undefined> {
+    const parentName = parentRoleOf(name);
+    if (parentName === undefined) return undefined;
+    if (parentName === TARGETS) return { targets: ctx.targets };
+    const parent = await delegation(parentName);
+    return parent === undefined ? undefined : { targets: parent.envelope, parent };
+  }
+
+  async function load(name: RoleName): Promise<VerifiedDelegation | undefined> {
+    const parentInfo = await parentTargets(name);
+    if (parentInfo === undefined) return undefined;
+    const { targets: parentEnvelope, parent } = parentInfo;
+    const role = parentEnvelope.signed.delegations.roles.find((candidate) => candidate.name === name);
+    const meta = ctx.snapshot.signed.meta.get(name);
+    if (role === undefined || meta === undefined) return undefined;
+
+    loads += 1;
+    if (loads > ctx.limits.delegationCount) {
+      throw new TrustgateError(
+        ErrorCode.TRUST_METADATA_TOO_LARGE,
+        `too many delegations: expected at most ${ctx.limits.delegationCount} per update, got more when loading ${name}`,
+      );
+    }
+    const keys = keysOfRole(parentEnvelope.signed.delegations.keys, role);
+    const verifyRole = (envelope: Envelope<TargetsMetadata>): void => {
+      verifyThreshold(envelope, keys, role, name);
+    };
+    const stored = reverifyStored(ctx.stored.get(name), (bytes) => {
+      const envelope = decodeTargets(bytes);
+      verifyRole(envelope);
+      return envelope;
+    });
+    const envelope =
+      stored !== undefined && matchesFileMeta(stored.raw, meta, name)
+        ? stored
+        : decodeTargets(await fetchPinnedMetadata(ctx.source, name, meta, ctx.limits.targets));
+    if (envelope !== stored) verifyRole(envelope);
+    assertNoRollback(name, envelope.signed.version, stored?.signed.version);
+    assertNotExpired(envelope.signed, name, ctx.now);
+    assertDirectChildren(name, envelope.signed);
+    verified.set(name, envelope.raw);
+
+    const allowedByAncestors = parent === undefined ? () => true : (target: string) => parent.allowsTarget(target);
+    return {
+      name,
+      envelope,
+      role,
+      keys,
+      allowsTarget: (target: string) => matchesPaths(role.paths, target) && allowedByAncestors(target),
+    };
+  }
+
+  function delegation(name: RoleName): Promise<VerifiedDelegation | undefined> {
+    let pending = memo.get(name);
+    if (pending === undefined) {
+      pending = load(name);
+      memo.set(name, pending);
+    }
+    return pending;
+  }
+
+  async function childRoles(parent: RoleName): Promise<readonly RoleName[]> {
+    const envelope = parent === TARGETS ? ctx.targets : (await delegation(parent))?.envelope;
+    return envelope === undefined ? [] : envelope.signed.delegations.roles.map((role) => role.name);
+  }
+
+  return { delegation, childRoles, verifiedBytes: () => verified };
+}
