@@ -1,0 +1,333 @@
+// Docker registry token authentication (the scheme notary-server and distribution share):
+// a 401 carries `WWW-Authenticate: Bearer realm=..,service=..,scope=..`; the client asks
+// the realm for a token and repeats the request with `Authorization: Bearer <token>`.
+// Parsing is pure; the token client only talks through the Fetch port.
+import { ErrorCode, TrustgateError } from '../errors.js';
+import { isPlainObject, parseJsonBytes } from '../json.js';
+import type { Fetch } from '../ports.js';
+
+export interface BearerChallenge {
+  readonly realm: string;
+  readonly service?: string;
+  // Space-separated scopes, e.g. 'repository:127.0.0.1:5000/team/app:pull'.
+  readonly scope?: string;
+}
+
+export interface TokenCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface TokenProviderOptions {
+  readonly fetch: Fetch;
+  readonly credentials?: TokenCredentials;
+  // Deadline for one token request.
+  readonly timeoutMs: number;
+  // Epoch milliseconds; used only to expire cached tokens.
+  readonly now: () => number;
+  // Cap on the token service's response body (default 256 KiB).
+  readonly maxBytes?: number;
+}
+
+export interface TokenProvider {
+  // A token for the challenge, from the cache while it is still valid.
+  getToken(challenge: BearerChallenge): Promise<string>;
+  // Drops the cached token for the challenge (the server refused it).
+  invalidate(challenge: BearerChallenge): void;
+  // The last challenge a resource (e.g. a server URL + GUN) answered with, so later
+  // requests can send a cached token up front instead of paying for a 401 first.
+  challengeFor(resource: string): BearerChallenge | undefined;
+  rememberChallenge(resource: string, challenge: BearerChallenge): void;
+}
+
+const DEFAULT_MAX_BYTES = 256 * 1024;
+// Docker's token spec: a token without expires_in is valid for 60 seconds.
+const DEFAULT_EXPIRES_IN_SECONDS = 60;
+// A token is dropped this long before it expires so it never expires in flight.
+const EXPIRY_MARGIN_MS = 10_000;
+// Bounds on the caches: one entry per (realm, service, scope) and per resource.
+const MAX_CACHE_ENTRIES = 512;
+// A token ends up in an HTTP header: visible ASCII only, so a hostile token service cannot
+// inject header lines.
+const HEADER_SAFE_RE = /^[\x21-\x7e]+$/;
+const TCHAR_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]$/;
+const TOKEN68_RE = /^[A-Za-z0-9\-._~+/]+=*/;
+
+// --- Challenge parsing ----------------------------------------------------------------
+
+interface RawChallenge {
+  readonly scheme: string;
+  readonly params: ReadonlyMap<string, string>;
+  // A parameter name appeared twice: the challenge is ambiguous and is not used.
+  readonly ambiguous: boolean;
+}
+
+// Parses a WWW-Authenticate value and returns its Bearer challenge (scheme matched
+// case-insensitively), or undefined when there is none, it has no realm, or the header is
+// malformed. Follows RFC 7235's grammar: several challenges may share one header, values
+// may be quoted (with commas and backslash escapes inside), parameter names are
+// case-insensitive. A repeated parameter makes the challenge ambiguous, so it is refused
+// rather than resolved one way that another parser might resolve the other way.
+export function parseBearerChallenge(header: string): BearerChallenge | undefined {
+  const challenges = parseChallenges(header);
+  const bearer = challenges?.find((challenge) => challenge.scheme.toLowerCase() === 'bearer');
+  if (bearer === undefined || bearer.ambiguous) return undefined;
+  const realm = bearer.params.get('realm');
+  if (realm === undefined || realm === '') return undefined;
+  const service = bearer.params.get('service');
+  const scope = bearer.params.get('scope');
+  return {
+    realm,
+    ...(service === undefined || service === '' ? {} : { service }),
+    ...(scope === undefined || scope === '' ? {} : { scope }),
+  };
+}
+
+// A cursor over the header text with the grammar's small productions.
+class ChallengeReader {
+  private position = 0;
+  constructor(private readonly text: string) {}
+
+  get done(): boolean {
+    return this.position >= this.text.length;
+  }
+  get mark(): number {
+    return this.position;
+  }
+  reset(mark: number): void {
+    this.position = mark;
+  }
+  peek(): string | undefined {
+    return this.text[this.position];
+  }
+  skipSpaces(): void {
+    while (this.peek() === ' ' || this.peek() === '\t') this.position += 1;
+  }
+  // Skips whitespace and empty list elements (RFC 7230 #rule allows `a, , b`).
+  skipSeparators(): void {
+    while (this.peek() === ' ' || this.peek() === '\t' || this.peek() === ',') this.position += 1;
+  }
+  readToken(): string {
+    const start = this.position;
+    while (this.position < this.text.length && TCHAR_RE.test(this.text[this.position] ?? '')) this.position += 1;
+    return this.text.slice(start, this.position);
+  }
+  // quoted-string with backslash escapes; undefined when unterminated.
+  readQuoted(): string | undefined {
+    this.position += 1;
+    let value = '';
+    while (this.position < this.text.length) {
+      const char = this.text[this.position] ?? '';
+      this.position += 1;
+      if (char === '"') return value;
+      if (char === '\\') {
+        if (this.position >= this.text.length) return undefined;
+        value += this.text[this.position] ?? '';
+        this.position += 1;
+      } else {
+        value += char;
+      }
+    }
+    return undefined;
+  }
+  // name BWS "=" BWS ( token / quoted-string ); restores the position when it is not one.
+  readParam(): { name: string; value: string } | undefined {
+    const start = this.position;
+    const name = this.readToken();
+    this.skipSpaces();
+    if (name === '' || this.peek() !== '=') return this.fail(start);
+    this.position += 1;
+    this.skipSpaces();
+    const quoted = this.peek() === '"';
+    const value = quoted ? this.readQuoted() : this.readToken();
+    if (value === undefined || (!quoted && value === '')) return this.fail(start);
+    return { name: name.toLowerCase(), value };
+  }
+  // token68 (`Basic dXNlcjpwYXNz`): only valid when it ends the challenge.
+  readToken68(): boolean {
+    const match = TOKEN68_RE.exec(this.text.slice(this.position));
+    if (match === null) return false;
+    const start = this.position;
+    this.position += match[0].length;
+    this.skipSpaces();
+    if (this.done || this.peek() === ',') return true;
+    this.position = start;
+    return false;
+  }
+  private fail(start: number): undefined {
+    this.position = start;
+    return undefined;
+  }
+}
+
+// Splits a header into challenges; undefined when it does not follow the grammar.
+function parseChallenges(header: string): RawChallenge[] | undefined {
+  const reader = new ChallengeReader(header);
+  const challenges: RawChallenge[] = [];
+  reader.skipSeparators();
+  while (!reader.done) {
+    const scheme = reader.readToken();
+    if (scheme === '') return undefined;
+    const params = new Map<string, string>();
+    let ambiguous = false;
+    reader.skipSpaces();
+    const first = reader.readParam();
+    if (first === undefined) {
+      reader.readToken68();
+    } else {
+      params.set(first.name, first.value);
+      // After each comma: another parameter of this challenge, or the next challenge.
+      for (;;) {
+        reader.skipSpaces();
+        if (reader.done) break;
+        if (reader.peek() !== ',') return undefined;
+        reader.skipSeparators();
+        const next = reader.readParam();
+        if (next === undefined) break;
+        if (params.has(next.name)) ambiguous = true;
+        params.set(next.name, next.value);
+      }
+    }
+    challenges.push({ scheme, params, ambiguous });
+    reader.skipSeparators();
+  }
+  return challenges;
+}
+
+// --- Token client -----------------------------------------------------------------------
+
+interface CacheEntry {
+  readonly token: Promise<string>;
+  // Infinity while the request is in flight (concurrent callers share it).
+  expiresAt: number;
+}
+
+// A caching token client. Tokens are cached per (realm, service, scope) until expires_in
+// minus a margin; concurrent requests for the same challenge share one token request.
+export function createTokenProvider(options: TokenProviderOptions): TokenProvider {
+  const tokens = new Map<string, CacheEntry>();
+  const challenges = new Map<string, BearerChallenge>();
+
+  const getToken = (challenge: BearerChallenge): Promise<string> => {
+    const key = JSON.stringify([challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
+    const cached = tokens.get(key);
+    if (cached !== undefined && cached.expiresAt > options.now()) return cached.token;
+    dropExpired(tokens, options.now());
+    const entry: CacheEntry = {
+      expiresAt: Number.POSITIVE_INFINITY,
+      token: requestToken(options, challenge).then(
+        ({ token, expiresInMs }) => {
+          entry.expiresAt = options.now() + expiresInMs - Math.min(EXPIRY_MARGIN_MS, expiresInMs / 2);
+          return token;
+        },
+        (error: unknown) => {
+          if (tokens.get(key) === entry) tokens.delete(key);
+          throw error;
+        },
+      ),
+    };
+    setBounded(tokens, key, entry);
+    return entry.token;
+  };
+
+  return {
+    getToken,
+    invalidate: (challenge) => {
+      tokens.delete(JSON.stringify([challenge.realm, challenge.service ?? '', challenge.scope ?? '']));
+    },
+    challengeFor: (resource) => challenges.get(resource),
+    rememberChallenge: (resource, challenge) => setBounded(challenges, resource, challenge),
+  };
+}
+
+function dropExpired(tokens: Map<string, CacheEntry>, now: number): void {
+  for (const [key, entry] of tokens) if (entry.expiresAt <= now) tokens.delete(key);
+}
+
+// Inserts as the newest entry and evicts the oldest past the bound.
+function setBounded<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > MAX_CACHE_ENTRIES) {
+    const oldest = map.keys().next();
+    if (oldest.done === true) break;
+    map.delete(oldest.value);
+  }
+}
+
+// GET realm?service=..&scope=.. and read the token. The realm is chosen by the server, so
+// it is hostile input: a password is only sent to an https: realm or a loopback http: one,
+// never in clear text across a network (a compromised or spoofed trust server could
+// otherwise name an http: realm and collect the password).
+async function requestToken(
+  options: TokenProviderOptions,
+  challenge: BearerChallenge,
+): Promise<{ token: string; expiresInMs: number }> {
+  const realm = parseRealm(challenge.realm);
+  const where = `${realm.protocol}//${realm.host}${realm.pathname}`;
+  if (options.credentials !== undefined && realm.protocol !== 'https:' && !isLoopback(realm)) {
+    throw refused(`token service ${where} is not https: credentials are never sent in clear text`);
+  }
+  if (challenge.service !== undefined) realm.searchParams.append('service', challenge.service);
+  for (const scope of (challenge.scope ?? '').split(' ')) {
+    if (scope !== '') realm.searchParams.append('scope', scope);
+  }
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.credentials !== undefined) {
+    const { username, password } = options.credentials;
+    headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+  }
+  let response;
+  try {
+    response = await options.fetch({
+      url: realm.href,
+      headers,
+      timeoutMs: options.timeoutMs,
+      maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+    });
+  } catch (error) {
+    const reason = error instanceof TrustgateError ? error.code : 'request failed';
+    throw refused(`token service ${where} could not be used (${reason})`, error);
+  }
+  if (response.status !== 200) {
+    throw refused(`token service refused the request at ${where}: expected status 200, got ${response.status}`);
+  }
+  const document = parseJsonBytes(response.body, ErrorCode.TRUST_SERVER_UNAVAILABLE, `token service response from ${where}`);
+  if (!isPlainObject(document)) throw refused(`token service response from ${where} is not a JSON object`);
+  const token = [document['token'], document['access_token']].find(
+    (candidate): candidate is string => typeof candidate === 'string' && candidate !== '',
+  );
+  if (token === undefined || !HEADER_SAFE_RE.test(token)) {
+    throw refused(`token service response from ${where} has no usable token: expected "token" or "access_token"`);
+  }
+  const expiresIn = document['expires_in'];
+  const seconds =
+    typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : DEFAULT_EXPIRES_IN_SECONDS;
+  return { token, expiresInMs: seconds * 1000 };
+}
+
+function parseRealm(realm: string): URL {
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch (error) {
+    throw refused('token realm is not a valid absolute URL', error);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw refused(`token realm scheme is not supported: expected http: or https:, got ${url.protocol}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw refused(`token realm for ${url.host} embeds credentials: expected none`);
+  }
+  return url;
+}
+
+// Loopback hosts, where http: never leaves the machine. URL has already normalised IPv4
+// forms (127.1, 0x7f.0.0.1) to dotted decimal.
+function isLoopback(url: URL): boolean {
+  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
+function refused(message: string, cause?: unknown): TrustgateError {
+  return new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, message, cause === undefined ? {} : { cause });
+}

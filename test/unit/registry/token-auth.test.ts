@@ -1,0 +1,347 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TrustgateError } from '../../../shared/errors.js';
+import { createNodeFetch } from '../../../shared/http/node-fetch.js';
+import type { Fetch, HttpRequest } from '../../../shared/ports.js';
+import {
+  createTokenProvider,
+  parseBearerChallenge,
+  type BearerChallenge,
+  type TokenProviderOptions,
+} from '../../../shared/registry/token-auth.js';
+import { findClosedPort, startLocalServer, type Handler, type LocalServer } from '../../support/local-http-server.js';
+import { getTestCertificates, type TestCertificates } from '../../support/tls-certs.js';
+
+const sampleHeaders = readFileSync(new URL('../../fixtures/registry/token-auth-401.txt', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((line) => line.toLowerCase().startsWith('www-authenticate:'))
+  .map((line) => line.slice('www-authenticate:'.length).trim());
+
+describe('parseBearerChallenge', () => {
+  describe('with the real headers captured from distribution', () => {
+    it('reads a challenge without scope', () => {
+      expect(parseBearerChallenge(sampleHeaders[0] ?? '')).toEqual({
+        realm: 'http://127.0.0.1:5002/token',
+        service: 'example-registry',
+      });
+    });
+
+    it('reads a challenge with scope', () => {
+      expect(parseBearerChallenge(sampleHeaders[1] ?? '')).toEqual({
+        realm: 'http://127.0.0.1:5002/token',
+        service: 'example-registry',
+        scope: 'repository:lab/hello:pull',
+      });
+    });
+
+    it('keeps a comma inside a quoted scope and ignores the error parameter', () => {
+      expect(parseBearerChallenge(sampleHeaders[2] ?? '')).toEqual({
+        realm: 'http://127.0.0.1:5002/token',
+        service: 'example-registry',
+        scope: 'repository:lab/hello:pull,push',
+      });
+    });
+  });
+
+  describe('with well-formed variations', () => {
+    it.each<[string, string, BearerChallenge]>([
+      [
+        'a scope naming host:port',
+        'Bearer realm="https://auth.example/token",service="notary",scope="repository:127.0.0.1:5000/team/app:pull"',
+        { realm: 'https://auth.example/token', service: 'notary', scope: 'repository:127.0.0.1:5000/team/app:pull' },
+      ],
+      ['a lower-case scheme', 'bearer realm="https://a/t"', { realm: 'https://a/t' }],
+      ['an upper-case scheme and parameter names', 'BEARER REALM="https://a/t",Service="s"', { realm: 'https://a/t', service: 's' }],
+      ['spaces around separators', 'Bearer  realm = "https://a/t" ,  service= "s"', { realm: 'https://a/t', service: 's' }],
+      ['an unquoted token value', 'Bearer realm="https://a/t",service=registry.docker.io', { realm: 'https://a/t', service: 'registry.docker.io' }],
+      ['an escaped quote', 'Bearer realm="https://a/t",service="a\\"b"', { realm: 'https://a/t', service: 'a"b' }],
+      ['a preceding Basic challenge', 'Basic realm="basic", Bearer realm="https://a/t",service="s"', { realm: 'https://a/t', service: 's' }],
+      ['a preceding token68 challenge', 'Negotiate dXNlcjpwYXNz==, Bearer realm="https://a/t"', { realm: 'https://a/t' }],
+      ['a following challenge', 'Bearer realm="https://a/t", Basic realm="other"', { realm: 'https://a/t' }],
+      ['empty list elements', ', Bearer realm="https://a/t",, service="s"', { realm: 'https://a/t', service: 's' }],
+      ['an empty scope', 'Bearer realm="https://a/t",scope=""', { realm: 'https://a/t' }],
+    ])('reads %s', (_name, header, expected) => {
+      expect(parseBearerChallenge(header)).toEqual(expected);
+    });
+  });
+
+  describe('with headers that carry no usable Bearer challenge', () => {
+    it.each([
+      ['an empty header', ''],
+      ['only Basic', 'Basic realm="x"'],
+      ['Bearer without realm', 'Bearer service="s",scope="x"'],
+      ['an empty realm', 'Bearer realm=""'],
+      ['an unterminated quote', 'Bearer realm="https://a/t'],
+      ['a repeated realm', 'Bearer realm="https://a/t",realm="https://evil/t"'],
+      ['a missing comma between parameters', 'Bearer realm="https://a/t" service="s"'],
+      ['a parameter without value', 'Bearer realm=,service="s"'],
+      ['garbage', '@@@ ###'],
+    ])('returns undefined for %s', (_name, header) => {
+      expect(parseBearerChallenge(header)).toBeUndefined();
+    });
+  });
+
+  describe('for any input', () => {
+    it('returns a challenge or undefined and never throws', () => {
+      fc.assert(
+        fc.property(fc.string({ maxLength: 200 }), (header) => {
+          const result = parseBearerChallenge(header);
+          expect(result === undefined || typeof result.realm === 'string').toBe(true);
+        }),
+      );
+    });
+
+    it('reads back any quoted values it was given', () => {
+      const quote = (value: string): string => `"${value.replace(/["\\]/g, (char) => `\\${char}`)}"`;
+      const value = fc.string({ minLength: 1, maxLength: 60 });
+      fc.assert(
+        fc.property(value, value, value, (realm, service, scope) => {
+          const header = `Bearer realm=${quote(realm)},service=${quote(service)},scope=${quote(scope)}`;
+          expect(parseBearerChallenge(header)).toEqual({ realm, service, scope });
+        }),
+      );
+    });
+  });
+});
+
+describe('createTokenProvider', () => {
+  const servers: LocalServer[] = [];
+  const fetch = createNodeFetch();
+  let certificates: TestCertificates;
+  let clock = 1_000_000;
+  const now = (): number => clock;
+
+  beforeAll(async () => {
+    certificates = await getTestCertificates();
+  });
+
+  afterEach(async () => {
+    clock = 1_000_000;
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  });
+
+  async function serveTokens(handler: Handler, tls = false): Promise<LocalServer> {
+    const server = await startLocalServer(handler, tls ? certificates : undefined);
+    servers.push(server);
+    return server;
+  }
+
+  const answer =
+    (status: number, body: string): Handler =>
+    (_req, res) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(body);
+    };
+
+  // Each token request gets a distinct token, so a test can tell a cached token from a new one.
+  const countingTokens = (extra: Record<string, unknown> = {}): Handler => {
+    let issued = 0;
+    return (_req, res) => {
+      issued += 1;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ token: `token-${issued}`, ...extra }));
+    };
+  };
+
+  const provider = (overrides: Partial<TokenProviderOptions> = {}) =>
+    createTokenProvider({ fetch, timeoutMs: 2000, now, ...overrides });
+
+  async function rejectionOf(promise: Promise<unknown>): Promise<TrustgateError> {
+    const outcome = await promise.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(TrustgateError);
+    return outcome as TrustgateError;
+  }
+
+  describe('when the realm answers with a token', () => {
+    it('sends service and scope in the query and Basic credentials to a loopback realm', async () => {
+      const server = await serveTokens(countingTokens({ expires_in: 300 }));
+      const tokens = provider({ credentials: { username: 'alice', password: 'p@ss:word' } });
+      const token = await tokens.getToken({
+        realm: `${server.url}/token`,
+        service: 'notary-server',
+        scope: 'repository:127.0.0.1:5000/team/app:pull',
+      });
+      expect(token).toBe('token-1');
+      const request = server.requests[0];
+      const query = new URL(request?.url ?? '', server.url).searchParams;
+      expect(new URL(request?.url ?? '', server.url).pathname).toBe('/token');
+      expect(query.get('service')).toBe('notary-server');
+      expect(query.getAll('scope')).toEqual(['repository:127.0.0.1:5000/team/app:pull']);
+      expect(request?.headers.authorization).toBe(`Basic ${Buffer.from('alice:p@ss:word').toString('base64')}`);
+    });
+
+    it('sends no Authorization header without credentials', async () => {
+      const server = await serveTokens(countingTokens());
+      await provider().getToken({ realm: `${server.url}/token`, service: 's' });
+      expect(server.requests[0]?.headers.authorization).toBeUndefined();
+    });
+
+    it('sends each of several space-separated scopes and keeps the realm query', async () => {
+      const server = await serveTokens(countingTokens());
+      await provider().getToken({ realm: `${server.url}/token?account=x`, scope: 'repository:a:pull repository:b:pull' });
+      const query = new URL(server.requests[0]?.url ?? '', server.url).searchParams;
+      expect(query.get('account')).toBe('x');
+      expect(query.getAll('scope')).toEqual(['repository:a:pull', 'repository:b:pull']);
+    });
+
+    it('reads access_token when token is absent', async () => {
+      const server = await serveTokens(answer(200, '{"access_token":"oauth-style"}'));
+      expect(await provider().getToken({ realm: `${server.url}/token` })).toBe('oauth-style');
+    });
+
+    it('sends credentials to an https realm it trusts', async () => {
+      const server = await serveTokens(countingTokens(), true);
+      const tokens = createTokenProvider({
+        fetch: createNodeFetch({ ca: certificates.caPem }),
+        credentials: { username: 'alice', password: 'secret' },
+        timeoutMs: 2000,
+        now,
+      });
+      expect(await tokens.getToken({ realm: `${server.url}/token` })).toBe('token-1');
+      expect(server.requests[0]?.headers.authorization).toMatch(/^Basic /);
+    });
+  });
+
+  describe('when the same challenge comes again', () => {
+    it('serves the cached token without a second request', async () => {
+      const server = await serveTokens(countingTokens({ expires_in: 300 }));
+      const tokens = provider();
+      const challenge = { realm: `${server.url}/token`, service: 's', scope: 'repository:x:pull' };
+      expect(await tokens.getToken(challenge)).toBe('token-1');
+      clock += 250_000;
+      expect(await tokens.getToken({ ...challenge })).toBe('token-1');
+      expect(server.requests).toHaveLength(1);
+    });
+
+    it('shares one request between concurrent callers', async () => {
+      const server = await serveTokens(countingTokens());
+      const tokens = provider();
+      const challenge = { realm: `${server.url}/token` };
+      const results = await Promise.all([tokens.getToken(challenge), tokens.getToken(challenge), tokens.getToken(challenge)]);
+      expect(results).toEqual(['token-1', 'token-1', 'token-1']);
+      expect(server.requests).toHaveLength(1);
+    });
+
+    it('asks again once expires_in minus the margin has passed', async () => {
+      const server = await serveTokens(countingTokens({ expires_in: 300 }));
+      const tokens = provider();
+      const challenge = { realm: `${server.url}/token` };
+      await tokens.getToken(challenge);
+      clock += 295_000;
+      expect(await tokens.getToken(challenge)).toBe('token-2');
+    });
+
+    it('keeps a token without expires_in for 60 s minus the margin', async () => {
+      const server = await serveTokens(countingTokens());
+      const tokens = provider();
+      const challenge = { realm: `${server.url}/token` };
+      await tokens.getToken(challenge);
+      clock += 49_000;
+      expect(await tokens.getToken(challenge)).toBe('token-1');
+      clock += 2_000;
+      expect(await tokens.getToken(challenge)).toBe('token-2');
+    });
+
+    it('asks again after the token was invalidated', async () => {
+      const server = await serveTokens(countingTokens({ expires_in: 300 }));
+      const tokens = provider();
+      const challenge = { realm: `${server.url}/token` };
+      await tokens.getToken(challenge);
+      tokens.invalidate(challenge);
+      expect(await tokens.getToken(challenge)).toBe('token-2');
+    });
+  });
+
+  describe('when another scope is asked for', () => {
+    it('requests a separate token', async () => {
+      const server = await serveTokens(countingTokens({ expires_in: 300 }));
+      const tokens = provider();
+      await tokens.getToken({ realm: `${server.url}/token`, scope: 'repository:a:pull' });
+      expect(await tokens.getToken({ realm: `${server.url}/token`, scope: 'repository:b:pull' })).toBe('token-2');
+    });
+  });
+
+  describe('when the token service fails', () => {
+    it.each<[string, Handler]>([
+      ['refuses the credentials', answer(401, '{"errors":[{"code":"UNAUTHORIZED"}]}')],
+      ['fails', answer(500, 'oops')],
+      ['answers something other than JSON', answer(200, '<html>')],
+      ['answers a JSON array', answer(200, '["token"]')],
+      ['answers without a token', answer(200, '{"expires_in":60}')],
+      ['answers an empty token', answer(200, '{"token":""}')],
+      ['answers a token that would inject a header', answer(200, '{"token":"abc\\r\\nX-Evil: 1"}')],
+      ['answers a polluting document', answer(200, '{"token":"t","__proto__":{"admin":true}}')],
+      ['answers more than the size cap', answer(200, JSON.stringify({ token: 'x'.repeat(2048) }))],
+    ])('rejects with TRUST_SERVER_UNAVAILABLE when it %s, without the password', async (_name, handler) => {
+      const server = await serveTokens(handler);
+      const tokens = provider({ credentials: { username: 'alice', password: 'hunter2' }, maxBytes: 1024 });
+      const error = await rejectionOf(tokens.getToken({ realm: `${server.url}/token` }));
+      expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+      expect(error.message).not.toContain('hunter2');
+    });
+
+    it('rejects with TRUST_SERVER_UNAVAILABLE when it is unreachable', async () => {
+      const port = await findClosedPort();
+      const error = await rejectionOf(provider().getToken({ realm: `http://127.0.0.1:${port}/token` }));
+      expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+    });
+
+    it('does not cache the failure', async () => {
+      let calls = 0;
+      const server = await serveTokens((_req, res) => {
+        calls += 1;
+        res.writeHead(calls === 1 ? 503 : 200);
+        res.end(calls === 1 ? '' : '{"token":"second"}');
+      });
+      const tokens = provider();
+      const challenge = { realm: `${server.url}/token` };
+      await rejectionOf(tokens.getToken(challenge));
+      expect(await tokens.getToken(challenge)).toBe('second');
+    });
+  });
+
+  describe('when the realm is not one credentials may be sent to', () => {
+    // A recording Fetch: these cases must be decided before any request is made.
+    const recordingFetch = (): { fetch: Fetch; calls: HttpRequest[] } => {
+      const calls: HttpRequest[] = [];
+      return {
+        calls,
+        fetch: (request) => {
+          calls.push(request);
+          return Promise.resolve({ status: 200, header: () => undefined, body: new TextEncoder().encode('{"token":"t"}') });
+        },
+      };
+    };
+
+    it('refuses an http realm on a network host with credentials, sending nothing', async () => {
+      const recorder = recordingFetch();
+      const tokens = createTokenProvider({ fetch: recorder.fetch, credentials: { username: 'u', password: 'hunter2' }, timeoutMs: 1000, now });
+      const error = await rejectionOf(tokens.getToken({ realm: 'http://auth.example.com/token' }));
+      expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+      expect(error.message).not.toContain('hunter2');
+      expect(recorder.calls).toHaveLength(0);
+    });
+
+    it('allows an http realm on a network host anonymously', async () => {
+      const recorder = recordingFetch();
+      const tokens = createTokenProvider({ fetch: recorder.fetch, timeoutMs: 1000, now });
+      expect(await tokens.getToken({ realm: 'http://auth.example.com/token' })).toBe('t');
+      expect(recorder.calls[0]?.headers?.['authorization']).toBeUndefined();
+    });
+
+    it.each(['file:///etc/passwd', 'not a url', 'https://user:pw@auth.example.com/token'])(
+      'refuses the realm %s',
+      async (realm) => {
+        const recorder = recordingFetch();
+        const tokens = createTokenProvider({ fetch: recorder.fetch, timeoutMs: 1000, now });
+        const error = await rejectionOf(tokens.getToken({ realm }));
+        expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+        expect(recorder.calls).toHaveLength(0);
+      },
+    );
+  });
+});
