@@ -1,0 +1,163 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js';
+import { decodeMetadata, truncate } from './decode-metadata.js';
+import {
+  ENFORCE_ANNOTATION,
+  type ClusterImagePolicy,
+  type ImagePolicy,
+  type Policy,
+  type RepositoryPolicy,
+  type SignedIdentity,
+  type SimplePolicy,
+  type SimpleRequirement,
+  type SimpleRequirementType,
+  type SignedIdentityType,
+} from './model.js';
+import type { ProblemScope } from './problem-scope.js';
+
+export const POLICY_API_VERSION = 'portieris.cloud.ibm.com/v1';
+
+const POLICY_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
+
+// Compiled once per process. allErrors: report every bad field, not just the first.
+const validateSpec = new Ajv({ allErrors: true, strict: true }).compile(toClosedSchema(imagePolicySpecSchema));
+
+// The shape the schema guarantees once validation passed (all fields optional, as written).
+interface RawSpec {
+  readonly repositories?: readonly { readonly name: string; readonly policy?: RawPolicy | null }[];
+}
+interface RawPolicy {
+  readonly mutateImage?: boolean;
+  readonly trust?: { readonly enabled?: boolean; readonly trustServer?: string; readonly signerSecrets?: readonly { readonly name: string }[] };
+  readonly simple?: { readonly storeURL?: string; readonly storeSecret?: string; readonly requirements?: readonly RawRequirement[] | null };
+  readonly vulnerability?: { readonly ICCRVA?: { readonly enabled?: boolean; readonly account?: string } };
+}
+interface RawRequirement {
+  readonly type: SimpleRequirementType;
+  readonly keySecret?: string;
+  readonly keySecretNamespace?: string;
+  readonly signedIdentity?: { readonly type?: SignedIdentityType | ''; readonly dockerReference?: string; readonly dockerRepository?: string; readonly prefix?: string; readonly signedPrefix?: string };
+}
+
+// Decode an ImagePolicy or ClusterImagePolicy document: apiVersion, metadata and a spec valid
+// against the one schema (closed, so a misspelt field is an error rather than a disabled check).
+export function decodeImagePolicy(
+  document: Readonly<Record<string, unknown>>,
+  kind: 'ImagePolicy' | 'ClusterImagePolicy',
+  scope: ProblemScope,
+): ImagePolicy | ClusterImagePolicy | undefined {
+  const before = scope.count();
+  if (document['apiVersion'] !== POLICY_API_VERSION) scope.add('apiVersion', `must be "${POLICY_API_VERSION}" for ${kind}`);
+  for (const key of Object.keys(document)) {
+    if (!POLICY_FIELDS.has(key)) scope.add(key, `is not a known field of ${kind}`);
+  }
+  const metadata = decodeMetadata(document['metadata'], scope.child('metadata'), kind === 'ImagePolicy');
+  const enforce = metadata === undefined ? false : decodeEnforce(metadata.annotations.get(ENFORCE_ANNOTATION), kind, scope);
+  const spec = document['spec'];
+  if (spec === undefined) scope.add('spec', 'is required');
+  else if (!validateSpec(spec)) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
+  if (scope.count() !== before || metadata === undefined) return undefined;
+
+  const repositories = ((spec as RawSpec).repositories ?? []).map(toRepositoryPolicy);
+  if (kind === 'ImagePolicy') {
+    return { kind, name: metadata.name, namespace: metadata.namespace ?? 'default', repositories };
+  }
+  return { kind, name: metadata.name, enforce, repositories };
+}
+
+// The `trustgate.dev/enforce` annotation. Only "true" and "false" are accepted: a typo such as
+// "yes" must not quietly leave a cluster-wide baseline unenforced.
+function decodeEnforce(value: string | undefined, kind: string, scope: ProblemScope): boolean {
+  const field = `metadata.annotations.${ENFORCE_ANNOTATION}`;
+  if (value === undefined) return false;
+  if (kind !== 'ClusterImagePolicy') {
+    scope.add(field, 'only has a meaning on a ClusterImagePolicy');
+    return false;
+  }
+  if (value !== 'true' && value !== 'false') scope.add(field, `must be "true" or "false", got "${truncate(value)}"`);
+  return value === 'true';
+}
+
+// One problem per ajv error, at the field it concerns (`repositories[0].policy.trust.enabled`).
+function reportSchemaErrors(errors: readonly ErrorObject[], scope: ProblemScope): void {
+  for (const error of errors) {
+    const field = toFieldPath(error.instancePath);
+    const params = error.params as Record<string, unknown>;
+    if (error.keyword === 'required') {
+      scope.add(joinField(field, String(params['missingProperty'])), 'is required');
+    } else if (error.keyword === 'additionalProperties') {
+      scope.add(joinField(field, String(params['additionalProperty'])), 'is not a known field');
+    } else if (error.keyword === 'enum') {
+      const allowed = (params['allowedValues'] as unknown[]).map((value) => JSON.stringify(value)).join(', ');
+      scope.add(field, `must be one of ${allowed}`);
+    } else {
+      scope.add(field, error.message ?? `fails ${error.keyword}`);
+    }
+  }
+}
+
+// JSON pointer (`/repositories/0/name`) to field path (`repositories[0].name`). The schema has no
+// object property whose name is all digits, so digit segments are array indexes.
+function toFieldPath(pointer: string): string {
+  if (pointer === '') return '';
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .reduce((path, segment) => (/^\d+$/.test(segment) ? `${path}[${segment}]` : joinField(path, segment)), '');
+}
+
+function joinField(path: string, segment: string): string {
+  return path === '' ? segment : `${path}.${segment}`;
+}
+
+function toRepositoryPolicy(raw: { readonly name: string; readonly policy?: RawPolicy | null }): RepositoryPolicy {
+  return { name: raw.name, policy: toPolicy(raw.policy ?? {}) };
+}
+
+// Apply Portieris' defaults: mutateImage true, trust disabled, no simple signing, no scanning.
+function toPolicy(raw: RawPolicy): Policy {
+  const trust = {
+    enabled: raw.trust?.enabled ?? false,
+    ...(raw.trust?.trustServer === undefined ? {} : { trustServer: raw.trust.trustServer }),
+    signerSecrets: (raw.trust?.signerSecrets ?? []).map((secret) => secret.name),
+  };
+  const iccrva = raw.vulnerability?.ICCRVA;
+  return {
+    mutateImage: raw.mutateImage ?? true,
+    trust,
+    ...(raw.simple === undefined ? {} : { simple: toSimplePolicy(raw.simple) }),
+    ...(iccrva === undefined
+      ? {}
+      : {
+          vulnerability: {
+            iccrva: { enabled: iccrva.enabled ?? false, ...(iccrva.account === undefined ? {} : { account: iccrva.account }) },
+          },
+        }),
+  };
+}
+
+function toSimplePolicy(raw: NonNullable<RawPolicy['simple']>): SimplePolicy {
+  return {
+    ...(raw.storeURL === undefined ? {} : { storeURL: raw.storeURL }),
+    ...(raw.storeSecret === undefined ? {} : { storeSecret: raw.storeSecret }),
+    requirements: (raw.requirements ?? []).map(toSimpleRequirement),
+  };
+}
+
+function toSimpleRequirement(raw: RawRequirement): SimpleRequirement {
+  const identity = raw.signedIdentity;
+  const signedIdentity: SignedIdentity = {
+    type: identity?.type === undefined || identity.type === '' ? 'matchRepoDigestOrExact' : identity.type,
+    ...(identity?.dockerReference === undefined ? {} : { dockerReference: identity.dockerReference }),
+    ...(identity?.dockerRepository === undefined ? {} : { dockerRepository: identity.dockerRepository }),
+    ...(identity?.prefix === undefined ? {} : { prefix: identity.prefix }),
+    ...(identity?.signedPrefix === undefined ? {} : { signedPrefix: identity.signedPrefix }),
+  };
+  return {
+    type: raw.type,
+    ...(raw.keySecret === undefined ? {} : { keySecret: raw.keySecret }),
+    ...(raw.keySecretNamespace === undefined ? {} : { keySecretNamespace: raw.keySecretNamespace }),
+    signedIdentity,
+  };
+}

@@ -1,0 +1,96 @@
+import { parseAllDocuments } from 'yaml';
+import { ErrorCode, isTrustgateError, type FieldProblem } from '../errors.js';
+import { parseJsonSafely } from '../json.js';
+import { ProblemScope } from './problem-scope.js';
+
+export interface PolicyFile {
+  // A name for messages (usually the file name); never interpreted as a path.
+  readonly source: string;
+  readonly text: string;
+}
+
+export interface RawDocument {
+  readonly scope: ProblemScope;
+  readonly value: unknown;
+}
+
+// Keys that would change an object's prototype or shadow its constructor if a consumer ever
+// copied the decoded value with plain assignment. Rejected outright, as in shared/json.ts.
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+// Split one policy file into its documents. `.json` files are one JSON document; anything else
+// is a YAML stream (`---`-separated). Empty documents are skipped but still counted, so
+// document numbers in problems match the position in the file. Documents are yielded lazily so
+// that syntax problems and field problems are reported in document order.
+export function* parsePolicyStream(file: PolicyFile, problems: FieldProblem[]): Generator<RawDocument> {
+  if (file.source.toLowerCase().endsWith('.json')) yield* parseJsonFile(file, problems);
+  else yield* parseYamlStream(file, problems);
+}
+
+// A .json file is a single document, parsed with the prototype-safe JSON parser.
+function parseJsonFile(file: PolicyFile, problems: FieldProblem[]): RawDocument[] {
+  const scope = ProblemScope.forDocument(file.source, 1, problems);
+  try {
+    const value = parseJsonSafely(file.text, ErrorCode.POLICY_INVALID, file.source);
+    return value === null ? [] : [{ scope, value }];
+  } catch (error) {
+    if (!isTrustgateError(error)) throw error;
+    scope.add('', error.message);
+    return [];
+  }
+}
+
+// YAML streams: syntax errors, duplicate keys and excessive alias expansion are problems of
+// their document; forbidden keys are reported at their field path.
+function* parseYamlStream(file: PolicyFile, problems: FieldProblem[]): Generator<RawDocument> {
+  let parsed: ReturnType<typeof parseAllDocuments>;
+  try {
+    parsed = parseAllDocuments(file.text, { prettyErrors: true, uniqueKeys: true });
+  } catch (error) {
+    ProblemScope.forSource(file.source, problems).add('', `not a YAML stream: ${firstLine(error)}`);
+    return;
+  }
+  // A stream holding only comments or nothing parses to a single "empty stream" marker.
+  if (!Array.isArray(parsed)) return;
+  for (const [index, document] of parsed.entries()) {
+    const scope = ProblemScope.forDocument(file.source, index + 1, problems);
+    if (document.errors.length > 0) {
+      for (const error of document.errors) scope.add('', `not valid YAML: ${firstLine(error)}`);
+      continue;
+    }
+    let value: unknown;
+    try {
+      // maxAliasCount bounds alias expansion ("billion laughs").
+      value = document.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      scope.add('', `not valid YAML: ${firstLine(error)}`);
+      continue;
+    }
+    if (value === null || value === undefined) continue;
+    if (findForbiddenKeys(value, '', scope) === 0) yield { scope, value };
+  }
+}
+
+// Reports every forbidden key with its path; returns how many were found.
+function findForbiddenKeys(value: unknown, field: string, scope: ProblemScope): number {
+  if (Array.isArray(value)) {
+    return value.reduce<number>((count, item, index) => count + findForbiddenKeys(item, `${field}[${index}]`, scope), 0);
+  }
+  if (typeof value !== 'object' || value === null) return 0;
+  let count = 0;
+  for (const [key, child] of Object.entries(value)) {
+    const childField = field === '' ? key : `${field}.${key}`;
+    if (FORBIDDEN_KEYS.has(key)) {
+      scope.add(childField, `forbidden key "${key}"`);
+      count += 1;
+    } else {
+      count += findForbiddenKeys(child, childField, scope);
+    }
+  }
+  return count;
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return (message.split('\n', 1)[0] ?? message).replace(/:$/, '');
+}

@@ -1,0 +1,298 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, TrustgateError, type FieldProblem } from '../../../shared/errors.js';
+import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
+
+const IMAGE_POLICY = `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata:
+  name: signed-only
+  namespace: team-a
+spec:
+  repositories:
+    - name: "icr.io/team/*"
+      policy:
+        trust:
+          enabled: true
+          trustServer: https://notary.example.com
+          signerSecrets:
+            - name: alice
+    - name: "docker.io/library/*"
+      policy:
+`;
+
+const CLUSTER_POLICY = `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: default
+spec:
+  repositories:
+    - name: "*"
+      policy:
+        mutateImage: false
+`;
+
+const ALICE_PEM = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n';
+
+// Decode and return the POLICY_INVALID problems; fails the test if decoding succeeds.
+function problemsOf(text: string, source = 'policies.yaml'): readonly FieldProblem[] {
+  try {
+    decodePolicyDocuments([{ source, text }]);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TrustgateError);
+    expect((error as TrustgateError).code).toBe(ErrorCode.POLICY_INVALID);
+    return (error as TrustgateError).problems;
+  }
+  return expect.fail('expected POLICY_INVALID, nothing was thrown');
+}
+
+function base64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+describe('decodePolicyDocuments', () => {
+  describe('when a YAML stream holds several documents', () => {
+    const set = decodePolicyDocuments([{ source: 'policies.yaml', text: `${IMAGE_POLICY}---\n${CLUSTER_POLICY}---\n` }]);
+
+    it('decodes the ImagePolicy with its namespace and patterns as written', () => {
+      expect(set.imagePolicies).toHaveLength(1);
+      const policy = set.imagePolicies[0];
+      expect(policy?.namespace).toBe('team-a');
+      expect(policy?.repositories.map((repository) => repository.name)).toEqual(['icr.io/team/*', 'docker.io/library/*']);
+    });
+
+    it('decodes the trust section', () => {
+      expect(set.imagePolicies[0]?.repositories[0]?.policy).toEqual({
+        mutateImage: true,
+        trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: ['alice'] },
+      });
+    });
+
+    it('applies the defaults to an empty policy (mutateImage true, trust disabled)', () => {
+      expect(set.imagePolicies[0]?.repositories[1]?.policy).toEqual({
+        mutateImage: true,
+        trust: { enabled: false, signerSecrets: [] },
+      });
+    });
+
+    it('decodes the ClusterImagePolicy, not enforced without the annotation', () => {
+      expect(set.clusterPolicies).toEqual([
+        {
+          kind: 'ClusterImagePolicy',
+          name: 'default',
+          enforce: false,
+          repositories: [{ name: '*', policy: { mutateImage: false, trust: { enabled: false, signerSecrets: [] } } }],
+        },
+      ]);
+    });
+  });
+
+  describe('when an ImagePolicy has no namespace', () => {
+    it('places it in the default namespace', () => {
+      const set = decodePolicyDocuments([{ source: 'p.yaml', text: IMAGE_POLICY.replace('  namespace: team-a\n', '') }]);
+      expect(set.imagePolicies[0]?.namespace).toBe('default');
+    });
+  });
+
+  describe('when the documents come as a kind: List', () => {
+    it('decodes every item', () => {
+      const list = {
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          { apiVersion: 'portieris.cloud.ibm.com/v1', kind: 'ClusterImagePolicy', metadata: { name: 'a' }, spec: { repositories: [] } },
+          { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'x' }, stringData: { name: 'alice' } },
+        ],
+      };
+      const set = decodePolicyDocuments([{ source: 'list.json', text: JSON.stringify(list) }]);
+      expect(set.clusterPolicies.map((policy) => policy.name)).toEqual(['a']);
+      expect(set.secrets.map((secret) => `${secret.namespace}/${secret.name}`)).toEqual(['x/s']);
+    });
+
+    it('reports a bad item with its index', () => {
+      const problems = problemsOf('apiVersion: v1\nkind: List\nitems:\n  - kind: Pod\n');
+      expect(problems).toEqual([{ path: 'policies.yaml:1: items[0].kind', message: expect.any(String) }]);
+    });
+
+    it('refuses a List inside a List', () => {
+      const problems = problemsOf('apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: List, items: []}\n');
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:1: items[0].kind']);
+    });
+  });
+
+  describe('when a Secret carries data and stringData', () => {
+    const text = `apiVersion: v1
+kind: Secret
+metadata: {name: alice, namespace: team-a}
+type: Opaque
+data:
+  name: ${base64('alice')}
+  publicKey: ${base64('old')}
+stringData:
+  publicKey: |
+${ALICE_PEM.split('\n').filter(Boolean).map((line) => `    ${line}`).join('\n')}
+`;
+    const secret = decodePolicyDocuments([{ source: 's.yaml', text }]).secrets[0];
+
+    it('base64-decodes data', () => {
+      expect(new TextDecoder().decode(secret?.data.get('name'))).toBe('alice');
+    });
+
+    it('lets stringData override data for the same key', () => {
+      expect(new TextDecoder().decode(secret?.data.get('publicKey'))).toBe(ALICE_PEM);
+    });
+  });
+
+  describe('when a Secret value is not valid base64', () => {
+    it.each([['not base64!'], ['YWxpY2U'], ['YW xpY2U=']])('rejects %j with POLICY_INVALID at data.name', (value) => {
+      const problems = problemsOf(`apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {name: "${value}"}\n`);
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:1: data.name']);
+    });
+  });
+
+  describe('when documents have many bad fields', () => {
+    const text = `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: ok}
+spec:
+  repositories:
+    - name: 5
+      policy:
+        mutateImage: "yes"
+        trust: {enable: true}
+        simple:
+          requirements:
+            - type: signedByAnyone
+            - keySecret: k
+    - policy: {}
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: Bad_Name, namespace: x}
+---
+kind: Deployment
+`;
+    const problems = problemsOf(text);
+
+    it('reports every bad field with source, document number and field path', () => {
+      expect(problems.map((problem) => problem.path)).toEqual([
+        'policies.yaml:1: spec.repositories[0].name',
+        'policies.yaml:1: spec.repositories[0].policy.mutateImage',
+        'policies.yaml:1: spec.repositories[0].policy.trust.enable',
+        'policies.yaml:1: spec.repositories[0].policy.simple.requirements[0].type',
+        'policies.yaml:1: spec.repositories[0].policy.simple.requirements[1].type',
+        'policies.yaml:1: spec.repositories[1].name',
+        'policies.yaml:2: metadata.name',
+        'policies.yaml:2: metadata.namespace',
+        'policies.yaml:2: spec',
+        'policies.yaml:3: kind',
+      ]);
+    });
+
+    it('says what a wrong type should be', () => {
+      expect(problems[0]).toEqual({ path: 'policies.yaml:1: spec.repositories[0].name', message: 'must be string' });
+    });
+  });
+
+  describe('when a field is misspelt', () => {
+    it('rejects it instead of silently disabling the check', () => {
+      const problems = problemsOf(CLUSTER_POLICY.replace('mutateImage: false', 'trust: {enabeld: true}'));
+      expect(problems).toEqual([{ path: 'policies.yaml:1: spec.repositories[0].policy.trust.enabeld', message: 'is not a known field' }]);
+    });
+  });
+
+  describe('when the kind is unknown', () => {
+    it('rejects the document with POLICY_INVALID at kind', () => {
+      expect(problemsOf('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n').map((problem) => problem.path)).toEqual([
+        'policies.yaml:1: kind',
+      ]);
+    });
+  });
+
+  describe('when the apiVersion is wrong', () => {
+    it('rejects the document', () => {
+      const problems = problemsOf(CLUSTER_POLICY.replace('portieris.cloud.ibm.com/v1', 'portieris.cloud.ibm.com/v1beta1'));
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:1: apiVersion']);
+    });
+  });
+
+  describe('when a document carries a __proto__ key', () => {
+    it('rejects it in YAML', () => {
+      const problems = problemsOf(CLUSTER_POLICY.replace('mutateImage: false', '__proto__: {mutateImage: false}'));
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:1: spec.repositories[0].policy.__proto__']);
+    });
+
+    it('rejects it in JSON', () => {
+      const json = '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"__proto__":{"x":1}}';
+      expect(problemsOf(json, 'secret.json')).toHaveLength(1);
+    });
+
+    it('does not pollute Object.prototype', () => {
+      problemsOf('apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  __proto__: {polluted: "yes"}\n');
+      expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    });
+  });
+
+  describe('when the YAML is malformed', () => {
+    it('reports the broken document by number and still checks the others', () => {
+      const problems = problemsOf(`${CLUSTER_POLICY}---\nkey: [unclosed\n---\nkind: Nope\n`);
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:2', 'policies.yaml:3: kind']);
+    });
+
+    it('rejects duplicate keys', () => {
+      expect(problemsOf('kind: Secret\nkind: Secret\n')).not.toHaveLength(0);
+    });
+  });
+
+  describe('when the same object is defined twice', () => {
+    it('rejects the second definition', () => {
+      const problems = problemsOf(`${CLUSTER_POLICY}---\n${CLUSTER_POLICY}`);
+      expect(problems).toEqual([{ path: 'policies.yaml:2: metadata.name', message: expect.stringContaining('policies.yaml:1') }]);
+    });
+  });
+
+  describe('when the enforce annotation is set', () => {
+    const annotate = (value: string, policy = CLUSTER_POLICY): string =>
+      policy.replace(/metadata:\n {2}name: (\S+)\n/, `metadata:\n  name: $1\n  annotations:\n    trustgate.dev/enforce: "${value}"\n`);
+
+    it('marks a ClusterImagePolicy annotated "true" as enforced', () => {
+      expect(decodePolicyDocuments([{ source: 'p.yaml', text: annotate('true') }]).clusterPolicies[0]?.enforce).toBe(true);
+    });
+
+    it('rejects a value other than "true" or "false"', () => {
+      expect(problemsOf(annotate('yes')).map((problem) => problem.path)).toEqual([
+        'policies.yaml:1: metadata.annotations.trustgate.dev/enforce',
+      ]);
+    });
+
+    it('rejects it on an ImagePolicy, where it has no meaning', () => {
+      expect(problemsOf(annotate('true', IMAGE_POLICY))).toHaveLength(1);
+    });
+  });
+
+  describe('when files are empty or hold only comments', () => {
+    it('returns an empty policy set', () => {
+      expect(decodePolicyDocuments([{ source: 'a.yaml', text: '' }, { source: 'b.yaml', text: '# nothing\n---\n' }])).toEqual({
+        imagePolicies: [],
+        clusterPolicies: [],
+        secrets: [],
+      });
+    });
+  });
+
+  describe('when a simple signing policy is given', () => {
+    it('maps an empty signedIdentity type to matchRepoDigestOrExact', () => {
+      const set = decodePolicyDocuments([
+        {
+          source: 'p.yaml',
+          text: CLUSTER_POLICY.replace(
+            'mutateImage: false',
+            'simple:\n          requirements:\n            - type: signedBy\n              keySecret: k\n              signedIdentity: {type: ""}',
+          ),
+        },
+      ]);
+      expect(set.clusterPolicies[0]?.repositories[0]?.policy.simple).toEqual({
+        requirements: [{ type: 'signedBy', keySecret: 'k', signedIdentity: { type: 'matchRepoDigestOrExact' } }],
+      });
+    });
+  });
+});

@@ -1,0 +1,145 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatImageReference, repositoryName, type ImageReference } from '../../../shared/image/reference.js';
+import { matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.js';
+import { lookupPolicy } from '../../../shared/policy/match-policy.js';
+import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySet } from '../../../shared/policy/model.js';
+
+const POLICY: Policy = { mutateImage: true, trust: { enabled: false, signerSecrets: [] } };
+
+// Valid, normalised references built from the reference grammar.
+const lowerAlnum = fc.stringMatching(/^[a-z0-9]{1,6}$/);
+const pathComponent = fc
+  .tuple(lowerAlnum, fc.option(fc.tuple(fc.constantFrom('.', '_', '__', '-', '--'), lowerAlnum), { nil: undefined }))
+  .map(([head, tail]) => (tail === undefined ? head : `${head}${tail[0]}${tail[1]}`));
+const registry = fc.oneof(
+  fc.constantFrom('docker.io', 'quay.io', 'icr.io', 'localhost', '127.0.0.1:5000', 'trusted.com', 'a.trusted.com'),
+  fc.tuple(lowerAlnum, lowerAlnum, fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined })).map(
+    ([name, tld, port]) => `${name}.${tld}${port === undefined ? '' : `:${port}`}`,
+  ),
+);
+const imageReference: fc.Arbitrary<ImageReference> = fc
+  .record({
+    registry,
+    components: fc.array(pathComponent, { minLength: 1, maxLength: 4 }),
+    tag: fc.option(fc.stringMatching(/^\w[\w.-]{0,10}$/), { nil: undefined }),
+    digest: fc.option(fc.stringMatching(/^[a-f0-9]{64}$/).map((hex) => `sha256:${hex}`), { nil: undefined }),
+  })
+  .map(({ registry: host, components, tag, digest }) => {
+    const repository = host === 'docker.io' && components.length === 1 ? `library/${components[0]}` : components.join('/');
+    const effectiveTag = tag === undefined && digest === undefined ? 'latest' : tag;
+    return {
+      registry: host,
+      repository,
+      ...(effectiveTag === undefined ? {} : { tag: effectiveTag }),
+      ...(digest === undefined ? {} : { digest }),
+    };
+  });
+
+// Patterns: arbitrary text, text built from the characters that matter, and variants of the image.
+const patternText = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: fc.constantFrom('*', '/', ':', '@', '.', 'a', 'b', 'docker.io', 'library', 'trusted.com', 'x'), maxLength: 12 }),
+);
+
+function patternsFor(image: ImageReference): fc.Arbitrary<string[]> {
+  const derived = fc.constantFrom(
+    repositoryName(image),
+    formatImageReference(image),
+    `${image.registry}/*`,
+    '*',
+    `*/${image.repository}`,
+    image.repository.replace(/^library\//, ''),
+  );
+  return fc.array(fc.oneof(patternText, derived), { maxLength: 8 });
+}
+
+function setOf(imagePatterns: readonly string[], clusterPatterns: readonly string[], enforce: boolean): PolicySet {
+  const imagePolicy: ImagePolicy = {
+    kind: 'ImagePolicy',
+    name: 'ns-policy',
+    namespace: 'team',
+    repositories: imagePatterns.map((name) => ({ name, policy: POLICY })),
+  };
+  const clusterPolicy: ClusterImagePolicy = {
+    kind: 'ClusterImagePolicy',
+    name: 'cluster-policy',
+    enforce,
+    repositories: clusterPatterns.map((name) => ({ name, policy: POLICY })),
+  };
+  return { imagePolicies: imagePatterns.length > 0 ? [imagePolicy] : [], clusterPolicies: [clusterPolicy], secrets: [] };
+}
+
+// An independent oracle for one pattern: a regular expression per part, '*' -> '.*'.
+function oracleMatches(pattern: string, image: ImageReference): boolean {
+  const normalised = toImagePattern(pattern);
+  const regex = (glob: string): RegExp => new RegExp(`^${glob.split('*').map(escapeRegex).join('.*')}$`, 's');
+  if (!regex(normalised.host).test(image.registry) || !regex(normalised.path).test(image.repository)) return false;
+  if (normalised.tag !== undefined && (image.tag === undefined || !regex(normalised.tag).test(image.tag))) return false;
+  if (normalised.digest !== undefined && (image.digest === undefined || !regex(normalised.digest).test(image.digest))) return false;
+  return true;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+describe('lookupPolicy (properties)', () => {
+  describe('for arbitrary patterns and valid image references', () => {
+    it('never throws', () => {
+      fc.assert(
+        fc.property(
+          imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image), patternsFor(image), fc.boolean())),
+          fc.constantFrom('team', 'other'),
+          ([image, imagePatterns, clusterPatterns, enforce], namespace) => {
+            lookupPolicy(setOf(imagePatterns, clusterPatterns, enforce), image, namespace);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('returns a pattern that really matches and that no other matching pattern outranks', () => {
+      fc.assert(
+        fc.property(
+          imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image))),
+          ([image, patterns]) => {
+            const result = lookupPolicy(setOf([], patterns, false), image, 'team');
+            const matching = patterns.filter((pattern) => oracleMatches(pattern, image));
+            expect(result.matched).toBe(matching.length > 0);
+            if (!result.matched) return;
+            expect(oracleMatches(result.source.pattern, image)).toBe(true);
+            const winner = toImagePattern(result.source.pattern);
+            for (const other of matching.map(toImagePattern)) {
+              if (other.hasWildcard === winner.hasWildcard) expect(other.specificity).toBeLessThanOrEqual(winner.specificity);
+              else expect(winner.hasWildcard).toBe(false);
+            }
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('always lets an image match its own repository name', () => {
+      fc.assert(
+        fc.property(imageReference, (image) => {
+          const result = lookupPolicy(setOf([], [repositoryName(image)], false), image, 'team');
+          expect(result.matched).toBe(true);
+        }),
+      );
+    });
+  });
+});
+
+describe('matchGlob (properties)', () => {
+  it('agrees with an anchored regular expression', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '/', '.', '*'), maxLength: 12 });
+    fc.assert(
+      fc.property(text, text, (glob, subject) => {
+        const regex = new RegExp(`^${glob.split('*').map(escapeRegex).join('.*')}$`, 's');
+        expect(matchGlob(glob, subject)).toBe(regex.test(subject));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { parseImageReference } from '../../../shared/image/reference.js';
+import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
+import { lookupPolicy, type PolicyLookup } from '../../../shared/policy/match-policy.js';
+import type { PolicySet } from '../../../shared/policy/model.js';
+
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+interface PolicyDoc {
+  readonly kind: 'ImagePolicy' | 'ClusterImagePolicy';
+  readonly name: string;
+  readonly namespace?: string;
+  readonly enforce?: boolean;
+  // Each pattern gets a policy whose trustServer names it, so tests can tell entries apart.
+  readonly patterns: readonly string[];
+}
+
+// Build a PolicySet through the real decoder, from compact descriptions.
+function policySet(...docs: readonly PolicyDoc[]): PolicySet {
+  const items = docs.map((doc) => ({
+    apiVersion: 'portieris.cloud.ibm.com/v1',
+    kind: doc.kind,
+    metadata: {
+      name: doc.name,
+      ...(doc.namespace === undefined ? {} : { namespace: doc.namespace }),
+      ...(doc.enforce === true ? { annotations: { 'trustgate.dev/enforce': 'true' } } : {}),
+    },
+    spec: {
+      repositories: doc.patterns.map((pattern) => ({
+        name: pattern,
+        policy: { trust: { enabled: true, trustServer: `https://${doc.name}.example/${encodeURIComponent(pattern)}` } },
+      })),
+    },
+  }));
+  return decodePolicyDocuments([{ source: 'policies.json', text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) }]);
+}
+
+function lookup(set: PolicySet, image: string, namespace = 'default'): PolicyLookup {
+  return lookupPolicy(set, parseImageReference(image), namespace);
+}
+
+function matchedPattern(result: PolicyLookup): string | undefined {
+  return result.matched ? result.source.pattern : undefined;
+}
+
+describe('lookupPolicy', () => {
+  describe('when several patterns match (precedence table)', () => {
+    it.each([
+      // [patterns, image, winner]
+      [['docker.io/library/*', 'docker.io/library/nginx'], 'nginx:1.27', 'docker.io/library/nginx'],
+      [['docker.io/library/nginx*', 'nginx'], 'nginx', 'nginx'],
+      [['*', 'docker.io/*', 'docker.io/library/*'], 'nginx', 'docker.io/library/*'],
+      [['icr.io/*', 'icr.io/team/*'], 'icr.io/team/app', 'icr.io/team/*'],
+      [['icr.io/team/app', 'icr.io/team/app:v1'], 'icr.io/team/app:v1', 'icr.io/team/app:v1'],
+      // an exact pattern wins even over a longer wildcard pattern
+      [['icr.io/team/app', 'icr.io/team/app:v1*'], 'icr.io/team/app:v1.0.0', 'icr.io/team/app'],
+      // equal specificity: the normalised pattern that sorts first wins, whatever the order
+      [['icr.io/*/app', 'icr.io/a/*'], 'icr.io/a/app', 'icr.io/*/app'],
+      [['icr.io/a/*', 'icr.io/*/app'], 'icr.io/a/app', 'icr.io/*/app'],
+    ])('among %j, %s is governed by %j', (patterns, image, winner) => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'cluster', patterns });
+      expect(matchedPattern(lookup(set, image))).toBe(winner);
+    });
+
+    it('breaks a tie between two policies with the same pattern by policy name', () => {
+      const set = policySet(
+        { kind: 'ImagePolicy', name: 'zeta', patterns: ['nginx'] },
+        { kind: 'ImagePolicy', name: 'alpha', patterns: ['docker.io/library/nginx'] },
+      );
+      const result = lookup(set, 'nginx');
+      expect(result.matched && result.source).toEqual({
+        kind: 'ImagePolicy',
+        name: 'alpha',
+        namespace: 'default',
+        pattern: 'docker.io/library/nginx',
+      });
+    });
+
+    it('returns the policy of the winning entry', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['icr.io/*', 'icr.io/team/*'] });
+      const result = lookup(set, 'icr.io/team/app');
+      expect(result.matched && result.policy.trust.trustServer).toBe(`https://c.example/${encodeURIComponent('icr.io/team/*')}`);
+    });
+  });
+
+  describe('when the image is given unnormalised (Portieris #337)', () => {
+    it('matches a fully qualified pattern', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['docker.io/library/nginx'] });
+      expect(lookup(set, 'nginx').matched).toBe(true);
+    });
+  });
+
+  describe('when the image is pinned by digest (Portieris #390)', () => {
+    it('is governed by the tagless pattern of its repository, not a :latest one', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['nginx:latest', 'nginx'] });
+      expect(matchedPattern(lookup(set, `nginx@${DIGEST}`))).toBe('nginx');
+    });
+  });
+
+  describe('when a trusted host is hidden in the path (v0.14.2 bypass)', () => {
+    it('finds no policy and denies', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['trusted.com/*', '*.trusted.com/*'] });
+      expect(lookup(set, 'attacker.com/x.trusted.com/app').matched).toBe(false);
+      expect(lookup(set, 'evil.com/a.trusted.com/app').matched).toBe(false);
+    });
+  });
+
+  describe('when the namespace has an ImagePolicy', () => {
+    const set = policySet(
+      { kind: 'ImagePolicy', name: 'team', namespace: 'team-a', patterns: ['icr.io/team/*'] },
+      { kind: 'ClusterImagePolicy', name: 'everything', patterns: ['*'] },
+    );
+
+    it('uses only the ImagePolicies of that namespace', () => {
+      expect(lookup(set, 'icr.io/team/app', 'team-a')).toMatchObject({ matched: true, source: { kind: 'ImagePolicy', name: 'team' } });
+    });
+
+    it('denies an image they do not cover, even if a ClusterImagePolicy would', () => {
+      const result = lookup(set, 'nginx', 'team-a');
+      expect(result.matched).toBe(false);
+      expect(!result.matched && result.reason).toContain('team-a');
+    });
+
+    it('leaves other namespaces to the ClusterImagePolicies', () => {
+      expect(lookup(set, 'nginx', 'team-b')).toMatchObject({ matched: true, source: { kind: 'ClusterImagePolicy', name: 'everything' } });
+    });
+  });
+
+  describe('when no policy matches at all', () => {
+    it('returns matched false with a reason naming the image', () => {
+      const result = lookup(policySet(), 'nginx');
+      expect(result).toEqual({ matched: false, reason: expect.stringContaining('docker.io/library/nginx:latest'), enforced: [] });
+    });
+  });
+
+  describe('when a ClusterImagePolicy is annotated trustgate.dev/enforce', () => {
+    const set = policySet(
+      { kind: 'ImagePolicy', name: 'team', namespace: 'team-a', patterns: ['*'] },
+      { kind: 'ClusterImagePolicy', name: 'baseline', enforce: true, patterns: ['docker.io/*', 'docker.io/library/*'] },
+      { kind: 'ClusterImagePolicy', name: 'other', patterns: ['*'] },
+    );
+
+    it('adds its best-matching entry on top of the namespace policy', () => {
+      const result = lookup(set, 'nginx', 'team-a');
+      expect(result).toMatchObject({ matched: true, source: { kind: 'ImagePolicy', name: 'team' } });
+      expect(result.enforced.map((entry) => entry.source)).toEqual([
+        { kind: 'ClusterImagePolicy', name: 'baseline', pattern: 'docker.io/library/*' },
+      ]);
+    });
+
+    it('adds nothing for an image none of its patterns match', () => {
+      expect(lookup(set, 'quay.io/org/app', 'team-a').enforced).toEqual([]);
+    });
+
+    it('is still reported when the namespace policies do not match', () => {
+      const narrow = policySet(
+        { kind: 'ImagePolicy', name: 'team', namespace: 'team-a', patterns: ['icr.io/*'] },
+        { kind: 'ClusterImagePolicy', name: 'baseline', enforce: true, patterns: ['*'] },
+      );
+      const result = lookup(narrow, 'nginx', 'team-a');
+      expect(result.matched).toBe(false);
+      expect(result.enforced).toHaveLength(1);
+    });
+
+    it('is not repeated when it is already the governing match', () => {
+      const result = lookup(set, 'nginx', 'no-image-policies');
+      expect(result).toMatchObject({ matched: true, source: { name: 'baseline', pattern: 'docker.io/library/*' } });
+      expect(result.enforced).toEqual([]);
+    });
+  });
+});
