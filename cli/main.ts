@@ -1,0 +1,36 @@
+// The trustgate command line: composes the core with real adapters.
+import { runVerify, VERIFY_USAGE } from './commands/verify.js';
+import { ExitCode, UsageError } from './cli-error.js';
+import type { CliIo } from './io.js';
+
+const USAGE = ['usage: trustgate <command> [options]', '', 'commands:', `  ${VERIFY_USAGE.replace('usage: trustgate ', '')}`].join('\n');
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'verify':
+        return await runVerify(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(`${USAGE}\n`);
+        return command === undefined ? ExitCode.USAGE : ExitCode.ALLOWED;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      io.stderr(`trustgate: ${(error as Error).message}\n${USAGE}\n`);
+      return ExitCode.USAGE;
+    }
+    io.stderr(`trustgate: ${(error as Error).message}\n`);
+    return ExitCode.DENIED;
+  }
+}
+
+function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}

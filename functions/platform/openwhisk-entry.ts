@@ -1,0 +1,45 @@
+// Builds an OpenWhisk action `main(params)` over a platform-neutral function handler.
+// A web action receives the request as params (JSON body fields merged in, or the raw
+// body in __ow_body when the action is raw); a direct invocation passes the request as
+// params. Either way the answer is {statusCode, headers, body}, which web actions send as
+// the HTTP response and direct invokers read as the result.
+import { ErrorCode, TrustgateError } from '../../shared/errors.js';
+import { parseJsonSafely } from '../../shared/json.js';
+import type { Logger } from '../../shared/ports.js';
+import { errorResponse, type FunctionResponse } from './function-response.js';
+
+export interface OpenWhiskResult {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: unknown;
+}
+
+export function decodeOpenWhiskParams(params: unknown): unknown {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    throw new TrustgateError(ErrorCode.REQUEST_INVALID, 'action parameters must be an object');
+  }
+  const record = params as Record<string, unknown>;
+  const rawBody = record['__ow_body'];
+  if (typeof rawBody === 'string') {
+    // Raw web actions pass JSON bodies base64-encoded; accept plain JSON text as well.
+    const text = /^\s*[[{]/.test(rawBody) ? rawBody : Buffer.from(rawBody, 'base64').toString('utf8');
+    return parseJsonSafely(text, ErrorCode.REQUEST_INVALID, 'request body');
+  }
+  const fields = Object.fromEntries(Object.entries(record).filter(([key]) => !key.startsWith('__ow_')));
+  if (Object.keys(fields).length === 0) {
+    throw new TrustgateError(ErrorCode.REQUEST_INVALID, 'no request parameters: expected the function\'s JSON request');
+  }
+  return fields;
+}
+
+export function createOpenWhiskMain(getHandle: () => (body: unknown) => Promise<FunctionResponse>, getLogger: () => Logger) {
+  return async function main(params: unknown): Promise<OpenWhiskResult> {
+    let response: FunctionResponse;
+    try {
+      response = await getHandle()(decodeOpenWhiskParams(params));
+    } catch (error) {
+      response = errorResponse(error, getLogger());
+    }
+    return { statusCode: response.statusCode, headers: { 'content-type': 'application/json' }, body: response.body };
+  };
+}

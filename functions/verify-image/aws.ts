@@ -1,0 +1,8 @@
+// Lambda entry for verify-image: dependencies are built once per container.
+import { createLambdaEntry } from '../platform/lambda-entry.js';
+import { buildVerifyImageDeps } from '../platform/runtime-deps.js';
+import { createVerifyImageHandler } from './handler.js';
+
+const deps = buildVerifyImageDeps(process.env);
+
+export const handler = createLambdaEntry(createVerifyImageHandler(deps), deps.logger);

@@ -1,0 +1,35 @@
+// Builds the CLI bundle and one bundle per function and platform with esbuild:
+//   dist/cli.mjs                              the `trustgate` command
+//   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external)
+//   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
+// All target Node 20, keep names (error classes are matched by name), with source maps.
+import { build } from 'esbuild';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, relative } from 'node:path';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const common = { bundle: true, platform: 'node', target: 'node20', keepNames: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
+// ESM bundles that inline CommonJS dependencies need a real `require` for Node built-ins.
+const requireShim = "import { createRequire as __trustgateCreateRequire } from 'node:module'; const require = __trustgateCreateRequire(import.meta.url);";
+
+const builds = [{ ...common, entryPoints: ['cli/trustgate.ts'], outfile: 'dist/cli.mjs', format: 'esm', banner: { js: requireShim } }];
+for (const name of readdirSync(join(root, 'functions'))) {
+  const dir = join(root, 'functions', name);
+  if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'handler.ts'))) continue;
+  builds.push({
+    ...common,
+    entryPoints: [`functions/${name}/aws.ts`],
+    outfile: `dist/functions/${name}/aws.mjs`,
+    format: 'esm',
+    banner: { js: requireShim },
+    external: ['@aws-sdk/*'],
+  });
+  builds.push({ ...common, entryPoints: [`functions/${name}/openwhisk.ts`], outfile: `dist/functions/${name}/openwhisk.cjs`, format: 'cjs' });
+}
+
+await Promise.all(builds.map((options) => build(options)));
+for (const { outfile } of builds) {
+  const kib = (statSync(join(root, outfile)).size / 1024).toFixed(1);
+  console.log(`${relative(root, join(root, outfile)).padEnd(44)} ${kib.padStart(8)} KiB`);
+}

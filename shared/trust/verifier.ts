@@ -1,0 +1,34 @@
+// The one interface every signature kind implements (Notary v1 today; cosign slots in
+// beside it). A verifier is handed a normalised image, the requirement it must enforce
+// and the reference time; it answers with the digest trusted signers signed, or throws a
+// TrustgateError whose code says why not.
+import type { ImageReference } from '../image/reference.js';
+
+export interface SignerRequirement {
+  // Delegation name: 'alice' stands for role 'targets/alice'.
+  readonly name: string;
+  readonly publicKeyPem: string;
+}
+
+export interface NotaryRequirement {
+  readonly kind: 'notary';
+  // Trust server base URL; undefined = the registry's well-known default, if any.
+  readonly server?: string;
+  readonly signers: readonly SignerRequirement[];
+  // Root key IDs to pin instead of trusting the first-seen root.
+  readonly rootKeyIds: readonly string[];
+}
+
+export type TrustRequirement = NotaryRequirement;
+
+export interface VerifiedImage {
+  // 'sha256:<hex>' that the signers signed.
+  readonly digest: string;
+  // Roles (or identities) that signed it.
+  readonly signers: readonly string[];
+}
+
+export interface ImageVerifier<R extends TrustRequirement = TrustRequirement> {
+  readonly kind: R['kind'];
+  verify(image: ImageReference, requirement: R, now: Date): Promise<VerifiedImage>;
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { normaliseTrustServerUrl, selectTrustServer } from '../../../../shared/trust/notary/trust-servers.js';
+
+function codeOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    return (error as TrustgateError).code;
+  }
+  return 'none';
+}
+
+describe('selectTrustServer', () => {
+  it('uses Docker Hub\'s notary for docker.io images when none is given', () => {
+    expect(selectTrustServer('docker.io', undefined)).toBe('https://notary.docker.io');
+  });
+
+  it('uses quay.io\'s notary for quay.io images when none is given', () => {
+    expect(selectTrustServer('quay.io', undefined)).toBe('https://quay.io:443');
+  });
+
+  it('refuses other registries without an explicit server with TRUST_SERVER_UNKNOWN', () => {
+    expect(codeOf(() => selectTrustServer('registry.example.com', undefined))).toBe(ErrorCode.TRUST_SERVER_UNKNOWN);
+  });
+
+  it('prefers the given server over the default', () => {
+    expect(selectTrustServer('docker.io', 'https://notary.internal:4443/')).toBe('https://notary.internal:4443');
+  });
+});
+
+describe('normaliseTrustServerUrl', () => {
+  it('adds https to a bare host', () => {
+    expect(normaliseTrustServerUrl('notary.example.com')).toBe('https://notary.example.com');
+  });
+
+  it('accepts plain http on loopback only', () => {
+    expect(normaliseTrustServerUrl('http://127.0.0.1:4443')).toBe('http://127.0.0.1:4443');
+    expect(codeOf(() => normaliseTrustServerUrl('http://notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
+  });
+
+  it('refuses URLs with credentials, queries or other schemes', () => {
+    expect(codeOf(() => normaliseTrustServerUrl('https://user:pw@notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(codeOf(() => normaliseTrustServerUrl('https://notary.example.com/?x=1'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(codeOf(() => normaliseTrustServerUrl('file:///etc/passwd'))).toBe(ErrorCode.CONFIG_INVALID);
+  });
+});
