@@ -1,0 +1,74 @@
+// Runs the product's CLI exactly as a user does (`node bin/trustgate.mjs verify ... --json`)
+// with the test CA trusted and a per-test state directory.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runCommand } from './run-command.js';
+
+export const TRUSTGATE_BIN = fileURLToPath(new URL('../../../bin/trustgate.mjs', import.meta.url));
+
+// The `--json` verdict contract of `trustgate verify`.
+export interface VerifyVerdict {
+  readonly allowed: boolean;
+  readonly image: string;
+  readonly digest: string | null;
+  readonly reasons: readonly string[];
+  readonly codes: readonly string[];
+  readonly signers: readonly string[];
+}
+
+export interface TrustgateRun {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  // The parsed stdout when it is a verdict, else undefined.
+  readonly json: VerifyVerdict | undefined;
+}
+
+export interface VerifyOptions {
+  readonly image: string;
+  readonly trustServer: string;
+  readonly stateDir: string;
+  readonly caFile?: string;
+  // NAME -> PEM public key file, one `--signer NAME=PEMFILE` each.
+  readonly signers?: readonly { readonly name: string; readonly publicKeyFile: string }[];
+  readonly rootKeyIds?: readonly string[];
+}
+
+export function isTrustgateBuilt(): boolean {
+  return existsSync(TRUSTGATE_BIN);
+}
+
+// `trustgate verify IMAGE --trust-server URL [--signer N=F]... [--root-key-id ID]... --json`.
+export function runTrustgateVerify(options: VerifyOptions): Promise<TrustgateRun> {
+  const args = [
+    'verify',
+    options.image,
+    '--trust-server',
+    options.trustServer,
+    ...(options.signers ?? []).flatMap((signer) => ['--signer', `${signer.name}=${signer.publicKeyFile}`]),
+    ...(options.rootKeyIds ?? []).flatMap((id) => ['--root-key-id', id]),
+    '--json',
+  ];
+  return runTrustgate(args, { stateDir: options.stateDir, ...(options.caFile === undefined ? {} : { caFile: options.caFile }) });
+}
+
+// Runs the CLI with any arguments (usage-error tests pass malformed ones).
+export async function runTrustgate(args: readonly string[], env: { stateDir: string; caFile?: string }): Promise<TrustgateRun> {
+  const result = await runCommand(process.execPath, [TRUSTGATE_BIN, ...args], {
+    env: {
+      PATH: process.env['PATH'],
+      TRUSTGATE_STATE_DIR: env.stateDir,
+      ...(env.caFile === undefined ? {} : { NODE_EXTRA_CA_CERTS: env.caFile }),
+    },
+  });
+  return { ...result, json: parseVerdict(result.stdout) };
+}
+
+function parseVerdict(stdout: string): VerifyVerdict | undefined {
+  try {
+    const value = JSON.parse(stdout) as unknown;
+    return typeof value === 'object' && value !== null && 'allowed' in value ? (value as VerifyVerdict) : undefined;
+  } catch {
+    return undefined;
+  }
+}
