@@ -72,3 +72,19 @@ export const silentLogger: Logger = {
   warn: () => undefined,
   error: () => undefined,
 };
+
+// --- Metrics ----------------------------------------------------------------------------
+
+export type MetricLabels = Readonly<Record<string, string>>;
+
+// Counters and histograms by name; the exposition format (Prometheus text) is the
+// adapter's business. Names are snake_case with the `trustgate_` prefix.
+export interface Metrics {
+  increment(name: string, labels?: MetricLabels, value?: number): void;
+  observe(name: string, value: number, labels?: MetricLabels): void;
+}
+
+export const noopMetrics: Metrics = {
+  increment: () => undefined,
+  observe: () => undefined,
+};
