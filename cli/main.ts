@@ -1,9 +1,15 @@
 // The trustgate command line: composes the core with real adapters.
-import { runVerify, VERIFY_USAGE } from './commands/verify.js';
-import { ExitCode, UsageError } from './cli-error.js';
+import { runPolicy, POLICY_USAGES } from './commands/policy.js';
+import { runVerify, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './commands/verify.js';
+import { ConfigError, ExitCode, UsageError } from './cli-error.js';
 import type { CliIo } from './io.js';
 
-const USAGE = ['usage: trustgate <command> [options]', '', 'commands:', `  ${VERIFY_USAGE.replace('usage: trustgate ', '')}`].join('\n');
+const USAGE = [
+  'usage: trustgate <command> [options]',
+  '',
+  'commands:',
+  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
+].join('\n');
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
   const [command, ...rest] = argv;
@@ -11,6 +17,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     switch (command) {
       case 'verify':
         return await runVerify(rest, io);
+      case 'policy':
+        return await runPolicy(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -23,6 +31,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
   } catch (error) {
     if (error instanceof UsageError || isParseArgsError(error)) {
       io.stderr(`trustgate: ${(error as Error).message}\n${USAGE}\n`);
+      return ExitCode.USAGE;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr(`trustgate: ${error.message}\n${error.problems.map((problem) => `  ${problem}\n`).join('')}`);
       return ExitCode.USAGE;
     }
     io.stderr(`trustgate: ${(error as Error).message}\n`);

@@ -1,21 +1,29 @@
 // `trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--json]`
+// `trustgate verify IMAGE --policies PATH [--namespace NS] [--json]`: the policy that applies
+// to the image in the namespace (and every enforced ClusterImagePolicy) decides the requirement.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createFileStore } from '../../shared/cache/file-store.js';
 import { isTrustgateError } from '../../shared/errors.js';
+import type { PolicySet } from '../../shared/policy/model.js';
+import { describeSource } from './describe-policy.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import { silentLogger } from '../../shared/ports.js';
 import { createTokenProvider } from '../../shared/registry/token-auth.js';
 import { createNotaryVerifier } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
-import { decodeVerifyImageRequest } from '../../shared/verify/verify-image-request.js';
+import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/verify/verify-image-request.js';
 import { verifyImage, type VerifyImageResponse } from '../../shared/verify/verify-image.js';
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
+import { loadPolicySet } from '../policy-set.js';
 import { resolveStateDir } from '../state-dir.js';
 
 export const VERIFY_USAGE =
   'usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--state-dir DIR] [--json]';
+export const VERIFY_POLICY_USAGE = 'usage: trustgate verify IMAGE --policies PATH [--namespace NS] [--state-dir DIR] [--json]';
+
+const DEFAULT_NAMESPACE = 'default';
 
 export async function runVerify(args: readonly string[], io: CliIo): Promise<ExitCode> {
   const { values, positionals } = parseArgs({
@@ -26,14 +34,28 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       signer: { type: 'string', multiple: true },
       'root-key-id': { type: 'string', multiple: true },
       'state-dir': { type: 'string' },
+      policies: { type: 'string' },
+      namespace: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing IMAGE' : 'expected exactly one IMAGE');
-  const signers = await Promise.all((values.signer ?? []).map(readSigner));
-  let request;
-  try {
-    request = decodeVerifyImageRequest({
+  let request: VerifyImageRequest;
+  // Read and decoded before anything is verified, so a bad policy path is a configuration error.
+  let policies: (() => Promise<PolicySet>) | undefined;
+  if (values.policies !== undefined) {
+    const given = { '--trust-server': values['trust-server'], '--signer': values.signer, '--root-key-id': values['root-key-id'] };
+    const explicit = Object.entries(given).filter(([, value]) => value !== undefined).map(([flag]) => flag);
+    if (explicit.length > 0) {
+      throw new UsageError(`--policies cannot be combined with ${explicit.join(', ')}: the policy decides the trust requirement`);
+    }
+    request = toRequest({ image: positionals[0], namespace: values.namespace ?? DEFAULT_NAMESPACE });
+    const set = await loadPolicySet(values.policies);
+    policies = () => Promise.resolve(set);
+  } else {
+    if (values.namespace !== undefined) throw new UsageError('--namespace is only meaningful with --policies');
+    const signers = await Promise.all((values.signer ?? []).map(readSigner));
+    request = toRequest({
       image: positionals[0],
       trust: {
         ...(values['trust-server'] === undefined ? {} : { server: values['trust-server'] }),
@@ -41,9 +63,6 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
         rootKeyIds: values['root-key-id'] ?? [],
       },
     });
-  } catch (error) {
-    if (isTrustgateError(error)) throw new UsageError(error.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || error.message);
-    throw error;
   }
   const fetch = createNodeFetch();
   const state = createTrustedStateStore(createFileStore(resolveStateDir(values['state-dir'], io.env)));
@@ -53,9 +72,22 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     logger: silentLogger,
     tokens: createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() }),
   });
-  const response = await verifyImage({ notary, clock: { now: () => new Date() }, logger: silentLogger }, request);
+  const response = await verifyImage(
+    { notary, clock: { now: () => new Date() }, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
+    request,
+  );
   io.stdout(values.json ? `${JSON.stringify(response)}\n` : formatVerdict(response));
   return response.allowed ? ExitCode.ALLOWED : ExitCode.DENIED;
+}
+
+// The command line as a verify-image request; a field the decoder refuses is a usage error.
+function toRequest(input: Record<string, unknown>): VerifyImageRequest {
+  try {
+    return decodeVerifyImageRequest(input);
+  } catch (error) {
+    if (isTrustgateError(error)) throw new UsageError(error.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || error.message);
+    throw error;
+  }
 }
 
 async function readSigner(spec: string): Promise<{ name: string; publicKey: string }> {
@@ -69,9 +101,13 @@ async function readSigner(spec: string): Promise<{ name: string; publicKey: stri
   }
 }
 
+// Human form: the verdict, its digest and signers, and in the policy form the policy that matched.
 function formatVerdict(response: VerifyImageResponse): string {
+  const source = response.policy ? `  policy: ${describeSource(response.policy)}\n` : '';
   if (response.allowed) {
-    return `allowed: ${response.image} -> ${response.digest ?? ''} (signed by ${response.signers.join(', ')})\n`;
+    const digest = response.digest === null ? '' : ` -> ${response.digest}`;
+    const signed = response.signers.length > 0 ? `signed by ${response.signers.join(', ')}` : 'no signature required';
+    return `allowed: ${response.image}${digest} (${signed})\n${source}`;
   }
-  return `denied: ${response.image}\n${response.reasons.map((r, i) => `  [${response.codes[i] ?? ''}] ${r}\n`).join('')}`;
+  return `denied: ${response.image}\n${source}${response.reasons.map((r, i) => `  [${response.codes[i] ?? ''}] ${r}\n`).join('')}`;
 }

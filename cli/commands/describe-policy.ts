@@ -1,0 +1,30 @@
+// Human descriptions of policies and where they come from, for `verify --policies` and
+// `policy lookup`.
+import type { PolicySource } from '../../shared/policy/match-policy.js';
+import type { Policy } from '../../shared/policy/model.js';
+
+// `ImagePolicy team-a/signed (pattern "registry.example.com/team-a/*")`.
+export function describeSource(source: PolicySource): string {
+  const name = source.namespace === undefined ? source.name : `${source.namespace}/${source.name}`;
+  return `${source.kind} ${name} (pattern "${source.pattern}")`;
+}
+
+// What a policy asks for, one line per aspect, as written (defaults applied). Checks this
+// product does not perform are named as such, since they deny every image they apply to.
+export function describePolicy(policy: Policy): string[] {
+  const lines: string[] = [];
+  if (policy.trust.enabled) {
+    const server = policy.trust.trustServer ?? "the registry's default server";
+    const signers = policy.trust.signerSecrets.length > 0 ? policy.trust.signerSecrets.join(', ') : 'none';
+    lines.push(`trust: Notary content trust from ${server}; signer secrets: ${signers}`);
+  }
+  if (policy.simple !== undefined) {
+    const types = [...new Set(policy.simple.requirements.map((requirement) => requirement.type))];
+    const denies = types.length === 0 || types.includes('reject') || types.includes('signedBy');
+    lines.push(`simple signing: ${types.length > 0 ? types.join(', ') : 'no requirements'}${denies ? ' (not verified here: denies)' : ''}`);
+  }
+  if (policy.vulnerability?.iccrva.enabled === true) lines.push('vulnerability: ICCRVA scan (not supported: denies)');
+  if (lines.length === 0) lines.push('no checks: every matching image is allowed');
+  lines.push(`mutateImage: ${policy.mutateImage}`);
+  return lines;
+}

@@ -1,0 +1,260 @@
+// `trustgate policy lint|lookup` and the policy form of `trustgate verify`, run in-process.
+// Nothing here contacts a trust server: the policies used either need no verification or
+// fail before any request (the real server is driven by test/integration/verify-policies).
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../../cli/main.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../../examples/policies', import.meta.url));
+
+const CLUSTER = `
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: registry}
+spec:
+  repositories:
+    - name: reg.example.com/*
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
+    - name: reg.example.com/open/*
+`;
+const SANDBOX = `
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: open, namespace: sandbox}
+spec:
+  repositories: [{name: "*", policy: {mutateImage: false}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unused, namespace: sandbox}
+stringData: {name: alice}
+`;
+// Two bad documents in one file and one in another: every problem must be listed.
+const BROKEN_A = `
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: Bad_Name}
+spec:
+  repositories: [{name: "x/*", policy: {trust: {enabled: "yes"}}}]
+---
+kind: Gadget
+`;
+const BROKEN_B = `
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: ok}
+spec:
+  repositories: [{name: "*", policy: {trusst: {}}}]
+`;
+
+let dir = '';
+let valid = '';
+let broken = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'trustgate-cli-policy-'));
+  valid = join(dir, 'valid');
+  broken = join(dir, 'broken');
+  await mkdir(valid);
+  await mkdir(broken);
+  await writeFile(join(valid, 'cluster.yaml'), CLUSTER);
+  await writeFile(join(valid, 'sandbox.yaml'), SANDBOX);
+  await writeFile(join(broken, 'a.yaml'), BROKEN_A);
+  await writeFile(join(broken, 'b.yaml'), BROKEN_B);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: { TRUSTGATE_STATE_DIR: join(dir, 'state') } });
+  return { code, stdout, stderr };
+}
+
+describe('trustgate policy lint', () => {
+  describe('when every document is valid', () => {
+    it('exits 0 with a one-line summary', async () => {
+      const result = await cli('policy', 'lint', valid);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe('valid: 1 ImagePolicies, 1 ClusterImagePolicies, 1 Secrets (2 files)\n');
+    });
+  });
+
+  describe('when documents are invalid', () => {
+    it('exits 1 listing every problem, one per line, as file:document: field path: message', async () => {
+      const result = await cli('policy', 'lint', broken);
+      expect(result.code).toBe(1);
+      const lines = result.stdout.trimEnd().split('\n');
+      expect(lines).toEqual([
+        expect.stringMatching(/^a\.yaml:1: metadata\.name: \S/),
+        expect.stringMatching(/^a\.yaml:1: spec\.repositories\[0\]\.policy\.trust\.enabled: \S/),
+        expect.stringMatching(/^a\.yaml:2: kind: \S/),
+        expect.stringMatching(/^b\.yaml:1: spec\.repositories\[0\]\.policy\.trusst: \S/),
+      ]);
+      expect(result.stderr).toContain('4 problems');
+    });
+  });
+
+  describe('when the path cannot be read', () => {
+    it('exits 2', async () => {
+      const result = await cli('policy', 'lint', join(dir, 'missing'));
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('ENOENT');
+    });
+  });
+
+  describe('when used wrongly', () => {
+    it('exits 2 without a PATH or with an unknown subcommand', async () => {
+      expect((await cli('policy', 'lint')).code).toBe(2);
+      expect((await cli('policy')).code).toBe(2);
+      expect((await cli('policy', 'frobnicate')).code).toBe(2);
+    });
+  });
+
+  describe('on the shipped examples', () => {
+    it('finds them valid', async () => {
+      const result = await cli('policy', 'lint', EXAMPLES);
+      expect(result.stdout).toBe('valid: 2 ImagePolicies, 2 ClusterImagePolicies, 1 Secrets (4 files)\n');
+      expect(result.code).toBe(0);
+    });
+  });
+});
+
+describe('trustgate policy lookup', () => {
+  describe('when a policy matches', () => {
+    it('exits 0 and prints the policy and where it comes from', async () => {
+      const result = await cli('policy', 'lookup', 'reg.example.com/team/app:v1', '--policies', valid);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('matched: ClusterImagePolicy registry (pattern "reg.example.com/*")');
+      expect(result.stdout).toContain('https://notary.example.com');
+    });
+
+    it('prints exactly the policy-lookup function answer with --json', async () => {
+      const result = await cli('policy', 'lookup', 'reg.example.com/open/app', '--policies', valid, '--json');
+      expect(JSON.parse(result.stdout)).toEqual({
+        matched: true,
+        policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [] } },
+        source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
+        enforced: [],
+      });
+    });
+
+    it('uses the namespace given', async () => {
+      const result = await cli('policy', 'lookup', 'reg.example.com/team/app', '--policies', valid, '--namespace', 'sandbox', '--json');
+      expect(JSON.parse(result.stdout)).toMatchObject({ matched: true, source: { kind: 'ImagePolicy', namespace: 'sandbox', name: 'open' } });
+    });
+  });
+
+  describe('when no policy matches', () => {
+    it('exits 1 with the reason', async () => {
+      const result = await cli('policy', 'lookup', 'other.example.com/app', '--policies', valid);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/^no match: .*other\.example\.com\/app:latest/);
+    });
+  });
+
+  describe('when an enforced ClusterImagePolicy applies (shipped examples)', () => {
+    it('lists it after the namespace policy', async () => {
+      const result = await cli('policy', 'lookup', 'registry.example.com/prod/api:1.0', '--policies', EXAMPLES, '--namespace', 'sandbox', '--json');
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({
+        matched: true,
+        source: { kind: 'ImagePolicy', name: 'allow-all', namespace: 'sandbox', pattern: '*' },
+        enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'production-baseline' }, policy: { trust: { enabled: true } } }],
+      });
+    });
+  });
+
+  describe('when used wrongly or pointed at unusable policies', () => {
+    it.each([
+      ['no --policies', ['nginx']],
+      ['no IMAGE', ['--policies', 'POLICIES']],
+      ['an invalid image', ['UPPER/Case', '--policies', 'POLICIES']],
+      ['an invalid namespace', ['nginx', '--policies', 'POLICIES', '--namespace', 'Not_A_Name']],
+      ['an unreadable path', ['nginx', '--policies', 'MISSING']],
+    ])('exits 2 with %s', async (_situation, args) => {
+      const resolved = args.map((arg) => (arg === 'POLICIES' ? valid : arg === 'MISSING' ? join(dir, 'missing') : arg));
+      expect((await cli('policy', 'lookup', ...resolved)).code).toBe(2);
+    });
+
+    it('exits 2 with every problem on stderr when the policies are invalid', async () => {
+      const result = await cli('policy', 'lookup', 'nginx', '--policies', broken);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('a.yaml:1: metadata.name: ');
+      expect(result.stderr).toContain('b.yaml:1: spec.repositories[0].policy.trusst: ');
+    });
+  });
+});
+
+describe('trustgate verify --policies', () => {
+  describe('when used wrongly', () => {
+    it.each([
+      ['--trust-server', ['--trust-server', 'https://n.example.com']],
+      ['--signer', ['--signer', 'alice=alice.pem']],
+      ['--root-key-id', ['--root-key-id', 'a'.repeat(64)]],
+    ])('exits 2 when combined with %s', async (flag, extra) => {
+      const result = await cli('verify', 'nginx', '--policies', valid, ...extra);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--policies cannot be combined with ${flag}`);
+    });
+
+    it('exits 2 with --namespace but no --policies', async () => {
+      expect((await cli('verify', 'nginx', '--namespace', 'team-a')).code).toBe(2);
+    });
+
+    it('exits 2 with a namespace that is not a Kubernetes name', async () => {
+      expect((await cli('verify', 'nginx', '--policies', valid, '--namespace', 'Team_A')).code).toBe(2);
+    });
+  });
+
+  describe('when the policy path is unreadable or invalid', () => {
+    it('exits 2 when it cannot be read', async () => {
+      const result = await cli('verify', 'nginx', '--policies', join(dir, 'missing'));
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('cannot read policy files');
+    });
+
+    it('exits 2 with every problem on stderr when it is invalid', async () => {
+      const result = await cli('verify', 'nginx', '--policies', broken, '--json');
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain('a.yaml:2: kind: ');
+      expect(result.stderr).toContain('b.yaml:1: spec.repositories[0].policy.trusst: ');
+    });
+  });
+
+  describe('when the matching policy needs no verification', () => {
+    it('exits 0 and names the policy and mutateImage in the JSON answer', async () => {
+      const result = await cli('verify', 'reg.example.com/team/app:v1', '--policies', valid, '--namespace', 'sandbox', '--json');
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual({
+        allowed: true,
+        image: 'reg.example.com/team/app:v1',
+        digest: null,
+        reasons: [],
+        codes: [],
+        signers: [],
+        policy: { kind: 'ImagePolicy', name: 'open', namespace: 'sandbox', pattern: '*' },
+        mutateImage: false,
+      });
+    });
+
+    it('prints the policy in the human answer', async () => {
+      const result = await cli('verify', 'reg.example.com/open/app:v1', '--policies', valid);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe('allowed: reg.example.com/open/app:v1 (no signature required)\n  policy: ClusterImagePolicy registry (pattern "reg.example.com/open/*")\n');
+    });
+  });
+
+  describe('when no policy matches in the default namespace', () => {
+    it('exits 1 with POLICY_NO_MATCH', async () => {
+      const result = await cli('verify', 'other.example.com/app:v1', '--policies', valid, '--json');
+      expect(result.code).toBe(1);
+      expect(JSON.parse(result.stdout)).toMatchObject({ allowed: false, codes: ['POLICY_NO_MATCH'], policy: null });
+    });
+  });
+});
