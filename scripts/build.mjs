@@ -2,6 +2,7 @@
 //   dist/cli.mjs                              the `trustgate` command
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external)
 //   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
+// A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
 // All target Node 20, keep names (error classes are matched by name), with source maps.
 import { build } from 'esbuild';
 import { readdirSync, statSync, existsSync } from 'node:fs';
@@ -9,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const common = { bundle: true, platform: 'node', target: 'node20', keepNames: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
+// better-sqlite3 loads a native addon relative to its own package, so it cannot be inlined:
+// bundles require it from node_modules at run time (only the embedded store opens it).
+const common = { bundle: true, platform: 'node', target: 'node20', keepNames: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root, external: ['better-sqlite3'] };
 // ESM bundles that inline CommonJS dependencies need a real `require` for Node built-ins.
 const requireShim = "import { createRequire as __trustgateCreateRequire } from 'node:module'; const require = __trustgateCreateRequire(import.meta.url);";
 
@@ -23,9 +26,19 @@ for (const name of readdirSync(join(root, 'functions'))) {
     outfile: `dist/functions/${name}/aws.mjs`,
     format: 'esm',
     banner: { js: requireShim },
-    external: ['@aws-sdk/*'],
+    external: ['@aws-sdk/*', 'better-sqlite3'],
   });
-  builds.push({ ...common, entryPoints: [`functions/${name}/openwhisk.ts`], outfile: `dist/functions/${name}/openwhisk.cjs`, format: 'cjs' });
+  if (!existsSync(join(dir, 'openwhisk.ts'))) continue;
+  builds.push({
+    ...common,
+    entryPoints: [`functions/${name}/openwhisk.ts`],
+    outfile: `dist/functions/${name}/openwhisk.cjs`,
+    format: 'cjs',
+    // CommonJS has no import.meta: give modules that resolve files relative to themselves
+    // the bundle's own URL.
+    banner: { js: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__trustgateModuleUrl' },
+  });
 }
 
 await Promise.all(builds.map((options) => build(options)));

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start: Debian's notary package
-# (notary-server and the notary client). Does nothing when they are already there.
+# (notary-server and the notary client), and Debian's docker-registry unpacked into
+# .build/docker-registry. Does nothing when they are already there.
 set -euo pipefail
+install_notary() {
 if command -v notary-server >/dev/null 2>&1 && command -v notary >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
-  exit 0
+  return 0
 fi
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "The integration tests need Debian's 'notary' package (notary-server, notary) and openssl." >&2
@@ -13,3 +15,16 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq notary openssl >/dev/null
+}
+install_notary
+
+# The real docker-registry (distribution 2.8) for the push-event tests: Debian's package,
+# unpacked (not installed) into a cache folder and reused. Prints nothing when present.
+REGISTRY_CACHE="${TRUSTGATE_REGISTRY_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.build/docker-registry}"
+if [ ! -x "$REGISTRY_CACHE/usr/bin/docker-registry" ]; then
+  mkdir -p "$REGISTRY_CACHE"
+  work="$(mktemp -d)"
+  (cd "$work" && apt-get download docker-registry >/dev/null)
+  dpkg -x "$work"/docker-registry_*.deb "$REGISTRY_CACHE"
+  rm -rf "$work"
+fi

@@ -3,25 +3,19 @@
 // to the image in the namespace (and every enforced ClusterImagePolicy) decides the requirement.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createFileStore } from '../../shared/cache/file-store.js';
 import { isTrustgateError } from '../../shared/errors.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import { describeSource } from './describe-policy.js';
-import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import { silentLogger } from '../../shared/ports.js';
-import { createTokenProvider } from '../../shared/registry/token-auth.js';
-import { createNotaryVerifier } from '../../shared/trust/notary/notary-verifier.js';
-import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/verify/verify-image-request.js';
 import { verifyImage, type VerifyImageResponse } from '../../shared/verify/verify-image.js';
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { loadPolicySet } from '../policy-set.js';
-import { resolveStateDir } from '../state-dir.js';
+import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE } from '../trust-state.js';
 
-export const VERIFY_USAGE =
-  'usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--state-dir DIR] [--json]';
-export const VERIFY_POLICY_USAGE = 'usage: trustgate verify IMAGE --policies PATH [--namespace NS] [--state-dir DIR] [--json]';
+export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... ${TRUST_STATE_USAGE} [--json]`;
+export const VERIFY_POLICY_USAGE = `usage: trustgate verify IMAGE --policies PATH [--namespace NS] ${TRUST_STATE_USAGE} [--json]`;
 
 const DEFAULT_NAMESPACE = 'default';
 
@@ -33,7 +27,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       'trust-server': { type: 'string' },
       signer: { type: 'string', multiple: true },
       'root-key-id': { type: 'string', multiple: true },
-      'state-dir': { type: 'string' },
+      ...TRUST_STATE_OPTIONS,
       policies: { type: 'string' },
       namespace: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -64,18 +58,12 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       },
     });
   }
-  const fetch = createNodeFetch();
-  const state = createTrustedStateStore(createFileStore(resolveStateDir(values['state-dir'], io.env)));
-  const notary = createNotaryVerifier({
-    fetch,
-    state,
-    logger: silentLogger,
-    tokens: createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() }),
-  });
+  const { notary, store } = openTrustState(values, io.env, silentLogger);
   const response = await verifyImage(
     { notary, clock: { now: () => new Date() }, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,
   );
+  store.close();
   io.stdout(values.json ? `${JSON.stringify(response)}\n` : formatVerdict(response));
   return response.allowed ? ExitCode.ALLOWED : ExitCode.DENIED;
 }

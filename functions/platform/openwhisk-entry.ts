@@ -5,6 +5,7 @@
 // the HTTP response and direct invokers read as the result.
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { parseJsonSafely } from '../../shared/json.js';
+import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { Logger } from '../../shared/ports.js';
 import { errorResponse, type FunctionResponse } from './function-response.js';
 
@@ -38,8 +39,18 @@ export function createOpenWhiskMain(getHandle: () => (body: unknown) => Promise<
     try {
       response = await getHandle()(decodeOpenWhiskParams(params));
     } catch (error) {
-      response = errorResponse(error, getLogger());
+      response = errorResponse(error, loggerOrFallback(getLogger));
     }
     return { statusCode: response.statusCode, headers: { 'content-type': 'application/json' }, body: response.body };
   };
+}
+
+// The function's logger, or a plain stdout one when building the dependencies is what failed
+// (an unusable configuration): the activation still answers 500 and logs why, never throws.
+function loggerOrFallback(getLogger: () => Logger): Logger {
+  try {
+    return getLogger();
+  } catch {
+    return createJsonLogger((line) => process.stdout.write(`${line}\n`));
+  }
 }

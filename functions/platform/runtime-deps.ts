@@ -1,15 +1,18 @@
 // Dependencies a deployed function builds once per container (cold start) from its
 // environment, decoded here and nowhere else.
-import { createFileStore } from '../../shared/cache/file-store.js';
-import { createMemoryStore } from '../../shared/cache/memory-store.js';
+import { decodeStoreConfig, openStore, type OpenedStore } from '../../infra/store/open-store.js';
+import { decodeFreshnessConfig } from '../../shared/cache/freshness-config.js';
+import { createChangefeedPoller } from '../../shared/callback/changefeed-poller.js';
+import type { SignCallbackDeps } from '../../shared/callback/sign-callback.js';
+import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { readPolicySet } from '../../shared/policy/read-policy-set.js';
-import type { Clock, Logger } from '../../shared/ports.js';
+import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
 import { createTokenProvider } from '../../shared/registry/token-auth.js';
-import { createNotaryVerifier } from '../../shared/trust/notary/notary-verifier.js';
+import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
 
@@ -23,13 +26,68 @@ function createLogger(): Logger {
 
 export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly logger: Logger } {
   const logger = createLogger();
-  const fetch = createNodeFetch();
-  const stateDir = env['TRUSTGATE_STATE_DIR'];
-  const kv = stateDir ? createFileStore(stateDir) : createMemoryStore();
-  const tokens = createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() });
-  const notary = createNotaryVerifier({ fetch, state: createTrustedStateStore(kv), logger, tokens });
+  const { verifierDeps } = buildTrustState(env, logger);
   const policies = policiesFromEnv(env);
-  return { notary, clock: systemClock, logger, ...(policies === undefined ? {} : { policies }) };
+  return { notary: createNotaryVerifier(verifierDeps), clock: systemClock, logger, ...(policies === undefined ? {} : { policies }) };
+}
+
+// The store and verifier settings from the environment: DynamoDB when TRUSTGATE_DYNAMODB_TABLE
+// is set (with TRUSTGATE_STATE_KEY), SQLite when TRUSTGATE_STATE_DIR is, else memory, in
+// which case trust on first use is refused and only pinned root key IDs bootstrap trust.
+// TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m).
+export function buildTrustState(env: Env, logger: Logger): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps } {
+  const store = openStore(decodeStoreConfig({}, env));
+  const freshness = decodeFreshnessConfig({}, env);
+  const fetch = createNodeFetch();
+  const tokens = createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() });
+  if (!store.persistent) logger.warn('no persistent store configured: trust on first use is disabled', { store: store.kind });
+  return {
+    store,
+    fetch,
+    verifierDeps: {
+      fetch,
+      state: createTrustedStateStore(store.kv, logger),
+      logger,
+      tokens,
+      allowFirstUse: store.persistent,
+      freshnessMs: freshness.freshnessMs,
+      maxStaleMs: freshness.maxStaleMs,
+    },
+  };
+}
+
+// sign-callback: TRUSTGATE_REGISTRY_HOST (required: the host[:port] of GUNs, never taken from
+// events), TRUSTGATE_CALLBACK_NAMESPACE (default "default"), TRUSTGATE_CALLBACK_TRUST_SERVER
+// (the Notary server whose changefeed a poll reads; polls do nothing without it), the
+// policies and store like verify-image. Verification always asks the trust server.
+export function buildSignCallbackDeps(env: Env): SignCallbackDeps & { readonly logger: Logger } {
+  const logger = createLogger();
+  const registryHost = env['TRUSTGATE_REGISTRY_HOST'];
+  if (registryHost === undefined || !/^[a-z0-9.-]+(?::\d{1,5})?$/i.test(registryHost)) {
+    throw new TrustgateError(ErrorCode.CONFIG_INVALID, `TRUSTGATE_REGISTRY_HOST must be the registry's host[:port], got ${JSON.stringify(registryHost ?? '')}`);
+  }
+  const { store, fetch, verifierDeps } = buildTrustState(env, logger);
+  const policies = policiesFromEnv(env);
+  const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
+  const poll =
+    trustServer === undefined || trustServer === ''
+      ? undefined
+      : createChangefeedPoller({ server: trustServer, fetch, store: store.kv, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
+  return {
+    verify: {
+      notary: createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }),
+      clock: systemClock,
+      logger,
+      ...(policies === undefined ? {} : { policies }),
+    },
+    store: store.kv,
+    clock: systemClock,
+    logger,
+    metrics: noopMetrics,
+    registryHost: registryHost.toLowerCase(),
+    namespace: env['TRUSTGATE_CALLBACK_NAMESPACE'] || 'default',
+    ...(poll === undefined ? {} : { poll }),
+  };
 }
 
 export function buildPolicyLookupDeps(env: Env): PolicyLookupDeps & { readonly logger: Logger } {

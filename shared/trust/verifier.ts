@@ -26,6 +26,9 @@ export interface VerifiedImage {
   readonly digest: string;
   // Roles (or identities) that signed it.
   readonly signers: readonly string[];
+  // True when the answer came from cached trust data because the trust server was
+  // unavailable (within the configured max-stale window).
+  readonly stale?: boolean;
 }
 
 export interface ImageVerifier<R extends TrustRequirement = TrustRequirement> {

@@ -19,6 +19,9 @@ export interface VerifyImageResponse {
   readonly reasons: readonly string[];
   readonly codes: readonly string[];
   readonly signers: readonly string[];
+  // Present (true) when some check was answered from cached trust data because the trust
+  // server was unavailable, within the configured max-stale window.
+  readonly stale?: boolean;
   // Policy form only: the policy that matched, and whether it asks for tag -> digest rewriting.
   readonly policy?: PolicySource | null;
   readonly mutateImage?: boolean;
@@ -90,6 +93,7 @@ async function decide(
     errors.push(new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `policies resolve the image to different digests: ${digests.join(', ')}`));
   }
   if (errors.length > 0) return denial(image, errors);
+  const stale = verified.some((v) => v.stale === true);
   const response: VerifyImageResponse = {
     allowed: true,
     image,
@@ -97,8 +101,9 @@ async function decide(
     reasons: [],
     codes: [],
     signers: [...new Set(verified.flatMap((v) => v.signers))],
+    ...(stale ? { stale } : {}),
   };
-  deps.logger.info('image verified', { image, outcome: 'allowed', digest: response.digest });
+  deps.logger.info('image verified', { image, outcome: 'allowed', digest: response.digest, ...(stale ? { stale } : {}) });
   return response;
 }
 

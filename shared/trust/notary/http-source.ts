@@ -57,10 +57,10 @@ export function createNotaryHttpSource(options: NotaryHttpSourceOptions): Metada
 // before, a cached token is sent up front (saves the 401 round trip). A 401 with a Bearer
 // challenge gets a fresh token and exactly one retry; whatever the retry answers is final,
 // so a server that keeps refusing cannot make us loop.
-async function getWithTokenAuth(
+export async function getWithTokenAuth(
   url: string,
   repositoryUrl: string,
-  options: NotaryHttpSourceOptions & { readonly timeoutMs: number },
+  options: Pick<NotaryHttpSourceOptions, 'fetch' | 'tokens'> & { readonly timeoutMs: number },
   maxBytes: number,
 ): Promise<HttpResponse> {
   const send = (token: string | undefined): Promise<HttpResponse> =>

@@ -1,62 +1,225 @@
 // The Notary v1 ImageVerifier: bring the repository's metadata up to date from the trust
 // server (full TUF verification against the last trusted state), resolve the image under
 // Docker Content Trust's rules and the required signers, and persist what is now trusted.
+//
+// Freshness and outages:
+// - within `freshnessMs` of the last confirmation by the trust server, a verification makes
+//   no network call: the cached metadata is re-verified offline under the cached root
+//   (signatures, hash chain, expiry against `now`);
+// - after it, the usual update runs: `timestamp.json`, then only what changed;
+// - when the trust server is unavailable, the cached state keeps serving for at most
+//   `maxStaleMs` past the freshness window, never past any document's own expiry, and the
+//   answer is marked stale. An attacker who can block the trust server can therefore hold
+//   a revoked signature in force for that long, no longer: the window is the trade-off
+//   between availability and freeze protection (TUF spec 5.4.4 bounds it by expiry alone);
+// - when the store is unavailable, verification runs against the trust server alone.
+// Concurrent verifications of one repository share one update (single flight).
+import { isAuthenticationFailure } from '../../cache/authenticated-store.js';
+import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
 import { toNotaryGun, type ImageReference } from '../../image/reference.js';
-import type { Fetch, Logger } from '../../ports.js';
+import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
 import type { TokenProvider } from '../../registry/token-auth.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../verifier.js';
 import { createNotaryHttpSource } from './http-source.js';
-import type { SizeLimits } from './model.js';
+import type { RoleName, SizeLimits } from './model.js';
 import { resolveSignedDigest } from './resolve.js';
+import type { MetadataSource } from './source.js';
+import type { CachedRepository, TrustedStateStore } from './trusted-state-store.js';
 import { selectTrustServer } from './trust-servers.js';
-import type { TrustedStateStore } from './trusted-state-store.js';
-import { updateRepository } from './update.js';
+import type { TrustedMetadata } from './trusted-metadata.js';
+import { updateRepository, type VerifiedRepository } from './update.js';
+
+export const DEFAULT_FRESHNESS_MS = 30_000;
+export const DEFAULT_MAX_STALE_MS = 15 * 60_000;
 
 export interface NotaryVerifierDeps {
   readonly fetch: Fetch;
   readonly state: TrustedStateStore;
   readonly logger: Logger;
+  readonly metrics?: Metrics;
   readonly tokens?: TokenProvider;
   readonly limits?: SizeLimits;
   readonly timeoutMs?: number;
+  // 0 = every verification asks the trust server (what a push or sign event needs).
+  readonly freshnessMs?: number;
+  readonly maxStaleMs?: number;
+  // false where the store does not persist (memory): a root first seen now would be
+  // forgotten on the next cold start and re-trusted from whatever the server then serves,
+  // so only pinned root key IDs may bootstrap trust. Default true.
+  readonly allowFirstUse?: boolean;
+  // Reads one repository's metadata; default the Notary HTTP API through `fetch`.
+  readonly openSource?: (server: string, gun: string) => MetadataSource;
+}
+
+// Thrown by the offline source when a document is not in the cache; never leaves this file.
+class NotCachedError extends Error {
+  override readonly name = 'NotCachedError';
 }
 
 export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<NotaryRequirement> {
+  const metrics = deps.metrics ?? noopMetrics;
+  const freshnessMs = deps.freshnessMs ?? DEFAULT_FRESHNESS_MS;
+  const maxStaleMs = deps.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
+  const inFlight = new Map<string, Promise<VerifiedRepository>>();
+
+  // Every request to the trust server is counted, whatever it answers.
+  const countedFetch: Fetch = async (request) => {
+    try {
+      const response = await deps.fetch(request);
+      metrics.increment('trustgate_trust_server_requests_total', { outcome: String(response.status) });
+      return response;
+    } catch (error) {
+      metrics.increment('trustgate_trust_server_requests_total', { outcome: 'error' });
+      throw error;
+    }
+  };
+  const openSource =
+    deps.openSource ??
+    ((server: string, gun: string): MetadataSource =>
+      createNotaryHttpSource({
+        serverUrl: server,
+        gun,
+        fetch: countedFetch,
+        ...(deps.tokens ? { tokens: deps.tokens } : {}),
+        ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
+      }));
+
+  // The stored state, or undefined when there is none or the store is down. A stored root
+  // that fails authentication is NOT treated as absent: that would re-trust whatever root
+  // the server serves next, which is exactly what a planted entry would aim for.
+  async function loadCached(server: string, gun: string): Promise<CachedRepository | undefined> {
+    try {
+      return await deps.state.load(server, gun);
+    } catch (error) {
+      if (isAuthenticationFailure(error)) {
+        throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `cached trusted root for ${gun} failed authentication: expected an entry written under this deployment's state key, got another (delete the entry to trust anew)`, { cause: error });
+      }
+      deps.logger.warn('trust cache unavailable, verifying against the trust server', { gun, server, error: (error as Error).message });
+      metrics.increment('trustgate_store_errors_total', { operation: 'read' });
+      return undefined;
+    }
+  }
+
+  // One update per (server, GUN, pinned keys) at a time; later callers join the running one.
+  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date): Promise<VerifiedRepository> {
+    const key = JSON.stringify([server, gun, [...requirement.rootKeyIds].sort()]);
+    let running = inFlight.get(key);
+    if (running === undefined) {
+      running = updateRepository({
+        gun,
+        source: openSource(server, gun),
+        trusted: cached?.metadata,
+        pinnedRootKeyIds: requirement.rootKeyIds,
+        now,
+        ...(deps.limits ? { limits: deps.limits } : {}),
+      }).finally(() => inFlight.delete(key));
+      inFlight.set(key, running);
+    }
+    return running;
+  }
+
+  // Re-verifies the cached state without the network; undefined when a document it needs
+  // is not cached.
+  async function verifyOffline(image: ImageReference, gun: string, cached: CachedRepository, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage | undefined> {
+    try {
+      const repository = await updateRepository({
+        gun,
+        source: offlineSource(cached.metadata),
+        trusted: cached.metadata,
+        pinnedRootKeyIds: requirement.rootKeyIds,
+        now,
+        ...(deps.limits ? { limits: deps.limits } : {}),
+      });
+      return await resolve(repository, image, requirement);
+    } catch (error) {
+      if (error instanceof NotCachedError) return undefined;
+      throw error;
+    }
+  }
+
   return {
     kind: 'notary',
     async verify(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage> {
       const server = selectTrustServer(image.registry, requirement.server);
       const gun = toNotaryGun(image);
-      const trusted = await deps.state.load(server, gun);
-      const source = createNotaryHttpSource({
-        serverUrl: server,
-        gun,
-        fetch: deps.fetch,
-        ...(deps.tokens ? { tokens: deps.tokens } : {}),
-        ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
-      });
-      const repository = await updateRepository({
-        gun,
-        source,
-        trusted,
-        pinnedRootKeyIds: requirement.rootKeyIds,
-        now,
-        ...(deps.limits ? { limits: deps.limits } : {}),
-      });
+      const cached = await loadCached(server, gun);
+      const age = cached?.checkedAt === undefined ? undefined : now.getTime() - cached.checkedAt;
+
+      if (cached !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
+        const fresh = await verifyOffline(image, gun, cached, requirement, now);
+        if (fresh !== undefined) {
+          metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+          return fresh;
+        }
+      }
+      metrics.increment('trustgate_cache_requests_total', { result: 'miss' });
+      if (cached === undefined && deps.allowFirstUse === false && requirement.rootKeyIds.length === 0) {
+        throw new TrustgateError(
+          ErrorCode.CONFIG_INVALID,
+          `no trusted root for ${gun} and trust on first use is disabled without a persistent store: expected pinned root key IDs, got none`,
+        );
+      }
+
+      let repository: VerifiedRepository;
       try {
-        return await resolveSignedDigest(repository, {
-          ...(image.tag === undefined ? {} : { tag: image.tag }),
-          ...(image.digest === undefined ? {} : { digest: image.digest }),
-          signers: requirement.signers,
-        });
+        repository = await refresh(server, gun, cached, requirement, now);
+      } catch (error) {
+        const stale = await serveStale(error, image, gun, server, cached, age, requirement, now);
+        if (stale === undefined) throw error;
+        return stale;
+      }
+      try {
+        return await resolve(repository, image, requirement);
       } finally {
         // Everything in the repository object has been verified, so it is what we now
         // trust, whatever the resolution says. Losing the write costs rollback protection
-        // for the next process, not correctness of this answer: log, don't fail.
-        await deps.state.save(server, gun, repository.trustedMetadata()).catch((error: unknown) => {
+        // and freshness for the next process, not correctness of this answer: log, don't fail.
+        await deps.state.save(server, gun, repository.trustedMetadata(), now.getTime()).catch((error: unknown) => {
           deps.logger.warn('trusted state not saved', { gun, server, error: (error as Error).message });
+          metrics.increment('trustgate_store_errors_total', { operation: 'write' });
         });
       }
+    },
+  };
+
+  // The trust server is unavailable: answer from the cache while the last confirmation is
+  // at most freshness + max-stale old. Anything else, or an older cache, keeps the error.
+  async function serveStale(
+    error: unknown,
+    image: ImageReference,
+    gun: string,
+    server: string,
+    cached: CachedRepository | undefined,
+    age: number | undefined,
+    requirement: NotaryRequirement,
+    now: Date,
+  ): Promise<VerifiedImage | undefined> {
+    if (!isTrustgateError(error) || error.code !== ErrorCode.TRUST_SERVER_UNAVAILABLE) return undefined;
+    if (cached === undefined || age === undefined || age < 0 || age >= freshnessMs + maxStaleMs) return undefined;
+    const stale = await verifyOffline(image, gun, cached, requirement, now);
+    if (stale === undefined) return undefined;
+    metrics.increment('trustgate_cache_requests_total', { result: 'stale' });
+    deps.logger.warn('trust server unavailable, serving cached trust data', { gun, server, stale: true, ageMs: age, error: error.message });
+    return { ...stale, stale: true };
+  }
+}
+
+function resolve(repository: VerifiedRepository, image: ImageReference, requirement: NotaryRequirement): Promise<VerifiedImage> {
+  return resolveSignedDigest(repository, {
+    ...(image.tag === undefined ? {} : { tag: image.tag }),
+    ...(image.digest === undefined ? {} : { digest: image.digest }),
+    signers: requirement.signers,
+  });
+}
+
+// Serves the cached timestamp as the latest one and nothing else: snapshot, targets and
+// delegations are reused by update.ts only when their hashes match what the timestamp and
+// snapshot pin, so this replays exactly the cached, self-consistent state.
+function offlineSource(metadata: TrustedMetadata): MetadataSource {
+  return {
+    fetchMetadata(role: RoleName, selector) {
+      if (role === 'timestamp' && selector.kind === 'latest' && metadata.timestamp !== undefined) return Promise.resolve(metadata.timestamp);
+      return Promise.reject(new NotCachedError(`${role} is not cached`));
     },
   };
 }

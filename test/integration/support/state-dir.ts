@@ -1,33 +1,50 @@
-// Reads what trustgate persisted in its state directory (TRUSTGATE_STATE_DIR): the file
-// store keeps one `{key, version, value: base64}` JSON file per key, and the trusted
-// state of a GUN is `{root: base64 root.json, timestamp?, snapshot?, ...}` under the key
-// `notary/trusted/<server>/<gun>`.
-import { readdir, readFile } from 'node:fs/promises';
+// Reads what trustgate persisted in its state directory (TRUSTGATE_STATE_DIR): the SQLite
+// database `trustgate.db`, table `kv (k, v, ver, exp)`, where each value is a 32-byte
+// HMAC-SHA256 followed by the entry, and a GUN's trusted root is the raw root.json under
+// the key `notary:["<server>","<gun>","root"]`.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+const MAC_BYTES = 32;
 
 interface StoredRoot {
   readonly signed: { readonly version: number; readonly roles: { readonly root: { readonly keyids: readonly string[] } } };
 }
 
-// The root trustgate currently trusts for a GUN, or undefined when nothing is stored.
-export async function readTrustedRoot(stateDir: string, gun: string): Promise<StoredRoot | undefined> {
-  const state = await readTrustedState(stateDir, gun);
-  const root = state?.['root'];
-  return typeof root === 'string' ? (JSON.parse(Buffer.from(root, 'base64').toString('utf8')) as StoredRoot) : undefined;
+export interface StoredEntry {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly version: number;
 }
 
-async function readTrustedState(stateDir: string, gun: string): Promise<Record<string, unknown> | undefined> {
-  let names: string[];
+// Every entry of the embedded store whose key belongs to `gun`, MAC stripped.
+export function readStoredEntries(stateDir: string, gun: string): StoredEntry[] {
+  const file = join(stateDir, 'trustgate.db');
+  if (!existsSync(file)) return [];
+  const db = new Database(file);
   try {
-    names = await readdir(stateDir);
-  } catch {
-    return undefined;
+    const rows = db.prepare<{ k: string; v: Buffer; ver: number }>('SELECT k, v, ver FROM kv').all();
+    return rows
+      .filter((row) => row.k.startsWith('notary:') && (JSON.parse(row.k.slice('notary:'.length)) as string[])[1] === gun)
+      .map((row) => ({ key: row.k, value: row.v.subarray(MAC_BYTES), version: row.ver }));
+  } finally {
+    db.close();
   }
-  for (const name of names.filter((file) => file.endsWith('.json'))) {
-    const entry = JSON.parse(await readFile(join(stateDir, name), 'utf8')) as { key?: unknown; value?: unknown };
-    if (typeof entry.key !== 'string' || !entry.key.startsWith('notary/trusted/') || !entry.key.endsWith(`/${gun}`)) continue;
-    if (typeof entry.value !== 'string') continue;
-    return JSON.parse(Buffer.from(entry.value, 'base64').toString('utf8')) as Record<string, unknown>;
+}
+
+// Overwrites one raw value (MAC included) as someone with write access to the file could.
+export function writeRawEntry(stateDir: string, key: string, value: Buffer, version: number): void {
+  const db = new Database(join(stateDir, 'trustgate.db'), { timeout: 5_000 });
+  try {
+    db.prepare('INSERT INTO kv (k, v, ver, exp) VALUES (?, ?, ?, NULL) ON CONFLICT (k) DO UPDATE SET v = excluded.v, ver = excluded.ver').run(key, value, version);
+  } finally {
+    db.close();
   }
-  return undefined;
+}
+
+// The root trustgate currently trusts for a GUN, or undefined when nothing is stored.
+export async function readTrustedRoot(stateDir: string, gun: string): Promise<StoredRoot | undefined> {
+  const entry = readStoredEntries(stateDir, gun).find((candidate) => candidate.key.endsWith(',"root"]'));
+  return entry === undefined ? undefined : (JSON.parse(entry.value.toString('utf8')) as StoredRoot);
 }

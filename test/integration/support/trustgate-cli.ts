@@ -1,5 +1,7 @@
 // Runs the product's CLI exactly as a user does (`node bin/trustgate.mjs verify ... --json`)
-// with the test CA trusted and a per-test state directory.
+// with the test CA trusted and a per-test state directory. Unless a test sets it, the
+// freshness window is 0 (TRUSTGATE_FRESHNESS): tests change the repository between two runs
+// and expect the second run to see the change.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from './run-command.js';
@@ -14,6 +16,7 @@ export interface VerifyVerdict {
   readonly reasons: readonly string[];
   readonly codes: readonly string[];
   readonly signers: readonly string[];
+  readonly stale?: boolean;
 }
 
 export interface TrustgateRun {
@@ -32,6 +35,10 @@ export interface VerifyOptions {
   // NAME -> PEM public key file, one `--signer NAME=PEMFILE` each.
   readonly signers?: readonly { readonly name: string; readonly publicKeyFile: string }[];
   readonly rootKeyIds?: readonly string[];
+  // Extra arguments, e.g. ['--freshness', '1s'].
+  readonly extraArgs?: readonly string[];
+  // Extra environment, e.g. TRUSTGATE_DYNAMODB_TABLE.
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function isTrustgateBuilt(): boolean {
@@ -47,18 +54,28 @@ export function runTrustgateVerify(options: VerifyOptions): Promise<TrustgateRun
     options.trustServer,
     ...(options.signers ?? []).flatMap((signer) => ['--signer', `${signer.name}=${signer.publicKeyFile}`]),
     ...(options.rootKeyIds ?? []).flatMap((id) => ['--root-key-id', id]),
+    ...(options.extraArgs ?? []),
     '--json',
   ];
-  return runTrustgate(args, { stateDir: options.stateDir, ...(options.caFile === undefined ? {} : { caFile: options.caFile }) });
+  return runTrustgate(args, {
+    stateDir: options.stateDir,
+    ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+    ...(options.env === undefined ? {} : { extra: options.env }),
+  });
 }
 
 // Runs the CLI with any arguments (usage-error tests pass malformed ones).
-export async function runTrustgate(args: readonly string[], env: { stateDir: string; caFile?: string }): Promise<TrustgateRun> {
+export async function runTrustgate(
+  args: readonly string[],
+  env: { stateDir: string; caFile?: string; extra?: Readonly<Record<string, string>> },
+): Promise<TrustgateRun> {
   const result = await runCommand(process.execPath, [TRUSTGATE_BIN, ...args], {
     env: {
       PATH: process.env['PATH'],
       TRUSTGATE_STATE_DIR: env.stateDir,
+      TRUSTGATE_FRESHNESS: '0',
       ...(env.caFile === undefined ? {} : { NODE_EXTRA_CA_CERTS: env.caFile }),
+      ...env.extra,
     },
   });
   return { ...result, json: parseVerdict(result.stdout) };

@@ -1,27 +1,56 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { createFileStore } from '../../../shared/cache/file-store.js';
+import { createAuthenticatedStore } from '../../../shared/cache/authenticated-store.js';
+import { createDynamoDbStore } from '../../../shared/cache/dynamodb-store.js';
+import { createLruStore } from '../../../shared/cache/lru.js';
 import { createMemoryStore } from '../../../shared/cache/memory-store.js';
+import { openSqliteStore, type SqliteStore } from '../../../shared/cache/sqlite-store.js';
+import { createTrustgateTable, startDynalite, type DynaliteServer } from '../../support/dynalite-server.js';
 import { describeKvStoreContract } from './kv-store-contract.js';
 
 let root = '';
-let stores = 0;
+let dynamo: DynaliteServer | undefined;
+let counter = 0;
+const opened: SqliteStore[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'trustgate-kv-'));
+  dynamo = await startDynalite();
 });
 
 afterAll(async () => {
+  for (const store of opened) store.close();
+  await dynamo?.stop();
   await rm(root, { recursive: true, force: true });
 });
 
 describeKvStoreContract('memory', (now) => createMemoryStore({ now }));
 
-// Each file store gets a directory of its own that does not exist yet, so the contract
-// also covers creating it on first write.
-describeKvStoreContract('file', (now) => {
-  stores += 1;
-  return createFileStore(join(root, `store-${stores}`), { now });
+// Each SQLite store gets a database file of its own in a folder that does not exist yet.
+describeKvStoreContract('sqlite', (now) => {
+  counter += 1;
+  const store = openSqliteStore(join(root, `sqlite-${counter}`, 'trustgate.db'), { now });
+  opened.push(store);
+  return store;
+});
+
+// Each DynamoDB store gets a fresh table on the dynalite server.
+describeKvStoreContract('dynamodb (dynalite)', async (now) => {
+  if (dynamo === undefined) throw new Error('dynalite is not running');
+  counter += 1;
+  const table = `trustgate-${counter}`;
+  const client = dynamo.client();
+  await createTrustgateTable(client, table);
+  return createDynamoDbStore({ client, table, now });
+});
+
+// What deployments actually open: an LRU over HMAC-authenticated entries over a backend.
+describeKvStoreContract('lru + authenticated over sqlite', (now) => {
+  counter += 1;
+  const store = openSqliteStore(join(root, `composed-${counter}`, 'trustgate.db'), { now });
+  opened.push(store);
+  return createLruStore(createAuthenticatedStore(store, randomBytes(32)), { maxEntries: 4, now });
 });

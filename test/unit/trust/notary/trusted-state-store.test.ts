@@ -1,31 +1,75 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createAuthenticatedStore, isAuthenticationFailure } from '../../../../shared/cache/authenticated-store.js';
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
-import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { ErrorCode } from '../../../../shared/errors.js';
 import { createTrustedStateStore, trustedStateKey } from '../../../../shared/trust/notary/trusted-state-store.js';
+import { buildRepository } from '../../../support/notary-builder.js';
 
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const SERVER = 'https://notary.example.com';
+const GUN = 'registry.example.com/team/app';
+
+// A repository with one delegation, and the metadata a client would have trusted from it.
+function trusted(versions: { targets?: number; timestamp?: number } = {}) {
+  const repo = buildRepository(GUN, { versions, delegations: [{ name: 'targets/releases', targets: { v1: randomBytes(10) } }] });
+  return {
+    repo,
+    metadata: { root: repo.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations: new Map(repo.delegations) },
+  };
+}
 
 describe('createTrustedStateStore', () => {
-  it('reads back exactly the metadata it saved, delegations included', async () => {
-    const store = createTrustedStateStore(createMemoryStore());
-    const metadata = { root: bytes('root'), timestamp: bytes('ts'), targets: bytes('t'), delegations: new Map([['targets/releases', bytes('r')]]) };
-    await store.save('https://notary.example.com', 'docker.io/library/nginx', metadata);
-    expect(await store.load('https://notary.example.com', 'docker.io/library/nginx')).toEqual(metadata);
+  describe('when metadata was saved', () => {
+    it('reads back every role, delegations included, and the check time', async () => {
+      const store = createTrustedStateStore(createMemoryStore());
+      const { metadata } = trusted();
+      await store.save(SERVER, GUN, metadata, 1_000);
+      expect(await store.load(SERVER, GUN)).toEqual({ metadata, checkedAt: 1_000 });
+    });
+
+    it('keeps each (server, GUN) apart', async () => {
+      const store = createTrustedStateStore(createMemoryStore());
+      await store.save(SERVER, GUN, trusted().metadata, 1_000);
+      expect(await store.load('https://other.example.com', GUN)).toBeUndefined();
+      expect(await store.load(SERVER, `${GUN}/x`)).toBeUndefined();
+    });
   });
 
-  it('keeps each (server, GUN) apart', async () => {
-    const store = createTrustedStateStore(createMemoryStore());
-    await store.save('https://a.example.com', 'docker.io/library/nginx', { root: bytes('a'), delegations: new Map() });
-    expect(await store.load('https://b.example.com', 'docker.io/library/nginx')).toBeUndefined();
+  describe('when a slower writer saves an older state afterwards', () => {
+    it('keeps the newer versions and the later check time', async () => {
+      const store = createTrustedStateStore(createMemoryStore());
+      const older = trusted({ targets: 1, timestamp: 1 });
+      const newer = buildRepository(GUN, { keys: older.repo.keys, versions: { targets: 2, timestamp: 2, snapshot: 2 } });
+      await store.save(SERVER, GUN, { root: newer.root, timestamp: newer.timestamp, snapshot: newer.snapshot, targets: newer.targets, delegations: new Map() }, 2_000);
+      await store.save(SERVER, GUN, older.metadata, 1_000);
+      const loaded = await store.load(SERVER, GUN);
+      expect(loaded?.checkedAt).toBe(2_000);
+      expect(loaded?.metadata.targets).toStrictEqual(newer.targets);
+      expect(loaded?.metadata.timestamp).toStrictEqual(newer.timestamp);
+    });
   });
 
-  describe('when the stored entry is corrupt', () => {
-    it('fails with STATE_STORE_FAILED instead of silently trusting a new root', async () => {
+  describe('when the store authenticates entries', () => {
+    it('refuses a planted root with an authentication failure', async () => {
       const kv = createMemoryStore();
-      await kv.put(trustedStateKey('https://a.example.com', 'gun'), { value: bytes('{"root": 5}'), version: 1 });
-      const error = await createTrustedStateStore(kv).load('https://a.example.com', 'gun').catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(TrustgateError);
-      expect((error as TrustgateError).code).toBe(ErrorCode.STATE_STORE_FAILED);
+      const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
+      await store.save(SERVER, GUN, trusted().metadata, 1_000);
+      const planted = buildRepository(GUN);
+      await kv.put(trustedStateKey(SERVER, GUN, { kind: 'root' }), { value: planted.root, version: 99 });
+      const error = await store.load(SERVER, GUN).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: ErrorCode.STATE_STORE_FAILED });
+      expect(isAuthenticationFailure(error)).toBe(true);
+    });
+
+    it('drops a planted targets entry and keeps the rest', async () => {
+      const kv = createMemoryStore();
+      const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
+      const { metadata } = trusted();
+      await store.save(SERVER, GUN, metadata, 1_000);
+      await kv.put(trustedStateKey(SERVER, GUN, { kind: 'meta', role: 'targets' }), { value: buildRepository(GUN).targets, version: 99 });
+      const loaded = await store.load(SERVER, GUN);
+      expect(loaded?.metadata.targets).toBeUndefined();
+      expect(loaded?.metadata.root).toStrictEqual(metadata.root);
     });
   });
 });

@@ -1,0 +1,73 @@
+// The trust state options every command that verifies images shares (`verify`, `serve`):
+// where the cache lives (SQLite in the state directory, or a DynamoDB table), how fresh it
+// must be, and the Notary verifier composed over it.
+import { decodeStoreConfig, openStore, type OpenedStore } from '../infra/store/open-store.js';
+import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
+import { isTrustgateError } from '../shared/errors.js';
+import { createNodeFetch } from '../shared/http/node-fetch.js';
+import type { Logger, Metrics } from '../shared/ports.js';
+import { createTokenProvider } from '../shared/registry/token-auth.js';
+import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
+import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
+import type { ImageVerifier, NotaryRequirement } from '../shared/trust/verifier.js';
+import { ConfigError } from './cli-error.js';
+import { resolveStateDir } from './state-dir.js';
+
+export const TRUST_STATE_OPTIONS = {
+  'state-dir': { type: 'string' },
+  freshness: { type: 'string' },
+  'max-stale': { type: 'string' },
+  'dynamodb-table': { type: 'string' },
+  'dynamodb-endpoint': { type: 'string' },
+} as const;
+
+export const TRUST_STATE_USAGE = '[--state-dir DIR] [--freshness DUR] [--max-stale DUR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]';
+
+export interface TrustStateFlags {
+  readonly 'state-dir'?: string | undefined;
+  readonly freshness?: string | undefined;
+  readonly 'max-stale'?: string | undefined;
+  readonly 'dynamodb-table'?: string | undefined;
+  readonly 'dynamodb-endpoint'?: string | undefined;
+}
+
+export interface TrustState {
+  readonly notary: ImageVerifier<NotaryRequirement>;
+  readonly store: OpenedStore;
+  // A verifier over the same store that always asks the trust server (push and sign events).
+  readonly refreshingNotary: ImageVerifier<NotaryRequirement>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+// Opens the store the flags and environment name; a setting that cannot be used is a
+// configuration error (exit 2), not a denial.
+export function openTrustState(flags: TrustStateFlags, env: Env, logger: Logger, metrics?: Metrics): TrustState {
+  try {
+    const freshness = decodeFreshnessConfig({ freshness: flags.freshness, maxStale: flags['max-stale'] }, env);
+    const config = decodeStoreConfig(
+      { stateDir: flags['state-dir'], dynamodbTable: flags['dynamodb-table'], dynamodbEndpoint: flags['dynamodb-endpoint'] },
+      env,
+      resolveStateDir(flags['state-dir'], env),
+    );
+    const store = openStore(config);
+    const fetch = createNodeFetch();
+    const common = {
+      fetch,
+      state: createTrustedStateStore(store.kv, logger),
+      logger,
+      ...(metrics === undefined ? {} : { metrics }),
+      tokens: createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() }),
+      allowFirstUse: store.persistent,
+      maxStaleMs: freshness.maxStaleMs,
+    };
+    return {
+      notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
+      refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),
+      store,
+    };
+  } catch (error) {
+    if (isTrustgateError(error)) throw new ConfigError(error.message);
+    throw error;
+  }
+}

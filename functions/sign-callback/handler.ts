@@ -1,0 +1,45 @@
+// sign-callback, platform-neutral: authenticate the caller, decode the request, run the use
+// case, encode the answer. Unlike the other functions it needs the request headers: the
+// registry proves itself with `Authorization: Bearer <TRUSTGATE_CALLBACK_TOKEN>`.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { decodeCallbackRequest } from '../../shared/callback/callback-request.js';
+import { handleSignCallback, type SignCallbackDeps } from '../../shared/callback/sign-callback.js';
+import { errorResponse, ok, type FunctionResponse } from '../platform/function-response.js';
+
+export interface CallbackInvocation {
+  readonly body: unknown;
+  // Header names in lower case.
+  readonly headers: Readonly<Record<string, string>>;
+  // True for invocations the platform itself authenticated (a scheduler, a direct
+  // invocation with platform credentials): no bearer token is needed.
+  readonly trusted?: boolean;
+}
+
+export type CallbackHandler = (invocation: CallbackInvocation) => Promise<FunctionResponse>;
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+export function createSignCallbackHandler(deps: SignCallbackDeps, expectedToken: string | undefined): CallbackHandler {
+  // Compared as SHA-256 digests: equal lengths for timingSafeEqual whatever was sent, so
+  // neither the token's content nor its length leaks through timing. No configured token
+  // means every HTTP call is refused (fail closed), never "no authentication".
+  const expected = expectedToken === undefined || expectedToken === '' ? undefined : sha256(expectedToken);
+  return async ({ body, headers, trusted }) => {
+    if (trusted !== true) {
+      const presented = BEARER.exec(headers['authorization'] ?? '')?.[1];
+      if (expected === undefined || presented === undefined || !timingSafeEqual(sha256(presented), expected)) {
+        deps.metrics.increment('trustgate_callback_events_total', { outcome: 'unauthorized' });
+        return { statusCode: 401, body: { error: { code: 'UNAUTHORIZED', message: 'expected Authorization: Bearer <callback token>' } } };
+      }
+    }
+    try {
+      return ok(await handleSignCallback(deps, decodeCallbackRequest(body)));
+    } catch (error) {
+      return errorResponse(error, deps.logger);
+    }
+  };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

@@ -1,0 +1,83 @@
+// Decides from configuration which KvStore backend to open and composes it with what every
+// deployment needs: HMAC authentication of entries and a bounded in-process LRU. An adapter:
+// it reads env values handed to it, opens files and builds SDK clients.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { join } from 'node:path';
+import { createAuthenticatedStore, decodeStateKey } from '../../shared/cache/authenticated-store.js';
+import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
+import { createLruStore } from '../../shared/cache/lru.js';
+import { createMemoryStore } from '../../shared/cache/memory-store.js';
+import { openSqliteStore, SQLITE_FILE_NAME } from '../../shared/cache/sqlite-store.js';
+import { ErrorCode, TrustgateError } from '../../shared/errors.js';
+import type { KvStore } from '../../shared/ports.js';
+import { loadOrCreateStateKey } from './state-key.js';
+
+export type StoreConfig =
+  | { readonly kind: 'sqlite'; readonly stateDir: string; readonly stateKey?: Uint8Array }
+  | { readonly kind: 'dynamodb'; readonly table: string; readonly endpoint?: string; readonly region?: string; readonly stateKey: Uint8Array }
+  | { readonly kind: 'memory' };
+
+// Flag values (CLI) take precedence over their environment equivalents.
+export interface StoreSettings {
+  readonly stateDir?: string | undefined;
+  readonly dynamodbTable?: string | undefined;
+  readonly dynamodbEndpoint?: string | undefined;
+}
+
+export interface OpenedStore {
+  readonly kv: KvStore;
+  // False for the memory backend: nothing survives the process, so trust on first use
+  // would re-trust whatever root the server serves on every cold start.
+  readonly persistent: boolean;
+  readonly kind: StoreConfig['kind'];
+  close(): void;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LRU_ENTRIES = 1_000;
+
+// DynamoDB when a table is named (TRUSTGATE_STATE_KEY required: containers share no disk
+// to keep a generated key on), else SQLite in the state directory when there is one
+// (`defaultStateDir` is the CLI's ~/.trustgate), else memory.
+export function decodeStoreConfig(settings: StoreSettings, env: Env, defaultStateDir?: string): StoreConfig {
+  const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
+  const table = nonEmpty(settings.dynamodbTable) ?? nonEmpty(env['TRUSTGATE_DYNAMODB_TABLE']);
+  const rawKey = nonEmpty(env['TRUSTGATE_STATE_KEY']);
+  const stateKey = rawKey === undefined ? undefined : decodeStateKey(rawKey);
+  if (table !== undefined) {
+    if (stateKey === undefined) {
+      throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'the DynamoDB store needs TRUSTGATE_STATE_KEY: expected a secret of at least 32 bytes (hex or base64), got none');
+    }
+    const endpoint = nonEmpty(settings.dynamodbEndpoint) ?? nonEmpty(env['TRUSTGATE_DYNAMODB_ENDPOINT']);
+    const region = nonEmpty(env['AWS_REGION']) ?? nonEmpty(env['AWS_DEFAULT_REGION']);
+    return { kind: 'dynamodb', table, stateKey, ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }) };
+  }
+  const stateDir = nonEmpty(settings.stateDir) ?? nonEmpty(env['TRUSTGATE_STATE_DIR']) ?? defaultStateDir;
+  if (stateDir !== undefined) return { kind: 'sqlite', stateDir, ...(stateKey === undefined ? {} : { stateKey }) };
+  return { kind: 'memory' };
+}
+
+// Opens the configured backend: authenticated entries, LRU in front.
+export function openStore(config: StoreConfig, options: { readonly now?: () => number } = {}): OpenedStore {
+  const now = options.now ?? Date.now;
+  const wrap = (inner: KvStore, secret: Uint8Array): KvStore => createLruStore(createAuthenticatedStore(inner, secret), { maxEntries: LRU_ENTRIES, now });
+  switch (config.kind) {
+    case 'sqlite': {
+      const secret = config.stateKey ?? loadOrCreateStateKey(config.stateDir);
+      const sqlite = openSqliteStore(join(config.stateDir, SQLITE_FILE_NAME), { now });
+      return { kv: wrap(sqlite, secret), persistent: true, kind: 'sqlite', close: () => sqlite.close() };
+    }
+    case 'dynamodb': {
+      const client = new DynamoDBClient({
+        ...(config.region === undefined ? {} : { region: config.region }),
+        ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+      });
+      const dynamo = createDynamoDbStore({ client, table: config.table, now });
+      return { kv: wrap(dynamo, config.stateKey), persistent: true, kind: 'dynamodb', close: () => client.destroy() };
+    }
+    case 'memory':
+      // Nothing outside this process can write it, so there is nothing to authenticate.
+      return { kv: createMemoryStore({ now }), persistent: false, kind: 'memory', close: () => undefined };
+  }
+}

@@ -1,0 +1,64 @@
+// Reads Notary's changefeed (GET /v2/_trust/changefeed?change_id=N&records=M) from the trust
+// server, authenticated like metadata reads, keeping its cursor in the store, and hands the
+// new records to sign-callback. `startChangefeedLoop` runs it on an interval for a
+// long-running process (`trustgate serve`); deployed functions get a scheduled {"poll": true}.
+import { ErrorCode, TrustgateError } from '../errors.js';
+import { isPlainObject, parseJsonBytes } from '../json.js';
+import type { Fetch, KvStore, Logger } from '../ports.js';
+import type { TokenProvider } from '../registry/token-auth.js';
+import { getWithTokenAuth } from '../trust/notary/http-source.js';
+import { normaliseTrustServerUrl } from '../trust/notary/trust-servers.js';
+import { decodeChangeRecords, type ChangeRecord } from './callback-request.js';
+
+export interface ChangefeedPollerOptions {
+  readonly server: string;
+  readonly fetch: Fetch;
+  readonly store: KvStore;
+  readonly tokens?: TokenProvider;
+  // Records per request (default 100).
+  readonly pageSize?: number;
+  readonly timeoutMs?: number;
+}
+
+const MAX_FEED_BYTES = 1024 * 1024;
+
+function cursorKey(server: string): string {
+  return `callback:${JSON.stringify(['changefeed-cursor', server])}`;
+}
+
+// Returns a function reading the records after the stored cursor and advancing it. The
+// cursor only moves forward (conditional write on the change ID), so two pollers racing
+// cannot move it back; at worst both hand the same records on, and re-checks are idempotent.
+export function createChangefeedPoller(options: ChangefeedPollerOptions): () => Promise<readonly ChangeRecord[]> {
+  const server = normaliseTrustServerUrl(options.server);
+  const pageSize = options.pageSize ?? 100;
+  return async () => {
+    const cursor = (await options.store.get(cursorKey(server)))?.version ?? 0;
+    const url = `${server}/v2/_trust/changefeed?change_id=${cursor}&records=${pageSize}`;
+    const response = await getWithTokenAuth(url, `${server}/v2/_trust/changefeed`, { fetch: options.fetch, ...(options.tokens ? { tokens: options.tokens } : {}), timeoutMs: options.timeoutMs ?? 10_000 }, MAX_FEED_BYTES);
+    if (response.status !== 200) {
+      throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `changefeed of ${server} failed: expected status 200, got ${response.status}`);
+    }
+    const json = parseJsonBytes(response.body, ErrorCode.TRUST_METADATA_INVALID, 'changefeed');
+    const problems: string[] = [];
+    const records = decodeChangeRecords(isPlainObject(json) ? json['records'] : undefined, 'records', (path, message) => void problems.push(`${path}: ${message}`));
+    if (problems.length > 0) throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `changefeed of ${server} is malformed: ${problems.join('; ')}`);
+    const last = records.reduce((max, record) => Math.max(max, Number(record.id)), cursor);
+    if (last > cursor) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: last }, { onlyIfNewer: true });
+    return records;
+  };
+}
+
+// Polls every `intervalMs` until stopped; a failed poll is logged and retried next time.
+export function startChangefeedLoop(poll: () => Promise<unknown>, intervalMs: number, logger: Logger): { stop(): void } {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    poll()
+      .catch((error: unknown) => logger.warn('changefeed poll failed', { error: (error as Error).message }))
+      .finally(() => (running = false));
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,169 @@
+// The sign-callback use case: keep a record of whether each pushed image is signed.
+// - A manifest push (registry notification) refreshes that repository's trust data,
+//   bypassing the freshness window, and records whether the pushed digest is what the
+//   policies require to be signed: {status: 'signed'|'unsigned', digest, tag, checkedAt}.
+// - Signing produces no registry event, so Notary changefeed records (pushed here or read
+//   by the poller) re-check every ref recorded for the repositories that changed.
+// - Registries redeliver failed notifications with the same event id: each id is processed
+//   once (a put-if-absent marker with a TTL; removed again when processing fails, so the
+//   redelivery is not lost).
+import { toTrustgateError } from '../errors.js';
+import { isPlainObject, parseJsonBytes } from '../json.js';
+import type { Clock, KvStore, Logger, Metrics } from '../ports.js';
+import { verifyImage, type VerifyImageDeps } from '../verify/verify-image.js';
+import type { CallbackRequest, ChangeRecord, ManifestPush } from './callback-request.js';
+
+export interface SignCallbackDeps {
+  // Must verify against the trust server (freshness 0): a push or sign event means the
+  // cached trust data is known to be out of date.
+  readonly verify: VerifyImageDeps;
+  readonly store: KvStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  // host[:port] GUNs are formed with (TRUSTGATE_REGISTRY_HOST).
+  readonly registryHost: string;
+  // The namespace whose policies decide what "signed" means (TRUSTGATE_CALLBACK_NAMESPACE).
+  readonly namespace: string;
+  // Reads new changefeed records for a poll request; absent when no trust server is configured.
+  readonly poll?: () => Promise<readonly ChangeRecord[]>;
+}
+
+export interface SignStatus {
+  readonly status: 'signed' | 'unsigned';
+  readonly digest: string;
+  readonly tag: string | null;
+  readonly checkedAt: string;
+}
+
+export type EventOutcome = 'signed' | 'unsigned' | 'ignored' | 'duplicate' | 'refreshed';
+
+export interface SignCallbackResult {
+  readonly outcomes: ReadonlyArray<{ readonly id: string; readonly outcome: EventOutcome }>;
+}
+
+const EVENT_MARK_TTL_MS = 24 * 60 * 60 * 1000;
+const STATUS_TTL_MS = 90 * 24 * 60 * 60 * 1000;
+
+export function signStatusKey(gun: string, ref: string): string {
+  return `callback:${JSON.stringify(['status', gun, ref])}`;
+}
+
+function refsKey(gun: string): string {
+  return `callback:${JSON.stringify(['refs', gun])}`;
+}
+
+function eventKey(id: string): string {
+  return `callback:${JSON.stringify(['event', id])}`;
+}
+
+// The recorded status of one ref (tag, or digest for a push by digest), if any.
+export async function readSignStatus(store: KvStore, gun: string, ref: string): Promise<SignStatus | undefined> {
+  const item = await store.get(signStatusKey(gun, ref));
+  if (item === undefined) return undefined;
+  const json = parseJsonBytes(item.value, undefined, 'sign status');
+  return isPlainObject(json) ? (json as unknown as SignStatus) : undefined;
+}
+
+export async function handleSignCallback(deps: SignCallbackDeps, request: CallbackRequest): Promise<SignCallbackResult> {
+  switch (request.kind) {
+    case 'events': {
+      const outcomes = [];
+      for (const event of request.events) {
+        if (event.kind === 'ignored') {
+          outcomes.push({ id: event.id, outcome: count(deps, 'ignored') });
+          continue;
+        }
+        outcomes.push({ id: event.id, outcome: await handlePushOnce(deps, event) });
+      }
+      return { outcomes };
+    }
+    case 'changefeed':
+      return { outcomes: await recheckChanged(deps, request.records) };
+    case 'poll':
+      return { outcomes: deps.poll === undefined ? [] : await recheckChanged(deps, await deps.poll()) };
+  }
+}
+
+function count(deps: SignCallbackDeps, outcome: EventOutcome | 'error'): EventOutcome {
+  deps.metrics.increment('trustgate_callback_events_total', { outcome });
+  return outcome as EventOutcome;
+}
+
+// Claims the event id (put-if-absent), processes the push, and gives the claim back when
+// processing fails so the registry's redelivery is processed.
+async function handlePushOnce(deps: SignCallbackDeps, push: ManifestPush): Promise<EventOutcome> {
+  const now = deps.clock.now().getTime();
+  const claimed = await deps.store.put(eventKey(push.id), { value: new Uint8Array(0), version: 1, expiresAt: now + EVENT_MARK_TTL_MS }, { onlyIfNewer: true });
+  if (!claimed) {
+    deps.logger.info('registry event already processed', { eventId: push.id });
+    return count(deps, 'duplicate');
+  }
+  try {
+    const gun = `${deps.registryHost}/${push.repository}`;
+    const outcome = await checkRef(deps, gun, push.tag ?? push.digest, push.digest, push.tag);
+    await rememberRef(deps, gun, push.tag ?? push.digest);
+    deps.logger.info('manifest push checked', { eventId: push.id, gun, tag: push.tag ?? null, digest: push.digest, status: outcome });
+    return count(deps, outcome);
+  } catch (error) {
+    count(deps, 'error');
+    await deps.store.delete(eventKey(push.id)).catch(() => undefined);
+    throw error;
+  }
+}
+
+// Verifies `<gun>:<tag>` (or `<gun>@<digest>`) under the namespace's policies and records
+// whether the signed digest is the pushed one.
+async function checkRef(deps: SignCallbackDeps, gun: string, ref: string, digest: string, tag: string | undefined): Promise<'signed' | 'unsigned'> {
+  const image = tag === undefined ? `${gun}@${digest}` : `${gun}:${tag}`;
+  const response = await verifyImage(deps.verify, { kind: 'policy', image, namespace: deps.namespace });
+  const status = response.allowed && response.digest === digest ? 'signed' : 'unsigned';
+  const checkedAt = deps.clock.now();
+  const record: SignStatus = { status, digest, tag: tag ?? null, checkedAt: checkedAt.toISOString() };
+  await deps.store.put(
+    signStatusKey(gun, ref),
+    { value: new TextEncoder().encode(JSON.stringify(record)), version: checkedAt.getTime(), expiresAt: checkedAt.getTime() + STATUS_TTL_MS },
+    { onlyIfNewer: true },
+  );
+  return status;
+}
+
+// The refs recorded for a repository, so changefeed records know what to re-check.
+async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string): Promise<void> {
+  const refs = await readRefs(deps.store, gun);
+  if (refs.includes(ref)) return;
+  const now = deps.clock.now().getTime();
+  const value = new TextEncoder().encode(JSON.stringify([...refs, ref].slice(-256)));
+  await deps.store.put(refsKey(gun), { value, version: now, expiresAt: now + STATUS_TTL_MS });
+}
+
+async function readRefs(store: KvStore, gun: string): Promise<string[]> {
+  const item = await store.get(refsKey(gun));
+  if (item === undefined) return [];
+  const json = parseJsonBytes(item.value, undefined, 'recorded refs');
+  return Array.isArray(json) ? json.filter((ref): ref is string => typeof ref === 'string') : [];
+}
+
+// For every repository of our registry in the records: refresh it and re-check each ref
+// recorded before (unsigned ones may be signed now, signed ones may have been re-signed
+// for another digest).
+async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRecord[]): Promise<Array<{ id: string; outcome: EventOutcome }>> {
+  const prefix = `${deps.registryHost}/`;
+  const guns = [...new Set(records.filter((r) => r.gun.startsWith(prefix)).map((r) => r.gun))];
+  const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
+  for (const gun of guns) {
+    for (const ref of await readRefs(deps.store, gun)) {
+      const before = await readSignStatus(deps.store, gun, ref);
+      if (before === undefined) continue;
+      try {
+        const status = await checkRef(deps, gun, ref, before.digest, before.tag ?? undefined);
+        deps.logger.info('sign status re-checked', { gun, ref, before: before.status, status });
+        outcomes.push({ id: `${gun}:${ref}`, outcome: count(deps, 'refreshed') });
+      } catch (error) {
+        count(deps, 'error');
+        deps.logger.error('sign status re-check failed', { gun, ref, error: toTrustgateError(error).message });
+      }
+    }
+  }
+  return outcomes;
+}

@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { decodeCallbackRequest } from '../../../shared/callback/callback-request.js';
+import { ErrorCode } from '../../../shared/errors.js';
+
+// The body a real docker-registry 2.8 posted for one captured event.
+function sample(name: string): unknown {
+  const captured = JSON.parse(readFileSync(new URL(`../../fixtures/registry/${name}`, import.meta.url), 'utf8')) as { body: unknown };
+  return captured.body;
+}
+
+describe('decodeCallbackRequest', () => {
+  describe('when the registry reports a manifest push', () => {
+    it('yields the repository, digest and tag, and ignores the client-supplied host', () => {
+      expect(decodeCallbackRequest(sample('notify-manifest-push-schema2.json'))).toStrictEqual({
+        kind: 'events',
+        events: [
+          {
+            kind: 'manifest-push',
+            id: '89afb83d-f866-49f7-bd7e-89dc295ee48b',
+            repository: 'lab/hello',
+            digest: 'sha256:12877d22c181ad26668e6450be0523771538d8506537974e05324ab4e322d2bf',
+            tag: 'v1',
+          },
+        ],
+      });
+    });
+  });
+
+  describe('when the registry reports pulls, blob pushes, mounts and deletes', () => {
+    for (const name of ['notify-manifest-pull.json', 'notify-blob-push.json', 'notify-blob-mount.json', 'notify-manifest-delete.json', 'notify-tag-delete.json', 'notify-blob-head-pull.json']) {
+      it(`ignores every event of ${name}`, () => {
+        const request = decodeCallbackRequest(sample(name));
+        expect(request.kind).toBe('events');
+        if (request.kind === 'events') expect(request.events.every((event) => event.kind === 'ignored')).toBe(true);
+      });
+    }
+  });
+
+  describe('when an envelope has several bad fields', () => {
+    it('rejects with REQUEST_INVALID naming every one', () => {
+      const bad = { events: [{ id: '', action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'md5:x', repository: '../x', tag: '-bad' } }] };
+      try {
+        decodeCallbackRequest(bad);
+        expect.unreachable();
+      } catch (error) {
+        expect(error).toMatchObject({ code: ErrorCode.REQUEST_INVALID });
+        expect((error as { problems: Array<{ path: string }> }).problems.map((p) => p.path).sort()).toStrictEqual(['events[0].id', 'events[0].target.digest', 'events[0].target.repository', 'events[0].target.tag']);
+      }
+    });
+
+    it('reports target fields when the id is valid', () => {
+      const bad = { events: [{ id: 'e1', action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'md5:x', repository: '../x', tag: '-bad' } }] };
+      expect(() => decodeCallbackRequest(bad)).toThrow(
+        expect.objectContaining({ problems: [expect.objectContaining({ path: 'events[0].target.repository' }), expect.objectContaining({ path: 'events[0].target.digest' }), expect.objectContaining({ path: 'events[0].target.tag' })] }),
+      );
+    });
+  });
+
+  describe('when changefeed records are pushed', () => {
+    it('decodes notary-server records', () => {
+      const record = { ID: '7', CreatedAt: '2026-11-27T09:15:49Z', GUN: 'reg:5000/a/b', Version: 2, SHA256: 'ab', Category: 'update' };
+      expect(decodeCallbackRequest({ changefeed: { records: [record] } })).toStrictEqual({ kind: 'changefeed', records: [{ id: '7', gun: 'reg:5000/a/b', version: 2, category: 'update' }] });
+    });
+  });
+
+  describe('when the body is a poll, or holds two kinds at once', () => {
+    it('accepts {"poll": true}', () => {
+      expect(decodeCallbackRequest({ poll: true })).toStrictEqual({ kind: 'poll' });
+    });
+
+    it('rejects two kinds with REQUEST_INVALID', () => {
+      expect(() => decodeCallbackRequest({ poll: true, events: [] })).toThrow(expect.objectContaining({ code: ErrorCode.REQUEST_INVALID }));
+    });
+  });
+});
