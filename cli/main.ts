@@ -1,5 +1,6 @@
 // The trustgate command line: composes the core with real adapters.
 import { runPolicy, POLICY_USAGES } from './commands/policy.js';
+import { runServe, SERVE_USAGE } from './commands/serve.js';
 import { runVerify, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './commands/verify.js';
 import { ConfigError, ExitCode, UsageError } from './cli-error.js';
 import type { CliIo } from './io.js';
@@ -8,7 +9,7 @@ const USAGE = [
   'usage: trustgate <command> [options]',
   '',
   'commands:',
-  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
+  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
 ].join('\n');
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
@@ -19,6 +20,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
         return await runVerify(rest, io);
       case 'policy':
         return await runPolicy(rest, io);
+      case 'serve':
+        return await runServe(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -1,0 +1,253 @@
+// `trustgate serve`: the admission webhook. Listens over HTTPS for AdmissionReviews from the
+// API server (POST /admit), serves /healthz, /metrics and the functions (POST
+// /functions/<name>), and stops gracefully on SIGTERM or SIGINT. Without a certificate it
+// runs its own CA in the state directory and says where the CA is (the webhook's caBundle).
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { createPolicyLookupHandler } from '../../functions/policy-lookup/handler.js';
+import { createSignCallbackHandler, type CallbackHandler } from '../../functions/sign-callback/handler.js';
+import { createChangefeedPoller, startChangefeedLoop } from '../../shared/callback/changefeed-poller.js';
+import { createNodeFetch } from '../../shared/http/node-fetch.js';
+import type { PolicySet } from '../../shared/policy/model.js';
+import type { KvStore, Logger, Metrics } from '../../shared/ports.js';
+import { createTokenProvider } from '../../shared/registry/token-auth.js';
+import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
+import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
+import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
+import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
+import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
+import { createWebhookServer } from '../../infra/webhook-proxy/webhook-server.js';
+import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
+import { createJsonLogger } from '../../shared/logging/json-logger.js';
+import { ADMISSION_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
+import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
+import { silentLogger } from '../../shared/ports.js';
+import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
+import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
+import type { CliIo } from '../io.js';
+import { loadPolicySet } from '../policy-set.js';
+import { resolveStateDir } from '../state-dir.js';
+import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE, type TrustStateFlags } from '../trust-state.js';
+
+export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--budget-ms N] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
+
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 8443;
+// The API server's webhook timeout is at most 30 s; the budget must end before it.
+const MAX_BUDGET_MS = 29_000;
+
+export interface ServeOptions {
+  // Stops the server like SIGTERM does (tests and embedding); signals work regardless.
+  readonly stop?: AbortSignal;
+}
+
+interface ServeConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly policies: string;
+  readonly stateDir: string;
+  readonly budgetMs: number;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly extraNames: readonly string[];
+  readonly trustState: TrustStateFlags;
+  readonly callback: CallbackConfig | undefined;
+}
+
+// sign-callback in-process: enabled by a registry host (GUNs are formed with it, never with
+// an event's client-supplied host); the changefeed poller by a trust server to poll.
+interface CallbackConfig {
+  readonly registryHost: string;
+  readonly namespace: string;
+  readonly token: string | undefined;
+  readonly changefeedServer: string | undefined;
+  readonly changefeedIntervalMs: number;
+}
+
+export async function runServe(args: readonly string[], io: CliIo, options: ServeOptions = {}): Promise<ExitCode> {
+  const config = parseServeArgs(args, io);
+  const policySet = await loadPolicySet(config.policies);
+  const policies = (): Promise<typeof policySet> => Promise.resolve(policySet);
+  const tls = await resolveTls(config, io);
+  const logger = createJsonLogger((line) => io.stdout(`${line}\n`));
+
+  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
+  const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, logger, metrics);
+  const verifyDeps: VerifyImageDeps = { notary, clock: { now: () => new Date() }, logger, policies };
+  // Each admission decision is logged once by the endpoint; the use case stays quiet there.
+  const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
+  const admit = createAdmitEndpoint({
+    admission: {
+      verify: (image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }),
+      budgetMs: config.budgetMs,
+      startTimer: startBudgetTimer,
+    },
+    metrics,
+    logger,
+    elapsedMs: () => performance.now(),
+  });
+  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, kv: store.kv, policies, logger, metrics });
+  const server = createWebhookServer({
+    tls,
+    admit,
+    functions: {
+      'verify-image': createVerifyImageHandler({ ...verifyDeps, logger }),
+      'policy-lookup': createPolicyLookupHandler({ logger, policies }),
+      ...(callback === undefined ? {} : { 'sign-callback': (body, request) => callback.handle({ body, headers: request.headers }) }),
+    },
+    renderMetrics: () => metrics.render(),
+    logger,
+  });
+
+  let address;
+  try {
+    address = await server.listen(config.port, config.host);
+  } catch (error) {
+    callback?.stop();
+    store.close();
+    throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  io.stdout(`trustgate: listening on https://${shownHost}:${address.port}\n`);
+  const signal = await waitForStop(options.stop);
+  logger.info('shutting down', { signal });
+  callback?.stop();
+  await server.close();
+  store.close();
+  return ExitCode.ALLOWED;
+}
+
+function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      policies: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-san': { type: 'string', multiple: true },
+      'budget-ms': { type: 'string' },
+      'registry-host': { type: 'string' },
+      'changefeed-server': { type: 'string' },
+      'changefeed-interval': { type: 'string' },
+      ...TRUST_STATE_OPTIONS,
+    },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (values.policies === undefined) throw new UsageError('missing --policies PATH: the webhook needs the policies it enforces');
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  return {
+    host: values.host ?? DEFAULT_HOST,
+    port: toInteger('--port', values.port, DEFAULT_PORT, 0, 65_535),
+    policies: values.policies,
+    stateDir: resolveStateDir(values['state-dir'], io.env),
+    budgetMs: toInteger('--budget-ms', values['budget-ms'], DEFAULT_BUDGET_MS, 1, MAX_BUDGET_MS),
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    extraNames: values['tls-san'] ?? [],
+    trustState: values,
+    callback: toCallbackConfig(values, io.env),
+  };
+}
+
+function toCallbackConfig(
+  values: { readonly 'registry-host'?: string | undefined; readonly 'changefeed-server'?: string | undefined; readonly 'changefeed-interval'?: string | undefined },
+  env: CliIo['env'],
+): CallbackConfig | undefined {
+  const registryHost = values['registry-host'] ?? env['TRUSTGATE_REGISTRY_HOST'];
+  const changefeedServer = values['changefeed-server'] ?? env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
+  if (registryHost === undefined || registryHost === '') {
+    if (changefeedServer !== undefined) throw new UsageError('--changefeed-server needs --registry-host: changefeed records are checked against that registry');
+    return undefined;
+  }
+  if (!/^[a-z0-9.-]+(?::\d{1,5})?$/i.test(registryHost)) throw new UsageError(`--registry-host expects HOST[:PORT], got ${JSON.stringify(registryHost)}`);
+  return {
+    registryHost: registryHost.toLowerCase(),
+    namespace: env['TRUSTGATE_CALLBACK_NAMESPACE'] || 'default',
+    token: env['TRUSTGATE_CALLBACK_TOKEN'],
+    changefeedServer: changefeedServer === '' ? undefined : changefeedServer,
+    changefeedIntervalMs: toInteger('--changefeed-interval', values['changefeed-interval'], 30, 1, 86_400) * 1000,
+  };
+}
+
+// The sign-callback handler over the serve process's store and refreshing verifier, and
+// the changefeed loop when a trust server is configured (signing produces no registry event).
+function startCallback(
+  config: CallbackConfig,
+  deps: { notary: ImageVerifier<NotaryRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics },
+): { handle: CallbackHandler; stop(): void } {
+  const clock = { now: () => new Date() };
+  const fetch = createNodeFetch();
+  const poll =
+    config.changefeedServer === undefined
+      ? undefined
+      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() }) });
+  const handle = createSignCallbackHandler(
+    {
+      verify: { notary: deps.notary, clock, logger: deps.logger, policies: deps.policies },
+      store: deps.kv,
+      clock,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      registryHost: config.registryHost,
+      namespace: config.namespace,
+      ...(poll === undefined ? {} : { poll }),
+    },
+    config.token,
+  );
+  const loop = poll === undefined ? undefined : startChangefeedLoop(() => handle({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
+  return { handle, stop: () => loop?.stop() };
+}
+
+function toInteger(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`${flag} expects an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+// The certificate given, or the state directory's own CA and a server certificate for
+// localhost, 127.0.0.1, the listening host and every --tls-san name.
+async function resolveTls(config: ServeConfig, io: CliIo): Promise<{ cert: string; key: string }> {
+  if (config.tls !== undefined) {
+    const read = async (file: string): Promise<string> => {
+      try {
+        return await readFile(file, 'utf8');
+      } catch (error) {
+        throw new ConfigError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    };
+    return { cert: await read(config.tls.certFile), key: await read(config.tls.keyFile) };
+  }
+  // A wildcard listen address is no name a client dials.
+  const listenName = config.host === '0.0.0.0' || config.host === '::' || config.host === '' ? [] : [config.host];
+  const names = ['localhost', '127.0.0.1', ...listenName, ...config.extraNames];
+  for (const name of config.extraNames) {
+    if (isIP(name) === 0 && !/^[a-zA-Z0-9*]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/.test(name)) throw new UsageError(`--tls-san ${JSON.stringify(name)} is not a DNS name or IP address`);
+  }
+  const generated = await loadOrCreateTls(config.stateDir, names, new Date());
+  io.stdout(`trustgate: webhook CA certificate ${generated.caCreated ? 'written to' : 'kept at'} ${generated.caFile} (base64 it into the webhook's caBundle)\n`);
+  return { cert: generated.certPem, key: generated.keyPem };
+}
+
+// Resolves with the name of whatever asked the server to stop.
+function waitForStop(stop: AbortSignal | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const finish = (name: string): void => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve(name);
+    };
+    const onTerm = (): void => finish('SIGTERM');
+    const onInt = (): void => finish('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    if (stop?.aborted) finish('abort');
+    stop?.addEventListener('abort', () => finish('abort'), { once: true });
+  });
+}

@@ -1,0 +1,81 @@
+// POST /admit: an AdmissionReview in, an AdmissionReview out. A body that is not a review
+// at all gets HTTP 400; any review gets HTTP 200 with the verdict inside, because the API
+// server treats a non-200 as a webhook failure and applies failurePolicy instead of
+// showing the user our reason. Each decision is logged as one JSON line and counted.
+import { decideAdmission, type AdmissionDecision, type AdmissionDeps } from '../../shared/admission/decide-admission.js';
+import { decodeAdmissionReview } from '../../shared/admission/decode-admission-review.js';
+import { isTrustgateError } from '../../shared/errors.js';
+import { parseJsonBytes } from '../../shared/json.js';
+import { AdmissionMetric } from '../../shared/metrics/admission-metrics.js';
+import type { Logger, Metrics } from '../../shared/ports.js';
+
+export interface AdmitEndpointDeps {
+  readonly admission: AdmissionDeps;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  // Monotonic milliseconds, for durations.
+  readonly elapsedMs: () => number;
+}
+
+export interface EndpointAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export function createAdmitEndpoint(deps: AdmitEndpointDeps): (body: Uint8Array) => Promise<EndpointAnswer> {
+  return async (bytes) => {
+    const started = deps.elapsedMs();
+    let parsed: unknown;
+    try {
+      parsed = parseJsonBytes(bytes, undefined, 'AdmissionReview');
+    } catch (error) {
+      return notAReview(isTrustgateError(error) ? error.message : 'body is not JSON');
+    }
+    const decoded = decodeAdmissionReview(parsed);
+    if (decoded.kind === 'not-a-review') return notAReview(decoded.reason);
+    deps.metrics.increment(AdmissionMetric.REQUESTS);
+    const decision = await decideAdmission(deps.admission, decoded);
+    const seconds = (deps.elapsedMs() - started) / 1000;
+    record(deps, decision, seconds);
+    return { status: 200, body: decision.review };
+  };
+}
+
+function notAReview(reason: string): EndpointAnswer {
+  return { status: 400, body: { error: { code: 'REQUEST_INVALID', message: `not an AdmissionReview: ${reason}` } } };
+}
+
+// Metrics and the decision's log line: what was admitted where, by which policy, the
+// outcome with its codes and how long it took. Images and policy names only: a request
+// never carries credentials into this line, and neither do verification reasons.
+function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: number): void {
+  deps.metrics.increment(AdmissionMetric.DECISIONS, { outcome: decision.outcome });
+  deps.metrics.observe(AdmissionMetric.DURATION, seconds);
+  for (const verdict of decision.verdicts) {
+    if (verdict.result === undefined) continue;
+    deps.metrics.increment(AdmissionMetric.VERIFICATIONS, { code: verdict.result.allowed ? 'OK' : (verdict.result.codes[0] ?? 'UNKNOWN') });
+  }
+  const request = decision.request;
+  const fields = {
+    uid: decision.review.response.uid,
+    ...(request?.kind ? { kind: request.kind.kind } : {}),
+    ...(request?.namespace ? { namespace: request.namespace } : {}),
+    ...(request?.name ? { name: request.name } : {}),
+    ...(request?.operation ? { operation: request.operation } : {}),
+    ...(request?.dryRun ? { dryRun: true } : {}),
+    outcome: decision.outcome,
+    status: decision.review.response.status.code,
+    durationMs: Math.round(seconds * 1000 * 10) / 10,
+    images: decision.verdicts.map((verdict) => ({
+      image: verdict.image,
+      containers: verdict.containers.map((container) => container.name),
+      outcome: verdict.result === undefined ? 'pending' : verdict.result.allowed ? 'allowed' : 'denied',
+      codes: verdict.result?.codes ?? [],
+      digest: verdict.result?.digest ?? null,
+      policy: verdict.result?.policy ?? null,
+    })),
+    ...(decision.outcome === 'invalid' || decision.outcome === 'unchecked' ? { reason: decision.review.response.status.message } : {}),
+  };
+  if (decision.outcome === 'allowed' || decision.outcome === 'unchecked') deps.logger.info('admission decision', fields);
+  else deps.logger.warn('admission decision', fields);
+}

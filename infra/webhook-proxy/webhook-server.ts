@@ -1,0 +1,152 @@
+// The webhook proxy's HTTP(S) server: /admit for the API server, /healthz for probes,
+// /metrics for Prometheus, and /functions/<name> serving each function handler with its
+// own JSON contract (same status codes and bodies as on Lambda and OpenWhisk).
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { isTrustgateError } from '../../shared/errors.js';
+import { parseJsonBytes } from '../../shared/json.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics/prometheus-registry.js';
+import type { Logger } from '../../shared/ports.js';
+import type { EndpointAnswer } from './admit-endpoint.js';
+import { readBody } from './read-body.js';
+
+// A platform-neutral function handler, as functions/<name>/handler.ts exports them. The
+// request's headers (names in lower case) are passed for handlers that authenticate
+// their caller themselves (sign-callback's bearer token).
+export type FunctionHandler = (
+  body: unknown,
+  request: { readonly headers: Readonly<Record<string, string>> },
+) => Promise<{ readonly statusCode: number; readonly body: unknown }>;
+
+export interface WebhookServerOptions {
+  // PEM certificate chain and key; plain HTTP when absent (for a TLS-terminating sidecar).
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly admit: (body: Uint8Array) => Promise<EndpointAnswer>;
+  readonly functions: Readonly<Record<string, FunctionHandler>>;
+  readonly renderMetrics: () => string;
+  readonly logger: Logger;
+  readonly maxAdmitBytes?: number;
+  readonly maxFunctionBytes?: number;
+}
+
+export interface WebhookServer {
+  listen(port: number, host: string): Promise<AddressInfo>;
+  // Stops accepting connections and lets in-flight requests finish; a connection still
+  // open after graceMs (default 10 s) is cut, so a rolling update never hangs.
+  close(graceMs?: number): Promise<void>;
+}
+
+// Kubernetes objects are capped near 1.5 MiB; the review wraps object and oldObject.
+export const MAX_ADMIT_BYTES = 3 * 1024 * 1024;
+// The functions' own cap (functions/platform/aws-http.ts).
+export const MAX_FUNCTION_BYTES = 256 * 1024;
+
+export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
+  const maxAdmit = options.maxAdmitBytes ?? MAX_ADMIT_BYTES;
+  const maxFunction = options.maxFunctionBytes ?? MAX_FUNCTION_BYTES;
+
+  const route = async (request: IncomingMessage): Promise<Reply> => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const method = request.method ?? 'GET';
+    if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok\n') : notAllowed('GET');
+    if (path === '/metrics') return method === 'GET' ? { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: options.renderMetrics() } : notAllowed('GET');
+    if (path === '/admit') {
+      if (method !== 'POST') return notAllowed('POST');
+      const read = await readBody(request, maxAdmit);
+      if (read.kind === 'too-large') return json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`));
+      const answer = await options.admit(read.bytes);
+      return json(answer.status, answer.body);
+    }
+    const fn = /^\/functions\/([a-z0-9-]+)$/.exec(path)?.[1];
+    const handler = fn === undefined || !Object.hasOwn(options.functions, fn) ? undefined : options.functions[fn];
+    if (handler === undefined) return json(404, errorBody(`no endpoint ${path}`, 'NOT_FOUND'));
+    if (method !== 'POST') return notAllowed('POST');
+    const read = await readBody(request, maxFunction);
+    if (read.kind === 'too-large') return json(413, errorBody(`request body is larger than ${maxFunction} bytes`));
+    let body: unknown;
+    try {
+      body = parseJsonBytes(read.bytes, undefined, 'request body');
+    } catch (error) {
+      return json(400, errorBody(isTrustgateError(error) ? error.message : 'request body is not JSON'));
+    }
+    const answer = await handler(body, { headers: headersOf(request) });
+    return json(answer.statusCode, answer.body);
+  };
+
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    route(request)
+      .catch((error: unknown) => {
+        options.logger.error('request failed', { path: request.url, error: error instanceof Error ? error.message : String(error) });
+        return json(500, errorBody('internal error', 'INTERNAL'));
+      })
+      .then((reply) => {
+        response.writeHead(reply.status, {
+          'content-type': reply.type,
+          'content-length': Buffer.byteLength(reply.body),
+          ...(reply.allow === undefined ? {} : { allow: reply.allow }),
+        });
+        response.end(reply.body);
+      })
+      .catch(() => response.destroy());
+  };
+
+  const server: Server = options.tls === undefined ? createHttpServer(handle) : createHttpsServer({ ...options.tls }, handle);
+  // The API server keeps connections open between reviews; idle sockets should not pin memory.
+  server.keepAliveTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  return {
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: (graceMs = 10_000) =>
+      new Promise((resolve) => {
+        const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        cut.unref();
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+interface Reply {
+  readonly status: number;
+  readonly type: string;
+  readonly body: string;
+  readonly allow?: string;
+}
+
+function json(status: number, body: unknown): Reply {
+  return { status, type: 'application/json', body: JSON.stringify(body) };
+}
+
+function text(status: number, body: string): Reply {
+  return { status, type: 'text/plain; charset=utf-8', body };
+}
+
+function notAllowed(allow: string): Reply {
+  return { ...json(405, errorBody(`method not allowed: use ${allow}`, 'METHOD_NOT_ALLOWED')), allow };
+}
+
+function errorBody(message: string, code = 'REQUEST_INVALID'): unknown {
+  return { error: { code, message } };
+}
+
+// Header names as Node gives them (lower case); repeated headers are joined.
+function headersOf(request: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}

@@ -1,0 +1,81 @@
+// The AdmissionReview (admission.k8s.io/v1) as the core sees it once decoded: read-only,
+// already checked, with every container image located by its JSON Pointer so a patch can
+// address it exactly.
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+export const ADMISSION_KIND = 'AdmissionReview';
+
+// The three container lists of a pod spec, in the order Kubernetes starts them.
+export const ContainerList = {
+  INIT: 'initContainers',
+  MAIN: 'containers',
+  EPHEMERAL: 'ephemeralContainers',
+} as const;
+export type ContainerList = (typeof ContainerList)[keyof typeof ContainerList];
+
+export interface ContainerImage {
+  readonly list: ContainerList;
+  readonly index: number;
+  readonly name: string;
+  // The image string exactly as written in the object.
+  readonly image: string;
+  // RFC 6901 pointer to the container's `image` field inside the admitted object.
+  readonly pointer: string;
+}
+
+export interface GroupVersionKind {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+}
+
+// What the webhook was asked, reduced to what a decision needs.
+export interface AdmissionRequest {
+  readonly uid: string;
+  readonly kind: GroupVersionKind;
+  readonly subResource?: string;
+  readonly namespace: string;
+  readonly name?: string;
+  readonly operation: string;
+  readonly dryRun: boolean;
+}
+
+// The outcome of decoding one body posted to the webhook:
+//   not-a-review  the body is no AdmissionReview v1 at all (the HTTP layer answers 400);
+//   reject        it is one, but one the product cannot judge (unknown kind, malformed
+//                 object, missing uid): answered allowed:false with code 400, never allowed;
+//   unchecked     the operation brings no new image (DELETE, CONNECT, a subresource such
+//                 as status or scale): answered allowed with no checks;
+//   check         every container image of the object must be verified.
+export type DecodedReview =
+  | { readonly kind: 'not-a-review'; readonly reason: string }
+  | { readonly kind: 'reject'; readonly uid: string; readonly request?: Partial<AdmissionRequest>; readonly reason: string }
+  | { readonly kind: 'unchecked'; readonly request: AdmissionRequest; readonly reason: string }
+  | { readonly kind: 'check'; readonly request: AdmissionRequest; readonly containers: readonly ContainerImage[] };
+
+export interface JsonPatchReplace {
+  readonly op: 'replace';
+  readonly path: string;
+  readonly value: string;
+}
+
+export interface AdmissionStatus {
+  readonly code: number;
+  readonly message: string;
+}
+
+export interface AdmissionResponse {
+  readonly uid: string;
+  readonly allowed: boolean;
+  readonly status: AdmissionStatus;
+  readonly patchType?: 'JSONPatch';
+  // base64 of the JSON Patch document.
+  readonly patch?: string;
+  readonly warnings?: readonly string[];
+}
+
+export interface AdmissionReviewResponse {
+  readonly apiVersion: typeof ADMISSION_API_VERSION;
+  readonly kind: typeof ADMISSION_KIND;
+  readonly response: AdmissionResponse;
+}

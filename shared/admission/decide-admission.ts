@@ -1,0 +1,141 @@
+// Decides one AdmissionReview: every distinct image of the object is verified once,
+// concurrently, through the verify-image use case (policy form), within a time budget
+// below the API server's webhook timeout. Any denial, error or timeout denies the whole
+// request (fail closed); allowed tags are pinned to their signed digests by a JSON Patch.
+//
+// Deliberately unlike Portieris: objects with ownerReferences (pods of a ReplicaSet, jobs
+// of a CronJob) are verified like any other, because skipping them let anyone who can
+// create a pod with a forged ownerReference bypass the webhook; and a dry run gets exactly
+// the answer the real request would get.
+import { ErrorCode } from '../errors.js';
+import { formatImageReference, parseImageReference, toPinnedReference } from '../image/reference.js';
+import type { VerifyImageResponse } from '../verify/verify-image.js';
+import type { AdmissionRequest, AdmissionReviewResponse, ContainerImage, DecodedReview, JsonPatchReplace } from './admission-review.js';
+import {
+  allowedResponse,
+  deniedResponse,
+  formatImageFailure,
+  invalidResponse,
+  timeoutResponse,
+  uncheckedResponse,
+} from './admission-response.js';
+
+// The verify-image use case in its policy form, bound to its dependencies.
+export type VerifyImageFn = (image: string, namespace: string) => Promise<VerifyImageResponse>;
+
+export interface BudgetTimer {
+  // Settles when the budget is spent.
+  readonly expired: Promise<void>;
+  cancel(): void;
+}
+
+export interface AdmissionDeps {
+  readonly verify: VerifyImageFn;
+  // Milliseconds the whole decision may take; keep it below the webhook's timeoutSeconds
+  // so the API server hears our denial instead of applying its failurePolicy.
+  readonly budgetMs: number;
+  readonly startTimer: (ms: number) => BudgetTimer;
+}
+
+export const DEFAULT_BUDGET_MS = 8_000;
+
+export type AdmissionOutcome = 'allowed' | 'denied' | 'invalid' | 'timeout' | 'unchecked';
+
+// One distinct image of the request and the containers that use it; `result` is missing
+// when the budget ran out before its verification finished.
+export interface ImageVerdict {
+  readonly image: string;
+  readonly containers: readonly ContainerImage[];
+  readonly result?: VerifyImageResponse;
+}
+
+export interface AdmissionDecision {
+  readonly outcome: AdmissionOutcome;
+  readonly review: AdmissionReviewResponse;
+  readonly request?: Partial<AdmissionRequest>;
+  readonly verdicts: readonly ImageVerdict[];
+}
+
+export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<DecodedReview, { kind: 'not-a-review' }>): Promise<AdmissionDecision> {
+  if (decoded.kind === 'reject') {
+    return { outcome: 'invalid', review: invalidResponse(decoded.uid, decoded.reason), ...withRequest(decoded.request), verdicts: [] };
+  }
+  const { request } = decoded;
+  if (decoded.kind === 'unchecked') {
+    return { outcome: 'unchecked', review: uncheckedResponse(request.uid, decoded.reason), request, verdicts: [] };
+  }
+  const groups = groupByImage(decoded.containers);
+  const results = new Map<string, VerifyImageResponse>();
+  const timer = deps.startTimer(deps.budgetMs);
+  const all = Promise.all(
+    [...groups.keys()].map(async (image) => {
+      results.set(image, await verifySafely(deps.verify, image, request.namespace));
+    }),
+  );
+  const finished = await Promise.race([all.then(() => true), timer.expired.then(() => false)]);
+  timer.cancel();
+  const verdicts: ImageVerdict[] = [...groups].map(([image, containers]) => {
+    const result = results.get(image);
+    return result === undefined ? { image, containers } : { image, containers, result };
+  });
+  if (!finished) {
+    const pending = verdicts.filter((verdict) => verdict.result === undefined).map((verdict) => verdict.image);
+    return { outcome: 'timeout', review: timeoutResponse(request.uid, deps.budgetMs, pending), request, verdicts };
+  }
+  const failing = verdicts.filter((verdict) => verdict.result?.allowed !== true);
+  if (failing.length > 0) {
+    return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure)), request, verdicts };
+  }
+  const patch = verdicts.flatMap(toPatchOperations);
+  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch), request, verdicts };
+}
+
+// Containers keyed by their normalised image, so `nginx` and `docker.io/library/nginx:latest`
+// are verified once. An unparsable reference keeps its raw text as key: the use case
+// answers it with IMAGE_REF_INVALID.
+function groupByImage(containers: readonly ContainerImage[]): Map<string, ContainerImage[]> {
+  const groups = new Map<string, ContainerImage[]>();
+  for (const container of containers) {
+    const key = normalise(container.image) ?? container.image;
+    const group = groups.get(key);
+    if (group) group.push(container);
+    else groups.set(key, [container]);
+  }
+  return groups;
+}
+
+// The use case answers denials itself and throws only on a bug; a bug in one image's
+// verification still denies (fail closed) without leaking its details into the answer.
+async function verifySafely(verify: VerifyImageFn, image: string, namespace: string): Promise<VerifyImageResponse> {
+  try {
+    return await verify(image, namespace);
+  } catch {
+    return { allowed: false, image, digest: null, reasons: [`${image}: internal error while verifying`], codes: [ErrorCode.INTERNAL], signers: [] };
+  }
+}
+
+// A `replace` for each container whose image was a tag, to the signed digest, unless the
+// policy opted out of mutation. Digest-pinned images (with or without a tag) are left as
+// written: what they run is already fixed, and it was verified.
+function toPatchOperations(verdict: ImageVerdict): JsonPatchReplace[] {
+  const { result } = verdict;
+  if (result === undefined || !result.allowed || result.mutateImage === false || result.digest === null) return [];
+  const digest = result.digest;
+  return verdict.containers.flatMap((container) => {
+    const reference = parseImageReference(container.image);
+    if (reference.digest !== undefined) return [];
+    return [{ op: 'replace' as const, path: container.pointer, value: toPinnedReference(reference, digest) }];
+  });
+}
+
+function normalise(image: string): string | undefined {
+  try {
+    return formatImageReference(parseImageReference(image));
+  } catch {
+    return undefined;
+  }
+}
+
+function withRequest(request: Partial<AdmissionRequest> | undefined): { request?: Partial<AdmissionRequest> } {
+  return request === undefined ? {} : { request };
+}

@@ -1,0 +1,155 @@
+// Decodes a body posted to the webhook, once, into a DecodedReview. It never throws and
+// never answers "allowed" for something it does not understand: a review it cannot judge
+// becomes a `reject` (allowed:false, code 400) naming every bad field path, so a malformed
+// or unexpected object fails closed instead of slipping its images past verification.
+import type { FieldProblem } from '../errors.js';
+import { isPlainObject } from '../json.js';
+import {
+  ADMISSION_API_VERSION,
+  ADMISSION_KIND,
+  type AdmissionRequest,
+  type ContainerImage,
+  type DecodedReview,
+  type GroupVersionKind,
+} from './admission-review.js';
+import { toJsonPointer } from './json-patch.js';
+import { lookupWorkloadShape, type WorkloadShape } from './workload-kinds.js';
+
+// Operations that can bring a new image: the rest (DELETE, CONNECT) are admitted unchecked.
+const CHECKED_OPERATIONS = new Set(['CREATE', 'UPDATE']);
+const UNCHECKED_OPERATIONS = new Set(['DELETE', 'CONNECT']);
+// Far above any real pod (Kubernetes objects are capped at ~1.5 MiB), low enough that a
+// hostile object cannot make one review fan out into unbounded verifications.
+const MAX_CONTAINERS = 1024;
+const MAX_IMAGE_LENGTH = 4096;
+
+export function decodeAdmissionReview(body: unknown): DecodedReview {
+  if (!isPlainObject(body)) return { kind: 'not-a-review', reason: 'body must be a JSON object' };
+  if (body['apiVersion'] !== ADMISSION_API_VERSION || body['kind'] !== ADMISSION_KIND) {
+    return {
+      kind: 'not-a-review',
+      reason: `expected apiVersion ${ADMISSION_API_VERSION} kind ${ADMISSION_KIND}, got ${describe(body['apiVersion'])} ${describe(body['kind'])}`,
+    };
+  }
+  const raw = body['request'];
+  if (!isPlainObject(raw)) return { kind: 'not-a-review', reason: 'AdmissionReview has no request object' };
+
+  const problems: FieldProblem[] = [];
+  const fail = (path: string, message: string): void => void problems.push({ path, message });
+  const uid = raw['uid'];
+  if (typeof uid !== 'string' || uid.length === 0) fail('request.uid', 'must be a non-empty string');
+  const kind = decodeKind(raw['kind'], fail);
+  const subResource = optionalString(raw, 'subResource', fail);
+  const name = optionalString(raw, 'name', fail);
+  const namespace = optionalString(raw, 'namespace', fail);
+  const operation = raw['operation'];
+  if (typeof operation !== 'string' || !(CHECKED_OPERATIONS.has(operation) || UNCHECKED_OPERATIONS.has(operation))) {
+    fail('request.operation', `must be one of CREATE, UPDATE, DELETE, CONNECT, got ${describe(operation)}`);
+  }
+  const dryRun = raw['dryRun'] ?? false;
+  if (typeof dryRun !== 'boolean') fail('request.dryRun', 'must be a boolean');
+  const uidText = typeof uid === 'string' ? uid : '';
+  if (problems.length > 0 || kind === undefined) return reject(uidText, problems);
+
+  // The workload's namespace; cluster-scoped requests (none of the admitted kinds is) and
+  // objects created with generateName still name their namespace here.
+  const request: AdmissionRequest = {
+    uid: uidText,
+    kind,
+    namespace: namespace ?? '',
+    operation: operation as string,
+    dryRun: dryRun as boolean,
+    ...(subResource === undefined || subResource === '' ? {} : { subResource }),
+    ...(name === undefined || name === '' ? {} : { name }),
+  };
+  if (UNCHECKED_OPERATIONS.has(request.operation)) {
+    return { kind: 'unchecked', request, reason: `operation ${request.operation} carries no new image` };
+  }
+  const shape = lookupWorkloadShape(kind, request.subResource);
+  if (shape.kind === 'unchecked') return { kind: 'unchecked', request, reason: shape.reason };
+  if (shape.kind === 'unknown') return { kind: 'reject', uid: uidText, request, reason: shape.reason };
+  if (request.namespace === '') fail('request.namespace', 'must name the namespace of the workload');
+  const containers = decodeContainers(raw['object'], shape.shape, fail);
+  if (problems.length > 0) return reject(uidText, problems, request);
+  return { kind: 'check', request, containers };
+}
+
+// Every container image of the object, in list order, each with the pointer to its field.
+function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: string, message: string) => void): ContainerImage[] {
+  if (!isPlainObject(object)) {
+    fail('request.object', 'must be an object');
+    return [];
+  }
+  let spec: unknown = object;
+  for (const [depth, segment] of shape.podSpec.entries()) {
+    spec = isPlainObject(spec) ? spec[segment] : undefined;
+    if (!isPlainObject(spec)) {
+      fail(`request.object.${shape.podSpec.slice(0, depth + 1).join('.')}`, 'must be an object holding the pod spec');
+      return [];
+    }
+  }
+  const podSpec = spec as Record<string, unknown>;
+  const containers: ContainerImage[] = [];
+  for (const list of shape.lists) {
+    const items = podSpec[list];
+    const listPath = `request.object.${[...shape.podSpec, list].join('.')}`;
+    if (items === undefined || items === null) continue;
+    if (!Array.isArray(items)) {
+      fail(listPath, 'must be an array of containers');
+      continue;
+    }
+    items.forEach((item: unknown, index) => {
+      const path = `${listPath}[${index}]`;
+      if (!isPlainObject(item)) return fail(path, 'must be an object');
+      const { name, image } = item;
+      if (typeof name !== 'string' || name.length === 0) fail(`${path}.name`, 'must be a non-empty string');
+      if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
+        return fail(`${path}.image`, 'must be a non-empty image reference');
+      }
+      containers.push({
+        list,
+        index,
+        name: typeof name === 'string' ? name : '',
+        image,
+        pointer: toJsonPointer([...shape.podSpec, list, index, 'image']),
+      });
+    });
+  }
+  if (containers.length > MAX_CONTAINERS) fail(`request.object.${shape.podSpec.join('.')}`, `holds more than ${MAX_CONTAINERS} containers`);
+  return containers;
+}
+
+function decodeKind(value: unknown, fail: (path: string, message: string) => void): GroupVersionKind | undefined {
+  if (!isPlainObject(value)) {
+    fail('request.kind', 'must be an object {group, version, kind}');
+    return undefined;
+  }
+  const { group, version, kind } = value;
+  if (typeof group !== 'string') fail('request.kind.group', 'must be a string');
+  if (typeof version !== 'string' || version === '') fail('request.kind.version', 'must be a non-empty string');
+  if (typeof kind !== 'string' || kind === '') fail('request.kind.kind', 'must be a non-empty string');
+  if (typeof group !== 'string' || typeof version !== 'string' || typeof kind !== 'string') return undefined;
+  return { group, version, kind };
+}
+
+function optionalString(raw: Record<string, unknown>, key: string, fail: (path: string, message: string) => void): string | undefined {
+  const value = raw[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') {
+    fail(`request.${key}`, 'must be a string');
+    return undefined;
+  }
+  return value;
+}
+
+function reject(uid: string, problems: readonly FieldProblem[], request?: AdmissionRequest): DecodedReview {
+  const reason = `malformed AdmissionReview: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`;
+  return { kind: 'reject', uid, reason, ...(request === undefined ? {} : { request }) };
+}
+
+// A short, quoted rendering of an unexpected value for a message.
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
+}

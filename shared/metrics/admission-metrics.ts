@@ -1,0 +1,29 @@
+// The metrics the webhook publishes, defined once so the recorders and the registry agree.
+import type { MetricDefinition } from './prometheus-registry.js';
+
+export const AdmissionMetric = {
+  REQUESTS: 'trustgate_admission_requests_total',
+  DECISIONS: 'trustgate_admission_decisions_total',
+  DURATION: 'trustgate_admission_duration_seconds',
+  VERIFICATIONS: 'trustgate_verifications_total',
+} as const;
+
+export const ADMISSION_METRICS: Readonly<Record<string, MetricDefinition>> = {
+  [AdmissionMetric.REQUESTS]: { type: 'counter', help: 'AdmissionReviews received on /admit.' },
+  [AdmissionMetric.DECISIONS]: {
+    type: 'counter',
+    help: 'Admission decisions by outcome (allowed, denied, invalid, timeout, unchecked).',
+  },
+  [AdmissionMetric.DURATION]: { type: 'histogram', help: 'Time from receiving an AdmissionReview to answering it, in seconds.' },
+  [AdmissionMetric.VERIFICATIONS]: {
+    type: 'counter',
+    help: 'Image verifications by result code (OK when allowed, else the first error code).',
+  },
+};
+
+// Recorded by the Notary verifier (trust server round trips, cache use, store failures).
+export const TRUST_METRICS: Readonly<Record<string, MetricDefinition>> = {
+  trustgate_trust_server_requests_total: { type: 'counter', help: 'Requests to trust servers by outcome (HTTP status or error).' },
+  trustgate_cache_requests_total: { type: 'counter', help: 'Verifications answered from the trusted-state cache (hit), after an update (miss) or stale during an outage.' },
+  trustgate_store_errors_total: { type: 'counter', help: 'Trusted-state store failures by operation (read, write).' },
+};

@@ -1,0 +1,152 @@
+// The Metrics port kept in memory and rendered in the Prometheus text exposition format
+// 0.0.4: `# HELP` / `# TYPE` lines, then one sample per label set. Counters and histograms
+// only, which is all the product records. Label values come partly from requests (error
+// codes, outcomes), so they are escaped, never trusted to be well formed.
+import { ErrorCode, TrustgateError } from '../errors.js';
+import type { MetricLabels, Metrics } from '../ports.js';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export interface MetricDefinition {
+  readonly type: 'counter' | 'histogram';
+  readonly help: string;
+  // Histograms only: upper bounds, ascending; `+Inf` is implicit.
+  readonly buckets?: readonly number[];
+}
+
+export interface PrometheusRegistry extends Metrics {
+  render(): string;
+}
+
+// Seconds, from 5 ms to 10 s: spans a warm-cache answer and the webhook timeout.
+export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+interface CounterSeries {
+  readonly labels: MetricLabels;
+  value: number;
+}
+
+interface HistogramSeries {
+  readonly labels: MetricLabels;
+  // Count per bucket (not cumulative); the last slot is +Inf.
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+interface Family {
+  readonly name: string;
+  readonly definition: MetricDefinition;
+  readonly buckets: readonly number[];
+  readonly series: Map<string, CounterSeries | HistogramSeries>;
+}
+
+// Metrics are defined up front (name, type, help, buckets) so they render from the start.
+export function createPrometheusRegistry(definitions: Readonly<Record<string, MetricDefinition>>): PrometheusRegistry {
+  const families = new Map<string, Family>();
+  for (const [name, definition] of Object.entries(definitions)) {
+    if (!NAME_RE.test(name)) throw new TrustgateError(ErrorCode.INTERNAL, `invalid metric name ${JSON.stringify(name)}`);
+    const buckets = definition.type === 'histogram' ? [...(definition.buckets ?? DEFAULT_BUCKETS)] : [];
+    if (buckets.some((bound, i) => i > 0 && bound <= (buckets[i - 1] ?? -Infinity))) {
+      throw new TrustgateError(ErrorCode.INTERNAL, `buckets of ${name} must ascend`);
+    }
+    families.set(name, { name, definition, buckets, series: new Map() });
+  }
+
+  // A name recorded without a definition is registered on first use with the type of that
+  // use, so a component adding a metric never breaks the request that records it; using
+  // one name as two types is a programming error.
+  const family = (name: string, type: MetricDefinition['type']): Family => {
+    let found = families.get(name);
+    if (found === undefined) {
+      if (!NAME_RE.test(name)) throw new TrustgateError(ErrorCode.INTERNAL, `invalid metric name ${JSON.stringify(name)}`);
+      found = { name, definition: { type, help: `trustgate ${type} ${name}` }, buckets: type === 'histogram' ? DEFAULT_BUCKETS : [], series: new Map() };
+      families.set(name, found);
+    }
+    if (found.definition.type !== type) {
+      throw new TrustgateError(ErrorCode.INTERNAL, `metric ${name}: expected a ${found.definition.type}, got a ${type} use`);
+    }
+    return found;
+  };
+
+  return {
+    increment(name, labels = {}, value = 1) {
+      const target = family(name, 'counter');
+      const key = seriesKey(labels);
+      const series = (target.series.get(key) as CounterSeries | undefined) ?? { labels: { ...labels }, value: 0 };
+      series.value += value;
+      target.series.set(key, series);
+    },
+    observe(name, value, labels = {}) {
+      const target = family(name, 'histogram');
+      const key = seriesKey(labels);
+      const series =
+        (target.series.get(key) as HistogramSeries | undefined) ??
+        { labels: { ...labels }, counts: new Array<number>(target.buckets.length + 1).fill(0), sum: 0, count: 0 };
+      const slot = target.buckets.findIndex((bound) => value <= bound);
+      const index = slot === -1 ? target.buckets.length : slot;
+      series.counts[index] = (series.counts[index] ?? 0) + 1;
+      series.sum += value;
+      series.count += 1;
+      target.series.set(key, series);
+    },
+    render() {
+      return [...families.values()].map(renderFamily).join('');
+    },
+  };
+}
+
+function renderFamily(family: Family): string {
+  const lines = [`# HELP ${family.name} ${escapeHelp(family.definition.help)}`, `# TYPE ${family.name} ${family.definition.type}`];
+  const series = [...family.series.values()];
+  if (family.definition.type === 'counter') {
+    // An unlabelled counter exists from the start, so rate() sees its first increment.
+    if (series.length === 0) lines.push(`${family.name} 0`);
+    for (const { labels, value } of series as CounterSeries[]) lines.push(`${family.name}${formatLabels(labels)} ${formatValue(value)}`);
+  } else {
+    for (const one of series as HistogramSeries[]) {
+      let cumulative = 0;
+      family.buckets.forEach((bound, index) => {
+        cumulative += one.counts[index] ?? 0;
+        lines.push(`${family.name}_bucket${formatLabels({ ...one.labels, le: formatValue(bound) })} ${cumulative}`);
+      });
+      lines.push(`${family.name}_bucket${formatLabels({ ...one.labels, le: '+Inf' })} ${one.count}`);
+      lines.push(`${family.name}_sum${formatLabels(one.labels)} ${formatValue(one.sum)}`);
+      lines.push(`${family.name}_count${formatLabels(one.labels)} ${one.count}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// Labels sorted by name, so the same set always names the same series.
+function seriesKey(labels: MetricLabels): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function formatLabels(labels: MetricLabels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '';
+  for (const [name] of entries) {
+    if (!LABEL_RE.test(name) || name.startsWith('__')) throw new TrustgateError(ErrorCode.INTERNAL, `invalid label name ${JSON.stringify(name)}`);
+  }
+  return `{${entries.map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(',')}}`;
+}
+
+// Backslash, double quote and line feed are the only escapes the format defines in label values.
+export function escapeLabelValue(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+}
+
+function escapeHelp(text: string): string {
+  return text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n');
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}

@@ -1,0 +1,279 @@
+// `trustgate serve` answering AdmissionReviews built from real kube-apiserver captures,
+// verifying against repositories signed with the real notary client on the real
+// notary-server, exactly as a cluster would call it: HTTPS to /admit, certificate from the
+// CA serve generated.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  POD_SPEC_PATHS,
+  applyReplacePatch,
+  imagesOf,
+  loadCapture,
+  objectOfKind,
+  podSpec,
+  reviewFor,
+  type Json,
+  type KINDS,
+} from '../support/admission-reviews.js';
+import { uniqueGun, type TargetDigest } from './support/scenarios.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { httpsRequest, startTrustgateServe, type HttpAnswer, type ServeProcess } from './support/trustgate-serve.js';
+
+interface ReviewAnswer {
+  apiVersion: string;
+  kind: string;
+  response: { uid: string; allowed: boolean; status: { code: number; message: string }; patchType?: string; patch?: string };
+}
+
+let env: TrustEnvironment;
+let serve: ServeProcess;
+// Two repositories signed in targets, one signed only by targets/alice (team-a's signer).
+let app: { gun: string; target: TargetDigest };
+let tools: { gun: string; target: TargetDigest };
+let teamA: { gun: string; target: TargetDigest };
+
+beforeAll(async () => {
+  env = await startTrustEnvironment();
+  const appGun = uniqueGun('app');
+  const toolsGun = uniqueGun('tools');
+  const teamGun = uniqueGun('team-a');
+  const [appTarget, toolsTarget, teamSigned] = await Promise.all([
+    env.scenarios.signedInTargets(appGun, 'v1'),
+    env.scenarios.signedInTargets(toolsGun, 'v1'),
+    env.scenarios.signedByDelegationOnly(teamGun, 'v1', 'targets/alice'),
+  ]);
+  app = { gun: appGun, target: appTarget };
+  tools = { gun: toolsGun, target: toolsTarget };
+  teamA = { gun: teamGun, target: teamSigned };
+
+  const policiesDir = await env.makeDir('policies');
+  await writeFile(join(policiesDir, 'cluster.yaml'), clusterPolicy(env.server.url));
+  await writeFile(join(policiesDir, 'team-a.yaml'), teamPolicy(env.server.url, teamSigned.signer.key.publicKeyPem));
+  serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
+}, 120_000);
+
+afterAll(async () => {
+  await serve?.stop();
+  await env?.stop();
+});
+
+function clusterPolicy(trustServer: string): string {
+  return `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: signed-test-registry
+spec:
+  repositories:
+    - name: "registry.test:5000/it/*"
+      policy:
+        trust:
+          enabled: true
+          trustServer: "${trustServer}"
+`;
+}
+
+function teamPolicy(trustServer: string, alicePem: string): string {
+  return `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata:
+  name: signed-by-alice
+  namespace: team-a
+spec:
+  repositories:
+    - name: "registry.test:5000/it/*"
+      policy:
+        trust:
+          enabled: true
+          trustServer: "${trustServer}"
+          signerSecrets:
+            - name: alice-signer
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: alice-signer
+  namespace: team-a
+stringData:
+  name: alice
+  publicKey: |
+${alicePem.trim().split('\n').map((line) => `    ${line}`).join('\n')}
+`;
+}
+
+async function post(path: string, body: Json | string): Promise<HttpAnswer> {
+  return httpsRequest(`${serve.url}${path}`, serve.caPem, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+async function admit(review: Json): Promise<ReviewAnswer> {
+  const answer = await post('/admit', review);
+  expect(answer.status, answer.text).toBe(200);
+  return JSON.parse(answer.text) as ReviewAnswer;
+}
+
+function patchOperations(answer: ReviewAnswer): unknown[] {
+  expect(answer.response.patchType).toBe('JSONPatch');
+  return JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as unknown[];
+}
+
+const pinned = (repo: { gun: string; target: TargetDigest }): string => `${repo.gun}@sha256:${repo.target.digestHex}`;
+
+async function metricsText(): Promise<string> {
+  const answer = await httpsRequest(`${serve.url}/metrics`, serve.caPem);
+  expect(answer.status).toBe(200);
+  return answer.text;
+}
+
+function sample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+describe('trustgate serve', () => {
+  it('answers /healthz over HTTPS with a certificate from the CA it generated', async () => {
+    const answer = await httpsRequest(`${serve.url}/healthz`, serve.caPem);
+    expect(answer).toMatchObject({ status: 200, text: 'ok\n' });
+  });
+
+  describe('POST /admit', () => {
+    it('verifies a Pod with an init container and two containers sharing an image once per image and pins all three', async () => {
+      const before = sample(await metricsText(), 'trustgate_verifications_total{code="OK"}');
+      const object = objectOfKind('Pod', podSpec({
+        initContainers: [{ name: 'setup', image: `${tools.gun}:v1` }],
+        containers: [{ name: 'app', image: `${app.gun}:v1` }, { name: 'copy', image: `${app.gun}:v1` }],
+      }));
+      const answer = await admit(reviewFor('Pod', object, { uid: 'pod-uid-1' }));
+
+      expect(answer).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'pod-uid-1', allowed: true } });
+      expect(patchOperations(answer)).toEqual([
+        { op: 'replace', path: '/spec/initContainers/0/image', value: pinned(tools) },
+        { op: 'replace', path: '/spec/containers/0/image', value: pinned(app) },
+        { op: 'replace', path: '/spec/containers/1/image', value: pinned(app) },
+      ]);
+      expect(imagesOf(applyReplacePatch(object, answer.response.patch ?? ''), ['spec'])).toEqual({
+        initContainers: [pinned(tools)],
+        containers: [pinned(app), pinned(app)],
+      });
+      expect(sample(await metricsText(), 'trustgate_verifications_total{code="OK"}') - before).toBe(2);
+    });
+
+    it.each(['Deployment', 'CronJob', 'CronJobBeta'] as const)('pins the image of a %s at its pod spec path', async (kindName: keyof typeof KINDS) => {
+      const object = objectOfKind(kindName, podSpec({ containers: [{ name: 'app', image: `${app.gun}:v1` }] }));
+      const answer = await admit(reviewFor(kindName, object, { capture: kindName === 'Deployment' ? 'deploymentCreate' : 'podCreate' }));
+      const path = `/${POD_SPEC_PATHS[kindName].join('/')}/containers/0/image`;
+      expect(patchOperations(answer)).toEqual([{ op: 'replace', path, value: pinned(app) }]);
+      expect(imagesOf(applyReplacePatch(object, answer.response.patch ?? ''), POD_SPEC_PATHS[kindName])['containers']).toEqual([pinned(app)]);
+    });
+
+    it('checks only the new ephemeral container on pods/ephemeralcontainers', async () => {
+      const object = objectOfKind('Pod', podSpec({
+        containers: [{ name: 'app', image: `${uniqueGun('never-signed')}:v1` }],
+        ephemeralContainers: [{ name: 'debug', image: `${tools.gun}:v1` }],
+      }));
+      const answer = await admit(reviewFor('Pod', object, { capture: 'podUpdate', subResource: 'ephemeralcontainers' }));
+      expect(answer.response.allowed).toBe(true);
+      expect(patchOperations(answer)).toEqual([{ op: 'replace', path: '/spec/ephemeralContainers/0/image', value: pinned(tools) }]);
+    });
+
+    it('denies an unsigned tag with 403 and a message naming the container, image and code', async () => {
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}:v1` }, { name: 'web', image: `${app.gun}:unsigned` }] }));
+      const answer = await admit(reviewFor('Pod', object));
+      expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(answer.response.status.message).toMatch(new RegExp(`^trustgate denied: container "web" image ${app.gun.replaceAll('.', '\\.')}:unsigned: \\[TRUST_NO_SIGNED_TARGET\\]`));
+      expect(answer.response.status.message).not.toContain('container "app"');
+      expect(answer.response).not.toHaveProperty('patch');
+    });
+
+    it('applies the namespace ImagePolicy: alice-signed image allowed in team-a, denied elsewhere', async () => {
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${teamA.gun}:v1` }] }));
+      const inTeam = await admit(reviewFor('Pod', object, { namespace: 'team-a' }));
+      expect(inTeam.response.allowed, inTeam.response.status.message).toBe(true);
+      expect(patchOperations(inTeam)).toEqual([{ op: 'replace', path: '/spec/containers/0/image', value: pinned(teamA) }]);
+
+      const inDefault = await admit(reviewFor('Pod', object, { namespace: 'default' }));
+      expect(inDefault.response.allowed).toBe(false);
+      expect(inDefault.response.status.message).toContain(`${teamA.gun}:v1`);
+    });
+
+    it('gives a dry run the same answer as the real request', async () => {
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}:v1` }] }));
+      const real = await admit(reviewFor('Pod', object, { capture: 'podCreate' }));
+      const dryRun = await admit(reviewFor('Pod', object, { capture: 'podCreateDryRun' }));
+      expect(dryRun.response.uid).toBe('8e579174-3401-4605-9879-a2e03650d05d');
+      expect({ ...dryRun.response, uid: '' }).toEqual({ ...real.response, uid: '' });
+    });
+
+    it('verifies and pins on UPDATE', async () => {
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}:v1` }] }));
+      const answer = await admit(reviewFor('Pod', object, { capture: 'podUpdate' }));
+      expect(answer.response).toMatchObject({ uid: '137d3bea-87c2-44aa-a6a2-bc317c5a2032', allowed: true });
+      expect(patchOperations(answer)).toEqual([{ op: 'replace', path: '/spec/containers/0/image', value: pinned(app) }]);
+    });
+
+    it('answers a malformed review with allowed:false and code 400', async () => {
+      const answer = await admit(reviewFor('Pod', objectOfKind('Pod', { containers: [{ name: 'app', image: 7 }] })));
+      expect(answer.response).toMatchObject({ uid: '5aac83b0-0542-4e24-ac2c-0cc6a07f38a3', allowed: false, status: { code: 400 } });
+      expect(answer.response.status.message).toContain('request.object.spec.containers[0].image');
+    });
+
+    it('answers HTTP 400 to a body that is no AdmissionReview', async () => {
+      expect((await post('/admit', { ...loadCapture('podCreate'), apiVersion: 'admission.k8s.io/v1beta1' })).status).toBe(400);
+      expect((await post('/admit', 'not json')).status).toBe(400);
+      expect((await httpsRequest(`${serve.url}/admit`, serve.caPem)).status).toBe(405);
+    });
+  });
+
+  describe('POST /functions/verify-image', () => {
+    it('answers the policy form with the function contract', async () => {
+      const answer = await post('/functions/verify-image', { image: `${app.gun}:v1`, namespace: 'default' });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.text)).toMatchObject({
+        allowed: true,
+        image: `${app.gun}:v1`,
+        digest: `sha256:${app.target.digestHex}`,
+        signers: ['targets'],
+        mutateImage: true,
+        policy: { kind: 'ClusterImagePolicy', name: 'signed-test-registry' },
+      });
+    });
+
+    it('answers 400 with every bad field, 404 for an unknown function, 405 for GET', async () => {
+      const invalid = await post('/functions/verify-image', { namespace: 'Not_A_Namespace' });
+      expect(invalid.status).toBe(400);
+      expect(JSON.parse(invalid.text)).toMatchObject({ error: { code: 'REQUEST_INVALID' } });
+      expect((await post('/functions/no-such-function', {})).status).toBe(404);
+      expect((await httpsRequest(`${serve.url}/functions/verify-image`, serve.caPem)).status).toBe(405);
+    });
+  });
+
+  describe('GET /metrics', () => {
+    it('counts the requests, decisions by outcome and durations so far', async () => {
+      const text = await metricsText();
+      // 12 reviews were posted above; bodies that are no review are not counted.
+      const requests = sample(text, 'trustgate_admission_requests_total');
+      expect(requests).toBe(12);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(9);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(2);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="invalid"}')).toBe(1);
+      expect(sample(text, 'trustgate_admission_duration_seconds_count')).toBe(requests);
+      expect(sample(text, 'trustgate_admission_duration_seconds_bucket{le="+Inf"}')).toBe(requests);
+      expect(sample(text, 'trustgate_verifications_total{code="TRUST_NO_SIGNED_TARGET"}')).toBeGreaterThanOrEqual(1);
+    });
+
+    it('logged one JSON line per decision, without credentials', () => {
+      const decisions = serve
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { message: string; outcome?: string; images?: unknown[] })
+        .filter((line) => line.message === 'admission decision');
+      expect(decisions).toHaveLength(12);
+      expect(decisions[0]).toMatchObject({ outcome: 'allowed', namespace: 'default', kind: 'Pod' });
+      expect(decisions[0]?.images).toHaveLength(2);
+    });
+  });
+
+  it('stops on SIGTERM with exit code 0', async () => {
+    expect(await serve.stop()).toBe(0);
+  });
+});

@@ -1,0 +1,87 @@
+// Runs `trustgate serve` from the built CLI as a child process on a free port, with the
+// test CA trusted for outgoing calls, and talks HTTPS to it trusting the CA it generated.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { TRUSTGATE_BIN } from './trustgate-cli.js';
+
+export interface ServeProcess {
+  readonly url: string;
+  // PEM of the CA serve generated (what a cluster puts into caBundle).
+  readonly caPem: string;
+  // Everything the process printed on stdout so far (the JSON decision log included).
+  output(): string;
+  // Sends SIGTERM and resolves with the exit code.
+  stop(): Promise<number | null>;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly text: string;
+}
+
+const STARTUP_TIMEOUT_MS = 15_000;
+
+export async function startTrustgateServe(options: { policiesDir: string; stateDir: string; caFile: string; extraArgs?: readonly string[] }): Promise<ServeProcess> {
+  const child = spawn(
+    process.execPath,
+    [TRUSTGATE_BIN, 'serve', '--policies', options.policiesDir, '--state-dir', options.stateDir, '--port', '0', ...(options.extraArgs ?? [])],
+    { env: { PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: options.caFile }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const url = await waitForListening(child, () => stdout, () => stderr);
+    const caFile = /webhook CA certificate (?:written to|kept at) (\S+)/.exec(stdout)?.[1];
+    if (caFile === undefined) throw new Error(`serve did not say where its CA is:\n${stdout}`);
+    return {
+      url,
+      caPem: await readFile(caFile, 'utf8'),
+      output: () => stdout,
+      stop: async () => {
+        child.kill('SIGTERM');
+        return exited;
+      },
+    };
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  }
+}
+
+function waitForListening(child: ChildProcess, stdout: () => string, stderr: () => string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve not listening after ${STARTUP_TIMEOUT_MS} ms:\n${stdout()}\n${stderr()}`)), STARTUP_TIMEOUT_MS);
+    const check = (): void => {
+      const url = /listening on (https:\/\/\S+)/.exec(stdout())?.[1];
+      if (url !== undefined) {
+        clearTimeout(timer);
+        resolve(url);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited ${code} during startup:\n${stdout()}\n${stderr()}`));
+    });
+  });
+}
+
+// One HTTPS exchange trusting only `caPem`.
+export function httpsRequest(url: string, caPem: string, init: { method?: string; body?: string | Buffer } = {}): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(url, { method: init.method ?? 'GET', ca: caPem, headers: { 'content-type': 'application/json' } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(init.body);
+  });
+}

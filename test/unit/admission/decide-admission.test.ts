@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import type { AdmissionReviewResponse } from '../../../shared/admission/admission-review.js';
+import { decideAdmission, type AdmissionDecision, type BudgetTimer, type VerifyImageFn } from '../../../shared/admission/decide-admission.js';
+import { decodeAdmissionReview } from '../../../shared/admission/decode-admission-review.js';
+import type { VerifyImageResponse } from '../../../shared/verify/verify-image.js';
+import { POD_SPEC_PATHS, applyReplacePatch, imagesOf, loadCapture, objectOfKind, podSpec, reviewFor, type Json } from '../../support/admission-reviews.js';
+
+const DIGEST_A = `sha256:${'a'.repeat(64)}`;
+const DIGEST_B = `sha256:${'b'.repeat(64)}`;
+const APP = 'registry.test:5000/team/app';
+const TOOLS = 'registry.test:5000/team/tools';
+
+type Answer = Partial<VerifyImageResponse> | 'hang' | 'throw';
+
+// A verify-image use case answering from a table keyed by normalised image; records calls.
+function fakeVerify(answers: Readonly<Record<string, Answer>>): { verify: VerifyImageFn; calls: string[] } {
+  const calls: string[] = [];
+  const verify: VerifyImageFn = async (image, namespace) => {
+    calls.push(`${namespace}:${image}`);
+    const answer = answers[image];
+    if (answer === 'hang') return new Promise<VerifyImageResponse>(() => undefined);
+    if (answer === 'throw') throw new Error('boom with secret details');
+    if (answer === undefined) throw new Error(`unexpected image ${image}`);
+    return { allowed: true, image, digest: null, reasons: [], codes: [], signers: ['targets'], mutateImage: true, policy: null, ...answer };
+  };
+  return { verify, calls };
+}
+
+const signedAs = (digest: string): Answer => ({ allowed: true, digest });
+const deniedWith = (image: string, code: string, why: string): Answer => ({ allowed: false, digest: null, reasons: [`${image}: ${why}`], codes: [code] });
+
+const neverExpires = (): BudgetTimer => ({ expired: new Promise<void>(() => undefined), cancel: () => undefined });
+const expiresNow = (): BudgetTimer => ({ expired: Promise.resolve(), cancel: () => undefined });
+
+async function decide(review: Json, verify: VerifyImageFn, startTimer: (ms: number) => BudgetTimer = neverExpires, budgetMs = 8_000): Promise<AdmissionDecision> {
+  const decoded = decodeAdmissionReview(review);
+  if (decoded.kind === 'not-a-review') throw new Error(decoded.reason);
+  return decideAdmission({ verify, budgetMs, startTimer }, decoded);
+}
+
+function patchOf(review: AdmissionReviewResponse): string {
+  const patch = review.response.patch;
+  if (patch === undefined) throw new Error('no patch in the response');
+  return patch;
+}
+
+describe('decideAdmission', () => {
+  describe('when several containers use the same image', () => {
+    it('verifies each distinct image once, concurrently', async () => {
+      const started: string[] = [];
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const verify: VerifyImageFn = async (image) => {
+        started.push(image);
+        await gate;
+        return { allowed: true, image, digest: image.startsWith(APP) ? DIGEST_A : DIGEST_B, reasons: [], codes: [], signers: [], mutateImage: true };
+      };
+      const spec = podSpec({
+        initContainers: [{ name: 'setup', image: `${TOOLS}:1` }],
+        containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'copy', image: `${APP}:v1` }],
+      });
+      const pending = decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify);
+      await new Promise((resolve) => setImmediate(resolve));
+      // Both verifications are in flight before either finishes.
+      expect(started.sort()).toEqual([`${APP}:v1`, `${TOOLS}:1`]);
+      release();
+      expect((await pending).outcome).toBe('allowed');
+    });
+
+    it('treats short and fully qualified names of one image as one', async () => {
+      const { verify, calls } = fakeVerify({ 'docker.io/library/nginx:latest': signedAs(DIGEST_A) });
+      const spec = podSpec({ containers: [{ name: 'a', image: 'nginx' }, { name: 'b', image: 'docker.io/library/nginx:latest' }] });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify);
+      expect(calls).toEqual(['default:docker.io/library/nginx:latest']);
+      const patched = applyReplacePatch(objectOfKind('Pod', spec), patchOf(decision.review));
+      expect(imagesOf(patched, ['spec'])['containers']).toEqual([`docker.io/library/nginx@${DIGEST_A}`, `docker.io/library/nginx@${DIGEST_A}`]);
+    });
+  });
+
+  describe('when every image is signed', () => {
+    it('pins every tag to its signed digest with one replace per container', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: signedAs(DIGEST_A), [`${TOOLS}:1`]: signedAs(DIGEST_B) });
+      const spec = podSpec({
+        initContainers: [{ name: 'setup', image: `${TOOLS}:1` }],
+        containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'copy', image: `${APP}:v1` }],
+      });
+      const object = objectOfKind('Pod', spec);
+      const decision = await decide(reviewFor('Pod', object, { uid: 'uid-1' }), verify);
+
+      expect(decision.review).toMatchObject({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid: 'uid-1', allowed: true, status: { code: 200 }, patchType: 'JSONPatch' },
+      });
+      const operations = JSON.parse(Buffer.from(patchOf(decision.review), 'base64').toString('utf8')) as unknown[];
+      expect(operations).toEqual([
+        { op: 'replace', path: '/spec/initContainers/0/image', value: `${TOOLS}@${DIGEST_B}` },
+        { op: 'replace', path: '/spec/containers/0/image', value: `${APP}@${DIGEST_A}` },
+        { op: 'replace', path: '/spec/containers/1/image', value: `${APP}@${DIGEST_A}` },
+      ]);
+      expect(imagesOf(applyReplacePatch(object, patchOf(decision.review)), ['spec'])).toEqual({
+        initContainers: [`${TOOLS}@${DIGEST_B}`],
+        containers: [`${APP}@${DIGEST_A}`, `${APP}@${DIGEST_A}`],
+      });
+    });
+
+    it.each(['Deployment', 'CronJob', 'CronJobBeta', 'PodTemplate'] as const)('patches the images of a %s at its pod spec path', async (kindName) => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: signedAs(DIGEST_A) });
+      const object = objectOfKind(kindName, podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }));
+      const decision = await decide(reviewFor(kindName, object), verify);
+      const patched = applyReplacePatch(object, patchOf(decision.review));
+      expect(imagesOf(patched, POD_SPEC_PATHS[kindName])['containers']).toEqual([`${APP}@${DIGEST_A}`]);
+    });
+
+    it('patches the real captured Deployment only where it holds a tag', async () => {
+      const capture = loadCapture('deploymentCreate');
+      const { verify, calls } = fakeVerify({ [`127.0.0.1:5000/lab/signed@sha256:9fbbd45da42addf3b820839b5622b86ce2ae7c04c46896f5ea05d283becd5f7a`]: signedAs(`sha256:9fbbd45da42addf3b820839b5622b86ce2ae7c04c46896f5ea05d283becd5f7a`) });
+      const decision = await decide(capture, verify);
+      expect(calls).toHaveLength(1);
+      expect(decision.outcome).toBe('allowed');
+      // Already pinned: verified, and left as written.
+      expect(decision.review.response).not.toHaveProperty('patch');
+      expect(decision.review.response).not.toHaveProperty('patchType');
+    });
+
+    it('leaves digest-pinned images alone, with or without a tag, but still verifies them', async () => {
+      const pinned = `${APP}@${DIGEST_A}`;
+      const taggedAndPinned = `${TOOLS}:1@${DIGEST_B}`;
+      const { verify, calls } = fakeVerify({ [pinned]: signedAs(DIGEST_A), [taggedAndPinned]: signedAs(DIGEST_B) });
+      const spec = podSpec({ containers: [{ name: 'a', image: pinned }, { name: 'b', image: taggedAndPinned }] });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify);
+      expect(calls.sort()).toEqual([`default:${pinned}`, `default:${taggedAndPinned}`]);
+      expect(decision.review.response).toMatchObject({ allowed: true });
+      expect(decision.review.response).not.toHaveProperty('patch');
+    });
+
+    it('sends no patch when the policy sets mutateImage false', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: { allowed: true, digest: DIGEST_A, mutateImage: false } });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }))), verify);
+      expect(decision.review.response).toEqual({ uid: expect.any(String), allowed: true, status: { code: 200, message: expect.any(String) } });
+    });
+
+    it('verifies objects that carry ownerReferences like any other', async () => {
+      const { verify, calls } = fakeVerify({ [`${APP}:v1`]: deniedWith(`${APP}:v1`, 'TRUST_NO_SIGNED_TARGET', 'no signed target') });
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] })) as Record<string, Json>;
+      object['metadata'] = { name: 'hello', namespace: 'default', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'x', controller: true }] };
+      const decision = await decide(reviewFor('Pod', object), verify);
+      expect(calls).toHaveLength(1);
+      expect(decision.review.response.allowed).toBe(false);
+    });
+  });
+
+  describe('when images fail verification', () => {
+    it('denies with 403 and one message naming every failing image, its containers and codes', async () => {
+      const { verify } = fakeVerify({
+        [`${APP}:v1`]: deniedWith(`${APP}:v1`, 'TRUST_NO_SIGNED_TARGET', 'tag v1 is not signed'),
+        [`${TOOLS}:1`]: { allowed: false, digest: null, reasons: [`${TOOLS}:1: no policy`, `${TOOLS}:1: signer missing`], codes: ['POLICY_NO_MATCH', 'TRUST_SIGNER_MISSING'] },
+        'docker.io/library/nginx:latest': signedAs(DIGEST_A),
+      });
+      const spec = podSpec({
+        initContainers: [{ name: 'setup', image: `${TOOLS}:1` }],
+        containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'web', image: 'nginx' }, { name: 'copy', image: `${APP}:v1` }],
+      });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify);
+      expect(decision.outcome).toBe('denied');
+      expect(decision.review.response).toEqual({
+        uid: '5aac83b0-0542-4e24-ac2c-0cc6a07f38a3',
+        allowed: false,
+        status: {
+          code: 403,
+          message:
+            `trustgate denied: init container "setup" image ${TOOLS}:1: [POLICY_NO_MATCH] no policy, [TRUST_SIGNER_MISSING] signer missing; ` +
+            `container "app", container "copy" image ${APP}:v1: [TRUST_NO_SIGNED_TARGET] tag v1 is not signed`,
+        },
+      });
+    });
+
+    it('denies with INTERNAL, without the error text, when verification throws', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: 'throw' });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }))), verify);
+      expect(decision.review.response.allowed).toBe(false);
+      expect(decision.review.response.status.message).toContain('[INTERNAL]');
+      expect(decision.review.response.status.message).not.toContain('secret');
+    });
+  });
+
+  describe('when the time budget runs out', () => {
+    it('denies and says the budget was exhausted, naming the pending images', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: 'hang', [`${TOOLS}:1`]: signedAs(DIGEST_B) });
+      const spec = podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify, expiresNow, 50);
+      expect(decision.outcome).toBe('timeout');
+      expect(decision.review.response.allowed).toBe(false);
+      expect(decision.review.response.status.code).toBe(403);
+      expect(decision.review.response.status.message).toContain('time budget of 50 ms exhausted');
+      expect(decision.review.response.status.message).toContain(`${APP}:v1`);
+      expect(decision.review.response).not.toHaveProperty('patch');
+    });
+
+    it('answers in time with a real timer', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: 'hang' });
+      const timer = (ms: number): BudgetTimer => {
+        let handle: NodeJS.Timeout | undefined;
+        return { expired: new Promise<void>((resolve) => (handle = setTimeout(resolve, ms))), cancel: () => clearTimeout(handle) };
+      };
+      const started = performance.now();
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }))), verify, timer, 30);
+      expect(decision.outcome).toBe('timeout');
+      expect(performance.now() - started).toBeLessThan(1_000);
+    });
+  });
+
+  describe('when the review cannot be judged', () => {
+    it('answers allowed:false with code 400 for an unknown kind', async () => {
+      const review = reviewFor('Pod', {});
+      (review['request'] as Record<string, unknown>)['kind'] = { group: '', version: 'v1', kind: 'Secret' };
+      const { verify, calls } = fakeVerify({});
+      const decision = await decide(review, verify);
+      expect(decision.outcome).toBe('invalid');
+      expect(decision.review.response).toMatchObject({ uid: '5aac83b0-0542-4e24-ac2c-0cc6a07f38a3', allowed: false, status: { code: 400 } });
+      expect(calls).toEqual([]);
+    });
+
+    it('answers allowed:false with code 400 for a malformed object', async () => {
+      const { verify } = fakeVerify({});
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', { containers: [{ name: 'app' }] })), verify);
+      expect(decision.review.response).toMatchObject({ allowed: false, status: { code: 400 } });
+      expect(decision.review.response.status.message).toContain('request.object.spec.containers[0].image');
+    });
+  });
+
+  describe('when the operation is DELETE', () => {
+    it('allows without verifying anything', async () => {
+      const { verify, calls } = fakeVerify({});
+      const decision = await decide(reviewFor('Pod', null, { operation: 'DELETE' }), verify);
+      expect(decision.outcome).toBe('unchecked');
+      expect(decision.review.response).toMatchObject({ allowed: true, status: { code: 200 } });
+      expect(calls).toEqual([]);
+    });
+  });
+
+  describe('when the request is a dry run', () => {
+    it('gets the same answer as the real request', async () => {
+      const answers = { '127.0.0.1:5000/lab/signed:v1': signedAs(DIGEST_A) };
+      const real = await decide(loadCapture('podCreate'), fakeVerify(answers).verify);
+      const dryRun = await decide(loadCapture('podCreateDryRun'), fakeVerify(answers).verify);
+      expect({ ...dryRun.review.response, uid: '' }).toEqual({ ...real.review.response, uid: '' });
+      expect(dryRun.review.response.patch).toBeDefined();
+    });
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import type { DecodedReview } from '../../../shared/admission/admission-review.js';
+import { decodeAdmissionReview } from '../../../shared/admission/decode-admission-review.js';
+import { escapePointerToken, toJsonPointer } from '../../../shared/admission/json-patch.js';
+import { KINDS, POD_SPEC_PATHS, loadCapture, objectOfKind, podSpec, reviewFor } from '../../support/admission-reviews.js';
+
+const IMAGE = 'registry.test:5000/team/app:v1';
+
+function expectKind<K extends DecodedReview['kind']>(decoded: DecodedReview, kind: K): Extract<DecodedReview, { kind: K }> {
+  expect(decoded.kind, JSON.stringify(decoded)).toBe(kind);
+  return decoded as Extract<DecodedReview, { kind: K }>;
+}
+
+describe('decodeAdmissionReview', () => {
+  describe('when the review is a real captured one', () => {
+    it.each(['podCreate', 'podCreateDryRun', 'podUpdate', 'deploymentCreate'] as const)('decodes %s into the images to check', (name) => {
+      const capture = loadCapture(name);
+      const decoded = expectKind(decodeAdmissionReview(capture), 'check');
+      const request = capture['request'] as { uid: string };
+      expect(decoded.request.uid).toBe(request.uid);
+      expect(decoded.request.namespace).toBe('default');
+      expect(decoded.containers.map((c) => c.name)).toEqual(['app']);
+      expect(decoded.containers[0]?.image).toMatch(/^127\.0\.0\.1:5000\/lab\/signed/);
+    });
+
+    it('reads dryRun and the operation', () => {
+      expect(expectKind(decodeAdmissionReview(loadCapture('podCreateDryRun')), 'check').request).toMatchObject({ dryRun: true, operation: 'CREATE' });
+      expect(expectKind(decodeAdmissionReview(loadCapture('podUpdate')), 'check').request).toMatchObject({ dryRun: false, operation: 'UPDATE' });
+    });
+  });
+
+  describe('for each admitted kind', () => {
+    it.each(Object.keys(KINDS) as (keyof typeof KINDS)[])('finds the pod spec of a %s and points at every image', (kindName) => {
+      const spec = podSpec({
+        initContainers: [{ name: 'setup', image: 'busybox:1' }],
+        containers: [{ name: 'app', image: IMAGE }, { name: 'side', image: 'nginx' }],
+        ephemeralContainers: [{ name: 'debug', image: 'alpine' }],
+      });
+      const decoded = expectKind(decodeAdmissionReview(reviewFor(kindName, objectOfKind(kindName, spec))), 'check');
+      const base = toJsonPointer(POD_SPEC_PATHS[kindName]);
+      expect(decoded.containers).toEqual([
+        { list: 'initContainers', index: 0, name: 'setup', image: 'busybox:1', pointer: `${base}/initContainers/0/image` },
+        { list: 'containers', index: 0, name: 'app', image: IMAGE, pointer: `${base}/containers/0/image` },
+        { list: 'containers', index: 1, name: 'side', image: 'nginx', pointer: `${base}/containers/1/image` },
+        { list: 'ephemeralContainers', index: 0, name: 'debug', image: 'alpine', pointer: `${base}/ephemeralContainers/0/image` },
+      ]);
+    });
+  });
+
+  describe('when the request is the pods/ephemeralcontainers subresource', () => {
+    it('checks only the ephemeral containers of the Pod', () => {
+      const spec = podSpec({ containers: [{ name: 'app', image: IMAGE }], ephemeralContainers: [{ name: 'debug', image: 'alpine:3' }] });
+      const review = reviewFor('Pod', objectOfKind('Pod', spec), { capture: 'podUpdate', subResource: 'ephemeralcontainers' });
+      const decoded = expectKind(decodeAdmissionReview(review), 'check');
+      expect(decoded.containers.map((c) => [c.name, c.pointer])).toEqual([['debug', '/spec/ephemeralContainers/0/image']]);
+    });
+
+    it('reads the EphemeralContainers object older API servers send', () => {
+      const review = reviewFor('Pod', { kind: 'EphemeralContainers', apiVersion: 'v1', ephemeralContainers: [{ name: 'debug', image: 'alpine:3' }] }, {
+        subResource: 'ephemeralcontainers',
+      });
+      ((review['request'] as Record<string, unknown>)['kind'] as Record<string, unknown>)['kind'] = 'EphemeralContainers';
+      const decoded = expectKind(decodeAdmissionReview(review), 'check');
+      expect(decoded.containers.map((c) => c.pointer)).toEqual(['/ephemeralContainers/0/image']);
+    });
+  });
+
+  describe('when the operation brings no new image', () => {
+    it.each(['DELETE', 'CONNECT'])('answers %s unchecked', (operation) => {
+      const decoded = expectKind(decodeAdmissionReview(reviewFor('Pod', null, { operation })), 'unchecked');
+      expect(decoded.reason).toContain(operation);
+    });
+
+    it('answers the status subresource unchecked', () => {
+      expectKind(decodeAdmissionReview(reviewFor('Deployment', {}, { subResource: 'status', capture: 'podUpdate' })), 'unchecked');
+    });
+  });
+
+  describe('when the review cannot be judged', () => {
+    it('rejects an unknown kind', () => {
+      const review = reviewFor('Pod', {});
+      (review['request'] as Record<string, unknown>)['kind'] = { group: '', version: 'v1', kind: 'ConfigMap' };
+      expect(expectKind(decodeAdmissionReview(review), 'reject').reason).toContain('v1/ConfigMap');
+    });
+
+    it('rejects a version the webhook does not register', () => {
+      const review = reviewFor('Deployment', objectOfKind('Deployment', podSpec({ containers: [{ name: 'a', image: IMAGE }] })));
+      (review['request'] as Record<string, unknown>)['kind'] = { group: 'apps', version: 'v1beta1', kind: 'Deployment' };
+      expectKind(decodeAdmissionReview(review), 'reject');
+    });
+
+    it('rejects an unknown subresource', () => {
+      expectKind(decodeAdmissionReview(reviewFor('Pod', {}, { subResource: 'exec-into-me' })), 'reject');
+    });
+
+    it('rejects an unknown operation', () => {
+      expectKind(decodeAdmissionReview(reviewFor('Pod', {}, { operation: 'PATCH' })), 'reject');
+    });
+
+    it('rejects a missing uid, echoing an empty one', () => {
+      const review = loadCapture('podCreate');
+      delete (review['request'] as Record<string, unknown>)['uid'];
+      const decoded = expectKind(decodeAdmissionReview(review), 'reject');
+      expect(decoded.uid).toBe('');
+      expect(decoded.reason).toContain('request.uid');
+    });
+
+    it('names every bad field path of a malformed object at once', () => {
+      const spec = { containers: [{ name: 'app', image: 42 }, 'not-a-container'], initContainers: 'nope' };
+      const decoded = expectKind(decodeAdmissionReview(reviewFor('Deployment', objectOfKind('Deployment', spec))), 'reject');
+      expect(decoded.uid).toBe('5aac83b0-0542-4e24-ac2c-0cc6a07f38a3');
+      expect(decoded.reason).toContain('request.object.spec.template.spec.containers[0].image');
+      expect(decoded.reason).toContain('request.object.spec.template.spec.containers[1]');
+      expect(decoded.reason).toContain('request.object.spec.template.spec.initContainers');
+    });
+
+    it('rejects an object without the pod spec of its kind', () => {
+      const decoded = expectKind(decodeAdmissionReview(reviewFor('CronJob', { spec: { jobTemplate: {} } })), 'reject');
+      expect(decoded.reason).toContain('request.object.spec.jobTemplate.spec');
+    });
+
+    it('rejects a missing object', () => {
+      expectKind(decodeAdmissionReview(reviewFor('Pod', null)), 'reject');
+    });
+  });
+
+  describe('when the body is not an AdmissionReview v1', () => {
+    it.each([
+      ['a string', 'hello'],
+      ['an array', []],
+      ['the v1beta1 API', { ...loadCapture('podCreate'), apiVersion: 'admission.k8s.io/v1beta1' }],
+      ['another kind', { ...loadCapture('podCreate'), kind: 'Pod' }],
+      ['no request', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }],
+    ])('says it is not a review for %s', (_label, body) => {
+      expectKind(decodeAdmissionReview(body), 'not-a-review');
+    });
+  });
+});
+
+describe('escapePointerToken', () => {
+  it('escapes ~ before / as RFC 6901 requires', () => {
+    expect(escapePointerToken('a/b~c~1')).toBe('a~1b~0c~01');
+    expect(toJsonPointer(['spec', 'containers', 0, 'image'])).toBe('/spec/containers/0/image');
+  });
+});
