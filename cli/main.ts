@@ -1,4 +1,5 @@
 // The trustgate command line: composes the core with real adapters.
+import { DEPLOY_USAGE, runDeploy } from './commands/deploy-openwhisk.js';
 import { runPolicy, POLICY_USAGES } from './commands/policy.js';
 import { runServe, SERVE_USAGE } from './commands/serve.js';
 import { runVerify, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './commands/verify.js';
@@ -9,7 +10,7 @@ const USAGE = [
   'usage: trustgate <command> [options]',
   '',
   'commands:',
-  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
+  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
 ].join('\n');
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
@@ -22,6 +23,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
         return await runPolicy(rest, io);
       case 'serve':
         return await runServe(rest, io);
+      case 'deploy':
+        return await runDeploy(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -2,7 +2,10 @@
 import { createLambdaEntry } from '../platform/lambda-entry.js';
 import { buildPolicyLookupDeps } from '../platform/runtime-deps.js';
 import { createPolicyLookupHandler } from './handler.js';
+import schema from './request-schema.json' with { type: 'json' };
 
 const deps = buildPolicyLookupDeps(process.env);
 
-export const handler = createLambdaEntry(createPolicyLookupHandler(deps), deps.logger);
+export const handler = createLambdaEntry(createPolicyLookupHandler(deps), deps.logger, {
+  requestSchema: { schema, name: 'policy-lookup' },
+});

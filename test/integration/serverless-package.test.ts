@@ -1,0 +1,184 @@
+// serverless.yml as AWS would receive it: `serverless package` (osls) runs offline with no AWS
+// credentials (no AWS_* variables, HOME an empty folder), and the CloudFormation template and
+// zips it generates are the contract checked here, since no AWS can run in this project's tests.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundlePath, ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+import { makeTempDir, removeDir } from './support/temp-dir.js';
+import { listZipEntries } from './support/zip-entries.js';
+
+const FUNCTIONS = {
+  VerifyImage: { name: 'verify-image', key: 'verifyImage' },
+  PolicyLookup: { name: 'policy-lookup', key: 'policyLookup' },
+  SignCallback: { name: 'sign-callback', key: 'signCallback' },
+  CallbackAuthorizer: { name: 'callback-authorizer', key: 'callbackAuthorizer' },
+} as const;
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Template = { Resources: Record<string, Resource> };
+
+let scratch: string;
+let packageDir: string;
+let template: Template;
+
+// osls with an environment holding only what packaging needs: no AWS credentials or profile.
+function runServerlessPackage(outDir: string, env: Record<string, string>) {
+  return spawnSync(
+    process.execPath,
+    [join(PROJECT_ROOT, 'node_modules/osls/bin/serverless.js'), 'package', '--package', outDir, '--stage', 'test', '--region', 'eu-west-1'],
+    { cwd: PROJECT_ROOT, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: scratch, SLS_TELEMETRY_DISABLED: '1', ...env } },
+  );
+}
+
+beforeAll(async () => {
+  ensureBuilt(Object.values(FUNCTIONS).map(({ name }) => bundlePath(name, 'lambda')));
+  scratch = await makeTempDir('sls-home');
+  packageDir = join(scratch, 'package');
+  const result = runServerlessPackage(packageDir, {
+    TRUSTGATE_STATE_KEY: 'ef'.repeat(32),
+    TRUSTGATE_CALLBACK_TOKEN: 'package-test-token',
+    TRUSTGATE_POLICIES_DIR: 'examples/policies',
+  });
+  if (result.status !== 0) throw new Error(`serverless package failed:\n${result.stdout}\n${result.stderr}`);
+  template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+});
+
+afterAll(async () => {
+  await removeDir(scratch);
+});
+
+const resourcesOfType = (type: string): [string, Resource][] => Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+const resource = (logicalId: string): Resource => {
+  const found = template.Resources[logicalId];
+  if (found === undefined) throw new Error(`no resource ${logicalId}`);
+  return found;
+};
+
+describe('serverless package', () => {
+  describe('the functions', () => {
+    it.each(Object.entries(FUNCTIONS))('%s runs the prebuilt Lambda bundle on nodejs22.x', (logical, { name }) => {
+      expect(resource(`${logical}LambdaFunction`).Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Handler: `dist/functions/${name}/aws.handler`,
+        FunctionName: `trustgate-test-${name}`,
+      });
+    });
+
+    it('zips each function with only its bundle, its source map and the policy folder', () => {
+      const policies = ['examples/policies/cluster-trust.yaml', 'examples/policies/enforced-production.yaml', 'examples/policies/sandbox-allow-all.yaml', 'examples/policies/team-a-signer.yaml'];
+      for (const { name, key } of Object.values(FUNCTIONS)) {
+        const entries = listZipEntries(readFileSync(join(packageDir, `${key}.zip`))).sort();
+        const bundle = [`dist/functions/${name}/aws.mjs`, `dist/functions/${name}/aws.mjs.map`];
+        expect(entries).toEqual(name === 'callback-authorizer' ? bundle : [...bundle, ...policies].sort());
+      }
+    });
+
+    it('points TRUSTGATE_POLICIES at the shipped folder and the table at the stack table', () => {
+      const variables = (logical: string) => (resource(`${logical}LambdaFunction`).Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+      expect(variables('VerifyImage')).toMatchObject({ TRUSTGATE_POLICIES: 'examples/policies', TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' } });
+      expect(variables('SignCallback')).toMatchObject({ TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' }, TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
+      expect(variables('PolicyLookup')).not.toHaveProperty('TRUSTGATE_STATE_KEY');
+      expect(variables('CallbackAuthorizer')).toEqual({ NODE_OPTIONS: '--enable-source-maps', TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
+    });
+  });
+
+  describe('the HTTP API', () => {
+    const routes = () => Object.fromEntries(resourcesOfType('AWS::ApiGatewayV2::Route').map(([, route]) => [route.Properties['RouteKey'], route.Properties]));
+
+    it('has exactly the three POST /functions/<name> routes, every one authenticated', () => {
+      expect(Object.keys(routes()).sort()).toEqual(['POST /functions/policy-lookup', 'POST /functions/sign-callback', 'POST /functions/verify-image']);
+    });
+
+    it('requires IAM (SigV4) authorisation on verify-image and policy-lookup', () => {
+      expect(routes()['POST /functions/verify-image']).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+      expect(routes()['POST /functions/policy-lookup']).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+    });
+
+    it('puts the bearer-token Lambda authorizer in front of sign-callback', () => {
+      expect(routes()['POST /functions/sign-callback']).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'HttpApiAuthorizerCallbackToken' } });
+      const authorizer = resource('HttpApiAuthorizerCallbackToken').Properties;
+      expect(authorizer).toMatchObject({
+        AuthorizerType: 'REQUEST',
+        IdentitySource: ['$request.header.Authorization'],
+        EnableSimpleResponses: true,
+        AuthorizerPayloadFormatVersion: '2.0',
+        AuthorizerResultTtlInSeconds: 0,
+      });
+      expect(JSON.stringify(authorizer['AuthorizerUri'])).toContain('CallbackAuthorizerLambdaFunction');
+    });
+  });
+
+  describe('the state table', () => {
+    it('is on-demand, keyed by pk, with TTL on ttl, point-in-time recovery and SSE', () => {
+      expect(resource('TrustStateTable')).toMatchObject({
+        Type: 'AWS::DynamoDB::Table',
+        Properties: {
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+        },
+      });
+    });
+  });
+
+  describe('IAM', () => {
+    type Statement = { Effect: string; Action: string[]; Resource: unknown };
+    const statements = (): Statement[] =>
+      resourcesOfType('AWS::IAM::Role').flatMap(([, role]) =>
+        ((role.Properties['Policies'] ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement),
+      );
+
+    // The item calls the DynamoDB store actually makes, read from its source.
+    const actionsTheStoreUses = (): string[] => {
+      const source = readFileSync(join(PROJECT_ROOT, 'shared/cache/dynamodb-store.ts'), 'utf8');
+      return [...new Set([...source.matchAll(/new (\w+)Command\(/g)].map((match) => `dynamodb:${match[1] ?? ''}`))].sort();
+    };
+
+    it('grants exactly the DynamoDB actions the store uses, on the state table only', () => {
+      const dynamo = statements().filter((statement) => statement.Action.some((action) => action.startsWith('dynamodb:')));
+      expect(dynamo).toHaveLength(1);
+      expect([...(dynamo[0]?.Action ?? [])].sort()).toEqual(actionsTheStoreUses());
+      expect(dynamo[0]?.Resource).toEqual({ 'Fn::GetAtt': ['TrustStateTable', 'Arn'] });
+    });
+
+    it('has no statement on *', () => {
+      expect(JSON.stringify(statements())).not.toMatch(/"\*"|:\*"|\/\*"/);
+      expect(statements().every((statement) => statement.Resource !== '*')).toBe(true);
+    });
+
+    it('gives DynamoDB access only to the functions that keep trust state', () => {
+      const roleOf = (logical: string) => resource(`${logical}LambdaFunction`).Properties['Role'];
+      expect(roleOf('VerifyImage')).toEqual({ 'Fn::GetAtt': ['StateAccessRole', 'Arn'] });
+      expect(roleOf('SignCallback')).toEqual({ 'Fn::GetAtt': ['StateAccessRole', 'Arn'] });
+      expect(roleOf('PolicyLookup')).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });
+      expect(roleOf('CallbackAuthorizer')).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });
+      expect(JSON.stringify(resource('LogsOnlyRole'))).not.toContain('dynamodb:');
+    });
+  });
+
+  describe('the changefeed schedule', () => {
+    it('invokes sign-callback every minute with {"poll": true}', () => {
+      const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties);
+      expect(rules).toEqual([
+        {
+          ScheduleExpression: 'rate(1 minute)',
+          State: 'ENABLED',
+          Targets: [expect.objectContaining({ Input: '{"poll":true}', Arn: { 'Fn::GetAtt': ['SignCallbackLambdaFunction', 'Arn'] } })],
+        },
+      ]);
+    });
+  });
+
+  describe('when a secret is not set', () => {
+    it('refuses to package instead of deploying an empty key', () => {
+      const result = runServerlessPackage(join(scratch, 'no-secret'), { TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
+      expect(result.status).not.toBe(0);
+      expect(`${result.stdout}${result.stderr}`).toContain('TRUSTGATE_STATE_KEY');
+    });
+  });
+});
