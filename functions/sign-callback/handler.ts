@@ -2,6 +2,7 @@
 // case, encode the answer. Unlike the other functions it needs the request headers: the
 // registry proves itself with `Authorization: Bearer <TRUSTGATE_CALLBACK_TOKEN>`.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { ErrorCode } from '../../shared/errors.js';
 import { decodeCallbackRequest } from '../../shared/callback/callback-request.js';
 import { handleSignCallback, type SignCallbackDeps } from '../../shared/callback/sign-callback.js';
 import { errorResponse, ok, type FunctionResponse } from '../platform/function-response.js';
@@ -29,7 +30,7 @@ export function createSignCallbackHandler(deps: SignCallbackDeps, expectedToken:
       const presented = BEARER.exec(headers['authorization'] ?? '')?.[1];
       if (expected === undefined || presented === undefined || !timingSafeEqual(sha256(presented), expected)) {
         deps.metrics.increment('trustgate_callback_events_total', { outcome: 'unauthorized' });
-        return { statusCode: 401, body: { error: { code: 'UNAUTHORIZED', message: 'expected Authorization: Bearer <callback token>' } } };
+        return { statusCode: 401, body: { error: { code: ErrorCode.UNAUTHORIZED, message: 'expected Authorization: Bearer <callback token>' } } };
       }
     }
     try {

@@ -1,6 +1,7 @@
 // The AdmissionReview answers, one builder per outcome. Denials carry one message naming
 // every failing image, its containers and why (with codes), because that message is all a
 // user sees: `admission webhook "..." denied the request: MESSAGE`.
+import { ErrorCode } from '../errors.js';
 import {
   ADMISSION_API_VERSION,
   ADMISSION_KIND,
@@ -43,7 +44,7 @@ export function invalidResponse(uid: string, reason: string): AdmissionReviewRes
 }
 
 export function timeoutResponse(uid: string, budgetMs: number, pending: readonly string[]): AdmissionReviewResponse {
-  const message = `trustgate denied: time budget of ${budgetMs} ms exhausted before ${pending.join(', ')} could be verified`;
+  const message = `trustgate denied: [${ErrorCode.ADMISSION_TIMEOUT}] time budget of ${budgetMs} ms exhausted before ${pending.join(', ')} could be verified`;
   return toReview({ uid, allowed: false, status: { code: DENIED_CODE, message } });
 }
 
