@@ -1,47 +1,44 @@
-// sign-callback against the real docker-registry and the real notary-server: the registry
-// posts its push notification (with the bearer token) to the sign-callback handler served
-// over HTTP, the pushed image is recorded unsigned; the image is then signed with the real
-// notary client and a changefeed poll re-checks it to signed. A wrong token is refused and
-// a redelivered event is a no-op.
-import { writeFile } from 'node:fs/promises';
+// sign-callback as a cluster runs it: the real docker-registry posts its push notifications
+// (with the bearer token) to `trustgate serve`'s POST /functions/sign-callback over HTTPS,
+// serve records the pushed image unsigned in the SQLite store of its state directory; the
+// image is then signed with the real notary client on the real notary-server, and serve's
+// own changefeed loop re-checks it to signed. A wrong token is refused, a redelivered event
+// is a no-op.
+//
+// TLS: distribution 2.8 has no CA setting for notification endpoints (they use Go's default
+// transport), so serve runs with a certificate signed by the test CA and the registry process
+// gets that CA as SSL_CERT_FILE.
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSignCallbackHandler, type CallbackHandler } from '../../functions/sign-callback/handler.js';
-import { buildSignCallbackDeps } from '../../functions/platform/runtime-deps.js';
-import { readSignStatus, type SignStatus } from '../../shared/callback/sign-callback.js';
-import { startCallbackServer, type CallbackServer } from './support/callback-server.js';
-import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
-import { NotaryCli } from './support/notary-cli.js';
-import { startNotaryServer, type NotaryServer } from './support/notary-server.js';
-import { makeTempDir, removeDir } from './support/temp-dir.js';
+import type { SignStatus } from '../../shared/callback/sign-callback.js';
+import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
+import { getFreePort } from './support/free-port.js';
+import { readCallbackStatus } from './support/state-dir.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { httpsRequest, startTrustgateServe, type HttpAnswer, type ServeProcess } from './support/trustgate-serve.js';
 
 const TOKEN = 'callback-token-for-tests';
+const EVENTS_TYPE = 'application/vnd.docker.distribution.events.v1+json';
+const SAMPLE_PUSH = new URL('../fixtures/registry/notify-manifest-push-schema2.json', import.meta.url);
 
-let notary: NotaryServer;
-let publisher: NotaryCli;
+let env: TrustEnvironment;
 let registry: DockerRegistry;
-let callback: CallbackServer;
-let scratch: string;
-let deps: ReturnType<typeof buildSignCallbackDeps>;
-let handle: CallbackHandler | undefined;
-const received: unknown[] = [];
+let serve: ServeProcess;
+let stateDir: string;
 
 beforeAll(async () => {
   if (!isDockerRegistryInstalled()) throw new Error('docker-registry is missing: run scripts/install-test-servers.sh');
-  notary = await startNotaryServer({ tls: false });
-  publisher = await NotaryCli.create(notary);
-  scratch = await makeTempDir('sign-callback');
-  // The handler needs the registry's host, the registry needs the handler's URL: the server
-  // starts first and hands requests to the handler once it exists.
-  callback = await startCallbackServer(async (invocation) => {
-    received.push(invocation.body);
-    if (handle === undefined) return { statusCode: 503, body: {} };
-    return handle(invocation);
-  });
-  registry = await startDockerRegistry({ url: callback.url, token: TOKEN });
-  const policies = join(scratch, 'policies.yaml');
+  env = await startTrustEnvironment();
+  const ca = env.server.ca;
+  if (ca === undefined) throw new Error('the notary-server runs without TLS');
+  // The registry needs serve's URL and serve needs the registry's host: serve's port is
+  // chosen first. Until serve listens the registry only queues (nothing is pushed yet).
+  const servePort = await getFreePort();
+  registry = await startDockerRegistry({ url: `https://127.0.0.1:${servePort}/functions/sign-callback`, token: TOKEN, caFile: ca.caFile });
+  const policiesDir = await env.makeDir('policies');
   await writeFile(
-    policies,
+    join(policiesDir, 'lab-registry.yaml'),
     [
       'apiVersion: portieris.cloud.ibm.com/v1',
       'kind: ClusterImagePolicy',
@@ -49,84 +46,129 @@ beforeAll(async () => {
       'spec:',
       '  repositories:',
       `    - name: "${registry.host}/*"`,
-      `      policy: {trust: {enabled: true, trustServer: "${notary.url}"}}`,
+      `      policy: {trust: {enabled: true, trustServer: "${env.server.url}"}}`,
     ].join('\n'),
   );
-  deps = buildSignCallbackDeps({
-    TRUSTGATE_REGISTRY_HOST: registry.host,
-    TRUSTGATE_POLICIES: policies,
-    TRUSTGATE_STATE_DIR: join(scratch, 'state'),
-    TRUSTGATE_CALLBACK_TRUST_SERVER: notary.url,
+  stateDir = await env.makeDir('state');
+  serve = await startTrustgateServe({
+    policiesDir,
+    stateDir,
+    caFile: env.caFile,
+    port: servePort,
+    tls: { certFile: ca.serverCertFile, keyFile: ca.serverKeyFile, caFile: ca.caFile },
+    env: { TRUSTGATE_CALLBACK_TOKEN: TOKEN },
+    extraArgs: ['--registry-host', registry.host, '--changefeed-server', env.server.url, '--changefeed-interval', '1'],
   });
-  handle = createSignCallbackHandler(deps, TOKEN);
-});
+}, 60_000);
 
 afterAll(async () => {
   await registry?.stop();
-  await callback?.stop();
-  await publisher?.remove();
-  await notary?.stop();
-  if (scratch !== undefined) await removeDir(scratch);
+  await serve?.stop();
+  await env?.stop();
 });
 
-async function waitForStatus(gun: string, tag: string, want: (status: SignStatus | undefined) => boolean): Promise<SignStatus | undefined> {
+// Reads the record serve keeps for a ref until `want` holds or 10 s have passed.
+async function waitForStatus(gun: string, ref: string, want: (status: SignStatus | undefined) => boolean): Promise<SignStatus | undefined> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const status = await readSignStatus(deps.store, gun, tag);
+    const status = await readCallbackStatus(stateDir, gun, ref);
     if (want(status) || Date.now() > deadline) return status;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-function post(body: unknown, token: string): Promise<Response> {
-  return fetch(callback.url, {
+function postCallback(body: unknown, headers: Readonly<Record<string, string>> = { authorization: `Bearer ${TOKEN}` }): Promise<HttpAnswer> {
+  return httpsRequest(`${serve.url}/functions/sign-callback`, serve.caPem, {
     method: 'POST',
-    headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: `Bearer ${token}` },
+    headers: { 'content-type': EVENTS_TYPE, ...headers },
     body: JSON.stringify(body),
   });
 }
 
-describe('sign-callback with the real docker-registry', () => {
+// A registry envelope shaped exactly like the captured manifest push, for another image.
+async function pushEnvelope(id: string, repository: string, tag: string, image: PushedImage): Promise<unknown> {
+  const sample = JSON.parse(await readFile(SAMPLE_PUSH, 'utf8')) as { body: { events: Array<{ target: Record<string, unknown> }> } };
+  const [event] = sample.body.events;
+  if (event === undefined) throw new Error('the sample holds no event');
+  const target = { ...event.target, digest: image.digest, size: image.size, length: image.size, repository, tag, url: `${registry.url}/v2/${repository}/manifests/${image.digest}` };
+  return { events: [{ ...event, id, target }] };
+}
+
+// The id serve logged for the registry's delivery of this GUN's manifest push.
+function loggedEventId(gun: string): string | undefined {
+  for (const line of serve.output().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { message?: string; gun?: string; eventId?: string };
+    if (entry.message === 'manifest push checked' && entry.gun === gun) return entry.eventId;
+  }
+  return undefined;
+}
+
+describe('trustgate serve /functions/sign-callback with the real docker-registry', () => {
   describe('when an image is pushed, then signed in Notary', () => {
     it('records it unsigned on push and signed after the changefeed poll', async () => {
-      const repository = 'lab/app';
-      const gun = `${registry.host}/${repository}`;
-      const pushed = await pushImage(registry, repository, 'v1');
-      const unsigned = await waitForStatus(gun, 'v1', (status) => status !== undefined);
-      expect(unsigned).toMatchObject({ status: 'unsigned', digest: pushed.digest, tag: 'v1' });
+      const gun = `${registry.host}/lab/app`;
+      const pushed = await pushImage(registry, 'lab/app', 'v1');
 
-      await publisher.init(gun);
-      await publisher.addHash(gun, 'v1', pushed.size, pushed.digest.slice('sha256:'.length));
-      await publisher.publish(gun);
-      const handler = handle;
-      if (handler === undefined) throw new Error('handler not built');
-      const poll = await handler({ body: { poll: true }, headers: {}, trusted: true });
-      expect(poll.statusCode).toBe(200);
-      const signed = await readSignStatus(deps.store, gun, 'v1');
-      expect(signed).toMatchObject({ status: 'signed', digest: pushed.digest, tag: 'v1' });
+      const unsigned = await waitForStatus(gun, 'v1', (status) => status !== undefined);
+      expect(unsigned, serve.output()).toMatchObject({ status: 'unsigned', digest: pushed.digest, tag: 'v1' });
+
+      await env.publisher.init(gun);
+      await env.publisher.addHash(gun, 'v1', pushed.size, pushed.digest.slice('sha256:'.length));
+      await env.publisher.publish(gun);
+
+      const signed = await waitForStatus(gun, 'v1', (status) => status?.status === 'signed');
+      expect(signed, serve.output()).toMatchObject({ status: 'signed', digest: pushed.digest, tag: 'v1' });
     });
   });
 
   describe('when the registry redelivers an event it already sent', () => {
     it('acknowledges it as a duplicate and changes nothing', async () => {
       const gun = `${registry.host}/lab/redelivered`;
-      await pushImage(registry, 'lab/redelivered', 'v1');
+      const pushed = await pushImage(registry, 'lab/redelivered', 'v1');
       const first = await waitForStatus(gun, 'v1', (status) => status !== undefined);
-      const envelope = received.find((body) => JSON.stringify(body).includes('lab/redelivered') && JSON.stringify(body).includes('"push"') && JSON.stringify(body).includes('manifest.v2'));
-      expect(envelope).toBeDefined();
-      const again = await post(envelope, TOKEN);
-      expect(again.status).toBe(200);
-      expect(await again.json()).toMatchObject({ outcomes: [{ outcome: 'duplicate' }] });
-      expect(await readSignStatus(deps.store, gun, 'v1')).toStrictEqual(first);
+      expect(first).toMatchObject({ status: 'unsigned', digest: pushed.digest });
+      const id = loggedEventId(gun);
+      expect(id, serve.output()).toBeDefined();
+
+      const again = await postCallback(await pushEnvelope(id ?? '', 'lab/redelivered', 'v1', pushed));
+
+      expect(again.status, again.text).toBe(200);
+      expect(JSON.parse(again.text)).toStrictEqual({ outcomes: [{ id, outcome: 'duplicate' }] });
+      expect(await readCallbackStatus(stateDir, gun, 'v1')).toStrictEqual(first);
+    });
+  });
+
+  describe('when the same envelope is posted twice', () => {
+    it('processes the first and answers the second as a duplicate', async () => {
+      const gun = `${registry.host}/lab/twice`;
+      const pushed = await pushImage(registry, 'lab/twice', 'v1');
+      const envelope = await pushEnvelope('direct-delivery-1', 'lab/twice', 'v2', pushed);
+
+      const first = await postCallback(envelope);
+      const recorded = await readCallbackStatus(stateDir, gun, 'v2');
+      const second = await postCallback(envelope);
+
+      expect(JSON.parse(first.text)).toStrictEqual({ outcomes: [{ id: 'direct-delivery-1', outcome: 'unsigned' }] });
+      expect(recorded).toMatchObject({ status: 'unsigned', digest: pushed.digest, tag: 'v2' });
+      expect(second.status).toBe(200);
+      expect(JSON.parse(second.text)).toStrictEqual({ outcomes: [{ id: 'direct-delivery-1', outcome: 'duplicate' }] });
+      expect(await readCallbackStatus(stateDir, gun, 'v2')).toStrictEqual(recorded);
     });
   });
 
   describe('when a caller presents the wrong token', () => {
     it('answers 401 and records nothing', async () => {
-      const envelope = { events: [{ id: 'forged-1', action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: `sha256:${'a'.repeat(64)}`, repository: 'lab/forged', tag: 'v1' } }] };
-      expect((await post(envelope, 'wrong-token')).status).toBe(401);
-      expect((await fetch(callback.url, { method: 'POST', body: JSON.stringify(envelope) })).status).toBe(401);
-      expect(await readSignStatus(deps.store, `${registry.host}/lab/forged`, 'v1')).toBeUndefined();
+      const image = { digest: `sha256:${'a'.repeat(64)}`, size: 423 };
+      const envelope = await pushEnvelope('forged-1', 'lab/forged', 'v1', image);
+
+      const wrong = await postCallback(envelope, { authorization: 'Bearer wrong-token' });
+      const missing = await postCallback(envelope, {});
+
+      expect(wrong.status).toBe(401);
+      expect(JSON.parse(wrong.text)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      expect(missing.status).toBe(401);
+      expect(await readCallbackStatus(stateDir, `${registry.host}/lab/forged`, 'v1')).toBeUndefined();
     });
   });
 
@@ -138,11 +180,13 @@ describe('sign-callback with the real docker-registry', () => {
           { id: 'bad-1', action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: 'sha256:short', repository: 'Lab/Bad' } },
         ],
       };
-      const response = await post(envelope, TOKEN);
+
+      const response = await postCallback(envelope);
+
       expect(response.status).toBe(400);
-      const body = (await response.json()) as { error: { problems: Array<{ path: string }> } };
+      const body = JSON.parse(response.text) as { error: { problems: Array<{ path: string }> } };
       expect(body.error.problems.map((p) => p.path).sort()).toStrictEqual(['events[1].target.digest', 'events[1].target.repository']);
-      expect(await readSignStatus(deps.store, `${registry.host}/lab/half`, 'v1')).toBeUndefined();
+      expect(await readCallbackStatus(stateDir, `${registry.host}/lab/half`, 'v1')).toBeUndefined();
     });
   });
 });

@@ -17,6 +17,10 @@ export const DOCKER_REGISTRY_BIN =
 export interface Notifications {
   readonly url: string;
   readonly token: string;
+  // PEM CA the registry trusts for an https `url`. Distribution 2.8 has no TLS setting for
+  // notification endpoints (they use Go's default transport), so the CA is handed to the Go
+  // runtime as SSL_CERT_FILE, which replaces the system roots for that process.
+  readonly caFile?: string;
 }
 
 export interface DockerRegistry {
@@ -53,7 +57,8 @@ export async function startDockerRegistry(notifications?: Notifications): Promis
         ]),
   ].join('\n');
   await writeFile(join(dir, 'config.yml'), `${config}\n`);
-  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const caEnv = notifications?.caFile === undefined ? {} : { SSL_CERT_FILE: notifications.caFile };
+  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { cwd: dir, env: { ...process.env, ...caEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));

@@ -5,6 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { openStore } from '../../../infra/store/open-store.js';
+import { readSignStatus, type SignStatus } from '../../../shared/callback/sign-callback.js';
 
 const MAC_BYTES = 32;
 
@@ -47,4 +49,16 @@ export function writeRawEntry(stateDir: string, key: string, value: Buffer, vers
 export async function readTrustedRoot(stateDir: string, gun: string): Promise<StoredRoot | undefined> {
   const entry = readStoredEntries(stateDir, gun).find((candidate) => candidate.key.endsWith(',"root"]'));
   return entry === undefined ? undefined : (JSON.parse(entry.value.toString('utf8')) as StoredRoot);
+}
+
+// The sign-callback record of one ref, read through the product's own store (MAC checked)
+// from a state directory another process (a running `trustgate serve`) writes. Opened per
+// read so no in-process cache can hide that process's latest write.
+export async function readCallbackStatus(stateDir: string, gun: string, ref: string): Promise<SignStatus | undefined> {
+  const store = openStore({ kind: 'sqlite', stateDir });
+  try {
+    return await readSignStatus(store.kv, gun, ref);
+  } finally {
+    store.close();
+  }
 }

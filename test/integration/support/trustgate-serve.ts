@@ -23,11 +23,26 @@ export interface HttpAnswer {
 
 const STARTUP_TIMEOUT_MS = 15_000;
 
-export async function startTrustgateServe(options: { policiesDir: string; stateDir: string; caFile: string; extraArgs?: readonly string[] }): Promise<ServeProcess> {
+export interface ServeStartOptions {
+  readonly policiesDir: string;
+  readonly stateDir: string;
+  // CA serve trusts for its outgoing calls (NODE_EXTRA_CA_CERTS).
+  readonly caFile: string;
+  // Listening port (default 0: any free port).
+  readonly port?: number;
+  // A certificate to serve instead of one from serve's own CA; `caFile` is the CA that signed it.
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  // Extra environment, e.g. TRUSTGATE_CALLBACK_TOKEN.
+  readonly env?: Readonly<Record<string, string>>;
+  readonly extraArgs?: readonly string[];
+}
+
+export async function startTrustgateServe(options: ServeStartOptions): Promise<ServeProcess> {
+  const tlsArgs = options.tls === undefined ? [] : ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile];
   const child = spawn(
     process.execPath,
-    [TRUSTGATE_BIN, 'serve', '--policies', options.policiesDir, '--state-dir', options.stateDir, '--port', '0', ...(options.extraArgs ?? [])],
-    { env: { PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: options.caFile }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [TRUSTGATE_BIN, 'serve', '--policies', options.policiesDir, '--state-dir', options.stateDir, '--port', String(options.port ?? 0), ...tlsArgs, ...(options.extraArgs ?? [])],
+    { env: { PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: options.caFile, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
   let stderr = '';
@@ -36,7 +51,7 @@ export async function startTrustgateServe(options: { policiesDir: string; stateD
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     const url = await waitForListening(child, () => stdout, () => stderr);
-    const caFile = /webhook CA certificate (?:written to|kept at) (\S+)/.exec(stdout)?.[1];
+    const caFile = options.tls?.caFile ?? /webhook CA certificate (?:written to|kept at) (\S+)/.exec(stdout)?.[1];
     if (caFile === undefined) throw new Error(`serve did not say where its CA is:\n${stdout}`);
     return {
       url,
@@ -73,9 +88,14 @@ function waitForListening(child: ChildProcess, stdout: () => string, stderr: () 
 }
 
 // One HTTPS exchange trusting only `caPem`.
-export function httpsRequest(url: string, caPem: string, init: { method?: string; body?: string | Buffer } = {}): Promise<HttpAnswer> {
+export function httpsRequest(
+  url: string,
+  caPem: string,
+  init: { method?: string; body?: string | Buffer; headers?: Readonly<Record<string, string>> } = {},
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method: init.method ?? 'GET', ca: caPem, headers: { 'content-type': 'application/json' } }, (response) => {
+    const headers = { 'content-type': 'application/json', ...init.headers };
+    const outgoing = request(url, { method: init.method ?? 'GET', ca: caPem, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('error', reject);
