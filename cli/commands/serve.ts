@@ -15,6 +15,10 @@ import type { KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProvider } from '../../shared/registry/token-auth.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
+import type { VerifyImageFn } from '../../shared/admission/decide-admission.js';
+import { isTrustgateError } from '../../shared/errors.js';
+import { createHttpApiVerify, decodeHttpApiAuth, parseHttpApiBase } from '../../infra/remote-functions/http-api-verify.js';
+import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-functions/openwhisk-verify.js';
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
 import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
 import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
@@ -27,11 +31,12 @@ import { silentLogger } from '../../shared/ports.js';
 import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
 import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
+import { resolveCredentials } from '../openwhisk/credentials.js';
 import { loadPolicySet } from '../policy-set.js';
 import { resolveStateDir } from '../state-dir.js';
 import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE, type TrustStateFlags } from '../trust-state.js';
 
-export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--budget-ms N] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
+export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--budget-ms N] [--functions local|openwhisk|URL] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
@@ -53,6 +58,8 @@ interface ServeConfig {
   readonly extraNames: readonly string[];
   readonly trustState: TrustStateFlags;
   readonly callback: CallbackConfig | undefined;
+  // Where admission runs verify-image: 'local' (in-process), 'openwhisk', or a base URL.
+  readonly functions: string;
 }
 
 // sign-callback in-process: enabled by a registry host (GUNs are formed with it, never with
@@ -69,7 +76,9 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const config = parseServeArgs(args, io);
   const policySet = await loadPolicySet(config.policies);
   const policies = (): Promise<typeof policySet> => Promise.resolve(policySet);
+  const remote = await resolveRemoteVerify(config, io.env);
   const tls = await resolveTls(config, io);
+  if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
   const logger = createJsonLogger((line) => io.stdout(`${line}\n`));
 
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
@@ -79,7 +88,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
   const admit = createAdmitEndpoint({
     admission: {
-      verify: (image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }),
+      verify: remote?.verify ?? ((image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace })),
       budgetMs: config.budgetMs,
       startTimer: startBudgetTimer,
     },
@@ -133,6 +142,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'registry-host': { type: 'string' },
       'changefeed-server': { type: 'string' },
       'changefeed-interval': { type: 'string' },
+      functions: { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
   });
@@ -151,7 +161,41 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     extraNames: values['tls-san'] ?? [],
     trustState: values,
     callback: toCallbackConfig(values, io.env),
+    functions: values.functions ?? 'local',
   };
+}
+
+// `--functions`: undefined for 'local' (verify-image runs in this process, the default);
+// otherwise admission calls the deployed function, each call under the admission budget.
+// 'openwhisk' invokes the action with the namespace key (OW_APIHOST, OW_AUTH, OW_NAMESPACE or
+// ~/.wskprops), or calls the web action with TRUSTGATE_WHISK_WEB_SECRET when that is set;
+// a URL is the HTTP API's base, called with SigV4 or TRUSTGATE_FUNCTIONS_TOKEN.
+async function resolveRemoteVerify(config: ServeConfig, env: CliIo['env']): Promise<{ verify: VerifyImageFn; where: string } | undefined> {
+  const spec = config.functions;
+  if (spec === 'local') return undefined;
+  const common = { fetch: createNodeFetch(), timeoutMs: config.budgetMs };
+  try {
+    if (spec === 'openwhisk') {
+      const secret = env['TRUSTGATE_WHISK_WEB_SECRET'];
+      if (secret !== undefined && secret !== '') {
+        const apihost = env['OW_APIHOST'];
+        if (apihost === undefined || apihost === '') throw new ConfigError('calling the web action needs OW_APIHOST');
+        const target = { kind: 'web' as const, apihost, namespace: assertWebNamespace(env['OW_NAMESPACE']), secret };
+        return { verify: createOpenWhiskVerify({ ...common, target }), where: `OpenWhisk web action on ${apihost}` };
+      }
+      const credentials = await resolveCredentials(env);
+      const target = { kind: 'invoke' as const, ...credentials };
+      return { verify: createOpenWhiskVerify({ ...common, target }), where: `OpenWhisk action on ${credentials.apihost}` };
+    }
+    if (!/^https?:\/\//i.test(spec)) throw new UsageError(`--functions expects local, openwhisk or an https:// URL, got ${JSON.stringify(spec)}`);
+    const base = parseHttpApiBase(spec);
+    const auth = decodeHttpApiAuth(env, base);
+    const verify = createHttpApiVerify({ ...common, base, auth, now: () => new Date() });
+    return { verify, where: `${base.origin}${base.pathname} with ${auth.kind === 'sigv4' ? 'SigV4' : 'a bearer token'}` };
+  } catch (error) {
+    if (isTrustgateError(error)) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 function toCallbackConfig(

@@ -24,11 +24,22 @@ function createLogger(): Logger {
   return createJsonLogger((line) => process.stdout.write(`${line}\n`));
 }
 
-export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly logger: Logger } {
+// A deployed verify-image answers the policy form only: trust servers, signers and root keys
+// come from the policies the operator shipped, never from a request, so a caller cannot point
+// the function (and its network position and store) at a server of their choosing or pin
+// their own root key. TRUSTGATE_ALLOW_EXPLICIT_TRUST=true (exactly) allows the explicit
+// form's `trust` fields again; serverless.yml and manifest.yaml never set it.
+export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
   const logger = createLogger();
   const { verifierDeps } = buildTrustState(env, logger);
   const policies = policiesFromEnv(env);
-  return { notary: createNotaryVerifier(verifierDeps), clock: systemClock, logger, ...(policies === undefined ? {} : { policies }) };
+  return {
+    notary: createNotaryVerifier(verifierDeps),
+    clock: systemClock,
+    logger,
+    allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
+    ...(policies === undefined ? {} : { policies }),
+  };
 }
 
 // The store and verifier settings from the environment: DynamoDB when TRUSTGATE_DYNAMODB_TABLE

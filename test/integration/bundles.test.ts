@@ -10,6 +10,8 @@ import { runBundle, type BundleRun } from './support/run-bundle.js';
 
 const ROOT_KEY_ID = 'ab'.repeat(32);
 const ENV = { TRUSTGATE_STATE_KEY: 'cd'.repeat(32), TRUSTGATE_POLICIES: join(PROJECT_ROOT, 'examples/policies') };
+// The explicit form's trust fields are refused by a deployed verify-image unless this is set.
+const EXPLICIT_ENV = { ...ENV, TRUSTGATE_ALLOW_EXPLICIT_TRUST: 'true' };
 
 let closedTrustServer: string;
 
@@ -51,7 +53,7 @@ describe('verify-image Lambda bundle (aws.mjs)', () => {
   beforeAll(async () => {
     const request = { image: '127.0.0.1:5000/team/app:v1', trust: { server: closedTrustServer, rootKeyIds: [ROOT_KEY_ID] } };
     results = values(
-      await runBundle('lambda', bundlePath('verify-image', 'lambda'), ENV, [
+      await runBundle('lambda', bundlePath('verify-image', 'lambda'), EXPLICIT_ENV, [
         httpEvent(JSON.stringify(request)),
         httpEvent('{not json'),
         httpEvent(JSON.stringify({ image: 42, extra: true })),
@@ -84,6 +86,21 @@ describe('verify-image Lambda bundle (aws.mjs)', () => {
       const problems = (lambdaBody(results[2]) as { error: { problems: { path: string }[] } }).error.problems.map((problem) => problem.path);
       expect(problems.sort()).toEqual(['extra', 'image']);
     });
+  });
+});
+
+describe('verify-image bundles as deployed (TRUSTGATE_ALLOW_EXPLICIT_TRUST unset)', () => {
+  const request = () => ({ image: '127.0.0.1:5000/team/app:v1', trust: { server: closedTrustServer, rootKeyIds: [ROOT_KEY_ID] } });
+
+  it('the Lambda handler answers a request naming its own trust server with 400 REQUEST_INVALID', async () => {
+    const [result] = values(await runBundle('lambda', bundlePath('verify-image', 'lambda'), ENV, [httpEvent(JSON.stringify(request()))]));
+    expect(result).toMatchObject({ statusCode: 400 });
+    expect(lambdaBody(result)).toMatchObject({ error: { code: 'REQUEST_INVALID', problems: [{ path: 'trust.server' }, { path: 'trust.rootKeyIds' }] } });
+  });
+
+  it('the OpenWhisk action answers it with 400 REQUEST_INVALID', async () => {
+    const [result] = values(await runBundle('openwhisk', bundlePath('verify-image', 'openwhisk'), ENV, [{ ...request(), __ow_method: 'post', __ow_headers: {} }]));
+    expect(result).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID', problems: [{ path: 'trust.server' }, { path: 'trust.rootKeyIds' }] } } });
   });
 });
 
@@ -136,7 +153,7 @@ describe('verify-image OpenWhisk action (openwhisk.cjs)', () => {
   beforeAll(async () => {
     const request = { image: '127.0.0.1:5000/team/app:v1', trust: { server: closedTrustServer, rootKeyIds: [ROOT_KEY_ID] } };
     results = values(
-      await runBundle('openwhisk', bundlePath('verify-image', 'openwhisk'), ENV, [
+      await runBundle('openwhisk', bundlePath('verify-image', 'openwhisk'), EXPLICIT_ENV, [
         { ...request, __ow_method: 'post', __ow_headers: { 'content-type': 'application/json' }, __ow_path: '' },
         { __ow_method: 'post', __ow_headers: {}, __ow_path: '', __ow_body: Buffer.from(JSON.stringify(request)).toString('base64') },
         {},

@@ -80,6 +80,8 @@ describe('serverless package', () => {
       expect(variables('VerifyImage')).toMatchObject({ TRUSTGATE_POLICIES: 'examples/policies', TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' } });
       expect(variables('SignCallback')).toMatchObject({ TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' }, TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
       expect(variables('PolicyLookup')).not.toHaveProperty('TRUSTGATE_STATE_KEY');
+      // Deployed verify-image takes trust servers from its policies only.
+      expect(variables('VerifyImage')).not.toHaveProperty('TRUSTGATE_ALLOW_EXPLICIT_TRUST');
       expect(variables('CallbackAuthorizer')).toEqual({ NODE_OPTIONS: '--enable-source-maps', TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
     });
   });

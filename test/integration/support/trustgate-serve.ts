@@ -76,6 +76,9 @@ function waitForListening(child: ChildProcess, stdout: () => string, stderr: () 
       const url = /listening on (https:\/\/\S+)/.exec(stdout())?.[1];
       if (url !== undefined) {
         clearTimeout(timer);
+        // Scanning all output so far on every later chunk (one per decision log line) would
+        // cost quadratic CPU in this process while it drives load.
+        child.stdout?.off('data', check);
         resolve(url);
       }
     };
