@@ -49,9 +49,28 @@ export function decodePublicKey(type: string, publicBase64: string): PublicKey {
   }
 }
 
+// Parsed configured keys by PEM text. Signer secrets come from configuration and repeat on
+// every admission, so each distinct PEM is parsed once; bounded, in case configuration
+// churns. Only successful parses are kept: a bad PEM is refused every time.
+const MAX_PARSED_PEMS = 256;
+const parsedPems = new Map<string, { readonly key: KeyObject; readonly spki: Uint8Array }>();
+
 // A PEM public key or PEM certificate from configuration (signer secrets), as the key and
-// its SPKI so it can be matched against served keys of any encoding.
+// its SPKI so it can be matched against served keys of any encoding. The result is shared
+// between callers: read it, never modify it.
 export function publicKeyFromPem(pem: string): { readonly key: KeyObject; readonly spki: Uint8Array } {
+  const known = parsedPems.get(pem);
+  if (known !== undefined) return known;
+  const parsed = parsePublicKeyPem(pem);
+  if (parsedPems.size >= MAX_PARSED_PEMS) {
+    const oldest = parsedPems.keys().next();
+    if (oldest.done !== true) parsedPems.delete(oldest.value);
+  }
+  parsedPems.set(pem, parsed);
+  return parsed;
+}
+
+function parsePublicKeyPem(pem: string): { readonly key: KeyObject; readonly spki: Uint8Array } {
   if (/-----BEGIN CERTIFICATE-----/.test(pem)) {
     const certificate = parseCertificatePem(pem);
     if (!certificate) throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'signer key: expected a PEM certificate, got an unreadable one');

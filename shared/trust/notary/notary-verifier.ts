@@ -4,8 +4,13 @@
 //
 // Freshness and outages:
 // - within `freshnessMs` of the last confirmation by the trust server, a verification makes
-//   no network call: the cached metadata is re-verified offline under the cached root
-//   (signatures, hash chain, expiry against `now`);
+//   no network call. It answers from the in-process memo of verified repositories when
+//   this process holds one (no store read, no decoding, no signature check; expiry is still
+//   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata
+//   is re-verified offline under the stored root (signatures, hash chain, expiry against
+//   `now`) and the result memoised. The memo is per process: a state another process
+//   confirms (a sign-callback function elsewhere) is picked up here once this process's
+//   own window has passed, as it would be for any state older than the window;
 // - after it, the usual update runs: `timestamp.json`, then only what changed;
 // - when the trust server is unavailable, the cached state keeps serving for at most
 //   `maxStaleMs` past the freshness window, never past any document's own expiry, and the
@@ -28,6 +33,13 @@ import type { CachedRepository, TrustedStateStore } from './trusted-state-store.
 import { selectTrustServer } from './trust-servers.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
 import { updateRepository, type VerifiedRepository } from './update.js';
+import {
+  createVerifiedRepositoryMemo,
+  memoKey,
+  repositoryAt,
+  toMemoEntry,
+  type VerifiedRepositoryMemo,
+} from './verified-repository-memo.js';
 
 export const DEFAULT_FRESHNESS_MS = 30_000;
 export const DEFAULT_MAX_STALE_MS = 15 * 60_000;
@@ -49,6 +61,20 @@ export interface NotaryVerifierDeps {
   readonly allowFirstUse?: boolean;
   // Reads one repository's metadata; default the Notary HTTP API through `fetch`.
   readonly openSource?: (server: string, gun: string) => MetadataSource;
+  // The memo of verified repositories. Default: one per `state` object, shared by every
+  // verifier over it, so a refresh by one (a sign event) is what the others answer from.
+  readonly memo?: VerifiedRepositoryMemo;
+}
+
+const memoByState = new WeakMap<TrustedStateStore, VerifiedRepositoryMemo>();
+
+function memoFor(state: TrustedStateStore): VerifiedRepositoryMemo {
+  let memo = memoByState.get(state);
+  if (memo === undefined) {
+    memo = createVerifiedRepositoryMemo();
+    memoByState.set(state, memo);
+  }
+  return memo;
 }
 
 // Thrown by the offline source when a document is not in the cache; never leaves this file.
@@ -61,6 +87,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   const freshnessMs = deps.freshnessMs ?? DEFAULT_FRESHNESS_MS;
   const maxStaleMs = deps.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
   const inFlight = new Map<string, Promise<VerifiedRepository>>();
+  const memo = deps.memo ?? memoFor(deps.state);
 
   // Every request to the trust server is counted, whatever it answers.
   const countedFetch: Fetch = async (request) => {
@@ -101,8 +128,9 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   }
 
   // One update per (server, GUN, pinned keys) at a time; later callers join the running one.
+  // The update's result replaces the memo entry: it is what the trust server confirmed now.
   function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date): Promise<VerifiedRepository> {
-    const key = JSON.stringify([server, gun, [...requirement.rootKeyIds].sort()]);
+    const key = memoKey(server, gun, requirement.rootKeyIds);
     let running = inFlight.get(key);
     if (running === undefined) {
       running = updateRepository({
@@ -112,15 +140,56 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,
         ...(deps.limits ? { limits: deps.limits } : {}),
-      }).finally(() => inFlight.delete(key));
+      })
+        .then((repository) => {
+          remember(key, repository, now.getTime());
+          return repository;
+        })
+        .finally(() => inFlight.delete(key));
       inFlight.set(key, running);
     }
     return running;
   }
 
+  // Never lets an older confirmation replace a newer one (concurrent requests carry
+  // slightly different `now`s).
+  function remember(key: string, repository: VerifiedRepository, checkedAt: number): void {
+    const current = memo.get(key);
+    if (current === undefined || current.checkedAt <= checkedAt) memo.set(key, toMemoEntry(repository, checkedAt));
+  }
+
+  // Answers from the memo while its confirmation is within the freshness window; undefined
+  // when there is no such entry or it cannot answer without the network or the store (a
+  // delegation never loaded, or a delegation fetch that failed): the full path then runs.
+  async function verifyMemoised(key: string, image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage | undefined> {
+    const entry = memo.get(key);
+    if (entry === undefined) return undefined;
+    const age = now.getTime() - entry.checkedAt;
+    if (age < 0 || age >= freshnessMs) return undefined;
+    try {
+      return await resolve(repositoryAt(entry, now), image, requirement);
+    } catch (error) {
+      if (error instanceof NotCachedError || (isTrustgateError(error) && error.code === ErrorCode.TRUST_SERVER_UNAVAILABLE)) {
+        // The delegation loader keeps a failed load; drop the entry so it is not replayed.
+        if (memo.get(key) === entry) memo.delete(key);
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
   // Re-verifies the cached state without the network; undefined when a document it needs
-  // is not cached.
-  async function verifyOffline(image: ImageReference, gun: string, cached: CachedRepository, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage | undefined> {
+  // is not cached. With `memoise`, the verified repository becomes the memo entry for the
+  // time the store says the trust server confirmed it.
+  async function verifyOffline(
+    image: ImageReference,
+    server: string,
+    gun: string,
+    cached: CachedRepository,
+    requirement: NotaryRequirement,
+    now: Date,
+    memoise: boolean,
+  ): Promise<VerifiedImage | undefined> {
     try {
       const repository = await updateRepository({
         gun,
@@ -130,6 +199,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         now,
         ...(deps.limits ? { limits: deps.limits } : {}),
       });
+      if (memoise && cached.checkedAt !== undefined) remember(memoKey(server, gun, requirement.rootKeyIds), repository, cached.checkedAt);
       return await resolve(repository, image, requirement);
     } catch (error) {
       if (error instanceof NotCachedError) return undefined;
@@ -142,11 +212,16 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
     async verify(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage> {
       const server = selectTrustServer(image.registry, requirement.server);
       const gun = toNotaryGun(image);
+      const memoised = await verifyMemoised(memoKey(server, gun, requirement.rootKeyIds), image, requirement, now);
+      if (memoised !== undefined) {
+        metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+        return memoised;
+      }
       const cached = await loadCached(server, gun);
       const age = cached?.checkedAt === undefined ? undefined : now.getTime() - cached.checkedAt;
 
       if (cached !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
-        const fresh = await verifyOffline(image, gun, cached, requirement, now);
+        const fresh = await verifyOffline(image, server, gun, cached, requirement, now, true);
         if (fresh !== undefined) {
           metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
           return fresh;
@@ -196,7 +271,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   ): Promise<VerifiedImage | undefined> {
     if (!isTrustgateError(error) || error.code !== ErrorCode.TRUST_SERVER_UNAVAILABLE) return undefined;
     if (cached === undefined || age === undefined || age < 0 || age >= freshnessMs + maxStaleMs) return undefined;
-    const stale = await verifyOffline(image, gun, cached, requirement, now);
+    const stale = await verifyOffline(image, server, gun, cached, requirement, now, false);
     if (stale === undefined) return undefined;
     metrics.increment('trustgate_cache_requests_total', { result: 'stale' });
     deps.logger.warn('trust server unavailable, serving cached trust data', { gun, server, stale: true, ageMs: age, error: error.message });

@@ -203,8 +203,28 @@ async function verifySigner(repo: VerifiedRepository, signer: SignerRequirement)
   if (![...delegation.keys.values()].some((key) => sameSpki(key.spki, spki))) {
     throw new TrustgateError(ErrorCode.TRUST_SIGNER_MISSING, `signer ${role} of ${repo.gun}: expected the configured public key among the role's keys, got other keys`);
   }
-  if (!isSignedBySpki(delegation.envelope, delegation.keys, spki)) {
+  if (!isSignedByConfiguredKey(delegation, spki)) {
     throw new TrustgateError(ErrorCode.TRUST_SIGNER_MISSING, `signer ${role} of ${repo.gun}: expected a signature by the configured key, got none`);
   }
   return delegation;
+}
+
+// Whether a verified delegation carries a valid signature by the key with this SPKI, checked
+// once per (delegation, key): the delegation object is immutable once verified and is reused
+// for as long as its repository is memoised, so the answer cannot change.
+const signedByConfiguredKey = new WeakMap<VerifiedDelegation, Map<string, boolean>>();
+
+function isSignedByConfiguredKey(delegation: VerifiedDelegation, spki: Uint8Array): boolean {
+  let answers = signedByConfiguredKey.get(delegation);
+  if (answers === undefined) {
+    answers = new Map();
+    signedByConfiguredKey.set(delegation, answers);
+  }
+  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64');
+  let signed = answers.get(id);
+  if (signed === undefined) {
+    signed = isSignedBySpki(delegation.envelope, delegation.keys, spki);
+    answers.set(id, signed);
+  }
+  return signed;
 }

@@ -9,9 +9,10 @@ import { silentLogger } from '../../../../shared/ports.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../../../shared/trust/notary/notary-verifier.js';
 import type { MetadataSource } from '../../../../shared/trust/notary/source.js';
 import { createTrustedStateStore, trustedStateKey } from '../../../../shared/trust/notary/trusted-state-store.js';
+import { createVerifiedRepositoryMemo } from '../../../../shared/trust/notary/verified-repository-memo.js';
 import type { NotaryRequirement } from '../../../../shared/trust/verifier.js';
 import { createMemoryMetadataSource, type MemoryMetadataSource } from '../../../support/memory-metadata-source.js';
-import { DEFAULT_NOW, buildRepository, type BuiltRepository } from '../../../support/notary-builder.js';
+import { DEFAULT_NOW, buildRepository, generateRootCertKey, type BuiltRepository } from '../../../support/notary-builder.js';
 
 const GUN = 'registry.example.com/team/app';
 const SERVER = 'https://notary.example.com';
@@ -193,6 +194,197 @@ describe('createNotaryVerifier', () => {
       const s = setup();
       const pinned = { ...REQUIREMENT, rootKeyIds: s.repo.keys.root.map((key) => key.id) };
       expect((await s.verifier({ allowFirstUse: false }).verify(IMAGE, pinned, at(0))).digest).toBe(s.digest);
+    });
+  });
+});
+
+// Counts the reads that reach a store.
+function countingStore(inner: KvStore): KvStore & { reads: number } {
+  const counted = {
+    reads: 0,
+    get: (key: string) => {
+      counted.reads += 1;
+      return inner.get(key);
+    },
+    put: inner.put.bind(inner),
+    delete: inner.delete.bind(inner),
+  };
+  return counted;
+}
+
+describe('createNotaryVerifier with its memo of verified repositories', () => {
+  describe('when the same verifier answers again within the freshness window', () => {
+    it('reads nothing from the store and fetches nothing', async () => {
+      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const s = setup(kv);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      kv.reads = 0;
+      s.source.clearFetches();
+      const verified = await verifier.verify(IMAGE, REQUIREMENT, at(999));
+      expect(verified.digest).toBe(s.digest);
+      expect(kv.reads).toBe(0);
+      expect(s.source.fetches).toHaveLength(0);
+      expect(s.metrics.count('trustgate_cache_requests_total', { result: 'hit' })).toBe(1);
+    });
+
+    it('reads the store once after a restart and then answers from the memo', async () => {
+      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const s = setup(kv);
+      await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
+      const restarted = s.verifier();
+      kv.reads = 0;
+      s.source.clearFetches();
+      await restarted.verify(IMAGE, REQUIREMENT, at(100));
+      expect(kv.reads).toBeGreaterThan(0);
+      kv.reads = 0;
+      expect((await restarted.verify(IMAGE, REQUIREMENT, at(200))).digest).toBe(s.digest);
+      expect(kv.reads).toBe(0);
+      expect(s.source.fetches).toHaveLength(0);
+    });
+
+    it('reads the store again once the window has passed', async () => {
+      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const s = setup(kv);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      kv.reads = 0;
+      s.source.clearFetches();
+      await verifier.verify(IMAGE, REQUIREMENT, at(1_000));
+      expect(kv.reads).toBeGreaterThan(0);
+      expect(s.source.fetches.map((f) => f.role)).toStrictEqual(['timestamp']);
+    });
+  });
+
+  describe('when a memoised document has expired since, inside the freshness window', () => {
+    it('rejects an expired timestamp with TRUST_METADATA_EXPIRED', async () => {
+      const s = setup();
+      s.source.publish(buildRepository(GUN, { keys: s.repo.keys, versions: { timestamp: 2 }, expires: { timestamp: at(500) }, targets: { v1: randomBytes(5) } }).metadata);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      s.source.clearFetches();
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(500))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
+      expect(s.source.fetches).toHaveLength(0);
+    });
+
+    it('rejects an expired root with TRUST_METADATA_EXPIRED', async () => {
+      const s = setup();
+      s.source.publish(buildRepository(GUN, { keys: s.repo.keys, versions: { timestamp: 2 }, expires: { root: at(300) }, targets: { v1: randomBytes(5) } }).metadata);
+      const verifier = s.verifier({ freshnessMs: 10_000 });
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(300))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
+    });
+
+    it('rejects an expired targets/releases with TRUST_METADATA_EXPIRED', async () => {
+      const s = setup();
+      const manifest = randomBytes(20);
+      s.source.publish(
+        buildRepository(GUN, {
+          keys: s.repo.keys,
+          versions: { timestamp: 2, snapshot: 2, targets: 2 },
+          delegations: [{ name: 'targets/releases', targets: { v1: manifest }, expires: at(500) }],
+        }).metadata,
+      );
+      const verifier = s.verifier();
+      expect((await verifier.verify(IMAGE, REQUIREMENT, at(0))).signers).toStrictEqual(['targets/releases']);
+      expect((await verifier.verify(IMAGE, REQUIREMENT, at(499))).signers).toStrictEqual(['targets/releases']);
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(500))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
+    });
+
+    it('rejects a signer whose parent delegation expired with TRUST_METADATA_EXPIRED', async () => {
+      const s = setup();
+      const built = buildRepository(GUN, {
+        keys: s.repo.keys,
+        versions: { timestamp: 2, snapshot: 2, targets: 2 },
+        delegations: [
+          { name: 'targets/team', expires: at(500) },
+          { name: 'targets/team/alice', parent: 'targets/team', targets: { v1: randomBytes(20) } },
+        ],
+      });
+      s.source.publish(built.metadata);
+      const alice = built.keys.delegations.get('targets/team/alice')?.[0];
+      if (alice === undefined) throw new Error('the builder made no key for targets/team/alice');
+      const withSigner: NotaryRequirement = { ...REQUIREMENT, signers: [{ name: 'team/alice', publicKeyPem: alice.publicKeyPem }] };
+      const verifier = s.verifier();
+      expect((await verifier.verify(IMAGE, withSigner, at(0))).signers).toStrictEqual(['targets/team/alice']);
+      await expect(verifier.verify(IMAGE, withSigner, at(600))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
+    });
+
+    it('rejects a root certificate past its notAfter with TRUST_ROOT_CERT_INVALID', async () => {
+      const s = setup();
+      const rootKey = generateRootCertKey(GUN, { notAfter: at(2_000) });
+      s.source.publish(buildRepository(GUN, { keys: { root: [rootKey] }, versions: { root: 2 }, targets: { v1: randomBytes(5) } }).metadata);
+      const verifier = s.verifier({ freshnessMs: 10_000 });
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      s.source.clearFetches();
+      expect(await verifier.verify(IMAGE, REQUIREMENT, at(1_000))).toHaveProperty('digest');
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(3_000))).rejects.toMatchObject({ code: ErrorCode.TRUST_ROOT_CERT_INVALID });
+      expect(s.source.fetches).toHaveLength(0);
+    });
+  });
+
+  describe('when a refresh confirms a newer state', () => {
+    it('replaces the memo entry that verifiers over the same store answer from', async () => {
+      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const s = setup(kv);
+      const state = createTrustedStateStore(kv);
+      const warm = s.verifier({ state });
+      const refreshing = s.verifier({ state, freshnessMs: 0 });
+      await warm.verify(IMAGE, REQUIREMENT, at(0));
+      const resigned = randomBytes(30);
+      s.source.publish(buildRepository(GUN, { keys: s.repo.keys, versions: { timestamp: 2, snapshot: 2, targets: 2 }, targets: { v1: resigned } }).metadata);
+      const newDigest = `sha256:${createHash('sha256').update(resigned).digest('hex')}`;
+      expect((await refreshing.verify(IMAGE, REQUIREMENT, at(100))).digest).toBe(newDigest);
+      kv.reads = 0;
+      s.source.clearFetches();
+      expect((await warm.verify(IMAGE, REQUIREMENT, at(200))).digest).toBe(newDigest);
+      expect(kv.reads).toBe(0);
+      expect(s.source.fetches).toHaveLength(0);
+    });
+
+    it('keeps answering from the memo it replaced after the window of the old entry', async () => {
+      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const s = setup(kv);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      await verifier.verify(IMAGE, REQUIREMENT, at(1_000));
+      kv.reads = 0;
+      s.source.clearFetches();
+      await verifier.verify(IMAGE, REQUIREMENT, at(1_900));
+      expect(kv.reads).toBe(0);
+      expect(s.source.fetches).toHaveLength(0);
+    });
+  });
+
+  describe('when more repositories are verified than the memo holds', () => {
+    it('keeps only the most recently used ones', async () => {
+      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const s = setup(kv);
+      const memo = createVerifiedRepositoryMemo(2);
+      const verifier = s.verifier({ memo });
+      const on = (server: string): NotaryRequirement => ({ ...REQUIREMENT, server });
+      for (const server of ['https://one.example.com', 'https://two.example.com', 'https://three.example.com']) {
+        await verifier.verify(IMAGE, on(server), at(0));
+      }
+      expect(memo.size).toBe(2);
+      kv.reads = 0;
+      await verifier.verify(IMAGE, on('https://three.example.com'), at(10));
+      expect(kv.reads).toBe(0);
+      await verifier.verify(IMAGE, on('https://one.example.com'), at(10));
+      expect(kv.reads).toBeGreaterThan(0);
+      expect(memo.size).toBe(2);
+    });
+  });
+
+  describe('when the trust server goes down after the memo was filled', () => {
+    it('serves the answer marked stale within freshness + max-stale and refuses after it', async () => {
+      const s = setup();
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      s.server.down = true;
+      expect(await verifier.verify(IMAGE, REQUIREMENT, at(500))).not.toHaveProperty('stale');
+      expect(await verifier.verify(IMAGE, REQUIREMENT, at(3_999))).toMatchObject({ digest: s.digest, stale: true });
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(4_000))).rejects.toMatchObject({ code: ErrorCode.TRUST_SERVER_UNAVAILABLE });
     });
   });
 });
