@@ -6,7 +6,7 @@ import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
 import { isTrustgateError } from '../shared/errors.js';
 import { createNodeFetch } from '../shared/http/node-fetch.js';
 import type { Logger, Metrics } from '../shared/ports.js';
-import { createTokenProvider } from '../shared/registry/token-auth.js';
+import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
 import type { ImageVerifier, NotaryRequirement } from '../shared/trust/verifier.js';
@@ -57,7 +57,7 @@ export function openTrustState(flags: TrustStateFlags, env: Env, logger: Logger,
       state: createTrustedStateStore(store.kv, logger),
       logger,
       ...(metrics === undefined ? {} : { metrics }),
-      tokens: createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() }),
+      tokens: createTokenProviderFromEnv(fetch, env),
       allowFirstUse: store.persistent,
       maxStaleMs: freshness.maxStaleMs,
     };

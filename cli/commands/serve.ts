@@ -12,7 +12,7 @@ import { createChangefeedPoller, startChangefeedLoop } from '../../shared/callba
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { KvStore, Logger, Metrics } from '../../shared/ports.js';
-import { createTokenProvider } from '../../shared/registry/token-auth.js';
+import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
 import type { VerifyImageFn } from '../../shared/admission/decide-admission.js';
@@ -96,7 +96,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     logger,
     elapsedMs: () => performance.now(),
   });
-  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, kv: store.kv, policies, logger, metrics });
+  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, kv: store.kv, policies, logger, metrics, env: io.env });
   const server = createWebhookServer({
     tls,
     admit,
@@ -222,14 +222,14 @@ function toCallbackConfig(
 // the changefeed loop when a trust server is configured (signing produces no registry event).
 function startCallback(
   config: CallbackConfig,
-  deps: { notary: ImageVerifier<NotaryRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics },
+  deps: { notary: ImageVerifier<NotaryRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env'] },
 ): { handle: CallbackHandler; stop(): void } {
   const clock = { now: () => new Date() };
   const fetch = createNodeFetch();
   const poll =
     config.changefeedServer === undefined
       ? undefined
-      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() }) });
+      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProviderFromEnv(fetch, deps.env) });
   const handle = createSignCallbackHandler(
     {
       verify: { notary: deps.notary, clock, logger: deps.logger, policies: deps.policies },

@@ -11,7 +11,7 @@ import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
-import { createTokenProvider } from '../../shared/registry/token-auth.js';
+import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
@@ -50,7 +50,7 @@ export function buildTrustState(env: Env, logger: Logger): { readonly store: Ope
   const store = openStore(decodeStoreConfig({}, env));
   const freshness = decodeFreshnessConfig({}, env);
   const fetch = createNodeFetch();
-  const tokens = createTokenProvider({ fetch, timeoutMs: 10_000, now: () => Date.now() });
+  const tokens = createTokenProviderFromEnv(fetch, env);
   if (!store.persistent) logger.warn('no persistent store configured: trust on first use is disabled', { store: store.kind });
   return {
     store,
