@@ -1,16 +1,21 @@
 import { ErrorCode, TrustgateError, type ErrorCode as Code } from './errors.js';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const MAY_HOLD_FORBIDDEN_KEY = /__proto__|constructor|prototype|\\u/;
 
 // Parse JSON from an untrusted source. Keys that could pollute prototypes are rejected
 // rather than dropped, so a hostile document cannot change meaning between parsers.
 export function parseJsonSafely(text: string, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
   let value: unknown;
   try {
-    value = JSON.parse(text, (key, v: unknown) => {
-      if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`forbidden key "${key}"`);
-      return v;
-    });
+    // The reviver costs a call per value; a text that cannot spell a forbidden key (not
+    // even through a \u escape) skips it and is parsed the plain, faster way.
+    value = MAY_HOLD_FORBIDDEN_KEY.test(text)
+      ? JSON.parse(text, (key, v: unknown) => {
+          if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`forbidden key "${key}"`);
+          return v;
+        })
+      : JSON.parse(text);
   } catch (error) {
     throw new TrustgateError(code, `${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }

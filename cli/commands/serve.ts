@@ -24,6 +24,7 @@ import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
 import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
 import { createWebhookServer } from '../../infra/webhook-proxy/webhook-server.js';
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
+import { createBatchedSink } from '../../shared/logging/batched-sink.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import { ADMISSION_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
@@ -79,7 +80,8 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const remote = await resolveRemoteVerify(config, io.env);
   const tls = await resolveTls(config, io);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
-  const logger = createJsonLogger((line) => io.stdout(`${line}\n`));
+  const logLines = createBatchedSink(io.stdout);
+  const logger = createJsonLogger(logLines.write);
 
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
   const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, logger, metrics);
@@ -115,6 +117,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   } catch (error) {
     callback?.stop();
     store.close();
+    logLines.flush();
     throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -124,6 +127,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   callback?.stop();
   await server.close();
   store.close();
+  logLines.flush();
   return ExitCode.ALLOWED;
 }
 
