@@ -1,11 +1,10 @@
 // Decides from configuration which KvStore backend to open and composes it with what every
-// deployment needs: HMAC authentication of entries and a bounded in-process LRU. An adapter:
+// deployment needs: HMAC authentication of entries. An adapter:
 // it reads env values handed to it, opens files and builds SDK clients.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { join } from 'node:path';
 import { createAuthenticatedStore, decodeStateKey } from '../../shared/cache/authenticated-store.js';
 import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
-import { createLruStore } from '../../shared/cache/lru.js';
 import { createMemoryStore } from '../../shared/cache/memory-store.js';
 import { openSqliteStore, SQLITE_FILE_NAME } from '../../shared/cache/sqlite-store.js';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
@@ -35,7 +34,6 @@ export interface OpenedStore {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const LRU_ENTRIES = 1_000;
 
 // DynamoDB when a table is named (TRUSTGATE_STATE_KEY required: containers share no disk
 // to keep a generated key on), else SQLite in the state directory when there is one
@@ -58,10 +56,13 @@ export function decodeStoreConfig(settings: StoreSettings, env: Env, defaultStat
   return { kind: 'memory' };
 }
 
-// Opens the configured backend: authenticated entries, LRU in front.
+// Opens the configured backend with authenticated entries. There is deliberately no cache
+// of raw entries in front: it would hide other processes' writes, and a stale trusted root
+// is an anchor, not just a missed refetch. The in-process cache is the memo of verified
+// repositories (shared/trust/notary/verified-repository-memo.ts).
 export function openStore(config: StoreConfig, options: { readonly now?: () => number } = {}): OpenedStore {
   const now = options.now ?? Date.now;
-  const wrap = (inner: KvStore, secret: Uint8Array): KvStore => createLruStore(createAuthenticatedStore(inner, secret), { maxEntries: LRU_ENTRIES, now });
+  const wrap = (inner: KvStore, secret: Uint8Array): KvStore => createAuthenticatedStore(inner, secret);
   switch (config.kind) {
     case 'sqlite': {
       const secret = config.stateKey ?? loadOrCreateStateKey(config.stateDir);

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createAuthenticatedStore } from '../../../shared/cache/authenticated-store.js';
 import { createDynamoDbStore } from '../../../shared/cache/dynamodb-store.js';
-import { createLruStore } from '../../../shared/cache/lru.js';
 import { createMemoryStore } from '../../../shared/cache/memory-store.js';
 import { openSqliteStore, type SqliteStore } from '../../../shared/cache/sqlite-store.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../../support/dynalite-server.js';
@@ -48,9 +47,9 @@ describeKvStoreContract('dynamodb (dynalite)', async (now) => {
 });
 
 // What deployments actually open: an LRU over HMAC-authenticated entries over a backend.
-describeKvStoreContract('lru + authenticated over sqlite', (now) => {
+describeKvStoreContract('authenticated over sqlite', (now) => {
   counter += 1;
   const store = openSqliteStore(join(root, `composed-${counter}`, 'trustgate.db'), { now });
   opened.push(store);
-  return createLruStore(createAuthenticatedStore(store, randomBytes(32)), { maxEntries: 4, now });
+  return createAuthenticatedStore(store, randomBytes(32));
 });
