@@ -52,8 +52,8 @@ spec:
 `,
     );
     const stateDir = await env.makeDir('state');
-    const serve = await startTrustgateServe({ policiesDir, stateDir, caFile: env.caFile });
-    stopServe = serve.stop;
+    const serve = await startTrustgateServe({ policiesDir, stateDir, caFile: env.caFile, keepOutput: false });
+    stopServe = () => serve.stop();
     const body = JSON.stringify(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${gun}:v1` }] }))));
     // The same review for an image whose policy requires nothing: the webhook's own cost
     // (TLS, decoding, policy lookup, answer, log line) without any signature verification.

@@ -260,13 +260,18 @@ describe('trustgate serve', () => {
       expect(sample(text, 'trustgate_verifications_total{code="TRUST_NO_SIGNED_TARGET"}')).toBeGreaterThanOrEqual(1);
     });
 
-    it('logged one JSON line per decision, without credentials', () => {
-      const decisions = serve
-        .output()
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { message: string; outcome?: string; images?: unknown[] })
-        .filter((line) => line.message === 'admission decision');
+    it('logged one JSON line per decision, without credentials', async () => {
+      const decisionLines = (): { message: string; outcome?: string; images?: unknown[] }[] =>
+        serve
+          .output()
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as { message: string; outcome?: string; images?: unknown[] })
+          .filter((line) => line.message === 'admission decision');
+      // Log lines travel through a pipe and may trail the answers: wait for them, bounded.
+      const deadline = Date.now() + 5_000;
+      while (decisionLines().length < 12 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const decisions = decisionLines();
       expect(decisions).toHaveLength(12);
       expect(decisions[0]).toMatchObject({ outcome: 'allowed', namespace: 'default', kind: 'Pod' });
       expect(decisions[0]?.images).toHaveLength(2);

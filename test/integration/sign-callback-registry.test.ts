@@ -95,13 +95,19 @@ async function pushEnvelope(id: string, repository: string, tag: string, image: 
 }
 
 // The id serve logged for the registry's delivery of this GUN's manifest push.
-function loggedEventId(gun: string): string | undefined {
-  for (const line of serve.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const entry = JSON.parse(line) as { message?: string; gun?: string; eventId?: string };
-    if (entry.message === 'manifest push checked' && entry.gun === gun) return entry.eventId;
+// The registry's own event id, from serve's decision log. The log line may reach this
+// process after the record reaches the store, so wait for it (with a deadline).
+async function loggedEventId(gun: string): Promise<string | undefined> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    for (const line of serve.output().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line) as { message?: string; gun?: string; eventId?: string };
+      if (entry.message === 'manifest push checked' && entry.gun === gun) return entry.eventId;
+    }
+    if (Date.now() > deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return undefined;
 }
 
 describe('trustgate serve /functions/sign-callback with the real docker-registry', () => {
@@ -128,7 +134,7 @@ describe('trustgate serve /functions/sign-callback with the real docker-registry
       const pushed = await pushImage(registry, 'lab/redelivered', 'v1');
       const first = await waitForStatus(gun, 'v1', (status) => status !== undefined);
       expect(first).toMatchObject({ status: 'unsigned', digest: pushed.digest });
-      const id = loggedEventId(gun);
+      const id = await loggedEventId(gun);
       expect(id, serve.output()).toBeDefined();
 
       const again = await postCallback(await pushEnvelope(id ?? '', 'lab/redelivered', 'v1', pushed));

@@ -35,6 +35,9 @@ export interface ServeStartOptions {
   // Extra environment, e.g. TRUSTGATE_CALLBACK_TOKEN.
   readonly env?: Readonly<Record<string, string>>;
   readonly extraArgs?: readonly string[];
+  // Stop keeping serve's output once it listens (the benchmark: a decision line per request
+  // would otherwise be accumulated by the process that drives the load).
+  readonly keepOutput?: boolean;
 }
 
 export async function startTrustgateServe(options: ServeStartOptions): Promise<ServeProcess> {
@@ -46,13 +49,18 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
   );
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  const keep = (chunk: Buffer): void => {
+    stdout += chunk.toString('utf8');
+  };
+  child.stdout?.on('data', keep);
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     const url = await waitForListening(child, () => stdout, () => stderr);
     const caFile = options.tls?.caFile ?? /webhook CA certificate (?:written to|kept at) (\S+)/.exec(stdout)?.[1];
     if (caFile === undefined) throw new Error(`serve did not say where its CA is:\n${stdout}`);
+    // Still read (and drop) what serve writes, so its pipe never fills and blocks it.
+    if (options.keepOutput === false) child.stdout?.off('data', keep).resume();
     return {
       url,
       caPem: await readFile(caFile, 'utf8'),
