@@ -2,6 +2,7 @@
 // dependency order: packages, actions, triggers (re-registering feeds), rules. It stops at
 // the first failure and says which entity failed; the API key never appears in a message.
 import openwhisk from 'openwhisk';
+import { isPlainObject } from '../../shared/json.js';
 import type { OpenWhiskCredentials } from './credentials.js';
 import type { ActionPlan, DeployPlan, TriggerPlan } from './deploy-plan.js';
 
@@ -27,7 +28,7 @@ export async function applyDeployPlan(
     ...(credentials.namespace === undefined ? {} : { namespace: credentials.namespace }),
   });
   for (const name of plan.packages) {
-    await step(`package ${name}`, () => ow.packages.update({ name, package: { publish: false } as never }));
+    await step(`package ${name}`, () => ow.packages.update({ name, package: { publish: false } }));
     log(`updated package ${name}`);
   }
   for (const action of plan.actions) {
@@ -59,27 +60,38 @@ function toActionBody(action: ActionPlan, source: string): Record<string, unknow
 async function applyTrigger(ow: Client, trigger: TriggerPlan, log: (line: string) => void): Promise<void> {
   const { name, feed } = trigger;
   if (feed === undefined) {
-    await step(`trigger ${name}`, () => ow.triggers.update({ name, trigger: {} as never }));
+    await step(`trigger ${name}`, () => ow.triggers.update({ name, trigger: {} }));
     log(`updated trigger ${name}`);
     return;
   }
-  const existing = await step(`trigger ${name}`, async () => {
+  const existing = await step(`trigger ${name}`, async (): Promise<unknown> => {
     try {
-      return (await ow.triggers.get({ name })) as { annotations?: readonly KeyValue[] };
+      return await ow.triggers.get({ name });
     } catch (error) {
       if ((error as { statusCode?: unknown }).statusCode === 404) return undefined;
       throw error;
     }
   });
-  const previousFeed = existing?.annotations?.find((annotation) => annotation.key === 'feed')?.value;
+  const previousFeed = feedAnnotationOf(existing);
   if (typeof previousFeed === 'string') {
     await step(`feed ${previousFeed} of trigger ${name}`, () => ow.feeds.delete({ name: previousFeed, trigger: name }));
     log(`removed feed ${previousFeed} from trigger ${name}`);
   }
-  await step(`trigger ${name}`, () => ow.triggers.update({ name, trigger: { annotations: [{ key: 'feed', value: feed.action }] } as never }));
+  await step(`trigger ${name}`, () => ow.triggers.update({ name, trigger: { annotations: [{ key: 'feed', value: feed.action }] } }));
   log(`updated trigger ${name}`);
   await step(`feed ${feed.action} of trigger ${name}`, () => ow.feeds.create({ name: feed.action, trigger: name, params: { ...feed.params } }));
   log(`created feed ${feed.action} for trigger ${name}`);
+}
+
+// The `feed` annotation of a trigger as the API answered it. The answer is decoded rather
+// than trusted: the client's Trigger type does not describe annotations.
+function feedAnnotationOf(trigger: unknown): unknown {
+  const annotations = isPlainObject(trigger) ? trigger['annotations'] : undefined;
+  if (!Array.isArray(annotations)) return undefined;
+  for (const annotation of annotations as readonly unknown[]) {
+    if (isPlainObject(annotation) && annotation['key'] === 'feed') return annotation['value'];
+  }
+  return undefined;
 }
 
 async function step<T>(entity: string, call: () => Promise<T>): Promise<T> {

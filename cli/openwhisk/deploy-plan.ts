@@ -176,12 +176,12 @@ function decodeInputs(value: unknown, path: string, env: Env, problems: Problems
   const parameters: { key: string; value: unknown }[] = [];
   for (const [key, input] of Object.entries(optionalRecord(value, path, problems))) {
     const typed = isRecord(input) && Object.keys(input).length > 0 && Object.keys(input).every((field) => TYPED_INPUT_FIELDS.has(field));
-    const raw = typed ? (input as Record<string, unknown>)['value'] : input;
-    const required = typed && (input as Record<string, unknown>)['required'] === true;
+    const raw = typed ? input['value'] : input;
+    const required = typed && input['required'] === true;
     const resolved = substituteEnv(raw, env);
     const unset = resolved.missing.length > 0 || raw === undefined || resolved.value === '';
     if (!unset) parameters.push({ key, value: resolved.value });
-    else if (typed && (input as Record<string, unknown>)['default'] !== undefined) parameters.push({ key, value: (input as Record<string, unknown>)['default'] });
+    else if (typed && input['default'] !== undefined) parameters.push({ key, value: input['default'] });
     else if (required) problems.push(`${path}.${key}: is required: set ${resolved.missing.join(', ') || 'a value'}`);
   }
   return parameters;

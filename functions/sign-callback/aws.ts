@@ -24,4 +24,4 @@ function isScheduledPoll(event: unknown): boolean {
 export const handler = async (event: unknown, context: unknown): Promise<HttpApiResult> =>
   isScheduledPoll(event)
     ? toHttpApiResult(await handle({ body: { poll: true }, headers: {}, trusted: true }))
-    : httpEntry(event as DecodedHttpApiEvent, context as never);
+    : httpEntry(event as DecodedHttpApiEvent, context);

@@ -150,6 +150,7 @@ function reject(uid: string, problems: readonly FieldProblem[], request?: Admiss
 // A short, quoted rendering of an unexpected value for a message.
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- JSON.stringify gives undefined only for functions and symbols, which String renders
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 60)}...` : text;
 }

@@ -180,7 +180,7 @@ describe('trustgate verify through a tampering network', () => {
       const genuine = await env.scenarios.signedInTargets(gun, 'v1');
       const stateDir = await env.makeDir('state');
       expectAllowed(await verifyThroughProxy(`${gun}:v1`, stateDir), genuine.digestHex);
-      const trustedRoot = await readTrustedRoot(stateDir, gun);
+      const trustedRoot = readTrustedRoot(stateDir, gun);
 
       await env.publisher.deleteRemote(gun);
       const attacker = await NotaryCli.create(env.server);
@@ -198,7 +198,7 @@ describe('trustgate verify through a tampering network', () => {
       const run = await verifyThroughProxy(`${gun}:v1`, stateDir);
 
       expectDenied(run, 'TRUST_ROOT_ROTATION_INVALID');
-      expect(await readTrustedRoot(stateDir, gun)).toEqual(trustedRoot);
+      expect(readTrustedRoot(stateDir, gun)).toEqual(trustedRoot);
     });
   });
 });

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJsonAs } from '../support/parse-json-as.js';
 import { applyReplacePatch, objectOfKind, podSpec, reviewFor, type Json } from '../support/admission-reviews.js';
 import { allowAnswer, denyAnswer, startHttpApiStandIn, TEST_AWS_CREDENTIALS, type StandIn } from '../support/remote-function-stand-ins.js';
 import { ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
@@ -105,7 +106,7 @@ describe('trustgate serve --functions URL', () => {
       const patched = applyReplacePatch(pod, answer.response.patch ?? '') as { spec: { containers: { image: string }[] } };
       expect(patched.spec.containers[0]?.image).toBe(`registry.test:5000/remote/app@sha256:${DIGEST_HEX}`);
       expect(standIn.signatureFailures).toEqual([]);
-      const call = standIn.received.find((request) => JSON.parse(request.body).image === SIGNED);
+      const call = standIn.received.find((request) => parseJsonAs<{ image?: string }>(request.body).image === SIGNED);
       expect(call).toMatchObject({ method: 'POST', url: '/prod/functions/verify-image' });
       expect(JSON.parse(call?.body ?? '')).toEqual({ image: SIGNED, namespace: 'team-a' });
     });

@@ -87,7 +87,7 @@ describe('serverless package', () => {
   });
 
   describe('the HTTP API', () => {
-    const routes = () => Object.fromEntries(resourcesOfType('AWS::ApiGatewayV2::Route').map(([, route]) => [route.Properties['RouteKey'], route.Properties]));
+    const routes = () => Object.fromEntries(resourcesOfType('AWS::ApiGatewayV2::Route').map(([, route]) => [route.Properties['RouteKey'] as string, route.Properties] as const));
 
     it('has exactly the three POST /functions/<name> routes, every one authenticated', () => {
       expect(Object.keys(routes()).sort()).toEqual(['POST /functions/policy-lookup', 'POST /functions/sign-callback', 'POST /functions/verify-image']);

@@ -84,7 +84,7 @@ describe('the embedded store shared by trustgate serve and the CLI', () => {
       const bystander = uniqueGun('bystander');
       const [genuine, untouched] = await Promise.all([env.scenarios.signedInTargets(gun, 'v1'), env.scenarios.signedInTargets(bystander, 'v1')]);
       expect(await verifyWithServe(`${gun}:v1`)).toMatchObject({ allowed: true, digest: `sha256:${genuine.digestHex}` });
-      const trustedRoot = await readTrustedRoot(stateDir, gun);
+      const trustedRoot = readTrustedRoot(stateDir, gun);
       expect(trustedRoot).toBeDefined();
 
       const forged = await replaceRootOnServer(gun);
@@ -98,7 +98,7 @@ describe('the embedded store shared by trustgate serve and the CLI', () => {
       expect(shared.exitCode).toBe(1);
       expect(served).toMatchObject({ allowed: true, digest: `sha256:${untouched.digestHex}` });
       expect(await verifyWithServe(`${gun}:v1`)).toMatchObject({ allowed: false, digest: null, codes: ['TRUST_ROOT_ROTATION_INVALID'] });
-      expect(await readTrustedRoot(stateDir, gun)).toEqual(trustedRoot);
+      expect(readTrustedRoot(stateDir, gun)).toEqual(trustedRoot);
     });
   });
 
@@ -108,13 +108,13 @@ describe('the embedded store shared by trustgate serve and the CLI', () => {
       const genuine = await env.scenarios.signedInTargets(gun, 'v1');
       const first = await verifyWithCli(`${gun}:v1`, stateDir);
       expect(first.json, first.stderr).toMatchObject({ allowed: true, digest: `sha256:${genuine.digestHex}` });
-      const trustedRoot = await readTrustedRoot(stateDir, gun);
+      const trustedRoot = readTrustedRoot(stateDir, gun);
       expect(trustedRoot).toBeDefined();
 
       await replaceRootOnServer(gun);
 
       expect(await verifyWithServe(`${gun}:v1`)).toMatchObject({ allowed: false, digest: null, codes: ['TRUST_ROOT_ROTATION_INVALID'] });
-      expect(await readTrustedRoot(stateDir, gun)).toEqual(trustedRoot);
+      expect(readTrustedRoot(stateDir, gun)).toEqual(trustedRoot);
       expect((await httpsRequest(`${serve.url}/healthz`, serve.caPem)).status).toBe(200);
     });
   });

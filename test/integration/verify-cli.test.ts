@@ -188,14 +188,14 @@ describe('trustgate verify', () => {
       const target = await env.scenarios.signedInTargets(gun, 'v1');
       const stateDir = await env.makeDir('state');
       expectAllowed(await verify(`${gun}:v1`, { stateDir }), target.digestHex, ['targets']);
-      const rootBefore = await readTrustedRoot(stateDir, gun);
+      const rootBefore = readTrustedRoot(stateDir, gun);
       expect(rootBefore).toBeDefined();
 
       const { after } = await env.scenarios.rotateRoot(gun);
       const run = await verify(`${gun}:v1`, { stateDir });
 
       expectAllowed(run, target.digestHex, ['targets']);
-      const rootAfter = await readTrustedRoot(stateDir, gun);
+      const rootAfter = readTrustedRoot(stateDir, gun);
       expect(rootAfter?.signed.version).toBeGreaterThan(rootBefore?.signed.version ?? Infinity);
       expect(rootAfter?.signed.roles.root.keyids).toEqual(after);
     });

@@ -63,13 +63,14 @@ export function createMemoryMetadataSource(options: MemorySourceOptions = {}): M
     clearFetches() {
       fetches.length = 0;
     },
-    async fetchMetadata(role, selector, maxBytes) {
+    // Answers like a real source: a refused document is a rejected promise, never a throw.
+    fetchMetadata(role, selector, maxBytes) {
       fetches.push({ role, selector, maxBytes });
       const bytes = files.get(keyOf(role, selector));
       if (bytes !== undefined && (options.enforceCap ?? true) && bytes.length > maxBytes) {
-        throw new TrustgateError(ErrorCode.TRUST_METADATA_TOO_LARGE, `${role}: expected at most ${maxBytes} bytes, got more`);
+        return Promise.reject(new TrustgateError(ErrorCode.TRUST_METADATA_TOO_LARGE, `${role}: expected at most ${maxBytes} bytes, got more`));
       }
-      return bytes;
+      return Promise.resolve(bytes);
     },
   };
 }

@@ -34,11 +34,12 @@ export interface DelegationContext {
   readonly stored: ReadonlyMap<RoleName, Uint8Array>;
 }
 
+// Function properties, not methods: they close over the loader, so they may be handed on unbound.
 export interface DelegationLoader {
-  delegation(name: RoleName): Promise<VerifiedDelegation | undefined>;
-  childRoles(parent: RoleName): Promise<readonly RoleName[]>;
+  readonly delegation: (name: RoleName) => Promise<VerifiedDelegation | undefined>;
+  readonly childRoles: (parent: RoleName) => Promise<readonly RoleName[]>;
   // Bytes of every delegation verified so far.
-  verifiedBytes(): ReadonlyMap<RoleName, Uint8Array>;
+  readonly verifiedBytes: () => ReadonlyMap<RoleName, Uint8Array>;
 }
 
 const TARGETS = 'targets';

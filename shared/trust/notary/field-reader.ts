@@ -20,7 +20,7 @@ export class FieldReader {
   }
 
   array(value: unknown, path: string): readonly unknown[] | undefined {
-    if (Array.isArray(value)) return value;
+    if (isArray(value)) return value;
     this.report(path, `expected an array, got ${describeValue(value)}`);
     return undefined;
   }
@@ -72,6 +72,12 @@ export class FieldReader {
     if (!date) this.report(path, `expected an RFC 3339 date-time, got ${describeValue(text)}`);
     return date;
   }
+}
+
+// Array.isArray narrows `unknown` to `any[]`; this keeps the elements `unknown` so every one
+// is decoded before use.
+function isArray(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value);
 }
 
 function parseRfc3339(text: string): Date | undefined {

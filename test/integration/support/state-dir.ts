@@ -46,7 +46,7 @@ export function writeRawEntry(stateDir: string, key: string, value: Buffer, vers
 }
 
 // The root trustgate currently trusts for a GUN, or undefined when nothing is stored.
-export async function readTrustedRoot(stateDir: string, gun: string): Promise<StoredRoot | undefined> {
+export function readTrustedRoot(stateDir: string, gun: string): StoredRoot | undefined {
   const entry = readStoredEntries(stateDir, gun).find((candidate) => candidate.key.endsWith(',"root"]'));
   return entry === undefined ? undefined : (JSON.parse(entry.value.toString('utf8')) as StoredRoot);
 }

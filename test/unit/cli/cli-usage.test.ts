@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJsonAs } from '../../support/parse-json-as.js';
 import { runCli } from '../../../cli/main.js';
 
 let stateDir: string;
@@ -58,7 +59,7 @@ describe('trustgate verify', () => {
       const port = await closedPort();
       const result = await cli('verify', `127.0.0.1:5000/team/app:v1`, '--trust-server', `https://127.0.0.1:${port}`, '--json');
       expect(result.code).toBe(1);
-      const answer = JSON.parse(result.stdout);
+      const answer: unknown = JSON.parse(result.stdout);
       expect(answer).toMatchObject({ allowed: false, image: '127.0.0.1:5000/team/app:v1', digest: null, codes: ['TRUST_SERVER_UNAVAILABLE'], signers: [] });
     });
   });
@@ -67,7 +68,7 @@ describe('trustgate verify', () => {
     it('exits 1 with IMAGE_REF_INVALID', async () => {
       const result = await cli('verify', 'UPPER/Case', '--json');
       expect(result.code).toBe(1);
-      expect(JSON.parse(result.stdout).codes).toEqual(['IMAGE_REF_INVALID']);
+      expect(parseJsonAs<{ codes: string[] }>(result.stdout).codes).toEqual(['IMAGE_REF_INVALID']);
     });
   });
 });

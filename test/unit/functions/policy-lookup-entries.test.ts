@@ -1,5 +1,7 @@
 // The policy-lookup function's contract as each platform drives it.
 import { describe, expect, it } from 'vitest';
+import { parseJsonAs } from '../../support/parse-json-as.js';
+import { stringContaining } from '../../support/matchers.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { silentLogger } from '../../../shared/ports.js';
 import { createLambdaEntry } from '../../../functions/platform/lambda-entry.js';
@@ -48,7 +50,7 @@ describe('policy-lookup handler', () => {
     it('answers 200 with matched false and the reason', async () => {
       const response = await handle({ image: 'other.example.com/app', namespace: 'default' });
       expect(response.statusCode).toBe(200);
-      expect(response.body).toMatchObject({ matched: false, enforced: [], reason: expect.stringContaining('other.example.com/app') });
+      expect(response.body).toMatchObject({ matched: false, enforced: [], reason: stringContaining('other.example.com/app') });
     });
   });
 
@@ -108,7 +110,7 @@ describe('policy-lookup on Lambda (API Gateway HTTP API v2 events)', () => {
   it('answers a body that is not JSON with 400', async () => {
     const result = await lambda({ body: '{not json' }, context);
     expect(result.statusCode).toBe(400);
-    expect(JSON.parse(result.body).error.code).toBe('REQUEST_INVALID');
+    expect(parseJsonAs<{ error: { code: string } }>(result.body).error.code).toBe('REQUEST_INVALID');
   });
 });
 

@@ -14,9 +14,9 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const seen: NotaryRequirement[] = [];
 const verifier: ImageVerifier<NotaryRequirement> = {
   kind: 'notary',
-  verify: async (_image, requirement) => {
+  verify: (_image, requirement) => {
     seen.push(requirement);
-    return { digest: DIGEST, signers: ['targets'] };
+    return Promise.resolve({ digest: DIGEST, signers: ['targets'] });
   },
 };
 const deps = { notary: verifier, clock: { now: () => new Date('2026-11-27T00:00:00Z') }, logger: silentLogger };

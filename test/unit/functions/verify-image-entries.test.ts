@@ -1,6 +1,7 @@
 // The verify-image function's contract as each platform drives it, over a verifier port
 // that answers from a table (the real verifier is exercised by the integration suites).
 import { describe, expect, it } from 'vitest';
+import { parseJsonAs } from '../../support/parse-json-as.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/ports.js';
 import type { ImageVerifier, NotaryRequirement } from '../../../shared/trust/verifier.js';
@@ -12,11 +13,11 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 const verifier: ImageVerifier<NotaryRequirement> = {
   kind: 'notary',
-  verify: async (image) => {
-    if (image.repository === 'team/signed') return { digest: DIGEST, signers: ['targets/releases'] };
-    if (image.repository === 'team/down') throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'trust server https://n.example.com is unreachable');
-    if (image.repository === 'team/bug') throw new TypeError('boom');
-    throw new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'no signed target for tag v1');
+  verify: (image) => {
+    if (image.repository === 'team/signed') return Promise.resolve({ digest: DIGEST, signers: ['targets/releases'] });
+    if (image.repository === 'team/down') return Promise.reject(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'trust server https://n.example.com is unreachable'));
+    if (image.repository === 'team/bug') return Promise.reject(new TypeError('boom'));
+    return Promise.reject(new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'no signed target for tag v1'));
   },
 };
 const handle = createVerifyImageHandler({ notary: verifier, clock: { now: () => new Date('2026-11-27T00:00:00Z') }, logger: silentLogger });
@@ -82,7 +83,7 @@ describe('verify-image on Lambda (API Gateway HTTP API v2 events)', () => {
   it('answers a body that is not JSON with 400', async () => {
     const result = await lambda({ body: '{not json' }, context);
     expect(result.statusCode).toBe(400);
-    expect(JSON.parse(result.body).error.code).toBe('REQUEST_INVALID');
+    expect(parseJsonAs<{ error: { code: string } }>(result.body).error.code).toBe('REQUEST_INVALID');
   });
 
   it('answers an empty body with 400', async () => {

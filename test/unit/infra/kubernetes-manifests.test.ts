@@ -4,9 +4,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { anyString } from '../../support/matchers.js';
 import { parseAllDocuments } from 'yaml';
-
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { objectAt, valueAt, type JsonObject as Doc } from '../../support/json-paths.js';
 
 const DIR = fileURLToPath(new URL('../../../infra/kubernetes/', import.meta.url));
 
@@ -36,7 +36,7 @@ describe('infra/kubernetes', () => {
       expect(webhook['sideEffects']).toBe('None');
       expect(webhook['admissionReviewVersions']).toEqual(['v1']);
       expect(webhook['timeoutSeconds']).toBe(10);
-      expect(webhook['clientConfig']['service']).toMatchObject({ name: 'trustgate', namespace: 'trustgate-system', path: '/admit', port: 443 });
+      expect(valueAt(webhook, ['clientConfig', 'service'])).toMatchObject({ name: 'trustgate', namespace: 'trustgate-system', path: '/admit', port: 443 });
     });
 
     it('leaves out exactly trustgate-system and kube-system by their API-server-set name label', () => {
@@ -74,16 +74,16 @@ describe('infra/kubernetes', () => {
 
   describe('the Deployment', () => {
     const deployment = only('Deployment');
-    const pod = deployment['spec']['template']['spec'] as Doc;
-    const container = (pod['containers'] as Doc[])[0] as Doc;
+    const pod = objectAt(deployment, ['spec', 'template', 'spec']);
+    const container = objectAt(pod, ['containers', 0]);
 
     it('runs at least two replicas, kept by a PodDisruptionBudget', () => {
-      expect(deployment['spec']['replicas']).toBeGreaterThanOrEqual(2);
-      expect(only('PodDisruptionBudget')['spec']['minAvailable']).toBeGreaterThanOrEqual(1);
+      expect(valueAt(deployment, ['spec', 'replicas'])).toBeGreaterThanOrEqual(2);
+      expect(valueAt(only('PodDisruptionBudget'), ['spec', 'minAvailable'])).toBeGreaterThanOrEqual(1);
     });
 
     it('runs as non-root on a read-only root filesystem without privileges', () => {
-      expect(pod['securityContext']['runAsNonRoot']).toBe(true);
+      expect(valueAt(pod, ['securityContext', 'runAsNonRoot'])).toBe(true);
       expect(container['securityContext']).toMatchObject({
         runAsNonRoot: true,
         readOnlyRootFilesystem: true,
@@ -95,20 +95,20 @@ describe('infra/kubernetes', () => {
 
     it('probes /healthz over HTTPS and sets resource requests and limits', () => {
       for (const probe of ['readinessProbe', 'livenessProbe']) {
-        expect(container[probe]['httpGet']).toMatchObject({ path: '/healthz', scheme: 'HTTPS' });
+        expect(valueAt(container, [probe, 'httpGet'])).toMatchObject({ path: '/healthz', scheme: 'HTTPS' });
       }
-      expect(container['resources']['requests']).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
-      expect(container['resources']['limits']).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+      expect(valueAt(container, ['resources', 'requests'])).toMatchObject({ cpu: anyString(), memory: anyString() });
+      expect(valueAt(container, ['resources', 'limits'])).toMatchObject({ cpu: anyString(), memory: anyString() });
     });
 
     it('serves the TLS Secret, reads policies from the ConfigMap folder, keeps state in an emptyDir', () => {
       const args = container['args'] as string[];
       expect(args[0]).toBe('serve');
-      const volumes = Object.fromEntries((pod['volumes'] as Doc[]).map((volume) => [volume['name'], volume]));
-      const mounts = Object.fromEntries((container['volumeMounts'] as Doc[]).map((mount) => [mount['name'], mount['mountPath']]));
-      expect(volumes['tls']?.['secret']?.['secretName']).toBe('trustgate-tls');
-      expect(volumes['policies']?.['configMap']?.['name']).toBe('trustgate-policies');
-      expect(volumes['state']?.['emptyDir']).toBeDefined();
+      const volumes = Object.fromEntries((pod['volumes'] as Doc[]).map((volume) => [volume['name'] as string, volume] as const));
+      const mounts = Object.fromEntries((container['volumeMounts'] as Doc[]).map((mount) => [mount['name'] as string, mount['mountPath'] as string] as const));
+      expect(valueAt(volumes, ['tls', 'secret', 'secretName'])).toBe('trustgate-tls');
+      expect(valueAt(volumes, ['policies', 'configMap', 'name'])).toBe('trustgate-policies');
+      expect(valueAt(volumes, ['state', 'emptyDir'])).toBeDefined();
       expect(args).toEqual(
         expect.arrayContaining([
           `--policies=${mounts['policies']}`,
@@ -123,9 +123,9 @@ describe('infra/kubernetes', () => {
   describe('the Service', () => {
     it('maps 443 to the container port 8443', () => {
       const service = only('Service');
-      expect(service['spec']['ports'][0]).toMatchObject({ port: 443, targetPort: 'https' });
-      const container = only('Deployment')['spec']['template']['spec']['containers'][0] as Doc;
-      expect(container['ports'][0]).toMatchObject({ name: 'https', containerPort: 8443 });
+      expect(valueAt(service, ['spec', 'ports', 0])).toMatchObject({ port: 443, targetPort: 'https' });
+      const container = objectAt(only('Deployment'), ['spec', 'template', 'spec', 'containers', 0]);
+      expect(valueAt(container, ['ports', 0])).toMatchObject({ name: 'https', containerPort: 8443 });
     });
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { anyString, stringContaining } from '../../support/matchers.js';
 import { ErrorCode, TrustgateError, type FieldProblem } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 
@@ -110,7 +111,7 @@ describe('decodePolicyDocuments', () => {
 
     it('reports a bad item with its index', () => {
       const problems = problemsOf('apiVersion: v1\nkind: List\nitems:\n  - kind: Pod\n');
-      expect(problems).toEqual([{ path: 'policies.yaml:1: items[0].kind', message: expect.any(String) }]);
+      expect(problems).toEqual([{ path: 'policies.yaml:1: items[0].kind', message: anyString() }]);
     });
 
     it('refuses a List inside a List', () => {
@@ -246,7 +247,7 @@ kind: Deployment
   describe('when the same object is defined twice', () => {
     it('rejects the second definition', () => {
       const problems = problemsOf(`${CLUSTER_POLICY}---\n${CLUSTER_POLICY}`);
-      expect(problems).toEqual([{ path: 'policies.yaml:2: metadata.name', message: expect.stringContaining('policies.yaml:1') }]);
+      expect(problems).toEqual([{ path: 'policies.yaml:2: metadata.name', message: stringContaining('policies.yaml:1') }]);
     });
   });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { stringContaining } from '../../support/matchers.js';
 import { parseImageReference } from '../../../shared/image/reference.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { lookupPolicy, type PolicyLookup } from '../../../shared/policy/match-policy.js';
@@ -129,7 +130,7 @@ describe('lookupPolicy', () => {
   describe('when no policy matches at all', () => {
     it('returns matched false with a reason naming the image', () => {
       const result = lookup(policySet(), 'nginx');
-      expect(result).toEqual({ matched: false, reason: expect.stringContaining('docker.io/library/nginx:latest'), enforced: [] });
+      expect(result).toEqual({ matched: false, reason: stringContaining('docker.io/library/nginx:latest'), enforced: [] });
     });
   });
 

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { stringContaining } from '../../support/matchers.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import type { Policy, PolicySecret } from '../../../shared/policy/model.js';
@@ -123,7 +124,7 @@ describe('toRequirements', () => {
   describe('when the ICCRVA vulnerability check is enabled', () => {
     it('yields an unsupported requirement', () => {
       const requirements = toRequirements(policyOf({ vulnerability: { ICCRVA: { enabled: true, account: 'a' } } }), SECRETS, 'team-a');
-      expect(requirements).toEqual([{ kind: 'unsupported', reason: expect.stringContaining('ICCRVA') }]);
+      expect(requirements).toEqual([{ kind: 'unsupported', reason: stringContaining('ICCRVA') }]);
     });
 
     it('is ignored when disabled', () => {

@@ -53,7 +53,7 @@ describe('createHttpApiVerify', () => {
 
   describe('when the request is signed with the wrong secret', () => {
     it('is refused by the stand-in and denies with TRUST_SERVER_UNAVAILABLE', async () => {
-      const wrong: HttpApiAuth = { ...SIGV4, credentials: { ...TEST_AWS_CREDENTIALS, secretAccessKey: 'not-the-secret' } } as HttpApiAuth;
+      const wrong: HttpApiAuth = { ...SIGV4, credentials: { ...TEST_AWS_CREDENTIALS, secretAccessKey: 'not-the-secret' } };
       const { standIn, result } = await verifyAgainst(({ image }) => ({ status: 200, json: allowAnswer(image, DIGEST) }), { auth: wrong });
       expect(standIn.signatureFailures).toEqual(['signature does not match']);
       expect(result).toMatchObject({ allowed: false, digest: null, codes: ['TRUST_SERVER_UNAVAILABLE'] });

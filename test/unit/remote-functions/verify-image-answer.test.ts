@@ -2,13 +2,14 @@
 // asked, self-consistent; anything else is TRUST_SERVER_UNAVAILABLE.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { objectContaining } from '../../support/matchers.js';
 import { decodeVerifyImageAnswer } from '../../../infra/remote-functions/verify-image-answer.js';
 import { isTrustgateError } from '../../../shared/errors.js';
 
 const IMAGE = 'registry.example.com/team/app:v1';
 const DIGEST = `sha256:${'ef'.repeat(32)}`;
 const ALLOW = { allowed: true, image: IMAGE, digest: DIGEST, reasons: [], codes: [], signers: ['targets'] };
-const unavailable = expect.objectContaining({ code: 'TRUST_SERVER_UNAVAILABLE' });
+const unavailable = objectContaining({ code: 'TRUST_SERVER_UNAVAILABLE' });
 
 describe('decodeVerifyImageAnswer', () => {
   describe('when the answer is a well-formed allow for the image', () => {

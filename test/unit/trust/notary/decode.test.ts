@@ -3,11 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
+import { objectAt, removeAt, setAt, type JsonObject as Doc } from '../../../support/json-paths.js';
 import { fixtureJson, readFixture, toBytes } from './notary-fixtures.js';
-
-// Sample JSON being changed into malformed variants: any shape is allowed on purpose.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Doc = Record<string, any>;
 
 // The error a decoder threw, so tests can look at code and problem paths.
 function decodeError(decode: () => unknown): TrustgateError {
@@ -28,8 +25,8 @@ function problemPaths(decode: () => unknown): string[] {
 
 // A sample with its signed part changed by `change` (signatures left as they were).
 function variant(name: string, change: (signed: Doc, whole: Doc) => void): Uint8Array {
-  const json = fixtureJson(name) as Doc;
-  change(json.signed, json);
+  const json: Doc = fixtureJson(name);
+  change(objectAt(json, ['signed']), json);
   return toBytes(json);
 }
 
@@ -65,9 +62,9 @@ describe('decodeRoot', () => {
       const bytes = variant('root.json', (signed) => {
         signed.version = 'two';
         delete signed.expires;
-        signed.roles.snapshot.threshold = 0;
-        signed.roles.targets.keyids = 'befb';
-        delete signed.roles.timestamp;
+        setAt(signed, ['roles', 'snapshot', 'threshold'], 0);
+        setAt(signed, ['roles', 'targets', 'keyids'], 'befb');
+        removeAt(signed, ['roles', 'timestamp']);
         signed.consistent_snapshot = 'no';
       });
       expect(problemPaths(() => decodeRoot(bytes))).toEqual(
@@ -86,12 +83,12 @@ describe('decodeRoot', () => {
   describe.each([
     ['signed', (_s: Doc, whole: Doc) => delete whole.signed],
     ['signatures', (_s: Doc, whole: Doc) => (whole.signatures = {})],
-    ['signatures[0].sig', (_s: Doc, whole: Doc) => (whole.signatures[0].sig = 'not base64!')],
-    ['signatures[0].keyid', (_s: Doc, whole: Doc) => (whole.signatures[0].keyid = 7)],
-    ['signatures[0].method', (_s: Doc, whole: Doc) => delete whole.signatures[0].method],
+    ['signatures[0].sig', (_s: Doc, whole: Doc) => setAt(whole, ['signatures', 0, 'sig'], 'not base64!')],
+    ['signatures[0].keyid', (_s: Doc, whole: Doc) => setAt(whole, ['signatures', 0, 'keyid'], 7)],
+    ['signatures[0].method', (_s: Doc, whole: Doc) => removeAt(whole, ['signatures', 0, 'method'])],
     ['signed.keys', (s: Doc) => (s.keys = [])],
     ['signed.roles', (s: Doc) => delete s.roles],
-    ['signed.roles.root.keyids[0]', (s: Doc) => (s.roles.root.keyids = [1])],
+    ['signed.roles.root.keyids[0]', (s: Doc) => setAt(s, ['roles', 'root', 'keyids'], [1])],
     ['signed.version', (s: Doc) => (s.version = 0)],
     ['signed.version', (s: Doc) => (s.version = 1.5)],
     ['signed.expires', (s: Doc) => (s.expires = 'next year')],
@@ -107,7 +104,7 @@ describe('decodeRoot', () => {
       const rootKeyId = '0a9936a39f5aa59aa5c9c7d964cc1d9fb926f4f6dfdb89fd1c54eef5b424c34b';
       const bytes = variant('root.json', (signed) => {
         // An attacker's key presented under the ID of the trusted root key.
-        signed.keys[rootKeyId] = signed.keys[targetsKeyId];
+        setAt(signed, ['keys', rootKeyId], objectAt(signed, ['keys', targetsKeyId]));
       });
       expect(problemPaths(() => decodeRoot(bytes))).toContain(`signed.keys["${rootKeyId}"]`);
     });
@@ -117,11 +114,11 @@ describe('decodeRoot', () => {
     const keyId = 'b4386e87b917f74cbbf05d67f8ad712790ff77d394f2eb9ee00dfd1d86e77593';
     it.each([
       ['an unknown key type', (key: Doc) => (key.keytype = 'dsa'), 'keyval.public'],
-      ['a public key that is not a string', (key: Doc) => (key.keyval.public = 5), 'keyval.public'],
-      ['a non-null private key', (key: Doc) => (key.keyval.private = 'c2VjcmV0'), 'keyval.private'],
+      ['a public key that is not a string', (key: Doc) => setAt(key, ['keyval', 'public'], 5), 'keyval.public'],
+      ['a non-null private key', (key: Doc) => setAt(key, ['keyval', 'private'], 'c2VjcmV0'), 'keyval.private'],
       ['no keyval', (key: Doc) => delete key.keyval, 'keyval'],
     ])('reports %s', (_name, change, suffix) => {
-      const bytes = variant('root.json', (signed) => change(signed.keys[keyId]));
+      const bytes = variant('root.json', (signed) => change(objectAt(signed, ['keys', keyId])));
       expect(problemPaths(() => decodeRoot(bytes))).toContain(`signed.keys["${keyId}"].${suffix}`);
     });
   });
@@ -160,11 +157,11 @@ describe('decodeTimestamp', () => {
 
   describe('when the snapshot meta is missing or malformed', () => {
     it.each([
-      ['signed.meta.snapshot', (s: Doc) => delete s.meta.snapshot],
-      ['signed.meta.snapshot.length', (s: Doc) => (s.meta.snapshot.length = -1)],
-      ['signed.meta.snapshot.length', (s: Doc) => (s.meta.snapshot.length = '1083')],
-      ['signed.meta.snapshot.hashes', (s: Doc) => delete s.meta.snapshot.hashes],
-      ['signed.meta.snapshot.hashes.sha256', (s: Doc) => (s.meta.snapshot.hashes.sha256 = 'zz')],
+      ['signed.meta.snapshot', (s: Doc) => removeAt(s, ['meta', 'snapshot'])],
+      ['signed.meta.snapshot.length', (s: Doc) => setAt(s, ['meta', 'snapshot', 'length'], -1)],
+      ['signed.meta.snapshot.length', (s: Doc) => setAt(s, ['meta', 'snapshot', 'length'], '1083')],
+      ['signed.meta.snapshot.hashes', (s: Doc) => removeAt(s, ['meta', 'snapshot', 'hashes'])],
+      ['signed.meta.snapshot.hashes.sha256', (s: Doc) => setAt(s, ['meta', 'snapshot', 'hashes', 'sha256'], 'zz')],
       ['signed.meta', (s: Doc) => (s.meta = null)],
     ])('reports %s', (path, change) => {
       expect(problemPaths(() => decodeTimestamp(variant('timestamp.json', change)))).toContain(path);
@@ -205,7 +202,7 @@ describe('decodeSnapshot', () => {
 
   describe('when an entry is malformed', () => {
     it('reports the entry path', () => {
-      const bytes = variant('snapshot.json', (s) => (s.meta['targets/alice'] = 'x'));
+      const bytes = variant('snapshot.json', (s) => setAt(s, ['meta', 'targets/alice'], 'x'));
       expect(problemPaths(() => decodeSnapshot(bytes))).toEqual(['signed.meta["targets/alice"]']);
     });
   });
@@ -252,12 +249,12 @@ describe('decodeTargets', () => {
       ['paths that are not an array', (r: Doc) => (r.paths = ''), 'paths'],
       ['no keyids', (r: Doc) => delete r.keyids, 'keyids'],
     ])('reports %s', (_name, change, suffix) => {
-      const bytes = variant('targets.json', (s) => change(s.delegations.roles[0]));
+      const bytes = variant('targets.json', (s) => change(objectAt(s, ['delegations', 'roles', 0])));
       expect(problemPaths(() => decodeTargets(bytes))).toContain(`signed.delegations.roles[0].${suffix}`);
     });
 
     it('reports a delegation listed twice', () => {
-      const bytes = variant('targets.json', (s) => (s.delegations.roles[1].name = 'targets/releases'));
+      const bytes = variant('targets.json', (s) => setAt(s, ['delegations', 'roles', 1, 'name'], 'targets/releases'));
       expect(problemPaths(() => decodeTargets(bytes))).toEqual(['signed.delegations.roles[1].name']);
     });
   });
@@ -265,8 +262,8 @@ describe('decodeTargets', () => {
   describe('when a delegation uses path_hash_prefixes instead of paths', () => {
     it('decodes it with no paths, so it matches no target', () => {
       const bytes = variant('targets.json', (s) => {
-        delete s.delegations.roles[0].paths;
-        s.delegations.roles[0].path_hash_prefixes = ['ab'];
+        removeAt(s, ['delegations', 'roles', 0, 'paths']);
+        setAt(s, ['delegations', 'roles', 0, 'path_hash_prefixes'], ['ab']);
       });
       expect(decodeTargets(bytes).signed.delegations.roles[0]?.paths).toEqual([]);
     });
@@ -274,7 +271,7 @@ describe('decodeTargets', () => {
 
   describe('when a target entry is malformed', () => {
     it('reports its path', () => {
-      const bytes = variant('targets.json', (s) => (s.targets.v1.length = null));
+      const bytes = variant('targets.json', (s) => setAt(s, ['targets', 'v1', 'length'], null));
       expect(problemPaths(() => decodeTargets(bytes))).toEqual(['signed.targets["v1"].length']);
     });
   });
