@@ -52,7 +52,7 @@ spec:
 `,
     );
     const stateDir = await env.makeDir('state');
-    const serve = await startTrustgateServe({ policiesDir, stateDir, caFile: env.caFile, keepOutput: false });
+    const serve = await startTrustgateServe({ policiesDir, stateDir, caFile: env.caFile, outputFile: join(await env.makeDir('serve-log'), 'serve.log') });
     stopServe = () => serve.stop();
     const body = JSON.stringify(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${gun}:v1` }] }))));
     // The same review for an image whose policy requires nothing: the webhook's own cost
