@@ -2,10 +2,10 @@
 # A self-contained run of trustgate's main job on this machine: start a real notary-server
 # (memory storage, TLS with a throw-away CA), sign one tag with the real notary client, then
 # let trustgate verify a signed and an unsigned tag. Everything lives in a temp folder that
-# is removed at the end.
+# is removed at the end. Installs Debian's notary package first when it is missing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$root/scripts/install-test-servers.sh"
+bash "$root/scripts/install-test-servers.sh" notary
 [ -f "$root/dist/cli.mjs" ] || node "$root/scripts/build.mjs" >/dev/null
 
 work="$(mktemp -d)"

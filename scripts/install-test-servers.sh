@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start: Debian's notary package
 # (notary-server and the notary client), and Debian's docker-registry unpacked into
-# .build/docker-registry. Does nothing when they are already there.
+# .build/docker-registry. Does nothing when they are already there. With the argument
+# `notary`, installs only notary and openssl (all `npm run demo` needs).
 set -euo pipefail
 install_notary() {
 if command -v notary-server >/dev/null 2>&1 && command -v notary >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
   return 0
 fi
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "The integration tests need Debian's 'notary' package (notary-server, notary) and openssl." >&2
+  echo "trustgate's integration tests and demo need Debian's 'notary' package (notary-server, notary) and openssl." >&2
   echo "Install them with: sudo apt-get install -y notary openssl" >&2
   exit 1
 fi
@@ -17,6 +18,7 @@ apt-get update -qq
 apt-get install -y -qq notary openssl >/dev/null
 }
 install_notary
+[ "${1:-}" = "notary" ] && exit 0
 
 # The real docker-registry (distribution 2.8) for the push-event tests: Debian's package,
 # unpacked (not installed) into a cache folder and reused. Prints nothing when present.
@@ -24,7 +26,11 @@ REGISTRY_CACHE="${TRUSTGATE_REGISTRY_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.b
 if [ ! -x "$REGISTRY_CACHE/usr/bin/docker-registry" ]; then
   mkdir -p "$REGISTRY_CACHE"
   work="$(mktemp -d)"
-  (cd "$work" && apt-get download docker-registry >/dev/null)
+  # A fresh machine may have no package lists yet (notary was installed some other way).
+  if ! (cd "$work" && apt-get download docker-registry >/dev/null 2>&1); then
+    [ "$(id -u)" = "0" ] && apt-get update -qq
+    (cd "$work" && apt-get download docker-registry >/dev/null)
+  fi
   dpkg -x "$work"/docker-registry_*.deb "$REGISTRY_CACHE"
   rm -rf "$work"
 fi
