@@ -6,6 +6,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ErrorCode, TrustgateError, type FieldProblem } from '../../shared/errors.js';
+import { joinField, toFieldPath } from '../../shared/field-path.js';
 import type { Logger } from '../../shared/ports.js';
 import { decodeHttpApiBody, toHttpApiResult, type HttpApiEvent, type HttpApiResult } from './aws-http.js';
 import { errorResponse } from './function-response.js';
@@ -86,19 +87,4 @@ export function toFieldProblems(errors: readonly ErrorObject[]): FieldProblem[] 
     if (!problems.some((seen) => seen.path === problem.path && seen.message === problem.message)) problems.push(problem);
   }
   return problems;
-}
-
-// JSON pointer (`/trust/signers/0`) to field path (`trust.signers[0]`). The request schemas
-// have no property whose name is all digits, so digit segments are array indexes.
-function toFieldPath(pointer: string): string {
-  if (pointer === '') return '';
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .reduce((path, segment) => (/^\d+$/.test(segment) ? `${path}[${segment}]` : joinField(path, segment)), '');
-}
-
-function joinField(path: string, segment: string): string {
-  return path === '' ? segment : `${path}.${segment}`;
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { objectOfKind, podSpec, reviewFor } from '../../test/support/admission-reviews.js';
 import { uniqueGun } from '../../test/integration/support/scenarios.js';
 import { startTrustEnvironment } from '../../test/integration/support/trust-environment.js';
+import { signedTestRegistryPolicy } from '../../test/integration/support/trust-policies.js';
 import { httpsRequest, startTrustgateServe } from '../../test/integration/support/trustgate-serve.js';
 
 const DURATION_S = Math.min(Number(process.env['BENCH_DURATION'] ?? 10), 60);
@@ -34,23 +35,7 @@ async function main(): Promise<void> {
     const gun = uniqueGun('bench');
     const target = await env.scenarios.signedInTargets(gun, 'v1');
     const policiesDir = await env.makeDir('policies');
-    await writeFile(
-      join(policiesDir, 'cluster.yaml'),
-      `apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata:
-  name: bench
-spec:
-  repositories:
-    - name: "registry.test:5000/it/*"
-      policy:
-        trust:
-          enabled: true
-          trustServer: "${env.server.url}"
-    - name: "registry.test:5000/open/*"
-      policy: {}
-`,
-    );
+    await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(env.server.url, 'registry.test:5000/open/*'));
     const stateDir = await env.makeDir('state');
     const serve = await startTrustgateServe({ policiesDir, stateDir, caFile: env.caFile, outputFile: join(await env.makeDir('serve-log'), 'serve.log') });
     stopServe = () => serve.stop();

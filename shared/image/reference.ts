@@ -61,7 +61,8 @@ export function parseImageReference(input: string): ImageReference {
   if (input.length === 0) reject('expected a name, got an empty string');
   if (IDENTIFIER_RE.test(input)) reject('expected a repository name, got a 64-hex image ID');
 
-  const { name, tag, digest } = splitReference(input, reject);
+  const { name, tag, digest } = splitReferenceParts(input);
+  if (name.length === 0) reject('expected a repository name before the tag or digest');
   const { registry, repository } = splitRegistry(name);
 
   if (!DOMAIN_RE.test(registry)) reject(`expected a registry host[:port], got ${quote(registry)}`);
@@ -74,27 +75,32 @@ export function parseImageReference(input: string): ImageReference {
   if (tag !== undefined && !TAG_RE.test(tag)) reject(`expected a tag matching [\\w][\\w.-]{0,127}, got ${quote(tag)}`);
   if (digest !== undefined && !isDigest(digest)) reject(`expected a digest sha256:<64 lower-case hex>, got ${quote(digest)}`);
 
-  const normalised = normaliseName(registry.toLowerCase(), repository);
-  const fullName = `${normalised.registry}/${normalised.repository}`;
+  const host = normaliseRegistry(registry);
+  const path = normaliseRepository(host, repository);
+  const fullName = `${host}/${path}`;
   if (fullName.length > NAME_MAX_LENGTH) {
     reject(`expected a name of at most ${NAME_MAX_LENGTH} characters, got ${fullName.length}`);
   }
 
   return {
-    registry: normalised.registry,
-    repository: normalised.repository,
+    registry: host,
+    repository: path,
     ...(tag !== undefined ? { tag } : digest === undefined ? { tag: DEFAULT_TAG } : {}),
     ...(digest !== undefined ? { digest } : {}),
   };
 }
 
-// Split 'name[:tag][@digest]'. The digest starts at the first '@' (no other part may hold
-// one); the tag is after a ':' only if that ':' follows the last '/', since a ':' before it
-// belongs to a registry port ('reg:5000/app').
-function splitReference(
-  input: string,
-  reject: (why: string) => never,
-): { name: string; tag: string | undefined; digest: string | undefined } {
+export interface ReferenceParts {
+  readonly name: string;
+  readonly tag: string | undefined;
+  readonly digest: string | undefined;
+}
+
+// Split 'name[:tag][@digest]' without judging any part. The digest starts at the first '@'
+// (no other part may hold one); the tag is after a ':' only if that ':' follows the last
+// '/', since a ':' before it belongs to a registry port ('reg:5000/app'). Policy patterns
+// are split by the same rule, so a pattern and an image agree on where the tag begins.
+export function splitReferenceParts(input: string): ReferenceParts {
   let rest = input;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -108,30 +114,37 @@ function splitReference(
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
   }
-  if (rest.length === 0) reject('expected a repository name before the tag or digest');
   return { name: rest, tag, digest };
 }
 
-// distribution's splitDockerDomain: the first component is a registry only if it looks like
-// a host ('.' or ':' in it, or exactly 'localhost'); otherwise the whole name is a docker.io path.
-function splitRegistry(name: string): { registry: string; repository: string } {
+// distribution's rule for the first path component: it names a registry only if it looks
+// like a host ('.' or ':' in it, or exactly 'localhost').
+export function isRegistryHost(component: string): boolean {
+  return component.includes('.') || component.includes(':') || component === 'localhost';
+}
+
+// distribution's splitDockerDomain: the first component is the registry when `isHost` says
+// so (by default distribution's own rule; policy patterns also accept a host glob there);
+// otherwise the whole name is a docker.io path.
+export function splitRegistry(name: string, isHost: (component: string) => boolean = isRegistryHost): { registry: string; repository: string } {
   const slash = name.indexOf('/');
   if (slash === -1) return { registry: DEFAULT_REGISTRY, repository: name };
   const first = name.slice(0, slash);
-  if (first.includes('.') || first.includes(':') || first === 'localhost') {
-    return { registry: first, repository: name.slice(slash + 1) };
-  }
+  if (isHost(first)) return { registry: first, repository: name.slice(slash + 1) };
   return { registry: DEFAULT_REGISTRY, repository: name };
 }
 
-// Fold the legacy Docker Hub host into docker.io and put single-component Docker Hub
-// repositories under 'library/', as the docker CLI does before contacting any server.
-function normaliseName(registry: string, repository: string): { registry: string; repository: string } {
-  const host = registry === LEGACY_DEFAULT_REGISTRY ? DEFAULT_REGISTRY : registry;
-  if (host === DEFAULT_REGISTRY && !repository.includes('/')) {
-    return { registry: host, repository: `${OFFICIAL_NAMESPACE}/${repository}` };
-  }
-  return { registry: host, repository };
+// One spelling per registry host: lower-case (host names are case-insensitive), and the
+// legacy Docker Hub host folded into docker.io, as the docker CLI does.
+export function normaliseRegistry(registry: string): string {
+  const host = registry.toLowerCase();
+  return host === LEGACY_DEFAULT_REGISTRY ? DEFAULT_REGISTRY : host;
+}
+
+// Single-component Docker Hub repositories live under 'library/' ('nginx' is
+// 'library/nginx'); `registry` must already be normalised.
+export function normaliseRepository(registry: string, repository: string): string {
+  return registry === DEFAULT_REGISTRY && !repository.includes('/') ? `${OFFICIAL_NAMESPACE}/${repository}` : repository;
 }
 
 // Quote untrusted text for a one-line message: JSON escaping keeps control characters and

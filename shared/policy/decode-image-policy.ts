@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
+import { joinField, toFieldPath } from '../field-path.js';
 import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js';
 import { decodeMetadata, truncate } from './decode-metadata.js';
 import {
@@ -94,21 +95,6 @@ function reportSchemaErrors(errors: readonly ErrorObject[], scope: ProblemScope)
       scope.add(field, error.message ?? `fails ${error.keyword}`);
     }
   }
-}
-
-// JSON pointer (`/repositories/0/name`) to field path (`repositories[0].name`). The schema has no
-// object property whose name is all digits, so digit segments are array indexes.
-function toFieldPath(pointer: string): string {
-  if (pointer === '') return '';
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .reduce((path, segment) => (/^\d+$/.test(segment) ? `${path}[${segment}]` : joinField(path, segment)), '');
-}
-
-function joinField(path: string, segment: string): string {
-  return path === '' ? segment : `${path}.${segment}`;
 }
 
 function toRepositoryPolicy(raw: { readonly name: string; readonly policy?: RawPolicy | null }): RepositoryPolicy {

@@ -1,4 +1,4 @@
-import type { ImageReference } from '../image/reference.js';
+import { isRegistryHost, normaliseRegistry, normaliseRepository, splitReferenceParts, splitRegistry, type ImageReference } from '../image/reference.js';
 
 // A repository pattern from a policy, normalised the way image references are, with `*` kept.
 export interface ImagePattern {
@@ -17,8 +17,6 @@ export interface ImagePattern {
   readonly specificity: number;
 }
 
-const DEFAULT_REGISTRY = 'docker.io';
-const LEGACY_DEFAULT_REGISTRY = 'index.docker.io';
 const ONLY_STARS = /^\*+$/;
 
 // Normalise a pattern exactly like parseImageReference normalises an image, so `nginx` and
@@ -33,35 +31,14 @@ const ONLY_STARS = /^\*+$/;
 //     Docker Hub).
 // Never throws: a pattern no image can satisfy simply never matches.
 export function toImagePattern(pattern: string): ImagePattern {
-  let rest = pattern;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
+  const { name, tag, digest } = splitReferenceParts(pattern);
+  let host = '*';
+  let path = '*';
+  if (!ONLY_STARS.test(name)) {
+    const split = splitRegistry(name, (first) => isRegistryHost(first) || ONLY_STARS.test(first));
+    host = normaliseRegistry(split.registry);
+    path = ONLY_STARS.test(split.repository) ? split.repository : normaliseRepository(host, split.repository);
   }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  let host: string;
-  let path: string;
-  const slash = rest.indexOf('/');
-  const first = slash === -1 ? rest : rest.slice(0, slash);
-  if (ONLY_STARS.test(rest)) {
-    host = '*';
-    path = '*';
-  } else if (slash !== -1 && (first.includes('.') || first.includes(':') || first === 'localhost' || ONLY_STARS.test(first))) {
-    host = first.toLowerCase();
-    path = rest.slice(slash + 1);
-  } else {
-    host = DEFAULT_REGISTRY;
-    path = rest;
-  }
-  if (host === LEGACY_DEFAULT_REGISTRY) host = DEFAULT_REGISTRY;
-  if (host === DEFAULT_REGISTRY && !path.includes('/') && !ONLY_STARS.test(path)) path = `library/${path}`;
 
   const text = `${host}/${path}${tag === undefined ? '' : `:${tag}`}${digest === undefined ? '' : `@${digest}`}`;
   const stars = countStars(text);

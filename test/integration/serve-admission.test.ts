@@ -17,6 +17,7 @@ import {
   type KINDS,
 } from '../support/admission-reviews.js';
 import { uniqueGun, type TargetDigest } from './support/scenarios.js';
+import { signedTestRegistryPolicy, trustedTestGuns } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { httpsRequest, startTrustgateServe, type HttpAnswer, type ServeProcess } from './support/trustgate-serve.js';
 
@@ -48,7 +49,7 @@ beforeAll(async () => {
   teamA = { gun: teamGun, target: teamSigned };
 
   const policiesDir = await env.makeDir('policies');
-  await writeFile(join(policiesDir, 'cluster.yaml'), clusterPolicy(env.server.url));
+  await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(env.server.url));
   await writeFile(join(policiesDir, 'team-a.yaml'), teamPolicy(env.server.url, teamSigned.signer.key.publicKeyPem));
   serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
 }, 120_000);
@@ -58,21 +59,6 @@ afterAll(async () => {
   await env?.stop();
 });
 
-function clusterPolicy(trustServer: string): string {
-  return `apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata:
-  name: signed-test-registry
-spec:
-  repositories:
-    - name: "registry.test:5000/it/*"
-      policy:
-        trust:
-          enabled: true
-          trustServer: "${trustServer}"
-`;
-}
-
 function teamPolicy(trustServer: string, alicePem: string): string {
   return `apiVersion: portieris.cloud.ibm.com/v1
 kind: ImagePolicy
@@ -81,14 +67,7 @@ metadata:
   namespace: team-a
 spec:
   repositories:
-    - name: "registry.test:5000/it/*"
-      policy:
-        trust:
-          enabled: true
-          trustServer: "${trustServer}"
-          signerSecrets:
-            - name: alice-signer
----
+${trustedTestGuns(trustServer, ['alice-signer'])}---
 apiVersion: v1
 kind: Secret
 metadata:

@@ -6,18 +6,14 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VerifyImageResponse } from '../../shared/verify/verify-image.js';
 import { NotaryCli } from './support/notary-cli.js';
 import { randomTarget, uniqueGun, type TargetDigest } from './support/scenarios.js';
 import { readTrustedRoot } from './support/state-dir.js';
+import { signedTestRegistryPolicy } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
-
-interface VerifyAnswer {
-  readonly allowed: boolean;
-  readonly digest: string | null;
-  readonly codes: readonly string[];
-}
 
 let env: TrustEnvironment;
 let serve: ServeProcess;
@@ -26,18 +22,7 @@ let stateDir: string;
 beforeAll(async () => {
   env = await startTrustEnvironment();
   const policiesDir = await env.makeDir('policies');
-  await writeFile(
-    join(policiesDir, 'cluster.yaml'),
-    [
-      'apiVersion: portieris.cloud.ibm.com/v1',
-      'kind: ClusterImagePolicy',
-      'metadata: {name: signed-test-registry}',
-      'spec:',
-      '  repositories:',
-      '    - name: "registry.test:5000/it/*"',
-      `      policy: {trust: {enabled: true, trustServer: "${env.server.url}"}}`,
-    ].join('\n'),
-  );
+  await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(env.server.url));
   stateDir = await env.makeDir('state');
   // Freshness 0: serve asks the trust server on every verification, as the CLI does here,
   // so both see the attacker's repository as soon as it is published.
@@ -49,10 +34,10 @@ afterAll(async () => {
   await env?.stop();
 });
 
-async function verifyWithServe(image: string): Promise<VerifyAnswer> {
+async function verifyWithServe(image: string): Promise<VerifyImageResponse> {
   const answer = await httpsRequest(`${serve.url}/functions/verify-image`, serve.caPem, { method: 'POST', body: JSON.stringify({ image, namespace: 'default' }) });
   expect(answer.status, answer.text).toBe(200);
-  return JSON.parse(answer.text) as VerifyAnswer;
+  return JSON.parse(answer.text) as VerifyImageResponse;
 }
 
 function verifyWithCli(image: string, dir: string): Promise<TrustgateRun> {

@@ -1,16 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import { parseJsonSafely } from '../../shared/json.js';
-
-function codeOf(text: string): string | undefined {
-  try {
-    parseJsonSafely(text);
-    return undefined;
-  } catch (error) {
-    return (error as TrustgateError).code;
-  }
-}
+import { errorCodeOf } from '../support/trustgate-errors.js';
 
 describe('parseJsonSafely', () => {
   describe('when a key could pollute a prototype', () => {
@@ -20,12 +12,12 @@ describe('parseJsonSafely', () => {
       ['__proto__ spelled with \\u escapes', '{"\\u005f\\u005fproto\\u005f\\u005f":{"x":1}}'],
       ['prototype spelled with a \\u escape', '{"prot\\u006ftype":1}'],
     ])('rejects %s with REQUEST_INVALID', (_name, text) => {
-      expect(codeOf(text)).toBe(ErrorCode.REQUEST_INVALID);
+      expect(errorCodeOf(() => parseJsonSafely(text))).toBe(ErrorCode.REQUEST_INVALID);
     });
   });
 
   it('rejects text that is not JSON', () => {
-    expect(codeOf('{"a":')).toBe(ErrorCode.REQUEST_INVALID);
+    expect(errorCodeOf(() => parseJsonSafely('{"a":'))).toBe(ErrorCode.REQUEST_INVALID);
   });
 
   it('parses any other JSON value exactly as JSON.parse does', () => {
@@ -33,7 +25,7 @@ describe('parseJsonSafely', () => {
       fc.property(fc.jsonValue(), (value) => {
         const text = JSON.stringify(value);
         const hostile = /"(__proto__|constructor|prototype)":/.test(text);
-        if (hostile) expect(codeOf(text)).toBe(ErrorCode.REQUEST_INVALID);
+        if (hostile) expect(errorCodeOf(() => parseJsonSafely(text))).toBe(ErrorCode.REQUEST_INVALID);
         else expect(parseJsonSafely(text)).toEqual(JSON.parse(text));
       }),
     );

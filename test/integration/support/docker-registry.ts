@@ -2,13 +2,13 @@
 // scripts/install-test-servers.sh into .build/docker-registry) on a free loopback port with
 // filesystem storage and, optionally, a notification endpoint; and pushes images to it the
 // way docker does, without docker (REFERENCE §2).
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getFreePort } from './free-port.js';
+import { spawnServer, waitUntilReady } from './server-process.js';
 import { makeTempDir, removeDir } from './temp-dir.js';
 
 export const DOCKER_REGISTRY_BIN =
@@ -58,36 +58,19 @@ export async function startDockerRegistry(notifications?: Notifications): Promis
   ].join('\n');
   await writeFile(join(dir, 'config.yml'), `${config}\n`);
   const caEnv = notifications?.caFile === undefined ? {} : { SSL_CERT_FILE: notifications.caFile };
-  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { cwd: dir, env: { ...process.env, ...caEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let running = true;
-  void exited.then(() => (running = false));
+  const server = spawnServer(DOCKER_REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { cwd: dir, env: { ...process.env, ...caEnv } });
   const url = `http://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
-    if (running) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await server.stop();
     await removeDir(dir);
   };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (!running) throw new Error(`docker-registry exited during startup:\n${log}`);
-    try {
-      if ((await fetch(`${url}/v2/`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`docker-registry not ready:\n${log}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+  try {
+    await waitUntilReady(server, { name: 'docker-registry', url: `${url}/v2/`, timeoutMs: 10_000 });
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  return { host: `127.0.0.1:${port}`, url, log: () => log, stop };
+  return { host: `127.0.0.1:${port}`, url, log: server.log, stop };
 }
 
 export interface PushedImage {

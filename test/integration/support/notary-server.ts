@@ -1,10 +1,10 @@
 // Runs the real notary-server (Debian's 0.7.0) on a free loopback port with in-memory
 // storage, for tests that need the exact bytes and behaviour users' servers have.
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getFreePort } from './free-port.js';
 import { httpGet } from './http-get.js';
+import { spawnServer, waitUntilReady } from './server-process.js';
 import { createTestCa, type TestCa } from './test-ca.js';
 import { makeTempDir, removeDir } from './temp-dir.js';
 
@@ -61,26 +61,16 @@ async function startOnce(options: NotaryServerOptions): Promise<NotaryServer> {
   const configFile = join(dir, 'server.json');
   await writeFile(configFile, JSON.stringify(toServerConfig(port, useTls ? ca : undefined, options.auth), null, 2));
 
-  const child = spawn('notary-server', ['-config', configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let running = true;
-  void exited.then(() => (running = false));
-
+  const server = spawnServer('notary-server', ['-config', configFile], { cwd: dir });
   const url = `${useTls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const cleanUp = async (): Promise<void> => {
-    if (running) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await server.stop();
     await removeDir(dir);
     await ownCa?.remove();
   };
 
   try {
-    await waitForHealth(url, ca?.caFile, () => running, () => log);
+    await waitUntilReady(server, { name: 'notary-server', url: `${url}/_notary_server/health`, caFile: ca?.caFile, timeoutMs: STARTUP_TIMEOUT_MS });
   } catch (error) {
     await cleanUp();
     throw error;
@@ -98,7 +88,7 @@ async function startOnce(options: NotaryServerOptions): Promise<NotaryServer> {
       }
       return response.body;
     },
-    log: () => log,
+    log: server.log,
     stop: cleanUp,
   };
 }
@@ -124,21 +114,4 @@ function toServerConfig(port: number, ca: TestCa | undefined, auth: TokenAuthOpt
           },
         }),
   };
-}
-
-// Polls GET /_notary_server/health until it answers 200; fails fast with the server's log
-// when the process exits.
-async function waitForHealth(url: string, caFile: string | undefined, isRunning: () => boolean, log: () => string): Promise<void> {
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (!isRunning()) throw new Error(`notary-server exited during startup:\n${log()}`);
-    try {
-      const response = await httpGet(`${url}/_notary_server/health`, caFile, 1_000);
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`notary-server at ${url} not healthy after ${STARTUP_TIMEOUT_MS} ms:\n${log()}`);
 }

@@ -4,27 +4,17 @@
 // and expect the second run to see the change.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { runCommand } from './run-command.js';
 
 export const TRUSTGATE_BIN = fileURLToPath(new URL('../../../bin/trustgate.mjs', import.meta.url));
-
-// The `--json` verdict contract of `trustgate verify`.
-export interface VerifyVerdict {
-  readonly allowed: boolean;
-  readonly image: string;
-  readonly digest: string | null;
-  readonly reasons: readonly string[];
-  readonly codes: readonly string[];
-  readonly signers: readonly string[];
-  readonly stale?: boolean;
-}
 
 export interface TrustgateRun {
   readonly exitCode: number;
   readonly stdout: string;
   readonly stderr: string;
-  // The parsed stdout when it is a verdict, else undefined.
-  readonly json: VerifyVerdict | undefined;
+  // The parsed stdout when it is a verdict (`--json` prints the verify-image answer), else undefined.
+  readonly json: VerifyImageResponse | undefined;
 }
 
 export interface VerifyOptions {
@@ -81,10 +71,10 @@ export async function runTrustgate(
   return { ...result, json: parseVerdict(result.stdout) };
 }
 
-function parseVerdict(stdout: string): VerifyVerdict | undefined {
+function parseVerdict(stdout: string): VerifyImageResponse | undefined {
   try {
     const value = JSON.parse(stdout) as unknown;
-    return typeof value === 'object' && value !== null && 'allowed' in value ? (value as VerifyVerdict) : undefined;
+    return typeof value === 'object' && value !== null && 'allowed' in value ? (value as VerifyImageResponse) : undefined;
   } catch {
     return undefined;
   }

@@ -7,19 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../cli/main.js';
+import { registryClusterPolicy } from '../../support/policy-fixtures.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/policies', import.meta.url));
 
-const CLUSTER = `
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: registry}
-spec:
-  repositories:
-    - name: reg.example.com/*
-      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
-    - name: reg.example.com/open/*
-`;
+const CLUSTER = registryClusterPolicy('reg.example.com/open/*');
 const SANDBOX = `
 apiVersion: portieris.cloud.ibm.com/v1
 kind: ImagePolicy

@@ -2,38 +2,19 @@
 import { describe, expect, it } from 'vitest';
 import { parseJsonAs } from '../../support/parse-json-as.js';
 import { stringContaining } from '../../support/matchers.js';
+import { REGISTRY_POLICY_MATCH, registryClusterPolicy } from '../../support/policy-fixtures.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { silentLogger } from '../../../shared/ports.js';
 import { createLambdaEntry } from '../../../functions/platform/lambda-entry.js';
 import { createOpenWhiskMain } from '../../../functions/platform/openwhisk-entry.js';
 import { createPolicyLookupHandler } from '../../../functions/policy-lookup/handler.js';
 
-const SET = decodePolicyDocuments([
-  {
-    source: 'policies.yaml',
-    text: `
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: registry}
-spec:
-  repositories:
-    - name: reg.example.com/*
-      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
-`,
-  },
-]);
+const SET = decodePolicyDocuments([{ source: 'policies.yaml', text: registryClusterPolicy() }]);
 
 const handle = createPolicyLookupHandler({ policies: () => Promise.resolve(SET), logger: silentLogger });
 const lambda = createLambdaEntry(handle, silentLogger);
 const openwhisk = createOpenWhiskMain(() => handle, () => silentLogger);
 const context = {} as never;
-
-const MATCHED = {
-  matched: true,
-  policy: { mutateImage: true, trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: [] } },
-  source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/*' },
-  enforced: [],
-};
 
 function problemPaths(body: unknown): string[] {
   return (body as { error: { problems: { path: string }[] } }).error.problems.map((p) => p.path);
@@ -42,7 +23,7 @@ function problemPaths(body: unknown): string[] {
 describe('policy-lookup handler', () => {
   describe('when a policy matches', () => {
     it('answers 200 with the policy, its source and the enforced policies', async () => {
-      expect(await handle({ image: 'reg.example.com/team/app:v1', namespace: 'default' })).toEqual({ statusCode: 200, body: MATCHED });
+      expect(await handle({ image: 'reg.example.com/team/app:v1', namespace: 'default' })).toEqual({ statusCode: 200, body: REGISTRY_POLICY_MATCH });
     });
   });
 
@@ -92,7 +73,7 @@ describe('policy-lookup on Lambda (API Gateway HTTP API v2 events)', () => {
     const result = await lambda({ body: JSON.stringify({ image: 'reg.example.com/team/app:v1', namespace: 'default' }) }, context);
     expect(result.statusCode).toBe(200);
     expect(result.headers['content-type']).toBe('application/json');
-    expect(JSON.parse(result.body)).toEqual(MATCHED);
+    expect(JSON.parse(result.body)).toEqual(REGISTRY_POLICY_MATCH);
   });
 
   it('decodes a base64-encoded body', async () => {
@@ -117,7 +98,7 @@ describe('policy-lookup on Lambda (API Gateway HTTP API v2 events)', () => {
 describe('policy-lookup on OpenWhisk (main(params))', () => {
   it('takes the request from params of a non-raw web action', async () => {
     const result = await openwhisk({ image: 'reg.example.com/team/app:v1', namespace: 'default', __ow_method: 'post', __ow_headers: {} });
-    expect(result).toEqual({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: MATCHED });
+    expect(result).toEqual({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: REGISTRY_POLICY_MATCH });
   });
 
   it('takes the request from a base64 __ow_body of a raw web action', async () => {

@@ -3,9 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
+import { ErrorCode } from '../../../shared/errors.js';
 import { buildPolicyLookupDeps, buildVerifyImageDeps, policiesFromEnv } from '../../../functions/platform/runtime-deps.js';
 import { createPolicyLookupHandler } from '../../../functions/policy-lookup/handler.js';
+import { rejectionCodeOf } from '../../support/trustgate-errors.js';
 
 const policy = (name: string): string => `
 apiVersion: portieris.cloud.ibm.com/v1
@@ -22,16 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrustgateError);
-    return (error as TrustgateError).code;
-  }
-  return undefined;
-}
 
 describe('policiesFromEnv', () => {
   describe('when TRUSTGATE_POLICIES is unset or empty', () => {
@@ -57,7 +48,7 @@ describe('policiesFromEnv', () => {
     it('fails with CONFIG_INVALID and reads again on the next call', async () => {
       const file = join(dir, 'later.yaml');
       const load = policiesFromEnv({ TRUSTGATE_POLICIES: file });
-      expect(await codeOf(load?.() ?? Promise.resolve())).toBe(ErrorCode.CONFIG_INVALID);
+      expect(await rejectionCodeOf(load?.() ?? Promise.resolve())).toBe(ErrorCode.CONFIG_INVALID);
       await writeFile(file, policy('later'));
       expect((await load?.())?.clusterPolicies.map((p) => p.name)).toEqual(['later']);
     });
@@ -67,7 +58,7 @@ describe('policiesFromEnv', () => {
     it('fails with POLICY_INVALID', async () => {
       const file = join(dir, 'bad.yaml');
       await writeFile(file, 'kind: Nope\n');
-      expect(await codeOf(policiesFromEnv({ TRUSTGATE_POLICIES: file })?.() ?? Promise.resolve())).toBe(ErrorCode.POLICY_INVALID);
+      expect(await rejectionCodeOf(policiesFromEnv({ TRUSTGATE_POLICIES: file })?.() ?? Promise.resolve())).toBe(ErrorCode.POLICY_INVALID);
     });
   });
 

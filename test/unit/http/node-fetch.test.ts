@@ -1,8 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeFetch } from '../../../shared/http/node-fetch.js';
-import { TrustgateError } from '../../../shared/errors.js';
 import { findClosedPort, startLocalServer, type Handler, type LocalServer } from '../../support/local-http-server.js';
 import { getTestCertificates, type TestCertificates } from '../../support/tls-certs.js';
+import { rejectionOf } from '../../support/trustgate-errors.js';
 
 const servers: LocalServer[] = [];
 let certificates: TestCertificates;
@@ -19,16 +19,6 @@ async function serve(handler: Handler, tls = false): Promise<LocalServer> {
   const server = await startLocalServer(handler, tls ? certificates : undefined);
   servers.push(server);
   return server;
-}
-
-// Resolves to the rejection; fails the test when the promise resolves.
-async function rejectionOf(promise: Promise<unknown>): Promise<TrustgateError> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(TrustgateError);
-  return outcome as TrustgateError;
 }
 
 const fetchHttp = createNodeFetch();

@@ -10,20 +10,14 @@ import {
   toPinnedReference,
   type ImageReference,
 } from '../../../shared/image/reference.js';
+import { errorCodeOf } from '../../support/trustgate-errors.js';
 
 const HEX = 'a'.repeat(32) + '0123456789abcdef0123456789abcdef';
 const DIGEST = `sha256:${HEX}`;
 
 // Expect a call to throw a TrustgateError carrying IMAGE_REF_INVALID.
 function expectInvalid(run: () => unknown): void {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrustgateError);
-    expect((error as TrustgateError).code).toBe(ErrorCode.IMAGE_REF_INVALID);
-    return;
-  }
-  expect.fail('expected IMAGE_REF_INVALID, nothing was thrown');
+  expect(errorCodeOf(run)).toBe(ErrorCode.IMAGE_REF_INVALID);
 }
 
 describe('parseImageReference', () => {

@@ -2,8 +2,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
+import { ErrorCode } from '../../../shared/errors.js';
 import { readPolicyFiles } from '../../../shared/policy/policy-files.js';
+import { rejectionCodeOf } from '../../support/trustgate-errors.js';
 
 let dir = '';
 
@@ -26,16 +27,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function errorCodeOf(run: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrustgateError);
-    return (error as TrustgateError).code;
-  }
-  return undefined;
-}
-
 describe('readPolicyFiles', () => {
   describe('when given a folder', () => {
     it('reads its yaml, yml and json files sorted by name, not recursively, following links', async () => {
@@ -56,13 +47,13 @@ describe('readPolicyFiles', () => {
 
   describe('when the path does not exist', () => {
     it('rejects with CONFIG_INVALID', async () => {
-      expect(await errorCodeOf(() => readPolicyFiles(join(dir, 'missing')))).toBe(ErrorCode.CONFIG_INVALID);
+      expect(await rejectionCodeOf(readPolicyFiles(join(dir, 'missing')))).toBe(ErrorCode.CONFIG_INVALID);
     });
   });
 
   describe('when a file is not UTF-8', () => {
     it('rejects with CONFIG_INVALID', async () => {
-      expect(await errorCodeOf(() => readPolicyFiles(join(dir, 'latin1.bin')))).toBe(ErrorCode.CONFIG_INVALID);
+      expect(await rejectionCodeOf(readPolicyFiles(join(dir, 'latin1.bin')))).toBe(ErrorCode.CONFIG_INVALID);
     });
   });
 });

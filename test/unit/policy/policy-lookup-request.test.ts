@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
+import { ErrorCode } from '../../../shared/errors.js';
 import { decodePolicyLookupRequest } from '../../../shared/policy/policy-lookup-request.js';
+import { thrownError } from '../../support/trustgate-errors.js';
 
 function problemsOf(input: unknown): string[] {
-  try {
-    decodePolicyLookupRequest(input);
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrustgateError);
-    expect((error as TrustgateError).code).toBe(ErrorCode.REQUEST_INVALID);
-    return (error as TrustgateError).problems.map((p) => p.path);
-  }
-  throw new Error('expected the request to be refused');
+  const error = thrownError(() => decodePolicyLookupRequest(input));
+  expect(error.code).toBe(ErrorCode.REQUEST_INVALID);
+  return error.problems.map((p) => p.path);
 }
 
 describe('decodePolicyLookupRequest', () => {

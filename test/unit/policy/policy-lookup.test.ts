@@ -2,19 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseImageReference } from '../../../shared/image/reference.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { answerPolicyLookup, toPolicyLookupResponse } from '../../../shared/policy/policy-lookup.js';
+import { REGISTRY_POLICY_MATCH, registryClusterPolicy } from '../../support/policy-fixtures.js';
 
 const SET = decodePolicyDocuments([
   {
     source: 'policies.yaml',
-    text: `
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: registry}
-spec:
-  repositories:
-    - name: reg.example.com/*
-      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
----
+    text: `${registryClusterPolicy()}---
 apiVersion: portieris.cloud.ibm.com/v1
 kind: ClusterImagePolicy
 metadata: {name: baseline, annotations: {trustgate.dev/enforce: "true"}}
@@ -38,12 +31,7 @@ const request = (image: string, namespace: string) => ({ image: parseImageRefere
 describe('toPolicyLookupResponse', () => {
   describe('when a ClusterImagePolicy governs the image', () => {
     it('answers the policy with its defaults and where it comes from', () => {
-      expect(toPolicyLookupResponse(SET, request('reg.example.com/team/app:v1', 'default'))).toEqual({
-        matched: true,
-        policy: { mutateImage: true, trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: [] } },
-        source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/*' },
-        enforced: [],
-      });
+      expect(toPolicyLookupResponse(SET, request('reg.example.com/team/app:v1', 'default'))).toEqual(REGISTRY_POLICY_MATCH);
     });
   });
 

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TrustgateError } from '../../../shared/errors.js';
 import { createNodeFetch } from '../../../shared/http/node-fetch.js';
 import type { Fetch, HttpRequest } from '../../../shared/ports.js';
 import {
@@ -12,6 +11,7 @@ import {
 } from '../../../shared/registry/token-auth.js';
 import { findClosedPort, startLocalServer, type Handler, type LocalServer } from '../../support/local-http-server.js';
 import { getTestCertificates, type TestCertificates } from '../../support/tls-certs.js';
+import { rejectionOf } from '../../support/trustgate-errors.js';
 
 const sampleHeaders = readFileSync(new URL('../../fixtures/registry/token-auth-401.txt', import.meta.url), 'utf8')
   .split('\n')
@@ -146,15 +146,6 @@ describe('createTokenProvider', () => {
 
   const provider = (overrides: Partial<TokenProviderOptions> = {}) =>
     createTokenProvider({ fetch, timeoutMs: 2000, now, ...overrides });
-
-  async function rejectionOf(promise: Promise<unknown>): Promise<TrustgateError> {
-    const outcome = await promise.then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(outcome).toBeInstanceOf(TrustgateError);
-    return outcome as TrustgateError;
-  }
 
   describe('when the realm answers with a token', () => {
     it('sends service and scope in the query and Basic credentials to a loopback realm', async () => {

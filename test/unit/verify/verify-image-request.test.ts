@@ -1,19 +1,15 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
+import { ErrorCode } from '../../../shared/errors.js';
 import { decodeVerifyImageRequest } from '../../../shared/verify/verify-image-request.js';
+import { thrownError } from '../../support/trustgate-errors.js';
 
 const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 function problemsOf(input: unknown): string[] {
-  try {
-    decodeVerifyImageRequest(input);
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrustgateError);
-    expect((error as TrustgateError).code).toBe(ErrorCode.REQUEST_INVALID);
-    return (error as TrustgateError).problems.map((p) => p.path);
-  }
-  throw new Error('expected the request to be refused');
+  const error = thrownError(() => decodeVerifyImageRequest(input));
+  expect(error.code).toBe(ErrorCode.REQUEST_INVALID);
+  return error.problems.map((p) => p.path);
 }
 
 describe('decodeVerifyImageRequest', () => {

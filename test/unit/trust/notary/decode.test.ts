@@ -4,21 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
 import { objectAt, removeAt, setAt, type JsonObject as Doc } from '../../../support/json-paths.js';
+import { thrownError } from '../../../support/trustgate-errors.js';
 import { fixtureJson, readFixture, toBytes } from './notary-fixtures.js';
 
-// The error a decoder threw, so tests can look at code and problem paths.
-function decodeError(decode: () => unknown): TrustgateError {
-  try {
-    decode();
-  } catch (error) {
-    if (error instanceof TrustgateError) return error;
-    throw error;
-  }
-  throw new Error('expected the decoder to throw');
-}
-
 function problemPaths(decode: () => unknown): string[] {
-  const error = decodeError(decode);
+  const error = thrownError(decode);
   expect(error.code).toBe(ErrorCode.TRUST_METADATA_INVALID);
   return error.problems.map((p) => p.path);
 }
@@ -290,7 +280,7 @@ describe('decoding hostile bytes', () => {
       '{"signed":{"_type":"Targets","targets":{"constructor":{"length":1,"hashes":{}}}},"signatures":[]}',
       '{"signed":{"_type":"Targets","prototype":1},"signatures":[]}',
     ])('rejects %s with TRUST_METADATA_INVALID', (text) => {
-      expect(decodeError(() => decodeTargets(toBytes(text))).code).toBe(ErrorCode.TRUST_METADATA_INVALID);
+      expect(thrownError(() => decodeTargets(toBytes(text))).code).toBe(ErrorCode.TRUST_METADATA_INVALID);
     });
   });
 
@@ -298,7 +288,7 @@ describe('decoding hostile bytes', () => {
     it.each([toBytes('{"signed":'), Uint8Array.from([0xff, 0xfe, 0x7b, 0x7d]), toBytes('[]'), toBytes('null')])(
       'rejects with TRUST_METADATA_INVALID',
       (bytes) => {
-        expect(decodeError(() => decodeSnapshot(bytes)).code).toBe(ErrorCode.TRUST_METADATA_INVALID);
+        expect(thrownError(() => decodeSnapshot(bytes)).code).toBe(ErrorCode.TRUST_METADATA_INVALID);
       },
     );
   });

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { ErrorCode } from '../../../../shared/errors.js';
 import { decodeSnapshot, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
 import { assertFileMeta, sha256Hex } from '../../../../shared/trust/notary/hashes.js';
 import type { FileMeta } from '../../../../shared/trust/notary/model.js';
+import { errorCodeOf } from '../../../support/trustgate-errors.js';
 import { readFixture, toBytes } from './notary-fixtures.js';
 
 const content = toBytes('{"signed":{}}');
@@ -11,15 +12,6 @@ const digest = (name: string, bytes: Uint8Array): Uint8Array => new Uint8Array(c
 
 function meta(length: number, hashes: Record<string, Uint8Array>): FileMeta {
   return { length, hashes: new Map(Object.entries(hashes)) };
-}
-
-function errorCode(run: () => void): string {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof TrustgateError ? error.code : 'not a TrustgateError';
-  }
-  return 'no error';
 }
 
 describe('sha256Hex', () => {
@@ -62,7 +54,7 @@ describe('assertFileMeta', () => {
     it('rejects with TRUST_HASH_MISMATCH', () => {
       const longer = toBytes('{"signed":{}} ');
       const expected = meta(content.length, { sha256: digest('sha256', longer), sha512: digest('sha512', longer) });
-      expect(errorCode(() => assertFileMeta(longer, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
+      expect(errorCodeOf(() => assertFileMeta(longer, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
     });
   });
 
@@ -71,27 +63,27 @@ describe('assertFileMeta', () => {
       const other = toBytes('{"signed":[]}');
       expect(other.length).toBe(content.length);
       const expected = meta(content.length, { sha256: digest('sha256', other) });
-      expect(errorCode(() => assertFileMeta(content, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
+      expect(errorCodeOf(() => assertFileMeta(content, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
     });
   });
 
   describe('when the sha256 matches but the sha512 differs', () => {
     it('rejects with TRUST_HASH_MISMATCH', () => {
       const expected = meta(content.length, { sha256: digest('sha256', content), sha512: digest('sha512', toBytes('other')) });
-      expect(errorCode(() => assertFileMeta(content, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
+      expect(errorCodeOf(() => assertFileMeta(content, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
     });
   });
 
   describe('when the sha512 matches but the sha256 differs', () => {
     it('rejects with TRUST_HASH_MISMATCH', () => {
       const expected = meta(content.length, { sha256: digest('sha256', toBytes('other')), sha512: digest('sha512', content) });
-      expect(errorCode(() => assertFileMeta(content, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
+      expect(errorCodeOf(() => assertFileMeta(content, expected, 'snapshot'))).toBe(ErrorCode.TRUST_HASH_MISMATCH);
     });
   });
 
   describe('when no supported hash is recorded', () => {
     it.each([{}, { md5: new Uint8Array(16) }])('rejects %j with TRUST_METADATA_INVALID', (hashes) => {
-      expect(errorCode(() => assertFileMeta(content, meta(content.length, hashes), 'snapshot'))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+      expect(errorCodeOf(() => assertFileMeta(content, meta(content.length, hashes), 'snapshot'))).toBe(ErrorCode.TRUST_METADATA_INVALID);
     });
   });
 });

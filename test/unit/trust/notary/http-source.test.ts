@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TrustgateError } from '../../../../shared/errors.js';
 import { createNodeFetch } from '../../../../shared/http/node-fetch.js';
 import { createTokenProvider, type TokenProvider } from '../../../../shared/registry/token-auth.js';
 import { createNotaryHttpSource } from '../../../../shared/trust/notary/http-source.js';
 import { startLocalServer, type Handler, type LocalServer } from '../../../support/local-http-server.js';
+import { rejectionOf } from '../../../support/trustgate-errors.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../../fixtures/notary/${name}`, import.meta.url));
 const ROOT = fixture('root.json');
@@ -35,15 +35,6 @@ const serveFiles =
     res.writeHead(known ? 200 : 404, { 'Content-Type': 'application/json' });
     res.end(known ? ROOT : NOT_FOUND);
   };
-
-async function rejectionOf(promise: Promise<unknown>): Promise<TrustgateError> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(TrustgateError);
-  return outcome as TrustgateError;
-}
 
 describe('createNotaryHttpSource', () => {
   describe('for a GUN with host:port and a nested path', () => {

@@ -1,24 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { ErrorCode } from '../../../../shared/errors.js';
 import { decodeRoot, decodeTargets } from '../../../../shared/trust/notary/decode.js';
 import { canonicalPublicKeyId, computeKeyId, decodePublicKey, publicKeyFromPem } from '../../../../shared/trust/notary/keys.js';
 import type { KeyType } from '../../../../shared/trust/notary/model.js';
 import { generateKey, generateRootCertKey } from '../../../support/notary-builder.js';
 import { createSelfSignedCertificate, toPem } from '../../../support/x509-certificate.js';
+import { errorCodeOf } from '../../../support/trustgate-errors.js';
 import { fixtureJson } from './notary-fixtures.js';
 
 type ServedKeys = Record<string, { keytype: KeyType; keyval: { public: string } }>;
-
-function errorCode(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof TrustgateError ? error.code : 'not a TrustgateError';
-  }
-  return 'no error';
-}
 
 const b64 = (bytes: Uint8Array | string): string => Buffer.from(bytes).toString('base64');
 const spkiOf = (publicKey: { export(o: { type: 'spki'; format: 'der' }): Buffer }): string => b64(publicKey.export({ type: 'spki', format: 'der' }));
@@ -78,7 +70,7 @@ describe('decodePublicKey', () => {
       ['an rsa-x509 key holding an ECDSA certificate', 'rsa-x509', ecCert],
       ['an x509 key holding two certificates', 'ecdsa-x509', b64(Buffer.from(ecCert, 'base64').toString() + Buffer.from(ecCert, 'base64').toString())],
     ])('rejects %s with TRUST_METADATA_INVALID', (_name, type, value) => {
-      expect(errorCode(() => decodePublicKey(type, value))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+      expect(errorCodeOf(() => decodePublicKey(type, value))).toBe(ErrorCode.TRUST_METADATA_INVALID);
     });
   });
 });
@@ -108,7 +100,7 @@ describe('publicKeyFromPem', () => {
       ['a corrupted public key', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n'],
       ['a corrupted certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
     ])('rejects %s with CONFIG_INVALID', (_name, pem) => {
-      expect(errorCode(() => publicKeyFromPem(pem))).toBe(ErrorCode.CONFIG_INVALID);
+      expect(errorCodeOf(() => publicKeyFromPem(pem))).toBe(ErrorCode.CONFIG_INVALID);
     });
   });
 });
@@ -156,8 +148,8 @@ describe('decodePublicKey on arbitrary input', () => {
     const values = fc.oneof(fc.string(), fc.uint8Array({ maxLength: 300 }).map((bytes) => b64(bytes)));
     fc.assert(
       fc.property(types, values, (type, value) => {
-        const code = errorCode(() => decodePublicKey(type, value));
-        return code === 'no error' || code === ErrorCode.TRUST_METADATA_INVALID;
+        const code = errorCodeOf(() => decodePublicKey(type, value));
+        return code === undefined || code === ErrorCode.TRUST_METADATA_INVALID;
       }),
     );
   });

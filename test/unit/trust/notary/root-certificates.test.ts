@@ -5,27 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { ErrorCode } from '../../../../shared/errors.js';
 import { readCertificateFields } from '../../../../shared/trust/notary/certificate-fields.js';
 import { decodeRoot } from '../../../../shared/trust/notary/decode.js';
 import type { RootMetadata } from '../../../../shared/trust/notary/model.js';
 import { assertRootCertificates } from '../../../../shared/trust/notary/root-certificates.js';
 import { buildRepository, certificateKey, generateKey, generateRootCertKey, type TestKey } from '../../../support/notary-builder.js';
+import { errorCodeOf } from '../../../support/trustgate-errors.js';
 import { SAMPLE_GUN, SAMPLE_NOW, readFixture } from './notary-fixtures.js';
 
 const GUN = 'registry.example.com/team/app';
 const NOW = new Date('2026-11-27T08:00:00Z');
 const DAY_MS = 24 * 60 * 60 * 1000;
 const sampleRoot = decodeRoot(readFixture('root.json')).signed;
-
-function errorCode(run: () => void): string {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof TrustgateError ? error.code : 'not a TrustgateError';
-  }
-  return 'no error';
-}
 
 function rootWith(rootKeys: readonly TestKey[], gun = GUN): RootMetadata {
   return decodeRoot(buildRepository(gun, { keys: { root: rootKeys } }).root).signed;
@@ -57,21 +49,21 @@ describe('assertRootCertificates', () => {
 
   describe('when the GUN is not the certificate CN', () => {
     it.each(['127.0.0.1:5000/team/other', '127.0.0.1:5000/team/app/x', '127.0.0.1:5000/team/ap', ''])('rejects %j with TRUST_ROOT_CERT_INVALID', (gun) => {
-      expect(errorCode(() => assertRootCertificates(sampleRoot, gun, SAMPLE_NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(sampleRoot, gun, SAMPLE_NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when the real certificate is not yet valid', () => {
     it('rejects with TRUST_ROOT_CERT_INVALID', () => {
       // notBefore is 2026-11-27T07:32:27Z.
-      expect(errorCode(() => assertRootCertificates(sampleRoot, SAMPLE_GUN, new Date('2026-11-27T07:32:26Z')))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(sampleRoot, SAMPLE_GUN, new Date('2026-11-27T07:32:26Z')))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when the real certificate has expired', () => {
     it('rejects with TRUST_ROOT_CERT_INVALID', () => {
       // notAfter is 2036-11-24T07:32:27Z.
-      expect(errorCode(() => assertRootCertificates(sampleRoot, SAMPLE_GUN, new Date('2036-11-24T07:32:28Z')))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(sampleRoot, SAMPLE_GUN, new Date('2036-11-24T07:32:28Z')))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
@@ -103,21 +95,21 @@ describe('assertRootCertificates', () => {
   describe('when a certificate has expired', () => {
     it('rejects with TRUST_ROOT_CERT_INVALID', () => {
       const key = generateRootCertKey(GUN, { notBefore: new Date('2016-01-01T00:00:00Z'), notAfter: new Date('2026-11-27T07:59:59Z') });
-      expect(errorCode(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when a certificate is not yet valid', () => {
     it('rejects with TRUST_ROOT_CERT_INVALID', () => {
       const key = generateRootCertKey(GUN, { notBefore: new Date('2026-11-27T08:00:01Z'), notAfter: new Date('2060-01-01T00:00:00Z') });
-      expect(errorCode(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when a certificate is signed with SHA-1', () => {
     it.each(['ecdsa', 'rsa'] as const)('rejects an %s certificate with TRUST_ROOT_CERT_INVALID', (algorithm) => {
       const key = generateRootCertKey(GUN, { sha1: true, algorithm });
-      expect(errorCode(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
@@ -129,20 +121,20 @@ describe('assertRootCertificates', () => {
 
     it('rejects a SHA-1 one with TRUST_ROOT_CERT_INVALID', () => {
       const { root, now } = opensslRoot(GUN, 'sha1');
-      expect(errorCode(() => assertRootCertificates(root, GUN, now))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(root, GUN, now))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when the subject has no CN or more than one', () => {
     it.each([[[]], [[GUN, GUN]], [['other', GUN]]])('rejects CNs %j with TRUST_ROOT_CERT_INVALID', (commonNames) => {
       const key = generateRootCertKey(GUN, { commonNames });
-      expect(errorCode(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(rootWith([key]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when a root key is a plain key, not a certificate', () => {
     it.each(['ecdsa', 'ed25519'] as const)('rejects a plain %s root key with TRUST_ROOT_CERT_INVALID', (type) => {
-      expect(errorCode(() => assertRootCertificates(rootWith([generateKey(type)]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(rootWith([generateKey(type)]), GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
@@ -150,14 +142,14 @@ describe('assertRootCertificates', () => {
     it('rejects with TRUST_ROOT_CERT_INVALID', () => {
       const root = rootWith([generateRootCertKey(GUN), generateRootCertKey('registry.example.com/team/other')]);
       expect(root.roles.root.keyIds).toHaveLength(2);
-      expect(errorCode(() => assertRootCertificates(root, GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(root, GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 
   describe('when the root role lists a key that is not in keys, or no key', () => {
     it.each([[['f'.repeat(64)]], [[]]])('rejects key IDs %j with TRUST_ROOT_CERT_INVALID', (keyIds) => {
       const root: RootMetadata = { ...sampleRoot, roles: { ...sampleRoot.roles, root: { keyIds, threshold: 1 } } };
-      expect(errorCode(() => assertRootCertificates(root, SAMPLE_GUN, SAMPLE_NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(errorCodeOf(() => assertRootCertificates(root, SAMPLE_GUN, SAMPLE_NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
     });
   });
 });

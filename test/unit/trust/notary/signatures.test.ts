@@ -1,24 +1,16 @@
 import { constants, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { ErrorCode } from '../../../../shared/errors.js';
 import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
 import { computeKeyId, decodePublicKey, publicKeyFromPem } from '../../../../shared/trust/notary/keys.js';
 import type { AnyMetadata, Envelope, PublicKey, RoleKeys } from '../../../../shared/trust/notary/model.js';
 import { isSignedBySpki, verifyThreshold } from '../../../../shared/trust/notary/signatures.js';
 import { buildRepository, generateKey, generateRootCertKey, keyJson, signMetadata, type TestKey } from '../../../support/notary-builder.js';
+import { errorCodeOf } from '../../../support/trustgate-errors.js';
 import { fixtureJson, readFixture, toBytes } from './notary-fixtures.js';
 
 const sampleRoot = decodeRoot(readFixture('root.json')).signed;
 const sampleTargets = decodeTargets(readFixture('targets.json'));
-
-function errorCode(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof TrustgateError ? error.code : 'not a TrustgateError';
-  }
-  return 'no error';
-}
 
 function keyMap(...keys: TestKey[]): Map<string, PublicKey> {
   return new Map(keys.map((key) => [key.id, decodePublicKey(key.type, key.publicBase64)]));
@@ -71,7 +63,7 @@ describe('verifyThreshold', () => {
       const json = fixtureJson('timestamp.json');
       json.signed.version = 6;
       const tampered = decodeTimestamp(toBytes(json));
-      expect(errorCode(() => verifyThreshold(tampered, sampleRoot.keys, sampleRoot.roles.timestamp, 'timestamp'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(tampered, sampleRoot.keys, sampleRoot.roles.timestamp, 'timestamp'))).toBe(
         ErrorCode.TRUST_SIGNATURE_INVALID,
       );
     });
@@ -80,7 +72,7 @@ describe('verifyThreshold', () => {
   describe('when the signature is by a key the role does not list', () => {
     it('rejects with TRUST_THRESHOLD_NOT_MET for a key root lists for another role', () => {
       const timestamp = decodeTimestamp(readFixture('timestamp.json'));
-      expect(errorCode(() => verifyThreshold(timestamp, sampleRoot.keys, sampleRoot.roles.snapshot, 'snapshot'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(timestamp, sampleRoot.keys, sampleRoot.roles.snapshot, 'snapshot'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });
@@ -88,7 +80,7 @@ describe('verifyThreshold', () => {
     it('rejects with TRUST_THRESHOLD_NOT_MET for a key root does not know', () => {
       const stranger = generateKey('ecdsa');
       const envelope = signedTargets([stranger]);
-      expect(errorCode(() => verifyThreshold(envelope, sampleRoot.keys, sampleRoot.roles.targets, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, sampleRoot.keys, sampleRoot.roles.targets, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });
@@ -96,7 +88,7 @@ describe('verifyThreshold', () => {
     it('rejects with TRUST_THRESHOLD_NOT_MET for a listed key ID absent from the key map', () => {
       const key = generateKey('ed25519');
       const envelope = signedTargets([key]);
-      expect(errorCode(() => verifyThreshold(envelope, new Map(), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, new Map(), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });
@@ -105,7 +97,7 @@ describe('verifyThreshold', () => {
   describe('when there are no signatures', () => {
     it('rejects with TRUST_THRESHOLD_NOT_MET', () => {
       const key = generateKey('ed25519');
-      expect(errorCode(() => verifyThreshold(signedTargets([]), keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(signedTargets([]), keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });
@@ -117,7 +109,7 @@ describe('verifyThreshold', () => {
       const other = generateKey('ecdsa');
       const envelope = signedTargets([key, key]);
       expect(envelope.signatures).toHaveLength(2);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(key, other), { keyIds: [key.id, other.id], threshold: 2 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key, other), { keyIds: [key.id, other.id], threshold: 2 }, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });
@@ -125,7 +117,7 @@ describe('verifyThreshold', () => {
     it('rejects with TRUST_THRESHOLD_NOT_MET when the role lists the key ID twice', () => {
       const key = generateKey('ed25519');
       const envelope = signedTargets([key, key]);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id, key.id], threshold: 2 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id, key.id], threshold: 2 }, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });
@@ -140,7 +132,7 @@ describe('verifyThreshold', () => {
       const root = decodeRoot(repo.root).signed;
       const targets = decodeTargets(repo.targets);
       expect(targets.signatures).toHaveLength(2);
-      expect(errorCode(() => verifyThreshold(targets, root.keys, root.roles.targets, 'targets'))).toBe(ErrorCode.TRUST_THRESHOLD_NOT_MET);
+      expect(errorCodeOf(() => verifyThreshold(targets, root.keys, root.roles.targets, 'targets'))).toBe(ErrorCode.TRUST_THRESHOLD_NOT_MET);
     });
   });
 
@@ -160,7 +152,7 @@ describe('verifyThreshold', () => {
       const forged = { keyid: bad.id, method: 'ecdsa', sig: Buffer.from(bad.sign(toBytes('something else'))).toString('base64') };
       const envelope = signedTargets([good], [forged]);
       expect(base.signatures).toHaveLength(1);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(good, bad), { keyIds: [good.id, bad.id], threshold: 2 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(good, bad), { keyIds: [good.id, bad.id], threshold: 2 }, 'targets'))).toBe(
         ErrorCode.TRUST_SIGNATURE_INVALID,
       );
     });
@@ -177,7 +169,7 @@ describe('verifyThreshold', () => {
       const key = generateKey(type);
       const unsigned = signedTargets([]);
       const envelope = signedTargets([], [signatureOver(unsigned, key, method)]);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_SIGNATURE_INVALID,
       );
     });
@@ -189,7 +181,7 @@ describe('verifyThreshold', () => {
       const unsigned = signedTargets([]);
       const sig = sign('sha256', unsigned.canonical, { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }).toString('base64');
       const envelope = signedTargets([], [{ keyid: key.id, method: 'ecdsa', sig }]);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_SIGNATURE_INVALID,
       );
     });
@@ -201,7 +193,7 @@ describe('verifyThreshold', () => {
       const unsigned = signedTargets([]);
       const der = sign('sha256', unsigned.canonical, key.privateKey).toString('base64');
       const envelope = signedTargets([], [{ keyid: key.id, method: 'ecdsa', sig: der }]);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_SIGNATURE_INVALID,
       );
     });
@@ -211,7 +203,7 @@ describe('verifyThreshold', () => {
     it.each(['ed25519', 'ecdsa', 'rsa'] as const)('rejects a short %s signature with TRUST_SIGNATURE_INVALID without a crypto error', (type) => {
       const key = generateKey(type);
       const envelope = signedTargets([], [{ keyid: key.id, method: key.method, sig: 'AAEC' }]);
-      expect(errorCode(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_SIGNATURE_INVALID,
       );
     });
@@ -245,7 +237,7 @@ describe('verifyThreshold', () => {
     it('rejects with TRUST_METADATA_INVALID', () => {
       const key = generateKey('ed25519');
       const role: RoleKeys = { keyIds: [key.id], threshold: 0 };
-      expect(errorCode(() => verifyThreshold(signedTargets([key]), keyMap(key), role, 'targets'))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+      expect(errorCodeOf(() => verifyThreshold(signedTargets([key]), keyMap(key), role, 'targets'))).toBe(ErrorCode.TRUST_METADATA_INVALID);
     });
   });
 
@@ -255,7 +247,7 @@ describe('verifyThreshold', () => {
       const impostor = generateKey('ed25519');
       const keys = new Map([[key.id, decodePublicKey(impostor.type, impostor.publicBase64)]]);
       const envelope = signedTargets([], [{ ...signatureOver(signedTargets([]), impostor, 'eddsa'), keyid: key.id }]);
-      expect(errorCode(() => verifyThreshold(envelope, keys, { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
+      expect(errorCodeOf(() => verifyThreshold(envelope, keys, { keyIds: [key.id], threshold: 1 }, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
     });

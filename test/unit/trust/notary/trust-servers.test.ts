@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
+import { ErrorCode } from '../../../../shared/errors.js';
 import { normaliseTrustServerUrl, selectTrustServer } from '../../../../shared/trust/notary/trust-servers.js';
-
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (error) {
-    return (error as TrustgateError).code;
-  }
-  return 'none';
-}
+import { errorCodeOf } from '../../../support/trustgate-errors.js';
 
 describe('selectTrustServer', () => {
   it('uses Docker Hub\'s notary for docker.io images when none is given', () => {
@@ -21,7 +13,7 @@ describe('selectTrustServer', () => {
   });
 
   it('refuses other registries without an explicit server with TRUST_SERVER_UNKNOWN', () => {
-    expect(codeOf(() => selectTrustServer('registry.example.com', undefined))).toBe(ErrorCode.TRUST_SERVER_UNKNOWN);
+    expect(errorCodeOf(() => selectTrustServer('registry.example.com', undefined))).toBe(ErrorCode.TRUST_SERVER_UNKNOWN);
   });
 
   it('prefers the given server over the default', () => {
@@ -36,12 +28,12 @@ describe('normaliseTrustServerUrl', () => {
 
   it('accepts plain http on loopback only', () => {
     expect(normaliseTrustServerUrl('http://127.0.0.1:4443')).toBe('http://127.0.0.1:4443');
-    expect(codeOf(() => normaliseTrustServerUrl('http://notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(errorCodeOf(() => normaliseTrustServerUrl('http://notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
   });
 
   it('refuses URLs with credentials, queries or other schemes', () => {
-    expect(codeOf(() => normaliseTrustServerUrl('https://user:pw@notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
-    expect(codeOf(() => normaliseTrustServerUrl('https://notary.example.com/?x=1'))).toBe(ErrorCode.CONFIG_INVALID);
-    expect(codeOf(() => normaliseTrustServerUrl('file:///etc/passwd'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(errorCodeOf(() => normaliseTrustServerUrl('https://user:pw@notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(errorCodeOf(() => normaliseTrustServerUrl('https://notary.example.com/?x=1'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(errorCodeOf(() => normaliseTrustServerUrl('file:///etc/passwd'))).toBe(ErrorCode.CONFIG_INVALID);
   });
 });
