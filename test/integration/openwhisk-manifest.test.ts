@@ -49,6 +49,11 @@ describe('manifest.yaml', () => {
     ]);
   });
 
+  it('gives sign-callback the changefeed server and namespace the alarm-driven poll needs', () => {
+    const signCallback = trustgate?.actions['sign-callback'];
+    expect(Object.keys(signCallback?.['inputs'] as object)).toEqual(expect.arrayContaining(['TRUSTGATE_CALLBACK_TRUST_SERVER', 'TRUSTGATE_CALLBACK_NAMESPACE']));
+  });
+
   it('decodes into a deploy plan when the required secrets are set', () => {
     const plan = decodeDeployPlan(text, PROJECT_ROOT, { TRUSTGATE_STATE_KEY: 'k', TRUSTGATE_CALLBACK_TOKEN: 't' });
     expect(plan.actions.map((action) => action.name)).toEqual(['trustgate/verify-image', 'trustgate/policy-lookup', 'trustgate/sign-callback']);

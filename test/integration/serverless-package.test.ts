@@ -79,6 +79,8 @@ describe('serverless package', () => {
       const variables = (logical: string) => (resource(`${logical}LambdaFunction`).Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
       expect(variables('VerifyImage')).toMatchObject({ TRUSTGATE_POLICIES: 'examples/policies', TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' } });
       expect(variables('SignCallback')).toMatchObject({ TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' }, TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
+      // The scheduled poll reads this server's changefeed; without the variable it does nothing.
+      expect(Object.keys(variables('SignCallback'))).toEqual(expect.arrayContaining(['TRUSTGATE_CALLBACK_TRUST_SERVER', 'TRUSTGATE_CALLBACK_NAMESPACE']));
       expect(variables('PolicyLookup')).not.toHaveProperty('TRUSTGATE_STATE_KEY');
       // Deployed verify-image takes trust servers from its policies only.
       expect(variables('VerifyImage')).not.toHaveProperty('TRUSTGATE_ALLOW_EXPLICIT_TRUST');
