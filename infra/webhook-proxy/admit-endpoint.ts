@@ -73,6 +73,8 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
       codes: verdict.result?.codes ?? [],
       digest: verdict.result?.digest ?? null,
       policy: verdict.result?.policy ?? null,
+      // Answered from cached trust data while the trust server was unreachable.
+      ...(verdict.result?.stale === true ? { stale: true } : {}),
     })),
     ...(decision.outcome === 'invalid' || decision.outcome === 'unchecked' ? { reason: decision.review.response.status.message } : {}),
   };
