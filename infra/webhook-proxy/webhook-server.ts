@@ -47,7 +47,7 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   const maxFunction = options.maxFunctionBytes ?? MAX_FUNCTION_BYTES;
 
   const route = async (request: IncomingMessage): Promise<Reply> => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const path = pathOf(request.url ?? '/');
     const method = request.method ?? 'GET';
     if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok\n') : notAllowed('GET');
     if (path === '/metrics') return method === 'GET' ? { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: options.renderMetrics() } : notAllowed('GET');
@@ -140,6 +140,15 @@ function notAllowed(allow: string): Reply {
 
 function errorBody(message: string, code = 'REQUEST_INVALID'): unknown {
   return { error: { code, message } };
+}
+
+// The request's path. The API server calls /admit (with a ?timeout= query) on every
+// review, so that exact form is recognised without building a URL; anything else goes
+// through the URL parser, which resolves dot segments and percent-encoding the same way
+// for every route.
+export function pathOf(url: string): string {
+  if (url === '/admit' || url.startsWith('/admit?')) return '/admit';
+  return new URL(url, 'http://localhost').pathname;
 }
 
 // Header names as Node gives them (lower case); repeated headers are joined.

@@ -1,3 +1,4 @@
+import { createBoundedMemo } from '../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError } from '../errors.js';
 
 // Contract of the image-reference parser.
@@ -53,7 +54,20 @@ export function isDigest(value: string): boolean {
 // and the Notary GUN see a single spelling of each host.
 // Security: the result is what policies are matched against and what the admission patch
 // pins, so anything outside the grammar is refused rather than guessed at.
+// Parsed references by input string. Admission sees the same few images over and over;
+// parsing is a pure function of the string, so a parsed (frozen) result can be shared.
+// Only valid references are kept, so an invalid one always gets its own error.
+const PARSED = createBoundedMemo<string, ImageReference>(1024);
+
 export function parseImageReference(input: string): ImageReference {
+  const known = PARSED.get(input);
+  if (known !== undefined) return known;
+  const parsed = Object.freeze(parseUncached(input));
+  PARSED.set(input, parsed);
+  return parsed;
+}
+
+function parseUncached(input: string): ImageReference {
   const reject = (why: string): never => {
     throw new TrustgateError(ErrorCode.IMAGE_REF_INVALID, `invalid image reference ${quote(input)}: ${why}`);
   };

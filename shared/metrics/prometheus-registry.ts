@@ -121,9 +121,13 @@ function renderFamily(family: Family): string {
   return `${lines.join('\n')}\n`;
 }
 
-// Labels sorted by name, so the same set always names the same series.
+// The series' identity: its labels in name order. Every update computes it, so the common
+// shapes (no label, one label) skip the sort; the key is the same either way.
 function seriesKey(labels: MetricLabels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '[]';
+  if (entries.length > 1) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(entries);
 }
 
 function formatLabels(labels: MetricLabels): string {

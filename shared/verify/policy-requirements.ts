@@ -2,8 +2,9 @@
 // in the namespace plus every enforced ClusterImagePolicy. Requirements that cannot be met
 // here (no match, a missing signer secret, simple signing, ICCRVA) become failures, so the
 // image is denied with the reason instead of being admitted unchecked.
+import { createBoundedMemo, type BoundedMemo } from '../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
-import type { ImageReference } from '../image/reference.js';
+import { formatImageReference, type ImageReference } from '../image/reference.js';
 import { lookupPolicy, type PolicySource } from '../policy/match-policy.js';
 import type { PolicySet } from '../policy/model.js';
 import { toRequirements, toSecretLookup } from '../policy/trust-requirements.js';
@@ -18,7 +19,33 @@ export interface CollectedRequirements {
   readonly mutateImage: boolean;
 }
 
+// Entries kept per policy set: far more than the distinct (namespace, image) pairs a
+// cluster runs, and a ceiling on memory when a client sends endless distinct images.
+export const REQUIREMENTS_MEMO_CAPACITY = 4096;
+
+// Collected requirements per policy set, then per (namespace, image). A policy set is an
+// immutable value (a reload builds a new one), and the result is a pure function of the
+// set, the image and the namespace, so it can be shared; keying on the set object means a
+// new set never sees answers computed for an old one, and a dropped set takes its entries
+// with it.
+const COLLECTED = new WeakMap<PolicySet, BoundedMemo<string, CollectedRequirements>>();
+
 export function collectRequirements(set: PolicySet, image: ImageReference, namespace: string): CollectedRequirements {
+  let memo = COLLECTED.get(set);
+  if (memo === undefined) {
+    memo = createBoundedMemo(REQUIREMENTS_MEMO_CAPACITY);
+    COLLECTED.set(set, memo);
+  }
+  // A formatted reference never holds a line break, so the key is unambiguous.
+  const key = `${namespace}\n${formatImageReference(image)}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  const collected = collectUncached(set, image, namespace);
+  memo.set(key, collected);
+  return collected;
+}
+
+function collectUncached(set: PolicySet, image: ImageReference, namespace: string): CollectedRequirements {
   const lookup = lookupPolicy(set, image, namespace);
   const applicable = [...(lookup.matched ? [{ policy: lookup.policy, source: lookup.source }] : []), ...lookup.enforced];
   const failures: TrustgateError[] = lookup.matched ? [] : [new TrustgateError(ErrorCode.POLICY_NO_MATCH, lookup.reason)];

@@ -267,3 +267,29 @@ describe('isDigest', () => {
     }
   });
 });
+
+describe('parseImageReference memo', () => {
+  describe('when the same string is parsed twice', () => {
+    it('returns the same frozen reference', () => {
+      const first = parseImageReference('registry.example.com/memo/app:v1');
+      expect(parseImageReference('registry.example.com/memo/app:v1')).toBe(first);
+      expect(Object.isFrozen(first)).toBe(true);
+    });
+  });
+
+  describe('when an invalid string is parsed twice', () => {
+    it('rejects with IMAGE_REF_INVALID both times', () => {
+      expectInvalid(() => parseImageReference('registry.example.com/Memo/App'));
+      expectInvalid(() => parseImageReference('registry.example.com/Memo/App'));
+    });
+  });
+
+  describe('when strings spell the same image differently', () => {
+    it('keeps them apart but parses both to equal references', () => {
+      const short = parseImageReference('memo-nginx');
+      const long = parseImageReference('docker.io/library/memo-nginx:latest');
+      expect(short).toEqual(long);
+      expect(formatImageReference(short)).toBe('docker.io/library/memo-nginx:latest');
+    });
+  });
+});
