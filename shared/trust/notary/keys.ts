@@ -2,6 +2,7 @@
 // KeyObject, and PEM keys configured for signer pinning.
 import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
+import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { KEY_TYPES, type KeyType, type PublicKey } from './model.js';
@@ -52,8 +53,7 @@ export function decodePublicKey(type: string, publicBase64: string): PublicKey {
 // Parsed configured keys by PEM text. Signer secrets come from configuration and repeat on
 // every admission, so each distinct PEM is parsed once; bounded, in case configuration
 // churns. Only successful parses are kept: a bad PEM is refused every time.
-const MAX_PARSED_PEMS = 256;
-const parsedPems = new Map<string, { readonly key: KeyObject; readonly spki: Uint8Array }>();
+const parsedPems = createBoundedMemo<string, { readonly key: KeyObject; readonly spki: Uint8Array }>(256);
 
 // A PEM public key or PEM certificate from configuration (signer secrets), as the key and
 // its SPKI so it can be matched against served keys of any encoding. The result is shared
@@ -62,10 +62,6 @@ export function publicKeyFromPem(pem: string): { readonly key: KeyObject; readon
   const known = parsedPems.get(pem);
   if (known !== undefined) return known;
   const parsed = parsePublicKeyPem(pem);
-  if (parsedPems.size >= MAX_PARSED_PEMS) {
-    const oldest = parsedPems.keys().next();
-    if (oldest.done !== true) parsedPems.delete(oldest.value);
-  }
   parsedPems.set(pem, parsed);
   return parsed;
 }

@@ -1,3 +1,4 @@
+import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 
 // Well-known Notary v1 servers for public registries (Docker Content Trust defaults).
@@ -27,8 +28,20 @@ export function selectTrustServer(registry: string, given: string | undefined): 
   return normaliseTrustServerUrl(given);
 }
 
+// Normalised URLs by the text configured: policies name the same few servers on every
+// verification. Only accepted URLs are kept; a refused one is refused every time.
+const normalised = createBoundedMemo<string, string>(256);
+
 // Parses and normalises a trust server URL; a bare host gets https://.
 export function normaliseTrustServerUrl(value: string): string {
+  const known = normalised.get(value);
+  if (known !== undefined) return known;
+  const url = parseTrustServerUrl(value);
+  normalised.set(value, url);
+  return url;
+}
+
+function parseTrustServerUrl(value: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `https://${value}`;
   let url: URL;
   try {

@@ -12,6 +12,7 @@
 // certificates, so an expired document fails exactly as a full update would fail
 // (TUF spec 5.4.4 / 5.5.6 / 5.6.5: freeze attack). The memo is bounded (least recently
 // used entries are dropped), so many repositories cannot grow memory without limit.
+import { createBoundedMemo, type BoundedMemo } from '../../cache/bounded-memo.js';
 import { readCertificateFields } from './certificate-fields.js';
 import { parentRoleOf } from './delegations.js';
 import { assertNotExpired } from './metadata-checks.js';
@@ -32,12 +33,7 @@ export interface MemoEntry {
   readonly validUntil: number;
 }
 
-export interface VerifiedRepositoryMemo {
-  get(key: string): MemoEntry | undefined;
-  set(key: string, entry: MemoEntry): void;
-  delete(key: string): void;
-  readonly size: number;
-}
+export type VerifiedRepositoryMemo = BoundedMemo<string, MemoEntry>;
 
 // The memo key: pinned root key IDs are part of it because a repository verified without
 // (or under other) pins must not answer a request that pins keys.
@@ -45,36 +41,9 @@ export function memoKey(server: string, gun: string, rootKeyIds: readonly string
   return JSON.stringify([server, gun, [...rootKeyIds].map((id) => id.toLowerCase()).sort()]);
 }
 
-// A bounded LRU map: Map iteration order is insertion order, so the first key is the
-// least recently used one.
+// Least recently used entries are dropped: a repository in use is expensive to rebuild.
 export function createVerifiedRepositoryMemo(maxEntries: number = DEFAULT_MEMO_ENTRIES): VerifiedRepositoryMemo {
-  const max = Math.max(1, Math.floor(maxEntries));
-  const entries = new Map<string, MemoEntry>();
-  return {
-    get(key) {
-      const entry = entries.get(key);
-      if (entry !== undefined) {
-        entries.delete(key);
-        entries.set(key, entry);
-      }
-      return entry;
-    },
-    set(key, entry) {
-      entries.delete(key);
-      entries.set(key, entry);
-      while (entries.size > max) {
-        const oldest = entries.keys().next();
-        if (oldest.done === true) break;
-        entries.delete(oldest.value);
-      }
-    },
-    delete(key) {
-      entries.delete(key);
-    },
-    get size() {
-      return entries.size;
-    },
-  };
+  return createBoundedMemo<string, MemoEntry>(maxEntries, { leastRecentlyUsed: true });
 }
 
 // Builds the memo entry for a repository just verified, computing once the instant range in

@@ -53,3 +53,23 @@ describe('createBoundedMemo', () => {
     });
   });
 });
+
+describe('createBoundedMemo with leastRecentlyUsed', () => {
+  it('keeps an entry that was read over one set after it', () => {
+    const memo = createBoundedMemo<string, number>(2, { leastRecentlyUsed: true });
+    memo.set('a', 1);
+    memo.set('b', 2);
+    memo.get('a');
+    memo.set('c', 3);
+    expect(memo.get('b')).toBeUndefined();
+    expect(memo.get('a')).toBe(1);
+  });
+
+  it('forgets a deleted entry', () => {
+    const memo = createBoundedMemo<string, number>(2, { leastRecentlyUsed: true });
+    memo.set('a', 1);
+    memo.delete('a');
+    expect(memo.get('a')).toBeUndefined();
+    expect(memo.size).toBe(0);
+  });
+});

@@ -36,4 +36,11 @@ describe('normaliseTrustServerUrl', () => {
     expect(errorCodeOf(() => normaliseTrustServerUrl('https://notary.example.com/?x=1'))).toBe(ErrorCode.CONFIG_INVALID);
     expect(errorCodeOf(() => normaliseTrustServerUrl('file:///etc/passwd'))).toBe(ErrorCode.CONFIG_INVALID);
   });
+
+  it('answers the same URL again from its memo, and refuses a bad one every time', () => {
+    expect(normaliseTrustServerUrl('notary.example.com:4443/')).toBe('https://notary.example.com:4443');
+    expect(normaliseTrustServerUrl('notary.example.com:4443/')).toBe('https://notary.example.com:4443');
+    expect(errorCodeOf(() => normaliseTrustServerUrl('http://notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
+    expect(errorCodeOf(() => normaliseTrustServerUrl('http://notary.example.com'))).toBe(ErrorCode.CONFIG_INVALID);
+  });
 });
