@@ -3,7 +3,9 @@
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external)
 //   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
 // A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
-// All target Node 20, keep names (error classes are matched by name), with source maps.
+// All target Node 20, with source maps. Names are not kept (esbuild keepNames): it wraps every
+// function created at run time in a naming call, which the per-request path pays for, and
+// nothing matches on function or class names (errors carry literal names and codes).
 import { build } from 'esbuild';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +14,7 @@ import { dirname, join, relative } from 'node:path';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 // better-sqlite3 loads a native addon relative to its own package, so it cannot be inlined:
 // bundles require it from node_modules at run time (only the embedded store opens it).
-const common = { bundle: true, platform: 'node', target: 'node20', keepNames: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root, external: ['better-sqlite3'] };
+const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning', absWorkingDir: root, external: ['better-sqlite3'] };
 // ESM bundles that inline CommonJS dependencies need a real `require` for Node built-ins.
 const requireShim = "import { createRequire as __trustgateCreateRequire } from 'node:module'; const require = __trustgateCreateRequire(import.meta.url);";
 

@@ -40,7 +40,7 @@ export interface FieldProblem {
 }
 
 export class TrustgateError extends Error {
-  // A literal name survives bundling and minification (esbuild keepNames aside).
+  // A literal name survives bundling and minification.
   override readonly name = 'TrustgateError';
   readonly code: ErrorCode;
   readonly problems: readonly FieldProblem[];

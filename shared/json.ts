@@ -22,10 +22,13 @@ export function parseJsonSafely(text: string, code: Code = ErrorCode.REQUEST_INV
   return value;
 }
 
+// Decoding without `stream` keeps no state between calls, so one decoder serves them all.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export function parseJsonBytes(bytes: Uint8Array, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
   } catch (error) {
     throw new TrustgateError(code, `${what} is not UTF-8`, { cause: error });
   }

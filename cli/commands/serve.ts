@@ -81,6 +81,8 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const tls = await resolveTls(config, io);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
   const logLines = createBatchedSink(io.stdout);
+  // A crash or process.exit() still writes the lines of the last batch.
+  process.once('exit', logLines.flush);
   const logger = createJsonLogger(logLines.write);
 
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
@@ -118,6 +120,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     callback?.stop();
     store.close();
     logLines.flush();
+    process.off('exit', logLines.flush);
     throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -128,6 +131,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   await server.close();
   store.close();
   logLines.flush();
+  process.off('exit', logLines.flush);
   return ExitCode.ALLOWED;
 }
 

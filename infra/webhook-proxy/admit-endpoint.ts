@@ -51,33 +51,35 @@ function notAReview(reason: string): EndpointAnswer {
 function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: number): void {
   deps.metrics.increment(AdmissionMetric.DECISIONS, { outcome: decision.outcome });
   deps.metrics.observe(AdmissionMetric.DURATION, seconds);
+  const images = [];
   for (const verdict of decision.verdicts) {
-    if (verdict.result === undefined) continue;
-    deps.metrics.increment(AdmissionMetric.VERIFICATIONS, { code: verdict.result.allowed ? 'OK' : (verdict.result.codes[0] ?? 'UNKNOWN') });
-  }
-  const request = decision.request;
-  const fields = {
-    uid: decision.review.response.uid,
-    ...(request?.kind ? { kind: request.kind.kind } : {}),
-    ...(request?.namespace ? { namespace: request.namespace } : {}),
-    ...(request?.name ? { name: request.name } : {}),
-    ...(request?.operation ? { operation: request.operation } : {}),
-    ...(request?.dryRun ? { dryRun: true } : {}),
-    outcome: decision.outcome,
-    status: decision.review.response.status.code,
-    durationMs: Math.round(seconds * 1000 * 10) / 10,
-    images: decision.verdicts.map((verdict) => ({
+    const result = verdict.result;
+    if (result !== undefined) deps.metrics.increment(AdmissionMetric.VERIFICATIONS, { code: result.allowed ? 'OK' : (result.codes[0] ?? 'UNKNOWN') });
+    const image: Record<string, unknown> = {
       image: verdict.image,
       containers: verdict.containers.map((container) => container.name),
-      outcome: verdict.result === undefined ? 'pending' : verdict.result.allowed ? 'allowed' : 'denied',
-      codes: verdict.result?.codes ?? [],
-      digest: verdict.result?.digest ?? null,
-      policy: verdict.result?.policy ?? null,
-      // Answered from cached trust data while the trust server was unreachable.
-      ...(verdict.result?.stale === true ? { stale: true } : {}),
-    })),
-    ...(decision.outcome === 'invalid' || decision.outcome === 'unchecked' ? { reason: decision.review.response.status.message } : {}),
-  };
+      outcome: result === undefined ? 'pending' : result.allowed ? 'allowed' : 'denied',
+      codes: result?.codes ?? [],
+      digest: result?.digest ?? null,
+      policy: result?.policy ?? null,
+    };
+    // Answered from cached trust data while the trust server was unreachable.
+    if (result?.stale === true) image['stale'] = true;
+    images.push(image);
+  }
+  // Built field by field: this runs once per admission request.
+  const request = decision.request;
+  const fields: Record<string, unknown> = { uid: decision.review.response.uid };
+  if (request?.kind) fields['kind'] = request.kind.kind;
+  if (request?.namespace) fields['namespace'] = request.namespace;
+  if (request?.name) fields['name'] = request.name;
+  if (request?.operation) fields['operation'] = request.operation;
+  if (request?.dryRun) fields['dryRun'] = true;
+  fields['outcome'] = decision.outcome;
+  fields['status'] = decision.review.response.status.code;
+  fields['durationMs'] = Math.round(seconds * 1000 * 10) / 10;
+  fields['images'] = images;
+  if (decision.outcome === 'invalid' || decision.outcome === 'unchecked') fields['reason'] = decision.review.response.status.message;
   if (decision.outcome === 'allowed' || decision.outcome === 'unchecked') deps.logger.info('admission decision', fields);
   else deps.logger.warn('admission decision', fields);
 }

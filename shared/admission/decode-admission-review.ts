@@ -92,27 +92,22 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
   const containers: ContainerImage[] = [];
   for (const list of shape.lists) {
     const items = podSpec[list];
-    const listPath = `request.object.${[...shape.podSpec, list].join('.')}`;
     if (items === undefined || items === null) continue;
+    // Field paths are only spelled out for a problem; pointers share the list's prefix.
+    const listPath = (): string => `request.object.${[...shape.podSpec, list].join('.')}`;
     if (!Array.isArray(items)) {
-      fail(listPath, 'must be an array of containers');
+      fail(listPath(), 'must be an array of containers');
       continue;
     }
+    const listPointer = items.length === 0 ? '' : toJsonPointer([...shape.podSpec, list]);
     items.forEach((item: unknown, index) => {
-      const path = `${listPath}[${index}]`;
-      if (!isPlainObject(item)) return fail(path, 'must be an object');
+      if (!isPlainObject(item)) return fail(`${listPath()}[${index}]`, 'must be an object');
       const { name, image } = item;
-      if (typeof name !== 'string' || name.length === 0) fail(`${path}.name`, 'must be a non-empty string');
+      if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
-        return fail(`${path}.image`, 'must be a non-empty image reference');
+        return fail(`${listPath()}[${index}].image`, 'must be a non-empty image reference');
       }
-      containers.push({
-        list,
-        index,
-        name: typeof name === 'string' ? name : '',
-        image,
-        pointer: toJsonPointer([...shape.podSpec, list, index, 'image']),
-      });
+      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}/image` });
     });
   }
   if (containers.length > MAX_CONTAINERS) fail(`request.object.${shape.podSpec.join('.')}`, `holds more than ${MAX_CONTAINERS} containers`);

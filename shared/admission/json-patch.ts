@@ -5,6 +5,7 @@ import type { JsonPatchReplace } from './admission-review.js';
 // One reference token: '~' becomes '~0' and '/' becomes '~1', in that order, so a key
 // holding either character addresses itself and nothing else (RFC 6901 §3).
 export function escapePointerToken(token: string): string {
+  if (!token.includes('~') && !token.includes('/')) return token;
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 

@@ -1,14 +1,39 @@
 import type { LogFields, Logger } from '../ports.js';
 
+// The keys every line starts with; fields may not replace them.
+const OWN_KEYS = ['time', 'level', 'message'];
+
 // One JSON object per line: what log pipelines (CloudWatch, OpenWhisk activations,
 // kubectl logs) index best. The sink is injected so the core never writes to a stream.
+// A webhook writes a line per request, so the timestamp is formatted once per millisecond
+// and the fields are serialised without first being copied into a new object.
 export function createJsonLogger(sink: (line: string) => void, base: LogFields = {}): Logger {
+  const extra = { ...base };
+  const hasBase = Object.keys(extra).length > 0;
+  let lastMs = Number.NaN;
+  let lastTime = '';
   const write = (level: string, message: string, fields: LogFields = {}): void => {
-    sink(JSON.stringify({ time: new Date().toISOString(), level, message, ...base, ...fields }));
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastTime = new Date(ms).toISOString();
+    }
+    const head = `{"time":"${lastTime}","level":"${level}","message":${JSON.stringify(message)}`;
+    const rest = hasBase || OWN_KEYS.some((key) => Object.hasOwn(fields, key)) ? withoutOwnKeys({ ...extra, ...fields }) : fields;
+    const body = JSON.stringify(rest);
+    sink(body === '{}' ? `${head}}` : `${head},${body.slice(1)}`);
   };
   return {
     info: (message, fields) => write('info', message, fields),
     warn: (message, fields) => write('warn', message, fields),
     error: (message, fields) => write('error', message, fields),
   };
+}
+
+// A field named like one of the line's own keys is kept under a prefixed name rather than
+// written twice or allowed to overwrite the time, level or message.
+function withoutOwnKeys(fields: LogFields): LogFields {
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) copy[OWN_KEYS.includes(key) ? `field.${key}` : key] = value;
+  return copy;
 }

@@ -42,6 +42,9 @@ interface Family {
   readonly definition: MetricDefinition;
   readonly buckets: readonly number[];
   readonly series: Map<string, CounterSeries | HistogramSeries>;
+  // Series with exactly one label, also found by label name then value: the shape of
+  // nearly every update, looked up without building a key.
+  readonly byLabel: Map<string, Map<string, CounterSeries | HistogramSeries>>;
 }
 
 // Metrics are defined up front (name, type, help, buckets) so they render from the start.
@@ -53,7 +56,7 @@ export function createPrometheusRegistry(definitions: Readonly<Record<string, Me
     if (buckets.some((bound, i) => i > 0 && bound <= (buckets[i - 1] ?? -Infinity))) {
       throw new TrustgateError(ErrorCode.INTERNAL, `buckets of ${name} must ascend`);
     }
-    families.set(name, { name, definition, buckets, series: new Map() });
+    families.set(name, { name, definition, buckets, series: new Map(), byLabel: new Map() });
   }
 
   // A name recorded without a definition is registered on first use with the type of that
@@ -63,7 +66,7 @@ export function createPrometheusRegistry(definitions: Readonly<Record<string, Me
     let found = families.get(name);
     if (found === undefined) {
       if (!NAME_RE.test(name)) throw new TrustgateError(ErrorCode.INTERNAL, `invalid metric name ${JSON.stringify(name)}`);
-      found = { name, definition: { type, help: `trustgate ${type} ${name}` }, buckets: type === 'histogram' ? DEFAULT_BUCKETS : [], series: new Map() };
+      found = { name, definition: { type, help: `trustgate ${type} ${name}` }, buckets: type === 'histogram' ? DEFAULT_BUCKETS : [], series: new Map(), byLabel: new Map() };
       families.set(name, found);
     }
     if (found.definition.type !== type) {
@@ -75,23 +78,19 @@ export function createPrometheusRegistry(definitions: Readonly<Record<string, Me
   return {
     increment(name, labels = {}, value = 1) {
       const target = family(name, 'counter');
-      const key = seriesKey(labels);
-      const series = (target.series.get(key) as CounterSeries | undefined) ?? { labels: { ...labels }, value: 0 };
+      const series = (findSeries(target, labels) as CounterSeries | undefined) ?? addSeries(target, labels, { labels: { ...labels }, value: 0 });
       series.value += value;
-      target.series.set(key, series);
     },
     observe(name, value, labels = {}) {
       const target = family(name, 'histogram');
-      const key = seriesKey(labels);
       const series =
-        (target.series.get(key) as HistogramSeries | undefined) ??
-        { labels: { ...labels }, counts: new Array<number>(target.buckets.length + 1).fill(0), sum: 0, count: 0 };
-      const slot = target.buckets.findIndex((bound) => value <= bound);
-      const index = slot === -1 ? target.buckets.length : slot;
+        (findSeries(target, labels) as HistogramSeries | undefined) ??
+        addSeries(target, labels, { labels: { ...labels }, counts: new Array<number>(target.buckets.length + 1).fill(0), sum: 0, count: 0 });
+      let index = 0;
+      while (index < target.buckets.length && !(value <= (target.buckets[index] ?? Infinity))) index += 1;
       series.counts[index] = (series.counts[index] ?? 0) + 1;
       series.sum += value;
       series.count += 1;
-      target.series.set(key, series);
     },
     render() {
       return [...families.values()].map(renderFamily).join('');
@@ -121,13 +120,42 @@ function renderFamily(family: Family): string {
   return `${lines.join('\n')}\n`;
 }
 
-// The series' identity: its labels in name order. Every update computes it, so the common
-// shapes (no label, one label) skip the sort; the key is the same either way.
+function findSeries(target: Family, labels: MetricLabels): CounterSeries | HistogramSeries | undefined {
+  const only = onlyLabel(labels);
+  return only === undefined ? target.series.get(seriesKey(labels)) : target.byLabel.get(only)?.get(labels[only] ?? '');
+}
+
+function addSeries<T extends CounterSeries | HistogramSeries>(target: Family, labels: MetricLabels, series: T): T {
+  target.series.set(seriesKey(labels), series);
+  const only = onlyLabel(labels);
+  if (only !== undefined) {
+    let byValue = target.byLabel.get(only);
+    if (byValue === undefined) {
+      byValue = new Map();
+      target.byLabel.set(only, byValue);
+    }
+    byValue.set(labels[only] ?? '', series);
+  }
+  return series;
+}
+
+// The name of the only label, or undefined when there are none or several.
+function onlyLabel(labels: MetricLabels): string | undefined {
+  let only: string | undefined;
+  for (const name in labels) {
+    if (only !== undefined) return undefined;
+    only = name;
+  }
+  return only;
+}
+
+// The series' identity: its labels in name order, each name and value JSON-quoted so no
+// value can spell another label set.
 function seriesKey(labels: MetricLabels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '[]';
-  if (entries.length > 1) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify(entries);
+  return Object.keys(labels)
+    .sort()
+    .map((name) => `${JSON.stringify(name)}:${JSON.stringify(labels[name])}`)
+    .join(',');
 }
 
 function formatLabels(labels: MetricLabels): string {

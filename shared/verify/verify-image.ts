@@ -50,14 +50,13 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
     const now = deps.clock.now();
     if (request.kind === 'explicit') {
       const check: PendingCheck = { requirement: { kind: 'notary', ...request.trust } };
-      return await decide(deps, reference, image, [check], [], now);
+      return await decide(deps, reference, image, [check], [], now, undefined);
     }
     if (deps.policies === undefined) {
       throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'no policies are configured, so no image can be verified by namespace');
     }
     const collected = collectRequirements(await deps.policies(), reference, request.namespace);
-    const decided = await decide(deps, reference, image, collected.checks, collected.failures, now);
-    return { ...decided, policy: collected.source ?? null, mutateImage: collected.mutateImage };
+    return await decide(deps, reference, image, collected.checks, collected.failures, now, { policy: collected.source ?? null, mutateImage: collected.mutateImage });
   } catch (thrown) {
     const error = toTrustgateError(thrown);
     if (error.code === ErrorCode.INTERNAL) throw thrown;
@@ -65,8 +64,17 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
   }
 }
 
+// What the policy form adds to an answer: the policy that matched and whether it pins.
+interface PolicyOutcome {
+  readonly policy: PolicySource | null;
+  readonly mutateImage: boolean;
+}
+
+type Outcome = VerifiedImage | TrustgateError;
+
 // Runs every check concurrently and combines them: allowed only if all pass and all agree
-// on one digest. Every failure is reported, not just the first.
+// on one digest. Every failure is reported, not just the first. Called on every admission,
+// so the common single-check case skips the fan-out and each answer is built once.
 async function decide(
   deps: VerifyImageDeps,
   reference: ImageReference,
@@ -74,38 +82,51 @@ async function decide(
   checks: readonly PendingCheck[],
   failures: readonly TrustgateError[],
   now: Date,
+  policyOutcome: PolicyOutcome | undefined,
 ): Promise<VerifyImageResponse> {
-  const outcomes = await Promise.all(
-    checks.map(async (check): Promise<VerifiedImage | TrustgateError> => {
-      try {
-        return await deps.notary.verify(reference, check.requirement, now);
-      } catch (thrown) {
-        const error = toTrustgateError(thrown);
-        if (error.code === ErrorCode.INTERNAL) throw thrown;
-        return check.origin ? withOrigin(error, check.origin) : error;
-      }
-    }),
-  );
-  const errors = [...failures, ...outcomes.filter((o): o is TrustgateError => o instanceof TrustgateError)];
-  const verified = outcomes.filter((o): o is VerifiedImage => !(o instanceof TrustgateError));
-  const digests = [...new Set(verified.map((v) => v.digest))];
+  const runCheck = async (check: PendingCheck): Promise<Outcome> => {
+    try {
+      return await deps.notary.verify(reference, check.requirement, now);
+    } catch (thrown) {
+      const error = toTrustgateError(thrown);
+      if (error.code === ErrorCode.INTERNAL) throw thrown;
+      return check.origin ? withOrigin(error, check.origin) : error;
+    }
+  };
+  const only = checks.length === 1 ? checks[0] : undefined;
+  const outcomes: readonly Outcome[] = only !== undefined ? [await runCheck(only)] : await Promise.all(checks.map(runCheck));
+  const errors = [...failures];
+  const digests: string[] = [];
+  const signers: string[] = [];
+  let stale = false;
+  for (const outcome of outcomes) {
+    if (outcome instanceof TrustgateError) {
+      errors.push(outcome);
+      continue;
+    }
+    if (!digests.includes(outcome.digest)) digests.push(outcome.digest);
+    for (const signer of outcome.signers) if (!signers.includes(signer)) signers.push(signer);
+    if (outcome.stale === true) stale = true;
+  }
   if (digests.length > 1) {
     errors.push(new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `policies resolve the image to different digests: ${digests.join(', ')}`));
   }
-  if (errors.length > 0) return denial(image, errors);
-  const stale = verified.some((v) => v.stale === true);
-  const response: VerifyImageResponse = {
-    allowed: true,
-    image,
-    digest: digests[0] ?? reference.digest ?? null,
-    reasons: [],
-    codes: [],
-    signers: [...new Set(verified.flatMap((v) => v.signers))],
-    ...(stale ? { stale } : {}),
-  };
-  deps.logger.info('image verified', { image, outcome: 'allowed', digest: response.digest, ...(stale ? { stale } : {}) });
-  return response;
+  if (errors.length > 0) {
+    const denied = denial(image, errors);
+    return policyOutcome === undefined ? denied : { ...denied, policy: policyOutcome.policy, mutateImage: policyOutcome.mutateImage };
+  }
+  const digest = digests[0] ?? reference.digest ?? null;
+  deps.logger.info('image verified', { image, outcome: 'allowed', digest, ...(stale ? { stale } : {}) });
+  const allowed: Writable<VerifyImageResponse> = { allowed: true, image, digest, reasons: [], codes: [], signers };
+  if (stale) allowed.stale = true;
+  if (policyOutcome !== undefined) {
+    allowed.policy = policyOutcome.policy;
+    allowed.mutateImage = policyOutcome.mutateImage;
+  }
+  return allowed;
 }
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 export function withOrigin(error: TrustgateError, origin: PolicySource): TrustgateError {
   const where = `${origin.kind} ${origin.namespace ? `${origin.namespace}/` : ''}${origin.name} (pattern "${origin.pattern}")`;

@@ -24,6 +24,19 @@ describe('createPrometheusRegistry', () => {
       );
     });
 
+    it('keeps label sets apart that a naive key would merge', () => {
+      const registry = createPrometheusRegistry({ t_total: { type: 'counter', help: 'test' } });
+      registry.increment('t_total', { a: 'x', b: 'y' });
+      registry.increment('t_total', { a: 'x","b":"y' });
+      registry.increment('t_total', { b: 'x' });
+      registry.increment('t_total', { a: 'x' });
+      registry.increment('t_total', { a: 'x' });
+      registry.increment('t_total');
+      expect(registry.render()).toBe(
+        '# HELP t_total test\n# TYPE t_total counter\nt_total{a="x",b="y"} 1\nt_total{a="x\\",\\"b\\":\\"y"} 1\nt_total{b="x"} 1\nt_total{a="x"} 2\nt_total 1\n',
+      );
+    });
+
     it('escapes backslash, quote and newline in label values and help text', () => {
       const registry = createPrometheusRegistry({ t_total: { type: 'counter', help: 'a\\b\nc' } });
       registry.increment('t_total', { code: 'a"b\\c\nd' });
