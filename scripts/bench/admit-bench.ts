@@ -17,6 +17,8 @@ import { httpsRequest, startTrustgateServe } from '../../test/integration/suppor
 
 const DURATION_S = Math.min(Number(process.env['BENCH_DURATION'] ?? 10), 60);
 const CONNECTIONS = Math.min(Number(process.env['BENCH_CONNECTIONS'] ?? 10), 100);
+// A directory for a V8 CPU profile of serve over the whole run (written when it stops).
+const PROFILE_DIR = process.env['BENCH_CPU_PROFILE'];
 
 interface Figures {
   readonly name: string;
@@ -37,7 +39,13 @@ async function main(): Promise<void> {
     const policiesDir = await env.makeDir('policies');
     await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(env.server.url, 'registry.test:5000/open/*'));
     const stateDir = await env.makeDir('state');
-    const serve = await startTrustgateServe({ policiesDir, stateDir, caFile: env.caFile, outputFile: join(await env.makeDir('serve-log'), 'serve.log') });
+    const serve = await startTrustgateServe({
+      policiesDir,
+      stateDir,
+      caFile: env.caFile,
+      outputFile: join(await env.makeDir('serve-log'), 'serve.log'),
+      ...(PROFILE_DIR === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] }),
+    });
     stopServe = () => serve.stop();
     const body = JSON.stringify(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${gun}:v1` }] }))));
     // The same review for an image whose policy requires nothing: the webhook's own cost

@@ -39,13 +39,15 @@ export interface ServeStartOptions {
   // Write serve's output straight into this file instead of a pipe to this process (the
   // benchmark: reading a decision line per request would cost the process driving the load).
   readonly outputFile?: string;
+  // Options for node itself, before the CLI (the benchmark's --cpu-prof).
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startTrustgateServe(options: ServeStartOptions): Promise<ServeProcess> {
   const tlsArgs = options.tls === undefined ? [] : ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile];
   const child = spawn(
     process.execPath,
-    [TRUSTGATE_BIN, 'serve', '--policies', options.policiesDir, '--state-dir', options.stateDir, '--port', String(options.port ?? 0), ...tlsArgs, ...(options.extraArgs ?? [])],
+    [...(options.nodeArgs ?? []), TRUSTGATE_BIN, 'serve', '--policies', options.policiesDir, '--state-dir', options.stateDir, '--port', String(options.port ?? 0), ...tlsArgs, ...(options.extraArgs ?? [])],
     {
       env: { PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: options.caFile, ...options.env },
       stdio: ['ignore', options.outputFile === undefined ? 'pipe' : openSync(options.outputFile, 'w'), 'pipe'],
