@@ -33,6 +33,7 @@ import type { CachedRepository, TrustedStateStore } from './trusted-state-store.
 import { selectTrustServer } from './trust-servers.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
 import { updateRepository, type VerifiedRepository } from './update.js';
+import { createVerifiedImageMemo } from './verified-image-memo.js';
 import {
   createVerifiedRepositoryMemo,
   memoKey,
@@ -88,6 +89,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   const maxStaleMs = deps.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
   const inFlight = new Map<string, Promise<VerifiedRepository>>();
   const memo = deps.memo ?? memoFor(deps.state);
+  const answers = createVerifiedImageMemo(memo);
 
   // Every request to the trust server is counted, whatever it answers.
   const countedFetch: Fetch = async (request) => {
@@ -167,7 +169,10 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
     const age = now.getTime() - entry.checkedAt;
     if (age < 0 || age >= freshnessMs) return undefined;
     try {
-      return await resolve(repositoryAt(entry, now), image, requirement);
+      const consulted = { expires: Number.POSITIVE_INFINITY };
+      const answer = await resolve(repositoryAt(entry, now, consulted), image, requirement);
+      answers.remember(requirement, image, { memoKey: key, entry, answer, validFrom: entry.validFrom, validUntil: Math.min(entry.validUntil, consulted.expires) });
+      return answer;
     } catch (error) {
       if (error instanceof NotCachedError || (isTrustgateError(error) && error.code === ErrorCode.TRUST_SERVER_UNAVAILABLE)) {
         // The delegation loader keeps a failed load; drop the entry so it is not replayed.
@@ -210,6 +215,11 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   return {
     kind: 'notary',
     async verify(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage> {
+      const known = answers.answer(requirement, image, now.getTime(), freshnessMs);
+      if (known !== undefined) {
+        metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+        return known;
+      }
       const server = selectTrustServer(image.registry, requirement.server);
       const gun = toNotaryGun(image);
       const memoised = await verifyMemoised(memoKey(server, gun, requirement.rootKeyIds), image, requirement, now);

@@ -68,10 +68,17 @@ export function toMemoEntry(repository: VerifiedRepository, checkedAt: number): 
   return { repository, checkedAt, validFrom, validUntil };
 }
 
+// What a resolution through a view consulted: the earliest expiry (epoch milliseconds)
+// among the delegations it loaded, with their parents.
+export interface ConsultedDelegations {
+  expires: number;
+}
+
 // The memoised repository as of `now`: throws what a full update at `now` would throw for
 // an expired top-level document or root certificate, and returns a view whose delegations
 // are refused once expired. Pinned root keys need no re-check: they are part of the key.
-export function repositoryAt(entry: MemoEntry, now: Date): VerifiedRepository {
+// With `consulted`, the view records the expiry of every delegation it hands out.
+export function repositoryAt(entry: MemoEntry, now: Date, consulted?: ConsultedDelegations): VerifiedRepository {
   const { repository } = entry;
   const t = now.getTime();
   if (t < entry.validFrom || t >= entry.validUntil) {
@@ -93,7 +100,10 @@ export function repositoryAt(entry: MemoEntry, now: Date): VerifiedRepository {
       const above = await repository.delegation(parent);
       if (above !== undefined) chain.push(above);
     }
-    for (const role of chain.reverse()) assertNotExpired(role.envelope.signed, role.name, now);
+    for (const role of chain.reverse()) {
+      assertNotExpired(role.envelope.signed, role.name, now);
+      if (consulted !== undefined) consulted.expires = Math.min(consulted.expires, role.envelope.signed.expires.getTime());
+    }
     return found;
   }
 

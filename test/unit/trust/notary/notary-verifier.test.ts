@@ -291,6 +291,25 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
       await expect(verifier.verify(IMAGE, REQUIREMENT, at(500))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
     });
 
+    it('rejects once a delegation that was consulted but did not sign expires', async () => {
+      const s = setup();
+      s.source.publish(
+        buildRepository(GUN, {
+          keys: s.repo.keys,
+          versions: { timestamp: 2, snapshot: 2, targets: 2 },
+          targets: { v1: randomBytes(20) },
+          delegations: [
+            { name: 'targets/releases', targets: { other: randomBytes(20) } },
+            { name: 'targets/releases/team', parent: 'targets/releases', targets: { other: randomBytes(20) }, expires: at(500) },
+          ],
+        }).metadata,
+      );
+      const verifier = s.verifier();
+      expect((await verifier.verify(IMAGE, REQUIREMENT, at(0))).signers).toStrictEqual(['targets']);
+      expect((await verifier.verify(IMAGE, REQUIREMENT, at(499))).signers).toStrictEqual(['targets']);
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(500))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
+    });
+
     it('rejects a signer whose parent delegation expired with TRUST_METADATA_EXPIRED', async () => {
       const s = setup();
       const built = buildRepository(GUN, {
