@@ -1,6 +1,7 @@
 // `npm run bench`: builds the CLI, bundles the benchmark (it reuses the integration test
 // harness around the real notary-server and notary client) and runs it. Loopback only;
-// BENCH_DURATION (seconds, default 10, at most 60) and BENCH_CONNECTIONS (default 10).
+// BENCH_DURATION (seconds, default 10, at most 60), BENCH_CONNECTIONS (default 10) and
+// BENCH_CPU_PROFILE (a directory for a V8 CPU profile of serve).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

@@ -8,9 +8,11 @@
 //   this process holds one (no store read, no decoding, no signature check; expiry is still
 //   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata
 //   is re-verified offline under the stored root (signatures, hash chain, expiry against
-//   `now`) and the result memoised. The memo is per process: a state another process
-//   confirms (a sign-callback function elsewhere) is picked up here once this process's
-//   own window has passed, as it would be for any state older than the window;
+//   `now`) and the result memoised. Each answer resolved from a memoised repository is
+//   kept with it and given again while it provably holds (verified-image-memo.ts). The
+//   memo is per process: a state another process confirms (a sign-callback function
+//   elsewhere) is picked up here once this process's own window has passed, as it would
+//   be for any state older than the window;
 // - after it, the usual update runs: `timestamp.json`, then only what changed;
 // - when the trust server is unavailable, the cached state keeps serving for at most
 //   `maxStaleMs` past the freshness window, never past any document's own expiry, and the
