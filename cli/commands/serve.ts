@@ -26,21 +26,27 @@ import { createWebhookServer } from '../../infra/webhook-proxy/webhook-server.js
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
 import { createBatchedSink } from '../../shared/logging/batched-sink.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
-import { ADMISSION_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
+import { ADMISSION_METRICS, POLICY_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
 import { silentLogger } from '../../shared/ports.js';
 import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
 import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { resolveCredentials } from '../openwhisk/credentials.js';
-import { loadPolicySet } from '../policy-set.js';
+import { createPolicyReloader, type PolicyReloader } from '../policy-reloader.js';
+import { loadPolicyFiles } from '../policy-set.js';
+import { decodePolicyDocuments } from '../../shared/policy/decode-documents.js';
+import { readPolicyFiles } from '../../shared/policy/policy-files.js';
 import { resolveStateDir } from '../state-dir.js';
 import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE, type TrustStateFlags } from '../trust-state.js';
 
-export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--budget-ms N] [--functions local|openwhisk|URL] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
+export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--policies-interval SECONDS] [--budget-ms N] [--functions local|openwhisk|URL] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
+// How often the policies are re-read, in seconds: the kubelet refreshes a mounted
+// ConfigMap about once a minute.
+const DEFAULT_POLICIES_INTERVAL_S = 30;
 // The API server's webhook timeout is at most 30 s; the budget must end before it.
 const MAX_BUDGET_MS = 29_000;
 
@@ -53,6 +59,8 @@ interface ServeConfig {
   readonly host: string;
   readonly port: number;
   readonly policies: string;
+  // 0: policies are re-read on SIGHUP only.
+  readonly policiesIntervalMs: number;
   readonly stateDir: string;
   readonly budgetMs: number;
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
@@ -75,8 +83,7 @@ interface CallbackConfig {
 
 export async function runServe(args: readonly string[], io: CliIo, options: ServeOptions = {}): Promise<ExitCode> {
   const config = parseServeArgs(args, io);
-  const policySet = await loadPolicySet(config.policies);
-  const policies = (): Promise<typeof policySet> => Promise.resolve(policySet);
+  const initialPolicies = await loadPolicyFiles(config.policies);
   const remote = await resolveRemoteVerify(config, io.env);
   const tls = await resolveTls(config, io);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
@@ -85,7 +92,16 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   process.once('exit', logLines.flush);
   const logger = createJsonLogger(logLines.write);
 
-  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
+  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
+  const reloader = createPolicyReloader({
+    path: config.policies,
+    ...initialPolicies,
+    read: readPolicyFiles,
+    decode: decodePolicyDocuments,
+    logger,
+    metrics,
+  });
+  const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
   const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, logger, metrics);
   const verifyDeps: VerifyImageDeps = { notary, clock: { now: () => new Date() }, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
@@ -125,7 +141,9 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   io.stdout(`trustgate: listening on https://${shownHost}:${address.port}\n`);
+  const stopReloading = startPolicyReloads(reloader, config.policiesIntervalMs, logger);
   const signal = await waitForStop(options.stop);
+  stopReloading();
   logger.info('shutting down', { signal });
   callback?.stop();
   await server.close();
@@ -150,6 +168,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'registry-host': { type: 'string' },
       'changefeed-server': { type: 'string' },
       'changefeed-interval': { type: 'string' },
+      'policies-interval': { type: 'string' },
       functions: { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
@@ -163,6 +182,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     host: values.host ?? DEFAULT_HOST,
     port: toInteger('--port', values.port, DEFAULT_PORT, 0, 65_535),
     policies: values.policies,
+    policiesIntervalMs: toInteger('--policies-interval', values['policies-interval'], DEFAULT_POLICIES_INTERVAL_S, 0, 86_400) * 1000,
     stateDir: resolveStateDir(values['state-dir'], io.env),
     budgetMs: toInteger('--budget-ms', values['budget-ms'], DEFAULT_BUDGET_MS, 1, MAX_BUDGET_MS),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
@@ -288,6 +308,23 @@ async function resolveTls(config: ServeConfig, io: CliIo): Promise<{ cert: strin
 }
 
 // Resolves with the name of whatever asked the server to stop.
+// Re-reads the policies on SIGHUP and every interval (0 = SIGHUP only). Returns what stops it.
+function startPolicyReloads(reloader: PolicyReloader, intervalMs: number, logger: Logger): () => void {
+  const reload = (trigger: string): void => {
+    reloader.reload(trigger).catch((error: unknown) => {
+      logger.error('policies not reloaded: the policies in force stay in force', { trigger, error: error instanceof Error ? error.message : String(error) });
+    });
+  };
+  const onHangup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHangup);
+  const timer = intervalMs > 0 ? setInterval(() => reload('interval'), intervalMs) : undefined;
+  timer?.unref();
+  return () => {
+    process.off('SIGHUP', onHangup);
+    if (timer !== undefined) clearInterval(timer);
+  };
+}
+
 function waitForStop(stop: AbortSignal | undefined): Promise<string> {
   return new Promise((resolve) => {
     const finish = (name: string): void => {

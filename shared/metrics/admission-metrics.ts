@@ -27,3 +27,12 @@ export const TRUST_METRICS: Readonly<Record<string, MetricDefinition>> = {
   trustgate_cache_requests_total: { type: 'counter', help: 'Verifications answered from the trusted-state cache (hit), after an update (miss) or stale during an outage.' },
   trustgate_store_errors_total: { type: 'counter', help: 'Trusted-state store failures by operation (read, write).' },
 };
+
+// Recorded by serve when it re-reads its policies.
+export const PolicyMetric = {
+  RELOADS: 'trustgate_policy_reloads_total',
+} as const;
+
+export const POLICY_METRICS: Readonly<Record<string, MetricDefinition>> = {
+  [PolicyMetric.RELOADS]: { type: 'counter', help: 'Policy re-reads that changed the policies in force (reloaded) or were refused, keeping them (rejected).' },
+};

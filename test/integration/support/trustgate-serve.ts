@@ -12,6 +12,8 @@ export interface ServeProcess {
   readonly caPem: string;
   // Everything the process printed on stdout so far (the JSON decision log included).
   output(): string;
+  // Sends a signal (SIGHUP: re-read the policies).
+  signal(name: NodeJS.Signals): void;
   // Sends SIGTERM and resolves with the exit code.
   stop(): Promise<number | null>;
 }
@@ -68,6 +70,9 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
       url,
       caPem: await readFile(caFile, 'utf8'),
       output: stdout,
+      signal: (name) => {
+        child.kill(name);
+      },
       stop: async () => {
         child.kill('SIGTERM');
         return exited;
