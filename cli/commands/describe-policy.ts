@@ -17,6 +17,7 @@ export function describePolicy(policy: Policy): string[] {
     const server = policy.trust.trustServer ?? "the registry's default server";
     const signers = policy.trust.signerSecrets.length > 0 ? policy.trust.signerSecrets.join(', ') : 'none';
     lines.push(`trust: Notary content trust from ${server}; signer secrets: ${signers}`);
+    if (policy.trust.rootKeyIds.length > 0) lines.push(`root keys pinned: ${policy.trust.rootKeyIds.join(', ')}`);
   }
   if (policy.simple !== undefined) {
     const types = [...new Set(policy.simple.requirements.map((requirement) => requirement.type))];

@@ -4,6 +4,7 @@ import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js'
 import { decodeMetadata, truncate } from './decode-metadata.js';
 import {
   ENFORCE_ANNOTATION,
+  ROOT_KEY_IDS_ANNOTATION,
   type ClusterImagePolicy,
   type ImagePolicy,
   type Policy,
@@ -54,12 +55,13 @@ export function decodeImagePolicy(
   }
   const metadata = decodeMetadata(document['metadata'], scope.child('metadata'), kind === 'ImagePolicy');
   const enforce = metadata === undefined ? false : decodeEnforce(metadata.annotations.get(ENFORCE_ANNOTATION), kind, scope);
+  const rootKeyIds = metadata === undefined ? [] : decodeRootKeyIds(metadata.annotations.get(ROOT_KEY_IDS_ANNOTATION), scope);
   const spec = document['spec'];
   if (spec === undefined) scope.add('spec', 'is required');
   else if (!validateSpec(spec)) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
   if (scope.count() !== before || metadata === undefined) return undefined;
 
-  const repositories = ((spec as RawSpec).repositories ?? []).map(toRepositoryPolicy);
+  const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds));
   if (kind === 'ImagePolicy') {
     return { kind, name: metadata.name, namespace: metadata.namespace ?? 'default', repositories };
   }
@@ -77,6 +79,28 @@ function decodeEnforce(value: string | undefined, kind: string, scope: ProblemSc
   }
   if (value !== 'true' && value !== 'false') scope.add(field, `must be "true" or "false", got "${truncate(value)}"`);
   return value === 'true';
+}
+
+// Key IDs as Notary prints them (`notary key list`): the root certificate's key ID.
+const KEY_ID = /^[0-9a-f]{64}$/;
+const MAX_ROOT_KEY_IDS = 32;
+
+// The `trustgate.dev/root-key-ids` annotation: comma-separated key IDs. Anything that is not
+// a key ID is an error: a typo must not quietly turn pinning back into trust on first use.
+function decodeRootKeyIds(value: string | undefined, scope: ProblemScope): readonly string[] {
+  if (value === undefined) return [];
+  const field = `metadata.annotations.${ROOT_KEY_IDS_ANNOTATION}`;
+  const ids = value.split(',').map((id) => id.trim());
+  if (ids.length > MAX_ROOT_KEY_IDS) {
+    scope.add(field, `must list at most ${MAX_ROOT_KEY_IDS} key IDs, got ${ids.length}`);
+    return [];
+  }
+  const bad = ids.find((id) => !KEY_ID.test(id));
+  if (bad !== undefined) {
+    scope.add(field, `must be comma-separated 64-character lower-case hex key IDs, got "${truncate(bad)}"`);
+    return [];
+  }
+  return [...new Set(ids)];
 }
 
 // One problem per ajv error, at the field it concerns (`repositories[0].policy.trust.enabled`).
@@ -97,16 +121,17 @@ function reportSchemaErrors(errors: readonly ErrorObject[], scope: ProblemScope)
   }
 }
 
-function toRepositoryPolicy(raw: { readonly name: string; readonly policy?: RawPolicy | null }): RepositoryPolicy {
-  return { name: raw.name, policy: toPolicy(raw.policy ?? {}) };
+function toRepositoryPolicy(raw: { readonly name: string; readonly policy?: RawPolicy | null }, rootKeyIds: readonly string[]): RepositoryPolicy {
+  return { name: raw.name, policy: toPolicy(raw.policy ?? {}, rootKeyIds) };
 }
 
 // Apply Portieris' defaults: mutateImage true, trust disabled, no simple signing, no scanning.
-function toPolicy(raw: RawPolicy): Policy {
+function toPolicy(raw: RawPolicy, rootKeyIds: readonly string[]): Policy {
   const trust = {
     enabled: raw.trust?.enabled ?? false,
     ...(raw.trust?.trustServer === undefined ? {} : { trustServer: raw.trust.trustServer }),
     signerSecrets: (raw.trust?.signerSecrets ?? []).map((secret) => secret.name),
+    rootKeyIds,
   };
   const iccrva = raw.vulnerability?.ICCRVA;
   return {

@@ -8,6 +8,9 @@ export interface TrustPolicy {
   readonly trustServer?: string;
   // Names of Secrets (in the workload's namespace) each holding one required signer.
   readonly signerSecrets: readonly string[];
+  // Root key IDs the repositories' Notary roots must hold (annotation
+  // `trustgate.dev/root-key-ids` of the policy document); empty means trust on first use.
+  readonly rootKeyIds: readonly string[];
 }
 
 export const SimpleRequirementType = {
@@ -97,3 +100,8 @@ export interface PolicySet {
 
 // The annotation that makes a ClusterImagePolicy apply in namespaces that have ImagePolicies.
 export const ENFORCE_ANNOTATION = 'trustgate.dev/enforce';
+
+// The annotation that pins the Notary root keys of every repository a policy document
+// requires trust for: comma-separated 64-hex key IDs; a threshold of the root's
+// signatures must come from them, as with `verify --root-key-id`.
+export const ROOT_KEY_IDS_ANNOTATION = 'trustgate.dev/root-key-ids';

@@ -56,6 +56,7 @@ function toPolicyJson(policy: Policy): PolicyJson {
       enabled: trust.enabled,
       ...(trust.trustServer === undefined ? {} : { trustServer: trust.trustServer }),
       signerSecrets: [...trust.signerSecrets],
+      rootKeyIds: [...trust.rootKeyIds],
     },
     ...(simple === undefined
       ? {}

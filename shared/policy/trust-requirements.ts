@@ -5,7 +5,7 @@ export type Requirement =
   // Nothing to verify: an empty or omitted policy, or trust disabled and nothing else required.
   | { readonly kind: 'allow' }
   // Notary v1 content trust; every listed signer (delegation `targets/<name>`) must have signed.
-  | { readonly kind: 'notary'; readonly server?: string; readonly signers: readonly NotarySigner[] }
+  | { readonly kind: 'notary'; readonly server?: string; readonly signers: readonly NotarySigner[]; readonly rootKeyIds: readonly string[] }
   // A check this product does not perform: always a denial with this reason, never an allow.
   | { readonly kind: 'unsupported'; readonly reason: string };
 
@@ -40,6 +40,7 @@ export function toRequirements(policy: Policy, secrets: SecretLookup, namespace:
       kind: 'notary',
       ...(policy.trust.trustServer === undefined ? {} : { server: policy.trust.trustServer }),
       signers: names.map((name) => toSigner(secrets, namespace, name)),
+      rootKeyIds: policy.trust.rootKeyIds,
     });
   }
   if (policy.simple !== undefined) {

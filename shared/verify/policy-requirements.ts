@@ -68,7 +68,7 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
             kind: 'notary',
             ...(requirement.server === undefined ? {} : { server: requirement.server }),
             signers: requirement.signers,
-            rootKeyIds: [],
+            rootKeyIds: requirement.rootKeyIds,
           },
           origin: source,
         });

@@ -119,6 +119,29 @@ describe('trustgate verify --policies', () => {
     });
   });
 
+  describe('when the policy document pins root keys with trustgate.dev/root-key-ids', () => {
+    const pinnedPolicy = (rootKeyIds: readonly string[]): Record<string, unknown> => {
+      const policy = clusterPolicy('pinned-roots', ALL_TEST_IMAGES, trustPolicy());
+      return { ...policy, metadata: { name: 'pinned-roots', annotations: { 'trustgate.dev/root-key-ids': rootKeyIds.join(',') } } };
+    };
+
+    it('allows an image whose repository root holds a pinned key', async () => {
+      const gun = uniqueGun('pinned-root');
+      const target = await env.scenarios.signedInTargets(gun, 'v1');
+      const policies = await writePolicies(pinnedPolicy(['0'.repeat(64), ...(await env.publisher.rootKeyIds(gun))]));
+
+      expectAllowed(await verify(`${gun}:v1`, policies), `sha256:${target.digestHex}`, ['targets']);
+    });
+
+    it('denies with TRUST_ROOT_KEY_MISMATCH a first use whose root holds none of them', async () => {
+      const gun = uniqueGun('unpinned-root');
+      await env.scenarios.signedInTargets(gun, 'v1');
+      const policies = await writePolicies(pinnedPolicy(['0'.repeat(64)]));
+
+      expectDenied(await verify(`${gun}:v1`, policies), 'TRUST_ROOT_KEY_MISMATCH');
+    });
+  });
+
   describe('when a namespace policy names signer secrets', () => {
     it('allows the tag signed by that delegate and denies with TRUST_SIGNER_MISSING where the named delegate did not sign it', async () => {
       const gun = uniqueGun('namespace-signers');

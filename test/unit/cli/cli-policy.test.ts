@@ -129,7 +129,7 @@ describe('trustgate policy lookup', () => {
       const result = await cli('policy', 'lookup', 'reg.example.com/open/app', '--policies', valid, '--json');
       expect(JSON.parse(result.stdout)).toEqual({
         matched: true,
-        policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [] } },
+        policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
         source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
         enforced: [],
       });

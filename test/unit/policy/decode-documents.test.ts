@@ -64,14 +64,14 @@ describe('decodePolicyDocuments', () => {
     it('decodes the trust section', () => {
       expect(set.imagePolicies[0]?.repositories[0]?.policy).toEqual({
         mutateImage: true,
-        trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: ['alice'] },
+        trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: ['alice'], rootKeyIds: [] },
       });
     });
 
     it('applies the defaults to an empty policy (mutateImage true, trust disabled)', () => {
       expect(set.imagePolicies[0]?.repositories[1]?.policy).toEqual({
         mutateImage: true,
-        trust: { enabled: false, signerSecrets: [] },
+        trust: { enabled: false, signerSecrets: [], rootKeyIds: [] },
       });
     });
 
@@ -81,7 +81,7 @@ describe('decodePolicyDocuments', () => {
           kind: 'ClusterImagePolicy',
           name: 'default',
           enforce: false,
-          repositories: [{ name: '*', policy: { mutateImage: false, trust: { enabled: false, signerSecrets: [] } } }],
+          repositories: [{ name: '*', policy: { mutateImage: false, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } } }],
         },
       ]);
     });
@@ -267,6 +267,40 @@ kind: Deployment
 
     it('rejects it on an ImagePolicy, where it has no meaning', () => {
       expect(problemsOf(annotate('true', IMAGE_POLICY))).toHaveLength(1);
+    });
+  });
+
+  describe('when the root-key-ids annotation is set', () => {
+    const KEY_A = 'a'.repeat(64);
+    const KEY_B = '0123456789abcdef'.repeat(4);
+    const annotate = (value: string, policy = IMAGE_POLICY): string =>
+      policy.replace(/metadata:\n {2}name: (\S+)\n/, `metadata:\n  name: $1\n  annotations:\n    trustgate.dev/root-key-ids: "${value}"\n`);
+
+    it('pins every repository of an ImagePolicy to the listed keys, each once', () => {
+      const set = decodePolicyDocuments([{ source: 'p.yaml', text: annotate(`${KEY_A}, ${KEY_B},${KEY_A}`) }]);
+      expect(set.imagePolicies[0]?.repositories.map((repository) => repository.policy.trust.rootKeyIds)).toEqual([
+        [KEY_A, KEY_B],
+        [KEY_A, KEY_B],
+      ]);
+    });
+
+    it('pins the repositories of a ClusterImagePolicy too', () => {
+      const set = decodePolicyDocuments([{ source: 'p.yaml', text: annotate(KEY_B, CLUSTER_POLICY) }]);
+      expect(set.clusterPolicies[0]?.repositories[0]?.policy.trust.rootKeyIds).toEqual([KEY_B]);
+    });
+
+    it('pins nothing without the annotation', () => {
+      expect(decodePolicyDocuments([{ source: 'p.yaml', text: IMAGE_POLICY }]).imagePolicies[0]?.repositories[0]?.policy.trust.rootKeyIds).toEqual([]);
+    });
+
+    it.each([
+      ['an empty value', ''],
+      ['a short ID', 'abc123'],
+      ['upper-case hex', 'A'.repeat(64)],
+      ['an empty entry', `${KEY_A},,${KEY_B}`],
+      ['more than 32 IDs', Array.from({ length: 33 }, (_, index) => index.toString(16).padStart(64, '0')).join(',')],
+    ])('rejects %s instead of falling back to trust on first use', (_label, value) => {
+      expect(problemsOf(annotate(value)).map((problem) => problem.path)).toEqual(['policies.yaml:1: metadata.annotations.trustgate.dev/root-key-ids']);
     });
   });
 

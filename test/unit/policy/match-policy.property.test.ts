@@ -5,7 +5,7 @@ import { matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.
 import { lookupPolicy } from '../../../shared/policy/match-policy.js';
 import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySet } from '../../../shared/policy/model.js';
 
-const POLICY: Policy = { mutateImage: true, trust: { enabled: false, signerSecrets: [] } };
+const POLICY: Policy = { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } };
 
 // Valid, normalised references built from the reference grammar.
 const lowerAlnum = fc.stringMatching(/^[a-z0-9]{1,6}$/);

@@ -54,12 +54,12 @@ describe('toRequirements', () => {
   describe('when trust is enabled without signers', () => {
     it('requires Notary trust on the given server', () => {
       expect(toRequirements(policyOf({ trust: { enabled: true, trustServer: 'https://notary.example' } }), SECRETS, 'team-a')).toEqual([
-        { kind: 'notary', server: 'https://notary.example', signers: [] },
+        { kind: 'notary', server: 'https://notary.example', signers: [], rootKeyIds: [] },
       ]);
     });
 
     it('leaves the server to the registry default when none is given', () => {
-      expect(toRequirements(policyOf({ trust: { enabled: true } }), SECRETS, 'team-a')).toEqual([{ kind: 'notary', signers: [] }]);
+      expect(toRequirements(policyOf({ trust: { enabled: true } }), SECRETS, 'team-a')).toEqual([{ kind: 'notary', signers: [], rootKeyIds: [] }]);
     });
   });
 
@@ -74,6 +74,7 @@ describe('toRequirements', () => {
             { name: 'alice', publicKeyPem: PEM.trim() },
             { name: 'releases', publicKeyPem: PEM.trim() },
           ],
+          rootKeyIds: [],
         },
       ]);
     });

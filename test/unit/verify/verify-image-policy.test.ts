@@ -149,6 +149,29 @@ describe('verifyImage (policy form)', () => {
     });
   });
 
+  describe('when the policy document pins root keys', () => {
+    it('calls the verifier with the pinned key IDs', async () => {
+      const pinned = decodePolicyDocuments([
+        {
+          source: 'pinned.yaml',
+          text: `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: pinned
+  annotations: {trustgate.dev/root-key-ids: "${'c'.repeat(64)}"}
+spec:
+  repositories:
+    - name: reg.example.com/team/*
+      policy: {trust: {enabled: true, trustServer: "${SERVER_A}"}}
+`,
+        },
+      ]);
+      const { response, calls } = await verify('reg.example.com/team/app:v1', 'default', pinned);
+      expect(calls.map((call) => call.requirement)).toEqual([{ kind: 'notary', server: SERVER_A, signers: [], rootKeyIds: ['c'.repeat(64)] }]);
+      expect(response.allowed).toBe(true);
+    });
+  });
+
   describe('when a signer secret named by the policy does not exist', () => {
     it('denies with POLICY_SECRET_MISSING without contacting a trust server', async () => {
       const { response, calls } = await verify('reg.example.com/nosecret/app:v1', 'team-a');
