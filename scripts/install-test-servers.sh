@@ -34,3 +34,7 @@ if [ ! -x "$REGISTRY_CACHE/usr/bin/docker-registry" ]; then
   dpkg -x "$work"/docker-registry_*.deb "$REGISTRY_CACHE"
   rm -rf "$work"
 fi
+
+# etcd and kube-apiserver for the admission tests against a real API server: built once per
+# machine into a cache outside the clone. Prints nothing when present.
+bash "$(dirname "$0")/install-kube-apiserver.sh"

@@ -1,0 +1,241 @@
+// `trustgate serve` as a real cluster calls it: a real kube-apiserver (with its own etcd)
+// holds a MutatingWebhookConfiguration pointing at serve's /admit, and every assertion is
+// made through the API server's REST API: what it refuses, and what it stores after
+// applying serve's JSON patch. Images are signed with the real notary client on the real
+// notary-server.
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { uniqueGun, type TargetDigest } from './support/scenarios.js';
+import { signedTestRegistryPolicy } from './support/trust-policies.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+
+const WEBHOOK_NAME = 'images.trustgate.test';
+const NAMESPACE = `trustgate-it-${randomBytes(4).toString('hex')}`;
+// The label the webhook's namespaceSelector matches: only this test's namespace is checked.
+const NAMESPACE_LABEL = 'trustgate.test/enforce';
+const WEBHOOK_EFFECTIVE_TIMEOUT_MS = 15_000;
+
+let env: TrustEnvironment | undefined;
+let kube: KubeApiServer | undefined;
+let serve: ServeProcess | undefined;
+let app: { gun: string; target: TargetDigest };
+
+// Why the setup failed, if it did. Every test then fails with it (a failing beforeAll would
+// leave the tests counted as skipped, and a missing kube-apiserver must read as a failure).
+let setupError: Error | undefined;
+
+// The API server and the trust environment start in parallel; both are kept for afterAll
+// even when the other fails.
+beforeAll(async () => {
+  try {
+    await setUp();
+  } catch (error) {
+    setupError = error instanceof Error ? error : new Error(String(error));
+  }
+}, 120_000);
+
+async function setUp(): Promise<void> {
+  const started = await Promise.allSettled([
+    startTrustEnvironment().then((value) => (env = value)),
+    startKubeApiServer().then((value) => (kube = value)),
+  ]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
+  const trust = env as TrustEnvironment;
+  const gun = uniqueGun('kube-app');
+  app = { gun, target: await trust.scenarios.signedInTargets(gun, 'v1') };
+
+  const policiesDir = await trust.makeDir('policies');
+  await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(trust.server.url));
+  serve = await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile });
+
+  expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { [NAMESPACE_LABEL]: 'true' } } }), 201);
+  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
+  await waitUntilWebhookIsEffective();
+}
+
+afterAll(async () => {
+  await serve?.stop();
+  await kube?.stop();
+  await env?.stop();
+});
+
+function assertSetUp(): void {
+  if (setupError !== undefined) throw setupError;
+}
+
+function api(): KubeApiServer {
+  assertSetUp();
+  if (kube === undefined) throw new Error('kube-apiserver did not start');
+  return kube;
+}
+
+// The signed test repository at `tag` (v1 is signed, anything else is not).
+function imageOf(tag: string): string {
+  assertSetUp();
+  return `${app.gun}:${tag}`;
+}
+
+// Registers serve's /admit for pods and deployments in the labelled namespace, trusting the
+// CA serve generated, failing closed.
+function webhookConfiguration(webhook: ServeProcess): KubeObject {
+  const rule = (apiGroup: string, apiVersion: string, resource: string): KubeObject => ({
+    apiGroups: [apiGroup],
+    apiVersions: [apiVersion],
+    resources: [resource],
+    operations: ['CREATE', 'UPDATE'],
+    scope: 'Namespaced',
+  });
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: `trustgate-${NAMESPACE}` },
+    webhooks: [
+      {
+        name: WEBHOOK_NAME,
+        clientConfig: { url: `${webhook.url}/admit`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
+        rules: [rule('', 'v1', 'pods'), rule('apps', 'v1', 'deployments')],
+        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        failurePolicy: 'Fail',
+        timeoutSeconds: 10,
+      },
+    ],
+  };
+}
+
+// The API server loads webhook configurations asynchronously: a dry-run create of an
+// unsigned pod is admitted until the webhook is in effect, then denied by it.
+async function waitUntilWebhookIsEffective(): Promise<void> {
+  const deadline = Date.now() + WEBHOOK_EFFECTIVE_TIMEOUT_MS;
+  let last: KubeAnswer | undefined;
+  while (Date.now() < deadline) {
+    last = await api().request('POST', `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, pod('probe', imageOf('unsigned')));
+    if (last.status !== 201 && deniedByWebhook(last)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`webhook not in effect after ${WEBHOOK_EFFECTIVE_TIMEOUT_MS} ms; last answer ${last?.status}: ${last?.text}\n${serve?.output()}`);
+}
+
+function deniedByWebhook(answer: KubeAnswer): boolean {
+  return typeof answer.body['message'] === 'string' && answer.body['message'].includes(`admission webhook "${WEBHOOK_NAME}" denied the request`);
+}
+
+function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
+  expect(answer.status, answer.text).toBe(status);
+  return answer;
+}
+
+// Asserts the API server refused the object because trustgate denied `image`.
+function expectDenied(answer: KubeAnswer, image: string): void {
+  expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
+  expect(answer.status, answer.text).toBeLessThan(500);
+  expect(answer.body).toMatchObject({ kind: 'Status', status: 'Failure' });
+  const message = String(answer.body['message']);
+  expect(message).toContain(`admission webhook "${WEBHOOK_NAME}" denied the request: `);
+  expect(message).toContain(image);
+  expect(message).toContain('[TRUST_NO_SIGNED_TARGET]');
+}
+
+function pod(name: string, image: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NAMESPACE }, spec: { containers: [{ name: 'app', image }] } };
+}
+
+function deployment(name: string, image: string): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NAMESPACE },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+    },
+  };
+}
+
+interface WithContainers {
+  readonly containers: readonly { readonly image: string }[];
+}
+
+function podImages(object: KubeObject): string[] {
+  return (object['spec'] as WithContainers).containers.map((container) => container.image);
+}
+
+function templateImages(object: KubeObject): string[] {
+  const spec = object['spec'] as { template: { spec: WithContainers } };
+  return spec.template.spec.containers.map((container) => container.image);
+}
+
+function pinned(): string {
+  assertSetUp();
+  return `${app.gun}@sha256:${app.target.digestHex}`;
+}
+const podsPath = `/api/v1/namespaces/${NAMESPACE}/pods`;
+const deploymentsPath = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`;
+
+describe('trustgate serve behind a real kube-apiserver', () => {
+  describe('when a Pod uses a signed tag', () => {
+    it('is created and stored with the image pinned to the signed digest', async () => {
+      const created = expectStatus(await api().request('POST', podsPath, pod('signed', imageOf('v1'))), 201);
+      expect(podImages(created.body)).toEqual([pinned()]);
+      const stored = expectStatus(await api().request('GET', `${podsPath}/signed`), 200);
+      expect(podImages(stored.body)).toEqual([pinned()]);
+    });
+  });
+
+  describe('when a Pod uses an unsigned tag', () => {
+    it('is refused with the webhook denial naming the image, and not stored', async () => {
+      const image = imageOf('unsigned');
+      expectDenied(await api().request('POST', podsPath, pod('unsigned', image)), image);
+      expectStatus(await api().request('GET', `${podsPath}/unsigned`), 404);
+    });
+  });
+
+  describe('when a Deployment uses a signed tag', () => {
+    it('is stored with its pod template image pinned', async () => {
+      const created = expectStatus(await api().request('POST', deploymentsPath, deployment('web', imageOf('v1'))), 201);
+      expect(templateImages(created.body)).toEqual([pinned()]);
+      const stored = expectStatus(await api().request('GET', `${deploymentsPath}/web`), 200);
+      expect(templateImages(stored.body)).toEqual([pinned()]);
+    });
+  });
+
+  describe('when the stored Deployment is updated to an unsigned tag', () => {
+    it('is refused and the stored Deployment keeps the pinned image', async () => {
+      const stored = expectStatus(await api().request('GET', `${deploymentsPath}/web`), 200).body;
+      const image = imageOf('unsigned');
+      const spec = stored['spec'] as { template: { spec: { containers: { image: string }[] } } };
+      const container = spec.template.spec.containers[0];
+      if (container === undefined) throw new Error('stored Deployment has no container');
+      container.image = image;
+      expectDenied(await api().request('PUT', `${deploymentsPath}/web`, stored), image);
+      expect(templateImages(expectStatus(await api().request('GET', `${deploymentsPath}/web`), 200).body)).toEqual([pinned()]);
+    });
+  });
+
+  describe('when the request is a server-side dry run', () => {
+    it('refuses the unsigned Pod the same way', async () => {
+      const image = imageOf('unsigned');
+      expectDenied(await api().request('POST', `${podsPath}?dryRun=All`, pod('dry-unsigned', image)), image);
+    });
+
+    it('answers the signed Pod with the pinned image without storing it', async () => {
+      const answer = expectStatus(await api().request('POST', `${podsPath}?dryRun=All`, pod('dry-signed', imageOf('v1'))), 201);
+      expect(podImages(answer.body)).toEqual([pinned()]);
+      expectStatus(await api().request('GET', `${podsPath}/dry-signed`), 404);
+    });
+  });
+
+  describe('when the namespace does not carry the webhook label', () => {
+    it('admits an unsigned Pod unchanged, since the webhook is not called there', async () => {
+      const image = imageOf('unsigned');
+      const answer = expectStatus(await api().request('POST', '/api/v1/namespaces/default/pods?dryRun=All', { ...pod('elsewhere', image), metadata: { name: 'elsewhere' } }), 201);
+      expect(podImages(answer.body)).toEqual([image]);
+    });
+  });
+});
