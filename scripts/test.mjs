@@ -28,5 +28,11 @@ if (!existsSync(reportFile)) {
   process.exit(vitest.status || 1);
 }
 const report = JSON.parse(readFileSync(reportFile, 'utf8'));
-console.log(`${report.numPassedTests} passed, ${report.numFailedTests} failed`);
+// A file whose set-up failed reports its tests as skipped, not failed: count the file as
+// one failure, and a run that failed outside any test (an unhandled error) as one too, so
+// the closing line never reads "0 failed" for a failing run.
+const brokenFiles = report.testResults.filter((file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed')).length;
+let failed = report.numFailedTests + brokenFiles;
+if (vitest.status !== 0 && failed === 0) failed = 1;
+console.log(`${report.numPassedTests} passed, ${failed} failed`);
 process.exit(vitest.status ?? 1);
