@@ -4,18 +4,14 @@
 # .build/docker-registry. Does nothing when they are already there. With the argument
 # `notary`, installs only notary and openssl (all `npm run demo` needs).
 set -euo pipefail
+. "$(dirname "$0")/apt.sh"
 install_notary() {
   if command -v notary-server >/dev/null 2>&1 && command -v notary >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
     return 0
   fi
-  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "trustgate's integration tests and demo need Debian's 'notary' package (notary-server, notary) and openssl." >&2
-    echo "Install them with: sudo apt-get install -y notary openssl" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq notary openssl >/dev/null
+  require_root_apt "trustgate's integration tests and demo need Debian's 'notary' package (notary-server, notary) and openssl." \
+    "Install them with: sudo apt-get install -y notary openssl"
+  apt_install notary openssl
 }
 install_notary
 [ "${1:-}" = "notary" ] && exit 0
