@@ -35,8 +35,6 @@ import type { CliIo } from '../io.js';
 import { resolveCredentials } from '../openwhisk/credentials.js';
 import { createPolicyReloader, type PolicyReloader } from '../policy-reloader.js';
 import { loadPolicyFiles } from '../policy-set.js';
-import { decodePolicyDocuments } from '../../shared/policy/decode-documents.js';
-import { readPolicyFiles } from '../../shared/policy/policy-files.js';
 import { resolveStateDir } from '../state-dir.js';
 import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE, type TrustStateFlags } from '../trust-state.js';
 
@@ -44,8 +42,8 @@ export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [-
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
-// How often the policies are re-read, in seconds: the kubelet refreshes a mounted
-// ConfigMap about once a minute.
+// How often the policies are re-read, in seconds: a mounted ConfigMap changes only when the
+// kubelet syncs it (its sync period, one minute by default, plus its cache delay).
 const DEFAULT_POLICIES_INTERVAL_S = 30;
 // The API server's webhook timeout is at most 30 s; the budget must end before it.
 const MAX_BUDGET_MS = 29_000;
@@ -93,14 +91,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const logger = createJsonLogger(logLines.write);
 
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
-  const reloader = createPolicyReloader({
-    path: config.policies,
-    ...initialPolicies,
-    read: readPolicyFiles,
-    decode: decodePolicyDocuments,
-    logger,
-    metrics,
-  });
+  const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
   const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, logger, metrics);
   const verifyDeps: VerifyImageDeps = { notary, clock: { now: () => new Date() }, logger, policies };
@@ -141,7 +132,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   io.stdout(`trustgate: listening on https://${shownHost}:${address.port}\n`);
-  const stopReloading = startPolicyReloads(reloader, config.policiesIntervalMs, logger);
+  const stopReloading = startPolicyReloads(reloader, config.policiesIntervalMs);
   const signal = await waitForStop(options.stop);
   stopReloading();
   logger.info('shutting down', { signal });
@@ -307,14 +298,9 @@ async function resolveTls(config: ServeConfig, io: CliIo): Promise<{ cert: strin
   return { cert: generated.certPem, key: generated.keyPem };
 }
 
-// Resolves with the name of whatever asked the server to stop.
 // Re-reads the policies on SIGHUP and every interval (0 = SIGHUP only). Returns what stops it.
-function startPolicyReloads(reloader: PolicyReloader, intervalMs: number, logger: Logger): () => void {
-  const reload = (trigger: string): void => {
-    reloader.reload(trigger).catch((error: unknown) => {
-      logger.error('policies not reloaded: the policies in force stay in force', { trigger, error: error instanceof Error ? error.message : String(error) });
-    });
-  };
+function startPolicyReloads(reloader: PolicyReloader, intervalMs: number): () => void {
+  const reload = (trigger: string): void => void reloader.reload(trigger);
   const onHangup = (): void => reload('SIGHUP');
   process.on('SIGHUP', onHangup);
   const timer = intervalMs > 0 ? setInterval(() => reload('interval'), intervalMs) : undefined;
@@ -325,6 +311,7 @@ function startPolicyReloads(reloader: PolicyReloader, intervalMs: number, logger
   };
 }
 
+// Resolves with the name of whatever asked the server to stop.
 function waitForStop(stop: AbortSignal | undefined): Promise<string> {
   return new Promise((resolve) => {
     const finish = (name: string): void => {

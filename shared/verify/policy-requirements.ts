@@ -30,14 +30,15 @@ export const REQUIREMENTS_MEMO_CAPACITY = 4096;
 // with it.
 const COLLECTED = new WeakMap<PolicySet, BoundedMemo<string, CollectedRequirements>>();
 
-export function collectRequirements(set: PolicySet, image: ImageReference, namespace: string): CollectedRequirements {
+// `name` is the image's formatted reference, when the caller has it already.
+export function collectRequirements(set: PolicySet, image: ImageReference, namespace: string, name = formatImageReference(image)): CollectedRequirements {
   let memo = COLLECTED.get(set);
   if (memo === undefined) {
     memo = createBoundedMemo(REQUIREMENTS_MEMO_CAPACITY);
     COLLECTED.set(set, memo);
   }
   // A formatted reference never holds a line break, so the key is unambiguous.
-  const key = `${namespace}\n${formatImageReference(image)}`;
+  const key = `${namespace}\n${name}`;
   const known = memo.get(key);
   if (known !== undefined) return known;
   const collected = collectUncached(set, image, namespace);

@@ -55,7 +55,7 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
     if (deps.policies === undefined) {
       throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'no policies are configured, so no image can be verified by namespace');
     }
-    const collected = collectRequirements(await deps.policies(), reference, request.namespace);
+    const collected = collectRequirements(await deps.policies(), reference, request.namespace, image);
     return await decide(deps, reference, image, collected.checks, collected.failures, now, { policy: collected.source ?? null, mutateImage: collected.mutateImage });
   } catch (thrown) {
     const error = toTrustgateError(thrown);

@@ -116,6 +116,17 @@ describe('createPolicyReloader', () => {
     });
   });
 
+  describe('when reading fails in an unexpected way', () => {
+    it('keeps the policies in force and reports the error instead of throwing', async () => {
+      await writeFile(join(dir, 'cluster.yaml'), policy('one', 'docker.io/*'));
+      const reloader = await reloaderOver(() => Promise.reject(new Error('disk on fire')));
+      const before = reloader.current();
+      expect(await reloader.reload('interval')).toBe('rejected');
+      expect(reloader.current()).toBe(before);
+      expect(recorded.logs[0]?.fields['problems']).toEqual(['disk on fire']);
+    });
+  });
+
   describe('when reloads are asked for while one runs', () => {
     it('reads the files once for all of them', async () => {
       await writeFile(join(dir, 'cluster.yaml'), policy('one', 'docker.io/*'));
