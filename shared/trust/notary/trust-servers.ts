@@ -1,8 +1,10 @@
 import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 
-// Well-known Notary v1 servers for public registries (Docker Content Trust defaults).
-// Any other registry needs its trust server named explicitly.
+// Well-known Notary v1 servers for public registries (Docker Content Trust defaults), written
+// as Docker's client spells them. They are normalised like any configured URL before use, so a
+// policy naming `https://quay.io` and the default `https://quay.io:443` are one server with one
+// cache entry. Any other registry needs its trust server named explicitly.
 const DEFAULT_TRUST_SERVERS: Readonly<Record<string, string>> = {
   'docker.io': 'https://notary.docker.io',
   'quay.io': 'https://quay.io:443',
@@ -23,7 +25,7 @@ export function selectTrustServer(registry: string, given: string | undefined): 
         `no trust server is configured for registry ${registry} and it has no well-known default`,
       );
     }
-    return fallback;
+    return normaliseTrustServerUrl(fallback);
   }
   return normaliseTrustServerUrl(given);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { normaliseTrustServerUrl, selectTrustServer } from '../../../../shared/trust/notary/trust-servers.js';
+import { trustedStateKey } from '../../../../shared/trust/notary/trusted-state-store.js';
 import { errorCodeOf } from '../../../support/trustgate-errors.js';
 
 describe('selectTrustServer', () => {
@@ -8,8 +9,14 @@ describe('selectTrustServer', () => {
     expect(selectTrustServer('docker.io', undefined)).toBe('https://notary.docker.io');
   });
 
-  it('uses quay.io\'s notary for quay.io images when none is given', () => {
-    expect(selectTrustServer('quay.io', undefined)).toBe('https://quay.io:443');
+  it('uses quay.io\'s notary for quay.io images when none is given, normalised like a named one', () => {
+    expect(selectTrustServer('quay.io', undefined)).toBe('https://quay.io');
+  });
+
+  it('gives the default and a policy naming the same server one cache key', () => {
+    const key = (server: string): string => trustedStateKey(server, 'quay.io/team/app', { kind: 'root' });
+    expect(key(selectTrustServer('quay.io', undefined))).toBe(key(selectTrustServer('quay.io', 'https://quay.io')));
+    expect(key(selectTrustServer('quay.io', undefined))).toBe(key(selectTrustServer('quay.io', 'quay.io:443')));
   });
 
   it('refuses other registries without an explicit server with TRUST_SERVER_UNKNOWN', () => {
