@@ -5,7 +5,7 @@ import { decodeStoreConfig, openStore, type OpenedStore } from '../infra/store/o
 import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
 import { isTrustgateError } from '../shared/errors.js';
 import { createNodeFetch } from '../shared/http/node-fetch.js';
-import type { Logger, Metrics } from '../shared/ports.js';
+import type { Clock, Logger, Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
@@ -42,7 +42,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 // Opens the store the flags and environment name; a setting that cannot be used is a
 // configuration error (exit 2), not a denial.
-export function openTrustState(flags: TrustStateFlags, env: Env, logger: Logger, metrics?: Metrics): TrustState {
+export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, logger: Logger, metrics?: Metrics): TrustState {
   try {
     const freshness = decodeFreshnessConfig({ freshness: flags.freshness, maxStale: flags['max-stale'] }, env);
     const config = decodeStoreConfig(
@@ -50,14 +50,14 @@ export function openTrustState(flags: TrustStateFlags, env: Env, logger: Logger,
       env,
       resolveStateDir(flags['state-dir'], env),
     );
-    const store = openStore(config);
+    const store = openStore(config, clock);
     const fetch = createNodeFetch();
     const common = {
       fetch,
       state: createTrustedStateStore(store.kv, logger),
       logger,
       ...(metrics === undefined ? {} : { metrics }),
-      tokens: createTokenProviderFromEnv(fetch, env),
+      tokens: createTokenProviderFromEnv(fetch, env, clock),
       allowFirstUse: store.persistent,
       maxStaleMs: freshness.maxStaleMs,
     };

@@ -11,7 +11,7 @@ import { createSignCallbackHandler, type CallbackHandler } from '../../functions
 import { createChangefeedPoller, startChangefeedLoop } from '../../shared/callback/changefeed-poller.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import type { PolicySet } from '../../shared/policy/model.js';
-import type { KvStore, Logger, Metrics } from '../../shared/ports.js';
+import type { Clock, KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
@@ -82,19 +82,19 @@ interface CallbackConfig {
 export async function runServe(args: readonly string[], io: CliIo, options: ServeOptions = {}): Promise<ExitCode> {
   const config = parseServeArgs(args, io);
   const initialPolicies = await loadPolicyFiles(config.policies);
-  const remote = await resolveRemoteVerify(config, io.env);
+  const remote = await resolveRemoteVerify(config, io.env, io.clock);
   const tls = await resolveTls(config, io);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
   const logLines = createBatchedSink(io.stdout);
   // A crash or process.exit() still writes the lines of the last batch.
   process.once('exit', logLines.flush);
-  const logger = createJsonLogger(logLines.write);
+  const logger = createJsonLogger(logLines.write, io.clock);
 
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
   const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
-  const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, logger, metrics);
-  const verifyDeps: VerifyImageDeps = { notary, clock: { now: () => new Date() }, logger, policies };
+  const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
+  const verifyDeps: VerifyImageDeps = { notary, clock: io.clock, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
   const admit = createAdmitEndpoint({
@@ -107,7 +107,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     logger,
     elapsedMs: () => performance.now(),
   });
-  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, kv: store.kv, policies, logger, metrics, env: io.env });
+  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, kv: store.kv, policies, logger, metrics, env: io.env, clock: io.clock });
   const server = createWebhookServer({
     tls,
     admit,
@@ -189,7 +189,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
 // 'openwhisk' invokes the action with the namespace key (OW_APIHOST, OW_AUTH, OW_NAMESPACE or
 // ~/.wskprops), or calls the web action with TRUSTGATE_WHISK_WEB_SECRET when that is set;
 // a URL is the HTTP API's base, called with SigV4 or TRUSTGATE_FUNCTIONS_TOKEN.
-async function resolveRemoteVerify(config: ServeConfig, env: CliIo['env']): Promise<{ verify: VerifyImageFn; where: string } | undefined> {
+async function resolveRemoteVerify(config: ServeConfig, env: CliIo['env'], clock: Clock): Promise<{ verify: VerifyImageFn; where: string } | undefined> {
   const spec = config.functions;
   if (spec === 'local') return undefined;
   const common = { fetch: createNodeFetch(), timeoutMs: config.budgetMs };
@@ -209,7 +209,7 @@ async function resolveRemoteVerify(config: ServeConfig, env: CliIo['env']): Prom
     if (!/^https?:\/\//i.test(spec)) throw new UsageError(`--functions expects local, openwhisk or an https:// URL, got ${JSON.stringify(spec)}`);
     const base = parseHttpApiBase(spec);
     const auth = decodeHttpApiAuth(env, base);
-    const verify = createHttpApiVerify({ ...common, base, auth, now: () => new Date() });
+    const verify = createHttpApiVerify({ ...common, base, auth, now: () => clock.now() });
     return { verify, where: `${base.origin}${base.pathname} with ${auth.kind === 'sigv4' ? 'SigV4' : 'a bearer token'}` };
   } catch (error) {
     if (isTrustgateError(error)) throw new ConfigError(error.message);
@@ -241,14 +241,14 @@ function toCallbackConfig(
 // the changefeed loop when a trust server is configured (signing produces no registry event).
 function startCallback(
   config: CallbackConfig,
-  deps: { notary: ImageVerifier<NotaryRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env'] },
+  deps: { notary: ImageVerifier<NotaryRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
 ): { handle: CallbackHandler; stop(): void } {
-  const clock = { now: () => new Date() };
+  const clock = deps.clock;
   const fetch = createNodeFetch();
   const poll =
     config.changefeedServer === undefined
       ? undefined
-      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProviderFromEnv(fetch, deps.env) });
+      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProviderFromEnv(fetch, deps.env, clock) });
   const handle = createSignCallbackHandler(
     {
       verify: { notary: deps.notary, clock, logger: deps.logger, policies: deps.policies },
@@ -293,7 +293,7 @@ async function resolveTls(config: ServeConfig, io: CliIo): Promise<{ cert: strin
   for (const name of config.extraNames) {
     if (isIP(name) === 0 && !/^[a-zA-Z0-9*]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/.test(name)) throw new UsageError(`--tls-san ${JSON.stringify(name)} is not a DNS name or IP address`);
   }
-  const generated = await loadOrCreateTls(config.stateDir, names, new Date());
+  const generated = await loadOrCreateTls(config.stateDir, names, io.clock.now());
   io.stdout(`trustgate: webhook CA certificate ${generated.caCreated ? 'written to' : 'kept at'} ${generated.caFile} (base64 it into the webhook's caBundle)\n`);
   return { cert: generated.certPem, key: generated.keyPem };
 }

@@ -58,9 +58,9 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       },
     });
   }
-  const { notary, store } = openTrustState(values, io.env, silentLogger);
+  const { notary, store } = openTrustState(values, io.env, io.clock, silentLogger);
   const response = await verifyImage(
-    { notary, clock: { now: () => new Date() }, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
+    { notary, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,
   );
   store.close();

@@ -7,6 +7,7 @@ import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { parseJsonSafely } from '../../shared/json.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { Logger } from '../../shared/ports.js';
+import { systemClock } from '../../infra/clock/system-clock.js';
 import { errorResponse, type FunctionResponse } from './function-response.js';
 
 export interface OpenWhiskResult {
@@ -51,6 +52,6 @@ function loggerOrFallback(getLogger: () => Logger): Logger {
   try {
     return getLogger();
   } catch {
-    return createJsonLogger((line) => process.stdout.write(`${line}\n`));
+    return createJsonLogger((line) => process.stdout.write(`${line}\n`), systemClock);
   }
 }

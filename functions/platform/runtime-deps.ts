@@ -11,17 +11,17 @@ import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
+import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
 
-export const systemClock: Clock = { now: () => new Date() };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function createLogger(): Logger {
-  return createJsonLogger((line) => process.stdout.write(`${line}\n`));
+function createLogger(clock: Clock): Logger {
+  return createJsonLogger((line) => process.stdout.write(`${line}\n`), clock);
 }
 
 // A deployed verify-image answers the policy form only: trust servers, signers and root keys
@@ -29,13 +29,13 @@ function createLogger(): Logger {
 // the function (and its network position and store) at a server of their choosing or pin
 // their own root key. TRUSTGATE_ALLOW_EXPLICIT_TRUST=true (exactly) allows the explicit
 // form's `trust` fields again; serverless.yml and manifest.yaml never set it.
-export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
-  const logger = createLogger();
-  const { verifierDeps } = buildTrustState(env, logger);
+export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
+  const logger = createLogger(clock);
+  const { verifierDeps } = buildTrustState(env, logger, clock);
   const policies = policiesFromEnv(env);
   return {
     notary: createNotaryVerifier(verifierDeps),
-    clock: systemClock,
+    clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
     ...(policies === undefined ? {} : { policies }),
@@ -46,11 +46,11 @@ export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly log
 // is set (with TRUSTGATE_STATE_KEY), SQLite when TRUSTGATE_STATE_DIR is, else memory, in
 // which case trust on first use is refused and only pinned root key IDs bootstrap trust.
 // TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m).
-export function buildTrustState(env: Env, logger: Logger): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps } {
-  const store = openStore(decodeStoreConfig({}, env));
+export function buildTrustState(env: Env, logger: Logger, clock: Clock): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps } {
+  const store = openStore(decodeStoreConfig({}, env), clock);
   const freshness = decodeFreshnessConfig({}, env);
   const fetch = createNodeFetch();
-  const tokens = createTokenProviderFromEnv(fetch, env);
+  const tokens = createTokenProviderFromEnv(fetch, env, clock);
   if (!store.persistent) logger.warn('no persistent store configured: trust on first use is disabled', { store: store.kind });
   return {
     store,
@@ -71,13 +71,13 @@ export function buildTrustState(env: Env, logger: Logger): { readonly store: Ope
 // events), TRUSTGATE_CALLBACK_NAMESPACE (default "default"), TRUSTGATE_CALLBACK_TRUST_SERVER
 // (the Notary server whose changefeed a poll reads; polls do nothing without it), the
 // policies and store like verify-image. Verification always asks the trust server.
-export function buildSignCallbackDeps(env: Env): SignCallbackDeps & { readonly logger: Logger } {
-  const logger = createLogger();
+export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): SignCallbackDeps & { readonly logger: Logger } {
+  const logger = createLogger(clock);
   const registryHost = env['TRUSTGATE_REGISTRY_HOST'];
   if (registryHost === undefined || !/^[a-z0-9.-]+(?::\d{1,5})?$/i.test(registryHost)) {
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, `TRUSTGATE_REGISTRY_HOST must be the registry's host[:port], got ${JSON.stringify(registryHost ?? '')}`);
   }
-  const { store, fetch, verifierDeps } = buildTrustState(env, logger);
+  const { store, fetch, verifierDeps } = buildTrustState(env, logger, clock);
   const policies = policiesFromEnv(env);
   const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
   const poll =
@@ -87,12 +87,12 @@ export function buildSignCallbackDeps(env: Env): SignCallbackDeps & { readonly l
   return {
     verify: {
       notary: createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }),
-      clock: systemClock,
+      clock,
       logger,
       ...(policies === undefined ? {} : { policies }),
     },
     store: store.kv,
-    clock: systemClock,
+    clock,
     logger,
     metrics: noopMetrics,
     registryHost: registryHost.toLowerCase(),
@@ -101,9 +101,9 @@ export function buildSignCallbackDeps(env: Env): SignCallbackDeps & { readonly l
   };
 }
 
-export function buildPolicyLookupDeps(env: Env): PolicyLookupDeps & { readonly logger: Logger } {
+export function buildPolicyLookupDeps(env: Env, clock: Clock = systemClock): PolicyLookupDeps & { readonly logger: Logger } {
   const policies = policiesFromEnv(env);
-  return { logger: createLogger(), ...(policies === undefined ? {} : { policies }) };
+  return { logger: createLogger(clock), ...(policies === undefined ? {} : { policies }) };
 }
 
 // TRUSTGATE_POLICIES names a policy file or folder (a mounted ConfigMap, a file shipped with

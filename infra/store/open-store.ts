@@ -8,7 +8,7 @@ import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
 import { createMemoryStore } from '../../shared/cache/memory-store.js';
 import { openSqliteStore, SQLITE_FILE_NAME } from '../../shared/cache/sqlite-store.js';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
-import type { KvStore } from '../../shared/ports.js';
+import type { Clock, KvStore } from '../../shared/ports.js';
 import { loadOrCreateStateKey } from './state-key.js';
 
 export type StoreConfig =
@@ -60,13 +60,12 @@ export function decodeStoreConfig(settings: StoreSettings, env: Env, defaultStat
 // of raw entries in front: it would hide other processes' writes, and a stale trusted root
 // is an anchor, not just a missed refetch. The in-process cache is the memo of verified
 // repositories (shared/trust/notary/verified-repository-memo.ts).
-export function openStore(config: StoreConfig, options: { readonly now?: () => number } = {}): OpenedStore {
-  const now = options.now ?? Date.now;
+export function openStore(config: StoreConfig, clock: Clock): OpenedStore {
   const wrap = (inner: KvStore, secret: Uint8Array): KvStore => createAuthenticatedStore(inner, secret);
   switch (config.kind) {
     case 'sqlite': {
       const secret = config.stateKey ?? loadOrCreateStateKey(config.stateDir);
-      const sqlite = openSqliteStore(join(config.stateDir, SQLITE_FILE_NAME), { now });
+      const sqlite = openSqliteStore(join(config.stateDir, SQLITE_FILE_NAME), { clock });
       return { kv: wrap(sqlite, secret), persistent: true, kind: 'sqlite', close: () => sqlite.close() };
     }
     case 'dynamodb': {
@@ -74,11 +73,11 @@ export function openStore(config: StoreConfig, options: { readonly now?: () => n
         ...(config.region === undefined ? {} : { region: config.region }),
         ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
       });
-      const dynamo = createDynamoDbStore({ client, table: config.table, now });
+      const dynamo = createDynamoDbStore({ client, table: config.table, clock });
       return { kv: wrap(dynamo, config.stateKey), persistent: true, kind: 'dynamodb', close: () => client.destroy() };
     }
     case 'memory':
       // Nothing outside this process can write it, so there is nothing to authenticate.
-      return { kv: createMemoryStore({ now }), persistent: false, kind: 'memory', close: () => undefined };
+      return { kv: createMemoryStore({ clock }), persistent: false, kind: 'memory', close: () => undefined };
   }
 }

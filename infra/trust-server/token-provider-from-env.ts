@@ -3,10 +3,10 @@
 // TRUSTGATE_TRUST_USERNAME and TRUSTGATE_TRUST_PASSWORD, both or neither. They are never
 // flags, so they do not show in process listings.
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
-import type { Fetch } from '../../shared/ports.js';
+import type { Clock, Fetch } from '../../shared/ports.js';
 import { createTokenProvider, type TokenProvider } from '../../shared/registry/token-auth.js';
 
-export function createTokenProviderFromEnv(fetch: Fetch, env: Readonly<Record<string, string | undefined>>): TokenProvider {
+export function createTokenProviderFromEnv(fetch: Fetch, env: Readonly<Record<string, string | undefined>>, clock: Clock): TokenProvider {
   const username = env['TRUSTGATE_TRUST_USERNAME'] || undefined;
   const password = env['TRUSTGATE_TRUST_PASSWORD'] || undefined;
   if ((username === undefined) !== (password === undefined)) {
@@ -15,7 +15,7 @@ export function createTokenProviderFromEnv(fetch: Fetch, env: Readonly<Record<st
   return createTokenProvider({
     fetch,
     timeoutMs: 10_000,
-    now: () => Date.now(),
+    now: () => clock.now().getTime(),
     ...(username !== undefined && password !== undefined ? { credentials: { username, password } } : {}),
   });
 }

@@ -16,14 +16,14 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { ErrorCode, TrustgateError } from '../errors.js';
-import type { KvItem, KvPutOptions, KvStore } from '../ports.js';
+import type { Clock, KvItem, KvPutOptions, KvStore } from '../ports.js';
 import { encodeStoreKey } from './store-key.js';
 
 export interface DynamoDbStoreOptions {
   readonly client: DynamoDBClient;
   readonly table: string;
-  // Epoch milliseconds; expiry is judged against it on every read and conditional write.
-  readonly now?: () => number;
+  // The component's clock: expiry is judged against it on every read and conditional write.
+  readonly clock: Clock;
 }
 
 // Written only when the item is absent, older, or expired but not yet swept by TTL. DynamoDB
@@ -32,7 +32,7 @@ const NEWER_CONDITION = 'attribute_not_exists(pk) OR ver < :ver OR exp <= :now';
 
 export function createDynamoDbStore(options: DynamoDbStoreOptions): KvStore {
   const { client, table } = options;
-  const now = options.now ?? Date.now;
+  const now = (): number => options.clock.now().getTime();
   const keyOf = (key: string): Record<string, AttributeValue> => ({ pk: { S: encodeStoreKey(key) } });
 
   return {

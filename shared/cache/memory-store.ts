@@ -1,15 +1,16 @@
-import type { KvItem, KvPutOptions, KvStore } from '../ports.js';
+import type { Clock, KvItem, KvPutOptions, KvStore } from '../ports.js';
 
 export interface MemoryStoreOptions {
-  // Epoch milliseconds; expiry is judged against it on every read.
-  readonly now?: () => number;
+  // The component's clock: expiry is judged against it on every read. Required, so a store
+  // can never judge expiry by another clock than the component that writes to it.
+  readonly clock: Clock;
 }
 
 // A KvStore held in this process's memory, for tests and single-process use. Values are
 // copied in and out so a caller mutating its buffer cannot change what is stored.
 // An item whose expiresAt <= now() reads as absent and counts as absent for onlyIfNewer.
-export function createMemoryStore(options: MemoryStoreOptions = {}): KvStore {
-  const now = options.now ?? Date.now;
+export function createMemoryStore(options: MemoryStoreOptions): KvStore {
+  const now = (): number => options.clock.now().getTime();
   const items = new Map<string, KvItem>();
 
   // The live item under a key, dropping it once expired.

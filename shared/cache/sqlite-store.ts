@@ -11,12 +11,12 @@ import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { ErrorCode, TrustgateError } from '../errors.js';
-import type { KvItem, KvPutOptions, KvStore } from '../ports.js';
+import type { Clock, KvItem, KvPutOptions, KvStore } from '../ports.js';
 import { encodeStoreKey } from './store-key.js';
 
 export interface SqliteStoreOptions {
-  // Epoch milliseconds; expiry is judged against it on every read and conditional write.
-  readonly now?: () => number;
+  // The component's clock: expiry is judged against it on every read and conditional write.
+  readonly clock: Clock;
   // How long a write waits for another process's lock (default 5 s).
   readonly busyTimeoutMs?: number;
 }
@@ -53,8 +53,8 @@ const PUT = `INSERT INTO kv (k, v, ver, exp) VALUES (@k, @v, @ver, @exp)
 // Opens (creating when needed) the database at `file`. The folder is made 0700 and the file
 // 0600 before SQLite opens it (its -wal and -shm files take the same mode): whoever can
 // write this file can plant cache entries, so only the owner may.
-export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): SqliteStore {
-  const now = options.now ?? Date.now;
+export function openSqliteStore(file: string, options: SqliteStoreOptions): SqliteStore {
+  const now = (): number => options.clock.now().getTime();
   let db: Database;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -1,4 +1,4 @@
-import type { LogFields, Logger } from '../ports.js';
+import type { Clock, LogFields, Logger } from '../ports.js';
 
 // The keys every line starts with; fields may not replace them.
 const OWN_KEYS = ['time', 'level', 'message'];
@@ -7,13 +7,13 @@ const OWN_KEYS = ['time', 'level', 'message'];
 // kubectl logs) index best. The sink is injected so the core never writes to a stream.
 // A webhook writes a line per request, so the timestamp is formatted once per millisecond
 // and the fields are serialised without first being copied into a new object.
-export function createJsonLogger(sink: (line: string) => void, base: LogFields = {}): Logger {
+export function createJsonLogger(sink: (line: string) => void, clock: Clock, base: LogFields = {}): Logger {
   const extra = { ...base };
   const hasBase = Object.keys(extra).length > 0;
   let lastMs = Number.NaN;
   let lastTime = '';
   const write = (level: string, message: string, fields: LogFields = {}): void => {
-    const ms = Date.now();
+    const ms = clock.now().getTime();
     if (ms !== lastMs) {
       lastMs = ms;
       lastTime = new Date(ms).toISOString();

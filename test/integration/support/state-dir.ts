@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from '../../../infra/store/open-store.js';
 import { readSignStatus, type SignStatus } from '../../../shared/callback/sign-callback.js';
+import { systemClock } from '../../../infra/clock/system-clock.js';
 
 const MAC_BYTES = 32;
 
@@ -55,7 +56,7 @@ export function readTrustedRoot(stateDir: string, gun: string): StoredRoot | und
 // from a state directory another process (a running `trustgate serve`) writes. Opened per
 // read so no in-process cache can hide that process's latest write.
 export async function readCallbackStatus(stateDir: string, gun: string, ref: string): Promise<SignStatus | undefined> {
-  const store = openStore({ kind: 'sqlite', stateDir });
+  const store = openStore({ kind: 'sqlite', stateDir }, systemClock);
   try {
     return await readSignStatus(store.kv, gun, ref);
   } finally {

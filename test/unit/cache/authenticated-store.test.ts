@@ -3,13 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { createAuthenticatedStore, decodeStateKey } from '../../../shared/cache/authenticated-store.js';
 import { createMemoryStore } from '../../../shared/cache/memory-store.js';
 import { ErrorCode } from '../../../shared/errors.js';
+import { fixedClock } from '../../support/clocks.js';
+
+const clock = fixedClock(new Date('2030-01-01T00:00:00Z'));
 
 const value = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 describe('createAuthenticatedStore', () => {
   describe('when an entry is read back under the same key', () => {
     it('returns the value without its MAC', async () => {
-      const inner = createMemoryStore();
+      const inner = createMemoryStore({ clock });
       const store = createAuthenticatedStore(inner, randomBytes(32));
       await store.put('k', { value: value('root'), version: 2 });
       expect(new TextDecoder().decode((await store.get('k'))?.value)).toBe('root');
@@ -19,7 +22,7 @@ describe('createAuthenticatedStore', () => {
 
   describe('when an entry is written straight into the backend', () => {
     it('rejects with STATE_STORE_FAILED', async () => {
-      const inner = createMemoryStore();
+      const inner = createMemoryStore({ clock });
       const store = createAuthenticatedStore(inner, randomBytes(32));
       await inner.put('k', { value: new Uint8Array(64), version: 1 });
       await expect(store.get('k')).rejects.toMatchObject({ code: ErrorCode.STATE_STORE_FAILED });
@@ -31,7 +34,7 @@ describe('createAuthenticatedStore', () => {
     const cases: ReadonlyArray<[string, (inner: ReturnType<typeof createMemoryStore>) => Promise<string>]> = [
       ['moved under another key', async (inner) => (await inner.put('other', (await inner.get('k'))!), 'other')],
       ['given a higher version', async (inner) => (await inner.put('k', { ...(await inner.get('k'))!, version: 9 }), 'k')],
-      ['given a later expiry', async (inner) => (await inner.put('k', { ...(await inner.get('k'))!, expiresAt: Date.now() + 1e9 }), 'k')],
+      ['given a later expiry', async (inner) => (await inner.put('k', { ...(await inner.get('k'))!, expiresAt: clock.now().getTime() + 1e9 }), 'k')],
       ['with one value byte flipped', async (inner) => {
         const item = (await inner.get('k'))!;
         const flipped = Uint8Array.from(item.value);
@@ -43,7 +46,7 @@ describe('createAuthenticatedStore', () => {
     ];
     for (const [label, tamper] of cases) {
       it(`refuses the entry ${label}`, async () => {
-        const inner = createMemoryStore();
+        const inner = createMemoryStore({ clock });
         const store = createAuthenticatedStore(inner, randomBytes(32));
         await store.put('k', { value: value('root'), version: 1 });
         const key = await tamper(inner);
@@ -54,7 +57,7 @@ describe('createAuthenticatedStore', () => {
 
   describe('when entries were written under another key', () => {
     it('rejects with STATE_STORE_FAILED', async () => {
-      const inner = createMemoryStore();
+      const inner = createMemoryStore({ clock });
       await createAuthenticatedStore(inner, randomBytes(32)).put('k', { value: value('root'), version: 1 });
       await expect(createAuthenticatedStore(inner, randomBytes(32)).get('k')).rejects.toMatchObject({ code: ErrorCode.STATE_STORE_FAILED });
     });
@@ -62,7 +65,7 @@ describe('createAuthenticatedStore', () => {
 
   describe('when the secret is shorter than 32 bytes', () => {
     it('throws CONFIG_INVALID', () => {
-      expect(() => createAuthenticatedStore(createMemoryStore(), randomBytes(16))).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+      expect(() => createAuthenticatedStore(createMemoryStore({ clock }), randomBytes(16))).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
     });
   });
 });

@@ -9,6 +9,7 @@ import { createMemoryStore } from '../../../shared/cache/memory-store.js';
 import { openSqliteStore, type SqliteStore } from '../../../shared/cache/sqlite-store.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../../support/dynalite-server.js';
 import { describeKvStoreContract } from './kv-store-contract.js';
+import { clockFrom } from '../../support/clocks.js';
 
 let root = '';
 let dynamo: DynaliteServer | undefined;
@@ -26,12 +27,12 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describeKvStoreContract('memory', (now) => createMemoryStore({ now }));
+describeKvStoreContract('memory', (now) => createMemoryStore({ clock: clockFrom(now) }));
 
 // Each SQLite store gets a database file of its own in a folder that does not exist yet.
 describeKvStoreContract('sqlite', (now) => {
   counter += 1;
-  const store = openSqliteStore(join(root, `sqlite-${counter}`, 'trustgate.db'), { now });
+  const store = openSqliteStore(join(root, `sqlite-${counter}`, 'trustgate.db'), { clock: clockFrom(now) });
   opened.push(store);
   return store;
 });
@@ -43,13 +44,13 @@ describeKvStoreContract('dynamodb (dynalite)', async (now) => {
   const table = `trustgate-${counter}`;
   const client = dynamo.client();
   await createTrustgateTable(client, table);
-  return createDynamoDbStore({ client, table, now });
+  return createDynamoDbStore({ client, table, clock: clockFrom(now) });
 });
 
 // What deployments actually open: an LRU over HMAC-authenticated entries over a backend.
 describeKvStoreContract('authenticated over sqlite', (now) => {
   counter += 1;
-  const store = openSqliteStore(join(root, `composed-${counter}`, 'trustgate.db'), { now });
+  const store = openSqliteStore(join(root, `composed-${counter}`, 'trustgate.db'), { clock: clockFrom(now) });
   opened.push(store);
   return createAuthenticatedStore(store, randomBytes(32));
 });

@@ -7,6 +7,9 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../../shared/cache/sqlite-store.js';
 import { ErrorCode } from '../../../shared/errors.js';
+import { fixedClock } from '../../support/clocks.js';
+
+const clock = fixedClock(new Date('2030-01-01T00:00:00Z'));
 
 const WRITER = fileURLToPath(new URL('./support/sqlite-race-writer.ts', import.meta.url));
 let root = '';
@@ -49,7 +52,7 @@ describe('openSqliteStore', () => {
   describe('when the state directory does not exist yet', () => {
     it('creates the directory 0700 and the database 0600 in WAL mode', async () => {
       const file = join(root, 'state', 'trustgate.db');
-      const store = openSqliteStore(file);
+      const store = openSqliteStore(file, { clock });
       await store.put('k', { value: Uint8Array.from([1]), version: 1 });
       store.close();
       expect((await stat(join(root, 'state'))).mode & 0o777).toBe(0o700);
@@ -63,10 +66,10 @@ describe('openSqliteStore', () => {
   describe('when the database is reopened', () => {
     it('reads what an earlier connection wrote', async () => {
       const file = join(root, 'trustgate.db');
-      const first = openSqliteStore(file);
+      const first = openSqliteStore(file, { clock });
       await first.put('k', { value: Uint8Array.from([7]), version: 3 });
       first.close();
-      const second = openSqliteStore(file);
+      const second = openSqliteStore(file, { clock });
       expect((await second.get('k'))?.version).toBe(3);
       second.close();
     });
@@ -75,7 +78,7 @@ describe('openSqliteStore', () => {
   describe('when two processes race onlyIfNewer puts on one key', () => {
     it('never lets both win the same version and loses no win', async () => {
       const file = join(root, 'trustgate.db');
-      openSqliteStore(file).close();
+      openSqliteStore(file, { clock }).close();
       const writers = [startRaceWriter(file, 'race', 2_000), startRaceWriter(file, 'race', 2_000)];
       await Promise.all(writers.map((writer) => writer.ready));
       for (const writer of writers) writer.go();
@@ -86,7 +89,7 @@ describe('openSqliteStore', () => {
       // Every version was won exactly once, and the stored version counts every win.
       const all = [...a, ...b].sort((x, y) => x - y);
       expect(all).toStrictEqual(Array.from({ length: all.length }, (_, i) => i + 1));
-      const store = openSqliteStore(file);
+      const store = openSqliteStore(file, { clock });
       expect((await store.get('race'))?.version).toBe(all.length);
       store.close();
     }, 30_000);
@@ -96,7 +99,7 @@ describe('openSqliteStore', () => {
     it('throws STATE_STORE_FAILED', async () => {
       const blocker = join(root, 'file');
       await writeFile(blocker, 'not a directory');
-      expect(() => openSqliteStore(join(blocker, 'trustgate.db'))).toThrow(expect.objectContaining({ code: ErrorCode.STATE_STORE_FAILED }));
+      expect(() => openSqliteStore(join(blocker, 'trustgate.db'), { clock })).toThrow(expect.objectContaining({ code: ErrorCode.STATE_STORE_FAILED }));
     });
   });
 });

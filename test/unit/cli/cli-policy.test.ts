@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../cli/main.js';
 import { registryClusterPolicy } from '../../support/policy-fixtures.js';
+import { systemClock } from '../../../infra/clock/system-clock.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/policies', import.meta.url));
 
@@ -63,7 +64,7 @@ afterAll(async () => {
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: { TRUSTGATE_STATE_DIR: join(dir, 'state') } });
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: { TRUSTGATE_STATE_DIR: join(dir, 'state') }, clock: systemClock });
   return { code, stdout, stderr };
 }
 

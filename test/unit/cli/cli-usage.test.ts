@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonAs } from '../../support/parse-json-as.js';
 import { runCli } from '../../../cli/main.js';
+import { systemClock } from '../../../infra/clock/system-clock.js';
 
 let stateDir: string;
 beforeAll(async () => {
@@ -17,7 +18,7 @@ afterAll(async () => {
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: { TRUSTGATE_STATE_DIR: stateDir } });
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: { TRUSTGATE_STATE_DIR: stateDir }, clock: systemClock });
   return { code, stdout, stderr };
 }
 

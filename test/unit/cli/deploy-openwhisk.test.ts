@@ -10,6 +10,7 @@ import { runDeploy } from '../../../cli/commands/deploy-openwhisk.js';
 import type { CliIo } from '../../../cli/io.js';
 import { findClosedPort, startLocalServer, type LocalServer } from '../../support/local-http-server.js';
 import { makeTempDir, removeDir } from '../../integration/support/temp-dir.js';
+import { systemClock } from '../../../infra/clock/system-clock.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP';
@@ -64,6 +65,7 @@ function createIo(env: Record<string, string | undefined>): CliIo & { out: strin
     out: '',
     err: '',
     env,
+    clock: systemClock,
     stdout: (text: string) => {
       io.out += text;
     },

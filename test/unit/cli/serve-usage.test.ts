@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../cli/cli-error.js';
 import { runServe } from '../../../cli/commands/serve.js';
+import { systemClock } from '../../../infra/clock/system-clock.js';
 
-const io = { stdout: () => undefined, stderr: () => undefined, env: {} };
+const io = { stdout: () => undefined, stderr: () => undefined, env: {}, clock: systemClock };
 
 describe('runServe', () => {
   describe('when the command line cannot be used', () => {

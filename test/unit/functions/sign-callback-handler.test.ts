@@ -4,15 +4,19 @@ import { createMemoryStore } from '../../../shared/cache/memory-store.js';
 import type { SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { noopMetrics, silentLogger } from '../../../shared/ports.js';
+import { fixedClock } from '../../support/clocks.js';
+
+// The handler, its verifier and its store share one clock, as the entry points build them.
+const clock = fixedClock(new Date('2026-11-27T08:00:00Z'));
 
 const deps: SignCallbackDeps = {
   verify: {
     notary: { kind: 'notary', verify: () => Promise.reject(new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'unsigned')) },
-    clock: { now: () => new Date('2026-11-27T08:00:00Z') },
+    clock,
     logger: silentLogger,
   },
-  store: createMemoryStore(),
-  clock: { now: () => new Date('2026-11-27T08:00:00Z') },
+  store: createMemoryStore({ clock }),
+  clock,
   logger: silentLogger,
   metrics: noopMetrics,
   registryHost: '127.0.0.1:5000',
@@ -53,7 +57,7 @@ describe('createSignCallbackHandler', () => {
 
   describe('when a push arrives twice with the same event id', () => {
     it('processes it once', async () => {
-      const handle = createSignCallbackHandler({ ...deps, store: createMemoryStore() }, 'secret');
+      const handle = createSignCallbackHandler({ ...deps, store: createMemoryStore({ clock }) }, 'secret');
       const push = { events: [{ id: 'e1', action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: `sha256:${'c'.repeat(64)}`, repository: 'lab/x', tag: 'v1' } }] };
       const headers = { authorization: 'Bearer secret' };
       expect((await handle({ body: push, headers })).body).toStrictEqual({ outcomes: [{ id: 'e1', outcome: 'unsigned' }] });

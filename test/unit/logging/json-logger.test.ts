@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createJsonLogger } from '../../../shared/logging/json-logger.js';
+import { fixedClock } from '../../support/clocks.js';
+
+const AT = new Date('2031-02-03T04:05:06.789Z');
 
 function capture(base?: Record<string, unknown>): { readonly lines: string[]; readonly logger: ReturnType<typeof createJsonLogger> } {
   const lines: string[] = [];
-  return { lines, logger: createJsonLogger((line) => lines.push(line), base) };
+  return { lines, logger: createJsonLogger((line) => lines.push(line), fixedClock(AT), base) };
 }
 
 describe('createJsonLogger', () => {
@@ -14,7 +17,7 @@ describe('createJsonLogger', () => {
     const line = lines[0] ?? '';
     expect(Object.keys(JSON.parse(line) as object)).toEqual(['time', 'level', 'message', 'uid', 'images']);
     expect(JSON.parse(line)).toMatchObject({ level: 'warn', message: 'admission decision', uid: 'u-1', images: [{ image: 'docker.io/library/nginx:1', codes: [] }] });
-    expect(new Date((JSON.parse(line) as { time: string }).time).toISOString()).toBe((JSON.parse(line) as { time: string }).time);
+    expect((JSON.parse(line) as { time: string }).time).toBe(AT.toISOString());
   });
 
   it('writes a line without fields', () => {

@@ -11,7 +11,8 @@ if (file === undefined || key === undefined || rounds === undefined) {
   process.stderr.write('usage: sqlite-race-writer FILE KEY ROUNDS\n');
   process.exit(2);
 }
-const store = openSqliteStore(file);
+// No entry here expires: any clock serves.
+const store = openSqliteStore(file, { clock: { now: () => new Date(0) } });
 process.stdout.write('ready\n');
 await once(process.stdin, 'data');
 const won: number[] = [];

@@ -13,6 +13,7 @@ import { createVerifiedRepositoryMemo } from '../../../../shared/trust/notary/ve
 import type { NotaryRequirement } from '../../../../shared/trust/verifier.js';
 import { createMemoryMetadataSource, type MemoryMetadataSource } from '../../../support/memory-metadata-source.js';
 import { DEFAULT_NOW, buildRepository, generateRootCertKey, type BuiltRepository } from '../../../support/notary-builder.js';
+import { fixedClock } from '../../../support/clocks.js';
 
 const GUN = 'registry.example.com/team/app';
 const SERVER = 'https://notary.example.com';
@@ -53,7 +54,7 @@ interface Setup {
   verifier(extra?: Partial<NotaryVerifierDeps>): ReturnType<typeof createNotaryVerifier>;
 }
 
-function setup(kv: KvStore = createMemoryStore({ now: () => DEFAULT_NOW.getTime() })): Setup {
+function setup(kv: KvStore = createMemoryStore({ clock: fixedClock(DEFAULT_NOW) })): Setup {
   const manifest = randomBytes(100);
   const repo = buildRepository(GUN, { targets: { v1: manifest } });
   const source = createMemoryMetadataSource();
@@ -164,7 +165,7 @@ describe('createNotaryVerifier', () => {
 
   describe('when the cached root was planted without the state key', () => {
     it('rejects with STATE_STORE_FAILED instead of trusting anew', async () => {
-      const backend = createMemoryStore();
+      const backend = createMemoryStore({ clock: fixedClock(DEFAULT_NOW) });
       const s = setup(createAuthenticatedStore(backend, randomBytes(32)));
       await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
       await backend.put(trustedStateKey(SERVER, GUN, { kind: 'root' }), { value: buildRepository(GUN).root, version: 50 });
@@ -215,7 +216,7 @@ function countingStore(inner: KvStore): KvStore & { reads: number } {
 describe('createNotaryVerifier with its memo of verified repositories', () => {
   describe('when the same verifier answers again within the freshness window', () => {
     it('reads nothing from the store and fetches nothing', async () => {
-      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
       const s = setup(kv);
       const verifier = s.verifier();
       await verifier.verify(IMAGE, REQUIREMENT, at(0));
@@ -229,7 +230,7 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
     });
 
     it('reads the store once after a restart and then answers from the memo', async () => {
-      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
       const s = setup(kv);
       await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
       const restarted = s.verifier();
@@ -244,7 +245,7 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
     });
 
     it('reads the store again once the window has passed', async () => {
-      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
       const s = setup(kv);
       const verifier = s.verifier();
       await verifier.verify(IMAGE, REQUIREMENT, at(0));
@@ -344,7 +345,7 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
 
   describe('when a refresh confirms a newer state', () => {
     it('replaces the memo entry that verifiers over the same store answer from', async () => {
-      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
       const s = setup(kv);
       const state = createTrustedStateStore(kv);
       const warm = s.verifier({ state });
@@ -362,7 +363,7 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
     });
 
     it('keeps answering from the memo it replaced after the window of the old entry', async () => {
-      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
       const s = setup(kv);
       const verifier = s.verifier();
       await verifier.verify(IMAGE, REQUIREMENT, at(0));
@@ -377,7 +378,7 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
 
   describe('when more repositories are verified than the memo holds', () => {
     it('keeps only the most recently used ones', async () => {
-      const kv = countingStore(createMemoryStore({ now: () => DEFAULT_NOW.getTime() }));
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
       const s = setup(kv);
       const memo = createVerifiedRepositoryMemo(2);
       const verifier = s.verifier({ memo });

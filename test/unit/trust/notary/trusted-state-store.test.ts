@@ -4,7 +4,11 @@ import { createAuthenticatedStore, isAuthenticationFailure } from '../../../../s
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { createTrustedStateStore, trustedStateKey } from '../../../../shared/trust/notary/trusted-state-store.js';
-import { buildRepository } from '../../../support/notary-builder.js';
+import { DEFAULT_NOW, buildRepository } from '../../../support/notary-builder.js';
+import { fixedClock } from '../../../support/clocks.js';
+
+// The builder's metadata expires relative to DEFAULT_NOW: the store judges expiry at that time.
+const clock = fixedClock(DEFAULT_NOW);
 
 const SERVER = 'https://notary.example.com';
 const GUN = 'registry.example.com/team/app';
@@ -21,14 +25,14 @@ function trusted(versions: { targets?: number; timestamp?: number } = {}) {
 describe('createTrustedStateStore', () => {
   describe('when metadata was saved', () => {
     it('reads back every role, delegations included, and the check time', async () => {
-      const store = createTrustedStateStore(createMemoryStore());
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
       const { metadata } = trusted();
       await store.save(SERVER, GUN, metadata, 1_000);
       expect(await store.load(SERVER, GUN)).toEqual({ metadata, checkedAt: 1_000 });
     });
 
     it('keeps each (server, GUN) apart', async () => {
-      const store = createTrustedStateStore(createMemoryStore());
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
       await store.save(SERVER, GUN, trusted().metadata, 1_000);
       expect(await store.load('https://other.example.com', GUN)).toBeUndefined();
       expect(await store.load(SERVER, `${GUN}/x`)).toBeUndefined();
@@ -37,7 +41,7 @@ describe('createTrustedStateStore', () => {
 
   describe('when a slower writer saves an older state afterwards', () => {
     it('keeps the newer versions and the later check time', async () => {
-      const store = createTrustedStateStore(createMemoryStore());
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
       const older = trusted({ targets: 1, timestamp: 1 });
       const newer = buildRepository(GUN, { keys: older.repo.keys, versions: { targets: 2, timestamp: 2, snapshot: 2 } });
       await store.save(SERVER, GUN, { root: newer.root, timestamp: newer.timestamp, snapshot: newer.snapshot, targets: newer.targets, delegations: new Map() }, 2_000);
@@ -51,7 +55,7 @@ describe('createTrustedStateStore', () => {
 
   describe('when the store authenticates entries', () => {
     it('refuses a planted root with an authentication failure', async () => {
-      const kv = createMemoryStore();
+      const kv = createMemoryStore({ clock });
       const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
       await store.save(SERVER, GUN, trusted().metadata, 1_000);
       const planted = buildRepository(GUN);
@@ -62,7 +66,7 @@ describe('createTrustedStateStore', () => {
     });
 
     it('drops a planted targets entry and keeps the rest', async () => {
-      const kv = createMemoryStore();
+      const kv = createMemoryStore({ clock });
       const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
       const { metadata } = trusted();
       await store.save(SERVER, GUN, metadata, 1_000);
