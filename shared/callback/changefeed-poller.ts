@@ -42,7 +42,13 @@ export function createChangefeedPoller(options: ChangefeedPollerOptions): () => 
     if (response.status !== 200) {
       throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `changefeed of ${server} failed: expected status 200, got ${response.status}`);
     }
-    const json = parseJsonBytes(response.body, ErrorCode.TRUST_METADATA_INVALID, 'changefeed');
+    let json: unknown;
+    try {
+      json = parseJsonBytes(response.body, ErrorCode.TRUST_METADATA_INVALID, 'changefeed');
+    } catch {
+      // The parser's message quotes the server's text; ours does not.
+      throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `changefeed of ${server} is not valid JSON`);
+    }
     const problems: string[] = [];
     const records = decodeChangeRecords(isPlainObject(json) ? json['records'] : undefined, 'records', (path, message) => void problems.push(`${path}: ${message}`));
     if (problems.length > 0) throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `changefeed of ${server} is malformed: ${problems.join('; ')}`);
