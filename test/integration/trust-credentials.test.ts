@@ -13,6 +13,7 @@ import { bundlePath, ensureBuilt } from './support/built-bundles.js';
 import { runBundle, type BundleRun } from './support/run-bundle.js';
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
+import { runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
 import { httpsRequest, startTrustgateServe, type HttpAnswer, type ServeProcess } from './support/trustgate-serve.js';
 
 const ACCOUNT = { username: 'operator-account', password: 'operator-password-9' };
@@ -40,6 +41,7 @@ let behaviour: Behaviour;
 let serveDefault: ServeProcess;
 let serveWithToken: ServeProcess;
 let serveWithRealmHosts: ServeProcess;
+let serveOpen: ServeProcess;
 
 // The realm the trust server's 401 names: its own host by default.
 const collectorRealm = (): string => `https://localhost:${collector.port}/token`;
@@ -69,15 +71,16 @@ beforeAll(async () => {
   await writeFile(join(policiesDir, 'cluster.yaml'), configuredPolicy(trustServer.url));
   const start = (name: string, env: Record<string, string>, extraArgs: readonly string[] = []): Promise<ServeProcess> =>
     startTrustgateServe({ policiesDir, stateDir: join(scratch, name), caFile: ca.caFile, env: { ...CREDENTIALS, TRUSTGATE_FRESHNESS: '0', ...env }, extraArgs });
-  [serveDefault, serveWithToken, serveWithRealmHosts] = await Promise.all([
+  [serveDefault, serveWithToken, serveWithRealmHosts, serveOpen] = await Promise.all([
     start('default', {}),
     start('token', { TRUSTGATE_EXPLICIT_TRUST_TOKEN: EXPLICIT_TOKEN }),
     start('realm-hosts', { TRUSTGATE_TRUST_REALM_HOSTS: 'localhost' }),
+    start('open', { TRUSTGATE_TRUST_REALM_HOSTS: 'localhost' }, ['--allow-explicit-trust']),
   ]);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([serveDefault?.stop(), serveWithToken?.stop(), serveWithRealmHosts?.stop()]);
+  await Promise.all([serveDefault?.stop(), serveWithToken?.stop(), serveWithRealmHosts?.stop(), serveOpen?.stop()]);
   await Promise.all([trustServer?.close(), collector?.close()]);
   await removeDir(scratch);
   await ca?.remove();
@@ -184,6 +187,41 @@ describe('trustgate serve /functions/verify-image with TRUSTGATE_EXPLICIT_TRUST_
     expect(verdictOf(answer).allowed).toBe(false);
     expect(trustServer.requests.length).toBeGreaterThan(0);
     await expectNothingReflected(serveWithToken, answer);
+  });
+});
+
+describe('trustgate serve --allow-explicit-trust', () => {
+  it('answers any caller\'s explicit request, but never with the credentials, even to a listed realm host', async () => {
+    behaviour = challengeTo(collectorRealm());
+
+    const answer = await verifyImage(serveOpen, { image: CALLER_IMAGE, trust: { server: trustServer.url } });
+
+    expect(verdictOf(answer).codes).toEqual(['TRUST_AUTH_REALM_REFUSED']);
+    expect(trustServer.requests.length).toBeGreaterThan(0);
+    expect(collector.requests).toEqual([]);
+    expect(serveOpen.output()).toContain('--allow-explicit-trust');
+  });
+});
+
+describe('trustgate verify --trust-server (the operator\'s own choice)', () => {
+  const run = (env: Record<string, string> = {}): Promise<TrustgateRun> =>
+    runTrustgateVerify({ image: CONFIGURED_IMAGE, trustServer: trustServer.url, caFile: ca.caFile, stateDir: join(scratch, `cli-${repository}`), env: { ...CREDENTIALS, ...env } });
+
+  it('sends the credentials to the realm on the trust server\'s host', async () => {
+    const result = await run();
+
+    expect(result.json?.allowed, result.stderr).toBe(false);
+    expect(tokenRequests(trustServer)[0]?.headers.authorization).toMatch(/^Basic /);
+  });
+
+  it('refuses a realm on another host with TRUST_AUTH_REALM_REFUSED, and the collector receives nothing', async () => {
+    behaviour = challengeTo(collectorRealm());
+
+    const result = await run();
+
+    expect(result.json?.codes, result.stderr).toEqual(['TRUST_AUTH_REALM_REFUSED']);
+    expect(result.exitCode).toBe(1);
+    expect(collector.requests).toEqual([]);
   });
 });
 
