@@ -248,6 +248,29 @@ describe('createNotaryHttpSource', () => {
       expect(paths(server)).toEqual([`${PREFIX}/root.json`, '/token', `${PREFIX}/root.json`]);
     });
 
+    it('asks the server again when the challenge it remembered names a realm it may not use', async () => {
+      let realm = 'https://collector.example.net/token';
+      const server = await serve((req, res) => {
+        if (req.url?.startsWith('/token') === true) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end('{"token":"fresh"}');
+          return;
+        }
+        if (req.headers.authorization !== 'Bearer fresh') {
+          res.writeHead(401, { 'Www-Authenticate': `Bearer realm="${realm}",service="s"` });
+          res.end();
+          return;
+        }
+        res.writeHead(200);
+        res.end(ROOT);
+      }, tls);
+      const tokens = createTokenAuth({ fetch, credentials: { username: 'alice', password: 'secret' }, timeoutMs: 2000, now: () => 0 }).forServer(server.url, 'operator');
+      const source = createNotaryHttpSource({ serverUrl: server.url, gun: GUN, fetch, tokens });
+      expect((await rejectionOf(source.fetchMetadata('root', { kind: 'latest' }, MAX))).code).toBe('TRUST_AUTH_REALM_REFUSED');
+      realm = `${server.url}/token`;
+      expect(await source.fetchMetadata('root', { kind: 'latest' }, MAX)).toBeDefined();
+    });
+
     it('rejects with TRUST_SERVER_UNAVAILABLE when no token provider is configured', async () => {
       const { server } = await serveWithTokenAuth();
       const source = createNotaryHttpSource({ serverUrl: server.url, gun: GUN, fetch });
