@@ -216,13 +216,13 @@ kind: Deployment
     });
   });
 
-  describe('when a document carries a __proto__ key', () => {
-    it('rejects it in YAML', () => {
+  describe('when a document carries a __proto__ key where no field is expected', () => {
+    it('rejects it in YAML as an unknown field', () => {
       const problems = problemsOf(CLUSTER_POLICY.replace('mutateImage: false', '__proto__: {mutateImage: false}'));
       expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:1: spec.repositories[0].policy.__proto__']);
     });
 
-    it('rejects it in JSON', () => {
+    it('rejects it in JSON as an unknown field', () => {
       const json = '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"__proto__":{"x":1}}';
       expect(problemsOf(json, 'secret.json')).toHaveLength(1);
     });
