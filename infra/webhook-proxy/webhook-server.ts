@@ -156,7 +156,8 @@ export function pathOf(url: string): string {
 
 // Header names as Node gives them (lower case); repeated headers are joined.
 function headersOf(request: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
+  // Null prototype: a header named `__proto__` or `constructor` is data like any other.
+  const headers = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
