@@ -53,7 +53,7 @@ describe('createSignCallbackHandler', () => {
 
   describe('when a push arrives twice with the same event id', () => {
     it('processes it once', async () => {
-      const handle = createSignCallbackHandler({ ...deps, store: createMemoryStore() }, 'secret');
+      const handle = createSignCallbackHandler({ ...deps, store: createMemoryStore({ now: () => deps.clock.now().getTime() }) }, 'secret');
       const push = { events: [{ id: 'e1', action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: `sha256:${'c'.repeat(64)}`, repository: 'lab/x', tag: 'v1' } }] };
       const headers = { authorization: 'Bearer secret' };
       expect((await handle({ body: push, headers })).body).toStrictEqual({ outcomes: [{ id: 'e1', outcome: 'unsigned' }] });
