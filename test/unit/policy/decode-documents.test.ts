@@ -233,6 +233,26 @@ kind: Deployment
     });
   });
 
+  describe('when a Secret holds keys named like properties of Object.prototype', () => {
+    it.each([
+      ['YAML', 'secret.yaml', 'apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: team-a}\nstringData:\n  __proto__: a\n  constructor: b\n  prototype: c\n  toString: d\n'],
+      ['JSON', 'secret.json', '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"team-a"},"stringData":{"__proto__":"a","constructor":"b","prototype":"c","toString":"d"}}'],
+    ])('keeps each as a key of its own in %s', (_format, source, text) => {
+      const set = decodePolicyDocuments([{ source, text }]);
+      const secret = set.secrets.find((candidate) => candidate.name === 's');
+      expect([...(secret?.data.keys() ?? [])].sort()).toEqual(['__proto__', 'constructor', 'prototype', 'toString']);
+      expect(new TextDecoder().decode(secret?.data.get('__proto__'))).toBe('a');
+      expect(({} as Record<string, unknown>)['a']).toBeUndefined();
+    });
+  });
+
+  describe('when a YAML document nests far too deep', () => {
+    it('reports the document as invalid instead of crashing', () => {
+      const problems = problemsOf(`${CLUSTER_POLICY}---\n${'['.repeat(600)}${']'.repeat(600)}\n`);
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:2']);
+    });
+  });
+
   describe('when the YAML is malformed', () => {
     it('reports the broken document by number and still checks the others', () => {
       const problems = problemsOf(`${CLUSTER_POLICY}---\nkey: [unclosed\n---\nkind: Nope\n`);
