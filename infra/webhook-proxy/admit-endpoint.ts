@@ -1,8 +1,8 @@
 // POST /admit (mutating) and POST /validate (validating, admission.validate set): an
-// AdmissionReview in, an AdmissionReview out. A body that is not a review
-// at all gets HTTP 400; any review gets HTTP 200 with the verdict inside, because the API
-// server treats a non-200 as a webhook failure and applies failurePolicy instead of
-// showing the user our reason. Each decision is logged as one JSON line and counted.
+// AdmissionReview in, an AdmissionReview out. A body that is not a review at all gets HTTP
+// 400; any review gets HTTP 200 with the verdict inside, because the API server treats a
+// non-200 as a webhook failure and applies failurePolicy instead of showing the user our
+// reason. Each decision is logged as one JSON line and counted.
 import { decideAdmission, type AdmissionDecision, type AdmissionDeps } from '../../shared/admission/decide-admission.js';
 import { decodeAdmissionReview } from '../../shared/admission/decode-admission-review.js';
 import { isTrustgateError } from '../../shared/errors.js';

@@ -1,11 +1,10 @@
 // The AdmissionReview (admission.k8s.io/v1) as the core sees it once decoded: read-only,
-// already checked, with every image located by its JSON Pointer so a patch can
-// address it exactly.
+// already checked, with every image located by its JSON Pointer so a patch can address it
+// exactly.
+import type { PodImageList } from './pod-image-fields.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const ADMISSION_KIND = 'AdmissionReview';
-
-import type { PodImageList } from './pod-image-fields.js';
 
 // One image of the admitted object: a container's `image` or an image volume's
 // `image.reference` (every field is listed in pod-image-fields.ts).
