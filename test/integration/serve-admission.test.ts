@@ -276,12 +276,18 @@ describe('trustgate serve', () => {
     });
 
     it('answers HTTP 400 to a review nested 200,000 levels deep, and keeps serving', async () => {
-      const deep = `${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`;
-      const body = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","object":${deep}}}`;
-      const answer = await post('/admit', body);
-      expect(answer.status).toBe(400);
-      expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'REQUEST_INVALID' } });
-      expect((await post('/admit', `[${'['.repeat(200_000)}${']'.repeat(200_000)}]`)).status).toBe(400);
+      const deepObject = `${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`;
+      const deepArray = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+      const bodies = [
+        `{"apiVersion":${deepArray},"kind":"AdmissionReview"}`,
+        `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","operation":${deepArray},"object":${deepObject}}}`,
+        `[${deepArray}]`,
+      ];
+      for (const body of bodies) {
+        const answer = await post('/admit', body);
+        expect(answer.status).toBe(400);
+        expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'REQUEST_INVALID' } });
+      }
       expect((await httpsRequest(`${serve.url}/healthz`, serve.caPem)).status).toBe(200);
     });
 
