@@ -246,6 +246,14 @@ kind: Deployment
     });
   });
 
+  describe('when a policy has labels and annotations named like properties of Object.prototype', () => {
+    it('decodes it like any other', () => {
+      const text = CLUSTER_POLICY.replace('  name: default\n', '  name: default\n  labels: {__proto__: a, constructor: b}\n  annotations: {prototype: c, toString: d}\n');
+      const set = decodePolicyDocuments([{ source: 'policies.yaml', text }]);
+      expect(set.clusterPolicies.map((policy) => policy.name)).toEqual(['default']);
+    });
+  });
+
   describe('when a YAML document nests far too deep', () => {
     it('reports the document as invalid instead of crashing', () => {
       const problems = problemsOf(`${CLUSTER_POLICY}---\n${'['.repeat(600)}${']'.repeat(600)}\n`);
