@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { joinField, toFieldPath } from '../field-path.js';
 import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js';
 import { decodeMetadata, truncate } from './decode-metadata.js';
+import { imagePatternProblems } from './image-pattern.js';
 import {
   ENFORCE_ANNOTATION,
   ROOT_KEY_IDS_ANNOTATION,
@@ -59,6 +60,7 @@ export function decodeImagePolicy(
   const spec = document['spec'];
   if (spec === undefined) scope.add('spec', 'is required');
   else if (!validateSpec(spec)) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
+  else reportInertPatterns(spec as RawSpec, scope.child('spec'));
   if (scope.count() !== before || metadata === undefined) return undefined;
 
   const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds));
@@ -101,6 +103,17 @@ function decodeRootKeyIds(value: string | undefined, scope: ProblemScope): reado
     return [];
   }
   return [...new Set(ids)];
+}
+
+// A repository pattern no normalised image can match (upper case in the path, whitespace, a
+// port that is not a number) is an error, not a rule that silently never applies: an enforced
+// baseline with such a typo would otherwise enforce nothing.
+function reportInertPatterns(spec: RawSpec, scope: ProblemScope): void {
+  (spec.repositories ?? []).forEach((repository, index) => {
+    for (const problem of imagePatternProblems(repository.name)) {
+      scope.add(`repositories[${index}].name`, `${problem}, so no image can match ${JSON.stringify(truncate(repository.name))}`);
+    }
+  });
 }
 
 // One problem per ajv error, at the field it concerns (`repositories[0].policy.trust.enabled`).

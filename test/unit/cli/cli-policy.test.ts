@@ -132,6 +132,23 @@ describe('trustgate policy lookup', () => {
         policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
         source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
         enforced: [],
+        precedence: {
+          rule: 'score',
+          winner: {
+            source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
+            normalised: 'reg.example.com/open/*',
+            score: 'reg.example.com/open/'.length,
+            exact: false,
+          },
+          runnersUp: [
+            {
+              source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/*' },
+              normalised: 'reg.example.com/*',
+              score: 'reg.example.com/'.length,
+              exact: false,
+            },
+          ],
+        },
       });
     });
 

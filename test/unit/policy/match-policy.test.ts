@@ -53,8 +53,24 @@ describe('lookupPolicy', () => {
       [['*', 'docker.io/*', 'docker.io/library/*'], 'nginx', 'docker.io/library/*'],
       [['icr.io/*', 'icr.io/team/*'], 'icr.io/team/app', 'icr.io/team/*'],
       [['icr.io/team/app', 'icr.io/team/app:v1'], 'icr.io/team/app:v1', 'icr.io/team/app:v1'],
-      // an exact pattern wins even over a longer wildcard pattern
-      [['icr.io/team/app', 'icr.io/team/app:v1*'], 'icr.io/team/app:v1.0.0', 'icr.io/team/app'],
+      // a pattern without '*' that is not the image ranks by score: the longer tag glob wins
+      [['icr.io/team/app', 'icr.io/team/app:v1*'], 'icr.io/team/app:v1.0.0', 'icr.io/team/app:v1*'],
+      [['icr.io/hello/world', 'icr.io/hello/world:*'], 'icr.io/hello/world:1.0', 'icr.io/hello/world:*'],
+      [['icr.io/hello/world:*', 'icr.io/hello/world'], 'icr.io/hello/world:1.0', 'icr.io/hello/world:*'],
+      [['icr.io/hello/world', 'icr.io/hello/world:1.*'], 'icr.io/hello/world:1.0', 'icr.io/hello/world:1.*'],
+      // a pattern that is the image itself wins outright, even over a longer glob
+      [['icr.io/hello/world', 'icr.io/hello/world*'], 'icr.io/hello/world', 'icr.io/hello/world'],
+      [['icr.io/hello/world', 'icr.io/hello/world:*'], 'icr.io/hello/world', 'icr.io/hello/world'],
+      [['docker.io/library/nginx:*', 'nginx'], 'nginx', 'nginx'],
+      [['docker.io/library/nginx:*', 'nginx'], 'nginx:1.25', 'docker.io/library/nginx:*'],
+      [['nginx', 'nginx:1.*'], 'nginx:1.25', 'nginx:1.*'],
+      [['nginx:1.25', 'nginx:1.2*'], 'docker.io/library/nginx:1.25', 'nginx:1.25'],
+      // an image without a tag is its :latest, whichever way it is written
+      [['nginx', 'nginx:latest', 'nginx:*'], 'nginx', 'nginx:latest'],
+      [['nginx', 'nginx:latest', 'nginx:*'], 'nginx:latest', 'nginx:latest'],
+      // a tagless pattern is not exact for a digest-pinned image
+      [['nginx', `nginx@sha256:*`], `nginx@${DIGEST}`, 'nginx@sha256:*'],
+      [[`nginx@${DIGEST}`, 'nginx*'], `nginx@${DIGEST}`, `nginx@${DIGEST}`],
       // equal specificity: the normalised pattern that sorts first wins, whatever the order
       [['icr.io/*/app', 'icr.io/a/*'], 'icr.io/a/app', 'icr.io/*/app'],
       [['icr.io/a/*', 'icr.io/*/app'], 'icr.io/a/app', 'icr.io/*/app'],
