@@ -1,4 +1,13 @@
-import { isRegistryHost, normaliseRepository, splitReferenceParts, splitRegistry, type ImageReference } from '../image/reference.js';
+import {
+  isDigest,
+  isPathComponent,
+  isRegistryHost,
+  isTag,
+  normaliseRepository,
+  splitReferenceParts,
+  splitRegistry,
+  type ImageReference,
+} from '../image/reference.js';
 import { canonicalRegistry, splitHostPort, toMatchSubject, type MatchSubject } from '../image/registry-host.js';
 
 // A repository pattern from a policy, normalised the way image references are, with `*` kept.
@@ -149,6 +158,12 @@ const TAG_CHARS = /^[\w.\-*]*$/;
 const DIGEST_CHARS = /^[a-z0-9:*]*$/;
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u;
 
+// A part without '*' is matched literally and whole, so it must itself be valid; a part with
+// '*' is only held to the character set checked by the caller.
+function literalPartsFit(parts: readonly string[], isValid: (part: string) => boolean): boolean {
+  return parts.every((part) => part.includes('*') || isValid(part));
+}
+
 // Why no image can ever match `pattern`, one message per problem, empty when it can. A policy
 // holding such a pattern is refused: an enforced baseline with a typo in its pattern would
 // otherwise be silently inert.
@@ -164,14 +179,14 @@ export function imagePatternProblems(raw: string): string[] {
   }
   if (pattern.path !== pattern.path.toLowerCase()) {
     problems.push('has upper-case letters in the repository path (repositories are lower case)');
-  } else if (pattern.path === '' || !PATH_CHARS.test(pattern.path)) {
-    problems.push('has a repository path that is empty or holds characters a repository cannot');
+  } else if (!PATH_CHARS.test(pattern.path) || !literalPartsFit(pattern.path.split('/'), isPathComponent)) {
+    problems.push('has a repository path with an empty component or characters a repository cannot hold');
   }
-  if (pattern.tag !== undefined && (pattern.tag === '' || !TAG_CHARS.test(pattern.tag))) {
-    problems.push('has a tag that is empty or holds characters a tag cannot');
+  if (pattern.tag !== undefined && (!TAG_CHARS.test(pattern.tag) || !literalPartsFit([pattern.tag], isTag))) {
+    problems.push('has a tag that is empty or not of the form [\\w][\\w.-]*');
   }
-  if (pattern.digest !== undefined && (pattern.digest === '' || !DIGEST_CHARS.test(pattern.digest))) {
-    problems.push('has a digest that is empty or not lower-case sha256:<hex>');
+  if (pattern.digest !== undefined && (!DIGEST_CHARS.test(pattern.digest) || !literalPartsFit([pattern.digest], isDigest))) {
+    problems.push('has a digest that is not sha256:<64 lower-case hex>');
   }
   return problems;
 }

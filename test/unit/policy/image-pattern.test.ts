@@ -211,11 +211,18 @@ describe('imagePatternProblems', () => {
     'nginx@',
     'nginx@SHA256:*',
     'registry_example.com/app',
+    'registry.example.com/team//app',
+    'registry.example.com/team/app/',
+    'registry.example.com/.app',
+    'registry.example.com/a..b/*',
+    'nginx:.x',
+    `nginx:${'a'.repeat(129)}`,
+    'nginx@sha256:abc',
   ])('finds %j inert', (pattern) => {
     expect(imagePatternProblems(pattern)).not.toEqual([]);
   });
 
-  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`])(
+  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc'])(
     'finds nothing wrong with %j',
     (pattern) => {
       expect(imagePatternProblems(pattern)).toEqual([]);
