@@ -136,10 +136,11 @@ function countStars(text: string): number {
 }
 
 // Portieris lets a pattern win outright when it is the image string itself. On normalised
-// forms: a pattern without '*' that spells the image exactly, host canonical. A pattern without
-// tag or digest is the image only when the image has neither, and an image without a tag is
-// its ':latest' (that is the image the runtime pulls), so `nginx` and `nginx:latest` always
-// meet the same policy.
+// forms: a pattern without '*' that spells the image exactly, host canonical. An image without
+// a tag is its ':latest' (that is the image the runtime pulls), so a pattern without tag or
+// digest is exact for that image written without a tag or with ':latest', never for another
+// tag or a digest; `nginx` and `nginx:latest` thus always meet the same policy (parsing cannot
+// tell them apart, and caches keyed by the formatted reference rely on that).
 export function isExactPattern(pattern: ImagePattern, image: ImageReference | MatchSubject): boolean {
   if (pattern.hasWildcard) return false;
   const subject = 'hostName' in image ? image : toMatchSubject(image);

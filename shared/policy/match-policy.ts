@@ -70,8 +70,9 @@ interface Candidate extends PolicyMatch {
 //      policy name that sorts first, then the earlier repository entry inside that policy.
 // In addition, every ClusterImagePolicy annotated `trustgate.dev/enforce: "true"` applies in
 // every namespace: its best-matching repository entry (same ranking, and a pattern host without
-// a port covers every port of that host) is returned in `enforced` and must be satisfied as well. An enforced policy with no matching pattern adds nothing; an
-// entry that is already the main match is not repeated.
+// a port covers every port of that host) is returned in `enforced` and must be satisfied as
+// well. An enforced policy with no matching pattern adds nothing; an entry that is already the
+// main match is not repeated.
 export function lookupPolicy(set: PolicySet, image: ImageReference, namespace: string): PolicyLookup {
   const subject = toMatchSubject(image);
   const imagePolicies = set.imagePolicies.filter((policy) => policy.namespace === namespace);
