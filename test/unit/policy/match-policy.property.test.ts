@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatImageReference, repositoryName, type ImageReference } from '../../../shared/image/reference.js';
 import { toMatchSubject } from '../../../shared/image/registry-host.js';
 import { isExactPattern, matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.js';
-import { lookupPolicy } from '../../../shared/policy/match-policy.js';
+import { lookupPolicy, type PolicyLookup } from '../../../shared/policy/match-policy.js';
 import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySet } from '../../../shared/policy/model.js';
 
 const POLICY: Policy = { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } };
@@ -125,6 +125,42 @@ describe('lookupPolicy (properties)', () => {
           },
         ),
         { numRuns: 500 },
+      );
+    });
+
+    it('gives every spelling of the default port the same answer', () => {
+      fc.assert(
+        fc.property(
+          imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image), patternsFor(image), fc.boolean())),
+          fc.constantFrom('443', '0443', '000443'),
+          ([image, imagePatterns, clusterPatterns, enforce], port) => {
+            const bare = image.registry.replace(/:[0-9]+$/, '');
+            const set = setOf(imagePatterns, clusterPatterns, enforce);
+            const plain = lookupPolicy(set, { ...image, registry: bare }, 'team');
+            const withPort = lookupPolicy(set, { ...image, registry: `${bare}:${port}` }, 'team');
+            // The reason names the image as written; everything decided must be equal.
+            const decided = (result: PolicyLookup): unknown => (result.matched ? result : { enforced: result.enforced });
+            expect(decided(withPort)).toEqual(decided(plain));
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it('never lets an enforced policy miss an image because of the port it is pulled from', () => {
+      fc.assert(
+        fc.property(
+          imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image))),
+          fc.integer({ min: 1, max: 65535 }),
+          ([image, patterns], port) => {
+            const bare = image.registry.replace(/:[0-9]+$/, '');
+            const set = setOf(['*'], patterns, true);
+            const onDefault = lookupPolicy(set, { ...image, registry: bare }, 'team').enforced.length;
+            const onPort = lookupPolicy(set, { ...image, registry: `${bare}:${port}` }, 'team').enforced.length;
+            expect(onPort).toBeGreaterThanOrEqual(onDefault);
+          },
+        ),
+        { numRuns: 300 },
       );
     });
 
