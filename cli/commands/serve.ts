@@ -11,7 +11,7 @@ import { createSignCallbackHandler, type CallbackHandler } from '../../functions
 import { createChangefeedPoller, startChangefeedLoop } from '../../shared/callback/changefeed-poller.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import type { PolicySet } from '../../shared/policy/model.js';
-import type { KvStore, Logger, Metrics } from '../../shared/ports.js';
+import type { Clock, KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
@@ -105,7 +105,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     throw error;
   });
   if (isTrustgateError(checked)) logger.warn('trust store unavailable at start', { store: store.kind, error: checked.message });
-  const readiness = createStoreReadiness(store.kv, storeHealth, parseStoreUnreadyAfter(io.env));
+  const readiness = createStoreReadiness(store.kv, storeHealth, parseStoreUnreadyAfter(io.env), { now: () => new Date() });
   const verifyDeps: VerifyImageDeps = { notary, clock: { now: () => new Date() }, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
@@ -355,11 +355,11 @@ function parseStoreUnreadyAfter(env: CliIo['env']): number {
 // would be nothing to observe, so a probe that finds no operation in the last few seconds
 // starts one read in the background (one at a time) and answers from what is known: the
 // probe itself never waits on the store.
-function createStoreReadiness(kv: KvStore, health: () => StoreHealth, unreadyAfterMs: number): () => { ready: boolean; reason?: string } {
+function createStoreReadiness(kv: KvStore, health: () => StoreHealth, unreadyAfterMs: number, clock: Clock): () => { ready: boolean; reason?: string } {
   const probeEveryMs = Math.min(5_000, Math.max(unreadyAfterMs / 2, 1));
   let probing = false;
   return () => {
-    const now = new Date();
+    const now = clock.now();
     const current = health();
     if (!probing && (current.lastObservedAt === undefined || now.getTime() - current.lastObservedAt.getTime() >= probeEveryMs)) {
       probing = true;
