@@ -6,9 +6,10 @@
 // - within `freshnessMs` of the last confirmation by the trust server, a verification makes
 //   no network call. It answers from the in-process memo of verified repositories when
 //   this process holds one (no store read, no decoding, no signature check; expiry is still
-//   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata
-//   is re-verified offline under the stored root (signatures, hash chain, expiry against
-//   `now`) and the result memoised. Each answer resolved from a memoised repository is
+//   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata,
+//   when it is exactly what the stored freshness record names (trusted-state-store.ts: a
+//   replayed older row sends the verification online), is re-verified offline under the
+//   stored root (signatures, hash chain, expiry against `now`) and the result memoised. Each answer resolved from a memoised repository is
 //   kept with it and given again while it provably holds (verified-image-memo.ts). The
 //   memo is per process: a state another process confirms (a sign-callback function
 //   elsewhere) is picked up here once this process's own window has passed, as it would
