@@ -160,7 +160,7 @@ export function dynamoDbClient(config: { readonly endpoint?: string; readonly re
     ...(config.region === undefined ? {} : { region: config.region }),
     ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 },
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
   });
 }
 

@@ -10,6 +10,7 @@
 // revoked digest.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +143,22 @@ describe('the trust store under faults, with the DynamoDB backend', () => {
       await env.scenarios.signedInTargets(gun, 'v1');
       const run = await cliVerify(`${gun}:v1`, await unreachableStore());
       expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['STATE_STORE_FAILED'] });
+    });
+
+    it('denies with STATE_STORE_FAILED when the store accepts connections but never answers', async () => {
+      const sockets: Socket[] = [];
+      const silent = createServer((socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      try {
+        const gun = uniqueGun('cli-store-slow');
+        await env.scenarios.signedInTargets(gun, 'v1');
+        const store = storeAt(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, 'trustgate-state', steady.clientEnv);
+        const run = await cliVerify(`${gun}:v1`, store);
+        expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['STATE_STORE_FAILED'] });
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+      }
     });
 
     it('verifies a request that pins the root key IDs with the store unreachable, and refuses the replacement under the same pins', async () => {
