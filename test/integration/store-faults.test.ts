@@ -261,6 +261,8 @@ describe('the trust store under faults, with the DynamoDB backend', () => {
         const ready = await httpsRequest(`${serve.url}/readyz`, serve.caPem);
         expect(ready.status).toBe(503);
         expect(ready.text).toMatch(/trust store failing/);
+        // Log lines are batched: all of them are out once serve has stopped.
+        await serve.stop();
         expect(serve.output()).toContain('trusted state not saved');
       } finally {
         await serve.stop();
@@ -274,6 +276,7 @@ describe('the trust store under faults, with the DynamoDB backend', () => {
         const gun = uniqueGun('serve-unreachable');
         await env.scenarios.signedInTargets(gun, 'v1');
         expect(await serveVerify(serve, { image: `${gun}:v1`, namespace: 'default' })).toMatchObject({ allowed: false, codes: ['STATE_STORE_FAILED'] });
+        await serve.stop();
         expect(serve.output()).toContain('trust store unavailable at start');
       } finally {
         await serve.stop();

@@ -9,8 +9,9 @@
 //   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata,
 //   when it is exactly what the stored freshness record names (trusted-state-store.ts: a
 //   replayed older row sends the verification online), is re-verified offline under the
-//   stored root (signatures, hash chain, expiry against `now`) and the result memoised. Each answer resolved from a memoised repository is
-//   kept with it and given again while it provably holds (verified-image-memo.ts). The
+//   stored root (signatures, hash chain, expiry against `now`) and the result memoised.
+//   Each answer resolved from a memoised repository is kept with it and given again while
+//   it provably holds (verified-image-memo.ts). The
 //   memo is per process: a state another process confirms (a sign-callback function
 //   elsewhere) is picked up here once this process's own window has passed, as it would
 //   be for any state older than the window;

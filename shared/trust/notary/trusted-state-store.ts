@@ -161,14 +161,14 @@ function confirms(value: Uint8Array, metadata: TrustedMetadata): boolean {
   }
   if (!isPlainObject(roles)) return false;
   const matches = (role: string, bytes: Uint8Array | undefined): boolean => {
-    const named = roles[role];
+    const named = Object.hasOwn(roles, role) ? roles[role] : undefined;
     if (bytes === undefined || named === undefined) return bytes === undefined && named === undefined;
     if (!Array.isArray(named) || named.length !== 2) return false;
     const [version, hash] = fingerprintOrUndefined(bytes);
     return named[0] === version && named[1] === hash;
   };
   if (!(['root', 'timestamp', 'snapshot', 'targets'] as const).every((role) => matches(role, role === 'root' ? metadata.root : metadata[role]))) return false;
-  return [...metadata.delegations].every(([role, bytes]) => roles[role] === undefined || matches(role, bytes));
+  return [...metadata.delegations].every(([role, bytes]) => !Object.hasOwn(roles, role) || matches(role, bytes));
 }
 
 // A stored document's fingerprint; a document without a readable version matches nothing.
