@@ -1,10 +1,22 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDynamoDbTable, createStoreStartupCheck, initDynamoDbTable, type StoreCheckReport } from '../../../infra/store/check-store.js';
+import {
+  checkDynamoDbTable,
+  createStoreStartupCheck,
+  DYNAMODB_KEY_ATTRIBUTE,
+  DYNAMODB_TTL_ATTRIBUTE,
+  initDynamoDbTable,
+  type StoreCheckReport,
+} from '../../../infra/store/check-store.js';
+import { createDynamoDbStore } from '../../../shared/cache/dynamodb-store.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/ports.js';
 import { startDynalite, type DynaliteServer } from '../../support/dynalite-server.js';
 import { findClosedPort } from '../../support/local-http-server.js';
+
+const PROJECT_ROOT = join(import.meta.dirname, '../../..');
 
 let dynamo: DynaliteServer;
 let client: DynamoDBClient;
@@ -69,6 +81,20 @@ describe('checkDynamoDbTable', () => {
         closed.destroy();
       }
     });
+  });
+});
+
+describe('the DynamoDB table layout', () => {
+  it('is the one the store writes and serverless.yml provisions: key pk (S), TTL on ttl', async () => {
+    await initDynamoDbTable(client, 'layout', noWait);
+    const store = createDynamoDbStore({ client, table: 'layout', now: () => 1_000 });
+    await store.put('entry', { value: new Uint8Array([1]), version: 1, expiresAt: 10_000 });
+    const { Item } = await client.send(new GetItemCommand({ TableName: 'layout', Key: { [DYNAMODB_KEY_ATTRIBUTE]: { S: 'entry' } }, ConsistentRead: true }));
+    expect(Item?.[DYNAMODB_TTL_ATTRIBUTE]).toEqual({ N: '10' });
+    const serverless = readFileSync(join(PROJECT_ROOT, 'serverless.yml'), 'utf8');
+    expect(serverless).toMatch(new RegExp(`KeySchema:\\s*- AttributeName: ${DYNAMODB_KEY_ATTRIBUTE}\\s*KeyType: HASH`));
+    expect(serverless).toMatch(new RegExp(`AttributeDefinitions:\\s*- AttributeName: ${DYNAMODB_KEY_ATTRIBUTE}\\s*AttributeType: S`));
+    expect(serverless).toMatch(new RegExp(`TimeToLiveSpecification:\\s*AttributeName: ${DYNAMODB_TTL_ATTRIBUTE}\\s*Enabled: true`));
   });
 });
 
