@@ -4,7 +4,7 @@ import { createAuthenticatedStore, isAuthenticationFailure } from '../../../../s
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { createTrustedStateStore, trustedStateKey } from '../../../../shared/trust/notary/trusted-state-store.js';
-import { buildRepository } from '../../../support/notary-builder.js';
+import { DEFAULT_NOW, buildRepository } from '../../../support/notary-builder.js';
 
 const SERVER = 'https://notary.example.com';
 const GUN = 'registry.example.com/team/app';
@@ -76,7 +76,7 @@ describe('createTrustedStateStore', () => {
   describe('when an older authenticated row is put back next to the current check row', () => {
     // The attacker's capability: read rows and write them back later, without the state key.
     async function replayed(role: 'timestamp' | 'snapshot' | 'targets' | 'targets/releases') {
-      const kv = createMemoryStore();
+      const kv = createMemoryStore({ now: () => DEFAULT_NOW.getTime() });
       const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
       const older = trusted({ targets: 1, timestamp: 1 });
       await store.save(SERVER, GUN, older.metadata, 1_000);
@@ -100,7 +100,7 @@ describe('createTrustedStateStore', () => {
     });
 
     it('reports the check time when every row is the one it confirmed', async () => {
-      const kv = createMemoryStore();
+      const kv = createMemoryStore({ now: () => DEFAULT_NOW.getTime() });
       const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
       await store.save(SERVER, GUN, trusted().metadata, 1_000);
       expect((await store.load(SERVER, GUN))?.checkedAt).toBe(1_000);
@@ -109,7 +109,7 @@ describe('createTrustedStateStore', () => {
 
   describe('when the check row names no documents (written by an earlier version)', () => {
     it('reports no check time', async () => {
-      const kv = createMemoryStore();
+      const kv = createMemoryStore({ now: () => DEFAULT_NOW.getTime() });
       const store = createTrustedStateStore(kv);
       await store.save(SERVER, GUN, trusted().metadata, 1_000);
       await kv.put(trustedStateKey(SERVER, GUN, { kind: 'checked' }), { value: new Uint8Array(0), version: 3_000 });
