@@ -215,6 +215,39 @@ describe('createNotaryVerifier', () => {
     });
   });
 
+  describe('when older metadata rows are put back next to the current freshness record', () => {
+    async function replayed() {
+      const kv = createMemoryStore({ now: () => DEFAULT_NOW.getTime() });
+      const s = setup(kv);
+      await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
+      const keys = (['timestamp', 'snapshot', 'targets'] as const).map((role) => trustedStateKey(SERVER, GUN, { kind: 'meta', role }));
+      const captured = await Promise.all(keys.map((key) => kv.get(key)));
+      const manifest = randomBytes(50);
+      s.source.publish(buildRepository(GUN, { keys: s.repo.keys, versions: { timestamp: 2, snapshot: 2, targets: 2 }, targets: { v1: manifest } }).metadata);
+      const current = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+      expect((await s.verifier().verify(IMAGE, REQUIREMENT, at(1_000))).digest).toBe(current);
+      for (const [index, key] of keys.entries()) {
+        const item = captured[index];
+        if (item === undefined) throw new Error(`nothing stored under ${key}`);
+        await kv.put(key, item);
+      }
+      s.source.clearFetches();
+      return { s, current };
+    }
+
+    it('asks the trust server within the window and answers the current digest', async () => {
+      const { s, current } = await replayed();
+      expect((await s.verifier().verify(IMAGE, REQUIREMENT, at(1_500))).digest).toBe(current);
+      expect(s.source.fetches.map((f) => f.role)).toContain('timestamp');
+    });
+
+    it('serves nothing stale from them while the trust server is down', async () => {
+      const { s } = await replayed();
+      s.server.down = true;
+      await expect(s.verifier().verify(IMAGE, REQUIREMENT, at(1_500))).rejects.toMatchObject({ code: ErrorCode.TRUST_SERVER_UNAVAILABLE });
+    });
+  });
+
   describe('when the cached root was planted without the state key', () => {
     it('rejects with STATE_STORE_FAILED instead of trusting anew', async () => {
       const backend = createMemoryStore();
