@@ -11,7 +11,7 @@ import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { readPolicySet } from '../../shared/policy/read-policy-set.js';
-import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
+import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
@@ -85,12 +85,15 @@ export function buildSignCallbackDeps(env: Env): SignCallbackDeps & { readonly l
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, `TRUSTGATE_REGISTRY_HOST must be the registry's host[:port], got ${JSON.stringify(registryHost ?? '')}`);
   }
   const { store, fetch, verifierDeps, storeChecked } = buildTrustState(env, logger);
+  // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
+  // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
+  const kv = afterStoreCheckKv(store.kv, storeChecked);
   const policies = policiesFromEnv(env);
   const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
   const poll =
     trustServer === undefined || trustServer === ''
       ? undefined
-      : createChangefeedPoller({ server: trustServer, fetch, store: store.kv, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
+      : createChangefeedPoller({ server: trustServer, fetch, store: kv, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
   return {
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
@@ -98,7 +101,7 @@ export function buildSignCallbackDeps(env: Env): SignCallbackDeps & { readonly l
       logger,
       ...(policies === undefined ? {} : { policies }),
     },
-    store: store.kv,
+    store: kv,
     clock: systemClock,
     logger,
     metrics: noopMetrics,
@@ -116,6 +119,24 @@ function afterStoreCheck(verifier: ImageVerifier<NotaryRequirement>, storeChecke
     async verify(image, requirement, now) {
       await storeChecked();
       return verifier.verify(image, requirement, now);
+    },
+  };
+}
+
+// The store, used only once it passed its start-up check.
+function afterStoreCheckKv(kv: KvStore, storeChecked: () => Promise<void>): KvStore {
+  return {
+    async get(key) {
+      await storeChecked();
+      return kv.get(key);
+    },
+    async put(key, item, options) {
+      await storeChecked();
+      return kv.put(key, item, options);
+    },
+    async delete(key) {
+      await storeChecked();
+      return kv.delete(key);
     },
   };
 }
