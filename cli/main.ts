@@ -2,6 +2,7 @@
 import { DEPLOY_USAGE, runDeploy } from './commands/deploy-openwhisk.js';
 import { runPolicy, POLICY_USAGES } from './commands/policy.js';
 import { runServe, SERVE_USAGE } from './commands/serve.js';
+import { runStore, STORE_USAGES } from './commands/store.js';
 import { runVerify, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './commands/verify.js';
 import { ConfigError, ExitCode, UsageError } from './cli-error.js';
 import type { CliIo } from './io.js';
@@ -10,7 +11,7 @@ const USAGE = [
   'usage: trustgate <command> [options]',
   '',
   'commands:',
-  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
+  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, ...STORE_USAGES, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
 ].join('\n');
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
@@ -23,6 +24,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
         return await runPolicy(rest, io);
       case 'serve':
         return await runServe(rest, io);
+      case 'store':
+        return await runStore(rest, io);
       case 'deploy':
         return await runDeploy(rest, io);
       case undefined:

@@ -1,9 +1,11 @@
 // The trust state options every command that verifies images shares (`verify`, `serve`):
 // where the cache lives (SQLite in the state directory, or a DynamoDB table), how fresh it
 // must be, and the Notary verifier composed over it.
-import { decodeStoreConfig, openStore, type OpenedStore } from '../infra/store/open-store.js';
+import { checkStore, type StoreCheckReport } from '../infra/store/check-store.js';
+import { decodeStoreConfig, openStore, type OpenedStore, type StoreConfig } from '../infra/store/open-store.js';
 import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
-import { isTrustgateError } from '../shared/errors.js';
+import { trackStoreHealth, type StoreHealth } from '../shared/cache/store-health.js';
+import { ErrorCode, isTrustgateError, type TrustgateError } from '../shared/errors.js';
 import { createNodeFetch } from '../shared/http/node-fetch.js';
 import type { Clock, Logger, Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
@@ -33,7 +35,13 @@ export interface TrustStateFlags {
 
 export interface TrustState {
   readonly notary: ImageVerifier<NotaryRequirement>;
+  // The opened store; its kv records every outcome in storeHealth.
   readonly store: OpenedStore;
+  readonly storeHealth: () => StoreHealth;
+  // Checks the configured store (see infra/store/check-store.ts). A missing or wrong store
+  // rejects with ConfigError (exit 2); a store that does not answer resolves with that
+  // STATE_STORE_FAILED error: an outage, which each verification then handles.
+  readonly checkStore: () => Promise<StoreCheckReport | TrustgateError>;
   // A verifier over the same store that always asks the trust server (push and sign events).
   readonly refreshingNotary: ImageVerifier<NotaryRequirement>;
 }
@@ -50,7 +58,9 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       env,
       resolveStateDir(flags['state-dir'], env),
     );
-    const store = openStore(config, clock);
+    const opened = openStore(config, clock);
+    const tracked = trackStoreHealth(opened.kv, clock);
+    const store: OpenedStore = { ...opened, kv: tracked.kv };
     const fetch = createNodeFetch();
     const common = {
       fetch,
@@ -65,8 +75,20 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
       refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),
       store,
+      storeHealth: () => tracked.health(),
+      checkStore: () => checkConfiguredStore(config, store),
     };
   } catch (error) {
+    if (isTrustgateError(error)) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+async function checkConfiguredStore(config: StoreConfig, store: OpenedStore): Promise<StoreCheckReport | TrustgateError> {
+  try {
+    return await checkStore(config, store.kv);
+  } catch (error) {
+    if (isTrustgateError(error) && error.code === ErrorCode.STATE_STORE_FAILED) return error;
     if (isTrustgateError(error)) throw new ConfigError(error.message);
     throw error;
   }

@@ -17,6 +17,8 @@ import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifi
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
 import type { AdmissionDeps, VerifyImageFn } from '../../shared/admission/decide-admission.js';
 import { isTrustgateError } from '../../shared/errors.js';
+import { parseDuration } from '../../shared/cache/freshness-config.js';
+import { DEFAULT_STORE_UNREADY_AFTER_MS, isStoreReady, type StoreHealth } from '../../shared/cache/store-health.js';
 import { createHttpApiVerify, decodeHttpApiAuth, parseHttpApiBase } from '../../infra/remote-functions/http-api-verify.js';
 import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-functions/openwhisk-verify.js';
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
@@ -106,7 +108,17 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
   const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
-  const { notary, refreshingNotary, store } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
+  const { notary, refreshingNotary, store, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
+  // A missing or wrong store refuses to start (ConfigError); one that does not answer now is
+  // an outage: serve starts, denies what it cannot decide without it, and /readyz reports it.
+  const checked = await checkStore().catch((error: unknown) => {
+    store.close();
+    logLines.flush();
+    process.off('exit', logLines.flush);
+    throw error;
+  });
+  if (isTrustgateError(checked)) logger.warn('trust store unavailable at start', { store: store.kind, error: checked.message });
+  const readiness = createStoreReadiness(store.kv, storeHealth, parseStoreUnreadyAfter(io.env), io.clock);
   const verifyDeps: VerifyImageDeps = { notary, clock: io.clock, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
@@ -133,6 +145,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
       ...(callback === undefined ? {} : { 'sign-callback': (body, request) => callback.handle({ body, headers: request.headers }) }),
     },
     renderMetrics: () => metrics.render(),
+    readiness,
     logger,
   });
 
@@ -345,3 +358,39 @@ function waitForStop(stop: AbortSignal | undefined): Promise<string> {
     stop?.addEventListener('abort', () => finish('abort'), { once: true });
   });
 }
+
+// TRUSTGATE_STORE_UNREADY_AFTER: how long the store may fail before /readyz says so (30s).
+function parseStoreUnreadyAfter(env: CliIo['env']): number {
+  const text = env['TRUSTGATE_STORE_UNREADY_AFTER'];
+  try {
+    return text === undefined || text === '' ? DEFAULT_STORE_UNREADY_AFTER_MS : parseDuration(text, 'TRUSTGATE_STORE_UNREADY_AFTER');
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+// /readyz: not ready once the store has failed for `unreadyAfterMs`. With no traffic there
+// would be nothing to observe, so a probe that finds no operation in the last few seconds
+// starts one read in the background (one at a time) and answers from what is known: the
+// probe itself never waits on the store.
+function createStoreReadiness(kv: KvStore, health: () => StoreHealth, unreadyAfterMs: number, clock: Clock): () => { ready: boolean; reason?: string } {
+  const probeEveryMs = Math.min(5_000, Math.max(unreadyAfterMs / 2, 1));
+  let probing = false;
+  return () => {
+    const now = clock.now();
+    const current = health();
+    if (!probing && (current.lastObservedAt === undefined || now.getTime() - current.lastObservedAt.getTime() >= probeEveryMs)) {
+      probing = true;
+      void kv
+        .get(STORE_PROBE_KEY)
+        .catch(() => undefined)
+        .finally(() => {
+          probing = false;
+        });
+    }
+    if (isStoreReady(current, now, unreadyAfterMs)) return { ready: true };
+    return { ready: false, reason: `trust store failing since ${current.failingSince?.toISOString() ?? '?'}: ${current.lastError ?? 'unknown error'}` };
+  };
+}
+
+const STORE_PROBE_KEY = 'trustgate:readiness-probe';

@@ -58,7 +58,13 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       },
     });
   }
-  const { notary, store } = openTrustState(values, io.env, io.clock, silentLogger);
+  const { notary, store, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
+  // A missing or wrong store is exit 2; a store that does not answer is left to the
+  // verification, which denies what it cannot decide without it (STATE_STORE_FAILED).
+  await checkStore().catch((error: unknown) => {
+    store.close();
+    throw error;
+  });
   const response = await verifyImage(
     { notary, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,

@@ -1,5 +1,6 @@
 // Dependencies a deployed function builds once per container (cold start) from its
 // environment, decoded here and nowhere else.
+import { checkStore, createStoreStartupCheck } from '../../infra/store/check-store.js';
 import { decodeStoreConfig, openStore, type OpenedStore } from '../../infra/store/open-store.js';
 import { decodeFreshnessConfig } from '../../shared/cache/freshness-config.js';
 import { createChangefeedPoller } from '../../shared/callback/changefeed-poller.js';
@@ -10,11 +11,12 @@ import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { readPolicySet } from '../../shared/policy/read-policy-set.js';
-import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
+import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
+import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
 
 
@@ -31,10 +33,10 @@ function createLogger(clock: Clock): Logger {
 // form's `trust` fields again; serverless.yml and manifest.yaml never set it.
 export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
   const logger = createLogger(clock);
-  const { verifierDeps } = buildTrustState(env, logger, clock);
+  const { verifierDeps, storeChecked } = buildTrustState(env, logger, clock);
   const policies = policiesFromEnv(env);
   return {
-    notary: createNotaryVerifier(verifierDeps),
+    notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
@@ -46,8 +48,13 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
 // is set (with TRUSTGATE_STATE_KEY), SQLite when TRUSTGATE_STATE_DIR is, else memory, in
 // which case trust on first use is refused and only pinned root key IDs bootstrap trust.
 // TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m).
-export function buildTrustState(env: Env, logger: Logger, clock: Clock): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps } {
-  const store = openStore(decodeStoreConfig({}, env), clock);
+export function buildTrustState(
+  env: Env,
+  logger: Logger,
+  clock: Clock,
+): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps; readonly storeChecked: () => Promise<void> } {
+  const config = decodeStoreConfig({}, env);
+  const store = openStore(config, clock);
   const freshness = decodeFreshnessConfig({}, env);
   const fetch = createNodeFetch();
   const tokens = createTokenProviderFromEnv(fetch, env, clock);
@@ -55,6 +62,7 @@ export function buildTrustState(env: Env, logger: Logger, clock: Clock): { reado
   return {
     store,
     fetch,
+    storeChecked: createStoreStartupCheck(() => checkStore(config, store.kv), logger),
     verifierDeps: {
       fetch,
       state: createTrustedStateStore(store.kv, logger),
@@ -77,27 +85,60 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   if (registryHost === undefined || !/^[a-z0-9.-]+(?::\d{1,5})?$/i.test(registryHost)) {
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, `TRUSTGATE_REGISTRY_HOST must be the registry's host[:port], got ${JSON.stringify(registryHost ?? '')}`);
   }
-  const { store, fetch, verifierDeps } = buildTrustState(env, logger, clock);
+  const { store, fetch, verifierDeps, storeChecked } = buildTrustState(env, logger, clock);
+  // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
+  // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
+  const kv = afterStoreCheckKv(store.kv, storeChecked);
   const policies = policiesFromEnv(env);
   const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
   const poll =
     trustServer === undefined || trustServer === ''
       ? undefined
-      : createChangefeedPoller({ server: trustServer, fetch, store: store.kv, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
+      : createChangefeedPoller({ server: trustServer, fetch, store: kv, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
   return {
     verify: {
-      notary: createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }),
+      notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
       clock,
       logger,
       ...(policies === undefined ? {} : { policies }),
     },
-    store: store.kv,
+    store: kv,
     clock,
     logger,
     metrics: noopMetrics,
     registryHost: registryHost.toLowerCase(),
     namespace: env['TRUSTGATE_CALLBACK_NAMESPACE'] || 'default',
     ...(poll === undefined ? {} : { poll }),
+  };
+}
+
+// The verifier, run only once the store passed its start-up check: a misconfigured store
+// denies with CONFIG_INVALID (the reason is logged) instead of running without persistence.
+function afterStoreCheck(verifier: ImageVerifier<NotaryRequirement>, storeChecked: () => Promise<void>): ImageVerifier<NotaryRequirement> {
+  return {
+    kind: verifier.kind,
+    async verify(image, requirement, now) {
+      await storeChecked();
+      return verifier.verify(image, requirement, now);
+    },
+  };
+}
+
+// The store, used only once it passed its start-up check.
+function afterStoreCheckKv(kv: KvStore, storeChecked: () => Promise<void>): KvStore {
+  return {
+    async get(key) {
+      await storeChecked();
+      return kv.get(key);
+    },
+    async put(key, item, options) {
+      await storeChecked();
+      return kv.put(key, item, options);
+    },
+    async delete(key) {
+      await storeChecked();
+      return kv.delete(key);
+    },
   };
 }
 

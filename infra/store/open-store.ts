@@ -1,7 +1,6 @@
 // Decides from configuration which KvStore backend to open and composes it with what every
 // deployment needs: HMAC authentication of entries. An adapter:
 // it reads env values handed to it, opens files and builds SDK clients.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { join } from 'node:path';
 import { createAuthenticatedStore, decodeStateKey } from '../../shared/cache/authenticated-store.js';
 import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
@@ -9,6 +8,7 @@ import { createMemoryStore } from '../../shared/cache/memory-store.js';
 import { openSqliteStore, SQLITE_FILE_NAME } from '../../shared/cache/sqlite-store.js';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import type { Clock, KvStore } from '../../shared/ports.js';
+import { dynamoDbClient } from './check-store.js';
 import { loadOrCreateStateKey } from './state-key.js';
 
 export type StoreConfig =
@@ -69,10 +69,7 @@ export function openStore(config: StoreConfig, clock: Clock): OpenedStore {
       return { kv: wrap(sqlite, secret), persistent: true, kind: 'sqlite', close: () => sqlite.close() };
     }
     case 'dynamodb': {
-      const client = new DynamoDBClient({
-        ...(config.region === undefined ? {} : { region: config.region }),
-        ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
-      });
+      const client = dynamoDbClient(config);
       const dynamo = createDynamoDbStore({ client, table: config.table, clock });
       return { kv: wrap(dynamo, config.stateKey), persistent: true, kind: 'dynamodb', close: () => client.destroy() };
     }

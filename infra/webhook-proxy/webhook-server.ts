@@ -1,4 +1,4 @@
-// The webhook proxy's HTTP(S) server: /admit for the API server, /healthz for probes,
+// The webhook proxy's HTTP(S) server: /admit for the API server, /healthz and /readyz for probes,
 // /metrics for Prometheus, and /functions/<name> serving each function handler with its
 // own JSON contract (same status codes and bodies as on Lambda and OpenWhisk).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -27,6 +27,9 @@ export interface WebhookServerOptions {
   readonly validate?: (body: Uint8Array) => Promise<EndpointAnswer>;
   readonly functions: Readonly<Record<string, FunctionHandler>>;
   readonly renderMetrics: () => string;
+  // Readiness (/readyz): whether this replica should receive traffic, and why not. Absent:
+  // always ready. /healthz stays liveness only: a failing dependency is no reason to restart.
+  readonly readiness?: () => { readonly ready: boolean; readonly reason?: string };
   readonly logger: Logger;
   readonly maxAdmitBytes?: number;
   readonly maxFunctionBytes?: number;
@@ -52,6 +55,11 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     const path = pathOf(request.url ?? '/');
     const method = request.method ?? 'GET';
     if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok\n') : notAllowed('GET');
+    if (path === '/readyz') {
+      if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET');
+      const readiness = options.readiness?.() ?? { ready: true };
+      return readiness.ready ? text(200, 'ready\n') : text(503, `not ready: ${readiness.reason ?? 'unknown'}\n`);
+    }
     if (path === '/metrics') return method === 'GET' ? { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: options.renderMetrics() } : notAllowed('GET');
     const review = path === '/admit' ? options.admit : path === '/validate' ? options.validate : undefined;
     if (review !== undefined) {

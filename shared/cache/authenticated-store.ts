@@ -6,7 +6,9 @@
 // What it does not stop: a writer of the table can delete entries or put back an older
 // entry it saw earlier (a valid MAC from the past). Deletion leads to trust on first use
 // again (pin root key IDs where that matters); an old entry is still verified and
-// version-checked against what the trust server serves now.
+// version-checked against what the trust server serves now, and is never answered offline
+// as fresh: the freshness record names the exact documents it confirmed
+// (shared/trust/notary/trusted-state-store.ts).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, TrustgateError } from '../errors.js';
 import type { KvItem, KvStore } from '../ports.js';

@@ -137,10 +137,15 @@ describe('serverless package', () => {
         ((role.Properties['Policies'] ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement),
       );
 
-    // The item calls the DynamoDB store actually makes, read from its source.
+    // The item calls the DynamoDB store actually makes, and the Describe calls of the
+    // start-up check, read from their sources (CreateTable and UpdateTimeToLive are
+    // `trustgate store init`'s, run with an operator's credentials, never a function's).
     const actionsTheStoreUses = (): string[] => {
-      const source = readFileSync(join(PROJECT_ROOT, 'shared/cache/dynamodb-store.ts'), 'utf8');
-      return [...new Set([...source.matchAll(/new (\w+)Command\(/g)].map((match) => `dynamodb:${match[1] ?? ''}`))].sort();
+      const commands = (file: string, pattern: RegExp): string[] =>
+        [...readFileSync(join(PROJECT_ROOT, file), 'utf8').matchAll(pattern)].map((match) => `dynamodb:${match[1] ?? ''}`);
+      return [
+        ...new Set([...commands('shared/cache/dynamodb-store.ts', /new (\w+)Command\(/g), ...commands('infra/store/check-store.ts', /new (Describe\w+)Command\(/g)]),
+      ].sort();
     };
 
     it('grants exactly the DynamoDB actions the store uses, on the state table only', () => {

@@ -6,10 +6,12 @@
 // - within `freshnessMs` of the last confirmation by the trust server, a verification makes
 //   no network call. It answers from the in-process memo of verified repositories when
 //   this process holds one (no store read, no decoding, no signature check; expiry is still
-//   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata
-//   is re-verified offline under the stored root (signatures, hash chain, expiry against
-//   `now`) and the result memoised. Each answer resolved from a memoised repository is
-//   kept with it and given again while it provably holds (verified-image-memo.ts). The
+//   checked against `now`, see verified-repository-memo.ts); otherwise the stored metadata,
+//   when it is exactly what the stored freshness record names (trusted-state-store.ts: a
+//   replayed older row sends the verification online), is re-verified offline under the
+//   stored root (signatures, hash chain, expiry against `now`) and the result memoised.
+//   Each answer resolved from a memoised repository is kept with it and given again while
+//   it provably holds (verified-image-memo.ts). The
 //   memo is per process: a state another process confirms (a sign-callback function
 //   elsewhere) is picked up here once this process's own window has passed, as it would
 //   be for any state older than the window;
@@ -19,9 +21,16 @@
 //   answer is marked stale. An attacker who can block the trust server can therefore hold
 //   a revoked signature in force for that long, no longer: the window is the trade-off
 //   between availability and freeze protection (TUF spec 5.4.4 bounds it by expiry alone);
-// - when the store is unavailable, verification runs against the trust server alone.
+// - when the store cannot be read (down, or its root entry fails authentication), a store
+//   fault is never a first use: a root this process verified itself (the memo) stands in
+//   for the stored one under the same windows, a request that pins root key IDs verifies
+//   against the trust server under its pins, and anything else is denied with
+//   STATE_STORE_FAILED (see withoutStore);
+// - a write that fails does not change the answer (everything written was verified first);
+//   it is logged (once per repository per minute) and counted.
 // Concurrent verifications of one repository share one update (single flight).
 import { isAuthenticationFailure } from '../../cache/authenticated-store.js';
+import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
 import { toNotaryGun, type ImageReference } from '../../image/reference.js';
 import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
@@ -46,6 +55,8 @@ import {
 
 export const DEFAULT_FRESHNESS_MS = 30_000;
 export const DEFAULT_MAX_STALE_MS = 15 * 60_000;
+// A failing store is logged once per repository per this interval (and counted every time).
+const WRITE_FAILURE_LOG_INTERVAL_MS = 60_000;
 
 export interface NotaryVerifierDeps {
   readonly fetch: Fetch;
@@ -93,6 +104,8 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   const inFlight = new Map<string, Promise<VerifiedRepository>>();
   const memo = deps.memo ?? memoFor(deps.state);
   const answers = createVerifiedImageMemo(memo);
+  // When each repository's failed write was last logged (bounded: GUNs come from requests).
+  const writeFailureLogged = createBoundedMemo<string, number>(1_000);
 
   // Every request to the trust server is counted, whatever it answers.
   const countedFetch: Fetch = async (request) => {
@@ -116,20 +129,34 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
       }));
 
-  // The stored state, or undefined when there is none or the store is down. A stored root
-  // that fails authentication is NOT treated as absent: that would re-trust whatever root
-  // the server serves next, which is exactly what a planted entry would aim for.
-  async function loadCached(server: string, gun: string): Promise<CachedRepository | undefined> {
+  // The stored state (undefined when there is none), or the fault that keeps the store from
+  // telling: unreachable, or a stored root refused by authentication.
+  async function loadCached(server: string, gun: string): Promise<{ cached: CachedRepository | undefined } | { fault: TrustgateError }> {
     try {
-      return await deps.state.load(server, gun);
+      return { cached: await deps.state.load(server, gun) };
     } catch (error) {
       if (isAuthenticationFailure(error)) {
-        throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `cached trusted root for ${gun} failed authentication: expected an entry written under this deployment's state key, got another (delete the entry to trust anew)`, { cause: error });
+        return { fault: new TrustgateError(ErrorCode.STATE_STORE_FAILED, `cached trusted root for ${gun} failed authentication: expected an entry written under this deployment's state key, got another (delete the entry to trust anew)`, { cause: error }) };
       }
-      deps.logger.warn('trust cache unavailable, verifying against the trust server', { gun, server, error: (error as Error).message });
+      deps.logger.warn('trust store unavailable', { gun, server, error: (error as Error).message });
       metrics.increment('trustgate_store_errors_total', { operation: 'read' });
-      return undefined;
+      return { fault: new TrustgateError(ErrorCode.STATE_STORE_FAILED, `trust store unavailable, cannot read the trusted root of ${gun}: ${(error as Error).message}`, { cause: error }) };
     }
+  }
+
+  // What stands in for the store when it cannot tell: the repository this process verified
+  // itself (the memo: its root was trusted here, not just read back), used exactly like a
+  // stored state (refreshed after the window, served stale within max-stale); else nothing,
+  // which only pinned root key IDs may bootstrap from. Without either the fault stands.
+  // Security: a store fault is never a first use. Trusting whatever root the server serves
+  // whenever the store is down would let anyone who controls the trust server and can
+  // interrupt the store (or who merely waits for an outage, or for a cold container) swap
+  // the root of every repository; a healthy store would have refused that root.
+  function withoutStore(fault: TrustgateError, server: string, gun: string, requirement: NotaryRequirement): CachedRepository | undefined {
+    const entry = memo.get(memoKey(server, gun, requirement.rootKeyIds));
+    if (entry !== undefined) return { metadata: entry.repository.trustedMetadata(), checkedAt: entry.checkedAt };
+    if (requirement.rootKeyIds.length > 0) return undefined;
+    throw fault;
   }
 
   // One update per (server, GUN, pinned keys) at a time; later callers join the running one.
@@ -234,10 +261,11 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
         return memoised;
       }
-      const cached = await loadCached(server, gun);
+      const loaded = await loadCached(server, gun);
+      const cached = 'fault' in loaded ? withoutStore(loaded.fault, server, gun, requirement) : loaded.cached;
       const age = cached?.checkedAt === undefined ? undefined : now.getTime() - cached.checkedAt;
 
-      if (cached !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
+      if (!('fault' in loaded) && cached !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
         const fresh = await verifyOffline(image, server, gun, cached, requirement, now, true);
         if (fresh !== undefined) {
           metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
@@ -267,8 +295,13 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         // trust, whatever the resolution says. Losing the write costs rollback protection
         // and freshness for the next process, not correctness of this answer: log, don't fail.
         await deps.state.save(server, gun, repository.trustedMetadata(), now.getTime()).catch((error: unknown) => {
-          deps.logger.warn('trusted state not saved', { gun, server, error: (error as Error).message });
           metrics.increment('trustgate_store_errors_total', { operation: 'write' });
+          const repositoryKey = JSON.stringify([server, gun]);
+          const lastLogged = writeFailureLogged.get(repositoryKey);
+          if (lastLogged === undefined || now.getTime() - lastLogged >= WRITE_FAILURE_LOG_INTERVAL_MS || now.getTime() < lastLogged) {
+            writeFailureLogged.set(repositoryKey, now.getTime());
+            deps.logger.warn('trusted state not saved', { gun, server, error: (error as Error).message });
+          }
         });
       }
     },

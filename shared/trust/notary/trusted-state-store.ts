@@ -2,13 +2,26 @@
 // GUN), on the KvStore port:
 //   root               the trust anchor: first seen (or pinned) and every verified rotation
 //   meta/<role>        the last verified timestamp, snapshot, targets and delegations
-//   checked            when the trust server last confirmed this state (freshness window)
+//   checked            when the trust server last confirmed this state (freshness window),
+//                      and exactly which documents it confirmed: version and SHA-256 of
+//                      root, timestamp, snapshot, targets and each delegation saved
 // Every write is conditional on a higher version (the role's own TUF version, or the check
 // time), so a slow or stale writer (another process, another container) can never roll an
 // entry back. Nothing read here is trusted as is: update.ts re-verifies every document
 // under the stored root before its versions anchor rollback checks or its bytes are reused,
 // and the backend authenticates entries (authenticated-store.ts) so the root read back is
 // the one trustgate wrote.
+//
+// Replay: a writer of the store without the state key cannot forge an entry, but can put
+// back an older authenticated one it saw earlier. An older metadata row next to the current
+// check time would otherwise be answered offline as "confirmed just now" (a revoked digest,
+// for the whole freshness window). The check row therefore names the documents it confirms,
+// under its own MAC, and load() reports a check time only when every stored document it
+// names is exactly the one read back: a replayed row costs one trip to the trust server,
+// never a stale answer. (Replaying the check row itself brings back an older check time
+// bound to older documents: a window that has passed, or that replays an answer the
+// trust server confirmed within the window, which the window allows anyway.)
+import { createHash } from 'node:crypto';
 import { isAuthenticationFailure } from '../../cache/authenticated-store.js';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 import { isPlainObject, parseJsonBytes } from '../../json.js';
@@ -73,17 +86,19 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
         const item = delegationItems[index];
         if (item !== undefined) delegations.set(role, item.value);
       });
-      const checkedAt = checked === undefined ? undefined : checked.version;
-      return {
-        metadata: {
-          root: rootItem.value,
-          ...(timestamp === undefined ? {} : { timestamp: timestamp.value }),
-          ...(snapshot === undefined ? {} : { snapshot: snapshot.value }),
-          ...(targets === undefined ? {} : { targets: targets.value }),
-          delegations,
-        },
-        ...(checkedAt === undefined ? {} : { checkedAt }),
+      const metadata: TrustedMetadata = {
+        root: rootItem.value,
+        ...(timestamp === undefined ? {} : { timestamp: timestamp.value }),
+        ...(snapshot === undefined ? {} : { snapshot: snapshot.value }),
+        ...(targets === undefined ? {} : { targets: targets.value }),
+        delegations,
       };
+      let checkedAt: number | undefined;
+      if (checked !== undefined) {
+        if (confirms(checked.value, metadata)) checkedAt = checked.version;
+        else logger.warn('cached trust metadata is not what the trust server last confirmed, asking it again', { gun, reason: 'freshness record does not match' });
+      }
+      return { metadata, ...(checkedAt === undefined ? {} : { checkedAt }) };
     },
 
     async save(server, gun, metadata, checkedAt) {
@@ -101,7 +116,7 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
         if (bytes !== undefined) putRole({ kind: 'meta', role }, bytes, true);
       }
       for (const [role, bytes] of metadata.delegations) putRole({ kind: 'meta', role }, bytes, true);
-      writes.push(kv.put(key({ kind: 'checked' }), { value: new Uint8Array(0), version: checkedAt }, { onlyIfNewer: true }));
+      writes.push(kv.put(key({ kind: 'checked' }), { value: encodeConfirmation(metadata, gun), version: checkedAt }, { onlyIfNewer: true }));
       const results = await Promise.allSettled(writes);
       const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed !== undefined) {
@@ -109,6 +124,61 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
       }
     },
   };
+}
+
+// What a check row confirms: per role, [version, SHA-256 hex] of the exact bytes verified.
+type Confirmation = Record<string, readonly [number, string]>;
+
+function fingerprint(bytes: Uint8Array, gun: string): readonly [number, string] {
+  return [versionAndExpiry(bytes, gun).version, createHash('sha256').update(bytes).digest('hex')];
+}
+
+// The check row's value for `metadata` (which this process has just verified).
+function encodeConfirmation(metadata: TrustedMetadata, gun: string): Uint8Array {
+  const roles: Confirmation = {};
+  roles['root'] = fingerprint(metadata.root, gun);
+  for (const role of ['timestamp', 'snapshot', 'targets'] as const) {
+    const bytes = metadata[role];
+    if (bytes !== undefined) roles[role] = fingerprint(bytes, gun);
+  }
+  for (const [role, bytes] of metadata.delegations) roles[role] = fingerprint(bytes, gun);
+  return new TextEncoder().encode(JSON.stringify({ roles }));
+}
+
+// True when the check row names exactly the stored root, timestamp, snapshot and targets
+// (each present on both sides, same version and hash) and every stored delegation it names.
+// A stored delegation it does not name is harmless offline: update.ts reuses a delegation
+// only when the (confirmed) snapshot pins its hash. A check row without the list (or any
+// other shape) confirms nothing. The row is authenticated but is still outside input:
+// decoded defensively, never trusted for more than equality.
+function confirms(value: Uint8Array, metadata: TrustedMetadata): boolean {
+  let roles: unknown;
+  try {
+    const json = parseJsonBytes(value, ErrorCode.STATE_STORE_FAILED, 'freshness record');
+    roles = isPlainObject(json) ? json['roles'] : undefined;
+  } catch {
+    return false;
+  }
+  if (!isPlainObject(roles)) return false;
+  const matches = (role: string, bytes: Uint8Array | undefined): boolean => {
+    const named = Object.hasOwn(roles, role) ? roles[role] : undefined;
+    if (bytes === undefined || named === undefined) return bytes === undefined && named === undefined;
+    if (!Array.isArray(named) || named.length !== 2) return false;
+    const [version, hash] = fingerprintOrUndefined(bytes);
+    return named[0] === version && named[1] === hash;
+  };
+  if (!(['root', 'timestamp', 'snapshot', 'targets'] as const).every((role) => matches(role, role === 'root' ? metadata.root : metadata[role]))) return false;
+  return [...metadata.delegations].every(([role, bytes]) => !Object.hasOwn(roles, role) || matches(role, bytes));
+}
+
+// A stored document's fingerprint; a document without a readable version matches nothing.
+function fingerprintOrUndefined(bytes: Uint8Array): readonly [number | undefined, string] {
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  try {
+    return [versionAndExpiry(bytes, 'stored metadata').version, hash];
+  } catch {
+    return [undefined, hash];
+  }
 }
 
 // Version and expiry (epoch ms) of metadata this process has just verified.

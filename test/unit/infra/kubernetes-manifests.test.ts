@@ -108,10 +108,9 @@ describe('infra/kubernetes', () => {
       expect(pod['automountServiceAccountToken']).toBe(false);
     });
 
-    it('probes /healthz over HTTPS and sets resource requests and limits', () => {
-      for (const probe of ['readinessProbe', 'livenessProbe']) {
-        expect(valueAt(container, [probe, 'httpGet'])).toMatchObject({ path: '/healthz', scheme: 'HTTPS' });
-      }
+    it('probes liveness on /healthz and readiness on /readyz over HTTPS and sets resource requests and limits', () => {
+      expect(valueAt(container, ['livenessProbe', 'httpGet'])).toMatchObject({ path: '/healthz', scheme: 'HTTPS' });
+      expect(valueAt(container, ['readinessProbe', 'httpGet'])).toMatchObject({ path: '/readyz', scheme: 'HTTPS' });
       expect(valueAt(container, ['resources', 'requests'])).toMatchObject({ cpu: anyString(), memory: anyString() });
       expect(valueAt(container, ['resources', 'limits'])).toMatchObject({ cpu: anyString(), memory: anyString() });
     });

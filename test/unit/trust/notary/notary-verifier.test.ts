@@ -150,16 +150,102 @@ describe('createNotaryVerifier', () => {
   });
 
   describe('when the store is unavailable', () => {
-    it('verifies against the trust server and counts the store error', async () => {
-      const failing: KvStore = {
-        get: () => Promise.reject(new TrustgateError(ErrorCode.STATE_STORE_FAILED, 'down')),
-        put: () => Promise.reject(new TrustgateError(ErrorCode.STATE_STORE_FAILED, 'down')),
-        delete: () => Promise.reject(new TrustgateError(ErrorCode.STATE_STORE_FAILED, 'down')),
+    const failing = (): KvStore & { down: boolean; inner: KvStore } => {
+      const inner = createMemoryStore({ clock: fixedClock(DEFAULT_NOW) });
+      const fail = (): Promise<never> => Promise.reject(new TrustgateError(ErrorCode.STATE_STORE_FAILED, 'connection refused'));
+      const store = {
+        down: true,
+        inner,
+        get: (key: string) => (store.down ? fail() : inner.get(key)),
+        put: (...args: Parameters<KvStore['put']>) => (store.down ? fail() : inner.put(...args)),
+        delete: (key: string) => (store.down ? fail() : inner.delete(key)),
       };
-      const s = setup(failing);
-      expect((await s.verifier().verify(IMAGE, REQUIREMENT, at(0))).digest).toBe(s.digest);
+      return store;
+    };
+
+    it('denies a repository this process never verified with STATE_STORE_FAILED, fetching nothing', async () => {
+      const s = setup(failing());
+      await expect(s.verifier().verify(IMAGE, REQUIREMENT, at(0))).rejects.toMatchObject({ code: ErrorCode.STATE_STORE_FAILED });
+      expect(s.source.fetches).toHaveLength(0);
       expect(s.metrics.count('trustgate_store_errors_total', { operation: 'read' })).toBe(1);
+    });
+
+    it('verifies a request that pins root key IDs against the trust server and counts the failed write', async () => {
+      const s = setup(failing());
+      const pinned = { ...REQUIREMENT, rootKeyIds: s.repo.keys.root.map((key) => key.id) };
+      expect((await s.verifier().verify(IMAGE, pinned, at(0))).digest).toBe(s.digest);
       expect(s.metrics.count('trustgate_store_errors_total', { operation: 'write' })).toBe(1);
+    });
+
+    it('refuses a root the server now serves in place of the one this process verified', async () => {
+      const kv = failing();
+      kv.down = false;
+      const s = setup(kv);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      kv.down = true;
+      s.source.publish(buildRepository(GUN, { targets: { v1: randomBytes(7) } }).metadata);
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(1_000))).rejects.toMatchObject({ code: ErrorCode.TRUST_THRESHOLD_NOT_MET });
+    });
+
+    it('keeps refreshing a repository this process verified and serves it stale within max-stale', async () => {
+      const kv = failing();
+      kv.down = false;
+      const s = setup(kv);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      kv.down = true;
+      s.source.clearFetches();
+      expect((await verifier.verify(IMAGE, REQUIREMENT, at(1_000))).digest).toBe(s.digest);
+      expect(s.source.fetches.map((f) => f.role)).toStrictEqual(['timestamp']);
+      s.server.down = true;
+      expect(await verifier.verify(IMAGE, REQUIREMENT, at(4_999))).toMatchObject({ digest: s.digest, stale: true });
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(5_000))).rejects.toMatchObject({ code: ErrorCode.TRUST_SERVER_UNAVAILABLE });
+    });
+
+    it('logs a failed write once per repository per minute and counts every one', async () => {
+      const kv = failing();
+      const s = setup(kv);
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
+      const pinned = { ...REQUIREMENT, rootKeyIds: s.repo.keys.root.map((key) => key.id) };
+      const verifier = s.verifier({ logger, freshnessMs: 0 });
+      for (const ms of [0, 10_000, 59_999, 60_000]) await verifier.verify(IMAGE, pinned, at(ms));
+      expect(warnings.filter((message) => message === 'trusted state not saved')).toHaveLength(2);
+      expect(s.metrics.count('trustgate_store_errors_total', { operation: 'write' })).toBe(4);
+    });
+  });
+
+  describe('when older metadata rows are put back next to the current freshness record', () => {
+    async function replayed() {
+      const kv = createMemoryStore({ clock: fixedClock(DEFAULT_NOW) });
+      const s = setup(kv);
+      await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
+      const keys = (['timestamp', 'snapshot', 'targets'] as const).map((role) => trustedStateKey(SERVER, GUN, { kind: 'meta', role }));
+      const captured = await Promise.all(keys.map((key) => kv.get(key)));
+      const manifest = randomBytes(50);
+      s.source.publish(buildRepository(GUN, { keys: s.repo.keys, versions: { timestamp: 2, snapshot: 2, targets: 2 }, targets: { v1: manifest } }).metadata);
+      const current = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+      expect((await s.verifier().verify(IMAGE, REQUIREMENT, at(1_000))).digest).toBe(current);
+      for (const [index, key] of keys.entries()) {
+        const item = captured[index];
+        if (item === undefined) throw new Error(`nothing stored under ${key}`);
+        await kv.put(key, item);
+      }
+      s.source.clearFetches();
+      return { s, current };
+    }
+
+    it('asks the trust server within the window and answers the current digest', async () => {
+      const { s, current } = await replayed();
+      expect((await s.verifier().verify(IMAGE, REQUIREMENT, at(1_500))).digest).toBe(current);
+      expect(s.source.fetches.map((f) => f.role)).toContain('timestamp');
+    });
+
+    it('serves nothing stale from them while the trust server is down', async () => {
+      const { s } = await replayed();
+      s.server.down = true;
+      await expect(s.verifier().verify(IMAGE, REQUIREMENT, at(1_500))).rejects.toMatchObject({ code: ErrorCode.TRUST_SERVER_UNAVAILABLE });
     });
   });
 
@@ -169,7 +255,15 @@ describe('createNotaryVerifier', () => {
       const s = setup(createAuthenticatedStore(backend, randomBytes(32)));
       await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
       await backend.put(trustedStateKey(SERVER, GUN, { kind: 'root' }), { value: buildRepository(GUN).root, version: 50 });
-      await expect(s.verifier().verify(IMAGE, REQUIREMENT, at(5_000))).rejects.toMatchObject({ code: ErrorCode.STATE_STORE_FAILED });
+      await expect(s.verifier({ memo: createVerifiedRepositoryMemo() }).verify(IMAGE, REQUIREMENT, at(5_000))).rejects.toMatchObject({ code: ErrorCode.STATE_STORE_FAILED });
+    });
+
+    it('still verifies a request that pins root key IDs', async () => {
+      const backend = createMemoryStore({ clock: fixedClock(DEFAULT_NOW) });
+      const s = setup(createAuthenticatedStore(backend, randomBytes(32)));
+      await backend.put(trustedStateKey(SERVER, GUN, { kind: 'root' }), { value: buildRepository(GUN).root, version: 50 });
+      const pinned = { ...REQUIREMENT, rootKeyIds: s.repo.keys.root.map((key) => key.id) };
+      expect((await s.verifier().verify(IMAGE, pinned, at(0))).digest).toBe(s.digest);
     });
   });
 

@@ -76,4 +76,48 @@ describe('createTrustedStateStore', () => {
       expect(loaded?.metadata.root).toStrictEqual(metadata.root);
     });
   });
+
+  describe('when an older authenticated row is put back next to the current check row', () => {
+    // The attacker's capability: read rows and write them back later, without the state key.
+    async function replayed(role: 'timestamp' | 'snapshot' | 'targets' | 'targets/releases') {
+      const kv = createMemoryStore({ clock });
+      const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
+      const older = trusted({ targets: 1, timestamp: 1 });
+      await store.save(SERVER, GUN, older.metadata, 1_000);
+      const key = trustedStateKey(SERVER, GUN, { kind: 'meta', role });
+      const captured = await kv.get(key);
+      const newer = buildRepository(GUN, {
+        keys: older.repo.keys,
+        versions: { targets: 2, timestamp: 2, snapshot: 2 },
+        delegations: [{ name: 'targets/releases', targets: { v1: randomBytes(10) } }],
+      });
+      await store.save(SERVER, GUN, { root: newer.root, timestamp: newer.timestamp, snapshot: newer.snapshot, targets: newer.targets, delegations: new Map(newer.delegations) }, 2_000);
+      if (captured === undefined) throw new Error(`no ${role} row was stored`);
+      await kv.put(key, captured);
+      return store.load(SERVER, GUN);
+    }
+
+    it.each(['timestamp', 'snapshot', 'targets', 'targets/releases'] as const)('reports no check time when %s is replayed', async (role) => {
+      const loaded = await replayed(role);
+      expect(loaded?.metadata.root).toBeDefined();
+      expect(loaded?.checkedAt).toBeUndefined();
+    });
+
+    it('reports the check time when every row is the one it confirmed', async () => {
+      const kv = createMemoryStore({ clock });
+      const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
+      await store.save(SERVER, GUN, trusted().metadata, 1_000);
+      expect((await store.load(SERVER, GUN))?.checkedAt).toBe(1_000);
+    });
+  });
+
+  describe('when the check row names no documents (written by an earlier version)', () => {
+    it('reports no check time', async () => {
+      const kv = createMemoryStore({ clock });
+      const store = createTrustedStateStore(kv);
+      await store.save(SERVER, GUN, trusted().metadata, 1_000);
+      await kv.put(trustedStateKey(SERVER, GUN, { kind: 'checked' }), { value: new Uint8Array(0), version: 3_000 });
+      expect((await store.load(SERVER, GUN))?.checkedAt).toBeUndefined();
+    });
+  });
 });
