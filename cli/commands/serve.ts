@@ -99,7 +99,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
   const admit = createAdmitEndpoint({
     admission: {
-      verify: remote?.verify ?? ((image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace })),
+      verify: remote?.verify ?? ((image, namespace, signal) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }, signal)),
       budgetMs: config.budgetMs,
       startTimer: startBudgetTimer,
     },

@@ -35,6 +35,7 @@ import type { CachedRepository, TrustedStateStore } from './trusted-state-store.
 import { selectTrustServer } from './trust-servers.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
 import { updateRepository, type VerifiedRepository } from './update.js';
+import { createSharedCancellation, updateDeadline, type SharedCancellation } from './update-budget.js';
 import { createVerifiedImageMemo } from './verified-image-memo.js';
 import {
   createVerifiedRepositoryMemo,
@@ -46,6 +47,9 @@ import {
 
 export const DEFAULT_FRESHNESS_MS = 30_000;
 export const DEFAULT_MAX_STALE_MS = 15 * 60_000;
+// A slow-drip server could otherwise hold one update for the per-request timeout times the
+// number of documents; the admission budget (shorter) cancels earlier.
+export const DEFAULT_UPDATE_DEADLINE_MS = 30_000;
 
 export interface NotaryVerifierDeps {
   readonly fetch: Fetch;
@@ -55,6 +59,8 @@ export interface NotaryVerifierDeps {
   readonly tokens?: TokenProvider;
   readonly limits?: SizeLimits;
   readonly timeoutMs?: number;
+  // One deadline over a whole update, every fetch included; default DEFAULT_UPDATE_DEADLINE_MS.
+  readonly updateDeadlineMs?: number;
   // 0 = every verification asks the trust server (what a push or sign event needs).
   readonly freshnessMs?: number;
   readonly maxStaleMs?: number;
@@ -89,7 +95,8 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   const metrics = deps.metrics ?? noopMetrics;
   const freshnessMs = deps.freshnessMs ?? DEFAULT_FRESHNESS_MS;
   const maxStaleMs = deps.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
-  const inFlight = new Map<string, Promise<VerifiedRepository>>();
+  const inFlight = new Map<string, { readonly update: Promise<VerifiedRepository>; readonly cancellation: SharedCancellation }>();
+  const updateDeadlineMs = deps.updateDeadlineMs ?? DEFAULT_UPDATE_DEADLINE_MS;
   const memo = deps.memo ?? memoFor(deps.state);
   const answers = createVerifiedImageMemo(memo);
 
@@ -133,16 +140,19 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
 
   // One update per (server, GUN, pinned keys) at a time; later callers join the running one.
   // The update's result replaces the memo entry: it is what the trust server confirmed now.
-  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date): Promise<VerifiedRepository> {
+  // It runs under its own deadline and stops early once every caller waiting for it gave up.
+  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined): Promise<VerifiedRepository> {
     const key = memoKey(server, gun, requirement.rootKeyIds);
     let running = inFlight.get(key);
     if (running === undefined) {
-      running = updateRepository({
+      const cancellation = createSharedCancellation();
+      const update = updateRepository({
         gun,
         source: openSource(server, gun),
         trusted: cached?.metadata,
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,
+        signal: updateDeadline(updateDeadlineMs, gun, cancellation.signal),
         ...(deps.limits ? { limits: deps.limits } : {}),
       })
         .then((repository) => {
@@ -150,9 +160,11 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
           return repository;
         })
         .finally(() => inFlight.delete(key));
+      running = { update, cancellation };
       inFlight.set(key, running);
     }
-    return running;
+    running.cancellation.join(signal);
+    return running.update;
   }
 
   // Never lets an older confirmation replace a newer one (concurrent requests carry
@@ -160,6 +172,13 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   function remember(key: string, repository: VerifiedRepository, checkedAt: number): void {
     const current = memo.get(key);
     if (current === undefined || current.checkedAt <= checkedAt) memo.set(key, toMemoEntry(repository, checkedAt));
+  }
+
+  // Sets the memo's entry for `key` again once a resolution may have loaded delegations into
+  // it, so the memo's byte bound counts what the entry holds now.
+  function reweigh(key: string, repository: VerifiedRepository): void {
+    const current = memo.get(key);
+    if (current !== undefined && current.repository === repository) memo.set(key, current);
   }
 
   // Answers from the memo while its confirmation is within the freshness window; undefined
@@ -172,7 +191,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
     if (age < 0 || age >= freshnessMs) return undefined;
     try {
       const consulted = { expires: Number.POSITIVE_INFINITY };
-      const answer = await resolve(repositoryAt(entry, now, consulted), image, requirement);
+      const answer = await resolve(repositoryAt(entry, now, consulted), image, requirement).finally(() => reweigh(key, entry.repository));
       answers.remember(requirement, image, { memoKey: key, entry, answer, validFrom: entry.validFrom, validUntil: Math.min(entry.validUntil, consulted.expires) });
       return answer;
     } catch (error) {
@@ -206,8 +225,9 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         now,
         ...(deps.limits ? { limits: deps.limits } : {}),
       });
-      if (memoise && cached.checkedAt !== undefined) remember(memoKey(server, gun, requirement.rootKeyIds), repository, cached.checkedAt);
-      return await resolve(repository, image, requirement);
+      const key = memoKey(server, gun, requirement.rootKeyIds);
+      if (memoise && cached.checkedAt !== undefined) remember(key, repository, cached.checkedAt);
+      return await resolve(repository, image, requirement).finally(() => reweigh(key, repository));
     } catch (error) {
       if (error instanceof NotCachedError) return undefined;
       throw error;
@@ -216,7 +236,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
 
   return {
     kind: 'notary',
-    async verify(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage> {
+    async verify(image: ImageReference, requirement: NotaryRequirement, now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
       const known = answers.answer(requirement, image, now.getTime(), freshnessMs);
       if (known !== undefined) {
         metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
@@ -249,19 +269,25 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
 
       let repository: VerifiedRepository;
       try {
-        repository = await refresh(server, gun, cached, requirement, now);
+        repository = await refresh(server, gun, cached, requirement, now, signal);
       } catch (error) {
         const stale = await serveStale(error, image, gun, server, cached, age, requirement, now);
         if (stale === undefined) throw error;
         return stale;
       }
+      let resolved = false;
       try {
-        return await resolve(repository, image, requirement);
+        const answer = await resolve(repository, image, requirement);
+        resolved = true;
+        return answer;
       } finally {
+        reweigh(memoKey(server, gun, requirement.rootKeyIds), repository);
         // Everything in the repository object has been verified, so it is what we now
         // trust, whatever the resolution says. Losing the write costs rollback protection
         // and freshness for the next process, not correctness of this answer: log, don't fail.
-        await deps.state.save(server, gun, repository.trustedMetadata(), now.getTime()).catch((error: unknown) => {
+        // A root first seen now is stored only with an answer that used it: otherwise any
+        // server could fill the store with repositories whose every image is refused.
+        if (cached !== undefined || resolved) await deps.state.save(server, gun, repository.trustedMetadata(), now.getTime()).catch((error: unknown) => {
           deps.logger.warn('trusted state not saved', { gun, server, error: (error as Error).message });
           metrics.increment('trustgate_store_errors_total', { operation: 'write' });
         });
