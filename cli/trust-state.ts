@@ -8,6 +8,7 @@ import { createNodeFetch } from '../shared/http/node-fetch.js';
 import type { Logger, Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
+import { decodeSizeLimits } from '../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
 import type { ImageVerifier, NotaryRequirement } from '../shared/trust/verifier.js';
 import { ConfigError } from './cli-error.js';
@@ -60,6 +61,7 @@ export function openTrustState(flags: TrustStateFlags, env: Env, logger: Logger,
       tokens: createTokenProviderFromEnv(fetch, env),
       allowFirstUse: store.persistent,
       maxStaleMs: freshness.maxStaleMs,
+      limits: decodeSizeLimits(env),
     };
     return {
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),

@@ -13,6 +13,7 @@ import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
+import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
 
@@ -45,7 +46,8 @@ export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly log
 // The store and verifier settings from the environment: DynamoDB when TRUSTGATE_DYNAMODB_TABLE
 // is set (with TRUSTGATE_STATE_KEY), SQLite when TRUSTGATE_STATE_DIR is, else memory, in
 // which case trust on first use is refused and only pinned root key IDs bootstrap trust.
-// TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m).
+// TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m);
+// TRUSTGATE_TRUST_DATA_MAX_BYTES the metadata one update may read (default 8MiB).
 export function buildTrustState(env: Env, logger: Logger): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps } {
   const store = openStore(decodeStoreConfig({}, env));
   const freshness = decodeFreshnessConfig({}, env);
@@ -63,6 +65,7 @@ export function buildTrustState(env: Env, logger: Logger): { readonly store: Ope
       allowFirstUse: store.persistent,
       freshnessMs: freshness.freshnessMs,
       maxStaleMs: freshness.maxStaleMs,
+      limits: decodeSizeLimits(env),
     },
   };
 }
