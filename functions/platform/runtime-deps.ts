@@ -47,7 +47,7 @@ export function buildVerifyImageDeps(env: Env): VerifyImageDeps & { readonly log
 // is set (with TRUSTGATE_STATE_KEY), SQLite when TRUSTGATE_STATE_DIR is, else memory, in
 // which case trust on first use is refused and only pinned root key IDs bootstrap trust.
 // TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m);
-// TRUSTGATE_TRUST_DATA_MAX_BYTES the metadata one update may read (default 8MiB).
+// TRUSTGATE_TRUST_DATA_MAX_BYTES the metadata one update may read (default 4MiB).
 export function buildTrustState(env: Env, logger: Logger): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps } {
   const store = openStore(decodeStoreConfig({}, env));
   const freshness = decodeFreshnessConfig({}, env);

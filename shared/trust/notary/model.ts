@@ -114,6 +114,6 @@ export const DEFAULT_SIZE_LIMITS: SizeLimits = {
   snapshot: 2 * 1024 * 1024,
   targets: 5 * 1024 * 1024,
   delegationCount: 64,
-  updateBytes: 8 * 1024 * 1024,
+  updateBytes: 4 * 1024 * 1024,
   rootRotations: 256,
 };

@@ -28,7 +28,8 @@ import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.
 import type { TokenProvider } from '../../registry/token-auth.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../verifier.js';
 import { createNotaryHttpSource } from './http-source.js';
-import type { RoleName, SizeLimits } from './model.js';
+import { DEFAULT_METADATA_POOL_BYTES, createMetadataPool, type MetadataLease, type MetadataPool } from './metadata-pool.js';
+import { DEFAULT_SIZE_LIMITS, type RoleName, type SizeLimits } from './model.js';
 import { resolveSignedDigest } from './resolve.js';
 import type { MetadataSource } from './source.js';
 import type { CachedRepository, TrustedStateStore } from './trusted-state-store.js';
@@ -61,6 +62,8 @@ export interface NotaryVerifierDeps {
   readonly timeoutMs?: number;
   // One deadline over a whole update, every fetch included; default DEFAULT_UPDATE_DEADLINE_MS.
   readonly updateDeadlineMs?: number;
+  // Bytes of metadata all updates may hold at once; default one pool per process.
+  readonly pool?: MetadataPool;
   // 0 = every verification asks the trust server (what a push or sign event needs).
   readonly freshnessMs?: number;
   readonly maxStaleMs?: number;
@@ -76,6 +79,18 @@ export interface NotaryVerifierDeps {
 }
 
 const memoByState = new WeakMap<TrustedStateStore, VerifiedRepositoryMemo>();
+// One pool per process (per budget size: the pool must hold at least one whole update).
+const processPools = new Map<number, MetadataPool>();
+
+function processPool(updateBytes: number): MetadataPool {
+  const size = Math.max(DEFAULT_METADATA_POOL_BYTES, updateBytes);
+  let pool = processPools.get(size);
+  if (pool === undefined) {
+    pool = createMetadataPool(size);
+    processPools.set(size, pool);
+  }
+  return pool;
+}
 
 function memoFor(state: TrustedStateStore): VerifiedRepositoryMemo {
   let memo = memoByState.get(state);
@@ -84,6 +99,12 @@ function memoFor(state: TrustedStateStore): VerifiedRepositoryMemo {
     memoByState.set(state, memo);
   }
   return memo;
+}
+
+interface RunningUpdate {
+  readonly update: Promise<VerifiedRepository>;
+  readonly cancellation: SharedCancellation;
+  readonly lease: MetadataLease;
 }
 
 // Thrown by the offline source when a document is not in the cache; never leaves this file.
@@ -95,7 +116,8 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   const metrics = deps.metrics ?? noopMetrics;
   const freshnessMs = deps.freshnessMs ?? DEFAULT_FRESHNESS_MS;
   const maxStaleMs = deps.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
-  const inFlight = new Map<string, { readonly update: Promise<VerifiedRepository>; readonly cancellation: SharedCancellation }>();
+  const inFlight = new Map<string, RunningUpdate>();
+  const pool = deps.pool ?? processPool((deps.limits ?? DEFAULT_SIZE_LIMITS).updateBytes);
   const updateDeadlineMs = deps.updateDeadlineMs ?? DEFAULT_UPDATE_DEADLINE_MS;
   const memo = deps.memo ?? memoFor(deps.state);
   const answers = createVerifiedImageMemo(memo);
@@ -141,18 +163,22 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   // One update per (server, GUN, pinned keys) at a time; later callers join the running one.
   // The update's result replaces the memo entry: it is what the trust server confirmed now.
   // It runs under its own deadline and stops early once every caller waiting for it gave up.
-  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined): Promise<VerifiedRepository> {
+  // Its pool lease is returned when a caller is done resolving (or at the deadline).
+  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined): RunningUpdate {
     const key = memoKey(server, gun, requirement.rootKeyIds);
     let running = inFlight.get(key);
     if (running === undefined) {
       const cancellation = createSharedCancellation();
+      const deadline = updateDeadline(updateDeadlineMs, gun, cancellation.signal);
+      const lease = pool.lease(deadline);
       const update = updateRepository({
         gun,
         source: openSource(server, gun),
         trusted: cached?.metadata,
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,
-        signal: updateDeadline(updateDeadlineMs, gun, cancellation.signal),
+        signal: deadline,
+        lease,
         ...(deps.limits ? { limits: deps.limits } : {}),
       })
         .then((repository) => {
@@ -160,11 +186,11 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
           return repository;
         })
         .finally(() => inFlight.delete(key));
-      running = { update, cancellation };
+      running = { update, cancellation, lease };
       inFlight.set(key, running);
     }
     running.cancellation.join(signal);
-    return running.update;
+    return running;
   }
 
   // Never lets an older confirmation replace a newer one (concurrent requests carry
@@ -268,9 +294,11 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       }
 
       let repository: VerifiedRepository;
+      const running = refresh(server, gun, cached, requirement, now, signal);
       try {
-        repository = await refresh(server, gun, cached, requirement, now, signal);
+        repository = await running.update;
       } catch (error) {
+        running.lease.release();
         const stale = await serveStale(error, image, gun, server, cached, age, requirement, now);
         if (stale === undefined) throw error;
         return stale;
@@ -281,6 +309,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         resolved = true;
         return answer;
       } finally {
+        running.lease.release();
         reweigh(memoKey(server, gun, requirement.rootKeyIds), repository);
         // Everything in the repository object has been verified, so it is what we now
         // trust, whatever the resolution says. Losing the write costs rollback protection

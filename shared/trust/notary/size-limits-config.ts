@@ -10,7 +10,7 @@ const UNIT_BYTES: Readonly<Record<string, number>> = { '': 1, KiB: 1024, MiB: 10
 // Below this a root rotation or a large targets file of a real repository would not fit;
 // above it one update alone could exhaust a small deployment's memory.
 const MIN_BYTES = 1024 * 1024;
-const MAX_BYTES = 256 * 1024 * 1024;
+const MAX_BYTES = 64 * 1024 * 1024;
 
 export function decodeSizeLimits(env: Readonly<Record<string, string | undefined>>): SizeLimits {
   const text = env['TRUSTGATE_TRUST_DATA_MAX_BYTES'];
@@ -20,7 +20,7 @@ export function decodeSizeLimits(env: Readonly<Record<string, string | undefined
   if (!Number.isSafeInteger(bytes) || bytes < MIN_BYTES || bytes > MAX_BYTES) {
     throw new TrustgateError(
       ErrorCode.CONFIG_INVALID,
-      `TRUSTGATE_TRUST_DATA_MAX_BYTES is not a size: expected bytes or e.g. 8MiB, between 1MiB and 256MiB, got ${JSON.stringify(text.slice(0, 40))}`,
+      `TRUSTGATE_TRUST_DATA_MAX_BYTES is not a size: expected bytes or e.g. 8MiB, between 1MiB and 64MiB, got ${JSON.stringify(text.slice(0, 40))}`,
     );
   }
   return { ...DEFAULT_SIZE_LIMITS, updateBytes: bytes };

@@ -9,6 +9,7 @@
 // most what is left, so the server cannot make one update read more than `maxBytes` in
 // total, whatever it serves and however slowly.
 import { ErrorCode, TrustgateError } from '../../errors.js';
+import type { MetadataLease } from './metadata-pool.js';
 import type { RoleName } from './model.js';
 import type { MetadataSelector, MetadataSource } from './source.js';
 
@@ -18,14 +19,17 @@ export interface BudgetedSource extends MetadataSource {
 }
 
 // `signal` (when given) is the update's deadline; a fetch after it fails without a request.
-export function createBudgetedSource(source: MetadataSource, maxBytes: number, gun: string, signal?: AbortSignal): BudgetedSource {
+// `lease` (when given) reserves each fetch's bytes in the process-wide pool first.
+export function createBudgetedSource(source: MetadataSource, maxBytes: number, gun: string, signal?: AbortSignal, lease?: MetadataLease): BudgetedSource {
   let spent = 0;
   return {
     async fetchMetadata(role: RoleName, selector: MetadataSelector, maxFileBytes: number): Promise<Uint8Array | undefined> {
       if (signal?.aborted === true) throw abortError(signal, gun);
       const left = maxBytes - spent;
       if (left <= 0) throw overBudget(gun, maxBytes, role);
-      const bytes = await source.fetchMetadata(role, selector, Math.min(maxFileBytes, left), signal);
+      const ask = Math.min(maxFileBytes, left);
+      await lease?.reserve(ask);
+      const bytes = await source.fetchMetadata(role, selector, ask, signal);
       if (bytes === undefined) return undefined;
       spent += bytes.length;
       if (spent > maxBytes) throw overBudget(gun, maxBytes, role);

@@ -34,6 +34,7 @@ import {
   type RootContext,
 } from './root-trust.js';
 import { verifyThreshold } from './signatures.js';
+import type { MetadataLease } from './metadata-pool.js';
 import type { MetadataSource } from './source.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
 import { createBudgetedSource } from './update-budget.js';
@@ -52,6 +53,8 @@ export interface UpdateOptions {
   readonly limits?: SizeLimits;
   // The update's deadline: every fetch, including later delegation loads, stops with it.
   readonly signal?: AbortSignal;
+  // Reserves every fetch's bytes in the process-wide pool (metadata-pool.ts).
+  readonly lease?: MetadataLease;
 }
 
 export interface VerifiedRepository {
@@ -98,7 +101,7 @@ export async function updateRepository(options: UpdateOptions): Promise<Verified
   const limits = options.limits ?? DEFAULT_SIZE_LIMITS;
   const ctx: RootContext = {
     gun: options.gun,
-    source: createBudgetedSource(options.source, limits.updateBytes, options.gun, options.signal),
+    source: createBudgetedSource(options.source, limits.updateBytes, options.gun, options.signal, options.lease),
     pinnedRootKeyIds: options.pinnedRootKeyIds,
     now: options.now,
     limits,

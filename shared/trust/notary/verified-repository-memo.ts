@@ -24,7 +24,7 @@ import type { VerifiedDelegation, VerifiedRepository } from './update.js';
 export const DEFAULT_MEMO_ENTRIES = 1_000;
 // Bytes of verified documents the memo holds at most (their decoded form costs a few times
 // more). Real repositories are a few KiB each; one update may read up to its byte budget.
-export const DEFAULT_MEMO_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MEMO_BYTES = 8 * 1024 * 1024;
 
 export interface MemoEntry {
   readonly repository: VerifiedRepository;
