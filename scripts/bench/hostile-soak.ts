@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(hostile.url));
     const caFile = join(scratch, 'no-extra-ca.pem');
     await writeFile(caFile, '');
-    serve = await startTrustgateServe({ policiesDir, stateDir, caFile, outputFile: join(scratch, 'serve.log'), extraArgs: ['--budget-ms', '8000', '--freshness', '0'], nodeArgs: NODE_ARGS });
+    serve = await startTrustgateServe({ policiesDir, stateDir, caFile, extraArgs: ['--budget-ms', '8000', '--freshness', '0'], nodeArgs: NODE_ARGS });
     const idleRss = await peakRssBytes(serve.pid);
     const storeBefore = await dirBytes(stateDir);
     const outcomes: Outcome[] = [];
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     console.log(`serve node options: ${NODE_ARGS.join(' ') || 'none'}`);
     console.log(`serve peak RSS: ${(peak / MIB).toFixed(1)} MiB (idle ${(idleRss / MIB).toFixed(1)} MiB; limit ${MEMORY_LIMIT / MIB} MiB)`);
     console.log(`store growth: ${((storeAfter - storeBefore) / MIB).toFixed(1)} MiB (limit ${STORE_LIMIT / MIB} MiB)`);
-    const internal = (await readFile(join(scratch, 'serve.log'), 'utf8')).split('\n').filter((line) => line.includes('INTERNAL'));
+    const internal = serve.output().split('\n').filter((line) => line.includes('INTERNAL'));
     for (const line of internal.slice(0, 3)) console.log(`INTERNAL in serve's log: ${line.slice(0, 600)}`);
     if (peak >= MEMORY_LIMIT) process.exitCode = 1;
   } finally {

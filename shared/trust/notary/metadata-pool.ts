@@ -25,7 +25,7 @@ export interface MetadataLease {
 }
 
 // A pool's size must hold at least the largest single document a fetch may ask for.
-export const DEFAULT_METADATA_POOL_BYTES = 12 * 1024 * 1024;
+export const DEFAULT_METADATA_POOL_BYTES = 8 * 1024 * 1024;
 
 interface Waiter {
   readonly bytes: number;

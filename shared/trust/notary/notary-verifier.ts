@@ -309,7 +309,6 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         resolved = true;
         return answer;
       } finally {
-        running.lease.release();
         reweigh(memoKey(server, gun, requirement.rootKeyIds), repository);
         // Everything in the repository object has been verified, so it is what we now
         // trust, whatever the resolution says. Losing the write costs rollback protection
@@ -320,6 +319,8 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
           deps.logger.warn('trusted state not saved', { gun, server, error: (error as Error).message });
           metrics.increment('trustgate_store_errors_total', { operation: 'write' });
         });
+        // Only now is the update's memory (the save's copies included) returned to the pool.
+        running.lease.release();
       }
     },
   };
