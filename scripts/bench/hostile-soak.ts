@@ -21,6 +21,8 @@ import { httpsRequest, startTrustgateServe, type ServeProcess } from '../../test
 const ROUNDS = Math.min(Number(process.env['SOAK_ROUNDS'] ?? 4), 20);
 // Node options for serve, e.g. SOAK_NODE_OPTIONS=--max-old-space-size=128 (default none).
 const NODE_ARGS = (process.env['SOAK_NODE_OPTIONS'] ?? '').split(' ').filter((arg) => arg !== '');
+// Only these kinds of hostile image, e.g. SOAK_KINDS=drip,root-jump (default all).
+const KINDS = (process.env['SOAK_KINDS'] ?? '').split(',').filter((kind) => kind !== '');
 const CONCURRENT_REVIEWS = 4;
 const MIB = 1024 * 1024;
 // What infra/kubernetes/deployment.yaml ships.
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
           ['drip', `${drip}:v1`],
           ['largest-allowed', `${largest}:v1`],
         ];
-        return images;
+        return images.filter(([kind]) => KINDS.length === 0 || KINDS.includes(kind));
       });
       const answers = await Promise.all(
         reviews.flatMap((images) => images.map(async ([kind, image]) => ({ kind, ...(await admit(serve as ServeProcess, [image])) }))),
