@@ -10,6 +10,7 @@ import { createNodeFetch } from '../shared/http/node-fetch.js';
 import type { Clock, Logger, Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
+import { decodeSizeLimits } from '../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
 import type { ImageVerifier, NotaryRequirement } from '../shared/trust/verifier.js';
 import { ConfigError } from './cli-error.js';
@@ -70,6 +71,7 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       tokens: createTokenProviderFromEnv(fetch, env, clock),
       allowFirstUse: store.persistent,
       maxStaleMs: freshness.maxStaleMs,
+      limits: decodeSizeLimits(env),
     };
     return {
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),

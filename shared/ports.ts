@@ -14,6 +14,9 @@ export interface HttpRequest {
   readonly maxBytes: number;
   // Whole-request deadline in milliseconds (connect + headers + body).
   readonly timeoutMs: number;
+  // Cancels the request (an overall deadline above this one). The exchange then rejects
+  // with the signal's reason when that is a TrustgateError, else TRUST_SERVER_UNAVAILABLE.
+  readonly signal?: AbortSignal;
 }
 
 export interface HttpResponse {

@@ -123,7 +123,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
   const admission: AdmissionDeps = {
-    verify: remote?.verify ?? ((image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace })),
+    verify: remote?.verify ?? ((image, namespace, signal) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }, signal)),
     budgetMs: config.budgetMs,
     startTimer: startBudgetTimer,
   };

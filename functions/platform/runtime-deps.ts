@@ -15,6 +15,7 @@ import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
+import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
@@ -47,7 +48,8 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
 // The store and verifier settings from the environment: DynamoDB when TRUSTGATE_DYNAMODB_TABLE
 // is set (with TRUSTGATE_STATE_KEY), SQLite when TRUSTGATE_STATE_DIR is, else memory, in
 // which case trust on first use is refused and only pinned root key IDs bootstrap trust.
-// TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m).
+// TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m);
+// TRUSTGATE_TRUST_DATA_MAX_BYTES the metadata one update may read (default 4MiB).
 export function buildTrustState(
   env: Env,
   logger: Logger,
@@ -71,6 +73,7 @@ export function buildTrustState(
       allowFirstUse: store.persistent,
       freshnessMs: freshness.freshnessMs,
       maxStaleMs: freshness.maxStaleMs,
+      limits: decodeSizeLimits(env),
     },
   };
 }

@@ -14,7 +14,7 @@
 // of a CronJob) are verified like any other, because skipping them let anyone who can
 // create a pod with a forged ownerReference bypass the webhook; and a dry run gets exactly
 // the answer the real request would get.
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, TrustgateError } from '../errors.js';
 import { formatImageReference, parseImageReference, toPinnedReference } from '../image/reference.js';
 import type { VerifyImageResponse } from '../verify/verify-image.js';
 import type { AdmissionRequest, AdmissionReviewResponse, ContainerImage, DecodedReview, JsonPatchReplace } from './admission-review.js';
@@ -27,8 +27,9 @@ import {
   uncheckedResponse,
 } from './admission-response.js';
 
-// The verify-image use case in its policy form, bound to its dependencies.
-export type VerifyImageFn = (image: string, namespace: string) => Promise<VerifyImageResponse>;
+// The verify-image use case in its policy form, bound to its dependencies. `signal` aborts
+// when the admission budget is spent, so the work behind a timed-out answer stops too.
+export type VerifyImageFn = (image: string, namespace: string, signal?: AbortSignal) => Promise<VerifyImageResponse>;
 
 export interface BudgetTimer {
   // Settles when the budget is spent.
@@ -76,13 +77,16 @@ export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<Deco
   const groups = groupByImage(decoded.containers);
   const results = new Map<string, VerifyImageResponse>();
   const timer = deps.startTimer(deps.budgetMs);
+  const budget = new AbortController();
   const all = Promise.all(
     [...groups.keys()].map(async (image) => {
-      results.set(image, await verifySafely(deps.verify, image, request.namespace));
+      results.set(image, await verifySafely(deps.verify, image, request.namespace, budget.signal));
     }),
   );
   const finished = await Promise.race([all.then(() => true), timer.expired.then(() => false)]);
   timer.cancel();
+  // Trust server work still running for this request is cancelled, not left to finish.
+  if (!finished) budget.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, `time budget of ${deps.budgetMs} ms exhausted`));
   const verdicts: ImageVerdict[] = [...groups].map(([image, containers]) => {
     const result = results.get(image);
     return result === undefined ? { image, containers } : { image, containers, result };
@@ -120,9 +124,9 @@ function groupByImage(containers: readonly ContainerImage[]): Map<string, Contai
 
 // The use case answers denials itself and throws only on a bug; a bug in one image's
 // verification still denies (fail closed) without leaking its details into the answer.
-async function verifySafely(verify: VerifyImageFn, image: string, namespace: string): Promise<VerifyImageResponse> {
+async function verifySafely(verify: VerifyImageFn, image: string, namespace: string, signal: AbortSignal): Promise<VerifyImageResponse> {
   try {
-    return await verify(image, namespace);
+    return await verify(image, namespace, signal);
   } catch {
     return { allowed: false, image, digest: null, reasons: [`${image}: internal error while verifying`], codes: [ErrorCode.INTERNAL], signers: [] };
   }

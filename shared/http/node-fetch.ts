@@ -138,6 +138,7 @@ function sendOnce(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
       if ('ok' in outcome) {
         resolve(outcome.ok);
         return;
@@ -157,6 +158,19 @@ function sendOnce(
         }),
       Math.max(0, deadline - performance.now()),
     );
+
+    // The caller's overall deadline tears the exchange down like the per-request one.
+    function onAbort(): void {
+      const reason: unknown = request.signal?.reason;
+      settle({
+        error: reason instanceof TrustgateError ? reason : new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `${describeTarget(target)} was cancelled before it completed`),
+      });
+    }
+    if (request.signal?.aborted === true) {
+      onAbort();
+      return;
+    }
+    request.signal?.addEventListener('abort', onAbort, { once: true });
 
     const tooLarge = (got: string): TrustgateError =>
       new TrustgateError(

@@ -37,5 +37,7 @@ export interface VerifiedImage {
 
 export interface ImageVerifier<R extends TrustRequirement = TrustRequirement> {
   readonly kind: R['kind'];
-  verify(image: ImageReference, requirement: R, now: Date): Promise<VerifiedImage>;
+  // `signal` is the caller's time budget: once it aborts, network work done only for this
+  // caller stops.
+  verify(image: ImageReference, requirement: R, now: Date, signal?: AbortSignal): Promise<VerifiedImage>;
 }

@@ -41,7 +41,9 @@ export interface PendingCheck {
   readonly origin?: PolicySource;
 }
 
-export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageRequest): Promise<VerifyImageResponse> {
+// `signal` is the caller's time budget (admission): when it aborts, trust server work done
+// only for this answer is cancelled.
+export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageRequest, signal?: AbortSignal): Promise<VerifyImageResponse> {
   let image = request.image;
   try {
     const reference = parseImageReference(request.image);
@@ -50,13 +52,13 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
     const now = deps.clock.now();
     if (request.kind === 'explicit') {
       const check: PendingCheck = { requirement: { kind: 'notary', ...request.trust } };
-      return await decide(deps, reference, image, [check], [], now, undefined);
+      return await decide(deps, reference, image, [check], [], now, undefined, signal);
     }
     if (deps.policies === undefined) {
       throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'no policies are configured, so no image can be verified by namespace');
     }
     const collected = collectRequirements(await deps.policies(), reference, request.namespace, image);
-    return await decide(deps, reference, image, collected.checks, collected.failures, now, { policy: collected.source ?? null, mutateImage: collected.mutateImage });
+    return await decide(deps, reference, image, collected.checks, collected.failures, now, { policy: collected.source ?? null, mutateImage: collected.mutateImage }, signal);
   } catch (thrown) {
     const error = toTrustgateError(thrown);
     if (error.code === ErrorCode.INTERNAL) throw thrown;
@@ -83,10 +85,11 @@ async function decide(
   failures: readonly TrustgateError[],
   now: Date,
   policyOutcome: PolicyOutcome | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<VerifyImageResponse> {
   const runCheck = async (check: PendingCheck): Promise<Outcome> => {
     try {
-      return await deps.notary.verify(reference, check.requirement, now);
+      return await deps.notary.verify(reference, check.requirement, now, signal);
     } catch (thrown) {
       const error = toTrustgateError(thrown);
       if (error.code === ErrorCode.INTERNAL) throw thrown;

@@ -40,6 +40,8 @@ export interface DelegationLoader {
   readonly childRoles: (parent: RoleName) => Promise<readonly RoleName[]>;
   // Bytes of every delegation verified so far.
   readonly verifiedBytes: () => ReadonlyMap<RoleName, Uint8Array>;
+  // Their total size.
+  readonly verifiedSize: () => number;
 }
 
 const TARGETS = 'targets';
@@ -84,7 +86,8 @@ function keysOfRole(all: ReadonlyMap<string, PublicKey>, role: DelegationRole): 
 export function createDelegationLoader(ctx: DelegationContext): DelegationLoader {
   const memo = new Map<RoleName, Promise<VerifiedDelegation | undefined>>();
   const verified = new Map<RoleName, Uint8Array>();
-  let loads = 0;
+  let looked = 0;
+  let verifiedSize = 0;
 
   async function parentTargets(name: RoleName): Promise<{ targets: Envelope<TargetsMetadata>; parent?: VerifiedDelegation } | undefined> {
     const parentName = parentRoleOf(name);
@@ -102,13 +105,6 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     const meta = ctx.snapshot.signed.meta.get(name);
     if (role === undefined || meta === undefined) return undefined;
 
-    loads += 1;
-    if (loads > ctx.limits.delegationCount) {
-      throw new TrustgateError(
-        ErrorCode.TRUST_METADATA_TOO_LARGE,
-        `too many delegations: expected at most ${ctx.limits.delegationCount} per update, got more when loading ${name}`,
-      );
-    }
     const keys = keysOfRole(parentEnvelope.signed.delegations.keys, role);
     const verifyRole = (envelope: Envelope<TargetsMetadata>): void => {
       verifyThreshold(envelope, keys, role, name);
@@ -127,6 +123,7 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     assertNotExpired(envelope.signed, name, ctx.now);
     assertDirectChildren(name, envelope.signed);
     verified.set(name, envelope.raw);
+    verifiedSize += envelope.raw.length;
 
     const allowedByAncestors = parent === undefined ? () => true : (target: string) => parent.allowsTarget(target);
     return {
@@ -138,9 +135,21 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     };
   }
 
+  // Every distinct name looked at counts against the cap, whether or not it turns out to be
+  // delegated and listed: a walk past thousands of declared but unlisted children (the
+  // explanation of an unsigned tag walks every child) is bounded as a fetch would be.
   function delegation(name: RoleName): Promise<VerifiedDelegation | undefined> {
     let pending = memo.get(name);
     if (pending === undefined) {
+      looked += 1;
+      if (looked > ctx.limits.delegationCount) {
+        return Promise.reject(
+          new TrustgateError(
+            ErrorCode.TRUST_METADATA_TOO_LARGE,
+            `too many delegations: expected at most ${ctx.limits.delegationCount} per update, got more when loading ${name}`,
+          ),
+        );
+      }
       pending = load(name);
       memo.set(name, pending);
     }
@@ -152,5 +161,5 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     return envelope === undefined ? [] : envelope.signed.delegations.roles.map((role) => role.name);
   }
 
-  return { delegation, childRoles, verifiedBytes: () => verified };
+  return { delegation, childRoles, verifiedBytes: () => verified, verifiedSize: () => verifiedSize };
 }

@@ -34,9 +34,9 @@ export function createNotaryHttpSource(options: NotaryHttpSourceOptions): Metada
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
   return {
-    async fetchMetadata(role: RoleName, selector: MetadataSelector, maxBytes: number): Promise<Uint8Array | undefined> {
+    async fetchMetadata(role: RoleName, selector: MetadataSelector, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
       const url = `${repositoryUrl}/_trust/tuf/${toFileName(role, selector)}`;
-      const response = await getWithTokenAuth(url, repositoryUrl, { ...options, timeoutMs }, maxBytes);
+      const response = await getWithTokenAuth(url, repositoryUrl, { ...options, timeoutMs, ...(signal === undefined ? {} : { signal }) }, maxBytes);
       if (response.status === 200) return response.body;
       if (response.status === 404) return undefined;
       if (response.status === 401 || response.status === 403) {
@@ -60,7 +60,7 @@ export function createNotaryHttpSource(options: NotaryHttpSourceOptions): Metada
 export async function getWithTokenAuth(
   url: string,
   repositoryUrl: string,
-  options: Pick<NotaryHttpSourceOptions, 'fetch' | 'tokens'> & { readonly timeoutMs: number },
+  options: Pick<NotaryHttpSourceOptions, 'fetch' | 'tokens'> & { readonly timeoutMs: number; readonly signal?: AbortSignal },
   maxBytes: number,
 ): Promise<HttpResponse> {
   const send = (token: string | undefined): Promise<HttpResponse> =>
@@ -70,6 +70,7 @@ export async function getWithTokenAuth(
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
       timeoutMs: options.timeoutMs,
       maxBytes,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   const tokens = options.tokens;
   const known = tokens?.challengeFor(repositoryUrl);

@@ -91,13 +91,21 @@ export interface Envelope<T extends AnyMetadata> {
   readonly raw: Uint8Array;
 }
 
-// Limits on downloads, per role kind, in bytes. Values follow the Notary client's own caps.
+// Limits on what one repository update may make us spend. Per-file caps follow the Notary
+// client's own; the others bound a hostile trust server that serves validly signed but
+// enormous repositories (TUF spec 5.3.3 and 5.6.7 leave the exact numbers to the client).
 export interface SizeLimits {
   readonly root: number;
   readonly timestamp: number;
   readonly snapshot: number;
   readonly targets: number;
+  // Distinct delegated roles one update may look at (loaded or merely walked past).
   readonly delegationCount: number;
+  // Bytes of all documents fetched by one update together (including lazily loaded
+  // delegations): what one repository may cost in memory and in the store.
+  readonly updateBytes: number;
+  // Root versions one update may walk through (python-tuf and go-tuf use 256).
+  readonly rootRotations: number;
 }
 
 export const DEFAULT_SIZE_LIMITS: SizeLimits = {
@@ -106,4 +114,6 @@ export const DEFAULT_SIZE_LIMITS: SizeLimits = {
   snapshot: 2 * 1024 * 1024,
   targets: 5 * 1024 * 1024,
   delegationCount: 64,
+  updateBytes: 4 * 1024 * 1024,
+  rootRotations: 256,
 };

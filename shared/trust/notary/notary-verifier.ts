@@ -37,13 +37,15 @@ import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.
 import type { ServerOrigin, TokenAuth } from '../../registry/token-auth.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../verifier.js';
 import { createNotaryHttpSource } from './http-source.js';
-import type { RoleName, SizeLimits } from './model.js';
+import { DEFAULT_METADATA_POOL_BYTES, createMetadataPool, type MetadataLease, type MetadataPool } from './metadata-pool.js';
+import { DEFAULT_SIZE_LIMITS, type RoleName, type SizeLimits } from './model.js';
 import { resolveSignedDigest } from './resolve.js';
 import type { MetadataSource } from './source.js';
 import type { CachedRepository, TrustedStateStore } from './trusted-state-store.js';
 import { selectTrustServer } from './trust-servers.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
 import { updateRepository, type VerifiedRepository } from './update.js';
+import { createSharedCancellation, updateDeadline, type SharedCancellation } from './update-budget.js';
 import { createVerifiedImageMemo } from './verified-image-memo.js';
 import {
   createVerifiedRepositoryMemo,
@@ -58,6 +60,10 @@ export const DEFAULT_MAX_STALE_MS = 15 * 60_000;
 // A failing store is logged once per repository per this interval (and counted every time).
 const WRITE_FAILURE_LOG_INTERVAL_MS = 60_000;
 
+// A slow-drip server could otherwise hold one update for the per-request timeout times the
+// number of documents; the admission budget (shorter) cancels earlier.
+export const DEFAULT_UPDATE_DEADLINE_MS = 30_000;
+
 export interface NotaryVerifierDeps {
   readonly fetch: Fetch;
   readonly state: TrustedStateStore;
@@ -67,6 +73,10 @@ export interface NotaryVerifierDeps {
   readonly tokens?: TokenAuth;
   readonly limits?: SizeLimits;
   readonly timeoutMs?: number;
+  // One deadline over a whole update, every fetch included; default DEFAULT_UPDATE_DEADLINE_MS.
+  readonly updateDeadlineMs?: number;
+  // Bytes of metadata all updates may hold at once; default one pool per process.
+  readonly pool?: MetadataPool;
   // 0 = every verification asks the trust server (what a push or sign event needs).
   readonly freshnessMs?: number;
   readonly maxStaleMs?: number;
@@ -82,6 +92,18 @@ export interface NotaryVerifierDeps {
 }
 
 const memoByState = new WeakMap<TrustedStateStore, VerifiedRepositoryMemo>();
+// One pool per process (per budget size: the pool must hold at least one whole update).
+const processPools = new Map<number, MetadataPool>();
+
+function processPool(updateBytes: number): MetadataPool {
+  const size = Math.max(DEFAULT_METADATA_POOL_BYTES, updateBytes);
+  let pool = processPools.get(size);
+  if (pool === undefined) {
+    pool = createMetadataPool(size);
+    processPools.set(size, pool);
+  }
+  return pool;
+}
 
 function memoFor(state: TrustedStateStore): VerifiedRepositoryMemo {
   let memo = memoByState.get(state);
@@ -90,6 +112,12 @@ function memoFor(state: TrustedStateStore): VerifiedRepositoryMemo {
     memoByState.set(state, memo);
   }
   return memo;
+}
+
+interface RunningUpdate {
+  readonly update: Promise<VerifiedRepository>;
+  readonly cancellation: SharedCancellation;
+  readonly lease: MetadataLease;
 }
 
 // Thrown by the offline source when a document is not in the cache; never leaves this file.
@@ -101,7 +129,9 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   const metrics = deps.metrics ?? noopMetrics;
   const freshnessMs = deps.freshnessMs ?? DEFAULT_FRESHNESS_MS;
   const maxStaleMs = deps.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
-  const inFlight = new Map<string, Promise<VerifiedRepository>>();
+  const inFlight = new Map<string, RunningUpdate>();
+  const pool = deps.pool ?? processPool((deps.limits ?? DEFAULT_SIZE_LIMITS).updateBytes);
+  const updateDeadlineMs = deps.updateDeadlineMs ?? DEFAULT_UPDATE_DEADLINE_MS;
   const memo = deps.memo ?? memoFor(deps.state);
   const answers = createVerifiedImageMemo(memo);
   // When each repository's failed write was last logged (bounded: GUNs come from requests).
@@ -163,18 +193,25 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   // The update's result replaces the memo entry: it is what the trust server confirmed now.
   // Updates for a caller-named server run apart from the operator's: they fetch without
   // the operator's credentials, and their failure must not become an admission's.
-  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date): Promise<VerifiedRepository> {
+  // It runs under its own deadline and stops early once every caller waiting for it gave up.
+  // Its pool lease is returned when a caller is done resolving (or at the deadline).
+  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined): RunningUpdate {
     const key = memoKey(server, gun, requirement.rootKeyIds);
     const origin: ServerOrigin = requirement.serverFromCaller === true && requirement.server !== undefined ? 'caller' : 'operator';
     const flight = origin === 'caller' ? `caller\0${key}` : key;
     let running = inFlight.get(flight);
     if (running === undefined) {
-      running = updateRepository({
+      const cancellation = createSharedCancellation();
+      const deadline = updateDeadline(updateDeadlineMs, gun, cancellation.signal);
+      const lease = pool.lease(deadline);
+      const update = updateRepository({
         gun,
         source: openSource(server, gun, origin),
         trusted: cached?.metadata,
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,
+        signal: deadline,
+        lease,
         ...(deps.limits ? { limits: deps.limits } : {}),
       })
         .then((repository) => {
@@ -182,8 +219,10 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
           return repository;
         })
         .finally(() => inFlight.delete(flight));
+      running = { update, cancellation, lease };
       inFlight.set(flight, running);
     }
+    running.cancellation.join(signal);
     return running;
   }
 
@@ -192,6 +231,13 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   function remember(key: string, repository: VerifiedRepository, checkedAt: number): void {
     const current = memo.get(key);
     if (current === undefined || current.checkedAt <= checkedAt) memo.set(key, toMemoEntry(repository, checkedAt));
+  }
+
+  // Sets the memo's entry for `key` again once a resolution may have loaded delegations into
+  // it, so the memo's byte bound counts what the entry holds now.
+  function reweigh(key: string, repository: VerifiedRepository): void {
+    const current = memo.get(key);
+    if (current !== undefined && current.repository === repository) memo.set(key, current);
   }
 
   // Answers from the memo while its confirmation is within the freshness window; undefined
@@ -204,7 +250,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
     if (age < 0 || age >= freshnessMs) return undefined;
     try {
       const consulted = { expires: Number.POSITIVE_INFINITY };
-      const answer = await resolve(repositoryAt(entry, now, consulted), image, requirement);
+      const answer = await resolve(repositoryAt(entry, now, consulted), image, requirement).finally(() => reweigh(key, entry.repository));
       answers.remember(requirement, image, { memoKey: key, entry, answer, validFrom: entry.validFrom, validUntil: Math.min(entry.validUntil, consulted.expires) });
       return answer;
     } catch (error) {
@@ -238,8 +284,9 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
         now,
         ...(deps.limits ? { limits: deps.limits } : {}),
       });
-      if (memoise && cached.checkedAt !== undefined) remember(memoKey(server, gun, requirement.rootKeyIds), repository, cached.checkedAt);
-      return await resolve(repository, image, requirement);
+      const key = memoKey(server, gun, requirement.rootKeyIds);
+      if (memoise && cached.checkedAt !== undefined) remember(key, repository, cached.checkedAt);
+      return await resolve(repository, image, requirement).finally(() => reweigh(key, repository));
     } catch (error) {
       if (error instanceof NotCachedError) return undefined;
       throw error;
@@ -248,7 +295,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
 
   return {
     kind: 'notary',
-    async verify(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage> {
+    async verify(image: ImageReference, requirement: NotaryRequirement, now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
       const known = answers.answer(requirement, image, now.getTime(), freshnessMs);
       if (known !== undefined) {
         metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
@@ -281,20 +328,28 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       }
 
       let repository: VerifiedRepository;
+      const running = refresh(server, gun, cached, requirement, now, signal);
       try {
-        repository = await refresh(server, gun, cached, requirement, now);
+        repository = await running.update;
       } catch (error) {
+        running.lease.release();
         const stale = await serveStale(error, image, gun, server, cached, age, requirement, now);
         if (stale === undefined) throw error;
         return stale;
       }
+      let resolved = false;
       try {
-        return await resolve(repository, image, requirement);
+        const answer = await resolve(repository, image, requirement);
+        resolved = true;
+        return answer;
       } finally {
+        reweigh(memoKey(server, gun, requirement.rootKeyIds), repository);
         // Everything in the repository object has been verified, so it is what we now
         // trust, whatever the resolution says. Losing the write costs rollback protection
         // and freshness for the next process, not correctness of this answer: log, don't fail.
-        await deps.state.save(server, gun, repository.trustedMetadata(), now.getTime()).catch((error: unknown) => {
+        // A root first seen now is stored only with an answer that used it: otherwise any
+        // server could fill the store with repositories whose every image is refused.
+        if (cached !== undefined || resolved) await deps.state.save(server, gun, repository.trustedMetadata(), now.getTime()).catch((error: unknown) => {
           metrics.increment('trustgate_store_errors_total', { operation: 'write' });
           const repositoryKey = JSON.stringify([server, gun]);
           const lastLogged = writeFailureLogged.get(repositoryKey);
@@ -303,6 +358,8 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
             deps.logger.warn('trusted state not saved', { gun, server, error: (error as Error).message });
           }
         });
+        // Only now is the update's memory (the save's copies included) returned to the pool.
+        running.lease.release();
       }
     },
   };

@@ -115,6 +115,11 @@ export async function rotateRoot(
     }
     return target;
   }
+  // TUF spec 5.3.3: a fixed upper bound on the root versions one update walks, checked
+  // before any fetch, so a server announcing version 2^53 costs one request, not millions.
+  if (to - from > ctx.limits.rootRotations) {
+    throw rotationError(ctx.gun, `expected at most ${ctx.limits.rootRotations} root versions per update, got a rotation from version ${from} to ${to}`);
+  }
   let previous = trusted;
   for (let version = from + 1; version <= to; version += 1) {
     const next = version === to ? target : await fetchRootVersion(ctx, version);

@@ -10,6 +10,7 @@ export type MetadataSelector =
 export interface MetadataSource {
   // The served bytes, or undefined when the server answers 404 (no such metadata).
   // Rejects with TRUST_SERVER_UNAVAILABLE (network, timeout, 5xx, auth failure) or
-  // TRUST_METADATA_TOO_LARGE (body over maxBytes, checked while streaming).
-  fetchMetadata(role: RoleName, selector: MetadataSelector, maxBytes: number): Promise<Uint8Array | undefined>;
+  // TRUST_METADATA_TOO_LARGE (body over maxBytes, checked while streaming). `signal`
+  // aborts the request (the update's deadline): it then rejects with the signal's reason.
+  fetchMetadata(role: RoleName, selector: MetadataSelector, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | undefined>;
 }

@@ -34,8 +34,10 @@ import {
   type RootContext,
 } from './root-trust.js';
 import { verifyThreshold } from './signatures.js';
+import type { MetadataLease } from './metadata-pool.js';
 import type { MetadataSource } from './source.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
+import { createBudgetedSource } from './update-budget.js';
 
 export type { VerifiedDelegation } from './delegations.js';
 
@@ -49,6 +51,10 @@ export interface UpdateOptions {
   readonly now: Date;
   // Default DEFAULT_SIZE_LIMITS.
   readonly limits?: SizeLimits;
+  // The update's deadline: every fetch, including later delegation loads, stops with it.
+  readonly signal?: AbortSignal;
+  // Reserves every fetch's bytes in the process-wide pool (metadata-pool.ts).
+  readonly lease?: MetadataLease;
 }
 
 export interface VerifiedRepository {
@@ -64,6 +70,9 @@ export interface VerifiedRepository {
   childRoles(parent: RoleName): Promise<readonly RoleName[]>;
   // What to persist now: the new trusted metadata including delegations loaded so far.
   trustedMetadata(): TrustedMetadata;
+  // Bytes of the verified documents this object holds (top-level and delegations loaded so
+  // far): what keeping it in memory costs, roughly.
+  heldBytes(): number;
 }
 
 type TopLevelTargetRole = 'timestamp' | 'snapshot' | 'targets';
@@ -86,13 +95,16 @@ type PassResult =
 // snapshot and targets under it, and rotate the root at most once when the snapshot names a
 // different root or the current root's keys no longer verify timestamp/snapshot (Notary
 // downloads a new root on both), then verify again under the rotated root.
+// Every document, including the delegations the resolution loads later, comes through one
+// budgeted source: the update as a whole reads at most `limits.updateBytes`.
 export async function updateRepository(options: UpdateOptions): Promise<VerifiedRepository> {
+  const limits = options.limits ?? DEFAULT_SIZE_LIMITS;
   const ctx: RootContext = {
     gun: options.gun,
-    source: options.source,
+    source: createBudgetedSource(options.source, limits.updateBytes, options.gun, options.signal, options.lease),
     pinnedRootKeyIds: options.pinnedRootKeyIds,
     now: options.now,
-    limits: options.limits ?? DEFAULT_SIZE_LIMITS,
+    limits,
   };
   let root: Envelope<RootMetadata>;
   if (options.trusted === undefined) {
@@ -238,12 +250,19 @@ function toVerifiedRepository(
     targets: top.targets,
     delegation: loader.delegation,
     childRoles: loader.childRoles,
+    heldBytes: () => root.raw.length + top.timestamp.raw.length + top.snapshot.raw.length + top.targets.raw.length + loader.verifiedSize(),
     // Delegations verified in this update, plus stored ones not loaded this time that the
-    // snapshot still lists (kept for their rollback protection; re-verified before any use).
+    // snapshot still lists (kept for their rollback protection; re-verified before any use)
+    // while the whole state stays within one update's byte budget: what one repository
+    // occupies in the store cannot grow from update to update.
     trustedMetadata(): TrustedMetadata {
       const delegations = new Map(loader.verifiedBytes());
+      let size = root.raw.length + top.timestamp.raw.length + top.snapshot.raw.length + top.targets.raw.length;
+      for (const bytes of delegations.values()) size += bytes.length;
       for (const [name, bytes] of stored) {
-        if (!delegations.has(name) && top.snapshot.signed.meta.has(name)) delegations.set(name, bytes);
+        if (delegations.has(name) || !top.snapshot.signed.meta.has(name) || size + bytes.length > ctx.limits.updateBytes) continue;
+        delegations.set(name, bytes);
+        size += bytes.length;
       }
       return { root: root.raw, timestamp: top.timestamp.raw, snapshot: top.snapshot.raw, targets: top.targets.raw, delegations };
     },

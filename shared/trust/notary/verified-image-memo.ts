@@ -34,16 +34,29 @@ export interface VerifiedImageMemo {
   remember(requirement: NotaryRequirement, image: ImageReference, answer: MemoisedAnswer): void;
 }
 
+// What is kept per answer: the entry only weakly, so an answer never holds a repository the
+// repository memo has let go (its byte bound would mean nothing otherwise); such an answer
+// is simply no longer given.
+interface KeptAnswer {
+  readonly memoKey: string;
+  readonly entry: WeakRef<MemoEntry>;
+  readonly checkedAt: number;
+  readonly answer: VerifiedImage;
+  readonly validFrom: number;
+  readonly validUntil: number;
+}
+
 export function createVerifiedImageMemo(repositories: VerifiedRepositoryMemo): VerifiedImageMemo {
-  const answers = new WeakMap<NotaryRequirement, WeakMap<ImageReference, MemoisedAnswer>>();
+  const answers = new WeakMap<NotaryRequirement, WeakMap<ImageReference, KeptAnswer>>();
   return {
     answer(requirement, image, t, freshnessMs) {
       const kept = answers.get(requirement)?.get(image);
       if (kept === undefined) return undefined;
       if (t < kept.validFrom || t >= kept.validUntil) return undefined;
-      const age = t - kept.entry.checkedAt;
+      const age = t - kept.checkedAt;
       if (age < 0 || age >= freshnessMs) return undefined;
-      if (repositories.get(kept.memoKey) !== kept.entry) return undefined;
+      const entry = kept.entry.deref();
+      if (entry === undefined || repositories.get(kept.memoKey) !== entry) return undefined;
       return kept.answer;
     },
     remember(requirement, image, answer) {
@@ -52,7 +65,8 @@ export function createVerifiedImageMemo(repositories: VerifiedRepositoryMemo): V
         byImage = new WeakMap();
         answers.set(requirement, byImage);
       }
-      byImage.set(image, answer);
+      const { memoKey, entry, validFrom, validUntil } = answer;
+      byImage.set(image, { memoKey, entry: new WeakRef(entry), checkedAt: entry.checkedAt, answer: answer.answer, validFrom, validUntil });
     },
   };
 }

@@ -10,8 +10,9 @@
 // `now`, the expiry of each document it depends on (root, timestamp, snapshot, targets,
 // each delegation used and its ancestors) and the validity period of the root
 // certificates, so an expired document fails exactly as a full update would fail
-// (TUF spec 5.4.4 / 5.5.6 / 5.6.5: freeze attack). The memo is bounded (least recently
-// used entries are dropped), so many repositories cannot grow memory without limit.
+// (TUF spec 5.4.4 / 5.5.6 / 5.6.5: freeze attack). The memo is bounded in entries and in
+// bytes held (least recently used entries are dropped), so neither many repositories nor
+// a few enormous ones can grow memory without limit.
 import { createBoundedMemo, type BoundedMemo } from '../../cache/bounded-memo.js';
 import { readCertificateFields } from './certificate-fields.js';
 import { parentRoleOf } from './delegations.js';
@@ -21,6 +22,9 @@ import { assertRootCertificates } from './root-certificates.js';
 import type { VerifiedDelegation, VerifiedRepository } from './update.js';
 
 export const DEFAULT_MEMO_ENTRIES = 1_000;
+// Bytes of verified documents the memo holds at most (their decoded form costs a few times
+// more). Real repositories are a few KiB each; one update may read up to its byte budget.
+export const DEFAULT_MEMO_BYTES = 8 * 1024 * 1024;
 
 export interface MemoEntry {
   readonly repository: VerifiedRepository;
@@ -42,8 +46,11 @@ export function memoKey(server: string, gun: string, rootKeyIds: readonly string
 }
 
 // Least recently used entries are dropped: a repository in use is expensive to rebuild.
-export function createVerifiedRepositoryMemo(maxEntries: number = DEFAULT_MEMO_ENTRIES): VerifiedRepositoryMemo {
-  return createBoundedMemo<string, MemoEntry>(maxEntries, { leastRecentlyUsed: true });
+// Bounded by entries and by the bytes of the documents held, so a few enormous repositories
+// cannot hold the process's memory either. An entry grows as its delegations are loaded:
+// setting it again re-weighs it.
+export function createVerifiedRepositoryMemo(maxEntries: number = DEFAULT_MEMO_ENTRIES, maxBytes: number = DEFAULT_MEMO_BYTES): VerifiedRepositoryMemo {
+  return createBoundedMemo<string, MemoEntry>(maxEntries, { leastRecentlyUsed: true, weigh: (entry) => entry.repository.heldBytes(), maxWeight: maxBytes });
 }
 
 // Builds the memo entry for a repository just verified, computing once the instant range in
@@ -119,5 +126,6 @@ export function repositoryAt(entry: MemoEntry, now: Date, consulted?: ConsultedD
       return repository.childRoles(parent);
     },
     trustedMetadata: () => repository.trustedMetadata(),
+    heldBytes: () => repository.heldBytes(),
   };
 }

@@ -10,6 +10,8 @@ export interface ServeProcess {
   readonly url: string;
   // PEM of the CA serve generated (what a cluster puts into caBundle).
   readonly caPem: string;
+  // The serve process's id (the soak script reads its peak RSS).
+  readonly pid: number;
   // Everything the process printed on stdout so far (the JSON decision log included).
   output(): string;
   // Sends a signal (SIGHUP: re-read the policies).
@@ -69,6 +71,7 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
     return {
       url,
       caPem: await readFile(caFile, 'utf8'),
+      pid: child.pid ?? 0,
       output: stdout,
       signal: (name) => {
         child.kill(name);

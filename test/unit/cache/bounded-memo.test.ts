@@ -73,3 +73,43 @@ describe('createBoundedMemo with leastRecentlyUsed', () => {
     expect(memo.size).toBe(0);
   });
 });
+
+describe('createBoundedMemo with a weight bound', () => {
+  const weighed = (maxWeight: number) => createBoundedMemo<string, Uint8Array>(100, { weigh: (value) => value.length, maxWeight });
+
+  it('evicts the oldest entries until what it holds fits', () => {
+    const memo = weighed(10);
+    memo.set('a', new Uint8Array(4));
+    memo.set('b', new Uint8Array(4));
+    memo.set('c', new Uint8Array(4));
+    expect([memo.get('a'), memo.get('b') !== undefined, memo.get('c') !== undefined]).toEqual([undefined, true, true]);
+    expect(memo.size).toBe(2);
+  });
+
+  it('does not keep an entry heavier than the whole bound', () => {
+    const memo = weighed(10);
+    memo.set('a', new Uint8Array(4));
+    memo.set('huge', new Uint8Array(11));
+    expect(memo.get('huge')).toBeUndefined();
+    expect(memo.get('a')).toBeDefined();
+  });
+
+  it('re-weighs an entry that is set again', () => {
+    const grown = { bytes: 2 };
+    const memo = createBoundedMemo<string, { bytes: number }>(100, { weigh: (value) => value.bytes, maxWeight: 10 });
+    memo.set('old', { bytes: 5 });
+    memo.set('grown', grown);
+    grown.bytes = 8;
+    memo.set('grown', grown);
+    expect(memo.get('old')).toBeUndefined();
+    expect(memo.get('grown')).toBe(grown);
+  });
+
+  it('frees the weight of deleted entries', () => {
+    const memo = weighed(10);
+    memo.set('a', new Uint8Array(8));
+    memo.delete('a');
+    memo.set('b', new Uint8Array(8));
+    expect(memo.get('b')).toBeDefined();
+  });
+});

@@ -4,6 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeFetch } from '../../../shared/http/node-fetch.js';
 import { findClosedPort, startLocalServer, type Handler, type LocalServer } from '../../support/local-http-server.js';
 import { getTestCertificates, type TestCertificates } from '../../support/tls-certs.js';
+import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { rejectionOf } from '../../support/trustgate-errors.js';
 
 const servers: LocalServer[] = [];
@@ -131,6 +132,34 @@ describe('createNodeFetch', () => {
       const error = await rejectionOf(fetchHttp({ url: server.url, maxBytes: 1024 * 1024, timeoutMs: 300 }));
       expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
       expect(performance.now() - started).toBeLessThan(2000);
+    });
+  });
+
+  describe('when the caller aborts the request while the body trickles in', () => {
+    it('rejects with the abort reason and closes the connection', async () => {
+      let started: () => void = () => undefined;
+      let closed: () => void = () => undefined;
+      const answering = new Promise<void>((resolve) => (started = resolve));
+      const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+      const server = await serve((_req, res) => {
+        res.writeHead(200);
+        res.write('x');
+        res.on('close', closed);
+        started();
+      });
+      const controller = new AbortController();
+      const pending = rejectionOf(fetchHttp({ url: server.url, maxBytes: 1024, timeoutMs: 60_000, signal: controller.signal }));
+      await answering;
+      controller.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, 'budget spent'));
+      expect((await pending).code).toBe('ADMISSION_TIMEOUT');
+      await connectionClosed;
+    });
+
+    it('sends nothing when the signal has already aborted', async () => {
+      const server = await serve((_req, res) => res.end('ok'));
+      const error = await rejectionOf(fetchHttp({ url: server.url, maxBytes: 1024, timeoutMs: 1_000, signal: AbortSignal.abort() }));
+      expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+      expect(server.requests).toHaveLength(0);
     });
   });
 

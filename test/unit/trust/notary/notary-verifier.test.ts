@@ -278,6 +278,41 @@ describe('createNotaryVerifier', () => {
     });
   });
 
+  describe('when the caller gives up while the trust server is still answering', () => {
+    it('cancels the update once every waiting caller has given up, and not before', async () => {
+      const s = setup();
+      const pending: AbortSignal[] = [];
+      const hanging: MetadataSource = {
+        fetchMetadata: (_role, _selector, _max, signal) =>
+          new Promise((_resolve, reject) => {
+            if (signal !== undefined) pending.push(signal);
+            signal?.addEventListener('abort', () => reject(signal.reason as Error));
+          }),
+      };
+      const verifier = s.verifier({ openSource: () => hanging });
+      const first = new AbortController();
+      const second = new AbortController();
+      const answers = [verifier.verify(IMAGE, REQUIREMENT, at(0), first.signal), verifier.verify(IMAGE, REQUIREMENT, at(0), second.signal)];
+      await new Promise((resolve) => setImmediate(resolve));
+      first.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, 'budget spent'));
+      expect(pending.map((signal) => signal.aborted)).toStrictEqual([false]);
+      second.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, 'budget spent'));
+      expect(pending.map((signal) => signal.aborted)).toStrictEqual([true]);
+      for (const answer of answers) await expect(answer).rejects.toMatchObject({ code: ErrorCode.ADMISSION_TIMEOUT });
+    });
+  });
+
+  describe('when a repository is seen for the first time and its image is refused', () => {
+    it('stores nothing for it', async () => {
+      const kv = createMemoryStore({ clock: fixedClock(DEFAULT_NOW) });
+      const s = setup(kv);
+      await expect(s.verifier().verify(parseImageReference(`${GUN}:unsigned`), REQUIREMENT, at(0))).rejects.toMatchObject({ code: ErrorCode.TRUST_NO_SIGNED_TARGET });
+      expect(await createTrustedStateStore(kv).load(SERVER, GUN)).toBeUndefined();
+      await s.verifier().verify(IMAGE, REQUIREMENT, at(0));
+      expect(await createTrustedStateStore(kv).load(SERVER, GUN)).toBeDefined();
+    });
+  });
+
   describe('when first use is not allowed', () => {
     it('rejects an unpinned first verification with CONFIG_INVALID', async () => {
       const s = setup();
@@ -487,6 +522,19 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
       await verifier.verify(IMAGE, on('https://one.example.com'), at(10));
       expect(kv.reads).toBeGreaterThan(0);
       expect(memo.size).toBe(2);
+    });
+  });
+
+  describe('when the repositories verified hold more bytes than the memo may', () => {
+    it('keeps only as many as fit', async () => {
+      const s = setup();
+      const held = s.repo.root.length + s.repo.timestamp.length + s.repo.snapshot.length + s.repo.targets.length;
+      const memo = createVerifiedRepositoryMemo(100, Math.floor(held * 1.5));
+      const verifier = s.verifier({ memo });
+      for (const server of ['https://one.example.com', 'https://two.example.com', 'https://three.example.com']) {
+        await verifier.verify(IMAGE, { ...REQUIREMENT, server }, at(0));
+      }
+      expect(memo.size).toBe(1);
     });
   });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
 import { describe, expect, it } from 'vitest';
+import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from '../../../../shared/trust/notary/model.js';
 import type { TrustedMetadata } from '../../../../shared/trust/notary/trusted-metadata.js';
 import { updateRepository, type VerifiedRepository } from '../../../../shared/trust/notary/update.js';
@@ -27,7 +28,7 @@ function serve(...states: BuiltRepository[]): MemoryMetadataSource {
 function update(
   source: MemoryMetadataSource,
   trusted?: TrustedMetadata,
-  extra: { pinnedRootKeyIds?: readonly string[]; limits?: SizeLimits; now?: Date } = {},
+  extra: { pinnedRootKeyIds?: readonly string[]; limits?: SizeLimits; now?: Date; signal?: AbortSignal } = {},
 ): Promise<VerifiedRepository> {
   return updateRepository({
     gun: GUN,
@@ -36,6 +37,7 @@ function update(
     pinnedRootKeyIds: extra.pinnedRootKeyIds ?? [],
     now: extra.now ?? DEFAULT_NOW,
     ...(extra.limits ? { limits: extra.limits } : {}),
+    ...(extra.signal ? { signal: extra.signal } : {}),
   });
 }
 
@@ -558,6 +560,82 @@ describe('updateRepository', () => {
       const repo = await update(serve(state), undefined, { limits: { ...DEFAULT_SIZE_LIMITS, delegationCount: 1 } });
       await expect(repo.delegation('targets/alice')).resolves.toBeDefined();
       await expect(repo.delegation('targets/bob')).rejects.toMatchObject({ code: 'TRUST_METADATA_TOO_LARGE' });
+    });
+
+    it('counts delegated names that are walked past without a fetch against the limit', async () => {
+      const state = buildRepository(GUN, {
+        edit: (role, signed) => {
+          if (role !== 'targets') return;
+          const roles = Array.from({ length: 500 }, (_, i) => ({ keyids: [], name: `targets/ghost${i}`, paths: [''], threshold: 1 }));
+          (signed['delegations'] as { roles: unknown[] }).roles = roles;
+        },
+      });
+      const repo = await update(serve(state), undefined, { limits: { ...DEFAULT_SIZE_LIMITS, delegationCount: 3 } });
+      const names = await repo.childRoles('targets');
+      expect(names).toHaveLength(500);
+      for (const name of names.slice(0, 3)) await expect(repo.delegation(name)).resolves.toBeUndefined();
+      await expect(repo.delegation(names[3] ?? '')).rejects.toMatchObject({ code: 'TRUST_METADATA_TOO_LARGE' });
+    });
+  });
+
+  describe('within the per-update bounds', () => {
+    it('refuses once the documents of one update together pass the byte budget, delegations included', async () => {
+      const big = (tag: string): Record<string, Uint8Array> => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`${tag}${i}`, new Uint8Array([i])]));
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/alice', targets: big('a') }, { name: 'targets/bob', targets: big('b') }] });
+      const alice = state.delegations.get('targets/alice')?.length ?? 0;
+      const topLevel = state.root.length + state.timestamp.length + state.snapshot.length + state.targets.length;
+      const source = serve(state);
+      const repo = await update(source, undefined, { limits: { ...DEFAULT_SIZE_LIMITS, updateBytes: topLevel + alice + 10 } });
+      await expect(repo.delegation('targets/alice')).resolves.toBeDefined();
+      await expect(repo.delegation('targets/bob')).rejects.toMatchObject({ code: 'TRUST_METADATA_TOO_LARGE' });
+      // Bob was asked for no more than what was left of the budget.
+      expect(source.fetches.at(-1)).toMatchObject({ role: 'targets/bob', maxBytes: 10 });
+    });
+
+    it('keeps the stored state within the byte budget however many delegations earlier updates loaded', async () => {
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/alice' }, { name: 'targets/bob' }] });
+      const trusted = await trustedAfter(state, ['targets/alice', 'targets/bob']);
+      const total = [trusted.root, trusted.timestamp, trusted.snapshot, trusted.targets, ...trusted.delegations.values()].reduce((sum, bytes) => sum + (bytes?.length ?? 0), 0);
+      const repo = await update(serve(state), trusted, { limits: { ...DEFAULT_SIZE_LIMITS, updateBytes: total - 1 } });
+      const kept = repo.trustedMetadata();
+      expect(kept.delegations.size).toBe(1);
+    });
+
+    it('refuses a root rotation over more versions than the bound before fetching any of them', async () => {
+      const state = buildRepository(GUN);
+      const trusted = await trustedAfter(state);
+      const newRootKey = generateRootCertKey(GUN);
+      const rotated = next(state, {
+        keys: { root: [newRootKey] },
+        versions: { root: 1_000_000, timestamp: 2, snapshot: 2 },
+        signers: { root: [...state.keys.root, newRootKey] },
+      });
+      const source = serve(rotated);
+      await expect(update(source, trusted, { limits: { ...DEFAULT_SIZE_LIMITS, rootRotations: 256 } })).rejects.toMatchObject({ code: 'TRUST_ROOT_ROTATION_INVALID' });
+      expect(source.fetches.filter((fetch) => fetch.selector.kind === 'version')).toEqual([]);
+    });
+
+    it('walks a rotation of exactly the bound', async () => {
+      const state = buildRepository(GUN);
+      const trusted = await trustedAfter(state);
+      const key2 = generateRootCertKey(GUN);
+      const key3 = generateRootCertKey(GUN);
+      const v2 = next(state, { keys: { root: [key2] }, versions: { root: 2, timestamp: 2, snapshot: 2 }, signers: { root: [...state.keys.root, key2] } });
+      const v3 = next(state, { keys: { root: [key3] }, versions: { root: 3, timestamp: 3, snapshot: 3 }, signers: { root: [key2, key3] } });
+      await expect(update(serve(state, v2, v3), trusted, { limits: { ...DEFAULT_SIZE_LIMITS, rootRotations: 2 } })).resolves.toMatchObject({ root: { signed: { version: 3 } } });
+      await expect(update(serve(state, v2, v3), trusted, { limits: { ...DEFAULT_SIZE_LIMITS, rootRotations: 1 } })).rejects.toMatchObject({ code: 'TRUST_ROOT_ROTATION_INVALID' });
+    });
+
+    it('stops every fetch once its deadline has passed, later delegation loads included', async () => {
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/releases' }] });
+      const deadline = new AbortController();
+      const source = serve(state);
+      const repo = await update(source, undefined, { signal: deadline.signal });
+      const fetched = source.fetches.length;
+      deadline.abort(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'deadline'));
+      await expect(repo.delegation('targets/releases')).rejects.toMatchObject({ code: 'TRUST_SERVER_UNAVAILABLE' });
+      await expect(update(source, undefined, { signal: deadline.signal })).rejects.toMatchObject({ code: 'TRUST_SERVER_UNAVAILABLE' });
+      expect(source.fetches).toHaveLength(fetched);
     });
   });
 });

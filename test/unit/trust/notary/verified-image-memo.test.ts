@@ -8,8 +8,9 @@ import type { NotaryRequirement } from '../../../../shared/trust/verifier.js';
 const KEY = 'repository key';
 const FRESHNESS_MS = 1_000;
 const requirement = (): NotaryRequirement => ({ kind: 'notary', signers: [], rootKeyIds: [] });
-// The memo never looks into the repository: only the entry's identity and times matter.
-const entry = (checkedAt: number): MemoEntry => ({ repository: {} as VerifiedRepository, checkedAt, validFrom: 0, validUntil: 10_000 });
+// The memo never looks into the repository: only the entry's identity and times matter (and
+// its size, for the repository memo's byte bound).
+const entry = (checkedAt: number): MemoEntry => ({ repository: { heldBytes: () => 1 } as unknown as VerifiedRepository, checkedAt, validFrom: 0, validUntil: 10_000 });
 
 function setup(): { readonly repositories: ReturnType<typeof createVerifiedRepositoryMemo>; readonly memo: ReturnType<typeof createVerifiedImageMemo>; readonly kept: MemoisedAnswer } {
   const repositories = createVerifiedRepositoryMemo();
