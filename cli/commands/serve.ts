@@ -38,7 +38,7 @@ import { loadPolicyFiles } from '../policy-set.js';
 import { resolveStateDir } from '../state-dir.js';
 import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE, type TrustStateFlags } from '../trust-state.js';
 
-export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--policies-interval SECONDS] [--budget-ms N] [--functions local|openwhisk|URL] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
+export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--policies-interval SECONDS] [--budget-ms N] [--functions local|openwhisk|URL] [--allow-explicit-trust] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
@@ -67,6 +67,18 @@ interface ServeConfig {
   readonly callback: CallbackConfig | undefined;
   // Where admission runs verify-image: 'local' (in-process), 'openwhisk', or a base URL.
   readonly functions: string;
+  // Who may send /functions/verify-image the explicit form with its own trust material.
+  readonly explicitTrust: ExplicitTrustAccess;
+}
+
+// /functions/verify-image answers the policy form, like a deployed function. The explicit
+// form's trust server, signers and root key IDs are accepted from any caller with
+// --allow-explicit-trust, or from callers presenting TRUSTGATE_EXPLICIT_TRUST_TOKEN as a
+// bearer token (an environment variable, never a flag: a flag's value shows in process
+// listings). A caller-named trust server never receives the operator's trust credentials.
+interface ExplicitTrustAccess {
+  readonly open: boolean;
+  readonly token: string | undefined;
 }
 
 // sign-callback in-process: enabled by a registry host (GUNs are formed with it, never with
@@ -85,6 +97,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const remote = await resolveRemoteVerify(config, io.env, io.clock);
   const tls = await resolveTls(config, io);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
+  if (config.explicitTrust.open) io.stdout('trustgate: /functions/verify-image accepts trust servers, signers and root keys from any caller (--allow-explicit-trust)\n');
   const logLines = createBatchedSink(io.stdout);
   // A crash or process.exit() still writes the lines of the last batch.
   process.once('exit', logLines.flush);
@@ -112,7 +125,12 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     tls,
     admit,
     functions: {
-      'verify-image': createVerifyImageHandler({ ...verifyDeps, logger }),
+      'verify-image': createVerifyImageHandler({
+        ...verifyDeps,
+        logger,
+        allowExplicitTrust: config.explicitTrust.open,
+        ...(config.explicitTrust.token === undefined ? {} : { explicitTrustToken: config.explicitTrust.token }),
+      }),
       'policy-lookup': createPolicyLookupHandler({ logger, policies }),
       ...(callback === undefined ? {} : { 'sign-callback': (body, request) => callback.handle({ body, headers: request.headers }) }),
     },
@@ -161,6 +179,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'changefeed-interval': { type: 'string' },
       'policies-interval': { type: 'string' },
       functions: { type: 'string' },
+      'allow-explicit-trust': { type: 'boolean', default: false },
       ...TRUST_STATE_OPTIONS,
     },
   });
@@ -181,6 +200,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     trustState: values,
     callback: toCallbackConfig(values, io.env),
     functions: values.functions ?? 'local',
+    explicitTrust: { open: values['allow-explicit-trust'], token: io.env['TRUSTGATE_EXPLICIT_TRUST_TOKEN'] || undefined },
   };
 }
 

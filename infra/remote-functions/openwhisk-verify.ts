@@ -74,7 +74,8 @@ function unwrapActionResult(result: unknown): unknown {
   const { statusCode, body } = result;
   if (statusCode !== 200) {
     const code = isPlainObject(body) && isPlainObject(body['error']) ? body['error']['code'] : undefined;
-    const shown = typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code) ? ` (${code})` : '';
+    // Only one of our own codes is repeated: anything else is the platform's text.
+    const shown = typeof code === 'string' && (Object.values(ErrorCode) as string[]).includes(code) ? ` (${code})` : '';
     throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `the action answered statusCode ${String(statusCode)}${shown}, expected 200`);
   }
   return body;

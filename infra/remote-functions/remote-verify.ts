@@ -32,7 +32,14 @@ export function createRemoteVerify(fetch: Fetch, endpoint: RemoteEndpoint): Veri
       if (response.status !== 200) {
         throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `expected HTTP 200, got ${response.status}`);
       }
-      const answer = parseJsonBytes(response.body, ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the answer');
+      let answer: unknown;
+      try {
+        answer = parseJsonBytes(response.body, ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the answer');
+      } catch {
+        // The parser's message quotes the text around the error: nothing of the body may
+        // reach a reason.
+        throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the answer is not valid JSON');
+      }
       return decodeVerifyImageAnswer(endpoint.unwrap(answer), image);
     } catch (thrown) {
       const error = toTrustgateError(thrown);

@@ -24,7 +24,10 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
     problems.push({ path, message });
   };
   if (!isPlainObject(value)) throw malformed([{ path: '', message: 'must be an object' }]);
-  for (const key of Object.keys(value)) if (!FIELDS.has(key)) fail(key, 'is not a field of the verify-image response');
+  // Unknown fields are named by position: their names are the endpoint's text, never repeated.
+  Object.keys(value).forEach((key, index) => {
+    if (!FIELDS.has(key)) fail(`(field #${index})`, 'is not a field of the verify-image response');
+  });
   const { allowed, image, digest, stale, mutateImage } = value;
   if (typeof allowed !== 'boolean') fail('allowed', 'must be a boolean');
   if (typeof image !== 'string' || image !== expectedImage(requested)) fail('image', `must be the image asked about (${expectedImage(requested)})`);
@@ -77,7 +80,9 @@ function decodePolicy(value: unknown, fail: (path: string, message: string) => v
     return undefined;
   }
   const { kind, name, namespace, pattern } = value;
-  for (const key of Object.keys(value)) if (!['kind', 'name', 'namespace', 'pattern'].includes(key)) fail(`policy.${key}`, 'is not a field of a policy source');
+  Object.keys(value).forEach((key, index) => {
+    if (!['kind', 'name', 'namespace', 'pattern'].includes(key)) fail(`policy.(field #${index})`, 'is not a field of a policy source');
+  });
   if (kind !== 'ImagePolicy' && kind !== 'ClusterImagePolicy') fail('policy.kind', 'must be ImagePolicy or ClusterImagePolicy');
   if (!isShortString(name)) fail('policy.name', 'must be a string');
   if (!isShortString(pattern)) fail('policy.pattern', 'must be a string');

@@ -5,7 +5,7 @@
 import { ErrorCode, TrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Fetch, KvStore, Logger } from '../ports.js';
-import type { TokenProvider } from '../registry/token-auth.js';
+import type { TokenAuth } from '../registry/token-auth.js';
 import { getWithTokenAuth } from '../trust/notary/http-source.js';
 import { normaliseTrustServerUrl } from '../trust/notary/trust-servers.js';
 import { decodeChangeRecords, type ChangeRecord } from './callback-request.js';
@@ -14,7 +14,9 @@ export interface ChangefeedPollerOptions {
   readonly server: string;
   readonly fetch: Fetch;
   readonly store: KvStore;
-  readonly tokens?: TokenProvider;
+  // The changefeed server is the operator's configuration, so its token flow may use the
+  // configured credentials (under the same realm rules as metadata reads).
+  readonly tokens?: TokenAuth;
   // Records per request (default 100).
   readonly pageSize?: number;
   readonly timeoutMs?: number;
@@ -32,14 +34,21 @@ function cursorKey(server: string): string {
 export function createChangefeedPoller(options: ChangefeedPollerOptions): () => Promise<readonly ChangeRecord[]> {
   const server = normaliseTrustServerUrl(options.server);
   const pageSize = options.pageSize ?? 100;
+  const tokens = options.tokens?.forServer(server, 'operator');
   return async () => {
     const cursor = (await options.store.get(cursorKey(server)))?.version ?? 0;
     const url = `${server}/v2/_trust/changefeed?change_id=${cursor}&records=${pageSize}`;
-    const response = await getWithTokenAuth(url, `${server}/v2/_trust/changefeed`, { fetch: options.fetch, ...(options.tokens ? { tokens: options.tokens } : {}), timeoutMs: options.timeoutMs ?? 10_000 }, MAX_FEED_BYTES);
+    const response = await getWithTokenAuth(url, `${server}/v2/_trust/changefeed`, { fetch: options.fetch, ...(tokens ? { tokens } : {}), timeoutMs: options.timeoutMs ?? 10_000 }, MAX_FEED_BYTES);
     if (response.status !== 200) {
       throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `changefeed of ${server} failed: expected status 200, got ${response.status}`);
     }
-    const json = parseJsonBytes(response.body, ErrorCode.TRUST_METADATA_INVALID, 'changefeed');
+    let json: unknown;
+    try {
+      json = parseJsonBytes(response.body, ErrorCode.TRUST_METADATA_INVALID, 'changefeed');
+    } catch {
+      // The parser's message quotes the server's text; ours does not.
+      throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `changefeed of ${server} is not valid JSON`);
+    }
     const problems: string[] = [];
     const records = decodeChangeRecords(isPlainObject(json) ? json['records'] : undefined, 'records', (path, message) => void problems.push(`${path}: ${message}`));
     if (problems.length > 0) throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `changefeed of ${server} is malformed: ${problems.join('; ')}`);

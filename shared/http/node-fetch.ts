@@ -229,10 +229,11 @@ function sendOnce(
 }
 
 // Connection refused, DNS failure, TLS verification failure, reset: all mean the trust
-// server cannot be used right now. The Node error is kept as the cause; its code and
-// message name the failure without any request header.
+// server cannot be used right now. The Node error is kept as the cause; the message names
+// the failure by its code only, since Node's text can quote what the server sent (a
+// certificate's names, a malformed response line).
 function unavailable(target: URL, error: NodeJS.ErrnoException): TrustgateError {
-  const reason = error.code === undefined ? error.message : `${error.code} (${error.message})`;
+  const reason = error.code ?? 'connection failed';
   return new TrustgateError(
     ErrorCode.TRUST_SERVER_UNAVAILABLE,
     `cannot reach ${describeTarget(target)}: ${reason.replace(/\s+/g, ' ')}`,

@@ -2,7 +2,7 @@
 // a 401 carries `WWW-Authenticate: Bearer realm=..,service=..,scope=..`; the client asks
 // the realm for a token and repeats the request with `Authorization: Bearer <token>`.
 // Parsing is pure; the token client only talks through the Fetch port.
-import { ErrorCode, TrustgateError } from '../errors.js';
+import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Fetch } from '../ports.js';
 
@@ -21,6 +21,9 @@ export interface TokenCredentials {
 export interface TokenProviderOptions {
   readonly fetch: Fetch;
   readonly credentials?: TokenCredentials;
+  // Hosts, besides each trust server's own, whose token realm may receive the credentials
+  // (lower-case host names, no port): the operator's allow-list.
+  readonly realmHosts?: readonly string[];
   // Deadline for one token request.
   readonly timeoutMs: number;
   // Epoch milliseconds; used only to expire cached tokens.
@@ -29,6 +32,18 @@ export interface TokenProviderOptions {
   readonly maxBytes?: number;
 }
 
+// Who chose the trust server a request goes to: the operator (policies, flags, the
+// registry's well-known default) or the caller of an API (the explicit form's
+// `trust.server`). The operator's credentials never serve a caller's server.
+export type ServerOrigin = 'operator' | 'caller';
+
+// The token client of one process: one cache, and a view of it per trust server, so every
+// token request knows which server's challenge it answers.
+export interface TokenAuth {
+  forServer(server: string, origin: ServerOrigin): TokenProvider;
+}
+
+// The token client as one trust server's requests use it.
 export interface TokenProvider {
   // A token for the challenge, from the cache while it is still valid.
   getToken(challenge: BearerChallenge): Promise<string>;
@@ -202,20 +217,29 @@ interface CacheEntry {
   expiresAt: number;
 }
 
-// A caching token client. Tokens are cached per (realm, service, scope) until expires_in
-// minus a margin; concurrent requests for the same challenge share one token request.
-export function createTokenProvider(options: TokenProviderOptions): TokenProvider {
+// A caching token client. Tokens are cached per (credentials used, realm, service, scope)
+// until expires_in minus a margin; concurrent requests for the same challenge share one
+// token request. Whether a realm may be asked at all, and with which credentials, is
+// decided per trust server before the cache is consulted (see realmUse).
+export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
   const tokens = new Map<string, CacheEntry>();
   const challenges = new Map<string, BearerChallenge>();
+  const realmHosts = new Set(options.realmHosts ?? []);
 
-  const getToken = (challenge: BearerChallenge): Promise<string> => {
-    const key = JSON.stringify([challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
+  const getToken = (server: URL, origin: ServerOrigin, challenge: BearerChallenge): Promise<string> => {
+    let use: RealmUse;
+    try {
+      use = realmUse(server, origin, challenge.realm, options.credentials, realmHosts);
+    } catch (error) {
+      return Promise.reject(toTrustgateError(error));
+    }
+    const key = cacheKey(use.credentials !== undefined, challenge);
     const cached = tokens.get(key);
     if (cached !== undefined && cached.expiresAt > options.now()) return cached.token;
     dropExpired(tokens, options.now());
     const entry: CacheEntry = {
       expiresAt: Number.POSITIVE_INFINITY,
-      token: requestToken(options, challenge).then(
+      token: requestToken(options, use, challenge).then(
         ({ token, expiresInMs }) => {
           entry.expiresAt = options.now() + expiresInMs - Math.min(EXPIRY_MARGIN_MS, expiresInMs / 2);
           return token;
@@ -231,13 +255,24 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   };
 
   return {
-    getToken,
-    invalidate: (challenge) => {
-      tokens.delete(JSON.stringify([challenge.realm, challenge.service ?? '', challenge.scope ?? '']));
+    forServer: (serverUrl, origin) => {
+      const server = parseServer(serverUrl);
+      return {
+        getToken: (challenge) => getToken(server, origin, challenge),
+        invalidate: (challenge) => {
+          tokens.delete(cacheKey(false, challenge));
+          tokens.delete(cacheKey(true, challenge));
+        },
+        challengeFor: (resource) => challenges.get(resource),
+        rememberChallenge: (resource, challenge) => setBounded(challenges, resource, challenge),
+      };
     },
-    challengeFor: (resource) => challenges.get(resource),
-    rememberChallenge: (resource, challenge) => setBounded(challenges, resource, challenge),
   };
+}
+
+// A token fetched with credentials is never handed out for an anonymous request.
+function cacheKey(credentialed: boolean, challenge: BearerChallenge): string {
+  return JSON.stringify([credentialed, challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
 }
 
 function dropExpired(tokens: Map<string, CacheEntry>, now: number): void {
@@ -255,26 +290,63 @@ function setBounded<V>(map: Map<string, V>, key: string, value: V): void {
   }
 }
 
-// GET realm?service=..&scope=.. and read the token. The realm is chosen by the server, so
-// it is hostile input: a password is only sent to an https: realm or a loopback http: one,
-// never in clear text across a network (a compromised or spoofed trust server could
-// otherwise name an http: realm and collect the password).
+// How a realm may be asked for a token: its URL and the credentials to send, if any.
+interface RealmUse {
+  readonly realm: URL;
+  readonly credentials: TokenCredentials | undefined;
+}
+
+// The realm comes from the trust server's 401, so it is hostile input: a server can name
+// any URL, hoping for the operator's password (sent as Basic auth) or for a token it can
+// replay elsewhere. The rules, checked before anything is sent:
+// - a plain http: realm only when both the realm and the trust server are on loopback
+//   (cleartext never crosses a network);
+// - with credentials configured, the token flow runs only for a trust server the operator
+//   configured, only over https, and only to a realm whose host is the trust server's own
+//   or on the operator's allow-list. Anything else is refused outright rather than asked
+//   anonymously, so a refused realm receives no request at all.
+function realmUse(
+  server: URL,
+  origin: ServerOrigin,
+  realmText: string,
+  credentials: TokenCredentials | undefined,
+  realmHosts: ReadonlySet<string>,
+): RealmUse {
+  const realm = parseRealm(realmText);
+  const where = describeRealm(realm);
+  if (realm.protocol === 'http:' && !(isLoopback(realm) && isLoopback(server))) {
+    throw realmRefused(`token realm ${where} is plain http: expected https (http only when realm and trust server are on loopback)`);
+  }
+  if (credentials === undefined) return { realm, credentials: undefined };
+  if (origin === 'caller') {
+    throw realmRefused(`token realm ${where} was named by a trust server the request chose: the configured credentials go only to trust servers the operator configured`);
+  }
+  if (realm.protocol !== 'https:') {
+    throw realmRefused(`token realm ${where} is not https: credentials are never sent in clear text`);
+  }
+  if (realm.hostname !== server.hostname && !realmHosts.has(realm.hostname)) {
+    throw realmRefused(`token realm host ${realm.hostname} is neither the trust server's (${server.hostname}) nor on the allow-list (TRUSTGATE_TRUST_REALM_HOSTS)`);
+  }
+  return { realm, credentials };
+}
+
+// GET realm?service=..&scope=.. and read the token. Nothing the token service answers
+// reaches a message except its status code: its body may be anything, including a page an
+// attacker wants reflected back through a denial's reasons.
 async function requestToken(
   options: TokenProviderOptions,
+  use: RealmUse,
   challenge: BearerChallenge,
 ): Promise<{ token: string; expiresInMs: number }> {
-  const realm = parseRealm(challenge.realm);
-  const where = `${realm.protocol}//${realm.host}${realm.pathname}`;
-  if (options.credentials !== undefined && realm.protocol !== 'https:' && !isLoopback(realm)) {
-    throw refused(`token service ${where} is not https: credentials are never sent in clear text`);
-  }
+  const realm = new URL(use.realm.href);
+  const where = describeRealm(realm);
   if (challenge.service !== undefined) realm.searchParams.append('service', challenge.service);
   for (const scope of (challenge.scope ?? '').split(' ')) {
     if (scope !== '') realm.searchParams.append('scope', scope);
   }
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (options.credentials !== undefined) {
-    const { username, password } = options.credentials;
+  if (use.credentials !== undefined) {
+    const { username, password } = use.credentials;
     headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
   }
   let response;
@@ -290,9 +362,16 @@ async function requestToken(
     throw refused(`token service ${where} could not be used (${reason})`, error);
   }
   if (response.status !== 200) {
-    throw refused(`token service refused the request at ${where}: expected status 200, got ${response.status}`);
+    const redirect = response.status >= 300 && response.status < 400 ? ' (redirects are never followed)' : '';
+    throw refused(`token service refused the request at ${where}: expected status 200, got ${response.status}${redirect}`);
   }
-  const document = parseJsonBytes(response.body, ErrorCode.TRUST_SERVER_UNAVAILABLE, `token service response from ${where}`);
+  let document: unknown;
+  try {
+    document = parseJsonBytes(response.body, ErrorCode.TRUST_SERVER_UNAVAILABLE, 'token service response');
+  } catch {
+    // The parser's message quotes the text around the error: ours says nothing of the body.
+    throw refused(`token service response from ${where} is not valid JSON`);
+  }
   if (!isPlainObject(document)) throw refused(`token service response from ${where} is not a JSON object`);
   const token = [document['token'], document['access_token']].find(
     (candidate): candidate is string => typeof candidate === 'string' && candidate !== '',
@@ -306,18 +385,32 @@ async function requestToken(
   return { token, expiresInMs: seconds * 1000 };
 }
 
+// Scheme, host and path: never the query, which a hostile server fills as it likes.
+function describeRealm(realm: URL): string {
+  return `${realm.protocol}//${realm.host}${realm.pathname}`;
+}
+
+// The trust server a view is for; its URL was normalised by whoever configured it.
+function parseServer(server: string): URL {
+  try {
+    return new URL(server);
+  } catch (error) {
+    throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'trust server URL is not a valid absolute URL', { cause: error });
+  }
+}
+
 function parseRealm(realm: string): URL {
   let url: URL;
   try {
     url = new URL(realm);
   } catch (error) {
-    throw refused('token realm is not a valid absolute URL', error);
+    throw realmRefused('token realm is not a valid absolute URL', error);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw refused(`token realm scheme is not supported: expected http: or https:, got ${url.protocol}`);
+    throw realmRefused(`token realm scheme is not supported: expected https:, got ${url.protocol}`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw refused(`token realm for ${url.host} embeds credentials: expected none`);
+    throw realmRefused(`token realm for ${url.host} embeds credentials: expected none`);
   }
   return url;
 }
@@ -326,6 +419,10 @@ function parseRealm(realm: string): URL {
 // forms (127.1, 0x7f.0.0.1) to dotted decimal.
 function isLoopback(url: URL): boolean {
   return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
+function realmRefused(message: string, cause?: unknown): TrustgateError {
+  return new TrustgateError(ErrorCode.TRUST_AUTH_REALM_REFUSED, message, cause === undefined ? {} : { cause });
 }
 
 function refused(message: string, cause?: unknown): TrustgateError {

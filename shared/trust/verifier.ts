@@ -14,6 +14,10 @@ export interface NotaryRequirement {
   readonly kind: 'notary';
   // Trust server base URL; undefined = the registry's well-known default, if any.
   readonly server?: string;
+  // True when `server` was named by an API caller (the explicit form of a served or
+  // deployed verify-image) rather than by the operator's policies, flags or defaults: the
+  // operator's trust-server credentials are then never used for it.
+  readonly serverFromCaller?: boolean;
   readonly signers: readonly SignerRequirement[];
   // Root key IDs to pin instead of trusting the first-seen root.
   readonly rootKeyIds: readonly string[];

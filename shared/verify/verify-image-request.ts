@@ -15,6 +15,8 @@ export type VerifyImageRequest =
       readonly image: string;
       readonly trust: {
         readonly server?: string;
+        // Set by a served or deployed handler when `server` came from its caller.
+        readonly serverFromCaller?: boolean;
         readonly signers: readonly SignerRequirement[];
         readonly rootKeyIds: readonly string[];
       };

@@ -4,7 +4,7 @@
 import { canonicalize } from '@tufjs/canonical-json';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 import { parseJsonBytes } from '../../json.js';
-import { FieldReader, describeValue } from './field-reader.js';
+import { FieldReader, describeKey, describeValue } from './field-reader.js';
 import { computeKeyId, decodePublicKey } from './keys.js';
 import {
   TOP_LEVEL_ROLES,
@@ -27,6 +27,13 @@ import {
 // under 256 characters. Names end up in URLs and cache keys, so nothing else gets through.
 const DELEGATION_NAME = /^targets(\/[-a-z0-9_]+)+$/;
 const MAX_ROLE_NAME_LENGTH = 255;
+// The member names messages may repeat (see describeKey): key IDs, role file names, tags,
+// hash names.
+const KEY_ID_SHAPE = /^[0-9a-f]{64}$/;
+const FILE_NAME_SHAPE = /^(?:root|targets|snapshot|timestamp)(?:\/[-a-z0-9_]{1,64}){0,4}$/;
+const HASH_NAME_SHAPE = /^sha(?:256|512)$/;
+// A Docker tag: what a targets entry is named by.
+const TAG_SHAPE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 export function isDelegationName(name: string): boolean {
   return name.length <= MAX_ROLE_NAME_LENGTH && DELEGATION_NAME.test(name);
@@ -60,7 +67,7 @@ export function decodeTimestamp(raw: Uint8Array): Envelope<TimestampMetadata> {
 
 export function decodeSnapshot(raw: Uint8Array): Envelope<SnapshotMetadata> {
   return decodeEnvelope(raw, 'Snapshot', (signed, reader) => {
-    const meta = readFileMetaMap(signed.meta, 'signed.meta', reader);
+    const meta = readFileMetaMap(signed.meta, 'signed.meta', reader, FILE_NAME_SHAPE);
     return (common) => ({ type: 'Snapshot', ...common, meta: meta ?? new Map() });
   });
 }
@@ -68,7 +75,7 @@ export function decodeSnapshot(raw: Uint8Array): Envelope<SnapshotMetadata> {
 // Top-level targets and delegated roles alike (Notary serves both with _type "Targets").
 export function decodeTargets(raw: Uint8Array): Envelope<TargetsMetadata> {
   return decodeEnvelope(raw, 'Targets', (signed, reader) => {
-    const targets = readFileMetaMap(signed.targets, 'signed.targets', reader);
+    const targets = readFileMetaMap(signed.targets, 'signed.targets', reader, TAG_SHAPE);
     // Absent delegations mean none, as Go's zero value.
     const delegationsObject = signed.delegations === undefined ? {} : reader.object(signed.delegations, 'signed.delegations');
     let keys: ReadonlyMap<string, PublicKey> | undefined;
@@ -94,7 +101,13 @@ type SignedDecoder<T> = (signed: Record<string, unknown>, reader: FieldReader) =
 // was found, so a partially valid document never escapes.
 function decodeEnvelope<T extends AnyMetadata>(raw: Uint8Array, type: T['type'], decodeSigned: SignedDecoder<T>): Envelope<T> {
   const what = `${type.toLowerCase()} metadata`;
-  const json = parseJsonBytes(raw, ErrorCode.TRUST_METADATA_INVALID, what);
+  let json: unknown;
+  try {
+    json = parseJsonBytes(raw, ErrorCode.TRUST_METADATA_INVALID, what);
+  } catch {
+    // The parser's message quotes the text around the error; the text is the server's.
+    throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `${what} is not valid JSON`);
+  }
   const reader = new FieldReader();
   const document = reader.object(json, '(document)');
   const signed = document ? reader.object(document.signed, 'signed') : undefined;
@@ -152,8 +165,8 @@ function readKeys(value: unknown, path: string, reader: FieldReader): Map<string
   const object = reader.object(value, path);
   if (!object) return undefined;
   const keys = new Map<string, PublicKey>();
-  for (const [id, entry] of Object.entries(object)) {
-    const at = `${path}["${id}"]`;
+  for (const [index, [id, entry]] of Object.entries(object).entries()) {
+    const at = `${path}${describeKey(id, index, KEY_ID_SHAPE)}`;
     const key = reader.object(entry, at);
     if (!key) continue;
     const type = reader.string(key.keytype, `${at}.keytype`);
@@ -171,7 +184,7 @@ function readKeys(value: unknown, path: string, reader: FieldReader): Map<string
       continue;
     }
     if (decoded.id !== id) {
-      reader.report(at, `expected the key ID computed from the key, ${computeKeyId(decoded.type, publicBase64)}, got ${id}`);
+      reader.report(at, `expected the key ID computed from the key, ${computeKeyId(decoded.type, publicBase64)}, got another`);
       continue;
     }
     keys.set(id, decoded);
@@ -200,7 +213,7 @@ function readDelegationRoles(value: unknown, path: string, reader: FieldReader):
     if (!entry) return;
     const name = reader.string(entry.name, `${at}.name`);
     if (name !== undefined && !isDelegationName(name)) {
-      reader.report(`${at}.name`, `expected a delegation name like "targets/releases", got ${JSON.stringify(name.slice(0, 60))}`);
+      reader.report(`${at}.name`, `expected a delegation name like "targets/releases", got ${describeValue(name)}`);
     } else if (name !== undefined && seen.has(name)) {
       reader.report(`${at}.name`, `expected each delegation once, got "${name}" again`);
     }
@@ -213,12 +226,12 @@ function readDelegationRoles(value: unknown, path: string, reader: FieldReader):
   return roles;
 }
 
-function readFileMetaMap(value: unknown, path: string, reader: FieldReader): Map<string, FileMeta> | undefined {
+function readFileMetaMap(value: unknown, path: string, reader: FieldReader, nameShape: RegExp): Map<string, FileMeta> | undefined {
   const object = reader.object(value, path);
   if (!object) return undefined;
   const entries = new Map<string, FileMeta>();
-  for (const [name, entry] of Object.entries(object)) {
-    const meta = readFileMeta(entry, `${path}["${name}"]`, reader);
+  for (const [index, [name, entry]] of Object.entries(object).entries()) {
+    const meta = readFileMeta(entry, `${path}${describeKey(name, index, nameShape)}`, reader);
     if (meta) entries.set(name, meta);
   }
   return entries;
@@ -231,8 +244,8 @@ function readFileMeta(value: unknown, path: string, reader: FieldReader): FileMe
   const hashesObject = reader.object(object.hashes, `${path}.hashes`);
   const hashes = new Map<string, Uint8Array>();
   if (hashesObject) {
-    for (const [name, digest] of Object.entries(hashesObject)) {
-      const bytes = reader.base64(digest, `${path}.hashes.${name}`);
+    for (const [index, [name, digest]] of Object.entries(hashesObject).entries()) {
+      const bytes = reader.base64(digest, `${path}.hashes${HASH_NAME_SHAPE.test(name) ? `.${name}` : `[#${index}]`}`);
       if (bytes) hashes.set(name, bytes);
     }
   }

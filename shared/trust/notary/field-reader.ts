@@ -108,12 +108,28 @@ function parseRfc3339(text: string): Date | undefined {
   return new Date(local.getTime() - offsetMinutes * 60_000);
 }
 
-// A short, safe rendering of a bad value for messages (no multi-line or huge output).
+// How a bad value is named in messages: by its type only. The document may be anything a
+// server answered (an internal page reached through a hostile trust server URL), so no
+// byte of its content reaches a message, a denial's reasons or a log line.
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+  switch (typeof value) {
+    case 'string':
+      return `a string of ${value.length} characters`;
+    case 'number':
+      return Number.isInteger(value) ? 'an integer' : 'a fractional number';
+    case 'boolean':
+      return 'a boolean';
+    default:
+      return 'an object';
+  }
+}
+
+// A member name of the document for a field path: shown only when it has the shape the
+// field's names must have (a key ID, a role or file name); any other name is shown by its
+// position, so a path never carries content the server chose freely.
+export function describeKey(key: string, index: number, shape: RegExp): string {
+  return shape.test(key) ? `["${key}"]` : `[#${index}]`;
 }

@@ -73,7 +73,11 @@ export async function getWithTokenAuth(
     });
   const tokens = options.tokens;
   const known = tokens?.challengeFor(repositoryUrl);
-  const first = await send(known === undefined || tokens === undefined ? undefined : await tokens.getToken(known));
+  // A remembered challenge whose token cannot be had now (its realm refused, its service
+  // down) is not the end: the request goes without a token, and the server's answer says
+  // what it wants today.
+  const upfront = known === undefined || tokens === undefined ? undefined : await tokens.getToken(known).catch(() => undefined);
+  const first = await send(upfront);
   if (first.status !== 401 || tokens === undefined) return first;
   const challenge = parseBearerChallenge(first.header('www-authenticate') ?? '');
   if (challenge === undefined) return first;

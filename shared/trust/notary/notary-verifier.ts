@@ -25,7 +25,7 @@ import { isAuthenticationFailure } from '../../cache/authenticated-store.js';
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
 import { toNotaryGun, type ImageReference } from '../../image/reference.js';
 import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
-import type { TokenProvider } from '../../registry/token-auth.js';
+import type { ServerOrigin, TokenAuth } from '../../registry/token-auth.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../verifier.js';
 import { createNotaryHttpSource } from './http-source.js';
 import type { RoleName, SizeLimits } from './model.js';
@@ -52,7 +52,8 @@ export interface NotaryVerifierDeps {
   readonly state: TrustedStateStore;
   readonly logger: Logger;
   readonly metrics?: Metrics;
-  readonly tokens?: TokenProvider;
+  // Trust-server token auth; each source gets the view for its server and who chose it.
+  readonly tokens?: TokenAuth;
   readonly limits?: SizeLimits;
   readonly timeoutMs?: number;
   // 0 = every verification asks the trust server (what a push or sign event needs).
@@ -63,7 +64,7 @@ export interface NotaryVerifierDeps {
   // so only pinned root key IDs may bootstrap trust. Default true.
   readonly allowFirstUse?: boolean;
   // Reads one repository's metadata; default the Notary HTTP API through `fetch`.
-  readonly openSource?: (server: string, gun: string) => MetadataSource;
+  readonly openSource?: (server: string, gun: string, origin: ServerOrigin) => MetadataSource;
   // The memo of verified repositories. Default: one per `state` object, shared by every
   // verifier over it, so a refresh by one (a sign event) is what the others answer from.
   readonly memo?: VerifiedRepositoryMemo;
@@ -106,12 +107,12 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   };
   const openSource =
     deps.openSource ??
-    ((server: string, gun: string): MetadataSource =>
+    ((server: string, gun: string, origin: ServerOrigin): MetadataSource =>
       createNotaryHttpSource({
         serverUrl: server,
         gun,
         fetch: countedFetch,
-        ...(deps.tokens ? { tokens: deps.tokens } : {}),
+        ...(deps.tokens ? { tokens: deps.tokens.forServer(server, origin) } : {}),
         ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
       }));
 
@@ -133,13 +134,17 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
 
   // One update per (server, GUN, pinned keys) at a time; later callers join the running one.
   // The update's result replaces the memo entry: it is what the trust server confirmed now.
+  // Updates for a caller-named server run apart from the operator's: they fetch without
+  // the operator's credentials, and their failure must not become an admission's.
   function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date): Promise<VerifiedRepository> {
     const key = memoKey(server, gun, requirement.rootKeyIds);
-    let running = inFlight.get(key);
+    const origin: ServerOrigin = requirement.serverFromCaller === true && requirement.server !== undefined ? 'caller' : 'operator';
+    const flight = origin === 'caller' ? `caller\0${key}` : key;
+    let running = inFlight.get(flight);
     if (running === undefined) {
       running = updateRepository({
         gun,
-        source: openSource(server, gun),
+        source: openSource(server, gun, origin),
         trusted: cached?.metadata,
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,
@@ -149,8 +154,8 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
           remember(key, repository, now.getTime());
           return repository;
         })
-        .finally(() => inFlight.delete(key));
-      inFlight.set(key, running);
+        .finally(() => inFlight.delete(flight));
+      inFlight.set(flight, running);
     }
     return running;
   }

@@ -40,12 +40,56 @@ describe('createVerifyImageHandler', () => {
     });
   });
 
-  describe('when explicit trust is allowed (the CLI and serve)', () => {
-    it('verifies against the server the request names', async () => {
+  describe('by default', () => {
+    it('refuses a request naming a trust server with 400, without verifying', async () => {
       seen.length = 0;
-      const response = await createVerifyImageHandler(deps)({ image: 'reg.example.com/a:v1', trust: { server: 'https://notary.example.com' } });
+      const response = await createVerifyImageHandler(deps)({ image: 'reg.example.com/a:v1', trust: { server: 'https://attacker.example.com' } });
+      expect(response).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID' } } });
+      expect(seen).toEqual([]);
+    });
+  });
+
+  describe('when explicit trust is allowed', () => {
+    it('verifies against the server the request names, marked as the caller\'s choice', async () => {
+      seen.length = 0;
+      const response = await createVerifyImageHandler({ ...deps, allowExplicitTrust: true })({ image: 'reg.example.com/a:v1', trust: { server: 'https://notary.example.com' } });
       expect(response).toMatchObject({ statusCode: 200, body: { allowed: true } });
-      expect(seen[0]).toMatchObject({ server: 'https://notary.example.com' });
+      expect(seen[0]).toMatchObject({ server: 'https://notary.example.com', serverFromCaller: true });
+    });
+
+    it('leaves the registry\'s default server the operator\'s', async () => {
+      seen.length = 0;
+      await createVerifyImageHandler({ ...deps, allowExplicitTrust: true })({ image: 'reg.example.com/a:v1', trust: { rootKeyIds: ['cd'.repeat(32)] } });
+      expect(seen[0]?.serverFromCaller).toBeUndefined();
+    });
+  });
+
+  describe('when explicit trust needs a bearer token', () => {
+    const handle = createVerifyImageHandler({ ...deps, explicitTrustToken: 'explicit-secret' });
+    const request = { image: 'reg.example.com/a:v1', trust: { signers: [], server: 'https://notary.example.com' } };
+
+    it.each([
+      ['no Authorization header', {}],
+      ['a wrong token', { authorization: 'Bearer explicit-secreT' }],
+      ['a longer token', { authorization: 'Bearer explicit-secret2' }],
+      ['Basic credentials', { authorization: `Basic ${Buffer.from('a:explicit-secret').toString('base64')}` }],
+    ])('answers 403 UNAUTHORIZED to a request with %s, without verifying', async (_name, headers) => {
+      seen.length = 0;
+      const response = await handle(request, { headers });
+      expect(response).toMatchObject({ statusCode: 403, body: { error: { code: 'UNAUTHORIZED' } } });
+      expect(seen).toEqual([]);
+    });
+
+    it('verifies for a caller presenting the token', async () => {
+      seen.length = 0;
+      const response = await handle(request, { headers: { authorization: 'Bearer explicit-secret' } });
+      expect(response).toMatchObject({ statusCode: 200, body: { allowed: true } });
+      expect(seen[0]).toMatchObject({ serverFromCaller: true });
+    });
+
+    it('answers the policy form without a token', async () => {
+      const response = await handle({ image: 'reg.example.com/a:v1', namespace: 'default' }, { headers: {} });
+      expect(response.statusCode).toBe(200);
     });
   });
 });

@@ -20,7 +20,7 @@ const verifier: ImageVerifier<NotaryRequirement> = {
     return Promise.reject(new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'no signed target for tag v1'));
   },
 };
-const handle = createVerifyImageHandler({ notary: verifier, clock: { now: () => new Date('2026-11-27T00:00:00Z') }, logger: silentLogger });
+const handle = createVerifyImageHandler({ notary: verifier, clock: { now: () => new Date('2026-11-27T00:00:00Z') }, logger: silentLogger, allowExplicitTrust: true });
 const lambda = createLambdaEntry(handle, silentLogger);
 const openwhisk = createOpenWhiskMain(() => handle, () => silentLogger);
 const context = {} as never;

@@ -1,3 +1,5 @@
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeFetch } from '../../../shared/http/node-fetch.js';
 import { findClosedPort, startLocalServer, type Handler, type LocalServer } from '../../support/local-http-server.js';
@@ -217,6 +219,24 @@ describe('createNodeFetch', () => {
         const fetch = createNodeFetch({ ca: [certificates.otherCaPem, certificates.caPem] });
         const response = await fetch({ url: server.url, maxBytes: 100, timeoutMs: 2000 });
         expect(response.status).toBe(200);
+      });
+    });
+
+    describe('when the certificate names other hosts', () => {
+      it('refuses with TRUST_SERVER_UNAVAILABLE naming the error code, not the names the certificate carries', async () => {
+        // The test certificate is for 127.0.0.1 and localhost; the server answers on 127.0.0.2.
+        const server = https.createServer({ cert: certificates.certPem, key: certificates.keyPem }, (_req, res) => res.end());
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+        try {
+          const { port } = server.address() as AddressInfo;
+          const fetch = createNodeFetch({ ca: certificates.caPem });
+          const error = await rejectionOf(fetch({ url: `https://127.0.0.2:${port}/`, maxBytes: 10, timeoutMs: 2000 }));
+          expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+          expect(error.message).toContain('ERR_TLS_CERT_ALTNAME_INVALID');
+          expect(error.message).not.toContain('127.0.0.1');
+        } finally {
+          server.close();
+        }
       });
     });
 

@@ -4,9 +4,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeFetch } from '../../../shared/http/node-fetch.js';
 import type { Fetch, HttpRequest } from '../../../shared/ports.js';
 import {
-  createTokenProvider,
+  createTokenAuth,
   parseBearerChallenge,
   type BearerChallenge,
+  type ServerOrigin,
   type TokenProviderOptions,
 } from '../../../shared/registry/token-auth.js';
 import { findClosedPort, startLocalServer, type Handler, type LocalServer } from '../../support/local-http-server.js';
@@ -105,15 +106,18 @@ describe('parseBearerChallenge', () => {
   });
 });
 
-describe('createTokenProvider', () => {
+describe('createTokenAuth', () => {
   const servers: LocalServer[] = [];
-  const fetch = createNodeFetch();
+  let fetch: Fetch;
   let certificates: TestCertificates;
   let clock = 1_000_000;
   const now = (): number => clock;
+  // The trust server whose challenges these tests answer: the realms are on its host.
+  const SERVER = 'https://127.0.0.1:4443';
 
   beforeAll(async () => {
     certificates = await getTestCertificates();
+    fetch = createNodeFetch({ ca: certificates.caPem });
   });
 
   afterEach(async () => {
@@ -144,12 +148,12 @@ describe('createTokenProvider', () => {
     };
   };
 
-  const provider = (overrides: Partial<TokenProviderOptions> = {}) =>
-    createTokenProvider({ fetch, timeoutMs: 2000, now, ...overrides });
+  const provider = (overrides: Partial<TokenProviderOptions> = {}, server = SERVER, origin: ServerOrigin = 'operator') =>
+    createTokenAuth({ fetch, timeoutMs: 2000, now, ...overrides }).forServer(server, origin);
 
   describe('when the realm answers with a token', () => {
-    it('sends service and scope in the query and Basic credentials to a loopback realm', async () => {
-      const server = await serveTokens(countingTokens({ expires_in: 300 }));
+    it('sends service and scope in the query and Basic credentials to an https realm on the server\'s host', async () => {
+      const server = await serveTokens(countingTokens({ expires_in: 300 }), true);
       const tokens = provider({ credentials: { username: 'alice', password: 'p@ss:word' } });
       const token = await tokens.getToken({
         realm: `${server.url}/token`,
@@ -184,15 +188,10 @@ describe('createTokenProvider', () => {
       expect(await provider().getToken({ realm: `${server.url}/token` })).toBe('oauth-style');
     });
 
-    it('sends credentials to an https realm it trusts', async () => {
+    it('sends credentials to an https realm on a host of the allow-list', async () => {
       const server = await serveTokens(countingTokens(), true);
-      const tokens = createTokenProvider({
-        fetch: createNodeFetch({ ca: certificates.caPem }),
-        credentials: { username: 'alice', password: 'secret' },
-        timeoutMs: 2000,
-        now,
-      });
-      expect(await tokens.getToken({ realm: `${server.url}/token` })).toBe('token-1');
+      const tokens = provider({ credentials: { username: 'alice', password: 'secret' }, realmHosts: ['localhost'] }, 'https://notary.example.com');
+      expect(await tokens.getToken({ realm: `https://localhost:${server.port}/token` })).toBe('token-1');
       expect(server.requests[0]?.headers.authorization).toMatch(/^Basic /);
     });
   });
@@ -267,17 +266,22 @@ describe('createTokenProvider', () => {
       ['answers a token that would inject a header', answer(200, '{"token":"abc\\r\\nX-Evil: 1"}')],
       ['answers a polluting document', answer(200, '{"token":"t","__proto__":{"admin":true}}')],
       ['answers more than the size cap', answer(200, JSON.stringify({ token: 'x'.repeat(2048) }))],
-    ])('rejects with TRUST_SERVER_UNAVAILABLE when it %s, without the password', async (_name, handler) => {
-      const server = await serveTokens(handler);
+      ['redirects elsewhere', (_req, res) => {
+        res.writeHead(302, { location: 'https://127.0.0.1:1/elsewhere' });
+        res.end('moved');
+      }],
+    ])('rejects with TRUST_SERVER_UNAVAILABLE when it %s, without the password or its body', async (_name, handler) => {
+      const server = await serveTokens(handler, true);
       const tokens = provider({ credentials: { username: 'alice', password: 'hunter2' }, maxBytes: 1024 });
       const error = await rejectionOf(tokens.getToken({ realm: `${server.url}/token` }));
       expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
       expect(error.message).not.toContain('hunter2');
+      for (const fragment of ['oops', 'html', 'UNAUTHORIZED', 'moved', 'elsewhere']) expect(error.message).not.toContain(fragment);
     });
 
     it('rejects with TRUST_SERVER_UNAVAILABLE when it is unreachable', async () => {
       const port = await findClosedPort();
-      const error = await rejectionOf(provider().getToken({ realm: `http://127.0.0.1:${port}/token` }));
+      const error = await rejectionOf(provider({}, 'http://127.0.0.1:4443').getToken({ realm: `http://127.0.0.1:${port}/token` }));
       expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
     });
 
@@ -308,29 +312,65 @@ describe('createTokenProvider', () => {
       };
     };
 
-    it('refuses an http realm on a network host with credentials, sending nothing', async () => {
+    const credentials = { username: 'u', password: 'hunter2' };
+    const auth = (fetchPort: Fetch, extra: Partial<TokenProviderOptions> = {}) => createTokenAuth({ fetch: fetchPort, timeoutMs: 1000, now, ...extra });
+
+    it.each<[string, string, string]>([
+      ['an http realm on a network host', 'https://notary.example.com', 'http://notary.example.com/token'],
+      ['an http realm on loopback for a server that is not', 'https://notary.example.com', 'http://127.0.0.1:5001/token'],
+      ['an https realm on another host', 'https://notary.example.com', 'https://collector.example.net/token'],
+      ['an https realm on a subdomain of the server', 'https://example.com', 'https://auth.example.com/token'],
+      ['an http realm on the loopback server itself', 'http://127.0.0.1:4443', 'http://127.0.0.1:4443/token'],
+    ])('refuses %s with the credentials, sending nothing', async (_name, server, realm) => {
       const recorder = recordingFetch();
-      const tokens = createTokenProvider({ fetch: recorder.fetch, credentials: { username: 'u', password: 'hunter2' }, timeoutMs: 1000, now });
-      const error = await rejectionOf(tokens.getToken({ realm: 'http://auth.example.com/token' }));
-      expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+      const error = await rejectionOf(auth(recorder.fetch, { credentials }).forServer(server, 'operator').getToken({ realm }));
+      expect(error.code).toBe('TRUST_AUTH_REALM_REFUSED');
       expect(error.message).not.toContain('hunter2');
       expect(recorder.calls).toHaveLength(0);
     });
 
-    it('allows an http realm on a network host anonymously', async () => {
+    it('refuses any realm of a server the caller chose, even on its own host, sending nothing', async () => {
       const recorder = recordingFetch();
-      const tokens = createTokenProvider({ fetch: recorder.fetch, timeoutMs: 1000, now });
-      expect(await tokens.getToken({ realm: 'http://auth.example.com/token' })).toBe('t');
+      const tokens = auth(recorder.fetch, { credentials, realmHosts: ['notary.example.com'] }).forServer('https://notary.example.com', 'caller');
+      const error = await rejectionOf(tokens.getToken({ realm: 'https://notary.example.com/token' }));
+      expect(error.code).toBe('TRUST_AUTH_REALM_REFUSED');
+      expect(recorder.calls).toHaveLength(0);
+    });
+
+    it('refuses an http realm on a network host even without credentials', async () => {
+      const recorder = recordingFetch();
+      const error = await rejectionOf(auth(recorder.fetch).forServer('https://notary.example.com', 'operator').getToken({ realm: 'http://auth.example.com/token' }));
+      expect(error.code).toBe('TRUST_AUTH_REALM_REFUSED');
+      expect(recorder.calls).toHaveLength(0);
+    });
+
+    it('asks an https realm on another host anonymously when no credentials are configured', async () => {
+      const recorder = recordingFetch();
+      expect(await auth(recorder.fetch).forServer('https://notary.docker.io', 'caller').getToken({ realm: 'https://auth.docker.io/token' })).toBe('t');
       expect(recorder.calls[0]?.headers?.['authorization']).toBeUndefined();
+    });
+
+    it('allows an http realm on loopback for a loopback server without credentials', async () => {
+      const recorder = recordingFetch();
+      expect(await auth(recorder.fetch).forServer('http://127.0.0.1:4443', 'operator').getToken({ realm: 'http://127.0.0.1:5001/token' })).toBe('t');
+    });
+
+    it('never hands a token fetched with the credentials to a request that may not use them', async () => {
+      const recorder = recordingFetch();
+      const shared = auth(recorder.fetch, { credentials });
+      const challenge = { realm: 'https://notary.example.com/token', scope: 'repository:private:pull' };
+      await shared.forServer('https://notary.example.com', 'operator').getToken(challenge);
+      const error = await rejectionOf(shared.forServer('https://notary.example.com', 'caller').getToken(challenge));
+      expect(error.code).toBe('TRUST_AUTH_REALM_REFUSED');
+      expect(recorder.calls).toHaveLength(1);
     });
 
     it.each(['file:///etc/passwd', 'not a url', 'https://user:pw@auth.example.com/token'])(
       'refuses the realm %s',
       async (realm) => {
         const recorder = recordingFetch();
-        const tokens = createTokenProvider({ fetch: recorder.fetch, timeoutMs: 1000, now });
-        const error = await rejectionOf(tokens.getToken({ realm }));
-        expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+        const error = await rejectionOf(auth(recorder.fetch).forServer(SERVER, 'operator').getToken({ realm }));
+        expect(error.code).toBe('TRUST_AUTH_REALM_REFUSED');
         expect(recorder.calls).toHaveLength(0);
       },
     );

@@ -9,6 +9,8 @@ import { allowAnswer, denyAnswer, startHttpApiStandIn, TEST_AWS_CREDENTIALS, typ
 const IMAGE = 'registry.example.com/team/app:v1';
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const REGION = 'eu-west-1';
+// Text a hostile or misrouted endpoint answers; no part of it may reach a reason.
+const LEAK = 'zqx7-answer-secret';
 const SIGV4: HttpApiAuth = { kind: 'sigv4', credentials: TEST_AWS_CREDENTIALS, scope: { region: REGION, service: 'execute-api' } };
 
 let standIn: (StandIn & { signatureFailures: string[] }) | undefined;
@@ -78,11 +80,15 @@ describe('createHttpApiVerify', () => {
     ['answers more than 256 KiB', { status: 200, raw: `{"allowed":true,"pad":"${'x'.repeat(300 * 1024)}"}` }],
     ['answers an allow for another image', { status: 200, json: allowAnswer('registry.example.com/team/other:v1', DIGEST) }],
     ['never answers', { hang: true }],
+    ['answers a page that is not JSON', { status: 200, raw: `${LEAK}<html>${LEAK}</html>` }],
+    ['answers the contract with a field of its own', { status: 200, json: { ...(allowAnswer(IMAGE, DIGEST) as object), [LEAK]: true } }],
+    ['answers the contract with a policy field of its own', { status: 200, json: { ...(allowAnswer(IMAGE, DIGEST) as object), policy: { kind: 'ImagePolicy', name: 'p', pattern: '*', [LEAK]: 1 } } }],
   ])('when the function %s', (_, reply) => {
-    it('denies with TRUST_SERVER_UNAVAILABLE, never allows', async () => {
+    it('denies with TRUST_SERVER_UNAVAILABLE, never allows, and repeats nothing of the answer', async () => {
       const { result } = await verifyAgainst(() => reply, { timeoutMs: 300 });
       expect(result).toMatchObject({ allowed: false, digest: null, codes: ['TRUST_SERVER_UNAVAILABLE'], signers: [] });
       expect(result.reasons[0]).toContain(IMAGE);
+      expect(result.reasons.join(' ')).not.toContain(LEAK.slice(0, 4));
     });
   });
 

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeFetch } from '../../../../shared/http/node-fetch.js';
-import { createTokenProvider, type TokenProvider } from '../../../../shared/registry/token-auth.js';
+import type { Fetch } from '../../../../shared/ports.js';
+import { createTokenAuth, type TokenProvider } from '../../../../shared/registry/token-auth.js';
 import { createNotaryHttpSource } from '../../../../shared/trust/notary/http-source.js';
 import { startLocalServer, type Handler, type LocalServer } from '../../../support/local-http-server.js';
+import { getTestCertificates } from '../../../support/tls-certs.js';
 import { rejectionOf } from '../../../support/trustgate-errors.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../../fixtures/notary/${name}`, import.meta.url));
@@ -21,8 +23,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-async function serve(handler: Handler): Promise<LocalServer> {
-  const server = await startLocalServer(handler);
+async function serve(handler: Handler, tls?: { readonly certPem: string; readonly keyPem: string }): Promise<LocalServer> {
+  const server = await startLocalServer(handler, tls);
   servers.push(server);
   return server;
 }
@@ -153,6 +155,15 @@ describe('createNotaryHttpSource', () => {
   });
 
   describe('when the server asks for a token', () => {
+    // Credentials only go over https: the server and its token service serve TLS here.
+    let tls: { readonly certPem: string; readonly keyPem: string };
+    let fetch: Fetch;
+    beforeAll(async () => {
+      const certificates = await getTestCertificates();
+      tls = certificates;
+      fetch = createNodeFetch({ ca: certificates.caPem });
+    });
+
     // A notary-server behind token auth and its token service on one local server:
     // /token issues "token-N"; metadata needs a Bearer token that is in `accepted`.
     async function serveWithTokenAuth(accepted: (token: string) => boolean = () => true) {
@@ -168,21 +179,21 @@ describe('createNotaryHttpSource', () => {
         const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
         if (presented === undefined || !accepted(presented)) {
           res.writeHead(401, {
-            'Www-Authenticate': `Bearer realm="http://127.0.0.1:${server.port}/token",service="notary-server",scope="repository:${GUN}:pull"`,
+            'Www-Authenticate': `Bearer realm="https://127.0.0.1:${server.port}/token",service="notary-server",scope="repository:${GUN}:pull"`,
           });
           res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
           return;
         }
         res.writeHead(200);
         res.end(ROOT);
-      });
+      }, tls);
       const clock = { now: 0 };
-      const tokens = createTokenProvider({
+      const tokens = createTokenAuth({
         fetch,
         credentials: { username: 'alice', password: 'secret' },
         timeoutMs: 2000,
         now: () => clock.now,
-      });
+      }).forServer(server.url, 'operator');
       return { server, tokens, clock };
     }
 
@@ -237,6 +248,29 @@ describe('createNotaryHttpSource', () => {
       expect(paths(server)).toEqual([`${PREFIX}/root.json`, '/token', `${PREFIX}/root.json`]);
     });
 
+    it('asks the server again when the challenge it remembered names a realm it may not use', async () => {
+      let realm = 'https://collector.example.net/token';
+      const server = await serve((req, res) => {
+        if (req.url?.startsWith('/token') === true) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end('{"token":"fresh"}');
+          return;
+        }
+        if (req.headers.authorization !== 'Bearer fresh') {
+          res.writeHead(401, { 'Www-Authenticate': `Bearer realm="${realm}",service="s"` });
+          res.end();
+          return;
+        }
+        res.writeHead(200);
+        res.end(ROOT);
+      }, tls);
+      const tokens = createTokenAuth({ fetch, credentials: { username: 'alice', password: 'secret' }, timeoutMs: 2000, now: () => 0 }).forServer(server.url, 'operator');
+      const source = createNotaryHttpSource({ serverUrl: server.url, gun: GUN, fetch, tokens });
+      expect((await rejectionOf(source.fetchMetadata('root', { kind: 'latest' }, MAX))).code).toBe('TRUST_AUTH_REALM_REFUSED');
+      realm = `${server.url}/token`;
+      expect(await source.fetchMetadata('root', { kind: 'latest' }, MAX)).toBeDefined();
+    });
+
     it('rejects with TRUST_SERVER_UNAVAILABLE when no token provider is configured', async () => {
       const { server } = await serveWithTokenAuth();
       const source = createNotaryHttpSource({ serverUrl: server.url, gun: GUN, fetch });
@@ -252,10 +286,10 @@ describe('createNotaryHttpSource', () => {
           res.end();
           return;
         }
-        res.writeHead(401, { 'Www-Authenticate': `Bearer realm="http://127.0.0.1:${server.port}/token",service="s"` });
+        res.writeHead(401, { 'Www-Authenticate': `Bearer realm="https://127.0.0.1:${server.port}/token",service="s"` });
         res.end();
-      });
-      const tokens: TokenProvider = createTokenProvider({ fetch, timeoutMs: 2000, now: () => 0 });
+      }, tls);
+      const tokens: TokenProvider = createTokenAuth({ fetch, timeoutMs: 2000, now: () => 0 }).forServer(server.url, 'operator');
       const source = createNotaryHttpSource({ serverUrl: server.url, gun: GUN, fetch, tokens });
       const error = await rejectionOf(source.fetchMetadata('root', { kind: 'latest' }, MAX));
       expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
@@ -268,7 +302,7 @@ describe('createNotaryHttpSource', () => {
         res.writeHead(403);
         res.end();
       });
-      const tokens = createTokenProvider({ fetch, timeoutMs: 2000, now: () => 0 });
+      const tokens = createTokenAuth({ fetch, timeoutMs: 2000, now: () => 0 }).forServer(server.url, 'operator');
       const source = createNotaryHttpSource({ serverUrl: server.url, gun: GUN, fetch, tokens });
       const error = await rejectionOf(source.fetchMetadata('root', { kind: 'latest' }, MAX));
       expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
