@@ -1,25 +1,27 @@
 import { ErrorCode, TrustgateError, type ErrorCode as Code } from './errors.js';
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const MAY_HOLD_FORBIDDEN_KEY = /__proto__|constructor|prototype|\\u/;
+// Far deeper than any document trustgate reads (a pod spec, Notary metadata, a policy),
+// shallow enough that every later walk over the value (canonical JSON, logging, schema
+// checks) stays far from the call stack's limit.
+export const MAX_JSON_DEPTH = 512;
 
-// Parse JSON from an untrusted source. Keys that could pollute prototypes are rejected
-// rather than dropped, so a hostile document cannot change meaning between parsers.
+// Parse JSON from an untrusted source. Every key is data: `__proto__`, `constructor`,
+// `prototype` are valid keys (a Kubernetes label, a Docker tag) and are kept as such.
+// Security, by construction rather than by refusing names: JSON.parse defines every member
+// as an own data property (a `__proto__` member never sets the prototype), and every object
+// of the result is then given a null prototype, so a lookup of a key the document does not
+// hold finds nothing (not Object.prototype.constructor) and an assignment `copy[key] = v`
+// into such an object can never reach a prototype. JSON.parse itself does not recurse on
+// the call stack; a value nested deeper than MAX_JSON_DEPTH is refused with `code` before
+// any recursive consumer sees it.
 export function parseJsonSafely(text: string, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
   let value: unknown;
   try {
-    // The reviver costs a call per value; a text that cannot spell a forbidden key (not
-    // even through a \u escape) skips it and is parsed the plain, faster way.
-    value = MAY_HOLD_FORBIDDEN_KEY.test(text)
-      ? JSON.parse(text, (key, v: unknown) => {
-          if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`forbidden key "${key}"`);
-          return v;
-        })
-      : JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new TrustgateError(code, `${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  return value;
+  return adoptUntrustedValue(value, code, what);
 }
 
 // Decoding without `stream` keeps no state between calls, so one decoder serves them all.
@@ -33,6 +35,28 @@ export function parseJsonBytes(bytes: Uint8Array, code: Code = ErrorCode.REQUEST
     throw new TrustgateError(code, `${what} is not UTF-8`, { cause: error });
   }
   return parseJsonSafely(text, code, what);
+}
+
+// Makes a value parsed by someone else (a YAML document, OpenWhisk's params) as safe as
+// parseJsonSafely's: every plain object gets a null prototype, and nesting deeper than
+// MAX_JSON_DEPTH is refused with `code`. Iterative with an explicit stack, so a hostile depth
+// cannot overflow the call stack; each object is visited once (a YAML alias shared by two
+// parents is already converted the second time), so the cost is linear in the value's size.
+export function adoptUntrustedValue(value: unknown, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
+  const stack: { readonly item: unknown; readonly depth: number }[] = [{ item: value, depth: 0 }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { item, depth } = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= MAX_JSON_DEPTH) throw new TrustgateError(code, `${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
+    if (Array.isArray(item)) {
+      for (const child of item as unknown[]) if (typeof child === 'object' && child !== null) stack.push({ item: child, depth: depth + 1 });
+      continue;
+    }
+    if (Object.getPrototypeOf(item) === null) continue;
+    Object.setPrototypeOf(item, null);
+    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) stack.push({ item: child, depth: depth + 1 });
+  }
+  return value;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

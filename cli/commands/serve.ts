@@ -15,7 +15,7 @@ import type { Clock, KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
-import type { VerifyImageFn } from '../../shared/admission/decide-admission.js';
+import type { AdmissionDeps, VerifyImageFn } from '../../shared/admission/decide-admission.js';
 import { isTrustgateError } from '../../shared/errors.js';
 import { createHttpApiVerify, decodeHttpApiAuth, parseHttpApiBase } from '../../infra/remote-functions/http-api-verify.js';
 import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-functions/openwhisk-verify.js';
@@ -110,20 +110,18 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const verifyDeps: VerifyImageDeps = { notary, clock: io.clock, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
-  const admit = createAdmitEndpoint({
-    admission: {
-      verify: remote?.verify ?? ((image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace })),
-      budgetMs: config.budgetMs,
-      startTimer: startBudgetTimer,
-    },
-    metrics,
-    logger,
-    elapsedMs: () => performance.now(),
-  });
+  const admission: AdmissionDeps = {
+    verify: remote?.verify ?? ((image, namespace) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace })),
+    budgetMs: config.budgetMs,
+    startTimer: startBudgetTimer,
+  };
+  const admit = createAdmitEndpoint({ admission, metrics, logger, elapsedMs: () => performance.now() });
+  const validate = createAdmitEndpoint({ admission: { ...admission, validate: true }, metrics, logger, elapsedMs: () => performance.now() });
   const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, kv: store.kv, policies, logger, metrics, env: io.env, clock: io.clock });
   const server = createWebhookServer({
     tls,
     admit,
+    validate,
     functions: {
       'verify-image': createVerifyImageHandler({
         ...verifyDeps,

@@ -27,7 +27,8 @@ export function normaliseHeaders(): Middleware {
   return {
     name: 'normaliseHeaders',
     before: (request) => {
-      const headers: Record<string, string> = {};
+      // Null prototype: a header named `__proto__` or `constructor` is data like any other.
+      const headers = Object.create(null) as Record<string, string>;
       for (const [name, value] of Object.entries(request.event.headers ?? {})) {
         if (value === undefined) continue;
         const key = name.toLowerCase();

@@ -4,7 +4,7 @@
 // params. Either way the answer is {statusCode, headers, body}, which web actions send as
 // the HTTP response and direct invokers read as the result.
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
-import { parseJsonSafely } from '../../shared/json.js';
+import { adoptUntrustedValue, parseJsonSafely } from '../../shared/json.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
@@ -31,7 +31,8 @@ export function decodeOpenWhiskParams(params: unknown): unknown {
   if (Object.keys(fields).length === 0) {
     throw new TrustgateError(ErrorCode.REQUEST_INVALID, 'no request parameters: expected the function\'s JSON request');
   }
-  return fields;
+  // The platform parsed these; give them the same null prototypes and depth bound as a body we parse.
+  return adoptUntrustedValue(fields, ErrorCode.REQUEST_INVALID, 'action parameters');
 }
 
 export function createOpenWhiskMain(getHandle: () => (body: unknown) => Promise<FunctionResponse>, getLogger: () => Logger) {

@@ -1,7 +1,8 @@
-// POST /admit: an AdmissionReview in, an AdmissionReview out. A body that is not a review
-// at all gets HTTP 400; any review gets HTTP 200 with the verdict inside, because the API
-// server treats a non-200 as a webhook failure and applies failurePolicy instead of
-// showing the user our reason. Each decision is logged as one JSON line and counted.
+// POST /admit (mutating) and POST /validate (validating, admission.validate set): an
+// AdmissionReview in, an AdmissionReview out. A body that is not a review at all gets HTTP
+// 400; any review gets HTTP 200 with the verdict inside, because the API server treats a
+// non-200 as a webhook failure and applies failurePolicy instead of showing the user our
+// reason. Each decision is logged as one JSON line and counted.
 import { decideAdmission, type AdmissionDecision, type AdmissionDeps } from '../../shared/admission/decide-admission.js';
 import { decodeAdmissionReview } from '../../shared/admission/decode-admission-review.js';
 import { isTrustgateError } from '../../shared/errors.js';
@@ -75,6 +76,7 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
   if (request?.name) fields['name'] = request.name;
   if (request?.operation) fields['operation'] = request.operation;
   if (request?.dryRun) fields['dryRun'] = true;
+  if (deps.admission.validate === true) fields['pass'] = 'validate';
   fields['outcome'] = decision.outcome;
   fields['status'] = decision.review.response.status.code;
   fields['durationMs'] = Math.round(seconds * 1000 * 10) / 10;

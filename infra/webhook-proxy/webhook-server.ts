@@ -23,6 +23,8 @@ export interface WebhookServerOptions {
   // PEM certificate chain and key; plain HTTP when absent (for a TLS-terminating sidecar).
   readonly tls?: { readonly cert: string; readonly key: string };
   readonly admit: (body: Uint8Array) => Promise<EndpointAnswer>;
+  // POST /validate: the validating pass over the final object (no patch).
+  readonly validate?: (body: Uint8Array) => Promise<EndpointAnswer>;
   readonly functions: Readonly<Record<string, FunctionHandler>>;
   readonly renderMetrics: () => string;
   readonly logger: Logger;
@@ -51,11 +53,12 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     const method = request.method ?? 'GET';
     if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok\n') : notAllowed('GET');
     if (path === '/metrics') return method === 'GET' ? { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: options.renderMetrics() } : notAllowed('GET');
-    if (path === '/admit') {
+    const review = path === '/admit' ? options.admit : path === '/validate' ? options.validate : undefined;
+    if (review !== undefined) {
       if (method !== 'POST') return notAllowed('POST');
       const read = await readBody(request, maxAdmit);
       if (read.kind === 'too-large') return json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`));
-      const answer = await options.admit(read.bytes);
+      const answer = await review(read.bytes);
       return json(answer.status, answer.body);
     }
     const fn = /^\/functions\/([a-z0-9-]+)$/.exec(path)?.[1];
@@ -153,7 +156,8 @@ export function pathOf(url: string): string {
 
 // Header names as Node gives them (lower case); repeated headers are joined.
 function headersOf(request: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
+  // Null prototype: a header named `__proto__` or `constructor` is data like any other.
+  const headers = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }

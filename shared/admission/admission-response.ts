@@ -11,6 +11,7 @@ import {
   type JsonPatchReplace,
 } from './admission-review.js';
 import { encodeJsonPatch } from './json-patch.js';
+import { podImageField } from './pod-image-fields.js';
 import type { ImageVerdict } from './decide-admission.js';
 
 export const DENIED_CODE = 403;
@@ -48,7 +49,7 @@ export function timeoutResponse(uid: string, budgetMs: number, pending: readonly
   return toReview({ uid, allowed: false, status: { code: DENIED_CODE, message } });
 }
 
-// `init container "setup", container "app" image docker.io/x/y:1: [CODE] why, [CODE] why`.
+// `init container "setup", image volume "tools" image docker.io/x/y:1: [CODE] why, [CODE] why`.
 export function formatImageFailure(verdict: ImageVerdict): string {
   const result = verdict.result;
   const prefix = `${verdict.image}: `;
@@ -60,12 +61,6 @@ export function formatImageFailure(verdict: ImageVerdict): string {
   return `${verdict.containers.map(describeContainer).join(', ')} image ${verdict.image}: ${reasons.join(', ')}`;
 }
 
-const LIST_LABELS: Readonly<Record<ContainerImage['list'], string>> = {
-  initContainers: 'init container',
-  containers: 'container',
-  ephemeralContainers: 'ephemeral container',
-};
-
 function describeContainer(container: ContainerImage): string {
-  return `${LIST_LABELS[container.list]} ${JSON.stringify(container.name)}`;
+  return `${podImageField(container.list).label} ${JSON.stringify(container.name)}`;
 }

@@ -1,25 +1,21 @@
 // The AdmissionReview (admission.k8s.io/v1) as the core sees it once decoded: read-only,
-// already checked, with every container image located by its JSON Pointer so a patch can
-// address it exactly.
+// already checked, with every image located by its JSON Pointer so a patch can address it
+// exactly.
+import type { PodImageList } from './pod-image-fields.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const ADMISSION_KIND = 'AdmissionReview';
 
-// The three container lists of a pod spec, in the order Kubernetes starts them.
-export const ContainerList = {
-  INIT: 'initContainers',
-  MAIN: 'containers',
-  EPHEMERAL: 'ephemeralContainers',
-} as const;
-export type ContainerList = (typeof ContainerList)[keyof typeof ContainerList];
-
+// One image of the admitted object: a container's `image` or an image volume's
+// `image.reference` (every field is listed in pod-image-fields.ts).
 export interface ContainerImage {
-  readonly list: ContainerList;
+  readonly list: PodImageList;
   readonly index: number;
+  // The container's or volume's name.
   readonly name: string;
   // The image string exactly as written in the object.
   readonly image: string;
-  // RFC 6901 pointer to the container's `image` field inside the admitted object.
+  // RFC 6901 pointer to the image field inside the admitted object.
   readonly pointer: string;
 }
 

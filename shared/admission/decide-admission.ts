@@ -3,6 +3,13 @@
 // below the API server's webhook timeout. Any denial, error or timeout denies the whole
 // request (fail closed); allowed tags are pinned to their signed digests by a JSON Patch.
 //
+// The validating pass (`validate: true`) judges the object as it will be stored, after every
+// mutating webhook ran: it patches nothing, and denies any image the mutating pass would
+// still have pinned (IMAGE_NOT_PINNED). Security: a mutating webhook called after ours can
+// replace our pinned digest with a tag or another image; the validating pass sees that, as
+// every image is verified again (a foreign digest must itself be signed) and must already
+// be pinned wherever policy asks for pinning.
+//
 // Deliberately unlike Portieris: objects with ownerReferences (pods of a ReplicaSet, jobs
 // of a CronJob) are verified like any other, because skipping them let anyone who can
 // create a pod with a forged ownerReference bypass the webhook; and a dry run gets exactly
@@ -35,6 +42,8 @@ export interface AdmissionDeps {
   // so the API server hears our denial instead of applying its failurePolicy.
   readonly budgetMs: number;
   readonly startTimer: (ms: number) => BudgetTimer;
+  // The validating pass: check the final object, patch nothing.
+  readonly validate?: boolean;
 }
 
 export const DEFAULT_BUDGET_MS = 8_000;
@@ -87,6 +96,11 @@ export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<Deco
     return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure)), request, verdicts };
   }
   const patch = verdicts.flatMap(toPatchOperations);
+  if (deps.validate === true) {
+    const unpinned = verdicts.flatMap((verdict) => unpinnedFailure(verdict, patch));
+    if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned), request, verdicts };
+    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, []), request, verdicts };
+  }
   return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch), request, verdicts };
 }
 
@@ -126,6 +140,18 @@ function toPatchOperations(verdict: ImageVerdict): JsonPatchReplace[] {
     if (reference.digest !== undefined) return [];
     return [{ op: 'replace' as const, path: container.pointer, value: toPinnedReference(reference, digest) }];
   });
+}
+
+// In the validating pass, the containers of a verdict that the mutating pass would pin, as
+// one IMAGE_NOT_PINNED failure naming them and the digest they should have run.
+function unpinnedFailure(verdict: ImageVerdict, patch: readonly JsonPatchReplace[]): string[] {
+  const pointers = new Set(patch.map((operation) => operation.path));
+  const containers = verdict.containers.filter((container) => pointers.has(container.pointer));
+  if (containers.length === 0) return [];
+  const digest = verdict.result?.digest ?? '';
+  const reason = `${verdict.image}: not pinned to its signed digest ${digest} (a webhook after trustgate's mutating one changed it, or that one did not run)`;
+  const result: VerifyImageResponse = { allowed: false, image: verdict.image, digest: null, reasons: [reason], codes: [ErrorCode.IMAGE_NOT_PINNED], signers: [] };
+  return [formatImageFailure({ image: verdict.image, containers, result })];
 }
 
 function normalise(image: string): string | undefined {

@@ -13,6 +13,7 @@ import {
   type GroupVersionKind,
 } from './admission-review.js';
 import { toJsonPointer } from './json-patch.js';
+import { podImageField } from './pod-image-fields.js';
 import { lookupWorkloadShape, type WorkloadShape } from './workload-kinds.js';
 
 // Operations that can bring a new image: the rest (DELETE, CONNECT) are admitted unchecked.
@@ -74,7 +75,9 @@ export function decodeAdmissionReview(body: unknown): DecodedReview {
   return { kind: 'check', request, containers };
 }
 
-// Every container image of the object, in list order, each with the pointer to its field.
+// Every image of the object (pod-image-fields.ts), in list order, each with the pointer to
+// its field. Items of a list whose image is optional (volumes of other types) are skipped
+// only when they lack the image object altogether.
 function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: string, message: string) => void): ContainerImage[] {
   if (!isPlainObject(object)) {
     fail('request.object', 'must be an object');
@@ -91,26 +94,32 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
   const podSpec = spec as Record<string, unknown>;
   const containers: ContainerImage[] = [];
   for (const list of shape.lists) {
+    const field = podImageField(list);
     const items = podSpec[list];
     if (items === undefined || items === null) continue;
     // Field paths are only spelled out for a problem; pointers share the list's prefix.
     const listPath = (): string => `request.object.${[...shape.podSpec, list].join('.')}`;
     if (!Array.isArray(items)) {
-      fail(listPath(), 'must be an array of containers');
+      fail(listPath(), `must be an array of ${field.label}s`);
       continue;
     }
     const listPointer = items.length === 0 ? '' : toJsonPointer([...shape.podSpec, list]);
+    const imagePointer = toJsonPointer(field.imagePath);
     items.forEach((item: unknown, index) => {
       if (!isPlainObject(item)) return fail(`${listPath()}[${index}]`, 'must be an object');
-      const { name, image } = item;
+      const [first, ...rest] = field.imagePath;
+      if (!field.everyItem && (item[first] === undefined || item[first] === null)) return;
+      const { name } = item;
       if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
+      let image: unknown = item[first];
+      for (const segment of rest) image = isPlainObject(image) ? image[segment] : undefined;
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
-        return fail(`${listPath()}[${index}].image`, 'must be a non-empty image reference');
+        return fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
       }
-      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}/image` });
+      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}${imagePointer}` });
     });
   }
-  if (containers.length > MAX_CONTAINERS) fail(`request.object.${shape.podSpec.join('.')}`, `holds more than ${MAX_CONTAINERS} containers`);
+  if (containers.length > MAX_CONTAINERS) fail(`request.object.${shape.podSpec.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
 }
 

@@ -2,17 +2,17 @@
 // bring a new image into the cluster. Only the versions the MutatingWebhookConfiguration
 // registers are listed: with matchPolicy Equivalent the API server converts every other
 // version of these resources to one of them before calling the webhook.
-import type { ContainerList, GroupVersionKind } from './admission-review.js';
-import { ContainerList as Lists } from './admission-review.js';
+import type { GroupVersionKind } from './admission-review.js';
+import { ALL_POD_IMAGE_LISTS, type PodImageList } from './pod-image-fields.js';
 
 export interface WorkloadShape {
   // Path segments from the object to its pod spec ([] = the object itself).
   readonly podSpec: readonly string[];
-  // The container lists that can hold images new to the cluster.
-  readonly lists: readonly ContainerList[];
+  // The pod spec lists (pod-image-fields.ts) that can hold images new to the cluster.
+  readonly lists: readonly PodImageList[];
 }
 
-const ALL_LISTS: readonly ContainerList[] = [Lists.INIT, Lists.MAIN, Lists.EPHEMERAL];
+const ALL_LISTS = ALL_POD_IMAGE_LISTS;
 const TEMPLATE = ['spec', 'template', 'spec'];
 
 const SHAPES: Readonly<Record<string, WorkloadShape>> = {
@@ -32,8 +32,8 @@ const SHAPES: Readonly<Record<string, WorkloadShape>> = {
 // Pod; 1.16-1.21 send an `EphemeralContainers` object holding only the list. Either way
 // only ephemeral containers are new: the other lists of a running pod cannot change there.
 const EPHEMERAL_SHAPES: Readonly<Record<string, WorkloadShape>> = {
-  '/v1/Pod': { podSpec: ['spec'], lists: [Lists.EPHEMERAL] },
-  '/v1/EphemeralContainers': { podSpec: [], lists: [Lists.EPHEMERAL] },
+  '/v1/Pod': { podSpec: ['spec'], lists: ['ephemeralContainers'] },
+  '/v1/EphemeralContainers': { podSpec: [], lists: ['ephemeralContainers'] },
 };
 
 // Subresources that cannot change a container image: their requests are admitted without

@@ -1,6 +1,6 @@
 import { parseAllDocuments } from 'yaml';
 import { ErrorCode, isTrustgateError, type FieldProblem } from '../errors.js';
-import { parseJsonSafely } from '../json.js';
+import { adoptUntrustedValue, parseJsonSafely } from '../json.js';
 import { ProblemScope } from './problem-scope.js';
 
 export interface PolicyFile {
@@ -13,10 +13,6 @@ export interface RawDocument {
   readonly scope: ProblemScope;
   readonly value: unknown;
 }
-
-// Keys that would change an object's prototype or shadow its constructor if a consumer ever
-// copied the decoded value with plain assignment. Rejected outright, as in shared/json.ts.
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 // Split one policy file into its documents. `.json` files are one JSON document; anything else
 // is a YAML stream (`---`-separated). Empty documents are skipped but still counted, so
@@ -40,8 +36,10 @@ function parseJsonFile(file: PolicyFile, problems: FieldProblem[]): RawDocument[
   }
 }
 
-// YAML streams: syntax errors, duplicate keys and excessive alias expansion are problems of
-// their document; forbidden keys are reported at their field path.
+// YAML streams: syntax errors, duplicate keys, excessive alias expansion and excessive
+// nesting are problems of their document. Every key is data: the yaml package defines a
+// `__proto__` key as an own property (never the prototype), and adoptUntrustedValue then
+// gives every object a null prototype, as parseJsonSafely does for JSON.
 function* parseYamlStream(file: PolicyFile, problems: FieldProblem[]): Generator<RawDocument> {
   let parsed: ReturnType<typeof parseAllDocuments>;
   try {
@@ -61,33 +59,14 @@ function* parseYamlStream(file: PolicyFile, problems: FieldProblem[]): Generator
     let value: unknown;
     try {
       // maxAliasCount bounds alias expansion ("billion laughs").
-      value = document.toJS({ maxAliasCount: 100 });
+      value = adoptUntrustedValue(document.toJS({ maxAliasCount: 100 }), ErrorCode.POLICY_INVALID, 'document');
     } catch (error) {
-      scope.add('', `not valid YAML: ${firstLine(error)}`);
+      scope.add('', isTrustgateError(error) ? error.message : `not valid YAML: ${firstLine(error)}`);
       continue;
     }
     if (value === null || value === undefined) continue;
-    if (findForbiddenKeys(value, '', scope) === 0) yield { scope, value };
+    yield { scope, value };
   }
-}
-
-// Reports every forbidden key with its path; returns how many were found.
-function findForbiddenKeys(value: unknown, field: string, scope: ProblemScope): number {
-  if (Array.isArray(value)) {
-    return value.reduce<number>((count, item, index) => count + findForbiddenKeys(item, `${field}[${index}]`, scope), 0);
-  }
-  if (typeof value !== 'object' || value === null) return 0;
-  let count = 0;
-  for (const [key, child] of Object.entries(value)) {
-    const childField = field === '' ? key : `${field}.${key}`;
-    if (FORBIDDEN_KEYS.has(key)) {
-      scope.add(childField, `forbidden key "${key}"`);
-      count += 1;
-    } else {
-      count += findForbiddenKeys(child, childField, scope);
-    }
-  }
-  return count;
 }
 
 function firstLine(error: unknown): string {

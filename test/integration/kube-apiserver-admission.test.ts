@@ -1,12 +1,16 @@
 // `trustgate serve` as a real cluster calls it: a real kube-apiserver (with its own etcd)
-// holds a MutatingWebhookConfiguration pointing at serve's /admit, and every assertion is
-// made through the API server's REST API: what it refuses, and what it stores after
+// holds a MutatingWebhookConfiguration pointing at serve's /admit and a
+// ValidatingWebhookConfiguration pointing at its /validate, and every assertion is made
+// through the API server's REST API: what it refuses, and what it stores after
 // applying serve's JSON patch. Images are signed with the real notary client on the real
 // notary-server.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startLocalServer, type LocalServer } from '../support/local-http-server.js';
+import { getTestCertificates } from '../support/tls-certs.js';
 import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
 import { uniqueGun, type TargetDigest } from './support/scenarios.js';
 import { signedTestRegistryPolicy } from './support/trust-policies.js';
@@ -14,6 +18,12 @@ import { startTrustEnvironment, type TrustEnvironment } from './support/trust-en
 import { startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
 const WEBHOOK_NAME = 'images.trustgate.test';
+const VALIDATING_WEBHOOK_NAME = 'validate.trustgate.test';
+// Pods labelled so also pass a mutating webhook that runs after trustgate's (configurations
+// are called in name order) and swaps the first container's image for the one named in the
+// annotation: what a compromised or careless later webhook could do.
+const SWAP_LABEL = 'trustgate.test/swap';
+const SWAP_ANNOTATION = 'trustgate.test/swap-to';
 const NAMESPACE = `trustgate-it-${randomBytes(4).toString('hex')}`;
 // The label the webhook's namespaceSelector matches: only this test's namespace is checked.
 const NAMESPACE_LABEL = 'trustgate.test/enforce';
@@ -22,6 +32,7 @@ const WEBHOOK_EFFECTIVE_TIMEOUT_MS = 15_000;
 let env: TrustEnvironment | undefined;
 let kube: KubeApiServer | undefined;
 let serve: ServeProcess | undefined;
+let swapper: LocalServer | undefined;
 let app: { gun: string; target: TargetDigest };
 
 // The API server and the trust environment start in parallel; both are kept for afterAll
@@ -44,10 +55,75 @@ async function setUp(): Promise<void> {
 
   expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { [NAMESPACE_LABEL]: 'true' } } }), 201);
   expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
+  const certificates = await getTestCertificates();
+  swapper = await startLocalServer(swapImage, certificates);
+  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', swapperConfiguration(swapper, certificates.caPem)), 201);
+  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', webhookConfiguration(serve, 'validating')), 201);
   await waitUntilWebhookIsEffective();
+  await waitUntilValidatingWebhookIsEffective();
+}
+
+// The later mutating webhook: allows everything, replacing the first container's image by
+// the annotation's value.
+function swapImage(request: IncomingMessage, response: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.on('end', () => {
+    const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string; object: { metadata?: { annotations?: Record<string, string> } } } };
+    const image = review.request.object.metadata?.annotations?.[SWAP_ANNOTATION];
+    const patch = image === undefined ? [] : [{ op: 'replace', path: '/spec/containers/0/image', value: image }];
+    const answer = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
+    };
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  });
+}
+
+function swapperConfiguration(server: LocalServer, caPem: string): KubeObject {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    // Sorts after trustgate's configuration, so it is called after trustgate's patch.
+    metadata: { name: `zz-swapper-${NAMESPACE}` },
+    webhooks: [
+      {
+        name: 'swap.later-webhook.test',
+        clientConfig: { url: `${server.url}/swap`, caBundle: Buffer.from(caPem).toString('base64') },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
+        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
+        objectSelector: { matchLabels: { [SWAP_LABEL]: 'true' } },
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        failurePolicy: 'Fail',
+        timeoutSeconds: 10,
+      },
+    ],
+  };
+}
+
+// As for the mutating webhook: a pod swapped to an unsigned image is admitted until the
+// validating webhook is in effect, then denied by it.
+async function waitUntilValidatingWebhookIsEffective(): Promise<void> {
+  const deadline = Date.now() + WEBHOOK_EFFECTIVE_TIMEOUT_MS;
+  let last: KubeAnswer | undefined;
+  while (Date.now() < deadline) {
+    last = await api().request('POST', `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, swappedPod('probe', imageOf('unsigned')));
+    if (last.status !== 201 && String(last.body['message']).includes(`admission webhook "${VALIDATING_WEBHOOK_NAME}" denied the request`)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`validating webhook not in effect after ${WEBHOOK_EFFECTIVE_TIMEOUT_MS} ms; last answer ${last?.status}: ${last?.text}\n${serve?.output()}`);
+}
+
+// A Pod with the signed tag, which the later webhook swaps for `swapTo` after trustgate pinned it.
+function swappedPod(name: string, swapTo: string): KubeObject {
+  const object = pod(name, imageOf('v1'));
+  return { ...object, metadata: { name, namespace: NAMESPACE, labels: { [SWAP_LABEL]: 'true' }, annotations: { [SWAP_ANNOTATION]: swapTo } } };
 }
 
 afterAll(async () => {
+  await swapper?.close();
   await serve?.stop();
   await kube?.stop();
   await env?.stop();
@@ -63,9 +139,9 @@ function imageOf(tag: string): string {
   return `${app.gun}:${tag}`;
 }
 
-// Registers serve's /admit for pods and deployments in the labelled namespace, trusting the
-// CA serve generated, failing closed.
-function webhookConfiguration(webhook: ServeProcess): KubeObject {
+// Registers serve's /admit (or /validate) for pods and deployments in the labelled
+// namespace, trusting the CA serve generated, failing closed.
+function webhookConfiguration(webhook: ServeProcess, type: 'mutating' | 'validating' = 'mutating'): KubeObject {
   const rule = (apiGroup: string, apiVersion: string, resource: string): KubeObject => ({
     apiGroups: [apiGroup],
     apiVersions: [apiVersion],
@@ -75,12 +151,12 @@ function webhookConfiguration(webhook: ServeProcess): KubeObject {
   });
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
+    kind: type === 'mutating' ? 'MutatingWebhookConfiguration' : 'ValidatingWebhookConfiguration',
     metadata: { name: `trustgate-${NAMESPACE}` },
     webhooks: [
       {
-        name: WEBHOOK_NAME,
-        clientConfig: { url: `${webhook.url}/admit`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
+        name: type === 'mutating' ? WEBHOOK_NAME : VALIDATING_WEBHOOK_NAME,
+        clientConfig: { url: `${webhook.url}/${type === 'mutating' ? 'admit' : 'validate'}`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
         rules: [rule('', 'v1', 'pods'), rule('apps', 'v1', 'deployments')],
         namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
         sideEffects: 'None',
@@ -211,6 +287,30 @@ describe('trustgate serve behind a real kube-apiserver', () => {
       const answer = expectStatus(await api().request('POST', `${podsPath}?dryRun=All`, pod('dry-signed', imageOf('v1'))), 201);
       expect(podImages(answer.body)).toEqual([pinned()]);
       expectStatus(await api().request('GET', `${podsPath}/dry-signed`), 404);
+    });
+  });
+
+  describe('when a mutating webhook called after trustgate swaps the pinned image', () => {
+    it('is refused by the validating webhook when the swap puts the signed tag back (IMAGE_NOT_PINNED)', async () => {
+      const answer = await api().request('POST', podsPath, swappedPod('swapped-tag', imageOf('v1')));
+      expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
+      const message = String(answer.body['message']);
+      expect(message).toContain(`admission webhook "${VALIDATING_WEBHOOK_NAME}" denied the request: `);
+      expect(message).toContain(`container "app" image ${imageOf('v1')}: [IMAGE_NOT_PINNED]`);
+      expectStatus(await api().request('GET', `${podsPath}/swapped-tag`), 404);
+    });
+
+    it('is refused by the validating webhook when the swap brings an unsigned image', async () => {
+      const image = imageOf('unsigned');
+      const answer = await api().request('POST', podsPath, swappedPod('swapped-unsigned', image));
+      expect(String(answer.body['message'])).toContain(`admission webhook "${VALIDATING_WEBHOOK_NAME}" denied the request: `);
+      expect(String(answer.body['message'])).toContain(`${image}: [TRUST_NO_SIGNED_TARGET]`);
+      expectStatus(await api().request('GET', `${podsPath}/swapped-unsigned`), 404);
+    });
+
+    it('is stored when the swap keeps the signed digest', async () => {
+      const created = expectStatus(await api().request('POST', podsPath, swappedPod('swapped-same', pinned())), 201);
+      expect(podImages(created.body)).toEqual([pinned()]);
     });
   });
 

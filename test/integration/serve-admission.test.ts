@@ -16,7 +16,7 @@ import {
   type Json,
   type KINDS,
 } from '../support/admission-reviews.js';
-import { uniqueGun, type TargetDigest } from './support/scenarios.js';
+import { randomTarget, uniqueGun, type TargetDigest } from './support/scenarios.js';
 import { signedTestRegistryPolicy, trustedTestGuns } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { httpsRequest, startTrustgateServe, type HttpAnswer, type ServeProcess } from './support/trustgate-serve.js';
@@ -33,17 +33,24 @@ let serve: ServeProcess;
 let app: { gun: string; target: TargetDigest };
 let tools: { gun: string; target: TargetDigest };
 let teamA: { gun: string; target: TargetDigest };
+// A repository whose targets/releases delegate signed v1 and tags named like properties of
+// Object.prototype.
+const KEY_NAMED_TAGS = ['prototype', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+let keyNamed: { gun: string; targets: Map<string, TargetDigest> };
 
 beforeAll(async () => {
   env = await startTrustEnvironment();
   const appGun = uniqueGun('app');
   const toolsGun = uniqueGun('tools');
   const teamGun = uniqueGun('team-a');
-  const [appTarget, toolsTarget, teamSigned] = await Promise.all([
+  const keyNamedGun = uniqueGun('key-named');
+  const [appTarget, toolsTarget, teamSigned, keyNamedTargets] = await Promise.all([
     env.scenarios.signedInTargets(appGun, 'v1'),
     env.scenarios.signedInTargets(toolsGun, 'v1'),
     env.scenarios.signedByDelegationOnly(teamGun, 'v1', 'targets/alice'),
+    signTagsNamedLikeObjectKeys(keyNamedGun),
   ]);
+  keyNamed = { gun: keyNamedGun, targets: keyNamedTargets };
   app = { gun: appGun, target: appTarget };
   tools = { gun: toolsGun, target: toolsTarget };
   teamA = { gun: teamGun, target: teamSigned };
@@ -58,6 +65,17 @@ afterAll(async () => {
   await serve?.stop();
   await env?.stop();
 });
+
+async function signTagsNamedLikeObjectKeys(gun: string): Promise<Map<string, TargetDigest>> {
+  const targets = new Map<string, TargetDigest>([['v1', await env.scenarios.signedInReleases(gun, 'v1')]]);
+  for (const tag of KEY_NAMED_TAGS) {
+    const target = randomTarget();
+    await env.scenarios.cli.addHash(gun, tag, target.size, target.digestHex, { roles: ['targets/releases'] });
+    targets.set(tag, target);
+  }
+  await env.scenarios.cli.publish(gun);
+  return targets;
+}
 
 function teamPolicy(trustServer: string, alicePem: string): string {
   return `apiVersion: portieris.cloud.ibm.com/v1
@@ -84,8 +102,8 @@ async function post(path: string, body: Json | string): Promise<HttpAnswer> {
   return httpsRequest(`${serve.url}${path}`, serve.caPem, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
 }
 
-async function admit(review: Json): Promise<ReviewAnswer> {
-  const answer = await post('/admit', review);
+async function admit(review: Json | string, path = '/admit'): Promise<ReviewAnswer> {
+  const answer = await post(path, review);
   expect(answer.status, answer.text).toBe(200);
   return JSON.parse(answer.text) as ReviewAnswer;
 }
@@ -195,10 +213,119 @@ describe('trustgate serve', () => {
       expect(answer.response.status.message).toContain('request.object.spec.containers[0].image');
     });
 
+    describe('with image volumes', () => {
+      it('denies a Pod whose signed container mounts an unsigned image volume, naming the volume', async () => {
+        const object = objectOfKind('Pod', podSpec({
+          containers: [{ name: 'app', image: `${app.gun}:v1` }],
+          volumes: [{ name: 'payload', image: `${app.gun}:unsigned` }],
+        }));
+        const answer = await admit(reviewFor('Pod', object));
+        expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+        expect(answer.response.status.message).toContain(`image volume "payload" image ${app.gun}:unsigned: [TRUST_NO_SIGNED_TARGET]`);
+        expect(answer.response.status.message).not.toContain('container "app"');
+        expect(answer.response).not.toHaveProperty('patch');
+      });
+
+      it.each(['Pod', 'Deployment', 'CronJob'] as const)('pins a signed image volume of a %s to its digest', async (kindName: keyof typeof KINDS) => {
+        const object = objectOfKind(kindName, podSpec({
+          containers: [{ name: 'app', image: `${app.gun}:v1` }],
+          volumes: [{ name: 'payload', image: `${tools.gun}:v1` }],
+        }));
+        const answer = await admit(reviewFor(kindName, object));
+        expect(answer.response.allowed, answer.response.status.message).toBe(true);
+        const base = `/${POD_SPEC_PATHS[kindName].join('/')}`;
+        expect(patchOperations(answer)).toEqual([
+          { op: 'replace', path: `${base}/containers/0/image`, value: pinned(app) },
+          { op: 'replace', path: `${base}/volumes/0/image/reference`, value: pinned(tools) },
+        ]);
+        expect(imagesOf(applyReplacePatch(object, answer.response.patch ?? ''), POD_SPEC_PATHS[kindName])).toEqual({
+          containers: [pinned(app)],
+          volumes: [pinned(tools)],
+        });
+      });
+    });
+
+    describe('when keys are named like properties of Object.prototype', () => {
+      it('admits a Pod whose labels and annotations are named constructor, prototype, __proto__, toString', async () => {
+        const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}:v1` }] }));
+        const names = { constructor: 'a', prototype: 'b', toString: 'c', hasOwnProperty: 'd', PROTO: 'e' };
+        object['metadata'] = { name: 'hello', namespace: 'default', labels: names, annotations: names };
+        const text = JSON.stringify(reviewFor('Pod', object)).replaceAll('"PROTO"', '"__proto__"');
+        expect(text).toContain('"labels":{"constructor":"a","prototype":"b","toString":"c","hasOwnProperty":"d","__proto__":"e"}');
+        const answer = await admit(text);
+        expect(answer.response.allowed, answer.response.status.message).toBe(true);
+        expect(patchOperations(answer)).toEqual([{ op: 'replace', path: '/spec/containers/0/image', value: pinned(app) }]);
+      });
+
+      it('verifies tags a delegate named like them, and the repository\'s other tags', async () => {
+        const tags = ['v1', ...KEY_NAMED_TAGS];
+        const object = objectOfKind('Pod', podSpec({ containers: tags.map((tag, index) => ({ name: `c${index}`, image: `${keyNamed.gun}:${tag}` })) }));
+        const answer = await admit(reviewFor('Pod', object));
+        expect(answer.response.allowed, answer.response.status.message).toBe(true);
+        expect(patchOperations(answer)).toEqual(
+          tags.map((tag, index) => ({ op: 'replace', path: `/spec/containers/${index}/image`, value: `${keyNamed.gun}@sha256:${keyNamed.targets.get(tag)?.digestHex}` })),
+        );
+      });
+
+      it('still denies a tag named like them that nobody signed', async () => {
+        const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}:constructor` }] }));
+        const answer = await admit(reviewFor('Pod', object));
+        expect(answer.response.allowed).toBe(false);
+        expect(answer.response.status.message).toContain('[TRUST_NO_SIGNED_TARGET]');
+      });
+    });
+
+    it('answers HTTP 400 to a review nested 200,000 levels deep, and keeps serving', async () => {
+      const deepObject = `${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`;
+      const deepArray = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+      const bodies = [
+        `{"apiVersion":${deepArray},"kind":"AdmissionReview"}`,
+        `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","operation":${deepArray},"object":${deepObject}}}`,
+        `[${deepArray}]`,
+      ];
+      for (const body of bodies) {
+        const answer = await post('/admit', body);
+        expect(answer.status).toBe(400);
+        expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'REQUEST_INVALID' } });
+      }
+      expect((await httpsRequest(`${serve.url}/healthz`, serve.caPem)).status).toBe(200);
+    });
+
     it('answers HTTP 400 to a body that is no AdmissionReview', async () => {
       expect((await post('/admit', { ...loadCapture('podCreate'), apiVersion: 'admission.k8s.io/v1beta1' })).status).toBe(400);
       expect((await post('/admit', 'not json')).status).toBe(400);
       expect((await httpsRequest(`${serve.url}/admit`, serve.caPem)).status).toBe(405);
+    });
+  });
+
+  describe('POST /validate', () => {
+    it('allows images pinned to their signed digests, image volumes included, and patches nothing', async () => {
+      const object = objectOfKind('Deployment', podSpec({ containers: [{ name: 'app', image: pinned(app) }], volumes: [{ name: 'payload', image: pinned(tools) }] }));
+      const answer = await admit(reviewFor('Deployment', object, { capture: 'deploymentCreate' }), '/validate');
+      expect(answer.response.allowed, answer.response.status.message).toBe(true);
+      expect(answer.response).not.toHaveProperty('patch');
+      expect(answer.response).not.toHaveProperty('patchType');
+    });
+
+    it('denies a signed tag that a later webhook put back unpinned, with IMAGE_NOT_PINNED', async () => {
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: pinned(app) }, { name: 'sidecar', image: `${tools.gun}:v1` }] }));
+      const answer = await admit(reviewFor('Pod', object), '/validate');
+      expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(answer.response.status.message).toContain(`container "sidecar" image ${tools.gun}:v1: [IMAGE_NOT_PINNED] not pinned to its signed digest sha256:${tools.target.digestHex}`);
+      expect(answer.response.status.message).not.toContain('container "app"');
+      expect(answer.response).not.toHaveProperty('patch');
+    });
+
+    it('denies a digest that was swapped in for one nobody signed', async () => {
+      const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}@sha256:${randomTarget().digestHex}` }] }));
+      const answer = await admit(reviewFor('Pod', object), '/validate');
+      expect(answer.response.allowed).toBe(false);
+      expect(answer.response.status.message).toContain('container "app"');
+    });
+
+    it('answers HTTP 400 to a body that is no AdmissionReview', async () => {
+      expect((await post('/validate', 'not json')).status).toBe(400);
+      expect((await httpsRequest(`${serve.url}/validate`, serve.caPem)).status).toBe(405);
     });
   });
 
@@ -216,6 +343,12 @@ describe('trustgate serve', () => {
       });
     });
 
+    it('answers 400 REQUEST_INVALID to a body nested 100,000 levels deep', async () => {
+      const answer = await post('/functions/verify-image', `{"image":${'['.repeat(100_000)}${']'.repeat(100_000)},"namespace":"default"}`);
+      expect(answer.status).toBe(400);
+      expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'REQUEST_INVALID' } });
+    });
+
     it('answers 400 with every bad field, 404 for an unknown function, 405 for GET', async () => {
       const invalid = await post('/functions/verify-image', { namespace: 'Not_A_Namespace' });
       expect(invalid.status).toBe(400);
@@ -228,11 +361,12 @@ describe('trustgate serve', () => {
   describe('GET /metrics', () => {
     it('counts the requests, decisions by outcome and durations so far', async () => {
       const text = await metricsText();
-      // 12 reviews were posted above; bodies that are no review are not counted.
+      // 22 reviews were posted above (to /admit and /validate); bodies that are no review
+      // are not counted.
       const requests = sample(text, 'trustgate_admission_requests_total');
-      expect(requests).toBe(12);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(9);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(2);
+      expect(requests).toBe(22);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(15);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(6);
       expect(sample(text, 'trustgate_admission_decisions_total{outcome="invalid"}')).toBe(1);
       expect(sample(text, 'trustgate_admission_duration_seconds_count')).toBe(requests);
       expect(sample(text, 'trustgate_admission_duration_seconds_bucket{le="+Inf"}')).toBe(requests);
@@ -249,9 +383,10 @@ describe('trustgate serve', () => {
           .filter((line) => line.message === 'admission decision');
       // Log lines travel through a pipe and may trail the answers: wait for them, bounded.
       const deadline = Date.now() + 5_000;
-      while (decisionLines().length < 12 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (decisionLines().length < 22 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const decisions = decisionLines();
-      expect(decisions).toHaveLength(12);
+      expect(decisions).toHaveLength(22);
+      expect(decisions.filter((line) => (line as { pass?: string }).pass === 'validate')).toHaveLength(3);
       expect(decisions[0]).toMatchObject({ outcome: 'allowed', namespace: 'default', kind: 'Pod' });
       expect(decisions[0]?.images).toHaveLength(2);
     });

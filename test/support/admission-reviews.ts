@@ -63,15 +63,22 @@ export interface PodSpecLists {
   readonly initContainers?: readonly ContainerSpec[];
   readonly containers?: readonly ContainerSpec[];
   readonly ephemeralContainers?: readonly ContainerSpec[];
+  // Image volumes (Kubernetes 1.31+), added after the captured pod's own volumes.
+  readonly volumes?: readonly ContainerSpec[];
 }
 
-// The captured Pod's spec with its container lists replaced.
+// The captured Pod's spec with its container lists replaced and image volumes added.
 export function podSpec(lists: PodSpecLists): JsonObject {
   const captured = loadCapture('podCreate');
   const spec = structuredClone(((captured['request'] as JsonObject)['object'] as JsonObject)['spec'] as JsonObject);
   const template = (spec['containers'] as JsonObject[])[0] ?? {};
   delete spec['containers'];
   for (const [list, containers] of Object.entries(lists) as [string, readonly ContainerSpec[]][]) {
+    if (list === 'volumes') {
+      const existing = Array.isArray(spec['volumes']) ? spec['volumes'] : [];
+      spec['volumes'] = [...existing, ...containers.map((volume) => ({ name: volume.name, image: { reference: volume.image, pullPolicy: 'IfNotPresent' } }))];
+      continue;
+    }
     spec[list] = containers.map((container) => ({ ...template, name: container.name, image: container.image }));
   }
   return spec;
@@ -157,7 +164,8 @@ function step(cursor: Json, token: string, path: string): Json {
   throw new Error(`patch path ${path} does not exist`);
 }
 
-// Every container image of an object, by list, read at the kind's pod spec path.
+// Every image of an object, by list, read at the kind's pod spec path: container images,
+// and under `volumes` the references of image volumes (when there are any).
 export function imagesOf(object: Json, path: readonly string[]): Record<string, string[]> {
   let spec: Json = object;
   for (const segment of path) spec = (spec as JsonObject)[segment] as Json;
@@ -166,5 +174,13 @@ export function imagesOf(object: Json, path: readonly string[]): Record<string, 
     const items = (spec as JsonObject)[list];
     if (Array.isArray(items)) result[list] = items.map((item) => (item as JsonObject)['image'] as string);
   }
+  const volumes = (spec as JsonObject)['volumes'];
+  const references = Array.isArray(volumes)
+    ? volumes.flatMap((volume) => {
+        const image = (volume as JsonObject)['image'];
+        return image !== null && typeof image === 'object' && !Array.isArray(image) ? [image['reference'] as string] : [];
+      })
+    : [];
+  if (references.length > 0) result['volumes'] = references;
   return result;
 }

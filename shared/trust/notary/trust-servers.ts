@@ -18,7 +18,7 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 // the path.
 export function selectTrustServer(registry: string, given: string | undefined): string {
   if (given === undefined) {
-    const fallback = DEFAULT_TRUST_SERVERS[registry];
+    const fallback = Object.hasOwn(DEFAULT_TRUST_SERVERS, registry) ? DEFAULT_TRUST_SERVERS[registry] : undefined;
     if (fallback === undefined) {
       throw new TrustgateError(
         ErrorCode.TRUST_SERVER_UNKNOWN,

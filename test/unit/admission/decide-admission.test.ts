@@ -250,3 +250,44 @@ describe('decideAdmission', () => {
     });
   });
 });
+
+describe('decideAdmission in the validating pass', () => {
+  async function validate(spec: Parameters<typeof podSpec>[0], answers: Readonly<Record<string, Answer>>): Promise<AdmissionDecision> {
+    const decoded = decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', podSpec(spec))));
+    if (decoded.kind !== 'check') throw new Error(`expected a review to check, got ${decoded.kind}`);
+    return decideAdmission({ verify: fakeVerify(answers).verify, budgetMs: 8_000, startTimer: neverExpires, validate: true }, decoded);
+  }
+
+  it('allows images pinned to their signed digests and patches nothing', async () => {
+    const decision = await validate({ containers: [{ name: 'app', image: `${APP}@${DIGEST_A}` }] }, { [`${APP}@${DIGEST_A}`]: signedAs(DIGEST_A) });
+    expect(decision.outcome).toBe('allowed');
+    expect(decision.review.response.patch).toBeUndefined();
+    expect(decision.review.response.patchType).toBeUndefined();
+  });
+
+  it('denies a signed tag left unpinned with IMAGE_NOT_PINNED, naming the container and the digest', async () => {
+    const decision = await validate(
+      { containers: [{ name: 'app', image: `${APP}:1` }], volumes: [{ name: 'tools', image: `${TOOLS}:1` }] },
+      { [`${APP}:1`]: signedAs(DIGEST_A), [`${TOOLS}:1`]: signedAs(DIGEST_B) },
+    );
+    expect(decision.outcome).toBe('denied');
+    expect(decision.review.response.patch).toBeUndefined();
+    const message = decision.review.response.status.message;
+    expect(message).toContain(`container "app" image ${APP}:1: [IMAGE_NOT_PINNED] not pinned to its signed digest ${DIGEST_A}`);
+    expect(message).toContain(`image volume "tools" image ${TOOLS}:1: [IMAGE_NOT_PINNED] not pinned to its signed digest ${DIGEST_B}`);
+  });
+
+  it('allows a tag when the policy asks for no pinning (mutateImage: false)', async () => {
+    const decision = await validate({ containers: [{ name: 'app', image: `${APP}:1` }] }, { [`${APP}:1`]: { allowed: true, digest: DIGEST_A, mutateImage: false } });
+    expect(decision.outcome).toBe('allowed');
+  });
+
+  it('denies a digest nobody trusted signed, as the mutating pass does', async () => {
+    const decision = await validate(
+      { containers: [{ name: 'app', image: `${APP}@${DIGEST_B}` }] },
+      { [`${APP}@${DIGEST_B}`]: deniedWith(`${APP}@${DIGEST_B}`, 'TRUST_NO_SIGNED_TARGET', 'no signed target has this digest') },
+    );
+    expect(decision.outcome).toBe('denied');
+    expect(decision.review.response.status.message).toContain('[TRUST_NO_SIGNED_TARGET]');
+  });
+});

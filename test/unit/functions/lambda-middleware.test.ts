@@ -39,6 +39,15 @@ describe('normaliseHeaders', () => {
     const headers = await handler({ headers: { Authorization: 'Bearer a', 'X-Trace': '1', 'x-trace': '2', 'Content-Type': 'application/json' } }, context);
     expect(headers).toEqual({ authorization: 'Bearer a', 'x-trace': '1,2', 'content-type': 'application/json' });
   });
+
+  it('keeps headers named like properties of Object.prototype as data', async () => {
+    const handler = middy<DecodedHttpApiEvent, unknown>()
+      .use(normaliseHeaders())
+      .handler((event) => Promise.resolve(event.headers));
+    const sent = JSON.parse('{"__proto__":"a","Constructor":"b","toString":"c"}') as Record<string, string>;
+    const headers = (await handler({ headers: sent }, context)) as Record<string, string>;
+    expect(Object.entries(headers)).toEqual([['__proto__', 'a'], ['constructor', 'b'], ['tostring', 'c']]);
+  });
 });
 
 describe('createLambdaEntry with a request schema', () => {
@@ -63,6 +72,16 @@ describe('createLambdaEntry with a request schema', () => {
       expect(result.statusCode).toBe(200);
       expect(bodies).toEqual([{ image: 'nginx', trust: { server: 'https://n.example.com' } }]);
       expect(headers).toEqual([{ 'content-type': 'application/json' }]);
+    });
+  });
+
+  describe('when the body nests 100,000 levels deep', () => {
+    it('answers 400 REQUEST_INVALID and never runs the handler', async () => {
+      const { bodies, lambda } = recordingEntry();
+      const result = await lambda({ body: `{"image":${'['.repeat(100_000)}${']'.repeat(100_000)}}` }, context);
+      expect(result.statusCode).toBe(400);
+      expect((JSON.parse(result.body) as { error: { code: string } }).error.code).toBe('REQUEST_INVALID');
+      expect(bodies).toEqual([]);
     });
   });
 

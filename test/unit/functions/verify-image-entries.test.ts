@@ -111,4 +111,12 @@ describe('verify-image on OpenWhisk (main(params))', () => {
   it('answers params that are not an object with 400', async () => {
     expect((await openwhisk(null)).statusCode).toBe(400);
   });
+
+  it('answers params nested 200,000 levels deep with 400 REQUEST_INVALID, as parsed by the platform', async () => {
+    const deep = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`) as unknown;
+    const result = await openwhisk({ image: 'reg.example.com/team/signed:v1', trust: { server: deep } });
+    expect(result).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID' } } });
+    const raw = await openwhisk({ __ow_body: `{"image":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, __ow_method: 'post' });
+    expect(raw).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID' } } });
+  });
 });

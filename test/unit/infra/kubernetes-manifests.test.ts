@@ -28,15 +28,18 @@ function only(kind: string): Doc {
 }
 
 describe('infra/kubernetes', () => {
-  describe('the MutatingWebhookConfiguration', () => {
-    const webhook = (only('MutatingWebhookConfiguration')['webhooks'] as Doc[])[0] as Doc;
+  describe.each([
+    ['MutatingWebhookConfiguration', '/admit'],
+    ['ValidatingWebhookConfiguration', '/validate'],
+  ])('the %s', (kind, path) => {
+    const webhook = (only(kind)['webhooks'] as Doc[])[0] as Doc;
 
     it('fails closed, has no side effects, speaks v1 only and answers within 10 s', () => {
       expect(webhook['failurePolicy']).toBe('Fail');
       expect(webhook['sideEffects']).toBe('None');
       expect(webhook['admissionReviewVersions']).toEqual(['v1']);
       expect(webhook['timeoutSeconds']).toBe(10);
-      expect(valueAt(webhook, ['clientConfig', 'service'])).toMatchObject({ name: 'trustgate', namespace: 'trustgate-system', path: '/admit', port: 443 });
+      expect(valueAt(webhook, ['clientConfig', 'service'])).toMatchObject({ name: 'trustgate', namespace: 'trustgate-system', path, port: 443 });
     });
 
     it('leaves out exactly trustgate-system and kube-system by their API-server-set name label', () => {
@@ -70,6 +73,18 @@ describe('infra/kubernetes', () => {
       );
       for (const rule of rules) expect(rule['operations']).toEqual(['CREATE', 'UPDATE']);
     });
+  });
+
+  it('validates exactly what it mutates', () => {
+    const mutating = (only('MutatingWebhookConfiguration')['webhooks'] as Doc[])[0] as Doc;
+    const validating = (only('ValidatingWebhookConfiguration')['webhooks'] as Doc[])[0] as Doc;
+    expect(validating['rules']).toEqual(mutating['rules']);
+    expect(validating['matchPolicy']).toBe(mutating['matchPolicy']);
+  });
+
+  it('installs both webhooks with kustomize', () => {
+    const kustomization = parseAllDocuments(readFileSync(`${DIR}kustomization.yaml`, 'utf8'))[0]?.toJS() as Doc;
+    expect(kustomization['resources']).toEqual(expect.arrayContaining(['mutating-webhook.yaml', 'validating-webhook.yaml']));
   });
 
   describe('the Deployment', () => {

@@ -3,7 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { createTokenProviderFromEnv, decodeRealmHosts } from '../../../infra/trust-server/token-provider-from-env.js';
 import type { Fetch, HttpRequest } from '../../../shared/ports.js';
+import { fixedClock } from '../../support/clocks.js';
 import { rejectionOf } from '../../support/trustgate-errors.js';
+
+const clock = fixedClock(new Date('2030-01-01T00:00:00Z'));
 
 describe('decodeRealmHosts', () => {
   it('reads comma- and space-separated host names in the form realm URLs give them', () => {
@@ -37,20 +40,20 @@ describe('createTokenProviderFromEnv', () => {
 
   it('sends the credentials to a realm host of TRUSTGATE_TRUST_REALM_HOSTS', async () => {
     const recorder = recording();
-    const auth = createTokenProviderFromEnv(recorder.fetch, { ...credentials, TRUSTGATE_TRUST_REALM_HOSTS: 'auth.example.com' });
+    const auth = createTokenProviderFromEnv(recorder.fetch, { ...credentials, TRUSTGATE_TRUST_REALM_HOSTS: 'auth.example.com' }, clock);
     await auth.forServer('https://notary.example.com', 'operator').getToken({ realm: 'https://AUTH.example.com/token' });
     expect(recorder.calls[0]?.headers?.['authorization']).toMatch(/^Basic /);
   });
 
   it('refuses a realm host that is not listed, sending nothing', async () => {
     const recorder = recording();
-    const auth = createTokenProviderFromEnv(recorder.fetch, credentials);
+    const auth = createTokenProviderFromEnv(recorder.fetch, credentials, clock);
     const error = await rejectionOf(auth.forServer('https://notary.example.com', 'operator').getToken({ realm: 'https://auth.example.com/token' }));
     expect(error.code).toBe('TRUST_AUTH_REALM_REFUSED');
     expect(recorder.calls).toEqual([]);
   });
 
   it('refuses a user name without a password', () => {
-    expect(() => createTokenProviderFromEnv(recording().fetch, { TRUSTGATE_TRUST_USERNAME: 'u' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => createTokenProviderFromEnv(recording().fetch, { TRUSTGATE_TRUST_USERNAME: 'u' }, clock)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });

@@ -216,13 +216,13 @@ kind: Deployment
     });
   });
 
-  describe('when a document carries a __proto__ key', () => {
-    it('rejects it in YAML', () => {
+  describe('when a document carries a __proto__ key where no field is expected', () => {
+    it('rejects it in YAML as an unknown field', () => {
       const problems = problemsOf(CLUSTER_POLICY.replace('mutateImage: false', '__proto__: {mutateImage: false}'));
       expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:1: spec.repositories[0].policy.__proto__']);
     });
 
-    it('rejects it in JSON', () => {
+    it('rejects it in JSON as an unknown field', () => {
       const json = '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"__proto__":{"x":1}}';
       expect(problemsOf(json, 'secret.json')).toHaveLength(1);
     });
@@ -230,6 +230,34 @@ kind: Deployment
     it('does not pollute Object.prototype', () => {
       problemsOf('apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  __proto__: {polluted: "yes"}\n');
       expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    });
+  });
+
+  describe('when a Secret holds keys named like properties of Object.prototype', () => {
+    it.each([
+      ['YAML', 'secret.yaml', 'apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: team-a}\nstringData:\n  __proto__: a\n  constructor: b\n  prototype: c\n  toString: d\n'],
+      ['JSON', 'secret.json', '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"team-a"},"stringData":{"__proto__":"a","constructor":"b","prototype":"c","toString":"d"}}'],
+    ])('keeps each as a key of its own in %s', (_format, source, text) => {
+      const set = decodePolicyDocuments([{ source, text }]);
+      const secret = set.secrets.find((candidate) => candidate.name === 's');
+      expect([...(secret?.data.keys() ?? [])].sort()).toEqual(['__proto__', 'constructor', 'prototype', 'toString']);
+      expect(new TextDecoder().decode(secret?.data.get('__proto__'))).toBe('a');
+      expect(({} as Record<string, unknown>)['a']).toBeUndefined();
+    });
+  });
+
+  describe('when a policy has labels and annotations named like properties of Object.prototype', () => {
+    it('decodes it like any other', () => {
+      const text = CLUSTER_POLICY.replace('  name: default\n', '  name: default\n  labels: {__proto__: a, constructor: b}\n  annotations: {prototype: c, toString: d}\n');
+      const set = decodePolicyDocuments([{ source: 'policies.yaml', text }]);
+      expect(set.clusterPolicies.map((policy) => policy.name)).toEqual(['default']);
+    });
+  });
+
+  describe('when a YAML document nests far too deep', () => {
+    it('reports the document as invalid instead of crashing', () => {
+      const problems = problemsOf(`${CLUSTER_POLICY}---\n${'['.repeat(600)}${']'.repeat(600)}\n`);
+      expect(problems.map((problem) => problem.path)).toEqual(['policies.yaml:2']);
     });
   });
 

@@ -255,6 +255,14 @@ describe('createTokenAuth', () => {
     });
   });
 
+  describe('when the token document holds a __proto__ key', () => {
+    it('reads the token and leaves every prototype alone', async () => {
+      const server = await serveTokens(answer(200, '{"token":"t","__proto__":{"admin":true}}'));
+      expect(await provider().getToken({ realm: `${server.url}/token` })).toBe('t');
+      expect(({} as Record<string, unknown>)['admin']).toBeUndefined();
+    });
+  });
+
   describe('when the token service fails', () => {
     it.each<[string, Handler]>([
       ['refuses the credentials', answer(401, '{"errors":[{"code":"UNAUTHORIZED"}]}')],
@@ -264,7 +272,6 @@ describe('createTokenAuth', () => {
       ['answers without a token', answer(200, '{"expires_in":60}')],
       ['answers an empty token', answer(200, '{"token":""}')],
       ['answers a token that would inject a header', answer(200, '{"token":"abc\\r\\nX-Evil: 1"}')],
-      ['answers a polluting document', answer(200, '{"token":"t","__proto__":{"admin":true}}')],
       ['answers more than the size cap', answer(200, JSON.stringify({ token: 'x'.repeat(2048) }))],
       ['redirects elsewhere', (_req, res) => {
         res.writeHead(302, { location: 'https://127.0.0.1:1/elsewhere' });

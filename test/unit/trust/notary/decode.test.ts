@@ -274,13 +274,22 @@ describe('decodeTargets', () => {
 });
 
 describe('decoding hostile bytes', () => {
-  describe('when a document carries prototype-polluting keys', () => {
-    it.each([
-      '{"signed":{"__proto__":{"_type":"Targets"}},"signatures":[]}',
-      '{"signed":{"_type":"Targets","targets":{"constructor":{"length":1,"hashes":{}}}},"signatures":[]}',
-      '{"signed":{"_type":"Targets","prototype":1},"signatures":[]}',
-    ])('rejects %s with TRUST_METADATA_INVALID', (text) => {
-      expect(thrownError(() => decodeTargets(toBytes(text))).code).toBe(ErrorCode.TRUST_METADATA_INVALID);
+  describe('when tags and roles are named like properties of Object.prototype', () => {
+    const NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'];
+
+    it('decodes each as a target of its own, next to the others', () => {
+      const text = new TextDecoder().decode(readFixture('targets/releases.json'));
+      const entry = '{"length":1,"hashes":{"sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}';
+      const extra = NAMES.map((name) => `"${name}":${entry},`).join('');
+      const { signed } = decodeTargets(toBytes(text.replace('"targets":{', `"targets":{${extra}`)));
+      for (const name of NAMES) expect(signed.targets.get(name)?.length).toBe(1);
+      expect(signed.targets.size).toBe(NAMES.length + decodeTargets(readFixture('targets/releases.json')).signed.targets.size);
+      expect(({} as Record<string, unknown>)['length']).toBeUndefined();
+    });
+
+    it('finds no snapshot entry the document does not hold', () => {
+      const { signed } = decodeSnapshot(readFixture('snapshot.json'));
+      for (const name of NAMES) expect(signed.meta.get(name)).toBeUndefined();
     });
   });
 
