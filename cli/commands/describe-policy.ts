@@ -1,6 +1,6 @@
 // Human descriptions of policies and where they come from, for `verify --policies` and
 // `policy lookup`.
-import type { PolicySource } from '../../shared/policy/match-policy.js';
+import type { PolicySource, Precedence, PrecedenceRule, RankedPattern } from '../../shared/policy/match-policy.js';
 import type { Policy } from '../../shared/policy/model.js';
 
 // `ImagePolicy team-a/signed (pattern "registry.example.com/team-a/*")`.
@@ -28,4 +28,26 @@ export function describePolicy(policy: Policy): string[] {
   if (lines.length === 0) lines.push('no checks: every matching image is allowed');
   lines.push(`mutateImage: ${policy.mutateImage}`);
   return lines;
+}
+
+const RULE_TEXT: Readonly<Record<PrecedenceRule, string>> = {
+  exact: 'it is the image itself (exact match)',
+  score: 'it has the highest score (length of the normalised pattern minus its \'*\' count)',
+  pattern: 'scores tie, and its normalised pattern sorts first',
+  policy: 'scores and patterns tie, and its policy name sorts first',
+  entry: 'it is the earlier entry of the same pattern in one policy',
+};
+
+// Why the governing pattern won when several matched, then every runner-up, best first:
+//   why: it has the highest score (...): "icr.io/hello/world:*" scores 19
+//   runner-up: ClusterImagePolicy open (pattern "icr.io/hello/world"): scores 18
+export function describePrecedence(precedence: Precedence): string[] {
+  return [
+    `  why: ${RULE_TEXT[precedence.rule]}: ${describeRanked(precedence.winner)}`,
+    ...precedence.runnersUp.map((ranked) => `  runner-up: ${describeSource(ranked.source)}: ${describeRanked(ranked)}`),
+  ];
+}
+
+function describeRanked(ranked: RankedPattern): string {
+  return `"${ranked.normalised}" ${ranked.exact ? 'is exact, ' : ''}scores ${ranked.score}`;
 }

@@ -7,7 +7,7 @@ import { decodePolicyLookupRequest, type PolicyLookupRequest } from '../../share
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { formatProblem, loadPolicySet } from '../policy-set.js';
-import { describePolicy, describeSource } from './describe-policy.js';
+import { describePolicy, describePrecedence, describeSource } from './describe-policy.js';
 
 export const POLICY_LOOKUP_USAGE = 'usage: trustgate policy lookup IMAGE --policies PATH [--namespace NS] [--json]';
 
@@ -42,7 +42,11 @@ function toRequest(image: unknown, namespace: string): PolicyLookupRequest {
 
 function formatLookup(response: PolicyLookupResponse): string {
   const lines = response.matched
-    ? [`matched: ${describeSource(response.source)}`, ...describePolicy(response.policy).map((line) => `  ${line}`)]
+    ? [
+        `matched: ${describeSource(response.source)}`,
+        ...describePolicy(response.policy).map((line) => `  ${line}`),
+        ...(response.precedence === undefined ? [] : describePrecedence(response.precedence)),
+      ]
     : [`no match: ${response.reason}`];
   for (const { policy, source } of response.enforced) {
     lines.push(`enforced: ${describeSource(source)}`, ...describePolicy(policy).map((line) => `  ${line}`));

@@ -41,6 +41,16 @@ const NAME_MAX_LENGTH = 255;
 // Longest slice of a rejected input quoted back in an error message.
 const QUOTED_INPUT_MAX = 200;
 
+// True for one repository path component ('nginx', 'my__app-x.y') and for a tag, as the
+// grammar above has them; policy decoding uses these to find patterns no image can match.
+export function isPathComponent(value: string): boolean {
+  return PATH_COMPONENT_RE.test(value);
+}
+
+export function isTag(value: string): boolean {
+  return TAG_RE.test(value);
+}
+
 // True for 'sha256:' followed by exactly 64 lower-case hex digits, the only digest form
 // the product accepts (what registries and Notary's DCT mapping produce).
 export function isDigest(value: string): boolean {

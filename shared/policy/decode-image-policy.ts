@@ -2,6 +2,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { joinField, toFieldPath } from '../field-path.js';
 import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js';
 import { decodeMetadata, truncate } from './decode-metadata.js';
+import { isPlainObject } from '../json.js';
+import { imagePatternProblems } from './image-pattern.js';
 import {
   ENFORCE_ANNOTATION,
   ROOT_KEY_IDS_ANNOTATION,
@@ -58,7 +60,10 @@ export function decodeImagePolicy(
   const rootKeyIds = metadata === undefined ? [] : decodeRootKeyIds(metadata.annotations.get(ROOT_KEY_IDS_ANNOTATION), scope);
   const spec = document['spec'];
   if (spec === undefined) scope.add('spec', 'is required');
-  else if (!validateSpec(spec)) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
+  else {
+    if (!validateSpec(spec)) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
+    reportInertPatterns(spec, scope.child('spec'));
+  }
   if (scope.count() !== before || metadata === undefined) return undefined;
 
   const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds));
@@ -101,6 +106,22 @@ function decodeRootKeyIds(value: string | undefined, scope: ProblemScope): reado
     return [];
   }
   return [...new Set(ids)];
+}
+
+// A repository pattern no normalised image can match (upper case in the path, whitespace, a
+// port that is not a number) is an error, not a rule that silently never applies: an enforced
+// baseline with such a typo would otherwise enforce nothing. Runs whatever else is wrong with
+// the spec (only string names are judged), so every problem is listed in one run.
+function reportInertPatterns(spec: unknown, scope: ProblemScope): void {
+  const repositories = isPlainObject(spec) ? spec['repositories'] : undefined;
+  if (!Array.isArray(repositories)) return;
+  repositories.forEach((repository: unknown, index) => {
+    const name = isPlainObject(repository) ? repository['name'] : undefined;
+    if (typeof name !== 'string' || name.length === 0) return;
+    for (const problem of imagePatternProblems(name)) {
+      scope.add(`repositories[${index}].name`, `${problem}, so no image can match ${JSON.stringify(truncate(name))}`);
+    }
+  });
 }
 
 // One problem per ajv error, at the field it concerns (`repositories[0].policy.trust.enabled`).

@@ -1,9 +1,22 @@
-import { isRegistryHost, normaliseRegistry, normaliseRepository, splitReferenceParts, splitRegistry, type ImageReference } from '../image/reference.js';
+import {
+  isDigest,
+  isPathComponent,
+  isRegistryHost,
+  isTag,
+  normaliseRepository,
+  splitReferenceParts,
+  splitRegistry,
+  type ImageReference,
+} from '../image/reference.js';
+import { canonicalRegistry, splitHostPort, toMatchSubject, type MatchSubject } from '../image/registry-host.js';
 
 // A repository pattern from a policy, normalised the way image references are, with `*` kept.
 export interface ImagePattern {
-  // Registry host glob, lower-case: 'docker.io', '*.trusted.com', '*'.
+  // Registry host glob, lower-case, canonical port: 'docker.io', '*.trusted.com', '*', 'reg:5000'.
   readonly host: string;
+  // The host without its port, and the port glob; no port means any port of that host.
+  readonly hostName: string;
+  readonly port?: string;
   // Repository path glob: 'library/nginx', 'team/*'.
   readonly path: string;
   // Tag glob; absent means any tag, and digest-only references too.
@@ -28,22 +41,28 @@ const ONLY_STARS = /^\*+$/;
 //   - a name made only of '*' (`*`, `*:latest`) means any registry and any repository;
 //   - index.docker.io is docker.io, and a single-component Docker Hub path gets 'library/'
 //     (`nginx*` is `docker.io/library/nginx*`) unless it is only '*' (`docker.io/*` is all of
-//     Docker Hub).
-// Never throws: a pattern no image can satisfy simply never matches.
+//     Docker Hub);
+//   - a numeric port is a number and 443, the HTTPS default, is no port (`reg:0443/app` is
+//     `reg/app`), so the length that ranks patterns cannot be padded by respelling a port.
+// Never throws: a pattern no image can satisfy simply never matches (the policy decoder
+// refuses such patterns, see imagePatternProblems).
 export function toImagePattern(pattern: string): ImagePattern {
   const { name, tag, digest } = splitReferenceParts(pattern);
   let host = '*';
   let path = '*';
   if (!ONLY_STARS.test(name)) {
     const split = splitRegistry(name, (first) => isRegistryHost(first) || ONLY_STARS.test(first));
-    host = normaliseRegistry(split.registry);
+    host = canonicalRegistry(split.registry);
     path = ONLY_STARS.test(split.repository) ? split.repository : normaliseRepository(host, split.repository);
   }
 
   const text = `${host}/${path}${tag === undefined ? '' : `:${tag}`}${digest === undefined ? '' : `@${digest}`}`;
   const stars = countStars(text);
+  const { name: hostName, port } = splitHostPort(host);
   return {
     host,
+    hostName,
+    ...(port === undefined ? {} : { port }),
     path,
     ...(tag === undefined ? {} : { tag }),
     ...(digest === undefined ? {} : { digest }),
@@ -58,11 +77,27 @@ export function toImagePattern(pattern: string): ImagePattern {
 // '*' in the path can never reach into the registry host and a host glob can never reach into
 // the path. This is the fix Portieris made in v0.14.2: matching the whole string let
 // `attacker.com/x.trusted.com/app` pass a `trusted.com/*` or `*.trusted.com/*` rule.
-export function matchesImagePattern(pattern: ImagePattern, image: ImageReference): boolean {
-  if (!matchGlob(pattern.host, image.registry) || !matchGlob(pattern.path, image.repository)) return false;
-  if (pattern.tag !== undefined && (image.tag === undefined || !matchGlob(pattern.tag, image.tag))) return false;
-  if (pattern.digest !== undefined && (image.digest === undefined || !matchGlob(pattern.digest, image.digest))) return false;
+// Ports: both sides are canonical (`reg:0443` and `reg:443` are `reg`), so no spelling of a
+// registry reaches another policy than the registry itself. A pattern host without a port is
+// matched against the host as a whole, as Portieris does: `reg.io` is the registry on the
+// default port, while a glob may cover ports (`*`, `reg*`). A permissive `trusted.com/*` thus
+// says nothing about `trusted.com:5000`, which may be another, even plain-HTTP, service. With
+// `anyPort` (used for enforced policies, which are a floor) a pattern host without a port
+// governs that host on every port, so an enforced `reg/prod/*` cannot be sidestepped by pulling
+// `reg:5000/prod/app`. A pattern with a port (`reg:5000`, `reg:*`) governs the ports it
+// names; the default port is 443.
+export function matchesImagePattern(pattern: ImagePattern, image: ImageReference | MatchSubject, options: { readonly anyPort?: boolean } = {}): boolean {
+  const subject = 'hostName' in image ? image : toMatchSubject(image);
+  if (!matchesHost(pattern, subject, options.anyPort === true)) return false;
+  if (!matchGlob(pattern.path, subject.repository)) return false;
+  if (pattern.tag !== undefined && (subject.tag === undefined || !matchGlob(pattern.tag, subject.tag))) return false;
+  if (pattern.digest !== undefined && (subject.digest === undefined || !matchGlob(pattern.digest, subject.digest))) return false;
   return true;
+}
+
+function matchesHost(pattern: ImagePattern, subject: MatchSubject, anyPort: boolean): boolean {
+  if (pattern.port !== undefined) return matchGlob(pattern.hostName, subject.hostName) && matchGlob(pattern.port, subject.port);
+  return matchGlob(pattern.host, subject.host) || (anyPort && matchGlob(pattern.host, subject.hostName));
 }
 
 // Anchored glob match where '*' is any run of characters ('/' included) and every other
@@ -98,4 +133,61 @@ function countStars(text: string): number {
   let count = 0;
   for (const char of text) if (char === '*') count += 1;
   return count;
+}
+
+// Portieris lets a pattern win outright when it is the image string itself. On normalised
+// forms: a pattern without '*' that spells the image exactly, host canonical. An image without
+// a tag is its ':latest' (that is the image the runtime pulls), so a pattern without tag or
+// digest is exact for that image written without a tag or with ':latest', never for another
+// tag or a digest; `nginx` and `nginx:latest` thus always meet the same policy (parsing cannot
+// tell them apart, and caches keyed by the formatted reference rely on that).
+export function isExactPattern(pattern: ImagePattern, image: ImageReference | MatchSubject): boolean {
+  if (pattern.hasWildcard) return false;
+  const subject = 'hostName' in image ? image : toMatchSubject(image);
+  const name = `${subject.host}/${subject.repository}`;
+  if (pattern.tag === undefined && pattern.digest === undefined) return subject.digest === undefined && subject.tag === 'latest' && pattern.text === name;
+  const tag = subject.tag === undefined ? '' : `:${subject.tag}`;
+  const digest = subject.digest === undefined ? '' : `@${subject.digest}`;
+  return pattern.text === `${name}${tag}${digest}`;
+}
+
+// Characters each part of a normalised image can hold, '*' added for globs.
+const HOST_NAME_CHARS = /^[a-z0-9.\-[\]:*]*$/;
+const PORT_CHARS = /^[0-9*]*$/;
+const PATH_CHARS = /^[a-z0-9._\-/*]*$/;
+const TAG_CHARS = /^[\w.\-*]*$/;
+const DIGEST_CHARS = /^[a-z0-9:*]*$/;
+const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u;
+
+// A part without '*' is matched literally and whole, so it must itself be valid; a part with
+// '*' is only held to the character set checked by the caller.
+function literalPartsFit(parts: readonly string[], isValid: (part: string) => boolean): boolean {
+  return parts.every((part) => part.includes('*') || isValid(part));
+}
+
+// Why no image can ever match `pattern`, one message per problem, empty when it can. A policy
+// holding such a pattern is refused: an enforced baseline with a typo in its pattern would
+// otherwise be silently inert.
+export function imagePatternProblems(raw: string): string[] {
+  if (WHITESPACE_OR_CONTROL.test(raw)) return ['must not contain whitespace or control characters'];
+  const pattern = toImagePattern(raw);
+  const problems: string[] = [];
+  if (pattern.hostName === '' || !HOST_NAME_CHARS.test(pattern.hostName)) {
+    problems.push(`has a registry host ${JSON.stringify(pattern.hostName)} that is not a host name`);
+  }
+  if (pattern.port !== undefined && (pattern.port === '' || !PORT_CHARS.test(pattern.port))) {
+    problems.push(`has a registry port ${JSON.stringify(pattern.port)} that is not a number`);
+  }
+  if (pattern.path !== pattern.path.toLowerCase()) {
+    problems.push('has upper-case letters in the repository path (repositories are lower case)');
+  } else if (!PATH_CHARS.test(pattern.path) || !literalPartsFit(pattern.path.split('/'), isPathComponent)) {
+    problems.push('has a repository path with an empty component or characters a repository cannot hold');
+  }
+  if (pattern.tag !== undefined && (!TAG_CHARS.test(pattern.tag) || !literalPartsFit([pattern.tag], isTag))) {
+    problems.push('has a tag that is empty or not of the form [\\w][\\w.-]*');
+  }
+  if (pattern.digest !== undefined && (!DIGEST_CHARS.test(pattern.digest) || !literalPartsFit([pattern.digest], isDigest))) {
+    problems.push('has a digest that is not sha256:<64 lower-case hex>');
+  }
+  return problems;
 }

@@ -2,7 +2,7 @@
 // enforced ClusterImagePolicies apply on top of it. It answers the question an operator asks
 // before a deployment is denied ("what will trustgate require of this image here?") with the
 // same precedence verify-image and admission use, so the answer cannot drift from the decision.
-import { lookupPolicy, type PolicyMatch, type PolicySource } from './match-policy.js';
+import { lookupPolicy, type PolicyMatch, type PolicySource, type Precedence, type RankedPattern } from './match-policy.js';
 import type { Policy, PolicySet } from './model.js';
 import type { PolicyLookupRequest } from './policy-lookup-request.js';
 
@@ -16,7 +16,14 @@ export interface PolicyMatchJson {
 }
 
 export type PolicyLookupResponse =
-  | { readonly matched: true; readonly policy: PolicyJson; readonly source: PolicySource; readonly enforced: readonly PolicyMatchJson[] }
+  | {
+      readonly matched: true;
+      readonly policy: PolicyJson;
+      readonly source: PolicySource;
+      readonly enforced: readonly PolicyMatchJson[];
+      // Present when more than one pattern matched: why `source` won over the others.
+      readonly precedence?: Precedence;
+    }
   | { readonly matched: false; readonly reason: string; readonly enforced: readonly PolicyMatchJson[] };
 
 export interface PolicyLookupDeps {
@@ -39,7 +46,21 @@ export function toPolicyLookupResponse(set: PolicySet, request: PolicyLookupRequ
   const lookup = lookupPolicy(set, request.image, request.namespace);
   const enforced = lookup.enforced.map(toPolicyMatchJson);
   if (!lookup.matched) return { matched: false, reason: lookup.reason, enforced };
-  return { matched: true, policy: toPolicyJson(lookup.policy), source: toSourceJson(lookup.source), enforced };
+  return {
+    matched: true,
+    policy: toPolicyJson(lookup.policy),
+    source: toSourceJson(lookup.source),
+    enforced,
+    ...(lookup.precedence === undefined ? {} : { precedence: toPrecedenceJson(lookup.precedence) }),
+  };
+}
+
+function toPrecedenceJson(precedence: Precedence): Precedence {
+  return { rule: precedence.rule, winner: toRankedJson(precedence.winner), runnersUp: precedence.runnersUp.map(toRankedJson) };
+}
+
+function toRankedJson(ranked: RankedPattern): RankedPattern {
+  return { source: toSourceJson(ranked.source), normalised: ranked.normalised, score: ranked.score, exact: ranked.exact };
 }
 
 function toPolicyMatchJson(match: PolicyMatch): PolicyMatchJson {

@@ -92,6 +92,42 @@ describe('trustgate policy lint', () => {
     });
   });
 
+  describe('when repository patterns can never match an image', () => {
+    it('exits 1 listing each one at its field, in every policy', async () => {
+      const inert = join(dir, 'inert');
+      await mkdir(inert, { recursive: true });
+      await writeFile(
+        join(inert, 'baseline.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: production-baseline
+  annotations: {trustgate.dev/enforce: "true"}
+spec:
+  repositories:
+    - name: "registry.example.com/Prod/*"
+      policy: {trust: {enabled: true}}
+    - name: "registry.example.com:https/prod/*"
+      policy: {trust: {enabled: true}}
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: team, namespace: team-a}
+spec:
+  repositories: [{name: "registry.example.com/team/app "}]
+`,
+      );
+      const result = await cli('policy', 'lint', inert);
+      expect(result.code).toBe(1);
+      expect(result.stdout.trimEnd().split('\n')).toEqual([
+        expect.stringMatching(/^baseline\.yaml:1: spec\.repositories\[0\]\.name: .*upper-case/),
+        expect.stringMatching(/^baseline\.yaml:1: spec\.repositories\[1\]\.name: .*port/),
+        expect.stringMatching(/^baseline\.yaml:2: spec\.repositories\[0\]\.name: .*whitespace/),
+      ]);
+      expect(result.stderr).toContain('3 problems');
+    });
+  });
+
   describe('when the path cannot be read', () => {
     it('exits 2', async () => {
       const result = await cli('policy', 'lint', join(dir, 'missing'));
@@ -133,6 +169,23 @@ describe('trustgate policy lookup', () => {
         policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
         source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
         enforced: [],
+        precedence: {
+          rule: 'score',
+          winner: {
+            source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
+            normalised: 'reg.example.com/open/*',
+            score: 'reg.example.com/open/'.length,
+            exact: false,
+          },
+          runnersUp: [
+            {
+              source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/*' },
+              normalised: 'reg.example.com/*',
+              score: 'reg.example.com/'.length,
+              exact: false,
+            },
+          ],
+        },
       });
     });
 
@@ -159,6 +212,57 @@ describe('trustgate policy lookup', () => {
         source: { kind: 'ImagePolicy', name: 'allow-all', namespace: 'sandbox', pattern: '*' },
         enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'production-baseline' }, policy: { trust: { enabled: true } } }],
       });
+    });
+  });
+
+  describe('when the registry is written with its default port (shipped examples)', () => {
+    it.each(['registry.example.com:443/prod/app', 'registry.example.com:0443/prod/app:1.0', 'registry.example.com:5000/prod/app'])(
+      'adds the enforced baseline for %s in a namespace that allows everything',
+      async (image) => {
+        const result = await cli('policy', 'lookup', image, '--policies', EXAMPLES, '--namespace', 'sandbox', '--json');
+        expect(result.code).toBe(0);
+        expect(JSON.parse(result.stdout)).toMatchObject({
+          source: { kind: 'ImagePolicy', name: 'allow-all' },
+          enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'production-baseline' }, policy: { trust: { enabled: true } } }],
+        });
+      },
+    );
+  });
+
+  describe('when several patterns match', () => {
+    it('explains why the winner won and lists the runners-up', async () => {
+      const precedence = join(dir, 'precedence');
+      await mkdir(precedence, { recursive: true });
+      await writeFile(
+        join(precedence, 'hello.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: hello}
+spec:
+  repositories:
+    - name: "icr.io/hello/world:*"
+      policy: {trust: {enabled: true}}
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: open}
+spec:
+  repositories:
+    - name: "icr.io/hello/world"
+`,
+      );
+      const result = await cli('policy', 'lookup', 'icr.io/hello/world:1.0', '--policies', precedence);
+      expect(result.code).toBe(0);
+      expect(result.stdout.split('\n')).toEqual(
+        expect.arrayContaining([
+          'matched: ClusterImagePolicy hello (pattern "icr.io/hello/world:*")',
+          expect.stringMatching(/^ {2}why: it has the highest score .*: "icr\.io\/hello\/world:\*" scores 19$/),
+          '  runner-up: ClusterImagePolicy open (pattern "icr.io/hello/world"): "icr.io/hello/world" scores 18',
+        ]),
+      );
+      const exact = await cli('policy', 'lookup', 'icr.io/hello/world', '--policies', precedence);
+      expect(exact.stdout).toContain('matched: ClusterImagePolicy open (pattern "icr.io/hello/world")');
+      expect(exact.stdout).toMatch(/ {2}why: it is the image itself \(exact match\): "icr\.io\/hello\/world" is exact, scores 18/);
     });
   });
 

@@ -93,6 +93,17 @@ describe('createPolicyReloader', () => {
       expect(recorded.counts.get('trustgate_policy_reloads_total{"outcome":"rejected"}')).toBe(1);
     });
 
+    it('keeps the policies in force when the change is a pattern no image can match', async () => {
+      await writeFile(join(dir, 'cluster.yaml'), policy('one', 'registry.example.com/prod/*'));
+      const reloader = await reloaderOver();
+      const before = reloader.current();
+      await writeFile(join(dir, 'cluster.yaml'), policy('one', 'registry.example.com/Prod/*'));
+      expect(await reloader.reload('interval')).toBe('rejected');
+      expect(reloader.current()).toBe(before);
+      const problems = recorded.logs[0]?.fields['problems'] as string[];
+      expect(problems).toEqual([expect.stringContaining('cluster.yaml:1: spec.repositories[0].name: ')]);
+    });
+
     it('puts the fixed files in force on a later reload', async () => {
       await writeFile(join(dir, 'cluster.yaml'), policy('one', 'docker.io/*'));
       const reloader = await reloaderOver();

@@ -27,6 +27,26 @@ describe('policy-lookup handler', () => {
     });
   });
 
+  describe('when several patterns match', () => {
+    it('answers which won, by which rule, and every runner-up', async () => {
+      const set = decodePolicyDocuments([{ source: 'policies.yaml', text: registryClusterPolicy('reg.example.com/team/app', 'reg.example.com/team/app:v1*') }]);
+      const precedenceHandle = createPolicyLookupHandler({ policies: () => Promise.resolve(set), logger: silentLogger });
+      const response = await precedenceHandle({ image: 'reg.example.com:443/team/app:v1.2', namespace: 'default' });
+      expect(response.body).toMatchObject({
+        matched: true,
+        source: { pattern: 'reg.example.com/team/app:v1*' },
+        precedence: {
+          rule: 'score',
+          winner: { normalised: 'reg.example.com/team/app:v1*', score: 27, exact: false },
+          runnersUp: [
+            { source: { pattern: 'reg.example.com/team/app' }, score: 24, exact: false },
+            { source: { pattern: 'reg.example.com/*' }, score: 16, exact: false },
+          ],
+        },
+      });
+    });
+  });
+
   describe('when no policy matches', () => {
     it('answers 200 with matched false and the reason', async () => {
       const response = await handle({ image: 'other.example.com/app', namespace: 'default' });

@@ -62,6 +62,16 @@ describe('policiesFromEnv', () => {
     });
   });
 
+  describe('when a repository pattern can never match an image', () => {
+    it('fails with POLICY_INVALID, and policy-lookup answers 500 instead of a lookup that ignores it', async () => {
+      const file = join(dir, 'inert.yaml');
+      await writeFile(file, policy('inert').replace('reg.example.com/*', 'reg.example.com/Team/*'));
+      expect(await rejectionCodeOf(policiesFromEnv({ TRUSTGATE_POLICIES: file })?.() ?? Promise.resolve())).toBe(ErrorCode.POLICY_INVALID);
+      const handle = createPolicyLookupHandler(buildPolicyLookupDeps({ TRUSTGATE_POLICIES: file }));
+      expect(await handle({ image: 'reg.example.com/team/app', namespace: 'default' })).toMatchObject({ statusCode: 500 });
+    });
+  });
+
   describe('when verify-image and policy-lookup are built from the same environment', () => {
     it('gives both the policies', async () => {
       const file = join(dir, 'both.yaml');

@@ -194,6 +194,64 @@ kind: Deployment
     });
   });
 
+  describe('when a repository pattern can never match a normalised image', () => {
+    const withPatterns = (...patterns: string[]): string => `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: baseline
+  annotations: {trustgate.dev/enforce: "true"}
+spec:
+  repositories:
+${patterns.map((pattern) => `    - name: ${JSON.stringify(pattern)}\n      policy: {trust: {enabled: true}}\n`).join('')}`;
+
+    it.each([
+      ['upper case in the repository path', 'registry.example.com/Prod/*'],
+      ['upper case in a Docker Hub path', 'MyTeam/app'],
+      ['a space', 'registry.example.com/prod/ *'],
+      ['a trailing space', 'registry.example.com/prod/*  '],
+      ['a tab', 'registry.example.com/prod\t/*'],
+      ['a port that is not a number', 'registry.example.com:https/prod/*'],
+      ['an empty port', 'registry.example.com:/prod/*'],
+      ['an empty repository path', 'registry.example.com/'],
+      ['an empty tag', 'registry.example.com/prod/app:'],
+      ['a tag with characters no tag has', 'registry.example.com/prod/app:1+2'],
+      ['an upper-case digest', `registry.example.com/prod/app@sha256:${'AB'.repeat(32)}`],
+    ])('rejects a pattern with %s at its field', (_why, pattern) => {
+      expect(problemsOf(withPatterns(pattern))).toEqual([{ path: 'policies.yaml:1: spec.repositories[0].name', message: stringContaining(JSON.stringify(pattern).slice(1, 10)) }]);
+    });
+
+    it('lists every such pattern, in every policy, with the other problems', () => {
+      const text = `${withPatterns('ok.example.com/*', 'Bad.example.com/Team/*', 'reg.example.com:44x/*')}---
+${withPatterns('fine/*').replace('baseline', 'other').replace('enabled: true', 'enabled: "yes"')}---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: team, namespace: team-a}
+spec:
+  repositories: [{name: "team/ App"}]
+`;
+      expect(problemsOf(text).map((problem) => problem.path)).toEqual([
+        'policies.yaml:1: spec.repositories[1].name',
+        'policies.yaml:1: spec.repositories[2].name',
+        'policies.yaml:2: spec.repositories[0].policy.trust.enabled',
+        'policies.yaml:3: spec.repositories[0].name',
+      ]);
+    });
+
+    it.each([
+      'Registry.Example.COM/prod/*',
+      'registry.example.com:0443/prod/*',
+      'registry.example.com:*/prod/*',
+      '*',
+      '*:latest',
+      '[::1]:5000/app',
+      'nginx:V1_x*',
+      `nginx@sha256:${'ab'.repeat(32)}`,
+      'nginx@sha256:*',
+    ])('accepts %j, which images can match', (pattern) => {
+      expect(() => decodePolicyDocuments([{ source: 'policies.yaml', text: withPatterns(pattern) }])).not.toThrow();
+    });
+  });
+
   describe('when a field is misspelt', () => {
     it('rejects it instead of silently disabling the check', () => {
       const problems = problemsOf(CLUSTER_POLICY.replace('mutateImage: false', 'trust: {enabeld: true}'));

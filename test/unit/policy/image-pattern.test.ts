@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseImageReference } from '../../../shared/image/reference.js';
-import { matchesImagePattern, matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.js';
+import { imagePatternProblems, isExactPattern, matchesImagePattern, matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
@@ -20,6 +20,11 @@ describe('toImagePattern', () => {
       ['docker.io/*', 'docker.io/*'],
       ['team/*', 'docker.io/team/*'],
       ['Registry.Example.com:5000/app', 'registry.example.com:5000/app'],
+      ['registry.example.com:05000/app', 'registry.example.com:5000/app'],
+      ['registry.example.com:443/app', 'registry.example.com/app'],
+      ['registry.example.com:0443/app', 'registry.example.com/app'],
+      ['index.docker.io:443/nginx', 'docker.io/library/nginx'],
+      ['reg.example.com:*/app', 'reg.example.com:*/app'],
       ['localhost/app', 'localhost/app'],
       ['*.trusted.com/*', '*.trusted.com/*'],
       ['*/app', '*/app'],
@@ -117,6 +122,112 @@ describe('matchesImagePattern', () => {
       expect(matches('*', 'nginx')).toBe(true);
     });
   });
+});
+
+describe('matchesImagePattern with registry ports', () => {
+  describe('when the image spells the default port', () => {
+    it.each(['registry.example.com:443/prod/app', 'registry.example.com:0443/prod/app', 'Registry.Example.com:00443/prod/app:v1'])(
+      'lets a pattern without a port govern %j as the bare host',
+      (image) => {
+        expect(matches('registry.example.com/prod/*', image)).toBe(true);
+      },
+    );
+
+    it('lets a pattern naming port 443 govern the bare host', () => {
+      expect(matches('registry.example.com:443/prod/*', 'registry.example.com/prod/app')).toBe(true);
+    });
+
+    it('folds docker.io:443 into Docker Hub', () => {
+      expect(matches('nginx', 'docker.io:443/nginx:1.25')).toBe(true);
+    });
+  });
+
+  describe('when the image names another port', () => {
+    it('is not governed by a pattern naming the bare host', () => {
+      expect(matches('registry.example.com/prod/*', 'registry.example.com:5000/prod/app')).toBe(false);
+    });
+
+    it('is governed by the bare host pattern for an enforced policy (anyPort)', () => {
+      const pattern = toImagePattern('registry.example.com/prod/*');
+      expect(matchesImagePattern(pattern, parseImageReference('registry.example.com:5000/prod/app'), { anyPort: true })).toBe(true);
+      expect(matchesImagePattern(pattern, parseImageReference('registry.example.com.evil.net:5000/prod/app'), { anyPort: true })).toBe(false);
+    });
+
+    it('is governed by a pattern naming that port however either spells it', () => {
+      expect(matches('registry.example.com:5000/prod/*', 'registry.example.com:05000/prod/app')).toBe(true);
+      expect(matches('registry.example.com:05000/prod/*', 'registry.example.com:5000/prod/app')).toBe(true);
+      expect(matches('registry.example.com:5000/prod/*', 'registry.example.com:5001/prod/app')).toBe(false);
+    });
+
+    it('is governed by a port glob, which covers the default port too', () => {
+      expect(matches('registry.example.com:*/prod/*', 'registry.example.com:5000/prod/app')).toBe(true);
+      expect(matches('registry.example.com:*/prod/*', 'registry.example.com/prod/app')).toBe(true);
+    });
+
+    it('is governed by a host glob that spans the port, as in Portieris', () => {
+      expect(matches('*', 'registry.example.com:5000/prod/app')).toBe(true);
+      expect(matches('*/prod/*', 'registry.example.com:5000/prod/app')).toBe(true);
+      expect(matches('registry.example.com*/prod/*', 'registry.example.com:5000/prod/app')).toBe(true);
+    });
+  });
+});
+
+describe('isExactPattern', () => {
+  const exact = (pattern: string, image: string): boolean => isExactPattern(toImagePattern(pattern), parseImageReference(image));
+
+  it.each([
+    ['nginx', 'nginx', true],
+    ['nginx', 'nginx:1.25', false],
+    ['nginx', 'docker.io/library/nginx', true],
+    ['docker.io/library/nginx', 'nginx', true],
+    ['nginx', 'nginx:latest', true],
+    ['nginx:latest', 'nginx', true],
+    ['nginx:1.25', 'nginx:1.25', true],
+    ['nginx:1.25', 'docker.io/library/nginx:1.25', true],
+    ['nginx:1.*', 'nginx:1.25', false],
+    ['nginx', `nginx@${DIGEST}`, false],
+    [`nginx@${DIGEST}`, `nginx@${DIGEST}`, true],
+    [`nginx@${DIGEST}`, `nginx:1.25@${DIGEST}`, false],
+    ['registry.example.com/app', 'registry.example.com:443/app', true],
+    ['registry.example.com/app', 'registry.example.com:5000/app', false],
+  ])('%j is exact for %j: %s', (pattern, image, expected) => {
+    expect(exact(pattern, image)).toBe(expected);
+  });
+});
+
+describe('imagePatternProblems', () => {
+  it.each([
+    'registry.example.com/Prod/*',
+    'Team/app',
+    ' nginx',
+    'nginx ',
+    'ngi\nnx',
+    'registry.example.com:https/app',
+    'registry.example.com:4x3/app',
+    'registry.example.com:/app',
+    'registry.example.com/',
+    'nginx:',
+    'nginx:a+b',
+    'nginx@',
+    'nginx@SHA256:*',
+    'registry_example.com/app',
+    'registry.example.com/team//app',
+    'registry.example.com/team/app/',
+    'registry.example.com/.app',
+    'registry.example.com/a..b/*',
+    'nginx:.x',
+    `nginx:${'a'.repeat(129)}`,
+    'nginx@sha256:abc',
+  ])('finds %j inert', (pattern) => {
+    expect(imagePatternProblems(pattern)).not.toEqual([]);
+  });
+
+  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc'])(
+    'finds nothing wrong with %j',
+    (pattern) => {
+      expect(imagePatternProblems(pattern)).toEqual([]);
+    },
+  );
 });
 
 describe('matchGlob', () => {

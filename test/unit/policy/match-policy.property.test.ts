@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatImageReference, repositoryName, type ImageReference } from '../../../shared/image/reference.js';
-import { matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.js';
-import { lookupPolicy } from '../../../shared/policy/match-policy.js';
+import { toMatchSubject } from '../../../shared/image/registry-host.js';
+import { isExactPattern, matchGlob, toImagePattern } from '../../../shared/policy/image-pattern.js';
+import { lookupPolicy, type PolicyLookup } from '../../../shared/policy/match-policy.js';
 import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySet } from '../../../shared/policy/model.js';
 
 const POLICY: Policy = { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } };
@@ -13,7 +14,7 @@ const pathComponent = fc
   .tuple(lowerAlnum, fc.option(fc.tuple(fc.constantFrom('.', '_', '__', '-', '--'), lowerAlnum), { nil: undefined }))
   .map(([head, tail]) => (tail === undefined ? head : `${head}${tail[0]}${tail[1]}`));
 const registry = fc.oneof(
-  fc.constantFrom('docker.io', 'quay.io', 'icr.io', 'localhost', '127.0.0.1:5000', 'trusted.com', 'a.trusted.com'),
+  fc.constantFrom('docker.io', 'quay.io', 'icr.io', 'localhost', '127.0.0.1:5000', 'trusted.com', 'a.trusted.com', 'reg.io:443', 'reg.io:0443', 'reg.io:05000'),
   fc.tuple(lowerAlnum, lowerAlnum, fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined })).map(
     ([name, tld, port]) => `${name}.${tld}${port === undefined ? '' : `:${port}`}`,
   ),
@@ -70,11 +71,17 @@ function setOf(imagePatterns: readonly string[], clusterPatterns: readonly strin
   return { imagePolicies: imagePatterns.length > 0 ? [imagePolicy] : [], clusterPolicies: [clusterPolicy], secrets: [] };
 }
 
-// An independent oracle for one pattern: a regular expression per part, '*' -> '.*'.
+// An independent oracle for one pattern: a regular expression per part, '*' -> '.*'. Hosts
+// and ports are compared in their canonical spelling (port 443 is no port).
 function oracleMatches(pattern: string, image: ImageReference): boolean {
   const normalised = toImagePattern(pattern);
   const regex = (glob: string): RegExp => new RegExp(`^${glob.split('*').map(escapeRegex).join('.*')}$`, 's');
-  if (!regex(normalised.host).test(image.registry) || !regex(normalised.path).test(image.repository)) return false;
+  const subject = toMatchSubject(image);
+  const hostMatches =
+    normalised.port === undefined
+      ? regex(normalised.host).test(subject.host)
+      : regex(normalised.hostName).test(subject.hostName) && regex(normalised.port).test(subject.port);
+  if (!hostMatches || !regex(normalised.path).test(subject.repository)) return false;
   if (normalised.tag !== undefined && (image.tag === undefined || !regex(normalised.tag).test(image.tag))) return false;
   if (normalised.digest !== undefined && (image.digest === undefined || !regex(normalised.digest).test(image.digest))) return false;
   return true;
@@ -110,13 +117,50 @@ describe('lookupPolicy (properties)', () => {
             if (!result.matched) return;
             expect(oracleMatches(result.source.pattern, image)).toBe(true);
             const winner = toImagePattern(result.source.pattern);
+            const winnerExact = isExactPattern(winner, image);
             for (const other of matching.map(toImagePattern)) {
-              if (other.hasWildcard === winner.hasWildcard) expect(other.specificity).toBeLessThanOrEqual(winner.specificity);
-              else expect(winner.hasWildcard).toBe(false);
+              if (isExactPattern(other, image) === winnerExact) expect(other.specificity).toBeLessThanOrEqual(winner.specificity);
+              else expect(winnerExact).toBe(true);
             }
           },
         ),
         { numRuns: 500 },
+      );
+    });
+
+    it('gives every spelling of the default port the same answer', () => {
+      fc.assert(
+        fc.property(
+          imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image), patternsFor(image), fc.boolean())),
+          fc.constantFrom('443', '0443', '000443'),
+          ([image, imagePatterns, clusterPatterns, enforce], port) => {
+            const bare = image.registry.replace(/:[0-9]+$/, '');
+            const set = setOf(imagePatterns, clusterPatterns, enforce);
+            const plain = lookupPolicy(set, { ...image, registry: bare }, 'team');
+            const withPort = lookupPolicy(set, { ...image, registry: `${bare}:${port}` }, 'team');
+            // The reason names the image as written; everything decided must be equal.
+            const decided = (result: PolicyLookup): unknown => (result.matched ? result : { enforced: result.enforced });
+            expect(decided(withPort)).toEqual(decided(plain));
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it('never lets an enforced policy miss an image because of the port it is pulled from', () => {
+      fc.assert(
+        fc.property(
+          imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image))),
+          fc.integer({ min: 1, max: 65535 }),
+          ([image, patterns], port) => {
+            const bare = image.registry.replace(/:[0-9]+$/, '');
+            const set = setOf(['*'], patterns, true);
+            const onDefault = lookupPolicy(set, { ...image, registry: bare }, 'team').enforced.length;
+            const onPort = lookupPolicy(set, { ...image, registry: `${bare}:${port}` }, 'team').enforced.length;
+            expect(onPort).toBeGreaterThanOrEqual(onDefault);
+          },
+        ),
+        { numRuns: 300 },
       );
     });
 

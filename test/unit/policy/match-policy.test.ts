@@ -53,8 +53,24 @@ describe('lookupPolicy', () => {
       [['*', 'docker.io/*', 'docker.io/library/*'], 'nginx', 'docker.io/library/*'],
       [['icr.io/*', 'icr.io/team/*'], 'icr.io/team/app', 'icr.io/team/*'],
       [['icr.io/team/app', 'icr.io/team/app:v1'], 'icr.io/team/app:v1', 'icr.io/team/app:v1'],
-      // an exact pattern wins even over a longer wildcard pattern
-      [['icr.io/team/app', 'icr.io/team/app:v1*'], 'icr.io/team/app:v1.0.0', 'icr.io/team/app'],
+      // a pattern without '*' that is not the image ranks by score: the longer tag glob wins
+      [['icr.io/team/app', 'icr.io/team/app:v1*'], 'icr.io/team/app:v1.0.0', 'icr.io/team/app:v1*'],
+      [['icr.io/hello/world', 'icr.io/hello/world:*'], 'icr.io/hello/world:1.0', 'icr.io/hello/world:*'],
+      [['icr.io/hello/world:*', 'icr.io/hello/world'], 'icr.io/hello/world:1.0', 'icr.io/hello/world:*'],
+      [['icr.io/hello/world', 'icr.io/hello/world:1.*'], 'icr.io/hello/world:1.0', 'icr.io/hello/world:1.*'],
+      // a pattern that is the image itself wins outright, even over a longer glob
+      [['icr.io/hello/world', 'icr.io/hello/world*'], 'icr.io/hello/world', 'icr.io/hello/world'],
+      [['icr.io/hello/world', 'icr.io/hello/world:*'], 'icr.io/hello/world', 'icr.io/hello/world'],
+      [['docker.io/library/nginx:*', 'nginx'], 'nginx', 'nginx'],
+      [['docker.io/library/nginx:*', 'nginx'], 'nginx:1.25', 'docker.io/library/nginx:*'],
+      [['nginx', 'nginx:1.*'], 'nginx:1.25', 'nginx:1.*'],
+      [['nginx:1.25', 'nginx:1.2*'], 'docker.io/library/nginx:1.25', 'nginx:1.25'],
+      // an image without a tag is its :latest, whichever way it is written
+      [['nginx', 'nginx:latest', 'nginx:*'], 'nginx', 'nginx:latest'],
+      [['nginx', 'nginx:latest', 'nginx:*'], 'nginx:latest', 'nginx:latest'],
+      // a tagless pattern is not exact for a digest-pinned image
+      [['nginx', `nginx@sha256:*`], `nginx@${DIGEST}`, 'nginx@sha256:*'],
+      [[`nginx@${DIGEST}`, 'nginx*'], `nginx@${DIGEST}`, `nginx@${DIGEST}`],
       // equal specificity: the normalised pattern that sorts first wins, whatever the order
       [['icr.io/*/app', 'icr.io/a/*'], 'icr.io/a/app', 'icr.io/*/app'],
       [['icr.io/a/*', 'icr.io/*/app'], 'icr.io/a/app', 'icr.io/*/app'],
@@ -167,6 +183,104 @@ describe('lookupPolicy', () => {
       const result = lookup(set, 'nginx', 'no-image-policies');
       expect(result).toMatchObject({ matched: true, source: { name: 'baseline', pattern: 'docker.io/library/*' } });
       expect(result.enforced).toEqual([]);
+    });
+  });
+  describe('when a pattern without tag and a tag glob both match (Portieris FindClusterImagePolicy)', () => {
+    // The README's example: Portieris scores "icr.io/hello/world:*" 19 and "icr.io/hello/world" 18.
+    const set = decodePolicyDocuments([
+      {
+        source: 'policies.yaml',
+        text: `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: hello}
+spec:
+  repositories:
+    - name: "icr.io/hello/world:*"
+      policy: {trust: {enabled: true}}
+    - name: "icr.io/hello/world"
+`,
+      },
+    ]);
+
+    it('requires trust for a tagged image, as Portieris does', () => {
+      const result = lookup(set, 'icr.io/hello/world:1.0');
+      expect(result).toMatchObject({ matched: true, source: { pattern: 'icr.io/hello/world:*' }, policy: { trust: { enabled: true } } });
+    });
+
+    it('explains the choice with the score and the runner-up', () => {
+      const result = lookup(set, 'icr.io/hello/world:1.0');
+      expect(result.matched && result.precedence).toEqual({
+        rule: 'score',
+        winner: { source: { kind: 'ClusterImagePolicy', name: 'hello', pattern: 'icr.io/hello/world:*' }, normalised: 'icr.io/hello/world:*', score: 19, exact: false },
+        runnersUp: [{ source: { kind: 'ClusterImagePolicy', name: 'hello', pattern: 'icr.io/hello/world' }, normalised: 'icr.io/hello/world', score: 18, exact: false }],
+      });
+    });
+
+    it('lets the tagless pattern win outright for the image written without a tag', () => {
+      const result = lookup(set, 'icr.io/hello/world');
+      expect(result).toMatchObject({ matched: true, source: { pattern: 'icr.io/hello/world' }, policy: { trust: { enabled: false } } });
+      expect(result.matched && result.precedence?.rule).toBe('exact');
+    });
+  });
+
+  describe('when explaining the choice', () => {
+    it.each([
+      [['icr.io/a/b', 'icr.io/a/b*'], 'icr.io/a/b', 'exact'],
+      [['icr.io/*', 'icr.io/a/*'], 'icr.io/a/b', 'score'],
+      [['icr.io/*/b', 'icr.io/a/*'], 'icr.io/a/b', 'pattern'],
+      [['icr.io/a/*', 'icr.io/a/*'], 'icr.io/a/b', 'entry'],
+    ])('among %j, %s is decided by rule %s', (patterns, image, rule) => {
+      const result = lookup(policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns }), image);
+      expect(result.matched && result.precedence?.rule).toBe(rule);
+      expect(result.matched && result.precedence?.runnersUp).toHaveLength(1);
+    });
+
+    it('names the policy-name tie-break', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'zeta', patterns: ['icr.io/*'] }, { kind: 'ClusterImagePolicy', name: 'alpha', patterns: ['icr.io/*'] });
+      const result = lookup(set, 'icr.io/a/b');
+      expect(result).toMatchObject({ matched: true, source: { name: 'alpha' }, precedence: { rule: 'policy', runnersUp: [{ source: { name: 'zeta' } }] } });
+    });
+
+    it('lists every runner-up, best first', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['*', 'icr.io/*', 'icr.io/a/*', 'quay.io/*'] });
+      const result = lookup(set, 'icr.io/a/b');
+      expect(result.matched && result.precedence?.runnersUp.map((ranked) => ranked.source.pattern)).toEqual(['icr.io/*', '*']);
+    });
+
+    it('says nothing when a single pattern matched', () => {
+      const result = lookup(policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['icr.io/*', 'quay.io/*'] }), 'icr.io/a/b');
+      expect(result.matched && 'precedence' in result).toBe(false);
+    });
+  });
+
+  describe('when the registry is written with a port', () => {
+    it.each(['registry.example.com:443/prod/app', 'registry.example.com:0443/prod/app'])(
+      'governs %j with the bare host pattern, as the bare host',
+      (image) => {
+        const set = policySet({ kind: 'ClusterImagePolicy', name: 'prod', patterns: ['registry.example.com/prod/*'] });
+        expect(matchedPattern(lookup(set, image))).toBe('registry.example.com/prod/*');
+      },
+    );
+
+    it('does not let a :443 pattern outscore the bare host pattern by its length', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['registry.example.com/prod/*', 'registry.example.com:0443/*'] });
+      expect(matchedPattern(lookup(set, 'registry.example.com/prod/app'))).toBe('registry.example.com/prod/*');
+    });
+
+    it('adds an enforced bare host pattern in a namespace that allows everything, on any port', () => {
+      const set = policySet(
+        { kind: 'ImagePolicy', name: 'open', namespace: 'team-a', patterns: ['*'] },
+        { kind: 'ClusterImagePolicy', name: 'prod', enforce: true, patterns: ['registry.example.com/prod/*'] },
+      );
+      for (const image of ['registry.example.com/prod/app', 'registry.example.com:443/prod/app', 'registry.example.com:0443/prod/app', 'registry.example.com:5000/prod/app']) {
+        expect(lookup(set, image, 'team-a').enforced.map((entry) => entry.source.name)).toEqual(['prod']);
+      }
+      expect(lookup(set, 'registry.example.com:5000/dev/app', 'team-a').enforced).toEqual([]);
+    });
+
+    it('does not let a permissive bare host pattern reach another port', () => {
+      const set = policySet({ kind: 'ClusterImagePolicy', name: 'c', patterns: ['registry.example.com/*', 'registry.example.com:*/*'] });
+      expect(matchedPattern(lookup(set, 'registry.example.com:5000/app'))).toBe('registry.example.com:*/*');
     });
   });
 });

@@ -1,0 +1,66 @@
+// One spelling per registry endpoint, for policy matching. The Notary GUN and the pinned
+// reference keep the registry as written (that is the name signers signed); only the question
+// "which policy governs this image?" uses the canonical form, so that no spelling of a registry
+// can reach a different policy than the registry itself.
+import { normaliseRegistry, normaliseRepository, type ImageReference } from './reference.js';
+
+// The port a registry host without one is reached on: registries speak HTTPS.
+export const DEFAULT_REGISTRY_PORT = '443';
+
+const DIGITS = /^[0-9]+$/;
+
+export interface HostAndPort {
+  // Host name, or '[v6 address]', as given (globs included).
+  readonly name: string;
+  // Port as given, undefined when the host has none.
+  readonly port: string | undefined;
+}
+
+// Split 'host[:port]' and '[v6]:port'. A ':' inside the brackets of an IPv6 address is not a port.
+export function splitHostPort(host: string): HostAndPort {
+  const searchFrom = host.startsWith('[') ? Math.max(host.indexOf(']'), 0) : 0;
+  const colon = host.indexOf(':', searchFrom);
+  if (colon === -1) return { name: host, port: undefined };
+  return { name: host.slice(0, colon), port: host.slice(colon + 1) };
+}
+
+// A numeric port is a number: leading zeros go ('0443' is 443), and the HTTPS default is no
+// port at all ('reg:443' is 'reg'). Anything else (a glob such as '5*') is returned unchanged.
+export function canonicalPort(port: string | undefined): string | undefined {
+  if (port === undefined || !DIGITS.test(port)) return port;
+  const number = port.replace(/^0+(?=[0-9])/, '');
+  return number === DEFAULT_REGISTRY_PORT ? undefined : number;
+}
+
+// The canonical spelling of a registry host for matching: lower-case, canonical port, and the
+// legacy Docker Hub host folded into docker.io ('Index.Docker.io:0443' is 'docker.io').
+export function canonicalRegistry(registry: string): string {
+  const { name, port } = splitHostPort(registry);
+  const canonical = canonicalPort(port);
+  return normaliseRegistry(canonical === undefined ? name : `${name}:${canonical}`);
+}
+
+// What policy matching sees of an image: canonical host, its port (the default when none is
+// written), and the repository normalised again for that host, since 'docker.io:443/nginx' is
+// 'docker.io/library/nginx'.
+export interface MatchSubject {
+  readonly host: string;
+  readonly hostName: string;
+  readonly port: string;
+  readonly repository: string;
+  readonly tag?: string;
+  readonly digest?: string;
+}
+
+export function toMatchSubject(image: ImageReference): MatchSubject {
+  const host = canonicalRegistry(image.registry);
+  const { name, port } = splitHostPort(host);
+  return {
+    host,
+    hostName: name,
+    port: port ?? DEFAULT_REGISTRY_PORT,
+    repository: normaliseRepository(host, image.repository),
+    ...(image.tag === undefined ? {} : { tag: image.tag }),
+    ...(image.digest === undefined ? {} : { digest: image.digest }),
+  };
+}

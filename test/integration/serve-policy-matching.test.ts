@@ -1,0 +1,102 @@
+// `trustgate serve` matching policies the way an operator wrote them, against the real
+// notary-server: an enforced baseline governs every spelling of its registry's port, the
+// Notary GUN stays the reference as written, and a pattern no image can match stops serve
+// from starting.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
+import type { TargetDigest } from './support/scenarios.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+
+interface AdmissionAnswer {
+  response: { allowed: boolean; status: { code: number; message: string }; patch?: string };
+}
+
+// Namespace `sandbox` runs anything unchecked; production images must be signed everywhere.
+const policies = (trustServer: string, baselinePattern: string): string => `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: allow-all, namespace: sandbox}
+spec:
+  repositories:
+    - name: "*"
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: production-baseline
+  annotations: {trustgate.dev/enforce: "true"}
+spec:
+  repositories:
+    - name: "${baselinePattern}"
+      policy:
+        trust: {enabled: true, trustServer: "${trustServer}"}
+`;
+
+// The suffix keeps repositories of separate runs apart on the shared notary-server.
+const RUN = Math.random().toString(16).slice(2, 10);
+const SIGNED_GUN = `registry.example.com:443/prod/signed-${RUN}`;
+
+let env: TrustEnvironment;
+let serve: ServeProcess;
+let signed: TargetDigest;
+
+beforeAll(async () => {
+  env = await startTrustEnvironment();
+  // Signed under the reference as written, port included: that is the GUN signers use.
+  signed = await env.scenarios.signedInTargets(SIGNED_GUN, 'v1');
+  const policiesDir = await env.makeDir('policies');
+  await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, 'registry.example.com/prod/*'));
+  serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
+}, 120_000);
+
+afterAll(async () => {
+  await serve?.stop();
+  await env?.stop();
+});
+
+async function admit(image: string): Promise<AdmissionAnswer> {
+  const review = reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image }] })), { namespace: 'sandbox' });
+  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review) });
+  expect(answer.status, answer.text).toBe(200);
+  return JSON.parse(answer.text) as AdmissionAnswer;
+}
+
+describe('trustgate serve with an enforced baseline for registry.example.com/prod/*', () => {
+  it('admits an image outside the baseline unchecked, as the namespace policy says', async () => {
+    const answer = await admit('registry.example.com:443/dev/app:v1');
+    expect(answer.response.allowed).toBe(true);
+  });
+
+  it.each(['registry.example.com:443/prod/app:v1', 'registry.example.com:0443/prod/app:v1', 'registry.example.com:5000/prod/app:v1'])(
+    'denies the unsigned %s: the baseline governs every spelling of the port',
+    async (image) => {
+      const answer = await admit(image);
+      expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(answer.response.status.message).toContain(`image ${image}: [TRUST_METADATA_MISSING]`);
+      expect(answer.response.status.message).toContain('required by ClusterImagePolicy production-baseline (pattern "registry.example.com/prod/*")');
+    },
+  );
+
+  it('verifies a signed image under the GUN as written, port included, and pins it there', async () => {
+    const answer = await admit(`${SIGNED_GUN}:v1`);
+    expect(answer.response.allowed, answer.response.status.message).toBe(true);
+    const operations = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as { value: string }[];
+    expect(operations.map((operation) => operation.value)).toEqual([`${SIGNED_GUN}@sha256:${signed.digestHex}`]);
+  });
+});
+
+describe('trustgate serve given a pattern no image can match', () => {
+  it.each(['registry.example.com/Prod/*', 'registry.example.com:https/prod/*', 'registry.example.com/prod/* '])(
+    'refuses to start on %j and names the field',
+    async (pattern) => {
+      const policiesDir = await env.makeDir('inert');
+      await mkdir(policiesDir, { recursive: true });
+      await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, pattern));
+      const started = startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
+      await expect(started).rejects.toThrow(/serve exited 2 during startup[\s\S]*policies\.yaml:2: spec\.repositories\[0\]\.name: /);
+    },
+    30_000,
+  );
+});

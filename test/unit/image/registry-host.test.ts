@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { parseImageReference, toNotaryGun } from '../../../shared/image/reference.js';
+import { canonicalPort, canonicalRegistry, splitHostPort, toMatchSubject } from '../../../shared/image/registry-host.js';
+
+describe('canonicalRegistry', () => {
+  it.each([
+    ['registry.example.com', 'registry.example.com'],
+    ['registry.example.com:443', 'registry.example.com'],
+    ['registry.example.com:0443', 'registry.example.com'],
+    ['Registry.Example.COM:00443', 'registry.example.com'],
+    ['registry.example.com:5000', 'registry.example.com:5000'],
+    ['registry.example.com:05000', 'registry.example.com:5000'],
+    ['registry.example.com:0', 'registry.example.com:0'],
+    ['registry.example.com:80', 'registry.example.com:80'],
+    ['index.docker.io:443', 'docker.io'],
+    ['[::1]:443', '[::1]'],
+    ['[::1]:05000', '[::1]:5000'],
+    ['*:5*', '*:5*'],
+  ])('spells %j as %j', (registry, canonical) => {
+    expect(canonicalRegistry(registry)).toBe(canonical);
+  });
+});
+
+describe('splitHostPort', () => {
+  it('does not take a colon of an IPv6 address for a port', () => {
+    expect(splitHostPort('[::1]')).toEqual({ name: '[::1]', port: undefined });
+    expect(splitHostPort('[::1]:5000')).toEqual({ name: '[::1]', port: '5000' });
+    expect(splitHostPort('reg:5000')).toEqual({ name: 'reg', port: '5000' });
+  });
+});
+
+describe('canonicalPort', () => {
+  it('keeps a glob as written', () => {
+    expect(canonicalPort('*')).toBe('*');
+    expect(canonicalPort('04*')).toBe('04*');
+  });
+});
+
+describe('toMatchSubject', () => {
+  it('re-normalises a Docker Hub path once the port is gone, and keeps the GUN as written', () => {
+    const image = parseImageReference('docker.io:443/nginx:1.25');
+    expect(toMatchSubject(image)).toEqual({ host: 'docker.io', hostName: 'docker.io', port: '443', repository: 'library/nginx', tag: '1.25' });
+    expect(toNotaryGun(image)).toBe('docker.io:443/nginx');
+  });
+
+  it('gives a registry on another port its port', () => {
+    expect(toMatchSubject(parseImageReference('registry.example.com:05000/prod/app'))).toMatchObject({ host: 'registry.example.com:5000', port: '5000' });
+  });
+
+  it('keeps the GUN of a default-port spelling as written', () => {
+    expect(toNotaryGun(parseImageReference('registry.example.com:0443/prod/app'))).toBe('registry.example.com:0443/prod/app');
+  });
+});
