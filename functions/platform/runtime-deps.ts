@@ -13,6 +13,7 @@ import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
+import { createAnonymousCosignVerifier } from '../../shared/trust/cosign/cosign-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
@@ -35,6 +36,7 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
   const policies = policiesFromEnv(env);
   return {
     notary: createNotaryVerifier(verifierDeps),
+    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
@@ -87,6 +89,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   return {
     verify: {
       notary: createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }),
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime()),
       clock,
       logger,
       ...(policies === undefined ? {} : { policies }),

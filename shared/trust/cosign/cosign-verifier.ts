@@ -12,7 +12,7 @@ import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
-import type { TokenAuth } from '../../registry/token-auth.js';
+import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
 import { decodeBase64 } from '../notary/base64.js';
 import type { CosignRequirement, ImageVerifier, VerifiedImage } from '../verifier.js';
 import { startDeadline } from './deadline.js';
@@ -32,6 +32,12 @@ export interface CosignVerifierDeps {
   readonly deadlineMs?: number;
   // Monotonic milliseconds for the deadline (default performance.now).
   readonly monotonicNow?: () => number;
+}
+
+// The verifier a process uses: its own anonymous token client, so registries (named by the
+// images verified) never receive the operator's trust-server credentials.
+export function createAnonymousCosignVerifier(fetch: Fetch, logger: Logger, nowMs: () => number): ImageVerifier<CosignRequirement> {
+  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }) });
 }
 
 interface Authority {
