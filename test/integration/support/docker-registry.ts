@@ -100,7 +100,7 @@ export async function pushImage(registry: DockerRegistry, repository: string, ta
   return { digest: sha256(manifest), size: manifest.length };
 }
 
-async function pushBlob(registry: DockerRegistry, repository: string, blob: Buffer): Promise<void> {
+export async function pushBlob(registry: DockerRegistry, repository: string, blob: Buffer): Promise<void> {
   const start = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
   const location = start.headers.get('location');
   if (start.status !== 202 || location === null) throw new Error(`blob upload start: expected 202, got ${start.status}`);
