@@ -5,9 +5,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { objectOfKind, podSpec, reviewFor, type Json } from '../support/admission-reviews.js';
+import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './support/cosign-signatures.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
+import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
@@ -18,6 +19,8 @@ let serve: ServeProcess;
 let releaseKey: CosignKeyPair;
 let otherKey: CosignKeyPair;
 let policiesDir: string;
+// The registry as seen through a network attacker who rewrites its answers.
+let proxy: TamperProxy;
 
 // Repository -> the image pushed at tag v1.
 const images = new Map<string, PushedImage>();
@@ -86,6 +89,11 @@ beforeAll(async () => {
     await push(repository);
   }
   for (const repository of ['cosign/signed', 'any/cosign-only', 'all/both', 'all/cosign-only']) await cosignSign(repository);
+  // More signature layers than a verification looks at, all genuine.
+  const many = await push('cosign/many');
+  const manySignature = signPayload(releaseKey, cosignPayload(reference('cosign/many'), many.digest));
+  await pushCosignSignatures(registry, 'cosign/many', many.digest, Array.from({ length: 33 }, () => manySignature));
+  proxy = await startTamperProxy({ upstream: { url: registry.url } });
   await cosignSign('cosign/wrong-key', otherKey);
   for (const repository of ['any/notary-only', 'all/both']) await notarySign(repository);
 
@@ -104,6 +112,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await proxy?.stop();
   await serve?.stop();
   await registry?.stop();
   await env?.stop();
@@ -123,7 +132,7 @@ interface AdmitAnswer {
 
 async function admit(repository: string): Promise<AdmitAnswer> {
   const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${reference(repository)}:v1` }] }));
-  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(reviewFor('Pod', object) as Json) });
+  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(reviewFor('Pod', object)) });
   expect(answer.status, answer.text).toBe(200);
   return JSON.parse(answer.text) as AdmitAnswer;
 }
@@ -167,6 +176,42 @@ describe('trustgate verify --cosign-key against the real registry', () => {
   it('denies an image the registry does not have', async () => {
     const run = await runTrustgate(['verify', `${reference('cosign/absent')}:v1`, '--cosign-key', releaseKey.publicKeyFile, '--json'], { stateDir: await env.makeDir('state') });
     expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['IMAGE_NOT_FOUND'] });
+  });
+});
+
+describe('trustgate verify --cosign-key against a hostile registry', () => {
+  const throughProxy = async (repository: string): Promise<TrustgateRun> => {
+    const host = new URL(proxy.url).host;
+    return runTrustgate(['verify', `${host}/${repository}:v1`, '--cosign-key', releaseKey.publicKeyFile, '--json'], { stateDir: await env.makeDir('state') });
+  };
+
+  it('refuses a manifest whose bytes are not the digest the registry claims', async () => {
+    proxy.reset();
+    proxy.onResponse((response) => (response.path.endsWith('/manifests/v1') ? { body: Buffer.concat([response.body, Buffer.from(' ')]) } : undefined));
+    expect((await throughProxy('cosign/signed')).json).toMatchObject({ allowed: false, codes: ['REGISTRY_DIGEST_MISMATCH'] });
+  });
+
+  it('refuses a payload blob swapped for other bytes', async () => {
+    proxy.reset();
+    proxy.onResponse((response) => (response.path.includes('/blobs/') ? { body: Buffer.from(response.body.toString('utf8').replace('null', '{}')) } : undefined));
+    expect((await throughProxy('cosign/signed')).json).toMatchObject({ allowed: false, codes: ['REGISTRY_DIGEST_MISMATCH'] });
+  });
+
+  it('stops reading an endless manifest at the size cap', async () => {
+    proxy.reset();
+    proxy.onResponse((response) => (response.path.endsWith('/manifests/v1') ? { body: Buffer.alloc(5 * 1024 * 1024, 0x20), chunked: true } : undefined));
+    expect((await throughProxy('cosign/signed')).json).toMatchObject({ allowed: false, codes: ['REGISTRY_RESPONSE_TOO_LARGE'] });
+  });
+
+  it('refuses a signature manifest replaced by garbage (its bytes are not the digest claimed)', async () => {
+    proxy.reset();
+    proxy.onResponse((response) => (response.path.endsWith('.sig') ? { status: 200, body: Buffer.from('<html>') } : undefined));
+    const run = await throughProxy('cosign/signed');
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['REGISTRY_DIGEST_MISMATCH'] });
+  });
+
+  it('looks at no more than 32 signature layers', async () => {
+    expect((await verifyWithKey('cosign/many')).json).toMatchObject({ allowed: false, codes: ['REGISTRY_RESPONSE_TOO_LARGE'] });
   });
 });
 
