@@ -4,6 +4,7 @@
 // (the real notary-server) with `verification.mode` all and any.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './support/cosign-signatures.js';
@@ -21,6 +22,9 @@ let otherKey: CosignKeyPair;
 let policiesDir: string;
 // The registry as seen through a network attacker who rewrites its answers.
 let proxy: TamperProxy;
+
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const sha256 = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 // Repository -> the image pushed at tag v1.
 const images = new Map<string, PushedImage>();
@@ -94,6 +98,19 @@ beforeAll(async () => {
   const manySignature = signPayload(releaseKey, cosignPayload(reference('cosign/many'), many.digest));
   await pushCosignSignatures(registry, 'cosign/many', many.digest, Array.from({ length: 33 }, () => manySignature));
   proxy = await startTamperProxy({ upstream: { url: registry.url } });
+  // A multi-arch image: an OCI index over one platform image, signed at the index digest.
+  const platform = await pushImage(registry, 'cosign/multi-arch', 'amd64');
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', size: platform.size, digest: platform.digest, platform: { architecture: 'amd64', os: 'linux' } }],
+    }),
+  );
+  const put = await fetch(`${registry.url}/v2/cosign/multi-arch/manifests/v1`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: index });
+  if (put.status !== 201) throw new Error(`index PUT: expected 201, got ${put.status}`);
+  images.set('cosign/multi-arch', { digest: sha256(index), size: index.length });
+  await cosignSign('cosign/multi-arch');
   await cosignSign('cosign/wrong-key', otherKey);
   for (const repository of ['any/notary-only', 'all/both']) await notarySign(repository);
 
@@ -152,6 +169,11 @@ describe('trustgate verify --cosign-key against the real registry', () => {
     const digest = images.get('cosign/signed')?.digest ?? '';
     const run = await runTrustgate(['verify', `${reference('cosign/signed')}@${digest}`, '--cosign-key', releaseKey.publicKeyFile, '--json'], { stateDir: await env.makeDir('state') });
     expect(run.json, run.stderr).toMatchObject({ allowed: true, digest });
+  });
+
+  it('allows a multi-arch image signed at its index digest, and answers that digest', async () => {
+    const run = await verifyWithKey('cosign/multi-arch');
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: images.get('cosign/multi-arch')?.digest });
   });
 
   it('denies an unsigned image', async () => {
