@@ -113,7 +113,7 @@ async function checkLayer(
 ): Promise<readonly string[]> {
   const where = `signature ${layer.index} (${layer.digest})`;
   if (layer.mediaType !== MEDIA_TYPES.simpleSigning) {
-    throw new TrustgateError(ErrorCode.COSIGN_PAYLOAD_INVALID, `${where} has media type ${JSON.stringify(layer.mediaType.slice(0, 80))}: expected ${MEDIA_TYPES.simpleSigning}`);
+    throw new TrustgateError(ErrorCode.COSIGN_PAYLOAD_INVALID, `${where} is not of media type ${MEDIA_TYPES.simpleSigning}`);
   }
   const signature = layer.signature === undefined ? undefined : decodeBase64(layer.signature);
   if (signature === undefined || signature.length === 0) {

@@ -138,7 +138,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       }
       const repo = open(image);
       const url = `${repo.repositoryUrl}/blobs/${layer.digest}`;
-      const response = await repo.get(url, [layer.mediaType, '*/*'], limits.maxPayloadBytes, deadline);
+      const response = await repo.get(url, [MEDIA_TYPES.simpleSigning, '*/*'], limits.maxPayloadBytes, deadline);
       expectOk(response, url);
       const actual = sha256(response.body);
       if (actual !== layer.digest || response.body.length !== layer.size) {
@@ -243,7 +243,9 @@ function checkManifestDigest(response: HttpResponse, url: string): string {
   const digest = sha256(response.body);
   const claimed = response.header('docker-content-digest');
   if (claimed !== undefined && claimed.trim() !== digest) {
-    throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `registry says ${url} has digest ${claimed.slice(0, 80)}, but its body hashes to ${digest}`);
+    // The header is the registry's text: named only when it is a digest at all.
+    const named = DIGEST_RE.test(claimed.trim()) ? ` ${claimed.trim()}` : ' that is not a sha256 digest';
+    throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `registry says ${url} has digest${named}, but its body hashes to ${digest}`);
   }
   return digest;
 }
@@ -256,7 +258,7 @@ function decodeManifest(response: HttpResponse, url: string, accepted: readonly 
   const headerType = response.header('content-type')?.split(';')[0]?.trim();
   const mediaType = typeof bodyType === 'string' ? bodyType : headerType;
   if (mediaType === undefined || !accepted.includes(mediaType)) {
-    throw invalidResponse(`manifest ${url} has media type ${JSON.stringify(String(mediaType).slice(0, 80))}: expected one of ${accepted.join(', ')}`);
+    throw invalidResponse(`manifest ${url} is not of an accepted media type: expected one of ${accepted.join(', ')}`);
   }
   return manifest;
 }
