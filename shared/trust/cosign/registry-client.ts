@@ -224,7 +224,7 @@ function translateFetchError(error: unknown, url: string): TrustgateError {
       return new TrustgateError(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE, `registry response from ${stripQuery(url)} is larger than allowed`, { cause: error });
     }
     if (error.code === ErrorCode.TRUST_SERVER_UNAVAILABLE) {
-      return new TrustgateError(ErrorCode.REGISTRY_UNAVAILABLE, `registry request ${stripQuery(url)} failed: ${error.message}`, { cause: error });
+      return new TrustgateError(ErrorCode.REGISTRY_UNAVAILABLE, `registry request failed: ${error.message}`, { cause: error });
     }
     return error;
   }

@@ -71,7 +71,7 @@ export async function pushCosignSignatures(registry: DockerRegistry, repository:
     }),
   );
   const tag = `${digest.replace(':', '-')}.sig`;
-  const response = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: manifest });
+  const response = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', headers: { ...registry.pushHeaders, 'content-type': OCI_MANIFEST }, body: manifest });
   if (response.status !== 201) throw new Error(`signature manifest PUT: expected 201, got ${response.status}: ${await response.text()}`);
 }
 
