@@ -285,6 +285,13 @@ describe('trustgate serve /admit with sigstore policies', () => {
     expect(line).toContain('"verifiedBy":["cosign"]');
   });
 
+  it('refuses cosign keys a caller sends to the verify-image function', async () => {
+    const body = JSON.stringify({ image: `${reference('cosign/wrong-key')}:v1`, cosign: { keys: [{ name: 'mine', publicKey: otherKey.publicKeyPem }] } });
+    const answer = await httpsRequest(`${serve.url}/functions/verify-image`, serve.caPem, { method: 'POST', body });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'REQUEST_INVALID', problems: [{ path: 'cosign.keys' }] } });
+  });
+
   it('answers the verify-image function with the kind that admitted', async () => {
     const answer = await httpsRequest(`${serve.url}/functions/verify-image`, serve.caPem, { method: 'POST', body: JSON.stringify({ image: `${reference('any/notary-only')}:v1`, namespace: 'default' }) });
     expect(JSON.parse(answer.text)).toMatchObject({ allowed: true, verifiedBy: ['notary'], digest: images.get('any/notary-only')?.digest });
