@@ -149,6 +149,20 @@ describe('verify-image explicit form with cosign keys', () => {
     expect(request).toMatchObject({ kind: 'explicit', cosignOnly: true, cosign: { threshold: 1, authorities: [{ name: 'cosign.pub' }] } });
   });
 
+  it('requires Notary and cosign both when the request names trust and keys', async () => {
+    const request = decodeVerifyImageRequest({ image: 'reg.example.com/both/app:v1', trust: { server: 'https://notary.example.com' }, cosign: { keys: [{ name: 'k', publicKey: RELEASE_PEM }] } });
+    const deps = (notary: Table, cosign: Table) => ({
+      notary: tableVerifier<NotaryRequirement>('notary', notary, []),
+      cosign: tableVerifier<CosignRequirement>('cosign', cosign, []),
+      clock: { now: () => new Date('2026-12-01T00:00:00Z') },
+      logger: silentLogger,
+    });
+    const repo = 'reg.example.com/both/app';
+    expect(await verifyImage(deps({ [repo]: DIGEST_A }, { [repo]: DIGEST_A }), request)).toMatchObject({ allowed: true, verifiedBy: ['notary', 'cosign'] });
+    expect(await verifyImage(deps({ [repo]: DIGEST_A }, {}), request)).toMatchObject({ allowed: false, codes: [ErrorCode.TRUST_NO_SIGNED_TARGET] });
+    expect(await verifyImage(deps({}, { [repo]: DIGEST_A }), request)).toMatchObject({ allowed: false, codes: [ErrorCode.TRUST_NO_SIGNED_TARGET] });
+  });
+
   it('refuses an Ed25519 key and a threshold above the keys as invalid requests', () => {
     const invalid = (input: unknown) => {
       try {
