@@ -17,8 +17,9 @@ export async function loadPolicyFiles(path: string): Promise<{ readonly files: P
     const files = await readPolicyFiles(path);
     return { files, set: decodePolicyDocuments(files) };
   } catch (error) {
-    if (isTrustgateError(error) && (error.code === ErrorCode.POLICY_INVALID || error.code === ErrorCode.CONFIG_INVALID)) {
-      const summary = error.code === ErrorCode.POLICY_INVALID ? `invalid policies in ${path}` : error.message;
+    if (isTrustgateError(error) && (error.code === ErrorCode.POLICY_INVALID || error.code === ErrorCode.POLICY_UNSUPPORTED || error.code === ErrorCode.CONFIG_INVALID)) {
+      const summary =
+        error.code === ErrorCode.POLICY_INVALID ? `invalid policies in ${path}` : error.code === ErrorCode.POLICY_UNSUPPORTED ? `policies in ${path} ask for what is not supported yet` : error.message;
       throw new ConfigError(summary, error.problems.map(formatProblem));
     }
     throw error;

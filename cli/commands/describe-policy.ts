@@ -19,6 +19,14 @@ export function describePolicy(policy: Policy): string[] {
     lines.push(`trust: Notary content trust from ${server}; signer secrets: ${signers}`);
     if (policy.trust.rootKeyIds.length > 0) lines.push(`root keys pinned: ${policy.trust.rootKeyIds.join(', ')}`);
   }
+  if (policy.sigstore !== undefined) {
+    const { keySecrets, threshold } = policy.sigstore;
+    lines.push(`sigstore: cosign signatures (classic, key-based, no transparency log) by ${threshold} of key secrets: ${keySecrets.join(', ')}`);
+  }
+  if (policy.trust.enabled && policy.sigstore !== undefined) {
+    const mode = policy.verification?.mode ?? 'all';
+    lines.push(`verification mode: ${mode} (${mode === 'any' ? 'one passing kind admits' : 'trust and sigstore must both pass'})`);
+  }
   if (policy.simple !== undefined) {
     const types = [...new Set(policy.simple.requirements.map((requirement) => requirement.type))];
     const denies = types.length === 0 || types.includes('reject') || types.includes('signedBy');

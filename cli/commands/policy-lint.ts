@@ -31,10 +31,11 @@ export async function runPolicyLint(args: readonly string[], io: CliIo): Promise
     io.stdout(`valid: ${counts} (${files.length === 1 ? '1 file' : `${files.length} files`})\n`);
     return ExitCode.ALLOWED;
   } catch (error) {
-    if (!isTrustgateError(error) || error.code !== ErrorCode.POLICY_INVALID) throw error;
+    // A valid document asking for what is not built yet (keyless, a transparency log) fails lint too.
+    if (!isTrustgateError(error) || (error.code !== ErrorCode.POLICY_INVALID && error.code !== ErrorCode.POLICY_UNSUPPORTED)) throw error;
     io.stdout(error.problems.map((problem) => `${formatProblem(problem)}\n`).join(''));
     const count = error.problems.length === 1 ? '1 problem' : `${error.problems.length} problems`;
-    io.stderr(`trustgate: ${path} is invalid: ${count}\n`);
+    io.stderr(`trustgate: ${path} is ${error.code === ErrorCode.POLICY_UNSUPPORTED ? 'not supported' : 'invalid'}: ${count}\n`);
     return ExitCode.DENIED;
   }
 }

@@ -1,7 +1,10 @@
 // `trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--json]`
+// `trustgate verify IMAGE --cosign-key PEMFILE... [--json]`: cosign signatures made with one of
+// the keys (Notary too when a Notary flag is also given).
 // `trustgate verify IMAGE --policies PATH [--namespace NS] [--json]`: the policy that applies
 // to the image in the namespace (and every enforced ClusterImagePolicy) decides the requirement.
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isTrustgateError } from '../../shared/errors.js';
 import type { PolicySet } from '../../shared/policy/model.js';
@@ -14,7 +17,7 @@ import type { CliIo } from '../io.js';
 import { loadPolicySet } from '../policy-set.js';
 import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE } from '../trust-state.js';
 
-export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... ${TRUST_STATE_USAGE} [--json]`;
+export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... ${TRUST_STATE_USAGE} [--json]`;
 export const VERIFY_POLICY_USAGE = `usage: trustgate verify IMAGE --policies PATH [--namespace NS] ${TRUST_STATE_USAGE} [--json]`;
 
 const DEFAULT_NAMESPACE = 'default';
@@ -27,6 +30,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       'trust-server': { type: 'string' },
       signer: { type: 'string', multiple: true },
       'root-key-id': { type: 'string', multiple: true },
+      'cosign-key': { type: 'string', multiple: true },
       ...TRUST_STATE_OPTIONS,
       policies: { type: 'string' },
       namespace: { type: 'string' },
@@ -38,7 +42,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
   // Read and decoded before anything is verified, so a bad policy path is a configuration error.
   let policies: (() => Promise<PolicySet>) | undefined;
   if (values.policies !== undefined) {
-    const given = { '--trust-server': values['trust-server'], '--signer': values.signer, '--root-key-id': values['root-key-id'] };
+    const given = { '--trust-server': values['trust-server'], '--signer': values.signer, '--root-key-id': values['root-key-id'], '--cosign-key': values['cosign-key'] };
     const explicit = Object.entries(given).filter(([, value]) => value !== undefined).map(([flag]) => flag);
     if (explicit.length > 0) {
       throw new UsageError(`--policies cannot be combined with ${explicit.join(', ')}: the policy decides the trust requirement`);
@@ -49,16 +53,23 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
   } else {
     if (values.namespace !== undefined) throw new UsageError('--namespace is only meaningful with --policies');
     const signers = await Promise.all((values.signer ?? []).map(readSigner));
+    const cosignKeys = await Promise.all((values['cosign-key'] ?? []).map(readCosignKey));
+    const notaryGiven = values['trust-server'] !== undefined || values.signer !== undefined || values['root-key-id'] !== undefined;
     request = toRequest({
       image: positionals[0],
-      trust: {
-        ...(values['trust-server'] === undefined ? {} : { server: values['trust-server'] }),
-        signers,
-        rootKeyIds: values['root-key-id'] ?? [],
-      },
+      ...(cosignKeys.length > 0 && !notaryGiven
+        ? {}
+        : {
+            trust: {
+              ...(values['trust-server'] === undefined ? {} : { server: values['trust-server'] }),
+              signers,
+              rootKeyIds: values['root-key-id'] ?? [],
+            },
+          }),
+      ...(cosignKeys.length > 0 ? { cosign: { keys: cosignKeys } } : {}),
     });
   }
-  const { notary, store, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
+  const { notary, cosign, store, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
   // A missing or wrong store is exit 2; a store that does not answer is left to the
   // verification, which denies what it cannot decide without it (STATE_STORE_FAILED).
   await checkStore().catch((error: unknown) => {
@@ -66,7 +77,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     throw error;
   });
   const response = await verifyImage(
-    { notary, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
+    { notary, cosign, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,
   );
   store.close();
@@ -95,12 +106,22 @@ async function readSigner(spec: string): Promise<{ name: string; publicKey: stri
   }
 }
 
+// One --cosign-key file, named in answers by its file name ('cosign.pub').
+async function readCosignKey(file: string): Promise<{ name: string; publicKey: string }> {
+  try {
+    return { name: basename(file).replace(/[^A-Za-z0-9._/-]/g, '_') || 'key', publicKey: await readFile(file, 'utf8') };
+  } catch (error) {
+    throw new UsageError(`cannot read cosign key file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 // Human form: the verdict, its digest and signers, and in the policy form the policy that matched.
 function formatVerdict(response: VerifyImageResponse): string {
   const source = response.policy ? `  policy: ${describeSource(response.policy)}\n` : '';
   if (response.allowed) {
     const digest = response.digest === null ? '' : ` -> ${response.digest}`;
-    const signed = response.signers.length > 0 ? `signed by ${response.signers.join(', ')}` : 'no signature required';
+    const by = response.verifiedBy === undefined ? '' : `; verified by ${response.verifiedBy.join(', ')}`;
+    const signed = response.signers.length > 0 ? `signed by ${response.signers.join(', ')}${by}` : 'no signature required';
     return `allowed: ${response.image}${digest} (${signed})\n${source}`;
   }
   return `denied: ${response.image}\n${source}${response.reasons.map((r, i) => `  [${response.codes[i] ?? ''}] ${r}\n`).join('')}`;

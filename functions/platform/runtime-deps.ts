@@ -14,6 +14,7 @@ import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
+import { createAnonymousCosignVerifier } from '../../shared/trust/cosign/cosign-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
@@ -38,6 +39,7 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
   const policies = policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
+    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
@@ -101,6 +103,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   return {
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime()),
       clock,
       logger,
       ...(policies === undefined ? {} : { policies }),

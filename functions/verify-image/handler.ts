@@ -63,6 +63,7 @@ function requestTrustFields(request: VerifyImageRequest): string[] {
   if (request.trust.server !== undefined) fields.push('trust.server');
   if (request.trust.signers.length > 0) fields.push('trust.signers');
   if (request.trust.rootKeyIds.length > 0) fields.push('trust.rootKeyIds');
+  if (request.cosign !== undefined) fields.push('cosign.keys');
   return fields;
 }
 

@@ -12,7 +12,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MAX_LIST = 64;
 const MAX_TEXT = 4096;
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
-const FIELDS = new Set(['allowed', 'image', 'digest', 'reasons', 'codes', 'signers', 'stale', 'policy', 'mutateImage']);
+const FIELDS = new Set(['allowed', 'image', 'digest', 'reasons', 'codes', 'signers', 'verifiedBy', 'stale', 'policy', 'mutateImage']);
+const SIGNATURE_KINDS = new Set(['notary', 'cosign']);
 
 // `requested` is the image this process asked about. Besides the shape, the answer must be
 // about that image (an answer for another image would pin this container to someone else's
@@ -35,6 +36,10 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
   const reasons = decodeStrings(value['reasons'], 'reasons', fail);
   const codes = decodeStrings(value['codes'], 'codes', fail);
   const signers = decodeStrings(value['signers'], 'signers', fail);
+  const verifiedBy = value['verifiedBy'] === undefined ? undefined : decodeStrings(value['verifiedBy'], 'verifiedBy', fail);
+  verifiedBy?.forEach((kind, index) => {
+    if (!SIGNATURE_KINDS.has(kind)) fail(`verifiedBy[${index}]`, 'must be "notary" or "cosign"');
+  });
   codes.forEach((code, index) => {
     if (!KNOWN_CODES.has(code)) fail(`codes[${index}]`, 'is not a trustgate error code');
   });
@@ -54,6 +59,7 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
     reasons,
     codes,
     signers,
+    ...(verifiedBy === undefined ? {} : { verifiedBy: verifiedBy as ('notary' | 'cosign')[] }),
     ...(stale === undefined ? {} : { stale: stale as boolean }),
     ...(policy === undefined ? {} : { policy }),
     ...(mutateImage === undefined ? {} : { mutateImage: mutateImage as boolean }),

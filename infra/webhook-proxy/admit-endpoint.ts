@@ -64,6 +64,8 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
       digest: result?.digest ?? null,
       policy: result?.policy ?? null,
     };
+    // The signature kinds that admitted it (with `verification.mode: any`, the one that passed).
+    if (result?.verifiedBy !== undefined) image['verifiedBy'] = result.verifiedBy;
     // Answered from cached trust data while the trust server was unreachable.
     if (result?.stale === true) image['stale'] = true;
     images.push(image);

@@ -21,7 +21,8 @@ interface Collected {
 }
 
 // Decode policy files (YAML streams or JSON) into a PolicySet. Every document is decoded even
-// after a bad one, and all problems are thrown together as one POLICY_INVALID, each with its
+// after a bad one, and all problems are thrown together as one POLICY_INVALID (POLICY_UNSUPPORTED
+// when every problem is a valid request for something not supported yet), each with its
 // location `<source>:<document number>: <field path>`. Nothing partial is ever returned: a policy
 // set with a document missing could allow what the missing document would have denied.
 export function decodePolicyDocuments(files: readonly PolicyFile[]): PolicySet {
@@ -33,6 +34,10 @@ export function decodePolicyDocuments(files: readonly PolicyFile[]): PolicySet {
   const first = problems[0];
   if (first !== undefined) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    // Only documents that are valid but ask for something not built yet are POLICY_UNSUPPORTED.
+    if (problems.every((problem) => problem.code === ErrorCode.POLICY_UNSUPPORTED)) {
+      throw new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, `policy documents ask for what is not supported (${count}), first: ${first.path}: ${first.message}`, { problems });
+    }
     throw new TrustgateError(ErrorCode.POLICY_INVALID, `policy documents are invalid (${count}), first: ${first.path}: ${first.message}`, {
       problems,
     });

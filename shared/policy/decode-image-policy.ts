@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
+import { ErrorCode } from '../errors.js';
 import { joinField, toFieldPath } from '../field-path.js';
 import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js';
 import { decodeMetadata, truncate } from './decode-metadata.js';
@@ -16,6 +17,8 @@ import {
   type SimpleRequirement,
   type SimpleRequirementType,
   type SignedIdentityType,
+  type SigstorePolicy,
+  type VerificationMode,
 } from './model.js';
 import type { ProblemScope } from './problem-scope.js';
 
@@ -35,6 +38,13 @@ interface RawPolicy {
   readonly trust?: { readonly enabled?: boolean; readonly trustServer?: string; readonly signerSecrets?: readonly { readonly name: string }[] };
   readonly simple?: { readonly storeURL?: string; readonly storeSecret?: string; readonly requirements?: readonly RawRequirement[] | null };
   readonly vulnerability?: { readonly ICCRVA?: { readonly enabled?: boolean; readonly account?: string } };
+  readonly sigstore?: RawSigstore;
+  readonly verification?: { readonly mode?: VerificationMode };
+}
+interface RawSigstore {
+  readonly authorities: readonly { readonly key?: { readonly secretName: string }; readonly keyless?: unknown }[];
+  readonly threshold?: number;
+  readonly tlog?: 'none' | 'required';
 }
 interface RawRequirement {
   readonly type: SimpleRequirementType;
@@ -61,8 +71,10 @@ export function decodeImagePolicy(
   const spec = document['spec'];
   if (spec === undefined) scope.add('spec', 'is required');
   else {
-    if (!validateSpec(spec)) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
+    const valid = validateSpec(spec);
+    if (!valid) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
     reportInertPatterns(spec, scope.child('spec'));
+    if (valid) reportSigstoreProblems(spec as RawSpec, scope.child('spec'));
   }
   if (scope.count() !== before || metadata === undefined) return undefined;
 
@@ -124,6 +136,34 @@ function reportInertPatterns(spec: unknown, scope: ProblemScope): void {
   });
 }
 
+// What the schema cannot say about `sigstore`: each authority is exactly one of key and
+// keyless, the threshold can be met, and what is valid but not built yet (keyless, a
+// transparency-log requirement) is refused as POLICY_UNSUPPORTED rather than ignored: a
+// policy must never be read as asking for less than it says.
+function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
+  (spec.repositories ?? []).forEach((repository, index) => {
+    const sigstore = repository.policy?.sigstore;
+    if (sigstore === undefined) return;
+    const at = scope.child(`repositories[${index}].policy.sigstore`);
+    sigstore.authorities.forEach((authority, position) => {
+      const field = `authorities[${position}]`;
+      if (authority.key !== undefined && authority.keyless !== undefined) at.add(field, 'must have either key or keyless, not both');
+      else if (authority.keyless !== undefined) {
+        at.add(`${field}.keyless`, 'keyless (Fulcio certificate) authorities are not supported yet: use key authorities', ErrorCode.POLICY_UNSUPPORTED);
+      } else if (authority.key === undefined) at.add(field, 'must have key');
+    });
+    const names = sigstore.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key.secretName]));
+    const repeated = names.find((name, position) => names.indexOf(name) !== position);
+    if (repeated !== undefined) at.add('authorities', `name secret "${truncate(repeated)}" more than once: each authority is one key`);
+    if (sigstore.threshold !== undefined && sigstore.threshold > sigstore.authorities.length) {
+      at.add('threshold', `is ${sigstore.threshold}, more than the ${sigstore.authorities.length} authorities listed`);
+    }
+    if (sigstore.tlog === 'required') {
+      at.add('tlog', 'transparency-log (Rekor) verification is not supported yet: key signatures are checked without it (tlog: none)', ErrorCode.POLICY_UNSUPPORTED);
+    }
+  });
+}
+
 // One problem per ajv error, at the field it concerns (`repositories[0].policy.trust.enabled`).
 function reportSchemaErrors(errors: readonly ErrorObject[], scope: ProblemScope): void {
   for (const error of errors) {
@@ -158,6 +198,8 @@ function toPolicy(raw: RawPolicy, rootKeyIds: readonly string[]): Policy {
   return {
     mutateImage: raw.mutateImage ?? true,
     trust,
+    ...(raw.sigstore === undefined ? {} : { sigstore: toSigstorePolicy(raw.sigstore) }),
+    ...(raw.verification === undefined ? {} : { verification: { mode: raw.verification.mode ?? 'all' } }),
     ...(raw.simple === undefined ? {} : { simple: toSimplePolicy(raw.simple) }),
     ...(iccrva === undefined
       ? {}
@@ -167,6 +209,12 @@ function toPolicy(raw: RawPolicy, rootKeyIds: readonly string[]): Policy {
           },
         }),
   };
+}
+
+// Only called once reportSigstoreProblems found nothing: every authority is a key.
+function toSigstorePolicy(raw: RawSigstore): SigstorePolicy {
+  const keySecrets = raw.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key.secretName]));
+  return { keySecrets, threshold: raw.threshold ?? 1 };
 }
 
 function toSimplePolicy(raw: NonNullable<RawPolicy['simple']>): SimplePolicy {

@@ -56,10 +56,25 @@ export interface VulnerabilityPolicy {
   readonly iccrva: { readonly enabled: boolean; readonly account?: string };
 }
 
+// cosign (Sigstore) classic signatures made with keys. Keyless authorities and
+// transparency-log requirements are refused when the policy is decoded (not supported yet).
+export interface SigstorePolicy {
+  // Names of Secrets (in the workload's namespace) each holding one key as `cosign.pub`.
+  readonly keySecrets: readonly string[];
+  // How many of them must each have signed the image (1..keySecrets.length).
+  readonly threshold: number;
+}
+
+// How the configured signature kinds combine: every one must pass, or one passing admits.
+export type VerificationMode = 'all' | 'any';
+
 // What an image matching one repository pattern must satisfy.
 export interface Policy {
   readonly mutateImage: boolean;
   readonly trust: TrustPolicy;
+  readonly sigstore?: SigstorePolicy;
+  // Absent when the document does not say: 'all'.
+  readonly verification?: { readonly mode: VerificationMode };
   readonly simple?: SimplePolicy;
   readonly vulnerability?: VulnerabilityPolicy;
 }

@@ -70,7 +70,7 @@ function toPolicyMatchJson(match: PolicyMatch): PolicyMatchJson {
 // Copies field by field so the answer's shape is fixed here, not by whatever else a decoded
 // object might carry.
 function toPolicyJson(policy: Policy): PolicyJson {
-  const { trust, simple, vulnerability } = policy;
+  const { trust, sigstore, verification, simple, vulnerability } = policy;
   return {
     mutateImage: policy.mutateImage,
     trust: {
@@ -79,6 +79,8 @@ function toPolicyJson(policy: Policy): PolicyJson {
       signerSecrets: [...trust.signerSecrets],
       rootKeyIds: [...trust.rootKeyIds],
     },
+    ...(sigstore === undefined ? {} : { sigstore: { keySecrets: [...sigstore.keySecrets], threshold: sigstore.threshold } }),
+    ...(verification === undefined ? {} : { verification: { mode: verification.mode } }),
     ...(simple === undefined
       ? {}
       : { simple: { ...simple, requirements: simple.requirements.map((r) => ({ ...r, signedIdentity: { ...r.signedIdentity } })) } }),

@@ -1,4 +1,4 @@
-import type { FieldProblem } from '../errors.js';
+import type { ErrorCode, FieldProblem } from '../errors.js';
 
 // Collects decoding problems with their full location: `<source>:<document number>: <field path>`.
 // Decoders write every bad field into one scope, so a user sees all of them in a single run.
@@ -20,9 +20,10 @@ export class ProblemScope {
   }
 
   // `field` is relative to this scope: 'kind', 'metadata.name', '[2]'; '' means the scope itself.
-  add(field: string, message: string): void {
+  // `code` marks a valid field asking for something not supported (POLICY_UNSUPPORTED).
+  add(field: string, message: string, code?: ErrorCode): void {
     const path = joinField(this.prefix, field);
-    this.out.push({ path: path === '' ? this.location : `${this.location}: ${path}`, message });
+    this.out.push({ path: path === '' ? this.location : `${this.location}: ${path}`, message, ...(code === undefined ? {} : { code }) });
   }
 
   child(field: string): ProblemScope {

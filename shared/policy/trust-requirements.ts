@@ -1,11 +1,15 @@
 import { ErrorCode, TrustgateError } from '../errors.js';
-import type { Policy, PolicySecret, SimplePolicy } from './model.js';
+import { loadCosignKey } from '../trust/cosign/keys.js';
+import type { CosignAuthority } from '../trust/verifier.js';
+import type { Policy, PolicySecret, SigstorePolicy, SimplePolicy } from './model.js';
 
 export type Requirement =
   // Nothing to verify: an empty or omitted policy, or trust disabled and nothing else required.
   | { readonly kind: 'allow' }
   // Notary v1 content trust; every listed signer (delegation `targets/<name>`) must have signed.
   | { readonly kind: 'notary'; readonly server?: string; readonly signers: readonly NotarySigner[]; readonly rootKeyIds: readonly string[] }
+  // cosign classic signatures: at least `threshold` of the keys must each have signed.
+  | { readonly kind: 'cosign'; readonly authorities: readonly CosignAuthority[]; readonly threshold: number }
   // A check this product does not perform: always a denial with this reason, never an allow.
   | { readonly kind: 'unsupported'; readonly reason: string };
 
@@ -43,6 +47,7 @@ export function toRequirements(policy: Policy, secrets: SecretLookup, namespace:
       rootKeyIds: policy.trust.rootKeyIds,
     });
   }
+  if (policy.sigstore !== undefined) requirements.push(toCosignRequirement(policy.sigstore, secrets, namespace));
   if (policy.simple !== undefined) {
     const simple = toSimpleRequirement(policy.simple);
     if (simple !== undefined) requirements.push(simple);
@@ -95,12 +100,37 @@ function toSigner(secrets: SecretLookup, namespace: string, secretName: string):
   return { name, publicKeyPem };
 }
 
+// The cosign authorities from their Secrets (data key `cosign.pub`, as `cosign
+// generate-key-pair k8s://` writes it), read from the workload's namespace like Notary signer
+// Secrets. Each key is loaded now, so an unusable one (Ed25519, a weak RSA key) is refused
+// with its reason before any registry is asked. Two Secrets holding the same key would let
+// one signature count twice towards the threshold: refused.
+function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, namespace: string): Requirement {
+  const seen = new Set<string>();
+  const authorities = sigstore.keySecrets.map((secretName): CosignAuthority => {
+    const secret = secrets.findSecret(namespace, secretName);
+    if (secret === undefined) {
+      throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `cosign key secret "${secretName}" not found in namespace "${namespace}": expected a Secret with key cosign.pub`);
+    }
+    const publicKeyPem = readText(secret, 'cosign.pub', namespace, 'cosign key secret', 'cosign.pub');
+    const name = `key/${secretName}`;
+    const { key } = loadCosignKey(publicKeyPem, `cosign key secret "${secretName}" in namespace "${namespace}"`);
+    const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
+    if (seen.has(spki)) {
+      throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign key secret "${secretName}" in namespace "${namespace}" holds the same key as another authority: each authority must be a distinct key`);
+    }
+    seen.add(spki);
+    return { name, publicKeyPem };
+  });
+  return { kind: 'cosign', authorities, threshold: sigstore.threshold };
+}
+
 // One Secret value as trimmed UTF-8 text; absent or empty is POLICY_SECRET_MISSING.
-function readText(secret: PolicySecret, key: string, namespace: string): string {
+function readText(secret: PolicySecret, key: string, namespace: string, what = 'signer secret', expected = 'name and publicKey'): string {
   const bytes = secret.data.get(key);
-  const where = `signer secret "${secret.name}" in namespace "${namespace}"`;
+  const where = `${what} "${secret.name}" in namespace "${namespace}"`;
   if (bytes === undefined) {
-    throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `${where} has no key "${key}": expected keys name and publicKey`);
+    throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `${where} has no key "${key}": expected keys ${expected}`);
   }
   let text: string;
   try {

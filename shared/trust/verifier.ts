@@ -23,7 +23,22 @@ export interface NotaryRequirement {
   readonly rootKeyIds: readonly string[];
 }
 
-export type TrustRequirement = NotaryRequirement;
+// One key a cosign signature may be made with; `name` says where it came from (a Secret, a
+// file) in answers and logs.
+export interface CosignAuthority {
+  readonly name: string;
+  readonly publicKeyPem: string;
+}
+
+// cosign (Sigstore) classic signatures made with keys: at least `threshold` of the
+// authorities must each have signed the image's digest.
+export interface CosignRequirement {
+  readonly kind: 'cosign';
+  readonly authorities: readonly CosignAuthority[];
+  readonly threshold: number;
+}
+
+export type TrustRequirement = NotaryRequirement | CosignRequirement;
 
 export interface VerifiedImage {
   // 'sha256:<hex>' that the signers signed.

@@ -1,5 +1,6 @@
 // From the policies in force to the checks an image must pass: the policy that matches it
-// in the namespace plus every enforced ClusterImagePolicy. Requirements that cannot be met
+// in the namespace plus every enforced ClusterImagePolicy, each policy's Notary and cosign
+// checks required together or, with `verification.mode: any`, as alternatives. Requirements that cannot be met
 // here (no match, a missing signer secret, simple signing, ICCRVA) become failures, so the
 // image is denied with the reason instead of being admitted unchecked.
 import { createBoundedMemo, type BoundedMemo } from '../cache/bounded-memo.js';
@@ -52,7 +53,11 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
   const failures: TrustgateError[] = lookup.matched ? [] : [new TrustgateError(ErrorCode.POLICY_NO_MATCH, lookup.reason)];
   const checks: PendingCheck[] = [];
   const secrets = toSecretLookup(set.secrets);
+  let groups = 0;
   for (const { policy, source } of applicable) {
+    // With `verification.mode: any`, the policy's signature checks form one group: one
+    // passing check admits. Unsupported requirements stay required whatever the mode.
+    const group = policy.verification?.mode === 'any' ? (groups += 1) : undefined;
     let requirements;
     try {
       requirements = toRequirements(policy, secrets, namespace);
@@ -72,7 +77,10 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
             rootKeyIds: requirement.rootKeyIds,
           },
           origin: source,
+          ...(group === undefined ? {} : { group }),
         });
+      } else if (requirement.kind === 'cosign') {
+        checks.push({ requirement, origin: source, ...(group === undefined ? {} : { group }) });
       }
     }
   }

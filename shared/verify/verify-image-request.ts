@@ -5,7 +5,8 @@ import { isPlainObject } from '../json.js';
 import { isDelegationName } from '../trust/notary/decode.js';
 import { publicKeyFromPem } from '../trust/notary/keys.js';
 import { normaliseTrustServerUrl } from '../trust/notary/trust-servers.js';
-import type { SignerRequirement } from '../trust/verifier.js';
+import { loadCosignKey } from '../trust/cosign/keys.js';
+import type { CosignRequirement, SignerRequirement } from '../trust/verifier.js';
 
 // Two forms: the explicit one names the trust requirement; the policy one names the
 // workload's namespace and the requirement comes from the policy that applies there.
@@ -20,6 +21,10 @@ export type VerifyImageRequest =
         readonly signers: readonly SignerRequirement[];
         readonly rootKeyIds: readonly string[];
       };
+      // cosign keys, at least `threshold` of which must each have signed the image.
+      readonly cosign?: Omit<CosignRequirement, 'kind'>;
+      // Set when the request named cosign keys and no `trust`: Notary is then not checked.
+      readonly cosignOnly?: true;
     }
   | { readonly kind: 'policy'; readonly image: string; readonly namespace: string };
 
@@ -44,12 +49,13 @@ export function decodeVerifyImageRequest(input: unknown): VerifyImageRequest {
     fail('image', 'must be a non-empty string');
   }
   for (const key of Object.keys(input)) {
-    if (!['image', 'trust', 'namespace'].includes(key)) fail(key, 'is not a known field');
+    if (!['image', 'trust', 'namespace', 'cosign'].includes(key)) fail(key, 'is not a known field');
   }
   if (input['namespace'] !== undefined) {
     const namespace = input['namespace'];
     if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) fail('namespace', 'must be a Kubernetes namespace name');
     if (input['trust'] !== undefined) fail('trust', 'cannot be given with namespace: the policy decides the trust requirement');
+    if (input['cosign'] !== undefined) fail('cosign', 'cannot be given with namespace: the policy decides the trust requirement');
     if (problems.length > 0) throw invalid(problems);
     return { kind: 'policy', image: image as string, namespace: namespace as string };
   }
@@ -101,12 +107,55 @@ export function decodeVerifyImageRequest(input: unknown): VerifyImageRequest {
       });
     }
   }
+  const cosign = input['cosign'] === undefined ? undefined : decodeCosign(input['cosign'], fail);
   if (problems.length > 0) throw invalid(problems);
   return {
     kind: 'explicit',
     image: image as string,
     trust: { ...(server === undefined ? {} : { server }), signers, rootKeyIds },
+    ...(cosign === undefined ? {} : { cosign }),
+    ...(cosign !== undefined && input['trust'] === undefined ? { cosignOnly: true as const } : {}),
   };
+}
+
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
+
+// `cosign: {keys: [{name, publicKey}], threshold?}`: each key a usable cosign public key
+// (ECDSA P-256/P-384 or RSA PEM; Ed25519 refused), the threshold 1..keys (default 1).
+function decodeCosign(value: unknown, fail: (path: string, message: string) => void): Omit<CosignRequirement, 'kind'> | undefined {
+  if (!isPlainObject(value)) {
+    fail('cosign', 'must be an object with keys');
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (!['keys', 'threshold'].includes(key)) fail(`cosign.${key}`, 'is not a known field');
+  }
+  const keys = value['keys'];
+  const authorities: { name: string; publicKeyPem: string }[] = [];
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_LIST) {
+    fail('cosign.keys', `must be an array of 1 to ${MAX_LIST} keys`);
+    return undefined;
+  }
+  keys.forEach((entry: unknown, index) => {
+    const path = `cosign.keys[${index}]`;
+    if (!isPlainObject(entry)) return fail(path, 'must be an object with name and publicKey');
+    const { name, publicKey } = entry;
+    if (typeof name !== 'string' || !KEY_NAME.test(name)) return fail(`${path}.name`, 'must be a short name (letters, digits, . _ / -)');
+    if (authorities.some((authority) => authority.name === name)) return fail(`${path}.name`, 'must be unique');
+    if (typeof publicKey !== 'string') return fail(`${path}.publicKey`, 'must be a PEM public key');
+    try {
+      loadCosignKey(publicKey, name);
+    } catch (error) {
+      return fail(`${path}.publicKey`, (error as Error).message);
+    }
+    authorities.push({ name, publicKeyPem: publicKey });
+  });
+  const threshold = value['threshold'] ?? 1;
+  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > keys.length) {
+    fail('cosign.threshold', `must be an integer from 1 to ${keys.length}`);
+    return undefined;
+  }
+  return { authorities, threshold };
 }
 
 function isPemKey(pem: string): boolean {

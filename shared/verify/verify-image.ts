@@ -8,7 +8,7 @@ import { formatImageReference, parseImageReference, type ImageReference } from '
 import type { PolicySource } from '../policy/match-policy.js';
 import type { PolicySet } from '../policy/model.js';
 import type { Clock, Logger } from '../ports.js';
-import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
 import { collectRequirements } from './policy-requirements.js';
 import type { VerifyImageRequest } from './verify-image-request.js';
 
@@ -19,6 +19,9 @@ export interface VerifyImageResponse {
   readonly reasons: readonly string[];
   readonly codes: readonly string[];
   readonly signers: readonly string[];
+  // Allowed answers: the signature kinds whose checks admitted the image ('notary',
+  // 'cosign'); with `verification.mode: any` the one(s) that passed.
+  readonly verifiedBy?: readonly TrustRequirement['kind'][];
   // Present (true) when some check was answered from cached trust data because the trust
   // server was unavailable, within the configured max-stale window.
   readonly stale?: boolean;
@@ -29,6 +32,8 @@ export interface VerifyImageResponse {
 
 export interface VerifyImageDeps {
   readonly notary: ImageVerifier<NotaryRequirement>;
+  // Absent where this deployment verifies no cosign signatures: a cosign check then denies.
+  readonly cosign?: ImageVerifier<CosignRequirement>;
   readonly clock: Clock;
   readonly logger: Logger;
   // The policies in force; absent when this deployment has none configured.
@@ -37,8 +42,11 @@ export interface VerifyImageDeps {
 
 // A requirement to check, tagged with the policy it came from (for the reasons).
 export interface PendingCheck {
-  readonly requirement: NotaryRequirement;
+  readonly requirement: TrustRequirement;
   readonly origin?: PolicySource;
+  // Checks sharing a group are alternatives (`verification.mode: any`): one passing is
+  // enough. Checks without one are each required.
+  readonly group?: number;
 }
 
 // `signal` is the caller's time budget (admission): when it aborts, trust server work done
@@ -51,8 +59,7 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
     // The clock is read once per operation; every expiry check uses this instant.
     const now = deps.clock.now();
     if (request.kind === 'explicit') {
-      const check: PendingCheck = { requirement: { kind: 'notary', ...request.trust } };
-      return await decide(deps, reference, image, [check], [], now, undefined, signal);
+      return await decide(deps, reference, image, explicitChecks(request), [], now, undefined, signal);
     }
     if (deps.policies === undefined) {
       throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'no policies are configured, so no image can be verified by namespace');
@@ -74,9 +81,20 @@ interface PolicyOutcome {
 
 type Outcome = VerifiedImage | TrustgateError;
 
-// Runs every check concurrently and combines them: allowed only if all pass and all agree
-// on one digest. Every failure is reported, not just the first. Called on every admission,
-// so the common single-check case skips the fan-out and each answer is built once.
+// The explicit form's checks: Notary unless the request asks for cosign only, cosign when
+// it names keys; both are then required.
+function explicitChecks(request: Extract<VerifyImageRequest, { kind: 'explicit' }>): PendingCheck[] {
+  const checks: PendingCheck[] = [];
+  if (request.cosignOnly !== true) checks.push({ requirement: { kind: 'notary', ...request.trust } });
+  if (request.cosign !== undefined) checks.push({ requirement: { kind: 'cosign', ...request.cosign } });
+  return checks;
+}
+
+// Runs every check concurrently and combines them: allowed only if every required check
+// (and one check of each `any` group) passes and all passing checks agree on one digest.
+// Every failure is reported, not just the first; a failure within a group that another of
+// its checks satisfied is not one. Called on every admission, so the common single-check
+// case skips the fan-out and each answer is built once.
 async function decide(
   deps: VerifyImageDeps,
   reference: ImageReference,
@@ -89,7 +107,7 @@ async function decide(
 ): Promise<VerifyImageResponse> {
   const runCheck = async (check: PendingCheck): Promise<Outcome> => {
     try {
-      return await deps.notary.verify(reference, check.requirement, now, signal);
+      return await runRequirement(deps, reference, check.requirement, now, signal);
     } catch (thrown) {
       const error = toTrustgateError(thrown);
       if (error.code === ErrorCode.INTERNAL) throw thrown;
@@ -101,32 +119,52 @@ async function decide(
   const errors = [...failures];
   const digests: string[] = [];
   const signers: string[] = [];
+  const verifiedBy: TrustRequirement['kind'][] = [];
+  const satisfiedGroups = new Set<number>();
+  outcomes.forEach((outcome, index) => {
+    const group = checks[index]?.group;
+    if (group !== undefined && !(outcome instanceof TrustgateError)) satisfiedGroups.add(group);
+  });
   let stale = false;
-  for (const outcome of outcomes) {
+  outcomes.forEach((outcome, index) => {
+    const check = checks[index];
     if (outcome instanceof TrustgateError) {
-      errors.push(outcome);
-      continue;
+      if (check?.group === undefined || !satisfiedGroups.has(check.group)) errors.push(outcome);
+      return;
     }
+    if (check !== undefined && !verifiedBy.includes(check.requirement.kind)) verifiedBy.push(check.requirement.kind);
     if (!digests.includes(outcome.digest)) digests.push(outcome.digest);
     for (const signer of outcome.signers) if (!signers.includes(signer)) signers.push(signer);
     if (outcome.stale === true) stale = true;
-  }
+  });
   if (digests.length > 1) {
-    errors.push(new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `policies resolve the image to different digests: ${digests.join(', ')}`));
+    errors.push(new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `signature checks resolve the image to different digests: ${digests.join(', ')}`));
   }
   if (errors.length > 0) {
     const denied = denial(image, errors);
     return policyOutcome === undefined ? denied : { ...denied, policy: policyOutcome.policy, mutateImage: policyOutcome.mutateImage };
   }
   const digest = digests[0] ?? reference.digest ?? null;
-  deps.logger.info('image verified', { image, outcome: 'allowed', digest, ...(stale ? { stale } : {}) });
+  deps.logger.info('image verified', { image, outcome: 'allowed', digest, ...(verifiedBy.length > 0 ? { verifiedBy } : {}), ...(stale ? { stale } : {}) });
   const allowed: Writable<VerifyImageResponse> = { allowed: true, image, digest, reasons: [], codes: [], signers };
+  if (verifiedBy.length > 0) allowed.verifiedBy = verifiedBy;
   if (stale) allowed.stale = true;
   if (policyOutcome !== undefined) {
     allowed.policy = policyOutcome.policy;
     allowed.mutateImage = policyOutcome.mutateImage;
   }
   return allowed;
+}
+
+// One requirement with the verifier of its kind.
+// The admission budget's signal reaches the Notary update's requests; the cosign verifier
+// bounds its registry requests with a deadline of its own.
+function runRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date, signal: AbortSignal | undefined): Promise<VerifiedImage> {
+  if (requirement.kind === 'notary') return deps.notary.verify(reference, requirement, now, signal);
+  if (deps.cosign === undefined) {
+    return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'cosign signatures are required, but this deployment has no cosign verifier'));
+  }
+  return deps.cosign.verify(reference, requirement, now);
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };

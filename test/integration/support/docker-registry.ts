@@ -23,10 +23,21 @@ export interface Notifications {
   readonly caFile?: string;
 }
 
+// Docker token auth for the registry (`auth.token`): a token service's realm and the
+// certificate bundle its tokens are signed under.
+export interface RegistryTokenAuth {
+  readonly realm: string;
+  readonly service: string;
+  readonly issuer: string;
+  readonly rootCertBundleFile: string;
+}
+
 export interface DockerRegistry {
   // host:port, e.g. 127.0.0.1:41234
   readonly host: string;
   readonly url: string;
+  // Headers the push helpers send with every request (a bearer token in token mode).
+  readonly pushHeaders?: Readonly<Record<string, string>>;
   log(): string;
   stop(): Promise<void>;
 }
@@ -35,7 +46,7 @@ export function isDockerRegistryInstalled(): boolean {
   return existsSync(DOCKER_REGISTRY_BIN);
 }
 
-export async function startDockerRegistry(notifications?: Notifications): Promise<DockerRegistry> {
+export async function startDockerRegistry(notifications?: Notifications, auth?: RegistryTokenAuth): Promise<DockerRegistry> {
   const dir = await makeTempDir('registry');
   const port = await getFreePort();
   const config = [
@@ -43,6 +54,9 @@ export async function startDockerRegistry(notifications?: Notifications): Promis
     'log: {level: info}',
     `storage: {filesystem: {rootdirectory: ${JSON.stringify(join(dir, 'data'))}}}`,
     `http: {addr: "127.0.0.1:${port}"}`,
+    ...(auth === undefined
+      ? []
+      : [`auth: {token: {realm: ${JSON.stringify(auth.realm)}, service: ${JSON.stringify(auth.service)}, issuer: ${JSON.stringify(auth.issuer)}, rootcertbundle: ${JSON.stringify(auth.rootCertBundleFile)}}}`]),
     ...(notifications === undefined
       ? []
       : [
@@ -65,7 +79,7 @@ export async function startDockerRegistry(notifications?: Notifications): Promis
     await removeDir(dir);
   };
   try {
-    await waitUntilReady(server, { name: 'docker-registry', url: `${url}/v2/`, timeoutMs: 10_000 });
+    await waitUntilReady(server, { name: 'docker-registry', url: `${url}/v2/`, timeoutMs: 10_000, ...(auth === undefined ? {} : { readyStatuses: [401] }) });
   } catch (error) {
     await stop();
     throw error;
@@ -95,18 +109,18 @@ export async function pushImage(registry: DockerRegistry, repository: string, ta
       layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha256(layer) }],
     }),
   );
-  const response = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MANIFEST_TYPE }, body: manifest });
+  const response = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', headers: { ...registry.pushHeaders, 'content-type': MANIFEST_TYPE }, body: manifest });
   if (response.status !== 201) throw new Error(`manifest PUT: expected 201, got ${response.status}: ${await response.text()}`);
   return { digest: sha256(manifest), size: manifest.length };
 }
 
-async function pushBlob(registry: DockerRegistry, repository: string, blob: Buffer): Promise<void> {
-  const start = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+export async function pushBlob(registry: DockerRegistry, repository: string, blob: Buffer): Promise<void> {
+  const start = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: { ...registry.pushHeaders } });
   const location = start.headers.get('location');
   if (start.status !== 202 || location === null) throw new Error(`blob upload start: expected 202, got ${start.status}`);
   const target = new URL(location, registry.url);
   target.searchParams.set('digest', sha256(blob));
-  const put = await fetch(target, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: blob });
+  const put = await fetch(target, { method: 'PUT', headers: { ...registry.pushHeaders, 'content-type': 'application/octet-stream' }, body: blob });
   if (put.status !== 201) throw new Error(`blob PUT: expected 201, got ${put.status}`);
 }
 

@@ -14,8 +14,9 @@ export interface ServerProcess {
 export interface ReadyCheck {
   // What the errors call the server, e.g. 'notary-server'.
   readonly name: string;
-  // A URL that answers 200 once the server is ready.
+  // A URL that answers 200 (or one of `readyStatuses`) once the server is ready.
   readonly url: string;
+  readonly readyStatuses?: readonly number[];
   // PEM CA to trust for an https `url`.
   readonly caFile?: string | undefined;
   readonly timeoutMs: number;
@@ -50,7 +51,7 @@ export async function waitUntilReady(server: ServerProcess, check: ReadyCheck): 
     if (!server.isRunning()) throw new Error(`${check.name} exited during startup:\n${server.log()}`);
     try {
       const response = await httpGet(check.url, check.caFile, 1_000);
-      if (response.status === 200) return;
+      if ((check.readyStatuses ?? [200]).includes(response.status)) return;
     } catch {
       // not listening yet
     }

@@ -355,3 +355,51 @@ describe('trustgate verify --policies', () => {
     });
   });
 });
+
+describe('trustgate policy lint and lookup with sigstore fields', () => {
+  const SIGSTORE = `
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: cosign}
+spec:
+  repositories:
+    - name: "reg.example.com/signed/*"
+      policy:
+        trust: {enabled: true, trustServer: "https://notary.example.com"}
+        sigstore: {authorities: [{key: {secretName: release-key}}]}
+        verification: {mode: any}
+`;
+  const KEYLESS = `
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: keyless}
+spec:
+  repositories:
+    - name: "reg.example.com/*"
+      policy: {sigstore: {authorities: [{keyless: {identities: [{issuer: "https://token.actions.githubusercontent.com", subject: "repo:org/app"}]}}]}}
+`;
+
+  async function policyDir(name: string, text: string): Promise<string> {
+    const path = join(dir, name);
+    await mkdir(path, { recursive: true });
+    await writeFile(join(path, 'policy.yaml'), text);
+    return path;
+  }
+
+  it('lint finds a key-based sigstore policy valid and lookup shows its fields', async () => {
+    const path = await policyDir('sigstore', SIGSTORE);
+    expect((await cli('policy', 'lint', path)).code).toBe(0);
+    const human = await cli('policy', 'lookup', 'reg.example.com/signed/app:v1', '--policies', path);
+    expect(human.stdout).toContain('sigstore: cosign signatures (classic, key-based, no transparency log) by 1 of key secrets: release-key');
+    expect(human.stdout).toContain('verification mode: any');
+    const json = await cli('policy', 'lookup', 'reg.example.com/signed/app:v1', '--policies', path, '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ policy: { sigstore: { keySecrets: ['release-key'], threshold: 1 }, verification: { mode: 'any' } } });
+  });
+
+  it('lint refuses a keyless authority, saying keyless is not supported yet', async () => {
+    const result = await cli('policy', 'lint', await policyDir('keyless', KEYLESS));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('sigstore.authorities[0].keyless');
+    expect(result.stdout).toContain('not supported yet');
+  });
+});

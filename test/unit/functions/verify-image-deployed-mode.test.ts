@@ -1,6 +1,7 @@
 // Deployed verify-image takes trust from its policies only: the explicit form's trust server,
 // signers and root key IDs are refused unless TRUSTGATE_ALLOW_EXPLICIT_TRUST=true, and the
 // deployment descriptors never set that.
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +32,14 @@ describe('createVerifyImageHandler', () => {
       const response = await handle({ image: 'reg.example.com/a:v1', trust: { server: 'https://attacker.example.com', rootKeyIds: ['cd'.repeat(32)] } });
       expect(response.statusCode).toBe(400);
       expect(response.body).toMatchObject({ error: { code: 'REQUEST_INVALID', problems: [{ path: 'trust.server' }, { path: 'trust.rootKeyIds' }] } });
+      expect(seen).toEqual([]);
+    });
+
+    it('refuses cosign keys sent by the caller, without verifying', async () => {
+      seen.length = 0;
+      const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const response = await handle({ image: 'reg.example.com/a:v1', cosign: { keys: [{ name: 'mine', publicKey: pem }] } });
+      expect(response).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID', problems: [{ path: 'cosign.keys' }] } } });
       expect(seen).toEqual([]);
     });
 

@@ -32,7 +32,7 @@ describe('verify-image handler', () => {
     const response = await handle({ image: 'reg.example.com/team/signed:v1', trust });
     expect(response).toEqual({
       statusCode: 200,
-      body: { allowed: true, image: 'reg.example.com/team/signed:v1', digest: DIGEST, reasons: [], codes: [], signers: ['targets/releases'] },
+      body: { allowed: true, image: 'reg.example.com/team/signed:v1', digest: DIGEST, reasons: [], codes: [], signers: ['targets/releases'], verifiedBy: ['notary'] },
     });
   });
 

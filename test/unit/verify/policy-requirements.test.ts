@@ -34,7 +34,7 @@ const SERVER_B = 'https://notary-b.example.com';
 const TEAM_APP = parseImageReference('reg.example.com/team/app:v1');
 
 function serversOf(set: PolicySet, image: string, namespace: string): readonly (string | undefined)[] {
-  return collectRequirements(set, parseImageReference(image), namespace).checks.map((check) => check.requirement.server);
+  return collectRequirements(set, parseImageReference(image), namespace).checks.map((check) => (check.requirement.kind === 'notary' ? check.requirement.server : undefined));
 }
 
 describe('collectRequirements', () => {
@@ -43,7 +43,7 @@ describe('collectRequirements', () => {
       const set = policySet(SERVER_A);
       const first = collectRequirements(set, TEAM_APP, 'default');
       expect(collectRequirements(set, parseImageReference('reg.example.com/team/app:v1'), 'default')).toBe(first);
-      expect(first.checks.map((check) => check.requirement.server)).toEqual([SERVER_A]);
+      expect(first.checks.map((check) => (check.requirement.kind === 'notary' ? check.requirement.server : undefined))).toEqual([SERVER_A]);
     });
   });
 
