@@ -27,25 +27,27 @@ interface Agents {
 }
 
 // Raised by one attempt when a reused keep-alive socket turned out to be closed before any
-// response arrived; the exchange is then retried once on a fresh socket.
+// response arrived; the exchange is then retried once on a new connection. Never leaves
+// this file: an exchange that cannot be retried reports the server as unavailable.
 class StaleSocketError extends Error {}
 
 // Builds a Fetch with its own keep-alive agents (connection reuse saves a TCP + TLS
 // handshake per metadata file). TLS verification cannot be turned off: rejectUnauthorized is
 // set explicitly so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not weaken it.
+// The retry of an exchange that met a closed keep-alive socket goes through agents that
+// never reuse one (same TLS settings): another idle socket of the pool may be just as
+// closed (a server that closed every idle connection at once), and a retry on it would
+// fail the same way.
 export function createNodeFetch(options: NodeFetchOptions = {}): Fetch {
+  const ca = options.ca === undefined ? {} : { ca: trustedCertificates(options.ca) };
+  const tls = { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...ca } as const;
   const agents: Agents = {
     http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-    https: new https.Agent({
-      keepAlive: true,
-      scheduling: 'lifo',
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-      ...(options.ca === undefined ? {} : { ca: trustedCertificates(options.ca) }),
-    }),
+    https: new https.Agent({ keepAlive: true, scheduling: 'lifo', ...tls }),
   };
+  const fresh: Agents = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false, ...tls }) };
   const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
-  return (request) => exchange(request, agents, userAgent);
+  return (request) => exchange(request, agents, fresh, userAgent);
 }
 
 // Node replaces its whole default store as soon as `ca` is given, so an extra CA must be
@@ -66,8 +68,10 @@ function trustedCertificates(extra: string | readonly string[]): string[] {
 }
 
 // One HTTP exchange under one deadline. A GET or HEAD that hit a keep-alive socket the
-// server had just closed is retried once on a new socket within the same deadline.
-async function exchange(request: HttpRequest, agents: Agents, userAgent: string): Promise<HttpResponse> {
+// server had just closed is retried once on a new connection within the same deadline;
+// any other request that did is reported as TRUST_SERVER_UNAVAILABLE (it may have been
+// acted on), like a retry that fails again.
+async function exchange(request: HttpRequest, agents: Agents, fresh: Agents, userAgent: string): Promise<HttpResponse> {
   const target = parseTarget(request);
   assertLimits(request);
   const deadline = performance.now() + request.timeoutMs;
@@ -75,8 +79,14 @@ async function exchange(request: HttpRequest, agents: Agents, userAgent: string)
   try {
     return await sendOnce(target, request, agents, userAgent, deadline);
   } catch (error) {
-    if (!(error instanceof StaleSocketError) || !idempotent) throw error;
-    return await sendOnce(target, request, agents, userAgent, deadline);
+    if (!(error instanceof StaleSocketError)) throw error;
+    if (!idempotent) throw unavailable(target, error.cause as NodeJS.ErrnoException);
+  }
+  try {
+    return await sendOnce(target, request, fresh, userAgent, deadline);
+  } catch (error) {
+    if (error instanceof StaleSocketError) throw unavailable(target, error.cause as NodeJS.ErrnoException);
+    throw error;
   }
 }
 
@@ -197,7 +207,8 @@ function sendOnce(
         chunks.push(chunk);
       });
       incoming.on('end', () => {
-        const body = new Uint8Array(Buffer.concat(chunks, received));
+        const body = joinBody(chunks, received);
+        chunks.length = 0;
         settle({ ok: toResponse(incoming.statusCode ?? 0, incoming.headers, body) });
       });
       incoming.on('error', (error) => settle({ error: unavailable(target, error) }));
@@ -262,4 +273,17 @@ function toResponse(status: number, headers: IncomingHttpHeaders, body: Uint8Arr
     if (value !== undefined) copied.set(name.toLowerCase(), Array.isArray(value) ? value.join(', ') : value);
   }
   return { status, body, header: (name) => copied.get(name.toLowerCase()) };
+}
+
+// The body as one Uint8Array, copied once from the socket's chunks. Buffer.concat places a
+// small result inside Node's shared allocation pool; that one is copied out again so a
+// body kept for long (a verified document in a memo) never pins a pool slab. A large body
+// has its own allocation and is handed on as is: bodies of metadata can be megabytes,
+// and a second copy of each would double what the fetches in flight hold.
+function joinBody(chunks: readonly Buffer[], length: number): Uint8Array {
+  const joined = Buffer.concat(chunks, length);
+  if (joined.byteOffset === 0 && joined.buffer.byteLength === joined.byteLength) {
+    return new Uint8Array(joined.buffer, 0, joined.byteLength);
+  }
+  return new Uint8Array(joined);
 }

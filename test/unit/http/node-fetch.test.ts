@@ -163,6 +163,44 @@ describe('createNodeFetch', () => {
     });
   });
 
+  // A server that answers the first request of each connection and drops every later one
+  // unanswered: to the client, each kept-alive connection it reuses turns out to be closed.
+  function dropReusedConnections(): Handler {
+    const answered = new WeakSet<object>();
+    return (req, res) => {
+      if (answered.has(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
+      answered.add(req.socket);
+      res.end('x');
+    };
+  }
+
+  // Two requests at once leave two idle kept-alive connections to `url` behind.
+  async function leaveTwoIdleConnections(fetch: ReturnType<typeof createNodeFetch>, url: string): Promise<void> {
+    await Promise.all([fetch({ url, maxBytes: 10, timeoutMs: 2000 }), fetch({ url, maxBytes: 10, timeoutMs: 2000 })]);
+  }
+
+  describe('when every idle kept-alive connection turns out to be closed by the server', () => {
+    it('retries a GET once on a new connection and resolves with its answer', async () => {
+      const server = await serve(dropReusedConnections());
+      const fetch = createNodeFetch();
+      await leaveTwoIdleConnections(fetch, server.url);
+      const response = await fetch({ url: server.url, maxBytes: 10, timeoutMs: 2000 });
+      expect(response.status).toBe(200);
+      expect(new TextDecoder().decode(response.body)).toBe('x');
+    });
+
+    it('rejects a POST (not retried) with TRUST_SERVER_UNAVAILABLE', async () => {
+      const server = await serve(dropReusedConnections());
+      const fetch = createNodeFetch();
+      await leaveTwoIdleConnections(fetch, server.url);
+      const error = await rejectionOf(fetch({ url: server.url, method: 'POST', body: 'payload', maxBytes: 10, timeoutMs: 2000 }));
+      expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
+    });
+  });
+
   describe('when the server closes the connection mid-body', () => {
     it('rejects with TRUST_SERVER_UNAVAILABLE', async () => {
       const server = await serve((_req, res) => {
