@@ -93,7 +93,8 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
       return run('write', key, () => {
         const params = {
           k: encodeStoreKey(key),
-          v: Buffer.from(item.value),
+          // A view, not a copy: SQLite copies the value into its own pages anyway.
+          v: Buffer.from(item.value.buffer, item.value.byteOffset, item.value.byteLength),
           ver: item.version,
           exp: item.expiresAt ?? null,
         };

@@ -121,7 +121,7 @@ function decodeEnvelope<T extends AnyMetadata>(raw: Uint8Array, type: T['type'],
     version = reader.integer(signed.version, 'signed.version', 1);
     expires = reader.dateTime(signed.expires, 'signed.expires');
     build = decodeSigned(signed, reader);
-    canonical = canonicalBytes(signed, reader);
+    canonical = canonicalBytes(signed, raw, reader);
   }
   const [first, ...more] = reader.problems;
   if (first || !build || version === undefined || !expires || !canonical || !signatures) {
@@ -133,13 +133,30 @@ function decodeEnvelope<T extends AnyMetadata>(raw: Uint8Array, type: T['type'],
 
 // What was signed: the canonical JSON of `signed` as parsed. Values canonical JSON cannot
 // express (non-integer numbers) make the document invalid rather than unverifiable later.
-function canonicalBytes(signed: Record<string, unknown>, reader: FieldReader): Uint8Array | undefined {
+// Notary serves the signed part exactly as it was signed (canonical JSON inside the
+// envelope), so the canonical bytes are usually a stretch of `raw` already: then the
+// envelope shares them with `raw` instead of keeping a second copy of a document that may
+// be megabytes. Sharing changes nothing checked: the bytes are compared, and equal.
+function canonicalBytes(signed: Record<string, unknown>, raw: Uint8Array, reader: FieldReader): Uint8Array | undefined {
+  let encoded: Buffer;
   try {
-    return new TextEncoder().encode(canonicalize(signed));
+    encoded = Buffer.from(canonicalize(signed), 'utf8');
   } catch {
     reader.report('signed', 'expected values canonical JSON can encode (no fractional numbers)');
     return undefined;
   }
+  return sharedWithRaw(encoded, raw) ?? new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}
+
+// Where `raw` holds `canonical` verbatim, that stretch of `raw`. Only envelopes whose
+// signatures and wrapping add at most MAX_ENVELOPE_OVERHEAD bytes are searched (Notary's
+// add a few hundred per signature), so the search costs one pass over `raw` at most.
+const MAX_ENVELOPE_OVERHEAD = 64 * 1024;
+
+function sharedWithRaw(canonical: Buffer, raw: Uint8Array): Uint8Array | undefined {
+  if (raw.byteLength - canonical.byteLength > MAX_ENVELOPE_OVERHEAD) return undefined;
+  const at = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).indexOf(canonical);
+  return at < 0 ? undefined : raw.subarray(at, at + canonical.byteLength);
 }
 
 function readSignatures(value: unknown, path: string, reader: FieldReader): Signature[] | undefined {

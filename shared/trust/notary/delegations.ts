@@ -9,9 +9,10 @@ import {
   matchesFileMeta,
   reverifyStored,
 } from './metadata-checks.js';
-import type { DelegationRole, Envelope, PublicKey, RoleName, SizeLimits, SnapshotMetadata, TargetsMetadata } from './model.js';
+import type { AnyMetadata, DelegationRole, Envelope, PublicKey, RoleName, SizeLimits, SnapshotMetadata, TargetsMetadata } from './model.js';
 import { verifyThreshold } from './signatures.js';
 import type { MetadataSource } from './source.js';
+import type { DocumentFacts } from './trusted-metadata.js';
 
 export interface VerifiedDelegation {
   readonly name: RoleName;
@@ -40,6 +41,8 @@ export interface DelegationLoader {
   readonly childRoles: (parent: RoleName) => Promise<readonly RoleName[]>;
   // Bytes of every delegation verified so far.
   readonly verifiedBytes: () => ReadonlyMap<RoleName, Uint8Array>;
+  // Their decoded version and expiry, keyed by those bytes.
+  readonly verifiedFacts: () => ReadonlyMap<Uint8Array, DocumentFacts>;
   // Their total size.
   readonly verifiedSize: () => number;
 }
@@ -86,6 +89,7 @@ function keysOfRole(all: ReadonlyMap<string, PublicKey>, role: DelegationRole): 
 export function createDelegationLoader(ctx: DelegationContext): DelegationLoader {
   const memo = new Map<RoleName, Promise<VerifiedDelegation | undefined>>();
   const verified = new Map<RoleName, Uint8Array>();
+  const facts = new Map<Uint8Array, DocumentFacts>();
   let looked = 0;
   let verifiedSize = 0;
 
@@ -123,6 +127,7 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     assertNotExpired(envelope.signed, name, ctx.now);
     assertDirectChildren(name, envelope.signed);
     verified.set(name, envelope.raw);
+    facts.set(envelope.raw, factsOf(envelope));
     verifiedSize += envelope.raw.length;
 
     const allowedByAncestors = parent === undefined ? () => true : (target: string) => parent.allowsTarget(target);
@@ -161,5 +166,10 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     return envelope === undefined ? [] : envelope.signed.delegations.roles.map((role) => role.name);
   }
 
-  return { delegation, childRoles, verifiedBytes: () => verified, verifiedSize: () => verifiedSize };
+  return { delegation, childRoles, verifiedBytes: () => verified, verifiedFacts: () => facts, verifiedSize: () => verifiedSize };
+}
+
+// What the store needs of a verified document besides its bytes.
+export function factsOf(envelope: Envelope<AnyMetadata>): DocumentFacts {
+  return { version: envelope.signed.version, expires: envelope.signed.expires.getTime() };
 }

@@ -10,4 +10,15 @@ export interface TrustedMetadata {
   readonly snapshot?: Uint8Array;
   readonly targets?: Uint8Array;
   readonly delegations: ReadonlyMap<RoleName, Uint8Array>;
+  // Version and expiry of documents above that this process decoded while verifying them,
+  // keyed by the exact bytes object: saving them then needs no second parse of a document
+  // that may be megabytes (its parse tree is many times that). A document not listed is
+  // parsed for them.
+  readonly facts?: ReadonlyMap<Uint8Array, DocumentFacts>;
+}
+
+export interface DocumentFacts {
+  readonly version: number;
+  // Epoch milliseconds.
+  readonly expires: number;
 }

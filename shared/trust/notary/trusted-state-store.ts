@@ -27,7 +27,7 @@ import { ErrorCode, TrustgateError } from '../../errors.js';
 import { isPlainObject, parseJsonBytes } from '../../json.js';
 import { silentLogger, type KvItem, type KvStore, type Logger } from '../../ports.js';
 import type { RoleName } from './model.js';
-import type { TrustedMetadata } from './trusted-metadata.js';
+import type { DocumentFacts, TrustedMetadata } from './trusted-metadata.js';
 
 export interface CachedRepository {
   readonly metadata: TrustedMetadata;
@@ -104,8 +104,20 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
     async save(server, gun, metadata, checkedAt) {
       const key = (slot: Slot): string => trustedStateKey(server, gun, slot);
       const writes: Array<Promise<boolean>> = [];
+      // Version and expiry come from the verification that decoded each document; one it
+      // did not decode is parsed once (a targets file may be megabytes; its parse tree is
+      // many times that), shared by its row and the check row.
+      const facts = new Map<Uint8Array, DocumentFacts>(metadata.facts ?? []);
+      const factsOf = (bytes: Uint8Array): DocumentFacts => {
+        let known = facts.get(bytes);
+        if (known === undefined) {
+          known = versionAndExpiry(bytes, gun);
+          facts.set(bytes, known);
+        }
+        return known;
+      };
       const putRole = (slot: Slot, bytes: Uint8Array, withExpiry: boolean): void => {
-        const { version, expires } = versionAndExpiry(bytes, gun);
+        const { version, expires } = factsOf(bytes);
         const expiresAt = withExpiry ? expires + ROLLBACK_ANCHOR_GRACE_MS : undefined;
         writes.push(kv.put(key(slot), { value: bytes, version, ...(expiresAt === undefined ? {} : { expiresAt }) }, { onlyIfNewer: true }));
       };
@@ -116,7 +128,7 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
         if (bytes !== undefined) putRole({ kind: 'meta', role }, bytes, true);
       }
       for (const [role, bytes] of metadata.delegations) putRole({ kind: 'meta', role }, bytes, true);
-      writes.push(kv.put(key({ kind: 'checked' }), { value: encodeConfirmation(metadata, gun), version: checkedAt }, { onlyIfNewer: true }));
+      writes.push(kv.put(key({ kind: 'checked' }), { value: encodeConfirmation(metadata, factsOf), version: checkedAt }, { onlyIfNewer: true }));
       const results = await Promise.allSettled(writes);
       const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed !== undefined) {
@@ -129,19 +141,16 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
 // What a check row confirms: per role, [version, SHA-256 hex] of the exact bytes verified.
 type Confirmation = Record<string, readonly [number, string]>;
 
-function fingerprint(bytes: Uint8Array, gun: string): readonly [number, string] {
-  return [versionAndExpiry(bytes, gun).version, createHash('sha256').update(bytes).digest('hex')];
-}
-
 // The check row's value for `metadata` (which this process has just verified).
-function encodeConfirmation(metadata: TrustedMetadata, gun: string): Uint8Array {
+function encodeConfirmation(metadata: TrustedMetadata, factsOf: (bytes: Uint8Array) => DocumentFacts): Uint8Array {
+  const fingerprint = (bytes: Uint8Array): readonly [number, string] => [factsOf(bytes).version, createHash('sha256').update(bytes).digest('hex')];
   const roles: Confirmation = {};
-  roles['root'] = fingerprint(metadata.root, gun);
+  roles['root'] = fingerprint(metadata.root);
   for (const role of ['timestamp', 'snapshot', 'targets'] as const) {
     const bytes = metadata[role];
-    if (bytes !== undefined) roles[role] = fingerprint(bytes, gun);
+    if (bytes !== undefined) roles[role] = fingerprint(bytes);
   }
-  for (const [role, bytes] of metadata.delegations) roles[role] = fingerprint(bytes, gun);
+  for (const [role, bytes] of metadata.delegations) roles[role] = fingerprint(bytes);
   return new TextEncoder().encode(JSON.stringify({ roles }));
 }
 
@@ -182,7 +191,7 @@ function fingerprintOrUndefined(bytes: Uint8Array): readonly [number | undefined
 }
 
 // Version and expiry (epoch ms) of metadata this process has just verified.
-function versionAndExpiry(bytes: Uint8Array, gun: string): { version: number; expires: number } {
+function versionAndExpiry(bytes: Uint8Array, gun: string): DocumentFacts {
   const json = parseJsonBytes(bytes, ErrorCode.INTERNAL, `verified metadata of ${gun}`);
   const signed = isPlainObject(json) ? json['signed'] : undefined;
   const version = isPlainObject(signed) ? signed['version'] : undefined;

@@ -4,7 +4,7 @@
 // for the injected MetadataSource; `now` is read once by the caller.
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
 import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from './decode.js';
-import { assertDirectChildren, createDelegationLoader, type VerifiedDelegation } from './delegations.js';
+import { assertDirectChildren, createDelegationLoader, factsOf, type VerifiedDelegation } from './delegations.js';
 import {
   assertNoRollback,
   assertNotExpired,
@@ -264,7 +264,9 @@ function toVerifiedRepository(
         delegations.set(name, bytes);
         size += bytes.length;
       }
-      return { root: root.raw, timestamp: top.timestamp.raw, snapshot: top.snapshot.raw, targets: top.targets.raw, delegations };
+      const facts = new Map(loader.verifiedFacts());
+      for (const envelope of [root, top.timestamp, top.snapshot, top.targets]) facts.set(envelope.raw, factsOf(envelope));
+      return { root: root.raw, timestamp: top.timestamp.raw, snapshot: top.snapshot.raw, targets: top.targets.raw, delegations, facts };
     },
   };
 }

@@ -47,6 +47,25 @@ describe('decodeRoot', () => {
     });
   });
 
+  describe('when the served bytes hold the signed part in canonical form', () => {
+    it('shares the canonical bytes with the served ones instead of copying them', () => {
+      const raw = readFixture('2.root.json');
+      const envelope = decodeRoot(raw);
+      expect(envelope.canonical.buffer).toBe(raw.buffer);
+      expect(new TextDecoder().decode(envelope.canonical)).toBe(canonicalize(fixtureJson('2.root.json').signed));
+    });
+  });
+
+  describe('when the served signed part is not in canonical form', () => {
+    it('keeps the canonical bytes of signed apart', () => {
+      const json = fixtureJson('2.root.json');
+      const raw = new TextEncoder().encode(JSON.stringify(json, null, 2));
+      const envelope = decodeRoot(raw);
+      expect(envelope.canonical.buffer).not.toBe(raw.buffer);
+      expect(new TextDecoder().decode(envelope.canonical)).toBe(canonicalize(json.signed));
+    });
+  });
+
   describe('when several fields are wrong at once', () => {
     it('reports every bad path in one TRUST_METADATA_INVALID', () => {
       const bytes = variant('root.json', (signed) => {

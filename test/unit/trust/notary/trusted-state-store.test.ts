@@ -39,6 +39,18 @@ describe('createTrustedStateStore', () => {
     });
   });
 
+  describe('when the metadata carries the facts its verification decoded', () => {
+    it('takes each listed document\'s version from them and parses only the others', async () => {
+      const kv = createMemoryStore({ clock });
+      const store = createTrustedStateStore(kv);
+      const { metadata } = trusted({ targets: 1 });
+      const facts = new Map([[metadata.targets, { version: 7, expires: DEFAULT_NOW.getTime() + 60_000 }]]);
+      await store.save(SERVER, GUN, { ...metadata, facts }, 1_000);
+      expect((await kv.get(trustedStateKey(SERVER, GUN, { kind: 'meta', role: 'targets' })))?.version).toBe(7);
+      expect((await kv.get(trustedStateKey(SERVER, GUN, { kind: 'meta', role: 'timestamp' })))?.version).toBe(1);
+    });
+  });
+
   describe('when a slower writer saves an older state afterwards', () => {
     it('keeps the newer versions and the later check time', async () => {
       const store = createTrustedStateStore(createMemoryStore({ clock }));
