@@ -128,18 +128,20 @@ export function fileMetaJson(bytes: Uint8Array): { length: number; hashes: { sha
 }
 
 // Signs the canonical JSON of `signed` with each signer and returns the served document
-// bytes. extraSignatures are appended verbatim (duplicates, bogus methods, foreign key IDs).
+// bytes: the signed part exactly as signed, as notary-server serves it. extraSignatures are
+// appended verbatim (duplicates, bogus methods, foreign key IDs).
 export function signMetadata(
   signed: Record<string, unknown>,
   signers: readonly TestKey[],
   options: { extraSignatures?: { keyid: string; method: string; sig: string }[] } = {},
 ): Uint8Array {
-  const canonical = new TextEncoder().encode(canonicalize(signed));
+  const canonicalText = canonicalize(signed);
+  const canonical = new TextEncoder().encode(canonicalText);
   const signatures = [
     ...signers.map((key) => ({ keyid: key.id, method: key.method, sig: Buffer.from(key.sign(canonical)).toString('base64') })),
     ...(options.extraSignatures ?? []),
   ];
-  return new TextEncoder().encode(JSON.stringify({ signed, signatures }));
+  return new TextEncoder().encode(`{"signed":${canonicalText},"signatures":${JSON.stringify(signatures)}}`);
 }
 
 // Formats a date as Notary does (RFC 3339, UTC).
