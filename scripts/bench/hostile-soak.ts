@@ -19,8 +19,11 @@ import { signedTestRegistryPolicy } from '../../test/integration/support/trust-p
 import { httpsRequest, startTrustgateServe, type ServeProcess } from '../../test/integration/support/trustgate-serve.js';
 
 const ROUNDS = Math.min(Number(process.env['SOAK_ROUNDS'] ?? 4), 20);
-// Node options for serve, e.g. SOAK_NODE_OPTIONS=--max-old-space-size=128 (default none).
-const NODE_ARGS = (process.env['SOAK_NODE_OPTIONS'] ?? '').split(' ').filter((arg) => arg !== '');
+// Node options for serve: by default the NODE_OPTIONS infra/kubernetes/deployment.yaml
+// ships; SOAK_NODE_OPTIONS replaces them, e.g. SOAK_NODE_OPTIONS=--max-old-space-size=128,
+// or SOAK_NODE_OPTIONS=none for Node's own defaults.
+const NODE_OPTIONS = process.env['SOAK_NODE_OPTIONS'] ?? (await shippedNodeOptions());
+const NODE_ARGS = NODE_OPTIONS === 'none' ? [] : NODE_OPTIONS.split(' ').filter((arg) => arg !== '');
 // Only these kinds of hostile image, e.g. SOAK_KINDS=drip,root-jump (default all).
 const KINDS = (process.env['SOAK_KINDS'] ?? '').split(',').filter((kind) => kind !== '');
 const CONCURRENT_REVIEWS = 4;
@@ -48,6 +51,12 @@ function largestAllowed(gun: string, now: Date, tag: { sha256Hex: string; length
   const pad = 'x'.repeat(200);
   const filler = Object.fromEntries(Array.from({ length: 11_000 }, (_, i) => [`f${i}-${pad}`, { sha256Hex: createHash('sha256').update(String(i)).digest('hex'), length: i + 1 }]));
   return buildRepository(gun, { now, targets: { ...filler, v1: tag } });
+}
+
+// The NODE_OPTIONS value the shipped Deployment sets for serve ('none' when it sets none).
+async function shippedNodeOptions(): Promise<string> {
+  const deployment = await readFile(new URL('../../infra/kubernetes/deployment.yaml', import.meta.url), 'utf8');
+  return /- name: NODE_OPTIONS\s+value: "?([^"\n]+)"?/.exec(deployment)?.[1]?.trim() ?? 'none';
 }
 
 async function peakRssBytes(pid: number): Promise<number> {
@@ -137,7 +146,7 @@ async function main(): Promise<void> {
       console.log(`  ${kind}: ${ofKind.length} answers, ${[...codes].join(', ')}`);
     }
     console.log(`requests to the hostile trust server: ${hostile.requests.length}`);
-    console.log(`serve node options: ${NODE_ARGS.join(' ') || 'none'}`);
+    console.log(`serve node options: ${NODE_ARGS.join(' ') || 'none'}${process.env['SOAK_NODE_OPTIONS'] === undefined ? ' (as the Deployment ships)' : ''}`);
     console.log(`serve peak RSS: ${(peak / MIB).toFixed(1)} MiB (idle ${(idleRss / MIB).toFixed(1)} MiB; limit ${MEMORY_LIMIT / MIB} MiB)`);
     console.log(`store growth: ${((storeAfter - storeBefore) / MIB).toFixed(1)} MiB (limit ${STORE_LIMIT / MIB} MiB)`);
     const internal = serve.output().split('\n').filter((line) => line.includes('INTERNAL'));
