@@ -36,7 +36,7 @@ let serve: ServeProcess;
 beforeAll(async () => {
   env = await startTrustEnvironment();
   const policiesDir = await env.makeDir('policies');
-  await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, ['docker.io/library/*', '[::1]:5000/prod/*']));
+  await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, ['docker.io/library/*', '[::1]:5000/prod/*', 'registry.example.com/prod/*:*']));
   serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
 }, 120_000);
 
@@ -52,8 +52,8 @@ async function admit(image: string): Promise<AdmissionAnswer> {
   return JSON.parse(answer.text) as AdmissionAnswer;
 }
 
-describe('trustgate serve with an enforced baseline for docker.io/library/* and [::1]:5000/prod/*', () => {
-  it.each(['docker.io/library/app:v1', 'index.docker.io/library/app:v1', 'app:v1', '[::1]:5000/prod/app:v1'])(
+describe('trustgate serve with an enforced baseline for docker.io/library/*, [::1]:5000/prod/* and registry.example.com/prod/*:*', () => {
+  it.each(['docker.io/library/app:v1', 'index.docker.io/library/app:v1', 'app:v1', '[::1]:5000/prod/app:v1', 'registry.example.com/prod/app:v1'])(
     'denies the unsigned %s (the spellings the baseline already covers)',
     async (image) => {
       const answer = await admit(image);
@@ -72,6 +72,14 @@ describe('trustgate serve with an enforced baseline for docker.io/library/* and 
       expect(answer.response.status.message).toContain('required by ClusterImagePolicy baseline');
     },
   );
+
+  // A tag glob that matches every tag (`:*`) must not leave the same image pulled by digest
+  // alone outside the baseline (a raw-string glob, as Portieris matches, covers it).
+  it('denies the unsigned registry.example.com/prod/app@sha256:<digest> under the baseline pattern registry.example.com/prod/*:*', async () => {
+    const answer = await admit(`registry.example.com/prod/app@sha256:${'a'.repeat(64)}`);
+    expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+    expect(answer.response.status.message).toContain('required by ClusterImagePolicy baseline');
+  });
 });
 
 describe('trustgate serve given a baseline pattern whose host no image can have', () => {
