@@ -39,7 +39,8 @@ const ONLY_STARS = /^\*+$/;
 //     otherwise the host is docker.io; a first component made only of '*' is a host glob too,
 //     so `*/app` means "app on any registry";
 //   - a name made only of '*' (`*`, `*:latest`) means any registry and any repository;
-//   - index.docker.io is docker.io, and a single-component Docker Hub path gets 'library/'
+//   - Docker Hub's other host names (index.docker.io, registry-1.docker.io, ...) are docker.io,
+//     an IPv6 address is compressed, and a single-component Docker Hub path gets 'library/'
 //     (`nginx*` is `docker.io/library/nginx*`) unless it is only '*' (`docker.io/*` is all of
 //     Docker Hub);
 //   - a numeric port is a number and 443, the HTTPS default, is no port (`reg:0443/app` is
