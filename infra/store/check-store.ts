@@ -70,6 +70,7 @@ async function checkSqlite(stateDir: string, kv: KvStore): Promise<StoreCheckRep
 
 // DescribeTable and DescribeTimeToLive, compared with the layout the store needs.
 export async function checkDynamoDbTable(client: DynamoDBClient, table: string): Promise<StoreCheckReport> {
+  await assertRegionConfigured(client);
   let description: TableDescription | undefined;
   let ttl: { status?: string | undefined; attribute?: string | undefined };
   try {
@@ -119,6 +120,7 @@ function keySchemaProblems(description: TableDescription | undefined): string[] 
 // TTL on `ttl` on. An existing table is checked instead. An endpoint without the TTL API
 // (a local emulator) leaves a warning, not an error.
 export async function initDynamoDbTable(client: DynamoDBClient, table: string, sleep: (ms: number) => Promise<void>): Promise<StoreCheckReport> {
+  await assertRegionConfigured(client);
   let created = false;
   try {
     await client.send(
@@ -151,6 +153,25 @@ export async function initDynamoDbTable(client: DynamoDBClient, table: string, s
   }
   const report = await checkDynamoDbTable(client, table);
   return { ...report, findings: [created ? `created table ${table}` : `table ${table} exists`, ...report.findings], warnings: [...warnings, ...report.warnings] };
+}
+
+// The SDK finds the region in AWS_REGION, AWS_DEFAULT_REGION (passed on by decodeStoreConfig) or
+// the shared AWS config file. Without one every request fails with "Region is missing", which
+// would otherwise be taken for an outage: the process would start and deny under the
+// store-fault rule forever. No region is configuration (CONFIG_INVALID), so it refuses to start.
+async function assertRegionConfigured(client: DynamoDBClient): Promise<void> {
+  let region: string | undefined;
+  try {
+    region = await client.config.region();
+  } catch {
+    region = undefined;
+  }
+  if (region === undefined || region === '') {
+    throw new TrustgateError(
+      ErrorCode.CONFIG_INVALID,
+      'the DynamoDB store needs an AWS region: expected AWS_REGION, AWS_DEFAULT_REGION or a region in the AWS config file, got none',
+    );
+  }
 }
 
 // A client for the configured endpoint and region, with bounded waits: a store that hangs

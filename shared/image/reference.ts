@@ -33,7 +33,15 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const IDENTIFIER_RE = /^[a-f0-9]{64}$/;
 
 const DEFAULT_REGISTRY = 'docker.io';
-const LEGACY_DEFAULT_REGISTRY = 'index.docker.io';
+// Other host names of Docker Hub's registry, folded into docker.io. distribution's reference
+// package folds only index.docker.io (its legacyDefaultDomain), but the registry API behind
+// docker.io is served from registry-1.docker.io (moby's DefaultRegistryHost: what the engine
+// actually pulls `nginx` from), and registry.hub.docker.com and registry.docker.io answer the
+// same /v2/ API with the same auth.docker.io tokens. An image written with any of them is the
+// Docker Hub image: it meets the docker.io policies, is verified under the docker.io GUN (the
+// name Docker Content Trust signs Hub images under) and against notary.docker.io. Otherwise
+// `registry-1.docker.io/library/nginx` would escape a `docker.io/*` baseline.
+const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set(['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com', 'registry.docker.io']);
 const OFFICIAL_NAMESPACE = 'library';
 const DEFAULT_TAG = 'latest';
 // distribution's NameTotalLengthMax, applied to the fully qualified name.
@@ -59,7 +67,7 @@ export function isDigest(value: string): boolean {
 
 // Parse an image reference the way `docker pull` (distribution ParseNormalizedNamed)
 // does, and normalise it: implicit docker.io registry, 'library/' for official images,
-// index.docker.io folded into docker.io, 'latest' when neither tag nor digest is given.
+// Docker Hub's other host names folded into docker.io, 'latest' when neither tag nor digest is given.
 // The registry is lower-cased (host names are case-insensitive) so that policy matching
 // and the Notary GUN see a single spelling of each host.
 // Security: the result is what policies are matched against and what the admission patch
@@ -158,11 +166,11 @@ export function splitRegistry(name: string, isHost: (component: string) => boole
   return { registry: DEFAULT_REGISTRY, repository: name };
 }
 
-// One spelling per registry host: lower-case (host names are case-insensitive), and the
-// legacy Docker Hub host folded into docker.io, as the docker CLI does.
+// One spelling per registry host: lower-case (host names are case-insensitive), and Docker
+// Hub's other host names (index.docker.io, registry-1.docker.io, ...) folded into docker.io.
 export function normaliseRegistry(registry: string): string {
   const host = registry.toLowerCase();
-  return host === LEGACY_DEFAULT_REGISTRY ? DEFAULT_REGISTRY : host;
+  return DOCKER_HUB_ALIASES.has(host) ? DEFAULT_REGISTRY : host;
 }
 
 // Single-component Docker Hub repositories live under 'library/' ('nginx' is

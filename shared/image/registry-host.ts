@@ -1,5 +1,6 @@
 // One spelling per registry endpoint, for policy matching. The Notary GUN and the pinned
-// reference keep the registry as written (that is the name signers signed); only the question
+// reference keep the registry as written (that is the name signers signed; only Docker Hub's
+// host names are folded into docker.io by the parser already); only the question
 // "which policy governs this image?" uses the canonical form, so that no spelling of a registry
 // can reach a different policy than the registry itself.
 import { normaliseRegistry, normaliseRepository, type ImageReference } from './reference.js';
@@ -32,12 +33,29 @@ export function canonicalPort(port: string | undefined): string | undefined {
   return number === DEFAULT_REGISTRY_PORT ? undefined : number;
 }
 
-// The canonical spelling of a registry host for matching: lower-case, canonical port, and the
-// legacy Docker Hub host folded into docker.io ('Index.Docker.io:0443' is 'docker.io').
+// The canonical spelling of a registry host for matching: lower-case, canonical port, an IPv6
+// literal in its compressed form, and Docker Hub's other host names folded into docker.io
+// ('Index.Docker.io:0443' is 'docker.io', '[0:0:0:0:0:0:0:1]:5000' is '[::1]:5000').
 export function canonicalRegistry(registry: string): string {
   const { name, port } = splitHostPort(registry);
+  const host = canonicalIpv6(name);
   const canonical = canonicalPort(port);
-  return normaliseRegistry(canonical === undefined ? name : `${name}:${canonical}`);
+  return normaliseRegistry(canonical === undefined ? host : `${host}:${canonical}`);
+}
+
+const IPV6_LITERAL = /^\[[0-9a-fA-F:.]+\]$/;
+
+// '[0::1]' and '[0:0:0:0:0:0:0:1]' are '[::1]': the WHATWG URL parser writes an IPv6 address in
+// RFC 5952's compressed, lower-case form. Security: an address has many spellings, and a policy
+// for one of them must govern them all, or `[0::1]:5000/prod/app` escapes an enforced
+// `[::1]:5000/prod/*`. A glob ('[::*]') or something that is not an address is left as it is.
+function canonicalIpv6(name: string): string {
+  if (!IPV6_LITERAL.test(name)) return name;
+  try {
+    return new URL(`https://${name}/`).hostname;
+  } catch {
+    return name;
+  }
 }
 
 // What policy matching sees of an image: canonical host, its port (the default when none is

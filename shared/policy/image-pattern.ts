@@ -39,7 +39,8 @@ const ONLY_STARS = /^\*+$/;
 //     otherwise the host is docker.io; a first component made only of '*' is a host glob too,
 //     so `*/app` means "app on any registry";
 //   - a name made only of '*' (`*`, `*:latest`) means any registry and any repository;
-//   - index.docker.io is docker.io, and a single-component Docker Hub path gets 'library/'
+//   - Docker Hub's other host names (index.docker.io, registry-1.docker.io, ...) are docker.io,
+//     an IPv6 address is compressed, and a single-component Docker Hub path gets 'library/'
 //     (`nginx*` is `docker.io/library/nginx*`) unless it is only '*' (`docker.io/*` is all of
 //     Docker Hub);
 //   - a numeric port is a number and 443, the HTTPS default, is no port (`reg:0443/app` is
@@ -90,9 +91,27 @@ export function matchesImagePattern(pattern: ImagePattern, image: ImageReference
   const subject = 'hostName' in image ? image : toMatchSubject(image);
   if (!matchesHost(pattern, subject, options.anyPort === true)) return false;
   if (!matchGlob(pattern.path, subject.repository)) return false;
-  if (pattern.tag !== undefined && (subject.tag === undefined || !matchGlob(pattern.tag, subject.tag))) return false;
+  if (pattern.tag !== undefined && !matchesTag(pattern, pattern.tag, subject)) return false;
   if (pattern.digest !== undefined && (subject.digest === undefined || !matchGlob(pattern.digest, subject.digest))) return false;
   return true;
+}
+
+// A tag glob against an image with a tag is a plain anchored match. Against a digest-only image
+// (`repo@sha256:<hex>`), which has no tag, it matches:
+//   - when it is only '*' (`:*`): "any tag" covers the image pinned without one, so an enforced
+//     `reg/prod/app:*` is not sidestepped by pulling `reg/prod/app@sha256:...`;
+//   - otherwise exactly where Portieris' raw-string glob does: its `path:tag` pattern meets
+//     `repo@sha256:hex` only if the path glob spans `repo@sha256` and the tag glob the hex
+//     (`prod/*:*` and `prod/*:1*` can, `prod/*:v*` never: hex holds no 'v'). A pattern with
+//     a digest part never matches so in Portieris (its ':' would need an '@' after it).
+function matchesTag(pattern: ImagePattern, tagGlob: string, subject: MatchSubject): boolean {
+  if (subject.tag !== undefined) return matchGlob(tagGlob, subject.tag);
+  if (ONLY_STARS.test(tagGlob)) return true;
+  if (pattern.digest !== undefined || subject.digest === undefined) return false;
+  const colon = subject.digest.indexOf(':');
+  const algorithm = subject.digest.slice(0, colon);
+  const hex = subject.digest.slice(colon + 1);
+  return matchGlob(pattern.path, `${subject.repository}@${algorithm}`) && matchGlob(tagGlob, hex);
 }
 
 function matchesHost(pattern: ImagePattern, subject: MatchSubject, anyPort: boolean): boolean {
@@ -159,6 +178,32 @@ const TAG_CHARS = /^[\w.\-*]*$/;
 const DIGEST_CHARS = /^[a-z0-9:*]*$/;
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u;
 
+// distribution's bounds: a fully qualified name of at most 255 characters, a tag of at most 128.
+const NAME_MAX_LENGTH = 255;
+const TAG_MAX_LENGTH = 128;
+const IPV6_HOST = /^\[[a-f0-9:]+\]$/;
+
+// Characters of a glob that must appear in whatever it matches: all but the '*'.
+function literalLength(glob: string): number {
+  return glob.length - countStars(glob);
+}
+
+// Whether some host name the image parser accepts can match this host glob. The parser wants
+// dot-separated labels of [a-z0-9-] that neither start nor end with '-' (so no empty label: no
+// trailing, leading or doubled dot), or a bracketed IPv6 address. A '*' may stand for several
+// labels, but the characters next to a '.' or at either end of the host are literal, so a
+// label that is empty or starts or ends with '-' can never match, '*' or not; a label without
+// '*' must be a whole valid label. Such a host in an enforced baseline would silently cover
+// nothing (`reg.example.com./prod/*` is not `reg.example.com/prod/*`).
+function hostNameFits(hostName: string): boolean {
+  if (hostName.startsWith('[')) return hostName.includes('*') || IPV6_HOST.test(hostName);
+  return hostName.split('.').every((label) => {
+    if (label === '' || label.startsWith('-') || label.endsWith('-')) return false;
+    return label.includes('*') || DOMAIN_LABEL.test(label);
+  });
+}
+const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+
 // A part without '*' is matched literally and whole, so it must itself be valid; a part with
 // '*' is only held to the character set checked by the caller.
 function literalPartsFit(parts: readonly string[], isValid: (part: string) => boolean): boolean {
@@ -172,7 +217,7 @@ export function imagePatternProblems(raw: string): string[] {
   if (WHITESPACE_OR_CONTROL.test(raw)) return ['must not contain whitespace or control characters'];
   const pattern = toImagePattern(raw);
   const problems: string[] = [];
-  if (pattern.hostName === '' || !HOST_NAME_CHARS.test(pattern.hostName)) {
+  if (pattern.hostName === '' || !HOST_NAME_CHARS.test(pattern.hostName) || !hostNameFits(pattern.hostName)) {
     problems.push(`has a registry host ${JSON.stringify(pattern.hostName)} that is not a host name`);
   }
   if (pattern.port !== undefined && (pattern.port === '' || !PORT_CHARS.test(pattern.port))) {
@@ -183,8 +228,13 @@ export function imagePatternProblems(raw: string): string[] {
   } else if (!PATH_CHARS.test(pattern.path) || !literalPartsFit(pattern.path.split('/'), isPathComponent)) {
     problems.push('has a repository path with an empty component or characters a repository cannot hold');
   }
+  if (literalLength(`${pattern.host}/${pattern.path}`) > NAME_MAX_LENGTH + (pattern.hostName.startsWith('[') ? 1 : 0)) {
+    problems.push(`has a name longer than an image name can be (${NAME_MAX_LENGTH} characters)`);
+  }
   if (pattern.tag !== undefined && (!TAG_CHARS.test(pattern.tag) || !literalPartsFit([pattern.tag], isTag))) {
     problems.push('has a tag that is empty or not of the form [\\w][\\w.-]*');
+  } else if (pattern.tag !== undefined && literalLength(pattern.tag) > TAG_MAX_LENGTH) {
+    problems.push(`has a tag longer than a tag can be (${TAG_MAX_LENGTH} characters)`);
   }
   if (pattern.digest !== undefined && (!DIGEST_CHARS.test(pattern.digest) || !literalPartsFit([pattern.digest], isDigest))) {
     problems.push('has a digest that is not sha256:<64 lower-case hex>');

@@ -90,6 +90,15 @@ function storeAt(endpoint: string, table: string, clientEnv: Readonly<Record<str
   };
 }
 
+// The steady table's store with no AWS region anywhere: not in the environment, and an AWS
+// config file that does not exist.
+async function storeWithoutRegion(): Promise<StoreUnderTest> {
+  const awsDir = await env.makeDir('no-aws-config');
+  const store = await newTable(steady);
+  const withoutRegion = Object.fromEntries(Object.entries(store.env).filter(([name]) => name !== 'AWS_REGION' && name !== 'AWS_DEFAULT_REGION'));
+  return { ...store, env: { ...withoutRegion, AWS_CONFIG_FILE: join(awsDir, 'config'), AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials') } };
+}
+
 // An endpoint nothing listens on: a store unreachable from the start.
 async function unreachableStore(): Promise<StoreUnderTest> {
   return storeAt(`http://127.0.0.1:${await getFreePort()}`, 'trustgate-state', steady.clientEnv);
@@ -207,6 +216,13 @@ describe('the trust store under faults, with the DynamoDB backend', () => {
       expect(Item?.['v']?.B).toBeDefined();
     });
 
+    it('exits 2 naming the region when no AWS region is configured, for an existing table', async () => {
+      const store = await storeWithoutRegion();
+      const check = await runTrustgate(['store', 'check', ...store.flags], { stateDir: await env.makeDir('unused'), extra: store.env });
+      expect(check.exitCode, check.stderr).toBe(2);
+      expect(check.stderr).toMatch(/AWS region/);
+    });
+
     it('exits 1 when the store does not answer', async () => {
       const store = await unreachableStore();
       const check = await runTrustgate(['store', 'check', ...store.flags], { stateDir: await env.makeDir('unused'), extra: store.env });
@@ -288,6 +304,10 @@ describe('the trust store under faults, with the DynamoDB backend', () => {
       }
     });
 
+    it('refuses to start when no AWS region is configured, rather than serving as if the store were down', async () => {
+      await expect(startServe(await storeWithoutRegion())).rejects.toThrow(/exited 2 during startup[\s\S]*AWS region/);
+    });
+
     it('refuses to start when the table does not exist', async () => {
       await expect(startServe(storeAt(steady.endpoint, 'nosuchtable', steady.clientEnv))).rejects.toThrow(/exited 2 during startup[\s\S]*nosuchtable does not exist/);
     });
@@ -356,6 +376,13 @@ describe('the trust store under faults, with the DynamoDB backend', () => {
       const gun = uniqueGun('lambda-no-table');
       await env.scenarios.signedInTargets(gun, 'v1');
       const answers = await invoke(storeAt(steady.endpoint, 'nosuchtable', steady.clientEnv), { image: `${gun}:v1`, trust: { server: env.server.url } });
+      expect(answers).toMatchObject([{ allowed: false, codes: ['CONFIG_INVALID'] }]);
+    });
+
+    it('answers CONFIG_INVALID when no AWS region is configured', async () => {
+      const gun = uniqueGun('lambda-no-region');
+      await env.scenarios.signedInTargets(gun, 'v1');
+      const answers = await invoke(await storeWithoutRegion(), { image: `${gun}:v1`, trust: { server: env.server.url } });
       expect(answers).toMatchObject([{ allowed: false, codes: ['CONFIG_INVALID'] }]);
     });
   });

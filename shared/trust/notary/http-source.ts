@@ -139,7 +139,7 @@ function encodeRole(role: RoleName): string {
   if (!valid) {
     throw new TrustgateError(
       ErrorCode.TRUST_METADATA_INVALID,
-      `role name is not a Notary role: expected root, targets, snapshot, timestamp or targets/<name>, got "${role.slice(0, 256)}"`,
+      `role name is not a Notary role: expected root, targets, snapshot, timestamp or targets/<name>, got another name`,
     );
   }
   return role;

@@ -26,7 +26,8 @@ export function computeKeyId(type: KeyType, publicBase64: string): string {
 // (Ed25519, ECDSA P-256, RSA >= 2048 bits): anything weaker or unexpected is refused here
 // rather than left for the verifier to half-handle.
 export function decodePublicKey(type: string, publicBase64: string): PublicKey {
-  if (!isKeyType(type)) throw invalidKey(`unsupported key type: expected one of ${KEY_TYPES.join(', ')}, got "${type}"`);
+  // The type is the publisher's text: name it only when it is one of ours.
+  if (!isKeyType(type)) throw invalidKey(`unsupported key type: expected one of ${KEY_TYPES.join(', ')}, got another`);
   const bytes = decodeBase64(publicBase64);
   if (!bytes) throw invalidKey(`${type} key is not valid base64`);
   const id = computeKeyId(type, publicBase64);

@@ -23,11 +23,16 @@ const ACCEPTED_SIGNATURE_ALGORITHMS: ReadonlyMap<string, string> = new Map([
 // another repository on the same server cannot be substituted for this one. Every root key
 // must pass, not just enough for the threshold: a key we would refuse must not be able to
 // co-sign a root rotation. Throws TRUST_ROOT_CERT_INVALID naming the key ID and the reason.
+// Security: the reason reaches denials and so kubectl users. Only text of our own (the GUN,
+// dates, the OID's digits, a key type from the decoder's closed list) or a key ID of the
+// shape key IDs have is repeated; the certificate's CN is chosen by the trust server, so a
+// wrong one is "a different name", never the name itself.
 export function assertRootCertificates(root: RootMetadata, gun: string, now: Date): void {
   const keyIds = root.roles.root.keyIds;
   if (keyIds.length === 0) throw rootCertInvalid('root role lists no keys');
-  for (const keyId of keyIds) {
-    const key = root.keys.get(keyId);
+  for (const listedId of keyIds) {
+    const keyId = describeKeyId(listedId);
+    const key = root.keys.get(listedId);
     if (!key) throw rootCertInvalid(`root key ${keyId}: expected the key in signed.keys, got none`);
     if (!key.certificate || (key.type !== 'ecdsa-x509' && key.type !== 'rsa-x509')) {
       throw rootCertInvalid(`root key ${keyId}: expected an x509 certificate key, got ${key.type}`);
@@ -36,7 +41,7 @@ export function assertRootCertificates(root: RootMetadata, gun: string, now: Dat
     if (!fields) throw rootCertInvalid(`root key ${keyId}: certificate is not readable DER`);
     const names = fields.subjectCommonNames;
     if (names.length !== 1 || fields.unreadableCommonNames > 0 || names[0] !== gun) {
-      throw rootCertInvalid(`root key ${keyId}: expected certificate CN "${gun}", got ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'}`);
+      throw rootCertInvalid(`root key ${keyId}: expected one certificate CN "${gun}", got ${describeCommonNames(names.length + fields.unreadableCommonNames)}`);
     }
     if (now.getTime() < fields.notBefore.getTime()) {
       throw rootCertInvalid(`root key ${keyId}: certificate not valid before ${fields.notBefore.toISOString()}, now is ${now.toISOString()}`);
@@ -50,6 +55,19 @@ export function assertRootCertificates(root: RootMetadata, gun: string, now: Dat
       );
     }
   }
+}
+
+// A role's key list is not checked against the key map by the decoder, so an entry may be any
+// string the server chose: repeat it only when it is shaped like a key ID (64 hex digits).
+const KEY_ID_SHAPE = /^[0-9a-f]{64}$/;
+function describeKeyId(keyId: string): string {
+  return KEY_ID_SHAPE.test(keyId) ? keyId : 'with a malformed ID';
+}
+
+// How many CNs a certificate holds, in words; reached only when the CN is not the GUN alone.
+function describeCommonNames(count: number): string {
+  if (count === 0) return 'none';
+  return count === 1 ? 'a different name' : `${count} names`;
 }
 
 function rootCertInvalid(message: string): TrustgateError {

@@ -30,6 +30,10 @@ describe('parseImageReference', () => {
       ['docker.io/library/nginx:stable', { registry: 'docker.io', repository: 'library/nginx', tag: 'stable' }],
       ['index.docker.io/nginx', { registry: 'docker.io', repository: 'library/nginx', tag: 'latest' }],
       ['index.docker.io/user/app:v2', { registry: 'docker.io', repository: 'user/app', tag: 'v2' }],
+      ['registry-1.docker.io/library/nginx', { registry: 'docker.io', repository: 'library/nginx', tag: 'latest' }],
+      ['Registry-1.Docker.io/nginx:1.27', { registry: 'docker.io', repository: 'library/nginx', tag: '1.27' }],
+      ['registry.hub.docker.com/user/app', { registry: 'docker.io', repository: 'user/app', tag: 'latest' }],
+      ['registry.docker.io/nginx', { registry: 'docker.io', repository: 'library/nginx', tag: 'latest' }],
       ['quay.io/coreos/etcd', { registry: 'quay.io', repository: 'coreos/etcd', tag: 'latest' }],
       ['127.0.0.1:5000/team/app:v1', { registry: '127.0.0.1:5000', repository: 'team/app', tag: 'v1' }],
       ['localhost/app', { registry: 'localhost', repository: 'app', tag: 'latest' }],
@@ -102,6 +106,9 @@ describe('parseImageReference', () => {
       ['docker.io name over 255 after adding library/', 'a'.repeat(240)],
       ['non-ASCII', 'ngïnx'],
       ['URL scheme', 'https://reg.io/app'],
+      ['host with a trailing dot', 'reg.example.com./app'],
+      ['host with an empty label', 'reg..example.com/app'],
+      ['host label starting with a dash', '-reg.example.com/app'],
     ];
     for (const [label, input] of cases) {
       it(`rejects ${label} with IMAGE_REF_INVALID`, () => {
@@ -223,6 +230,15 @@ describe('repositoryName and toNotaryGun', () => {
       expect(repositoryName(ref)).toBe('docker.io/library/alpine');
       expect(toNotaryGun(ref)).toBe('docker.io/library/alpine');
     });
+  });
+
+  describe("when the image names another of Docker Hub's hosts", () => {
+    it.each(['registry-1.docker.io/library/alpine:3', 'index.docker.io/alpine', 'registry.hub.docker.com/library/alpine'])(
+      'names %j by the Docker Hub GUN Docker Content Trust signs under',
+      (image) => {
+        expect(toNotaryGun(parseImageReference(image))).toBe('docker.io/library/alpine');
+      },
+    );
   });
 
   describe('when the registry has a port', () => {

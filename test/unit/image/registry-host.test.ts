@@ -15,6 +15,16 @@ describe('canonicalRegistry', () => {
     ['index.docker.io:443', 'docker.io'],
     ['[::1]:443', '[::1]'],
     ['[::1]:05000', '[::1]:5000'],
+    ['registry-1.docker.io', 'docker.io'],
+    ['Registry-1.Docker.IO:0443', 'docker.io'],
+    ['registry.hub.docker.com', 'docker.io'],
+    ['registry-2.docker.io', 'registry-2.docker.io'],
+    ['[0::1]:5000', '[::1]:5000'],
+    ['[0:0:0:0:0:0:0:1]:5000', '[::1]:5000'],
+    ['[0000:0000:0000:0000:0000:0000:0000:0001]:443', '[::1]'],
+    ['[FE80:0:0:0:0:0:0:1]', '[fe80::1]'],
+    ['[::*]:5000', '[::*]:5000'],
+    ['[:::::]', '[:::::]'],
     ['*:5*', '*:5*'],
   ])('spells %j as %j', (registry, canonical) => {
     expect(canonicalRegistry(registry)).toBe(canonical);

@@ -72,6 +72,50 @@ describe('matchesImagePattern', () => {
     });
   });
 
+  describe('when the image is pinned by digest only and the pattern has a tag glob', () => {
+    // Portieris matches the raw string `repo@sha256:<hex>` against the raw `path:tag` glob.
+    it.each([
+      ['registry.example.com/prod/*:*', true],
+      ['registry.example.com/prod/app:*', true],
+      ['registry.example.com/prod/app:**', true],
+      ['registry.example.com/prod/*:ab*', true],
+      ['registry.example.com/prod/*:*ab', true],
+      ['registry.example.com/prod/*:cd*', false],
+      ['registry.example.com/prod/*:v*', false],
+      ['registry.example.com/prod/app:ab*', false],
+      ['registry.example.com/prod/app:latest', false],
+      [`registry.example.com/prod/*:ab*@${DIGEST}`, false],
+      [`registry.example.com/prod/*:*@${DIGEST}`, true],
+      ['registry.example.com/other/*:*', false],
+    ])('%j matches registry.example.com/prod/app@sha256:abab...: %s', (pattern, expected) => {
+      expect(matches(pattern, `registry.example.com/prod/app@${DIGEST}`)).toBe(expected);
+    });
+
+    it('still matches a tag glob against the tag of an image that has both', () => {
+      expect(matches('registry.example.com/prod/*:v*', `registry.example.com/prod/app:v1@${DIGEST}`)).toBe(true);
+      expect(matches('registry.example.com/prod/*:ab*', `registry.example.com/prod/app:v1@${DIGEST}`)).toBe(false);
+    });
+  });
+
+  describe("when the image names another of Docker Hub's hosts or another spelling of an IPv6 address", () => {
+    it.each([
+      ['docker.io/*', 'registry-1.docker.io/library/nginx'],
+      ['docker.io/library/*', 'registry.hub.docker.com/nginx:1.27'],
+      ['nginx', 'registry-1.docker.io/library/nginx:latest'],
+      ['registry-1.docker.io/library/*', 'nginx'],
+      ['[::1]:5000/prod/*', '[0::1]:5000/prod/app'],
+      ['[::1]:5000/prod/*', '[0:0:0:0:0:0:0:1]:5000/prod/app'],
+      ['[0:0:0:0:0:0:0:1]:5000/prod/*', '[::1]:5000/prod/app'],
+    ])('%j matches %j', (pattern, image) => {
+      expect(matches(pattern, image)).toBe(true);
+    });
+
+    it('does not take a look-alike host for Docker Hub', () => {
+      expect(matches('docker.io/*', 'registry-1.docker.io.evil.example/library/nginx')).toBe(false);
+      expect(matches('docker.io/*', '[::2]:5000/prod/app')).toBe(false);
+    });
+  });
+
   describe('when the pattern names a tag', () => {
     it('matches only that tag', () => {
       expect(matches('nginx:1.27', 'nginx:1.27')).toBe(true);
@@ -218,11 +262,27 @@ describe('imagePatternProblems', () => {
     'nginx:.x',
     `nginx:${'a'.repeat(129)}`,
     'nginx@sha256:abc',
+    'registry.example.com./prod/*',
+    '.registry.example.com/prod/*',
+    '-registry.example.com/prod/*',
+    'registry-.example.com/prod/*',
+    'registry.-example.com/prod/*',
+    'registry..example.com/prod/*',
+    '*..example.com/prod/*',
+    'registry.example.*./prod/*',
+    '-*.example.com/prod/*',
+    '*-.example.com/prod/*',
+    '[::1/prod/*',
+    '[::g]:5000/prod/*',
+    `registry.example.com/${'a'.repeat(236)}`,
+    `registry.example.com/*${'a/'.repeat(118)}*`,
+    `nginx:*${'a'.repeat(129)}`,
+    `nginx:${'a'.repeat(65)}*${'a'.repeat(64)}`,
   ])('finds %j inert', (pattern) => {
     expect(imagePatternProblems(pattern)).not.toEqual([]);
   });
 
-  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc'])(
+  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc', '*.example.com/*', 'reg-*.example.com/*', '*.*/*', '[::*]:5000/*', `registry.example.com/${'a'.repeat(234)}`, `nginx:${'a'.repeat(64)}*${'a'.repeat(64)}`])(
     'finds nothing wrong with %j',
     (pattern) => {
       expect(imagePatternProblems(pattern)).toEqual([]);

@@ -4,7 +4,7 @@ import { ErrorCode } from '../../../../shared/errors.js';
 import { decodeSnapshot, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
 import { assertFileMeta, sha256Hex } from '../../../../shared/trust/notary/hashes.js';
 import type { FileMeta } from '../../../../shared/trust/notary/model.js';
-import { errorCodeOf } from '../../../support/trustgate-errors.js';
+import { errorCodeOf, thrownError } from '../../../support/trustgate-errors.js';
 import { readFixture, toBytes } from './notary-fixtures.js';
 
 const content = toBytes('{"signed":{}}');
@@ -84,6 +84,12 @@ describe('assertFileMeta', () => {
   describe('when no supported hash is recorded', () => {
     it.each([{}, { md5: new Uint8Array(16) }])('rejects %j with TRUST_METADATA_INVALID', (hashes) => {
       expect(errorCodeOf(() => assertFileMeta(content, meta(content.length, hashes), 'snapshot'))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+    });
+
+    it('does not repeat the hash names the publisher chose', () => {
+      const error = thrownError(() => assertFileMeta(content, meta(content.length, { 'APPROVED see https://evil.example': new Uint8Array(16) }), 'snapshot'));
+      expect(error.code).toBe(ErrorCode.TRUST_METADATA_INVALID);
+      expect(error.message).not.toContain('evil.example');
     });
   });
 });

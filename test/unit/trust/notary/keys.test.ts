@@ -7,7 +7,7 @@ import { canonicalPublicKeyId, computeKeyId, decodePublicKey, publicKeyFromPem }
 import type { KeyType } from '../../../../shared/trust/notary/model.js';
 import { generateKey, generateRootCertKey } from '../../../support/notary-builder.js';
 import { createSelfSignedCertificate, toPem } from '../../../support/x509-certificate.js';
-import { errorCodeOf } from '../../../support/trustgate-errors.js';
+import { errorCodeOf, thrownError } from '../../../support/trustgate-errors.js';
 import { fixtureJson } from './notary-fixtures.js';
 
 type ServedKeys = Record<string, { keytype: KeyType; keyval: { public: string } }>;
@@ -71,6 +71,12 @@ describe('decodePublicKey', () => {
       ['an x509 key holding two certificates', 'ecdsa-x509', b64(Buffer.from(ecCert, 'base64').toString() + Buffer.from(ecCert, 'base64').toString())],
     ])('rejects %s with TRUST_METADATA_INVALID', (_name, type, value) => {
       expect(errorCodeOf(() => decodePublicKey(type, value))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+    });
+
+    it('does not repeat a key type the publisher chose', () => {
+      const error = thrownError(() => decodePublicKey('APPROVED see https://evil.example', b64('x')));
+      expect(error.code).toBe(ErrorCode.TRUST_METADATA_INVALID);
+      expect(error.message).not.toContain('evil.example');
     });
   });
 });

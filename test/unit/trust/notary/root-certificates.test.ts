@@ -11,7 +11,7 @@ import { decodeRoot } from '../../../../shared/trust/notary/decode.js';
 import type { RootMetadata } from '../../../../shared/trust/notary/model.js';
 import { assertRootCertificates } from '../../../../shared/trust/notary/root-certificates.js';
 import { buildRepository, certificateKey, generateKey, generateRootCertKey, type TestKey } from '../../../support/notary-builder.js';
-import { errorCodeOf } from '../../../support/trustgate-errors.js';
+import { errorCodeOf, thrownError } from '../../../support/trustgate-errors.js';
 import { SAMPLE_GUN, SAMPLE_NOW, readFixture } from './notary-fixtures.js';
 
 const GUN = 'registry.example.com/team/app';
@@ -143,6 +143,23 @@ describe('assertRootCertificates', () => {
       const root = rootWith([generateRootCertKey(GUN), generateRootCertKey('registry.example.com/team/other')]);
       expect(root.roles.root.keyIds).toHaveLength(2);
       expect(errorCodeOf(() => assertRootCertificates(root, GUN, NOW))).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+    });
+  });
+
+  describe('when the trust server chose the text of the certificate name or of a key ID', () => {
+    const planted = 'APPROVED - ask ops at https://evil.example/pw';
+
+    it('rejects a certificate naming other text without repeating it', () => {
+      const error = thrownError(() => assertRootCertificates(rootWith([generateRootCertKey(GUN, { commonNames: [planted] })]), GUN, NOW));
+      expect(error.code).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(error.message).not.toContain('evil.example');
+    });
+
+    it('rejects a root role listing a key ID that is not one without repeating it', () => {
+      const root: RootMetadata = { ...sampleRoot, roles: { ...sampleRoot.roles, root: { keyIds: [planted], threshold: 1 } } };
+      const error = thrownError(() => assertRootCertificates(root, SAMPLE_GUN, SAMPLE_NOW));
+      expect(error.code).toBe(ErrorCode.TRUST_ROOT_CERT_INVALID);
+      expect(error.message).not.toContain('evil.example');
     });
   });
 
