@@ -2,7 +2,7 @@
 // floor: a bare Node HTTPS server on the same certificate that only parses the review and
 // answers allowed. Both are driven by autocannon over loopback for the same fixed time, one
 // after the other, and the figures printed side by side. Bundled and run by
-// scripts/bench-admit.mjs (`npm run bench`); not a test.
+// scripts/run-bench.mjs (`npm run bench`); not a test.
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -6,7 +6,7 @@
 // does verify (what one allowed repository can cost the store). Every review names several
 // such images at once and several reviews run concurrently, round after round, each round
 // on new repositories (new GUNs: nothing is answered from a cache).
-// Bundled and run by scripts/soak-hostile.mjs (`npm run soak:hostile`); not a test.
+// Bundled and run by scripts/run-bench.mjs (`npm run soak:hostile`); not a test.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

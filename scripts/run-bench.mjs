@@ -1,7 +1,9 @@
-// `npm run bench`: builds the CLI, bundles the benchmark (it reuses the integration test
-// harness around the real notary-server and notary client) and runs it. Loopback only;
-// BENCH_DURATION (seconds, default 10, at most 60), BENCH_CONNECTIONS (default 10) and
-// BENCH_CPU_PROFILE (a directory for a V8 CPU profile of serve).
+// Runs one measurement script of scripts/bench/ (`npm run bench`: admit-bench, `npm run
+// soak:hostile`: hostile-soak): builds the CLI, bundles the script (it reuses the integration
+// test harness around the real servers) and runs it. Loopback only.
+//   admit-bench: BENCH_DURATION (seconds, default 10, at most 60), BENCH_CONNECTIONS (default
+//     10) and BENCH_CPU_PROFILE (a directory for a V8 CPU profile of serve);
+//   hostile-soak: SOAK_ROUNDS (default 4, at most 20), SOAK_NODE_OPTIONS, SOAK_KINDS.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -9,15 +11,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
+const name = process.argv[2];
+if (name !== 'admit-bench' && name !== 'hostile-soak') {
+  console.error('usage: node scripts/run-bench.mjs admit-bench|hostile-soak');
+  process.exit(2);
+}
+
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const built = spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit', cwd: root });
 if (built.status !== 0) process.exit(built.status ?? 1);
 
 mkdirSync(join(root, '.build'), { recursive: true });
-const outfile = join(root, '.build/bench-admit.mjs');
+const outfile = join(root, '.build', `${name}.mjs`);
 await build({
   absWorkingDir: root,
-  entryPoints: ['scripts/bench/admit-bench.ts'],
+  entryPoints: [`scripts/bench/${name}.ts`],
   outfile,
   bundle: true,
   platform: 'node',
