@@ -64,12 +64,14 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   });
   return {
     kind: 'cosign',
-    async verify(image: ImageReference, requirement: CosignRequirement): Promise<VerifiedImage> {
+    // `signal` is the caller's budget: it aborts the registry requests together with the
+    // verifier's own deadline, whichever ends first.
+    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
       const authorities: Authority[] = requirement.authorities.map((authority) => ({ name: authority.name, key: keyFor(authority.publicKeyPem, authority.name) }));
       if (authorities.length === 0 || requirement.threshold < 1 || requirement.threshold > authorities.length) {
         throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign threshold ${requirement.threshold} cannot be met by ${authorities.length} authorities`);
       }
-      const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow);
+      const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
       const digest = await registry.resolveDigest(image, deadline);
       const layers = await registry.listSignatures(image, digest, deadline);
       if (layers.length === 0) {
