@@ -88,8 +88,9 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         } catch (thrown) {
           const error = toTrustgateError(thrown);
           if (error.code === ErrorCode.INTERNAL) throw thrown;
-          // The deadline is the registry's failure as a whole, not one signature's.
-          if (error.code === ErrorCode.REGISTRY_UNAVAILABLE) throw error;
+          // The deadline (or the caller giving up) is the registry's failure as a whole, not
+          // one signature's.
+          if (error.code === ErrorCode.REGISTRY_UNAVAILABLE || signal?.aborted === true) throw error;
           reasons.push(error);
         }
       }
