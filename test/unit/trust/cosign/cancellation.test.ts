@@ -9,7 +9,7 @@ import { createCosignVerifier } from '../../../../shared/trust/cosign/cosign-ver
 import type { ImageVerifier, NotaryRequirement } from '../../../../shared/trust/verifier.js';
 import { verifyImage } from '../../../../shared/verify/verify-image.js';
 import { decodeVerifyImageRequest } from '../../../../shared/verify/verify-image-request.js';
-import { fixture } from './support/memory-registry.js';
+import { fixture, MemoryRegistry, readSignatureFile } from './support/memory-registry.js';
 
 const COSIGN_PUB = fixture('cosign.pub').toString('utf8');
 
@@ -64,6 +64,32 @@ describe('cosign verification under the caller\'s budget', () => {
     expect((error as TrustgateError).code).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
     expect(registry.requests).toEqual([]);
   });
+
+  it('stops at the payload being read when the caller gives up, and asks for no other signature', async () => {
+    // Manifests are answered; payload blobs never are.
+    const registry = new MemoryRegistry();
+    const digest = registry.putManifest('app', 'v1', fixture('valid/manifest.json'), 'application/vnd.docker.distribution.manifest.v2+json');
+    registry.putSignatures('app', digest, [readSignatureFile('valid/signature-1'), readSignatureFile('valid/signature-2')]);
+    const blobs: HttpRequest[] = [];
+    let onBlob: () => void = () => undefined;
+    const blobAsked = new Promise<void>((resolve) => (onBlob = resolve));
+    const fetch: Fetch = (request) => {
+      if (!request.url.includes('/blobs/')) return registry.fetch(request);
+      blobs.push(request);
+      onBlob();
+      return new Promise<HttpResponse>((_resolve, reject) => {
+        request.signal?.addEventListener('abort', () => reject(request.signal?.reason as Error), { once: true });
+      });
+    };
+    const cosign = createCosignVerifier({ fetch, logger: silentLogger });
+    const requirement = { kind: 'cosign' as const, authorities: [{ name: 'release', publicKeyPem: COSIGN_PUB }], threshold: 1 };
+    const admission = new AbortController();
+    const verified = cosign.verify(parseImageReference('registry.example.com/app:v1'), requirement, new Date('2026-12-01T00:00:00Z'), admission.signal).catch((thrown: unknown) => thrown);
+    await blobAsked;
+    admission.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, 'admission budget spent'));
+
+    expect(blobs[0]?.signal?.aborted).toBe(true);
+    expect(await verified).toMatchObject({ code: ErrorCode.ADMISSION_TIMEOUT });
+    expect(blobs).toHaveLength(1);
+  });
 });
-
-
