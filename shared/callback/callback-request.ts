@@ -4,6 +4,9 @@
 //   - Notary changefeed records, as notary-server's changefeed API returns them:
 //     {"changefeed": {"records": [{"ID", "GUN", "Version", "SHA256", "Category", ...}]}}
 //   - a poll request from the scheduler: {"poll": true}
+// A manifest push at a cosign signature tag (`sha256-<hex>.sig`) is decoded as the signing
+// of the image `<repository>@sha256:<hex>`: only the repository and the tag are read from
+// it, as a trigger; what is signed is then learned from the registry, never from the event.
 // A registry's `request.host` is client-supplied and ignored: the GUN's host comes from
 // configuration.
 import { ErrorCode, TrustgateError, type FieldProblem } from '../errors.js';
@@ -17,6 +20,15 @@ export interface ManifestPush {
   readonly tag?: string;
 }
 
+// A push of the cosign signature manifest of an image in the repository: the image at
+// `signedDigest` may be signed now (or signed differently).
+export interface SignaturePush {
+  readonly kind: 'signature-push';
+  readonly id: string;
+  readonly repository: string;
+  readonly signedDigest: string;
+}
+
 // Pulls, blob events, mounts and deletes: acknowledged, nothing to check.
 export interface IgnoredEvent {
   readonly kind: 'ignored';
@@ -24,7 +36,7 @@ export interface IgnoredEvent {
   readonly action: string;
 }
 
-export type RegistryEvent = ManifestPush | IgnoredEvent;
+export type RegistryEvent = ManifestPush | SignaturePush | IgnoredEvent;
 
 export interface ChangeRecord {
   // notary-server's change ID: a decimal string, increasing.
@@ -51,6 +63,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 // docker/distribution's repository path and tag grammars.
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+// The tag cosign's classic format stores an image's signatures under.
+const SIGNATURE_TAG = /^sha256-([0-9a-f]{64})\.sig$/;
 const MAX_ITEMS = 1_000;
 
 export function decodeCallbackRequest(input: unknown): CallbackRequest {
@@ -100,7 +114,10 @@ function decodeEvents(raw: unknown, fail: (path: string, message: string) => voi
     if (typeof repository !== 'string' || !REPOSITORY.test(repository)) fail(`${path}.target.repository`, 'must be a repository path');
     if (typeof digest !== 'string' || !DIGEST.test(digest)) fail(`${path}.target.digest`, 'must be sha256:<64 lower-case hex>');
     if (tag !== undefined && tag !== '' && (typeof tag !== 'string' || !TAG.test(tag))) fail(`${path}.target.tag`, 'must be a tag');
-    if (typeof repository === 'string' && typeof digest === 'string') {
+    const signed = typeof tag === 'string' ? SIGNATURE_TAG.exec(tag)?.[1] : undefined;
+    if (typeof repository === 'string' && typeof digest === 'string' && signed !== undefined) {
+      events.push({ kind: 'signature-push', id, repository, signedDigest: `sha256:${signed}` });
+    } else if (typeof repository === 'string' && typeof digest === 'string') {
       events.push({ kind: 'manifest-push', id, repository, digest, ...(typeof tag === 'string' && tag !== '' ? { tag } : {}) });
     }
   });

@@ -2,8 +2,14 @@
 // - A manifest push (registry notification) refreshes that repository's trust data,
 //   bypassing the freshness window, and records whether the pushed digest is what the
 //   policies require to be signed: {status: 'signed'|'unsigned', digest, tag, checkedAt}.
-// - Signing produces no registry event, so Notary changefeed records (pushed here or read
-//   by the poller) re-check every ref recorded for the repositories that changed.
+// - A push at a cosign signature tag (`sha256-<hex>.sig`) is not an image push: it is the
+//   signing of `<repository>@sha256:<hex>`. That image is verified again under the policies
+//   and the outcome recorded for its digest (and for each tag recorded at that digest).
+//   Security: the event is only a trigger. Its digest (the signature manifest's), size and
+//   URL are never used; the registry host comes from configuration; whether the image is
+//   signed is learned from the registry and trust server by the verifiers, as on admission.
+// - Notary signing produces no registry event, so Notary changefeed records (pushed here or
+//   read by the poller) re-check every ref recorded for the repositories that changed.
 // - Registries redeliver failed notifications with the same event id: each id is processed
 //   once (a put-if-absent marker with a TTL; removed again when processing fails, so the
 //   redelivery is not lost).
@@ -11,7 +17,7 @@ import { toTrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Clock, KvStore, Logger, Metrics } from '../ports.js';
 import { verifyImage, type VerifyImageDeps } from '../verify/verify-image.js';
-import type { CallbackRequest, ChangeRecord, ManifestPush } from './callback-request.js';
+import type { CallbackRequest, ChangeRecord, ManifestPush, SignaturePush } from './callback-request.js';
 
 export interface SignCallbackDeps {
   // Must verify against the trust server (freshness 0): a push or sign event means the
@@ -74,7 +80,8 @@ export async function handleSignCallback(deps: SignCallbackDeps, request: Callba
           outcomes.push({ id: event.id, outcome: count(deps, 'ignored') });
           continue;
         }
-        outcomes.push({ id: event.id, outcome: await handlePushOnce(deps, event) });
+        const process = event.kind === 'signature-push' ? () => handleSignaturePush(deps, event) : () => handlePush(deps, event);
+        outcomes.push({ id: event.id, outcome: await once(deps, event.id, process) });
       }
       return { outcomes };
     }
@@ -90,26 +97,50 @@ function count(deps: SignCallbackDeps, outcome: EventOutcome | 'error'): EventOu
   return outcome as EventOutcome;
 }
 
-// Claims the event id (put-if-absent), processes the push, and gives the claim back when
+// Claims the event id (put-if-absent), processes the event, and gives the claim back when
 // processing fails so the registry's redelivery is processed.
-async function handlePushOnce(deps: SignCallbackDeps, push: ManifestPush): Promise<EventOutcome> {
+async function once(deps: SignCallbackDeps, id: string, process: () => Promise<'signed' | 'unsigned'>): Promise<EventOutcome> {
   const now = deps.clock.now().getTime();
-  const claimed = await deps.store.put(eventKey(push.id), { value: new Uint8Array(0), version: 1, expiresAt: now + EVENT_MARK_TTL_MS }, { onlyIfNewer: true });
+  const claimed = await deps.store.put(eventKey(id), { value: new Uint8Array(0), version: 1, expiresAt: now + EVENT_MARK_TTL_MS }, { onlyIfNewer: true });
   if (!claimed) {
-    deps.logger.info('registry event already processed', { eventId: push.id });
+    deps.logger.info('registry event already processed', { eventId: id });
     return count(deps, 'duplicate');
   }
   try {
-    const gun = `${deps.registryHost}/${push.repository}`;
-    const outcome = await checkRef(deps, gun, push.tag ?? push.digest, push.digest, push.tag);
-    await rememberRef(deps, gun, push.tag ?? push.digest);
-    deps.logger.info('manifest push checked', { eventId: push.id, gun, tag: push.tag ?? null, digest: push.digest, status: outcome });
-    return count(deps, outcome);
+    return count(deps, await process());
   } catch (error) {
     count(deps, 'error');
-    await deps.store.delete(eventKey(push.id)).catch(() => undefined);
+    await deps.store.delete(eventKey(id)).catch(() => undefined);
     throw error;
   }
+}
+
+// An image push: records whether the pushed ref's digest is signed.
+async function handlePush(deps: SignCallbackDeps, push: ManifestPush): Promise<'signed' | 'unsigned'> {
+  const gun = `${deps.registryHost}/${push.repository}`;
+  const outcome = await checkRef(deps, gun, push.tag ?? push.digest, push.digest, push.tag);
+  await rememberRef(deps, gun, push.tag ?? push.digest);
+  deps.logger.info('manifest push checked', { eventId: push.id, gun, tag: push.tag ?? null, digest: push.digest, status: outcome });
+  return outcome;
+}
+
+// A cosign signature push: verifies `<gun>@<signed digest>` and records the outcome for that
+// digest, then re-checks the tags recorded at that digest (their image changed status too).
+// The answer is the signed digest's status.
+async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush): Promise<'signed' | 'unsigned'> {
+  const gun = `${deps.registryHost}/${push.repository}`;
+  const digest = push.signedDigest;
+  const outcome = await checkRef(deps, gun, digest, digest, undefined);
+  await rememberRef(deps, gun, digest);
+  deps.logger.info('signature push checked', { eventId: push.id, gun, digest, status: outcome });
+  for (const ref of await readRefs(deps.store, gun)) {
+    if (ref === digest) continue;
+    const before = await readSignStatus(deps.store, gun, ref);
+    if (before?.digest !== digest || typeof before.tag !== 'string') continue;
+    const status = await checkRef(deps, gun, ref, digest, before.tag);
+    deps.logger.info('sign status re-checked', { gun, ref, before: before.status, status });
+  }
+  return outcome;
 }
 
 // Verifies `<gun>:<tag>` (or `<gun>@<digest>`) under the namespace's policies and records

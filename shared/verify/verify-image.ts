@@ -157,14 +157,14 @@ async function decide(
 }
 
 // One requirement with the verifier of its kind.
-// The admission budget's signal reaches the Notary update's requests; the cosign verifier
-// bounds its registry requests with a deadline of its own.
+// The admission budget's signal reaches the Notary update's requests and the cosign
+// verifier's registry requests (which it also bounds with a deadline of its own).
 function runRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date, signal: AbortSignal | undefined): Promise<VerifiedImage> {
   if (requirement.kind === 'notary') return deps.notary.verify(reference, requirement, now, signal);
   if (deps.cosign === undefined) {
     return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'cosign signatures are required, but this deployment has no cosign verifier'));
   }
-  return deps.cosign.verify(reference, requirement, now);
+  return deps.cosign.verify(reference, requirement, now, signal);
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };

@@ -2,8 +2,10 @@
 // (with the bearer token) to `trustgate serve`'s POST /functions/sign-callback over HTTPS,
 // serve records the pushed image unsigned in the SQLite store of its state directory; the
 // image is then signed with the real notary client on the real notary-server, and serve's
-// own changefeed loop re-checks it to signed. A wrong token is refused, a redelivered event
-// is a no-op.
+// own changefeed loop re-checks it to signed. A cosign signature pushed to the registry
+// (tag `sha256-<hex>.sig`) re-checks the signed image and records it signed for its digest;
+// a forged signature event changes nothing the registry does not back. A wrong token is
+// refused, a redelivered event is a no-op.
 //
 // TLS: distribution 2.8 has no CA setting for notification endpoints (they use Go's default
 // transport), so serve runs with a certificate signed by the test CA and the registry process
@@ -12,6 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignStatus } from '../../shared/callback/sign-callback.js';
+import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './support/cosign-signatures.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
 import { getFreePort } from './support/free-port.js';
 import { readCallbackStatus } from './support/state-dir.js';
@@ -26,6 +29,8 @@ let env: TrustEnvironment;
 let registry: DockerRegistry;
 let serve: ServeProcess;
 let stateDir: string;
+let releaseKey: CosignKeyPair;
+let otherKey: CosignKeyPair;
 
 beforeAll(async () => {
   if (!isDockerRegistryInstalled()) throw new Error('docker-registry is missing: run scripts/install-test-servers.sh');
@@ -36,6 +41,9 @@ beforeAll(async () => {
   // chosen first. Until serve listens the registry only queues (nothing is pushed yet).
   const servePort = await getFreePort();
   registry = await startDockerRegistry({ url: `https://127.0.0.1:${servePort}/functions/sign-callback`, token: TOKEN, caFile: ca.caFile });
+  const keysDir = await env.makeDir('keys');
+  releaseKey = await createCosignKey(keysDir, 'release');
+  otherKey = await createCosignKey(keysDir, 'other');
   const policiesDir = await env.makeDir('policies');
   await writeFile(
     join(policiesDir, 'lab-registry.yaml'),
@@ -47,6 +55,15 @@ beforeAll(async () => {
       '  repositories:',
       `    - name: "${registry.host}/*"`,
       `      policy: {trust: {enabled: true, trustServer: "${env.server.url}"}}`,
+      `    - name: "${registry.host}/cosign/*"`,
+      '      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}',
+      '---',
+      'apiVersion: v1',
+      'kind: Secret',
+      'metadata: {name: release-key, namespace: default}',
+      'stringData:',
+      '  cosign.pub: |',
+      ...releaseKey.publicKeyPem.trim().split('\n').map((line) => `    ${line}`),
     ].join('\n'),
   );
   stateDir = await env.makeDir('state');
@@ -83,6 +100,11 @@ function postCallback(body: unknown, headers: Readonly<Record<string, string>> =
     headers: { 'content-type': EVENTS_TYPE, ...headers },
     body: JSON.stringify(body),
   });
+}
+
+// The tag cosign's classic format keeps the signatures of `digest` under.
+function signatureTag(digest: string): string {
+  return `${digest.replace(':', '-')}.sig`;
 }
 
 // A registry envelope shaped exactly like the captured manifest push, for another image.
@@ -125,6 +147,68 @@ describe('trustgate serve /functions/sign-callback with the real docker-registry
 
       const signed = await waitForStatus(gun, 'v1', (status) => status?.status === 'signed');
       expect(signed, serve.output()).toMatchObject({ status: 'signed', digest: pushed.digest, tag: 'v1' });
+    });
+  });
+
+  describe('when a cosign signature is pushed to the registry', () => {
+    it('re-checks the signed image and records it signed for its digest and its tag', async () => {
+      const gun = `${registry.host}/cosign/app`;
+      const pushed = await pushImage(registry, 'cosign/app', 'v1');
+      const unsigned = await waitForStatus(gun, 'v1', (status) => status !== undefined);
+      expect(unsigned, serve.output()).toMatchObject({ status: 'unsigned', digest: pushed.digest, tag: 'v1' });
+
+      await pushCosignSignatures(registry, 'cosign/app', pushed.digest, [signPayload(releaseKey, cosignPayload(gun, pushed.digest))]);
+
+      const signed = await waitForStatus(gun, pushed.digest, (status) => status?.status === 'signed');
+      expect(signed, serve.output()).toMatchObject({ status: 'signed', digest: pushed.digest, tag: null });
+      expect(await waitForStatus(gun, 'v1', (status) => status?.status === 'signed')).toMatchObject({ status: 'signed', digest: pushed.digest, tag: 'v1' });
+      expect(await readCallbackStatus(stateDir, gun, signatureTag(pushed.digest))).toBeUndefined();
+    });
+
+    it('records the image unsigned when the signature is not made by the policy\'s key', async () => {
+      const gun = `${registry.host}/cosign/wrong-key`;
+      const pushed = await pushImage(registry, 'cosign/wrong-key', 'v1');
+      await waitForStatus(gun, 'v1', (status) => status !== undefined);
+
+      await pushCosignSignatures(registry, 'cosign/wrong-key', pushed.digest, [signPayload(otherKey, cosignPayload(gun, pushed.digest))]);
+
+      const status = await waitForStatus(gun, pushed.digest, (recorded) => recorded !== undefined);
+      expect(status, serve.output()).toMatchObject({ status: 'unsigned', digest: pushed.digest, tag: null });
+      expect(await readCallbackStatus(stateDir, gun, 'v1')).toMatchObject({ status: 'unsigned', digest: pushed.digest });
+    });
+  });
+
+  describe('when a caller forges a signature push the registry does not back', () => {
+    it('verifies against the registry and records the image unsigned', async () => {
+      const gun = `${registry.host}/cosign/forged`;
+      const pushed = await pushImage(registry, 'cosign/forged', 'v1');
+      await waitForStatus(gun, 'v1', (status) => status !== undefined);
+      // The event claims a signature manifest for the image; the registry holds none.
+      const envelope = await pushEnvelope('forged-signature-1', 'cosign/forged', signatureTag(pushed.digest), pushed);
+
+      const response = await postCallback(envelope);
+
+      expect(response.status, response.text).toBe(200);
+      expect(JSON.parse(response.text)).toStrictEqual({ outcomes: [{ id: 'forged-signature-1', outcome: 'unsigned' }] });
+      expect(await readCallbackStatus(stateDir, gun, pushed.digest)).toMatchObject({ status: 'unsigned', digest: pushed.digest, tag: null });
+      expect(await readCallbackStatus(stateDir, gun, 'v1')).toMatchObject({ status: 'unsigned', digest: pushed.digest });
+    });
+
+    it('cannot move a genuine signature to another image by naming that image\'s signature tag', async () => {
+      const gun = `${registry.host}/cosign/victim`;
+      const signedImage = await pushImage(registry, 'cosign/victim', 'v1');
+      await pushCosignSignatures(registry, 'cosign/victim', signedImage.digest, [signPayload(releaseKey, cosignPayload(gun, signedImage.digest))]);
+      await waitForStatus(gun, signedImage.digest, (status) => status?.status === 'signed');
+      const other = await pushImage(registry, 'cosign/victim', 'v2');
+      await waitForStatus(gun, 'v2', (status) => status !== undefined);
+      // The event names the signed image's digest, and the other image's signature tag.
+      const envelope = await pushEnvelope('forged-signature-2', 'cosign/victim', signatureTag(other.digest), signedImage);
+
+      const response = await postCallback(envelope);
+
+      expect(JSON.parse(response.text)).toStrictEqual({ outcomes: [{ id: 'forged-signature-2', outcome: 'unsigned' }] });
+      expect(await readCallbackStatus(stateDir, gun, other.digest)).toMatchObject({ status: 'unsigned', digest: other.digest });
+      expect(await readCallbackStatus(stateDir, gun, 'v2')).toMatchObject({ status: 'unsigned', digest: other.digest });
     });
   });
 

@@ -64,12 +64,14 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   });
   return {
     kind: 'cosign',
-    async verify(image: ImageReference, requirement: CosignRequirement): Promise<VerifiedImage> {
+    // `signal` is the caller's budget: it aborts the registry requests together with the
+    // verifier's own deadline, whichever ends first.
+    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
       const authorities: Authority[] = requirement.authorities.map((authority) => ({ name: authority.name, key: keyFor(authority.publicKeyPem, authority.name) }));
       if (authorities.length === 0 || requirement.threshold < 1 || requirement.threshold > authorities.length) {
         throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign threshold ${requirement.threshold} cannot be met by ${authorities.length} authorities`);
       }
-      const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow);
+      const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
       const digest = await registry.resolveDigest(image, deadline);
       const layers = await registry.listSignatures(image, digest, deadline);
       if (layers.length === 0) {
@@ -86,8 +88,9 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         } catch (thrown) {
           const error = toTrustgateError(thrown);
           if (error.code === ErrorCode.INTERNAL) throw thrown;
-          // The deadline is the registry's failure as a whole, not one signature's.
-          if (error.code === ErrorCode.REGISTRY_UNAVAILABLE) throw error;
+          // The deadline (or the caller giving up) is the registry's failure as a whole, not
+          // one signature's.
+          if (error.code === ErrorCode.REGISTRY_UNAVAILABLE || signal?.aborted === true) throw error;
           reasons.push(error);
         }
       }

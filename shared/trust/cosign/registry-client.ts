@@ -171,6 +171,7 @@ async function getWithAuth(
       headers: { accept: accept.join(', '), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
       timeoutMs: Math.max(1, Math.min(timeoutMs, deadline.remainingMs())),
       maxBytes,
+      ...(deadline.signal === undefined ? {} : { signal: deadline.signal }),
     }).catch((error: unknown) => {
       throw translateFetchError(error, target);
     });

@@ -27,6 +27,27 @@ describe('decodeCallbackRequest', () => {
     });
   });
 
+  describe('when the registry reports a push at a cosign signature tag', () => {
+    const signed = 'ab'.repeat(32);
+    const event = (tag: string) => ({
+      events: [{ id: 'e1', action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'cd'.repeat(32)}`, repository: 'lab/app', tag } }],
+    });
+
+    it('yields the signing of the image at the digest the tag names, not the event\'s digest', () => {
+      expect(decodeCallbackRequest(event(`sha256-${signed}.sig`))).toStrictEqual({
+        kind: 'events',
+        events: [{ kind: 'signature-push', id: 'e1', repository: 'lab/app', signedDigest: `sha256:${signed}` }],
+      });
+    });
+
+    it('treats tags that only resemble a signature tag as image pushes', () => {
+      for (const tag of [`sha256-${signed}.att`, `sha256-${signed.slice(2)}.sig`, `sha256-${signed.toUpperCase()}.sig`, `sha512-${signed}.sig`]) {
+        const request = decodeCallbackRequest(event(tag));
+        expect(request.kind === 'events' ? request.events[0]?.kind : undefined, tag).toBe('manifest-push');
+      }
+    });
+  });
+
   describe('when the registry reports pulls, blob pushes, mounts and deletes', () => {
     for (const name of ['notify-manifest-pull.json', 'notify-blob-push.json', 'notify-blob-mount.json', 'notify-manifest-delete.json', 'notify-tag-delete.json', 'notify-blob-head-pull.json']) {
       it(`ignores every event of ${name}`, () => {
