@@ -123,9 +123,9 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
 function afterStoreCheck(verifier: ImageVerifier<NotaryRequirement>, storeChecked: () => Promise<void>): ImageVerifier<NotaryRequirement> {
   return {
     kind: verifier.kind,
-    async verify(image, requirement, now) {
+    async verify(image, requirement, now, signal) {
       await storeChecked();
-      return verifier.verify(image, requirement, now);
+      return verifier.verify(image, requirement, now, signal);
     },
   };
 }
