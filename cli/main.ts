@@ -1,11 +1,11 @@
 // The trustgate command line: composes the core with real adapters.
-import { DEPLOY_USAGE, runDeploy } from './commands/deploy-openwhisk.js';
-import { runPolicy, POLICY_USAGES } from './commands/policy.js';
-import { runServe, SERVE_USAGE } from './commands/serve.js';
-import { runStore, STORE_USAGES } from './commands/store.js';
-import { runVerify, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './commands/verify.js';
+//
+// Each command's module is imported only when that command runs (the bundle splits them into
+// chunks): `--help` loads none of them, `policy lint` no HTTP or AWS code, and only `deploy`
+// the OpenWhisk client. A process pays at start only for what its command uses.
 import { ConfigError, ExitCode, UsageError } from './cli-error.js';
 import type { CliIo } from './io.js';
+import { DEPLOY_USAGE, POLICY_USAGES, SERVE_USAGE, STORE_USAGES, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './usage.js';
 
 const USAGE = [
   'usage: trustgate <command> [options]',
@@ -19,15 +19,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
   try {
     switch (command) {
       case 'verify':
-        return await runVerify(rest, io);
+        return await (await import('./commands/verify.js')).runVerify(rest, io);
       case 'policy':
-        return await runPolicy(rest, io);
+        return await (await import('./commands/policy.js')).runPolicy(rest, io);
       case 'serve':
-        return await runServe(rest, io);
+        return await (await import('./commands/serve.js')).runServe(rest, io);
       case 'store':
-        return await runStore(rest, io);
+        return await (await import('./commands/store.js')).runStore(rest, io);
       case 'deploy':
-        return await runDeploy(rest, io);
+        return await (await import('./commands/deploy-openwhisk.js')).runDeploy(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -25,8 +25,6 @@ export const TRUST_STATE_OPTIONS = {
   'dynamodb-endpoint': { type: 'string' },
 } as const;
 
-export const TRUST_STATE_USAGE = '[--state-dir DIR] [--freshness DUR] [--max-stale DUR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]';
-
 export interface TrustStateFlags {
   readonly 'state-dir'?: string | undefined;
   readonly freshness?: string | undefined;

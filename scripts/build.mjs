@@ -1,5 +1,6 @@
 // Builds the CLI bundle and one bundle per function and platform with esbuild:
-//   dist/cli.mjs                              the `trustgate` command
+//   dist/cli.mjs                              the `trustgate` command: a small entry that
+//   dist/cli-chunks/*.mjs                     imports each command's chunk when it runs
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external)
 //   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
 // A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
@@ -7,7 +8,7 @@
 // function created at run time in a naming call, which the per-request path pays for, and
 // nothing matches on function or class names (errors carry literal names and codes).
 import { build } from 'esbuild';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 
@@ -18,7 +19,22 @@ const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: tr
 // ESM bundles that inline CommonJS dependencies need a real `require` for Node built-ins.
 const requireShim = "import { createRequire as __trustgateCreateRequire } from 'node:module'; const require = __trustgateCreateRequire(import.meta.url);";
 
-const builds = [{ ...common, entryPoints: ['cli/trustgate.ts'], outfile: 'dist/cli.mjs', format: 'esm', banner: { js: requireShim } }];
+// The CLI is split (ESM code splitting): cli/main.ts imports each command dynamically, so a
+// command loads only its own chunks (`--help` none, `policy lint` no AWS SDK or HTTP code).
+// Chunk names carry a content hash: stale ones are removed first.
+const CLI_CHUNKS = 'dist/cli-chunks';
+rmSync(join(root, CLI_CHUNKS), { recursive: true, force: true });
+const cliBuild = {
+  ...common,
+  entryPoints: { cli: 'cli/trustgate.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'cli-chunks/[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  format: 'esm',
+  banner: { js: requireShim },
+};
+const builds = [];
 for (const name of readdirSync(join(root, 'functions'))) {
   const dir = join(root, 'functions', name);
   if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'handler.ts'))) continue;
@@ -43,8 +59,12 @@ for (const name of readdirSync(join(root, 'functions'))) {
   });
 }
 
-await Promise.all(builds.map((options) => build(options)));
-for (const { outfile } of builds) {
-  const kib = (statSync(join(root, outfile)).size / 1024).toFixed(1);
-  console.log(`${relative(root, join(root, outfile)).padEnd(44)} ${kib.padStart(8)} KiB`);
-}
+await Promise.all([build(cliBuild), ...builds.map((options) => build(options))]);
+const chunks = readdirSync(join(root, CLI_CHUNKS)).filter((name) => name.endsWith('.mjs'));
+const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CLI_CHUNKS, name)).size, 0);
+const sizes = [
+  ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
+  [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
+  ...builds.map(({ outfile }) => [relative(root, join(root, outfile)), statSync(join(root, outfile)).size]),
+];
+for (const [name, size] of sizes) console.log(`${name.padEnd(44)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);

@@ -1,9 +1,11 @@
 // Runs one measurement script of scripts/bench/ (`npm run bench`: admit-bench, `npm run
-// soak:hostile`: hostile-soak): builds the CLI, bundles the script (it reuses the integration
-// test harness around the real servers) and runs it. Loopback only.
+// soak:hostile`: hostile-soak, `npm run bench:start`: cli-start): builds the CLI, bundles the
+// script (it reuses the integration test harness around the real servers) and runs it.
+// Loopback only.
 //   admit-bench: BENCH_DURATION (seconds, default 10, at most 60), BENCH_CONNECTIONS (default
 //     10) and BENCH_CPU_PROFILE (a directory for a V8 CPU profile of serve);
-//   hostile-soak: SOAK_ROUNDS (default 4, at most 20), SOAK_NODE_OPTIONS, SOAK_KINDS.
+//   hostile-soak: SOAK_ROUNDS (default 4, at most 20), SOAK_NODE_OPTIONS, SOAK_KINDS;
+//   cli-start: BENCH_START_RUNS (default 15, at most 100).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,8 +14,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const name = process.argv[2];
-if (name !== 'admit-bench' && name !== 'hostile-soak') {
-  console.error('usage: node scripts/run-bench.mjs admit-bench|hostile-soak');
+if (name !== 'admit-bench' && name !== 'hostile-soak' && name !== 'cli-start') {
+  console.error('usage: node scripts/run-bench.mjs admit-bench|hostile-soak|cli-start');
   process.exit(2);
 }
 

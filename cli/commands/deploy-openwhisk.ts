@@ -8,8 +8,7 @@ import type { CliIo } from '../io.js';
 import { applyDeployPlan, DeployStepError } from '../openwhisk/apply-deploy-plan.js';
 import { resolveCredentials } from '../openwhisk/credentials.js';
 import { decodeDeployPlan, type DeployPlan } from '../openwhisk/deploy-plan.js';
-
-export const DEPLOY_USAGE = 'usage: trustgate deploy openwhisk [--manifest manifest.yaml]';
+import { DEPLOY_USAGE } from '../usage.js';
 
 // Exit 0 deployed, 1 the OpenWhisk API refused or could not be reached (naming the entity),
 // 2 usage or configuration error (no manifest, an invalid one, a missing bundle, no

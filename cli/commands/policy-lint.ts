@@ -9,8 +9,6 @@ import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { formatProblem } from '../policy-set.js';
 
-export const POLICY_LINT_USAGE = 'usage: trustgate policy lint PATH';
-
 // Exit 0 valid (one summary line), 1 invalid (every problem on stdout, one per line),
 // 2 unreadable path.
 export async function runPolicyLint(args: readonly string[], io: CliIo): Promise<ExitCode> {

@@ -9,8 +9,6 @@ import type { CliIo } from '../io.js';
 import { formatProblem, loadPolicySet } from '../policy-set.js';
 import { describePolicy, describePrecedence, describeSource } from './describe-policy.js';
 
-export const POLICY_LOOKUP_USAGE = 'usage: trustgate policy lookup IMAGE --policies PATH [--namespace NS] [--json]';
-
 // Exit 0 matched, 1 no match, 2 usage error or unusable policies. `--json` prints exactly the
 // policy-lookup function's answer.
 export async function runPolicyLookup(args: readonly string[], io: CliIo): Promise<ExitCode> {

@@ -1,10 +1,8 @@
 // `trustgate policy <lint|lookup> ...`
 import { UsageError, type ExitCode } from '../cli-error.js';
 import type { CliIo } from '../io.js';
-import { POLICY_LINT_USAGE, runPolicyLint } from './policy-lint.js';
-import { POLICY_LOOKUP_USAGE, runPolicyLookup } from './policy-lookup.js';
-
-export const POLICY_USAGES = [POLICY_LINT_USAGE, POLICY_LOOKUP_USAGE];
+import { runPolicyLint } from './policy-lint.js';
+import { runPolicyLookup } from './policy-lookup.js';
 
 export async function runPolicy(args: readonly string[], io: CliIo): Promise<ExitCode> {
   const [subcommand, ...rest] = args;

@@ -38,9 +38,7 @@ import { resolveCredentials } from '../openwhisk/credentials.js';
 import { createPolicyReloader, type PolicyReloader } from '../policy-reloader.js';
 import { loadPolicyFiles } from '../policy-set.js';
 import { resolveStateDir } from '../state-dir.js';
-import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE, type TrustStateFlags } from '../trust-state.js';
-
-export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--policies-interval SECONDS] [--budget-ms N] [--functions local|openwhisk|URL] [--allow-explicit-trust] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
+import { openTrustState, TRUST_STATE_OPTIONS, type TrustStateFlags } from '../trust-state.js';
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;

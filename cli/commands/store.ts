@@ -6,18 +6,13 @@
 // store does not answer.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { checkStore, dynamoDbClient, initDynamoDbTable, type StoreCheckReport } from '../../infra/store/check-store.js';
+import { checkStore, type StoreCheckReport } from '../../infra/store/check-store.js';
 import { decodeStoreConfig, openStore } from '../../infra/store/open-store.js';
 import { ErrorCode, isTrustgateError } from '../../shared/errors.js';
 import type { Clock } from '../../shared/ports.js';
 import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { resolveStateDir } from '../state-dir.js';
-
-export const STORE_USAGES = [
-  'usage: trustgate store check [--state-dir DIR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]',
-  'usage: trustgate store init --dynamodb-table NAME [--dynamodb-endpoint URL]',
-];
 
 const STORE_OPTIONS = {
   'state-dir': { type: 'string' },
@@ -67,6 +62,7 @@ async function init(values: { 'dynamodb-table'?: string | undefined; 'dynamodb-e
   if (table === undefined || table === '') throw new UsageError('store init needs --dynamodb-table NAME (the SQLite store creates itself)');
   const endpoint = values['dynamodb-endpoint'] ?? env['TRUSTGATE_DYNAMODB_ENDPOINT'];
   const region = env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
+  const { dynamoDbClient, initDynamoDbTable } = await import('../../infra/store/dynamodb-table.js');
   const client = dynamoDbClient({ ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) });
   try {
     return await initDynamoDbTable(client, table, (ms) => sleep(ms));

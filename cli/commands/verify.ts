@@ -15,10 +15,7 @@ import { verifyImage, type VerifyImageResponse } from '../../shared/verify/verif
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { loadPolicySet } from '../policy-set.js';
-import { openTrustState, TRUST_STATE_OPTIONS, TRUST_STATE_USAGE } from '../trust-state.js';
-
-export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... ${TRUST_STATE_USAGE} [--json]`;
-export const VERIFY_POLICY_USAGE = `usage: trustgate verify IMAGE --policies PATH [--namespace NS] ${TRUST_STATE_USAGE} [--json]`;
+import { openTrustState, TRUST_STATE_OPTIONS } from '../trust-state.js';
 
 const DEFAULT_NAMESPACE = 'default';
 

@@ -3,12 +3,10 @@
 // it reads env values handed to it, opens files and builds SDK clients.
 import { join } from 'node:path';
 import { createAuthenticatedStore, decodeStateKey } from '../../shared/cache/authenticated-store.js';
-import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
 import { createMemoryStore } from '../../shared/cache/memory-store.js';
 import { openSqliteStore, SQLITE_FILE_NAME } from '../../shared/cache/sqlite-store.js';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
-import type { Clock, KvStore } from '../../shared/ports.js';
-import { dynamoDbClient } from './check-store.js';
+import type { Clock, KvItem, KvPutOptions, KvStore } from '../../shared/ports.js';
 import { loadOrCreateStateKey } from './state-key.js';
 
 export type StoreConfig =
@@ -69,12 +67,40 @@ export function openStore(config: StoreConfig, clock: Clock): OpenedStore {
       return { kv: wrap(sqlite, secret), persistent: true, kind: 'sqlite', close: () => sqlite.close() };
     }
     case 'dynamodb': {
-      const client = dynamoDbClient(config);
-      const dynamo = createDynamoDbStore({ client, table: config.table, clock });
-      return { kv: wrap(dynamo, config.stateKey), persistent: true, kind: 'dynamodb', close: () => client.destroy() };
+      const dynamo = openDynamoDbKvLazily(config, clock);
+      return { kv: wrap(dynamo.kv, config.stateKey), persistent: true, kind: 'dynamodb', close: () => dynamo.close() };
     }
     case 'memory':
       // Nothing outside this process can write it, so there is nothing to authenticate.
       return { kv: createMemoryStore({ clock }), persistent: false, kind: 'memory', close: () => undefined };
   }
+}
+
+// The DynamoDB store, its module (and with it the AWS SDK) imported in the background from the
+// moment the store is opened: a process without a table never loads the SDK, and openStore
+// stays synchronous. Every call waits for the import; a failed import fails each call with
+// the import's error (STATE_STORE_FAILED, so each verification decides under the store-fault
+// rule), never an unhandled rejection.
+function openDynamoDbKvLazily(config: Extract<StoreConfig, { kind: 'dynamodb' }>, clock: Clock): { readonly kv: KvStore; close(): void } {
+  const opened = import('./dynamodb-table.js').then(
+    (module) => module.openDynamoDbKv(config, clock),
+    (error: unknown) => {
+      throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `the DynamoDB store could not be loaded: ${(error as Error).message}`, { cause: error });
+    },
+  );
+  opened.catch(() => undefined);
+  let closed = false;
+  const kv: KvStore = {
+    get: async (key: string): Promise<KvItem | undefined> => (await opened).kv.get(key),
+    put: async (key: string, item: KvItem, options?: KvPutOptions): Promise<boolean> => (await opened).kv.put(key, item, options),
+    delete: async (key: string): Promise<void> => (await opened).kv.delete(key),
+  };
+  return {
+    kv,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      opened.then((store) => store.destroy(), () => undefined);
+    },
+  };
 }

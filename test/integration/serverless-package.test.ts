@@ -144,7 +144,7 @@ describe('serverless package', () => {
       const commands = (file: string, pattern: RegExp): string[] =>
         [...readFileSync(join(PROJECT_ROOT, file), 'utf8').matchAll(pattern)].map((match) => `dynamodb:${match[1] ?? ''}`);
       return [
-        ...new Set([...commands('shared/cache/dynamodb-store.ts', /new (\w+)Command\(/g), ...commands('infra/store/check-store.ts', /new (Describe\w+)Command\(/g)]),
+        ...new Set([...commands('shared/cache/dynamodb-store.ts', /new (\w+)Command\(/g), ...commands('infra/store/dynamodb-table.ts', /new (Describe\w+)Command\(/g)]),
       ].sort();
     };
 

@@ -2,14 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  checkDynamoDbTable,
-  createStoreStartupCheck,
-  DYNAMODB_KEY_ATTRIBUTE,
-  DYNAMODB_TTL_ATTRIBUTE,
-  initDynamoDbTable,
-  type StoreCheckReport,
-} from '../../../infra/store/check-store.js';
+import { createStoreStartupCheck, type StoreCheckReport } from '../../../infra/store/check-store.js';
+import { checkDynamoDbTable, DYNAMODB_KEY_ATTRIBUTE, DYNAMODB_TTL_ATTRIBUTE, initDynamoDbTable } from '../../../infra/store/dynamodb-table.js';
 import { createDynamoDbStore } from '../../../shared/cache/dynamodb-store.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/ports.js';

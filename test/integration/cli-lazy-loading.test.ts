@@ -1,0 +1,129 @@
+// The built CLI loads, for each command, only the code that command uses: the bundle is split
+// into chunks that cli/main.ts imports when a command runs. Each run here records, with a
+// module loader hook, every file of the bundle the process loaded, and reads from the files'
+// source maps which sources (our modules and the packages inlined from node_modules) they hold.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findClosedPort } from '../support/local-http-server.js';
+import { ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+
+const CLI = join(PROJECT_ROOT, 'bin/trustgate.mjs');
+const DIST = pathToFileURL(join(PROJECT_ROOT, 'dist')).href;
+
+let scratch: string;
+let hooks: string;
+
+beforeAll(() => {
+  ensureBuilt([join(PROJECT_ROOT, 'dist/cli.mjs')]);
+  scratch = mkdtempSync(join(tmpdir(), 'trustgate-lazy-'));
+  // Runs in the loader's own thread: each module's URL is appended to the log named by the
+  // environment, as it is loaded.
+  writeFileSync(
+    join(scratch, 'record-hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
+export async function load(url, context, nextLoad) {
+  appendFileSync(process.env.LOADED_MODULES_LOG, url + '\\n');
+  return nextLoad(url, context);
+}
+`,
+  );
+  hooks = join(scratch, 'register-hooks.mjs');
+  writeFileSync(hooks, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(scratch, 'record-hooks.mjs')).href)});\n`);
+});
+
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Loaded {
+  readonly status: number | null;
+  // The bundle files loaded, relative to dist/.
+  readonly files: readonly string[];
+  // Every source those files were built from: `cli/commands/verify.ts`,
+  // `node_modules/@aws-sdk/client-dynamodb/...`.
+  readonly sources: readonly string[];
+}
+
+let runs = 0;
+// Runs `trustgate ARGS` from the scratch directory (not the project's) with the recording hook.
+function loadedBy(args: readonly string[], env: Record<string, string> = {}): Loaded {
+  runs += 1;
+  const log = join(scratch, `loaded-${runs}.log`);
+  writeFileSync(log, '');
+  const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, CLI, ...args], {
+    cwd: scratch,
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: log, ...env },
+    timeout: 60_000,
+  });
+  const files = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((url) => url.startsWith(`${DIST}/`))
+    .map((url) => url.slice(DIST.length + 1));
+  const sources = files.flatMap((file) => {
+    const map = JSON.parse(readFileSync(join(PROJECT_ROOT, 'dist', `${file}.map`), 'utf8')) as { sources: string[] };
+    return map.sources.map((source) => source.replace(/^(\.\.\/)+/, ''));
+  });
+  return { status: run.status, files, sources };
+}
+
+const fromPackage = (name: string) => (source: string) => source.startsWith(`node_modules/${name}/`);
+const AWS_SDK = (source: string): boolean => fromPackage('@aws-sdk/client-dynamodb')(source) || source.startsWith('node_modules/@smithy/');
+const OPENWHISK = fromPackage('openwhisk');
+const SERVER_CODE = (source: string): boolean => source.startsWith('infra/webhook-proxy/');
+
+describe('the trustgate command, built', () => {
+  it('prints its help from the entry file alone, loading no command and no package', () => {
+    const loaded = loadedBy(['--help']);
+    expect(loaded.status).toBe(0);
+    expect(loaded.files).toContain('cli.mjs');
+    expect(loaded.sources).toContain('cli/main.ts');
+    expect(loaded.sources.filter((source) => source.startsWith('cli/commands/') || source.startsWith('node_modules/'))).toEqual([]);
+  });
+
+  it('lints policies without loading the AWS SDK, the OpenWhisk client or the server', () => {
+    const loaded = loadedBy(['policy', 'lint', join(PROJECT_ROOT, 'examples/policies')]);
+    expect(loaded.status).toBe(0);
+    expect(loaded.sources).toContain('cli/commands/policy-lint.ts');
+    expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source))).toEqual([]);
+  });
+
+  it('verifies with a SQLite state directory without loading the AWS SDK, the OpenWhisk client or the server', async () => {
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.sources).toContain('cli/commands/verify.ts');
+    expect(loaded.sources).toContain('shared/cache/sqlite-store.ts');
+    expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source))).toEqual([]);
+  });
+
+  it('loads the AWS SDK when a DynamoDB table is configured', async () => {
+    const endpoint = `http://127.0.0.1:${await findClosedPort()}`;
+    const loaded = loadedBy(['store', 'check', '--dynamodb-table', 'trust-state', '--dynamodb-endpoint', endpoint], {
+      TRUSTGATE_STATE_KEY: 'cd'.repeat(32),
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    });
+    expect(loaded.status).toBe(1);
+    expect(loaded.sources.some(AWS_SDK)).toBe(true);
+    expect(loaded.sources.filter((source) => OPENWHISK(source) || SERVER_CODE(source))).toEqual([]);
+  });
+
+  it('loads the OpenWhisk client for deploy only', () => {
+    const loaded = loadedBy(['deploy', 'openwhisk', '--manifest', join(scratch, 'no-such-manifest.yaml')]);
+    expect(loaded.status).toBe(2);
+    expect(loaded.sources.some(OPENWHISK)).toBe(true);
+    expect(loaded.sources.filter((source) => AWS_SDK(source) || SERVER_CODE(source))).toEqual([]);
+  });
+
+  it('runs from any working directory through bin/trustgate.mjs', () => {
+    const run = spawnSync(process.execPath, [CLI, '--help'], { cwd: fileURLToPath(new URL('.', import.meta.url)), encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^usage: trustgate <command>/);
+  });
+});
