@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { systemClock } from '../../infra/clock/system-clock.js';
 import { objectOfKind, podSpec, reviewFor } from '../../test/support/admission-reviews.js';
 import { buildRepository } from '../../test/support/notary-builder.js';
 import { delegationFlood, rootJump, startHostileTrustServer } from '../../test/integration/support/hostile-trust-server.js';
@@ -96,7 +97,8 @@ async function main(): Promise<void> {
     const started = performance.now();
 
     for (let round = 0; round < ROUNDS; round += 1) {
-      const now = new Date();
+      // The hostile server signs each round's metadata current by the clock `serve` reads.
+      const now = systemClock.now();
       // Root jumps need a root trusted first: one allowed verification of each.
       const jumps = Array.from({ length: CONCURRENT_REVIEWS }, () => {
         const gun = uniqueGun('soak-jump');
