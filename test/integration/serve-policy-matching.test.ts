@@ -5,34 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import type { TargetDigest } from './support/scenarios.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
-
-interface AdmissionAnswer {
-  response: { allowed: boolean; status: { code: number; message: string }; patch?: string };
-}
-
-// Namespace `sandbox` runs anything unchecked; production images must be signed everywhere.
-const policies = (trustServer: string, baselinePattern: string): string => `apiVersion: portieris.cloud.ibm.com/v1
-kind: ImagePolicy
-metadata: {name: allow-all, namespace: sandbox}
-spec:
-  repositories:
-    - name: "*"
----
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata:
-  name: production-baseline
-  annotations: {trustgate.dev/enforce: "true"}
-spec:
-  repositories:
-    - name: "${baselinePattern}"
-      policy:
-        trust: {enabled: true, trustServer: "${trustServer}"}
-`;
+import { admitPodImage, startTrustgateServe, type PodAdmissionAnswer, type ServeProcess } from './support/trustgate-serve.js';
+import { sandboxWithEnforcedBaseline } from './support/trust-policies.js';
 
 // The suffix keeps repositories of separate runs apart on the shared notary-server.
 const RUN = Math.random().toString(16).slice(2, 10);
@@ -47,7 +23,7 @@ beforeAll(async () => {
   // Signed under the reference as written, port included: that is the GUN signers use.
   signed = await env.scenarios.signedInTargets(SIGNED_GUN, 'v1');
   const policiesDir = await env.makeDir('policies');
-  await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, 'registry.example.com/prod/*'));
+  await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'production-baseline', ['registry.example.com/prod/*']));
   serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
 }, 120_000);
 
@@ -56,12 +32,8 @@ afterAll(async () => {
   await env?.stop();
 });
 
-async function admit(image: string): Promise<AdmissionAnswer> {
-  const review = reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image }] })), { namespace: 'sandbox' });
-  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review) });
-  expect(answer.status, answer.text).toBe(200);
-  return JSON.parse(answer.text) as AdmissionAnswer;
-}
+// Admits a Pod running `image` in namespace `sandbox`, which runs anything unchecked.
+const admit = (image: string): Promise<PodAdmissionAnswer> => admitPodImage(serve, image, 'sandbox');
 
 describe('trustgate serve with an enforced baseline for registry.example.com/prod/*', () => {
   it('admits an image outside the baseline unchecked, as the namespace policy says', async () => {
@@ -93,7 +65,7 @@ describe('trustgate serve given a pattern no image can match', () => {
     async (pattern) => {
       const policiesDir = await env.makeDir('inert');
       await mkdir(policiesDir, { recursive: true });
-      await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, pattern));
+      await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'production-baseline', [pattern]));
       const started = startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
       await expect(started).rejects.toThrow(/serve exited 2 during startup[\s\S]*policies\.yaml:2: spec\.repositories\[0\]\.name: /);
     },

@@ -5,30 +5,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
-
-interface AdmissionAnswer {
-  response: { allowed: boolean; status: { code: number; message: string } };
-}
-
-// Namespace `sandbox` runs anything unchecked; the baseline patterns must be signed everywhere.
-const policies = (trustServer: string, patterns: readonly string[]): string => `apiVersion: portieris.cloud.ibm.com/v1
-kind: ImagePolicy
-metadata: {name: allow-all, namespace: sandbox}
-spec:
-  repositories:
-    - name: "*"
----
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata:
-  name: baseline
-  annotations: {trustgate.dev/enforce: "true"}
-spec:
-  repositories:
-${patterns.map((pattern) => `    - name: "${pattern}"\n      policy:\n        trust: {enabled: true, trustServer: "${trustServer}"}\n`).join('')}`;
+import { admitPodImage, startTrustgateServe, type PodAdmissionAnswer, type ServeProcess } from './support/trustgate-serve.js';
+import { sandboxWithEnforcedBaseline } from './support/trust-policies.js';
 
 let env: TrustEnvironment;
 let serve: ServeProcess;
@@ -36,7 +15,7 @@ let serve: ServeProcess;
 beforeAll(async () => {
   env = await startTrustEnvironment();
   const policiesDir = await env.makeDir('policies');
-  await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, ['docker.io/library/*', '[::1]:5000/prod/*', 'registry.example.com/prod/*:*']));
+  await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'baseline', ['docker.io/library/*', '[::1]:5000/prod/*', 'registry.example.com/prod/*:*']));
   serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
 }, 120_000);
 
@@ -45,12 +24,8 @@ afterAll(async () => {
   await env?.stop();
 });
 
-async function admit(image: string): Promise<AdmissionAnswer> {
-  const review = reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image }] })), { namespace: 'sandbox' });
-  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review) });
-  expect(answer.status, answer.text).toBe(200);
-  return JSON.parse(answer.text) as AdmissionAnswer;
-}
+// Admits a Pod running `image` in namespace `sandbox`, which runs anything unchecked.
+const admit = (image: string): Promise<PodAdmissionAnswer> => admitPodImage(serve, image, 'sandbox');
 
 describe('trustgate serve with an enforced baseline for docker.io/library/*, [::1]:5000/prod/* and registry.example.com/prod/*:*', () => {
   it.each(['docker.io/library/app:v1', 'index.docker.io/library/app:v1', 'app:v1', '[::1]:5000/prod/app:v1', 'registry.example.com/prod/app:v1'])(
@@ -87,7 +62,7 @@ describe('trustgate serve given a baseline pattern whose host no image can have'
     'refuses to start on %j and names the field',
     async (pattern) => {
       const policiesDir = await env.makeDir('inert');
-      await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url, [pattern]));
+      await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'baseline', [pattern]));
       const started = startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
       // Started anyway: stop it, so the failed expectation below leaves no process behind.
       const outcome = await started.then(

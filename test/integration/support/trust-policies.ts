@@ -28,3 +28,24 @@ spec:
   repositories:
 ${trustedTestGuns(trustServer)}${uncheckedPatterns.map((pattern) => `    - name: "${pattern}"\n      policy: {}\n`).join('')}`;
 }
+
+// Namespace `sandbox` runs anything unchecked (an allow-all ImagePolicy), while the enforced
+// ClusterImagePolicy `name` requires trust from `trustServer` for each of `patterns` in every
+// namespace: the baseline a namespace policy cannot weaken.
+export function sandboxWithEnforcedBaseline(trustServer: string, name: string, patterns: readonly string[]): string {
+  return `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: allow-all, namespace: sandbox}
+spec:
+  repositories:
+    - name: "*"
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: ${name}
+  annotations: {trustgate.dev/enforce: "true"}
+spec:
+  repositories:
+${patterns.map((pattern) => `    - name: "${pattern}"\n      policy:\n        trust: {enabled: true, trustServer: "${trustServer}"}\n`).join('')}`;
+}

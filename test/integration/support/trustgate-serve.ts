@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { objectOfKind, podSpec, reviewFor } from '../../support/admission-reviews.js';
 import { TRUSTGATE_BIN } from './trustgate-cli.js';
 
 export interface ServeProcess {
@@ -125,4 +126,17 @@ export function httpsRequest(
     outgoing.on('error', reject);
     outgoing.end(init.body);
   });
+}
+
+export interface PodAdmissionAnswer {
+  readonly response: { readonly allowed: boolean; readonly status: { readonly code: number; readonly message: string }; readonly patch?: string };
+}
+
+// Posts to serve's /admit the review of a Pod with one container running `image`, in
+// `namespace`, and answers the AdmissionReview it got back (HTTP 200 expected).
+export async function admitPodImage(serve: ServeProcess, image: string, namespace: string): Promise<PodAdmissionAnswer> {
+  const review = reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image }] })), { namespace });
+  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review) });
+  if (answer.status !== 200) throw new Error(`/admit answered ${answer.status}: ${answer.text}`);
+  return JSON.parse(answer.text) as PodAdmissionAnswer;
 }
