@@ -146,7 +146,14 @@ export class TufRepository {
     for (const [path, bytes] of saved) this.files.set(path, bytes);
   }
 
+  // While true, every connection is dropped without an answer (the mirror is unreachable).
+  offline = false;
+
   handler = (request: IncomingMessage, response: ServerResponse): void => {
+    if (this.offline) {
+      request.socket.destroy();
+      return;
+    }
     const bytes = this.files.get(request.url ?? '');
     if (request.method !== 'GET' || bytes === undefined) {
       response.writeHead(404).end();

@@ -81,7 +81,7 @@ export async function runTufUpdate(request: TufUpdateRequest): Promise<TufUpdate
 }
 
 async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateResult> {
-  const [{ Updater }, tufErrors] = await Promise.all([import('tuf-js'), import('tuf-js/dist/error.js')]);
+  const [{ Updater }, tufErrors] = await Promise.all([import('tuf-js').then(commonJsExports), import('tuf-js/dist/error.js').then(commonJsExports)]);
   const dir = await mkdtemp(join(tmpdir(), 'trustgate-tuf-'));
   const fetcher = createBudgetedTufFetcher({
     fetch: request.fetch,
@@ -140,6 +140,13 @@ async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateR
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+// A CommonJS module's exports however it was imported: Node's ESM loader and the esbuild
+// bundle both put module.exports on `default`, but only Node reliably mirrors every export
+// as a named one.
+function commonJsExports<T extends object>(module: T & { readonly default?: T }): T {
+  return module.default ?? module;
 }
 
 // `signed.version` of a document tuf-js has already verified.
