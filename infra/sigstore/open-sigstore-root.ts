@@ -8,6 +8,7 @@ import { PUBLIC_GOOD_TUF_ROOT } from '../../shared/trust/sigstore/public-good-tu
 import { createRefreshingTrustedRootSource, createShippedSigstoreRootSource, type SigstoreRootSource } from '../../shared/trust/sigstore/refreshing-trusted-root-source.js';
 import type { SigstoreRootConfig } from '../../shared/trust/sigstore/sigstore-root-config.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from '../../shared/trust/sigstore/trusted-root-source.js';
+import { runTufUpdate } from '../../shared/trust/sigstore/tuf-update.js';
 
 const MAX_TUF_ROOT_FILE_BYTES = 1024 * 1024;
 
@@ -26,6 +27,7 @@ export function openSigstoreRootSource(config: SigstoreRootConfig, deps: Sigstor
     initialTufRoot: config.tufRootFile === undefined ? PUBLIC_GOOD_TUF_ROOT : readTufRootFile(config.tufRootFile),
     shippedRoot: PUBLIC_GOOD_TRUSTED_ROOT,
     intervalMs: config.intervalMs,
+    update: runTufUpdate,
     ...deps,
   });
 }

@@ -17,7 +17,7 @@ import type { Clock, Fetch, KvStore, Logger, Metrics } from '../../ports.js';
 import { decodeTrustedRoot, trustedRootFingerprint } from './trusted-root-shape.js';
 import { createTrustedRootStateStore, RefreshResult, type RefreshRecord, type StoredTrustedRoot } from './trusted-root-state-store.js';
 import type { TrustedRootJson, TrustedRootSource } from './trusted-root-source.js';
-import { runTufUpdate, type TufMirror, type TufUpdateLimits, type TufUpdateRequest, type TufUpdateResult, type TufVersions } from './tuf-update.js';
+import type { TufMirror, TufUpdateLimits, TufUpdateRequest, TufUpdateResult, TufVersions } from './tuf-update.js';
 
 export const SIGSTORE_ROOT_REFRESH_METRIC = 'trustgate_sigstore_root_refresh_total';
 export const SIGSTORE_TRUSTED_ROOT_TARGET = 'trusted_root.json';
@@ -51,7 +51,8 @@ export interface SigstoreRootStatus {
 
 export interface SigstoreRootSource extends TrustedRootSource {
   status(signal?: AbortSignal): Promise<SigstoreRootStatus>;
-  // Refreshes now (joining one already running); never rejects: the record says how it ended.
+  // Refreshes now, or joins the refresh already running (then only that refresh's own
+  // signal and deadline stop it); never rejects: the record says how it ended.
   refresh(signal?: AbortSignal): Promise<RefreshRecord>;
   // Cancels a refresh in flight (a process about to exit).
   close(): void;
@@ -72,8 +73,9 @@ export interface RefreshingTrustedRootSourceOptions {
   // 0: no background refresh, only on demand.
   readonly intervalMs?: number;
   readonly limits?: Partial<typeof DEFAULT_REFRESH_LIMITS>;
-  // The TUF update; tests and this module's default use runTufUpdate (real tuf-js).
-  readonly update?: (request: TufUpdateRequest) => Promise<TufUpdateResult>;
+  // The TUF update port: runTufUpdate (tuf-js over a private temporary directory) in every
+  // process. Injected, so this module stays free of I/O: it decides, the port fetches.
+  readonly update: (request: TufUpdateRequest) => Promise<TufUpdateResult>;
 }
 
 interface InForce {
@@ -109,7 +111,7 @@ export function createRefreshingTrustedRootSource(options: RefreshingTrustedRoot
   const { mirror, clock, logger, metrics } = options;
   const intervalMs = options.intervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
   const limits = { ...DEFAULT_REFRESH_LIMITS, ...options.limits };
-  const update = options.update ?? runTufUpdate;
+  const update = options.update;
   const state = createTrustedRootStateStore(options.kv, mirror.metadataUrl, logger);
   const shipped: InForce = { root: options.shippedRoot, origin: 'shipped' };
   const closed = new AbortController();

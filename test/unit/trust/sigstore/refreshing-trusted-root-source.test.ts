@@ -17,6 +17,7 @@ import {
 } from '../../../../shared/trust/sigstore/refreshing-trusted-root-source.js';
 import { trustedRootFingerprint } from '../../../../shared/trust/sigstore/trusted-root-shape.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT, type TrustedRootJson } from '../../../../shared/trust/sigstore/trusted-root-source.js';
+import { runTufUpdate } from '../../../../shared/trust/sigstore/tuf-update.js';
 import { clockFrom } from '../../../support/clocks.js';
 import { startLocalServer, type LocalServer } from '../../../support/local-http-server.js';
 import { makeTufKey, TufRepository } from '../../../support/tuf-repository.js';
@@ -86,6 +87,7 @@ function openSource(options: { readonly intervalMs?: number; readonly url?: stri
     logger: recordingLogger(logs),
     metrics,
     intervalMs: options.intervalMs ?? 0,
+    update: runTufUpdate,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
   });
 }
@@ -131,6 +133,18 @@ describe('the refreshing Sigstore trusted root source', () => {
         const record = await source.refresh();
         expect(record).toMatchObject({ result: 'failed', code: 'TRUST_SERVER_UNAVAILABLE' });
         expect((await source.status()).origin).toBe('shipped');
+      } finally {
+        await silent.close();
+      }
+    });
+    it('gives up a refresh the mirror never answers at its deadline, keeping the shipped root (TRUST_SERVER_UNAVAILABLE)', async () => {
+      const silent = await startLocalServer(() => undefined);
+      try {
+        const source = openSource({ url: silent.url, limits: { deadlineMs: 200 } });
+        expect(await source.refresh()).toMatchObject({ result: 'failed', code: 'TRUST_SERVER_UNAVAILABLE' });
+        expect(await source.current()).toBe(PUBLIC_GOOD_TRUSTED_ROOT);
+        expect(refreshCount('failed', 'TRUST_SERVER_UNAVAILABLE')).toBe(1);
+        expect(warnings()).toHaveLength(1);
       } finally {
         await silent.close();
       }
