@@ -43,6 +43,8 @@ export function createBudgetedTufFetcher(options: {
   let fetches = 0;
   let spent = 0;
   let failure: TrustgateError | undefined;
+  // Whether the last request was capped by the length asked for (not by the budget left).
+  let cappedByLength = false;
   const fail = (error: TrustgateError): TrustgateError => {
     failure ??= error;
     return error;
@@ -57,6 +59,7 @@ export function createBudgetedTufFetcher(options: {
     const left = limits.maxBytes - spent;
     if (left <= 0) throw fail(new TrustgateError(ErrorCode.TRUST_METADATA_TOO_LARGE, `TUF mirror refresh too large: expected at most ${limits.maxBytes} bytes in all, needed more for ${url}`));
     fetches += 1;
+    cappedByLength = maxLength <= left;
     let response;
     try {
       response = await fetch({ url, maxBytes: Math.min(maxLength, left), timeoutMs: options.requestTimeoutMs, signal });
@@ -81,7 +84,7 @@ export function createBudgetedTufFetcher(options: {
       try {
         bytes = await downloadBytes(url, maxLength);
       } catch (error) {
-        if (isTrustgateError(error) && error.code === ErrorCode.TRUST_METADATA_TOO_LARGE && failure === error) {
+        if (isTrustgateError(error) && error.code === ErrorCode.TRUST_METADATA_TOO_LARGE && failure === error && cappedByLength) {
           failure = new TrustgateError(ErrorCode.TRUST_HASH_MISMATCH, `TUF target ${url} is longer than the ${maxLength} bytes its signed metadata states`);
           throw failure;
         }

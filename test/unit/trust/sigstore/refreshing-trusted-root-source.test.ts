@@ -75,7 +75,7 @@ afterEach(async () => {
 });
 
 // One process's source over the shared store (a new call is a restarted process).
-function openSource(options: { readonly intervalMs?: number; readonly url?: string; readonly limits?: { maxFetches?: number; deadlineMs?: number } } = {}): SigstoreRootSource {
+function openSource(options: { readonly intervalMs?: number; readonly url?: string; readonly limits?: { maxFetches?: number; maxBytes?: number; deadlineMs?: number } } = {}): SigstoreRootSource {
   const url = options.url ?? server.url;
   return createRefreshingTrustedRootSource({
     mirror: { metadataUrl: url, targetsUrl: `${url}/targets` },
@@ -137,6 +137,7 @@ describe('the refreshing Sigstore trusted root source', () => {
         await silent.close();
       }
     });
+
     it('gives up a refresh the mirror never answers at its deadline, keeping the shipped root (TRUST_SERVER_UNAVAILABLE)', async () => {
       const silent = await startLocalServer(() => undefined);
       try {
@@ -287,6 +288,13 @@ describe('the refreshing Sigstore trusted root source', () => {
     it('stops a refresh that needs more requests than its budget (TRUST_METADATA_TOO_LARGE)', async () => {
       repo.publishTarget(bytesOf(rootVariant('far')));
       const bounded = openSource({ limits: { maxFetches: 2 } });
+      expect(await bounded.refresh()).toMatchObject({ result: 'failed', code: 'TRUST_METADATA_TOO_LARGE' });
+      expect(await bounded.current()).toEqual(good);
+    });
+
+    it('stops a refresh that needs more bytes than its budget (TRUST_METADATA_TOO_LARGE)', async () => {
+      repo.publishTarget(bytesOf(rootVariant('big')));
+      const bounded = openSource({ limits: { maxBytes: 2_000 } });
       expect(await bounded.refresh()).toMatchObject({ result: 'failed', code: 'TRUST_METADATA_TOO_LARGE' });
       expect(await bounded.current()).toEqual(good);
     });
