@@ -7,12 +7,15 @@ import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
 import { trackStoreHealth, type StoreHealth } from '../shared/cache/store-health.js';
 import { ErrorCode, isTrustgateError, type TrustgateError } from '../shared/errors.js';
 import { createNodeFetch } from '../shared/http/node-fetch.js';
-import type { Clock, Logger, Metrics } from '../shared/ports.js';
+import { noopMetrics, type Clock, type Logger, type Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier } from '../shared/trust/cosign/cosign-verifier.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
+import { openSigstoreRootSource } from '../infra/sigstore/open-sigstore-root.js';
+import type { SigstoreRootSource } from '../shared/trust/sigstore/refreshing-trusted-root-source.js';
+import { decodeSigstoreRootConfig } from '../shared/trust/sigstore/sigstore-root-config.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement } from '../shared/trust/verifier.js';
 import { ConfigError } from './cli-error.js';
 import { resolveStateDir } from './state-dir.js';
@@ -23,6 +26,9 @@ export const TRUST_STATE_OPTIONS = {
   'max-stale': { type: 'string' },
   'dynamodb-table': { type: 'string' },
   'dynamodb-endpoint': { type: 'string' },
+  'sigstore-tuf-url': { type: 'string' },
+  'sigstore-tuf-root': { type: 'string' },
+  'sigstore-refresh-interval': { type: 'string' },
 } as const;
 
 export interface TrustStateFlags {
@@ -31,6 +37,9 @@ export interface TrustStateFlags {
   readonly 'max-stale'?: string | undefined;
   readonly 'dynamodb-table'?: string | undefined;
   readonly 'dynamodb-endpoint'?: string | undefined;
+  readonly 'sigstore-tuf-url'?: string | undefined;
+  readonly 'sigstore-tuf-root'?: string | undefined;
+  readonly 'sigstore-refresh-interval'?: string | undefined;
 }
 
 export interface TrustState {
@@ -46,6 +55,9 @@ export interface TrustState {
   readonly checkStore: () => Promise<StoreCheckReport | TrustgateError>;
   // A verifier over the same store that always asks the trust server (push and sign events).
   readonly refreshingNotary: ImageVerifier<NotaryRequirement>;
+  // Sigstore's trusted root: the shipped one, kept current from a TUF mirror when one is
+  // configured (its TUF state in the same store).
+  readonly sigstoreRoot: SigstoreRootSource;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -64,6 +76,10 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
     const tracked = trackStoreHealth(opened.kv, clock);
     const store: OpenedStore = { ...opened, kv: tracked.kv };
     const fetch = createNodeFetch();
+    const sigstoreConfig = decodeSigstoreRootConfig(
+      { tufUrl: flags['sigstore-tuf-url'], tufRoot: flags['sigstore-tuf-root'], refreshInterval: flags['sigstore-refresh-interval'] },
+      env,
+    );
     const common = {
       fetch,
       state: createTrustedStateStore(store.kv, logger),
@@ -81,6 +97,7 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       store,
       storeHealth: () => tracked.health(),
       checkStore: () => checkConfiguredStore(config, store),
+      sigstoreRoot: openSigstoreRootSource(sigstoreConfig, { kv: store.kv, fetch, clock, logger, metrics: metrics ?? noopMetrics }),
     };
   } catch (error) {
     if (isTrustgateError(error)) throw new ConfigError(error.message);

@@ -1,6 +1,6 @@
 // The usage line of every command, kept apart from the commands themselves: `trustgate --help`
 // prints them all without loading any command's code.
-export const TRUST_STATE_USAGE = '[--state-dir DIR] [--freshness DUR] [--max-stale DUR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]';
+export const TRUST_STATE_USAGE = '[--state-dir DIR] [--freshness DUR] [--max-stale DUR] [--dynamodb-table NAME [--dynamodb-endpoint URL]] [--sigstore-tuf-url URL [--sigstore-tuf-root FILE] [--sigstore-refresh-interval DUR]]';
 
 export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... ${TRUST_STATE_USAGE} [--json]`;
 export const VERIFY_POLICY_USAGE = `usage: trustgate verify IMAGE --policies PATH [--namespace NS] ${TRUST_STATE_USAGE} [--json]`;
@@ -15,5 +15,7 @@ export const STORE_USAGES = [
   'usage: trustgate store check [--state-dir DIR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]',
   'usage: trustgate store init --dynamodb-table NAME [--dynamodb-endpoint URL]',
 ];
+
+export const SIGSTORE_ROOT_USAGE = `usage: trustgate sigstore root [--refresh] [--json] ${TRUST_STATE_USAGE}`;
 
 export const DEPLOY_USAGE = 'usage: trustgate deploy openwhisk [--manifest manifest.yaml]';

@@ -19,6 +19,9 @@ import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trus
 import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
 import type { ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
+import { openSigstoreRootSource } from '../../infra/sigstore/open-sigstore-root.js';
+import type { SigstoreRootSource } from '../../shared/trust/sigstore/refreshing-trusted-root-source.js';
+import { decodeSigstoreRootConfig } from '../../shared/trust/sigstore/sigstore-root-config.js';
 import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
 
 
@@ -33,9 +36,9 @@ function createLogger(clock: Clock): Logger {
 // the function (and its network position and store) at a server of their choosing or pin
 // their own root key. TRUSTGATE_ALLOW_EXPLICIT_TRUST=true (exactly) allows the explicit
 // form's `trust` fields again; serverless.yml and manifest.yaml never set it.
-export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
+export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean; readonly sigstoreRoot: SigstoreRootSource } {
   const logger = createLogger(clock);
-  const { verifierDeps, storeChecked } = buildTrustState(env, logger, clock);
+  const { verifierDeps, storeChecked, sigstoreRoot } = buildTrustState(env, logger, clock);
   const policies = policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
@@ -43,6 +46,7 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
+    sigstoreRoot,
     ...(policies === undefined ? {} : { policies }),
   };
 }
@@ -52,21 +56,26 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
 // which case trust on first use is refused and only pinned root key IDs bootstrap trust.
 // TRUSTGATE_FRESHNESS and TRUSTGATE_MAX_STALE tune the cache (default 30s and 15m);
 // TRUSTGATE_TRUST_DATA_MAX_BYTES the metadata one update may read (default 4MiB).
+// Sigstore's trusted root: the shipped one, refreshed from TRUSTGATE_SIGSTORE_TUF_URL when set
+// (see shared/trust/sigstore/sigstore-root-config.ts), its TUF state in the same store.
 export function buildTrustState(
   env: Env,
   logger: Logger,
   clock: Clock,
-): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps; readonly storeChecked: () => Promise<void> } {
+): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps; readonly storeChecked: () => Promise<void>; readonly sigstoreRoot: SigstoreRootSource } {
   const config = decodeStoreConfig({}, env);
   const store = openStore(config, clock);
   const freshness = decodeFreshnessConfig({}, env);
   const fetch = createNodeFetch();
   const tokens = createTokenProviderFromEnv(fetch, env, clock);
   if (!store.persistent) logger.warn('no persistent store configured: trust on first use is disabled', { store: store.kind });
+  const sigstoreConfig = decodeSigstoreRootConfig({}, env);
+  const storeChecked = createStoreStartupCheck(() => checkStore(config, store.kv), logger);
   return {
     store,
     fetch,
-    storeChecked: createStoreStartupCheck(() => checkStore(config, store.kv), logger),
+    storeChecked,
+    sigstoreRoot: openSigstoreRootSource(sigstoreConfig, { kv: afterStoreCheckKv(store.kv, storeChecked), fetch, clock, logger, metrics: noopMetrics }),
     verifierDeps: {
       fetch,
       state: createTrustedStateStore(store.kv, logger),

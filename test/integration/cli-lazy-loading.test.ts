@@ -121,6 +121,18 @@ describe('the trustgate command, built', () => {
     expect(loaded.sources.filter((source) => AWS_SDK(source) || SERVER_CODE(source))).toEqual([]);
   });
 
+  it('loads tuf-js only when a Sigstore trusted root refresh runs', async () => {
+    const TUF_JS = (source: string): boolean => fromPackage('tuf-js')(source) || fromPackage('@tufjs/models')(source);
+    const mirror = `http://127.0.0.1:${await findClosedPort()}`;
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const verify = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state'), '--sigstore-tuf-url', mirror]);
+    expect(verify.status).toBe(1);
+    expect(verify.sources.filter(TUF_JS)).toEqual([]);
+    const refresh = loadedBy(['sigstore', 'root', '--refresh', '--state-dir', join(scratch, 'state'), '--sigstore-tuf-url', mirror]);
+    expect(refresh.status).toBe(1);
+    expect(refresh.sources.some(TUF_JS)).toBe(true);
+  });
+
   it('runs from any working directory through bin/trustgate.mjs', () => {
     const run = spawnSync(process.execPath, [CLI, '--help'], { cwd: fileURLToPath(new URL('.', import.meta.url)), encoding: 'utf8' });
     expect(run.status).toBe(0);
