@@ -1,10 +1,12 @@
 // Builds the CLI bundle and one bundle per function and platform with esbuild:
 //   dist/cli.mjs                              the `trustgate` command: a small entry that
 //   dist/cli-chunks/*.mjs                     imports each command's chunk when it runs
-//   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external)
+//   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external): an entry
+//   dist/functions/<name>/chunks/*.mjs        and the chunks it imports when first needed
 //   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
 // A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
-// All target Node 20, with source maps. Names are not kept (esbuild keepNames): it wraps every
+// All target Node 20, with source maps; the function bundles are minified (a cold container
+// parses every byte it loads). Names are not kept (esbuild keepNames): it wraps every
 // function created at run time in a naming call, which the per-request path pays for, and
 // nothing matches on function or class names (errors carry literal names and codes).
 import { build } from 'esbuild';
@@ -35,14 +37,26 @@ const cliBuild = {
   banner: { js: requireShim },
 };
 const builds = [];
+// Function bundles: what a handler's start-up does not use is imported where it is used (the
+// DynamoDB store, the heavy verifier libraries). The Lambda bundle is split like the CLI, so
+// such code sits in chunks a cold start never reads, and an external package (the runtime's
+// AWS SDK) imported there is imported only then; without splitting, esbuild would hoist its
+// import to the top of the bundle. An OpenWhisk action is one file: there such code is
+// evaluated on first use (esbuild wraps a dynamically imported module in an init function)
+// but still parsed at start.
 for (const name of readdirSync(join(root, 'functions'))) {
   const dir = join(root, 'functions', name);
   if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'handler.ts'))) continue;
+  rmSync(join(root, 'dist/functions', name), { recursive: true, force: true });
   builds.push({
     ...common,
-    entryPoints: [`functions/${name}/aws.ts`],
-    outfile: `dist/functions/${name}/aws.mjs`,
+    entryPoints: { aws: `functions/${name}/aws.ts` },
+    outdir: `dist/functions/${name}`,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     format: 'esm',
+    minify: true,
     banner: { js: requireShim },
     external: ['@aws-sdk/*', 'better-sqlite3'],
   });
@@ -52,6 +66,7 @@ for (const name of readdirSync(join(root, 'functions'))) {
     entryPoints: [`functions/${name}/openwhisk.ts`],
     outfile: `dist/functions/${name}/openwhisk.cjs`,
     format: 'cjs',
+    minify: true,
     // CommonJS has no import.meta: give modules that resolve files relative to themselves
     // the bundle's own URL.
     banner: { js: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -65,6 +80,9 @@ const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CL
 const sizes = [
   ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
   [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
-  ...builds.map(({ outfile }) => [relative(root, join(root, outfile)), statSync(join(root, outfile)).size]),
+  ...builds.map((options) => {
+    const file = options.outfile ?? join(options.outdir, 'aws.mjs');
+    return [relative(root, join(root, file)), statSync(join(root, file)).size];
+  }),
 ];
 for (const [name, size] of sizes) console.log(`${name.padEnd(44)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);

@@ -1,7 +1,7 @@
-// Runs one measurement script of scripts/bench/ (`npm run bench`: admit-bench, `npm run
-// soak:hostile`: hostile-soak, `npm run bench:start`: cli-start): builds the CLI, bundles the
-// script (it reuses the integration test harness around the real servers) and runs it.
-// Loopback only.
+// Runs one measurement script of scripts/bench/ (`npm run bench`: bench, every figure side by
+// side, see bench.ts; `npm run soak:hostile`: hostile-soak; `npm run bench:start`: cli-start;
+// admit-bench: /admit alone): builds the CLI and functions, bundles the script (it reuses
+// the integration test harness around the real servers) and runs it. Loopback only.
 //   admit-bench: BENCH_DURATION (seconds, default 10, at most 60), BENCH_CONNECTIONS (default
 //     10) and BENCH_CPU_PROFILE (a directory for a V8 CPU profile of serve);
 //   hostile-soak: SOAK_ROUNDS (default 4, at most 20), SOAK_NODE_OPTIONS, SOAK_KINDS;
@@ -14,8 +14,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const name = process.argv[2];
-if (name !== 'admit-bench' && name !== 'hostile-soak' && name !== 'cli-start') {
-  console.error('usage: node scripts/run-bench.mjs admit-bench|hostile-soak|cli-start');
+if (!['bench', 'admit-bench', 'hostile-soak', 'cli-start'].includes(name)) {
+  console.error('usage: node scripts/run-bench.mjs bench|admit-bench|hostile-soak|cli-start');
   process.exit(2);
 }
 
@@ -34,6 +34,8 @@ await build({
   target: 'node20',
   format: 'esm',
   logLevel: 'warning',
+  // Packages are loaded from node_modules as they are (the AWS SDK's CommonJS needs require).
+  packages: 'external',
   plugins: [sourceLocation()],
 });
 const run = spawnSync(process.execPath, [outfile], { stdio: 'inherit', cwd: root });

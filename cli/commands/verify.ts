@@ -14,7 +14,6 @@ import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/
 import { verifyImage, type VerifyImageResponse } from '../../shared/verify/verify-image.js';
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
-import { loadPolicySet } from '../policy-set.js';
 import { openTrustState, TRUST_STATE_OPTIONS } from '../trust-state.js';
 
 const DEFAULT_NAMESPACE = 'default';
@@ -45,6 +44,8 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       throw new UsageError(`--policies cannot be combined with ${explicit.join(', ')}: the policy decides the trust requirement`);
     }
     request = toRequest({ image: positionals[0], namespace: values.namespace ?? DEFAULT_NAMESPACE });
+    // The policy reader (YAML, the schema) is loaded only for this form.
+    const { loadPolicySet } = await import('../policy-set.js');
     const set = await loadPolicySet(values.policies);
     policies = () => Promise.resolve(set);
   } else {

@@ -4,7 +4,7 @@
 // field, 500 with no detail). The handler's own decoder stays the single full check; the
 // schema only rejects what it would reject anyway, earlier and without running it.
 import type { MiddlewareObj } from '@middy/core';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ErrorCode, TrustgateError, type FieldProblem } from '../../shared/errors.js';
 import { joinField, toFieldPath } from '../../shared/field-path.js';
 import type { Logger } from '../../shared/ports.js';
@@ -51,11 +51,17 @@ export function parseJsonBody(): Middleware {
 
 // Validates `jsonBody` against the function's request schema, reporting every bad field
 // at once with the same field paths and code (REQUEST_INVALID) as the handler's decoder.
+// ajv is imported and the schema compiled on the first request, not at the container's start.
 export function validateRequestSchema(schema: JsonSchema, what: string): Middleware {
-  const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
+  let compiled: Promise<ValidateFunction> | undefined;
   return {
     name: 'validateRequestSchema',
-    before: (request) => {
+    before: async (request) => {
+      compiled ??= import('./request-schema-compiler.js').then(({ compileRequestSchema }) => compileRequestSchema(schema)).catch((error: unknown) => {
+        compiled = undefined;
+        throw error;
+      });
+      const validate = await compiled;
       if (validate(request.event.jsonBody)) return;
       const problems = toFieldProblems(validate.errors ?? []);
       const summary = problems.map((p) => (p.path === '' ? p.message : `${p.path}: ${p.message}`)).join('; ');

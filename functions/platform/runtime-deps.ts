@@ -10,7 +10,6 @@ import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
-import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
@@ -166,14 +165,15 @@ export function buildPolicyLookupDeps(env: Env, clock: Clock = systemClock): Pol
 // the function). It is read and decoded on first use and kept for the container's life, so a
 // request never sees a half-edited set. A failed read is not kept: the next request retries,
 // and until one succeeds verify-image denies every policy-form request with the reason
-// (fail closed) and policy-lookup answers 500.
+// (fail closed) and policy-lookup answers 500. The policy reader (YAML, the schema) is
+// imported then too, not at the container's start.
 // Unset or empty: no policies are configured.
 export function policiesFromEnv(env: Env): (() => Promise<PolicySet>) | undefined {
   const path = env['TRUSTGATE_POLICIES'];
   if (path === undefined || path === '') return undefined;
   let loading: Promise<PolicySet> | undefined;
   return () => {
-    loading ??= readPolicySet(path).catch((error: unknown) => {
+    loading ??= import('../../shared/policy/read-policy-set.js').then(({ readPolicySet }) => readPolicySet(path)).catch((error: unknown) => {
       loading = undefined;
       throw error;
     });

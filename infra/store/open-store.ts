@@ -76,31 +76,35 @@ export function openStore(config: StoreConfig, clock: Clock): OpenedStore {
   }
 }
 
-// The DynamoDB store, its module (and with it the AWS SDK) imported in the background from the
-// moment the store is opened: a process without a table never loads the SDK, and openStore
-// stays synchronous. Every call waits for the import; a failed import fails each call with
-// the import's error (STATE_STORE_FAILED, so each verification decides under the store-fault
-// rule), never an unhandled rejection.
+// The DynamoDB store, its module (and with it the AWS SDK) imported on the store's first use:
+// a process without a table never loads the SDK, a function's cold start does not wait for it
+// (its first verification does, through the store start-up check), and openStore stays
+// synchronous. A failed import fails each call with the import's error
+// (STATE_STORE_FAILED, so each verification decides under the store-fault rule), never an
+// unhandled rejection.
 function openDynamoDbKvLazily(config: Extract<StoreConfig, { kind: 'dynamodb' }>, clock: Clock): { readonly kv: KvStore; close(): void } {
-  const opened = import('./dynamodb-table.js').then(
-    (module) => module.openDynamoDbKv(config, clock),
-    (error: unknown) => {
-      throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `the DynamoDB store could not be loaded: ${(error as Error).message}`, { cause: error });
-    },
-  );
-  opened.catch(() => undefined);
+  let opened: Promise<{ readonly kv: KvStore; destroy(): void }> | undefined;
   let closed = false;
+  const open = (): Promise<{ readonly kv: KvStore; destroy(): void }> =>
+    closed && opened === undefined
+      ? Promise.reject(new TrustgateError(ErrorCode.STATE_STORE_FAILED, 'the DynamoDB store is closed'))
+      : (opened ??= import('./dynamodb-table.js').then(
+      (module) => module.openDynamoDbKv(config, clock),
+      (error: unknown) => {
+        throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `the DynamoDB store could not be loaded: ${(error as Error).message}`, { cause: error });
+      },
+    ));
   const kv: KvStore = {
-    get: async (key: string): Promise<KvItem | undefined> => (await opened).kv.get(key),
-    put: async (key: string, item: KvItem, options?: KvPutOptions): Promise<boolean> => (await opened).kv.put(key, item, options),
-    delete: async (key: string): Promise<void> => (await opened).kv.delete(key),
+    get: async (key: string): Promise<KvItem | undefined> => (await open()).kv.get(key),
+    put: async (key: string, item: KvItem, options?: KvPutOptions): Promise<boolean> => (await open()).kv.put(key, item, options),
+    delete: async (key: string): Promise<void> => (await open()).kv.delete(key),
   };
   return {
     kv,
     close: () => {
       if (closed) return;
       closed = true;
-      opened.then((store) => store.destroy(), () => undefined);
+      opened?.then((store) => store.destroy(), () => undefined);
     },
   };
 }

@@ -75,6 +75,8 @@ const fromPackage = (name: string) => (source: string) => source.startsWith(`nod
 const AWS_SDK = (source: string): boolean => fromPackage('@aws-sdk/client-dynamodb')(source) || source.startsWith('node_modules/@smithy/');
 const OPENWHISK = fromPackage('openwhisk');
 const SERVER_CODE = (source: string): boolean => source.startsWith('infra/webhook-proxy/');
+// YAML parsing and the policy schema (ajv), needed only where policies are read.
+const POLICY_READER = (source: string): boolean => fromPackage('yaml')(source) || fromPackage('ajv')(source);
 
 describe('the trustgate command, built', () => {
   it('prints its help from the entry file alone, loading no command and no package', () => {
@@ -92,13 +94,19 @@ describe('the trustgate command, built', () => {
     expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source))).toEqual([]);
   });
 
-  it('verifies with a SQLite state directory without loading the AWS SDK, the OpenWhisk client or the server', async () => {
+  it('verifies with a SQLite state directory without loading the AWS SDK, the OpenWhisk client, the server or the policy reader', async () => {
     const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
     const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
     expect(loaded.status).toBe(1);
     expect(loaded.sources).toContain('cli/commands/verify.ts');
     expect(loaded.sources).toContain('shared/cache/sqlite-store.ts');
-    expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source))).toEqual([]);
+    expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source) || POLICY_READER(source))).toEqual([]);
+  });
+
+  it('loads the policy reader for verify --policies', () => {
+    const loaded = loadedBy(['verify', 'registry.example.com/app:v1', '--policies', join(scratch, 'no-such-policies')]);
+    expect(loaded.status).toBe(2);
+    expect(loaded.sources.some(POLICY_READER)).toBe(true);
   });
 
   it('loads the AWS SDK when a DynamoDB table is configured', async () => {

@@ -2,7 +2,7 @@
 // credentials (no AWS_* variables, HOME an empty folder), and the CloudFormation template and
 // zips it generates are the contract checked here, since no AWS can run in this project's tests.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePath, ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
@@ -66,12 +66,15 @@ describe('serverless package', () => {
       });
     });
 
-    it('zips each function with only its bundle, its source map and the policy folder', () => {
+    it('zips each function with only its bundle, the chunks it imports, their source maps and the policy folder', () => {
       const policies = ['examples/policies/cluster-trust.yaml', 'examples/policies/enforced-production.yaml', 'examples/policies/sandbox-allow-all.yaml', 'examples/policies/team-a-signer.yaml'];
       for (const { name, key } of Object.values(FUNCTIONS)) {
         const entries = listZipEntries(readFileSync(join(packageDir, `${key}.zip`))).sort();
-        const bundle = [`dist/functions/${name}/aws.mjs`, `dist/functions/${name}/aws.mjs.map`];
-        expect(entries).toEqual(name === 'callback-authorizer' ? bundle : [...bundle, ...policies].sort());
+        const chunksDir = join(PROJECT_ROOT, 'dist/functions', name, 'chunks');
+        const chunks = existsSync(chunksDir) ? readdirSync(chunksDir).map((file) => `dist/functions/${name}/chunks/${file}`) : [];
+        const bundle = [`dist/functions/${name}/aws.mjs`, `dist/functions/${name}/aws.mjs.map`, ...chunks];
+        expect(chunks.length > 0 || name === 'callback-authorizer').toBe(true);
+        expect(entries).toEqual(name === 'callback-authorizer' ? bundle.sort() : [...bundle, ...policies].sort());
       }
     });
 

@@ -1,6 +1,7 @@
 // Drives a built bundle as its platform does (see bundle-driver.mjs) in a child process
 // whose environment is exactly `env`, as a deployed function's configuration would be.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,9 @@ const DRIVER = join(dirname(fileURLToPath(import.meta.url)), 'bundle-driver.mjs'
 
 export type BundleRun = { readonly loadError: string } | { readonly results: readonly ({ readonly value: unknown } | { readonly thrown: string })[] };
 
-// For Lambda the bundle is copied into a task folder laid out like /var/task, next to which
-// only the AWS SDK resolves (the Node.js runtime provides it); nothing else from node_modules.
+// For Lambda the bundle and the chunks it imports (its zip's content) are copied into a task
+// folder laid out like /var/task, next to which only the AWS SDK resolves (the Node.js
+// runtime provides it); nothing else from node_modules.
 export async function runBundle(platform: 'lambda' | 'openwhisk', bundle: string, env: Record<string, string>, calls: readonly unknown[]): Promise<BundleRun> {
   const dir = await makeTempDir('bundle');
   try {
@@ -21,6 +23,8 @@ export async function runBundle(platform: 'lambda' | 'openwhisk', bundle: string
     await mkdir(dirname(copy), { recursive: true });
     await cp(bundle, copy);
     if (platform === 'lambda') {
+      const chunks = join(dirname(bundle), 'chunks');
+      if (existsSync(chunks)) await cp(chunks, join(dirname(copy), 'chunks'), { recursive: true });
       await mkdir(join(task, 'node_modules'), { recursive: true });
       await symlink(join(PROJECT_ROOT, 'node_modules/@aws-sdk'), join(task, 'node_modules/@aws-sdk'));
     }

@@ -99,6 +99,11 @@ describe('createLambdaEntry with a request schema', () => {
 // accepts, or the two would disagree about the contract.
 describe('the request schemas', () => {
   const ajv = new Ajv({ allErrors: true, strict: true });
+
+  // The middleware compiles them without the meta-schema check (start-up cost): it is made here.
+  it('are valid JSON Schemas (draft-07 meta-schema)', () => {
+    for (const schema of [verifyImageSchema, policyLookupSchema]) expect(ajv.validateSchema(schema), ajv.errorsText()).toBe(true);
+  });
   const accepts = (decode: (input: unknown) => unknown, input: unknown): boolean => {
     try {
       decode(input);

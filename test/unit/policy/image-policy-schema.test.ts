@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -84,5 +85,19 @@ describe('imagePolicySpecSchema', () => {
       expect(closed.filter(([, node]) => 'properties' in node).every(([, node]) => node['additionalProperties'] === false)).toBe(true);
       expect(nodes.some(([, node]) => 'additionalProperties' in node)).toBe(false);
     });
+  });
+});
+
+// The decoder compiles the schema without checking it against the meta-schema (a start-up
+// cost every process would pay); this is where a malformed schema is caught instead.
+describe('the image policy spec schema', () => {
+  it('is a valid JSON Schema, as written and closed', () => {
+    const ajv = new Ajv({ strict: true });
+    expect(ajv.validateSchema(imagePolicySpecSchema), ajv.errorsText()).toBe(true);
+    expect(ajv.validateSchema(toClosedSchema(imagePolicySpecSchema)), ajv.errorsText()).toBe(true);
+  });
+
+  it('fails the meta-schema check when a keyword has the wrong type', () => {
+    expect(new Ajv({ strict: true }).validateSchema({ ...imagePolicySpecSchema, required: 'repositories' })).toBe(false);
   });
 });

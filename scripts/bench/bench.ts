@@ -1,0 +1,300 @@
+// Every performance figure of the product in one run, each next to its baseline on the same
+// machine at the same time (`npm run bench`; bundled and run by scripts/run-bench.mjs; not a
+// test). Loopback only: a real notary-server (TLS), dynalite for the functions' DynamoDB
+// store, the built CLI and function bundles.
+//   1. Cold starts, one process each, against `node -e 0`: `trustgate --help`, importing each
+//      Lambda and OpenWhisk entry with its deployed configuration (a DynamoDB table named),
+//      and a cold invocation end to end (import plus the first verification of a signed image
+//      against notary-server, the trust state in DynamoDB).
+//   2. A cold `trustgate verify IMAGE --trust-server URL` with a fresh state directory against
+//      Notary's own client, `notary lookup` with a fresh trust directory, same server and tag.
+//   3. Warm `/admit` (a Pod with three signed images) against the echo floor: a bare Node
+//      HTTPS server on the same certificate that only parses the review and answers.
+// Process runs are alternated (one of each case in turn) and /admit runs alternate between
+// trustgate and the floor, so the shared machine's noise falls on all alike; medians are
+// printed with the spread (lowest to highest) and the ratios of medians.
+//   BENCH_START_RUNS  runs of each cold-start case (default 11, at most 100)
+//   BENCH_ADMIT_ROUNDS  /admit rounds, each one run of each server (default 3, at most 20)
+//   BENCH_DURATION    seconds of each /admit run (default 5, at most 60)
+//   BENCH_CONNECTIONS /admit connections (default 16, at most 100)
+//   BENCH_ONLY        `start` or `admit` to run one part only
+//   BENCH_CPU_PROFILE a directory for a V8 CPU profile of serve over the /admit runs
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { objectOfKind, podSpec, reviewFor } from '../../test/support/admission-reviews.js';
+import { createTrustgateTable, startDynalite, type DynaliteServer } from '../../test/support/dynalite-server.js';
+import { uniqueGun } from '../../test/integration/support/scenarios.js';
+import { startTrustEnvironment, type TrustEnvironment } from '../../test/integration/support/trust-environment.js';
+import { signedTestRegistryPolicy } from '../../test/integration/support/trust-policies.js';
+import { httpsRequest, startTrustgateServe } from '../../test/integration/support/trustgate-serve.js';
+
+const bounded = (name: string, fallback: number, max: number): number => Math.max(1, Math.min(Number(process.env[name] ?? fallback) || fallback, max));
+const START_RUNS = bounded('BENCH_START_RUNS', 11, 100);
+const ADMIT_ROUNDS = bounded('BENCH_ADMIT_ROUNDS', 3, 20);
+const DURATION_S = bounded('BENCH_DURATION', 5, 60);
+const CONNECTIONS = bounded('BENCH_CONNECTIONS', 16, 100);
+const ONLY = process.env['BENCH_ONLY'];
+const PROFILE_DIR = process.env['BENCH_CPU_PROFILE'];
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(ROOT, 'bin/trustgate.mjs');
+const FUNCTIONS = ['policy-lookup', 'verify-image', 'sign-callback', 'callback-authorizer'] as const;
+const WITH_OPENWHISK = new Set(['policy-lookup', 'verify-image', 'sign-callback']);
+
+interface StartCase {
+  readonly name: string;
+  readonly command: string;
+  // Arguments, computed per run (a fresh directory each time for the cold verifications).
+  readonly args: () => readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  // The exit status the run must end with (a wrong one means it did not do its work).
+  readonly status: number;
+  // What the ratio is taken against: a case name (default `node -e 0`).
+  readonly baseline?: string;
+}
+
+// Milliseconds of wall time from spawn to exit. Asynchronous: dynalite answers from this
+// process while the child runs.
+async function timeOnce(item: StartCase): Promise<number> {
+  const args = item.args();
+  const started = performance.now();
+  const child = spawn(item.command, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...item.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const elapsed = performance.now() - started;
+  if (status !== item.status) throw new Error(`${item.name}: expected exit ${item.status}, got ${String(status)}\n${output}`);
+  return elapsed;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+const spread = (values: readonly number[]): string => `${Math.min(...values).toFixed(0)}-${Math.max(...values).toFixed(0)}`;
+
+// A new empty directory under `parent` per call.
+function freshDir(parent: string): () => string {
+  let count = 0;
+  return () => {
+    count += 1;
+    return mkdtempSync(join(parent, `run-${count}-`));
+  };
+}
+
+async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scratch: string): Promise<StartCase[]> {
+  const gun = uniqueGun('bench-cold');
+  const target = await env.scenarios.signedInTargets(gun, 'v1');
+  const policiesDir = await env.makeDir('function-policies');
+  writeFileSync(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(env.server.url));
+  const table = 'bench-trust-state';
+  await createTrustgateTable(dynalite.client(), table);
+  // The functions' deployed configuration; the store is DynamoDB (dynalite). Freshness 0:
+  // every cold invocation asks notary-server for the timestamp, as a first verification does.
+  const functionEnv = {
+    ...dynalite.clientEnv,
+    TRUSTGATE_DYNAMODB_TABLE: table,
+    TRUSTGATE_DYNAMODB_ENDPOINT: dynalite.endpoint,
+    TRUSTGATE_STATE_KEY: 'cd'.repeat(32),
+    TRUSTGATE_POLICIES: policiesDir,
+    TRUSTGATE_REGISTRY_HOST: 'registry.test:5000',
+    TRUSTGATE_CALLBACK_TOKEN: 'bench-token',
+    TRUSTGATE_FRESHNESS: '0',
+  };
+  // Node reads extra CA certificates at start: only the runs that verify get them.
+  const invocationEnv = { ...functionEnv, NODE_EXTRA_CA_CERTS: env.caFile };
+  const bundle = (name: string, platform: 'aws' | 'openwhisk') => join(ROOT, 'dist/functions', name, platform === 'aws' ? 'aws.mjs' : 'openwhisk.cjs');
+  const importLambda = (name: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(bundle(name, 'aws')).href)})`];
+  const requireAction = (name: string) => ['-e', `require(${JSON.stringify(bundle(name, 'openwhisk'))})`];
+  const request = { image: `${gun}:v1`, namespace: 'default' };
+  const event = {
+    version: '2.0',
+    headers: { 'content-type': 'application/json' },
+    requestContext: { http: { method: 'POST', path: '/functions/verify-image' } },
+    body: JSON.stringify(request),
+    isBase64Encoded: false,
+  };
+  // The verdict must be the real one: allowed, with the signed digest.
+  const check = `if (!(verdict.allowed && JSON.stringify(verdict).includes(${JSON.stringify(target.digestHex)}))) { console.error(JSON.stringify(verdict)); process.exit(3); }`;
+  const invokeLambda = [
+    '--input-type=module',
+    '-e',
+    `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle('verify-image', 'aws')).href)}); const answer = await handler(${JSON.stringify(event)}, {}); const verdict = JSON.parse(answer.body); ${check}`,
+  ];
+  const invokeAction = ['-e', `require(${JSON.stringify(bundle('verify-image', 'openwhisk'))}).main(${JSON.stringify(request)}).then((answer) => { const verdict = answer.body; ${check} })`];
+
+  const cliState = freshDir(join(scratch, 'cli-state'));
+  const notaryTrust = freshDir(join(scratch, 'notary-trust'));
+  for (const dir of ['cli-state', 'notary-trust']) mkdirSync(join(scratch, dir));
+  return [
+    { name: 'node -e 0', command: process.execPath, args: () => ['-e', '0'], status: 0 },
+    { name: 'trustgate --help', command: process.execPath, args: () => [CLI, '--help'], status: 0 },
+    ...FUNCTIONS.flatMap((name): StartCase[] => [
+      { name: `${name} Lambda import`, command: process.execPath, args: () => importLambda(name), env: functionEnv, status: 0 },
+      ...(WITH_OPENWHISK.has(name) ? [{ name: `${name} OpenWhisk load`, command: process.execPath, args: () => requireAction(name), env: functionEnv, status: 0 }] : []),
+    ]),
+    { name: 'verify-image Lambda cold invocation', command: process.execPath, args: () => invokeLambda, env: invocationEnv, status: 0 },
+    { name: 'verify-image OpenWhisk cold activation', command: process.execPath, args: () => invokeAction, env: invocationEnv, status: 0 },
+    {
+      name: 'notary lookup (fresh trust dir)',
+      command: 'notary',
+      args: () => ['-d', notaryTrust(), '-s', env.server.url, '--tlscacert', env.caFile, 'lookup', gun, 'v1'],
+      status: 0,
+    },
+    {
+      name: 'trustgate verify (fresh state dir)',
+      command: process.execPath,
+      args: () => [CLI, 'verify', `${gun}:v1`, '--trust-server', env.server.url, '--state-dir', cliState(), '--json'],
+      env: { NODE_EXTRA_CA_CERTS: env.caFile },
+      status: 0,
+      baseline: 'notary lookup (fresh trust dir)',
+    },
+  ];
+}
+
+async function benchStarts(env: TrustEnvironment, dynalite: DynaliteServer): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), 'trustgate-bench-'));
+  try {
+    const cases = await startCases(env, dynalite, scratch);
+    // One warm-up of each: the first start reads the files from disk.
+    for (const item of cases) await timeOnce(item);
+    const samples = new Map(cases.map((item) => [item.name, [] as number[]]));
+    for (let round = 0; round < START_RUNS; round += 1) {
+      for (const item of cases) samples.get(item.name)?.push(await timeOnce(item));
+    }
+    console.log(`\nCold starts: ${START_RUNS} alternated runs of each, median ms (lowest-highest), ratio of medians to the baseline`);
+    for (const item of cases) {
+      const values = samples.get(item.name) ?? [];
+      const baseline = item.baseline ?? 'node -e 0';
+      const ratio = median(values) / median(samples.get(baseline) ?? []);
+      console.log(`  ${item.name.padEnd(40)} ${median(values).toFixed(1).padStart(7)} ms  (${spread(values).padStart(9)})  ${ratio.toFixed(2).padStart(5)}x ${baseline}`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+interface AdmitFigures {
+  readonly requestsPerSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly failed: number;
+}
+
+async function benchAdmit(env: TrustEnvironment): Promise<void> {
+  let stopServe: (() => Promise<unknown>) | undefined;
+  let floor: ReturnType<typeof createServer> | undefined;
+  try {
+    const guns = [uniqueGun('bench-a'), uniqueGun('bench-b'), uniqueGun('bench-c')];
+    const targets = [];
+    for (const gun of guns) targets.push(await env.scenarios.signedInTargets(gun, 'v1'));
+    const policiesDir = await env.makeDir('policies');
+    writeFileSync(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(env.server.url));
+    const stateDir = await env.makeDir('state');
+    const serve = await startTrustgateServe({
+      policiesDir,
+      stateDir,
+      caFile: env.caFile,
+      outputFile: join(await env.makeDir('serve-log'), 'serve.log'),
+      ...(PROFILE_DIR === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] }),
+    });
+    stopServe = () => serve.stop();
+    const containers = guns.map((gun, index) => ({ name: `c${index}`, image: `${gun}:v1` }));
+    const body = JSON.stringify(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers }))));
+    // Warm the trusted-state cache and check the answer is the real one before measuring.
+    for (let i = 0; i < 5; i += 1) {
+      const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body });
+      const review = JSON.parse(answer.text) as { response: { allowed: boolean; patch?: string } };
+      const patch = Buffer.from(review.response.patch ?? '', 'base64').toString('utf8');
+      if (!review.response.allowed || !targets.every((target) => patch.includes(target.digestHex))) throw new Error(`unexpected answer while warming: ${answer.text}`);
+    }
+
+    const floorServer = createServer(
+      { cert: readFileSync(join(stateDir, 'tls', 'server.crt')), key: readFileSync(join(stateDir, 'tls', 'server.key')) },
+      (request, response) => {
+        const chunks: Buffer[] = [];
+        request.on('data', (chunk: Buffer) => chunks.push(chunk));
+        request.on('end', () => {
+          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+          const answer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
+          response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+          response.end(answer);
+        });
+      },
+    );
+    floor = floorServer;
+    await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
+    const floorUrl = `https://127.0.0.1:${(floorServer.address() as AddressInfo).port}/admit`;
+
+    const runs = { trustgate: [] as AdmitFigures[], floor: [] as AdmitFigures[] };
+    for (let round = 0; round < ADMIT_ROUNDS; round += 1) {
+      runs.trustgate.push(await drive(`${serve.url}/admit`, body));
+      runs.floor.push(await drive(floorUrl, body));
+    }
+    const rate = (figures: readonly AdmitFigures[]) => figures.map((f) => f.requestsPerSecond);
+    const ratios = runs.trustgate.map((f, i) => f.requestsPerSecond / (runs.floor[i]?.requestsPerSecond ?? Number.NaN));
+    console.log(
+      `\nWarm /admit: a Pod with three signed images, ${CONNECTIONS} connections, ${ADMIT_ROUNDS} alternated runs of ${DURATION_S} s each (loopback, HTTPS, keep-alive), medians (lowest-highest)`,
+    );
+    console.log(`  ${'server'.padEnd(18)} ${'req/s'.padStart(16)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(16)} ${'failed'.padStart(7)}`);
+    for (const [name, figures] of [['trustgate serve', runs.trustgate], ['echo floor', runs.floor]] as const) {
+      const p99s = figures.map((f) => f.p99);
+      console.log(
+        `  ${name.padEnd(18)} ${`${median(rate(figures)).toFixed(0)} (${spread(rate(figures))})`.padStart(16)} ${median(figures.map((f) => f.p50)).toFixed(2).padStart(8)} ${`${median(p99s).toFixed(2)} (${Math.min(...p99s)}-${Math.max(...p99s)})`.padStart(16)} ${String(figures.reduce((sum, f) => sum + f.failed, 0)).padStart(7)}`,
+      );
+    }
+    console.log(`  ratio trustgate / floor per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; of medians: ${(median(rate(runs.trustgate)) / median(rate(runs.floor))).toFixed(2)}`);
+    const metrics = (await httpsRequest(`${serve.url}/metrics`, serve.caPem)).text;
+    const roundTrips = [...metrics.matchAll(/trustgate_trust_server_requests_total\{[^}]*\} (\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+    console.log(`  trust server requests during the whole run: ${roundTrips}`);
+  } finally {
+    floor?.close();
+    await stopServe?.();
+  }
+}
+
+interface AutocannonResult {
+  readonly requests: { readonly average: number };
+  readonly latency: { readonly p50: number; readonly p99: number };
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+}
+
+// autocannon in its own process (its CLI, JSON output), so the load generator neither
+// competes with the floor server in this process nor stalls the reading of serve's log pipe.
+async function drive(url: string, body: string): Promise<AdmitFigures> {
+  const cli = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+  const args = [cli, '-j', '-c', String(CONNECTIONS), '-d', String(DURATION_S), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, url];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`autocannon exited ${code}`);
+  const result = JSON.parse(output) as AutocannonResult;
+  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, failed: result.errors + result.timeouts + result.non2xx };
+}
+
+async function main(): Promise<void> {
+  const env = await startTrustEnvironment();
+  const dynalite = await startDynalite();
+  try {
+    if (ONLY !== 'admit') await benchStarts(env, dynalite);
+    if (ONLY !== 'start') await benchAdmit(env);
+  } finally {
+    await dynalite.stop();
+    await env.stop();
+  }
+}
+
+await main();

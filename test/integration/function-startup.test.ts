@@ -1,0 +1,110 @@
+// A function's cold start loads only what its start-up uses: the heavy verifier libraries,
+// the AWS SDK (the DynamoDB store), YAML and JSON Schema compilation are imported where they
+// are first used. Checked twice: on the sources (what each entry reaches by static imports,
+// which both platforms' bundles follow) and on the built Lambda bundles (which files a
+// process importing the handler actually loads, and which sources those files hold).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundlePath, ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+import { packagesLoadedAtStartup } from './support/startup-imports.js';
+
+// Packages no function may load before its first use of them.
+const LOADED_ON_FIRST_USE = ['@sigstore/', 'sigstore', 'openpgp', 'tuf-js', '@tufjs/models', '@kubernetes/', '@aws-sdk/', '@smithy/', 'ajv', 'yaml'];
+const isLoadedOnFirstUse = (name: string): boolean => LOADED_ON_FIRST_USE.some((heavy) => (heavy.endsWith('/') ? name.startsWith(heavy) : name === heavy));
+
+const FUNCTIONS = readdirSync(join(PROJECT_ROOT, 'functions')).filter((name) => existsSync(join(PROJECT_ROOT, 'functions', name, 'handler.ts')));
+const ENTRIES = FUNCTIONS.flatMap((name) => ['aws.ts', 'openwhisk.ts'].filter((file) => existsSync(join(PROJECT_ROOT, 'functions', name, file))).map((file) => `functions/${name}/${file}`));
+
+describe('the start-up import check', () => {
+  it('reports a heavy library an entry imports statically, through another module too', async () => {
+    expect((await packagesLoadedAtStartup('test/fixtures/startup-imports/eager-entry.ts')).filter(isLoadedOnFirstUse)).toEqual(['@tufjs/models', 'openpgp', 'tuf-js']);
+  });
+
+  it('does not report one reached only through import()', async () => {
+    expect(await packagesLoadedAtStartup('test/fixtures/startup-imports/lazy-entry.ts')).toEqual([]);
+  });
+});
+
+describe('each function entry', () => {
+  it('is found', () => {
+    expect(ENTRIES).toEqual(expect.arrayContaining(['functions/verify-image/aws.ts', 'functions/verify-image/openwhisk.ts', 'functions/sign-callback/aws.ts', 'functions/policy-lookup/openwhisk.ts', 'functions/callback-authorizer/aws.ts']));
+  });
+
+  it.each(ENTRIES)('%s imports no heavy library, AWS SDK, YAML or ajv at start-up', async (entry) => {
+    expect((await packagesLoadedAtStartup(entry)).filter(isLoadedOnFirstUse)).toEqual([]);
+  });
+});
+
+describe('the built Lambda bundles, imported as a cold container does', () => {
+  let scratch: string;
+  let hooks: string;
+  const DIST = pathToFileURL(join(PROJECT_ROOT, 'dist')).href;
+  // The deployed configuration, a DynamoDB table included.
+  const ENV = {
+    TRUSTGATE_DYNAMODB_TABLE: 'trust-state',
+    TRUSTGATE_STATE_KEY: 'cd'.repeat(32),
+    AWS_REGION: 'eu-west-1',
+    TRUSTGATE_POLICIES: join(PROJECT_ROOT, 'examples/policies'),
+    TRUSTGATE_REGISTRY_HOST: 'registry.example.com',
+    TRUSTGATE_CALLBACK_TOKEN: 'token',
+  };
+
+  beforeAll(() => {
+    ensureBuilt(FUNCTIONS.map((name) => bundlePath(name, 'lambda')));
+    scratch = mkdtempSync(join(tmpdir(), 'trustgate-function-start-'));
+    // Runs in the loader's thread: each module's URL is appended to the log, as it is loaded.
+    writeFileSync(
+      join(scratch, 'record-hooks.mjs'),
+      `import { appendFileSync } from 'node:fs';
+export async function load(url, context, nextLoad) {
+  appendFileSync(process.env.LOADED_MODULES_LOG, url + '\\n');
+  return nextLoad(url, context);
+}
+`,
+    );
+    hooks = join(scratch, 'register-hooks.mjs');
+    writeFileSync(hooks, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(scratch, 'record-hooks.mjs')).href)});\n`);
+  });
+
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  // The module URLs a process loads when it imports the bundle, and the sources (from the
+  // source maps) of the bundle files among them.
+  function loadedByImport(name: string): { readonly status: number | null; readonly urls: readonly string[]; readonly sources: readonly string[] } {
+    const log = join(scratch, `${name}.log`);
+    writeFileSync(log, '');
+    const bundle = pathToFileURL(bundlePath(name, 'lambda')).href;
+    const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, '--input-type=module', '-e', `await import(${JSON.stringify(bundle)})`], {
+      cwd: scratch,
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: log, ...ENV },
+      timeout: 60_000,
+    });
+    const urls = readFileSync(log, 'utf8').split('\n').filter((url) => url !== '');
+    const sources = urls
+      .filter((url) => url.startsWith(`${DIST}/`))
+      .flatMap((url) => (JSON.parse(readFileSync(`${join(PROJECT_ROOT, 'dist', url.slice(DIST.length + 1))}.map`, 'utf8')) as { sources: string[] }).sources)
+      .map((source) => source.replace(/^(\.\.\/)+/, ''));
+    return { status: run.status, urls, sources };
+  }
+
+  it.each(FUNCTIONS)('%s loads no package from outside its bundle and none of the heavy ones inlined', (name) => {
+    const loaded = loadedByImport(name);
+    expect(loaded.status).toBe(0);
+    expect(loaded.urls.filter((url) => url.includes('/node_modules/'))).toEqual([]);
+    const packages = [...new Set(loaded.sources.flatMap((source) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1] ?? []))];
+    expect(packages.filter(isLoadedOnFirstUse)).toEqual([]);
+  });
+
+  it('verify-image keeps the DynamoDB store in a chunk it has not loaded', () => {
+    const loaded = loadedByImport('verify-image');
+    expect(loaded.sources).not.toContain('infra/store/dynamodb-table.ts');
+    expect(readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/chunks')).some((file) => file.startsWith('dynamodb-table-'))).toBe(true);
+  });
+});
