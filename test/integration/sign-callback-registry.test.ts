@@ -84,9 +84,11 @@ afterAll(async () => {
   await env?.stop();
 });
 
-// Reads the record serve keeps for a ref until `want` holds or 10 s have passed.
+// Reads the record serve keeps for a ref until `want` holds or 25 s have passed: the
+// registry's notification, serve's re-check against the registry and the trust server, and
+// the record's write all run on a machine shared with the rest of the suite.
 async function waitForStatus(gun: string, ref: string, want: (status: SignStatus | undefined) => boolean): Promise<SignStatus | undefined> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 25_000;
   for (;;) {
     const status = await readCallbackStatus(stateDir, gun, ref);
     if (want(status) || Date.now() > deadline) return status;
@@ -132,7 +134,8 @@ async function loggedEventId(gun: string): Promise<string | undefined> {
   }
 }
 
-describe('trustgate serve /functions/sign-callback with the real docker-registry', () => {
+// Each test waits on the registry's notifications, several times in a row on a busy machine.
+describe('trustgate serve /functions/sign-callback with the real docker-registry', { timeout: 90_000 }, () => {
   describe('when an image is pushed, then signed in Notary', () => {
     it('records it unsigned on push and signed after the changefeed poll', async () => {
       const gun = `${registry.host}/lab/app`;
