@@ -24,6 +24,7 @@ const MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024;
 export async function runMigrate(args: readonly string[], io: CliIo): Promise<ExitCode> {
   const [subcommand, ...rest] = args;
   if (subcommand === 'report') return await runMigrateReport(rest, io);
+  if (subcommand === 'sign') return await (await import('./migrate-sign.js')).runMigrateSign(rest, io);
   throw new UsageError(subcommand === undefined ? 'missing migrate subcommand: report or sign' : `unknown migrate subcommand ${JSON.stringify(subcommand)}`);
 }
 

@@ -4,7 +4,7 @@
 // classifies each, `trustgate migrate sign` carries exactly the Notary-verified digests over
 // to cosign signatures made with a key the team owns, and once the Notary server is gone the
 // carried-over images are still admitted while the unsigned one stays denied.
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,11 @@ let stateDir: string;
 // Tag -> the image pushed at it, in repository mig/app.
 const images = new Map<string, PushedImage>();
 const TAGS = ['notary', 'unsigned', 'cosign', 'both'] as const;
+// Tag -> the image pushed at it, in repository mig/bundled (carried over as v3 bundles).
+const bundled = new Map<string, PushedImage>();
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
 function image(tag: string, repository = 'mig/app'): string {
   return `${registry.host}/${repository}:${tag}`;
@@ -99,6 +104,8 @@ beforeAll(async () => {
   for (const tag of ['cosign', 'both']) {
     await pushCosignSignatures(registry, 'mig/app', digestOf(tag), [signPayload(releaseKey, cosignPayload(`${registry.host}/mig/app`, digestOf(tag)))]);
   }
+  for (const tag of ['notary', 'unsigned']) bundled.set(tag, await pushImage(registry, 'mig/bundled', tag));
+  await notarySign('mig/bundled', ['notary'], bundled);
   policiesDir = await env.makeDir('policies');
   await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url));
   stateDir = await env.makeDir('state');
@@ -208,5 +215,176 @@ describe('trustgate migrate report', () => {
 
     expect(JSON.parse(result.stdout)).toMatchObject({ notary: { state: 'signed', digest: digestOf('notary') }, cosign: { state: 'unknown', codes: ['REGISTRY_UNAVAILABLE'] } });
     expect(env.server.log().length).toBe(before);
+  });
+});
+
+// --- registry reads for the checks -----------------------------------------------------------
+
+async function registryGet(path: string, accept: string): Promise<{ status: number; body: Buffer }> {
+  const response = await fetch(`${registry.url}/v2/${path}`, { headers: { accept } });
+  return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+}
+
+async function signatureManifest(digest: string): Promise<{ layers: { digest: string; annotations: Record<string, string> }[] } | undefined> {
+  const { status, body } = await registryGet(`mig/app/manifests/${digest.replace(':', '-')}.sig`, OCI_MANIFEST);
+  return status === 404 ? undefined : (JSON.parse(body.toString()) as { layers: { digest: string; annotations: Record<string, string> }[] });
+}
+
+function sign(tags: readonly string[], repository: string, ...extra: readonly string[]): Promise<TrustgateRun> {
+  return run(['migrate', 'sign', '--policies', policiesDir, '--cosign-key', carryOverKeyFile, ...tags.map((tag) => image(tag, repository)), '--json', ...extra]);
+}
+
+function outcomes(result: TrustgateRun): Record<string, string> {
+  if (result.stdout.trim() === '') throw new Error(`no output: ${result.stderr}`);
+  const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { image: string; outcome: string });
+  return Object.fromEntries(lines.map((line) => [line.image.slice(line.image.lastIndexOf(':') + 1), line.outcome]));
+}
+
+describe('trustgate migrate sign --format classic', () => {
+  it('prints what it would sign in a dry run and writes nothing', async () => {
+    const result = await sign(TAGS, 'mig/app', '--format', 'classic', '--dry-run');
+
+    expect(outcomes(result), result.stderr).toEqual({ notary: 'would-sign', unsigned: 'refused', cosign: 'refused', both: 'would-sign' });
+    expect(await signatureManifest(digestOf('notary'))).toBeUndefined();
+    expect((await signatureManifest(digestOf('both')))?.layers).toHaveLength(1);
+  });
+
+  it('signs exactly the digests Notary verified, records their signers, and keeps earlier signatures', async () => {
+    const result = await sign(TAGS, 'mig/app', '--format', 'classic');
+
+    expect(outcomes(result), result.stderr).toEqual({ notary: 'signed', unsigned: 'refused', cosign: 'refused', both: 'signed' });
+    expect(result.stderr).toContain('4 images: 2 signed, 0 would be signed, 0 already signed, 2 refused');
+    expect(result.exitCode).toBe(1);
+    expect(await signatureManifest(digestOf('unsigned'))).toBeUndefined();
+    const both = await signatureManifest(digestOf('both'));
+    expect(both?.layers).toHaveLength(2);
+    const added = both?.layers[1];
+    const { body } = await registryGet(`mig/app/blobs/${added?.digest ?? ''}`, '*/*');
+    const payload = JSON.parse(body.toString()) as { critical: { image: Record<string, string> }; optional: Record<string, string> };
+    expect(payload.critical.image['docker-manifest-digest']).toBe(digestOf('both'));
+    expect(payload.optional['trustgate.dev/notary-signers']).toBe('targets');
+    expect(Date.parse(payload.optional['trustgate.dev/notary-verified-at'] ?? '')).not.toBeNaN();
+  });
+
+  it('skips on a second run: the images already carry a valid signature by the key', async () => {
+    const result = await sign(['notary', 'both'], 'mig/app', '--format', 'classic');
+
+    expect(outcomes(result)).toEqual({ notary: 'skipped', both: 'skipped' });
+    expect((await signatureManifest(digestOf('both')))?.layers).toHaveLength(2);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('leaves the report with nothing that would be denied without Notary v1', async () => {
+    const { run: result, lines } = await report('--json');
+
+    expect(lines.get(image('notary'))).toMatchObject({ notary: { state: 'signed' }, cosign: { state: 'signed', signers: ['cosign:key/carry-over-key'] }, breaksWithoutNotary: false });
+    expect(result.stderr).toContain('0 would be denied without Notary v1');
+    expect(result.exitCode).toBe(0);
+  });
+});
+
+describe('trustgate migrate sign (v3 bundle, the default)', () => {
+  const subject = (tag: string): string => bundled.get(tag)?.digest ?? '';
+  const referrersTag = (tag: string): string => `mig/bundled/manifests/${subject(tag).replace(':', '-')}`;
+
+  it('pushes a bundle artifact with the image as subject and lists it in the referrers tag index, keeping existing entries', async () => {
+    // Another tool's referrer, listed before the carry-over runs.
+    const foreign = { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: subject('unsigned'), size: bundled.get('unsigned')?.size ?? 0, artifactType: 'application/spdx+json' };
+    const seeded = await fetch(`${registry.url}/v2/${referrersTag('notary')}`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [foreign] }) });
+    expect(seeded.status).toBe(201);
+
+    const result = await sign(['notary', 'unsigned'], 'mig/bundled');
+
+    expect(outcomes(result), result.stderr).toEqual({ notary: 'signed', unsigned: 'refused' });
+    const index = JSON.parse((await registryGet(referrersTag('notary'), OCI_INDEX)).body.toString()) as { manifests: { digest: string; artifactType?: string }[] };
+    expect(index.manifests.map((entry) => entry.artifactType)).toEqual(['application/spdx+json', BUNDLE_TYPE]);
+    const artifact = JSON.parse((await registryGet(`mig/bundled/manifests/${index.manifests[1]?.digest ?? ''}`, OCI_MANIFEST)).body.toString()) as Record<string, unknown>;
+    expect(artifact).toMatchObject({
+      mediaType: OCI_MANIFEST,
+      artifactType: BUNDLE_TYPE,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 },
+      layers: [{ mediaType: BUNDLE_TYPE }],
+      subject: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: subject('notary'), size: bundled.get('notary')?.size },
+    });
+    expect((await registryGet(referrersTag('unsigned'), OCI_INDEX)).status).toBe(404);
+  });
+
+  it('makes a bundle that sigstore-js verifies with the carry-over key, over a statement naming the Notary-signed digest', async () => {
+    const { Verifier, toSignedEntity } = await import('@sigstore/verify');
+    const { bundleFromJSON } = await import('@sigstore/bundle');
+    const index = JSON.parse((await registryGet(referrersTag('notary'), OCI_INDEX)).body.toString()) as { manifests: { digest: string }[] };
+    const artifact = JSON.parse((await registryGet(`mig/bundled/manifests/${index.manifests[1]?.digest ?? ''}`, OCI_MANIFEST)).body.toString()) as { layers: { digest: string }[] };
+    const bundleJson = JSON.parse((await registryGet(`mig/bundled/blobs/${artifact.layers[0]?.digest ?? ''}`, '*/*')).body.toString()) as unknown;
+    const publicKey = createPublicKey(carryOverPublicPem);
+    const keyId = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    const trustMaterial = {
+      certificateAuthorities: [],
+      timestampAuthorities: [],
+      tlogs: [],
+      ctlogs: [],
+      publicKey: (hint: string) => {
+        if (hint !== keyId) throw new Error(`unknown key hint ${hint}`);
+        return { publicKey, validFor: () => true };
+      },
+    };
+    const bundle = bundleFromJSON(bundleJson);
+
+    const signer = new Verifier(trustMaterial, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle));
+
+    expect(signer.key.export({ type: 'spki', format: 'pem' })).toBe(carryOverPublicPem);
+    const envelope = (bundleJson as { dsseEnvelope: { payload: string; payloadType: string } }).dsseEnvelope;
+    const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as { subject: { digest: { sha256: string } }[]; predicateType: string; predicate: { annotations: Record<string, string> } };
+    expect(envelope.payloadType).toBe('application/vnd.in-toto+json');
+    expect(statement.subject[0]?.digest.sha256).toBe(subject('notary').slice('sha256:'.length));
+    expect(statement.predicateType).toBe('https://sigstore.dev/cosign/sign/v1');
+    expect(statement.predicate.annotations['trustgate.dev/notary-signers']).toBe('targets');
+  });
+
+  it('refuses to verify a bundle under another key', async () => {
+    const { Verifier, toSignedEntity } = await import('@sigstore/verify');
+    const { bundleFromJSON } = await import('@sigstore/bundle');
+    const index = JSON.parse((await registryGet(referrersTag('notary'), OCI_INDEX)).body.toString()) as { manifests: { digest: string }[] };
+    const artifact = JSON.parse((await registryGet(`mig/bundled/manifests/${index.manifests[1]?.digest ?? ''}`, OCI_MANIFEST)).body.toString()) as { layers: { digest: string }[] };
+    const bundle = bundleFromJSON(JSON.parse((await registryGet(`mig/bundled/blobs/${artifact.layers[0]?.digest ?? ''}`, '*/*')).body.toString()));
+    const other = createPublicKey(releaseKey.publicKeyPem);
+    const trustMaterial = { certificateAuthorities: [], timestampAuthorities: [], tlogs: [], ctlogs: [], publicKey: () => ({ publicKey: other, validFor: () => true }) };
+
+    expect(() => new Verifier(trustMaterial, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle))).toThrow(/signature/i);
+  });
+
+  it('skips on a second run and leaves the referrers index as it was', async () => {
+    const before = (await registryGet(referrersTag('notary'), OCI_INDEX)).body.toString();
+
+    const result = await sign(['notary'], 'mig/bundled');
+
+    expect(outcomes(result)).toEqual({ notary: 'skipped' });
+    expect((await registryGet(referrersTag('notary'), OCI_INDEX)).body.toString()).toBe(before);
+  });
+});
+
+describe('once the Notary server is gone', () => {
+  beforeAll(async () => {
+    await env.server.stop();
+  });
+
+  async function verifyNow(tag: string): Promise<TrustgateRun> {
+    return run(['verify', image(tag), '--policies', policiesDir, '--json'], undefined, await env.makeDir('state'));
+  }
+
+  it('still admits the carried-over images through their cosign signature (mode: any)', async () => {
+    for (const tag of ['notary', 'both']) {
+      const result = await verifyNow(tag);
+
+      expect(result.json, result.stderr).toMatchObject({ allowed: true, digest: digestOf(tag), verifiedBy: ['cosign'] });
+      expect(result.json?.signers).toContain('cosign:key/carry-over-key');
+    }
+  });
+
+  it('keeps denying the unsigned image', async () => {
+    const result = await verifyNow('unsigned');
+
+    expect(result.json).toMatchObject({ allowed: false });
+    expect(result.json?.codes).toEqual(expect.arrayContaining(['COSIGN_SIGNATURE_MISSING']));
+    expect(result.exitCode).toBe(1);
   });
 });
