@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './support/cosign-signatures.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
+import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 
@@ -21,6 +22,12 @@ let carryOverPublicPem: string;
 let carryOverKeyFile: string;
 let policiesDir: string;
 let stateDir: string;
+// The registry as seen through a network attacker who rewrites its answers.
+let proxy: TamperProxy;
+let proxyHost: string;
+// Images of the attack tests: mig/hostile:v1 (reached through the proxy), and mig/moved:v1,
+// whose tag was moved in the registry after Notary signed it.
+const attacked = new Map<string, PushedImage>();
 
 // Tag -> the image pushed at it, in repository mig/app.
 const images = new Map<string, PushedImage>();
@@ -60,6 +67,11 @@ spec:
         trust: {enabled: true, trustServer: "${trustServer}"}
         sigstore: {authorities: [{key: {secretName: release-key}}, {key: {secretName: carry-over-key}}]}
         verification: {mode: any}
+    - name: "${proxyHost}/mig/*"
+      policy:
+        trust: {enabled: true, trustServer: "${trustServer}"}
+        sigstore: {authorities: [{key: {secretName: carry-over-key}}]}
+        verification: {mode: any}
 ---
 apiVersion: v1
 kind: Secret
@@ -77,8 +89,8 @@ ${indent(carryOverPublicPem)}
 `;
 }
 
-async function notarySign(repository: string, tags: readonly string[], pushed: ReadonlyMap<string, PushedImage>): Promise<void> {
-  const gun = `${registry.host}/${repository}`;
+async function notarySign(repository: string, tags: readonly string[], pushed: ReadonlyMap<string, PushedImage>, host = registry.host): Promise<void> {
+  const gun = `${host}/${repository}`;
   await env.scenarios.cli.init(gun);
   for (const tag of tags) {
     const target = pushed.get(tag);
@@ -106,12 +118,20 @@ beforeAll(async () => {
   }
   for (const tag of ['notary', 'unsigned']) bundled.set(tag, await pushImage(registry, 'mig/bundled', tag));
   await notarySign('mig/bundled', ['notary'], bundled);
+  proxy = await startTamperProxy({ upstream: { url: registry.url } });
+  proxyHost = new URL(proxy.url).host;
+  attacked.set('hostile', await pushImage(registry, 'mig/hostile', 'v1'));
+  await notarySign('mig/hostile', ['v1'], new Map([['v1', attacked.get('hostile') as PushedImage]]), proxyHost);
+  attacked.set('signed-as-v1', await pushImage(registry, 'mig/moved', 'v1'));
+  await notarySign('mig/moved', ['v1'], new Map([['v1', attacked.get('signed-as-v1') as PushedImage]]));
+  attacked.set('moved-to', await pushImage(registry, 'mig/moved', 'v1'));
   policiesDir = await env.makeDir('policies');
   await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url));
   stateDir = await env.makeDir('state');
 }, 120_000);
 
 afterAll(async () => {
+  await proxy?.stop();
   await registry?.stop();
   await env?.stop();
 });
@@ -359,6 +379,54 @@ describe('trustgate migrate sign (v3 bundle, the default)', () => {
 
     expect(outcomes(result)).toEqual({ notary: 'skipped' });
     expect((await registryGet(referrersTag('notary'), OCI_INDEX)).body.toString()).toBe(before);
+  });
+});
+
+describe('trustgate migrate sign against a hostile registry', () => {
+  const hostile = (): string => attacked.get('hostile')?.digest ?? '';
+  const signHostile = (...extra: readonly string[]): Promise<TrustgateRun> =>
+    run(['migrate', 'sign', '--policies', policiesDir, '--cosign-key', carryOverKeyFile, `${proxyHost}/mig/hostile:v1`, '--json', ...extra]);
+  const sigManifestStatus = async (digest: string, repository: string): Promise<number> => (await registryGet(`${repository}/manifests/${digest.replace(':', '-')}.sig`, OCI_MANIFEST)).status;
+
+  it('signs the digest Notary verified, not the one the registry tag was moved to', async () => {
+    const result = await run(['migrate', 'sign', '--policies', policiesDir, '--cosign-key', carryOverKeyFile, `${registry.host}/mig/moved:v1`, '--format', 'classic', '--json']);
+
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'signed', digest: attacked.get('signed-as-v1')?.digest });
+    expect(await sigManifestStatus(attacked.get('signed-as-v1')?.digest ?? '', 'mig/moved')).toBe(200);
+    expect(await sigManifestStatus(attacked.get('moved-to')?.digest ?? '', 'mig/moved')).toBe(404);
+  });
+
+  it('writes nothing when the registry serves another manifest for the verified digest (REGISTRY_DIGEST_MISMATCH)', async () => {
+    proxy.reset();
+    proxy.onResponse((response) => (response.path.includes(`/manifests/${hostile()}`) ? { body: Buffer.concat([response.body, Buffer.from(' ')]) } : undefined));
+
+    const result = await signHostile('--format', 'classic');
+
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'failed', digest: hostile(), codes: ['REGISTRY_DIGEST_MISMATCH'] });
+    expect(proxy.requests.filter((path) => path.includes('/blobs/uploads/'))).toEqual([]);
+    expect(await sigManifestStatus(hostile(), 'mig/hostile')).toBe(404);
+  });
+
+  it('refuses an upload location on another origin, so nothing reaches it (REGISTRY_RESPONSE_INVALID)', async () => {
+    proxy.reset();
+    // The registry behind the proxy names its own origin in the upload Location.
+
+    const result = await signHostile('--format', 'classic');
+
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'failed', codes: ['REGISTRY_RESPONSE_INVALID'] });
+    expect(await sigManifestStatus(hostile(), 'mig/hostile')).toBe(404);
+  });
+
+  it('stops at a referrers index listing more artifacts than are looked at (REGISTRY_RESPONSE_TOO_LARGE)', async () => {
+    proxy.reset();
+    const entry = { mediaType: OCI_MANIFEST, digest: hostile(), size: 1, artifactType: BUNDLE_TYPE };
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: Array.from({ length: 33 }, () => entry) }));
+    proxy.onResponse((response) => (response.path.endsWith(`/manifests/${hostile().replace(':', '-')}`) ? { status: 200, body: index } : undefined));
+
+    const result = await signHostile();
+
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'failed', codes: ['REGISTRY_RESPONSE_TOO_LARGE'] });
+    expect(proxy.requests.filter((path) => path.includes('/blobs/uploads/'))).toEqual([]);
   });
 });
 
