@@ -42,12 +42,12 @@ export async function runMigrateSign(args: readonly string[], io: CliIo): Promis
   if (values['cosign-key'] === undefined) throw new UsageError('--cosign-key KEYFILE (the carry-over private key) is required');
   if (values.format !== 'bundle' && values.format !== 'classic') throw new UsageError(`--format expects bundle or classic, got ${JSON.stringify(values.format)}`);
   const format: SignatureFormat = values.format;
-  const inputs = await readImageInputs(positionals, values['from-file'], values.namespace ?? []);
-  const key = await readSigningKey(values['cosign-key'], io.env['COSIGN_PASSWORD']);
   const username = values['registry-username'];
   const password = io.env['TRUSTGATE_REGISTRY_PASSWORD'] || undefined;
   if (username !== undefined && password === undefined) throw new UsageError('--registry-username needs the password in TRUSTGATE_REGISTRY_PASSWORD');
   const credentials = username === undefined || password === undefined ? undefined : { username, password };
+  const inputs = await readImageInputs(positionals, values['from-file'], values.namespace ?? []);
+  const key = await readSigningKey(values['cosign-key'], io.env['COSIGN_PASSWORD']);
   const set = await loadPolicySet(values.policies);
   const fetch = createNodeFetch();
   let realmHosts: string[];

@@ -1,7 +1,7 @@
 // The shipped migration example (examples/migration): three policy sets, the states of a
 // move off Notary v1, read by `trustgate migrate report --offline` in-process. Offline with
 // an empty trust cache nothing is asked of any server, so each state shows what it requires.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,5 +49,42 @@ describe('the migration example policy sets', () => {
     const { line } = await reportOffline('3-cosign');
 
     expect(line).toMatchObject({ notary: { state: 'not-required' }, cosign: { state: 'unknown' } });
+  });
+});
+
+describe('trustgate migrate sign before anything is verified', () => {
+  async function sign(...args: string[]): Promise<{ code: number; stderr: string }> {
+    let stderr = '';
+    const code = await runCli(['migrate', 'sign', '--policies', join(EXAMPLES, '2-carry-over'), '--namespace', 'team-a', IMAGE, ...args], {
+      stdout: () => undefined,
+      stderr: (text) => (stderr += text),
+      env: { TRUSTGATE_STATE_DIR: join(dir, 'sign') },
+      clock: fixedClock(new Date('2030-01-01T00:00:00Z')),
+    });
+    return { code, stderr };
+  }
+
+  it('refuses a cosign-encrypted key as a configuration error naming COSIGN_KEY_UNSUPPORTED', async () => {
+    const keyFile = join(dir, 'cosign.key');
+    await writeFile(keyFile, '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n');
+
+    const result = await sign('--cosign-key', keyFile);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('COSIGN_KEY_UNSUPPORTED');
+  });
+
+  it('refuses --registry-username without the password in the environment', async () => {
+    const result = await sign('--cosign-key', join(dir, 'missing.key'), '--registry-username', 'ci');
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('TRUSTGATE_REGISTRY_PASSWORD');
+  });
+
+  it('refuses a format other than bundle or classic', async () => {
+    const result = await sign('--cosign-key', join(dir, 'cosign.key'), '--format', 'sigstore');
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--format expects bundle or classic');
   });
 });
