@@ -188,12 +188,22 @@ async function sendWithAuth(
   if (challenge !== undefined) {
     if (known !== undefined) tokens.invalidate(known);
     tokens.rememberChallenge(repositoryUrl, challenge);
-    response = await send(`Bearer ${await tokens.getToken(challenge)}`);
+    response = await send(`Bearer ${await tokens.getToken(challenge).catch((error: unknown) => {
+      throw tokenRefused(error, request.url);
+    })}`);
   } else if (/^\s*basic\b/i.test(header) && options.credentials !== undefined && basicAllowed) {
     const { username, password } = options.credentials;
     response = await send(`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
   }
   return response;
+}
+
+// A token service that grants no token (no or wrong credentials) refuses the request, as a
+// 401 would; a realm refused by the credential rules keeps its own code.
+function tokenRefused(error: unknown, url: string): TrustgateError {
+  if (error instanceof TrustgateError && error.code === ErrorCode.TRUST_AUTH_REALM_REFUSED) return error;
+  const why = error instanceof TrustgateError ? `: ${error.message}` : '';
+  return new TrustgateError(ErrorCode.REGISTRY_PUSH_FAILED, `registry token service gave no token for ${url.split('?')[0] ?? url}${why} (push credentials: --registry-username and TRUSTGATE_REGISTRY_PASSWORD)`, { cause: error });
 }
 
 function translate(error: unknown, url: string): TrustgateError {
