@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { decodeRealmHosts } from '../../infra/trust-server/token-provider-from-env.js';
 import { isTrustgateError } from '../../shared/errors.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
-import { carryOver, type CarryOverResult, type SignatureFormat } from '../../shared/migrate/carry-over.js';
+import { carryOver, createKeyedQueue, type CarryOverResult, type SignatureFormat } from '../../shared/migrate/carry-over.js';
 import { mapLimited } from '../../shared/migrate/migration-status.js';
 import { createRegistryWriter } from '../../shared/migrate/registry-writer.js';
 import { loadSigningKey, type SigningKey } from '../../shared/migrate/signing-key.js';
@@ -62,7 +62,7 @@ export async function runMigrateSign(args: readonly string[], io: CliIo): Promis
   const state = openTrustState(values, io.env, io.clock, silentLogger);
   try {
     await state.checkStore();
-    const deps = { notary: state.refreshingNotary, registry, clock: io.clock, policies: set, key, format, dryRun: values['dry-run'] };
+    const deps = { notary: state.refreshingNotary, registry, clock: io.clock, policies: set, key, format, dryRun: values['dry-run'], exclusive: createKeyedQueue() };
     const results = await mapLimited(inputs, MIGRATE_CONCURRENCY, (input) => carryOver(deps, input));
     for (const result of results) io.stdout(values.json ? `${JSON.stringify(result)}\n` : formatResult(result));
     const count = (outcome: CarryOverResult['outcome']): number => results.filter((result) => result.outcome === outcome).length;

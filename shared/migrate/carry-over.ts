@@ -44,6 +44,25 @@ export interface CarryOverDeps {
   readonly key: SigningKey;
   readonly format: SignatureFormat;
   readonly dryRun: boolean;
+  // Runs the check-and-write of one signed image (repository and digest) after any other one
+  // for the same image in this run, so two inputs naming one digest (a tag and its digest,
+  // two namespaces) cannot both read "unsigned" and write over each other.
+  readonly exclusive?: <T>(key: string, task: () => Promise<T>) => Promise<T>;
+}
+
+// A per-key queue for CarryOverDeps.exclusive.
+export function createKeyedQueue(): <T>(key: string, task: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(key: string, task: () => Promise<T>): Promise<T> => {
+    const previous = tails.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
 }
 
 // What happened to one image:
@@ -86,9 +105,9 @@ export async function carryOver(deps: CarryOverDeps, input: ImageInput): Promise
   try {
     const subject = await readSubject(deps.registry, reference, verified.digest, signal);
     const annotations = { [NOTARY_SIGNERS_ANNOTATION]: signers.join(','), [NOTARY_VERIFIED_AT_ANNOTATION]: verifiedAt };
-    const written = deps.format === 'classic'
-      ? await carryOverClassic(deps, reference, subject, annotations, signal)
-      : await carryOverBundle(deps, reference, subject, annotations, signal);
+    const write = (): Promise<CarryOverOutcome> =>
+      deps.format === 'classic' ? carryOverClassic(deps, reference, subject, annotations, signal) : carryOverBundle(deps, reference, subject, annotations, signal);
+    const written = deps.exclusive === undefined ? await write() : await deps.exclusive(`${repositoryName(reference)}@${subject.digest}`, write);
     return { ...found, outcome: written };
   } catch (thrown) {
     const error = toTrustgateError(thrown);

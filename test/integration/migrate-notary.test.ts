@@ -125,6 +125,8 @@ beforeAll(async () => {
   attacked.set('signed-as-v1', await pushImage(registry, 'mig/moved', 'v1'));
   await notarySign('mig/moved', ['v1'], new Map([['v1', attacked.get('signed-as-v1') as PushedImage]]));
   attacked.set('moved-to', await pushImage(registry, 'mig/moved', 'v1'));
+  attacked.set('twice', await pushImage(registry, 'mig/twice', 'v1'));
+  await notarySign('mig/twice', ['v1'], new Map([['v1', attacked.get('twice') as PushedImage]]));
   policiesDir = await env.makeDir('policies');
   await writeFile(join(policiesDir, 'policies.yaml'), policies(env.server.url));
   stateDir = await env.makeDir('state');
@@ -394,6 +396,17 @@ describe('trustgate migrate sign against a hostile registry', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'signed', digest: attacked.get('signed-as-v1')?.digest });
     expect(await sigManifestStatus(attacked.get('signed-as-v1')?.digest ?? '', 'mig/moved')).toBe(200);
     expect(await sigManifestStatus(attacked.get('moved-to')?.digest ?? '', 'mig/moved')).toBe(404);
+  });
+
+  it('signs an image named twice in one run (by tag and by digest) once', async () => {
+    const digest = attacked.get('twice')?.digest ?? '';
+
+    const result = await run(['migrate', 'sign', '--policies', policiesDir, '--cosign-key', carryOverKeyFile, `${registry.host}/mig/twice:v1`, `${registry.host}/mig/twice@${digest}`, '--format', 'classic', '--json']);
+
+    const results = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { outcome: string });
+    expect(results.map((entry) => entry.outcome).sort()).toEqual(['signed', 'skipped']);
+    const manifest = JSON.parse((await registryGet(`mig/twice/manifests/${digest.replace(':', '-')}.sig`, OCI_MANIFEST)).body.toString()) as { layers: unknown[] };
+    expect(manifest.layers).toHaveLength(1);
   });
 
   it('writes nothing when the registry serves another manifest for the verified digest (REGISTRY_DIGEST_MISMATCH)', async () => {
