@@ -7,7 +7,7 @@ import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
 import { trackStoreHealth, type StoreHealth } from '../shared/cache/store-health.js';
 import { ErrorCode, isTrustgateError, type TrustgateError } from '../shared/errors.js';
 import { createNodeFetch } from '../shared/http/node-fetch.js';
-import { noopMetrics, type Clock, type Logger, type Metrics } from '../shared/ports.js';
+import { noopMetrics, type Clock, type Fetch, type Logger, type Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier } from '../shared/trust/cosign/cosign-verifier.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
@@ -63,8 +63,8 @@ export interface TrustState {
 type Env = Readonly<Record<string, string | undefined>>;
 
 // Opens the store the flags and environment name; a setting that cannot be used is a
-// configuration error (exit 2), not a denial.
-export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, logger: Logger, metrics?: Metrics): TrustState {
+// configuration error (exit 2), not a denial. `fetch` replaces the network (an offline run).
+export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, logger: Logger, metrics?: Metrics, fetchOverride?: Fetch): TrustState {
   try {
     const freshness = decodeFreshnessConfig({ freshness: flags.freshness, maxStale: flags['max-stale'] }, env);
     const config = decodeStoreConfig(
@@ -75,7 +75,7 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
     const opened = openStore(config, clock);
     const tracked = trackStoreHealth(opened.kv, clock);
     const store: OpenedStore = { ...opened, kv: tracked.kv };
-    const fetch = createNodeFetch();
+    const fetch = fetchOverride ?? createNodeFetch();
     const sigstoreConfig = decodeSigstoreRootConfig(
       { tufUrl: flags['sigstore-tuf-url'], tufRoot: flags['sigstore-tuf-root'], refreshInterval: flags['sigstore-refresh-interval'] },
       env,

@@ -17,5 +17,10 @@ export const STORE_USAGES = [
 ];
 
 export const SIGSTORE_ROOT_USAGE = `usage: trustgate sigstore root [--refresh] [--json] ${TRUST_STATE_USAGE}`;
+export const MIGRATE_REPORT_USAGE = `usage: trustgate migrate report --policies PATH [--namespace NS]... [IMAGE...] [--from-file FILE] [--offline] ${TRUST_STATE_USAGE} [--json]`;
+export const MIGRATE_SIGN_USAGE =
+  'usage: trustgate migrate sign --policies PATH --cosign-key KEYFILE [--format bundle|classic] [--dry-run] [--namespace NS]... [IMAGE...] [--from-file FILE] [--registry-username USER] ' +
+  `${TRUST_STATE_USAGE} [--json]`;
+export const MIGRATE_USAGES = [MIGRATE_REPORT_USAGE, MIGRATE_SIGN_USAGE];
 
 export const DEPLOY_USAGE = 'usage: trustgate deploy openwhisk [--manifest manifest.yaml]';
