@@ -5,13 +5,13 @@
 // the OpenWhisk client. A process pays at start only for what its command uses.
 import { ConfigError, ExitCode, UsageError } from './cli-error.js';
 import type { CliIo } from './io.js';
-import { DEPLOY_USAGE, POLICY_USAGES, SERVE_USAGE, STORE_USAGES, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './usage.js';
+import { DEPLOY_USAGE, POLICY_USAGES, SERVE_USAGE, SIGSTORE_USAGE, STORE_USAGES, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './usage.js';
 
 const USAGE = [
   'usage: trustgate <command> [options]',
   '',
   'commands:',
-  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, ...STORE_USAGES, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
+  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, ...STORE_USAGES, SIGSTORE_USAGE, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
 ].join('\n');
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
@@ -26,6 +26,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
         return await (await import('./commands/serve.js')).runServe(rest, io);
       case 'store':
         return await (await import('./commands/store.js')).runStore(rest, io);
+      case 'sigstore':
+        return await (await import('./commands/sigstore.js')).runSigstore(rest, io);
       case 'deploy':
         return await (await import('./commands/deploy-openwhisk.js')).runDeploy(rest, io);
       case undefined:

@@ -16,4 +16,6 @@ export const STORE_USAGES = [
   'usage: trustgate store init --dynamodb-table NAME [--dynamodb-endpoint URL]',
 ];
 
+export const SIGSTORE_USAGE = 'usage: trustgate sigstore verify-bundle --bundle FILE (--key PEMFILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE_OR_DIGEST';
+
 export const DEPLOY_USAGE = 'usage: trustgate deploy openwhisk [--manifest manifest.yaml]';

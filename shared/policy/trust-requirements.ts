@@ -163,6 +163,18 @@ export function decodeTrustedRoot(text: string, where: string): TrustedRootJson 
   for (const list of ['tlogs', 'certificateAuthorities', 'ctlogs', 'timestampAuthorities']) {
     if (root[list] !== undefined && !Array.isArray(root[list])) throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: "${list}" is not an array`);
   }
+  // A log key's validity must start somewhere: a missing start is a malformed root, not a
+  // key valid since the beginning of time.
+  for (const list of ['tlogs', 'ctlogs']) {
+    const logs = root[list];
+    (Array.isArray(logs) ? logs : []).forEach((log: unknown, index) => {
+      const key = isPlainObject(log) ? log['publicKey'] : undefined;
+      const validFor = isPlainObject(key) ? key['validFor'] : undefined;
+      if (!isPlainObject(validFor) || typeof validFor['start'] !== 'string') {
+        throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: ${list}[${index}].publicKey.validFor.start is required`);
+      }
+    });
+  }
   ROOTS.set(text, root);
   return root;
 }
