@@ -13,6 +13,7 @@ import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { Clock, KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
+import { createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
 import type { AdmissionDeps, VerifyImageFn } from '../../shared/admission/decide-admission.js';
@@ -287,6 +288,7 @@ function startCallback(
       metrics: deps.metrics,
       registryHost: config.registryHost,
       namespace: config.namespace,
+      referrerSubject: createReferrerSubjectReader(fetch, config.registryHost, () => clock.now().getTime()),
       ...(poll === undefined ? {} : { poll }),
     },
     config.token,

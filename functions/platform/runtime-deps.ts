@@ -14,7 +14,7 @@ import { readPolicySet } from '../../shared/policy/read-policy-set.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
-import { createAnonymousCosignVerifier } from '../../shared/trust/cosign/cosign-verifier.js';
+import { createAnonymousCosignVerifier, createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
@@ -113,6 +113,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
     logger,
     metrics: noopMetrics,
     registryHost: registryHost.toLowerCase(),
+    referrerSubject: createReferrerSubjectReader(fetch, registryHost.toLowerCase(), () => clock.now().getTime()),
     namespace: env['TRUSTGATE_CALLBACK_NAMESPACE'] || 'default',
     ...(poll === undefined ? {} : { poll }),
   };

@@ -254,3 +254,11 @@ function notVerified(requirement: CosignRequirement, satisfied: number, count: n
   const detail = reasons.map((reason) => `[${reason.code}] ${reason.message}`).join('; ');
   return new TrustgateError(code, `cosign: ${satisfied} authorities satisfied by ${count} signatures, need ${need}${detail === '' ? '' : `: ${detail}`}`);
 }
+
+// For sign-callback: the subject of a manifest pushed to `registryHost`, read from the registry
+// (anonymously, within one deadline), so a pushed v3 bundle refreshes its image's record.
+export function createReferrerSubjectReader(fetch: Fetch, registryHost: string, nowMs: () => number): (repository: string, digest: string) => Promise<string | undefined> {
+  const registry = createRegistryClient({ fetch, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }), limits: DEFAULT_REGISTRY_LIMITS });
+  return (repository, digest) =>
+    registry.readSubject({ registry: registryHost, repository, digest }, digest, startDeadline(DEFAULT_COSIGN_DEADLINE_MS));
+}

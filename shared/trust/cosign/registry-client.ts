@@ -102,6 +102,8 @@ export interface RegistryClient {
   // The image's referrers whose artifactType is a Sigstore bundle: from the referrers API, or
   // where the registry has none (404), from the referrers tag `sha256-<hex>`.
   listBundleReferrers(image: ImageReference, digest: string, deadline: Deadline): Promise<readonly BundleReferrer[]>;
+  // The subject digest of the manifest `digest` when it is a referrer (has a `subject`).
+  readSubject(image: ImageReference, digest: string, deadline: Deadline): Promise<string | undefined>;
   // One referrer's bundle, its manifest checked to be a bundle artifact whose subject is `digest`.
   fetchBundle(image: ImageReference, referrer: BundleReferrer, digest: string, deadline: Deadline): Promise<ReferrerBundle>;
 }
@@ -205,6 +207,19 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
         if (!referrers.some((known) => known.digest === entryDigest)) referrers.push({ index: position + 1, digest: entryDigest });
       });
       return referrers;
+    },
+
+    async readSubject(image, digest, deadline) {
+      const repo = open(image);
+      const url = `${repo.repositoryUrl}/manifests/${digest}`;
+      const response = await repo.get(url, [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex], limits.maxManifestBytes, deadline);
+      if (response.status === 404) return undefined;
+      expectOk(response, url);
+      if (checkManifestDigest(response, url) !== digest) throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `manifest ${url} does not hash to ${digest}`);
+      const manifest = parseJsonBytes(response.body, ErrorCode.REGISTRY_RESPONSE_INVALID, `manifest ${url}`);
+      const subject = isPlainObject(manifest) ? manifest['subject'] : undefined;
+      const subjectDigest = isPlainObject(subject) ? subject['digest'] : undefined;
+      return typeof subjectDigest === 'string' && DIGEST_RE.test(subjectDigest) ? subjectDigest : undefined;
     },
 
     async fetchBundle(image, referrer, digest, deadline) {
