@@ -5,13 +5,13 @@
 // the OpenWhisk client. A process pays at start only for what its command uses.
 import { ConfigError, ExitCode, UsageError } from './cli-error.js';
 import type { CliIo } from './io.js';
-import { DEPLOY_USAGE, MIGRATE_USAGES, POLICY_USAGES, SERVE_USAGE, SIGSTORE_ROOT_USAGE, STORE_USAGES, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './usage.js';
+import { DEPLOY_USAGE, MIGRATE_USAGES, POLICY_USAGES, SERVE_USAGE, SIGSTORE_ROOT_USAGE, SIGSTORE_USAGE, STORE_USAGES, VERIFY_POLICY_USAGE, VERIFY_USAGE } from './usage.js';
 
 const USAGE = [
   'usage: trustgate <command> [options]',
   '',
   'commands:',
-  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, ...STORE_USAGES, SIGSTORE_ROOT_USAGE, ...MIGRATE_USAGES, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
+  ...[VERIFY_USAGE, VERIFY_POLICY_USAGE, ...POLICY_USAGES, SERVE_USAGE, ...STORE_USAGES, SIGSTORE_USAGE, SIGSTORE_ROOT_USAGE, ...MIGRATE_USAGES, DEPLOY_USAGE].map((usage) => `  ${usage.replace('usage: trustgate ', '')}`),
 ].join('\n');
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
@@ -27,8 +27,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
       case 'store':
         return await (await import('./commands/store.js')).runStore(rest, io);
       case 'sigstore':
+        // `sigstore root` reports the trusted root in force; every other subcommand
+        // (verify-bundle) is the conformance verifier.
         if (rest[0] === 'root') return await (await import('./commands/sigstore-root.js')).runSigstoreRoot(rest.slice(1), io);
-        throw new UsageError(rest[0] === undefined ? 'missing sigstore subcommand (root)' : `unknown sigstore subcommand ${JSON.stringify(rest[0])}`);
+        return await (await import('./commands/sigstore.js')).runSigstore(rest, io);
       case 'migrate':
         return await (await import('./commands/migrate.js')).runMigrate(rest, io);
       case 'deploy':

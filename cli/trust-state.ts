@@ -90,14 +90,15 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       maxStaleMs: freshness.maxStaleMs,
       limits: decodeSizeLimits(env),
     };
+    const sigstoreRoot = openSigstoreRootSource(sigstoreConfig, { kv: store.kv, fetch, clock, logger, metrics: metrics ?? noopMetrics });
     return {
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
       refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),
-      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime()),
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot),
       store,
       storeHealth: () => tracked.health(),
       checkStore: () => checkConfiguredStore(config, store),
-      sigstoreRoot: openSigstoreRootSource(sigstoreConfig, { kv: store.kv, fetch, clock, logger, metrics: metrics ?? noopMetrics }),
+      sigstoreRoot,
     };
   } catch (error) {
     if (isTrustgateError(error)) throw new ConfigError(error.message);

@@ -2,7 +2,7 @@
 // prints them all without loading any command's code.
 export const TRUST_STATE_USAGE = '[--state-dir DIR] [--freshness DUR] [--max-stale DUR] [--dynamodb-table NAME [--dynamodb-endpoint URL]] [--sigstore-tuf-url URL [--sigstore-tuf-root FILE] [--sigstore-refresh-interval DUR]]';
 
-export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... ${TRUST_STATE_USAGE} [--json]`;
+export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... [--certificate-identity ID --certificate-oidc-issuer URL] ${TRUST_STATE_USAGE} [--json]`;
 export const VERIFY_POLICY_USAGE = `usage: trustgate verify IMAGE --policies PATH [--namespace NS] ${TRUST_STATE_USAGE} [--json]`;
 
 export const POLICY_LINT_USAGE = 'usage: trustgate policy lint PATH';
@@ -22,5 +22,6 @@ export const MIGRATE_SIGN_USAGE =
   'usage: trustgate migrate sign --policies PATH --cosign-key KEYFILE [--format bundle|classic] [--dry-run] [--namespace NS]... [IMAGE...] [--from-file FILE] [--registry-username USER] ' +
   `${TRUST_STATE_USAGE} [--json]`;
 export const MIGRATE_USAGES = [MIGRATE_REPORT_USAGE, MIGRATE_SIGN_USAGE];
+export const SIGSTORE_USAGE = 'usage: trustgate sigstore verify-bundle --bundle FILE (--key PEMFILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE_OR_DIGEST';
 
 export const DEPLOY_USAGE = 'usage: trustgate deploy openwhisk [--manifest manifest.yaml]';

@@ -2,6 +2,7 @@
 // `policy lookup`.
 import type { PolicySource, Precedence, PrecedenceRule, RankedPattern } from '../../shared/policy/match-policy.js';
 import type { Policy } from '../../shared/policy/model.js';
+import { describeIdentity } from '../../shared/trust/cosign/identity.js';
 
 // `ImagePolicy team-a/signed (pattern "registry.example.com/team-a/*")`.
 export function describeSource(source: PolicySource): string {
@@ -20,8 +21,15 @@ export function describePolicy(policy: Policy): string[] {
     if (policy.trust.rootKeyIds.length > 0) lines.push(`root keys pinned: ${policy.trust.rootKeyIds.join(', ')}`);
   }
   if (policy.sigstore !== undefined) {
-    const { keySecrets, threshold } = policy.sigstore;
-    lines.push(`sigstore: cosign signatures (classic, key-based, no transparency log) by ${threshold} of key secrets: ${keySecrets.join(', ')}`);
+    const { keySecrets, keyless, threshold, tlog } = policy.sigstore;
+    const authorities = [
+      ...keySecrets.map((secret) => `key secret ${secret}`),
+      ...keyless.map((authority) => {
+        const root = authority.trustRootSecretName === undefined ? 'public-good root' : `trusted root secret ${authority.trustRootSecretName}`;
+        return `keyless ${authority.identities.map(describeIdentity).join(' | ')} (${root})`;
+      }),
+    ];
+    lines.push(`sigstore: cosign signatures (classic or v3 bundles; transparency log: ${tlog}) by ${threshold} of: ${authorities.join(', ')}`);
   }
   if (policy.trust.enabled && policy.sigstore !== undefined) {
     const mode = policy.verification?.mode ?? 'all';

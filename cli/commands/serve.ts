@@ -13,6 +13,7 @@ import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { Clock, KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
+import { createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
 import type { AdmissionDeps, VerifyImageFn } from '../../shared/admission/decide-admission.js';
@@ -106,10 +107,11 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
   const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
-  const { notary, refreshingNotary, cosign, store, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
+  const { notary, refreshingNotary, cosign, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
   // A missing or wrong store refuses to start (ConfigError); one that does not answer now is
   // an outage: serve starts, denies what it cannot decide without it, and /readyz reports it.
   const checked = await checkStore().catch((error: unknown) => {
+    sigstoreRoot.close();
     store.close();
     logLines.flush();
     process.off('exit', logLines.flush);
@@ -152,6 +154,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     address = await server.listen(config.port, config.host);
   } catch (error) {
     callback?.stop();
+    sigstoreRoot.close();
     store.close();
     logLines.flush();
     process.off('exit', logLines.flush);
@@ -165,6 +168,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   logger.info('shutting down', { signal });
   callback?.stop();
   await server.close();
+  sigstoreRoot.close();
   store.close();
   logLines.flush();
   process.off('exit', logLines.flush);
@@ -287,6 +291,7 @@ function startCallback(
       metrics: deps.metrics,
       registryHost: config.registryHost,
       namespace: config.namespace,
+      referrerSubject: createReferrerSubjectReader(fetch, config.registryHost, () => clock.now().getTime()),
       ...(poll === undefined ? {} : { poll }),
     },
     config.token,

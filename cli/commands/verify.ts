@@ -1,6 +1,10 @@
 // `trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--json]`
 // `trustgate verify IMAGE --cosign-key PEMFILE... [--json]`: cosign signatures made with one of
 // the keys (Notary too when a Notary flag is also given).
+// `trustgate verify IMAGE --certificate-identity ID --certificate-oidc-issuer URL [--json]`: a
+// keyless cosign signature (Fulcio certificate, Rekor entry) naming that identity, as cosign's
+// flags of the same names (`--certificate-identity-regexp`, `--certificate-oidc-issuer-regexp`
+// take patterns matching the whole value).
 // `trustgate verify IMAGE --policies PATH [--namespace NS] [--json]`: the policy that applies
 // to the image in the namespace (and every enforced ClusterImagePolicy) decides the requirement.
 import { readFile } from 'node:fs/promises';
@@ -27,6 +31,10 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       signer: { type: 'string', multiple: true },
       'root-key-id': { type: 'string', multiple: true },
       'cosign-key': { type: 'string', multiple: true },
+      'certificate-identity': { type: 'string' },
+      'certificate-identity-regexp': { type: 'string' },
+      'certificate-oidc-issuer': { type: 'string' },
+      'certificate-oidc-issuer-regexp': { type: 'string' },
       ...TRUST_STATE_OPTIONS,
       policies: { type: 'string' },
       namespace: { type: 'string' },
@@ -38,7 +46,14 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
   // Read and decoded before anything is verified, so a bad policy path is a configuration error.
   let policies: (() => Promise<PolicySet>) | undefined;
   if (values.policies !== undefined) {
-    const given = { '--trust-server': values['trust-server'], '--signer': values.signer, '--root-key-id': values['root-key-id'], '--cosign-key': values['cosign-key'] };
+    const given = {
+      '--trust-server': values['trust-server'],
+      '--signer': values.signer,
+      '--root-key-id': values['root-key-id'],
+      '--cosign-key': values['cosign-key'],
+      '--certificate-identity': values['certificate-identity'] ?? values['certificate-identity-regexp'],
+      '--certificate-oidc-issuer': values['certificate-oidc-issuer'] ?? values['certificate-oidc-issuer-regexp'],
+    };
     const explicit = Object.entries(given).filter(([, value]) => value !== undefined).map(([flag]) => flag);
     if (explicit.length > 0) {
       throw new UsageError(`--policies cannot be combined with ${explicit.join(', ')}: the policy decides the trust requirement`);
@@ -53,9 +68,11 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     const signers = await Promise.all((values.signer ?? []).map(readSigner));
     const cosignKeys = await Promise.all((values['cosign-key'] ?? []).map(readCosignKey));
     const notaryGiven = values['trust-server'] !== undefined || values.signer !== undefined || values['root-key-id'] !== undefined;
+    const identity = certificateIdentity(values);
+    const cosignGiven = cosignKeys.length > 0 || identity !== undefined;
     request = toRequest({
       image: positionals[0],
-      ...(cosignKeys.length > 0 && !notaryGiven
+      ...(cosignGiven && !notaryGiven
         ? {}
         : {
             trust: {
@@ -64,13 +81,14 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
               rootKeyIds: values['root-key-id'] ?? [],
             },
           }),
-      ...(cosignKeys.length > 0 ? { cosign: { keys: cosignKeys } } : {}),
+      ...(cosignGiven ? { cosign: { keys: cosignKeys, ...(identity === undefined ? {} : { identities: [identity] }) } } : {}),
     });
   }
-  const { notary, cosign, store, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
+  const { notary, cosign, store, sigstoreRoot, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
   // A missing or wrong store is exit 2; a store that does not answer is left to the
   // verification, which denies what it cannot decide without it (STATE_STORE_FAILED).
   await checkStore().catch((error: unknown) => {
+    sigstoreRoot.close();
     store.close();
     throw error;
   });
@@ -78,6 +96,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     { notary, cosign, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,
   );
+  sigstoreRoot.close();
   store.close();
   io.stdout(values.json ? `${JSON.stringify(response)}\n` : formatVerdict(response));
   return response.allowed ? ExitCode.ALLOWED : ExitCode.DENIED;
@@ -102,6 +121,24 @@ async function readSigner(spec: string): Promise<{ name: string; publicKey: stri
   } catch (error) {
     throw new UsageError(`cannot read signer key file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+}
+
+// The keyless identity of the --certificate-* flags: both an identity and an issuer, each
+// exact or a pattern, or neither.
+function certificateIdentity(values: Readonly<Record<string, unknown>>): Record<string, string> | undefined {
+  const pick = (exact: string, pattern: string, field: string, patternField: string): Record<string, string> | undefined => {
+    const value = values[exact];
+    const regexp = values[pattern];
+    if (typeof value === 'string' && typeof regexp === 'string') throw new UsageError(`--${exact} and --${pattern} cannot be given together`);
+    if (typeof value === 'string') return { [field]: value };
+    if (typeof regexp === 'string') return { [patternField]: regexp };
+    return undefined;
+  };
+  const subject = pick('certificate-identity', 'certificate-identity-regexp', 'subject', 'subjectRegExp');
+  const issuer = pick('certificate-oidc-issuer', 'certificate-oidc-issuer-regexp', 'issuer', 'issuerRegExp');
+  if (subject === undefined && issuer === undefined) return undefined;
+  if (subject === undefined || issuer === undefined) throw new UsageError('--certificate-identity and --certificate-oidc-issuer (or their -regexp forms) must be given together');
+  return { ...issuer, ...subject };
 }
 
 // One --cosign-key file, named in answers by its file name ('cosign.pub').

@@ -13,7 +13,7 @@ import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
-import { createAnonymousCosignVerifier } from '../../shared/trust/cosign/cosign-verifier.js';
+import { createAnonymousCosignVerifier, createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
@@ -41,7 +41,7 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
   const policies = policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
-    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
+    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot),
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
@@ -98,7 +98,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   if (registryHost === undefined || !/^[a-z0-9.-]+(?::\d{1,5})?$/i.test(registryHost)) {
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, `TRUSTGATE_REGISTRY_HOST must be the registry's host[:port], got ${JSON.stringify(registryHost ?? '')}`);
   }
-  const { store, fetch, verifierDeps, storeChecked } = buildTrustState(env, logger, clock);
+  const { store, fetch, verifierDeps, storeChecked, sigstoreRoot } = buildTrustState(env, logger, clock);
   // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
   // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
   const kv = afterStoreCheckKv(store.kv, storeChecked);
@@ -111,7 +111,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   return {
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
-      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime()),
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot),
       clock,
       logger,
       ...(policies === undefined ? {} : { policies }),
@@ -121,6 +121,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
     logger,
     metrics: noopMetrics,
     registryHost: registryHost.toLowerCase(),
+    referrerSubject: createReferrerSubjectReader(fetch, registryHost.toLowerCase(), () => clock.now().getTime()),
     namespace: env['TRUSTGATE_CALLBACK_NAMESPACE'] || 'default',
     ...(poll === undefined ? {} : { poll }),
   };

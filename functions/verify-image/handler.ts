@@ -5,6 +5,7 @@ import { ErrorCode, TrustgateError, type FieldProblem } from '../../shared/error
 import type { Logger } from '../../shared/ports.js';
 import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/verify/verify-image-request.js';
 import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
+import { isKeyAuthority } from '../../shared/trust/verifier.js';
 import { errorResponse, ok, type FunctionResponse } from '../platform/function-response.js';
 
 // The request's headers (names in lower case) when the platform passes them: `trustgate
@@ -63,7 +64,9 @@ function requestTrustFields(request: VerifyImageRequest): string[] {
   if (request.trust.server !== undefined) fields.push('trust.server');
   if (request.trust.signers.length > 0) fields.push('trust.signers');
   if (request.trust.rootKeyIds.length > 0) fields.push('trust.rootKeyIds');
-  if (request.cosign !== undefined) fields.push('cosign.keys');
+  const cosignAuthorities = request.cosign?.authorities ?? [];
+  if (cosignAuthorities.some(isKeyAuthority)) fields.push('cosign.keys');
+  if (cosignAuthorities.some((authority) => !isKeyAuthority(authority))) fields.push('cosign.identities');
   return fields;
 }
 

@@ -4,8 +4,9 @@
 //   - Notary changefeed records, as notary-server's changefeed API returns them:
 //     {"changefeed": {"records": [{"ID", "GUN", "Version", "SHA256", "Category", ...}]}}
 //   - a poll request from the scheduler: {"poll": true}
-// A manifest push at a cosign signature tag (`sha256-<hex>.sig`) is decoded as the signing
-// of the image `<repository>@sha256:<hex>`: only the repository and the tag are read from
+// A manifest push at a cosign signature tag (`sha256-<hex>.sig`) or at the referrers tag
+// (`sha256-<hex>`, the index listing v3 bundles where a registry has no referrers API) is
+// decoded as the signing of the image `<repository>@sha256:<hex>`: only the repository and the tag are read from
 // it, as a trigger; what is signed is then learned from the registry, never from the event.
 // A registry's `request.host` is client-supplied and ignored: the GUN's host comes from
 // configuration.
@@ -63,8 +64,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 // docker/distribution's repository path and tag grammars.
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
-// The tag cosign's classic format stores an image's signatures under.
-const SIGNATURE_TAG = /^sha256-([0-9a-f]{64})\.sig$/;
+// The tags cosign stores an image's signatures under: classic `.sig`, and the referrers tag.
+const SIGNATURE_TAG = /^sha256-([0-9a-f]{64})(?:\.sig)?$/;
 const MAX_ITEMS = 1_000;
 
 export function decodeCallbackRequest(input: unknown): CallbackRequest {

@@ -8,6 +8,9 @@
 //   Security: the event is only a trigger. Its digest (the signature manifest's), size and
 //   URL are never used; the registry host comes from configuration; whether the image is
 //   signed is learned from the registry and trust server by the verifiers, as on admission.
+// - A manifest pushed by digest whose `subject` is an image (a cosign v3 bundle, pushed as an
+//   OCI referrer) is a signature push for that image too. The subject is read from the
+//   registry (the pushed manifest, checked against its digest), never from the event.
 // - Notary signing produces no registry event, so Notary changefeed records (pushed here or
 //   read by the poller) re-check every ref recorded for the repositories that changed.
 // - Registries redeliver failed notifications with the same event id: each id is processed
@@ -33,6 +36,9 @@ export interface SignCallbackDeps {
   readonly namespace: string;
   // Reads new changefeed records for a poll request; absent when no trust server is configured.
   readonly poll?: () => Promise<readonly ChangeRecord[]>;
+  // The subject digest of the manifest `digest` in `repository` (on registryHost) when it is a
+  // referrer, else undefined; absent: pushes by digest are treated as image pushes.
+  readonly referrerSubject?: (repository: string, digest: string) => Promise<string | undefined>;
 }
 
 export interface SignStatus {
@@ -115,8 +121,13 @@ async function once(deps: SignCallbackDeps, id: string, process: () => Promise<'
   }
 }
 
-// An image push: records whether the pushed ref's digest is signed.
+// An image push: records whether the pushed ref's digest is signed. A push by digest of a
+// referrer (a manifest with a subject) is the signing of its subject instead.
 async function handlePush(deps: SignCallbackDeps, push: ManifestPush): Promise<'signed' | 'unsigned'> {
+  if (push.tag === undefined && deps.referrerSubject !== undefined) {
+    const subject = await deps.referrerSubject(push.repository, push.digest);
+    if (subject !== undefined) return handleSignaturePush(deps, { kind: 'signature-push', id: push.id, repository: push.repository, signedDigest: subject });
+  }
   const gun = `${deps.registryHost}/${push.repository}`;
   const outcome = await checkRef(deps, gun, push.tag ?? push.digest, push.digest, push.tag);
   await rememberRef(deps, gun, push.tag ?? push.digest);

@@ -1,10 +1,10 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { ErrorCode } from '../errors.js';
 import { joinField, toFieldPath } from '../field-path.js';
 import { imagePolicySpecSchema, toClosedSchema } from './image-policy-schema.js';
 import { decodeMetadata, truncate } from './decode-metadata.js';
 import { isPlainObject } from '../json.js';
 import { imagePatternProblems } from './image-pattern.js';
+import { identityProblems } from '../trust/cosign/identity.js';
 import {
   ENFORCE_ANNOTATION,
   ROOT_KEY_IDS_ANNOTATION,
@@ -12,6 +12,7 @@ import {
   type ImagePolicy,
   type Policy,
   type RepositoryPolicy,
+  type KeylessIdentity,
   type SignedIdentity,
   type SimplePolicy,
   type SimpleRequirement,
@@ -44,9 +45,13 @@ interface RawPolicy {
   readonly verification?: { readonly mode?: VerificationMode };
 }
 interface RawSigstore {
-  readonly authorities: readonly { readonly key?: { readonly secretName: string }; readonly keyless?: unknown }[];
+  readonly authorities: readonly { readonly key?: { readonly secretName: string }; readonly keyless?: RawKeyless }[];
   readonly threshold?: number;
-  readonly tlog?: 'none' | 'required';
+  readonly tlog?: 'auto' | 'required' | 'off' | 'none';
+}
+interface RawKeyless {
+  readonly identities: readonly KeylessIdentity[];
+  readonly trustRootSecretName?: string;
 }
 interface RawRequirement {
   readonly type: SimpleRequirementType;
@@ -139,9 +144,10 @@ function reportInertPatterns(spec: unknown, scope: ProblemScope): void {
 }
 
 // What the schema cannot say about `sigstore`: each authority is exactly one of key and
-// keyless, the threshold can be met, and what is valid but not built yet (keyless, a
-// transparency-log requirement) is refused as POLICY_UNSUPPORTED rather than ignored: a
-// policy must never be read as asking for less than it says.
+// keyless, each keyless identity names an issuer and a subject (exact or a valid regular
+// expression, not both), the threshold can be met, and keyless authorities are never
+// checked without the transparency log (`tlog: off`): a policy must never be read as asking
+// for less than it says.
 function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
   (spec.repositories ?? []).forEach((repository, index) => {
     const sigstore = repository.policy?.sigstore;
@@ -151,17 +157,19 @@ function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
       const field = `authorities[${position}]`;
       if (authority.key !== undefined && authority.keyless !== undefined) at.add(field, 'must have either key or keyless, not both');
       else if (authority.keyless !== undefined) {
-        at.add(`${field}.keyless`, 'keyless (Fulcio certificate) authorities are not supported yet: use key authorities', ErrorCode.POLICY_UNSUPPORTED);
-      } else if (authority.key === undefined) at.add(field, 'must have key');
+        authority.keyless.identities.forEach((identity, which) => {
+          for (const problem of identityProblems(identity)) at.add(`${field}.keyless.identities[${which}].${problem.field}`, problem.message);
+        });
+        if (sigstore.tlog === 'off' || sigstore.tlog === 'none') {
+          at.add(`${field}.keyless`, `cannot be checked with tlog: ${sigstore.tlog}: a keyless signature is only trusted with its transparency-log entry`);
+        }
+      } else if (authority.key === undefined) at.add(field, 'must have key or keyless');
     });
     const names = sigstore.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key.secretName]));
     const repeated = names.find((name, position) => names.indexOf(name) !== position);
     if (repeated !== undefined) at.add('authorities', `name secret "${truncate(repeated)}" more than once: each authority is one key`);
     if (sigstore.threshold !== undefined && sigstore.threshold > sigstore.authorities.length) {
       at.add('threshold', `is ${sigstore.threshold}, more than the ${sigstore.authorities.length} authorities listed`);
-    }
-    if (sigstore.tlog === 'required') {
-      at.add('tlog', 'transparency-log (Rekor) verification is not supported yet: key signatures are checked without it (tlog: none)', ErrorCode.POLICY_UNSUPPORTED);
     }
   });
 }
@@ -213,10 +221,22 @@ function toPolicy(raw: RawPolicy, rootKeyIds: readonly string[]): Policy {
   };
 }
 
-// Only called once reportSigstoreProblems found nothing: every authority is a key.
+// Only called once reportSigstoreProblems found nothing: every authority is one key or one
+// keyless set. `tlog: none` (the earlier spelling) is `off`.
 function toSigstorePolicy(raw: RawSigstore): SigstorePolicy {
   const keySecrets = raw.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key.secretName]));
-  return { keySecrets, threshold: raw.threshold ?? 1 };
+  const keyless = raw.authorities.flatMap((authority) =>
+    authority.keyless === undefined
+      ? []
+      : [
+          {
+            identities: authority.keyless.identities.map((identity) => ({ ...identity })),
+            ...(authority.keyless.trustRootSecretName === undefined ? {} : { trustRootSecretName: authority.keyless.trustRootSecretName }),
+          },
+        ],
+  );
+  const tlog = raw.tlog === undefined ? 'auto' : raw.tlog === 'none' ? 'off' : raw.tlog;
+  return { keySecrets, keyless, threshold: raw.threshold ?? 1, tlog };
 }
 
 function toSimplePolicy(raw: NonNullable<RawPolicy['simple']>): SimplePolicy {

@@ -56,13 +56,30 @@ export interface VulnerabilityPolicy {
   readonly iccrva: { readonly enabled: boolean; readonly account?: string };
 }
 
-// cosign (Sigstore) classic signatures made with keys. Keyless authorities and
-// transparency-log requirements are refused when the policy is decoded (not supported yet).
+// cosign (Sigstore) signatures, classic or v3 bundles, by key or keyless authorities.
 export interface SigstorePolicy {
   // Names of Secrets (in the workload's namespace) each holding one key as `cosign.pub`.
   readonly keySecrets: readonly string[];
-  // How many of them must each have signed the image (1..keySecrets.length).
+  // Keyless authorities: each one set of Fulcio certificate identities.
+  readonly keyless: readonly KeylessPolicy[];
+  // How many authorities (keys and keyless) must each have signed the image.
   readonly threshold: number;
+  // Transparency-log proof: auto (keyless: required; keys: not looked at), required, or off.
+  readonly tlog: 'auto' | 'required' | 'off';
+}
+
+export interface KeylessPolicy {
+  readonly identities: readonly KeylessIdentity[];
+  // A Secret (data key trusted_root.json) holding a private deployment's trusted root.
+  readonly trustRootSecretName?: string;
+}
+
+// One OIDC issuer and certificate subject, each exact or an anchored regular expression.
+export interface KeylessIdentity {
+  readonly issuer?: string;
+  readonly issuerRegExp?: string;
+  readonly subject?: string;
+  readonly subjectRegExp?: string;
 }
 
 // How the configured signature kinds combine: every one must pass, or one passing admits.

@@ -79,7 +79,16 @@ function toPolicyJson(policy: Policy): PolicyJson {
       signerSecrets: [...trust.signerSecrets],
       rootKeyIds: [...trust.rootKeyIds],
     },
-    ...(sigstore === undefined ? {} : { sigstore: { keySecrets: [...sigstore.keySecrets], threshold: sigstore.threshold } }),
+    ...(sigstore === undefined
+      ? {}
+      : {
+          sigstore: {
+            keySecrets: [...sigstore.keySecrets],
+            keyless: sigstore.keyless.map((keyless) => ({ ...keyless, identities: keyless.identities.map((identity) => ({ ...identity })) })),
+            threshold: sigstore.threshold,
+            tlog: sigstore.tlog,
+          },
+        }),
     ...(verification === undefined ? {} : { verification: { mode: verification.mode } }),
     ...(simple === undefined
       ? {}

@@ -1,7 +1,10 @@
 import { ErrorCode, TrustgateError } from '../errors.js';
 import { loadCosignKey } from '../trust/cosign/keys.js';
-import type { CosignAuthority } from '../trust/verifier.js';
-import type { Policy, PolicySecret, SigstorePolicy, SimplePolicy } from './model.js';
+import { createBoundedMemo } from '../cache/bounded-memo.js';
+import { isPlainObject, parseJsonBytes } from '../json.js';
+import type { TrustedRootJson } from '../trust/sigstore/trusted-root-source.js';
+import type { CosignAuthority, TlogMode } from '../trust/verifier.js';
+import type { KeylessPolicy, Policy, PolicySecret, SigstorePolicy, SimplePolicy } from './model.js';
 
 export type Requirement =
   // Nothing to verify: an empty or omitted policy, or trust disabled and nothing else required.
@@ -9,7 +12,7 @@ export type Requirement =
   // Notary v1 content trust; every listed signer (delegation `targets/<name>`) must have signed.
   | { readonly kind: 'notary'; readonly server?: string; readonly signers: readonly NotarySigner[]; readonly rootKeyIds: readonly string[] }
   // cosign classic signatures: at least `threshold` of the keys must each have signed.
-  | { readonly kind: 'cosign'; readonly authorities: readonly CosignAuthority[]; readonly threshold: number }
+  | { readonly kind: 'cosign'; readonly authorities: readonly CosignAuthority[]; readonly threshold: number; readonly tlog: TlogMode }
   // A check this product does not perform: always a denial with this reason, never an allow.
   | { readonly kind: 'unsupported'; readonly reason: string };
 
@@ -122,7 +125,58 @@ function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, na
     seen.add(spki);
     return { name, publicKeyPem };
   });
-  return { kind: 'cosign', authorities, threshold: sigstore.threshold };
+  const keyless = sigstore.keyless.map((authority, index) => toKeylessAuthority(authority, index, secrets, namespace));
+  return { kind: 'cosign', authorities: [...authorities, ...keyless], threshold: sigstore.threshold, tlog: sigstore.tlog };
+}
+
+// A keyless authority, named by its position among the policy's keyless ones, with the
+// trusted root of its Secret (data key `trusted_root.json`) when it names one.
+function toKeylessAuthority(authority: KeylessPolicy, index: number, secrets: SecretLookup, namespace: string): CosignAuthority {
+  const name = `keyless/${index + 1}`;
+  const secretName = authority.trustRootSecretName;
+  if (secretName === undefined) return { name, identities: authority.identities };
+  const secret = secrets.findSecret(namespace, secretName);
+  if (secret === undefined) {
+    throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `trusted root secret "${secretName}" not found in namespace "${namespace}": expected a Secret with key trusted_root.json`);
+  }
+  const text = readText(secret, 'trusted_root.json', namespace, 'trusted root secret', 'trusted_root.json');
+  return { name, identities: authority.identities, trustedRoot: decodeTrustedRoot(text, `trusted root secret "${secretName}" in namespace "${namespace}" (trustRootSecretName)`) };
+}
+
+// Decoded roots by their text: the same Secret is decoded once, and the same object is handed
+// to the verifier every time (which checks its meaning once per object).
+const ROOTS = createBoundedMemo<string, TrustedRootJson>(64);
+const MAX_TRUSTED_ROOT_BYTES = 1024 * 1024;
+const TRUSTED_ROOT_MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.trustedroot(\.v0\.1)?\+json(;version=0\.1)?$/;
+
+// The shape of a trusted_root.json (its keys and certificates are checked by the verifier);
+// anything else is POLICY_INVALID naming `where`.
+export function decodeTrustedRoot(text: string, where: string): TrustedRootJson {
+  const known = ROOTS.get(text);
+  if (known !== undefined) return known;
+  if (text.length > MAX_TRUSTED_ROOT_BYTES) throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: larger than ${MAX_TRUSTED_ROOT_BYTES} bytes`);
+  const root = parseJsonBytes(Buffer.from(text, 'utf8'), ErrorCode.POLICY_INVALID, where);
+  const mediaType = isPlainObject(root) ? root['mediaType'] : undefined;
+  if (!isPlainObject(root) || typeof mediaType !== 'string' || !TRUSTED_ROOT_MEDIA_TYPE.test(mediaType)) {
+    throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: not a Sigstore trusted_root.json (mediaType application/vnd.dev.sigstore.trustedroot+json;version=0.1)`);
+  }
+  for (const list of ['tlogs', 'certificateAuthorities', 'ctlogs', 'timestampAuthorities']) {
+    if (root[list] !== undefined && !Array.isArray(root[list])) throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: "${list}" is not an array`);
+  }
+  // A log key's validity must start somewhere: a missing start is a malformed root, not a
+  // key valid since the beginning of time.
+  for (const list of ['tlogs', 'ctlogs']) {
+    const logs = root[list];
+    (Array.isArray(logs) ? logs : []).forEach((log: unknown, index) => {
+      const key = isPlainObject(log) ? log['publicKey'] : undefined;
+      const validFor = isPlainObject(key) ? key['validFor'] : undefined;
+      if (!isPlainObject(validFor) || typeof validFor['start'] !== 'string') {
+        throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: ${list}[${index}].publicKey.validFor.start is required`);
+      }
+    });
+  }
+  ROOTS.set(text, root);
+  return root;
 }
 
 // One Secret value as trimmed UTF-8 text; absent or empty is POLICY_SECRET_MISSING.

@@ -25,17 +25,47 @@ export interface NotaryRequirement {
 
 // One key a cosign signature may be made with; `name` says where it came from (a Secret, a
 // file) in answers and logs.
-export interface CosignAuthority {
+export interface CosignKeyAuthority {
   readonly name: string;
   readonly publicKeyPem: string;
 }
 
-// cosign (Sigstore) classic signatures made with keys: at least `threshold` of the
+// One OIDC identity a keyless (Fulcio) certificate may name: the issuer and the subject (the
+// certificate's SAN), each exact or a regular expression that must match the whole value.
+export interface CertificateIdentity {
+  readonly issuer?: string;
+  readonly issuerRegExp?: string;
+  readonly subject?: string;
+  readonly subjectRegExp?: string;
+}
+
+// A keyless authority: a Fulcio certificate chained to the trusted root, logged in Rekor,
+// naming one of `identities`. `trustedRoot` is a private deployment's root (from a Secret);
+// absent, the verifier's own source (Sigstore's public-good root) is used.
+export interface CosignKeylessAuthority {
+  readonly name: string;
+  readonly identities: readonly CertificateIdentity[];
+  readonly trustedRoot?: Readonly<Record<string, unknown>>;
+}
+
+export type CosignAuthority = CosignKeyAuthority | CosignKeylessAuthority;
+
+// Transparency-log (Rekor) proof: auto (keyless: required, key: not looked at), required, or
+// off (keys only: keyless signatures are never accepted without it).
+export type TlogMode = 'auto' | 'required' | 'off';
+
+// cosign (Sigstore) signatures, classic or v3 bundles: at least `threshold` of the
 // authorities must each have signed the image's digest.
 export interface CosignRequirement {
   readonly kind: 'cosign';
   readonly authorities: readonly CosignAuthority[];
   readonly threshold: number;
+  // Absent: 'auto'.
+  readonly tlog?: TlogMode;
+}
+
+export function isKeyAuthority(authority: CosignAuthority): authority is CosignKeyAuthority {
+  return 'publicKeyPem' in authority;
 }
 
 export type TrustRequirement = NotaryRequirement | CosignRequirement;

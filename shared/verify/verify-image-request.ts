@@ -6,7 +6,8 @@ import { isDelegationName } from '../trust/notary/decode.js';
 import { publicKeyFromPem } from '../trust/notary/keys.js';
 import { normaliseTrustServerUrl } from '../trust/notary/trust-servers.js';
 import { loadCosignKey } from '../trust/cosign/keys.js';
-import type { CosignRequirement, SignerRequirement } from '../trust/verifier.js';
+import { identityProblems } from '../trust/cosign/identity.js';
+import type { CertificateIdentity, CosignAuthority, CosignRequirement, SignerRequirement, TlogMode } from '../trust/verifier.js';
 
 // Two forms: the explicit one names the trust requirement; the policy one names the
 // workload's namespace and the requirement comes from the policy that applies there.
@@ -120,20 +121,23 @@ export function decodeVerifyImageRequest(input: unknown): VerifyImageRequest {
 
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
 
-// `cosign: {keys: [{name, publicKey}], threshold?}`: each key a usable cosign public key
-// (ECDSA P-256/P-384 or RSA PEM; Ed25519 refused), the threshold 1..keys (default 1).
+// `cosign: {keys?: [{name, publicKey}], identities?: [{issuer|issuerRegExp, subject|subjectRegExp}],
+// threshold?, tlog?}`: each key a usable cosign public key (ECDSA P-256/P-384 or RSA PEM;
+// Ed25519 refused); the identities, when given, form one keyless authority checked against
+// the verifier's trusted root; the threshold 1..authorities (default 1).
 function decodeCosign(value: unknown, fail: (path: string, message: string) => void): Omit<CosignRequirement, 'kind'> | undefined {
   if (!isPlainObject(value)) {
-    fail('cosign', 'must be an object with keys');
+    fail('cosign', 'must be an object with keys or identities');
     return undefined;
   }
   for (const key of Object.keys(value)) {
-    if (!['keys', 'threshold'].includes(key)) fail(`cosign.${key}`, 'is not a known field');
+    if (!['keys', 'identities', 'threshold', 'tlog'].includes(key)) fail(`cosign.${key}`, 'is not a known field');
   }
-  const keys = value['keys'];
-  const authorities: { name: string; publicKeyPem: string }[] = [];
-  if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_LIST) {
-    fail('cosign.keys', `must be an array of 1 to ${MAX_LIST} keys`);
+  const keys = value['keys'] ?? [];
+  const identities = value['identities'];
+  const authorities: CosignAuthority[] = [];
+  if (!Array.isArray(keys) || keys.length > MAX_LIST || (keys.length === 0 && identities === undefined)) {
+    fail('cosign.keys', `must be an array of 1 to ${MAX_LIST} keys (or give identities)`);
     return undefined;
   }
   keys.forEach((entry: unknown, index) => {
@@ -150,12 +154,43 @@ function decodeCosign(value: unknown, fail: (path: string, message: string) => v
     }
     authorities.push({ name, publicKeyPem: publicKey });
   });
+  if (identities !== undefined) {
+    const decoded = decodeIdentities(identities, fail);
+    if (decoded !== undefined) authorities.push({ name: 'keyless', identities: decoded });
+  }
+  const tlog = value['tlog'] ?? 'auto';
+  if (tlog !== 'auto' && tlog !== 'required' && tlog !== 'off') fail('cosign.tlog', 'must be one of "auto", "required", "off"');
+  else if (tlog === 'off' && identities !== undefined) fail('cosign.tlog', 'cannot be "off" with identities: a keyless signature is only trusted with its transparency-log entry');
+  const count = keys.length + (identities === undefined ? 0 : 1);
   const threshold = value['threshold'] ?? 1;
-  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > keys.length) {
-    fail('cosign.threshold', `must be an integer from 1 to ${keys.length}`);
+  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > count) {
+    fail('cosign.threshold', `must be an integer from 1 to ${count}`);
     return undefined;
   }
-  return { authorities, threshold };
+  return { authorities, threshold, ...(tlog === 'auto' ? {} : { tlog: tlog as TlogMode }) };
+}
+
+// Keyless identities: 1..MAX_LIST objects, each an issuer and a subject (exact or pattern).
+function decodeIdentities(value: unknown, fail: (path: string, message: string) => void): readonly CertificateIdentity[] | undefined {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_LIST) {
+    fail('cosign.identities', `must be an array of 1 to ${MAX_LIST} identities`);
+    return undefined;
+  }
+  const identities: CertificateIdentity[] = [];
+  value.forEach((entry: unknown, index) => {
+    const path = `cosign.identities[${index}]`;
+    if (!isPlainObject(entry)) return fail(path, 'must be an object with issuer and subject');
+    const identity: Record<string, string> = {};
+    for (const [key, field] of Object.entries(entry)) {
+      if (!['issuer', 'issuerRegExp', 'subject', 'subjectRegExp'].includes(key)) fail(`${path}.${key}`, 'is not a known field');
+      else if (typeof field !== 'string' || field.length === 0) fail(`${path}.${key}`, 'must be a non-empty string');
+      else identity[key] = field;
+    }
+    const problems = identityProblems(identity);
+    for (const problem of problems) fail(`${path}.${problem.field}`, problem.message);
+    if (problems.length === 0) identities.push(identity);
+  });
+  return identities.length === value.length ? identities : undefined;
 }
 
 function isPemKey(pem: string): boolean {

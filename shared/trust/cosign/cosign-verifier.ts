@@ -1,24 +1,37 @@
-// The cosign ImageVerifier for classic, key-signed signatures: resolve the image to its
-// manifest digest in the registry, read the signature manifest at `sha256-<hex>.sig`, and
-// accept the digest when at least `threshold` authorities each have a signature that
-// verifies with their key and whose payload vouches for exactly that digest.
+// The cosign ImageVerifier: resolve the image to its manifest digest in the registry, find
+// its signatures where cosign writes them (the classic tag `sha256-<hex>.sig`, one layer per
+// signature, and Sigstore v3 bundles stored as OCI artifacts whose subject is the image,
+// through the referrers API or the referrers tag), and accept the digest when at least
+// `threshold` authorities each have a signature that verifies and vouches for exactly that
+// digest. The cryptography is sigstore-js's (sigstore-check.ts, loaded lazily): a classic
+// layer is wrapped as a v0.1 message-signature bundle, a v3 bundle is checked as it is.
 // A signature failing any check is skipped with its reason kept; the image is denied only
 // when too few authorities are satisfied, and the denial lists every reason.
 // Security: the signature is checked over the payload's exact bytes before the payload is
 // parsed, so unauthenticated JSON is never interpreted; the payload's digest claim (not its
 // docker-reference) binds it to the image, as in cosign, so a valid signature copied from
-// another image is refused.
-import { createBoundedMemo } from '../../cache/bounded-memo.js';
+// another image is refused; a v3 bundle counts only as an in-toto statement with cosign's
+// signature predicate about this digest (an attestation is not a signature).
 import { ErrorCode, TrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
-import { decodeBase64 } from '../notary/base64.js';
-import type { CosignRequirement, ImageVerifier, VerifiedImage } from '../verifier.js';
-import { startDeadline } from './deadline.js';
-import { loadCosignKey, verifySignature, type CosignKey } from './keys.js';
+import { PUBLIC_GOOD_TRUSTED_ROOT, staticTrustedRootSource, type TrustedRootJson, type TrustedRootSource } from '../sigstore/trusted-root-source.js';
+import { isKeyAuthority, type CosignAuthority, type CosignRequirement, type ImageVerifier, type TlogMode, type VerifiedImage } from '../verifier.js';
+import { classicToBundle, usesTransparencyLog } from './classic-bundle.js';
+import { startDeadline, type Deadline } from './deadline.js';
+import { loadCosignKey } from './keys.js';
 import { checkPayload } from './payload.js';
-import { createRegistryClient, DEFAULT_REGISTRY_LIMITS, MEDIA_TYPES, type RegistryClient, type RegistryLimits, type SignatureLayer } from './registry-client.js';
+import {
+  createRegistryClient,
+  DEFAULT_REGISTRY_LIMITS,
+  MEDIA_TYPES,
+  type BundleReferrer,
+  type RegistryClient,
+  type RegistryLimits,
+  type SignatureLayer,
+} from './registry-client.js';
+import { checkSignatureEnvelope } from './statement.js';
 
 // Whole-verification budget for the registry's answers.
 export const DEFAULT_COSIGN_DEADLINE_MS = 20_000;
@@ -32,28 +45,33 @@ export interface CosignVerifierDeps {
   readonly deadlineMs?: number;
   // Monotonic milliseconds for the deadline (default performance.now).
   readonly monotonicNow?: () => number;
+  // Sigstore's trusted root for keyless signatures and transparency-log proofs (default: the
+  // public-good root shipped with the product); an authority may name its own.
+  readonly trustedRoot?: TrustedRootSource;
 }
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
 // images verified) never receive the operator's trust-server credentials.
-export function createAnonymousCosignVerifier(fetch: Fetch, logger: Logger, nowMs: () => number): ImageVerifier<CosignRequirement> {
-  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }) });
+export function createAnonymousCosignVerifier(fetch: Fetch, logger: Logger, nowMs: () => number, trustedRoot?: TrustedRootSource): ImageVerifier<CosignRequirement> {
+  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }), ...(trustedRoot === undefined ? {} : { trustedRoot }) });
 }
 
-interface Authority {
-  readonly name: string;
-  readonly key: CosignKey;
+type SigstoreCheck = typeof import('./sigstore-check.js');
+let sigstoreModule: Promise<SigstoreCheck> | undefined;
+
+// sigstore-js, loaded on the first cosign signature looked at.
+function loadSigstore(): Promise<SigstoreCheck> {
+  sigstoreModule ??= import('./sigstore-check.js');
+  return sigstoreModule;
 }
 
-// Keys by PEM text: policies name the same few keys on every admission.
-const KEYS = createBoundedMemo<string, CosignKey>(256);
-
-function keyFor(pem: string, name: string): CosignKey {
-  const known = KEYS.get(pem);
-  if (known !== undefined) return known;
-  const key = loadCosignKey(pem, name);
-  KEYS.set(pem, key);
-  return key;
+// What one signature offers for checking: a bundle per authority kind, and the check of its
+// digest claim once a signature verified.
+interface Candidate {
+  readonly where: string;
+  bundleFor(keyed: boolean, withLog: boolean): unknown;
+  readonly artifact?: Uint8Array;
+  checkClaim(digest: string): void;
 }
 
 export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<CosignRequirement> {
@@ -62,76 +80,166 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
     ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
     limits: deps.limits ?? DEFAULT_REGISTRY_LIMITS,
   });
+  const trustedRoot = deps.trustedRoot ?? staticTrustedRootSource(PUBLIC_GOOD_TRUSTED_ROOT);
+  const rootsFor = (authorities: readonly CosignAuthority[], tlog: TlogMode, signal: AbortSignal | undefined) => rootsForImpl(trustedRoot, authorities, tlog, signal);
   return {
     kind: 'cosign',
     // `signal` is the caller's budget: it aborts the registry requests together with the
     // verifier's own deadline, whichever ends first.
     async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
-      const authorities: Authority[] = requirement.authorities.map((authority) => ({ name: authority.name, key: keyFor(authority.publicKeyPem, authority.name) }));
+      const authorities = requirement.authorities;
       if (authorities.length === 0 || requirement.threshold < 1 || requirement.threshold > authorities.length) {
         throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign threshold ${requirement.threshold} cannot be met by ${authorities.length} authorities`);
       }
+      const tlog = requirement.tlog ?? 'auto';
+      for (const authority of authorities) {
+        if (isKeyAuthority(authority)) loadCosignKey(authority.publicKeyPem, authority.name);
+        else if (tlog === 'off') throw new TrustgateError(ErrorCode.POLICY_INVALID, `keyless authority ${authority.name} cannot be checked with tlog: off`);
+      }
       const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
       const digest = await registry.resolveDigest(image, deadline);
-      const layers = await registry.listSignatures(image, digest, deadline);
-      if (layers.length === 0) {
-        throw new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, `no cosign signatures for ${digest} (nothing at tag ${digest.replace(':', '-')}.sig)`);
-      }
-      const satisfied = new Set<string>();
       const reasons: TrustgateError[] = [];
-      for (const layer of layers) {
+      const layers = await registry.listSignatures(image, digest, deadline);
+      const referrers = await registry.listBundleReferrers(image, digest, deadline).catch((thrown: unknown) => {
+        const error = fatalOr(thrown, signal);
+        reasons.push(new TrustgateError(error.code, `referrers of ${digest}: ${error.message}`, { cause: error }));
+        return [] as readonly BundleReferrer[];
+      });
+      if (layers.length === 0 && referrers.length === 0 && reasons.length === 0) {
+        throw new TrustgateError(
+          ErrorCode.COSIGN_SIGNATURE_MISSING,
+          `no cosign signatures for ${digest} (nothing at tag ${digest.replace(':', '-')}.sig and no Sigstore bundle among its referrers)`,
+        );
+      }
+      const root = await rootsFor(authorities, tlog, signal);
+      const satisfied = new Map<string, string>();
+      const sources: (() => Promise<Candidate>)[] = [
+        ...layers.map((layer) => () => classicCandidate(registry, image, layer, deadline)),
+        ...referrers.map((referrer) => () => bundleCandidate(registry, image, referrer, digest, deadline)),
+      ];
+      for (const next of sources) {
         if (satisfied.size === authorities.length) break;
         const pending = authorities.filter((authority) => !satisfied.has(authority.name));
         try {
-          const signers = await checkLayer(registry, image, layer, digest, pending, deadline);
-          for (const name of signers) satisfied.add(name);
+          const candidate = await next();
+          const signers = await checkCandidate(candidate, pending, digest, tlog, root);
+          for (const [name, detail] of signers) satisfied.set(name, detail);
         } catch (thrown) {
-          const error = toTrustgateError(thrown);
-          if (error.code === ErrorCode.INTERNAL) throw thrown;
-          // The deadline (or the caller giving up) is the registry's failure as a whole, not
-          // one signature's.
-          if (error.code === ErrorCode.REGISTRY_UNAVAILABLE || signal?.aborted === true) throw error;
-          reasons.push(error);
+          reasons.push(fatalOr(thrown, signal));
         }
       }
       if (satisfied.size >= requirement.threshold) {
-        const signers = authorities.filter((authority) => satisfied.has(authority.name)).map((authority) => `cosign:${authority.name}`);
+        const signers = authorities.flatMap((authority) => {
+          const detail = satisfied.get(authority.name);
+          return detail === undefined ? [] : [`cosign:${authority.name}${detail}`];
+        });
         deps.logger.info('cosign signatures verified', { digest, signers });
         return { digest, signers };
       }
-      throw notVerified(requirement, satisfied.size, layers.length, reasons);
+      throw notVerified(requirement, satisfied.size, layers.length + referrers.length, reasons);
     },
   };
 }
 
-// One signature layer against the authorities not yet satisfied; answers the names of
-// those whose key made it, or throws the reason the layer counts for none.
-async function checkLayer(
-  registry: RegistryClient,
-  image: ImageReference,
-  layer: SignatureLayer,
-  digest: string,
-  authorities: readonly Authority[],
-  deadline: ReturnType<typeof startDeadline>,
-): Promise<readonly string[]> {
+// Rethrows what ends the whole verification (a bug, the registry gone or too slow, the
+// caller giving up); answers the error that makes only this signature not count.
+function fatalOr(thrown: unknown, signal: AbortSignal | undefined): TrustgateError {
+  const error = toTrustgateError(thrown);
+  if (error.code === ErrorCode.INTERNAL) throw thrown;
+  if (error.code === ErrorCode.REGISTRY_UNAVAILABLE || signal?.aborted === true) throw error;
+  return error;
+}
+
+// The trusted root each authority is checked against (read once per verification, and only
+// when some authority needs one).
+async function rootsForImpl(
+  source: TrustedRootSource,
+  authorities: readonly CosignAuthority[],
+  tlog: TlogMode,
+  signal: AbortSignal | undefined,
+): Promise<(authority: CosignAuthority) => { root: TrustedRootJson; name: string }> {
+  const needed = authorities.some((authority) => !isKeyAuthority(authority) || tlog === 'required');
+  const shared = needed ? await source.current(signal) : PUBLIC_GOOD_TRUSTED_ROOT;
+  return (authority) =>
+    !isKeyAuthority(authority) && authority.trustedRoot !== undefined
+      ? { root: authority.trustedRoot, name: `trusted root of ${authority.name}` }
+      : { root: shared, name: 'the Sigstore trusted root' };
+}
+
+// A classic layer: its payload (read once) and annotations.
+async function classicCandidate(registry: RegistryClient, image: ImageReference, layer: SignatureLayer, deadline: Deadline): Promise<Candidate> {
   const where = `signature ${layer.index} (${layer.digest})`;
   if (layer.mediaType !== MEDIA_TYPES.simpleSigning) {
     throw new TrustgateError(ErrorCode.COSIGN_PAYLOAD_INVALID, `${where} is not of media type ${MEDIA_TYPES.simpleSigning}`);
   }
-  const signature = layer.signature === undefined ? undefined : decodeBase64(layer.signature);
-  if (signature === undefined || signature.length === 0) {
+  if (layer.signature === undefined || layer.signature.trim() === '') {
     throw new TrustgateError(ErrorCode.COSIGN_SIGNATURE_INVALID, `${where} has no base64 signature annotation`);
   }
+  const signature = layer.signature;
   const payload = await registry.fetchPayload(image, layer, deadline);
-  const signers = authorities.filter((authority) => verifySignature(authority.key, payload, signature)).map((authority) => authority.name);
-  if (signers.length === 0) {
-    throw new TrustgateError(ErrorCode.COSIGN_SIGNATURE_INVALID, `${where} is not valid for key ${authorities.map((authority) => authority.name).join(', ')}`);
-  }
+  const parts = {
+    payload,
+    signature,
+    ...(layer.certificate === undefined ? {} : { certificate: layer.certificate }),
+    ...(layer.chain === undefined ? {} : { chain: layer.chain }),
+    ...(layer.rekorBundle === undefined ? {} : { rekorBundle: layer.rekorBundle }),
+  };
+  return {
+    where,
+    artifact: payload,
+    bundleFor: (keyed, withLog) => classicToBundle(parts, keyed, withLog),
+    checkClaim: (digest) => void checkPayload(payload, digest),
+  };
+}
+
+// A v3 bundle referrer: its bundle, read once.
+async function bundleCandidate(registry: RegistryClient, image: ImageReference, referrer: BundleReferrer, digest: string, deadline: Deadline): Promise<Candidate> {
+  const where = `bundle ${referrer.index} (${referrer.digest})`;
   try {
-    checkPayload(payload, digest);
+    const { bundle } = await registry.fetchBundle(image, referrer, digest, deadline);
+    return { where, bundleFor: () => bundle, checkClaim: (claimed) => checkSignatureEnvelope(bundle, claimed) };
   } catch (thrown) {
     const error = toTrustgateError(thrown);
-    throw new TrustgateError(error.code, `${where} by ${signers.join(', ')}: ${error.message}`, { cause: error });
+    if (error.code === ErrorCode.REGISTRY_UNAVAILABLE || error.code === ErrorCode.INTERNAL) throw thrown;
+    throw new TrustgateError(error.code, `${where}: ${error.message}`, { cause: error });
+  }
+}
+
+// One signature against the authorities not yet satisfied: answers each authority it
+// satisfies with the identity it names, or throws the reason it counts for none.
+async function checkCandidate(
+  candidate: Candidate,
+  authorities: readonly CosignAuthority[],
+  digest: string,
+  tlog: TlogMode,
+  rootFor: (authority: CosignAuthority) => { root: TrustedRootJson; name: string },
+): Promise<ReadonlyMap<string, string>> {
+  const sigstore = await loadSigstore();
+  const signers = new Map<string, string>();
+  const failures: TrustgateError[] = [];
+  for (const authority of authorities) {
+    const keyed = isKeyAuthority(authority);
+    const { root, name } = rootFor(authority);
+    try {
+      const bundle = candidate.bundleFor(keyed, usesTransparencyLog(keyed, tlog));
+      const signer = sigstore.checkBundle({ bundle, ...(candidate.artifact === undefined ? {} : { artifact: candidate.artifact }), authority, trustedRoot: root, rootName: name, tlog });
+      signers.set(authority.name, signer.subject === undefined ? '' : ` (${signer.subject} from ${signer.issuer ?? ''})`);
+    } catch (thrown) {
+      const error = toTrustgateError(thrown);
+      if (error.code === ErrorCode.INTERNAL || error.code === ErrorCode.POLICY_INVALID) throw thrown;
+      failures.push(new TrustgateError(error.code, `${authority.name}: ${error.message}`, { cause: error }));
+    }
+  }
+  if (signers.size === 0) {
+    const codes = [...new Set(failures.map((failure) => failure.code))];
+    const code = codes.length === 1 && codes[0] !== undefined ? codes[0] : ErrorCode.COSIGN_SIGNATURE_INVALID;
+    throw new TrustgateError(code, `${candidate.where} is not valid for ${failures.map((failure) => failure.message).join('; ')}`);
+  }
+  try {
+    candidate.checkClaim(digest);
+  } catch (thrown) {
+    const error = toTrustgateError(thrown);
+    throw new TrustgateError(error.code, `${candidate.where} by ${[...signers.keys()].join(', ')}: ${error.message}`, { cause: error });
   }
   return signers;
 }
@@ -145,4 +253,12 @@ function notVerified(requirement: CosignRequirement, satisfied: number, count: n
   const need = `${requirement.threshold} of ${requirement.authorities.length} cosign authorities`;
   const detail = reasons.map((reason) => `[${reason.code}] ${reason.message}`).join('; ');
   return new TrustgateError(code, `cosign: ${satisfied} authorities satisfied by ${count} signatures, need ${need}${detail === '' ? '' : `: ${detail}`}`);
+}
+
+// For sign-callback: the subject of a manifest pushed to `registryHost`, read from the registry
+// (anonymously, within one deadline), so a pushed v3 bundle refreshes its image's record.
+export function createReferrerSubjectReader(fetch: Fetch, registryHost: string, nowMs: () => number): (repository: string, digest: string) => Promise<string | undefined> {
+  const registry = createRegistryClient({ fetch, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }), limits: DEFAULT_REGISTRY_LIMITS });
+  return (repository, digest) =>
+    registry.readSubject({ registry: registryHost, repository, digest }, digest, startDeadline(DEFAULT_COSIGN_DEADLINE_MS));
 }

@@ -21,6 +21,7 @@ export const MEDIA_TYPES = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   simpleSigning: 'application/vnd.dev.cosign.simplesigning.v1+json',
+  sigstoreBundle: 'application/vnd.dev.sigstore.bundle.v0.3+json',
 } as const;
 
 // Every manifest kind an image can be: without a full list a registry converts to schema 1
@@ -28,6 +29,10 @@ export const MEDIA_TYPES = {
 const IMAGE_ACCEPT = [MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex];
 const SIGNATURE_ACCEPT = [MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest];
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
+const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
+const REKOR_BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
+const INDEX_ACCEPT = [MEDIA_TYPES.ociIndex];
 
 export interface RegistryLimits {
   // Largest manifest (image or signature) read.
@@ -36,6 +41,10 @@ export interface RegistryLimits {
   readonly maxPayloadBytes: number;
   // Most signature layers looked at for one image.
   readonly maxSignatures: number;
+  // Most referrers (v3 bundle artifacts and others) listed for one image.
+  readonly maxReferrers: number;
+  // Largest Sigstore bundle blob read.
+  readonly maxBundleBytes: number;
   // Per request; the whole verification also has one deadline.
   readonly requestTimeoutMs: number;
 }
@@ -44,6 +53,8 @@ export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
   maxManifestBytes: 4 * 1024 * 1024,
   maxPayloadBytes: 64 * 1024,
   maxSignatures: 32,
+  maxReferrers: 64,
+  maxBundleBytes: 256 * 1024,
   requestTimeoutMs: 10_000,
 };
 
@@ -62,6 +73,22 @@ export interface SignatureLayer {
   readonly mediaType: string;
   // Base64 text of the annotation, undefined when absent.
   readonly signature: string | undefined;
+  // Keyless parts: the PEM certificate and chain, and the legacy Rekor bundle (JSON text).
+  readonly certificate?: string;
+  readonly chain?: string;
+  readonly rekorBundle?: string;
+}
+
+// One referrer of the image that claims to be a Sigstore bundle (cosign v3's format).
+export interface BundleReferrer {
+  readonly index: number;
+  // The artifact manifest's digest.
+  readonly digest: string;
+}
+
+// A referrer's bundle: the JSON document, not yet verified.
+export interface ReferrerBundle {
+  readonly bundle: unknown;
 }
 
 export interface RegistryClient {
@@ -72,6 +99,13 @@ export interface RegistryClient {
   listSignatures(image: ImageReference, digest: string, deadline: Deadline): Promise<readonly SignatureLayer[]>;
   // The payload blob of a layer, checked against the layer's digest and size.
   fetchPayload(image: ImageReference, layer: SignatureLayer, deadline: Deadline): Promise<Uint8Array>;
+  // The image's referrers whose artifactType is a Sigstore bundle: from the referrers API, or
+  // where the registry has none (404), from the referrers tag `sha256-<hex>`.
+  listBundleReferrers(image: ImageReference, digest: string, deadline: Deadline): Promise<readonly BundleReferrer[]>;
+  // The subject digest of the manifest `digest` when it is a referrer (has a `subject`).
+  readSubject(image: ImageReference, digest: string, deadline: Deadline): Promise<string | undefined>;
+  // One referrer's bundle, its manifest checked to be a bundle artifact whose subject is `digest`.
+  fetchBundle(image: ImageReference, referrer: BundleReferrer, digest: string, deadline: Deadline): Promise<ReferrerBundle>;
 }
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -145,6 +179,81 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
         throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `signature ${layer.index} payload from ${url} hashes to ${actual} (${response.body.length} bytes): expected ${layer.digest} (${layer.size} bytes)`);
       }
       return response.body;
+    },
+
+    async listBundleReferrers(image, digest, deadline) {
+      const repo = open(image);
+      let url = `${repo.repositoryUrl}/referrers/${digest}`;
+      let response = await repo.get(url, INDEX_ACCEPT, limits.maxManifestBytes, deadline);
+      // No referrers API (distribution 2.8 answers 404): the referrers tag schema.
+      if (response.status === 404 || response.status === 405) {
+        url = `${repo.repositoryUrl}/manifests/${digest.replace(':', '-')}`;
+        response = await repo.get(url, INDEX_ACCEPT, limits.maxManifestBytes, deadline);
+        if (response.status === 404) return [];
+        expectOk(response, url);
+        checkManifestDigest(response, url);
+      } else expectOk(response, url);
+      const index = decodeManifest(response, url, INDEX_ACCEPT);
+      const manifests = index['manifests'] ?? [];
+      if (!Array.isArray(manifests)) throw invalidResponse(`referrers index ${url} has no "manifests" array`);
+      if (manifests.length > limits.maxReferrers) {
+        throw new TrustgateError(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE, `referrers index ${url} lists ${manifests.length} referrers, more than the ${limits.maxReferrers} looked at`);
+      }
+      const referrers: BundleReferrer[] = [];
+      manifests.forEach((entry: unknown, position) => {
+        if (!isPlainObject(entry) || entry['artifactType'] !== MEDIA_TYPES.sigstoreBundle) return;
+        const entryDigest = entry['digest'];
+        if (typeof entryDigest !== 'string' || !DIGEST_RE.test(entryDigest)) throw invalidResponse(`referrers index ${url}: entry ${position + 1} has no sha256 digest`);
+        if (!referrers.some((known) => known.digest === entryDigest)) referrers.push({ index: position + 1, digest: entryDigest });
+      });
+      return referrers;
+    },
+
+    async readSubject(image, digest, deadline) {
+      const repo = open(image);
+      const url = `${repo.repositoryUrl}/manifests/${digest}`;
+      const response = await repo.get(url, [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex], limits.maxManifestBytes, deadline);
+      if (response.status === 404) return undefined;
+      expectOk(response, url);
+      if (checkManifestDigest(response, url) !== digest) throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `manifest ${url} does not hash to ${digest}`);
+      const manifest = parseJsonBytes(response.body, ErrorCode.REGISTRY_RESPONSE_INVALID, `manifest ${url}`);
+      const subject = isPlainObject(manifest) ? manifest['subject'] : undefined;
+      const subjectDigest = isPlainObject(subject) ? subject['digest'] : undefined;
+      return typeof subjectDigest === 'string' && DIGEST_RE.test(subjectDigest) ? subjectDigest : undefined;
+    },
+
+    async fetchBundle(image, referrer, digest, deadline) {
+      const repo = open(image);
+      const url = `${repo.repositoryUrl}/manifests/${referrer.digest}`;
+      const response = await repo.get(url, [MEDIA_TYPES.ociManifest], limits.maxManifestBytes, deadline);
+      expectOk(response, url);
+      if (checkManifestDigest(response, url) !== referrer.digest) {
+        throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `referrer ${referrer.index} manifest ${url} does not hash to ${referrer.digest}`);
+      }
+      const manifest = decodeManifest(response, url, [MEDIA_TYPES.ociManifest]);
+      const subject = manifest['subject'];
+      if (!isPlainObject(subject) || subject['digest'] !== digest) {
+        throw new TrustgateError(ErrorCode.COSIGN_DIGEST_MISMATCH, `referrer ${referrer.index} (${referrer.digest}) has another subject than ${digest}`);
+      }
+      const layers = manifest['layers'];
+      const layer = Array.isArray(layers) && layers.length === 1 ? (layers[0] as unknown) : undefined;
+      if (!isPlainObject(layer) || layer['mediaType'] !== MEDIA_TYPES.sigstoreBundle) {
+        throw new TrustgateError(ErrorCode.COSIGN_BUNDLE_INVALID, `referrer ${referrer.index} (${referrer.digest}) does not have exactly one ${MEDIA_TYPES.sigstoreBundle} layer`);
+      }
+      const { digest: blobDigest, size } = layer;
+      if (typeof blobDigest !== 'string' || !DIGEST_RE.test(blobDigest) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+        throw invalidResponse(`referrer ${referrer.index} (${referrer.digest}): bundle layer has no valid digest and size`);
+      }
+      if (size > limits.maxBundleBytes) {
+        throw new TrustgateError(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE, `referrer ${referrer.index} bundle is ${size} bytes, more than the ${limits.maxBundleBytes} read`);
+      }
+      const blobUrl = `${repo.repositoryUrl}/blobs/${blobDigest}`;
+      const blob = await repo.get(blobUrl, [MEDIA_TYPES.sigstoreBundle, '*/*'], limits.maxBundleBytes, deadline);
+      expectOk(blob, blobUrl);
+      if (sha256(blob.body) !== blobDigest || blob.body.length !== size) {
+        throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `referrer ${referrer.index} bundle from ${blobUrl} does not hash to ${blobDigest} (${size} bytes)`);
+      }
+      return { bundle: parseJsonBytes(blob.body, ErrorCode.COSIGN_BUNDLE_INVALID, `referrer ${referrer.index} bundle`) };
     },
   };
 }
@@ -273,8 +382,23 @@ function toSignatureLayer(raw: unknown, index: number, url: string): SignatureLa
   if (annotations !== undefined && annotations !== null && !isPlainObject(annotations)) {
     throw invalidResponse(`signature manifest ${url}: layer ${index} annotations are not an object`);
   }
-  const signature = isPlainObject(annotations) ? annotations[SIGNATURE_ANNOTATION] : undefined;
-  return { index, digest, size, mediaType, signature: typeof signature === 'string' ? signature : undefined };
+  const text = (name: string): string | undefined => {
+    const value = isPlainObject(annotations) ? annotations[name] : undefined;
+    return typeof value === 'string' ? value : undefined;
+  };
+  const certificate = text(CERTIFICATE_ANNOTATION);
+  const chain = text(CHAIN_ANNOTATION);
+  const rekorBundle = text(REKOR_BUNDLE_ANNOTATION);
+  return {
+    index,
+    digest,
+    size,
+    mediaType,
+    signature: text(SIGNATURE_ANNOTATION),
+    ...(certificate === undefined ? {} : { certificate }),
+    ...(chain === undefined ? {} : { chain }),
+    ...(rekorBundle === undefined ? {} : { rekorBundle }),
+  };
 }
 
 export function sha256(bytes: Uint8Array): string {

@@ -5,6 +5,7 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { OCI_INDEX, referrersIndex, type Artifact } from '../../support/sigstore-bundles.js';
 import { pushBlob, type DockerRegistry } from './docker-registry.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -21,6 +22,8 @@ export interface ClassicSignature {
   readonly payload: Buffer;
   // Base64 of the DER signature.
   readonly signature: string;
+  // More layer annotations (keyless: certificate, chain, Rekor bundle).
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 // A P-256 key pair, as `cosign generate-key-pair` makes by default.
@@ -62,11 +65,11 @@ export async function pushCosignSignatures(registry: DockerRegistry, repository:
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: sha256(config) },
-      layers: signatures.map(({ payload, signature }) => ({
+      layers: signatures.map(({ payload, signature, annotations }) => ({
         mediaType: SIMPLE_SIGNING,
         size: payload.length,
         digest: sha256(payload),
-        annotations: { 'dev.cosignproject.cosign/signature': signature },
+        annotations: { 'dev.cosignproject.cosign/signature': signature, ...annotations },
       })),
     }),
   );
@@ -77,4 +80,20 @@ export async function pushCosignSignatures(registry: DockerRegistry, repository:
 
 function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+// Pushes cosign v3 bundle artifacts by digest and the referrers tag `sha256-<hex>` (the OCI
+// index listing them) for the image `subject`, as cosign 3 does where a registry has no
+// referrers API.
+export async function pushBundleReferrers(registry: DockerRegistry, repository: string, subject: string, artifacts: readonly Artifact[]): Promise<void> {
+  for (const artifact of artifacts) {
+    for (const blob of artifact.blobs) await pushBlob(registry, repository, blob);
+    await putManifest(registry, repository, artifact.digest, artifact.manifest, OCI_MANIFEST);
+  }
+  await putManifest(registry, repository, subject.replace(':', '-'), referrersIndex(artifacts), OCI_INDEX);
+}
+
+async function putManifest(registry: DockerRegistry, repository: string, reference: string, body: Buffer, mediaType: string): Promise<void> {
+  const response = await fetch(`${registry.url}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { ...registry.pushHeaders, 'content-type': mediaType }, body });
+  if (response.status !== 201) throw new Error(`manifest PUT ${reference}: expected 201, got ${response.status}: ${await response.text()}`);
 }

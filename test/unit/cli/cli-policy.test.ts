@@ -390,16 +390,26 @@ spec:
     const path = await policyDir('sigstore', SIGSTORE);
     expect((await cli('policy', 'lint', path)).code).toBe(0);
     const human = await cli('policy', 'lookup', 'reg.example.com/signed/app:v1', '--policies', path);
-    expect(human.stdout).toContain('sigstore: cosign signatures (classic, key-based, no transparency log) by 1 of key secrets: release-key');
+    expect(human.stdout).toContain('sigstore: cosign signatures (classic or v3 bundles; transparency log: auto) by 1 of: key secret release-key');
     expect(human.stdout).toContain('verification mode: any');
     const json = await cli('policy', 'lookup', 'reg.example.com/signed/app:v1', '--policies', path, '--json');
-    expect(JSON.parse(json.stdout)).toMatchObject({ policy: { sigstore: { keySecrets: ['release-key'], threshold: 1 }, verification: { mode: 'any' } } });
+    expect(JSON.parse(json.stdout)).toMatchObject({ policy: { sigstore: { keySecrets: ['release-key'], keyless: [], threshold: 1, tlog: 'auto' }, verification: { mode: 'any' } } });
   });
 
-  it('lint refuses a keyless authority, saying keyless is not supported yet', async () => {
-    const result = await cli('policy', 'lint', await policyDir('keyless', KEYLESS));
+  it('lint finds a keyless policy valid and lookup shows its identities', async () => {
+    const path = await policyDir('keyless', KEYLESS);
+    expect((await cli('policy', 'lint', path)).code).toBe(0);
+    const human = await cli('policy', 'lookup', 'reg.example.com/app:v1', '--policies', path);
+    expect(human.stdout).toContain('keyless repo:org/app from https://token.actions.githubusercontent.com (public-good root)');
+    const json = await cli('policy', 'lookup', 'reg.example.com/app:v1', '--policies', path, '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      policy: { sigstore: { keySecrets: [], keyless: [{ identities: [{ issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' }] }], tlog: 'auto' } },
+    });
+  });
+
+  it('lint refuses a keyless authority with tlog off, naming the field', async () => {
+    const result = await cli('policy', 'lint', await policyDir('keyless-off', KEYLESS.replace('{sigstore: {', '{sigstore: {tlog: "off", ')));
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('sigstore.authorities[0].keyless');
-    expect(result.stdout).toContain('not supported yet');
   });
 });

@@ -1,6 +1,7 @@
-// The `sigstore` and `verification` fields of an image policy: key authorities decode with
-// their defaults; what is valid but not built yet (keyless, a transparency-log requirement)
-// is refused as POLICY_UNSUPPORTED, never ignored; mistakes are POLICY_INVALID.
+// The `sigstore` and `verification` fields of an image policy: key and keyless authorities
+// decode with their defaults; a keyless authority without the transparency log, an identity
+// without issuer or subject, a pattern that is not a regular expression, and every other
+// mistake are POLICY_INVALID, never ignored.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
@@ -35,7 +36,7 @@ function policyOf(policy: string) {
 describe('sigstore policy fields', () => {
   it('decode key authorities with threshold 1 and no verification mode by default', () => {
     const policy = policyOf('{sigstore: {authorities: [{key: {secretName: release-key}}]}}');
-    expect(policy?.sigstore).toEqual({ keySecrets: ['release-key'], threshold: 1 });
+    expect(policy?.sigstore).toEqual({ keySecrets: ['release-key'], keyless: [], threshold: 1, tlog: 'auto' });
     expect(policy?.verification).toBeUndefined();
     expect(policy?.trust.enabled).toBe(false);
   });
@@ -44,21 +45,20 @@ describe('sigstore policy fields', () => {
     const policy = policyOf(
       '{trust: {enabled: true}, verification: {mode: any}, sigstore: {threshold: 2, tlog: none, authorities: [{key: {secretName: a}}, {key: {secretName: b}}]}}',
     );
-    expect(policy?.sigstore).toEqual({ keySecrets: ['a', 'b'], threshold: 2 });
+    expect(policy?.sigstore).toEqual({ keySecrets: ['a', 'b'], keyless: [], threshold: 2, tlog: 'off' });
     expect(policy?.verification).toEqual({ mode: 'any' });
   });
 
-  it('refuse keyless authorities as not supported yet', () => {
-    const code = codeOf('{sigstore: {authorities: [{keyless: {identities: [{issuer: "https://accounts.google.com", subject: "me@example.com"}]}}]}}');
-    expect(code).toBe(ErrorCode.POLICY_UNSUPPORTED);
-  });
-
-  it('refuse a transparency-log requirement as not supported yet', () => {
-    expect(codeOf('{sigstore: {tlog: required, authorities: [{key: {secretName: a}}]}}')).toBe(ErrorCode.POLICY_UNSUPPORTED);
-  });
-
-  it('report an unsupported request together with real mistakes as POLICY_INVALID', () => {
-    expect(codeOf('{sigstore: {tlog: required, authorities: [{key: {secretName: a}}]}, mutateImage: maybe}')).toBe(ErrorCode.POLICY_INVALID);
+  it('decode keyless identities, a trusted root secret and tlog required beside a key', () => {
+    const policy = policyOf(
+      '{sigstore: {tlog: required, threshold: 2, authorities: [{key: {secretName: a}}, {keyless: {trustRootSecretName: corp, identities: [{issuer: "https://token.actions.githubusercontent.com", subjectRegExp: "^https://github\\\\.com/acme/.+$"}]}}]}}',
+    );
+    expect(policy?.sigstore).toEqual({
+      keySecrets: ['a'],
+      keyless: [{ trustRootSecretName: 'corp', identities: [{ issuer: 'https://token.actions.githubusercontent.com', subjectRegExp: '^https://github\\.com/acme/.+$' }] }],
+      threshold: 2,
+      tlog: 'required',
+    });
   });
 
   it.each([
@@ -71,6 +71,13 @@ describe('sigstore policy fields', () => {
     ['a threshold of 0', '{sigstore: {threshold: 0, authorities: [{key: {secretName: a}}]}}'],
     ['the same secret twice', '{sigstore: {threshold: 2, authorities: [{key: {secretName: a}}, {key: {secretName: a}}]}}'],
     ['an unknown verification mode', '{verification: {mode: some}}'],
+    ['a keyless authority with tlog off', '{sigstore: {tlog: off, authorities: [{keyless: {identities: [{issuer: i, subject: s}]}}]}}'],
+    ['a keyless authority with tlog none', '{sigstore: {tlog: none, authorities: [{keyless: {identities: [{issuer: i, subject: s}]}}]}}'],
+    ['a keyless authority without identities', '{sigstore: {authorities: [{keyless: {}}]}}'],
+    ['an identity without a subject', '{sigstore: {authorities: [{keyless: {identities: [{issuer: i}]}}]}}'],
+    ['an identity with both subject and subjectRegExp', '{sigstore: {authorities: [{keyless: {identities: [{issuer: i, subject: s, subjectRegExp: s}]}}]}}'],
+    ['a subjectRegExp that is not a regular expression', '{sigstore: {authorities: [{keyless: {identities: [{issuer: i, subjectRegExp: "a(b"}]}}]}}'],
+    ['an unknown field of a keyless authority', '{sigstore: {authorities: [{keyless: {url: "https://fulcio.example.com", identities: [{issuer: i, subject: s}]}}]}}'],
     ['an unknown tlog value', '{sigstore: {tlog: optional, authorities: [{key: {secretName: a}}]}}'],
   ])('refuse %s as POLICY_INVALID', (_name, policy) => {
     expect(codeOf(policy)).toBe(ErrorCode.POLICY_INVALID);

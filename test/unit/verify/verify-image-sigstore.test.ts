@@ -91,7 +91,7 @@ describe('verify-image with a sigstore policy', () => {
   it('admits a cosign-signed image with the key from the Secret and pins its digest', async () => {
     const { response, cosignAsked, notaryAsked } = await verify('reg.example.com/cosign-only/app:v1', {}, { 'reg.example.com/cosign-only/app': DIGEST_A });
     expect(response).toMatchObject({ allowed: true, digest: DIGEST_A, signers: ['cosign:key/release-key'], verifiedBy: ['cosign'], mutateImage: true });
-    expect(cosignAsked).toEqual([{ kind: 'cosign', authorities: [{ name: 'key/release-key', publicKeyPem: RELEASE_PEM.trim() }], threshold: 1 }]);
+    expect(cosignAsked).toEqual([{ kind: 'cosign', authorities: [{ name: 'key/release-key', publicKeyPem: RELEASE_PEM.trim() }], threshold: 1, tlog: 'auto' }]);
     expect(notaryAsked).toEqual([]);
   });
 

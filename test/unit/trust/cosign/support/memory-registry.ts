@@ -22,12 +22,17 @@ export interface SignatureSpec {
   readonly mediaType?: string;
   // Descriptor size to claim instead of the payload's.
   readonly size?: number;
+  // More layer annotations (keyless: certificate, chain, Rekor bundle).
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export class MemoryRegistry {
   readonly manifests = new Map<string, Stored>();
   readonly blobs = new Map<string, Uint8Array>();
   readonly requests: string[] = [];
+  // Answers of the referrers API by `repository/digest`; without one the API answers 404
+  // (as distribution 2.8 does), and the referrers tag is read instead.
+  readonly referrers = new Map<string, Uint8Array>();
 
   // Stores a manifest under `reference` (tag or digest) and by its digest; answers the digest.
   putManifest(repository: string, reference: string, body: Uint8Array, mediaType: string, headers: Readonly<Record<string, string>> = {}): string {
@@ -47,7 +52,9 @@ export class MemoryRegistry {
         mediaType: spec.mediaType ?? SIMPLE_SIGNING,
         size: spec.size ?? spec.payload.length,
         digest: layerDigest,
-        ...(spec.signature === undefined ? {} : { annotations: { 'dev.cosignproject.cosign/signature': spec.signature } }),
+        ...(spec.signature === undefined && spec.annotations === undefined
+          ? {}
+          : { annotations: { ...spec.annotations, ...(spec.signature === undefined ? {} : { 'dev.cosignproject.cosign/signature': spec.signature }) } }),
       };
     });
     const config = Buffer.from('{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}');
@@ -61,7 +68,11 @@ export class MemoryRegistry {
     const url = new URL(request.url);
     const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
     const blob = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(url.pathname);
-    if (manifest !== null) {
+    const referrers = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(url.pathname);
+    if (referrers !== null) {
+      const body = this.referrers.get(`${referrers[1]}/${referrers[2]}`);
+      if (body !== undefined) return respond(200, body, { 'content-type': 'application/vnd.oci.image.index.v1+json' }, request.maxBytes);
+    } else if (manifest !== null) {
       const stored = this.manifests.get(`${manifest[1]}/${manifest[2]}`);
       if (stored !== undefined) return respond(200, stored.body, stored.headers, request.maxBytes);
     } else if (blob !== null) {

@@ -1,0 +1,100 @@
+// A private Sigstore deployment for tests: a Fulcio-like CA (openssl) issuing short-lived
+// code-signing certificates that carry an OIDC issuer (Fulcio's extension 1.3.6.1.4.1.57264.1.1)
+// and a SAN identity, a Rekor-like log key signing entries' SETs, and the trusted_root.json
+// naming both. Keyless classic signatures are then written byte-exact as cosign writes them
+// (payload layer, signature, certificate, chain and Rekor bundle annotations).
+// The log's integrated time is the system clock's, the same clock openssl dates the
+// certificates with, so the suite keeps passing with the clock moved.
+import { createHash, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommandOrThrow } from './run-command.js';
+
+export interface SigstoreLab {
+  readonly trustedRoot: Record<string, unknown>;
+  // A certificate for `subject` from `issuer`, and its private key.
+  issue(subject: string, issuer: string): Promise<{ certificatePem: string; privateKey: KeyObject }>;
+  readonly caPem: string;
+  // The Rekor bundle annotation for a signature over `payload` by the certificate.
+  rekorBundle(payload: Buffer, signature: string, certificatePem: string): string;
+}
+
+export async function createSigstoreLab(dir: string): Promise<SigstoreLab> {
+  const path = (name: string): string => join(dir, name);
+  const openssl = (args: readonly string[]): Promise<unknown> => runCommandOrThrow('openssl', args, { cwd: dir });
+  await openssl([
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path('fulcio.key'), '-out', path('fulcio.crt'),
+    '-days', '3650', '-subj', '/O=trustgate test/CN=test fulcio', '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  const caPem = await readFile(path('fulcio.crt'), 'utf8');
+  const rekor = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rekorDer = rekor.publicKey.export({ type: 'spki', format: 'der' });
+  const logId = createHash('sha256').update(rekorDer).digest();
+  let serial = 0;
+  let logIndex = 0;
+  const trustedRoot = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [
+      {
+        baseUrl: 'https://rekor.test.invalid',
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: rekorDer.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: '2000-01-01T00:00:00Z' } },
+        logId: { keyId: logId.toString('base64') },
+      },
+    ],
+    certificateAuthorities: [
+      {
+        subject: { organization: 'trustgate test', commonName: 'test fulcio' },
+        uri: 'https://fulcio.test.invalid',
+        certChain: { certificates: [{ rawBytes: pemToDer(caPem).toString('base64') }] },
+        validFor: { start: '2000-01-01T00:00:00Z' },
+      },
+    ],
+    ctlogs: [],
+    timestampAuthorities: [],
+  };
+  return {
+    trustedRoot,
+    caPem,
+    async issue(subject, issuer) {
+      serial += 1;
+      const name = `leaf-${serial}`;
+      await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path(`${name}.key`), '-out', path(`${name}.csr`), '-subj', '/O=sigstore.dev']);
+      const san = subject.includes('@') ? `email:${subject}` : `URI:${subject}`;
+      await writeFile(
+        path(`${name}.ext`),
+        [
+          `subjectAltName=critical,${san}`,
+          'keyUsage=critical,digitalSignature',
+          'extendedKeyUsage=codeSigning',
+          'basicConstraints=critical,CA:false',
+          `1.3.6.1.4.1.57264.1.1=DER:${Buffer.from(issuer, 'utf8').toString('hex')}`,
+        ].join('\n') + '\n',
+      );
+      await openssl(['x509', '-req', '-in', path(`${name}.csr`), '-CA', path('fulcio.crt'), '-CAkey', path('fulcio.key'), '-set_serial', String(1000 + serial), '-days', '1', '-out', path(`${name}.crt`), '-extfile', path(`${name}.ext`)]);
+      return { certificatePem: await readFile(path(`${name}.crt`), 'utf8'), privateKey: createPrivateKey(await readFile(path(`${name}.key`), 'utf8')) };
+    },
+    rekorBundle(payload, signature, certificatePem) {
+      const body = Buffer.from(
+        JSON.stringify({
+          apiVersion: '0.0.1',
+          kind: 'hashedrekord',
+          spec: {
+            data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(payload).digest('hex') } },
+            signature: { content: signature, publicKey: { content: Buffer.from(certificatePem).toString('base64') } },
+          },
+        }),
+      ).toString('base64');
+      logIndex += 1;
+      const integratedTime = Math.floor(Date.now() / 1000);
+      // RFC 8785: keys sorted, no spaces.
+      const signed = `{"body":${JSON.stringify(body)},"integratedTime":${integratedTime},"logID":"${logId.toString('hex')}","logIndex":${logIndex}}`;
+      const set = sign('sha256', Buffer.from(signed), rekor.privateKey).toString('base64');
+      return JSON.stringify({ SignedEntryTimestamp: set, Payload: { body, integratedTime, logIndex, logID: logId.toString('hex') } });
+    },
+  };
+}
+
+function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}

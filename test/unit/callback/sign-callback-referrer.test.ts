@@ -1,0 +1,99 @@
+// sign-callback and cosign v3 bundles: a manifest pushed by digest whose subject (read from the
+// registry) is an image is the signing of that image, as a push at its `.sig` tag is; the
+// referrers tag `sha256-<hex>` is decoded the same way. The image's record is refreshed.
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../../shared/cache/memory-store.js';
+import { decodeCallbackRequest } from '../../../shared/callback/callback-request.js';
+import { handleSignCallback, readSignStatus, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
+import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
+import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
+import { noopMetrics, silentLogger } from '../../../shared/ports.js';
+import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
+import { fixedClock } from '../../support/clocks.js';
+
+const clock = fixedClock(new Date('2026-11-27T08:00:00Z'));
+const IMAGE = `sha256:${'ab'.repeat(32)}`;
+const ARTIFACT = `sha256:${'cd'.repeat(32)}`;
+const HOST = '127.0.0.1:5000';
+const KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString().trim();
+
+// The policies: cosign key signatures for everything on HOST.
+const policySet = decodePolicyDocuments([
+  {
+    source: 'p.yaml',
+    text: `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: cosign}
+spec:
+  repositories:
+    - name: "${HOST}/*"
+      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: release-key, namespace: default}
+stringData:
+  cosign.pub: |
+${KEY.split('\n').map((line) => `    ${line}`).join('\n')}
+`,
+  },
+]);
+
+function depsWith(subjects: Readonly<Record<string, string>>, asked: string[]): SignCallbackDeps {
+  // A cosign verifier that finds the image signed at IMAGE (and only there).
+  const cosign: ImageVerifier<CosignRequirement> = {
+    kind: 'cosign',
+    verify: (image) => {
+      asked.push(`${image.repository}@${image.digest ?? image.tag ?? ''}`);
+      return image.digest === IMAGE ? Promise.resolve({ digest: IMAGE, signers: ['cosign:key/release-key'] }) : Promise.reject(new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, 'none'));
+    },
+  };
+  return {
+    verify: {
+      notary: { kind: 'notary', verify: () => Promise.reject(new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'unsigned')) },
+      cosign,
+      clock,
+      logger: silentLogger,
+      policies: () => Promise.resolve(policySet),
+    },
+    store: createMemoryStore({ clock }),
+    clock,
+    logger: silentLogger,
+    metrics: noopMetrics,
+    registryHost: HOST,
+    namespace: 'default',
+    referrerSubject: (repository, digest) => Promise.resolve(subjects[`${repository}@${digest}`]),
+  };
+}
+
+const pushByDigest = (digest: string, tag?: string) =>
+  decodeCallbackRequest({ events: [{ id: `e-${digest}-${tag ?? ''}`, action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'lab/app', ...(tag === undefined ? {} : { tag }) } }] });
+
+describe('sign-callback with cosign v3 bundles', () => {
+  it('treats a pushed referrer whose subject is an image as the signing of that image', async () => {
+    const asked: string[] = [];
+    const deps = depsWith({ [`lab/app@${ARTIFACT}`]: IMAGE }, asked);
+    const result = await handleSignCallback(deps, pushByDigest(ARTIFACT));
+    expect(result.outcomes).toEqual([{ id: `e-${ARTIFACT}-`, outcome: 'signed' }]);
+    expect(asked).toEqual([`lab/app@${IMAGE}`]);
+    expect(await readSignStatus(deps.store, `${HOST}/lab/app`, IMAGE)).toMatchObject({ status: 'signed', digest: IMAGE, tag: null });
+    expect(await readSignStatus(deps.store, `${HOST}/lab/app`, ARTIFACT)).toBeUndefined();
+  });
+
+  it('treats a manifest pushed by digest without a subject as an image push', async () => {
+    const asked: string[] = [];
+    const deps = depsWith({}, asked);
+    await handleSignCallback(deps, pushByDigest(ARTIFACT));
+    expect(asked).toEqual([`lab/app@${ARTIFACT}`]);
+    expect(await readSignStatus(deps.store, `${HOST}/lab/app`, ARTIFACT)).toMatchObject({ status: 'unsigned' });
+  });
+
+  it('decodes a push at the referrers tag as the signing of the image it names', async () => {
+    const asked: string[] = [];
+    const deps = depsWith({}, asked);
+    const result = await handleSignCallback(deps, pushByDigest(ARTIFACT, IMAGE.replace(':', '-')));
+    expect(result.outcomes[0]?.outcome).toBe('signed');
+    expect(await readSignStatus(deps.store, `${HOST}/lab/app`, IMAGE)).toMatchObject({ status: 'signed' });
+  });
+});
