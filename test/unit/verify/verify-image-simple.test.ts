@@ -51,7 +51,7 @@ async function verify(image: string, notaryTable: Table, simpleTable: Table | un
   const simpleAsked: SimpleSigningRequirement[] = [];
   const response = await verifyImage(
     {
-      notary: tableVerifier('notary', notaryTable, []),
+      notary: tableVerifier<NotaryRequirement>('notary', notaryTable, []),
       ...(simpleTable === undefined ? {} : { simple: tableVerifier('simple', simpleTable, simpleAsked) }),
       clock: { now: () => new Date('2026-11-27T00:00:00Z') },
       logger: silentLogger,
