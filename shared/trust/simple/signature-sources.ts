@@ -5,7 +5,8 @@
 // - the registry's signature extension (OpenShift, Quay, IBM Cloud Container Registry),
 //   used when the registry's `/v2/` answer carries `X-Registry-Supports-Signatures: 1`:
 //   `GET /extensions/v2/<name>/signatures/<digest>` answering
-//   `{"signatures": [{"version": 2, "type": "atomic", "name", "content": <base64>}]}`.
+//   `{"signatures": [{"schemaVersion": 2, "type": "atomic", "name", "content": <base64>}]}`
+//   (containers/image's field name; `version` is read too, as some documents spell it).
 // Every answer is hostile: each signature is capped in bytes, the number read is capped,
 // and a signature that is too large or malformed is skipped with its reason (the others
 // may still verify). A store that cannot be read at all (unreachable, an error status, the
@@ -135,7 +136,7 @@ export async function readRegistrySignatures(
   for (const [offset, entry] of (list as unknown[]).entries()) {
     if (candidates.length === limits.maxSignatures) break;
     const where = `registry signature ${offset + 1}`;
-    if (!isPlainObject(entry) || entry['version'] !== 2 || entry['type'] !== 'atomic') continue;
+    if (!isPlainObject(entry) || (entry['schemaVersion'] ?? entry['version']) !== 2 || entry['type'] !== 'atomic') continue;
     const content = entry['content'];
     const bytes = typeof content === 'string' ? decodeBase64(content) : undefined;
     if (bytes === undefined) {
