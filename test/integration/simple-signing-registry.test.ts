@@ -5,6 +5,7 @@
 // and `trustgate serve`'s /admit.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { findClosedPort } from '../support/local-http-server.js';
@@ -150,6 +151,21 @@ beforeAll(async () => {
     changed[at] = (changed[at] ?? 0) ^ 0xff;
     return changed;
   });
+  // A hostile store: a decompression bomb before a genuine signature (skipped, the genuine one
+  // admits), a signature past the size cap alone, and more signatures than are read.
+  const bombed = await copy('simple/bombed', release);
+  const genuine = await readFile(join(lookasidePath('simple/bombed', bombed), 'signature-1'));
+  const bomb = Buffer.concat([Buffer.from([0xa3, 0x01]), deflateRawSync(Buffer.alloc(32 * 1024 * 1024))]);
+  await writeFile(join(lookasidePath('simple/bombed', bombed), 'signature-1'), bomb);
+  await writeFile(join(lookasidePath('simple/bombed', bombed), 'signature-2'), genuine);
+  const huge = await copy('simple/huge');
+  await mkdir(lookasidePath('simple/huge', huge), { recursive: true });
+  await writeFile(join(lookasidePath('simple/huge', huge), 'signature-1'), Buffer.concat([genuine, Buffer.alloc(128 * 1024)]));
+  const many = await copy('simple/many', release);
+  const manySignature = await readFile(join(lookasidePath('simple/many', many), 'signature-1'));
+  for (let index = 1; index <= 40; index += 1) {
+    await writeFile(join(lookasidePath('simple/many', many), `signature-${index}`), index === 40 ? manySignature : Buffer.from('garbage'));
+  }
   // Signatures in the registry's signature extension, as skopeo PUTs them.
   await copy('ext/signed', release, 'source/app', extension.host, toExtension);
   await copy('ext/wrong-key', other, 'source/app', extension.host, toExtension);
@@ -228,6 +244,23 @@ describe('trustgate verify --policies with simple signing in a lookaside store',
 
   it('allows under insecureAcceptAnything alone, pinning the digest the registry serves', async () => {
     expect((await verify(on('anything/unsigned'))).json).toMatchObject({ allowed: true, digest: digests.get(on('anything/unsigned')), signers: [] });
+  });
+
+  it('skips a decompression bomb with its reason and admits on the genuine signature after it', async () => {
+    const run = await verify(on('simple/bombed'));
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: digests.get(on('simple/bombed')) });
+  });
+
+  it('denies a signature larger than the cap with SIMPLE_SIGNATURE_INVALID', async () => {
+    const run = await verify(on('simple/huge'));
+    expect(run.json).toMatchObject({ allowed: false, codes: ['SIMPLE_SIGNATURE_INVALID'] });
+    expect(run.json?.reasons.join(' ')).toContain('larger than');
+  });
+
+  it('reads a bounded number of signatures from the store: a genuine 40th is never reached', async () => {
+    const run = await verify(on('simple/many'));
+    expect(run.json).toMatchObject({ allowed: false, codes: ['SIMPLE_SIGNATURE_INVALID'] });
+    expect(run.json?.reasons.join(' ')).toContain('no signature of 16');
   });
 
   it('denies with SIMPLE_STORE_UNAVAILABLE when the store refuses the credentials, without showing them', async () => {
