@@ -22,6 +22,7 @@ import {
   type SignatureExtensionProxy,
 } from './support/simple-signing.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
@@ -35,6 +36,8 @@ let lookaside: HttpServer;
 let keys: GpgKeys;
 let policiesDir: string;
 let serve: ServeProcess;
+// The real notary-server, for trust and simple signing required together.
+let env: TrustEnvironment;
 // Repository (on the registry or the extension proxy) -> manifest digest of its v1 tag.
 const digests = new Map<string, string>();
 
@@ -48,6 +51,17 @@ async function copySignature(from: { repository: string; digest: string }, to: {
   const bytes = await readFile(join(lookasidePath(from.repository, from.digest), 'signature-1'));
   await mkdir(lookasidePath(to.repository, to.digest), { recursive: true });
   await writeFile(join(lookasidePath(to.repository, to.digest), 'signature-1'), change === undefined ? bytes : change(bytes));
+}
+
+// Signs `repository:v1` with Notary (the real notary client) for the image whose manifest
+// has `digest` in `sizedFrom` (the repository holding that manifest).
+async function notarySign(repository: string, digest: string, sizedFrom = repository): Promise<void> {
+  const manifest = await fetch(`${registry.url}/v2/${sizedFrom}/manifests/${digest}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+  const size = (await manifest.arrayBuffer()).byteLength;
+  const gun = `${registry.host}/${repository}`;
+  await env.scenarios.cli.init(gun);
+  await env.scenarios.cli.addHash(gun, 'v1', size, digest.slice('sha256:'.length));
+  await env.scenarios.cli.publish(gun);
 }
 
 function policies(releaseKey: string, storeClosedUrl: string): string {
@@ -75,6 +89,10 @@ spec:
       policy: {simple: {${store}, requirements: [{type: signedBy, keySecret: not-a-keyring}]}}
     - name: "${extension.host}/ext/*"
       policy: {simple: {requirements: ${signedBy()}}}
+    - name: "${host}/both/*"
+      policy: {trust: {enabled: true, trustServer: "${env.server.url}"}, simple: {${store}, requirements: ${signedBy()}}}
+    - name: "${host}/either/*"
+      policy: {trust: {enabled: true, trustServer: "${env.server.url}"}, simple: {${store}, requirements: ${signedBy()}}, verification: {mode: any}}
 ---
 apiVersion: v1
 kind: Secret
@@ -104,6 +122,7 @@ beforeAll(async () => {
   if (!isDockerRegistryInstalled()) throw new Error('docker-registry is missing: run scripts/install-test-servers.sh');
   if (!isSkopeoInstalled()) throw new Error('skopeo or gpg is missing: run scripts/install-test-servers.sh');
   scratch = await makeTempDir('simple-signing');
+  env = await startTrustEnvironment();
   registry = await startDockerRegistry();
   extension = await startSignatureExtensionProxy(registry.url);
   await mkdir(join(scratch, 'lookaside'), { recursive: true });
@@ -166,6 +185,16 @@ beforeAll(async () => {
   for (let index = 1; index <= 40; index += 1) {
     await writeFile(join(lookasidePath('simple/many', many), `signature-${index}`), index === 40 ? manySignature : Buffer.from('garbage'));
   }
+  // Trust and simple signing together: both signed for the same digest; Notary signed for
+  // another image than the tag and the simple signature name; only simple-signed.
+  const both = await copy('both/agree', release);
+  await notarySign('both/agree', both);
+  const disagree = await copy('both/disagree', release);
+  const otherImage = digests.get(`${registry.host}/simple/moved`) ?? '';
+  await notarySign('both/disagree', otherImage, 'simple/moved');
+  if (otherImage === disagree) throw new Error('both/disagree: expected two different images');
+  await copy('both/simple-only', release);
+  await copy('either/simple-only', release);
   // Signatures in the registry's signature extension, as skopeo PUTs them.
   await copy('ext/signed', release, 'source/app', extension.host, toExtension);
   await copy('ext/wrong-key', other, 'source/app', extension.host, toExtension);
@@ -174,21 +203,20 @@ beforeAll(async () => {
   policiesDir = join(scratch, 'policies');
   await mkdir(policiesDir);
   await writeFile(join(policiesDir, 'simple.yaml'), policies(await keys.exportPublic(release), `http://127.0.0.1:${await findClosedPort()}`));
-  const caFile = join(scratch, 'no-extra-ca.pem');
-  await writeFile(caFile, '');
-  serve = await startTrustgateServe({ policiesDir, stateDir: join(scratch, 'serve-state'), caFile });
-}, 120_000);
+  serve = await startTrustgateServe({ policiesDir, stateDir: join(scratch, 'serve-state'), caFile: env.caFile });
+}, 180_000);
 
 afterAll(async () => {
   await serve?.stop();
   await lookaside?.close();
   await extension?.close();
   await registry?.stop();
+  await env?.stop();
   if (scratch !== undefined) await removeDir(scratch);
 });
 
 async function verify(image: string): Promise<TrustgateRun> {
-  const run = await runTrustgate(['verify', `${image}:v1`, '--policies', policiesDir, '--json'], { stateDir: join(scratch, 'cli-state') });
+  const run = await runTrustgate(['verify', `${image}:v1`, '--policies', policiesDir, '--json'], { stateDir: await env.makeDir('state'), caFile: env.caFile });
   expect(run.stdout + run.stderr).not.toContain(STORE_PASSWORD);
   return run;
 }
@@ -293,6 +321,28 @@ describe('trustgate verify --policies with simple signing in the registry signat
 
   it('denies an image without signatures with SIMPLE_SIGNATURE_MISSING', async () => {
     expect((await verify(`${extension.host}/ext/unsigned`)).json).toMatchObject({ allowed: false, codes: ['SIMPLE_SIGNATURE_MISSING'] });
+  });
+});
+
+describe('trustgate verify --policies with trust and simple signing together', () => {
+  it('allows an image both Notary and simple signing vouch for, naming both', async () => {
+    const run = await verify(on('both/agree'));
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: digests.get(on('both/agree')), verifiedBy: ['notary', 'simple'] });
+  });
+
+  it('denies with TRUST_DIGEST_MISMATCH when Notary signed another image than the simple signature', async () => {
+    expect((await verify(on('both/disagree'))).json).toMatchObject({ allowed: false, codes: ['TRUST_DIGEST_MISMATCH'] });
+  });
+
+  it('denies when only simple signing holds', async () => {
+    const run = await verify(on('both/simple-only'));
+    expect(run.json).toMatchObject({ allowed: false });
+    expect(run.json?.codes).toHaveLength(1);
+    expect(run.json?.codes[0]).toMatch(/^TRUST_/);
+  });
+
+  it('in mode any, allows on simple signing alone and names it', async () => {
+    expect((await verify(on('either/simple-only'))).json).toMatchObject({ allowed: true, digest: digests.get(on('either/simple-only')), verifiedBy: ['simple'] });
   });
 });
 
