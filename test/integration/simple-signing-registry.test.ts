@@ -354,6 +354,14 @@ describe("trustgate serve's /admit with simple signing", () => {
     expect(patch[0]?.value).toBe(`${on('simple/signed')}@${digests.get(on('simple/signed'))}`);
   });
 
+  it("keeps the store credentials out of serve's log", async () => {
+    await admit(on('badcreds/signed'));
+    await admit(on('simple/signed'));
+    expect(serve.output()).toContain('SIMPLE_STORE_UNAVAILABLE');
+    expect(serve.output()).not.toContain(STORE_PASSWORD);
+    expect(serve.output()).not.toContain('not-the-password');
+  });
+
   it('admits a signed image from the signature extension', async () => {
     expect((await admit(`${extension.host}/ext/signed`)).response.allowed).toBe(true);
   });
