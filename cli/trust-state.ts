@@ -1,6 +1,7 @@
 // The trust state options every command that verifies images shares (`verify`, `serve`):
 // where the cache lives (SQLite in the state directory, or a DynamoDB table), how fresh it
-// must be, and the Notary verifier composed over it (and the cosign verifier beside it).
+// must be, and the Notary verifier composed over it (and the cosign and simple signing
+// verifiers beside it).
 import { checkStore, type StoreCheckReport } from '../infra/store/check-store.js';
 import { decodeStoreConfig, openStore, type OpenedStore, type StoreConfig } from '../infra/store/open-store.js';
 import { decodeFreshnessConfig } from '../shared/cache/freshness-config.js';
@@ -10,13 +11,14 @@ import { createNodeFetch } from '../shared/http/node-fetch.js';
 import { noopMetrics, type Clock, type Fetch, type Logger, type Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier } from '../shared/trust/cosign/cosign-verifier.js';
+import { createAnonymousSimpleVerifier } from '../shared/trust/simple/simple-verifier.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../shared/trust/notary/trusted-state-store.js';
 import { openSigstoreRootSource } from '../infra/sigstore/open-sigstore-root.js';
 import type { SigstoreRootSource } from '../shared/trust/sigstore/refreshing-trusted-root-source.js';
 import { decodeSigstoreRootConfig } from '../shared/trust/sigstore/sigstore-root-config.js';
-import type { CosignRequirement, ImageVerifier, NotaryRequirement } from '../shared/trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement } from '../shared/trust/verifier.js';
 import { ConfigError } from './cli-error.js';
 import { resolveStateDir } from './state-dir.js';
 
@@ -46,6 +48,8 @@ export interface TrustState {
   readonly notary: ImageVerifier<NotaryRequirement>;
   // cosign signatures, read from the registry on every verification (nothing is cached).
   readonly cosign: ImageVerifier<CosignRequirement>;
+  // Red Hat simple signing signatures, read from their stores on every verification.
+  readonly simple: ImageVerifier<SimpleSigningRequirement>;
   // The opened store; its kv records every outcome in storeHealth.
   readonly store: OpenedStore;
   readonly storeHealth: () => StoreHealth;
@@ -95,6 +99,7 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
       refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),
       cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot),
+      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime()),
       store,
       storeHealth: () => tracked.health(),
       checkStore: () => checkConfiguredStore(config, store),

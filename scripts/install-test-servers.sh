@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start: Debian's notary package
-# (notary-server and the notary client), and Debian's docker-registry unpacked into
+# (notary-server and the notary client), Debian's skopeo and gnupg (simple signing), and
+# Debian's docker-registry unpacked into
 # .build/docker-registry. Does nothing when they are already there. With the argument
 # `notary`, installs only notary and openssl (all `npm run demo` needs).
 set -euo pipefail
@@ -15,6 +16,14 @@ install_notary() {
 }
 install_notary
 [ "${1:-}" = "notary" ] && exit 0
+
+# Debian's skopeo and gnupg for the simple signing tests: skopeo copies and signs images
+# (`--sign-by`) with throwaway GPG keys the tests generate.
+if ! command -v skopeo >/dev/null 2>&1 || ! command -v gpg >/dev/null 2>&1; then
+  require_root_apt "trustgate's simple signing tests need Debian's 'skopeo' and 'gnupg' packages." \
+    "Install them with: sudo apt-get install -y skopeo gnupg"
+  apt_install skopeo gnupg
+fi
 
 # The real docker-registry (distribution 2.8) for the push-event tests: Debian's package,
 # unpacked (not installed) into a cache folder and reused. Prints nothing when present.

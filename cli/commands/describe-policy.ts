@@ -37,8 +37,10 @@ export function describePolicy(policy: Policy): string[] {
   }
   if (policy.simple !== undefined) {
     const types = [...new Set(policy.simple.requirements.map((requirement) => requirement.type))];
-    const denies = types.length === 0 || types.includes('reject') || types.includes('signedBy');
-    lines.push(`simple signing: ${types.length > 0 ? types.join(', ') : 'no requirements'}${denies ? ' (not verified here: denies)' : ''}`);
+    const keys = [...new Set(policy.simple.requirements.flatMap((requirement) => (requirement.keySecret === undefined ? [] : [requirement.keySecret])))];
+    const note = types.length === 0 ? ' (invalid: denies)' : types.includes('reject') ? ' (reject: denies)' : keys.length > 0 ? ` by key secrets: ${keys.join(', ')}` : '';
+    const store = policy.simple.storeURL === undefined ? '' : `; lookaside store ${policy.simple.storeURL}`;
+    lines.push(`simple signing: ${types.length > 0 ? types.join(', ') : 'no requirements'}${note}${store}`);
   }
   if (policy.vulnerability?.iccrva.enabled === true) lines.push('vulnerability: ICCRVA scan (not supported: denies)');
   if (lines.length === 0) lines.push('no checks: every matching image is allowed');

@@ -70,6 +70,7 @@ export async function runMigrateSign(args: readonly string[], io: CliIo): Promis
     (values.json ? io.stderr : io.stdout)(`${summary}\n`);
     return count('refused') + count('failed') > 0 ? ExitCode.DENIED : ExitCode.ALLOWED;
   } finally {
+    state.sigstoreRoot.close();
     state.store.close();
   }
 }

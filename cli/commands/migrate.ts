@@ -79,7 +79,7 @@ async function runMigrateReport(args: readonly string[], io: CliIo): Promise<Exi
   const state = openTrustState(flags, io.env, io.clock, silentLogger, undefined, values.offline ? OFFLINE_FETCH : undefined);
   try {
     await state.checkStore();
-    const deps = { notary: state.notary, cosign: state.cosign, clock: io.clock, policies: set };
+    const deps = { notary: state.notary, cosign: state.cosign, simple: state.simple, clock: io.clock, policies: set };
     const statuses = await mapLimited(inputs, MIGRATE_CONCURRENCY, (input) => describeMigrationStatus(deps, input));
     const summary = summarise(statuses);
     if (values.json) {
@@ -91,6 +91,7 @@ async function runMigrateReport(args: readonly string[], io: CliIo): Promise<Exi
     }
     return summary.breaksWithoutNotary > 0 ? ExitCode.DENIED : ExitCode.ALLOWED;
   } finally {
+    state.sigstoreRoot.close();
     state.store.close();
   }
 }

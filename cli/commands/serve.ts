@@ -14,7 +14,7 @@ import type { PolicySet } from '../../shared/policy/model.js';
 import type { Clock, KvStore, Logger, Metrics } from '../../shared/ports.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
-import type { CosignRequirement, ImageVerifier, NotaryRequirement } from '../../shared/trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
 import type { AdmissionDeps, VerifyImageFn } from '../../shared/admission/decide-admission.js';
 import { isTrustgateError } from '../../shared/errors.js';
@@ -107,7 +107,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
   const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
-  const { notary, refreshingNotary, cosign, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
+  const { notary, refreshingNotary, cosign, simple, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
   // A missing or wrong store refuses to start (ConfigError); one that does not answer now is
   // an outage: serve starts, denies what it cannot decide without it, and /readyz reports it.
   const checked = await checkStore().catch((error: unknown) => {
@@ -119,7 +119,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   });
   if (isTrustgateError(checked)) logger.warn('trust store unavailable at start', { store: store.kind, error: checked.message });
   const readiness = createStoreReadiness(store.kv, storeHealth, parseStoreUnreadyAfter(io.env), io.clock);
-  const verifyDeps: VerifyImageDeps = { notary, cosign, clock: io.clock, logger, policies };
+  const verifyDeps: VerifyImageDeps = { notary, cosign, simple, clock: io.clock, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
   const admission: AdmissionDeps = {
@@ -129,7 +129,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   };
   const admit = createAdmitEndpoint({ admission, metrics, logger, elapsedMs: () => performance.now() });
   const validate = createAdmitEndpoint({ admission: { ...admission, validate: true }, metrics, logger, elapsedMs: () => performance.now() });
-  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, cosign, kv: store.kv, policies, logger, metrics, env: io.env, clock: io.clock });
+  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, cosign, simple, kv: store.kv, policies, logger, metrics, env: io.env, clock: io.clock });
   const server = createWebhookServer({
     tls,
     admit,
@@ -274,7 +274,7 @@ function toCallbackConfig(
 // the changefeed loop when a trust server is configured (signing produces no registry event).
 function startCallback(
   config: CallbackConfig,
-  deps: { notary: ImageVerifier<NotaryRequirement>; cosign: ImageVerifier<CosignRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
+  deps: { notary: ImageVerifier<NotaryRequirement>; cosign: ImageVerifier<CosignRequirement>; simple: ImageVerifier<SimpleSigningRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
 ): { handle: CallbackHandler; stop(): void } {
   const clock = deps.clock;
   const fetch = createNodeFetch();
@@ -284,7 +284,7 @@ function startCallback(
       : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProviderFromEnv(fetch, deps.env, clock) });
   const handle = createSignCallbackHandler(
     {
-      verify: { notary: deps.notary, cosign: deps.cosign, clock, logger: deps.logger, policies: deps.policies },
+      verify: { notary: deps.notary, cosign: deps.cosign, simple: deps.simple, clock, logger: deps.logger, policies: deps.policies },
       store: deps.kv,
       clock,
       logger: deps.logger,

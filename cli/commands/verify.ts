@@ -84,7 +84,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       ...(cosignGiven ? { cosign: { keys: cosignKeys, ...(identity === undefined ? {} : { identities: [identity] }) } } : {}),
     });
   }
-  const { notary, cosign, store, sigstoreRoot, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
+  const { notary, cosign, simple, store, sigstoreRoot, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
   // A missing or wrong store is exit 2; a store that does not answer is left to the
   // verification, which denies what it cannot decide without it (STATE_STORE_FAILED).
   await checkStore().catch((error: unknown) => {
@@ -93,7 +93,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     throw error;
   });
   const response = await verifyImage(
-    { notary, cosign, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
+    { notary, cosign, simple, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,
   );
   sigstoreRoot.close();

@@ -14,6 +14,7 @@ import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier, createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
+import { createAnonymousSimpleVerifier } from '../../shared/trust/simple/simple-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
 import { createTrustedStateStore } from '../../shared/trust/notary/trusted-state-store.js';
@@ -42,6 +43,7 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
     cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot),
+    simple: createAnonymousSimpleVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
@@ -112,6 +114,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
       cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot),
+      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime()),
       clock,
       logger,
       ...(policies === undefined ? {} : { policies }),

@@ -13,7 +13,7 @@ const MAX_LIST = 64;
 const MAX_TEXT = 4096;
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 const FIELDS = new Set(['allowed', 'image', 'digest', 'reasons', 'codes', 'signers', 'verifiedBy', 'stale', 'policy', 'mutateImage']);
-const SIGNATURE_KINDS = new Set(['notary', 'cosign']);
+const SIGNATURE_KINDS = new Set(['notary', 'cosign', 'simple']);
 
 // `requested` is the image this process asked about. Besides the shape, the answer must be
 // about that image (an answer for another image would pin this container to someone else's
@@ -38,7 +38,7 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
   const signers = decodeStrings(value['signers'], 'signers', fail);
   const verifiedBy = value['verifiedBy'] === undefined ? undefined : decodeStrings(value['verifiedBy'], 'verifiedBy', fail);
   verifiedBy?.forEach((kind, index) => {
-    if (!SIGNATURE_KINDS.has(kind)) fail(`verifiedBy[${index}]`, 'must be "notary" or "cosign"');
+    if (!SIGNATURE_KINDS.has(kind)) fail(`verifiedBy[${index}]`, 'must be "notary", "cosign" or "simple"');
   });
   codes.forEach((code, index) => {
     if (!KNOWN_CODES.has(code)) fail(`codes[${index}]`, 'is not a trustgate error code');
@@ -59,7 +59,7 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
     reasons,
     codes,
     signers,
-    ...(verifiedBy === undefined ? {} : { verifiedBy: verifiedBy as ('notary' | 'cosign')[] }),
+    ...(verifiedBy === undefined ? {} : { verifiedBy: verifiedBy as ('notary' | 'cosign' | 'simple')[] }),
     ...(stale === undefined ? {} : { stale: stale as boolean }),
     ...(policy === undefined ? {} : { policy }),
     ...(mutateImage === undefined ? {} : { mutateImage: mutateImage as boolean }),

@@ -10,7 +10,7 @@ import type { PolicySource } from '../policy/match-policy.js';
 import type { PolicySet } from '../policy/model.js';
 import type { Clock } from '../ports.js';
 import { silentLogger } from '../ports.js';
-import type { CosignRequirement, ImageVerifier, NotaryRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
 import { collectRequirements, type CollectedRequirements } from '../verify/policy-requirements.js';
 import { verifyImage } from '../verify/verify-image.js';
 import type { ImageInput } from './image-inputs.js';
@@ -57,6 +57,9 @@ export interface MigrationStatus {
 export interface MigrationDeps {
   readonly notary: ImageVerifier<NotaryRequirement>;
   readonly cosign: ImageVerifier<CosignRequirement>;
+  // Red Hat simple signing, for policies that also accept it: it counts in the decisions,
+  // not in the Notary and cosign columns.
+  readonly simple?: ImageVerifier<SimpleSigningRequirement>;
   readonly clock: Clock;
   readonly policies: PolicySet;
 }
@@ -115,15 +118,22 @@ export async function describeMigrationStatus(deps: MigrationDeps, input: ImageI
   const policies = (): Promise<PolicySet> => Promise.resolve(deps.policies);
   const cosign = record(deps.cosign);
   const notaryRecorded = record(deps.notary);
+  const simple = deps.simple === undefined ? undefined : record(deps.simple);
   const request = { kind: 'policy', image: input.image, namespace: input.namespace } as const;
-  const current = await verifyImage({ notary: notaryRecorded, cosign, clock: fixedClock, logger: silentLogger, policies }, request);
-  const withoutNotary = await verifyImage({ notary: notaryOff, cosign, clock: fixedClock, logger: silentLogger, policies }, request);
+  const others = { cosign, ...(simple === undefined ? {} : { simple }), clock: fixedClock, logger: silentLogger, policies };
+  const current = await verifyImage({ notary: notaryRecorded, ...others }, request);
+  const withoutNotary = await verifyImage({ notary: notaryOff, ...others }, request);
   // Every check's outcome, as recorded (a check verify-image skipped, or one whose recorded
   // entry was lost because the requirements were collected anew, runs here once).
   const kinds = await Promise.all(
     collected.checks.map(async (check) => {
       const requirement = check.requirement;
-      const run = requirement.kind === 'notary' ? notaryRecorded.verify(reference, requirement, now) : cosign.verify(reference, requirement, now);
+      const run =
+        requirement.kind === 'notary'
+          ? notaryRecorded.verify(reference, requirement, now)
+          : requirement.kind === 'cosign'
+            ? cosign.verify(reference, requirement, now)
+            : (simple?.verify(reference, requirement, now) ?? Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'simple signing is not configured')));
       const outcome = await run.catch((thrown: unknown) => toTrustgateError(thrown));
       return { kind: requirement.kind, outcome };
     }),

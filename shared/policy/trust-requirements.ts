@@ -3,7 +3,9 @@ import { loadCosignKey } from '../trust/cosign/keys.js';
 import { createBoundedMemo } from '../cache/bounded-memo.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { TrustedRootJson } from '../trust/sigstore/trusted-root-source.js';
-import type { CosignAuthority, TlogMode } from '../trust/verifier.js';
+import { checkSignedIdentity } from '../trust/simple/identity.js';
+import { checkStoreUrl } from '../trust/simple/store-url.js';
+import type { CosignAuthority, SimpleSigningRequirement, SimpleSigningRule, StoreCredentials, TlogMode } from '../trust/verifier.js';
 import type { KeylessPolicy, Policy, PolicySecret, SigstorePolicy, SimplePolicy } from './model.js';
 
 export type Requirement =
@@ -13,6 +15,8 @@ export type Requirement =
   | { readonly kind: 'notary'; readonly server?: string; readonly signers: readonly NotarySigner[]; readonly rootKeyIds: readonly string[] }
   // cosign classic signatures: at least `threshold` of the keys must each have signed.
   | { readonly kind: 'cosign'; readonly authorities: readonly CosignAuthority[]; readonly threshold: number; readonly tlog: TlogMode }
+  // Red Hat simple signing: every rule must hold.
+  | SimpleSigningRequirement
   // A check this product does not perform: always a denial with this reason, never an allow.
   | { readonly kind: 'unsupported'; readonly reason: string };
 
@@ -33,9 +37,9 @@ export function toSecretLookup(secrets: readonly PolicySecret[]): SecretLookup {
 }
 
 // Everything a matched policy requires of an image; all of the returned requirements must be
-// satisfied. Trust and simple signing together yield both requirements (Portieris compared
-// them by pointer and denied every such image, issue #515). Simple signing and the IBM
-// vulnerability scan are not performed here, so they become `unsupported`: the image is denied
+// satisfied. Trust and simple signing together yield both requirements, which must then agree
+// on the digest (Portieris compared them by pointer and denied every such image). The IBM
+// vulnerability scan is not performed here, so it becomes `unsupported`: the image is denied
 // with a reason instead of being admitted unchecked.
 // Signer Secrets are read from `namespace`, the namespace of the workload being verified, for
 // ClusterImagePolicies too, as Portieris does.
@@ -51,10 +55,7 @@ export function toRequirements(policy: Policy, secrets: SecretLookup, namespace:
     });
   }
   if (policy.sigstore !== undefined) requirements.push(toCosignRequirement(policy.sigstore, secrets, namespace));
-  if (policy.simple !== undefined) {
-    const simple = toSimpleRequirement(policy.simple);
-    if (simple !== undefined) requirements.push(simple);
-  }
+  if (policy.simple !== undefined) requirements.push(toSimpleRequirement(policy.simple, secrets, namespace));
   if (policy.vulnerability?.iccrva.enabled === true) {
     requirements.push({
       kind: 'unsupported',
@@ -64,20 +65,61 @@ export function toRequirements(policy: Policy, secrets: SecretLookup, namespace:
   return requirements.length > 0 ? requirements : [{ kind: 'allow' }];
 }
 
-// containers/image semantics: every requirement must accept, so a list made only of
-// insecureAcceptAnything accepts, a `reject` denies, and an empty list is refused as invalid.
-function toSimpleRequirement(simple: SimplePolicy): Requirement | undefined {
-  const types = new Set(simple.requirements.map((requirement) => requirement.type));
-  if (types.size === 0) {
-    return { kind: 'unsupported', reason: 'the simple signing policy lists no requirements' };
+// Red Hat simple signing as the verifier's requirement: every rule must hold
+// (containers/image semantics, as Portieris applies them). Each signedBy rule's keyring is
+// the `key` of its Secret (in `keySecretNamespace`, else the workload's namespace); the
+// store Secret gives `username` and `password` for the lookaside store. A rule the policy
+// cannot mean (no rules, signedBy without a key Secret, a signedIdentity missing the fields
+// its type needs, a store URL that is not http(s)) is POLICY_INVALID naming the field:
+// refused, never allowed unchecked.
+function toSimpleRequirement(simple: SimplePolicy, secrets: SecretLookup, namespace: string): Requirement {
+  if (simple.requirements.length === 0) {
+    throw new TrustgateError(ErrorCode.POLICY_INVALID, 'simple.requirements lists no requirements: expected at least one (containers/image refuses an empty list)');
   }
-  if (types.has('reject')) {
-    return { kind: 'unsupported', reason: 'the simple signing policy has a "reject" requirement, which denies every image' };
+  const rules = simple.requirements.map((requirement, index): SimpleSigningRule => {
+    const field = `simple.requirements[${index}]`;
+    if (requirement.type !== 'signedBy') return { type: requirement.type, signedIdentity: requirement.signedIdentity };
+    if (requirement.keySecret === undefined || requirement.keySecret === '') {
+      throw new TrustgateError(ErrorCode.POLICY_INVALID, `${field}.keySecret is required for a signedBy requirement`);
+    }
+    checkSignedIdentity(requirement.signedIdentity, `${field}.signedIdentity`);
+    const keyNamespace = requirement.keySecretNamespace === undefined || requirement.keySecretNamespace === '' ? namespace : requirement.keySecretNamespace;
+    const secret = secrets.findSecret(keyNamespace, requirement.keySecret);
+    if (secret === undefined) {
+      throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `simple signing key secret "${requirement.keySecret}" (${field}.keySecret) not found in namespace "${keyNamespace}": expected a Secret with key "key"`);
+    }
+    const bytes = secret.data.get('key');
+    if (bytes === undefined || bytes.length === 0) {
+      throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `simple signing key secret "${requirement.keySecret}" in namespace "${keyNamespace}" has no "key" (${field}.keySecret): expected the armored public keyring`);
+    }
+    return {
+      type: 'signedBy',
+      keyring: { source: `"${keyNamespace}/${requirement.keySecret}" key "key" (${field}.keySecret)`, bytes },
+      signedIdentity: requirement.signedIdentity,
+    };
+  });
+  const storeCredentials = simple.storeSecret === undefined || simple.storeSecret === '' ? undefined : toStoreCredentials(secrets, namespace, simple.storeSecret);
+  if (simple.storeURL !== undefined) checkStoreUrl(simple.storeURL, storeCredentials !== undefined, 'simple.storeURL');
+  return {
+    kind: 'simple',
+    ...(simple.storeURL === undefined ? {} : { storeURL: simple.storeURL }),
+    ...(storeCredentials === undefined || simple.storeURL === undefined ? {} : { storeCredentials }),
+    rules,
+  };
+}
+
+// Basic-auth credentials for the lookaside store from a Secret's `username` and
+// `password`, as Portieris reads them. Values are never quoted in errors.
+function toStoreCredentials(secrets: SecretLookup, namespace: string, secretName: string): StoreCredentials {
+  const secret = secrets.findSecret(namespace, secretName);
+  if (secret === undefined) {
+    throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `simple signing store secret "${secretName}" (simple.storeSecret) not found in namespace "${namespace}": expected a Secret with keys username and password`);
   }
-  if (types.has('signedBy')) {
-    return { kind: 'unsupported', reason: 'the policy requires Red Hat simple signing (signedBy), which is not supported' };
-  }
-  return undefined;
+  const what = 'simple signing store secret';
+  return {
+    username: readText(secret, 'username', namespace, what, 'username and password'),
+    password: readText(secret, 'password', namespace, what, 'username and password'),
+  };
 }
 
 // One signer from its Secret: `name` is the delegation name, `publicKey` its PEM key or

@@ -3,6 +3,7 @@
 // and the reference time; it answers with the digest trusted signers signed, or throws a
 // TrustgateError whose code says why not.
 import type { ImageReference } from '../image/reference.js';
+import type { SignedIdentity } from '../policy/model.js';
 
 export interface SignerRequirement {
   // Delegation name: 'alice' stands for role 'targets/alice'.
@@ -68,7 +69,35 @@ export function isKeyAuthority(authority: CosignAuthority): authority is CosignK
   return 'publicKeyPem' in authority;
 }
 
-export type TrustRequirement = NotaryRequirement | CosignRequirement;
+// One rule of a Red Hat simple signing policy (containers/image semantics): `signedBy`
+// holds when one signature verifies with a key of `keyring` and vouches for the image's
+// digest under `signedIdentity`; `reject` never holds; `insecureAcceptAnything` always does.
+export interface SimpleSigningRule {
+  readonly type: 'signedBy' | 'reject' | 'insecureAcceptAnything';
+  // signedBy only: OpenPGP public keys (armored or binary) and the Secret field they came
+  // from, named when the keyring cannot be used.
+  readonly keyring?: { readonly source: string; readonly bytes: Uint8Array };
+  readonly signedIdentity: SignedIdentity;
+}
+
+// Basic-auth credentials for a lookaside signature store (a Secret's `username` and
+// `password`). Never logged, never in an error message.
+export interface StoreCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+// Red Hat simple signing: every rule must hold. Signatures are read from the lookaside
+// store at `storeURL` (when set) and from the registry's signature extension (when the
+// registry announces it).
+export interface SimpleSigningRequirement {
+  readonly kind: 'simple';
+  readonly storeURL?: string;
+  readonly storeCredentials?: StoreCredentials;
+  readonly rules: readonly SimpleSigningRule[];
+}
+
+export type TrustRequirement = NotaryRequirement | CosignRequirement | SimpleSigningRequirement;
 
 export interface VerifiedImage {
   // 'sha256:<hex>' that the signers signed.

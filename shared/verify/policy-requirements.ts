@@ -1,7 +1,7 @@
 // From the policies in force to the checks an image must pass: the policy that matches it
-// in the namespace plus every enforced ClusterImagePolicy, each policy's Notary and cosign
-// checks required together or, with `verification.mode: any`, as alternatives. Requirements that cannot be met
-// here (no match, a missing signer secret, simple signing, ICCRVA) become failures, so the
+// in the namespace plus every enforced ClusterImagePolicy, each policy's Notary, cosign and
+// simple signing checks required together or, with `verification.mode: any`, as alternatives. Requirements that cannot be met
+// here (no match, a missing signer secret, ICCRVA) become failures, so the
 // image is denied with the reason instead of being admitted unchecked.
 import { createBoundedMemo, type BoundedMemo } from '../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
@@ -79,7 +79,7 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
           origin: source,
           ...(group === undefined ? {} : { group }),
         });
-      } else if (requirement.kind === 'cosign') {
+      } else if (requirement.kind === 'cosign' || requirement.kind === 'simple') {
         checks.push({ requirement, origin: source, ...(group === undefined ? {} : { group }) });
       }
     }

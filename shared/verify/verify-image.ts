@@ -8,7 +8,7 @@ import { formatImageReference, parseImageReference, type ImageReference } from '
 import type { PolicySource } from '../policy/match-policy.js';
 import type { PolicySet } from '../policy/model.js';
 import type { Clock, Logger } from '../ports.js';
-import type { CosignRequirement, ImageVerifier, NotaryRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
 import { collectRequirements } from './policy-requirements.js';
 import type { VerifyImageRequest } from './verify-image-request.js';
 
@@ -20,7 +20,7 @@ export interface VerifyImageResponse {
   readonly codes: readonly string[];
   readonly signers: readonly string[];
   // Allowed answers: the signature kinds whose checks admitted the image ('notary',
-  // 'cosign'); with `verification.mode: any` the one(s) that passed.
+  // 'cosign', 'simple'); with `verification.mode: any` the one(s) that passed.
   readonly verifiedBy?: readonly TrustRequirement['kind'][];
   // Present (true) when some check was answered from cached trust data because the trust
   // server was unavailable, within the configured max-stale window.
@@ -34,6 +34,8 @@ export interface VerifyImageDeps {
   readonly notary: ImageVerifier<NotaryRequirement>;
   // Absent where this deployment verifies no cosign signatures: a cosign check then denies.
   readonly cosign?: ImageVerifier<CosignRequirement>;
+  // Absent where this deployment verifies no simple signing: a `simple` check then denies.
+  readonly simple?: ImageVerifier<SimpleSigningRequirement>;
   readonly clock: Clock;
   readonly logger: Logger;
   // The policies in force; absent when this deployment has none configured.
@@ -161,6 +163,12 @@ async function decide(
 // verifier's registry requests (which it also bounds with a deadline of its own).
 function runRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date, signal: AbortSignal | undefined): Promise<VerifiedImage> {
   if (requirement.kind === 'notary') return deps.notary.verify(reference, requirement, now, signal);
+  if (requirement.kind === 'simple') {
+    if (deps.simple === undefined) {
+      return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'simple signing signatures are required, but this deployment has no simple signing verifier'));
+    }
+    return deps.simple.verify(reference, requirement, now, signal);
+  }
   if (deps.cosign === undefined) {
     return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'cosign signatures are required, but this deployment has no cosign verifier'));
   }

@@ -101,12 +101,37 @@ describe('the trustgate command, built', () => {
     expect(loaded.sources).toContain('cli/commands/verify.ts');
     expect(loaded.sources).toContain('shared/cache/sqlite-store.ts');
     expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source) || POLICY_READER(source))).toEqual([]);
+    // OpenPGP is for simple signing signatures only.
+    expect(loaded.sources.filter(fromPackage('openpgp'))).toEqual([]);
   });
 
   it('loads the policy reader for verify --policies', () => {
     const loaded = loadedBy(['verify', 'registry.example.com/app:v1', '--policies', join(scratch, 'no-such-policies')]);
     expect(loaded.status).toBe(2);
     expect(loaded.sources.some(POLICY_READER)).toBe(true);
+  });
+
+  it('loads OpenPGP when a policy requires simple signing', () => {
+    const policies = join(scratch, 'simple-policies.yaml');
+    writeFileSync(
+      policies,
+      `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: simple}
+spec:
+  repositories:
+    - name: "registry.test/*"
+      policy: {simple: {requirements: [{type: signedBy, keySecret: gpg}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: gpg, namespace: default}
+stringData: {key: "not a keyring"}
+`,
+    );
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--policies', policies, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.sources.some(fromPackage('openpgp'))).toBe(true);
   });
 
   it('loads the AWS SDK when a DynamoDB table is configured', async () => {

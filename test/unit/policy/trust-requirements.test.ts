@@ -4,7 +4,7 @@ import { stringContaining } from '../../support/matchers.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import type { Policy, PolicySecret } from '../../../shared/policy/model.js';
-import { toRequirements, toSecretLookup, type Requirement } from '../../../shared/policy/trust-requirements.js';
+import { toRequirements, toSecretLookup } from '../../../shared/policy/trust-requirements.js';
 
 const PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
@@ -32,6 +32,9 @@ const SECRETS = toSecretLookup([
   secret('team-a', 'no-key', { name: 'carol' }),
   secret('team-a', 'not-pem', { name: 'dave', publicKey: 'ssh-ed25519 AAAA' }),
   secret('team-b', 'eve', { name: 'eve', publicKey: PEM }),
+  secret('team-a', 'k', { key: '-----BEGIN PGP PUBLIC KEY BLOCK-----' }),
+  secret('gpg-keys', 'shared-k', { key: '-----BEGIN PGP PUBLIC KEY BLOCK-----' }),
+  secret('team-a', 'store', { username: 'robot', password: 's3cret' }),
 ]);
 
 function errorCodeOf(run: () => unknown): string | undefined {
@@ -105,20 +108,77 @@ describe('toRequirements', () => {
         SECRETS,
         'team-a',
       );
-      expect(requirements.map((requirement) => requirement.kind)).toEqual(['notary', 'unsupported']);
+      expect(requirements.map((requirement) => requirement.kind)).toEqual(['notary', 'simple']);
     });
   });
 
   describe('when only simple signing is configured', () => {
-    it.each<[string, unknown, Requirement['kind']]>([
-      ['signedBy', { requirements: [{ type: 'signedBy', keySecret: 'k' }] }, 'unsupported'],
-      ['reject', { requirements: [{ type: 'insecureAcceptAnything' }, { type: 'reject' }] }, 'unsupported'],
-      ['no requirements', { storeURL: 'https://sigs.example' }, 'unsupported'],
-      ['only insecureAcceptAnything', { requirements: [{ type: 'insecureAcceptAnything' }] }, 'allow'],
-    ])('with %s it yields %s, never a silent allow of a signature check', (_label, simple, kind) => {
-      const requirements = toRequirements(policyOf({ simple }), SECRETS, 'team-a');
-      expect(requirements).toHaveLength(1);
-      expect(requirements[0]?.kind).toBe(kind);
+    it('yields a simple requirement with the keyring from the Secret\'s "key" and the default identity rule', () => {
+      const [requirement] = toRequirements(policyOf({ simple: { requirements: [{ type: 'signedBy', keySecret: 'k' }] } }), SECRETS, 'team-a');
+      expect(requirement).toMatchObject({ kind: 'simple', rules: [{ type: 'signedBy', signedIdentity: { type: 'matchRepoDigestOrExact' } }] });
+      const rule = requirement?.kind === 'simple' ? requirement.rules[0] : undefined;
+      expect(new TextDecoder().decode(rule?.keyring?.bytes)).toBe('-----BEGIN PGP PUBLIC KEY BLOCK-----');
+    });
+
+    it('reads the key Secret from keySecretNamespace when given', () => {
+      const [requirement] = toRequirements(
+        policyOf({ simple: { requirements: [{ type: 'signedBy', keySecret: 'shared-k', keySecretNamespace: 'gpg-keys' }] } }),
+        SECRETS,
+        'team-a',
+      );
+      expect(requirement?.kind).toBe('simple');
+    });
+
+    it('keeps reject and insecureAcceptAnything as rules for the verifier', () => {
+      const [requirement] = toRequirements(policyOf({ simple: { requirements: [{ type: 'insecureAcceptAnything' }, { type: 'reject' }] } }), SECRETS, 'team-a');
+      expect(requirement).toMatchObject({ kind: 'simple', rules: [{ type: 'insecureAcceptAnything' }, { type: 'reject' }] });
+    });
+
+    it('carries the store URL and the store Secret\'s credentials', () => {
+      const [requirement] = toRequirements(
+        policyOf({ simple: { storeURL: 'https://sigs.example/store', storeSecret: 'store', requirements: [{ type: 'signedBy', keySecret: 'k' }] } }),
+        SECRETS,
+        'team-a',
+      );
+      expect(requirement).toMatchObject({ kind: 'simple', storeURL: 'https://sigs.example/store', storeCredentials: { username: 'robot', password: 's3cret' } });
+    });
+
+    it.each<[string, unknown, string, string]>([
+      ['no requirements', { storeURL: 'https://sigs.example' }, ErrorCode.POLICY_INVALID, 'simple.requirements'],
+      ['signedBy without keySecret', { requirements: [{ type: 'signedBy' }] }, ErrorCode.POLICY_INVALID, 'simple.requirements[0].keySecret'],
+      ['a key Secret that does not exist', { requirements: [{ type: 'signedBy', keySecret: 'ghost' }] }, ErrorCode.POLICY_SECRET_MISSING, 'simple.requirements[0].keySecret'],
+      ['a key Secret without "key"', { requirements: [{ type: 'signedBy', keySecret: 'alice' }] }, ErrorCode.POLICY_SECRET_MISSING, '"key"'],
+      [
+        'matchExactReference without dockerReference',
+        { requirements: [{ type: 'signedBy', keySecret: 'k', signedIdentity: { type: 'matchExactReference' } }] },
+        ErrorCode.POLICY_INVALID,
+        'simple.requirements[0].signedIdentity.dockerReference',
+      ],
+      [
+        'remapIdentity with a prefix that is not normalised',
+        { requirements: [{ type: 'insecureAcceptAnything' }, { type: 'signedBy', keySecret: 'k', signedIdentity: { type: 'remapIdentity', prefix: 'busybox', signedPrefix: 'quay.io' } }] },
+        ErrorCode.POLICY_INVALID,
+        'simple.requirements[1].signedIdentity.prefix',
+      ],
+      ['a store URL that is not http(s)', { storeURL: 'file:///etc', requirements: [{ type: 'signedBy', keySecret: 'k' }] }, ErrorCode.POLICY_INVALID, 'simple.storeURL'],
+      [
+        'store credentials over plain http off loopback',
+        { storeURL: 'http://sigs.example', storeSecret: 'store', requirements: [{ type: 'signedBy', keySecret: 'k' }] },
+        ErrorCode.POLICY_INVALID,
+        'simple.storeURL',
+      ],
+      ['a store Secret that does not exist', { storeURL: 'https://sigs.example', storeSecret: 'ghost', requirements: [{ type: 'signedBy', keySecret: 'k' }] }, ErrorCode.POLICY_SECRET_MISSING, 'simple.storeSecret'],
+    ])('refuses %s, naming the field', (_label, simple, code, field) => {
+      let thrown: unknown;
+      try {
+        toRequirements(policyOf({ simple }), SECRETS, 'team-a');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TrustgateError);
+      expect((thrown as TrustgateError).code).toBe(code);
+      expect((thrown as TrustgateError).message).toContain(field);
+      expect((thrown as TrustgateError).message).not.toContain('s3cret');
     });
   });
 

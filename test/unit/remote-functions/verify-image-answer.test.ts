@@ -17,6 +17,10 @@ describe('decodeVerifyImageAnswer', () => {
       expect(decodeVerifyImageAnswer({ ...ALLOW, image: 'docker.io/library/nginx:latest' }, 'nginx')).toMatchObject({ allowed: true, digest: DIGEST });
     });
 
+    it('keeps verifiedBy naming every signature kind, simple signing included', () => {
+      expect(decodeVerifyImageAnswer({ ...ALLOW, verifiedBy: ['notary', 'cosign', 'simple'] }, IMAGE)).toMatchObject({ verifiedBy: ['notary', 'cosign', 'simple'] });
+    });
+
     it('keeps the policy source and mutateImage', () => {
       const policy = { kind: 'ImagePolicy', name: 'p', namespace: 'team-a', pattern: 'registry.example.com/*' };
       expect(decodeVerifyImageAnswer({ ...ALLOW, policy, mutateImage: false, stale: true }, IMAGE)).toEqual({ ...ALLOW, policy, mutateImage: false, stale: true });
@@ -36,6 +40,7 @@ describe('decodeVerifyImageAnswer', () => {
     ['the policy kind is unknown', { ...ALLOW, policy: { kind: 'Other', name: 'p', pattern: '*' } }],
     ['a digest-pinned image comes back with another digest', ALLOW, `registry.example.com/team/app@sha256:${'01'.repeat(32)}`],
     ['the answer is an array', [ALLOW]],
+    ['verifiedBy names an unknown kind', { ...ALLOW, verifiedBy: ['notation'] }],
   ])('when %s', (_, answer, requested = IMAGE) => {
     it('rejects with TRUST_SERVER_UNAVAILABLE', () => {
       expect(() => decodeVerifyImageAnswer(answer, requested)).toThrow(unavailable);

@@ -180,10 +180,10 @@ spec:
     });
   });
 
-  describe('when the policy requires simple signing', () => {
-    it('denies with POLICY_UNSUPPORTED', async () => {
+  describe('when the policy requires simple signing with a key Secret that does not exist', () => {
+    it('denies with POLICY_SECRET_MISSING', async () => {
       const { response } = await verify('reg.example.com/simple/app:v1');
-      expect(response).toMatchObject({ allowed: false, codes: ['POLICY_UNSUPPORTED'] });
+      expect(response).toMatchObject({ allowed: false, codes: ['POLICY_SECRET_MISSING'] });
     });
   });
 

@@ -125,10 +125,10 @@ describe('verify-image with a sigstore policy', () => {
     expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.TRUST_DIGEST_MISMATCH] });
   });
 
-  it('in mode any, still denies what is not supported (simple signing) even when a kind passes', async () => {
+  it('in mode any, still denies a simple signing requirement the policy cannot mean (signedBy without a key) even when a kind passes', async () => {
     const repo = 'reg.example.com/any-simple/app';
     const { response } = await verify(`${repo}:v1`, { [repo]: DIGEST_A }, { [repo]: DIGEST_A });
-    expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_UNSUPPORTED] });
+    expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_INVALID] });
   });
 
   it('refuses an Ed25519 key from a Secret before any registry is asked', async () => {
