@@ -6,6 +6,7 @@ export const AdmissionMetric = {
   DECISIONS: 'trustgate_admission_decisions_total',
   DURATION: 'trustgate_admission_duration_seconds',
   VERIFICATIONS: 'trustgate_verifications_total',
+  WOULD_DENY: 'trustgate_admission_would_deny_total',
 } as const;
 
 export const ADMISSION_METRICS: Readonly<Record<string, MetricDefinition>> = {
@@ -18,6 +19,10 @@ export const ADMISSION_METRICS: Readonly<Record<string, MetricDefinition>> = {
   [AdmissionMetric.VERIFICATIONS]: {
     type: 'counter',
     help: 'Image verifications by result code (OK when allowed, else the first error code).',
+  },
+  [AdmissionMetric.WOULD_DENY]: {
+    type: 'counter',
+    help: 'Images whose policies in warn or audit mode failed (what enforce would have denied), by mode.',
   },
 };
 
