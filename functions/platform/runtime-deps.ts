@@ -11,6 +11,7 @@ import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { readPolicySet } from '../../shared/policy/read-policy-set.js';
+import { snapshotPoliciesFromEnv } from './policy-snapshot-env.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
@@ -35,8 +36,8 @@ function createLogger(clock: Clock): Logger {
 // form's `trust` fields again; serverless.yml and manifest.yaml never set it.
 export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
   const logger = createLogger(clock);
-  const { verifierDeps, storeChecked } = buildTrustState(env, logger, clock);
-  const policies = policiesFromEnv(env);
+  const { verifierDeps, storeChecked, store } = buildTrustState(env, logger, clock);
+  const policies = policiesFromEnv(env) ?? snapshotPoliciesFromEnv(env, () => store, clock, logger);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
     cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
@@ -94,7 +95,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
   // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
   const kv = afterStoreCheckKv(store.kv, storeChecked);
-  const policies = policiesFromEnv(env);
+  const policies = policiesFromEnv(env) ?? snapshotPoliciesFromEnv(env, () => store, clock, logger);
   const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
   const poll =
     trustServer === undefined || trustServer === ''
@@ -149,8 +150,9 @@ function afterStoreCheckKv(kv: KvStore, storeChecked: () => Promise<void>): KvSt
 }
 
 export function buildPolicyLookupDeps(env: Env, clock: Clock = systemClock): PolicyLookupDeps & { readonly logger: Logger } {
-  const policies = policiesFromEnv(env);
-  return { logger: createLogger(clock), ...(policies === undefined ? {} : { policies }) };
+  const logger = createLogger(clock);
+  const policies = policiesFromEnv(env) ?? snapshotPoliciesFromEnv(env, () => openStore(decodeStoreConfig({}, env), clock), clock, logger);
+  return { logger, ...(policies === undefined ? {} : { policies }) };
 }
 
 // TRUSTGATE_POLICIES names a policy file or folder (a mounted ConfigMap, a file shipped with

@@ -36,8 +36,10 @@ export const TRUST_METRICS: Readonly<Record<string, MetricDefinition>> = {
 // Recorded by serve when it re-reads its policies.
 export const PolicyMetric = {
   RELOADS: 'trustgate_policy_reloads_total',
+  SNAPSHOT_PUBLISHES: 'trustgate_policy_snapshot_publishes_total',
 } as const;
 
 export const POLICY_METRICS: Readonly<Record<string, MetricDefinition>> = {
   [PolicyMetric.RELOADS]: { type: 'counter', help: 'Policy re-reads that changed the policies in force (reloaded) or were refused, keeping them (rejected).' },
+  [PolicyMetric.SNAPSHOT_PUBLISHES]: { type: 'counter', help: 'Policy snapshot publications by outcome (published, unchanged, conflict, failed).' },
 };
