@@ -37,7 +37,7 @@ function createLogger(clock: Clock): Logger {
 export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean } {
   const logger = createLogger(clock);
   const { verifierDeps, storeChecked, store } = buildTrustState(env, logger, clock);
-  const policies = policiesFromEnv(env) ?? snapshotPoliciesFromEnv(env, () => store, clock, logger);
+  const policies = snapshotPoliciesFromEnv(env, () => store, clock, logger) ?? policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
     cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
@@ -95,7 +95,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
   // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
   const kv = afterStoreCheckKv(store.kv, storeChecked);
-  const policies = policiesFromEnv(env) ?? snapshotPoliciesFromEnv(env, () => store, clock, logger);
+  const policies = snapshotPoliciesFromEnv(env, () => store, clock, logger) ?? policiesFromEnv(env);
   const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
   const poll =
     trustServer === undefined || trustServer === ''
@@ -151,7 +151,7 @@ function afterStoreCheckKv(kv: KvStore, storeChecked: () => Promise<void>): KvSt
 
 export function buildPolicyLookupDeps(env: Env, clock: Clock = systemClock): PolicyLookupDeps & { readonly logger: Logger } {
   const logger = createLogger(clock);
-  const policies = policiesFromEnv(env) ?? snapshotPoliciesFromEnv(env, () => openStore(decodeStoreConfig({}, env), clock), clock, logger);
+  const policies = snapshotPoliciesFromEnv(env, () => openStore(decodeStoreConfig({}, env), clock), clock, logger) ?? policiesFromEnv(env);
   return { logger, ...(policies === undefined ? {} : { policies }) };
 }
 

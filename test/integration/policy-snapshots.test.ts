@@ -14,8 +14,10 @@ import { encodeStoreKey } from '../../shared/cache/store-key.js';
 import { chunkKey, headKey } from '../../shared/policy/policy-snapshot.js';
 import type { Clock } from '../../shared/ports.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../support/dynalite-server.js';
+import { getTestCertificates } from '../support/tls-certs.js';
 import { makeTempDir } from './support/temp-dir.js';
 import { runTrustgate } from './support/trustgate-cli.js';
+import { startTrustgateServe } from './support/trustgate-serve.js';
 
 const TABLE = 'trustgate-snapshots';
 const STATE_KEY = 'ab'.repeat(32);
@@ -39,22 +41,22 @@ afterAll(async () => {
 });
 
 // What a deployed function's environment holds to follow the cluster's snapshot.
-function functionEnv(): Record<string, string> {
+function functionEnv(cluster = CLUSTER): Record<string, string> {
   return {
     ...dynamo.clientEnv,
     TRUSTGATE_DYNAMODB_TABLE: TABLE,
     TRUSTGATE_DYNAMODB_ENDPOINT: dynamo.endpoint,
     TRUSTGATE_STATE_KEY: STATE_KEY,
-    TRUSTGATE_POLICY_CLUSTER_ID: CLUSTER,
+    TRUSTGATE_POLICY_CLUSTER_ID: cluster,
     // Ask the store on every call: the bound on noticing a new version is this many seconds.
     TRUSTGATE_POLICY_REFRESH: '0',
   };
 }
 
 // One "container": handlers built once from the environment, answering many requests.
-function container(): { verify: (image: string) => Promise<{ statusCode: number; body: Record<string, unknown> }>; lookup: (image: string) => Promise<{ statusCode: number; body: Record<string, unknown> }> } {
-  const verifyHandler = createVerifyImageHandler(buildVerifyImageDeps(functionEnv(), clock));
-  const lookupHandler = createPolicyLookupHandler(buildPolicyLookupDeps(functionEnv(), clock));
+function container(cluster = CLUSTER): { verify: (image: string) => Promise<{ statusCode: number; body: Record<string, unknown> }>; lookup: (image: string) => Promise<{ statusCode: number; body: Record<string, unknown> }> } {
+  const verifyHandler = createVerifyImageHandler(buildVerifyImageDeps(functionEnv(cluster), clock));
+  const lookupHandler = createPolicyLookupHandler(buildPolicyLookupDeps(functionEnv(cluster), clock));
   const answer = (response: { statusCode: number; body: unknown }) => ({ statusCode: response.statusCode, body: response.body as Record<string, unknown> });
   return {
     verify: async (image) => answer(await verifyHandler({ image, namespace: 'default' })),
@@ -193,3 +195,41 @@ describe('policy snapshots in DynamoDB', () => {
     });
   });
 });
+
+describe('trustgate serve --publish-cluster-id', () => {
+  it('publishes the policies it enforces at start and after a reload, and the functions follow', async () => {
+    const cluster = 'serve-published';
+    const folder = await policyFolder('served', 'reg.example.com/s1/*');
+    const caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, (await getTestCertificates()).caPem);
+    const serve = await startTrustgateServe({
+      policiesDir: folder,
+      stateDir: join(dir, 'serve-state'),
+      caFile,
+      env: { ...dynamo.clientEnv, TRUSTGATE_STATE_KEY: STATE_KEY },
+      extraArgs: ['--dynamodb-table', TABLE, '--dynamodb-endpoint', dynamo.endpoint, '--publish-cluster-id', cluster, '--policies-interval', '0'],
+    });
+    try {
+      await waitForOutput(serve.output, 'policy snapshot published', 1);
+      const functions = container(cluster);
+      expect((await functions.verify('reg.example.com/s1/app:v1')).body).toMatchObject({ allowed: true });
+
+      await writeFile(join(folder, 'open.yaml'), 'apiVersion: portieris.cloud.ibm.com/v1\nkind: ClusterImagePolicy\nmetadata: {name: open}\nspec: {repositories: [{name: "reg.example.com/s2/*", policy: {}}]}\n');
+      serve.signal('SIGHUP');
+      await waitForOutput(serve.output, 'policy snapshot published', 2);
+      expect((await functions.verify('reg.example.com/s2/app:v1')).body).toMatchObject({ allowed: true });
+      expect((await functions.verify('reg.example.com/s1/app:v1')).body).toMatchObject({ allowed: false, codes: ['POLICY_NO_MATCH'] });
+    } finally {
+      await serve.stop();
+    }
+  }, 60_000);
+});
+
+// Resolves once `text` occurs `count` times in the output (serve's log is written in batches).
+async function waitForOutput(output: () => string, text: string, count: number): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    if (output().split(text).length - 1 >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`serve did not log "${text}" ${count} times:\n${output()}`);
+}
