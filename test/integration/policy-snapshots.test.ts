@@ -210,13 +210,13 @@ describe('trustgate serve --publish-cluster-id', () => {
       extraArgs: ['--dynamodb-table', TABLE, '--dynamodb-endpoint', dynamo.endpoint, '--publish-cluster-id', cluster, '--policies-interval', '0'],
     });
     try {
-      await waitForOutput(serve.output, 'policy snapshot published', 1);
+      await waitForOutput(() => serve.output(), 'policy snapshot published', 1);
       const functions = container(cluster);
       expect((await functions.verify('reg.example.com/s1/app:v1')).body).toMatchObject({ allowed: true });
 
       await writeFile(join(folder, 'open.yaml'), 'apiVersion: portieris.cloud.ibm.com/v1\nkind: ClusterImagePolicy\nmetadata: {name: open}\nspec: {repositories: [{name: "reg.example.com/s2/*", policy: {}}]}\n');
       serve.signal('SIGHUP');
-      await waitForOutput(serve.output, 'policy snapshot published', 2);
+      await waitForOutput(() => serve.output(), 'policy snapshot published', 2);
       expect((await functions.verify('reg.example.com/s2/app:v1')).body).toMatchObject({ allowed: true });
       expect((await functions.verify('reg.example.com/s1/app:v1')).body).toMatchObject({ allowed: false, codes: ['POLICY_NO_MATCH'] });
     } finally {
