@@ -1,7 +1,7 @@
 // Human descriptions of policies and where they come from, for `verify --policies` and
 // `policy lookup`.
 import type { PolicySource, Precedence, PrecedenceRule, RankedPattern } from '../../shared/policy/match-policy.js';
-import type { Policy } from '../../shared/policy/model.js';
+import type { Policy, PolicyMode } from '../../shared/policy/model.js';
 import { describeIdentity } from '../../shared/trust/cosign/identity.js';
 
 // `ImagePolicy team-a/signed (pattern "registry.example.com/team-a/*")`.
@@ -45,8 +45,15 @@ export function describePolicy(policy: Policy): string[] {
   if (policy.vulnerability?.iccrva.enabled === true) lines.push('vulnerability: ICCRVA scan (not supported: denies)');
   if (lines.length === 0) lines.push('no checks: every matching image is allowed');
   lines.push(`mutateImage: ${policy.mutateImage}`);
+  lines.push(`mode: ${MODE_TEXT[policy.mode ?? 'enforce']}`);
   return lines;
 }
+
+const MODE_TEXT: Readonly<Record<PolicyMode, string>> = {
+  enforce: 'enforce (failures deny)',
+  warn: 'warn (failures admit, with warnings to the user; logged and counted)',
+  audit: 'audit (failures admit silently; logged and counted)',
+};
 
 const RULE_TEXT: Readonly<Record<PrecedenceRule, string>> = {
   exact: 'it is the image itself (exact match)',

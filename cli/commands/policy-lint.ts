@@ -27,6 +27,12 @@ export async function runPolicyLint(args: readonly string[], io: CliIo): Promise
     const set = decodePolicyDocuments(files);
     const counts = `${set.imagePolicies.length} ImagePolicies, ${set.clusterPolicies.length} ClusterImagePolicies, ${set.secrets.length} Secrets`;
     io.stdout(`valid: ${counts} (${files.length === 1 ? '1 file' : `${files.length} files`})\n`);
+    // Policies that do not deny are named, so a rollout left in warn or audit is seen.
+    for (const policy of [...set.clusterPolicies, ...set.imagePolicies]) {
+      if (policy.mode === undefined || policy.mode === 'enforce') continue;
+      const name = policy.kind === 'ImagePolicy' ? `${policy.namespace}/${policy.name}` : policy.name;
+      io.stdout(`mode ${policy.mode}: ${policy.kind} ${name}\n`);
+    }
     return ExitCode.ALLOWED;
   } catch (error) {
     // A valid document asking for what is not built yet (keyless, a transparency log) fails lint too.

@@ -1,6 +1,7 @@
-// `trustgate policy <lint|lookup> ...`
+// `trustgate policy <lint|lookup|apply> ...`
 import { UsageError, type ExitCode } from '../cli-error.js';
 import type { CliIo } from '../io.js';
+import { runPolicyApply } from './policy-apply.js';
 import { runPolicyLint } from './policy-lint.js';
 import { runPolicyLookup } from './policy-lookup.js';
 
@@ -11,9 +12,11 @@ export async function runPolicy(args: readonly string[], io: CliIo): Promise<Exi
       return runPolicyLint(rest, io);
     case 'lookup':
       return runPolicyLookup(rest, io);
+    case 'apply':
+      return runPolicyApply(rest, io);
     case undefined:
-      throw new UsageError('missing policy subcommand: expected lint or lookup');
+      throw new UsageError('missing policy subcommand: expected lint, lookup or apply');
     default:
-      throw new UsageError(`unknown policy subcommand ${JSON.stringify(subcommand)}: expected lint or lookup`);
+      throw new UsageError(`unknown policy subcommand ${JSON.stringify(subcommand)}: expected lint, lookup or apply`);
   }
 }

@@ -39,6 +39,8 @@ import { resolveCredentials } from '../openwhisk/credentials.js';
 import { createPolicyReloader, type PolicyReloader } from '../policy-reloader.js';
 import { loadPolicyFiles } from '../policy-set.js';
 import { resolveStateDir } from '../state-dir.js';
+import { DEFAULT_PUBLISH_INTERVAL_MS, startPolicyPublisher } from '../policy-publisher.js';
+import { assertClusterId } from '../../shared/policy/policy-snapshot.js';
 import { openTrustState, TRUST_STATE_OPTIONS, type TrustStateFlags } from '../trust-state.js';
 
 const DEFAULT_HOST = '127.0.0.1';
@@ -70,6 +72,8 @@ interface ServeConfig {
   readonly functions: string;
   // Who may send /functions/verify-image the explicit form with its own trust material.
   readonly explicitTrust: ExplicitTrustAccess;
+  // Publish the policies in force as this cluster's policy snapshot in the store.
+  readonly publishClusterId: string | undefined;
 }
 
 // /functions/verify-image answers the policy form, like a deployed function. The explicit
@@ -163,8 +167,13 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   io.stdout(`trustgate: listening on https://${shownHost}:${address.port}\n`);
   const stopReloading = startPolicyReloads(reloader, config.policiesIntervalMs);
+  const publisher =
+    config.publishClusterId === undefined
+      ? undefined
+      : startPolicyPublisher({ current: () => reloader.current(), kv: store.kv, clusterId: config.publishClusterId, intervalMs: DEFAULT_PUBLISH_INTERVAL_MS, clock: io.clock, logger, metrics });
   const signal = await waitForStop(options.stop);
   stopReloading();
+  publisher?.stop();
   logger.info('shutting down', { signal });
   callback?.stop();
   await server.close();
@@ -193,6 +202,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'policies-interval': { type: 'string' },
       functions: { type: 'string' },
       'allow-explicit-trust': { type: 'boolean', default: false },
+      'publish-cluster-id': { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
   });
@@ -201,6 +211,14 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const publishClusterId = values['publish-cluster-id'];
+  if (publishClusterId !== undefined) {
+    try {
+      assertClusterId(publishClusterId);
+    } catch (error) {
+      throw new UsageError(`--publish-cluster-id: ${(error as Error).message}`);
+    }
+  }
   return {
     host: values.host ?? DEFAULT_HOST,
     port: toInteger('--port', values.port, DEFAULT_PORT, 0, 65_535),
@@ -214,6 +232,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     callback: toCallbackConfig(values, io.env),
     functions: values.functions ?? 'local',
     explicitTrust: { open: values['allow-explicit-trust'], token: io.env['TRUSTGATE_EXPLICIT_TRUST_TOKEN'] || undefined },
+    publishClusterId,
   };
 }
 

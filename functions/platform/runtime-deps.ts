@@ -10,6 +10,7 @@ import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { PolicySet } from '../../shared/policy/model.js';
 import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
+import { snapshotPoliciesFromEnv } from './policy-snapshot-env.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
@@ -38,8 +39,8 @@ function createLogger(clock: Clock): Logger {
 // form's `trust` fields again; serverless.yml and manifest.yaml never set it.
 export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean; readonly sigstoreRoot: SigstoreRootSource } {
   const logger = createLogger(clock);
-  const { verifierDeps, storeChecked, sigstoreRoot } = buildTrustState(env, logger, clock);
-  const policies = policiesFromEnv(env);
+  const { verifierDeps, storeChecked, store, sigstoreRoot } = buildTrustState(env, logger, clock);
+  const policies = snapshotPoliciesFromEnv(env, () => store, clock, logger) ?? policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
     cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot),
@@ -104,7 +105,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
   // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
   const kv = afterStoreCheckKv(store.kv, storeChecked);
-  const policies = policiesFromEnv(env);
+  const policies = snapshotPoliciesFromEnv(env, () => store, clock, logger) ?? policiesFromEnv(env);
   const trustServer = env['TRUSTGATE_CALLBACK_TRUST_SERVER'];
   const poll =
     trustServer === undefined || trustServer === ''
@@ -161,8 +162,9 @@ function afterStoreCheckKv(kv: KvStore, storeChecked: () => Promise<void>): KvSt
 }
 
 export function buildPolicyLookupDeps(env: Env, clock: Clock = systemClock): PolicyLookupDeps & { readonly logger: Logger } {
-  const policies = policiesFromEnv(env);
-  return { logger: createLogger(clock), ...(policies === undefined ? {} : { policies }) };
+  const logger = createLogger(clock);
+  const policies = snapshotPoliciesFromEnv(env, () => openStore(decodeStoreConfig({}, env), clock), clock, logger) ?? policiesFromEnv(env);
+  return { logger, ...(policies === undefined ? {} : { policies }) };
 }
 
 // TRUSTGATE_POLICIES names a policy file or folder (a mounted ConfigMap, a file shipped with

@@ -6,13 +6,13 @@ import { ErrorCode, TrustgateError, type FieldProblem } from '../../shared/error
 import { formatImageReference, parseImageReference } from '../../shared/image/reference.js';
 import { isPlainObject } from '../../shared/json.js';
 import type { PolicySource } from '../../shared/policy/match-policy.js';
-import type { VerifyImageResponse } from '../../shared/verify/verify-image.js';
+import type { UnenforcedFailure, VerifyImageResponse } from '../../shared/verify/verify-image.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MAX_LIST = 64;
 const MAX_TEXT = 4096;
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
-const FIELDS = new Set(['allowed', 'image', 'digest', 'reasons', 'codes', 'signers', 'verifiedBy', 'stale', 'policy', 'mutateImage']);
+const FIELDS = new Set(['allowed', 'image', 'digest', 'reasons', 'codes', 'signers', 'verifiedBy', 'stale', 'policy', 'mutateImage', 'wouldDeny']);
 const SIGNATURE_KINDS = new Set(['notary', 'cosign', 'simple']);
 
 // `requested` is the image this process asked about. Besides the shape, the answer must be
@@ -46,6 +46,7 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
   if (stale !== undefined && typeof stale !== 'boolean') fail('stale', 'must be a boolean');
   if (mutateImage !== undefined && typeof mutateImage !== 'boolean') fail('mutateImage', 'must be a boolean');
   const policy = decodePolicy(value['policy'], fail);
+  const wouldDeny = value['wouldDeny'] === undefined ? undefined : decodeWouldDeny(value['wouldDeny'], fail);
   if (allowed === true && codes.length > 0) fail('codes', 'must be empty when allowed');
   if (allowed === false && codes.length === 0) fail('codes', 'must name at least one failure when denied');
   if (allowed === false && digest !== null) fail('digest', 'must be null when denied');
@@ -63,7 +64,33 @@ export function decodeVerifyImageAnswer(value: unknown, requested: string): Veri
     ...(stale === undefined ? {} : { stale: stale as boolean }),
     ...(policy === undefined ? {} : { policy }),
     ...(mutateImage === undefined ? {} : { mutateImage: mutateImage as boolean }),
+    ...(wouldDeny === undefined || wouldDeny.length === 0 ? {} : { wouldDeny }),
   };
+}
+
+// Failures of policies in warn or audit mode: bounded like the other lists, each with a
+// known mode and code.
+function decodeWouldDeny(value: unknown, fail: (path: string, message: string) => void): UnenforcedFailure[] {
+  if (!Array.isArray(value) || value.length > MAX_LIST) {
+    fail('wouldDeny', `must be an array of at most ${MAX_LIST} failures`);
+    return [];
+  }
+  const failures: UnenforcedFailure[] = [];
+  value.forEach((item: unknown, index) => {
+    const path = `wouldDeny[${index}]`;
+    if (!isPlainObject(item) || Object.keys(item).some((key) => !['mode', 'code', 'reason'].includes(key))) {
+      fail(path, 'must be an object with mode, code and reason');
+      return;
+    }
+    const { mode, code, reason } = item;
+    if (mode !== 'warn' && mode !== 'audit') fail(`${path}.mode`, 'must be "warn" or "audit"');
+    if (typeof code !== 'string' || !KNOWN_CODES.has(code)) fail(`${path}.code`, 'is not a trustgate error code');
+    if (typeof reason !== 'string' || reason.length > MAX_TEXT) fail(`${path}.reason`, `must be a string of at most ${MAX_TEXT} characters`);
+    if ((mode === 'warn' || mode === 'audit') && typeof code === 'string' && KNOWN_CODES.has(code) && typeof reason === 'string' && reason.length <= MAX_TEXT) {
+      failures.push({ mode, code, reason });
+    }
+  });
+  return failures;
 }
 
 function decodeStrings(value: unknown, path: string, fail: (path: string, message: string) => void): string[] {

@@ -68,6 +68,12 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
     if (result?.verifiedBy !== undefined) image['verifiedBy'] = result.verifiedBy;
     // Answered from cached trust data while the trust server was unreachable.
     if (result?.stale === true) image['stale'] = true;
+    // What policies in warn or audit mode would have denied: counted once per image and mode.
+    const wouldDeny = result?.wouldDeny ?? [];
+    if (wouldDeny.length > 0) {
+      image['wouldDeny'] = wouldDeny.map(({ mode, code }) => ({ mode, code }));
+      for (const mode of new Set(wouldDeny.map((failure) => failure.mode))) deps.metrics.increment(AdmissionMetric.WOULD_DENY, { mode });
+    }
     images.push(image);
   }
   // Built field by field: this runs once per admission request.

@@ -21,23 +21,65 @@ export function toReview(response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
 }
 
-// Allowed; the patch fields are present only when there is something to patch.
-export function allowedResponse(uid: string, images: number, patch: readonly JsonPatchReplace[]): AdmissionReviewResponse {
+// Allowed; the patch and warning fields are present only when there is something in them.
+// `unenforced` counts the images admitted only because their failing policies are in warn
+// or audit mode.
+export function allowedResponse(
+  uid: string,
+  images: number,
+  patch: readonly JsonPatchReplace[],
+  warnings: readonly string[] = [],
+  unenforced = 0,
+): AdmissionReviewResponse {
   const pinned = patch.length > 0 ? `, ${patch.length} pinned to signed digests` : '';
+  const admitted = unenforced > 0 ? `, ${unenforced} failing policies in warn or audit mode` : '';
   return toReview({
     uid,
     allowed: true,
-    status: { code: 200, message: `trustgate allowed: ${images} image${images === 1 ? '' : 's'} verified${pinned}` },
+    status: { code: 200, message: `trustgate allowed: ${images} image${images === 1 ? '' : 's'} verified${admitted}${pinned}` },
     ...(patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: encodeJsonPatch(patch) } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
   });
+}
+
+// At most this many warnings, each at most this many characters: the API server truncates a
+// warning past 256 characters and drops warnings past 4096 characters in total, and every
+// one lands in the user's terminal.
+export const MAX_WARNINGS = 8;
+export const MAX_WARNING_LENGTH = 256;
+
+// The warnings for the failures of policies in warn mode, one per image and reason:
+// `trustgate warn: IMAGE: [CODE] why`. Security: the text holds image references from the
+// request and messages quoting them; control characters are replaced so a crafted reference
+// cannot write escape sequences into a terminal or break the Warning header, and the count
+// and length are bounded whatever the request holds.
+export function toWarnings(verdicts: readonly ImageVerdict[]): string[] {
+  const all = verdicts.flatMap((verdict) =>
+    (verdict.result?.wouldDeny ?? []).filter((failure) => failure.mode === 'warn').map((failure) => `trustgate warn: [${failure.code}] ${failure.reason}`),
+  );
+  const kept = all.length > MAX_WARNINGS ? all.slice(0, MAX_WARNINGS - 1) : all;
+  const warnings = kept.map(boundWarning);
+  if (all.length > kept.length) warnings.push(`trustgate warn: ${all.length - kept.length} more policy failures in warn mode (see the decision log)`);
+  return warnings;
+}
+
+function boundWarning(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  return clean.length > MAX_WARNING_LENGTH ? `${clean.slice(0, MAX_WARNING_LENGTH - 3)}...` : clean;
 }
 
 export function uncheckedResponse(uid: string, reason: string): AdmissionReviewResponse {
   return toReview({ uid, allowed: true, status: { code: 200, message: `trustgate allowed without checks: ${reason}` } });
 }
 
-export function deniedResponse(uid: string, failures: readonly string[]): AdmissionReviewResponse {
-  return toReview({ uid, allowed: false, status: { code: DENIED_CODE, message: `trustgate denied: ${failures.join('; ')}` } });
+export function deniedResponse(uid: string, failures: readonly string[], warnings: readonly string[] = []): AdmissionReviewResponse {
+  return toReview({
+    uid,
+    allowed: false,
+    status: { code: DENIED_CODE, message: `trustgate denied: ${failures.join('; ')}` },
+    ...(warnings.length > 0 ? { warnings } : {}),
+  });
 }
 
 export function invalidResponse(uid: string, reason: string): AdmissionReviewResponse {

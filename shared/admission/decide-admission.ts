@@ -22,6 +22,7 @@ import {
   allowedResponse,
   deniedResponse,
   formatImageFailure,
+  toWarnings,
   invalidResponse,
   timeoutResponse,
   uncheckedResponse,
@@ -95,17 +96,21 @@ export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<Deco
     const pending = verdicts.filter((verdict) => verdict.result === undefined).map((verdict) => verdict.image);
     return { outcome: 'timeout', review: timeoutResponse(request.uid, deps.budgetMs, pending), request, verdicts };
   }
+  // Failures of policies in warn mode reach the user as warnings (kubectl prints them),
+  // whether the request is admitted or denied for another reason; audit stays silent.
+  const warnings = toWarnings(verdicts);
   const failing = verdicts.filter((verdict) => verdict.result?.allowed !== true);
   if (failing.length > 0) {
-    return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure)), request, verdicts };
+    return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure), warnings), request, verdicts };
   }
   const patch = verdicts.flatMap(toPatchOperations);
+  const unenforced = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) > 0).length;
   if (deps.validate === true) {
     const unpinned = verdicts.flatMap((verdict) => unpinnedFailure(verdict, patch));
-    if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned), request, verdicts };
-    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, []), request, verdicts };
+    if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts };
+    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced), request, verdicts };
   }
-  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch), request, verdicts };
+  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced), request, verdicts };
 }
 
 // Containers keyed by their normalised image, so `nginx` and `docker.io/library/nginx:latest`

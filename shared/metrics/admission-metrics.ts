@@ -6,6 +6,7 @@ export const AdmissionMetric = {
   DECISIONS: 'trustgate_admission_decisions_total',
   DURATION: 'trustgate_admission_duration_seconds',
   VERIFICATIONS: 'trustgate_verifications_total',
+  WOULD_DENY: 'trustgate_admission_would_deny_total',
 } as const;
 
 export const ADMISSION_METRICS: Readonly<Record<string, MetricDefinition>> = {
@@ -19,6 +20,10 @@ export const ADMISSION_METRICS: Readonly<Record<string, MetricDefinition>> = {
     type: 'counter',
     help: 'Image verifications by result code (OK when allowed, else the first error code).',
   },
+  [AdmissionMetric.WOULD_DENY]: {
+    type: 'counter',
+    help: 'Images whose policies in warn or audit mode failed (what enforce would have denied), by mode.',
+  },
 };
 
 // Recorded by the Notary verifier (trust server round trips, cache use, store failures).
@@ -31,8 +36,10 @@ export const TRUST_METRICS: Readonly<Record<string, MetricDefinition>> = {
 // Recorded by serve when it re-reads its policies.
 export const PolicyMetric = {
   RELOADS: 'trustgate_policy_reloads_total',
+  SNAPSHOT_PUBLISHES: 'trustgate_policy_snapshot_publishes_total',
 } as const;
 
 export const POLICY_METRICS: Readonly<Record<string, MetricDefinition>> = {
   [PolicyMetric.RELOADS]: { type: 'counter', help: 'Policy re-reads that changed the policies in force (reloaded) or were refused, keeping them (rejected).' },
+  [PolicyMetric.SNAPSHOT_PUBLISHES]: { type: 'counter', help: 'Policy snapshot publications by outcome (published, unchanged, conflict, failed).' },
 };

@@ -123,8 +123,8 @@ async function verifyNotary(deps: CarryOverDeps, reference: ImageReference, name
   const collected = collectRequirements(deps.policies, reference, namespace, formatImageReference(reference));
   const checks = collected.checks.filter((check) => check.requirement.kind === 'notary');
   if (checks.length === 0) {
-    const why = collected.failures[0]?.message ?? 'the policy that governs it does not require Notary trust';
-    throw new TrustgateError(collected.failures[0]?.code ?? ErrorCode.POLICY_NO_MATCH, `nothing to carry over: ${why}`);
+    const why = collected.failures[0]?.error.message ?? 'the policy that governs it does not require Notary trust';
+    throw new TrustgateError(collected.failures[0]?.error.code ?? ErrorCode.POLICY_NO_MATCH, `nothing to carry over: ${why}`);
   }
   const outcomes = await Promise.all(checks.map((check) => deps.notary.verify(reference, check.requirement as NotaryRequirement, now)));
   const digests = [...new Set(outcomes.map((outcome) => outcome.digest))];

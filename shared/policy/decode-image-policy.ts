@@ -7,6 +7,8 @@ import { imagePatternProblems } from './image-pattern.js';
 import { identityProblems } from '../trust/cosign/identity.js';
 import {
   ENFORCE_ANNOTATION,
+  MODE_ANNOTATION,
+  PolicyMode,
   ROOT_KEY_IDS_ANNOTATION,
   type ClusterImagePolicy,
   type ImagePolicy,
@@ -75,6 +77,7 @@ export function decodeImagePolicy(
   const metadata = decodeMetadata(document['metadata'], scope.child('metadata'), kind === 'ImagePolicy');
   const enforce = metadata === undefined ? false : decodeEnforce(metadata.annotations.get(ENFORCE_ANNOTATION), kind, scope);
   const rootKeyIds = metadata === undefined ? [] : decodeRootKeyIds(metadata.annotations.get(ROOT_KEY_IDS_ANNOTATION), scope);
+  const mode = metadata === undefined ? PolicyMode.enforce : decodeMode(metadata.annotations.get(MODE_ANNOTATION), scope);
   const spec = document['spec'];
   if (spec === undefined) scope.add('spec', 'is required');
   else {
@@ -85,11 +88,26 @@ export function decodeImagePolicy(
   }
   if (scope.count() !== before || metadata === undefined) return undefined;
 
-  const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds));
+  const modeField = mode === PolicyMode.enforce ? {} : { mode };
+  const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds, modeField));
   if (kind === 'ImagePolicy') {
-    return { kind, name: metadata.name, namespace: metadata.namespace ?? 'default', repositories };
+    return { kind, name: metadata.name, namespace: metadata.namespace ?? 'default', ...modeField, repositories };
   }
-  return { kind, name: metadata.name, enforce, repositories };
+  return { kind, name: metadata.name, enforce, ...modeField, repositories };
+}
+
+const MODES = new Set<string>(Object.values(PolicyMode));
+
+// The `trustgate.dev/mode` annotation: exactly "enforce", "warn" or "audit". Anything else is
+// an error rather than a default: a typo such as "Enforce" or "warning" must neither weaken
+// a policy nor leave an intended rollout enforcing.
+function decodeMode(value: string | undefined, scope: ProblemScope): PolicyMode {
+  if (value === undefined) return PolicyMode.enforce;
+  if (!MODES.has(value)) {
+    scope.add(`metadata.annotations.${MODE_ANNOTATION}`, `must be "enforce", "warn" or "audit", got "${truncate(value)}"`);
+    return PolicyMode.enforce;
+  }
+  return value as PolicyMode;
 }
 
 // The `trustgate.dev/enforce` annotation. Only "true" and "false" are accepted: a typo such as
@@ -192,8 +210,12 @@ function reportSchemaErrors(errors: readonly ErrorObject[], scope: ProblemScope)
   }
 }
 
-function toRepositoryPolicy(raw: { readonly name: string; readonly policy?: RawPolicy | null }, rootKeyIds: readonly string[]): RepositoryPolicy {
-  return { name: raw.name, policy: toPolicy(raw.policy ?? {}, rootKeyIds) };
+function toRepositoryPolicy(
+  raw: { readonly name: string; readonly policy?: RawPolicy | null },
+  rootKeyIds: readonly string[],
+  mode: { readonly mode?: PolicyMode },
+): RepositoryPolicy {
+  return { name: raw.name, policy: { ...mode, ...toPolicy(raw.policy ?? {}, rootKeyIds) } };
 }
 
 // Apply Portieris' defaults: mutateImage true, trust disabled, no simple signing, no scanning.

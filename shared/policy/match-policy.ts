@@ -1,7 +1,7 @@
 import { formatImageReference, type ImageReference } from '../image/reference.js';
 import { toMatchSubject, type MatchSubject } from '../image/registry-host.js';
 import { isExactPattern, matchesImagePattern, toImagePattern, type ImagePattern } from './image-pattern.js';
-import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySet } from './model.js';
+import { PolicyMode, type ClusterImagePolicy, type ImagePolicy, type Policy, type PolicySet } from './model.js';
 
 export interface PolicySource {
   readonly kind: 'ImagePolicy' | 'ClusterImagePolicy';
@@ -95,6 +95,24 @@ export function lookupPolicy(set: PolicySet, image: ImageReference, namespace: s
   }
   const precedence = ranked.length > 1 ? toPrecedence(ranked) : undefined;
   return { matched: true, policy: best.policy, source: best.source, enforced, ...(precedence === undefined ? {} : { precedence }) };
+}
+
+// The mode of a "no policy matches" failure: the strictest mode among the policies that were
+// searched (the namespace's ImagePolicies, else every ClusterImagePolicy), 'enforce' when
+// there are none. A namespace that rolls out only warn or audit policies is not denied by
+// their gaps; one enforcing policy among them makes a gap deny, as it always has.
+export function governingMode(set: PolicySet, namespace: string): PolicyMode {
+  const imagePolicies = set.imagePolicies.filter((policy) => policy.namespace === namespace);
+  const governing: readonly (ImagePolicy | ClusterImagePolicy)[] = imagePolicies.length > 0 ? imagePolicies : set.clusterPolicies;
+  if (governing.length === 0) return PolicyMode.enforce;
+  return governing.map((policy) => policy.mode ?? PolicyMode.enforce).reduce(strictestMode);
+}
+
+const MODE_STRENGTH: Readonly<Record<PolicyMode, number>> = { enforce: 2, warn: 1, audit: 0 };
+
+// Of two modes, the one that does more with a failure.
+export function strictestMode(a: PolicyMode, b: PolicyMode): PolicyMode {
+  return MODE_STRENGTH[a] >= MODE_STRENGTH[b] ? a : b;
 }
 
 // Every matching repository entry of the given policies, best first.

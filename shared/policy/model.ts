@@ -85,8 +85,16 @@ export interface KeylessIdentity {
 // How the configured signature kinds combine: every one must pass, or one passing admits.
 export type VerificationMode = 'all' | 'any';
 
+// What a policy's failures do at admission (annotation `trustgate.dev/mode`): 'enforce'
+// denies; 'warn' admits and returns the reasons as AdmissionReview warnings; 'audit' admits
+// silently. Both of the latter log and count the would-be denial.
+export const PolicyMode = { enforce: 'enforce', warn: 'warn', audit: 'audit' } as const;
+export type PolicyMode = (typeof PolicyMode)[keyof typeof PolicyMode];
+
 // What an image matching one repository pattern must satisfy.
 export interface Policy {
+  // The mode of the document this entry belongs to; absent means 'enforce'.
+  readonly mode?: PolicyMode;
   readonly mutateImage: boolean;
   readonly trust: TrustPolicy;
   readonly sigstore?: SigstorePolicy;
@@ -106,6 +114,8 @@ export interface ImagePolicy {
   readonly kind: 'ImagePolicy';
   readonly name: string;
   readonly namespace: string;
+  // Absent means 'enforce'.
+  readonly mode?: PolicyMode;
   readonly repositories: readonly RepositoryPolicy[];
 }
 
@@ -114,6 +124,8 @@ export interface ClusterImagePolicy {
   readonly name: string;
   // Annotated `trustgate.dev/enforce: "true"`: applies in every namespace, on top of ImagePolicies.
   readonly enforce: boolean;
+  // Absent means 'enforce'.
+  readonly mode?: PolicyMode;
   readonly repositories: readonly RepositoryPolicy[];
 }
 
@@ -132,6 +144,9 @@ export interface PolicySet {
 
 // The annotation that makes a ClusterImagePolicy apply in namespaces that have ImagePolicies.
 export const ENFORCE_ANNOTATION = 'trustgate.dev/enforce';
+
+// The annotation that sets a policy document's mode: enforce (default), warn or audit.
+export const MODE_ANNOTATION = 'trustgate.dev/mode';
 
 // The annotation that pins the Notary root keys of every repository a policy document
 // requires trust for: comma-separated 64-hex key IDs; a threshold of the root's

@@ -3,12 +3,12 @@
 // before a deployment is denied ("what will trustgate require of this image here?") with the
 // same precedence verify-image and admission use, so the answer cannot drift from the decision.
 import { lookupPolicy, type PolicyMatch, type PolicySource, type Precedence, type RankedPattern } from './match-policy.js';
-import type { Policy, PolicySet } from './model.js';
+import { PolicyMode, type Policy, type PolicySet } from './model.js';
 import type { PolicyLookupRequest } from './policy-lookup-request.js';
 
 // A Policy as the function's JSON answer carries it (defaults applied, nothing omitted that
-// has a meaning).
-export type PolicyJson = Policy;
+// has a meaning: the mode is always named).
+export type PolicyJson = Policy & { readonly mode: PolicyMode };
 
 export interface PolicyMatchJson {
   readonly policy: PolicyJson;
@@ -72,6 +72,7 @@ function toPolicyMatchJson(match: PolicyMatch): PolicyMatchJson {
 function toPolicyJson(policy: Policy): PolicyJson {
   const { trust, sigstore, verification, simple, vulnerability } = policy;
   return {
+    mode: policy.mode ?? PolicyMode.enforce,
     mutateImage: policy.mutateImage,
     trust: {
       enabled: trust.enabled,

@@ -6,15 +6,16 @@
 import { createBoundedMemo, type BoundedMemo } from '../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import { formatImageReference, type ImageReference } from '../image/reference.js';
-import { lookupPolicy, type PolicySource } from '../policy/match-policy.js';
-import type { PolicySet } from '../policy/model.js';
+import { governingMode, lookupPolicy, type PolicySource } from '../policy/match-policy.js';
+import { PolicyMode, type PolicySet } from '../policy/model.js';
 import { toRequirements, toSecretLookup } from '../policy/trust-requirements.js';
-import { withOrigin, type PendingCheck } from './verify-image.js';
+import { withOrigin, type ModedFailure, type PendingCheck } from './verify-image.js';
 
 export interface CollectedRequirements {
   readonly source?: PolicySource;
   readonly checks: readonly PendingCheck[];
-  readonly failures: readonly TrustgateError[];
+  // Each with the mode of the policy it came from.
+  readonly failures: readonly ModedFailure[];
   // Rewrite the tag to the signed digest unless every applicable policy opts out: an
   // enforced policy asking for pinning is not weakened by a namespace policy.
   readonly mutateImage: boolean;
@@ -50,11 +51,14 @@ export function collectRequirements(set: PolicySet, image: ImageReference, names
 function collectUncached(set: PolicySet, image: ImageReference, namespace: string): CollectedRequirements {
   const lookup = lookupPolicy(set, image, namespace);
   const applicable = [...(lookup.matched ? [{ policy: lookup.policy, source: lookup.source }] : []), ...lookup.enforced];
-  const failures: TrustgateError[] = lookup.matched ? [] : [new TrustgateError(ErrorCode.POLICY_NO_MATCH, lookup.reason)];
+  const failures: ModedFailure[] = lookup.matched ? [] : [{ error: new TrustgateError(ErrorCode.POLICY_NO_MATCH, lookup.reason), mode: governingMode(set, namespace) }];
   const checks: PendingCheck[] = [];
   const secrets = toSecretLookup(set.secrets);
   let groups = 0;
   for (const { policy, source } of applicable) {
+    // Each policy's failures take its own mode: an enforced ClusterImagePolicy in force keeps
+    // denying whatever mode the namespace's policy has.
+    const mode = policy.mode ?? PolicyMode.enforce;
     // With `verification.mode: any`, the policy's signature checks form one group: one
     // passing check admits. Unsupported requirements stay required whatever the mode.
     const group = policy.verification?.mode === 'any' ? (groups += 1) : undefined;
@@ -62,12 +66,12 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
     try {
       requirements = toRequirements(policy, secrets, namespace);
     } catch (thrown) {
-      failures.push(withOrigin(toTrustgateError(thrown), source));
+      failures.push({ error: withOrigin(toTrustgateError(thrown), source), mode });
       continue;
     }
     for (const requirement of requirements) {
       if (requirement.kind === 'unsupported') {
-        failures.push(withOrigin(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, requirement.reason), source));
+        failures.push({ error: withOrigin(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, requirement.reason), source), mode });
       } else if (requirement.kind === 'notary') {
         checks.push({
           requirement: {
@@ -77,10 +81,11 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
             rootKeyIds: requirement.rootKeyIds,
           },
           origin: source,
+          mode,
           ...(group === undefined ? {} : { group }),
         });
       } else if (requirement.kind === 'cosign' || requirement.kind === 'simple') {
-        checks.push({ requirement, origin: source, ...(group === undefined ? {} : { group }) });
+        checks.push({ requirement, origin: source, mode, ...(group === undefined ? {} : { group }) });
       }
     }
   }

@@ -5,8 +5,8 @@
 // exception.
 import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import { formatImageReference, parseImageReference, type ImageReference } from '../image/reference.js';
-import type { PolicySource } from '../policy/match-policy.js';
-import type { PolicySet } from '../policy/model.js';
+import { strictestMode, type PolicySource } from '../policy/match-policy.js';
+import { PolicyMode, type PolicySet } from '../policy/model.js';
 import type { Clock, Logger } from '../ports.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
 import { collectRequirements } from './policy-requirements.js';
@@ -28,6 +28,23 @@ export interface VerifyImageResponse {
   // Policy form only: the policy that matched, and whether it asks for tag -> digest rewriting.
   readonly policy?: PolicySource | null;
   readonly mutateImage?: boolean;
+  // Policy form only, present when policies in warn or audit mode failed: what enforce
+  // would have denied, each with its mode. An answer is allowed when these are its only
+  // failures; a denied answer lists its enforced failures in `reasons` and these here.
+  readonly wouldDeny?: readonly UnenforcedFailure[];
+}
+
+// A failure of a policy in warn or audit mode.
+export interface UnenforcedFailure {
+  readonly mode: Exclude<PolicyMode, 'enforce'>;
+  readonly code: string;
+  readonly reason: string;
+}
+
+// A failure with the mode of the policy it came from.
+export interface ModedFailure {
+  readonly error: TrustgateError;
+  readonly mode: PolicyMode;
 }
 
 export interface VerifyImageDeps {
@@ -49,6 +66,8 @@ export interface PendingCheck {
   // Checks sharing a group are alternatives (`verification.mode: any`): one passing is
   // enough. Checks without one are each required.
   readonly group?: number;
+  // The mode of the policy the check came from; absent means 'enforce'.
+  readonly mode?: PolicyMode;
 }
 
 // `signal` is the caller's time budget (admission): when it aborts, trust server work done
@@ -97,12 +116,17 @@ function explicitChecks(request: Extract<VerifyImageRequest, { kind: 'explicit' 
 // Every failure is reported, not just the first; a failure within a group that another of
 // its checks satisfied is not one. Called on every admission, so the common single-check
 // case skips the fan-out and each answer is built once.
+//
+// Modes: a failure of a policy in warn or audit mode does not deny; it is returned in
+// `wouldDeny`. Such an allowed answer carries a digest only when the checks that passed
+// agree on one (a check of another policy, or of the same one, verified it), so admission
+// pins only what was verified and never a digest no signature vouched for.
 async function decide(
   deps: VerifyImageDeps,
   reference: ImageReference,
   image: string,
   checks: readonly PendingCheck[],
-  failures: readonly TrustgateError[],
+  failures: readonly ModedFailure[],
   now: Date,
   policyOutcome: PolicyOutcome | undefined,
   signal: AbortSignal | undefined,
@@ -118,7 +142,7 @@ async function decide(
   };
   const only = checks.length === 1 ? checks[0] : undefined;
   const outcomes: readonly Outcome[] = only !== undefined ? [await runCheck(only)] : await Promise.all(checks.map(runCheck));
-  const errors = [...failures];
+  const errors: ModedFailure[] = [...failures];
   const digests: string[] = [];
   const signers: string[] = [];
   const verifiedBy: TrustRequirement['kind'][] = [];
@@ -128,26 +152,47 @@ async function decide(
     if (group !== undefined && !(outcome instanceof TrustgateError)) satisfiedGroups.add(group);
   });
   let stale = false;
+  // The mode of a digest disagreement: the strictest among the checks that passed.
+  let passedMode: PolicyMode | undefined;
   outcomes.forEach((outcome, index) => {
     const check = checks[index];
+    const mode = check?.mode ?? PolicyMode.enforce;
     if (outcome instanceof TrustgateError) {
-      if (check?.group === undefined || !satisfiedGroups.has(check.group)) errors.push(outcome);
+      if (check?.group === undefined || !satisfiedGroups.has(check.group)) errors.push({ error: outcome, mode });
       return;
     }
+    passedMode = passedMode === undefined ? mode : strictestMode(passedMode, mode);
     if (check !== undefined && !verifiedBy.includes(check.requirement.kind)) verifiedBy.push(check.requirement.kind);
     if (!digests.includes(outcome.digest)) digests.push(outcome.digest);
     for (const signer of outcome.signers) if (!signers.includes(signer)) signers.push(signer);
     if (outcome.stale === true) stale = true;
   });
   if (digests.length > 1) {
-    errors.push(new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `signature checks resolve the image to different digests: ${digests.join(', ')}`));
+    const error = new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `signature checks resolve the image to different digests: ${digests.join(', ')}`);
+    errors.push({ error, mode: passedMode ?? PolicyMode.enforce });
   }
-  if (errors.length > 0) {
-    const denied = denial(image, errors);
-    return policyOutcome === undefined ? denied : { ...denied, policy: policyOutcome.policy, mutateImage: policyOutcome.mutateImage };
+  const enforced = errors.filter((failure) => failure.mode === PolicyMode.enforce).map((failure) => failure.error);
+  const wouldDeny = errors.flatMap((failure) => toUnenforced(image, failure));
+  if (enforced.length > 0) {
+    const denied: Writable<VerifyImageResponse> = { ...denial(image, enforced) };
+    if (policyOutcome !== undefined) {
+      denied.policy = policyOutcome.policy;
+      denied.mutateImage = policyOutcome.mutateImage;
+    }
+    if (wouldDeny.length > 0) denied.wouldDeny = wouldDeny;
+    return denied;
   }
-  const digest = digests[0] ?? reference.digest ?? null;
-  deps.logger.info('image verified', { image, outcome: 'allowed', digest, ...(verifiedBy.length > 0 ? { verifiedBy } : {}), ...(stale ? { stale } : {}) });
+  // With unenforced failures, only a digest every passing check agreed on (none when they
+  // disagreed) or the one the reference already names.
+  const digest = (digests.length === 1 ? digests[0] : undefined) ?? reference.digest ?? null;
+  deps.logger.info('image verified', {
+    image,
+    outcome: 'allowed',
+    digest,
+    ...(verifiedBy.length > 0 ? { verifiedBy } : {}),
+    ...(stale ? { stale } : {}),
+    ...(wouldDeny.length > 0 ? { wouldDeny: wouldDeny.map(({ mode, code }) => ({ mode, code })) } : {}),
+  });
   const allowed: Writable<VerifyImageResponse> = { allowed: true, image, digest, reasons: [], codes: [], signers };
   if (verifiedBy.length > 0) allowed.verifiedBy = verifiedBy;
   if (stale) allowed.stale = true;
@@ -155,7 +200,13 @@ async function decide(
     allowed.policy = policyOutcome.policy;
     allowed.mutateImage = policyOutcome.mutateImage;
   }
+  if (wouldDeny.length > 0) allowed.wouldDeny = wouldDeny;
   return allowed;
+}
+
+function toUnenforced(image: string, failure: ModedFailure): UnenforcedFailure[] {
+  if (failure.mode === PolicyMode.enforce) return [];
+  return [{ mode: failure.mode, code: failure.error.code, reason: `${image}: ${failure.error.message}` }];
 }
 
 // One requirement with the verifier of its kind.

@@ -13,9 +13,9 @@ import { startLocalServer, type LocalServer } from '../support/local-http-server
 import { getTestCertificates } from '../support/tls-certs.js';
 import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
 import { uniqueGun, type TargetDigest } from './support/scenarios.js';
-import { signedTestRegistryPolicy } from './support/trust-policies.js';
+import { signedTestRegistryPolicy, trustedTestGuns } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
 const WEBHOOK_NAME = 'images.trustgate.test';
 const VALIDATING_WEBHOOK_NAME = 'validate.trustgate.test';
@@ -28,6 +28,9 @@ const NAMESPACE = `trustgate-it-${randomBytes(4).toString('hex')}`;
 // The label the webhook's namespaceSelector matches: only this test's namespace is checked.
 const NAMESPACE_LABEL = 'trustgate.test/enforce';
 const WEBHOOK_EFFECTIVE_TIMEOUT_MS = 15_000;
+// Namespaces whose ImagePolicy requires trust for the test images in warn and in audit mode.
+const WARN_NAMESPACE = `${NAMESPACE}-warn`;
+const AUDIT_NAMESPACE = `${NAMESPACE}-audit`;
 
 let env: TrustEnvironment | undefined;
 let kube: KubeApiServer | undefined;
@@ -51,9 +54,12 @@ async function setUp(): Promise<void> {
 
   const policiesDir = await trust.makeDir('policies');
   await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(trust.server.url));
+  await writeFile(join(policiesDir, 'rollout.yaml'), `${rolloutPolicy(WARN_NAMESPACE, 'warn', trust.server.url)}---\n${rolloutPolicy(AUDIT_NAMESPACE, 'audit', trust.server.url)}`);
   serve = await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile });
 
-  expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { [NAMESPACE_LABEL]: 'true' } } }), 201);
+  for (const name of [NAMESPACE, WARN_NAMESPACE, AUDIT_NAMESPACE]) {
+    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [NAMESPACE_LABEL]: 'true' } } }), 201);
+  }
   expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
   const certificates = await getTestCertificates();
   swapper = await startLocalServer(swapImage, certificates);
@@ -61,6 +67,19 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', webhookConfiguration(serve, 'validating')), 201);
   await waitUntilWebhookIsEffective();
   await waitUntilValidatingWebhookIsEffective();
+}
+
+// An ImagePolicy requiring trust for the test images in `namespace`, in `mode`.
+function rolloutPolicy(namespace: string, mode: string, trustServer: string): string {
+  return `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata:
+  name: rollout
+  namespace: ${namespace}
+  annotations: {trustgate.dev/mode: ${mode}}
+spec:
+  repositories:
+${trustedTestGuns(trustServer)}`;
 }
 
 // The later mutating webhook: allows everything, replacing the first container's image by
@@ -201,8 +220,34 @@ function expectDenied(answer: KubeAnswer, image: string): void {
   expect(message).toContain('[TRUST_NO_SIGNED_TARGET]');
 }
 
-function pod(name: string, image: string): KubeObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NAMESPACE }, spec: { containers: [{ name: 'app', image }] } };
+function pod(name: string, image: string, namespace = NAMESPACE): KubeObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace }, spec: { containers: [{ name: 'app', image }] } };
+}
+
+// serve's decision log lines (JSON) for pods named `name` in `namespace`, once there is one:
+// the log is written in batches, so a line may follow the answer by a moment.
+async function decisionLines(namespace: string, name: string): Promise<Record<string, unknown>[]> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const lines = loggedDecisions(namespace, name);
+    if (lines.length > 0) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return [];
+}
+
+function loggedDecisions(namespace: string, name: string): Record<string, unknown>[] {
+  return (serve?.output() ?? '')
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"admission decision"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line['namespace'] === namespace && line['name'] === name);
+}
+
+async function wouldDenyCount(mode: string): Promise<number> {
+  if (serve === undefined) throw new Error('serve did not start');
+  const text = (await httpsRequest(`${serve.url}/metrics`, serve.caPem)).text;
+  const line = text.split('\n').find((entry) => entry.startsWith(`trustgate_admission_would_deny_total{mode="${mode}"}`));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
 
 function deployment(name: string, image: string): KubeObject {
@@ -319,6 +364,43 @@ describe('trustgate serve behind a real kube-apiserver', () => {
       const image = imageOf('unsigned');
       const answer = expectStatus(await api().request('POST', '/api/v1/namespaces/default/pods?dryRun=All', { ...pod('elsewhere', image), metadata: { name: 'elsewhere' } }), 201);
       expect(podImages(answer.body)).toEqual([image]);
+    });
+  });
+
+  describe('when a namespace ImagePolicy is in warn mode', () => {
+    it('creates an unsigned Pod unchanged, returns the reason as a warning, logs and counts the would-be denial', async () => {
+      const image = imageOf('unsigned');
+      const before = await wouldDenyCount('warn');
+      const created = expectStatus(await api().request('POST', `/api/v1/namespaces/${WARN_NAMESPACE}/pods`, pod('unsigned', image, WARN_NAMESPACE)), 201);
+      expect(podImages(created.body)).toEqual([image]);
+      // What kubectl prints as `Warning: ...`, once per pass (mutating and validating).
+      expect(created.warnings.length).toBeGreaterThan(0);
+      for (const warning of created.warnings) {
+        expect(warning).toContain('trustgate warn: [TRUST_NO_SIGNED_TARGET]');
+        expect(warning).toContain(image);
+      }
+      const logged = await decisionLines(WARN_NAMESPACE, 'unsigned');
+      expect(logged.length).toBeGreaterThan(0);
+      expect(logged[0]).toMatchObject({ outcome: 'allowed', images: [{ image, wouldDeny: [{ mode: 'warn', code: 'TRUST_NO_SIGNED_TARGET' }] }] });
+      expect(await wouldDenyCount('warn')).toBeGreaterThan(before);
+    });
+
+    it('still pins a signed tag to its verified digest, without warnings', async () => {
+      const created = expectStatus(await api().request('POST', `/api/v1/namespaces/${WARN_NAMESPACE}/pods`, pod('signed', imageOf('v1'), WARN_NAMESPACE)), 201);
+      expect(podImages(created.body)).toEqual([pinned()]);
+      expect(created.warnings).toEqual([]);
+    });
+  });
+
+  describe('when a namespace ImagePolicy is in audit mode', () => {
+    it('creates an unsigned Pod silently, and logs and counts the would-be denial', async () => {
+      const image = imageOf('unsigned');
+      const before = await wouldDenyCount('audit');
+      const created = expectStatus(await api().request('POST', `/api/v1/namespaces/${AUDIT_NAMESPACE}/pods`, pod('unsigned', image, AUDIT_NAMESPACE)), 201);
+      expect(podImages(created.body)).toEqual([image]);
+      expect(created.warnings).toEqual([]);
+      expect((await decisionLines(AUDIT_NAMESPACE, 'unsigned'))[0]).toMatchObject({ outcome: 'allowed', images: [{ image, wouldDeny: [{ mode: 'audit', code: 'TRUST_NO_SIGNED_TARGET' }] }] });
+      expect(await wouldDenyCount('audit')).toBeGreaterThan(before);
     });
   });
 });

@@ -19,7 +19,7 @@ ${uncheckedPatterns.map((pattern) => `    - name: ${pattern}\n`).join('')}`;
 // ImagePolicy and no enforced ClusterImagePolicy.
 export const REGISTRY_POLICY_MATCH = {
   matched: true,
-  policy: { mutateImage: true, trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: [], rootKeyIds: [] } },
+  policy: { mode: 'enforce', mutateImage: true, trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: [], rootKeyIds: [] } },
   source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/*' },
   enforced: [],
 };

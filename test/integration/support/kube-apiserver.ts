@@ -29,6 +29,8 @@ export interface KubeAnswer {
   // The parsed JSON body (a Kubernetes object or a Status).
   readonly body: KubeObject;
   readonly text: string;
+  // Each `Warning` header, as sent (`299 - "text"`): what kubectl prints as `Warning: text`.
+  readonly warnings: readonly string[];
 }
 
 export type KubeObject = Record<string, unknown>;
@@ -182,7 +184,8 @@ function kubeRequest(url: string, caPem: string, token: string, method: string, 
       response.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         try {
-          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as KubeObject, text });
+          const warnings = response.rawHeaders.filter((_, index) => index % 2 === 1 && response.rawHeaders[index - 1]?.toLowerCase() === 'warning');
+          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as KubeObject, text, warnings });
         } catch {
           reject(new Error(`${method} ${url}: expected JSON, got ${response.statusCode ?? 0}: ${text.slice(0, 200)}`));
         }

@@ -291,3 +291,56 @@ describe('decideAdmission in the validating pass', () => {
     expect(decision.review.response.status.message).toContain('[TRUST_NO_SIGNED_TARGET]');
   });
 });
+
+describe('decideAdmission with policies in warn or audit mode', () => {
+  const warned = (image: string, reasons: string[]): Answer => ({
+    allowed: true,
+    digest: null,
+    wouldDeny: reasons.map((reason) => ({ mode: 'warn' as const, code: 'TRUST_NO_SIGNED_TARGET', reason: `${image}: ${reason}` })),
+  });
+
+  describe('when a warn policy failed', () => {
+    it('admits, patches nothing and returns the reason as a warning', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: warned(`${APP}:v1`, ['no signed target']) });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }))), verify);
+      expect(decision.outcome).toBe('allowed');
+      expect(decision.review.response.patch).toBeUndefined();
+      expect(decision.review.response.warnings).toEqual([`trustgate warn: [TRUST_NO_SIGNED_TARGET] ${APP}:v1: no signed target`]);
+    });
+  });
+
+  describe('when an audit policy failed', () => {
+    it('admits without warnings', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: { allowed: true, digest: null, wouldDeny: [{ mode: 'audit', code: 'TRUST_NO_SIGNED_TARGET', reason: 'x' }] } });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }))), verify);
+      expect(decision.outcome).toBe('allowed');
+      expect(decision.review.response.warnings).toBeUndefined();
+    });
+  });
+
+  describe('when the warnings are many, long or hold control characters', () => {
+    it('bounds their count and length and replaces control characters', async () => {
+      const reasons = Array.from({ length: 40 }, (_, index) => `reason ${index} \u001b[31m${'x'.repeat(1000)}\n`);
+      const { verify } = fakeVerify({ [`${APP}:v1`]: warned(`${APP}:v1`, reasons) });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }))), verify);
+      const warnings = decision.review.response.warnings ?? [];
+      expect(warnings).toHaveLength(8);
+      expect(warnings.at(-1)).toContain('33 more');
+      for (const warning of warnings) {
+        expect(warning.length).toBeLessThanOrEqual(256);
+        expect([...warning].filter((char) => char.charCodeAt(0) < 0x20)).toEqual([]);
+      }
+    });
+  });
+
+  describe('when another image is denied', () => {
+    it('denies and still returns the warn failures as warnings', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: warned(`${APP}:v1`, ['no signed target']), [`${TOOLS}:1`]: deniedWith(`${TOOLS}:1`, 'TRUST_NO_SIGNED_TARGET', 'unsigned') });
+      const spec = podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify);
+      expect(decision.outcome).toBe('denied');
+      expect(decision.review.response.status.message).toContain(`${TOOLS}:1`);
+      expect(decision.review.response.warnings).toHaveLength(1);
+    });
+  });
+});

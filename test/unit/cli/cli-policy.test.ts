@@ -77,6 +77,48 @@ describe('trustgate policy lint', () => {
     });
   });
 
+  describe('when policies are in warn or audit mode', () => {
+    it('names each of them after the summary, and lookup shows the mode', async () => {
+      const modes = join(dir, 'modes');
+      await mkdir(modes, { recursive: true });
+      await writeFile(
+        join(modes, 'rollout.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: rollout, namespace: team-a, annotations: {trustgate.dev/mode: warn}}
+spec:
+  repositories: [{name: "reg.example.com/*", policy: {trust: {enabled: true}}}]
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: quiet, annotations: {trustgate.dev/mode: audit}}
+spec:
+  repositories: [{name: "*"}]
+`,
+      );
+      const lint = await cli('policy', 'lint', modes);
+      expect(lint.code).toBe(0);
+      expect(lint.stdout.split('\n').slice(1, 3)).toEqual(['mode audit: ClusterImagePolicy quiet', 'mode warn: ImagePolicy team-a/rollout']);
+      const lookup = await cli('policy', 'lookup', '--policies', modes, '--namespace', 'team-a', 'reg.example.com/app:v1');
+      expect(lookup.stdout).toContain('mode: warn');
+      const json = await cli('policy', 'lookup', '--policies', modes, '--namespace', 'team-a', '--json', 'reg.example.com/app:v1');
+      expect(JSON.parse(json.stdout)).toMatchObject({ matched: true, policy: { mode: 'warn' } });
+    });
+
+    it('exits 1 on a mode that is not enforce, warn or audit', async () => {
+      const typo = join(dir, 'typo');
+      await mkdir(typo, { recursive: true });
+      await writeFile(join(typo, 'p.yaml'), `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: quiet, annotations: {trustgate.dev/mode: Warn}}
+spec: {repositories: [{name: "*"}]}
+`);
+      const lint = await cli('policy', 'lint', typo);
+      expect(lint.code).toBe(1);
+      expect(lint.stdout).toContain('metadata.annotations.trustgate.dev/mode');
+    });
+  });
+
   describe('when documents are invalid', () => {
     it('exits 1 listing every problem, one per line, as file:document: field path: message', async () => {
       const result = await cli('policy', 'lint', broken);
@@ -166,7 +208,7 @@ describe('trustgate policy lookup', () => {
       const result = await cli('policy', 'lookup', 'reg.example.com/open/app', '--policies', valid, '--json');
       expect(JSON.parse(result.stdout)).toEqual({
         matched: true,
-        policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
+        policy: { mode: 'enforce', mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
         source: { kind: 'ClusterImagePolicy', name: 'registry', pattern: 'reg.example.com/open/*' },
         enforced: [],
         precedence: {

@@ -39,11 +39,11 @@ describe('toPolicyLookupResponse', () => {
     it('answers the namespace policy and lists the enforced one', () => {
       expect(toPolicyLookupResponse(SET, request('reg.example.com/prod/app:v1', 'sandbox'))).toEqual({
         matched: true,
-        policy: { mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
+        policy: { mode: 'enforce', mutateImage: true, trust: { enabled: false, signerSecrets: [], rootKeyIds: [] } },
         source: { kind: 'ImagePolicy', name: 'open', namespace: 'sandbox', pattern: '*' },
         enforced: [
           {
-            policy: { mutateImage: false, trust: { enabled: true, signerSecrets: [], rootKeyIds: [] } },
+            policy: { mode: 'enforce', mutateImage: false, trust: { enabled: true, signerSecrets: [], rootKeyIds: [] } },
             source: { kind: 'ClusterImagePolicy', name: 'baseline', pattern: 'reg.example.com/prod/*' },
           },
         ],

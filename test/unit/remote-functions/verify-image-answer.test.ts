@@ -12,6 +12,22 @@ const ALLOW = { allowed: true, image: IMAGE, digest: DIGEST, reasons: [], codes:
 const unavailable = objectContaining({ code: 'TRUST_SERVER_UNAVAILABLE' });
 
 describe('decodeVerifyImageAnswer', () => {
+  describe('when an allow carries failures of policies in warn or audit mode', () => {
+    it('keeps them', () => {
+      const wouldDeny = [{ mode: 'warn', code: 'TRUST_NO_SIGNED_TARGET', reason: `${IMAGE}: unsigned` }];
+      expect(decodeVerifyImageAnswer({ ...ALLOW, wouldDeny }, IMAGE).wouldDeny).toEqual(wouldDeny);
+    });
+
+    it.each([
+      [[{ mode: 'enforce', code: 'TRUST_NO_SIGNED_TARGET', reason: 'x' }]],
+      [[{ mode: 'warn', code: 'NOT_A_CODE', reason: 'x' }]],
+      [[{ mode: 'warn', code: 'TRUST_NO_SIGNED_TARGET', reason: 'x', extra: 1 }]],
+      [Array.from({ length: 65 }, () => ({ mode: 'audit', code: 'TRUST_NO_SIGNED_TARGET', reason: 'x' }))],
+    ])('refuses a malformed list with TRUST_SERVER_UNAVAILABLE (%#)', (wouldDeny) => {
+      expect(() => decodeVerifyImageAnswer({ ...ALLOW, wouldDeny }, IMAGE)).toThrow(unavailable);
+    });
+  });
+
   describe('when the answer is a well-formed allow for the image', () => {
     it('returns it, normalising the requested name for the comparison', () => {
       expect(decodeVerifyImageAnswer({ ...ALLOW, image: 'docker.io/library/nginx:latest' }, 'nginx')).toMatchObject({ allowed: true, digest: DIGEST });

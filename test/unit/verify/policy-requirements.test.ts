@@ -52,7 +52,7 @@ describe('collectRequirements', () => {
       const set = policySet(SERVER_A);
       expect(collectRequirements(set, parseImageReference('reg.example.com/open/app:v1'), 'team-a').failures).toEqual([]);
       const elsewhere = collectRequirements(set, parseImageReference('reg.example.com/open/app:v1'), 'team-b');
-      expect(elsewhere.failures.map((failure) => failure.code)).toEqual([ErrorCode.POLICY_NO_MATCH]);
+      expect(elsewhere.failures.map((failure) => failure.error.code)).toEqual([ErrorCode.POLICY_NO_MATCH]);
     });
   });
 

@@ -1,0 +1,66 @@
+// `serve --publish-cluster-id ID`: the policy set in force, published to the store as the
+// cluster's policy snapshot (shared/policy/snapshot-store.ts) for the deployed functions.
+// The source is whatever serve decides with (the file reloader today); the publisher
+// notices a new set by identity (every source builds a new PolicySet object on a change and
+// keeps the same one otherwise) within `intervalMs`, and publishes at start.
+//
+// A failed publish (store down, another writer first) is logged and counted and retried
+// on the next tick; the functions keep their last good snapshot meanwhile. One writer per
+// cluster id: the conditional head write makes two writers' snapshots never interleave,
+// but two serve processes with different sets would each publish on their own changes.
+import { isTrustgateError } from '../shared/errors.js';
+import type { PolicySet } from '../shared/policy/model.js';
+import { publishPolicySnapshot } from '../shared/policy/snapshot-store.js';
+import type { Clock, KvStore, Logger, Metrics } from '../shared/ports.js';
+import { PolicyMetric } from '../shared/metrics/admission-metrics.js';
+
+export interface PolicyPublisherDeps {
+  readonly current: () => PolicySet;
+  readonly kv: KvStore;
+  readonly clusterId: string;
+  readonly intervalMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface PolicyPublisher {
+  // Publishes the current set unless it is the one last published; never rejects.
+  publish(): Promise<void>;
+  stop(): void;
+}
+
+export const DEFAULT_PUBLISH_INTERVAL_MS = 2_000;
+
+export function startPolicyPublisher(deps: PolicyPublisherDeps): PolicyPublisher {
+  let published: PolicySet | undefined;
+  let running: Promise<void> | undefined;
+
+  const attempt = async (): Promise<void> => {
+    const set = deps.current();
+    if (set === published) return;
+    try {
+      const result = await publishPolicySnapshot(deps.kv, deps.clusterId, set, deps.clock.now().getTime());
+      published = set;
+      deps.metrics.increment(PolicyMetric.SNAPSHOT_PUBLISHES, { outcome: result.outcome });
+      if (result.outcome === 'published') {
+        deps.logger.info('policy snapshot published', { clusterId: deps.clusterId, version: result.version, sha256: result.sha256, ...result.changes });
+      }
+    } catch (error) {
+      const code = isTrustgateError(error) ? error.code : 'INTERNAL';
+      deps.metrics.increment(PolicyMetric.SNAPSHOT_PUBLISHES, { outcome: code === 'POLICY_SNAPSHOT_CONFLICT' ? 'conflict' : 'failed' });
+      deps.logger.error('policy snapshot not published: will retry', { clusterId: deps.clusterId, code, message: error instanceof Error ? error.message : String(error) });
+    }
+  };
+
+  const publish = (): Promise<void> => {
+    running ??= attempt().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void publish(), deps.intervalMs);
+  timer.unref();
+  void publish();
+  return { publish, stop: () => clearInterval(timer) };
+}
