@@ -12,6 +12,7 @@
 // - every matching credential is returned, most specific first: a literal host before a
 //   glob, a longer path before a shorter one, then the order the Secrets were listed in.
 // Pure: no I/O, the entries were decoded at the edge.
+import { createHmac, randomBytes } from 'node:crypto';
 import { canonicalRegistry, splitHostPort } from '../image/registry-host.js';
 import type { PullSecretEntry, RegistryCredential } from './pull-secret.js';
 
@@ -59,6 +60,19 @@ export function createCredentialKeyring(entries: readonly PullSecretEntry[]): Re
 
 // No credentials at all: every registry is asked anonymously.
 export const NO_REGISTRY_CREDENTIALS: RegistryCredentials = { forRepository: () => [] };
+
+// Made at start, kept in memory only: fingerprints cannot be compared across processes or
+// tried against guessed passwords from outside.
+const FINGERPRINT_KEY = randomBytes(32);
+
+// One opaque string per set of credentials (values and order), for keys of work shared
+// between requests (an in-flight update), so requests with different credentials never
+// share it. '' for none.
+export function credentialFingerprint(matches: readonly MatchedCredential[]): string {
+  if (matches.length === 0) return '';
+  const values = matches.map(({ credential }) => [credential.username ?? null, credential.password ?? null, credential.identityToken ?? null]);
+  return createHmac('sha256', FINGERPRINT_KEY).update(JSON.stringify(values)).digest('base64url');
+}
 
 function parseKey(entry: PullSecretEntry, order: number): ParsedKey | undefined {
   const withoutScheme = entry.key.trim().replace(/^https?:\/\//i, '');

@@ -14,6 +14,7 @@ import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
 import { decodeBase64 } from '../notary/base64.js';
+import type { RegistryCredentials } from '../../registry/credential-keyring.js';
 import type { CosignRequirement, ImageVerifier, VerifiedImage } from '../verifier.js';
 import { startDeadline } from './deadline.js';
 import { loadCosignKey, verifySignature, type CosignKey } from './keys.js';
@@ -36,8 +37,10 @@ export interface CosignVerifierDeps {
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
 // images verified) never receive the operator's trust-server credentials.
-export function createAnonymousCosignVerifier(fetch: Fetch, logger: Logger, nowMs: () => number): ImageVerifier<CosignRequirement> {
-  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }) });
+// `realmHosts`: the operator's allow-list of token realm hosts a pull-secret credential may go
+// to besides the registry's own (TRUSTGATE_TRUST_REALM_HOSTS).
+export function createAnonymousCosignVerifier(fetch: Fetch, logger: Logger, nowMs: () => number, realmHosts: readonly string[] = []): ImageVerifier<CosignRequirement> {
+  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs, realmHosts }) });
 }
 
 interface Authority {
@@ -57,7 +60,7 @@ function keyFor(pem: string, name: string): CosignKey {
 }
 
 export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<CosignRequirement> {
-  const registry: RegistryClient = createRegistryClient({
+  const anonymous: RegistryClient = createRegistryClient({
     fetch: deps.fetch,
     ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
     limits: deps.limits ?? DEFAULT_REGISTRY_LIMITS,
@@ -66,7 +69,8 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
     kind: 'cosign',
     // `signal` is the caller's budget: it aborts the registry requests together with the
     // verifier's own deadline, whichever ends first.
-    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
+    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
+      const registry = credentials === undefined ? anonymous : anonymous.withCredentials(credentials);
       const authorities: Authority[] = requirement.authorities.map((authority) => ({ name: authority.name, key: keyFor(authority.publicKeyPem, authority.name) }));
       if (authorities.length === 0 || requirement.threshold < 1 || requirement.threshold > authorities.length) {
         throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign threshold ${requirement.threshold} cannot be met by ${authorities.length} authorities`);
