@@ -9,7 +9,7 @@ import { trackStoreHealth, type StoreHealth } from '../shared/cache/store-health
 import { ErrorCode, isTrustgateError, type TrustgateError } from '../shared/errors.js';
 import { createNodeFetch } from '../shared/http/node-fetch.js';
 import { noopMetrics, type Clock, type Fetch, type Logger, type Metrics } from '../shared/ports.js';
-import { createTokenProviderFromEnv } from '../infra/trust-server/token-provider-from-env.js';
+import { createTokenProviderFromEnv, decodeRealmHosts } from '../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier } from '../shared/trust/cosign/cosign-verifier.js';
 import { createAnonymousSimpleVerifier } from '../shared/trust/simple/simple-verifier.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
@@ -98,8 +98,8 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
     return {
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
       refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),
-      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot),
-      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime()),
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '')),
+      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime(), decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '')),
       store,
       storeHealth: () => tracked.health(),
       checkStore: () => checkConfiguredStore(config, store),

@@ -34,6 +34,11 @@ export const ErrorCode = {
   REGISTRY_RESPONSE_INVALID: 'REGISTRY_RESPONSE_INVALID',
   REGISTRY_RESPONSE_TOO_LARGE: 'REGISTRY_RESPONSE_TOO_LARGE',
   REGISTRY_DIGEST_MISMATCH: 'REGISTRY_DIGEST_MISMATCH',
+  // The registry's token service (or a trust server's) refused every pull-secret credential
+  // that matched the image's registry.
+  REGISTRY_CREDENTIALS_REJECTED: 'REGISTRY_CREDENTIALS_REJECTED',
+  // The workload's pull secrets could not be read (the Kubernetes API did not answer).
+  PULL_SECRETS_UNAVAILABLE: 'PULL_SECRETS_UNAVAILABLE',
   IMAGE_NOT_FOUND: 'IMAGE_NOT_FOUND',
   // A registry refused or failed a request writing (or reading for a write) a signature.
   REGISTRY_PUSH_FAILED: 'REGISTRY_PUSH_FAILED',

@@ -33,6 +33,8 @@ import { ADMISSION_METRICS, POLICY_METRICS, TRUST_METRICS } from '../../shared/m
 import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
 import { silentLogger } from '../../shared/ports.js';
 import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
+import { toRegistryCredentials } from '../../shared/registry/workload-pull-secrets.js';
+import { openPullSecretSource, type PullSecretsConfig } from '../pull-secret-source.js';
 import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { resolveCredentials } from '../openwhisk/credentials.js';
@@ -74,6 +76,8 @@ interface ServeConfig {
   readonly explicitTrust: ExplicitTrustAccess;
   // Publish the policies in force as this cluster's policy snapshot in the store.
   readonly publishClusterId: string | undefined;
+  // Where a workload's pull secrets are read: the policy files, or the cluster.
+  readonly pullSecrets: PullSecretsConfig;
 }
 
 // /functions/verify-image answers the policy form, like a deployed function. The explicit
@@ -111,6 +115,11 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
   const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
+  const pullSecrets = await openPullSecretSource(config.pullSecrets, () => reloader.current(), logger).catch((error: unknown) => {
+    logLines.flush();
+    process.off('exit', logLines.flush);
+    throw error;
+  });
   const { notary, refreshingNotary, cosign, simple, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
   // A missing or wrong store refuses to start (ConfigError); one that does not answer now is
   // an outage: serve starts, denies what it cannot decide without it, and /readyz reports it.
@@ -127,9 +136,12 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
   const admission: AdmissionDeps = {
-    verify: remote?.verify ?? ((image, namespace, signal) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }, signal)),
+    verify:
+      remote?.verify ??
+      ((image, namespace, signal, credentials) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }, signal, toRegistryCredentials(credentials))),
     budgetMs: config.budgetMs,
     startTimer: startBudgetTimer,
+    pullSecrets,
   };
   const admit = createAdmitEndpoint({ admission, metrics, logger, elapsedMs: () => performance.now() });
   const validate = createAdmitEndpoint({ admission: { ...admission, validate: true }, metrics, logger, elapsedMs: () => performance.now() });
@@ -203,6 +215,8 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       functions: { type: 'string' },
       'allow-explicit-trust': { type: 'boolean', default: false },
       'publish-cluster-id': { type: 'string' },
+      'pull-secrets-from-cluster': { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
   });
@@ -233,6 +247,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     functions: values.functions ?? 'local',
     explicitTrust: { open: values['allow-explicit-trust'], token: io.env['TRUSTGATE_EXPLICIT_TRUST_TOKEN'] || undefined },
     publishClusterId,
+    pullSecrets: toPullSecretsConfig(values['pull-secrets-from-cluster'], values.kubeconfig),
   };
 }
 
@@ -267,6 +282,15 @@ async function resolveRemoteVerify(config: ServeConfig, env: CliIo['env'], clock
     if (isTrustgateError(error)) throw new ConfigError(error.message);
     throw error;
   }
+}
+
+// `--pull-secrets-from-cluster [--kubeconfig FILE]`: read workloads' pull secrets from the
+// Kubernetes API (in-cluster configuration unless a kubeconfig is named); otherwise from
+// the Secrets and ServiceAccounts in the policy files.
+function toPullSecretsConfig(fromCluster: boolean, kubeconfig: string | undefined): PullSecretsConfig {
+  if (kubeconfig !== undefined && !fromCluster) throw new UsageError('--kubeconfig is only used with --pull-secrets-from-cluster');
+  if (!fromCluster) return { kind: 'policy-files' };
+  return kubeconfig === undefined ? { kind: 'cluster' } : { kind: 'cluster', kubeconfig };
 }
 
 function toCallbackConfig(

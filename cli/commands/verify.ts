@@ -16,6 +16,8 @@ import { describeSource } from './describe-policy.js';
 import { silentLogger } from '../../shared/ports.js';
 import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/verify/verify-image-request.js';
 import { verifyImage, type VerifyImageResponse } from '../../shared/verify/verify-image.js';
+import type { RegistryCredentials } from '../../shared/registry/credential-keyring.js';
+import { DEFAULT_SERVICE_ACCOUNT, pullSecretsFromPolicySet, toRegistryCredentials } from '../../shared/registry/workload-pull-secrets.js';
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { openTrustState, TRUST_STATE_OPTIONS } from '../trust-state.js';
@@ -38,6 +40,8 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       ...TRUST_STATE_OPTIONS,
       policies: { type: 'string' },
       namespace: { type: 'string' },
+      'image-pull-secret': { type: 'string', multiple: true },
+      'service-account': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -45,6 +49,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
   let request: VerifyImageRequest;
   // Read and decoded before anything is verified, so a bad policy path is a configuration error.
   let policies: (() => Promise<PolicySet>) | undefined;
+  let credentials: RegistryCredentials | undefined;
   if (values.policies !== undefined) {
     const given = {
       '--trust-server': values['trust-server'],
@@ -58,13 +63,20 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     if (explicit.length > 0) {
       throw new UsageError(`--policies cannot be combined with ${explicit.join(', ')}: the policy decides the trust requirement`);
     }
-    request = toRequest({ image: positionals[0], namespace: values.namespace ?? DEFAULT_NAMESPACE });
+    const namespace = values.namespace ?? DEFAULT_NAMESPACE;
+    request = toRequest({ image: positionals[0], namespace });
     // The policy reader (YAML, the schema) is loaded only for this form.
     const { loadPolicySet } = await import('../policy-set.js');
     const set = await loadPolicySet(values.policies);
     policies = () => Promise.resolve(set);
+    // As a pod naming these pull secrets and running as this service account would pull.
+    const workload = { imagePullSecrets: values['image-pull-secret'] ?? [], serviceAccount: values['service-account'] ?? DEFAULT_SERVICE_ACCOUNT };
+    credentials = toRegistryCredentials(pullSecretsFromPolicySet(set, namespace, workload));
   } else {
     if (values.namespace !== undefined) throw new UsageError('--namespace is only meaningful with --policies');
+    if (values['image-pull-secret'] !== undefined || values['service-account'] !== undefined) {
+      throw new UsageError('--image-pull-secret and --service-account name Secrets and ServiceAccounts of the policy files: they need --policies');
+    }
     const signers = await Promise.all((values.signer ?? []).map(readSigner));
     const cosignKeys = await Promise.all((values['cosign-key'] ?? []).map(readCosignKey));
     const notaryGiven = values['trust-server'] !== undefined || values.signer !== undefined || values['root-key-id'] !== undefined;
@@ -95,6 +107,8 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
   const response = await verifyImage(
     { notary, cosign, simple, clock: io.clock, logger: silentLogger, ...(policies === undefined ? {} : { policies }) },
     request,
+    undefined,
+    credentials,
   );
   sigstoreRoot.close();
   store.close();

@@ -13,7 +13,7 @@ import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { snapshotPoliciesFromEnv } from './policy-snapshot-env.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
-import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provider-from-env.js';
+import { createTokenProviderFromEnv, decodeRealmHosts } from '../../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier, createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
 import { createAnonymousSimpleVerifier } from '../../shared/trust/simple/simple-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
@@ -43,8 +43,8 @@ export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): Veri
   const policies = snapshotPoliciesFromEnv(env, () => store, clock, logger) ?? policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
-    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot),
-    simple: createAnonymousSimpleVerifier(verifierDeps.fetch, logger, () => clock.now().getTime()),
+    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHostsFromEnv(env)),
+    simple: createAnonymousSimpleVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), realmHostsFromEnv(env)),
     clock,
     logger,
     allowExplicitTrust: env['TRUSTGATE_ALLOW_EXPLICIT_TRUST'] === 'true',
@@ -114,8 +114,8 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   return {
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
-      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot),
-      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime()),
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHostsFromEnv(env)),
+      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime(), realmHostsFromEnv(env)),
       clock,
       logger,
       ...(policies === undefined ? {} : { policies }),
@@ -185,4 +185,10 @@ export function policiesFromEnv(env: Env): (() => Promise<PolicySet>) | undefine
     });
     return loading;
   };
+}
+
+// Token realm hosts, besides a registry's own, that may receive a workload's pull-secret
+// credentials (the proxy passes them with a request): the operator's allow-list.
+function realmHostsFromEnv(env: Env): readonly string[] {
+  return decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '');
 }

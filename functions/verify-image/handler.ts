@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/ports.js';
 import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/verify/verify-image-request.js';
 import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
 import { isKeyAuthority } from '../../shared/trust/verifier.js';
+import { toRegistryCredentials } from '../../shared/registry/workload-pull-secrets.js';
 import { errorResponse, ok, type FunctionResponse } from '../platform/function-response.js';
 
 // The request's headers (names in lower case) when the platform passes them: `trustgate
@@ -48,7 +49,9 @@ export function createVerifyImageHandler(deps: VerifyImageHandlerDeps): Function
           };
         }
       }
-      return ok(await verifyImage(deps, markCallerServer(decoded)));
+      // The proxy's pull-secret credentials serve this request only: nothing keeps them.
+      const credentials = decoded.kind === 'policy' ? toRegistryCredentials(decoded.credentials) : undefined;
+      return ok(await verifyImage(deps, markCallerServer(decoded), undefined, credentials));
     } catch (error) {
       return errorResponse(error, deps.logger);
     }

@@ -9,6 +9,7 @@ import { ErrorCode, TrustgateError, toTrustgateError } from '../../shared/errors
 import { parseJsonBytes } from '../../shared/json.js';
 import type { Fetch, HttpRequest } from '../../shared/ports.js';
 import { denial } from '../../shared/verify/verify-image.js';
+import { encodeRegistryCredentials } from '../../shared/registry/workload-pull-secrets.js';
 import { decodeVerifyImageAnswer } from './verify-image-answer.js';
 
 // The most a verify-image answer may weigh; real ones are a few hundred bytes.
@@ -25,9 +26,13 @@ export interface RemoteEndpoint {
 }
 
 export function createRemoteVerify(fetch: Fetch, endpoint: RemoteEndpoint): VerifyImageFn {
-  return async (image, namespace) => {
+  // The workload's pull-secret credentials travel in the request body, over the channel the
+  // endpoint authenticates (https, or http on loopback): the function uses them for this
+  // request and keeps nothing. No reason below quotes the body.
+  return async (image, namespace, _signal, credentials) => {
     try {
-      const request = await endpoint.prepare(JSON.stringify({ image, namespace }));
+      const body = credentials === undefined || credentials.length === 0 ? { image, namespace } : { image, namespace, registryCredentials: encodeRegistryCredentials(credentials) };
+      const request = await endpoint.prepare(JSON.stringify(body));
       const response = await fetch(request);
       if (response.status !== 200) {
         throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, `expected HTTP 200, got ${response.status}`);

@@ -1,6 +1,7 @@
 // The AdmissionReview (admission.k8s.io/v1) as the core sees it once decoded: read-only,
 // already checked, with every image located by its JSON Pointer so a patch can address it
 // exactly.
+import type { WorkloadPullSecrets } from '../registry/workload-pull-secrets.js';
 import type { PodImageList } from './pod-image-fields.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -47,7 +48,13 @@ export type DecodedReview =
   | { readonly kind: 'not-a-review'; readonly reason: string }
   | { readonly kind: 'reject'; readonly uid: string; readonly request?: Partial<AdmissionRequest>; readonly reason: string }
   | { readonly kind: 'unchecked'; readonly request: AdmissionRequest; readonly reason: string }
-  | { readonly kind: 'check'; readonly request: AdmissionRequest; readonly containers: readonly ContainerImage[] };
+  | {
+      readonly kind: 'check';
+      readonly request: AdmissionRequest;
+      readonly containers: readonly ContainerImage[];
+      // The pod spec's pull secret names and service account (registry credentials).
+      readonly pullSecrets?: WorkloadPullSecrets;
+    };
 
 export interface JsonPatchReplace {
   readonly op: 'replace';

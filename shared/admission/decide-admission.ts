@@ -14,7 +14,9 @@
 // of a CronJob) are verified like any other, because skipping them let anyone who can
 // create a pod with a forged ownerReference bypass the webhook; and a dry run gets exactly
 // the answer the real request would get.
-import { ErrorCode, TrustgateError } from '../errors.js';
+import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
+import type { PullSecretEntry } from '../registry/pull-secret.js';
+import type { PullSecretSource } from '../registry/workload-pull-secrets.js';
 import { formatImageReference, parseImageReference, toPinnedReference } from '../image/reference.js';
 import type { VerifyImageResponse } from '../verify/verify-image.js';
 import type { AdmissionRequest, AdmissionReviewResponse, ContainerImage, DecodedReview, JsonPatchReplace } from './admission-review.js';
@@ -30,7 +32,8 @@ import {
 
 // The verify-image use case in its policy form, bound to its dependencies. `signal` aborts
 // when the admission budget is spent, so the work behind a timed-out answer stops too.
-export type VerifyImageFn = (image: string, namespace: string, signal?: AbortSignal) => Promise<VerifyImageResponse>;
+// `credentials`: the workload's pull-secret entries, for this request only.
+export type VerifyImageFn = (image: string, namespace: string, signal?: AbortSignal, credentials?: readonly PullSecretEntry[]) => Promise<VerifyImageResponse>;
 
 export interface BudgetTimer {
   // Settles when the budget is spent.
@@ -46,6 +49,9 @@ export interface AdmissionDeps {
   readonly startTimer: (ms: number) => BudgetTimer;
   // The validating pass: check the final object, patch nothing.
   readonly validate?: boolean;
+  // Where the workload's pull secrets are read (policy files, the cluster); absent: every
+  // registry is asked anonymously.
+  readonly pullSecrets?: PullSecretSource;
 }
 
 export const DEFAULT_BUDGET_MS = 8_000;
@@ -79,10 +85,19 @@ export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<Deco
   const results = new Map<string, VerifyImageResponse>();
   const timer = deps.startTimer(deps.budgetMs);
   const budget = new AbortController();
-  const all = Promise.all(
-    [...groups.keys()].map(async (image) => {
-      results.set(image, await verifySafely(deps.verify, image, request.namespace, budget.signal));
-    }),
+  // The workload's pull secrets are read once for all its images, within the budget. When
+  // they cannot be read, every image is denied with that reason (fail closed, and clearer
+  // than the registry's refusal of an anonymous request).
+  const all = resolvePullSecrets(deps, request.namespace, decoded).then((credentials) =>
+    Promise.all(
+      [...groups.keys()].map(async (image) => {
+        const result =
+          credentials instanceof TrustgateError
+            ? { allowed: false, image, digest: null, reasons: [`${image}: ${credentials.message}`], codes: [credentials.code], signers: [] }
+            : await verifySafely(deps.verify, image, request.namespace, budget.signal, credentials);
+        results.set(image, result);
+      }),
+    ),
   );
   const finished = await Promise.race([all.then(() => true), timer.expired.then(() => false)]);
   timer.cancel();
@@ -129,11 +144,28 @@ function groupByImage(containers: readonly ContainerImage[]): Map<string, Contai
 
 // The use case answers denials itself and throws only on a bug; a bug in one image's
 // verification still denies (fail closed) without leaking its details into the answer.
-async function verifySafely(verify: VerifyImageFn, image: string, namespace: string, signal: AbortSignal): Promise<VerifyImageResponse> {
+async function verifySafely(verify: VerifyImageFn, image: string, namespace: string, signal: AbortSignal, credentials: readonly PullSecretEntry[] | undefined): Promise<VerifyImageResponse> {
   try {
-    return await verify(image, namespace, signal);
+    return await verify(image, namespace, signal, credentials);
   } catch {
     return { allowed: false, image, digest: null, reasons: [`${image}: internal error while verifying`], codes: [ErrorCode.INTERNAL], signers: [] };
+  }
+}
+
+// The entries of the workload's pull secrets; undefined when none are configured or
+// referenced, the error when they could not be read.
+async function resolvePullSecrets(
+  deps: AdmissionDeps,
+  namespace: string,
+  decoded: Extract<DecodedReview, { kind: 'check' }>,
+): Promise<readonly PullSecretEntry[] | TrustgateError | undefined> {
+  if (deps.pullSecrets === undefined || decoded.pullSecrets === undefined) return undefined;
+  try {
+    const entries = await deps.pullSecrets(namespace, decoded.pullSecrets);
+    return entries.length === 0 ? undefined : entries;
+  } catch (error) {
+    const failure = toTrustgateError(error);
+    return failure.code === ErrorCode.INTERNAL ? new TrustgateError(ErrorCode.PULL_SECRETS_UNAVAILABLE, 'the workload\'s pull secrets could not be read') : failure;
   }
 }
 

@@ -15,6 +15,7 @@ import {
 import { toJsonPointer } from './json-patch.js';
 import { podImageField } from './pod-image-fields.js';
 import { lookupWorkloadShape, type WorkloadShape } from './workload-kinds.js';
+import { DEFAULT_SERVICE_ACCOUNT, NO_PULL_SECRETS, type WorkloadPullSecrets } from '../registry/workload-pull-secrets.js';
 
 // Operations that can bring a new image: the rest (DELETE, CONNECT) are admitted unchecked.
 const CHECKED_OPERATIONS = new Set(['CREATE', 'UPDATE']);
@@ -71,8 +72,9 @@ export function decodeAdmissionReview(body: unknown): DecodedReview {
   if (shape.kind === 'unknown') return { kind: 'reject', uid: uidText, request, reason: shape.reason };
   if (request.namespace === '') fail('request.namespace', 'must name the namespace of the workload');
   const containers = decodeContainers(raw['object'], shape.shape, fail);
+  const pullSecrets = decodePullSecrets(raw['object'], shape.shape, fail);
   if (problems.length > 0) return reject(uidText, problems, request);
-  return { kind: 'check', request, containers };
+  return { kind: 'check', request, containers, pullSecrets };
 }
 
 // Every image of the object (pod-image-fields.ts), in list order, each with the pointer to
@@ -121,6 +123,42 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
   }
   if (containers.length > MAX_CONTAINERS) fail(`request.object.${shape.podSpec.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
+}
+
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const MAX_PULL_SECRETS = 64;
+
+// The pod spec's `imagePullSecrets` names and `serviceAccountName` (or the deprecated
+// `serviceAccount`), which say where the workload's registry credentials are. A shape
+// without a pod spec (the old EphemeralContainers object) has none of its own.
+function decodePullSecrets(object: unknown, shape: WorkloadShape, fail: (path: string, message: string) => void): WorkloadPullSecrets {
+  if (shape.podSpec.length === 0) return NO_PULL_SECRETS;
+  let spec: unknown = object;
+  for (const segment of shape.podSpec) spec = isPlainObject(spec) ? spec[segment] : undefined;
+  if (!isPlainObject(spec)) return NO_PULL_SECRETS;
+  const path = `request.object.${shape.podSpec.join('.')}`;
+  const names: string[] = [];
+  const list = spec['imagePullSecrets'];
+  if (list !== undefined && list !== null) {
+    if (!Array.isArray(list) || list.length > MAX_PULL_SECRETS) {
+      fail(`${path}.imagePullSecrets`, `must be an array of at most ${MAX_PULL_SECRETS} {name} references`);
+    } else {
+      list.forEach((item: unknown, index) => {
+        const name = isPlainObject(item) ? item['name'] : undefined;
+        // The API server allows an empty reference ({}); it names nothing.
+        if (name === undefined || name === '') return;
+        if (typeof name !== 'string' || name.length > 253 || !SUBDOMAIN.test(name)) fail(`${path}.imagePullSecrets[${index}].name`, 'must be a Secret name');
+        else names.push(name);
+      });
+    }
+  }
+  const account = spec['serviceAccountName'] ?? spec['serviceAccount'];
+  let serviceAccount = DEFAULT_SERVICE_ACCOUNT;
+  if (account !== undefined && account !== null && account !== '') {
+    if (typeof account !== 'string' || account.length > 253 || !SUBDOMAIN.test(account)) fail(`${path}.serviceAccountName`, 'must be a service account name');
+    else serviceAccount = account;
+  }
+  return { imagePullSecrets: names, serviceAccount };
 }
 
 function decodeKind(value: unknown, fail: (path: string, message: string) => void): GroupVersionKind | undefined {

@@ -2,20 +2,22 @@ import { ErrorCode, TrustgateError, type FieldProblem } from '../errors.js';
 import { isPlainObject } from '../json.js';
 import { decodeImagePolicy } from './decode-image-policy.js';
 import { decodeSecret } from './decode-secret.js';
+import { decodeServiceAccount } from './decode-service-account.js';
 import { truncate } from './decode-metadata.js';
-import type { ClusterImagePolicy, ImagePolicy, PolicySecret, PolicySet } from './model.js';
+import type { ClusterImagePolicy, ImagePolicy, PolicySecret, PolicyServiceAccount, PolicySet } from './model.js';
 import { parsePolicyStream, type PolicyFile } from './parse-policy-stream.js';
 import type { ProblemScope } from './problem-scope.js';
 
 export type { PolicyFile } from './parse-policy-stream.js';
 
 // `kubectl get ... -o yaml` writes `kind: List`; typed list kinds are accepted the same way.
-const LIST_KINDS = new Set(['List', 'ImagePolicyList', 'ClusterImagePolicyList', 'SecretList']);
+const LIST_KINDS = new Set(['List', 'ImagePolicyList', 'ClusterImagePolicyList', 'SecretList', 'ServiceAccountList']);
 
 interface Collected {
   readonly imagePolicies: ImagePolicy[];
   readonly clusterPolicies: ClusterImagePolicy[];
   readonly secrets: PolicySecret[];
+  readonly serviceAccounts: PolicyServiceAccount[];
   // Identity of each object -> where it was first defined, to refuse silent redefinition.
   readonly seen: Map<string, string>;
 }
@@ -27,7 +29,7 @@ interface Collected {
 // set with a document missing could allow what the missing document would have denied.
 export function decodePolicyDocuments(files: readonly PolicyFile[]): PolicySet {
   const problems: FieldProblem[] = [];
-  const collected: Collected = { imagePolicies: [], clusterPolicies: [], secrets: [], seen: new Map() };
+  const collected: Collected = { imagePolicies: [], clusterPolicies: [], secrets: [], serviceAccounts: [], seen: new Map() };
   for (const file of files) {
     for (const document of parsePolicyStream(file, problems)) decodeDocument(document.value, document.scope, collected, true);
   }
@@ -42,7 +44,12 @@ export function decodePolicyDocuments(files: readonly PolicyFile[]): PolicySet {
       problems,
     });
   }
-  return { imagePolicies: collected.imagePolicies, clusterPolicies: collected.clusterPolicies, secrets: collected.secrets };
+  return {
+    imagePolicies: collected.imagePolicies,
+    clusterPolicies: collected.clusterPolicies,
+    secrets: collected.secrets,
+    ...(collected.serviceAccounts.length === 0 ? {} : { serviceAccounts: collected.serviceAccounts }),
+  };
 }
 
 function decodeDocument(value: unknown, scope: ProblemScope, collected: Collected, listAllowed: boolean): void {
@@ -66,10 +73,13 @@ function decodeDocument(value: unknown, scope: ProblemScope, collected: Collecte
   } else if (kind === 'Secret') {
     const secret = decodeSecret(value, scope);
     if (secret !== undefined && isNew(`Secret ${secret.namespace}/${secret.name}`, scope, collected)) collected.secrets.push(secret);
+  } else if (kind === 'ServiceAccount') {
+    const account = decodeServiceAccount(value, scope);
+    if (account !== undefined && isNew(`ServiceAccount ${account.namespace}/${account.name}`, scope, collected)) collected.serviceAccounts.push(account);
   } else if (LIST_KINDS.has(kind) && listAllowed) {
     decodeList(value, scope, collected);
   } else {
-    const expected = listAllowed ? 'ImagePolicy, ClusterImagePolicy, Secret or List' : 'ImagePolicy, ClusterImagePolicy or Secret';
+    const expected = listAllowed ? 'ImagePolicy, ClusterImagePolicy, Secret, ServiceAccount or List' : 'ImagePolicy, ClusterImagePolicy, Secret or ServiceAccount';
     scope.add('kind', `must be ${expected}, got "${truncate(kind)}"`);
   }
 }

@@ -1,4 +1,6 @@
+import { isTrustgateError } from '../errors.js';
 import { isPlainObject } from '../json.js';
+import { decodePullSecret, isPullSecretType } from '../registry/pull-secret.js';
 import { decodeMetadata, decodeStringMap } from './decode-metadata.js';
 import type { PolicySecret } from './model.js';
 import type { ProblemScope } from './problem-scope.js';
@@ -34,7 +36,20 @@ export function decodeSecret(document: Readonly<Record<string, unknown>>, scope:
   const merged = new Map(data);
   const encoder = new TextEncoder();
   for (const [key, text] of stringData) merged.set(key, encoder.encode(text));
-  return { name: metadata.name, namespace: metadata.namespace ?? 'default', data: merged };
+  const type = typeof document['type'] === 'string' ? document['type'] : undefined;
+  const secret = { name: metadata.name, namespace: metadata.namespace ?? 'default', ...(type === undefined ? {} : { type }), data: merged };
+  // A pull secret that does not decode is a problem of the policy files, found at load time
+  // rather than at the admission that needs it. The message names no value.
+  if (isPullSecretType(type)) {
+    try {
+      decodePullSecret(secret);
+    } catch (error) {
+      if (!isTrustgateError(error)) throw error;
+      scope.add('data', error.message);
+      return undefined;
+    }
+  }
+  return secret;
 }
 
 // `data`: Secret key -> base64 text, decoded to bytes; every bad entry is reported.

@@ -133,13 +133,24 @@ export interface ClusterImagePolicy {
 export interface PolicySecret {
   readonly name: string;
   readonly namespace: string;
+  // The Secret's `type` (`kubernetes.io/dockerconfigjson` for a pull secret), when given.
+  readonly type?: string;
   readonly data: ReadonlyMap<string, Uint8Array>;
+}
+
+// A v1 ServiceAccount, for the pull secrets it lends the pods that run as it.
+export interface PolicyServiceAccount {
+  readonly name: string;
+  readonly namespace: string;
+  readonly imagePullSecrets: readonly string[];
 }
 
 export interface PolicySet {
   readonly imagePolicies: readonly ImagePolicy[];
   readonly clusterPolicies: readonly ClusterImagePolicy[];
   readonly secrets: readonly PolicySecret[];
+  // Absent or empty when the policy files hold no ServiceAccount.
+  readonly serviceAccounts?: readonly PolicyServiceAccount[];
 }
 
 // The annotation that makes a ClusterImagePolicy apply in namespaces that have ImagePolicies.

@@ -2,9 +2,12 @@
 // a 401 carries `WWW-Authenticate: Bearer realm=..,service=..,scope=..`; the client asks
 // the realm for a token and repeats the request with `Authorization: Bearer <token>`.
 // Parsing is pure; the token client only talks through the Fetch port.
+import { createHmac, randomBytes } from 'node:crypto';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Fetch } from '../ports.js';
+import type { MatchedCredential } from './credential-keyring.js';
+import type { RegistryCredential } from './pull-secret.js';
 
 export interface BearerChallenge {
   readonly realm: string;
@@ -40,7 +43,12 @@ export type ServerOrigin = 'operator' | 'caller';
 // The token client of one process: one cache, and a view of it per trust server, so every
 // token request knows which server's challenge it answers.
 export interface TokenAuth {
-  forServer(server: string, origin: ServerOrigin): TokenProvider;
+  // `credentials`: a workload's pull-secret credentials matched to the image's registry, most
+  // specific first. For a server the operator chose they replace the operator's credentials
+  // (same realm rule); a server the caller chose never receives any.
+  forServer(server: string, origin: ServerOrigin, credentials?: readonly MatchedCredential[]): TokenProvider;
+  // A registry's view (its API base URL): anonymous, or with the workload's credentials.
+  forRegistry(registry: string, credentials?: readonly MatchedCredential[]): TokenProvider;
 }
 
 // The token client as one trust server's requests use it.
@@ -60,8 +68,14 @@ const DEFAULT_MAX_BYTES = 256 * 1024;
 const DEFAULT_EXPIRES_IN_SECONDS = 60;
 // A token is dropped this long before it expires so it never expires in flight.
 const EXPIRY_MARGIN_MS = 10_000;
-// Bounds on the caches: one entry per (realm, service, scope) and per resource.
+// Bounds on the caches: one entry per (credential, realm, service, scope) and per resource.
 const MAX_CACHE_ENTRIES = 512;
+// Most pull-secret credentials tried for one registry (the kubelet tries each match in turn).
+export const MAX_CREDENTIAL_CANDIDATES = 8;
+// Docker Hub's registry API host names its token service on another host: the one realm
+// host besides a registry's own that a Hub credential may go to without the allow-list.
+const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
+const DOCKER_HUB_REALM_HOST = 'auth.docker.io';
 // A token ends up in an HTTP header: visible ASCII only, so a hostile token service cannot
 // inject header lines.
 const HEADER_SAFE_RE = /^[\x21-\x7e]+$/;
@@ -217,29 +231,46 @@ interface CacheEntry {
   expiresAt: number;
 }
 
-// A caching token client. Tokens are cached per (credentials used, realm, service, scope)
-// until expires_in minus a margin; concurrent requests for the same challenge share one
-// token request. Whether a realm may be asked at all, and with which credentials, is
-// decided per trust server before the cache is consulted (see realmUse).
+// A pull-secret credential as the token client uses it: an opaque cache identity and a
+// label for messages (where it came from, never its value).
+interface Candidate {
+  readonly id: string;
+  readonly label: string;
+  readonly credential: RegistryCredential;
+}
+
+// A caching token client. Tokens are cached per (credential used, realm, service, scope)
+// until expires_in minus a margin; concurrent requests for the same challenge and
+// credential share one token request. Security: the credential's part of the key is an
+// HMAC of its values under a key made at start and kept only in memory, so one workload's
+// credential never serves another's request (a token is reused only for the very same
+// credential), and the cache holds nothing that could be turned back into a password.
+// Whether a realm may be asked at all, and with which credentials, is decided per trust
+// server or registry before the cache is consulted (see realmUse, credentialRealm).
 export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
   const tokens = new Map<string, CacheEntry>();
   const challenges = new Map<string, BearerChallenge>();
   const realmHosts = new Set(options.realmHosts ?? []);
+  const cacheSecret = randomBytes(32);
+  const identify = (credential: RegistryCredential): string =>
+    createHmac('sha256', cacheSecret)
+      .update(JSON.stringify([credential.username ?? null, credential.password ?? null, credential.identityToken ?? null]))
+      .digest('base64url');
+  const toCandidates = (credentials: readonly MatchedCredential[] | undefined): Candidate[] =>
+    (credentials ?? []).slice(0, MAX_CREDENTIAL_CANDIDATES).map((match) => ({
+      id: `pull:${identify(match.credential)}`,
+      label: `${match.source} (registry key ${JSON.stringify(match.key.slice(0, 100))})`,
+      credential: match.credential,
+    }));
 
-  const getToken = (server: URL, origin: ServerOrigin, challenge: BearerChallenge): Promise<string> => {
-    let use: RealmUse;
-    try {
-      use = realmUse(server, origin, challenge.realm, options.credentials, realmHosts);
-    } catch (error) {
-      return Promise.reject(toTrustgateError(error));
-    }
-    const key = cacheKey(use.credentials !== undefined, challenge);
-    const cached = tokens.get(key);
-    if (cached !== undefined && cached.expiresAt > options.now()) return cached.token;
+  // The cached token for `key`, or a new one from `request` (shared while in flight).
+  const cached = (key: string, request: () => Promise<{ token: string; expiresInMs: number }>): Promise<string> => {
+    const known = tokens.get(key);
+    if (known !== undefined && known.expiresAt > options.now()) return known.token;
     dropExpired(tokens, options.now());
     const entry: CacheEntry = {
       expiresAt: Number.POSITIVE_INFINITY,
-      token: requestToken(options, use, challenge).then(
+      token: request().then(
         ({ token, expiresInMs }) => {
           entry.expiresAt = options.now() + expiresInMs - Math.min(EXPIRY_MARGIN_MS, expiresInMs / 2);
           return token;
@@ -254,25 +285,68 @@ export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
     return entry.token;
   };
 
+  const getToken = (server: URL, origin: ServerOrigin, challenge: BearerChallenge): Promise<string> => {
+    let use: RealmUse;
+    try {
+      use = realmUse(server, origin, challenge.realm, options.credentials, realmHosts);
+    } catch (error) {
+      return Promise.reject(toTrustgateError(error));
+    }
+    const key = cacheKey(use.credentials === undefined ? 'anonymous' : 'operator', challenge);
+    return cached(key, () => requestToken(options, use, challenge));
+  };
+
+  // The workload's credentials in turn, most specific first: a token service refusing one
+  // (401/403) moves on to the next; when it refused them all, the answer says so with its
+  // own code and names the Secrets tried.
+  const getTokenWith = async (server: URL, candidates: readonly Candidate[], challenge: BearerChallenge): Promise<string> => {
+    const realm = credentialRealm(server, challenge.realm, realmHosts);
+    for (const candidate of candidates) {
+      try {
+        return await cached(cacheKey(candidate.id, challenge), () => requestToken(options, { realm, credentials: candidate.credential, rejectable: true }, challenge));
+      } catch (error) {
+        if (!(error instanceof TrustgateError && error.code === ErrorCode.REGISTRY_CREDENTIALS_REJECTED)) throw error;
+      }
+    }
+    throw new TrustgateError(
+      ErrorCode.REGISTRY_CREDENTIALS_REJECTED,
+      `credentials rejected by the registry: the token service at ${describeRealm(realm)} refused ${candidates.map((candidate) => candidate.label).join(', ')}`,
+    );
+  };
+
+  const view = (ids: readonly string[], token: (challenge: BearerChallenge) => Promise<string>): TokenProvider => ({
+    getToken: token,
+    invalidate: (challenge) => {
+      for (const id of ids) tokens.delete(cacheKey(id, challenge));
+    },
+    challengeFor: (resource) => challenges.get(resource),
+    rememberChallenge: (resource, challenge) => setBounded(challenges, resource, challenge),
+  });
+
   return {
-    forServer: (serverUrl, origin) => {
+    forServer: (serverUrl, origin, credentials) => {
       const server = parseServer(serverUrl);
-      return {
-        getToken: (challenge) => getToken(server, origin, challenge),
-        invalidate: (challenge) => {
-          tokens.delete(cacheKey(false, challenge));
-          tokens.delete(cacheKey(true, challenge));
-        },
-        challengeFor: (resource) => challenges.get(resource),
-        rememberChallenge: (resource, challenge) => setBounded(challenges, resource, challenge),
-      };
+      const candidates = origin === 'operator' ? toCandidates(credentials) : [];
+      if (candidates.length > 0) {
+        return view(candidates.map((candidate) => candidate.id), (challenge) => getTokenWith(server, candidates, challenge));
+      }
+      return view(['anonymous', 'operator'], (challenge) => getToken(server, origin, challenge));
+    },
+    forRegistry: (registryUrl, credentials) => {
+      const server = parseServer(registryUrl);
+      const candidates = toCandidates(credentials);
+      if (candidates.length > 0) {
+        return view(candidates.map((candidate) => candidate.id), (challenge) => getTokenWith(server, candidates, challenge));
+      }
+      return view(['anonymous'], (challenge) => getToken(server, 'caller', challenge));
     },
   };
 }
 
-// A token fetched with credentials is never handed out for an anonymous request.
-function cacheKey(credentialed: boolean, challenge: BearerChallenge): string {
-  return JSON.stringify([credentialed, challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
+// A token is cached for the credential it was fetched with (`anonymous`, `operator`, or a
+// pull-secret credential's identity), so it is never handed out for any other.
+function cacheKey(credential: string, challenge: BearerChallenge): string {
+  return JSON.stringify([credential, challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
 }
 
 function dropExpired(tokens: Map<string, CacheEntry>, now: number): void {
@@ -293,7 +367,9 @@ function setBounded<V>(map: Map<string, V>, key: string, value: V): void {
 // How a realm may be asked for a token: its URL and the credentials to send, if any.
 interface RealmUse {
   readonly realm: URL;
-  readonly credentials: TokenCredentials | undefined;
+  readonly credentials: RegistryCredential | undefined;
+  // Set for a workload's pull-secret credential: a 401/403 then means it was refused.
+  readonly rejectable?: boolean;
 }
 
 // The realm comes from the trust server's 401, so it is hostile input: a server can name
@@ -330,6 +406,25 @@ function realmUse(
   return { realm, credentials };
 }
 
+// Where a workload's pull-secret credential may go: the token realm a registry (or the
+// operator's trust server) names in its own 401, when that realm is https and on the
+// server's own host, on the operator's allow-list (TRUSTGATE_TRUST_REALM_HOSTS), or Docker
+// Hub's token service for Docker Hub's registry. Security: the realm is the server's hostile
+// text; the credential matched the registry's host, and this rule keeps it there, so a
+// registry cannot point it at a host of its choosing. A refused realm receives nothing.
+function credentialRealm(server: URL, realmText: string, realmHosts: ReadonlySet<string>): URL {
+  const realm = parseRealm(realmText);
+  const where = describeRealm(realm);
+  if (realm.protocol !== 'https:') {
+    throw realmRefused(`token realm ${where} is not https: pull-secret credentials are never sent in clear text`);
+  }
+  const hubRealm = server.hostname === DOCKER_HUB_API_HOST && realm.hostname === DOCKER_HUB_REALM_HOST;
+  if (realm.hostname !== server.hostname && !hubRealm && !realmHosts.has(realm.hostname)) {
+    throw realmRefused(`token realm host ${realm.hostname} is neither the registry's (${server.hostname}) nor on the allow-list (TRUSTGATE_TRUST_REALM_HOSTS): the pull-secret credentials were not sent`);
+  }
+  return realm;
+}
+
 // GET realm?service=..&scope=.. and read the token. Nothing the token service answers
 // reaches a message except its status code: its body may be anything, including a page an
 // attacker wants reflected back through a denial's reasons.
@@ -345,21 +440,34 @@ async function requestToken(
     if (scope !== '') realm.searchParams.append('scope', scope);
   }
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (use.credentials !== undefined) {
-    const { username, password } = use.credentials;
-    headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+  const credentials = use.credentials;
+  // An identity token is an OAuth2 refresh token: POSTed in a form (Docker's token spec),
+  // never in the URL, which proxies and servers log.
+  let form: string | undefined;
+  if (credentials?.identityToken !== undefined) {
+    const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.identityToken, client_id: 'trustgate' });
+    if (challenge.service !== undefined) body.append('service', challenge.service);
+    for (const scope of (challenge.scope ?? '').split(' ')) if (scope !== '') body.append('scope', scope);
+    form = body.toString();
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+  } else if (credentials !== undefined) {
+    headers['authorization'] = `Basic ${Buffer.from(`${credentials.username ?? ''}:${credentials.password ?? ''}`, 'utf8').toString('base64')}`;
   }
   let response;
   try {
     response = await options.fetch({
-      url: realm.href,
+      url: form === undefined ? realm.href : use.realm.href,
       headers,
+      ...(form === undefined ? {} : { method: 'POST' as const, body: form }),
       timeoutMs: options.timeoutMs,
       maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     });
   } catch (error) {
     const reason = error instanceof TrustgateError ? error.code : 'request failed';
     throw refused(`token service ${where} could not be used (${reason})`, error);
+  }
+  if (use.rejectable === true && (response.status === 401 || response.status === 403 || (form !== undefined && response.status === 400))) {
+    throw new TrustgateError(ErrorCode.REGISTRY_CREDENTIALS_REJECTED, `credentials rejected by the token service at ${where} (status ${response.status})`);
   }
   if (response.status !== 200) {
     const redirect = response.status >= 300 && response.status < 400 ? ' (redirects are never followed)' : '';

@@ -4,6 +4,7 @@
 // TrustgateError whose code says why not.
 import type { ImageReference } from '../image/reference.js';
 import type { SignedIdentity } from '../policy/model.js';
+import type { RegistryCredentials } from '../registry/credential-keyring.js';
 
 export interface SignerRequirement {
   // Delegation name: 'alice' stands for role 'targets/alice'.
@@ -112,6 +113,8 @@ export interface VerifiedImage {
 export interface ImageVerifier<R extends TrustRequirement = TrustRequirement> {
   readonly kind: R['kind'];
   // `signal` is the caller's time budget: once it aborts, network work done only for this
-  // caller stops.
-  verify(image: ImageReference, requirement: R, now: Date, signal?: AbortSignal): Promise<VerifiedImage>;
+  // caller stops. `credentials` are the workload's registry credentials (its pull secrets),
+  // for this request only: used for the registry's and the trust server's token services,
+  // never stored, logged or reused for another request's credentials.
+  verify(image: ImageReference, requirement: R, now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage>;
 }

@@ -8,6 +8,8 @@ import { normaliseTrustServerUrl } from '../trust/notary/trust-servers.js';
 import { loadCosignKey } from '../trust/cosign/keys.js';
 import { identityProblems } from '../trust/cosign/identity.js';
 import type { CertificateIdentity, CosignAuthority, CosignRequirement, SignerRequirement, TlogMode } from '../trust/verifier.js';
+import type { PullSecretEntry } from '../registry/pull-secret.js';
+import { decodeRegistryCredentials } from '../registry/workload-pull-secrets.js';
 
 // Two forms: the explicit one names the trust requirement; the policy one names the
 // workload's namespace and the requirement comes from the policy that applies there.
@@ -27,7 +29,13 @@ export type VerifyImageRequest =
       // Set when the request named cosign keys and no `trust`: Notary is then not checked.
       readonly cosignOnly?: true;
     }
-  | { readonly kind: 'policy'; readonly image: string; readonly namespace: string };
+  | {
+      readonly kind: 'policy';
+      readonly image: string;
+      readonly namespace: string;
+      // The workload's pull-secret credentials, passed by the webhook proxy for this request.
+      readonly credentials?: readonly PullSecretEntry[];
+    };
 
 // Kubernetes namespace names are DNS labels.
 const NAMESPACE_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -50,16 +58,18 @@ export function decodeVerifyImageRequest(input: unknown): VerifyImageRequest {
     fail('image', 'must be a non-empty string');
   }
   for (const key of Object.keys(input)) {
-    if (!['image', 'trust', 'namespace', 'cosign'].includes(key)) fail(key, 'is not a known field');
+    if (!['image', 'trust', 'namespace', 'cosign', 'registryCredentials'].includes(key)) fail(key, 'is not a known field');
   }
   if (input['namespace'] !== undefined) {
     const namespace = input['namespace'];
     if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) fail('namespace', 'must be a Kubernetes namespace name');
     if (input['trust'] !== undefined) fail('trust', 'cannot be given with namespace: the policy decides the trust requirement');
     if (input['cosign'] !== undefined) fail('cosign', 'cannot be given with namespace: the policy decides the trust requirement');
+    const credentials = input['registryCredentials'] === undefined ? [] : decodeRegistryCredentials(input['registryCredentials'], 'registryCredentials', problems);
     if (problems.length > 0) throw invalid(problems);
-    return { kind: 'policy', image: image as string, namespace: namespace as string };
+    return { kind: 'policy', image: image as string, namespace: namespace as string, ...(credentials.length === 0 ? {} : { credentials }) };
   }
+  if (input['registryCredentials'] !== undefined) fail('registryCredentials', 'is only accepted with namespace (the policy form)');
   const trustInput = input['trust'] ?? {};
   let server: string | undefined;
   const signers: SignerRequirement[] = [];

@@ -8,6 +8,7 @@ import { formatImageReference, parseImageReference, type ImageReference } from '
 import { strictestMode, type PolicySource } from '../policy/match-policy.js';
 import { PolicyMode, type PolicySet } from '../policy/model.js';
 import type { Clock, Logger } from '../ports.js';
+import type { RegistryCredentials } from '../registry/credential-keyring.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
 import { collectRequirements } from './policy-requirements.js';
 import type { VerifyImageRequest } from './verify-image-request.js';
@@ -71,8 +72,9 @@ export interface PendingCheck {
 }
 
 // `signal` is the caller's time budget (admission): when it aborts, trust server work done
-// only for this answer is cancelled.
-export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageRequest, signal?: AbortSignal): Promise<VerifyImageResponse> {
+// only for this answer is cancelled. `credentials`: the workload's registry credentials, for
+// this request's registry and trust server token services only.
+export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageRequest, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifyImageResponse> {
   let image = request.image;
   try {
     const reference = parseImageReference(request.image);
@@ -80,13 +82,13 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
     // The clock is read once per operation; every expiry check uses this instant.
     const now = deps.clock.now();
     if (request.kind === 'explicit') {
-      return await decide(deps, reference, image, explicitChecks(request), [], now, undefined, signal);
+      return await decide(deps, reference, image, explicitChecks(request), [], now, undefined, signal, credentials);
     }
     if (deps.policies === undefined) {
       throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'no policies are configured, so no image can be verified by namespace');
     }
     const collected = collectRequirements(await deps.policies(), reference, request.namespace, image);
-    return await decide(deps, reference, image, collected.checks, collected.failures, now, { policy: collected.source ?? null, mutateImage: collected.mutateImage }, signal);
+    return await decide(deps, reference, image, collected.checks, collected.failures, now, { policy: collected.source ?? null, mutateImage: collected.mutateImage }, signal, credentials);
   } catch (thrown) {
     const error = toTrustgateError(thrown);
     if (error.code === ErrorCode.INTERNAL) throw thrown;
@@ -130,10 +132,11 @@ async function decide(
   now: Date,
   policyOutcome: PolicyOutcome | undefined,
   signal: AbortSignal | undefined,
+  credentials: RegistryCredentials | undefined,
 ): Promise<VerifyImageResponse> {
   const runCheck = async (check: PendingCheck): Promise<Outcome> => {
     try {
-      return await runRequirement(deps, reference, check.requirement, now, signal);
+      return await runRequirement(deps, reference, check.requirement, now, signal, credentials);
     } catch (thrown) {
       const error = toTrustgateError(thrown);
       if (error.code === ErrorCode.INTERNAL) throw thrown;
@@ -212,18 +215,25 @@ function toUnenforced(image: string, failure: ModedFailure): UnenforcedFailure[]
 // One requirement with the verifier of its kind.
 // The admission budget's signal reaches the Notary update's requests and the cosign
 // verifier's registry requests (which it also bounds with a deadline of its own).
-function runRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date, signal: AbortSignal | undefined): Promise<VerifiedImage> {
-  if (requirement.kind === 'notary') return deps.notary.verify(reference, requirement, now, signal);
+function runRequirement(
+  deps: VerifyImageDeps,
+  reference: ImageReference,
+  requirement: TrustRequirement,
+  now: Date,
+  signal: AbortSignal | undefined,
+  credentials: RegistryCredentials | undefined,
+): Promise<VerifiedImage> {
+  if (requirement.kind === 'notary') return deps.notary.verify(reference, requirement, now, signal, credentials);
   if (requirement.kind === 'simple') {
     if (deps.simple === undefined) {
       return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'simple signing signatures are required, but this deployment has no simple signing verifier'));
     }
-    return deps.simple.verify(reference, requirement, now, signal);
+    return deps.simple.verify(reference, requirement, now, signal, credentials);
   }
   if (deps.cosign === undefined) {
     return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'cosign signatures are required, but this deployment has no cosign verifier'));
   }
-  return deps.cosign.verify(reference, requirement, now, signal);
+  return deps.cosign.verify(reference, requirement, now, signal, credentials);
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };

@@ -11,7 +11,9 @@ import { randomTarget, uniqueGun, type TargetDigest } from './support/scenarios.
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { startTokenService, type TokenRequestRecord, type TokenService } from './support/token-service.js';
-import { runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
+import { runTrustgate, runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
+import { signedTestRegistryPolicy } from './support/trust-policies.js';
+import { REGISTRY_HOST } from './support/scenarios.js';
 import { httpsRequest, startTrustgateServe } from './support/trustgate-serve.js';
 
 const ACCOUNT = { username: 'ci-account', password: 'account-password-1' };
@@ -254,3 +256,40 @@ spec:
           trustServer: "${server.url}"
 `;
 }
+
+describe('trustgate verify through token auth with the workload\'s pull secret', () => {
+  // A pull secret for the image's registry: its credentials go to the token service of the
+  // trust server the policy names (its realm is on that server's host), in place of the
+  // operator's, which are not configured here.
+  async function verifyWithPullSecret(password: string): Promise<TrustgateRun> {
+    stateDirs += 1;
+    const policiesDir = join(scratch, `pull-secret-policies-${stateDirs}`);
+    await mkdir(policiesDir);
+    const config = { auths: { [REGISTRY_HOST]: { username: ACCOUNT.username, password } } };
+    const secret = [
+      'apiVersion: v1',
+      'kind: Secret',
+      'metadata: {name: regcred, namespace: team}',
+      'type: kubernetes.io/dockerconfigjson',
+      `data: {.dockerconfigjson: ${Buffer.from(JSON.stringify(config)).toString('base64')}}`,
+    ].join('\n');
+    await writeFile(join(policiesDir, 'policies.yaml'), `${signedTestRegistryPolicy(server.url)}\n---\n${secret}\n`);
+    return runTrustgate(['verify', `${gun}:v1`, '--policies', policiesDir, '--namespace', 'team', '--image-pull-secret', 'regcred', '--json'], {
+      stateDir: join(scratch, `state-${stateDirs}`),
+      caFile: ca.caFile,
+    });
+  }
+
+  it('reads the trust data with the pull secret\'s credentials', async () => {
+    const run = await verifyWithPullSecret(ACCOUNT.password);
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: `sha256:${target.digestHex}` });
+    expect(tokens.requests().length).toBeGreaterThan(0);
+    expect(tokens.requests().every(({ username, status }) => username === ACCOUNT.username && status === 200)).toBe(true);
+  });
+
+  it('denies with REGISTRY_CREDENTIALS_REJECTED when the token service refuses them, naming no value', async () => {
+    const run = await verifyWithPullSecret('not-the-password-7');
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['REGISTRY_CREDENTIALS_REJECTED'] });
+    expect(run.stdout + run.stderr).not.toContain('not-the-password-7');
+  });
+});

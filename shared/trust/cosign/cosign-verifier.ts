@@ -16,6 +16,7 @@ import { ErrorCode, TrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
+import type { RegistryCredentials } from '../../registry/credential-keyring.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT, staticTrustedRootSource, type TrustedRootJson, type TrustedRootSource } from '../sigstore/trusted-root-source.js';
 import { isKeyAuthority, type CosignAuthority, type CosignRequirement, type ImageVerifier, type TlogMode, type VerifiedImage } from '../verifier.js';
 import { classicToBundle, usesTransparencyLog } from './classic-bundle.js';
@@ -52,8 +53,16 @@ export interface CosignVerifierDeps {
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
 // images verified) never receive the operator's trust-server credentials.
-export function createAnonymousCosignVerifier(fetch: Fetch, logger: Logger, nowMs: () => number, trustedRoot?: TrustedRootSource): ImageVerifier<CosignRequirement> {
-  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }), ...(trustedRoot === undefined ? {} : { trustedRoot }) });
+// `realmHosts`: the operator's allow-list of token realm hosts a pull-secret credential may go
+// to besides the registry's own (TRUSTGATE_TRUST_REALM_HOSTS).
+export function createAnonymousCosignVerifier(
+  fetch: Fetch,
+  logger: Logger,
+  nowMs: () => number,
+  trustedRoot?: TrustedRootSource,
+  realmHosts: readonly string[] = [],
+): ImageVerifier<CosignRequirement> {
+  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs, realmHosts }), ...(trustedRoot === undefined ? {} : { trustedRoot }) });
 }
 
 type SigstoreCheck = typeof import('./sigstore-check.js');
@@ -75,7 +84,7 @@ interface Candidate {
 }
 
 export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<CosignRequirement> {
-  const registry: RegistryClient = createRegistryClient({
+  const anonymous: RegistryClient = createRegistryClient({
     fetch: deps.fetch,
     ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
     limits: deps.limits ?? DEFAULT_REGISTRY_LIMITS,
@@ -86,7 +95,8 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
     kind: 'cosign',
     // `signal` is the caller's budget: it aborts the registry requests together with the
     // verifier's own deadline, whichever ends first.
-    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
+    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
+      const registry = credentials === undefined ? anonymous : anonymous.withCredentials(credentials);
       const authorities = requirement.authorities;
       if (authorities.length === 0 || requirement.threshold < 1 || requirement.threshold > authorities.length) {
         throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign threshold ${requirement.threshold} cannot be met by ${authorities.length} authorities`);

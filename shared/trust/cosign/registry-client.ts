@@ -5,13 +5,15 @@
 // the digest it is supposed to have (the body is the truth, a header is only a claim), and
 // the number of signature layers is capped, so a registry serving garbage costs bounded work
 // and ends in a typed error.
-// Token auth follows Docker's scheme; registries are asked anonymously (the operator's
-// trust-server credentials are never sent to a registry, whose name comes from the image).
+// Token auth follows Docker's scheme; registries are asked anonymously, or with the
+// workload's pull-secret credentials for that registry (withCredentials), never with the
+// operator's trust-server credentials (a registry's name comes from the image).
 import { createHash } from 'node:crypto';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 import { isPlainObject, parseJsonBytes } from '../../json.js';
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, HttpResponse } from '../../ports.js';
+import type { RegistryCredentials } from '../../registry/credential-keyring.js';
 import { parseBearerChallenge, type TokenAuth, type TokenProvider } from '../../registry/token-auth.js';
 import type { Deadline } from './deadline.js';
 
@@ -63,6 +65,8 @@ export interface RegistryClientOptions {
   // An anonymous token client (no credentials configured).
   readonly tokens?: TokenAuth;
   readonly limits?: RegistryLimits;
+  // The workload's pull-secret credentials, for one verification (see withCredentials).
+  readonly credentials?: RegistryCredentials;
 }
 
 // One signature layer as the signature manifest describes it.
@@ -106,6 +110,8 @@ export interface RegistryClient {
   readSubject(image: ImageReference, digest: string, deadline: Deadline): Promise<string | undefined>;
   // One referrer's bundle, its manifest checked to be a bundle artifact whose subject is `digest`.
   fetchBundle(image: ImageReference, referrer: BundleReferrer, digest: string, deadline: Deadline): Promise<ReferrerBundle>;
+  // The same client for one verification with the workload's credentials.
+  withCredentials(credentials: RegistryCredentials): RegistryClient;
 }
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -126,13 +132,15 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   const open = (image: ImageReference) => {
     const base = registryBaseUrl(image.registry);
     const repositoryUrl = `${base}/v2/${image.repository}`;
-    const tokens = options.tokens?.forServer(base, 'caller');
+    const tokens = options.tokens?.forRegistry(base, options.credentials?.forRepository(image.registry, image.repository));
     const get = (url: string, accept: readonly string[], maxBytes: number, deadline: Deadline) =>
       getWithAuth(options.fetch, tokens, repositoryUrl, url, accept, Math.min(limits.requestTimeoutMs, deadline.remainingMs()), maxBytes, deadline);
     return { base, repositoryUrl, get };
   };
 
   return {
+    withCredentials: (credentials) => createRegistryClient({ ...options, credentials }),
+
     async resolveDigest(image, deadline) {
       const repo = open(image);
       const reference = image.digest ?? image.tag ?? 'latest';

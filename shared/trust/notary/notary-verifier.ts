@@ -34,6 +34,7 @@ import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
 import { toNotaryGun, type ImageReference } from '../../image/reference.js';
 import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
+import { credentialFingerprint, type MatchedCredential, type RegistryCredentials } from '../../registry/credential-keyring.js';
 import type { ServerOrigin, TokenAuth } from '../../registry/token-auth.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../verifier.js';
 import { createNotaryHttpSource } from './http-source.js';
@@ -85,7 +86,7 @@ export interface NotaryVerifierDeps {
   // so only pinned root key IDs may bootstrap trust. Default true.
   readonly allowFirstUse?: boolean;
   // Reads one repository's metadata; default the Notary HTTP API through `fetch`.
-  readonly openSource?: (server: string, gun: string, origin: ServerOrigin) => MetadataSource;
+  readonly openSource?: (server: string, gun: string, origin: ServerOrigin, credentials?: readonly MatchedCredential[]) => MetadataSource;
   // The memo of verified repositories. Default: one per `state` object, shared by every
   // verifier over it, so a refresh by one (a sign event) is what the others answer from.
   readonly memo?: VerifiedRepositoryMemo;
@@ -150,12 +151,12 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   };
   const openSource =
     deps.openSource ??
-    ((server: string, gun: string, origin: ServerOrigin): MetadataSource =>
+    ((server: string, gun: string, origin: ServerOrigin, credentials?: readonly MatchedCredential[]): MetadataSource =>
       createNotaryHttpSource({
         serverUrl: server,
         gun,
         fetch: countedFetch,
-        ...(deps.tokens ? { tokens: deps.tokens.forServer(server, origin) } : {}),
+        ...(deps.tokens ? { tokens: deps.tokens.forServer(server, origin, credentials) } : {}),
         ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
       }));
 
@@ -195,10 +196,13 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   // the operator's credentials, and their failure must not become an admission's.
   // It runs under its own deadline and stops early once every caller waiting for it gave up.
   // Its pool lease is returned when a caller is done resolving (or at the deadline).
-  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined): RunningUpdate {
+  // An update fetching with a workload's pull-secret credentials runs apart from the others
+  // too (keyed by their fingerprint), so no request rides on another's credentials.
+  function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined, credentials: readonly MatchedCredential[]): RunningUpdate {
     const key = memoKey(server, gun, requirement.rootKeyIds);
     const origin: ServerOrigin = requirement.serverFromCaller === true && requirement.server !== undefined ? 'caller' : 'operator';
-    const flight = origin === 'caller' ? `caller\0${key}` : key;
+    const fingerprint = origin === 'operator' ? credentialFingerprint(credentials) : '';
+    const flight = origin === 'caller' ? `caller\0${key}` : fingerprint === '' ? key : `pull:${fingerprint}\0${key}`;
     let running = inFlight.get(flight);
     if (running === undefined) {
       const cancellation = createSharedCancellation();
@@ -206,7 +210,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       const lease = pool.lease(deadline);
       const update = updateRepository({
         gun,
-        source: openSource(server, gun, origin),
+        source: openSource(server, gun, origin, origin === 'operator' && credentials.length > 0 ? credentials : undefined),
         trusted: cached?.metadata,
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,
@@ -295,7 +299,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
 
   return {
     kind: 'notary',
-    async verify(image: ImageReference, requirement: NotaryRequirement, now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
+    async verify(image: ImageReference, requirement: NotaryRequirement, now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
       const known = answers.answer(requirement, image, now.getTime(), freshnessMs);
       if (known !== undefined) {
         metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
@@ -328,7 +332,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       }
 
       let repository: VerifiedRepository;
-      const running = refresh(server, gun, cached, requirement, now, signal);
+      const running = refresh(server, gun, cached, requirement, now, signal, credentials?.forRepository(image.registry, image.repository) ?? []);
       try {
         repository = await running.update;
       } catch (error) {

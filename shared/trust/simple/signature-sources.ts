@@ -14,6 +14,7 @@
 // allowed for lack of an answer.
 // Registry requests are anonymous today (token flow through the process's anonymous token
 // client); `RegistryAccess.credentials` is the seam for per-request pull credentials.
+import type { RegistryCredentials } from '../../registry/credential-keyring.js';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import { isPlainObject, parseJsonBytes } from '../../json.js';
@@ -48,6 +49,9 @@ export type SignatureCandidate =
 // workload's pull credentials for this request.
 export interface RegistryAccess {
   readonly tokens?: TokenAuth;
+  // The workload's pull-secret credentials for this verification, if any: sent only to the
+  // token realm the registry names for itself (the token client's rule).
+  readonly credentials?: RegistryCredentials;
 }
 
 export const SUPPORTS_SIGNATURES_HEADER = 'x-registry-supports-signatures';
@@ -174,7 +178,7 @@ async function registryGet(
   limits: SignatureSourceLimits,
   deadline: Deadline,
 ): Promise<HttpResponse> {
-  const tokens = access.tokens?.forServer(base, 'caller');
+  const tokens = access.tokens?.forRegistry(base, access.credentials?.forRepository(image.registry, image.repository));
   const resource = `${base}/v2/${image.repository}`;
   const known = tokens?.challengeFor(resource);
   const upfront = known === undefined || tokens === undefined ? undefined : await tokens.getToken(known).catch(() => undefined);

@@ -11,6 +11,7 @@
 // Security: the signature is verified before its payload is parsed; the digest check binds
 // the signature to this image's bytes and the identity check to its name, so a signature
 // copied from another image (or another tag of the signer's) is refused.
+import type { RegistryCredentials } from '../../registry/credential-keyring.js';
 import { ErrorCode, TrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
@@ -48,9 +49,11 @@ export interface SimpleVerifierDeps {
 }
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
-// images verified) never receive the operator's trust-server credentials.
-export function createAnonymousSimpleVerifier(fetch: Fetch, logger: Logger, nowMs: () => number): ImageVerifier<SimpleSigningRequirement> {
-  return createSimpleVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs }) });
+// images verified) never receive the operator's trust-server credentials. `realmHosts`: the
+// operator's allow-list of token realm hosts a workload's pull-secret credential may go to
+// besides the registry's own (TRUSTGATE_TRUST_REALM_HOSTS).
+export function createAnonymousSimpleVerifier(fetch: Fetch, logger: Logger, nowMs: () => number, realmHosts: readonly string[] = []): ImageVerifier<SimpleSigningRequirement> {
+  return createSimpleVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs, realmHosts }) });
 }
 
 interface SignedByRule {
@@ -79,13 +82,19 @@ export function createSimpleVerifier(deps: SimpleVerifierDeps): ImageVerifier<Si
   const access = deps.tokens === undefined ? {} : { tokens: deps.tokens };
 
   // Every signature of the image from the store and the registry extension (read together).
-  const readSignatures = async (image: ImageReference, requirement: SimpleSigningRequirement, digest: string, deadline: Deadline): Promise<readonly SignatureCandidate[]> => {
+  const readSignatures = async (
+    image: ImageReference,
+    requirement: SimpleSigningRequirement,
+    digest: string,
+    deadline: Deadline,
+    credentials: RegistryCredentials | undefined,
+  ): Promise<readonly SignatureCandidate[]> => {
     const fromStore =
       requirement.storeURL === undefined
         ? Promise.resolve([])
         : readLookasideSignatures(deps.fetch, requirement.storeURL, requirement.storeCredentials, image, digest, limits, deadline);
     const fromRegistry = registrySupportsSignatures(deps.fetch, image, limits, deadline).then((supported) =>
-      supported ? readRegistrySignatures(deps.fetch, access, image, digest, limits, deadline) : [],
+      supported ? readRegistrySignatures(deps.fetch, credentials === undefined ? access : { ...access, credentials }, image, digest, limits, deadline) : [],
     );
     const [store, extension] = await Promise.all([fromStore, fromRegistry]);
     return [...store, ...extension];
@@ -95,7 +104,7 @@ export function createSimpleVerifier(deps: SimpleVerifierDeps): ImageVerifier<Si
     kind: 'simple',
     // `signal` is the caller's budget: it aborts the registry and store requests together
     // with the verifier's own deadline, whichever ends first.
-    async verify(image: ImageReference, requirement: SimpleSigningRequirement, now: Date, signal?: AbortSignal): Promise<VerifiedImage> {
+    async verify(image: ImageReference, requirement: SimpleSigningRequirement, now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
       if (requirement.rules.length === 0) throw new TrustgateError(ErrorCode.POLICY_INVALID, 'simple signing requirement lists no rules: expected at least one');
       if (requirement.rules.some((rule) => rule.type === 'reject')) {
         throw new TrustgateError(ErrorCode.SIMPLE_REJECTED, 'simple signing policy rejects this image (a "reject" requirement)');
@@ -108,9 +117,9 @@ export function createSimpleVerifier(deps: SimpleVerifierDeps): ImageVerifier<Si
         }),
       );
       const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_SIMPLE_DEADLINE_MS, deps.monotonicNow, signal);
-      const digest = await registry.resolveDigest(image, deadline);
+      const digest = await (credentials === undefined ? registry : registry.withCredentials(credentials)).resolveDigest(image, deadline);
       if (signedBy.length === 0) return { digest, signers: [] };
-      const candidates = await readSignatures(image, requirement, digest, deadline).catch((thrown: unknown) => {
+      const candidates = await readSignatures(image, requirement, digest, deadline, credentials).catch((thrown: unknown) => {
         const error = toTrustgateError(thrown);
         if (error.code === ErrorCode.INTERNAL) throw thrown;
         // The deadline (or the caller giving up) while reading a store is that store's failure.

@@ -38,6 +38,9 @@ export type KubeObject = Record<string, unknown>;
 export interface KubeApiServer {
   // Base URL, e.g. https://127.0.0.1:41234
   readonly url: string;
+  // A kubeconfig file authenticating as the `trustgate` ServiceAccount of `trustgate-system`
+  // (a static token for its user name, so the RBAC shipped for it decides what it may do).
+  readonly webhookKubeconfig: string;
   // One REST call as the cluster admin; `path` starts with /api or /apis and may carry a query.
   request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<KubeAnswer>;
   // What etcd and the API server have logged so far.
@@ -123,7 +126,12 @@ async function startEtcd(dir: string, processes: ServerProcess[]): Promise<strin
 // parallel runs. TLS: the server makes its own CA and certificate in --cert-dir.
 async function startApiServer(dir: string, etcdUrl: string, processes: ServerProcess[], stop: () => Promise<void>): Promise<KubeApiServer> {
   const token = randomBytes(24).toString('hex');
-  await writeFile(join(dir, 'tokens.csv'), `${token},trustgate-test-admin,trustgate-test-admin,"system:masters"\n`, { mode: 0o600 });
+  const webhookToken = randomBytes(24).toString('hex');
+  await writeFile(
+    join(dir, 'tokens.csv'),
+    `${token},trustgate-test-admin,trustgate-test-admin,"system:masters"\n${webhookToken},system:serviceaccount:trustgate-system:trustgate,trustgate-webhook,"system:serviceaccounts"\n`,
+    { mode: 0o600 },
+  );
   const serviceAccountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   await writeFile(join(dir, 'sa.key'), serviceAccountKey.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   await writeFile(join(dir, 'sa.pub'), serviceAccountKey.publicKey.export({ type: 'spki', format: 'pem' }));
@@ -163,13 +171,28 @@ async function startApiServer(dir: string, etcdUrl: string, processes: ServerPro
       continue;
     }
     const caPem = await readFile(certFile, 'utf8');
+    const webhookKubeconfig = join(dir, 'webhook.kubeconfig');
+    await writeFile(webhookKubeconfig, webhookKubeconfigText(url, caPem, webhookToken), { mode: 0o600 });
     return {
       url,
+      webhookKubeconfig,
       request: (method, path, body) => kubeRequest(`${url}${path}`, caPem, token, method, body),
       log: () => processes.map((server) => server.log()).join('\n'),
       stop,
     };
   }
+}
+
+function webhookKubeconfigText(url: string, caPem: string, token: string): string {
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: url, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    users: [{ name: 'trustgate', user: { token } }],
+    contexts: [{ name: 'trustgate', context: { cluster: 'test', user: 'trustgate' } }],
+    'current-context': 'trustgate',
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 // One JSON exchange with the API server, trusting only its own CA.

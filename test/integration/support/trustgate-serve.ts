@@ -133,9 +133,10 @@ export interface PodAdmissionAnswer {
 }
 
 // Posts to serve's /admit the review of a Pod with one container running `image`, in
-// `namespace`, and answers the AdmissionReview it got back (HTTP 200 expected).
-export async function admitPodImage(serve: ServeProcess, image: string, namespace: string): Promise<PodAdmissionAnswer> {
-  const review = reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image }] })), { namespace });
+// `namespace`, and answers the AdmissionReview it got back (HTTP 200 expected). `spec` adds
+// fields to the pod spec (imagePullSecrets, serviceAccountName).
+export async function admitPodImage(serve: ServeProcess, image: string, namespace: string, spec: Readonly<Record<string, unknown>> = {}): Promise<PodAdmissionAnswer> {
+  const review = reviewFor('Pod', objectOfKind('Pod', { ...podSpec({ containers: [{ name: 'app', image }] }), ...spec } as Parameters<typeof objectOfKind>[1]), { namespace });
   const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review) });
   if (answer.status !== 200) throw new Error(`/admit answered ${answer.status}: ${answer.text}`);
   return JSON.parse(answer.text) as PodAdmissionAnswer;

@@ -143,3 +143,28 @@ describe('escapePointerToken', () => {
     expect(toJsonPointer(['spec', 'containers', 0, 'image'])).toBe('/spec/containers/0/image');
   });
 });
+
+describe('decodeAdmissionReview reading where the workload\'s pull secrets are', () => {
+  it('reads the pod spec\'s imagePullSecrets names and service account, of a Pod and of a template', () => {
+    for (const kindName of ['Pod', 'Deployment'] as const) {
+      const spec = { ...podSpec({ containers: [{ name: 'app', image: 'nginx' }] }), imagePullSecrets: [{ name: 'regcred' }, {}, { name: 'other' }], serviceAccountName: 'builder' };
+      const decoded = expectKind(decodeAdmissionReview(reviewFor(kindName, objectOfKind(kindName, spec))), 'check');
+      expect(decoded.pullSecrets).toEqual({ imagePullSecrets: ['regcred', 'other'], serviceAccount: 'builder' });
+    }
+  });
+
+  it('uses the default service account when the pod names none', () => {
+    const spec = { ...podSpec({ containers: [{ name: 'app', image: 'nginx' }] }) };
+    delete spec['serviceAccountName'];
+    delete spec['serviceAccount'];
+    const decoded = expectKind(decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', spec))), 'check');
+    expect(decoded.pullSecrets?.serviceAccount).toBe('default');
+  });
+
+  it('rejects a pull secret reference that is not a Secret name, and an endless list', () => {
+    const bad = { ...podSpec({ containers: [{ name: 'app', image: 'nginx' }] }), imagePullSecrets: [{ name: '../x' }] };
+    expectKind(decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', bad))), 'reject');
+    const endless = { ...podSpec({ containers: [{ name: 'app', image: 'nginx' }] }), imagePullSecrets: Array.from({ length: 1000 }, (_, index) => ({ name: `s${index}` })) };
+    expectKind(decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', endless))), 'reject');
+  });
+});

@@ -132,3 +132,19 @@ describe('decodeHttpApiAuth', () => {
     });
   });
 });
+
+describe('createHttpApiVerify with the workload\'s pull-secret credentials', () => {
+  it('passes them in the signed policy-form request, and the answer names none of them', async () => {
+    standIn = await startHttpApiStandIn({ credentials: TEST_AWS_CREDENTIALS, region: REGION, answer: (request) => ({ status: 200, json: allowAnswer((JSON.parse(request.body) as { image: string }).image, DIGEST) }) });
+    const verify = createHttpApiVerify({ base: new URL(standIn.url), auth: SIGV4, fetch: createNodeFetch(), timeoutMs: 2_000, now: () => new Date() });
+    const credentials = [{ key: 'registry.example.com', source: 'Secret team-a/regcred', credential: { username: 'robot', password: 'pw-9f3k' } }];
+    const result = await verify(IMAGE, 'team-a', undefined, credentials);
+    expect(standIn.signatureFailures).toEqual([]);
+    expect(JSON.parse(standIn.received[0]?.body ?? '{}')).toEqual({
+      image: IMAGE,
+      namespace: 'team-a',
+      registryCredentials: [{ registry: 'registry.example.com', source: 'Secret team-a/regcred', username: 'robot', password: 'pw-9f3k' }],
+    });
+    expect(JSON.stringify(result)).not.toContain('pw-9f3k');
+  });
+});

@@ -66,3 +66,22 @@ describe('decodeVerifyImageRequest', () => {
     });
   });
 });
+
+describe('decodeVerifyImageRequest with registry credentials', () => {
+  it('reads registryCredentials in the policy form', () => {
+    const request = decodeVerifyImageRequest({ image: 'reg.example/app', namespace: 'team', registryCredentials: [{ registry: 'reg.example', username: 'u', password: 'p' }] });
+    expect(request).toMatchObject({ kind: 'policy', credentials: [{ key: 'reg.example', credential: { username: 'u', password: 'p' } }] });
+  });
+
+  it('refuses them in the explicit form, and entries without a usable credential, naming no value', () => {
+    for (const input of [
+      { image: 'reg.example/app', registryCredentials: [{ registry: 'reg.example', username: 'u', password: 'pw-x1' }] },
+      { image: 'reg.example/app', namespace: 'team', registryCredentials: [{ registry: 'reg.example', password: 'pw-x1' }] },
+      { image: 'reg.example/app', namespace: 'team', registryCredentials: [{ registry: 'reg.example', username: 'u', password: 'pw-x1\r\nX: y' }] },
+    ]) {
+      const error = thrownError(() => decodeVerifyImageRequest(input));
+      expect(error.code).toBe(ErrorCode.REQUEST_INVALID);
+      expect(error.message).not.toContain('pw-x1');
+    }
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../../shared/errors.js';
+import { decodePullSecret, MAX_PULL_SECRET_BYTES, type SecretData } from '../../../shared/registry/pull-secret.js';
+import { thrownError } from '../../support/trustgate-errors.js';
+
+const encoder = new TextEncoder();
+const SECRET_VALUE = 's3cr3t-Value-never-shown';
+
+function configJson(document: unknown, type = 'kubernetes.io/dockerconfigjson', key = '.dockerconfigjson'): SecretData {
+  const text = typeof document === 'string' ? document : JSON.stringify(document);
+  return { name: 'pull', namespace: 'team', type, data: new Map([[key, encoder.encode(text)]]) };
+}
+
+function basic(user: string, password: string): string {
+  return Buffer.from(`${user}:${password}`).toString('base64');
+}
+
+function failureOf(secret: SecretData) {
+  return thrownError(() => decodePullSecret(secret));
+}
+
+describe('decodePullSecret', () => {
+  it('reads auth as base64 "user:password", splitting at the first colon', () => {
+    const entries = decodePullSecret(configJson({ auths: { 'registry.example:5000': { auth: basic('robot', `pa:ss${SECRET_VALUE}`) } } }));
+    expect(entries).toEqual([{ key: 'registry.example:5000', source: 'Secret team/pull', credential: { username: 'robot', password: `pa:ss${SECRET_VALUE}` } }]);
+  });
+
+  it('lets auth win over username and password fields, as the kubelet does', () => {
+    const [entry] = decodePullSecret(configJson({ auths: { reg: { username: 'other', password: 'other', auth: basic('robot', 'pw') } } }));
+    expect(entry?.credential).toEqual({ username: 'robot', password: 'pw' });
+  });
+
+  it('reads username and password fields, and an identity token alone', () => {
+    const entries = decodePullSecret(configJson({ auths: { a: { username: 'u', password: 'p', email: 'x@y' }, b: { identitytoken: 'refresh' } } }));
+    expect(entries.map((entry) => entry.credential)).toEqual([{ username: 'u', password: 'p' }, { identityToken: 'refresh' }]);
+  });
+
+  it('reads the legacy dockercfg form, which has no auths wrapper', () => {
+    const entries = decodePullSecret(configJson({ 'https://index.docker.io/v1/': { auth: basic('hub', 'pw') } }, 'kubernetes.io/dockercfg', '.dockercfg'));
+    expect(entries).toEqual([{ key: 'https://index.docker.io/v1/', source: 'Secret team/pull', credential: { username: 'hub', password: 'pw' } }]);
+  });
+
+  it('treats every JSON key as data, __proto__ included', () => {
+    const entries = decodePullSecret(configJson(`{"auths":{"__proto__":{"auth":"${basic('u', 'p')}"}}}`));
+    expect(entries.map((entry) => entry.key)).toEqual(['__proto__']);
+  });
+
+  it('answers no entries for a config without auths', () => {
+    expect(decodePullSecret(configJson({ credsStore: 'desktop' }))).toEqual([]);
+  });
+
+  it.each<[string, SecretData]>([
+    ['a Secret of another type', configJson({ auths: {} }, 'Opaque')],
+    ['a missing data key', configJson({ auths: {} }, 'kubernetes.io/dockerconfigjson', '.dockercfg')],
+    ['text that is not JSON', configJson(`{"auths": {"reg": {"auth": "${SECRET_VALUE}"`)],
+    ['auths that is not an object', configJson({ auths: [SECRET_VALUE] })],
+    ['an entry that is not an object', configJson({ auths: { reg: SECRET_VALUE } })],
+    ['auth that is not base64', configJson({ auths: { reg: { auth: `${SECRET_VALUE}!` } } })],
+    ['auth without a colon', configJson({ auths: { reg: { auth: Buffer.from(SECRET_VALUE).toString('base64') } } })],
+    ['a password without a user name', configJson({ auths: { reg: { password: SECRET_VALUE } } })],
+    ['a password holding a line break', configJson({ auths: { reg: { username: 'u', password: `${SECRET_VALUE}\r\nX-Injected: 1` } } })],
+    ['a field that is not a string', configJson({ auths: { reg: { username: 'u', password: 42 } } })],
+    ['an empty registry key', configJson({ auths: { '': { username: 'u', password: SECRET_VALUE } } })],
+  ])('refuses %s with POLICY_INVALID naming the Secret and no value', (_name, secret) => {
+    const error = failureOf(secret);
+    expect(error.code).toBe(ErrorCode.POLICY_INVALID);
+    expect(error.message).toContain('Secret team/pull');
+    expect(error.message).not.toContain(SECRET_VALUE);
+    expect(error.message).not.toContain(Buffer.from(SECRET_VALUE).toString('base64'));
+  });
+
+  it('bounds what a hostile Secret makes it read', () => {
+    const huge = configJson({ auths: { reg: { username: 'u', password: 'x'.repeat(MAX_PULL_SECRET_BYTES) } } });
+    expect(failureOf(huge).code).toBe(ErrorCode.POLICY_INVALID);
+    const many = configJson({ auths: Object.fromEntries(Array.from({ length: 1000 }, (_, index) => [`r${index}`, { username: 'u', password: 'p' }])) });
+    expect(failureOf(many).code).toBe(ErrorCode.POLICY_INVALID);
+    const longField = configJson({ auths: { reg: { username: 'u', password: 'x'.repeat(20_000) } } });
+    expect(failureOf(longField).code).toBe(ErrorCode.POLICY_INVALID);
+  });
+});
