@@ -9,7 +9,7 @@ export const POLICY_LINT_USAGE = 'usage: trustgate policy lint PATH';
 export const POLICY_LOOKUP_USAGE = 'usage: trustgate policy lookup IMAGE --policies PATH [--namespace NS] [--json]';
 export const POLICY_USAGES = [POLICY_LINT_USAGE, POLICY_LOOKUP_USAGE];
 
-export const SERVE_USAGE = `usage: trustgate serve --policies PATH [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--policies-interval SECONDS] [--budget-ms N] [--functions local|openwhisk|URL] [--allow-explicit-trust] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
+export const SERVE_USAGE = `usage: trustgate serve (--policies PATH [--policies-interval SECONDS] | --policies-from-cluster [--kubeconfig FILE] [--policies-max-stale DUR]) [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--budget-ms N] [--functions local|openwhisk|URL] [--allow-explicit-trust] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] ${TRUST_STATE_USAGE}`;
 
 export const STORE_USAGES = [
   'usage: trustgate store check [--state-dir DIR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]',

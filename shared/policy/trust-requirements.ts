@@ -11,7 +11,9 @@ export type Requirement =
   // cosign classic signatures: at least `threshold` of the keys must each have signed.
   | { readonly kind: 'cosign'; readonly authorities: readonly CosignAuthority[]; readonly threshold: number }
   // A check this product does not perform: always a denial with this reason, never an allow.
-  | { readonly kind: 'unsupported'; readonly reason: string };
+  | { readonly kind: 'unsupported'; readonly reason: string }
+  // The stand-in for a policy object that is invalid: always a denial (POLICY_INVALID).
+  | { readonly kind: 'invalid'; readonly reason: string };
 
 export interface NotarySigner {
   // Delegation name; the role is `targets/<name>`.
@@ -37,6 +39,7 @@ export function toSecretLookup(secrets: readonly PolicySecret[]): SecretLookup {
 // Signer Secrets are read from `namespace`, the namespace of the workload being verified, for
 // ClusterImagePolicies too, as Portieris does.
 export function toRequirements(policy: Policy, secrets: SecretLookup, namespace: string): readonly Requirement[] {
+  if (policy.invalid !== undefined) return [{ kind: 'invalid', reason: policy.invalid }];
   const requirements: Requirement[] = [];
   if (policy.trust.enabled) {
     const names = [...new Set(policy.trust.signerSecrets)];

@@ -68,6 +68,8 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
     for (const requirement of requirements) {
       if (requirement.kind === 'unsupported') {
         failures.push(withOrigin(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, requirement.reason), source));
+      } else if (requirement.kind === 'invalid') {
+        failures.push(withOrigin(new TrustgateError(ErrorCode.POLICY_INVALID, requirement.reason), source));
       } else if (requirement.kind === 'notary') {
         checks.push({
           requirement: {

@@ -36,6 +36,9 @@ export type KubeObject = Record<string, unknown>;
 export interface KubeApiServer {
   // Base URL, e.g. https://127.0.0.1:41234
   readonly url: string;
+  // The CA that signed the server's certificate (valid for 127.0.0.1), and the admin's bearer token.
+  readonly caPem: string;
+  readonly adminToken: string;
   // One REST call as the cluster admin; `path` starts with /api or /apis and may carry a query.
   request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<KubeAnswer>;
   // What etcd and the API server have logged so far.
@@ -163,6 +166,8 @@ async function startApiServer(dir: string, etcdUrl: string, processes: ServerPro
     const caPem = await readFile(certFile, 'utf8');
     return {
       url,
+      caPem,
+      adminToken: token,
       request: (method, path, body) => kubeRequest(`${url}${path}`, caPem, token, method, body),
       log: () => processes.map((server) => server.log()).join('\n'),
       stop,
