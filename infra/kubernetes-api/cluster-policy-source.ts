@@ -98,6 +98,8 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
   let rebuildTimer: NodeJS.Timeout | undefined;
   let stopped = false;
   const retryTimers = new Set<NodeJS.Timeout>();
+  // Every open watch, aborted on stop (ListWatch.stop aborts only the one it knows of).
+  const watches: OpenWatches = { open: new Set(), closed: false };
   let resolveSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
 
@@ -181,7 +183,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
       });
       return answer;
     };
-    const watch = createTimedWatch(deps.kube, {
+    const watch = createTimedWatch(deps.kube, watches, {
       connected: () => markHealthy(resource.kind),
       expired: () => {
         healthOf(resource.kind).nextListReason = 'expired';
@@ -251,6 +253,8 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
       for (const timer of retryTimers) clearTimeout(timer);
       if (rebuildTimer !== undefined) clearTimeout(rebuildTimer);
       await Promise.all(informers.map((informer) => informer.stop()));
+      watches.closed = true;
+      for (const controller of watches.open) controller.abort();
     },
   };
 }
@@ -263,7 +267,13 @@ function consequenceOf(kind: PolicyObjectKind): string {
 
 // The informer's watch with a server-side timeout, bookmarks and a local deadline, telling
 // the source when a watch is connected and when the server answered 410 Gone.
-function createTimedWatch(kube: LoadedKubeConfig, hooks: { connected(): void; expired(): void }): InstanceType<LoadedKubeConfig['client']['Watch']> {
+interface OpenWatches {
+  readonly open: Set<AbortController>;
+  // Set on stop: a watch that connects afterwards is aborted at once.
+  closed: boolean;
+}
+
+function createTimedWatch(kube: LoadedKubeConfig, watches: OpenWatches, hooks: { connected(): void; expired(): void }): InstanceType<LoadedKubeConfig['client']['Watch']> {
   const Base = kube.client.Watch;
   class TimedWatch extends Base {
     // Same contract as Watch.watch; see the module comment for what is added.
@@ -275,16 +285,21 @@ function createTimedWatch(kube: LoadedKubeConfig, hooks: { connected(): void; ex
         if (phase === 'ERROR' && (object as { code?: unknown } | null)?.code === 410) hooks.expired();
         callback(phase, object, watchObject);
       };
+      let controller: AbortController | undefined;
       const onDone = (error: unknown): void => {
         ended = true;
+        if (controller !== undefined) watches.open.delete(controller);
         if (deadline !== undefined) clearTimeout(deadline);
         if ((error as { statusCode?: unknown } | null)?.statusCode === 410) hooks.expired();
         done(error);
       };
-      const controller = await super.watch(path, params, onEvent, onDone);
+      controller = await super.watch(path, params, onEvent, onDone);
+      if (watches.closed) controller.abort();
       if (!ended) {
+        watches.open.add(controller);
         hooks.connected();
-        deadline = setTimeout(() => controller.abort(), WATCH_TIMEOUT_S * 1000 + WATCH_GRACE_MS);
+        const started = controller;
+        deadline = setTimeout(() => started.abort(), WATCH_TIMEOUT_S * 1000 + WATCH_GRACE_MS);
         deadline.unref();
       }
       return controller;

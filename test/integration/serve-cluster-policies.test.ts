@@ -197,7 +197,7 @@ async function update(path: string, change: (stored: KubeObject) => KubeObject):
   expectStatus(await api().request('PUT', path, change(stored)), 200);
 }
 
-const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
+const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 async function eventsAbout(namespace: string, name: string): Promise<KubeObject[]> {
   const answer = expectStatus(await api().request('GET', `/api/v1/namespaces/${namespace}/events`), 200);

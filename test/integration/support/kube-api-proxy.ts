@@ -45,7 +45,8 @@ export async function startKubeApiProxy(upstream: { readonly url: string; readon
       new URL(path, upstream.url),
       { method: incoming.method ?? 'GET', headers: { ...incoming.headers, host: new URL(upstream.url).host }, ca: upstream.caPem },
       (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        // Headers go out at once, as the API server sends them: a watch may stay quiet for long.
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers).flushHeaders();
         answer.pipe(outgoing);
         answer.on('error', () => outgoing.destroy());
       },
