@@ -285,7 +285,8 @@ function createTimedWatch(kube: LoadedKubeConfig, watches: OpenWatches, hooks: {
         if (phase === 'ERROR' && (object as { code?: unknown } | null)?.code === 410) hooks.expired();
         callback(phase, object, watchObject);
       };
-      let controller: AbortController | undefined;
+      // Assigned once the request is answered; onDone may run before that (a refused request).
+      let controller: AbortController | undefined = undefined;
       const onDone = (error: unknown): void => {
         ended = true;
         if (controller !== undefined) watches.open.delete(controller);
