@@ -17,7 +17,7 @@ import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObjec
 import { uniqueGun } from './support/scenarios.js';
 import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
 const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
 const WEBHOOK_NAME = 'images.trustgate.test';
@@ -34,6 +34,7 @@ let env: TrustEnvironment | undefined;
 let kube: KubeApiServer | undefined;
 let proxy: KubeApiProxy | undefined;
 let serve: ServeProcess | undefined;
+let kubeconfig: string;
 let app: string;
 let alice: { gun: string; publicKeyPem: string };
 
@@ -61,7 +62,7 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', `${POLICY_API}/clusterimagepolicies`, yamlObjects(signedTestRegistryPolicy(trust.server.url))[0]), 201);
 
   proxy = await startKubeApiProxy({ url: api().url, caPem: api().caPem });
-  const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
+  kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
   await writeFile(kubeconfig, kubeconfigFor(proxy, api().adminToken), { mode: 0o600 });
   serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
   expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
@@ -291,6 +292,33 @@ describe('serve --policies-from-cluster behind a real kube-apiserver', () => {
       });
       expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
       await eventually('the ImagePolicy created after the re-list applies', () => admitted(TEAM, `${alice.gun}:v1`));
+    });
+  });
+
+  describe('when the API server cannot be read for longer than --policies-max-stale', () => {
+    it('denies with POLICY_SOURCE_UNAVAILABLE and reports not ready, until a read succeeds again', async () => {
+      const server = proxy as KubeApiProxy;
+      const trust = env as TrustEnvironment;
+      const strict = await startTrustgateServe({ stateDir: await trust.makeDir('strict'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policies-max-stale', '1s'] });
+      try {
+        const decision = async (): Promise<{ allowed: boolean; message: string }> => {
+          const answer = await admitPodImage(strict, `${app}:v1`, OTHER);
+          return { allowed: answer.response.allowed, message: answer.response.status.message };
+        };
+        const ready = async (): Promise<number> => (await httpsRequest(`${strict.url}/readyz`, strict.caPem)).status;
+        expect((await decision()).allowed).toBe(true);
+        server.refuse(true);
+        server.cut();
+        await eventually('serve refuses to decide with policies that are too old', async () => (await decision()).message.includes('[POLICY_SOURCE_UNAVAILABLE]'));
+        expect((await decision()).allowed).toBe(false);
+        expect(await ready()).toBe(503);
+        server.refuse(false);
+        await eventually('serve decides again once the API server answers', async () => (await decision()).allowed);
+        expect(await ready()).toBe(200);
+      } finally {
+        server.refuse(false);
+        await strict.stop();
+      }
     });
   });
 });
