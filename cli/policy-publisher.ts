@@ -37,9 +37,11 @@ export function startPolicyPublisher(deps: PolicyPublisherDeps): PolicyPublisher
   let running: Promise<void> | undefined;
 
   const attempt = async (): Promise<void> => {
-    const set = deps.current();
-    if (set === published) return;
     try {
+      // The current set can be unavailable (cluster policies too old): nothing is published
+      // then, and the last snapshot stays.
+      const set = deps.current();
+      if (set === published) return;
       const result = await publishPolicySnapshot(deps.kv, deps.clusterId, set, deps.clock.now().getTime());
       published = set;
       deps.metrics.increment(PolicyMetric.SNAPSHOT_PUBLISHES, { outcome: result.outcome });

@@ -29,7 +29,7 @@ import { createWebhookServer } from '../../infra/webhook-proxy/webhook-server.js
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
 import { createBatchedSink } from '../../shared/logging/batched-sink.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
-import { ADMISSION_METRICS, POLICY_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
+import { ADMISSION_METRICS, CLUSTER_POLICY_METRICS, POLICY_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
 import { silentLogger } from '../../shared/ports.js';
 import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
@@ -40,6 +40,8 @@ import type { CliIo } from '../io.js';
 import { resolveCredentials } from '../openwhisk/credentials.js';
 import { createPolicyReloader, type PolicyReloader } from '../policy-reloader.js';
 import { loadPolicyFiles } from '../policy-set.js';
+import type { ClusterPolicySource } from '../../infra/kubernetes-api/cluster-policy-source.js';
+import { loadKubeConfig, type LoadedKubeConfig } from '../../infra/kubernetes-api/kube-config.js';
 import { resolveStateDir } from '../state-dir.js';
 import { DEFAULT_PUBLISH_INTERVAL_MS, startPolicyPublisher } from '../policy-publisher.js';
 import { assertClusterId } from '../../shared/policy/policy-snapshot.js';
@@ -52,6 +54,11 @@ const DEFAULT_PORT = 8443;
 const DEFAULT_POLICIES_INTERVAL_S = 30;
 // The API server's webhook timeout is at most 30 s; the budget must end before it.
 const MAX_BUDGET_MS = 29_000;
+// How long the last policies read from the cluster keep deciding while the API server cannot
+// be read; after that every admission is denied (see infra/kubernetes-api/cluster-policy-source.ts).
+const DEFAULT_POLICIES_MAX_STALE_MS = 5 * 60_000;
+// How long serve waits at start for the first complete read of the cluster's policies.
+const CLUSTER_SYNC_TIMEOUT_MS = 30_000;
 
 export interface ServeOptions {
   // Stops the server like SIGTERM does (tests and embedding); signals work regardless.
@@ -61,7 +68,9 @@ export interface ServeOptions {
 interface ServeConfig {
   readonly host: string;
   readonly port: number;
-  readonly policies: string;
+  // --policies PATH, or undefined with --policies-from-cluster.
+  readonly policies: string | undefined;
+  readonly cluster: ClusterPoliciesConfig | undefined;
   // 0: policies are re-read on SIGHUP only.
   readonly policiesIntervalMs: number;
   readonly stateDir: string;
@@ -90,6 +99,12 @@ interface ExplicitTrustAccess {
   readonly token: string | undefined;
 }
 
+// --policies-from-cluster: the API server named by --kubeconfig, or the in-cluster one.
+interface ClusterPoliciesConfig {
+  readonly kubeconfig: string | undefined;
+  readonly maxStaleMs: number;
+}
+
 // sign-callback in-process: enabled by a registry host (GUNs are formed with it, never with
 // an event's client-supplied host); the changefeed poller by a trust server to poll.
 interface CallbackConfig {
@@ -102,7 +117,8 @@ interface CallbackConfig {
 
 export async function runServe(args: readonly string[], io: CliIo, options: ServeOptions = {}): Promise<ExitCode> {
   const config = parseServeArgs(args, io);
-  const initialPolicies = await loadPolicyFiles(config.policies);
+  const initialPolicies = config.policies === undefined ? undefined : await loadPolicyFiles(config.policies);
+  const kube = config.cluster === undefined ? undefined : await loadClusterConfig(config.cluster, io.env);
   const remote = await resolveRemoteVerify(config, io.env, io.clock);
   const tls = await resolveTls(config, io);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
@@ -112,10 +128,15 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   process.once('exit', logLines.flush);
   const logger = createJsonLogger(logLines.write, io.clock);
 
-  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS });
-  const reloader = createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
-  const policies = (): Promise<PolicySet> => Promise.resolve(reloader.current());
-  const pullSecrets = await openPullSecretSource(config.pullSecrets, () => reloader.current(), logger).catch((error: unknown) => {
+  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS, ...(kube === undefined ? {} : CLUSTER_POLICY_METRICS) });
+  const reloader = config.policies === undefined || initialPolicies === undefined ? undefined : createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
+  const clusterSource = kube === undefined || config.cluster === undefined ? undefined : await startClusterSource(kube, config.cluster, { clock: io.clock, logger, metrics, logLines, io });
+  // The set in force, from the files or the cluster. Cluster policies that are too old
+  // throw; the rejection becomes a denial in verification.
+  const currentSet = (): PolicySet => (clusterSource === undefined ? (reloader as PolicyReloader).current() : clusterSource.source.policies());
+  const policies: () => Promise<PolicySet> = () => new Promise((resolve) => resolve(currentSet()));
+  const pullSecrets = await openPullSecretSource(config.pullSecrets, currentSet, logger).catch(async (error: unknown) => {
+    await clusterSource?.source.stop();
     logLines.flush();
     process.off('exit', logLines.flush);
     throw error;
@@ -123,7 +144,8 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const { notary, refreshingNotary, cosign, simple, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
   // A missing or wrong store refuses to start (ConfigError); one that does not answer now is
   // an outage: serve starts, denies what it cannot decide without it, and /readyz reports it.
-  const checked = await checkStore().catch((error: unknown) => {
+  const checked = await checkStore().catch(async (error: unknown) => {
+    await clusterSource?.source.stop();
     sigstoreRoot.close();
     store.close();
     logLines.flush();
@@ -131,7 +153,8 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     throw error;
   });
   if (isTrustgateError(checked)) logger.warn('trust store unavailable at start', { store: store.kind, error: checked.message });
-  const readiness = createStoreReadiness(store.kv, storeHealth, parseStoreUnreadyAfter(io.env), io.clock);
+  const storeReadiness = createStoreReadiness(store.kv, storeHealth, parseStoreUnreadyAfter(io.env), io.clock);
+  const readiness = clusterSource === undefined ? storeReadiness : combineReadiness(() => clusterSource.source.readiness(), storeReadiness);
   const verifyDeps: VerifyImageDeps = { notary, cosign, simple, clock: io.clock, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
@@ -170,6 +193,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     address = await server.listen(config.port, config.host);
   } catch (error) {
     callback?.stop();
+    await clusterSource?.source.stop();
     sigstoreRoot.close();
     store.close();
     logLines.flush();
@@ -178,16 +202,17 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   io.stdout(`trustgate: listening on https://${shownHost}:${address.port}\n`);
-  const stopReloading = startPolicyReloads(reloader, config.policiesIntervalMs);
+  const stopReloading = reloader === undefined ? () => undefined : startPolicyReloads(reloader, config.policiesIntervalMs);
   const publisher =
     config.publishClusterId === undefined
       ? undefined
-      : startPolicyPublisher({ current: () => reloader.current(), kv: store.kv, clusterId: config.publishClusterId, intervalMs: DEFAULT_PUBLISH_INTERVAL_MS, clock: io.clock, logger, metrics });
+      : startPolicyPublisher({ current: currentSet, kv: store.kv, clusterId: config.publishClusterId, intervalMs: DEFAULT_PUBLISH_INTERVAL_MS, clock: io.clock, logger, metrics });
   const signal = await waitForStop(options.stop);
   stopReloading();
   publisher?.stop();
   logger.info('shutting down', { signal });
   callback?.stop();
+  await clusterSource?.source.stop();
   await server.close();
   sigstoreRoot.close();
   store.close();
@@ -204,6 +229,9 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       host: { type: 'string' },
       port: { type: 'string' },
       policies: { type: 'string' },
+      'policies-from-cluster': { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+      'policies-max-stale': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-san': { type: 'string', multiple: true },
@@ -216,12 +244,18 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'allow-explicit-trust': { type: 'boolean', default: false },
       'publish-cluster-id': { type: 'string' },
       'pull-secrets-from-cluster': { type: 'boolean', default: false },
-      kubeconfig: { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  if (values.policies === undefined) throw new UsageError('missing --policies PATH: the webhook needs the policies it enforces');
+  const fromCluster = values['policies-from-cluster'];
+  if (fromCluster && values.policies !== undefined) throw new UsageError('--policies and --policies-from-cluster are exclusive: give one source of policies');
+  if (!fromCluster && values.policies === undefined) throw new UsageError('missing --policies PATH or --policies-from-cluster: the webhook needs the policies it enforces');
+  if (!fromCluster && values['policies-max-stale'] !== undefined) throw new UsageError('--policies-max-stale goes with --policies-from-cluster');
+  if (!fromCluster && !values['pull-secrets-from-cluster'] && values.kubeconfig !== undefined) {
+    throw new UsageError('--kubeconfig goes with --policies-from-cluster or --pull-secrets-from-cluster');
+  }
+  if (fromCluster && values['policies-interval'] !== undefined) throw new UsageError('--policies-interval goes with --policies PATH: cluster policies are watched');
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -237,6 +271,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     host: values.host ?? DEFAULT_HOST,
     port: toInteger('--port', values.port, DEFAULT_PORT, 0, 65_535),
     policies: values.policies,
+    cluster: fromCluster ? { kubeconfig: values.kubeconfig, maxStaleMs: toDuration('--policies-max-stale', values['policies-max-stale'], DEFAULT_POLICIES_MAX_STALE_MS) } : undefined,
     policiesIntervalMs: toInteger('--policies-interval', values['policies-interval'], DEFAULT_POLICIES_INTERVAL_S, 0, 86_400) * 1000,
     stateDir: resolveStateDir(values['state-dir'], io.env),
     budgetMs: toInteger('--budget-ms', values['budget-ms'], DEFAULT_BUDGET_MS, 1, MAX_BUDGET_MS),
@@ -288,7 +323,6 @@ async function resolveRemoteVerify(config: ServeConfig, env: CliIo['env'], clock
 // Kubernetes API (in-cluster configuration unless a kubeconfig is named); otherwise from
 // the Secrets and ServiceAccounts in the policy files.
 function toPullSecretsConfig(fromCluster: boolean, kubeconfig: string | undefined): PullSecretsConfig {
-  if (kubeconfig !== undefined && !fromCluster) throw new UsageError('--kubeconfig is only used with --pull-secrets-from-cluster');
   if (!fromCluster) return { kind: 'policy-files' };
   return kubeconfig === undefined ? { kind: 'cluster' } : { kind: 'cluster', kubeconfig };
 }
@@ -341,6 +375,60 @@ function startCallback(
   );
   const loop = poll === undefined ? undefined : startChangefeedLoop(() => handle({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
   return { handle, stop: () => loop?.stop() };
+}
+
+function toDuration(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  try {
+    return parseDuration(value, flag);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+// The kubeconfig or in-cluster configuration; the client library is loaded only here.
+async function loadClusterConfig(cluster: ClusterPoliciesConfig, env: CliIo['env']): Promise<LoadedKubeConfig> {
+  try {
+    return await loadKubeConfig(cluster.kubeconfig, env);
+  } catch (error) {
+    if (isTrustgateError(error)) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+// Starts watching the cluster's policies and waits for the first complete set. A first read
+// that does not succeed within CLUSTER_SYNC_TIMEOUT_MS (API server unreachable, RBAC missing,
+// CRDs not installed) stops serve with the last error: it has nothing to decide with.
+async function startClusterSource(
+  kube: LoadedKubeConfig,
+  cluster: ClusterPoliciesConfig,
+  deps: { clock: Clock; logger: Logger; metrics: Metrics; logLines: { flush(): void }; io: CliIo },
+): Promise<{ source: ClusterPolicySource }> {
+  const { startClusterPolicySource } = await import('../../infra/kubernetes-api/cluster-policy-source.js');
+  const source = startClusterPolicySource({ kube, clock: deps.clock, logger: deps.logger, metrics: deps.metrics, maxStaleMs: cluster.maxStaleMs });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLUSTER_SYNC_TIMEOUT_MS)));
+  const outcome = await Promise.race([source.synced.then(() => 'synced' as const), timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    const reason = source.readiness().reason ?? 'no answer';
+    await source.stop();
+    deps.logLines.flush();
+    throw new ConfigError(`cannot read the policies from the Kubernetes API at ${kube.server} within ${CLUSTER_SYNC_TIMEOUT_MS / 1000} s: ${reason} (see the log lines above)`);
+  }
+  deps.io.stdout(`trustgate: policies from the Kubernetes API at ${kube.server} (watched)\n`);
+  return { source };
+}
+
+// Ready when every part is ready; the first reason otherwise.
+function combineReadiness(...parts: (() => { ready: boolean; reason?: string })[]): () => { ready: boolean; reason?: string } {
+  return () => {
+    for (const part of parts) {
+      const answer = part();
+      if (!answer.ready) return answer;
+    }
+    return { ready: true };
+  };
 }
 
 function toInteger(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {

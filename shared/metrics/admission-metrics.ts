@@ -37,9 +37,21 @@ export const TRUST_METRICS: Readonly<Record<string, MetricDefinition>> = {
 export const PolicyMetric = {
   RELOADS: 'trustgate_policy_reloads_total',
   SNAPSHOT_PUBLISHES: 'trustgate_policy_snapshot_publishes_total',
+  INVALID_OBJECTS: 'trustgate_policy_objects_invalid_total',
+  WATCH_LISTS: 'trustgate_policy_watch_lists_total',
+  WATCH_ERRORS: 'trustgate_policy_watch_errors_total',
+  STALE_READS: 'trustgate_policy_stale_reads_total',
 } as const;
 
 export const POLICY_METRICS: Readonly<Record<string, MetricDefinition>> = {
   [PolicyMetric.RELOADS]: { type: 'counter', help: 'Policy re-reads that changed the policies in force (reloaded) or were refused, keeping them (rejected).' },
   [PolicyMetric.SNAPSHOT_PUBLISHES]: { type: 'counter', help: 'Policy snapshot publications by outcome (published, unchanged, conflict, failed).' },
+};
+
+// Recorded by serve --policies-from-cluster.
+export const CLUSTER_POLICY_METRICS: Readonly<Record<string, MetricDefinition>> = {
+  [PolicyMetric.INVALID_OBJECTS]: { type: 'counter', help: 'Policy objects (ImagePolicy, ClusterImagePolicy, Secret) whose version in the cluster does not decode.' },
+  [PolicyMetric.WATCH_LISTS]: { type: 'counter', help: 'Full lists of a watched resource by reason (start, expired after 410 Gone, error).' },
+  [PolicyMetric.WATCH_ERRORS]: { type: 'counter', help: 'Failed lists or watches of a watched resource, each retried with backoff.' },
+  [PolicyMetric.STALE_READS]: { type: 'counter', help: 'Policy reads while the Kubernetes API could not be read: served from the last good set, or refused once it was too old.' },
 };

@@ -102,6 +102,10 @@ export interface Policy {
   readonly verification?: { readonly mode: VerificationMode };
   readonly simple?: SimplePolicy;
   readonly vulnerability?: VulnerabilityPolicy;
+  // Set only on the stand-in for a policy object the cluster holds but that never decoded
+  // (see shared/policy/cluster-policy-objects.ts): every image it governs is denied with
+  // POLICY_INVALID and this reason. Never set by a policy document.
+  readonly invalid?: string;
 }
 
 export interface RepositoryPolicy {

@@ -18,7 +18,9 @@ export type Requirement =
   // Red Hat simple signing: every rule must hold.
   | SimpleSigningRequirement
   // A check this product does not perform: always a denial with this reason, never an allow.
-  | { readonly kind: 'unsupported'; readonly reason: string };
+  | { readonly kind: 'unsupported'; readonly reason: string }
+  // The stand-in for a policy object that is invalid: always a denial (POLICY_INVALID).
+  | { readonly kind: 'invalid'; readonly reason: string };
 
 export interface NotarySigner {
   // Delegation name; the role is `targets/<name>`.
@@ -44,6 +46,7 @@ export function toSecretLookup(secrets: readonly PolicySecret[]): SecretLookup {
 // Signer Secrets are read from `namespace`, the namespace of the workload being verified, for
 // ClusterImagePolicies too, as Portieris does.
 export function toRequirements(policy: Policy, secrets: SecretLookup, namespace: string): readonly Requirement[] {
+  if (policy.invalid !== undefined) return [{ kind: 'invalid', reason: policy.invalid }];
   const requirements: Requirement[] = [];
   if (policy.trust.enabled) {
     const names = [...new Set(policy.trust.signerSecrets)];

@@ -72,6 +72,10 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
     for (const requirement of requirements) {
       if (requirement.kind === 'unsupported') {
         failures.push({ error: withOrigin(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, requirement.reason), source), mode });
+      } else if (requirement.kind === 'invalid') {
+        // A policy object that never had a valid version denies what it governed, whatever
+        // mode it asked for: its mode is part of what could not be read.
+        failures.push({ error: withOrigin(new TrustgateError(ErrorCode.POLICY_INVALID, requirement.reason), source), mode: PolicyMode.enforce });
       } else if (requirement.kind === 'notary') {
         checks.push({
           requirement: {

@@ -41,6 +41,9 @@ export interface KubeApiServer {
   // A kubeconfig file authenticating as the `trustgate` ServiceAccount of `trustgate-system`
   // (a static token for its user name, so the RBAC shipped for it decides what it may do).
   readonly webhookKubeconfig: string;
+  // The CA that signed the server's certificate (valid for 127.0.0.1), and the admin's bearer token.
+  readonly caPem: string;
+  readonly adminToken: string;
   // One REST call as the cluster admin; `path` starts with /api or /apis and may carry a query.
   request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<KubeAnswer>;
   // What etcd and the API server have logged so far.
@@ -176,6 +179,8 @@ async function startApiServer(dir: string, etcdUrl: string, processes: ServerPro
     return {
       url,
       webhookKubeconfig,
+      caPem,
+      adminToken: token,
       request: (method, path, body) => kubeRequest(`${url}${path}`, caPem, token, method, body),
       log: () => processes.map((server) => server.log()).join('\n'),
       stop,

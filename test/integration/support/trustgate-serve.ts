@@ -30,7 +30,8 @@ export interface HttpAnswer {
 const STARTUP_TIMEOUT_MS = 15_000;
 
 export interface ServeStartOptions {
-  readonly policiesDir: string;
+  // Given as --policies; absent when extraArgs name another source (--policies-from-cluster).
+  readonly policiesDir?: string;
   readonly stateDir: string;
   // CA serve trusts for its outgoing calls (NODE_EXTRA_CA_CERTS).
   readonly caFile: string;
@@ -52,7 +53,7 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
   const tlsArgs = options.tls === undefined ? [] : ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile];
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), TRUSTGATE_BIN, 'serve', '--policies', options.policiesDir, '--state-dir', options.stateDir, '--port', String(options.port ?? 0), ...tlsArgs, ...(options.extraArgs ?? [])],
+    [...(options.nodeArgs ?? []), TRUSTGATE_BIN, 'serve', ...(options.policiesDir === undefined ? [] : ['--policies', options.policiesDir]), '--state-dir', options.stateDir, '--port', String(options.port ?? 0), ...tlsArgs, ...(options.extraArgs ?? [])],
     {
       env: { PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: options.caFile, ...options.env },
       stdio: ['ignore', options.outputFile === undefined ? 'pipe' : openSync(options.outputFile, 'w'), 'pipe'],

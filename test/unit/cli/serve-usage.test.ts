@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../cli/cli-error.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, UsageError } from '../../../cli/cli-error.js';
 import { runServe } from '../../../cli/commands/serve.js';
 import { systemClock } from '../../../infra/clock/system-clock.js';
 
@@ -8,15 +11,40 @@ const io = { stdout: () => undefined, stderr: () => undefined, env: {}, clock: s
 describe('runServe', () => {
   describe('when the command line cannot be used', () => {
     it.each([
-      ['no --policies', []],
+      ['neither --policies nor --policies-from-cluster', []],
       ['a port that is no number', ['--policies', 'p', '--port', 'https']],
       ['a port out of range', ['--policies', 'p', '--port', '70000']],
       ['a budget above the webhook timeout', ['--policies', 'p', '--budget-ms', '30000']],
       ['a budget of zero', ['--policies', 'p', '--budget-ms', '0']],
       ['a certificate without its key', ['--policies', 'p', '--tls-cert', 'cert.pem']],
       ['a stray argument', ['--policies', 'p', 'extra']],
+      ['both --policies and --policies-from-cluster', ['--policies', 'p', '--policies-from-cluster']],
+      ['--kubeconfig without --policies-from-cluster', ['--policies', 'p', '--kubeconfig', 'k']],
+      ['--policies-max-stale without --policies-from-cluster', ['--policies', 'p', '--policies-max-stale', '5m']],
+      ['--policies-interval with --policies-from-cluster', ['--policies-from-cluster', '--policies-interval', '5']],
+      ['a max staleness that is no duration', ['--policies-from-cluster', '--policies-max-stale', 'soon']],
     ])('rejects %s with a usage error (exit 2)', async (_label, args) => {
       await expect(runServe(args, io)).rejects.toBeInstanceOf(UsageError);
+    });
+  });
+
+  describe('when --policies-from-cluster cannot reach any API server', () => {
+    it('refuses to start outside a cluster without --kubeconfig (ConfigError)', async () => {
+      await expect(runServe(['--policies-from-cluster'], io)).rejects.toBeInstanceOf(ConfigError);
+    });
+
+    it.each([
+      ['a plain-http server', { server: 'http://127.0.0.1:8080' }],
+      ['insecure-skip-tls-verify', { server: 'https://127.0.0.1:6443', 'insecure-skip-tls-verify': true }],
+    ])('refuses a kubeconfig with %s (ConfigError)', async (_label, cluster) => {
+      const dir = mkdtempSync(join(tmpdir(), 'trustgate-kubeconfig-'));
+      const file = join(dir, 'kubeconfig');
+      writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }));
+      try {
+        await expect(runServe(['--policies-from-cluster', '--kubeconfig', file], io)).rejects.toBeInstanceOf(ConfigError);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

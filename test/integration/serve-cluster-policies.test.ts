@@ -1,0 +1,324 @@
+// `trustgate serve --policies-from-cluster` against a real kube-apiserver (and etcd): the
+// CRDs from infra/crds/ and the RBAC of infra/kubernetes/rbac.yaml are applied, serve reads
+// the API as the trustgate service account (the admin impersonates it, so the ClusterRole is
+// what is tested) through a proxy the test controls, and is registered as the cluster's
+// mutating webhook. Policies and signer Secrets are created, edited and deleted through the
+// API server, and every decision is observed through the API server's own admission.
+// Images are signed with the real notary client on the real notary-server.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startKubeApiProxy, type KubeApiProxy } from './support/kube-api-proxy.js';
+import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { uniqueGun } from './support/scenarios.js';
+import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+
+const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
+const WEBHOOK_NAME = 'images.trustgate.test';
+const SUFFIX = randomBytes(3).toString('hex');
+const TEAM = `team-${SUFFIX}`;
+const OTHER = `other-${SUFFIX}`;
+const NAMESPACE_LABEL = 'trustgate.test/enforce';
+const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
+// How long a test waits for a change to be seen through the webhook before failing. The
+// documented bound is far lower; this only keeps a broken build from hanging.
+const EVENTUALLY_MS = 20_000;
+
+let env: TrustEnvironment | undefined;
+let kube: KubeApiServer | undefined;
+let proxy: KubeApiProxy | undefined;
+let serve: ServeProcess | undefined;
+let kubeconfig: string;
+let app: string;
+let alice: { gun: string; publicKeyPem: string };
+
+beforeAll(setUp, 120_000);
+
+async function setUp(): Promise<void> {
+  const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
+  const trust = env as TrustEnvironment;
+  app = uniqueGun('cluster-app');
+  const aliceGun = uniqueGun('cluster-alice');
+  await trust.scenarios.signedInTargets(app, 'v1');
+  const signed = await trust.scenarios.signedByDelegationOnly(aliceGun, 'v1', 'targets/alice');
+  alice = { gun: aliceGun, publicKeyPem: signed.signer.key.publicKeyPem };
+
+  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
+    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
+  }
+  await eventually('the CRDs are served', async () => (await api().request('GET', `${POLICY_API}/clusterimagepolicies`)).status === 200 && (await api().request('GET', `${POLICY_API}/imagepolicies`)).status === 200);
+  for (const name of ['trustgate-system', TEAM, OTHER]) {
+    const labels = name === 'trustgate-system' ? {} : { [NAMESPACE_LABEL]: 'true' };
+    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }), 201);
+  }
+  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
+  expectStatus(await api().request('POST', `${POLICY_API}/clusterimagepolicies`, yamlObjects(signedTestRegistryPolicy(trust.server.url))[0]), 201);
+
+  proxy = await startKubeApiProxy({ url: api().url, caPem: api().caPem });
+  kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
+  await writeFile(kubeconfig, kubeconfigFor(proxy, api().adminToken), { mode: 0o600 });
+  serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
+  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
+  await eventually('the webhook is in effect', async () => deniedByWebhook(await createPod(OTHER, `${app}:unsigned`)));
+}
+
+afterAll(async () => {
+  await serve?.stop();
+  await proxy?.close();
+  await kube?.stop();
+  await env?.stop();
+});
+
+function api(): KubeApiServer {
+  if (kube === undefined) throw new Error('kube-apiserver did not start');
+  return kube;
+}
+
+function yamlObjects(text: string): KubeObject[] {
+  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
+}
+
+function rbacPath(object: KubeObject): string {
+  const namespace = (object['metadata'] as { namespace?: string }).namespace;
+  const plural = `${String(object['kind']).toLowerCase()}s`;
+  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
+}
+
+// The proxy's address and CA; the admin token impersonating trustgate's service account.
+function kubeconfigFor(target: KubeApiProxy, token: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: target.url, 'certificate-authority-data': Buffer.from(target.caPem).toString('base64') } }],
+    users: [{ name: 'trustgate', user: { token, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
+    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
+    'current-context': 'test',
+  });
+}
+
+function webhookConfiguration(webhook: ServeProcess): KubeObject {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: `trustgate-${SUFFIX}` },
+    webhooks: [
+      {
+        name: WEBHOOK_NAME,
+        clientConfig: { url: `${webhook.url}/admit`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
+        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        failurePolicy: 'Fail',
+        timeoutSeconds: 10,
+      },
+    ],
+  };
+}
+
+// A server-side dry-run create of a Pod running `image`: the API server calls the webhook.
+function createPod(namespace: string, image: string): Promise<KubeAnswer> {
+  const name = `pod-${randomBytes(4).toString('hex')}`;
+  return api().request('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace }, spec: { containers: [{ name: 'app', image }] } });
+}
+
+function deniedByWebhook(answer: KubeAnswer, code?: string): boolean {
+  const message = typeof answer.body['message'] === 'string' ? answer.body['message'] : '';
+  return answer.status === 403 && message.includes(`admission webhook "${WEBHOOK_NAME}" denied the request`) && (code === undefined || message.includes(`[${code}]`));
+}
+
+async function admitted(namespace: string, image: string): Promise<boolean> {
+  const answer = await createPod(namespace, image);
+  if (answer.status === 201) return true;
+  if (!deniedByWebhook(answer)) throw new Error(`unexpected answer ${answer.status}: ${answer.text}`);
+  return false;
+}
+
+async function expectAdmitted(namespace: string, image: string): Promise<void> {
+  const answer = await createPod(namespace, image);
+  expect(answer.status, answer.text).toBe(201);
+}
+
+async function expectDenied(namespace: string, image: string, code: string): Promise<void> {
+  const answer = await createPod(namespace, image);
+  expect(deniedByWebhook(answer, code), answer.text).toBe(true);
+}
+
+// Polls `condition` until it holds; fails naming `what` and serve's log after EVENTUALLY_MS.
+async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + EVENTUALLY_MS;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
+}
+
+function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
+  expect(answer.status, answer.text).toBe(status);
+  return answer;
+}
+
+// The sum of the series of serve's /metrics `name` that carry every label given (0 when none).
+async function metric(name: string, labels: Readonly<Record<string, string>>): Promise<number> {
+  const answer = await httpsRequest(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem);
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  let sum = 0;
+  for (const line of answer.text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const labelText = /\{(.*)\}/.exec(line)?.[1] ?? '';
+    if (wanted.every((pair) => labelText.split(',').includes(pair))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+function imagePolicy(namespace: string, name: string, signerSecret: string, annotations: Record<string, string> = {}): KubeObject {
+  return {
+    apiVersion: 'portieris.cloud.ibm.com/v1',
+    kind: 'ImagePolicy',
+    metadata: { name, namespace, annotations },
+    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { trust: { enabled: true, trustServer: (env as TrustEnvironment).server.url, signerSecrets: [{ name: signerSecret }] } } }] },
+  };
+}
+
+function signerSecret(namespace: string, name: string, publicKeyPem: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData: { name: 'alice', publicKey: publicKeyPem } };
+}
+
+// Replaces a stored object, keeping its resourceVersion (an update, as `kubectl edit` makes).
+async function update(path: string, change: (stored: KubeObject) => KubeObject): Promise<void> {
+  const stored = expectStatus(await api().request('GET', path), 200).body;
+  expectStatus(await api().request('PUT', path, change(stored)), 200);
+}
+
+const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+async function eventsAbout(namespace: string, name: string): Promise<KubeObject[]> {
+  const answer = expectStatus(await api().request('GET', `/api/v1/namespaces/${namespace}/events`), 200);
+  return (answer.body['items'] as KubeObject[]).filter((event) => (event['involvedObject'] as { name?: string }).name === name);
+}
+
+describe('serve --policies-from-cluster behind a real kube-apiserver', () => {
+  describe('with the ClusterImagePolicy created before serve started', () => {
+    it('admits the signed Pod and refuses the unsigned one', async () => {
+      await expectAdmitted(TEAM, `${app}:v1`);
+      await expectDenied(TEAM, `${app}:unsigned`, 'TRUST_NO_SIGNED_TARGET');
+    });
+  });
+
+  describe('when a namespace gets an ImagePolicy naming a signer Secret', () => {
+    it('decides that namespace by it, and only that one', async () => {
+      const team = `/api/v1/namespaces/${TEAM}`;
+      expectStatus(await api().request('POST', `${team}/secrets`, signerSecret(TEAM, 'alice-signer', alice.publicKeyPem)), 201);
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
+      await eventually('the ImagePolicy admits the image only alice signed', () => admitted(TEAM, `${alice.gun}:v1`));
+      await expectDenied(TEAM, `${app}:v1`, 'TRUST_SIGNER_MISSING');
+      // The other namespace still falls back to the ClusterImagePolicy.
+      await expectAdmitted(OTHER, `${app}:v1`);
+      await expectDenied(OTHER, `${alice.gun}:v1`, 'TRUST_NO_SIGNED_TARGET');
+    });
+  });
+
+  describe('when the signer Secret is edited to hold another key', () => {
+    it('denies what alice signed, and admits it again once the key is put back', async () => {
+      const path = `/api/v1/namespaces/${TEAM}/secrets/alice-signer`;
+      await update(path, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: otherKeyPem() } }));
+      await eventually('the edited Secret denies', async () => !(await admitted(TEAM, `${alice.gun}:v1`)));
+      await update(path, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem } }));
+      await eventually('the restored Secret admits', () => admitted(TEAM, `${alice.gun}:v1`));
+    });
+  });
+
+  describe('when the ImagePolicy is edited into an invalid one', () => {
+    it('reports it as an Event and a metric, and its previous version keeps deciding', async () => {
+      const path = `${POLICY_API}/namespaces/${TEAM}/imagepolicies/signed-by-alice`;
+      const before = await metric('trustgate_policy_objects_invalid_total', { kind: 'ImagePolicy' });
+      await update(path, (stored) => ({ ...stored, metadata: { ...(stored['metadata'] as KubeObject), annotations: { 'trustgate.dev/root-key-ids': 'not-a-key-id' } } }));
+      await eventually('an Event on the ImagePolicy', async () => (await eventsAbout(TEAM, 'signed-by-alice')).length > 0);
+      const [event] = await eventsAbout(TEAM, 'signed-by-alice');
+      expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidPolicy', involvedObject: { kind: 'ImagePolicy', namespace: TEAM, name: 'signed-by-alice' } });
+      expect(String(event?.['message'])).toContain('previous valid version stays in force');
+      expect(await metric('trustgate_policy_objects_invalid_total', { kind: 'ImagePolicy' })).toBe(before + 1);
+      await expectAdmitted(TEAM, `${alice.gun}:v1`);
+      await expectDenied(TEAM, `${app}:v1`, 'TRUST_SIGNER_MISSING');
+    });
+  });
+
+  describe('when a namespace gets an ImagePolicy that was never valid', () => {
+    it('denies every image there with POLICY_INVALID instead of falling back to the ClusterImagePolicy, until it is deleted', async () => {
+      const path = `${POLICY_API}/namespaces/${OTHER}/imagepolicies`;
+      expectStatus(await api().request('POST', path, imagePolicy(OTHER, 'broken', 'alice-signer', { 'trustgate.dev/root-key-ids': 'nope' })), 201);
+      await eventually('the broken ImagePolicy denies', async () => deniedByWebhook(await createPod(OTHER, `${app}:v1`), 'POLICY_INVALID'));
+      // The rest stays in force.
+      await expectAdmitted(TEAM, `${alice.gun}:v1`);
+      expect((await eventsAbout(OTHER, 'broken'))[0]?.['reason']).toBe('InvalidPolicy');
+      expectStatus(await api().request('DELETE', `${path}/broken`), 200);
+      await eventually('the namespace falls back to the ClusterImagePolicy', () => admitted(OTHER, `${app}:v1`));
+    });
+  });
+
+  describe('when the watch connections are cut and refused for a while', () => {
+    it('keeps deciding with the last good set, then resumes from the last resourceVersion and sees what changed meanwhile', async () => {
+      const server = proxy as KubeApiProxy;
+      const listsBefore = await metric('trustgate_policy_watch_lists_total', { resource: 'ImagePolicy' });
+      server.refuse(true);
+      server.cut();
+      await eventually('a failed watch is counted', async () => (await metric('trustgate_policy_watch_errors_total', { resource: 'ImagePolicy' })) > 0);
+      await expectAdmitted(TEAM, `${alice.gun}:v1`);
+      expect(await metric('trustgate_policy_stale_reads_total', { outcome: 'served' })).toBeGreaterThan(0);
+      expectStatus(await api().request('DELETE', `${POLICY_API}/namespaces/${TEAM}/imagepolicies/signed-by-alice`), 200);
+      server.refuse(false);
+      await eventually('the deletion made while cut off applies', async () => !(await admitted(TEAM, `${alice.gun}:v1`)));
+      await expectAdmitted(TEAM, `${app}:v1`);
+      expect(await metric('trustgate_policy_watch_lists_total', { resource: 'ImagePolicy' })).toBe(listsBefore);
+    });
+  });
+
+  describe('when a watch is answered 410 Gone', () => {
+    it('lists again and keeps following changes', async () => {
+      const server = proxy as KubeApiProxy;
+      server.expireNextWatch();
+      server.cut();
+      await eventually('a list after expiry is counted', async () => {
+        const counts = await Promise.all(['ImagePolicy', 'ClusterImagePolicy', 'Secret'].map((resource) => metric('trustgate_policy_watch_lists_total', { resource, reason: 'expired' })));
+        return counts.some((count) => count > 0);
+      });
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
+      await eventually('the ImagePolicy created after the re-list applies', () => admitted(TEAM, `${alice.gun}:v1`));
+    });
+  });
+
+  describe('when the API server cannot be read for longer than --policies-max-stale', () => {
+    it('denies with POLICY_SOURCE_UNAVAILABLE and reports not ready, until a read succeeds again', async () => {
+      const server = proxy as KubeApiProxy;
+      const trust = env as TrustEnvironment;
+      const strict = await startTrustgateServe({ stateDir: await trust.makeDir('strict'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policies-max-stale', '1s'] });
+      try {
+        const decision = async (): Promise<{ allowed: boolean; message: string }> => {
+          const answer = await admitPodImage(strict, `${app}:v1`, OTHER);
+          return { allowed: answer.response.allowed, message: answer.response.status.message };
+        };
+        const ready = async (): Promise<number> => (await httpsRequest(`${strict.url}/readyz`, strict.caPem)).status;
+        expect((await decision()).allowed).toBe(true);
+        server.refuse(true);
+        server.cut();
+        await eventually('serve refuses to decide with policies that are too old', async () => (await decision()).message.includes('[POLICY_SOURCE_UNAVAILABLE]'));
+        expect((await decision()).allowed).toBe(false);
+        expect(await ready()).toBe(503);
+        server.refuse(false);
+        await eventually('serve decides again once the API server answers', async () => (await decision()).allowed);
+        expect(await ready()).toBe(200);
+      } finally {
+        server.refuse(false);
+        await strict.stop();
+      }
+    });
+  });
+});
