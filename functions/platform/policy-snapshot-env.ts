@@ -6,8 +6,7 @@
 // process).
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import type { PolicySet } from '../../shared/policy/model.js';
-import { assertClusterId } from '../../shared/policy/policy-snapshot.js';
-import { createSnapshotPolicySource } from '../../shared/policy/snapshot-store.js';
+import { assertClusterId } from '../../shared/policy/cluster-id.js';
 import { noopMetrics, type Clock, type KvStore, type Logger } from '../../shared/ports.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -28,7 +27,15 @@ export function snapshotPoliciesFromEnv(env: Env, openKv: () => { readonly kv: K
   if (!opened.persistent) {
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'TRUSTGATE_POLICY_CLUSTER_ID needs the store the snapshot is published to: expected TRUSTGATE_DYNAMODB_TABLE or TRUSTGATE_STATE_DIR, got neither');
   }
-  return createSnapshotPolicySource({ kv: opened.kv, clusterId, clock, refreshMs, logger, metrics: noopMetrics });
+  // The snapshot reader (and the policy decoders under it) is loaded on the first read, so
+  // a cold container pays for it only when it decides.
+  let source: Promise<() => Promise<PolicySet>> | undefined;
+  return () => {
+    source ??= import('../../shared/policy/snapshot-store.js').then(({ createSnapshotPolicySource }) =>
+      createSnapshotPolicySource({ kv: opened.kv, clusterId, clock, refreshMs, logger, metrics: noopMetrics }),
+    );
+    return source.then((read) => read());
+  };
 }
 
 function decodeRefreshSeconds(text: string | undefined): number {

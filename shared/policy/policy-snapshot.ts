@@ -34,7 +34,6 @@ export const MAX_CHUNKS = Math.ceil(MAX_SNAPSHOT_BYTES / CHUNK_BYTES);
 const MAX_HEAD_BYTES = 4096;
 
 // Cluster ids are store key segments: a DNS-label-like name, so no id is a prefix path of another.
-const CLUSTER_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export interface SnapshotHead {
@@ -52,13 +51,7 @@ export interface SnapshotPayload {
   readonly documents: readonly JsonDocument[];
 }
 
-// CONFIG_INVALID unless `id` is a usable cluster id.
-export function assertClusterId(id: string): string {
-  if (!CLUSTER_ID.test(id)) {
-    throw new TrustgateError(ErrorCode.CONFIG_INVALID, `cluster id must be a lower-case DNS label (a-z, 0-9, '-', at most 63 characters), got ${JSON.stringify(id.slice(0, 80))}`);
-  }
-  return id;
-}
+export { assertClusterId } from './cluster-id.js';
 
 export function headKey(clusterId: string): string {
   return `policy-snapshot/${clusterId}/head`;
