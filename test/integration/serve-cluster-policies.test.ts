@@ -53,7 +53,9 @@ async function setUp(): Promise<void> {
   for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
     for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
   }
-  await eventually('the CRDs are served', async () => (await api().request('GET', `${POLICY_API}/clusterimagepolicies`)).status === 200 && (await api().request('GET', `${POLICY_API}/imagepolicies`)).status === 200);
+  // Until a CRD is established, its path answers a plain-text 404 (not JSON).
+  const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
+  await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
   for (const name of ['trustgate-system', TEAM, OTHER]) {
     const labels = name === 'trustgate-system' ? {} : { [NAMESPACE_LABEL]: 'true' };
     expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }), 201);
