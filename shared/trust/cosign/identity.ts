@@ -9,7 +9,11 @@ import type { CertificateIdentity } from '../verifier.js';
 export const MAX_IDENTITY_PATTERN_LENGTH = 1024;
 
 // The anchored form of a pattern; throws SyntaxError when it is not a regular expression.
+// Security: the pattern must be a regular expression on its own before it is wrapped, so it
+// cannot close the wrapping group (`A)|(B` would become `^(?:A)|(B)$`, each alternative
+// anchored at one end only, and `B` would match the end of a foreign subject).
 export function anchoredRegExp(pattern: string): RegExp {
+  new RegExp(pattern, 'u');
   return new RegExp(`^(?:${pattern})$`, 'u');
 }
 
