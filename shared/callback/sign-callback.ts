@@ -159,7 +159,10 @@ async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush):
 async function checkRef(deps: SignCallbackDeps, gun: string, ref: string, digest: string, tag: string | undefined): Promise<'signed' | 'unsigned'> {
   const image = tag === undefined ? `${gun}@${digest}` : `${gun}:${tag}`;
   const response = await verifyImage(deps.verify, { kind: 'policy', image, namespace: deps.namespace });
-  const status = response.allowed && response.digest === digest ? 'signed' : 'unsigned';
+  // Signed means every check passed for exactly this digest: an answer allowed only because a
+  // warn or audit policy does not enforce its failures (`wouldDeny`) is not a signature.
+  const unenforced = response.allowed ? (response.wouldDeny ?? []) : [];
+  const status = response.allowed && unenforced.length === 0 && response.digest === digest ? 'signed' : 'unsigned';
   const checkedAt = deps.clock.now();
   const record: SignStatus = { status, digest, tag: tag ?? null, checkedAt: checkedAt.toISOString() };
   await deps.store.put(
