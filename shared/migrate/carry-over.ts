@@ -121,10 +121,14 @@ export async function carryOver(deps: CarryOverDeps, input: ImageInput): Promise
 // no Notary verification to carry over.
 async function verifyNotary(deps: CarryOverDeps, reference: ImageReference, namespace: string, now: Date): Promise<VerifiedImage> {
   const collected = collectRequirements(deps.policies, reference, namespace, formatImageReference(reference));
+  // A requirement that could not even be formed (a missing signer Secret, an invalid or
+  // unsupported policy) denies the image at admission: nothing is carried over for it, even
+  // when other policies' Notary checks pass (they may ask for less).
+  const unmet = collected.failures[0];
+  if (unmet !== undefined) throw new TrustgateError(unmet.error.code, `nothing to carry over: ${unmet.error.message}`);
   const checks = collected.checks.filter((check) => check.requirement.kind === 'notary');
   if (checks.length === 0) {
-    const why = collected.failures[0]?.error.message ?? 'the policy that governs it does not require Notary trust';
-    throw new TrustgateError(collected.failures[0]?.error.code ?? ErrorCode.POLICY_NO_MATCH, `nothing to carry over: ${why}`);
+    throw new TrustgateError(ErrorCode.POLICY_NO_MATCH, 'nothing to carry over: the policy that governs it does not require Notary trust');
   }
   const outcomes = await Promise.all(checks.map((check) => deps.notary.verify(reference, check.requirement as NotaryRequirement, now)));
   const digests = [...new Set(outcomes.map((outcome) => outcome.digest))];
