@@ -81,6 +81,11 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
           requirement: {
             kind: 'notary',
             ...(requirement.server === undefined ? {} : { server: requirement.server }),
+            // An ImagePolicy is written by its namespace's owners (with policies from the
+            // cluster, anyone who may create one there): a trust server it names never
+            // receives the operator's trust-server credentials. ClusterImagePolicies are the
+            // operator's own.
+            ...(requirement.server !== undefined && source.kind === 'ImagePolicy' ? { serverFromCaller: true } : {}),
             signers: requirement.signers,
             rootKeyIds: requirement.rootKeyIds,
           },
