@@ -461,6 +461,20 @@ describe('once the Notary server is gone', () => {
     }
   });
 
+  it("admits the image carried over as a v3 bundle through trustgate's own Sigstore verifier", async () => {
+    const result = await run(['verify', image('notary', 'mig/bundled'), '--policies', policiesDir, '--json'], undefined, await env.makeDir('state'));
+
+    expect(result.json, result.stderr).toMatchObject({ allowed: true, digest: bundled.get('notary')?.digest, verifiedBy: ['cosign'] });
+    expect(result.json?.signers).toContain('cosign:key/carry-over-key');
+  });
+
+  it('keeps denying the image of the bundle repository that Notary never signed', async () => {
+    const result = await run(['verify', image('unsigned', 'mig/bundled'), '--policies', policiesDir, '--json'], undefined, await env.makeDir('state'));
+
+    expect(result.json).toMatchObject({ allowed: false });
+    expect(result.exitCode).toBe(1);
+  });
+
   it('keeps denying the unsigned image', async () => {
     const result = await verifyNow('unsigned');
 
