@@ -23,6 +23,8 @@ let policiesDir: string;
 // The registry as seen through a network attacker who rewrites its answers.
 let proxy: TamperProxy;
 
+// The platform manifest of cosign/platform-signed, the only one of its manifests signed.
+let platformOnly = '';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const sha256 = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -111,6 +113,20 @@ beforeAll(async () => {
   if (put.status !== 201) throw new Error(`index PUT: expected 201, got ${put.status}`);
   images.set('cosign/multi-arch', { digest: sha256(index), size: index.length });
   await cosignSign('cosign/multi-arch');
+  // A multi-arch image whose platform manifest alone is signed (its own digest claimed).
+  const onlyPlatform = await pushImage(registry, 'cosign/platform-signed', 'amd64');
+  const unsignedIndex = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', size: onlyPlatform.size, digest: onlyPlatform.digest, platform: { architecture: 'amd64', os: 'linux' } }],
+    }),
+  );
+  const putIndex = await fetch(`${registry.url}/v2/cosign/platform-signed/manifests/v1`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: unsignedIndex });
+  if (putIndex.status !== 201) throw new Error(`index PUT: expected 201, got ${putIndex.status}`);
+  images.set('cosign/platform-signed', { digest: sha256(unsignedIndex), size: unsignedIndex.length });
+  platformOnly = onlyPlatform.digest;
+  await pushCosignSignatures(registry, 'cosign/platform-signed', onlyPlatform.digest, [signPayload(releaseKey, cosignPayload(reference('cosign/platform-signed'), onlyPlatform.digest))]);
   await cosignSign('cosign/wrong-key', otherKey);
   for (const repository of ['any/notary-only', 'all/both']) await notarySign(repository);
 
@@ -169,6 +185,16 @@ describe('trustgate verify --cosign-key against the real registry', () => {
     const digest = images.get('cosign/signed')?.digest ?? '';
     const run = await runTrustgate(['verify', `${reference('cosign/signed')}@${digest}`, '--cosign-key', releaseKey.publicKeyFile, '--json'], { stateDir: await env.makeDir('state') });
     expect(run.json, run.stderr).toMatchObject({ allowed: true, digest });
+  });
+
+  it('denies a multi-arch image whose platform manifest alone is signed: that signature never trusts the index', async () => {
+    const run = await verifyWithKey('cosign/platform-signed');
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['COSIGN_SIGNATURE_MISSING'] });
+  });
+
+  it('allows the signed platform manifest itself, named by its digest', async () => {
+    const run = await runTrustgate(['verify', `${reference('cosign/platform-signed')}@${platformOnly}`, '--cosign-key', releaseKey.publicKeyFile, '--json'], { stateDir: await env.makeDir('state'), caFile: env.caFile });
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: platformOnly });
   });
 
   it('allows a multi-arch image signed at its index digest, and answers that digest', async () => {
