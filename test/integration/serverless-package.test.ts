@@ -85,6 +85,8 @@ describe('serverless package', () => {
       // The scheduled poll reads this server's changefeed; without the variable it does nothing.
       expect(Object.keys(variables('SignCallback'))).toEqual(expect.arrayContaining(['TRUSTGATE_CALLBACK_TRUST_SERVER', 'TRUSTGATE_CALLBACK_NAMESPACE']));
       expect(variables('PolicyLookup')).not.toHaveProperty('TRUSTGATE_STATE_KEY');
+      // The policy snapshot is read by the functions with the table and the state key.
+      for (const name of ['VerifyImage', 'SignCallback']) expect(Object.keys(variables(name))).toEqual(expect.arrayContaining(['TRUSTGATE_POLICY_CLUSTER_ID', 'TRUSTGATE_POLICY_REFRESH']));
       // Deployed verify-image takes trust servers from its policies only.
       expect(variables('VerifyImage')).not.toHaveProperty('TRUSTGATE_ALLOW_EXPLICIT_TRUST');
       expect(variables('CallbackAuthorizer')).toEqual({ NODE_OPTIONS: '--enable-source-maps', TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
