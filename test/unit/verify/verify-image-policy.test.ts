@@ -134,10 +134,10 @@ describe('verifyImage (policy form)', () => {
       expect(response).toMatchObject({ allowed: true, digest: DIGEST_A, signers: ['targets/releases'], mutateImage: true });
     });
 
-    it("calls the verifier with the signer from the namespace's Secret", async () => {
+    it("calls the verifier with the signer from the namespace's Secret, and the ImagePolicy's trust server as the namespace's choice", async () => {
       const { response, calls } = await verify('reg.example.com/team/app:v1', 'team-a');
       expect(calls.map((call) => call.requirement)).toEqual([
-        { kind: 'notary', server: SERVER_A, signers: [{ name: 'alice', publicKeyPem: PEM.trim() }], rootKeyIds: [] },
+        { kind: 'notary', server: SERVER_A, serverFromCaller: true, signers: [{ name: 'alice', publicKeyPem: PEM.trim() }], rootKeyIds: [] },
       ]);
       expect(response).toMatchObject({ allowed: true, digest: DIGEST_A, signers: ['targets/alice'] });
       expect(response.policy).toEqual({ kind: 'ImagePolicy', name: 'team-a-policy', namespace: 'team-a', pattern: 'reg.example.com/team/*' });
