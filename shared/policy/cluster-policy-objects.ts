@@ -148,6 +148,7 @@ function collectSecretNames(entries: ReadonlyMap<string, Entry>): ReadonlySet<st
     for (const { policy } of valid.repositories) {
       for (const name of policy.trust.signerSecrets) names.add(name);
       for (const name of policy.sigstore?.keySecrets ?? []) names.add(name);
+      for (const keyless of policy.sigstore?.keyless ?? []) if (keyless.trustRootSecretName !== undefined) names.add(keyless.trustRootSecretName);
       if (policy.simple?.storeSecret !== undefined) names.add(policy.simple.storeSecret);
       for (const requirement of policy.simple?.requirements ?? []) if (requirement.keySecret !== undefined) names.add(requirement.keySecret);
     }

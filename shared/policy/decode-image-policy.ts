@@ -7,6 +7,7 @@ import { imagePatternProblems } from './image-pattern.js';
 import { identityProblems } from '../trust/cosign/identity.js';
 import {
   ENFORCE_ANNOTATION,
+  INVALID_ANNOTATION,
   MODE_ANNOTATION,
   PolicyMode,
   ROOT_KEY_IDS_ANNOTATION,
@@ -78,6 +79,7 @@ export function decodeImagePolicy(
   const enforce = metadata === undefined ? false : decodeEnforce(metadata.annotations.get(ENFORCE_ANNOTATION), kind, scope);
   const rootKeyIds = metadata === undefined ? [] : decodeRootKeyIds(metadata.annotations.get(ROOT_KEY_IDS_ANNOTATION), scope);
   const mode = metadata === undefined ? PolicyMode.enforce : decodeMode(metadata.annotations.get(MODE_ANNOTATION), scope);
+  const invalid = metadata === undefined ? undefined : decodeInvalid(metadata.annotations.get(INVALID_ANNOTATION), scope);
   const spec = document['spec'];
   if (spec === undefined) scope.add('spec', 'is required');
   else {
@@ -89,7 +91,7 @@ export function decodeImagePolicy(
   if (scope.count() !== before || metadata === undefined) return undefined;
 
   const modeField = mode === PolicyMode.enforce ? {} : { mode };
-  const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds, modeField));
+  const repositories = ((spec as RawSpec).repositories ?? []).map((raw) => toRepositoryPolicy(raw, rootKeyIds, modeField, invalid));
   if (kind === 'ImagePolicy') {
     return { kind, name: metadata.name, namespace: metadata.namespace ?? 'default', ...modeField, repositories };
   }
@@ -121,6 +123,19 @@ function decodeEnforce(value: string | undefined, kind: string, scope: ProblemSc
   }
   if (value !== 'true' && value !== 'false') scope.add(field, `must be "true" or "false", got "${truncate(value)}"`);
   return value === 'true';
+}
+
+// The `trustgate.dev/invalid` annotation: the reason every entry of the document denies
+// (Policy.invalid). Security: whoever can write a policy document can write this, and it only
+// makes the images that document already governs deny; it can never admit anything. A
+// snapshot uses it to carry the stand-in for a cluster object that never decoded.
+function decodeInvalid(value: string | undefined, scope: ProblemScope): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '') {
+    scope.add(`metadata.annotations.${INVALID_ANNOTATION}`, 'must give the reason the policy denies, got an empty string');
+    return undefined;
+  }
+  return value;
 }
 
 // Key IDs as Notary prints them (`notary key list`): the root certificate's key ID.
@@ -214,8 +229,9 @@ function toRepositoryPolicy(
   raw: { readonly name: string; readonly policy?: RawPolicy | null },
   rootKeyIds: readonly string[],
   mode: { readonly mode?: PolicyMode },
+  invalid: string | undefined,
 ): RepositoryPolicy {
-  return { name: raw.name, policy: { ...mode, ...toPolicy(raw.policy ?? {}, rootKeyIds) } };
+  return { name: raw.name, policy: { ...mode, ...toPolicy(raw.policy ?? {}, rootKeyIds), ...(invalid === undefined ? {} : { invalid }) } };
 }
 
 // Apply Portieris' defaults: mutateImage true, trust disabled, no simple signing, no scanning.

@@ -2,20 +2,32 @@
 // (shared/policy/policy-snapshot.ts): the deployed functions decode it with the same decoder
 // `policy lint` and serve use, so a snapshot is validated exactly like a file.
 //
-// Secrets: only those a policy names, and only the public keys a verifier reads from them
-// (signer `name` and `publicKey`, cosign `cosign.pub`, a simple-signing keyring `key`, a
-// Sigstore `trusted_root.json`). A Secret in the set for another reason (a pull
-// secret, a token) and any other key of a signer Secret never leave the proxy.
-import { PolicyMode, ENFORCE_ANNOTATION, MODE_ANNOTATION, ROOT_KEY_IDS_ANNOTATION } from './model.js';
+// Secrets: only those a policy names, and of each only the keys the role the policy gives it
+// reads (a signer Secret `name` and `publicKey`, a Sigstore key Secret `cosign.pub`, a keyless
+// trust root Secret `trusted_root.json`, a simple-signing key Secret `key`). A Secret in the
+// set for another reason (a pull secret, a store's credentials, a token) and any other key
+// never leave the proxy: a signer Secret that also holds a private `key` publishes only its
+// `name` and `publicKey`.
+//
+// The stand-in for a cluster policy object that never decoded (Policy.invalid, see
+// cluster-policy-objects.ts) is carried as the INVALID_ANNOTATION on its document, which the
+// decoder turns back into the same stand-in: the functions deny what serve denies.
+import { PolicyMode, ENFORCE_ANNOTATION, INVALID_ANNOTATION, MODE_ANNOTATION, ROOT_KEY_IDS_ANNOTATION } from './model.js';
 import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySecret, PolicySet, SimpleRequirement } from './model.js';
 import { POLICY_API_VERSION } from './decode-image-policy.js';
 
 export type JsonDocument = Readonly<Record<string, unknown>>;
 
-// The Secret keys a verifier reads; nothing else of a Secret is published.
-// A simple-signing store's credentials (`storeSecret`) are not published: a function without
-// them cannot read that store and denies.
-export const PUBLISHED_SECRET_KEYS: ReadonlySet<string> = new Set(['name', 'publicKey', 'cosign.pub', 'key', 'trusted_root.json']);
+// The Secret keys a verifier reads, by the role a policy gives the Secret; nothing else of a
+// Secret is published. A simple-signing store's credentials (`storeSecret`) are not published:
+// a function without them cannot read that store and denies.
+export const SECRET_ROLE_KEYS = {
+  signer: ['name', 'publicKey'],
+  sigstoreKey: ['cosign.pub'],
+  trustRoot: ['trusted_root.json'],
+  simpleKey: ['key'],
+} as const satisfies Record<string, readonly string[]>;
+type SecretRole = keyof typeof SECRET_ROLE_KEYS;
 
 // The set's documents in a canonical order (ClusterImagePolicies by name, ImagePolicies by
 // namespace and name, Secrets by namespace and name), so equal sets encode to equal bytes.
@@ -30,30 +42,53 @@ export function encodePolicyDocuments(set: PolicySet): JsonDocument[] {
 
 // The set as a snapshot carries it: the same policies, and only the published Secrets and keys.
 export function toPublishedSet(set: PolicySet): PolicySet {
-  return {
-    imagePolicies: set.imagePolicies,
-    clusterPolicies: set.clusterPolicies,
-    secrets: publishedSecrets(set).map((secret) => ({ ...secret, data: new Map([...secret.data].filter(([key]) => PUBLISHED_SECRET_KEYS.has(key))) })),
-  };
+  return { imagePolicies: set.imagePolicies, clusterPolicies: set.clusterPolicies, secrets: publishedSecrets(set) };
 }
 
-// Secrets named by some policy. ClusterImagePolicies read their Secrets from the workload's
-// namespace, so a name they use is published from every namespace; an ImagePolicy's names
-// only from its own namespace.
+// Secrets named by some policy, each with only the keys of the roles policies give it.
+// ClusterImagePolicies read their Secrets from the workload's namespace, so a name they use is
+// published from every namespace; an ImagePolicy's names only from its own namespace. A
+// simple-signing key Secret with a `keySecretNamespace` is read, and published, from that
+// namespace only.
 function publishedSecrets(set: PolicySet): PolicySecret[] {
-  const anywhere = new Set<string>();
-  const inNamespace = new Set<string>();
-  for (const policy of set.clusterPolicies) for (const name of secretNames(policy)) anywhere.add(name);
-  for (const policy of set.imagePolicies) for (const name of secretNames(policy)) inNamespace.add(`${policy.namespace}/${name}`);
-  return set.secrets.filter((secret) => anywhere.has(secret.name) || inNamespace.has(`${secret.namespace}/${secret.name}`));
+  const anywhere = new Map<string, Set<string>>();
+  const inNamespace = new Map<string, Set<string>>();
+  const grant = (into: Map<string, Set<string>>, key: string, role: SecretRole) => {
+    const keys = into.get(key) ?? new Set<string>();
+    for (const name of SECRET_ROLE_KEYS[role]) keys.add(name);
+    into.set(key, keys);
+  };
+  for (const policy of [...set.clusterPolicies, ...set.imagePolicies]) {
+    for (const use of secretUses(policy)) {
+      if (use.namespace !== undefined) grant(inNamespace, `${use.namespace}/${use.name}`, use.role);
+      else if (policy.kind === 'ClusterImagePolicy') grant(anywhere, use.name, use.role);
+      else grant(inNamespace, `${policy.namespace}/${use.name}`, use.role);
+    }
+  }
+  return set.secrets.flatMap((secret) => {
+    const keys = new Set([...(anywhere.get(secret.name) ?? []), ...(inNamespace.get(`${secret.namespace}/${secret.name}`) ?? [])]);
+    if (keys.size === 0) return [];
+    return [{ ...secret, data: new Map([...secret.data].filter(([key]) => keys.has(key))) }];
+  });
 }
 
-function secretNames(policy: ImagePolicy | ClusterImagePolicy): string[] {
-  return policy.repositories.flatMap(({ policy: entry }) => [
-    ...entry.trust.signerSecrets,
-    ...(entry.sigstore?.keySecrets ?? []),
-    ...(entry.sigstore?.keyless.flatMap((keyless) => (keyless.trustRootSecretName === undefined ? [] : [keyless.trustRootSecretName])) ?? []),
-    ...(entry.simple?.requirements.flatMap((requirement) => (requirement.keySecret === undefined ? [] : [requirement.keySecret])) ?? []),
+interface SecretUse {
+  readonly name: string;
+  readonly role: SecretRole;
+  // Set only when the policy names the Secret's namespace itself.
+  readonly namespace?: string;
+}
+
+function secretUses(policy: ImagePolicy | ClusterImagePolicy): SecretUse[] {
+  return policy.repositories.flatMap(({ policy: entry }): SecretUse[] => [
+    ...entry.trust.signerSecrets.map((name) => ({ name, role: 'signer' as const })),
+    ...(entry.sigstore?.keySecrets ?? []).map((name) => ({ name, role: 'sigstoreKey' as const })),
+    ...(entry.sigstore?.keyless ?? []).flatMap((keyless) => (keyless.trustRootSecretName === undefined ? [] : [{ name: keyless.trustRootSecretName, role: 'trustRoot' as const }])),
+    ...(entry.simple?.requirements ?? []).flatMap((requirement) =>
+      requirement.keySecret === undefined || requirement.keySecret === ''
+        ? []
+        : [{ name: requirement.keySecret, role: 'simpleKey' as const, ...(requirement.keySecretNamespace === undefined || requirement.keySecretNamespace === '' ? {} : { namespace: requirement.keySecretNamespace }) }],
+    ),
   ]);
 }
 
@@ -64,6 +99,9 @@ function encodePolicyDocument(policy: ImagePolicy | ClusterImagePolicy): JsonDoc
   // Root key IDs are one annotation per document, copied onto each entry when decoded.
   const rootKeyIds = policy.repositories[0]?.policy.trust.rootKeyIds ?? [];
   if (rootKeyIds.length > 0) annotations[ROOT_KEY_IDS_ANNOTATION] = rootKeyIds.join(',');
+  // A stand-in (one `*` entry) carries its reason; the decoder sets it on every entry.
+  const invalid = policy.repositories[0]?.policy.invalid;
+  if (invalid !== undefined) annotations[INVALID_ANNOTATION] = invalid;
   const metadata = {
     name: policy.name,
     ...(policy.kind === 'ImagePolicy' ? { namespace: policy.namespace } : {}),
@@ -131,9 +169,7 @@ function encodeSimpleRequirement(requirement: SimpleRequirement): JsonDocument {
 
 function encodeSecret(secret: PolicySecret): JsonDocument {
   const data: Record<string, string> = {};
-  for (const [key, value] of [...secret.data].sort(([a], [b]) => compare(a, b))) {
-    if (PUBLISHED_SECRET_KEYS.has(key)) data[key] = Buffer.from(value).toString('base64');
-  }
+  for (const [key, value] of [...secret.data].sort(([a], [b]) => compare(a, b))) data[key] = Buffer.from(value).toString('base64');
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name: secret.name, namespace: secret.namespace }, data };
 }
 

@@ -104,7 +104,8 @@ export interface Policy {
   readonly vulnerability?: VulnerabilityPolicy;
   // Set only on the stand-in for a policy object the cluster holds but that never decoded
   // (see shared/policy/cluster-policy-objects.ts): every image it governs is denied with
-  // POLICY_INVALID and this reason. Never set by a policy document.
+  // POLICY_INVALID and this reason. A document carries it as INVALID_ANNOTATION (how a policy
+  // snapshot publishes a stand-in).
   readonly invalid?: string;
 }
 
@@ -167,3 +168,9 @@ export const MODE_ANNOTATION = 'trustgate.dev/mode';
 // requires trust for: comma-separated 64-hex key IDs; a threshold of the root's
 // signatures must come from them, as with `verify --root-key-id`.
 export const ROOT_KEY_IDS_ANNOTATION = 'trustgate.dev/root-key-ids';
+
+// The annotation that makes a policy document a stand-in that denies every image its entries
+// match (POLICY_INVALID with this reason): how a policy snapshot carries the stand-in for a
+// cluster policy object that never decoded. Safe whoever writes it: it only adds denials to
+// the scope the document already governs.
+export const INVALID_ANNOTATION = 'trustgate.dev/invalid';

@@ -106,6 +106,21 @@ describe('createClusterPolicyObjects', () => {
       expect(objects.toPolicySet().secrets.map((entry) => `${entry.namespace}/${entry.name}`)).toEqual(['team/signer']);
     });
 
+    it('enter the set when a keyless authority names them as its trusted root', () => {
+      const objects = withBaseline();
+      objects.apply('Secret', secret('team', 'corp-root'));
+      objects.apply('ImagePolicy', {
+        metadata: { name: 'keyless', namespace: 'team' },
+        spec: {
+          repositories: [
+            { name: '*', policy: { sigstore: { authorities: [{ keyless: { identities: [{ issuer: 'https://issuer.example', subject: 'ci@example.com' }], trustRootSecretName: 'corp-root' } }] } } },
+          ],
+        },
+      });
+      expect(objects.isReferencedSecret('corp-root')).toBe(true);
+      expect(objects.toPolicySet().secrets.map((entry) => `${entry.namespace}/${entry.name}`)).toContain('team/corp-root');
+    });
+
     it('keep their previous valid version when an update does not decode', () => {
       const objects = withBaseline();
       objects.apply('ImagePolicy', imagePolicy('team', 'web', '*'));
