@@ -78,6 +78,7 @@ export function startLeaseLock(deps: LeaseLockDeps): LeaseLock {
   const collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(deps.namespace)}/leases`;
   let state: LeaseState = INITIAL_LEASE_STATE;
   let wasHolding = false;
+  let otherHolder: string | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
@@ -99,6 +100,8 @@ export function startLeaseLock(deps: LeaseLockDeps): LeaseLock {
       const planned = planLeaseStep(options, state, lease, deps.clock.now().getTime());
       state = planned.state;
       const step = planned.step;
+      if (step.kind === 'wait' && step.holder !== otherHolder) deps.logger.info('policy snapshot lease held by another replica', { lease: `${deps.namespace}/${deps.name}`, holder: step.holder });
+      otherHolder = step.kind === 'wait' ? step.holder : undefined;
       if (step.kind !== 'wait') {
         const body = leaseBody(deps.namespace, deps.name, step.kind === 'create' ? undefined : step.resourceVersion, step.spec);
         const written = step.kind === 'create' ? await call(deps.kube, 'POST', collection, body) : await call(deps.kube, 'PUT', path, body);
