@@ -6,8 +6,11 @@
 //
 // A failed publish (store down, another writer first) is logged and counted and retried
 // on the next tick; the functions keep their last good snapshot meanwhile. One writer per
-// cluster id: the conditional head write makes two writers' snapshots never interleave,
-// but two serve processes with different sets would each publish on their own changes.
+// cluster id: with `mayPublish` (the Lease of infra/kubernetes-api/lease-lock.ts) only its holder
+// publishes, and it forgets what it published whenever it does not hold it, so a replica
+// that takes over publishes its set at once. Without it (policies from files: no cluster to
+// hold a Lease in), the conditional head write only keeps two writers' snapshots from
+// interleaving.
 import { isTrustgateError } from '../shared/errors.js';
 import type { PolicySet } from '../shared/policy/model.js';
 import { publishPolicySnapshot } from '../shared/policy/snapshot-store.js';
@@ -22,6 +25,8 @@ export interface PolicyPublisherDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  // Whether this process is the cluster id's writer now; absent: always.
+  readonly mayPublish?: () => boolean;
 }
 
 export interface PolicyPublisher {
@@ -40,6 +45,10 @@ export function startPolicyPublisher(deps: PolicyPublisherDeps): PolicyPublisher
     try {
       // The current set can be unavailable (cluster policies too old): nothing is published
       // then, and the last snapshot stays.
+      if (deps.mayPublish !== undefined && !deps.mayPublish()) {
+        published = undefined;
+        return;
+      }
       const set = deps.current();
       if (set === published) return;
       const result = await publishPolicySnapshot(deps.kv, deps.clusterId, set, deps.clock.now().getTime());

@@ -203,12 +203,23 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   io.stdout(`trustgate: listening on https://${shownHost}:${address.port}\n`);
   const stopReloading = reloader === undefined ? () => undefined : startPolicyReloads(reloader, config.policiesIntervalMs);
+  const lease = config.publishClusterId === undefined ? undefined : await startSnapshotLease(kube, config.publishClusterId, io, logger);
   const publisher =
     config.publishClusterId === undefined
       ? undefined
-      : startPolicyPublisher({ current: currentSet, kv: store.kv, clusterId: config.publishClusterId, intervalMs: DEFAULT_PUBLISH_INTERVAL_MS, clock: io.clock, logger, metrics });
+      : startPolicyPublisher({
+          current: currentSet,
+          kv: store.kv,
+          clusterId: config.publishClusterId,
+          intervalMs: DEFAULT_PUBLISH_INTERVAL_MS,
+          clock: io.clock,
+          logger,
+          metrics,
+          ...(lease === undefined ? {} : { mayPublish: () => lease.holding() }),
+        });
   const signal = await waitForStop(options.stop);
   stopReloading();
+  lease?.stop();
   publisher?.stop();
   logger.info('shutting down', { signal });
   callback?.stop();
@@ -394,6 +405,28 @@ async function loadClusterConfig(cluster: ClusterPoliciesConfig, env: CliIo['env
     if (isTrustgateError(error)) throw new ConfigError(error.message);
     throw error;
   }
+}
+
+// One writer per cluster id: with policies from the cluster, serve publishes the snapshot only
+// while it holds the cluster id's Lease (infra/kubernetes-api/lease-lock.ts). With policies
+// from files there is no cluster client, so every replica publishes (the store's conditional
+// write keeps their snapshots from interleaving; the last writer wins), and serve says so.
+async function startSnapshotLease(kube: LoadedKubeConfig | undefined, clusterId: string, io: CliIo, logger: Logger): Promise<{ holding(): boolean; stop(): void } | undefined> {
+  if (kube === undefined) {
+    io.stdout(`trustgate: publishing policy snapshots for cluster id ${clusterId} without a Lease (--policies PATH): run one serve per cluster id\n`);
+    return undefined;
+  }
+  const { leaseIdentity, leaseNamespace, snapshotLeaseName, startLeaseLock } = await import('../../infra/kubernetes-api/lease-lock.js');
+  let namespace: string;
+  try {
+    namespace = leaseNamespace(io.env);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const name = snapshotLeaseName(clusterId);
+  const identity = leaseIdentity(io.env);
+  io.stdout(`trustgate: publishing policy snapshots for cluster id ${clusterId} while holding Lease ${namespace}/${name} as ${identity}\n`);
+  return startLeaseLock({ kube, namespace, name, identity, clock: io.clock, logger });
 }
 
 // Starts watching the cluster's policies and waits for the first complete set. A first read
