@@ -84,9 +84,8 @@ describe('serverless package', () => {
       expect(variables('SignCallback')).toMatchObject({ TRUSTGATE_DYNAMODB_TABLE: { Ref: 'TrustStateTable' }, TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
       // The scheduled poll reads this server's changefeed; without the variable it does nothing.
       expect(Object.keys(variables('SignCallback'))).toEqual(expect.arrayContaining(['TRUSTGATE_CALLBACK_TRUST_SERVER', 'TRUSTGATE_CALLBACK_NAMESPACE']));
-      expect(variables('PolicyLookup')).not.toHaveProperty('TRUSTGATE_STATE_KEY');
       // The policy snapshot is read by the functions with the table and the state key.
-      for (const name of ['VerifyImage', 'SignCallback']) expect(Object.keys(variables(name))).toEqual(expect.arrayContaining(['TRUSTGATE_POLICY_CLUSTER_ID', 'TRUSTGATE_POLICY_REFRESH']));
+      for (const name of ['VerifyImage', 'PolicyLookup', 'SignCallback']) expect(Object.keys(variables(name))).toEqual(expect.arrayContaining(['TRUSTGATE_POLICY_CLUSTER_ID', 'TRUSTGATE_POLICY_REFRESH']));
       // Deployed verify-image takes trust servers from its policies only.
       expect(variables('VerifyImage')).not.toHaveProperty('TRUSTGATE_ALLOW_EXPLICIT_TRUST');
       expect(variables('CallbackAuthorizer')).toEqual({ NODE_OPTIONS: '--enable-source-maps', TRUSTGATE_CALLBACK_TOKEN: 'package-test-token' });
@@ -153,11 +152,13 @@ describe('serverless package', () => {
       ].sort();
     };
 
-    it('grants exactly the DynamoDB actions the store uses, on the state table only', () => {
+    it('grants exactly the DynamoDB actions the store uses, on the state table only, and policy-lookup only their reads', () => {
       const dynamo = statements().filter((statement) => statement.Action.some((action) => action.startsWith('dynamodb:')));
-      expect(dynamo).toHaveLength(1);
-      expect([...(dynamo[0]?.Action ?? [])].sort()).toEqual(actionsTheStoreUses());
-      expect(dynamo[0]?.Resource).toEqual({ 'Fn::GetAtt': ['TrustStateTable', 'Arn'] });
+      expect(dynamo).toHaveLength(2);
+      const [full, read] = [...dynamo].sort((a, b) => b.Action.length - a.Action.length);
+      expect([...(full?.Action ?? [])].sort()).toEqual(actionsTheStoreUses());
+      expect([...(read?.Action ?? [])].sort()).toEqual(actionsTheStoreUses().filter((action) => /:(Get|Describe)/.test(action)));
+      for (const statement of dynamo) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['TrustStateTable', 'Arn'] });
     });
 
     it('has no statement on *', () => {
@@ -165,11 +166,14 @@ describe('serverless package', () => {
       expect(statements().every((statement) => statement.Resource !== '*')).toBe(true);
     });
 
-    it('gives DynamoDB access only to the functions that keep trust state', () => {
+    it('gives DynamoDB write access only to the functions that keep trust state, and policy-lookup read access', () => {
       const roleOf = (logical: string) => resource(`${logical}LambdaFunction`).Properties['Role'];
       expect(roleOf('VerifyImage')).toEqual({ 'Fn::GetAtt': ['StateAccessRole', 'Arn'] });
       expect(roleOf('SignCallback')).toEqual({ 'Fn::GetAtt': ['StateAccessRole', 'Arn'] });
-      expect(roleOf('PolicyLookup')).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });
+      expect(roleOf('PolicyLookup')).toEqual({ 'Fn::GetAtt': ['PolicyReadRole', 'Arn'] });
+      // policy-lookup reads the policy snapshot and never writes the table.
+      expect(JSON.stringify(resource('PolicyReadRole'))).not.toMatch(/dynamodb:(PutItem|DeleteItem|UpdateItem|BatchWriteItem)/);
+      expect(JSON.stringify(resource('PolicyReadRole'))).toContain('dynamodb:GetItem');
       expect(roleOf('CallbackAuthorizer')).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });
       expect(JSON.stringify(resource('LogsOnlyRole'))).not.toContain('dynamodb:');
     });
