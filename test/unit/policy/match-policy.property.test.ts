@@ -82,9 +82,21 @@ function oracleMatches(pattern: string, image: ImageReference): boolean {
       ? regex(normalised.host).test(subject.host)
       : regex(normalised.hostName).test(subject.hostName) && regex(normalised.port).test(subject.port);
   if (!hostMatches || !regex(normalised.path).test(subject.repository)) return false;
-  if (normalised.tag !== undefined && (image.tag === undefined || !regex(normalised.tag).test(image.tag))) return false;
+  if (normalised.tag !== undefined && !oracleTagMatches(normalised, image, subject.repository, regex)) return false;
   if (normalised.digest !== undefined && (image.digest === undefined || !regex(normalised.digest).test(image.digest))) return false;
   return true;
+}
+
+// The README's rule for a tag glob: against a tag, an anchored match; against a digest-only
+// image, `*` (any tag) covers it, and any other glob only where Portieris' raw-string glob
+// spans it (the path glob over `repo@sha256`, the tag glob over the hex).
+function oracleTagMatches(pattern: ReturnType<typeof toImagePattern>, image: ImageReference, repository: string, regex: (glob: string) => RegExp): boolean {
+  const tagGlob = pattern.tag ?? '';
+  if (image.tag !== undefined) return regex(tagGlob).test(image.tag);
+  if (/^\*+$/.test(tagGlob)) return true;
+  if (pattern.digest !== undefined || image.digest === undefined) return false;
+  const [algorithm = '', hex = ''] = image.digest.split(':');
+  return regex(pattern.path).test(`${repository}@${algorithm}`) && regex(tagGlob).test(hex);
 }
 
 function escapeRegex(text: string): string {
@@ -104,6 +116,12 @@ describe('lookupPolicy (properties)', () => {
         ),
         { numRuns: 500 },
       );
+    });
+
+    it('lets an any-tag pattern govern a digest-only image, as the oracle does', () => {
+      const image: ImageReference = { registry: 'docker.io', repository: '15i7k__1wyeb/6_z5/x__fy16rt', digest: `sha256:${'dec077a4'.repeat(8)}` };
+      expect(oracleMatches('*:*', image)).toBe(true);
+      expect(lookupPolicy(setOf([], ['*:*'], false), image, 'team').matched).toBe(true);
     });
 
     it('returns a pattern that really matches and that no other matching pattern outranks', () => {
