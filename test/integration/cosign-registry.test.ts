@@ -41,6 +41,23 @@ async function push(repository: string): Promise<PushedImage> {
   return image;
 }
 
+// Pushes an OCI index over one amd64 image at tag v1 of `repository`, records the index as
+// the repository's image, and answers the platform manifest's digest.
+async function pushIndexOverOnePlatform(repository: string): Promise<string> {
+  const platform = await pushImage(registry, repository, 'amd64');
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', size: platform.size, digest: platform.digest, platform: { architecture: 'amd64', os: 'linux' } }],
+    }),
+  );
+  const put = await fetch(`${registry.url}/v2/${repository}/manifests/v1`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: index });
+  if (put.status !== 201) throw new Error(`index PUT: expected 201, got ${put.status}`);
+  images.set(repository, { digest: sha256(index), size: index.length });
+  return platform.digest;
+}
+
 async function cosignSign(repository: string, key: CosignKeyPair = releaseKey): Promise<void> {
   const digest = images.get(repository)?.digest ?? '';
   await pushCosignSignatures(registry, repository, digest, [signPayload(key, cosignPayload(reference(repository), digest))]);
@@ -101,32 +118,11 @@ beforeAll(async () => {
   await pushCosignSignatures(registry, 'cosign/many', many.digest, Array.from({ length: 33 }, () => manySignature));
   proxy = await startTamperProxy({ upstream: { url: registry.url } });
   // A multi-arch image: an OCI index over one platform image, signed at the index digest.
-  const platform = await pushImage(registry, 'cosign/multi-arch', 'amd64');
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', size: platform.size, digest: platform.digest, platform: { architecture: 'amd64', os: 'linux' } }],
-    }),
-  );
-  const put = await fetch(`${registry.url}/v2/cosign/multi-arch/manifests/v1`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: index });
-  if (put.status !== 201) throw new Error(`index PUT: expected 201, got ${put.status}`);
-  images.set('cosign/multi-arch', { digest: sha256(index), size: index.length });
+  await pushIndexOverOnePlatform('cosign/multi-arch');
   await cosignSign('cosign/multi-arch');
   // A multi-arch image whose platform manifest alone is signed (its own digest claimed).
-  const onlyPlatform = await pushImage(registry, 'cosign/platform-signed', 'amd64');
-  const unsignedIndex = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', size: onlyPlatform.size, digest: onlyPlatform.digest, platform: { architecture: 'amd64', os: 'linux' } }],
-    }),
-  );
-  const putIndex = await fetch(`${registry.url}/v2/cosign/platform-signed/manifests/v1`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: unsignedIndex });
-  if (putIndex.status !== 201) throw new Error(`index PUT: expected 201, got ${putIndex.status}`);
-  images.set('cosign/platform-signed', { digest: sha256(unsignedIndex), size: unsignedIndex.length });
-  platformOnly = onlyPlatform.digest;
-  await pushCosignSignatures(registry, 'cosign/platform-signed', onlyPlatform.digest, [signPayload(releaseKey, cosignPayload(reference('cosign/platform-signed'), onlyPlatform.digest))]);
+  platformOnly = await pushIndexOverOnePlatform('cosign/platform-signed');
+  await pushCosignSignatures(registry, 'cosign/platform-signed', platformOnly, [signPayload(releaseKey, cosignPayload(reference('cosign/platform-signed'), platformOnly))]);
   await cosignSign('cosign/wrong-key', otherKey);
   for (const repository of ['any/notary-only', 'all/both']) await notarySign(repository);
 
