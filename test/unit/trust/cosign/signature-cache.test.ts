@@ -269,7 +269,7 @@ describe('cosign verification with the trust cache', () => {
       await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release));
       await rewrite(cosignSignaturesKey(REGISTRY, 'team/app', digest), (item) => {
         const value = Buffer.from(item.value);
-        value[value.length - 3] ^= 1;
+        value.writeUInt8(value.readUInt8(value.length - 3) ^ 1, value.length - 3);
         return { ...item, value };
       });
       lab.cache = lab.newCache();
