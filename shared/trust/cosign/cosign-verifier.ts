@@ -21,7 +21,7 @@ import { ErrorCode, TrustgateError, isTrustgateError, toTrustgateError } from '.
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
-import type { RegistryCredentials } from '../../registry/credential-keyring.js';
+import { credentialFingerprint, type RegistryCredentials } from '../../registry/credential-keyring.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT, staticTrustedRootSource, type TrustedRootJson, type TrustedRootSource } from '../sigstore/trusted-root-source.js';
 import { isKeyAuthority, type CosignAuthority, type CosignRequirement, type ImageVerifier, type TlogMode, type VerifiedImage } from '../verifier.js';
 import { classicToBundle, usesTransparencyLog } from './classic-bundle.js';
@@ -180,17 +180,17 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   // What the cache knows of `image` with its check time: the digest (pinned, or the tag's
   // recorded resolution) and that digest's material. The older of the two check times is
   // the answer's: a tag resolved long ago is not made fresh by fresh material.
-  async function recall(image: ImageReference, freshSince: number): Promise<{ material: SignatureMaterial; checkedAt: number } | undefined> {
+  async function recall(image: ImageReference, freshSince: number, partition: string): Promise<{ material: SignatureMaterial; checkedAt: number } | undefined> {
     if (cache === undefined) return undefined;
     let digest = image.digest;
     let digestCheckedAt = Number.POSITIVE_INFINITY;
     if (digest === undefined) {
-      const resolved = await cache.tagDigest(image, image.tag ?? 'latest', freshSince);
+      const resolved = await cache.tagDigest(image, image.tag ?? 'latest', freshSince, partition);
       if (resolved === undefined) return undefined;
       digest = resolved.value;
       digestCheckedAt = resolved.checkedAt;
     }
-    const material = await cache.material(image, digest, freshSince);
+    const material = await cache.material(image, digest, freshSince, partition);
     return material === undefined ? undefined : { material: material.value, checkedAt: Math.min(digestCheckedAt, material.checkedAt) };
   }
 
@@ -214,7 +214,9 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         else if (tlog === 'off') throw new TrustgateError(ErrorCode.POLICY_INVALID, `keyless authority ${authority.name} cannot be checked with tlog: off`);
       }
       const nowMs = now.getTime();
-      const recalled = await recall(image, nowMs - freshnessMs);
+      // Material read with the workload's credentials stays with those credentials.
+      const partition = credentialFingerprint(credentials?.forRepository(image.registry, image.repository) ?? []);
+      const recalled = await recall(image, nowMs - freshnessMs, partition);
       const age = recalled === undefined ? undefined : nowMs - recalled.checkedAt;
       if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
         const fresh = await checkRecorded(recalled.material, requirement, tlog, signal);
@@ -240,7 +242,7 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         }
         throw error;
       } finally {
-        if (material !== undefined && cache !== undefined) await cache.save(image, material.digest, material, nowMs);
+        if (material !== undefined && cache !== undefined) await cache.save(image, material.digest, material, nowMs, partition);
       }
     },
   };

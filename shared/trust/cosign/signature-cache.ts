@@ -15,6 +15,11 @@
 // trusted. A replayed older entry carries its own, older check time (the MAC covers it): it
 // can only look older, never fresher. Nothing in it is a trust anchor (keys and identities
 // come from the policy), so a store that cannot be read only costs a registry read.
+// Private registries: material read with a workload's pull-secret credentials is not public.
+// It is kept in process only, apart for each set of credentials (`partition`, an opaque
+// per-process fingerprint), and never written to the shared store: a workload whose
+// credentials the registry refuses, or one without any, reads the registry itself and is
+// refused as before; it never rides on another workload's access.
 import { isAuthenticationFailure } from '../../cache/authenticated-store.js';
 import { createBoundedMemo, type BoundedMemo } from '../../cache/bounded-memo.js';
 import type { ImageReference } from '../../image/reference.js';
@@ -27,15 +32,17 @@ export interface Cached<T> {
   readonly checkedAt: number;
 }
 
+// `partition`: '' for material read anonymously (shared, stored); else the fingerprint of
+// the workload credentials it was read with (in process only, for those credentials alone).
 export interface CosignSignatureCache {
   // The digest `image`'s tag resolved to. A memoised answer checked at or after `freshSince`
   // is given without reading the store.
-  tagDigest(image: ImageReference, tag: string, freshSince: number): Promise<Cached<string> | undefined>;
+  tagDigest(image: ImageReference, tag: string, freshSince: number, partition: string): Promise<Cached<string> | undefined>;
   // The material recorded for `digest`, likewise.
-  material(image: ImageReference, digest: string, freshSince: number): Promise<Cached<SignatureMaterial> | undefined>;
+  material(image: ImageReference, digest: string, freshSince: number, partition: string): Promise<Cached<SignatureMaterial> | undefined>;
   // Keeps what a verification read from the registry at `checkedAt`. Never rejects: a store
   // that cannot be written costs the next process a registry read, not this answer.
-  save(image: ImageReference, digest: string, material: SignatureMaterial, checkedAt: number): Promise<void>;
+  save(image: ImageReference, digest: string, material: SignatureMaterial, checkedAt: number, partition: string): Promise<void>;
 }
 
 export interface CosignSignatureCacheOptions {
@@ -58,6 +65,11 @@ export function cosignTagKey(registry: string, repository: string, tag: string):
   return `cosign:${JSON.stringify(['tag', registry, repository, tag])}`;
 }
 
+// The memo's key: the store's, apart per set of credentials.
+function memoKey(key: string, partition: string): string {
+  return partition === '' ? key : `${partition}\u0000${key}`;
+}
+
 interface Kept<T> extends Cached<T> {
   readonly bytes: number;
 }
@@ -77,9 +89,9 @@ export function createCosignSignatureCache(kv: KvStore, options: CosignSignature
   // The memo's entry when fresh enough; else the newer of the store's and the memo's. A
   // store entry that fails authentication or decoding is dropped (and said so); a store that
   // does not answer leaves the memo's entry, whatever its age.
-  async function load<T>(memo: BoundedMemo<string, Kept<T>>, key: string, freshSince: number, decode: (bytes: Uint8Array) => T | undefined): Promise<Cached<T> | undefined> {
-    const kept = memo.get(key);
-    if (kept !== undefined && kept.checkedAt >= freshSince) return kept;
+  async function load<T>(memo: BoundedMemo<string, Kept<T>>, key: string, freshSince: number, partition: string, decode: (bytes: Uint8Array) => T | undefined): Promise<Cached<T> | undefined> {
+    const kept = memo.get(memoKey(key, partition));
+    if ((kept !== undefined && kept.checkedAt >= freshSince) || partition !== '') return kept;
     let stored: Kept<T> | undefined;
     try {
       const item = await kv.get(key);
@@ -109,25 +121,27 @@ export function createCosignSignatureCache(kv: KvStore, options: CosignSignature
   }
 
   return {
-    tagDigest: (image, tag, freshSince) =>
-      load(tags, cosignTagKey(image.registry, image.repository, tag), freshSince, (bytes) => {
+    tagDigest: (image, tag, freshSince, partition) =>
+      load(tags, cosignTagKey(image.registry, image.repository, tag), freshSince, partition, (bytes) => {
         const text = new TextDecoder().decode(bytes);
         return /^sha256:[0-9a-f]{64}$/.test(text) ? text : undefined;
       }),
 
-    material: (image, digest, freshSince) => load(materials, cosignSignaturesKey(image.registry, image.repository, digest), freshSince, (bytes) => decodeMaterial(bytes, image, digest)),
+    material: (image, digest, freshSince, partition) =>
+      load(materials, cosignSignaturesKey(image.registry, image.repository, digest), freshSince, partition, (bytes) => decodeMaterial(bytes, image, digest)),
 
-    async save(image, digest, material, checkedAt) {
+    async save(image, digest, material, checkedAt, partition) {
       const bytes = encodeMaterial(material);
       const key = cosignSignaturesKey(image.registry, image.repository, digest);
-      keep(materials, key, { value: material, checkedAt, bytes: bytes.length });
+      const shared = partition === '';
+      keep(materials, memoKey(key, partition), { value: material, checkedAt, bytes: bytes.length });
       const writes: Promise<void>[] = [];
-      if (bytes.length <= MAX_STORED_MATERIAL_BYTES) writes.push(put(key, bytes, checkedAt));
-      else logger.warn('cosign signatures too large to store, kept in process only', { key, bytes: bytes.length });
+      if (shared && bytes.length <= MAX_STORED_MATERIAL_BYTES) writes.push(put(key, bytes, checkedAt));
+      else if (shared) logger.warn('cosign signatures too large to store, kept in process only', { key, bytes: bytes.length });
       if (image.digest === undefined && image.tag !== undefined) {
         const tagKey = cosignTagKey(image.registry, image.repository, image.tag);
-        keep(tags, tagKey, { value: digest, checkedAt, bytes: digest.length });
-        writes.push(put(tagKey, new TextEncoder().encode(digest), checkedAt));
+        keep(tags, memoKey(tagKey, partition), { value: digest, checkedAt, bytes: digest.length });
+        if (shared) writes.push(put(tagKey, new TextEncoder().encode(digest), checkedAt));
       }
       await Promise.all(writes);
     },

@@ -14,6 +14,7 @@ import { silentLogger, type Fetch, type KvItem, type KvStore } from '../../../..
 import { createCosignVerifier } from '../../../../shared/trust/cosign/cosign-verifier.js';
 import { cosignSignaturesKey, cosignTagKey, createCosignSignatureCache, MAX_STORED_MATERIAL_BYTES, type CosignSignatureCache } from '../../../../shared/trust/cosign/signature-cache.js';
 import { decodeMaterial, emptyMaterial, encodeMaterial } from '../../../../shared/trust/cosign/signature-material.js';
+import { createCredentialKeyring, type RegistryCredentials } from '../../../../shared/registry/credential-keyring.js';
 import type { CosignAuthority, CosignRequirement, VerifiedImage } from '../../../../shared/trust/verifier.js';
 import { bundleArtifact, keyBundle, OCI_INDEX, OCI_MANIFEST, referrersIndex, sha256, statementFor } from '../../../support/sigstore-bundles.js';
 import { clockFrom } from '../../../support/clocks.js';
@@ -91,8 +92,8 @@ class Lab {
     return createCosignVerifier({ fetch: this.fetch, logger: silentLogger, cache: { store: this.cache, freshnessMs, maxStaleMs: MAX_STALE_MS } });
   }
 
-  verify(image: string, required: CosignRequirement, freshnessMs = FRESHNESS_MS): Promise<VerifiedImage> {
-    return this.verifier(freshnessMs).verify(parseImageReference(image), required, new Date(this.nowMs));
+  verify(image: string, required: CosignRequirement, freshnessMs = FRESHNESS_MS, credentials?: RegistryCredentials): Promise<VerifiedImage> {
+    return this.verifier(freshnessMs).verify(parseImageReference(image), required, new Date(this.nowMs), undefined, credentials);
   }
 
   // Pushes an image at v1 of `repository`, signed classically by `keys` (one layer each).
@@ -314,6 +315,31 @@ describe('cosign verification with the trust cache', () => {
   });
 });
 
+describe('cosign signatures read with a workload\'s pull-secret credentials', () => {
+  const keyring = (password: string): RegistryCredentials => createCredentialKeyring([{ key: REGISTRY, source: 'Secret team/regcred', credential: { username: 'ci', password } }]);
+
+  it('are answered again only for the same credentials, and never written to the shared store', async () => {
+    const digest = lab.push('team/private', [release]);
+    const team = keyring('right');
+    await lab.verify(`${REGISTRY}/team/private:v1`, requirement(release), FRESHNESS_MS, team);
+    const before = lab.requestCount();
+    expect((await lab.verify(`${REGISTRY}/team/private:v1`, requirement(release), FRESHNESS_MS, team)).digest).toBe(digest);
+    expect(lab.requestCount()).toBe(before);
+    await lab.verify(`${REGISTRY}/team/private:v1`, requirement(release), FRESHNESS_MS, keyring('wrong'));
+    expect(lab.requestCount()).toBeGreaterThan(before);
+    const afterOther = lab.requestCount();
+    await lab.verify(`${REGISTRY}/team/private:v1`, requirement(release));
+    expect(lab.requestCount()).toBeGreaterThan(afterOther);
+    expect(await lab.raw.get(cosignTagKey(REGISTRY, 'team/private', 'v1'))).toMatchObject({ version: lab.nowMs });
+  });
+
+  it('leave nothing in the store for another process', async () => {
+    const digest = lab.push('team/private', [release]);
+    await lab.verify(`${REGISTRY}/team/private@${digest}`, requirement(release), FRESHNESS_MS, keyring('right'));
+    expect(await lab.raw.get(cosignSignaturesKey(REGISTRY, 'team/private', digest))).toBeUndefined();
+  });
+});
+
 describe('cosign v3 bundles with the trust cache', () => {
   async function pushBundle(repository: string, key: TestKey): Promise<string> {
     const manifest = fixture('valid/manifest.json');
@@ -365,8 +391,8 @@ describe('the stored signature material', () => {
     const digestOfImage = lab.push('team/app', []);
     const material = emptyMaterial(image, digestOfImage);
     material.payloads.set(1, { ok: true, value: new Uint8Array(MAX_STORED_MATERIAL_BYTES) });
-    await lab.cache.save(image, digestOfImage, material, lab.nowMs);
+    await lab.cache.save(image, digestOfImage, material, lab.nowMs, '');
     expect(await lab.raw.get(cosignSignaturesKey(REGISTRY, 'team/app', digestOfImage))).toBeUndefined();
-    expect((await lab.cache.material(image, digestOfImage, lab.nowMs))?.value).toBe(material);
+    expect((await lab.cache.material(image, digestOfImage, lab.nowMs, ''))?.value).toBe(material);
   });
 });
