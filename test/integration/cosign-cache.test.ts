@@ -4,10 +4,10 @@
 // (dynalite) reads the registry once within the freshness window, again after it, answers
 // stale within max-stale while the registry is down and denies after it; sign-callback's
 // handling of a `.sig` push and of a v3 bundle referrer push refreshes the signed image's
-// cached signatures; the `trustgate verify` CLI honours a changed key at once and refuses a
+// cached signatures (in the store, and in `trustgate serve`'s own memory); the `trustgate verify` CLI honours a changed key at once and refuses a
 // tampered store entry (an attack through its state directory).
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -24,7 +24,9 @@ import { cosignPayload, createCosignKey, pushBundleReferrers, pushCosignSignatur
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
 import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
+import { createTestCa } from './support/test-ca.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
+import { admitPodImage, httpsRequest, startTrustgateServe } from './support/trustgate-serve.js';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const SAMPLE_PUSH = new URL('../fixtures/registry/notify-manifest-push-schema2.json', import.meta.url);
@@ -42,6 +44,11 @@ let otherKey: CosignKeyPair;
 let releasePolicies: string;
 let otherPolicies: string;
 let registryDown = false;
+
+// A directory for one test, removed with the suite's.
+function scratch(prefix: string): Promise<string> {
+  return mkdtemp(join(dir, `${prefix}-`));
+}
 
 // The registry host trustgate is given: the proxy's.
 function host(): string {
@@ -117,7 +124,7 @@ interface StoreEnv {
 }
 
 async function sqliteStore(): Promise<StoreEnv> {
-  return { env: { TRUSTGATE_STATE_DIR: await makeTempDir('cosign-cache-state') } };
+  return { env: { TRUSTGATE_STATE_DIR: await scratch('state') } };
 }
 
 async function dynamoStore(): Promise<StoreEnv> {
@@ -255,6 +262,45 @@ describe('sign-callback and the cached cosign signatures', () => {
   });
 });
 
+describe('trustgate serve with its sign-callback endpoint', () => {
+  it('admits within the freshness window once a `.sig` push was reported, without reading the registry again', async () => {
+    const repository = `serve/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const policiesDir = await scratch('serve-policies');
+    await writeFile(join(policiesDir, 'policies.yaml'), policyFile(otherKey));
+    const ca = await createTestCa();
+    const serve = await startTrustgateServe({
+      policiesDir,
+      stateDir: await scratch('serve'),
+      caFile: ca.caFile,
+      env: { TRUSTGATE_CALLBACK_TOKEN: 'callback-token', TRUSTGATE_FRESHNESS: '1h' },
+      extraArgs: ['--registry-host', host()],
+    });
+    try {
+      const reference = `${host()}/${repository}@${image.digest}`;
+      expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(false);
+      await cosignSign(repository, image, [releaseKey, otherKey]);
+      const cached = await admitPodImage(serve, reference, 'default');
+      expect(cached.response.allowed).toBe(false);
+      expect(cached.response.status.message).toContain('COSIGN_SIGNATURE_INVALID');
+      const event = await pushEvent(`serve-${repository}`, repository, `${image.digest.replace(':', '-')}.sig`, image.digest);
+      const answer = await httpsRequest(`${serve.url}/functions/sign-callback`, serve.caPem, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: 'Bearer callback-token' },
+        body: JSON.stringify(event),
+      });
+      expect(JSON.parse(answer.text)).toEqual({ outcomes: [{ id: `serve-${repository}`, outcome: 'signed' }] });
+      const before = requestsFor(repository);
+      const admitted = await admitPodImage(serve, reference, 'default');
+      expect(admitted.response.allowed, admitted.response.status.message).toBe(true);
+      expect(requestsFor(repository)).toBe(before);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
 describe('trustgate verify --cosign-key with its state directory', () => {
   function verify(stateDir: string, image: string, key: CosignKeyPair): Promise<TrustgateRun> {
     return runTrustgate(['verify', image, '--cosign-key', key.publicKeyFile, '--freshness', '1h', '--json'], { stateDir });
@@ -264,7 +310,7 @@ describe('trustgate verify --cosign-key with its state directory', () => {
     const repository = `cli/${randomBytes(3).toString('hex')}`;
     const image = await push(repository);
     await cosignSign(repository, image, [releaseKey]);
-    const stateDir = await makeTempDir('cosign-cache-cli');
+    const stateDir = await scratch('cli');
     const allowed = await verify(stateDir, `${host()}/${repository}:v1`, releaseKey);
     expect(allowed.json, allowed.stderr).toMatchObject({ allowed: true, digest: image.digest });
     const before = requestsFor(repository);
@@ -282,7 +328,7 @@ describe('trustgate verify --cosign-key with its state directory', () => {
       const signedImage = await push(signed);
       const unsignedImage = await push(unsigned);
       await cosignSign(signed, signedImage, [releaseKey]);
-      const stateDir = await makeTempDir('cosign-cache-attack');
+      const stateDir = await scratch('attack');
       expect((await verify(stateDir, `${host()}/${signed}:v1`, releaseKey)).json).toMatchObject({ allowed: true });
       expect((await verify(stateDir, `${host()}/${unsigned}:v1`, releaseKey)).json).toMatchObject({ allowed: false, codes: ['COSIGN_SIGNATURE_MISSING'] });
       // The signed image's genuine entries (MAC included), copied under the unsigned image's keys.
@@ -317,7 +363,7 @@ describe('trustgate verify --cosign-key with its state directory', () => {
       const repository = `cli-altered/${randomBytes(3).toString('hex')}`;
       const image = await push(repository);
       await cosignSign(repository, image, [releaseKey]);
-      const stateDir = await makeTempDir('cosign-cache-altered');
+      const stateDir = await scratch('altered');
       expect((await verify(stateDir, `${host()}/${repository}:v1`, releaseKey)).json).toMatchObject({ allowed: true });
       const db = new Database(join(stateDir, 'trustgate.db'));
       try {
