@@ -11,6 +11,7 @@ import { createNodeFetch } from '../shared/http/node-fetch.js';
 import { noopMetrics, type Clock, type Fetch, type Logger, type Metrics } from '../shared/ports.js';
 import { createTokenProviderFromEnv, decodeRealmHosts } from '../infra/trust-server/token-provider-from-env.js';
 import { createAnonymousCosignVerifier } from '../shared/trust/cosign/cosign-verifier.js';
+import { createCosignSignatureCache } from '../shared/trust/cosign/signature-cache.js';
 import { createAnonymousSimpleVerifier } from '../shared/trust/simple/simple-verifier.js';
 import { createNotaryVerifier } from '../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../shared/trust/notary/size-limits-config.js';
@@ -46,8 +47,10 @@ export interface TrustStateFlags {
 
 export interface TrustState {
   readonly notary: ImageVerifier<NotaryRequirement>;
-  // cosign signatures, read from the registry on every verification (nothing is cached).
+  // cosign signatures, their material kept in the same store under the same freshness rules.
   readonly cosign: ImageVerifier<CosignRequirement>;
+  // A cosign verifier over the same cache that always reads the registry (signature pushes).
+  readonly refreshingCosign: ImageVerifier<CosignRequirement>;
   // Red Hat simple signing signatures, read from their stores on every verification.
   readonly simple: ImageVerifier<SimpleSigningRequirement>;
   // The opened store; its kv records every outcome in storeHealth.
@@ -95,11 +98,16 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
       limits: decodeSizeLimits(env),
     };
     const sigstoreRoot = openSigstoreRootSource(sigstoreConfig, { kv: store.kv, fetch, clock, logger, metrics: metrics ?? noopMetrics });
+    const realmHosts = decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '');
+    const cosignCache = createCosignSignatureCache(store.kv, { retainMs: freshness.freshnessMs + freshness.maxStaleMs, logger });
+    const cosignVerifier = (freshnessMs: number): ImageVerifier<CosignRequirement> =>
+      createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHosts, { store: cosignCache, freshnessMs, maxStaleMs: freshness.maxStaleMs });
     return {
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
       refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),
-      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '')),
-      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime(), decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '')),
+      cosign: cosignVerifier(freshness.freshnessMs),
+      refreshingCosign: cosignVerifier(0),
+      simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime(), realmHosts),
       store,
       storeHealth: () => tracked.health(),
       checkStore: () => checkConfiguredStore(config, store),

@@ -141,7 +141,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     process.off('exit', logLines.flush);
     throw error;
   });
-  const { notary, refreshingNotary, cosign, simple, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
+  const { notary, refreshingNotary, cosign, refreshingCosign, simple, store, sigstoreRoot, storeHealth, checkStore } = openTrustState(config.trustState, io.env, io.clock, logger, metrics);
   // A missing or wrong store refuses to start (ConfigError); one that does not answer now is
   // an outage: serve starts, denies what it cannot decide without it, and /readyz reports it.
   const checked = await checkStore().catch(async (error: unknown) => {
@@ -168,7 +168,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   };
   const admit = createAdmitEndpoint({ admission, metrics, logger, elapsedMs: () => performance.now() });
   const validate = createAdmitEndpoint({ admission: { ...admission, validate: true }, metrics, logger, elapsedMs: () => performance.now() });
-  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, cosign, simple, kv: store.kv, policies, logger, metrics, env: io.env, clock: io.clock });
+  const callback = config.callback === undefined ? undefined : startCallback(config.callback, { notary: refreshingNotary, cosign: refreshingCosign, simple, kv: store.kv, policies, logger, metrics, env: io.env, clock: io.clock });
   const server = createWebhookServer({
     tls,
     admit,

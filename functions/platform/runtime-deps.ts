@@ -14,7 +14,8 @@ import { snapshotPoliciesFromEnv } from './policy-snapshot-env.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv, decodeRealmHosts } from '../../infra/trust-server/token-provider-from-env.js';
-import { createAnonymousCosignVerifier, createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
+import { createAnonymousCosignVerifier, createReferrerSubjectReader, type CosignCacheSettings } from '../../shared/trust/cosign/cosign-verifier.js';
+import { createCosignSignatureCache } from '../../shared/trust/cosign/signature-cache.js';
 import { createAnonymousSimpleVerifier } from '../../shared/trust/simple/simple-verifier.js';
 import { createNotaryVerifier, type NotaryVerifierDeps } from '../../shared/trust/notary/notary-verifier.js';
 import { decodeSizeLimits } from '../../shared/trust/notary/size-limits-config.js';
@@ -39,11 +40,11 @@ function createLogger(clock: Clock): Logger {
 // form's `trust` fields again; serverless.yml and manifest.yaml never set it.
 export function buildVerifyImageDeps(env: Env, clock: Clock = systemClock): VerifyImageDeps & { readonly logger: Logger; readonly allowExplicitTrust: boolean; readonly sigstoreRoot: SigstoreRootSource } {
   const logger = createLogger(clock);
-  const { verifierDeps, storeChecked, store, sigstoreRoot } = buildTrustState(env, logger, clock);
+  const { verifierDeps, storeChecked, store, sigstoreRoot, cosignCache } = buildTrustState(env, logger, clock);
   const policies = snapshotPoliciesFromEnv(env, () => store, clock, logger) ?? policiesFromEnv(env);
   return {
     notary: afterStoreCheck(createNotaryVerifier(verifierDeps), storeChecked),
-    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHostsFromEnv(env)),
+    cosign: createAnonymousCosignVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHostsFromEnv(env), cosignCache(verifierDeps.freshnessMs ?? 0)),
     simple: createAnonymousSimpleVerifier(verifierDeps.fetch, logger, () => clock.now().getTime(), realmHostsFromEnv(env)),
     clock,
     logger,
@@ -64,7 +65,15 @@ export function buildTrustState(
   env: Env,
   logger: Logger,
   clock: Clock,
-): { readonly store: OpenedStore; readonly fetch: Fetch; readonly verifierDeps: NotaryVerifierDeps; readonly storeChecked: () => Promise<void>; readonly sigstoreRoot: SigstoreRootSource } {
+): {
+  readonly store: OpenedStore;
+  readonly fetch: Fetch;
+  readonly verifierDeps: NotaryVerifierDeps;
+  readonly storeChecked: () => Promise<void>;
+  readonly sigstoreRoot: SigstoreRootSource;
+  // The cosign cache settings over the store, for a verifier with this freshness window.
+  readonly cosignCache: (freshnessMs: number) => CosignCacheSettings;
+} {
   const config = decodeStoreConfig({}, env);
   const store = openStore(config, clock);
   const freshness = decodeFreshnessConfig({}, env);
@@ -73,10 +82,12 @@ export function buildTrustState(
   if (!store.persistent) logger.warn('no persistent store configured: trust on first use is disabled', { store: store.kind });
   const sigstoreConfig = decodeSigstoreRootConfig({}, env);
   const storeChecked = createStoreStartupCheck(() => checkStore(config, store.kv), logger);
+  const cosignStore = createCosignSignatureCache(afterStoreCheckKv(store.kv, storeChecked), { retainMs: freshness.freshnessMs + freshness.maxStaleMs, logger });
   return {
     store,
     fetch,
     storeChecked,
+    cosignCache: (freshnessMs) => ({ store: cosignStore, freshnessMs, maxStaleMs: freshness.maxStaleMs }),
     sigstoreRoot: openSigstoreRootSource(sigstoreConfig, { kv: afterStoreCheckKv(store.kv, storeChecked), fetch, clock, logger, metrics: noopMetrics }),
     verifierDeps: {
       fetch,
@@ -101,7 +112,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   if (registryHost === undefined || !/^[a-z0-9.-]+(?::\d{1,5})?$/i.test(registryHost)) {
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, `TRUSTGATE_REGISTRY_HOST must be the registry's host[:port], got ${JSON.stringify(registryHost ?? '')}`);
   }
-  const { store, fetch, verifierDeps, storeChecked, sigstoreRoot } = buildTrustState(env, logger, clock);
+  const { store, fetch, verifierDeps, storeChecked, sigstoreRoot, cosignCache } = buildTrustState(env, logger, clock);
   // Event claims, statuses and the changefeed cursor wait for the start-up check too, so a
   // misconfigured table fails with CONFIG_INVALID (logged) rather than a store error.
   const kv = afterStoreCheckKv(store.kv, storeChecked);
@@ -114,7 +125,8 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   return {
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),
-      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHostsFromEnv(env)),
+      // Always reads the registry: a push of a signature means the cached material is out of date.
+      cosign: createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHostsFromEnv(env), cosignCache(0)),
       simple: createAnonymousSimpleVerifier(fetch, logger, () => clock.now().getTime(), realmHostsFromEnv(env)),
       clock,
       logger,

@@ -235,8 +235,13 @@ describe('trustgate migrate report', () => {
 
     const result = await run(['migrate', 'report', '--policies', policiesDir, image('notary'), '--json', '--offline'], undefined, warm);
 
-    expect(JSON.parse(result.stdout)).toMatchObject({ notary: { state: 'signed', digest: digestOf('notary') }, cosign: { state: 'unknown', codes: ['REGISTRY_UNAVAILABLE'] } });
+    expect(JSON.parse(result.stdout)).toMatchObject({ notary: { state: 'signed', digest: digestOf('notary') }, cosign: { state: 'not-signed', codes: ['COSIGN_SIGNATURE_MISSING'] } });
     expect(env.server.log().length).toBe(before);
+  });
+
+  it('shows cosign as unknown offline for an image whose signatures were never read', async () => {
+    const result = await run(['migrate', 'report', '--policies', policiesDir, image('notary'), '--json', '--offline'], undefined, await env.makeDir('state'));
+    expect(JSON.parse(result.stdout)).toMatchObject({ cosign: { state: 'unknown', codes: ['REGISTRY_UNAVAILABLE'] } });
   });
 });
 

@@ -12,15 +12,20 @@
 // docker-reference) binds it to the image, as in cosign, so a valid signature copied from
 // another image is refused; a v3 bundle counts only as an in-toto statement with cosign's
 // signature predicate about this digest (an attestation is not a signature).
-import { ErrorCode, TrustgateError, toTrustgateError } from '../../errors.js';
+// Caching: what the registry answered (signature-material.ts) is recorded and kept in the
+// trust cache (signature-cache.ts); a later verification within the freshness window checks
+// the recorded signatures again, under its own requirement, instead of reading the registry.
+// No verdict is kept, so a changed policy (another key, another identity, another threshold)
+// is honoured at once, and a store entry can at worst fail to verify.
+import { ErrorCode, TrustgateError, isTrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import type { Fetch, Logger } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
-import type { RegistryCredentials } from '../../registry/credential-keyring.js';
+import { credentialFingerprint, type RegistryCredentials } from '../../registry/credential-keyring.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT, staticTrustedRootSource, type TrustedRootJson, type TrustedRootSource } from '../sigstore/trusted-root-source.js';
 import { isKeyAuthority, type CosignAuthority, type CosignRequirement, type ImageVerifier, type TlogMode, type VerifiedImage } from '../verifier.js';
 import { classicToBundle, usesTransparencyLog } from './classic-bundle.js';
-import { startDeadline, type Deadline } from './deadline.js';
+import { startDeadline } from './deadline.js';
 import { loadCosignKey } from './keys.js';
 import { checkPayload } from './payload.js';
 import {
@@ -32,6 +37,8 @@ import {
   type RegistryLimits,
   type SignatureLayer,
 } from './registry-client.js';
+import type { CosignSignatureCache } from './signature-cache.js';
+import { emptyMaterial, NotRecordedError, offlineSource, recordingSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
 import { checkSignatureEnvelope } from './statement.js';
 
 // Whole-verification budget for the registry's answers.
@@ -49,20 +56,39 @@ export interface CosignVerifierDeps {
   // Sigstore's trusted root for keyless signatures and transparency-log proofs (default: the
   // public-good root shipped with the product); an authority may name its own.
   readonly trustedRoot?: TrustedRootSource;
+  // The trust cache for signature material; absent, the registry is read every time.
+  readonly cache?: CosignCacheSettings;
+}
+
+export interface CosignCacheSettings {
+  readonly store: CosignSignatureCache;
+  // Within this long of the registry's answer the recording answers alone (0: always read
+  // the registry, as sign-callback does).
+  readonly freshnessMs: number;
+  // Past the window, while the registry is unavailable, the recording still answers for
+  // this long, marked stale.
+  readonly maxStaleMs: number;
 }
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
 // images verified) never receive the operator's trust-server credentials.
 // `realmHosts`: the operator's allow-list of token realm hosts a pull-secret credential may go
-// to besides the registry's own (TRUSTGATE_TRUST_REALM_HOSTS).
+// to besides the registry's own (TRUSTGATE_TRUST_REALM_HOSTS); `cache`: the trust cache.
 export function createAnonymousCosignVerifier(
   fetch: Fetch,
   logger: Logger,
   nowMs: () => number,
   trustedRoot?: TrustedRootSource,
   realmHosts: readonly string[] = [],
+  cache?: CosignCacheSettings,
 ): ImageVerifier<CosignRequirement> {
-  return createCosignVerifier({ fetch, logger, tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs, realmHosts }), ...(trustedRoot === undefined ? {} : { trustedRoot }) });
+  return createCosignVerifier({
+    fetch,
+    logger,
+    tokens: createTokenAuth({ fetch, timeoutMs: 10_000, now: nowMs, realmHosts }),
+    ...(trustedRoot === undefined ? {} : { trustedRoot }),
+    ...(cache === undefined ? {} : { cache }),
+  });
 }
 
 type SigstoreCheck = typeof import('./sigstore-check.js');
@@ -91,11 +117,92 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   });
   const trustedRoot = deps.trustedRoot ?? staticTrustedRootSource(PUBLIC_GOOD_TRUSTED_ROOT);
   const rootsFor = (authorities: readonly CosignAuthority[], tlog: TlogMode, signal: AbortSignal | undefined) => rootsForImpl(trustedRoot, authorities, tlog, signal);
+  const cache = deps.cache?.store;
+  const freshnessMs = deps.cache?.freshnessMs ?? 0;
+  const maxStaleMs = deps.cache?.maxStaleMs ?? 0;
+
+  // Checks the signatures `source` offers for `digest` against the requirement: the answer,
+  // or the denial listing every reason.
+  async function check(source: SignatureSource, digest: string, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined): Promise<VerifiedImage> {
+    const authorities = requirement.authorities;
+    const reasons: TrustgateError[] = [];
+    const layers = await source.listSignatures();
+    const referrers = await source.listBundleReferrers().catch((thrown: unknown) => {
+      const error = fatalOr(thrown, signal);
+      reasons.push(new TrustgateError(error.code, `referrers of ${digest}: ${error.message}`, { cause: error }));
+      return [] as readonly BundleReferrer[];
+    });
+    if (layers.length === 0 && referrers.length === 0 && reasons.length === 0) {
+      throw new TrustgateError(
+        ErrorCode.COSIGN_SIGNATURE_MISSING,
+        `no cosign signatures for ${digest} (nothing at tag ${digest.replace(':', '-')}.sig and no Sigstore bundle among its referrers)`,
+      );
+    }
+    const root = await rootsFor(authorities, tlog, signal);
+    const satisfied = new Map<string, string>();
+    const sources: (() => Promise<Candidate>)[] = [
+      ...layers.map((layer) => () => classicCandidate(source, layer)),
+      ...referrers.map((referrer) => () => bundleCandidate(source, referrer)),
+    ];
+    for (const next of sources) {
+      if (satisfied.size === authorities.length) break;
+      const pending = authorities.filter((authority) => !satisfied.has(authority.name));
+      try {
+        const candidate = await next();
+        const signers = await checkCandidate(candidate, pending, digest, tlog, root);
+        for (const [name, detail] of signers) satisfied.set(name, detail);
+      } catch (thrown) {
+        reasons.push(fatalOr(thrown, signal));
+      }
+    }
+    if (satisfied.size >= requirement.threshold) {
+      const signers = authorities.flatMap((authority) => {
+        const detail = satisfied.get(authority.name);
+        return detail === undefined ? [] : [`cosign:${authority.name}${detail}`];
+      });
+      deps.logger.info('cosign signatures verified', { digest, signers });
+      return { digest, signers };
+    }
+    throw notVerified(requirement, satisfied.size, layers.length + referrers.length, reasons);
+  }
+
+  // The answer from recorded material alone, or undefined when the check needs a part the
+  // recording never looked at.
+  async function checkRecorded(material: SignatureMaterial, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined): Promise<VerifiedImage | undefined> {
+    try {
+      return await check(offlineSource(material), material.digest, requirement, tlog, signal);
+    } catch (error) {
+      if (error instanceof NotRecordedError) return undefined;
+      throw error;
+    }
+  }
+
+  // What the cache knows of `image` with its check time: the digest (pinned, or the tag's
+  // recorded resolution) and that digest's material. The older of the two check times is
+  // the answer's: a tag resolved long ago is not made fresh by fresh material.
+  async function recall(image: ImageReference, freshSince: number, partition: string): Promise<{ material: SignatureMaterial; checkedAt: number } | undefined> {
+    if (cache === undefined) return undefined;
+    let digest = image.digest;
+    let digestCheckedAt = Number.POSITIVE_INFINITY;
+    if (digest === undefined) {
+      const resolved = await cache.tagDigest(image, image.tag ?? 'latest', freshSince, partition);
+      if (resolved === undefined) return undefined;
+      digest = resolved.value;
+      digestCheckedAt = resolved.checkedAt;
+    }
+    const material = await cache.material(image, digest, freshSince, partition);
+    return material === undefined ? undefined : { material: material.value, checkedAt: Math.min(digestCheckedAt, material.checkedAt) };
+  }
+
   return {
     kind: 'cosign',
     // `signal` is the caller's budget: it aborts the registry requests together with the
     // verifier's own deadline, whichever ends first.
-    async verify(image: ImageReference, requirement: CosignRequirement, _now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
+    // With a cache: within the freshness window the recorded material answers (checked again
+    // under this requirement) without the registry; past it the registry is read and the
+    // recording replaced; when the registry is unavailable, a recording at most freshness +
+    // max-stale old answers, marked stale. Exactly the Notary cache's rules.
+    async verify(image: ImageReference, requirement: CosignRequirement, now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
       const registry = credentials === undefined ? anonymous : anonymous.withCredentials(credentials);
       const authorities = requirement.authorities;
       if (authorities.length === 0 || requirement.threshold < 1 || requirement.threshold > authorities.length) {
@@ -106,47 +213,37 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         if (isKeyAuthority(authority)) loadCosignKey(authority.publicKeyPem, authority.name);
         else if (tlog === 'off') throw new TrustgateError(ErrorCode.POLICY_INVALID, `keyless authority ${authority.name} cannot be checked with tlog: off`);
       }
+      const nowMs = now.getTime();
+      // Material read with the workload's credentials stays with those credentials.
+      const partition = credentialFingerprint(credentials?.forRepository(image.registry, image.repository) ?? []);
+      const recalled = await recall(image, nowMs - freshnessMs, partition);
+      const age = recalled === undefined ? undefined : nowMs - recalled.checkedAt;
+      if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
+        const fresh = await checkRecorded(recalled.material, requirement, tlog, signal);
+        if (fresh !== undefined) return fresh;
+      }
       const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
-      const digest = await registry.resolveDigest(image, deadline);
-      const reasons: TrustgateError[] = [];
-      const layers = await registry.listSignatures(image, digest, deadline);
-      const referrers = await registry.listBundleReferrers(image, digest, deadline).catch((thrown: unknown) => {
-        const error = fatalOr(thrown, signal);
-        reasons.push(new TrustgateError(error.code, `referrers of ${digest}: ${error.message}`, { cause: error }));
-        return [] as readonly BundleReferrer[];
-      });
-      if (layers.length === 0 && referrers.length === 0 && reasons.length === 0) {
-        throw new TrustgateError(
-          ErrorCode.COSIGN_SIGNATURE_MISSING,
-          `no cosign signatures for ${digest} (nothing at tag ${digest.replace(':', '-')}.sig and no Sigstore bundle among its referrers)`,
-        );
-      }
-      const root = await rootsFor(authorities, tlog, signal);
-      const satisfied = new Map<string, string>();
-      const sources: (() => Promise<Candidate>)[] = [
-        ...layers.map((layer) => () => classicCandidate(registry, image, layer, deadline)),
-        ...referrers.map((referrer) => () => bundleCandidate(registry, image, referrer, digest, deadline)),
-      ];
-      for (const next of sources) {
-        if (satisfied.size === authorities.length) break;
-        const pending = authorities.filter((authority) => !satisfied.has(authority.name));
-        try {
-          const candidate = await next();
-          const signers = await checkCandidate(candidate, pending, digest, tlog, root);
-          for (const [name, detail] of signers) satisfied.set(name, detail);
-        } catch (thrown) {
-          reasons.push(fatalOr(thrown, signal));
+      let material: SignatureMaterial | undefined;
+      try {
+        const digest = await registry.resolveDigest(image, deadline);
+        material = emptyMaterial(image, digest);
+        return await check(recordingSource(registry, image, material, deadline), digest, requirement, tlog, signal);
+      } catch (error) {
+        if (isTrustgateError(error) && error.code === ErrorCode.REGISTRY_UNAVAILABLE) {
+          // Nothing of an interrupted read is kept: it would replace a complete recording.
+          material = undefined;
+          if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs + maxStaleMs) {
+            const stale = await checkRecorded(recalled.material, requirement, tlog, signal);
+            if (stale !== undefined) {
+              deps.logger.warn('registry unavailable, serving cached cosign signatures', { image: `${image.registry}/${image.repository}`, digest: stale.digest, stale: true, ageMs: age, error: error.message });
+              return { ...stale, stale: true };
+            }
+          }
         }
+        throw error;
+      } finally {
+        if (material !== undefined && cache !== undefined) await cache.save(image, material.digest, material, nowMs, partition);
       }
-      if (satisfied.size >= requirement.threshold) {
-        const signers = authorities.flatMap((authority) => {
-          const detail = satisfied.get(authority.name);
-          return detail === undefined ? [] : [`cosign:${authority.name}${detail}`];
-        });
-        deps.logger.info('cosign signatures verified', { digest, signers });
-        return { digest, signers };
-      }
-      throw notVerified(requirement, satisfied.size, layers.length + referrers.length, reasons);
     },
   };
 }
@@ -177,7 +274,7 @@ async function rootsForImpl(
 }
 
 // A classic layer: its payload (read once) and annotations.
-async function classicCandidate(registry: RegistryClient, image: ImageReference, layer: SignatureLayer, deadline: Deadline): Promise<Candidate> {
+async function classicCandidate(source: SignatureSource, layer: SignatureLayer): Promise<Candidate> {
   const where = `signature ${layer.index} (${layer.digest})`;
   if (layer.mediaType !== MEDIA_TYPES.simpleSigning) {
     throw new TrustgateError(ErrorCode.COSIGN_PAYLOAD_INVALID, `${where} is not of media type ${MEDIA_TYPES.simpleSigning}`);
@@ -186,7 +283,7 @@ async function classicCandidate(registry: RegistryClient, image: ImageReference,
     throw new TrustgateError(ErrorCode.COSIGN_SIGNATURE_INVALID, `${where} has no base64 signature annotation`);
   }
   const signature = layer.signature;
-  const payload = await registry.fetchPayload(image, layer, deadline);
+  const payload = await source.fetchPayload(layer);
   const parts = {
     payload,
     signature,
@@ -203,13 +300,14 @@ async function classicCandidate(registry: RegistryClient, image: ImageReference,
 }
 
 // A v3 bundle referrer: its bundle, read once.
-async function bundleCandidate(registry: RegistryClient, image: ImageReference, referrer: BundleReferrer, digest: string, deadline: Deadline): Promise<Candidate> {
+async function bundleCandidate(source: SignatureSource, referrer: BundleReferrer): Promise<Candidate> {
   const where = `bundle ${referrer.index} (${referrer.digest})`;
   try {
-    const { bundle } = await registry.fetchBundle(image, referrer, digest, deadline);
+    const bundle = await source.fetchBundle(referrer);
     return { where, bundleFor: () => bundle, checkClaim: (claimed) => checkSignatureEnvelope(bundle, claimed) };
   } catch (thrown) {
-    const error = toTrustgateError(thrown);
+    if (!isTrustgateError(thrown)) throw thrown;
+    const error = thrown;
     if (error.code === ErrorCode.REGISTRY_UNAVAILABLE || error.code === ErrorCode.INTERNAL) throw thrown;
     throw new TrustgateError(error.code, `${where}: ${error.message}`, { cause: error });
   }

@@ -90,9 +90,11 @@ export interface BundleReferrer {
   readonly digest: string;
 }
 
-// A referrer's bundle: the JSON document, not yet verified.
+// A referrer's bundle: the JSON document, not yet verified, and the blob's bytes it was
+// parsed from (what the trust cache keeps).
 export interface ReferrerBundle {
   readonly bundle: unknown;
+  readonly bytes: Uint8Array;
 }
 
 export interface RegistryClient {
@@ -261,7 +263,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       if (sha256(blob.body) !== blobDigest || blob.body.length !== size) {
         throw new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, `referrer ${referrer.index} bundle from ${blobUrl} does not hash to ${blobDigest} (${size} bytes)`);
       }
-      return { bundle: parseJsonBytes(blob.body, ErrorCode.COSIGN_BUNDLE_INVALID, `referrer ${referrer.index} bundle`) };
+      return { bundle: parseJsonBytes(blob.body, ErrorCode.COSIGN_BUNDLE_INVALID, `referrer ${referrer.index} bundle`), bytes: blob.body };
     },
   };
 }
