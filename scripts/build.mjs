@@ -3,14 +3,15 @@
 //   dist/cli-chunks/*.mjs                     imports each command's chunk when it runs
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external): an entry
 //   dist/functions/<name>/chunks/*.mjs        and the chunks it imports when first needed
-//   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
+//   dist/functions/<name>/openwhisk/          OpenWhisk zip action's folder (see below);
+//   dist/functions/<name>/openwhisk-maps/     its source maps, kept out of the zip
 // A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
 // All target Node 20, with source maps; the function bundles are minified (a cold container
 // parses every byte it loads). Names are not kept (esbuild keepNames): it wraps every
 // function created at run time in a naming call, which the per-request path pays for, and
 // nothing matches on function or class names (errors carry literal names and codes).
 import { build } from 'esbuild';
-import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 
@@ -37,13 +38,13 @@ const cliBuild = {
   banner: { js: requireShim },
 };
 const builds = [];
+const openwhiskActions = [];
 // Function bundles: what a handler's start-up does not use is imported where it is used (the
 // DynamoDB store, the heavy verifier libraries). The Lambda bundle is split like the CLI, so
 // such code sits in chunks a cold start never reads, and an external package (the runtime's
 // AWS SDK) imported there is imported only then; without splitting, esbuild would hoist its
-// import to the top of the bundle. An OpenWhisk action is one file: there such code is
-// evaluated on first use (esbuild wraps a dynamically imported module in an init function)
-// but still parsed at start.
+// import to the top of the bundle. The OpenWhisk action is split the same way (the AWS SDK
+// inlined: the runtime has none) and deployed as a zip action, see openwhiskFolder below.
 for (const name of readdirSync(join(root, 'functions'))) {
   const dir = join(root, 'functions', name);
   if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'handler.ts'))) continue;
@@ -63,26 +64,74 @@ for (const name of readdirSync(join(root, 'functions'))) {
   if (!existsSync(join(dir, 'openwhisk.ts'))) continue;
   builds.push({
     ...common,
-    entryPoints: [`functions/${name}/openwhisk.ts`],
-    outfile: `dist/functions/${name}/openwhisk.cjs`,
-    format: 'cjs',
+    entryPoints: { action: `functions/${name}/openwhisk.ts` },
+    outdir: openwhiskFolder(name),
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+    format: 'esm',
     minify: true,
-    // CommonJS has no import.meta: give modules that resolve files relative to themselves
-    // the bundle's own URL.
-    banner: { js: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-    define: { 'import.meta.url': '__trustgateModuleUrl' },
+    // Maps carry no sourceMappingURL comment and are moved out of the folder after the build:
+    // the zip (what a cold container unpacks) holds only code.
+    sourcemap: 'external',
+    banner: { js: requireShim },
   });
+  openwhiskActions.push(name);
+}
+
+// The folder `trustgate deploy openwhisk` zips into the action (manifest.yaml's `function`).
+// Apache OpenWhisk's Node.js runtime (openwhisk-runtime-nodejs, core/nodejsActionBase/runner.js)
+// initialises a zip action by unpacking it with `unzip`, chdir-ing into it and evaluating
+// `require(<folder>).<main>`: Node resolves the folder through package.json `main` (runner.js
+// rejects a zip with neither package.json nor index.js), and the runtime's CommonJS `require`
+// cannot load an ES module on its Node 20 (20.17 in the nodejs:20 image). So the entry is a
+// CommonJS index.cjs whose dynamic import() loads the ESM action, and its chunks on first use.
+// package.json lists no dependencies: with some and no node_modules, runner.js runs
+// `npm install` at init.
+function openwhiskFolder(name) {
+  return `dist/functions/${name}/openwhisk`;
+}
+
+// Where its source maps go.
+function openwhiskMapsFolder(name) {
+  return `dist/functions/${name}/openwhisk-maps`;
+}
+
+const OPENWHISK_INDEX = readFileSync(join(root, 'functions/platform/openwhisk-index.cjs'), 'utf8');
+
+// Writes the CommonJS entry and package.json beside the built action and moves its source maps
+// out of the folder (to openwhisk-maps/, same relative paths).
+function finishOpenWhiskFolder(name) {
+  const folder = join(root, openwhiskFolder(name));
+  writeFileSync(join(folder, 'index.cjs'), OPENWHISK_INDEX);
+  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
+  for (const file of readdirSync(folder, { recursive: true })) {
+    if (!file.endsWith('.map')) continue;
+    const target = join(root, openwhiskMapsFolder(name), file);
+    mkdirSync(dirname(target), { recursive: true });
+    renameSync(join(folder, file), target);
+  }
+}
+
+// The total size of the files under a folder.
+function folderSize(folder) {
+  return readdirSync(folder, { recursive: true }).reduce((total, file) => {
+    const stats = statSync(join(folder, file));
+    return stats.isFile() ? total + stats.size : total;
+  }, 0);
 }
 
 await Promise.all([build(cliBuild), ...builds.map((options) => build(options))]);
+for (const name of openwhiskActions) finishOpenWhiskFolder(name);
 const chunks = readdirSync(join(root, CLI_CHUNKS)).filter((name) => name.endsWith('.mjs'));
 const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CLI_CHUNKS, name)).size, 0);
 const sizes = [
   ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
   [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
   ...builds.map((options) => {
-    const file = options.outfile ?? join(options.outdir, 'aws.mjs');
+    if (options.outdir.endsWith('/openwhisk')) return [`${options.outdir}/ (zip action)`, folderSize(join(root, options.outdir))];
+    const file = join(options.outdir, 'aws.mjs');
     return [relative(root, join(root, file)), statSync(join(root, file)).size];
   }),
 ];
-for (const [name, size] of sizes) console.log(`${name.padEnd(44)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);
+for (const [name, size] of sizes) console.log(`${name.padEnd(48)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);
