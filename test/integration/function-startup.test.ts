@@ -83,47 +83,53 @@ export async function load(url, context, nextLoad) {
   // The module URLs a process loads when it imports the Lambda bundle, and the sources (from
   // the source maps) of the bundle files among them.
   function loadedByImport(name: string): Loaded {
+    const log = join(scratch, `${name}.log`);
+    writeFileSync(log, '');
     const bundle = pathToFileURL(bundlePath(name, 'lambda')).href;
-    return loadedBy(name, scratch, ['--input-type=module', '-e', `await import(${JSON.stringify(bundle)})`], ENV, (url) => {
-      if (!url.startsWith(`${DIST}/`)) return undefined;
-      return `${join(PROJECT_ROOT, 'dist', url.slice(DIST.length + 1))}.map`;
+    const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, '--input-type=module', '-e', `await import(${JSON.stringify(bundle)})`], {
+      cwd: scratch,
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: log, ...ENV },
+      timeout: 60_000,
     });
+    const urls = readFileSync(log, 'utf8').split('\n').filter((url) => url !== '');
+    const maps = urls.filter((url) => url.startsWith(`${DIST}/`)).map((url) => `${join(PROJECT_ROOT, 'dist', url.slice(DIST.length + 1))}.map`);
+    return { status: run.status, stderr: run.stderr, urls, sources: sourcesOf(maps) };
   }
 
   // The same for the OpenWhisk zip action: the zip `trustgate deploy openwhisk` sends, given to
   // the runtime's init (unpacked in a fresh working directory, required; the configuration as
-  // init-time parameters). The process ends once the import the entry started has settled.
+  // init-time parameters). The action is CommonJS, loaded synchronously by the init: the files
+  // it loaded are those in require's cache once the init has answered, and nothing may have
+  // gone through the ES module loader.
   async function loadedByOpenWhiskInit(name: string): Promise<Loaded> {
     const { code, binary } = await readActionCode(bundlePath(name, 'openwhisk'));
     const message = join(scratch, `${name}-init.json`);
     writeFileSync(message, JSON.stringify({ code, binary, main: 'main', env: ENV }));
     const cwd = mkdtempSync(join(scratch, `${name}-runtime-`));
-    const script = `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(require('node:fs').readFileSync(${JSON.stringify(message)}, 'utf8')))`;
-    const unpacked = `${pathToFileURL(cwd).href}/`;
-    return loadedBy(name, cwd, ['-e', script], {}, (url) => {
-      if (!url.startsWith(unpacked)) return undefined;
-      const file = url.slice(unpacked.length).replace(/^[^/]+\//, '');
-      return `${join(PROJECT_ROOT, 'dist/functions', name, 'openwhisk-maps', file)}.map`;
-    });
-  }
-
-  // Runs node with `args` under the recording hooks; `mapOf` names the source map of a loaded
-  // URL that belongs to the bundle.
-  function loadedBy(name: string, cwd: string, args: readonly string[], env: Record<string, string>, mapOf: (url: string) => string | undefined): Loaded {
-    const log = join(scratch, `${name}-${args[0] ?? ''}.log`);
-    writeFileSync(log, '');
-    const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, ...args], {
+    const esmLog = join(scratch, `${name}-esm.log`);
+    const required = join(scratch, `${name}-required.log`);
+    writeFileSync(esmLog, '');
+    const script =
+      `const { readFileSync, writeFileSync } = require('node:fs');` +
+      `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(readFileSync(${JSON.stringify(message)}, 'utf8')))` +
+      `.then(() => writeFileSync(${JSON.stringify(required)}, Object.keys(require.cache).join('\\n')));`;
+    const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, '-e', script], {
       cwd,
       encoding: 'utf8',
-      env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: log, ...env },
+      env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: esmLog },
       timeout: 60_000,
     });
-    const urls = readFileSync(log, 'utf8').split('\n').filter((url) => url !== '');
-    const sources = urls
-      .flatMap((url) => mapOf(url) ?? [])
-      .flatMap((map) => (JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }).sources)
-      .map((source) => source.replace(/^(\.\.\/)+/, ''));
-    return { status: run.status, stderr: run.stderr, urls, sources };
+    expect(readFileSync(esmLog, 'utf8').split('\n').filter((url) => url.startsWith('file:'))).toEqual([]);
+    const files = existsSync(required) ? readFileSync(required, 'utf8').split('\n').filter((file) => file !== '' && file !== OPENWHISK_RUNTIME) : [];
+    const unpacked = `${cwd}/`;
+    const maps = files.filter((file) => file.startsWith(unpacked)).map((file) => `${join(PROJECT_ROOT, 'dist/functions', name, 'openwhisk-maps', file.slice(unpacked.length).replace(/^[^/]+\//, ''))}.map`);
+    return { status: run.status, stderr: run.stderr, urls: files.map((file) => pathToFileURL(file).href), sources: sourcesOf(maps) };
+  }
+
+  // The sources the given source maps name, relative to the project.
+  function sourcesOf(maps: readonly string[]): string[] {
+    return maps.flatMap((map) => (JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }).sources).map((source) => source.replace(/^(\.\.\/)+/, ''));
   }
 
   const packagesOf = (sources: readonly string[]): string[] => [...new Set(sources.flatMap((source) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1] ?? []))];
