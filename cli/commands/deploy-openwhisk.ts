@@ -67,6 +67,7 @@ async function readActionsCode(plan: DeployPlan): Promise<Map<string, ActionCode
       code.set(action.name, await readActionCode(action.codeFile));
     } catch (error) {
       if (error instanceof ConfigError) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read the code of ${action.name}: ${(error as Error).message}`);
       missing.push(`${action.name}: ${relative(process.cwd(), action.codeFile)} is missing`);
     }
   }
