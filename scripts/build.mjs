@@ -70,8 +70,9 @@ for (const name of readdirSync(join(root, 'functions'))) {
 // (openwhisk-runtime-nodejs, core/nodejsActionBase/runner.js) initialises a zip action by
 // unpacking it with `unzip`, chdir-ing into it and evaluating `require(<folder>).<main>`,
 // synchronously: Node resolves the folder through package.json `main` (runner.js rejects a zip
-// with neither package.json nor index.js), and on the image's Node 20 (20.17) that CommonJS
-// `require` cannot load an ES module. So the action is split like the Lambda bundle (ESM code
+// with neither package.json nor index.js), and that CommonJS `require` cannot load an ES
+// module on the image's Node 20 (20.17 by its changelog; require() of ES modules is on by
+// default only from 20.19). So the action is split like the Lambda bundle (ESM code
 // splitting, the AWS SDK inlined: the runtime has none) and each output file is then turned
 // into CommonJS: static imports become require() calls and dynamic import() becomes
 // `Promise.resolve().then(() => require(...))`, so the init requires index.cjs and the chunks
