@@ -3,14 +3,15 @@
 //   dist/cli-chunks/*.mjs                     imports each command's chunk when it runs
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external): an entry
 //   dist/functions/<name>/chunks/*.mjs        and the chunks it imports when first needed
-//   dist/functions/<name>/openwhisk.cjs       OpenWhisk plain-code action exporting main
+//   dist/functions/<name>/openwhisk/          OpenWhisk zip action's folder: CommonJS entry
+//   dist/functions/<name>/openwhisk-maps/     and chunks (see below), its source maps apart
 // A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
 // All target Node 20, with source maps; the function bundles are minified (a cold container
 // parses every byte it loads). Names are not kept (esbuild keepNames): it wraps every
 // function created at run time in a naming call, which the per-request path pays for, and
 // nothing matches on function or class names (errors carry literal names and codes).
-import { build } from 'esbuild';
-import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
+import { build, transform } from 'esbuild';
+import { readdirSync, statSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 
@@ -37,13 +38,13 @@ const cliBuild = {
   banner: { js: requireShim },
 };
 const builds = [];
+const openwhiskBuilds = [];
 // Function bundles: what a handler's start-up does not use is imported where it is used (the
 // DynamoDB store, the heavy verifier libraries). The Lambda bundle is split like the CLI, so
 // such code sits in chunks a cold start never reads, and an external package (the runtime's
 // AWS SDK) imported there is imported only then; without splitting, esbuild would hoist its
-// import to the top of the bundle. An OpenWhisk action is one file: there such code is
-// evaluated on first use (esbuild wraps a dynamically imported module in an init function)
-// but still parsed at start.
+// import to the top of the bundle. The OpenWhisk action is split the same way (the AWS SDK
+// inlined: the runtime has none) and deployed as a zip action, see buildOpenWhiskAction.
 for (const name of readdirSync(join(root, 'functions'))) {
   const dir = join(root, 'functions', name);
   if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'handler.ts'))) continue;
@@ -61,28 +62,82 @@ for (const name of readdirSync(join(root, 'functions'))) {
     external: ['@aws-sdk/*', 'better-sqlite3'],
   });
   if (!existsSync(join(dir, 'openwhisk.ts'))) continue;
-  builds.push({
+  openwhiskBuilds.push({ name, build: buildOpenWhiskAction(name) });
+}
+
+// The OpenWhisk action: a folder `trustgate deploy openwhisk` zips into a zip action
+// (manifest.yaml's `function`), CommonJS only. Apache OpenWhisk's Node.js runtime
+// (openwhisk-runtime-nodejs, core/nodejsActionBase/runner.js) initialises a zip action by
+// unpacking it with `unzip`, chdir-ing into it and evaluating `require(<folder>).<main>`,
+// synchronously: Node resolves the folder through package.json `main` (runner.js rejects a zip
+// with neither package.json nor index.js), and that CommonJS `require` cannot load an ES
+// module on the image's Node 20 (20.17 by its changelog; require() of ES modules is on by
+// default only from 20.19). So the action is split like the Lambda bundle (ESM code
+// splitting, the AWS SDK inlined: the runtime has none) and each output file is then turned
+// into CommonJS: static imports become require() calls and dynamic import() becomes
+// `Promise.resolve().then(() => require(...))`, so the init requires index.cjs and the chunks
+// its start-up needs (no ES module loader at all), and the others load on first use.
+// package.json lists no dependencies: with some and no node_modules, runner.js runs
+// `npm install` at init. Source maps go to openwhisk-maps/ (same relative paths), out of the
+// zip a cold container unpacks.
+async function buildOpenWhiskAction(name) {
+  const folder = join(root, `dist/functions/${name}/openwhisk`);
+  const maps = join(root, `dist/functions/${name}/openwhisk-maps`);
+  const split = await build({
     ...common,
-    entryPoints: [`functions/${name}/openwhisk.ts`],
-    outfile: `dist/functions/${name}/openwhisk.cjs`,
-    format: 'cjs',
+    entryPoints: { index: `functions/${name}/openwhisk.ts` },
+    outdir: folder,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.cjs' },
+    format: 'esm',
     minify: true,
-    // CommonJS has no import.meta: give modules that resolve files relative to themselves
-    // the bundle's own URL.
-    banner: { js: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-    define: { 'import.meta.url': '__trustgateModuleUrl' },
+    sourcemap: 'inline',
+    write: false,
   });
+  for (const file of split.outputFiles) {
+    const converted = await transform(file.text, {
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      minify: true,
+      supported: { 'dynamic-import': false },
+      sourcemap: 'external',
+      sourcefile: relative(folder, file.path),
+      // CommonJS has no import.meta: modules that resolve files relative to themselves get
+      // their file's own URL.
+      banner: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;",
+      define: { 'import.meta.url': '__trustgateModuleUrl' },
+    });
+    const map = join(maps, `${relative(folder, file.path)}.map`);
+    for (const [path, contents] of [[file.path, converted.code], [map, converted.map]]) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, contents);
+    }
+  }
+  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
+  return [`dist/functions/${name}/openwhisk/ (zip action)`, folderSize(folder)];
+}
+
+// The total size of the files under a folder.
+function folderSize(folder) {
+  return readdirSync(folder, { recursive: true }).reduce((total, file) => {
+    const stats = statSync(join(folder, file));
+    return stats.isFile() ? total + stats.size : total;
+  }, 0);
 }
 
 await Promise.all([build(cliBuild), ...builds.map((options) => build(options))]);
+const openwhiskSizes = await Promise.all(openwhiskBuilds.map((action) => action.build));
 const chunks = readdirSync(join(root, CLI_CHUNKS)).filter((name) => name.endsWith('.mjs'));
 const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CLI_CHUNKS, name)).size, 0);
 const sizes = [
   ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
   [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
   ...builds.map((options) => {
-    const file = options.outfile ?? join(options.outdir, 'aws.mjs');
+    const file = join(options.outdir, 'aws.mjs');
     return [relative(root, join(root, file)), statSync(join(root, file)).size];
   }),
+  ...openwhiskSizes,
 ];
-for (const [name, size] of sizes) console.log(`${name.padEnd(44)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);
+for (const [name, size] of sizes) console.log(`${name.padEnd(48)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);

@@ -5,6 +5,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
+import { readActionCode, type ActionCode } from '../openwhisk/action-code.js';
 import { applyDeployPlan, DeployStepError } from '../openwhisk/apply-deploy-plan.js';
 import { resolveCredentials } from '../openwhisk/credentials.js';
 import { decodeDeployPlan, type DeployPlan } from '../openwhisk/deploy-plan.js';
@@ -28,7 +29,7 @@ export async function runDeploy(args: readonly string[], io: CliIo): Promise<Exi
 
     const manifestFile = resolve(values.manifest);
     const plan = decodeDeployPlan(await readManifest(manifestFile), dirname(manifestFile), io.env);
-    const code = await readActionCode(plan);
+    const code = await readActionsCode(plan);
     const credentials = await resolveCredentials(io.env);
     auth = credentials.auth;
     await applyDeployPlan(plan, code, credentials, (line) => io.stdout(`${line}\n`));
@@ -57,14 +58,16 @@ async function readManifest(file: string): Promise<string> {
   }
 }
 
-// Every action's code, or one error naming every missing bundle.
-async function readActionCode(plan: DeployPlan): Promise<Map<string, string>> {
-  const code = new Map<string, string>();
+// Every action's code (a built folder is zipped), or one error naming every missing bundle.
+async function readActionsCode(plan: DeployPlan): Promise<Map<string, ActionCode>> {
+  const code = new Map<string, ActionCode>();
   const missing: string[] = [];
   for (const action of plan.actions) {
     try {
-      code.set(action.name, await readFile(action.codeFile, 'utf8'));
-    } catch {
+      code.set(action.name, await readActionCode(action.codeFile));
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read the code of ${action.name}: ${(error as Error).message}`);
       missing.push(`${action.name}: ${relative(process.cwd(), action.codeFile)} is missing`);
     }
   }

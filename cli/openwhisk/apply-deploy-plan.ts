@@ -3,6 +3,7 @@
 // the first failure and says which entity failed; the API key never appears in a message.
 import openwhisk from 'openwhisk';
 import { isPlainObject } from '../../shared/json.js';
+import type { ActionCode } from './action-code.js';
 import type { OpenWhiskCredentials } from './credentials.js';
 import type { ActionPlan, DeployPlan, TriggerPlan } from './deploy-plan.js';
 
@@ -18,7 +19,7 @@ type KeyValue = { readonly key: string; readonly value: unknown };
 // deployment before it starts.
 export async function applyDeployPlan(
   plan: DeployPlan,
-  code: ReadonlyMap<string, string>,
+  code: ReadonlyMap<string, ActionCode>,
   credentials: OpenWhiskCredentials,
   log: (line: string) => void,
 ): Promise<void> {
@@ -32,9 +33,9 @@ export async function applyDeployPlan(
     log(`updated package ${name}`);
   }
   for (const action of plan.actions) {
-    const source = code.get(action.name) ?? '';
+    const source = code.get(action.name) ?? { code: '', binary: false, bytes: 0 };
     await step(`action ${action.name}`, () => ow.actions.update({ name: action.name, action: toActionBody(action, source) as never }));
-    log(`updated action ${action.name} (${action.kind}, ${(Buffer.byteLength(source) / 1024).toFixed(1)} KiB)`);
+    log(`updated action ${action.name} (${action.kind}${source.binary ? ', zip' : ''}, ${(source.bytes / 1024).toFixed(1)} KiB)`);
   }
   for (const trigger of plan.triggers) await applyTrigger(ow, trigger, log);
   for (const rule of plan.rules) {
@@ -43,11 +44,12 @@ export async function applyDeployPlan(
   }
 }
 
-// The action entity as the API takes it. Inputs become init-time parameters: OpenWhisk hands
-// them to the runtime's /init, which exports them as environment variables.
-function toActionBody(action: ActionPlan, source: string): Record<string, unknown> {
+// The action entity as the API takes it: a zip action's code is the archive in base64 with
+// `binary: true`. Inputs become init-time parameters: OpenWhisk hands them to the runtime's
+// /init, which exports them as environment variables.
+function toActionBody(action: ActionPlan, source: ActionCode): Record<string, unknown> {
   return {
-    exec: { kind: action.kind, code: source, binary: false, main: action.main },
+    exec: { kind: action.kind, code: source.code, binary: source.binary, main: action.main },
     annotations: toKeyValues(action.annotations),
     limits: action.limits,
     parameters: action.parameters.map(({ key, value }) => ({ key, value, init: true })),

@@ -111,7 +111,7 @@ function decodeAction(packageName: string, name: string, definition: unknown, co
   }
   rejectUnknown(definition, ACTION_FIELDS, path, problems);
   const file = definition['function'];
-  if (typeof file !== 'string' || file === '') problems.push(`${path}.function: must be the path of the action's code file`);
+  if (typeof file !== 'string' || file === '') problems.push(`${path}.function: must be the path of the action's code file or folder`);
   const runtime = definition['runtime'];
   if (typeof runtime !== 'string' || !/^nodejs:\d+$/.test(runtime)) problems.push(`${path}.runtime: must be a Node.js kind such as nodejs:20`);
   const main = definition['main'] ?? 'main';

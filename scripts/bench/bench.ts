@@ -3,9 +3,14 @@
 // test). Loopback only: a real notary-server (TLS), dynalite for the functions' DynamoDB
 // store, the built CLI and function bundles.
 //   1. Cold starts, one process each, against `node -e 0`: `trustgate --help`, importing each
-//      Lambda and OpenWhisk entry with its deployed configuration (a DynamoDB table named),
-//      and a cold invocation end to end (import plus the first verification of a signed image
-//      against notary-server, the trust state in DynamoDB).
+//      Lambda entry with its deployed configuration (a DynamoDB table named), the OpenWhisk
+//      runtime's init of each zip action as `trustgate deploy openwhisk` sends it (the zip
+//      written out, unpacked by `unzip` in a fresh directory, required, the configuration as
+//      init-time parameters, until the start-up import the entry begins has settled; see
+//      test/integration/support/openwhisk-runtime.cjs) beside the same init of a one-line zip
+//      action (the runtime's own share), and a cold invocation end to end on each platform
+//      (start plus the first verification of a signed image against notary-server, the trust
+//      state in DynamoDB).
 //   2. A cold `trustgate verify IMAGE --trust-server URL` with a fresh state directory against
 //      Notary's own client, `notary lookup` with a fresh trust directory, same server and tag.
 //   3. Warm `/admit` (a Pod with three signed images) against the echo floor: a bare Node
@@ -28,6 +33,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readActionCode } from '../../cli/openwhisk/action-code.js';
+import { createZip } from '../../cli/openwhisk/zip-archive.js';
 import { objectOfKind, podSpec, reviewFor } from '../../test/support/admission-reviews.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../../test/support/dynalite-server.js';
 import { uniqueGun } from '../../test/integration/support/scenarios.js';
@@ -47,6 +54,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'bin/trustgate.mjs');
 const FUNCTIONS = ['policy-lookup', 'verify-image', 'sign-callback', 'callback-authorizer'] as const;
 const WITH_OPENWHISK = new Set(['policy-lookup', 'verify-image', 'sign-callback']);
+const OPENWHISK_RUNTIME = join(ROOT, 'test/integration/support/openwhisk-runtime.cjs');
 
 interface StartCase {
   readonly name: string;
@@ -58,6 +66,8 @@ interface StartCase {
   readonly status: number;
   // What the ratio is taken against: a case name (default `node -e 0`).
   readonly baseline?: string;
+  // The working directory, computed per run (default the project root).
+  readonly cwd?: () => string;
 }
 
 // Milliseconds of wall time from spawn to exit. Asynchronous: dynalite answers from this
@@ -65,7 +75,7 @@ interface StartCase {
 async function timeOnce(item: StartCase): Promise<number> {
   const args = item.args();
   const started = performance.now();
-  const child = spawn(item.command, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...item.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(item.command, args, { cwd: item.cwd?.() ?? ROOT, env: { PATH: process.env['PATH'] ?? '', ...item.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -113,9 +123,24 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
   };
   // Node reads extra CA certificates at start: only the runs that verify get them.
   const invocationEnv = { ...functionEnv, NODE_EXTRA_CA_CERTS: env.caFile };
-  const bundle = (name: string, platform: 'aws' | 'openwhisk') => join(ROOT, 'dist/functions', name, platform === 'aws' ? 'aws.mjs' : 'openwhisk.cjs');
-  const importLambda = (name: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(bundle(name, 'aws')).href)})`];
-  const requireAction = (name: string) => ['-e', `require(${JSON.stringify(bundle(name, 'openwhisk'))})`];
+  const bundle = (name: string) => join(ROOT, 'dist/functions', name, 'aws.mjs');
+  const importLambda = (name: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(bundle(name)).href)})`];
+  // OpenWhisk: each action's /init message (the zip as deployed, the configuration as init-time
+  // parameters) in a file; the runtime unpacks it in its working directory, a fresh one per run.
+  const initMessages = new Map<string, string>();
+  const writeInitMessage = (name: string, code: { readonly code: string; readonly binary: boolean }) => {
+    const file = join(scratch, `${name}-init.json`);
+    writeFileSync(file, JSON.stringify({ code: code.code, binary: code.binary, main: 'main', env: functionEnv }));
+    initMessages.set(name, file);
+  };
+  for (const name of WITH_OPENWHISK) writeInitMessage(name, await readActionCode(join(ROOT, 'dist/functions', name, 'openwhisk')));
+  const oneLine = createZip([{ name: 'index.js', data: Buffer.from('exports.main = async (params) => ({ body: params });\n') }]);
+  writeInitMessage('one-line', { code: oneLine.toString('base64'), binary: true });
+  const runtimeDirs = freshDir(join(scratch, 'openwhisk-runtime'));
+  mkdirSync(join(scratch, 'openwhisk-runtime'));
+  const initAction = (name: string, then = '') =>
+    `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(require('node:fs').readFileSync(${JSON.stringify(initMessages.get(name))}, 'utf8')))${then}`;
+  const openwhiskInit = (name: string): StartCase => ({ name: `${name} OpenWhisk init`, command: process.execPath, args: () => ['-e', initAction(name)], cwd: runtimeDirs, status: 0 });
   const request = { image: `${gun}:v1`, namespace: 'default' };
   const event = {
     version: '2.0',
@@ -129,9 +154,9 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
   const invokeLambda = [
     '--input-type=module',
     '-e',
-    `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle('verify-image', 'aws')).href)}); const answer = await handler(${JSON.stringify(event)}, {}); const verdict = JSON.parse(answer.body); ${check}`,
+    `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle('verify-image')).href)}); const answer = await handler(${JSON.stringify(event)}, {}); const verdict = JSON.parse(answer.body); ${check}`,
   ];
-  const invokeAction = ['-e', `require(${JSON.stringify(bundle('verify-image', 'openwhisk'))}).main(${JSON.stringify(request)}).then((answer) => { const verdict = answer.body; ${check} })`];
+  const invokeAction = ['-e', initAction('verify-image', `.then((main) => main(${JSON.stringify(request)})).then((answer) => { const verdict = answer.body; ${check} })`)];
 
   const cliState = freshDir(join(scratch, 'cli-state'));
   const notaryTrust = freshDir(join(scratch, 'notary-trust'));
@@ -141,10 +166,12 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
     { name: 'trustgate --help', command: process.execPath, args: () => [CLI, '--help'], status: 0 },
     ...FUNCTIONS.flatMap((name): StartCase[] => [
       { name: `${name} Lambda import`, command: process.execPath, args: () => importLambda(name), env: functionEnv, status: 0 },
-      ...(WITH_OPENWHISK.has(name) ? [{ name: `${name} OpenWhisk load`, command: process.execPath, args: () => requireAction(name), env: functionEnv, status: 0 }] : []),
+      ...(WITH_OPENWHISK.has(name) ? [openwhiskInit(name)] : []),
     ]),
+    openwhiskInit('one-line'),
     { name: 'verify-image Lambda cold invocation', command: process.execPath, args: () => invokeLambda, env: invocationEnv, status: 0 },
-    { name: 'verify-image OpenWhisk cold activation', command: process.execPath, args: () => invokeAction, env: invocationEnv, status: 0 },
+    // Node reads NODE_EXTRA_CA_CERTS at start: the runtime's environment, not an init parameter.
+    { name: 'verify-image OpenWhisk cold activation', command: process.execPath, args: () => invokeAction, env: { NODE_EXTRA_CA_CERTS: env.caFile }, cwd: runtimeDirs, status: 0 },
     {
       name: 'notary lookup (fresh trust dir)',
       command: 'notary',

@@ -1,7 +1,9 @@
 // The built bundles, driven as each platform drives them: Lambda imports the ESM bundle and
-// awaits handler(API Gateway HTTP API v2 event); OpenWhisk evaluates the single CommonJS file
-// and awaits main(params). Each runs in a process whose environment is the function's
-// configuration, next to nothing but what the platform itself provides.
+// awaits handler(API Gateway HTTP API v2 event); OpenWhisk's Node.js runtime gets the zip
+// action `trustgate deploy openwhisk` sends, unpacks and requires it at init, and awaits
+// main(params). Each runs in a process of its own with the function's configuration (the
+// environment on Lambda, init-time parameters on OpenWhisk), next to nothing but what the
+// platform itself provides.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findClosedPort } from '../support/local-http-server.js';
@@ -148,7 +150,7 @@ describe('callback-authorizer Lambda bundle (aws.mjs)', () => {
   });
 });
 
-describe('verify-image OpenWhisk action (openwhisk.cjs)', () => {
+describe('verify-image OpenWhisk zip action', () => {
   let results: unknown[];
   beforeAll(async () => {
     const request = { image: '127.0.0.1:5000/team/app:v1', trust: { server: closedTrustServer, rootKeyIds: [ROOT_KEY_ID] } };
@@ -179,7 +181,7 @@ describe('verify-image OpenWhisk action (openwhisk.cjs)', () => {
   });
 });
 
-describe('policy-lookup OpenWhisk action (openwhisk.cjs)', () => {
+describe('policy-lookup OpenWhisk zip action', () => {
   it('answers main(params) and a clear 400 for empty params', async () => {
     const [matched, empty] = values(
       await runBundle('openwhisk', bundlePath('policy-lookup', 'openwhisk'), ENV, [

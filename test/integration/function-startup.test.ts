@@ -1,14 +1,17 @@
 // A function's cold start loads only what its start-up uses: the heavy verifier libraries,
 // the AWS SDK (the DynamoDB store), YAML and JSON Schema compilation are imported where they
 // are first used. Checked twice: on the sources (what each entry reaches by static imports,
-// which both platforms' bundles follow) and on the built Lambda bundles (which files a
-// process importing the handler actually loads, and which sources those files hold).
+// which both platforms' bundles follow) and on the built bundles (which files a process
+// loading them as its platform does actually loads, and which sources those files hold):
+// the Lambda entry imported, the OpenWhisk zip action unpacked and required by the runtime's
+// init, until the start-up import its entry begins has settled.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readActionCode } from '../../cli/openwhisk/action-code.js';
 import { bundlePath, ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
 import { packagesLoadedAtStartup } from './support/startup-imports.js';
 
@@ -16,7 +19,10 @@ import { packagesLoadedAtStartup } from './support/startup-imports.js';
 const LOADED_ON_FIRST_USE = ['@sigstore/', 'sigstore', 'openpgp', 'tuf-js', '@tufjs/models', '@kubernetes/', '@aws-sdk/', '@smithy/', 'ajv', 'yaml'];
 const isLoadedOnFirstUse = (name: string): boolean => LOADED_ON_FIRST_USE.some((heavy) => (heavy.endsWith('/') ? name.startsWith(heavy) : name === heavy));
 
+type Loaded = { readonly status: number | null; readonly stderr: string; readonly urls: readonly string[]; readonly sources: readonly string[] };
+const OPENWHISK_RUNTIME = join(PROJECT_ROOT, 'test/integration/support/openwhisk-runtime.cjs');
 const FUNCTIONS = readdirSync(join(PROJECT_ROOT, 'functions')).filter((name) => existsSync(join(PROJECT_ROOT, 'functions', name, 'handler.ts')));
+const OPENWHISK_FUNCTIONS = FUNCTIONS.filter((name) => existsSync(join(PROJECT_ROOT, 'functions', name, 'openwhisk.ts')));
 const ENTRIES = FUNCTIONS.flatMap((name) => ['aws.ts', 'openwhisk.ts'].filter((file) => existsSync(join(PROJECT_ROOT, 'functions', name, file))).map((file) => `functions/${name}/${file}`));
 
 describe('the start-up import check', () => {
@@ -39,7 +45,7 @@ describe('each function entry', () => {
   });
 });
 
-describe('the built Lambda bundles, imported as a cold container does', () => {
+describe('the built bundles, loaded as a cold container does', () => {
   let scratch: string;
   let hooks: string;
   const DIST = pathToFileURL(join(PROJECT_ROOT, 'dist')).href;
@@ -54,7 +60,7 @@ describe('the built Lambda bundles, imported as a cold container does', () => {
   };
 
   beforeAll(() => {
-    ensureBuilt(FUNCTIONS.map((name) => bundlePath(name, 'lambda')));
+    ensureBuilt([...FUNCTIONS.map((name) => bundlePath(name, 'lambda')), ...OPENWHISK_FUNCTIONS.map((name) => bundlePath(name, 'openwhisk'))]);
     scratch = mkdtempSync(join(tmpdir(), 'trustgate-function-start-'));
     // Runs in the loader's thread: each module's URL is appended to the log, as it is loaded.
     writeFileSync(
@@ -74,9 +80,9 @@ export async function load(url, context, nextLoad) {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  // The module URLs a process loads when it imports the bundle, and the sources (from the
-  // source maps) of the bundle files among them.
-  function loadedByImport(name: string): { readonly status: number | null; readonly urls: readonly string[]; readonly sources: readonly string[] } {
+  // The module URLs a process loads when it imports the Lambda bundle, and the sources (from
+  // the source maps) of the bundle files among them.
+  function loadedByImport(name: string): Loaded {
     const log = join(scratch, `${name}.log`);
     writeFileSync(log, '');
     const bundle = pathToFileURL(bundlePath(name, 'lambda')).href;
@@ -87,24 +93,73 @@ export async function load(url, context, nextLoad) {
       timeout: 60_000,
     });
     const urls = readFileSync(log, 'utf8').split('\n').filter((url) => url !== '');
-    const sources = urls
-      .filter((url) => url.startsWith(`${DIST}/`))
-      .flatMap((url) => (JSON.parse(readFileSync(`${join(PROJECT_ROOT, 'dist', url.slice(DIST.length + 1))}.map`, 'utf8')) as { sources: string[] }).sources)
-      .map((source) => source.replace(/^(\.\.\/)+/, ''));
-    return { status: run.status, urls, sources };
+    const maps = urls.filter((url) => url.startsWith(`${DIST}/`)).map((url) => `${join(PROJECT_ROOT, 'dist', url.slice(DIST.length + 1))}.map`);
+    return { status: run.status, stderr: run.stderr, urls, sources: sourcesOf(maps) };
   }
 
-  it.each(FUNCTIONS)('%s loads no package from outside its bundle and none of the heavy ones inlined', (name) => {
+  // The same for the OpenWhisk zip action: the zip `trustgate deploy openwhisk` sends, given to
+  // the runtime's init (unpacked in a fresh working directory, required; the configuration as
+  // init-time parameters). The action is CommonJS, loaded synchronously by the init: the files
+  // it loaded are those in require's cache once the init has answered, and nothing may have
+  // gone through the ES module loader.
+  async function loadedByOpenWhiskInit(name: string): Promise<Loaded> {
+    const { code, binary } = await readActionCode(bundlePath(name, 'openwhisk'));
+    const message = join(scratch, `${name}-init.json`);
+    writeFileSync(message, JSON.stringify({ code, binary, main: 'main', env: ENV }));
+    const cwd = mkdtempSync(join(scratch, `${name}-runtime-`));
+    const esmLog = join(scratch, `${name}-esm.log`);
+    const required = join(scratch, `${name}-required.log`);
+    writeFileSync(esmLog, '');
+    const script =
+      `const { readFileSync, writeFileSync } = require('node:fs');` +
+      `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(readFileSync(${JSON.stringify(message)}, 'utf8')))` +
+      `.then(() => writeFileSync(${JSON.stringify(required)}, Object.keys(require.cache).join('\\n')));`;
+    const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, '-e', script], {
+      cwd,
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: esmLog },
+      timeout: 60_000,
+    });
+    expect(readFileSync(esmLog, 'utf8').split('\n').filter((url) => url.startsWith('file:'))).toEqual([]);
+    const files = existsSync(required) ? readFileSync(required, 'utf8').split('\n').filter((file) => file !== '' && file !== OPENWHISK_RUNTIME) : [];
+    const unpacked = `${cwd}/`;
+    const maps = files.filter((file) => file.startsWith(unpacked)).map((file) => `${join(PROJECT_ROOT, 'dist/functions', name, 'openwhisk-maps', file.slice(unpacked.length).replace(/^[^/]+\//, ''))}.map`);
+    return { status: run.status, stderr: run.stderr, urls: files.map((file) => pathToFileURL(file).href), sources: sourcesOf(maps) };
+  }
+
+  // The sources the given source maps name, relative to the project.
+  function sourcesOf(maps: readonly string[]): string[] {
+    return maps.flatMap((map) => (JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }).sources).map((source) => source.replace(/^(\.\.\/)+/, ''));
+  }
+
+  const packagesOf = (sources: readonly string[]): string[] => [...new Set(sources.flatMap((source) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1] ?? []))];
+
+  it.each(FUNCTIONS)('%s (Lambda) loads no package from outside its bundle and none of the heavy ones inlined', (name) => {
     const loaded = loadedByImport(name);
     expect(loaded.status).toBe(0);
     expect(loaded.urls.filter((url) => url.includes('/node_modules/'))).toEqual([]);
-    const packages = [...new Set(loaded.sources.flatMap((source) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1] ?? []))];
-    expect(packages.filter(isLoadedOnFirstUse)).toEqual([]);
+    expect(packagesOf(loaded.sources).filter(isLoadedOnFirstUse)).toEqual([]);
   });
 
-  it('verify-image keeps the DynamoDB store in a chunk it has not loaded', () => {
+  it('verify-image (Lambda) keeps the DynamoDB store in a chunk it has not loaded', () => {
     const loaded = loadedByImport('verify-image');
     expect(loaded.sources).not.toContain('infra/store/dynamodb-table.ts');
     expect(readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/chunks')).some((file) => file.startsWith('dynamodb-table-'))).toBe(true);
+  });
+
+  it.each(OPENWHISK_FUNCTIONS)('%s (OpenWhisk) loads its action at init, no package from outside its zip and none of the heavy ones inlined', async (name) => {
+    const loaded = await loadedByOpenWhiskInit(name);
+    expect(loaded.stderr).toBe('');
+    expect(loaded.status).toBe(0);
+    expect(loaded.sources).toContain(`functions/${name}/openwhisk.ts`);
+    expect(loaded.urls.filter((url) => url.startsWith('file:') && !url.startsWith(pathToFileURL(scratch).href))).toEqual([]);
+    expect(packagesOf(loaded.sources).filter(isLoadedOnFirstUse)).toEqual([]);
+  });
+
+  it('verify-image (OpenWhisk) ships the DynamoDB store, openpgp and sigstore in chunks its init has not loaded', async () => {
+    const loaded = await loadedByOpenWhiskInit('verify-image');
+    expect(loaded.sources).not.toContain('infra/store/dynamodb-table.ts');
+    const chunks = readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/openwhisk/chunks'));
+    for (const prefix of ['dynamodb-table-', 'openpgp-', 'sigstore-check-']) expect(chunks.some((file) => file.startsWith(prefix))).toBe(true);
   });
 });

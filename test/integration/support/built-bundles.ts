@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
+// The Lambda entry file, or the OpenWhisk action's folder (deployed zipped).
 export function bundlePath(name: string, platform: 'lambda' | 'openwhisk'): string {
-  return join(PROJECT_ROOT, 'dist/functions', name, platform === 'lambda' ? 'aws.mjs' : 'openwhisk.cjs');
+  return join(PROJECT_ROOT, 'dist/functions', name, platform === 'lambda' ? 'aws.mjs' : 'openwhisk');
 }
 
 export function ensureBuilt(paths: readonly string[]): void {

@@ -1,39 +1,27 @@
-// Runs one built function bundle the way its platform does, in a process of its own whose
-// environment is the function's configuration. Reads {platform, bundle, calls} as JSON on
-// stdin and writes {results} or {loadError} as JSON to the file named by `out` (stdout is
-// the function's own log).
-//   lambda:    the ESM bundle is imported by Node's own loader (as the Lambda Node.js runtime
-//              does) and `handler(event, context)` is awaited for each event.
-//   openwhisk: the plain-code action is read and evaluated as CommonJS with a fresh module,
-//              exports and a require that resolves Node built-ins only (an action ships as
-//              one file), then `main(params)` is awaited for each params object.
+// Runs one built function bundle the way its platform does, in a process of its own. Reads
+// {platform, calls, out, ...} as JSON on stdin and writes {results} or {loadError} as JSON to
+// the file named by `out` (stdout is the function's own log).
+//   lambda:    `bundle`, the ESM entry, is imported by Node's own loader (as the Lambda
+//              Node.js runtime does) and `handler(event, context)` is awaited for each event;
+//              the process environment is the function's configuration.
+//   openwhisk: `message` is the /init message of a zip action ({code, binary, main, env}, the
+//              code as `trustgate deploy openwhisk` sends it): the runtime's init unpacks it in
+//              the working directory and requires it (see openwhisk-runtime.cjs), then
+//              `main(params)` is awaited for each params object.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { builtinModules, Module } from 'node:module';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import vm from 'node:vm';
 
 const input = JSON.parse(readFileSync(0, 'utf8'));
 const context = { functionName: 'trustgate-test', awsRequestId: 'req-1', getRemainingTimeInMillis: () => 30_000 };
+const { initializeZipAction } = createRequire(import.meta.url)('./openwhisk-runtime.cjs');
 
 async function load() {
   if (input.platform === 'lambda') {
     const module = await import(pathToFileURL(input.bundle).href);
     return (event) => module.handler(event, context);
   }
-  const code = readFileSync(input.bundle, 'utf8');
-  const module = { exports: {} };
-  const requireBuiltin = (specifier) => {
-    const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
-    if (!builtinModules.includes(name)) {
-      const error = new Error(`Cannot find module '${specifier}' (an OpenWhisk action has no node_modules)`);
-      error.code = 'MODULE_NOT_FOUND';
-      throw error;
-    }
-    return Module.createRequire(input.bundle)(specifier);
-  };
-  const wrapper = vm.runInThisContext(Module.wrap(code), { filename: input.bundle });
-  wrapper.call(module.exports, module.exports, requireBuiltin, module, input.bundle, input.bundle.replace(/\/[^/]*$/, ''));
-  return (params) => module.exports.main(params);
+  return initializeZipAction(input.message);
 }
 
 let run;

@@ -2,7 +2,7 @@
 // the calls it makes: the exact requests (method, path, Basic auth, bodies) are the contract,
 // since no real OpenWhisk can run here. The manifest is the project's own manifest.yaml.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { runDeploy } from '../../../cli/commands/deploy-openwhisk.js';
 import type { CliIo } from '../../../cli/io.js';
 import { findClosedPort, startLocalServer, type LocalServer } from '../../support/local-http-server.js';
 import { makeTempDir, removeDir } from '../../integration/support/temp-dir.js';
+import { unpackZip } from '../../integration/support/zip-entries.js';
 import { systemClock } from '../../../infra/clock/system-clock.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -84,14 +85,26 @@ beforeAll(() => {
   for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'PROXY', 'proxy', '__OW_NAMESPACE', '__OW_API_KEY']) delete process.env[name];
 });
 
-// A copy of the project's manifest beside stand-in bundles, so the requests carry known code.
+// The files of a stand-in action folder, laid out as the build lays out a zip action's.
+const standInFiles = (name: string): Record<string, string> => ({
+  'package.json': `{"name": "trustgate-${name}", "main": "index.cjs"}\n`,
+  'index.cjs': "exports.main = (params) => import('./action.mjs').then((action) => action.main(params));\n",
+  'action.mjs': "export const main = async () => (await import('./chunks/answer.mjs')).answer;\n",
+  'chunks/answer.mjs': `export const answer = { action: '${name}' };\n`,
+});
+
+// A copy of the project's manifest beside stand-in action folders, so the requests carry
+// known code.
 beforeEach(async () => {
   work = await makeTempDir('deploy-ow');
   manifest = join(work, 'manifest.yaml');
   await writeFile(manifest, await readFile(join(ROOT, 'manifest.yaml')));
   for (const name of ACTIONS) {
-    await mkdir(join(work, 'dist/functions', name), { recursive: true });
-    await writeFile(join(work, 'dist/functions', name, 'openwhisk.cjs'), `exports.main = async () => ({ action: '${name}' });\n`);
+    for (const [file, text] of Object.entries(standInFiles(name))) {
+      const path = join(work, 'dist/functions', name, 'openwhisk', file);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, text);
+    }
   }
 });
 
@@ -140,13 +153,14 @@ describe('runDeploy openwhisk', () => {
       expect(calls.every((call) => call.authorization === expected)).toBe(true);
     });
 
-    it('sends each action as a nodejs:20 web action requiring whisk auth, with its bundle as code and its limits', async () => {
+    it('sends each action as a nodejs:20 zip web action requiring whisk auth, with its limits', async () => {
       const { calls } = await deployWith();
       const action = calls.find((call) => call.url.includes('/actions/trustgate/verify-image'));
       expect(action?.body).toMatchObject({
-        exec: { kind: 'nodejs:20', code: "exports.main = async () => ({ action: 'verify-image' });\n", binary: false, main: 'main' },
+        exec: { kind: 'nodejs:20', binary: true, main: 'main' },
         limits: { timeout: 30000, memory: 512, logs: 10 },
       });
+      expect(Object.keys(action?.body?.['exec'] as object).sort()).toEqual(['binary', 'code', 'kind', 'main']);
       expect(action?.body?.['annotations']).toEqual(
         expect.arrayContaining([
           { key: 'web-export', value: true },
@@ -155,6 +169,15 @@ describe('runDeploy openwhisk', () => {
           { key: 'require-whisk-auth', value: true },
         ]),
       );
+    });
+
+    it.each(ACTIONS)('sends %s as the base64 zip of its built folder, which unzip unpacks to exactly its files', async (name) => {
+      const { calls } = await deployWith();
+      const action = calls.find((call) => call.url.endsWith(`/actions/trustgate/${name}?overwrite=true`));
+      const code = (action?.body?.['exec'] as { code: string }).code;
+      expect(code).toMatch(/^[A-Za-z0-9+/]+=*$/);
+      const unpacked = await unpackZip(Buffer.from(code, 'base64'), join(work, `unpacked-${name}`));
+      expect(Object.fromEntries([...unpacked].map(([file, data]) => [file, data.toString('utf8')]))).toEqual(standInFiles(name));
     });
 
     it('sends inputs as init-time parameters from the environment and leaves unset ones out', async () => {
@@ -250,11 +273,21 @@ describe('runDeploy openwhisk', () => {
 
   describe('when the configuration is unusable', () => {
     it('exits 2 without a request when a bundle is missing, telling the user to build', async () => {
-      await rm(join(work, 'dist/functions/sign-callback/openwhisk.cjs'));
+      await rm(join(work, 'dist/functions/sign-callback/openwhisk'), { recursive: true });
       const { code, io, calls } = await deployWith();
       expect(code).toBe(2);
       expect(io.err).toContain('npm run build');
       expect(io.err).toContain('trustgate/sign-callback');
+      expect(calls).toEqual([]);
+    });
+
+    it('exits 2 without a request when an action folder holds a symbolic link, never packing what it points to', async () => {
+      const secret = join(work, 'outside-secret.txt');
+      await writeFile(secret, 'not for the archive');
+      await symlink(secret, join(work, 'dist/functions/verify-image/openwhisk/chunks/leak.mjs'));
+      const { code, io, calls } = await deployWith();
+      expect(code).toBe(2);
+      expect(io.err).toContain('leak.mjs');
       expect(calls).toEqual([]);
     });
 
