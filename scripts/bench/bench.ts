@@ -8,7 +8,8 @@
 //      written out, unpacked by `unzip` in a fresh directory, required, the configuration as
 //      init-time parameters, until the start-up import the entry begins has settled; see
 //      test/integration/support/openwhisk-runtime.cjs) beside the same init of a one-line zip
-//      action (the runtime's own share), and a cold invocation end to end on each platform
+//      action (the runtime's own share) and the action's own load (its built folder required,
+//      as the runtime requires the unpacked zip), and a cold invocation end to end on each platform
 //      (start plus the first verification of a signed image against notary-server, the trust
 //      state in DynamoDB).
 //   2. A cold `trustgate verify IMAGE --trust-server URL` with a fresh state directory against
@@ -141,6 +142,15 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
   const initAction = (name: string, then = '') =>
     `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(require('node:fs').readFileSync(${JSON.stringify(initMessages.get(name))}, 'utf8')))${then}`;
   const openwhiskInit = (name: string): StartCase => ({ name: `${name} OpenWhisk init`, command: process.execPath, args: () => ['-e', initAction(name)], cwd: runtimeDirs, status: 0 });
+  // The action's own share of the init: requiring the built folder the zip is made of, with its
+  // configuration in the environment (the unpacking above is the runtime's, the same for any zip).
+  const openwhiskLoad = (name: string): StartCase => ({
+    name: `${name} OpenWhisk load (unpacked)`,
+    command: process.execPath,
+    args: () => ['-e', `if (typeof require(${JSON.stringify(join(ROOT, 'dist/functions', name, 'openwhisk'))}).main !== 'function') process.exit(3)`],
+    env: functionEnv,
+    status: 0,
+  });
   const request = { image: `${gun}:v1`, namespace: 'default' };
   const event = {
     version: '2.0',
@@ -166,7 +176,7 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
     { name: 'trustgate --help', command: process.execPath, args: () => [CLI, '--help'], status: 0 },
     ...FUNCTIONS.flatMap((name): StartCase[] => [
       { name: `${name} Lambda import`, command: process.execPath, args: () => importLambda(name), env: functionEnv, status: 0 },
-      ...(WITH_OPENWHISK.has(name) ? [openwhiskInit(name)] : []),
+      ...(WITH_OPENWHISK.has(name) ? [openwhiskInit(name), openwhiskLoad(name)] : []),
     ]),
     openwhiskInit('one-line'),
     { name: 'verify-image Lambda cold invocation', command: process.execPath, args: () => invokeLambda, env: invocationEnv, status: 0 },
