@@ -59,6 +59,7 @@ export function prepareRekorV2(bundle: Bundle, entity: SignedEntity, trust: Trus
     const log = trust.tlogs.find((candidate) => sigstoreCrypto.bufferEqual(candidate.logID, entry.logId.keyId));
     if (log === undefined) throw refuse(`Rekor v2 entry from log ${entry.logId.keyId.toString('base64')}, which the trusted root does not name`);
     if (entry.inclusionProof === undefined) throw refuse('Rekor v2 entry has no inclusion proof');
+    checkProofAgainstCheckpoint(entry.inclusionProof);
     // Security: a v2 entry carries no time of its own; without a TSA's time the log key's
     // validity (a retired or compromised key) and the certificate's could not be judged.
     if (times.length === 0) throw refuse('Rekor v2 entry without an RFC 3161 timestamp (a v2 log gives no integrated time)');
@@ -82,12 +83,26 @@ function guardInclusionProof(entry: TransparencyLogEntry): void {
   if (!DECIMAL_RE.test(proof.logIndex) || !DECIMAL_RE.test(proof.treeSize)) throw refuse('inclusion proof index or tree size is not a decimal number');
   const envelope = proof.checkpoint?.envelope ?? '';
   if (envelope.length > MAX_CHECKPOINT_CHARS) throw refuse(`checkpoint is longer than ${MAX_CHECKPOINT_CHARS} characters`);
-  const separator = envelope.indexOf('\n\n');
-  const header = separator < 0 ? [] : envelope.slice(0, separator + 1).trimEnd().split('\n');
+  const header = checkpointHeader(envelope);
   if (header[1] !== undefined && !DECIMAL_RE.test(header[1])) throw refuse('checkpoint log size is not a decimal number');
   for (const [, name] of envelope.matchAll(SIGNATURE_LINE_RE)) {
     if (name === undefined || REGEX_SYNTAX_RE.test(name)) throw refuse('checkpoint signature name is not a log name');
   }
+}
+
+// The proof's tree size and root hash are the checkpoint's (sigstore-js takes both from the
+// checkpoint alone; a proof saying otherwise is not one proof).
+function checkProofAgainstCheckpoint(proof: NonNullable<TransparencyLogEntry['inclusionProof']>): void {
+  const [, size, root] = checkpointHeader(proof.checkpoint?.envelope ?? '');
+  if (size !== proof.treeSize || root === undefined || !sigstoreCrypto.bufferEqual(Buffer.from(root, 'base64'), proof.rootHash)) {
+    throw refuse('inclusion proof\'s tree size or root hash is not the checkpoint\'s');
+  }
+}
+
+// The checkpoint note's lines (origin, size, root hash, extensions), as sigstore-js splits them.
+function checkpointHeader(envelope: string): readonly string[] {
+  const separator = envelope.indexOf('\n\n');
+  return separator < 0 ? [] : envelope.slice(0, separator + 1).trimEnd().split('\n');
 }
 
 // The DER the log must have recorded as the verifier: the leaf certificate, or the key.
