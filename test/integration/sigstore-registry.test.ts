@@ -99,6 +99,8 @@ beforeAll(async () => {
   releaseKey = await createCosignKey(join(dir, 'keys'), 'release');
   otherKey = await createCosignKey(join(dir, 'keys'), 'other');
   lab = await createSigstoreLab(join(dir, 'lab'));
+  await writeFile(join(dir, 'lab-root.json'), JSON.stringify(lab.trustedRoot));
+  await writeFile(join(dir, 'not-a-root.json'), JSON.stringify({ mediaType: 'application/json' }));
 
   for (const repository of ['v3/signed', 'v3/unsigned', 'v3/wrong-key', 'v3/attestation', 'v3/copied', 'v3/tampered', 'keyless/signed', 'keyless/wrong-identity', 'keyless/copied']) await push(repository);
   const get = (repository: string): PushedImage => images.get(repository) ?? { digest: '', size: 0 };
@@ -182,13 +184,43 @@ describe('trustgate verify --policies with v3 bundles and keyless signatures in 
   });
 });
 
+async function verifyKeyless(repository: string, ...extra: string[]): Promise<TrustgateRun> {
+  const stateDir = await makeTempDir('state');
+  try {
+    return await runTrustgate(['verify', `${reference(repository)}:v1`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, ...extra, '--json'], { stateDir });
+  } finally {
+    await removeDir(stateDir);
+  }
+}
+
 describe('trustgate verify --certificate-identity (one-off keyless check)', () => {
   it('denies a test-CA signature against the shipped public-good root', async () => {
-    const stateDir = await makeTempDir('state');
-    const run = await runTrustgate(['verify', `${reference('keyless/signed')}:v1`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--json'], { stateDir });
-    await removeDir(stateDir);
+    const run = await verifyKeyless('keyless/signed');
     expect(run.json, run.stderr).toMatchObject({ allowed: false });
     expect(run.exitCode).not.toBe(0);
+  });
+
+  it('allows it against the private deployment\'s root given with --trusted-root', async () => {
+    const run = await verifyKeyless('keyless/signed', '--trusted-root', join(dir, 'lab-root.json'));
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: images.get('keyless/signed')?.digest });
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('still denies another identity\'s signature under that root', async () => {
+    const run = await verifyKeyless('keyless/wrong-identity', '--trusted-root', join(dir, 'lab-root.json'));
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['COSIGN_IDENTITY_MISMATCH'] });
+  });
+
+  it('is a usage error when the --trusted-root file is not a trusted root', async () => {
+    const run = await verifyKeyless('keyless/signed', '--trusted-root', join(dir, 'not-a-root.json'));
+    expect(run.exitCode).toBe(2);
+  });
+
+  it('is a usage error to give --trusted-root without a keyless identity', async () => {
+    const stateDir = await makeTempDir('state');
+    const run = await runTrustgate(['verify', `${reference('keyless/signed')}:v1`, '--cosign-key', releaseKey.publicKeyFile, '--trusted-root', join(dir, 'lab-root.json')], { stateDir });
+    await removeDir(stateDir);
+    expect(run.exitCode).toBe(2);
   });
 });
 
