@@ -21,7 +21,13 @@ export interface SigstoreLab {
   // cosign's RFC 3161 timestamp annotation for the raw signature bytes, from the root's TSA
   // or (`rogue`) from a TSA the root does not name.
   timestampAnnotation(signature: Buffer, tsa?: 'trusted' | 'rogue'): Promise<string>;
+  // A Rekor v2 log entry (bundle JSON) for the v0.0.2 `body`, included as the second leaf of a
+  // two-leaf tree whose checkpoint the root's v2 log (Ed25519) signs, or (`rogue`) a log
+  // of the same name whose key the root does not name.
+  rekorV2Entry(body: Readonly<Record<string, unknown>>, log?: 'trusted' | 'rogue'): Record<string, unknown>;
 }
+
+const V2_LOG_ORIGIN = 'log.test.invalid';
 
 export async function createSigstoreLab(dir: string): Promise<SigstoreLab> {
   const path = (name: string): string => join(dir, name);
@@ -36,6 +42,9 @@ export async function createSigstoreLab(dir: string): Promise<SigstoreLab> {
   const rekor = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const rekorDer = rekor.publicKey.export({ type: 'spki', format: 'der' });
   const logId = createHash('sha256').update(rekorDer).digest();
+  const v2Log = generateKeyPairSync('ed25519');
+  const rogueV2Log = generateKeyPairSync('ed25519');
+  const v2LogId = noteKeyId(V2_LOG_ORIGIN, v2Log.publicKey);
   let serial = 0;
   let logIndex = 0;
   const trustedRoot = {
@@ -46,6 +55,12 @@ export async function createSigstoreLab(dir: string): Promise<SigstoreLab> {
         hashAlgorithm: 'SHA2_256',
         publicKey: { rawBytes: rekorDer.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: '2000-01-01T00:00:00Z' } },
         logId: { keyId: logId.toString('base64') },
+      },
+      {
+        baseUrl: `https://${V2_LOG_ORIGIN}`,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: v2Log.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), keyDetails: 'PKIX_ED25519', validFor: { start: '2000-01-01T00:00:00Z' } },
+        logId: { keyId: v2LogId.toString('base64') },
       },
     ],
     certificateAuthorities: [
@@ -106,6 +121,27 @@ export async function createSigstoreLab(dir: string): Promise<SigstoreLab> {
       const set = sign('sha256', Buffer.from(signed), rekor.privateKey).toString('base64');
       return JSON.stringify({ SignedEntryTimestamp: set, Payload: { body, integratedTime, logIndex, logID: logId.toString('hex') } });
     },
+    rekorV2Entry(body, log = 'trusted') {
+      const canonicalized = Buffer.from(JSON.stringify(body));
+      const sibling = leafHash(Buffer.from('another entry'));
+      const root = createHash('sha256').update(Buffer.from([1])).update(sibling).update(leafHash(canonicalized)).digest();
+      const note = `${V2_LOG_ORIGIN}\n2\n${root.toString('base64')}\n`;
+      const key = log === 'trusted' ? v2Log : rogueV2Log;
+      const signature = Buffer.concat([noteKeyId(V2_LOG_ORIGIN, key.publicKey).subarray(0, 4), sign(null, Buffer.from(note), key.privateKey)]);
+      return {
+        logIndex: '1',
+        logId: { keyId: v2LogId.toString('base64') },
+        kindVersion: { kind: body['kind'], version: '0.0.2' },
+        inclusionProof: {
+          logIndex: '1',
+          rootHash: root.toString('base64'),
+          treeSize: '2',
+          hashes: [sibling.toString('base64')],
+          checkpoint: { envelope: `${note}\n\u2014 ${V2_LOG_ORIGIN} ${signature.toString('base64')}\n` },
+        },
+        canonicalizedBody: canonicalized.toString('base64'),
+      };
+    },
     async timestampAnnotation(signature, tsa = 'trusted') {
       queries += 1;
       const name = `ts-${queries}`;
@@ -151,6 +187,18 @@ async function createTsa(dir: string, name: string): Promise<readonly string[]> 
     ].join('\n') + '\n',
   );
   return [await readFile(path(`${name}.crt`), 'utf8'), await readFile(path(`${name}-root.crt`), 'utf8')];
+}
+
+// A signed note's key ID for an Ed25519 key: SHA-256 of the name, a newline, the algorithm
+// byte 0x01 and the raw key (its first 4 bytes prefix each signature; Rekor v2's log ID).
+function noteKeyId(name: string, key: KeyObject): Buffer {
+  const raw = key.export({ type: 'spki', format: 'der' }).subarray(-32);
+  return createHash('sha256').update(`${name}\n`).update(Buffer.from([1])).update(raw).digest();
+}
+
+// RFC 6962 leaf hash.
+function leafHash(data: Buffer): Buffer {
+  return createHash('sha256').update(Buffer.from([0])).update(data).digest();
 }
 
 function pemToDer(pem: string): Buffer {
