@@ -2,7 +2,7 @@
 // prints them all without loading any command's code.
 export const TRUST_STATE_USAGE = '[--state-dir DIR] [--freshness DUR] [--max-stale DUR] [--dynamodb-table NAME [--dynamodb-endpoint URL]] [--sigstore-tuf-url URL [--sigstore-tuf-root FILE] [--sigstore-refresh-interval DUR]]';
 
-export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... [--certificate-identity ID --certificate-oidc-issuer URL] ${TRUST_STATE_USAGE} [--json]`;
+export const VERIFY_USAGE = `usage: trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--cosign-key PEMFILE]... [--certificate-identity ID --certificate-oidc-issuer URL [--trusted-root FILE]] ${TRUST_STATE_USAGE} [--json]`;
 export const VERIFY_POLICY_USAGE = `usage: trustgate verify IMAGE --policies PATH [--namespace NS] ${TRUST_STATE_USAGE} [--json]`;
 
 export const POLICY_LINT_USAGE = 'usage: trustgate policy lint PATH';

@@ -7,16 +7,14 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { parseJsonBytes } from '../../shared/json.js';
-import { decodeTrustedRoot } from '../../shared/policy/trust-requirements.js';
 import { loadCosignKey } from '../../shared/trust/cosign/keys.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from '../../shared/trust/sigstore/trusted-root-source.js';
 import type { CosignAuthority } from '../../shared/trust/verifier.js';
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
+import { readInputFile as readInput, readTrustedRootFile } from '../trusted-root-file.js';
 import { SIGSTORE_ROOT_USAGE, SIGSTORE_USAGE } from '../usage.js';
 
-// Largest bundle, trusted root or key file read.
-const MAX_FILE_BYTES = 4 * 1024 * 1024;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 export async function runSigstore(args: readonly string[], io: CliIo): Promise<ExitCode> {
@@ -44,9 +42,7 @@ export async function runSigstore(args: readonly string[], io: CliIo): Promise<E
     throw new UsageError('give either --key PEMFILE or both --certificate-identity and --certificate-oidc-issuer');
   }
   const bundle = parseJsonBytes(await readInput(values.bundle, '--bundle'), ErrorCode.COSIGN_BUNDLE_INVALID, `bundle ${values.bundle}`);
-  const root = values['trusted-root'] === undefined
-    ? PUBLIC_GOOD_TRUSTED_ROOT
-    : decodeTrustedRoot((await readInput(values['trusted-root'], '--trusted-root')).toString('utf8'), `trusted root ${values['trusted-root']}`);
+  const root = values['trusted-root'] === undefined ? PUBLIC_GOOD_TRUSTED_ROOT : await readTrustedRootFile(values['trusted-root']);
   let authority: CosignAuthority;
   if (values.key !== undefined) {
     const publicKeyPem = (await readInput(values.key, '--key')).toString('utf8');
@@ -71,14 +67,6 @@ export async function runSigstore(args: readonly string[], io: CliIo): Promise<E
 
 async function isFile(path: string): Promise<boolean> {
   return stat(path).then((info) => info.isFile(), () => false);
-}
-
-// A bounded input file; unreadable or too large is a usage error.
-async function readInput(path: string, flag: string): Promise<Buffer> {
-  const info = await stat(path).catch(() => undefined);
-  if (info === undefined || !info.isFile()) throw new UsageError(`${flag}: cannot read ${path}`);
-  if (info.size > MAX_FILE_BYTES) throw new UsageError(`${flag}: ${path} is larger than ${MAX_FILE_BYTES} bytes`);
-  return readFile(path);
 }
 
 // The artifact is read whole (its signature covers every byte); its size is the caller's.

@@ -1,10 +1,11 @@
 // `trustgate verify IMAGE [--trust-server URL] [--signer NAME=PEMFILE]... [--root-key-id ID]... [--json]`
 // `trustgate verify IMAGE --cosign-key PEMFILE... [--json]`: cosign signatures made with one of
 // the keys (Notary too when a Notary flag is also given).
-// `trustgate verify IMAGE --certificate-identity ID --certificate-oidc-issuer URL [--json]`: a
-// keyless cosign signature (Fulcio certificate, Rekor entry) naming that identity, as cosign's
-// flags of the same names (`--certificate-identity-regexp`, `--certificate-oidc-issuer-regexp`
-// take patterns matching the whole value).
+// `trustgate verify IMAGE --certificate-identity ID --certificate-oidc-issuer URL [--trusted-root FILE]
+// [--json]`: a keyless cosign signature (Fulcio certificate, Rekor entry) naming that identity,
+// as cosign's flags of the same names (`--certificate-identity-regexp`,
+// `--certificate-oidc-issuer-regexp` take patterns matching the whole value), checked against
+// the trusted root in FILE (a private Sigstore deployment's) instead of the one in force.
 // `trustgate verify IMAGE --policies PATH [--namespace NS] [--json]`: the policy that applies
 // to the image in the namespace (and every enforced ClusterImagePolicy) decides the requirement.
 import { readFile } from 'node:fs/promises';
@@ -18,8 +19,11 @@ import { decodeVerifyImageRequest, type VerifyImageRequest } from '../../shared/
 import { verifyImage, type VerifyImageResponse } from '../../shared/verify/verify-image.js';
 import type { RegistryCredentials } from '../../shared/registry/credential-keyring.js';
 import { DEFAULT_SERVICE_ACCOUNT, pullSecretsFromPolicySet, toRegistryCredentials } from '../../shared/registry/workload-pull-secrets.js';
+import type { TrustedRootJson } from '../../shared/trust/sigstore/trusted-root-source.js';
+import { isKeyAuthority } from '../../shared/trust/verifier.js';
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
+import { readTrustedRootFile } from '../trusted-root-file.js';
 import { openTrustState, TRUST_STATE_OPTIONS } from '../trust-state.js';
 
 const DEFAULT_NAMESPACE = 'default';
@@ -37,6 +41,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       'certificate-identity-regexp': { type: 'string' },
       'certificate-oidc-issuer': { type: 'string' },
       'certificate-oidc-issuer-regexp': { type: 'string' },
+      'trusted-root': { type: 'string' },
       ...TRUST_STATE_OPTIONS,
       policies: { type: 'string' },
       namespace: { type: 'string' },
@@ -58,6 +63,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
       '--cosign-key': values['cosign-key'],
       '--certificate-identity': values['certificate-identity'] ?? values['certificate-identity-regexp'],
       '--certificate-oidc-issuer': values['certificate-oidc-issuer'] ?? values['certificate-oidc-issuer-regexp'],
+      '--trusted-root': values['trusted-root'],
     };
     const explicit = Object.entries(given).filter(([, value]) => value !== undefined).map(([flag]) => flag);
     if (explicit.length > 0) {
@@ -81,6 +87,10 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
     const cosignKeys = await Promise.all((values['cosign-key'] ?? []).map(readCosignKey));
     const notaryGiven = values['trust-server'] !== undefined || values.signer !== undefined || values['root-key-id'] !== undefined;
     const identity = certificateIdentity(values);
+    if (values['trusted-root'] !== undefined && identity === undefined) {
+      throw new UsageError('--trusted-root is the root of keyless checks: give --certificate-identity and --certificate-oidc-issuer with it');
+    }
+    const trustedRoot = values['trusted-root'] === undefined ? undefined : await readRootArgument(values['trusted-root']);
     const cosignGiven = cosignKeys.length > 0 || identity !== undefined;
     request = toRequest({
       image: positionals[0],
@@ -95,6 +105,7 @@ export async function runVerify(args: readonly string[], io: CliIo): Promise<Exi
           }),
       ...(cosignGiven ? { cosign: { keys: cosignKeys, ...(identity === undefined ? {} : { identities: [identity] }) } } : {}),
     });
+    if (trustedRoot !== undefined) request = withKeylessRoot(request, trustedRoot);
   }
   const { notary, cosign, simple, store, sigstoreRoot, checkStore } = openTrustState(values, io.env, io.clock, silentLogger);
   // A missing or wrong store is exit 2; a store that does not answer is left to the
@@ -153,6 +164,24 @@ function certificateIdentity(values: Readonly<Record<string, unknown>>): Record<
   if (subject === undefined && issuer === undefined) return undefined;
   if (subject === undefined || issuer === undefined) throw new UsageError('--certificate-identity and --certificate-oidc-issuer (or their -regexp forms) must be given together');
   return { ...issuer, ...subject };
+}
+
+// The --trusted-root file; one that is not a usable root is a usage error, like any bad flag.
+async function readRootArgument(path: string): Promise<TrustedRootJson> {
+  try {
+    return await readTrustedRootFile(path);
+  } catch (error) {
+    if (isTrustgateError(error)) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+// The request with `root` as the trusted root of its keyless authority (the decoded request
+// has none: a request from outside never names a root by value).
+function withKeylessRoot(request: VerifyImageRequest, root: TrustedRootJson): VerifyImageRequest {
+  if (request.kind !== 'explicit' || request.cosign === undefined) return request;
+  const authorities = request.cosign.authorities.map((authority) => (isKeyAuthority(authority) ? authority : { ...authority, trustedRoot: root }));
+  return { ...request, cosign: { ...request.cosign, authorities } };
 }
 
 // One --cosign-key file, named in answers by its file name ('cosign.pub').

@@ -30,6 +30,13 @@ let releaseKey: CosignKeyPair;
 let otherKey: CosignKeyPair;
 let policiesDir: string;
 const images = new Map<string, PushedImage>();
+// Keyless classic signatures carrying cosign's RFC 3161 timestamp annotation.
+const TIMESTAMPED: ReadonlyArray<readonly [string, TimestampKind]> = [
+  ['keyless/timestamped', 'trusted'],
+  ['keyless/rogue-tsa', 'rogue'],
+  ['keyless/timestamp-of-other-bytes', 'of-other-bytes'],
+  ['keyless/malformed-timestamp', 'malformed'],
+];
 
 const reference = (repository: string): string => `${registry.host}/${repository}`;
 const subjectOf = (image: PushedImage) => ({ digest: image.digest, size: image.size, mediaType: DOCKER_MANIFEST });
@@ -44,12 +51,30 @@ async function v3Signed(image: PushedImage, key: CosignKeyPair = releaseKey, pre
   return bundleArtifact(await keyBundle(key.privateKey, key.publicKeyPem, statementFor(image.digest, predicate)), subjectOf(image));
 }
 
+// cosign's RFC 3161 timestamp annotation on a keyless signature: from the root's TSA, from a
+// TSA the root does not name, a genuine timestamp of other bytes, or not a timestamp at all.
+type TimestampKind = 'trusted' | 'rogue' | 'of-other-bytes' | 'malformed';
+
+async function timestampAnnotation(signature: Buffer, kind: TimestampKind): Promise<string> {
+  switch (kind) {
+    case 'trusted':
+      return lab.timestampAnnotation(signature);
+    case 'rogue':
+      return lab.timestampAnnotation(signature, 'rogue');
+    case 'of-other-bytes':
+      return lab.timestampAnnotation(Buffer.from('another signature'));
+    case 'malformed':
+      return JSON.stringify({ SignedRFC3161Timestamp: Buffer.from('not a timestamp').toString('base64') });
+  }
+}
+
 // A keyless classic signature of `repository`'s image by a certificate for `subject`.
-async function keylessSign(repository: string, subject = IDENTITY, digest = images.get(repository)?.digest ?? ''): Promise<void> {
+async function keylessSign(repository: string, subject = IDENTITY, digest = images.get(repository)?.digest ?? '', timestamp?: TimestampKind): Promise<void> {
   const { certificatePem, privateKey } = await lab.issue(subject, ISSUER);
   const payload = cosignPayload(reference(repository), digest);
   const signature = sign('sha256', payload, privateKey).toString('base64');
-  const annotations = { 'dev.sigstore.cosign/certificate': certificatePem, 'dev.sigstore.cosign/chain': lab.caPem, 'dev.sigstore.cosign/bundle': lab.rekorBundle(payload, signature, certificatePem) };
+  const annotations: Record<string, string> = { 'dev.sigstore.cosign/certificate': certificatePem, 'dev.sigstore.cosign/chain': lab.caPem, 'dev.sigstore.cosign/bundle': lab.rekorBundle(payload, signature, certificatePem) };
+  if (timestamp !== undefined) annotations['dev.sigstore.cosign/rfc3161timestamp'] = await timestampAnnotation(Buffer.from(signature, 'base64'), timestamp);
   await pushCosignSignatures(registry, repository, images.get(repository)?.digest ?? '', [{ payload, signature, annotations }]);
 }
 
@@ -99,8 +124,10 @@ beforeAll(async () => {
   releaseKey = await createCosignKey(join(dir, 'keys'), 'release');
   otherKey = await createCosignKey(join(dir, 'keys'), 'other');
   lab = await createSigstoreLab(join(dir, 'lab'));
+  await writeFile(join(dir, 'lab-root.json'), JSON.stringify(lab.trustedRoot));
+  await writeFile(join(dir, 'not-a-root.json'), JSON.stringify({ mediaType: 'application/json' }));
 
-  for (const repository of ['v3/signed', 'v3/unsigned', 'v3/wrong-key', 'v3/attestation', 'v3/copied', 'v3/tampered', 'keyless/signed', 'keyless/wrong-identity', 'keyless/copied']) await push(repository);
+  for (const repository of ['v3/signed', 'v3/unsigned', 'v3/wrong-key', 'v3/attestation', 'v3/copied', 'v3/tampered', 'keyless/signed', 'keyless/wrong-identity', 'keyless/copied', ...TIMESTAMPED.map(([repository]) => repository)]) await push(repository);
   const get = (repository: string): PushedImage => images.get(repository) ?? { digest: '', size: 0 };
   const signedArtifact = await v3Signed(get('v3/signed'));
   await pushBundleReferrers(registry, 'v3/signed', get('v3/signed').digest, [signedArtifact]);
@@ -117,6 +144,7 @@ beforeAll(async () => {
   await keylessSign('keyless/signed');
   await keylessSign('keyless/wrong-identity', 'https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main');
   await keylessSign('keyless/copied', IDENTITY, get('keyless/signed').digest);
+  for (const [repository, kind] of TIMESTAMPED) await keylessSign(repository, IDENTITY, get(repository).digest, kind);
 
   policiesDir = join(dir, 'policies');
   await mkdir(policiesDir);
@@ -152,7 +180,7 @@ async function admit(repository: string): Promise<AdmitAnswer> {
   return JSON.parse(answer.text) as AdmitAnswer;
 }
 
-const ALLOWED = ['v3/signed', 'keyless/signed'];
+const ALLOWED = ['v3/signed', 'keyless/signed', 'keyless/timestamped'];
 const DENIED: ReadonlyArray<readonly [string, string, string]> = [
   ['v3/unsigned', 'an unsigned image', 'COSIGN_SIGNATURE_MISSING'],
   ['v3/wrong-key', 'a v3 bundle made with another key', 'COSIGN_SIGNATURE_INVALID'],
@@ -161,6 +189,9 @@ const DENIED: ReadonlyArray<readonly [string, string, string]> = [
   ['v3/tampered', 'a v3 statement changed after signing', 'COSIGN_SIGNATURE_INVALID'],
   ['keyless/wrong-identity', 'a keyless signature by another identity', 'COSIGN_IDENTITY_MISMATCH'],
   ['keyless/copied', 'a keyless signature of another image', 'COSIGN_DIGEST_MISMATCH'],
+  ['keyless/rogue-tsa', 'a keyless signature timestamped by a TSA the root does not name', 'COSIGN_TLOG_INVALID'],
+  ['keyless/timestamp-of-other-bytes', 'a keyless signature with a genuine timestamp of other bytes', 'COSIGN_TLOG_INVALID'],
+  ['keyless/malformed-timestamp', 'a keyless signature whose timestamp annotation is not a timestamp', 'COSIGN_BUNDLE_INVALID'],
 ];
 
 describe('trustgate verify --policies with v3 bundles and keyless signatures in the real registry', () => {
@@ -182,13 +213,43 @@ describe('trustgate verify --policies with v3 bundles and keyless signatures in 
   });
 });
 
+async function verifyKeyless(repository: string, ...extra: string[]): Promise<TrustgateRun> {
+  const stateDir = await makeTempDir('state');
+  try {
+    return await runTrustgate(['verify', `${reference(repository)}:v1`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, ...extra, '--json'], { stateDir });
+  } finally {
+    await removeDir(stateDir);
+  }
+}
+
 describe('trustgate verify --certificate-identity (one-off keyless check)', () => {
   it('denies a test-CA signature against the shipped public-good root', async () => {
-    const stateDir = await makeTempDir('state');
-    const run = await runTrustgate(['verify', `${reference('keyless/signed')}:v1`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--json'], { stateDir });
-    await removeDir(stateDir);
+    const run = await verifyKeyless('keyless/signed');
     expect(run.json, run.stderr).toMatchObject({ allowed: false });
     expect(run.exitCode).not.toBe(0);
+  });
+
+  it('allows it against the private deployment\'s root given with --trusted-root', async () => {
+    const run = await verifyKeyless('keyless/signed', '--trusted-root', join(dir, 'lab-root.json'));
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: images.get('keyless/signed')?.digest });
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('still denies another identity\'s signature under that root', async () => {
+    const run = await verifyKeyless('keyless/wrong-identity', '--trusted-root', join(dir, 'lab-root.json'));
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['COSIGN_IDENTITY_MISMATCH'] });
+  });
+
+  it('is a usage error when the --trusted-root file is not a trusted root', async () => {
+    const run = await verifyKeyless('keyless/signed', '--trusted-root', join(dir, 'not-a-root.json'));
+    expect(run.exitCode).toBe(2);
+  });
+
+  it('is a usage error to give --trusted-root without a keyless identity', async () => {
+    const stateDir = await makeTempDir('state');
+    const run = await runTrustgate(['verify', `${reference('keyless/signed')}:v1`, '--cosign-key', releaseKey.publicKeyFile, '--trusted-root', join(dir, 'lab-root.json')], { stateDir });
+    await removeDir(stateDir);
+    expect(run.exitCode).toBe(2);
   });
 });
 

@@ -4,6 +4,8 @@
 //   dev.cosignproject.cosign/signature    -> messageSignature.signature
 //   dev.sigstore.cosign/certificate+chain -> verificationMaterial.x509CertificateChain
 //   dev.sigstore.cosign/bundle            -> one tlog entry with its inclusion promise (SET)
+//   dev.sigstore.cosign/rfc3161timestamp  -> verificationMaterial.timestampVerificationData
+//                                            (an RFC 3161 timestamp over the signature bytes)
 // A key authority gets a publicKey hint instead of the certificate: with a key, cosign checks
 // the signature with the key alone. Nothing here is trusted: the result is checked by
 // sigstore-js, and anything that does not even have the expected shape is a reason.
@@ -22,6 +24,8 @@ export interface ClassicSignature {
   readonly chain?: string;
   // The legacy Rekor bundle annotation (JSON text).
   readonly rekorBundle?: string;
+  // The RFC 3161 timestamp annotation (JSON text).
+  readonly rfc3161Timestamp?: string;
 }
 
 // Whether a signature is checked against the transparency log: always for keyless
@@ -31,16 +35,18 @@ export function usesTransparencyLog(keyed: boolean, tlog: TlogMode): boolean {
 }
 
 // The v0.1 bundle for `signature`, for a key (`keyed`) or a certificate authority; the Rekor
-// bundle annotation is read only when the log is looked at (`withLog`).
+// bundle and timestamp annotations are read only when the log is looked at (`withLog`): a
+// key signature checked without the log is checked without its times too, as before.
 export function classicToBundle(signature: ClassicSignature, keyed: boolean, withLog: boolean): Readonly<Record<string, unknown>> {
   const digest = createHash('sha256').update(signature.payload).digest('base64');
   const material = keyed
     ? { publicKey: { hint: 'authority' } }
     : { x509CertificateChain: { certificates: certificatesOf(signature).map((der) => ({ rawBytes: der })) } };
   const tlogEntries = signature.rekorBundle === undefined || !withLog ? [] : [tlogEntryOf(signature.rekorBundle)];
+  const rfc3161Timestamps = signature.rfc3161Timestamp === undefined || !withLog ? [] : [{ signedTimestamp: timestampOf(signature.rfc3161Timestamp) }];
   return {
     mediaType: BUNDLE_V01_MEDIA_TYPE,
-    verificationMaterial: { ...material, tlogEntries, timestampVerificationData: { rfc3161Timestamps: [] } },
+    verificationMaterial: { ...material, tlogEntries, timestampVerificationData: { rfc3161Timestamps } },
     messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest }, signature: signature.signature.replace(/\s+/g, '') },
   };
 }
@@ -85,4 +91,20 @@ function tlogEntryOf(text: string): Readonly<Record<string, unknown>> {
     inclusionPromise: { signedEntryTimestamp: set },
     canonicalizedBody: body,
   };
+}
+
+const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+// Far above a TSA's response (a few KiB with its certificate chain).
+const MAX_TIMESTAMP_CHARS = 64 * 1024;
+
+// cosign's timestamp annotation: {"SignedRFC3161Timestamp": b64 of the TSA's DER response}.
+// Only its shape is read here; sigstore-js checks the token against the root's TSAs, over
+// the signature bytes, and the certificate at its time.
+function timestampOf(text: string): string {
+  const invalid = (why: string): TrustgateError => new TrustgateError(ErrorCode.COSIGN_TLOG_INVALID, `RFC 3161 timestamp annotation ${why}`);
+  if (text.length > MAX_TIMESTAMP_CHARS) throw invalid(`is longer than ${MAX_TIMESTAMP_CHARS} characters`);
+  const document = parseJsonBytes(Buffer.from(text, 'utf8'), ErrorCode.COSIGN_TLOG_INVALID, 'RFC 3161 timestamp annotation');
+  const token = isPlainObject(document) ? document['SignedRFC3161Timestamp'] : undefined;
+  if (typeof token !== 'string' || !BASE64_RE.test(token)) throw invalid('is not an object with a base64 "SignedRFC3161Timestamp"');
+  return token;
 }

@@ -290,6 +290,7 @@ async function classicCandidate(source: SignatureSource, layer: SignatureLayer):
     ...(layer.certificate === undefined ? {} : { certificate: layer.certificate }),
     ...(layer.chain === undefined ? {} : { chain: layer.chain }),
     ...(layer.rekorBundle === undefined ? {} : { rekorBundle: layer.rekorBundle }),
+    ...(layer.rfc3161Timestamp === undefined ? {} : { rfc3161Timestamp: layer.rfc3161Timestamp }),
   };
   return {
     where,

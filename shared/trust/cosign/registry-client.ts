@@ -34,6 +34,7 @@ export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
 const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 const REKOR_BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
+const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
 const INDEX_ACCEPT = [MEDIA_TYPES.ociIndex];
 
 export interface RegistryLimits {
@@ -77,10 +78,12 @@ export interface SignatureLayer {
   readonly mediaType: string;
   // Base64 text of the annotation, undefined when absent.
   readonly signature: string | undefined;
-  // Keyless parts: the PEM certificate and chain, and the legacy Rekor bundle (JSON text).
+  // Keyless parts: the PEM certificate and chain, the legacy Rekor bundle and the RFC 3161
+  // timestamp (JSON texts).
   readonly certificate?: string;
   readonly chain?: string;
   readonly rekorBundle?: string;
+  readonly rfc3161Timestamp?: string;
 }
 
 // One referrer of the image that claims to be a Sigstore bundle (cosign v3's format).
@@ -399,6 +402,7 @@ function toSignatureLayer(raw: unknown, index: number, url: string): SignatureLa
   const certificate = text(CERTIFICATE_ANNOTATION);
   const chain = text(CHAIN_ANNOTATION);
   const rekorBundle = text(REKOR_BUNDLE_ANNOTATION);
+  const rfc3161Timestamp = text(TIMESTAMP_ANNOTATION);
   return {
     index,
     digest,
@@ -408,6 +412,7 @@ function toSignatureLayer(raw: unknown, index: number, url: string): SignatureLa
     ...(certificate === undefined ? {} : { certificate }),
     ...(chain === undefined ? {} : { chain }),
     ...(rekorBundle === undefined ? {} : { rekorBundle }),
+    ...(rfc3161Timestamp === undefined ? {} : { rfc3161Timestamp }),
   };
 }
 

@@ -123,8 +123,18 @@ function encodeFetched<T>(outcome: Fetched<T>, encode: (value: T) => Json): Json
 }
 
 function encodeLayer(layer: SignatureLayer): Json {
-  const { index, digest, size, mediaType, signature, certificate, chain, rekorBundle } = layer;
-  return { index, digest, size, mediaType, signature: signature ?? null, certificate: certificate ?? null, chain: chain ?? null, rekorBundle: rekorBundle ?? null };
+  const { index, digest, size, mediaType, signature, certificate, chain, rekorBundle, rfc3161Timestamp } = layer;
+  return {
+    index,
+    digest,
+    size,
+    mediaType,
+    signature: signature ?? null,
+    certificate: certificate ?? null,
+    chain: chain ?? null,
+    rekorBundle: rekorBundle ?? null,
+    rfc3161Timestamp: rfc3161Timestamp ?? null,
+  };
 }
 
 const toBase64 = (bytes: Uint8Array): Json => Buffer.from(bytes).toString('base64');
@@ -199,10 +209,10 @@ function decodeParts(value: unknown, into: Map<number, Fetched<Uint8Array>>): vo
 
 function decodeLayer(value: unknown): SignatureLayer {
   if (!isPlainObject(value)) throw new Malformed();
-  const { index, digest, size, mediaType, signature, certificate, chain, rekorBundle } = value;
+  const { index, digest, size, mediaType, signature, certificate, chain, rekorBundle, rfc3161Timestamp } = value;
   if (!isIndex(index) || typeof digest !== 'string' || !DIGEST_RE.test(digest) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof mediaType !== 'string') fail();
   const text = (field: unknown): string | undefined => (field === null ? undefined : typeof field === 'string' ? field : fail());
-  const [sig, cert, ch, rekor] = [text(signature), text(certificate), text(chain), text(rekorBundle)];
+  const [sig, cert, ch, rekor, timestamp] = [text(signature), text(certificate), text(chain), text(rekorBundle), text(rfc3161Timestamp)];
   return {
     index,
     digest,
@@ -212,6 +222,7 @@ function decodeLayer(value: unknown): SignatureLayer {
     ...(cert === undefined ? {} : { certificate: cert }),
     ...(ch === undefined ? {} : { chain: ch }),
     ...(rekor === undefined ? {} : { rekorBundle: rekor }),
+    ...(timestamp === undefined ? {} : { rfc3161Timestamp: timestamp }),
   };
 }
 

@@ -3,7 +3,8 @@
 // one authority. Loaded lazily (dynamic import) by the cosign verifier, so a process that
 // never meets a cosign policy never loads @sigstore/*.
 // What is checked, in sigstore-js's order: the transparency-log entries' signed timestamps
-// (SET) or inclusion proofs against the trusted root's Rekor keys; the signing key (an
+// (SET) or inclusion proofs against the trusted root's Rekor keys (Rekor v2 entries, with
+// their RFC 3161 timestamps, first through rekor-v2.ts for what sigstore-js 3 lacks); the signing key (an
 // authority's own key, or a Fulcio certificate chaining to the root's CAs and valid at the
 // logged time, with an SCT from the root's CT logs); the signature over the artifact; then,
 // here, the certificate's OIDC issuer and subject against the authority's identities.
@@ -19,6 +20,7 @@ import type { TrustedRootJson } from '../sigstore/trusted-root-source.js';
 import { isKeyAuthority, type CosignAuthority, type TlogMode } from '../verifier.js';
 import { usesTransparencyLog } from './classic-bundle.js';
 import { matchesIdentity } from './identity.js';
+import { prepareRekorV2 } from './rekor-v2.js';
 
 // Keys by PEM text: policies name the same few keys on every admission.
 const KEYS = createBoundedMemo<string, KeyObject>(256);
@@ -93,17 +95,18 @@ export function checkBundle(check: BundleCheck): BundleSigner {
   } else if (bundle.verificationMaterial.content.$case === 'publicKey') {
     throw new TrustgateError(ErrorCode.COSIGN_CERTIFICATE_INVALID, 'made with a key, not with a Fulcio certificate');
   }
-  const verifier = new Verifier(trust, {
+  const options = {
     tlogThreshold: useLog ? 1 : 0,
     timestampThreshold: useLog ? 1 : 0,
     // A private deployment without certificate transparency names no CT log in its root;
     // where the root names one, an SCT from it is required.
     ctlogThreshold: keyed || material.ctlogs.length === 0 ? 0 : 1,
-  });
+  };
   let signer;
   try {
-    const entity = toSignedEntity(bundle, check.artifact === undefined ? undefined : Buffer.from(check.artifact));
-    signer = verifier.verify(entity);
+    const raw = toSignedEntity(bundle, check.artifact === undefined ? undefined : Buffer.from(check.artifact));
+    const { entity, trust: narrowed } = prepareRekorV2(bundle, raw, trust);
+    signer = new Verifier(narrowed, options).verify(entity);
   } catch (error) {
     throw fromVerificationError(error);
   }

@@ -368,7 +368,14 @@ describe('the stored signature material', () => {
 
   it('decodes what it encodes, for exactly its repository and digest', () => {
     const material = emptyMaterial(image, digest);
-    material.layers = { ok: true, value: [{ index: 1, digest: `sha256:${'b'.repeat(64)}`, size: 3, mediaType: 'x', signature: 'c2ln' }] };
+    material.layers = {
+      ok: true,
+      value: [
+        { index: 1, digest: `sha256:${'b'.repeat(64)}`, size: 3, mediaType: 'x', signature: 'c2ln' },
+        // Every annotation a classic layer can carry survives, the RFC 3161 timestamp included.
+        { index: 2, digest: `sha256:${'d'.repeat(64)}`, size: 4, mediaType: 'x', signature: 'c2ln', certificate: 'cert', chain: 'chain', rekorBundle: '{}', rfc3161Timestamp: '{"SignedRFC3161Timestamp":"dHM="}' },
+      ],
+    };
     material.payloads.set(1, { ok: false, error: new TrustgateError(ErrorCode.REGISTRY_DIGEST_MISMATCH, 'bad payload') });
     const bytes = encodeMaterial(material);
     const decoded = decodeMaterial(bytes, image, digest);
