@@ -278,7 +278,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
   // Starts and stops Secret watches so exactly the names the policies in force need (within
   // the name bounds) are watched.
   const reconcileSecretWatchers = (): void => {
-    const { watched, leftOut } = selectWatchedScopes(objects.referencedSecrets(), bounds);
+    const { watched, leftOut } = selectWatchedScopes(objects.referencedSecrets(), bounds, new Set(secretWatchers.keys()));
     if (leftOut.length > 0 && scopeKeys(leftOut) !== scopeKeys(namesLeftOut)) {
       deps.logger.warn('Secret names not watched: the bound on watched names is reached, policies needing them deny (POLICY_SECRET_OVER_LIMIT)', {
         names: leftOut.slice(0, 20).map(scopeKey),

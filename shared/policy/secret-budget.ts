@@ -64,9 +64,11 @@ export function scopeKey(scope: SecretScope): string {
 
 // The scopes to watch for the referenced ones: a name named by a ClusterImagePolicy is watched
 // in every namespace (which covers the ImagePolicies naming it too); names that are not valid
-// Secret names are dropped. Within the bounds, ClusterImagePolicies' names come first, then by
-// namespace and name; the rest are left out (and deny where they are needed).
-export function selectWatchedScopes(references: readonly SecretScope[], bounds: SecretBounds): { watched: SecretScope[]; leftOut: SecretScope[] } {
+// Secret names are dropped. Within the bounds, ClusterImagePolicies' names come first, then
+// those already watched (`current`, by scope key: a namespace adding names never takes a
+// watch from one whose policies work), then by namespace and name; the rest are left out
+// (and deny where they are needed).
+export function selectWatchedScopes(references: readonly SecretScope[], bounds: SecretBounds, current: ReadonlySet<string> = new Set()): { watched: SecretScope[]; leftOut: SecretScope[] } {
   const everywhere = new Set(references.filter((reference) => reference.namespace === undefined).map((reference) => reference.name));
   const unique = new Map<string, SecretScope>();
   for (const reference of references) {
@@ -74,7 +76,8 @@ export function selectWatchedScopes(references: readonly SecretScope[], bounds: 
     if (reference.namespace !== undefined && everywhere.has(reference.name)) continue;
     unique.set(scopeKey(reference), reference.namespace === undefined ? { name: reference.name } : { namespace: reference.namespace, name: reference.name });
   }
-  const ordered = [...unique.values()].sort((a, b) => (a.namespace === undefined) !== (b.namespace === undefined) ? (a.namespace === undefined ? -1 : 1) : compareText(scopeKey(a), scopeKey(b)));
+  const rank = (scope: SecretScope): number => (scope.namespace === undefined ? 0 : current.has(scopeKey(scope)) ? 1 : 2);
+  const ordered = [...unique.values()].sort((a, b) => rank(a) - rank(b) || compareText(scopeKey(a), scopeKey(b)));
   const watched: SecretScope[] = [];
   const leftOut: SecretScope[] = [];
   const perNamespace = new Map<string, number>();

@@ -64,6 +64,12 @@ describe('selectWatchedScopes', () => {
     expect(watched).toEqual([{ name: 'global' }, { namespace: 'a', name: 'n1' }, { namespace: 'a', name: 'n2' }]);
     expect(leftOut).toEqual([{ namespace: 'a', name: 'n3' }, { namespace: 'b', name: 'n1' }]);
   });
+
+  it('keeps the names already watched when new ones would exceed the bounds', () => {
+    const { watched, leftOut } = selectWatchedScopes([{ namespace: 'z', name: 'old' }, { namespace: 'a', name: 'n1' }, { namespace: 'b', name: 'n1' }, { namespace: 'c', name: 'n1' }], small, new Set(['z/old']));
+    expect(watched).toEqual([{ namespace: 'z', name: 'old' }, { namespace: 'a', name: 'n1' }, { namespace: 'b', name: 'n1' }]);
+    expect(leftOut).toEqual([{ namespace: 'c', name: 'n1' }]);
+  });
 });
 
 describe('secretBounds', () => {
