@@ -227,7 +227,10 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     const name = object.metadata?.name ?? '';
     const resourceVersion = object.metadata?.resourceVersion ?? '';
     const bytes = Buffer.byteLength(JSON.stringify(object));
+    const heldBefore = budget.held().secrets;
     if (budget.admit(namespace, name, resourceVersion, bytes)) return object;
+    // A held version replaced by one that does not fit: its room is free for others.
+    if (budget.held().secrets < heldBefore) scheduleReread();
     const logged = `${namespace}/${name}@${resourceVersion}`;
     if (!loggedLeftOut.has(logged)) {
       if (loggedLeftOut.size >= bounds.maxSecrets) loggedLeftOut.clear();
@@ -257,20 +260,19 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     scheduleRebuild();
   };
 
-  // When room is freed, the names with Secrets left out are listed again from scratch.
-  let rereading = false;
+  // When room is freed, the names with Secrets left out are listed again by a new watch (the
+  // informer has only their stubs). What they hold stays held and counted meanwhile (the
+  // same versions are admitted again as they are), so a re-read never hands another Secret
+  // the room of one that works; held Secrets missing from the new list are dropped then.
   const scheduleReread = (): void => {
-    if (rereading || budget.leftOut().length === 0) return;
+    if (budget.leftOut().length === 0) return;
     rereadTimer ??= setTimeout(() => {
       rereadTimer = undefined;
       const leftOut = budget.leftOut();
-      rereading = true;
       for (const watcher of [...secretWatchers.values()]) {
         if (!leftOut.some((secret) => watcher.scope.name === secret.name && (watcher.scope.namespace === undefined || watcher.scope.namespace === secret.namespace))) continue;
-        stopSecretWatcher(watcher);
-        startSecretWatcher(watcher.scope);
+        startSecretWatcher(watcher.scope, replaceSecretWatcher(watcher));
       }
-      rereading = false;
       scheduleRebuild();
     }, CHANGE_DELAY_MS);
   };
@@ -294,8 +296,9 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     if (freed) scheduleReread();
   };
 
-  // The watch of one Secret name; the budget decides what its informer caches.
-  const startSecretWatcher = (scope: SecretScope): void => {
+  // The watch of one Secret name; the budget decides what its informer caches. `previous`:
+  // the Secrets a replaced watch held, dropped after the first list unless listed again.
+  const startSecretWatcher = (scope: SecretScope, previous: KubernetesObject[] = []): void => {
     const key = scopeKey(scope);
     const healthKey = `Secret ${key}`;
     health.set(healthKey, newHealth());
@@ -306,6 +309,16 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
       if (state === undefined) throw new Error('watch stopped');
       deps.metrics.increment(PolicyMetric.WATCH_LISTS, { resource: 'Secret', reason: state.nextListReason });
       const answer = await listSecretPages(core, scope, fieldSelector, admitSecret);
+      if (previous.length > 0) {
+        const listed = new Set(answer.items.map((item) => `${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`));
+        let freed = false;
+        for (const object of previous.splice(0)) {
+          if (listed.has(`${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`)) continue;
+          objects.remove('Secret', object);
+          freed = budget.release(object.metadata?.namespace ?? 'default', object.metadata?.name ?? '') || freed;
+        }
+        if (freed) scheduleReread();
+      }
       markHealthy(healthKey);
       state.nextListReason = 'error';
       setImmediate(() => {
@@ -342,6 +355,20 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     });
     secretWatchers.set(key, watcher);
     startInformer(informer);
+  };
+  // Stops a name's watch to list it again: its stubs are forgotten, what it held stays (and
+  // is answered, for the new watch to reconcile).
+  const replaceSecretWatcher = (watcher: SecretWatcher): KubernetesObject[] => {
+    watcher.stopped = true;
+    secretWatchers.delete(scopeKey(watcher.scope));
+    health.delete(watcher.healthKey);
+    const held: KubernetesObject[] = [];
+    for (const object of watcher.informer.list()) {
+      if (stubs.has(object)) budget.release(object.metadata?.namespace ?? 'default', object.metadata?.name ?? '');
+      else held.push(object);
+    }
+    void watcher.informer.stop();
+    return held;
   };
   // Stops a name's watch and drops what it held; true when room was freed.
   const stopSecretWatcher = (watcher: SecretWatcher): boolean => {

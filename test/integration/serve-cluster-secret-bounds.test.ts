@@ -21,6 +21,7 @@ const SUFFIX = randomBytes(3).toString('hex');
 const TENANT = `tenant-${SUFFIX}`;
 const TEAM = `team-${SUFFIX}`;
 const NEWCOMERS = ['a', 'b', 'c'].map((letter) => `newcomer-${letter}-${SUFFIX}`);
+const LATE = `late-${SUFFIX}`;
 const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
 // The bounds serve runs with: 4 Secrets, 64 KiB in total (and so per namespace).
 const MAX_SECRETS = 4;
@@ -48,7 +49,7 @@ async function setUp(): Promise<void> {
   }
   const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
   await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
-  for (const name of ['trustgate-system', TENANT, TEAM, ...NEWCOMERS]) {
+  for (const name of ['trustgate-system', TENANT, TEAM, LATE, ...NEWCOMERS]) {
     expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }), 201);
   }
   for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
@@ -184,9 +185,30 @@ describe('serve --policies-from-cluster bounds what it holds of the Secrets', ()
       expect(serve?.output()).toContain('POLICY_SECRET_OVER_LIMIT');
       expect((await decision(TEAM, `${alice.gun}:v1`)).allowed).toBe(true);
 
-      await update(`/api/v1/namespaces/${TENANT}/secrets/big-signer`, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem } }));
+      await update(`/api/v1/namespaces/${TENANT}/secrets/big-signer`, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem, padding: 'x'.repeat(40 * 1024) } }));
       await eventually('the shrunk Secret is held and admits', async () => (await decision(TENANT, `${alice.gun}:v1`)).allowed);
       expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+      expect(await metric('trustgate_policy_secrets_held')).toBe(2);
+    });
+  });
+
+  describe('when the bytes held would exceed the bound', () => {
+    it('leaves out the Secret that does not fit, and reads it once a held Secret is deleted', async () => {
+      expectStatus(await api().request('POST', `/api/v1/namespaces/${LATE}/secrets`, signerSecret(LATE, 'signer', alice.publicKeyPem, 30 * 1024)), 201);
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${LATE}/imagepolicies`, imagePolicy(LATE, 'signed', 'signer')), 201);
+      await eventually('the late namespace denies for its Secret left out', async () => (await decision(LATE, `${alice.gun}:v1`)).message.includes('[POLICY_SECRET_OVER_LIMIT]'));
+      expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThanOrEqual(MAX_BYTES);
+      expect((await decision(TENANT, `${alice.gun}:v1`)).allowed).toBe(true);
+
+      expectStatus(await api().request('DELETE', `/api/v1/namespaces/${TENANT}/secrets/big-signer`), 200);
+      await eventually('the late namespace admits once room is freed', async () => (await decision(LATE, `${alice.gun}:v1`)).allowed);
+      expect((await decision(TENANT, `${alice.gun}:v1`)).message).toContain('[POLICY_SECRET_MISSING]');
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+
+      // Back to two Secrets held (the team's and the tenant's) for what follows.
+      expectStatus(await api().request('DELETE', `${POLICY_API}/namespaces/${LATE}/imagepolicies/signed`), 200);
+      expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, signerSecret(TENANT, 'big-signer', alice.publicKeyPem)), 201);
+      await eventually('the tenant admits again', async () => (await decision(TENANT, `${alice.gun}:v1`)).allowed);
       expect(await metric('trustgate_policy_secrets_held')).toBe(2);
     });
   });
