@@ -76,6 +76,8 @@ export const ErrorCode = {
   POLICY_SNAPSHOT_CONFLICT: 'POLICY_SNAPSHOT_CONFLICT',
   POLICY_SOURCE_UNAVAILABLE: 'POLICY_SOURCE_UNAVAILABLE',
   INTERNAL: 'INTERNAL',
+  // A Secret a policy needs was left out of what serve holds (its bounds were reached).
+  POLICY_SECRET_OVER_LIMIT: 'POLICY_SECRET_OVER_LIMIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

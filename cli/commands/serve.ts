@@ -2,6 +2,7 @@
 // API server (POST /admit), serves /healthz, /metrics and the functions (POST
 // /functions/<name>), and stops gracefully on SIGTERM or SIGINT. Without a certificate it
 // runs its own CA in the state directory and says where the CA is (the webhook's caBundle).
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +42,7 @@ import { resolveCredentials } from '../openwhisk/credentials.js';
 import { createPolicyReloader, type PolicyReloader } from '../policy-reloader.js';
 import { loadPolicyFiles } from '../policy-set.js';
 import type { ClusterPolicySource } from '../../infra/kubernetes-api/cluster-policy-source.js';
+import { DEFAULT_SECRET_BOUNDS, secretBounds, type SecretBounds } from '../../shared/policy/secret-budget.js';
 import { loadKubeConfig, type LoadedKubeConfig } from '../../infra/kubernetes-api/kube-config.js';
 import { resolveStateDir } from '../state-dir.js';
 import { DEFAULT_PUBLISH_INTERVAL_MS, startPolicyPublisher } from '../policy-publisher.js';
@@ -76,6 +78,8 @@ interface ServeConfig {
   readonly stateDir: string;
   readonly budgetMs: number;
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  // --client-ca FILE: /admit and /validate answer only clients with a certificate it issued.
+  readonly clientCaFile: string | undefined;
   readonly extraNames: readonly string[];
   readonly trustState: TrustStateFlags;
   readonly callback: CallbackConfig | undefined;
@@ -103,6 +107,8 @@ interface ExplicitTrustAccess {
 interface ClusterPoliciesConfig {
   readonly kubeconfig: string | undefined;
   readonly maxStaleMs: number;
+  // --policy-secrets-max, --policy-secrets-max-bytes: what may be held of the named Secrets.
+  readonly secretBounds: SecretBounds;
 }
 
 // sign-callback in-process: enabled by a registry host (GUNs are formed with it, never with
@@ -120,7 +126,8 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const initialPolicies = config.policies === undefined ? undefined : await loadPolicyFiles(config.policies);
   const kube = config.cluster === undefined ? undefined : await loadClusterConfig(config.cluster, io.env);
   const remote = await resolveRemoteVerify(config, io.env, io.clock);
-  const tls = await resolveTls(config, io);
+  const tls = { ...(await resolveTls(config, io)), ...(config.clientCaFile === undefined ? {} : { clientCa: await readClientCa(config.clientCaFile) }) };
+  if (config.clientCaFile !== undefined) io.stdout(`trustgate: /admit and /validate answer only clients with a certificate issued by ${config.clientCaFile}\n`);
   if (remote !== undefined) io.stdout(`trustgate: admission verifies images with the deployed verify-image function (${remote.where})\n`);
   if (config.explicitTrust.open) io.stdout('trustgate: /functions/verify-image accepts trust servers, signers and root keys from any caller (--allow-explicit-trust)\n');
   const logLines = createBatchedSink(io.stdout);
@@ -243,9 +250,12 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'policies-from-cluster': { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
       'policies-max-stale': { type: 'string' },
+      'policy-secrets-max': { type: 'string' },
+      'policy-secrets-max-bytes': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-san': { type: 'string', multiple: true },
+      'client-ca': { type: 'string' },
       'budget-ms': { type: 'string' },
       'registry-host': { type: 'string' },
       'changefeed-server': { type: 'string' },
@@ -263,6 +273,9 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
   if (fromCluster && values.policies !== undefined) throw new UsageError('--policies and --policies-from-cluster are exclusive: give one source of policies');
   if (!fromCluster && values.policies === undefined) throw new UsageError('missing --policies PATH or --policies-from-cluster: the webhook needs the policies it enforces');
   if (!fromCluster && values['policies-max-stale'] !== undefined) throw new UsageError('--policies-max-stale goes with --policies-from-cluster');
+  if (!fromCluster && (values['policy-secrets-max'] !== undefined || values['policy-secrets-max-bytes'] !== undefined)) {
+    throw new UsageError('--policy-secrets-max and --policy-secrets-max-bytes go with --policies-from-cluster');
+  }
   if (!fromCluster && !values['pull-secrets-from-cluster'] && values.kubeconfig !== undefined) {
     throw new UsageError('--kubeconfig goes with --policies-from-cluster or --pull-secrets-from-cluster');
   }
@@ -282,12 +295,22 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     host: values.host ?? DEFAULT_HOST,
     port: toInteger('--port', values.port, DEFAULT_PORT, 0, 65_535),
     policies: values.policies,
-    cluster: fromCluster ? { kubeconfig: values.kubeconfig, maxStaleMs: toDuration('--policies-max-stale', values['policies-max-stale'], DEFAULT_POLICIES_MAX_STALE_MS) } : undefined,
+    cluster: fromCluster
+      ? {
+          kubeconfig: values.kubeconfig,
+          maxStaleMs: toDuration('--policies-max-stale', values['policies-max-stale'], DEFAULT_POLICIES_MAX_STALE_MS),
+          secretBounds: secretBounds({
+            maxSecrets: toInteger('--policy-secrets-max', values['policy-secrets-max'], DEFAULT_SECRET_BOUNDS.maxSecrets, 1, 1_000_000),
+            maxBytes: toInteger('--policy-secrets-max-bytes', values['policy-secrets-max-bytes'], DEFAULT_SECRET_BOUNDS.maxBytes, 1024, 2 ** 40),
+          }),
+        }
+      : undefined,
     policiesIntervalMs: toInteger('--policies-interval', values['policies-interval'], DEFAULT_POLICIES_INTERVAL_S, 0, 86_400) * 1000,
     stateDir: resolveStateDir(values['state-dir'], io.env),
     budgetMs: toInteger('--budget-ms', values['budget-ms'], DEFAULT_BUDGET_MS, 1, MAX_BUDGET_MS),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     extraNames: values['tls-san'] ?? [],
+    clientCaFile: values['client-ca'],
     trustState: values,
     callback: toCallbackConfig(values, io.env),
     functions: values.functions ?? 'local',
@@ -438,7 +461,7 @@ async function startClusterSource(
   deps: { clock: Clock; logger: Logger; metrics: Metrics; logLines: { flush(): void }; io: CliIo },
 ): Promise<{ source: ClusterPolicySource }> {
   const { startClusterPolicySource } = await import('../../infra/kubernetes-api/cluster-policy-source.js');
-  const source = startClusterPolicySource({ kube, clock: deps.clock, logger: deps.logger, metrics: deps.metrics, maxStaleMs: cluster.maxStaleMs });
+  const source = startClusterPolicySource({ kube, clock: deps.clock, logger: deps.logger, metrics: deps.metrics, maxStaleMs: cluster.maxStaleMs, secretBounds: cluster.secretBounds });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLUSTER_SYNC_TIMEOUT_MS)));
   const outcome = await Promise.race([source.synced.then(() => 'synced' as const), timeout]);
@@ -470,6 +493,27 @@ function toInteger(flag: string, value: string | undefined, fallback: number, mi
     throw new UsageError(`${flag} expects an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return Number(value);
+}
+
+// The CA certificates (PEM) that issue the certificates allowed to call /admit. A file that
+// holds no certificate would let nobody in, or with a typo anybody: refused at start.
+async function readClientCa(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read --client-ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new ConfigError(`--client-ca ${file} holds no PEM certificate`);
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new ConfigError(`--client-ca ${file} holds a certificate that does not parse: ${(error as Error).message}`);
+    }
+  }
+  return blocks.join('\n');
 }
 
 // The certificate given, or the state directory's own CA and a server certificate for

@@ -1,5 +1,8 @@
 // `serve --policies-from-cluster`: the policies in force are what the API server holds.
-// ImagePolicies, ClusterImagePolicies and Secrets are listed and watched with
+// ImagePolicies and ClusterImagePolicies are listed and watched, and so is each Secret name
+// the policies in force name (one watch per name, selected by the API server with
+// `metadata.name=`, in the ImagePolicy's namespace or in every namespace for a
+// ClusterImagePolicy), all with
 // @kubernetes/client-node's ListWatch informer (list, then watch from the list's
 // resourceVersion; a watch that ends is resumed from the last resourceVersion seen; a 410
 // Gone, as an ERROR event or as the answer, starts a fresh list). This module adds what a
@@ -15,6 +18,13 @@
 //   - an invalid object is reported once per version: log line, metric, and a Warning Event
 //     on the object.
 //
+// Security: Secrets are written by tenants. A Secret no policy names is never sent to this
+// process; those that are named are held within the bounds of shared/policy/secret-budget.ts.
+// A version that does not fit is replaced, before the informer caches it, by a stub of its
+// name and version, and the policies needing it deny with POLICY_SECRET_OVER_LIMIT; it is read
+// again (the watch of its name re-lists) when room is freed. Gauges on /metrics say what is
+// held, watched and left out.
+//
 // While the API server cannot be reached, the last good set keeps deciding (counted per
 // read) for at most `maxStaleMs`; after that, reads fail with POLICY_SOURCE_UNAVAILABLE (every
 // admission is denied) and readiness says why. Deciding on forever would let whoever can cut
@@ -25,7 +35,8 @@ import type { CoreV1Api, KubernetesListObject, KubernetesObject, ListWatch } fro
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { PolicyMetric } from '../../shared/metrics/admission-metrics.js';
 import { createClusterPolicyObjects, describeObject, type ObjectOutcome, type PolicyObjectKind } from '../../shared/policy/cluster-policy-objects.js';
-import type { PolicySet } from '../../shared/policy/model.js';
+import type { PolicySet, SecretScope } from '../../shared/policy/model.js';
+import { createSecretBudget, DEFAULT_SECRET_BOUNDS, scopeKey, selectWatchedScopes, type SecretBounds } from '../../shared/policy/secret-budget.js';
 import type { Clock, Logger, Metrics } from '../../shared/ports.js';
 import type { LoadedKubeConfig } from './kube-config.js';
 
@@ -39,24 +50,30 @@ const BACKOFF_FIRST_MS = 250;
 export const BACKOFF_MAX_MS = 5_000;
 // Longest message of an Event (the API server's own limit is 1 KiB on the note).
 const EVENT_MESSAGE_MAX = 1_000;
-// Secrets of these types never hold policy keys and can be large and many (Helm keeps every
-// release in one): the API server filters them out before they reach this process.
-const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token';
+// Secrets are listed in pages of this many, so a list never holds more than one page of
+// Secrets beyond what the bounds allow.
+const SECRET_LIST_PAGE = 20;
 
 const GROUP = 'portieris.cloud.ibm.com';
 const VERSION = 'v1';
 
 interface Resource {
-  readonly kind: PolicyObjectKind;
+  readonly kind: 'ClusterImagePolicy' | 'ImagePolicy';
   readonly path: string;
-  readonly fieldSelector?: string;
 }
 
 const RESOURCES: readonly Resource[] = [
   { kind: 'ClusterImagePolicy', path: `/apis/${GROUP}/${VERSION}/clusterimagepolicies` },
   { kind: 'ImagePolicy', path: `/apis/${GROUP}/${VERSION}/imagepolicies` },
-  { kind: 'Secret', path: '/api/v1/secrets', fieldSelector: SECRET_FIELD_SELECTOR },
 ];
+
+// The watch of one Secret name, and what it is known by in the health table.
+interface SecretWatcher {
+  readonly scope: SecretScope;
+  readonly healthKey: string;
+  readonly informer: ListWatch<KubernetesObject>;
+  stopped: boolean;
+}
 
 export interface ClusterPolicySourceDeps {
   readonly kube: LoadedKubeConfig;
@@ -65,6 +82,8 @@ export interface ClusterPolicySourceDeps {
   readonly metrics: Metrics;
   // How long the last good set may decide while the API server cannot be reached.
   readonly maxStaleMs: number;
+  // What may be held of the Secrets the policies name; DEFAULT_SECRET_BOUNDS when absent.
+  readonly secretBounds?: SecretBounds;
 }
 
 export interface ClusterPolicySource {
@@ -86,16 +105,36 @@ interface Health {
   nextListReason: 'start' | 'expired' | 'error';
 }
 
+function newHealth(): Health {
+  return { failingSince: undefined, lastError: undefined, failures: 0, listed: false, nextListReason: 'start' };
+}
+
+function scopeKeys(scopes: readonly SecretScope[]): string {
+  return scopes.map(scopeKey).join('\n');
+}
+
 export function startClusterPolicySource(deps: ClusterPolicySourceDeps): ClusterPolicySource {
   const { client, config } = deps.kube;
   const objects = createClusterPolicyObjects();
+  const bounds = deps.secretBounds ?? DEFAULT_SECRET_BOUNDS;
+  const budget = createSecretBudget(bounds);
   const core = config.makeApiClient(client.CoreV1Api);
   const custom = config.makeApiClient(client.CustomObjectsApi);
-  const health = new Map<PolicyObjectKind, Health>(RESOURCES.map((resource) => [resource.kind, { failingSince: undefined, lastError: undefined, failures: 0, listed: false, nextListReason: 'start' }]));
+  // Keyed by the resource ("ImagePolicy", "ClusterImagePolicy") or "Secret <scope>".
+  const health = new Map<string, Health>(RESOURCES.map((resource) => [resource.kind, newHealth()]));
   // Object uid -> the resourceVersion last reported invalid: one report per version.
   const reported = new Map<string, string>();
+  // The watch of each Secret name in force, by scope key; names left out for the name bounds.
+  const secretWatchers = new Map<string, SecretWatcher>();
+  let namesLeftOut: readonly SecretScope[] = [];
+  // Secrets replaced by a stub of their name and version (not held).
+  const stubs = new WeakSet<object>();
+  // "namespace/name@version" of the last left-out Secret logged, so each version is logged once.
+  const loggedLeftOut = new Set<string>();
+  const gauges = { held: 0, bytes: 0, leftOut: 0, watches: 0 };
   let set: PolicySet | undefined;
   let rebuildTimer: NodeJS.Timeout | undefined;
+  let rereadTimer: NodeJS.Timeout | undefined;
   let stopped = false;
   const retryTimers = new Set<NodeJS.Timeout>();
   // Every open watch, aborted on stop (ListWatch.stop aborts only the one it knows of).
@@ -103,27 +142,46 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
   let resolveSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
 
-  const healthOf = (kind: PolicyObjectKind): Health => health.get(kind) as Health;
+  const healthOf = (key: string): Health | undefined => health.get(key);
 
-  const markHealthy = (kind: PolicyObjectKind): void => {
-    const state = healthOf(kind);
-    if (state.failingSince !== undefined) deps.logger.info('policy watch recovered', { resource: kind, failingSince: state.failingSince.toISOString() });
+  const markHealthy = (key: string): void => {
+    const state = healthOf(key);
+    if (state === undefined) return;
+    if (state.failingSince !== undefined) deps.logger.info('policy watch recovered', { resource: key, failingSince: state.failingSince.toISOString() });
     state.failingSince = undefined;
     state.lastError = undefined;
     state.failures = 0;
   };
 
-  // Builds the set once every resource is listed; before that nothing is served.
+  const setGauge = (name: string, field: keyof typeof gauges, value: number): void => {
+    if (value !== gauges[field]) deps.metrics.increment(name, {}, value - gauges[field]);
+    gauges[field] = value;
+  };
+  const reportGauges = (): void => {
+    const held = budget.held();
+    setGauge(PolicyMetric.SECRETS_HELD, 'held', held.secrets);
+    setGauge(PolicyMetric.SECRET_BYTES_HELD, 'bytes', held.bytes);
+    setGauge(PolicyMetric.SECRETS_LEFT_OUT, 'leftOut', budget.leftOut().length + namesLeftOut.length);
+    setGauge(PolicyMetric.SECRET_WATCHES, 'watches', secretWatchers.size);
+  };
+
+  // Builds the set once every resource and every watched Secret name is listed; before that
+  // the set in force stays (nothing is served before the first one).
   const rebuild = (): void => {
     rebuildTimer = undefined;
-    if (![...health.values()].every((state) => state.listed)) return;
+    if (stopped || !RESOURCES.every((resource) => healthOf(resource.kind)?.listed === true)) return;
+    reconcileSecretWatchers();
+    reportGauges();
+    if (![...secretWatchers.values()].every((watcher) => healthOf(watcher.healthKey)?.listed === true)) return;
     const first = set === undefined;
-    set = objects.toPolicySet();
+    const unheldSecrets = [...namesLeftOut, ...budget.leftOut()];
+    set = { ...objects.toPolicySet(), ...(unheldSecrets.length === 0 ? {} : { unheldSecrets }) };
     deps.metrics.increment(PolicyMetric.RELOADS, { outcome: 'reloaded' });
     deps.logger.info(first ? 'policies loaded from the cluster' : 'policies reloaded from the cluster', {
       imagePolicies: set.imagePolicies.length,
       clusterImagePolicies: set.clusterPolicies.length,
       secrets: set.secrets.length,
+      secretsLeftOut: unheldSecrets.length,
     });
     if (first) resolveSynced();
   };
@@ -152,28 +210,202 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     });
   };
 
-  const onChange = (kind: PolicyObjectKind, object: KubernetesObject): void => {
-    if (kind === 'Secret' && !objects.isReferencedSecret(object.metadata?.name ?? '')) {
-      // Unreferenced Secrets are still decoded lazily when a policy starts naming one.
-      objects.apply(kind, object);
-      return;
-    }
+  // Policies: a change may name other Secrets, which the rebuild reconciles.
+  const onPolicyChange = (kind: PolicyObjectKind, object: KubernetesObject): void => {
     report(objects.apply(kind, object), object);
     scheduleRebuild();
   };
-  const onDelete = (kind: PolicyObjectKind, object: KubernetesObject): void => {
+  const onPolicyDelete = (kind: PolicyObjectKind, object: KubernetesObject): void => {
     reported.delete(object.metadata?.uid ?? '');
-    const referenced = kind !== 'Secret' || objects.isReferencedSecret(object.metadata?.name ?? '');
-    if (objects.remove(kind, object) && referenced) scheduleRebuild();
+    if (objects.remove(kind, object)) scheduleRebuild();
+  };
+
+  // A Secret version as the informer will cache it: the object when the budget holds it,
+  // otherwise a stub of its name and version (logged once per version).
+  const admitSecret = (object: KubernetesObject): KubernetesObject => {
+    const namespace = object.metadata?.namespace ?? 'default';
+    const name = object.metadata?.name ?? '';
+    const resourceVersion = object.metadata?.resourceVersion ?? '';
+    const bytes = Buffer.byteLength(JSON.stringify(object));
+    const heldBefore = budget.held().secrets;
+    if (budget.admit(namespace, name, resourceVersion, bytes)) return object;
+    // A held version replaced by one that does not fit: its room is free for others.
+    if (budget.held().secrets < heldBefore) scheduleReread();
+    const logged = `${namespace}/${name}@${resourceVersion}`;
+    if (!loggedLeftOut.has(logged)) {
+      if (loggedLeftOut.size >= bounds.maxSecrets) loggedLeftOut.clear();
+      loggedLeftOut.add(logged);
+      const held = budget.held();
+      deps.logger.warn('Secret not held: the bounds on policy Secrets are reached, policies needing it deny (POLICY_SECRET_OVER_LIMIT)', {
+        secret: `${namespace}/${name}`,
+        bytes,
+        heldSecrets: held.secrets,
+        heldBytes: held.bytes,
+        bounds: { maxSecrets: bounds.maxSecrets, maxBytes: bounds.maxBytes, maxSecretsPerNamespace: bounds.maxSecretsPerNamespace, maxBytesPerNamespace: bounds.maxBytesPerNamespace },
+      });
+    }
+    const stub: KubernetesObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, resourceVersion, ...(object.metadata?.uid === undefined ? {} : { uid: object.metadata.uid }) } };
+    stubs.add(stub);
+    return stub;
+  };
+  const onSecretChange = (object: KubernetesObject): void => {
+    if (stubs.has(object)) objects.remove('Secret', object);
+    else report(objects.apply('Secret', object), object);
+    scheduleRebuild();
+  };
+  const onSecretDelete = (object: KubernetesObject): void => {
+    reported.delete(object.metadata?.uid ?? '');
+    objects.remove('Secret', object);
+    if (budget.release(object.metadata?.namespace ?? 'default', object.metadata?.name ?? '')) scheduleReread();
+    scheduleRebuild();
+  };
+
+  // When room is freed, the names with Secrets left out are listed again by a new watch (the
+  // informer has only their stubs). What they hold stays held and counted meanwhile (the
+  // same versions are admitted again as they are), so a re-read never hands another Secret
+  // the room of one that works; held Secrets missing from the new list are dropped then.
+  const scheduleReread = (): void => {
+    if (budget.leftOut().length === 0) return;
+    rereadTimer ??= setTimeout(() => {
+      rereadTimer = undefined;
+      const leftOut = budget.leftOut();
+      for (const watcher of [...secretWatchers.values()]) {
+        if (!leftOut.some((secret) => watcher.scope.name === secret.name && (watcher.scope.namespace === undefined || watcher.scope.namespace === secret.namespace))) continue;
+        startSecretWatcher(watcher.scope, replaceSecretWatcher(watcher));
+      }
+      scheduleRebuild();
+    }, CHANGE_DELAY_MS);
+  };
+
+  // Starts and stops Secret watches so exactly the names the policies in force need (within
+  // the name bounds) are watched.
+  const reconcileSecretWatchers = (): void => {
+    const { watched, leftOut } = selectWatchedScopes(objects.referencedSecrets(), bounds, new Set(secretWatchers.keys()));
+    if (leftOut.length > 0 && scopeKeys(leftOut) !== scopeKeys(namesLeftOut)) {
+      deps.logger.warn('Secret names not watched: the bound on watched names is reached, policies needing them deny (POLICY_SECRET_OVER_LIMIT)', {
+        names: leftOut.slice(0, 20).map(scopeKey),
+        count: leftOut.length,
+        bounds: { maxNames: bounds.maxNames, maxNamesPerNamespace: bounds.maxNamesPerNamespace },
+      });
+    }
+    namesLeftOut = leftOut;
+    const wanted = new Set(watched.map(scopeKey));
+    let freed = false;
+    for (const [key, watcher] of secretWatchers) if (!wanted.has(key)) freed = stopSecretWatcher(watcher) || freed;
+    for (const scope of watched) if (!secretWatchers.has(scopeKey(scope))) startSecretWatcher(scope);
+    if (freed) scheduleReread();
+  };
+
+  // The watch of one Secret name; the budget decides what its informer caches. `previous`:
+  // the Secrets a replaced watch held, dropped after the first list unless listed again.
+  const startSecretWatcher = (scope: SecretScope, previous: KubernetesObject[] = []): void => {
+    const key = scopeKey(scope);
+    const healthKey = `Secret ${key}`;
+    health.set(healthKey, newHealth());
+    const fieldSelector = `metadata.name=${scope.name}`;
+    const path = scope.namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${scope.namespace}/secrets`;
+    const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+      const state = healthOf(healthKey);
+      if (state === undefined) throw new Error('watch stopped');
+      deps.metrics.increment(PolicyMetric.WATCH_LISTS, { resource: 'Secret', reason: state.nextListReason });
+      const answer = await listSecretPages(core, scope, fieldSelector, admitSecret);
+      if (previous.length > 0) {
+        const listed = new Set(answer.items.map((item) => `${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`));
+        let freed = false;
+        for (const object of previous.splice(0)) {
+          if (listed.has(`${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`)) continue;
+          objects.remove('Secret', object);
+          freed = budget.release(object.metadata?.namespace ?? 'default', object.metadata?.name ?? '') || freed;
+        }
+        if (freed) scheduleReread();
+      }
+      markHealthy(healthKey);
+      state.nextListReason = 'error';
+      setImmediate(() => {
+        state.listed = true;
+        scheduleRebuild();
+      });
+      return answer;
+    };
+    const watch = createTimedWatch(deps.kube, watches, {
+      connected: () => markHealthy(healthKey),
+      expired: () => {
+        const state = healthOf(healthKey);
+        if (state !== undefined) state.nextListReason = 'expired';
+        deps.logger.info('policy watch expired (410 Gone): listing again', { resource: healthKey });
+      },
+      // Before the informer caches an object: what does not fit becomes a stub.
+      transform: (phase, object) => (phase === 'ADDED' || phase === 'MODIFIED' ? admitSecret(object as KubernetesObject) : object),
+    });
+    const informer = new client.ListWatch<KubernetesObject>(path, watch, list, false, undefined, fieldSelector);
+    const watcher: SecretWatcher = { scope, healthKey, informer, stopped: false };
+    informer.on('add', (object) => {
+      if (!watcher.stopped) onSecretChange(object);
+    });
+    informer.on('update', (object) => {
+      if (!watcher.stopped) onSecretChange(object);
+    });
+    informer.on('delete', (object) => {
+      if (!watcher.stopped) onSecretDelete(object);
+    });
+    informer.on('error', (error) => {
+      onWatchError(healthKey, error, () => {
+        if (!watcher.stopped) startInformer(informer);
+      });
+    });
+    secretWatchers.set(key, watcher);
+    startInformer(informer);
+  };
+  // Stops a name's watch to list it again: its stubs are forgotten, what it held stays (and
+  // is answered, for the new watch to reconcile).
+  const replaceSecretWatcher = (watcher: SecretWatcher): KubernetesObject[] => {
+    watcher.stopped = true;
+    secretWatchers.delete(scopeKey(watcher.scope));
+    health.delete(watcher.healthKey);
+    const held: KubernetesObject[] = [];
+    for (const object of watcher.informer.list()) {
+      if (stubs.has(object)) budget.release(object.metadata?.namespace ?? 'default', object.metadata?.name ?? '');
+      else held.push(object);
+    }
+    void watcher.informer.stop();
+    return held;
+  };
+  // Stops a name's watch and drops what it held; true when room was freed.
+  const stopSecretWatcher = (watcher: SecretWatcher): boolean => {
+    watcher.stopped = true;
+    secretWatchers.delete(scopeKey(watcher.scope));
+    health.delete(watcher.healthKey);
+    let freed = false;
+    for (const object of watcher.informer.list()) {
+      objects.remove('Secret', object);
+      freed = budget.release(object.metadata?.namespace ?? 'default', object.metadata?.name ?? '') || freed;
+    }
+    void watcher.informer.stop();
+    return freed;
+  };
+
+  // A failed list or watch: counted, logged, and retried with backoff while it matters.
+  const onWatchError = (key: string, error: unknown, retry: () => void): void => {
+    const state = healthOf(key);
+    if (stopped || state === undefined) return;
+    state.failingSince ??= deps.clock.now();
+    state.lastError = errorText(error);
+    state.failures += 1;
+    deps.metrics.increment(PolicyMetric.WATCH_ERRORS, { resource: key.startsWith('Secret ') ? 'Secret' : key });
+    const delay = backoffMs(state.failures);
+    deps.logger.warn('policy watch failed: the policies in force stay in force, retrying', { resource: key, error: state.lastError, retryInMs: delay });
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
+      if (!stopped) retry();
+    }, delay);
+    retryTimers.add(timer);
   };
 
   const informers = RESOURCES.map((resource) => {
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-      const state = healthOf(resource.kind);
+      const state = healthOf(resource.kind) as Health;
       deps.metrics.increment(PolicyMetric.WATCH_LISTS, { resource: resource.kind, reason: state.nextListReason });
-      const answer = resource.kind === 'Secret'
-        ? await listSecrets(core, resource.fieldSelector)
-        : ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource.path.slice(resource.path.lastIndexOf('/') + 1) })) as KubernetesListObject<KubernetesObject>);
+      const answer = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource.path.slice(resource.path.lastIndexOf('/') + 1) })) as KubernetesListObject<KubernetesObject>;
       markHealthy(resource.kind);
       state.nextListReason = 'error';
       // The informer adds the items right after this resolves; the set is built after that.
@@ -186,29 +418,15 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     const watch = createTimedWatch(deps.kube, watches, {
       connected: () => markHealthy(resource.kind),
       expired: () => {
-        healthOf(resource.kind).nextListReason = 'expired';
+        (healthOf(resource.kind) as Health).nextListReason = 'expired';
         deps.logger.info('policy watch expired (410 Gone): listing again', { resource: resource.kind });
       },
     });
-    const informer = new client.ListWatch<KubernetesObject>(resource.path, watch, list, false, undefined, resource.fieldSelector);
-    informer.on('add', (object) => onChange(resource.kind, object));
-    informer.on('update', (object) => onChange(resource.kind, object));
-    informer.on('delete', (object) => onDelete(resource.kind, object));
-    informer.on('error', (error) => {
-      if (stopped) return;
-      const state = healthOf(resource.kind);
-      state.failingSince ??= deps.clock.now();
-      state.lastError = errorText(error);
-      state.failures += 1;
-      deps.metrics.increment(PolicyMetric.WATCH_ERRORS, { resource: resource.kind });
-      const delay = backoffMs(state.failures);
-      deps.logger.warn('policy watch failed: the policies in force stay in force, retrying', { resource: resource.kind, error: state.lastError, retryInMs: delay });
-      const timer = setTimeout(() => {
-        retryTimers.delete(timer);
-        if (!stopped) startInformer(informer);
-      }, delay);
-      retryTimers.add(timer);
-    });
+    const informer = new client.ListWatch<KubernetesObject>(resource.path, watch, list, false);
+    informer.on('add', (object) => onPolicyChange(resource.kind, object));
+    informer.on('update', (object) => onPolicyChange(resource.kind, object));
+    informer.on('delete', (object) => onPolicyDelete(resource.kind, object));
+    informer.on('error', (error) => onWatchError(resource.kind, error, () => startInformer(informer)));
     return informer;
   });
   // ListWatch reports a failed start through its error callbacks as well; a throw before
@@ -226,7 +444,9 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
   const staleError = (): TrustgateError | undefined => {
     const since = failingSince();
     if (since === undefined || deps.clock.now().getTime() - since.getTime() <= deps.maxStaleMs) return undefined;
-    const errors = [...health.entries()].filter(([, state]) => state.lastError !== undefined).map(([kind, state]) => `${kind}: ${state.lastError ?? ''}`);
+    const failing = [...health.entries()].filter(([, state]) => state.lastError !== undefined);
+    const errors = failing.slice(0, 5).map(([kind, state]) => `${kind}: ${state.lastError ?? ''}`);
+    if (failing.length > 5) errors.push(`and ${failing.length - 5} more`);
     return new TrustgateError(
       ErrorCode.POLICY_SOURCE_UNAVAILABLE,
       `the policies could not be read from the Kubernetes API since ${since.toISOString()} (longer than ${Math.round(deps.maxStaleMs / 1000)} s), so none are in force: ${errors.join('; ')}`,
@@ -252,7 +472,9 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
       stopped = true;
       for (const timer of retryTimers) clearTimeout(timer);
       if (rebuildTimer !== undefined) clearTimeout(rebuildTimer);
-      await Promise.all(informers.map((informer) => informer.stop()));
+      if (rereadTimer !== undefined) clearTimeout(rereadTimer);
+      for (const watcher of secretWatchers.values()) watcher.stopped = true;
+      await Promise.all([...informers, ...[...secretWatchers.values()].map((watcher) => watcher.informer)].map((informer) => informer.stop()));
       watches.closed = true;
       for (const controller of watches.open) controller.abort();
     },
@@ -273,7 +495,14 @@ interface OpenWatches {
   closed: boolean;
 }
 
-function createTimedWatch(kube: LoadedKubeConfig, watches: OpenWatches, hooks: { connected(): void; expired(): void }): InstanceType<LoadedKubeConfig['client']['Watch']> {
+interface WatchHooks {
+  connected(): void;
+  expired(): void;
+  // What the informer receives for an event's object (default: the object itself).
+  transform?(phase: string, object: unknown): unknown;
+}
+
+function createTimedWatch(kube: LoadedKubeConfig, watches: OpenWatches, hooks: WatchHooks): InstanceType<LoadedKubeConfig['client']['Watch']> {
   const Base = kube.client.Watch;
   class TimedWatch extends Base {
     // Same contract as Watch.watch; see the module comment for what is added.
@@ -283,7 +512,7 @@ function createTimedWatch(kube: LoadedKubeConfig, watches: OpenWatches, hooks: {
       const params = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_S };
       const onEvent = (phase: string, object: unknown, watchObject?: unknown): void => {
         if (phase === 'ERROR' && (object as { code?: unknown } | null)?.code === 410) hooks.expired();
-        callback(phase, object, watchObject);
+        callback(phase, hooks.transform === undefined ? object : hooks.transform(phase, object), watchObject);
       };
       // Assigned once the request is answered; onDone may run before that (a refused request).
       let controller: AbortController | undefined = undefined;
@@ -309,10 +538,23 @@ function createTimedWatch(kube: LoadedKubeConfig, watches: OpenWatches, hooks: {
   return new TimedWatch(kube.config);
 }
 
-// Secrets across namespaces as plain API objects (the client's list answer holds model
-// objects; the watch hands over parsed JSON; the decoder takes both).
-async function listSecrets(core: CoreV1Api, fieldSelector: string | undefined): Promise<KubernetesListObject<KubernetesObject>> {
-  return core.listSecretForAllNamespaces(fieldSelector === undefined ? {} : { fieldSelector });
+// The Secrets of one name (in one namespace or all), listed in pages so no more than a page
+// is read beyond what `admit` keeps; each item goes through `admit` (the object or its stub).
+// The list's resourceVersion is the first page's: later pages are of the same snapshot.
+async function listSecretPages(core: CoreV1Api, scope: SecretScope, fieldSelector: string, admit: (object: KubernetesObject) => KubernetesObject): Promise<KubernetesListObject<KubernetesObject>> {
+  const items: KubernetesObject[] = [];
+  let resourceVersion: string | undefined;
+  let next: string | undefined;
+  do {
+    const page: KubernetesListObject<KubernetesObject> =
+      scope.namespace === undefined
+        ? await core.listSecretForAllNamespaces({ fieldSelector, limit: SECRET_LIST_PAGE, ...(next === undefined ? {} : { _continue: next }) })
+        : await core.listNamespacedSecret({ namespace: scope.namespace, fieldSelector, limit: SECRET_LIST_PAGE, ...(next === undefined ? {} : { _continue: next }) });
+    resourceVersion ??= page.metadata?.resourceVersion;
+    for (const item of page.items) items.push(admit(item));
+    next = page.metadata?._continue || undefined;
+  } while (next !== undefined);
+  return { apiVersion: 'v1', kind: 'SecretList', metadata: resourceVersion === undefined ? {} : { resourceVersion }, items };
 }
 
 // A Warning Event on the object (cluster-scoped objects' Events go to "default", as

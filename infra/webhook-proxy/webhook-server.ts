@@ -4,6 +4,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { isTrustgateError } from '../../shared/errors.js';
 import { parseJsonBytes } from '../../shared/json.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics/prometheus-registry.js';
@@ -21,7 +22,9 @@ export type FunctionHandler = (
 
 export interface WebhookServerOptions {
   // PEM certificate chain and key; plain HTTP when absent (for a TLS-terminating sidecar).
-  readonly tls?: { readonly cert: string; readonly key: string };
+  // With `clientCa` (PEM), /admit and /validate answer only clients whose certificate chains
+  // to it (the API server's, see README "Authenticating the API server to the webhook").
+  readonly tls?: { readonly cert: string; readonly key: string; readonly clientCa?: string };
   readonly admit: (body: Uint8Array) => Promise<EndpointAnswer>;
   // POST /validate: the validating pass over the final object (no patch).
   readonly validate?: (body: Uint8Array) => Promise<EndpointAnswer>;
@@ -50,6 +53,11 @@ export const MAX_FUNCTION_BYTES = 256 * 1024;
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
   const maxAdmit = options.maxAdmitBytes ?? MAX_ADMIT_BYTES;
   const maxFunction = options.maxFunctionBytes ?? MAX_FUNCTION_BYTES;
+  // With a client CA the certificate is asked for but not required at the handshake: the
+  // kubelet's probes and Prometheus reach /healthz, /readyz and /metrics without one, and
+  // routes that need it check `authorized` (the chain verified against the client CA only).
+  const clientCa = options.tls?.clientCa;
+  const requireClientCert = clientCa !== undefined;
 
   const route = async (request: IncomingMessage): Promise<Reply> => {
     const path = pathOf(request.url ?? '/');
@@ -63,6 +71,12 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     if (path === '/metrics') return method === 'GET' ? { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: options.renderMetrics() } : notAllowed('GET');
     const review = path === '/admit' ? options.admit : path === '/validate' ? options.validate : undefined;
     if (review !== undefined) {
+      // Security: an AdmissionReview decides which namespace's pull secrets serve uses and what
+      // it admits; with a client CA only the API server's certificate may send one. Checked
+      // before the body is read, so an unauthenticated caller costs no buffer.
+      if (requireClientCert && !(request.socket as TLSSocket).authorized) {
+        return json(401, errorBody('a client certificate issued by the configured client CA is required', 'UNAUTHORIZED'));
+      }
       if (method !== 'POST') return notAllowed('POST');
       const read = await readBody(request, maxAdmit);
       if (read.kind === 'too-large') return json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`));
@@ -102,7 +116,10 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       .catch(() => response.destroy());
   };
 
-  const server: Server = options.tls === undefined ? createHttpServer(handle) : createHttpsServer({ ...options.tls }, handle);
+  const server: Server =
+    options.tls === undefined
+      ? createHttpServer(handle)
+      : createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false }) }, handle);
   // The API server keeps connections open between reviews; idle sockets should not pin memory.
   server.keepAliveTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -41,6 +41,10 @@ export const PolicyMetric = {
   WATCH_LISTS: 'trustgate_policy_watch_lists_total',
   WATCH_ERRORS: 'trustgate_policy_watch_errors_total',
   STALE_READS: 'trustgate_policy_stale_reads_total',
+  SECRETS_HELD: 'trustgate_policy_secrets_held',
+  SECRET_BYTES_HELD: 'trustgate_policy_secret_bytes_held',
+  SECRETS_LEFT_OUT: 'trustgate_policy_secrets_left_out',
+  SECRET_WATCHES: 'trustgate_policy_secret_watches',
 } as const;
 
 export const POLICY_METRICS: Readonly<Record<string, MetricDefinition>> = {
@@ -54,4 +58,8 @@ export const CLUSTER_POLICY_METRICS: Readonly<Record<string, MetricDefinition>> 
   [PolicyMetric.WATCH_LISTS]: { type: 'counter', help: 'Full lists of a watched resource by reason (start, expired after 410 Gone, error).' },
   [PolicyMetric.WATCH_ERRORS]: { type: 'counter', help: 'Failed lists or watches of a watched resource, each retried with backoff.' },
   [PolicyMetric.STALE_READS]: { type: 'counter', help: 'Policy reads while the Kubernetes API could not be read: served from the last good set, or refused once it was too old.' },
+  [PolicyMetric.SECRETS_HELD]: { type: 'gauge', help: 'Secrets named by the policies in force that serve holds.' },
+  [PolicyMetric.SECRET_BYTES_HELD]: { type: 'gauge', help: 'Bytes of the Secrets serve holds (each counted as the JSON the API server sent).' },
+  [PolicyMetric.SECRETS_LEFT_OUT]: { type: 'gauge', help: 'Secrets (or Secret names) that policies name but serve does not hold because its bounds were reached; policies needing them deny.' },
+  [PolicyMetric.SECRET_WATCHES]: { type: 'gauge', help: 'Secret names watched through the Kubernetes API (one watch each).' },
 };

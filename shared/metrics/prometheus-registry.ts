@@ -1,6 +1,6 @@
 // The Metrics port kept in memory and rendered in the Prometheus text exposition format
-// 0.0.4: `# HELP` / `# TYPE` lines, then one sample per label set. Counters and histograms
-// only, which is all the product records. Label values come partly from requests (error
+// 0.0.4: `# HELP` / `# TYPE` lines, then one sample per label set. Counters, histograms, and
+// gauges (a family defined as a gauge takes increments of either sign). Label values come partly from requests (error
 // codes, outcomes), so they are escaped, never trusted to be well formed.
 import { ErrorCode, TrustgateError } from '../errors.js';
 import type { MetricLabels, Metrics } from '../ports.js';
@@ -8,7 +8,7 @@ import type { MetricLabels, Metrics } from '../ports.js';
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export interface MetricDefinition {
-  readonly type: 'counter' | 'histogram';
+  readonly type: 'counter' | 'histogram' | 'gauge';
   readonly help: string;
   // Histograms only: upper bounds, ascending; `+Inf` is implicit.
   readonly buckets?: readonly number[];
@@ -69,7 +69,7 @@ export function createPrometheusRegistry(definitions: Readonly<Record<string, Me
       found = { name, definition: { type, help: `trustgate ${type} ${name}` }, buckets: type === 'histogram' ? DEFAULT_BUCKETS : [], series: new Map(), byLabel: new Map() };
       families.set(name, found);
     }
-    if (found.definition.type !== type) {
+    if (found.definition.type !== type && !(found.definition.type === 'gauge' && type === 'counter')) {
       throw new TrustgateError(ErrorCode.INTERNAL, `metric ${name}: expected a ${found.definition.type}, got a ${type} use`);
     }
     return found;
@@ -101,7 +101,7 @@ export function createPrometheusRegistry(definitions: Readonly<Record<string, Me
 function renderFamily(family: Family): string {
   const lines = [`# HELP ${family.name} ${escapeHelp(family.definition.help)}`, `# TYPE ${family.name} ${family.definition.type}`];
   const series = [...family.series.values()];
-  if (family.definition.type === 'counter') {
+  if (family.definition.type !== 'histogram') {
     // An unlabelled counter exists from the start, so rate() sees its first increment.
     if (series.length === 0) lines.push(`${family.name} 0`);
     for (const { labels, value } of series as CounterSeries[]) lines.push(`${family.name}${formatLabels(labels)} ${formatValue(value)}`);

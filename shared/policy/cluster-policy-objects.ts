@@ -19,7 +19,7 @@ import type { FieldProblem } from '../errors.js';
 import { isPlainObject } from '../json.js';
 import { decodeImagePolicy } from './decode-image-policy.js';
 import { decodeSecret } from './decode-secret.js';
-import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySecret, PolicySet } from './model.js';
+import type { ClusterImagePolicy, ImagePolicy, Policy, PolicySecret, PolicySet, SecretScope } from './model.js';
 import { ProblemScope } from './problem-scope.js';
 
 export type PolicyObjectKind = 'ImagePolicy' | 'ClusterImagePolicy' | 'Secret';
@@ -54,15 +54,16 @@ export interface ClusterPolicyObjects {
   apply(kind: PolicyObjectKind, object: unknown): ObjectOutcome;
   // The object is gone; true when it was known.
   remove(kind: PolicyObjectKind, object: unknown): boolean;
-  // Whether a Secret of this name can matter: some policy in force names it.
-  isReferencedSecret(name: string): boolean;
+  // The Secrets some policy in force names: in its namespace for an ImagePolicy, in every
+  // namespace (no `namespace`) for a ClusterImagePolicy, which reads them from the workload's.
+  referencedSecrets(): readonly SecretScope[];
   // The set in force now, sorted so equal inputs give equal sets.
   toPolicySet(): PolicySet;
 }
 
 export function createClusterPolicyObjects(): ClusterPolicyObjects {
   const entries = new Map<string, Entry>();
-  let referenced: ReadonlySet<string> | undefined;
+  let referenced: ReferencedSecrets | undefined;
 
   return {
     apply(kind, object) {
@@ -87,13 +88,13 @@ export function createClusterPolicyObjects(): ClusterPolicyObjects {
       if (kind !== 'Secret') referenced = undefined;
       return entries.delete(keyOf(id));
     },
-    isReferencedSecret(name) {
-      referenced ??= collectSecretNames(entries);
-      return referenced.has(name);
+    referencedSecrets() {
+      referenced ??= collectSecretScopes(entries);
+      return referenced.scopes;
     },
     toPolicySet() {
-      referenced ??= collectSecretNames(entries);
-      return buildPolicySet([...entries.values()], referenced);
+      referenced ??= collectSecretScopes(entries);
+      return buildPolicySet([...entries.values()], referenced.keys);
     },
   };
 }
@@ -138,22 +139,33 @@ function withoutUndefined(object: Readonly<Record<string, unknown>>): Record<str
   return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
 }
 
-// Every Secret name a policy in force could read (from the workload's namespace, for
-// ClusterImagePolicies too): only those Secrets enter the PolicySet.
-function collectSecretNames(entries: ReadonlyMap<string, Entry>): ReadonlySet<string> {
-  const names = new Set<string>();
+interface ReferencedSecrets {
+  readonly scopes: readonly SecretScope[];
+  // "namespace/name" and "*/name" (every namespace), for lookups.
+  readonly keys: ReadonlySet<string>;
+}
+
+// Every Secret a policy in force could read (from the workload's namespace for
+// ClusterImagePolicies, from its own for ImagePolicies): only those Secrets enter the PolicySet.
+function collectSecretScopes(entries: ReadonlyMap<string, Entry>): ReferencedSecrets {
+  const scopes = new Map<string, SecretScope>();
   for (const entry of entries.values()) {
     const valid = entry.valid;
     if (valid === undefined || !isPolicy(valid)) continue;
+    const namespace = valid.kind === 'ImagePolicy' ? valid.namespace : undefined;
+    const add = (name: string): void => {
+      const scope = namespace === undefined ? { name } : { namespace, name };
+      scopes.set(`${namespace ?? '*'}/${name}`, scope);
+    };
     for (const { policy } of valid.repositories) {
-      for (const name of policy.trust.signerSecrets) names.add(name);
-      for (const name of policy.sigstore?.keySecrets ?? []) names.add(name);
-      for (const keyless of policy.sigstore?.keyless ?? []) if (keyless.trustRootSecretName !== undefined) names.add(keyless.trustRootSecretName);
-      if (policy.simple?.storeSecret !== undefined) names.add(policy.simple.storeSecret);
-      for (const requirement of policy.simple?.requirements ?? []) if (requirement.keySecret !== undefined) names.add(requirement.keySecret);
+      for (const name of policy.trust.signerSecrets) add(name);
+      for (const name of policy.sigstore?.keySecrets ?? []) add(name);
+      for (const keyless of policy.sigstore?.keyless ?? []) if (keyless.trustRootSecretName !== undefined) add(keyless.trustRootSecretName);
+      if (policy.simple?.storeSecret !== undefined) add(policy.simple.storeSecret);
+      for (const requirement of policy.simple?.requirements ?? []) if (requirement.keySecret !== undefined) add(requirement.keySecret);
     }
   }
-  return names;
+  return { scopes: [...scopes.values()], keys: new Set(scopes.keys()) };
 }
 
 function buildPolicySet(entries: readonly Entry[], referencedSecrets: ReadonlySet<string>): PolicySet {
@@ -172,7 +184,7 @@ function buildPolicySet(entries: readonly Entry[], referencedSecrets: ReadonlySe
       }
     } else if (id.kind === 'ClusterImagePolicy') {
       clusterPolicies.push(valid !== undefined && isPolicy(valid) && valid.kind === 'ClusterImagePolicy' ? valid : { kind: 'ClusterImagePolicy', name: id.name, enforce: true, repositories: [{ name: '*', policy: invalidPolicy(entry) }] });
-    } else if (valid !== undefined && !isPolicy(valid) && referencedSecrets.has(valid.name)) {
+    } else if (valid !== undefined && !isPolicy(valid) && (referencedSecrets.has(`*/${valid.name}`) || referencedSecrets.has(`${valid.namespace}/${valid.name}`))) {
       secrets.push(valid);
     }
   }

@@ -156,6 +156,15 @@ export interface PolicySet {
   readonly secrets: readonly PolicySecret[];
   // Absent or empty when the policy files hold no ServiceAccount.
   readonly serviceAccounts?: readonly PolicyServiceAccount[];
+  // Secrets a policy names that could not be held (serve --policies-from-cluster keeps Secrets
+  // within bounds): a policy needing one denies with POLICY_SECRET_OVER_LIMIT.
+  readonly unheldSecrets?: readonly SecretScope[];
+}
+
+// A Secret name in one namespace, or in every namespace when `namespace` is absent.
+export interface SecretScope {
+  readonly namespace?: string;
+  readonly name: string;
 }
 
 // The annotation that makes a ClusterImagePolicy apply in namespaces that have ImagePolicies.

@@ -6,7 +6,7 @@ import type { TrustedRootJson } from '../trust/sigstore/trusted-root-source.js';
 import { checkSignedIdentity } from '../trust/simple/identity.js';
 import { checkStoreUrl } from '../trust/simple/store-url.js';
 import type { CosignAuthority, SimpleSigningRequirement, SimpleSigningRule, StoreCredentials, TlogMode } from '../trust/verifier.js';
-import type { KeylessPolicy, Policy, PolicySecret, SigstorePolicy, SimplePolicy } from './model.js';
+import type { KeylessPolicy, Policy, PolicySecret, SecretScope, SigstorePolicy, SimplePolicy } from './model.js';
 
 export type Requirement =
   // Nothing to verify: an empty or omitted policy, or trust disabled and nothing else required.
@@ -32,10 +32,24 @@ export interface SecretLookup {
   findSecret(namespace: string, name: string): PolicySecret | undefined;
 }
 
-// A SecretLookup over decoded Secrets (from a PolicySet).
-export function toSecretLookup(secrets: readonly PolicySecret[]): SecretLookup {
+// A SecretLookup over decoded Secrets (from a PolicySet). A Secret that serve could not hold
+// (`unheld`) is POLICY_SECRET_OVER_LIMIT rather than missing: it may well exist.
+export function toSecretLookup(secrets: readonly PolicySecret[], unheld: readonly SecretScope[] = []): SecretLookup {
   const byKey = new Map(secrets.map((secret) => [`${secret.namespace}/${secret.name}`, secret]));
-  return { findSecret: (namespace, name) => byKey.get(`${namespace}/${name}`) };
+  const unheldKeys = new Set(unheld.map((scope) => `${scope.namespace ?? '*'}/${scope.name}`));
+  return {
+    findSecret: (namespace, name) => {
+      const found = byKey.get(`${namespace}/${name}`);
+      if (found !== undefined || unheldKeys.size === 0) return found;
+      if (unheldKeys.has(`${namespace}/${name}`) || unheldKeys.has(`*/${name}`)) {
+        throw new TrustgateError(
+          ErrorCode.POLICY_SECRET_OVER_LIMIT,
+          `secret "${name}" in namespace "${namespace}" is not held: the bounds on the Secrets serve keeps were reached (see the metric trustgate_policy_secrets_left_out), so the policies naming it deny`,
+        );
+      }
+      return undefined;
+    },
+  };
 }
 
 // Everything a matched policy requires of an image; all of the returned requirements must be

@@ -54,7 +54,12 @@ export interface KubeApiServer {
 
 // Starts etcd, then kube-apiserver against it, and resolves once /readyz answers 200. Fails
 // (never skips) when a binary is missing, naming the install script.
-export async function startKubeApiServer(): Promise<KubeApiServer> {
+export interface KubeApiServerOptions {
+  // --admission-control-config-file: e.g. the kubeconfig the webhooks are called with.
+  readonly admissionConfigFile?: string;
+}
+
+export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   assertInstalled();
   const dir = await makeTempDir('kube');
   const processes: ServerProcess[] = [];
@@ -64,7 +69,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   };
   try {
     const etcdUrl = await startEtcd(dir, processes);
-    return await startApiServer(dir, etcdUrl, processes, stop);
+    return await startApiServer(dir, etcdUrl, processes, stop, options);
   } catch (error) {
     await stop();
     throw error;
@@ -127,7 +132,7 @@ async function startEtcd(dir: string, processes: ServerProcess[]): Promise<strin
 // creates the default service accounts without a controller manager). The insecure port,
 // on 8080 by default in 1.20, is closed: it would skip authentication and collide between
 // parallel runs. TLS: the server makes its own CA and certificate in --cert-dir.
-async function startApiServer(dir: string, etcdUrl: string, processes: ServerProcess[], stop: () => Promise<void>): Promise<KubeApiServer> {
+async function startApiServer(dir: string, etcdUrl: string, processes: ServerProcess[], stop: () => Promise<void>, options: KubeApiServerOptions): Promise<KubeApiServer> {
   const token = randomBytes(24).toString('hex');
   const webhookToken = randomBytes(24).toString('hex');
   await writeFile(
@@ -157,6 +162,7 @@ async function startApiServer(dir: string, etcdUrl: string, processes: ServerPro
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         '--service-cluster-ip-range=10.0.0.0/24',
         '--disable-admission-plugins=ServiceAccount',
+        ...(options.admissionConfigFile === undefined ? [] : [`--admission-control-config-file=${options.admissionConfigFile}`]),
         '--v=0',
       ],
       // Only PATH: a proxy or kubeconfig from the caller's environment must not reach the server.

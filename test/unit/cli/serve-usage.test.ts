@@ -23,8 +23,30 @@ describe('runServe', () => {
       ['--policies-max-stale without --policies-from-cluster', ['--policies', 'p', '--policies-max-stale', '5m']],
       ['--policies-interval with --policies-from-cluster', ['--policies-from-cluster', '--policies-interval', '5']],
       ['a max staleness that is no duration', ['--policies-from-cluster', '--policies-max-stale', 'soon']],
+      ['--policy-secrets-max without --policies-from-cluster', ['--policies', 'p', '--policy-secrets-max', '10']],
+      ['--policy-secrets-max-bytes without --policies-from-cluster', ['--policies', 'p', '--policy-secrets-max-bytes', '65536']],
+      ['a Secret bound of zero', ['--policies-from-cluster', '--policy-secrets-max', '0']],
+      ['a Secret bytes bound that is no integer', ['--policies-from-cluster', '--policy-secrets-max-bytes', '64MiB']],
     ])('rejects %s with a usage error (exit 2)', async (_label, args) => {
       await expect(runServe(args, io)).rejects.toBeInstanceOf(UsageError);
+    });
+  });
+
+  describe('when --client-ca holds no usable certificate', () => {
+    it.each([
+      ['a missing file', undefined],
+      ['a file without a certificate', 'not a certificate\n'],
+      ['a certificate that does not parse', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
+    ])('refuses to start with %s (ConfigError), rather than let nobody or anybody in', async (_label, content) => {
+      const dir = mkdtempSync(join(tmpdir(), 'trustgate-client-ca-'));
+      const file = join(dir, 'ca.pem');
+      if (content !== undefined) writeFileSync(file, content);
+      writeFileSync(join(dir, 'policies.yaml'), 'apiVersion: portieris.cloud.ibm.com/v1\nkind: ClusterImagePolicy\nmetadata: {name: all}\nspec:\n  repositories:\n    - name: "*"\n      policy: {}\n');
+      try {
+        await expect(runServe(['--policies', join(dir, 'policies.yaml'), '--state-dir', dir, '--client-ca', file], io)).rejects.toBeInstanceOf(ConfigError);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -100,9 +100,9 @@ describe('createClusterPolicyObjects', () => {
       objects.apply('Secret', secret('team', 'signer'));
       objects.apply('Secret', secret('team', 'unrelated'));
       expect(objects.toPolicySet().secrets).toEqual([]);
-      expect(objects.isReferencedSecret('signer')).toBe(false);
+      expect(objects.referencedSecrets()).toEqual([]);
       objects.apply('ImagePolicy', imagePolicy('team', 'web', '*'));
-      expect(objects.isReferencedSecret('signer')).toBe(true);
+      expect(objects.referencedSecrets()).toEqual([{ namespace: 'team', name: 'signer' }]);
       expect(objects.toPolicySet().secrets.map((entry) => `${entry.namespace}/${entry.name}`)).toEqual(['team/signer']);
     });
 
@@ -117,8 +117,16 @@ describe('createClusterPolicyObjects', () => {
           ],
         },
       });
-      expect(objects.isReferencedSecret('corp-root')).toBe(true);
+      expect(objects.referencedSecrets()).toContainEqual({ namespace: 'team', name: 'corp-root' });
       expect(objects.toPolicySet().secrets.map((entry) => `${entry.namespace}/${entry.name}`)).toContain('team/corp-root');
+    });
+
+    it('named by an ImagePolicy enter the set only in its namespace', () => {
+      const objects = withBaseline();
+      objects.apply('ImagePolicy', imagePolicy('team', 'web', '*'));
+      objects.apply('Secret', secret('team', 'signer'));
+      objects.apply('Secret', secret('other', 'signer'));
+      expect(objects.toPolicySet().secrets.map((entry) => `${entry.namespace}/${entry.name}`)).toEqual(['team/signer']);
     });
 
     it('keep their previous valid version when an update does not decode', () => {

@@ -87,6 +87,21 @@ describe('toRequirements', () => {
     });
   });
 
+  describe('when a signer secret was left out of what serve holds', () => {
+    const policy = policyOf({ trust: { enabled: true, signerSecrets: [{ name: 'alice' }] } });
+    const lookup = toSecretLookup([secret('team-a', 'alice', { name: 'alice', publicKey: PEM })], [{ namespace: 'team-b', name: 'alice' }, { name: 'everywhere' }]);
+
+    it('fails with POLICY_SECRET_OVER_LIMIT in that namespace, not as missing', () => {
+      expect(errorCodeOf(() => toRequirements(policy, lookup, 'team-b'))).toBe(ErrorCode.POLICY_SECRET_OVER_LIMIT);
+      expect(errorCodeOf(() => toRequirements(policyOf({ trust: { enabled: true, signerSecrets: [{ name: 'everywhere' }] } }), lookup, 'team-c'))).toBe(ErrorCode.POLICY_SECRET_OVER_LIMIT);
+    });
+
+    it('still reads the held Secret of another namespace, and reports a Secret never named as missing', () => {
+      expect(toRequirements(policy, lookup, 'team-a')).toHaveLength(1);
+      expect(errorCodeOf(() => toRequirements(policy, lookup, 'team-c'))).toBe(ErrorCode.POLICY_SECRET_MISSING);
+    });
+  });
+
   describe('when a signer secret lacks its public key', () => {
     it('fails with POLICY_SECRET_MISSING', () => {
       const policy = policyOf({ trust: { enabled: true, signerSecrets: [{ name: 'no-key' }] } });

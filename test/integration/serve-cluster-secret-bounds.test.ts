@@ -1,0 +1,242 @@
+// What a tenant can make `trustgate serve --policies-from-cluster` hold, against a real
+// kube-apiserver (and etcd) with the shipped RBAC: serve reads the API as the trustgate service
+// account and runs with small bounds on the Secrets it holds. Held Secrets and bytes are read
+// from serve's own gauges on /metrics; decisions from its /admit. Images are signed with the
+// real notary client on the real notary-server.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { uniqueGun } from './support/scenarios.js';
+import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+
+const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
+const SUFFIX = randomBytes(3).toString('hex');
+const TENANT = `tenant-${SUFFIX}`;
+const TEAM = `team-${SUFFIX}`;
+const NEWCOMERS = ['a', 'b', 'c'].map((letter) => `newcomer-${letter}-${SUFFIX}`);
+const LATE = `late-${SUFFIX}`;
+const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
+// The bounds serve runs with: 4 Secrets, 64 KiB in total (and so per namespace).
+const MAX_SECRETS = 4;
+const MAX_BYTES = 64 * 1024;
+// Keeps a broken build from hanging; the documented change latency is far lower.
+const EVENTUALLY_MS = 20_000;
+
+let env: TrustEnvironment | undefined;
+let kube: KubeApiServer | undefined;
+let serve: ServeProcess | undefined;
+let alice: { gun: string; publicKeyPem: string };
+
+beforeAll(setUp, 120_000);
+
+async function setUp(): Promise<void> {
+  const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
+  const trust = env as TrustEnvironment;
+  const aliceGun = uniqueGun('bounds-alice');
+  const signed = await trust.scenarios.signedByDelegationOnly(aliceGun, 'v1', 'targets/alice');
+  alice = { gun: aliceGun, publicKeyPem: signed.signer.key.publicKeyPem };
+
+  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
+    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
+  }
+  const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
+  await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
+  for (const name of ['trustgate-system', TENANT, TEAM, LATE, ...NEWCOMERS]) {
+    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }), 201);
+  }
+  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
+  expectStatus(await api().request('POST', `${POLICY_API}/clusterimagepolicies`, yamlObjects(signedTestRegistryPolicy(trust.server.url))[0]), 201);
+  // The team's policy and signer Secret exist before serve starts.
+  expectStatus(await api().request('POST', `/api/v1/namespaces/${TEAM}/secrets`, signerSecret(TEAM, 'alice-signer', alice.publicKeyPem)), 201);
+  expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
+
+  const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
+  await writeFile(kubeconfig, kubeconfigAsTrustgate(api()), { mode: 0o600 });
+  serve = await startTrustgateServe({
+    stateDir: await trust.makeDir('state'),
+    caFile: trust.caFile,
+    extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policy-secrets-max', String(MAX_SECRETS), '--policy-secrets-max-bytes', String(MAX_BYTES)],
+  });
+}
+
+afterAll(async () => {
+  await serve?.stop();
+  await kube?.stop();
+  await env?.stop();
+});
+
+function api(): KubeApiServer {
+  if (kube === undefined) throw new Error('kube-apiserver did not start');
+  return kube;
+}
+
+function yamlObjects(text: string): KubeObject[] {
+  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
+}
+
+function rbacPath(object: KubeObject): string {
+  const namespace = (object['metadata'] as { namespace?: string }).namespace;
+  const plural = `${String(object['kind']).toLowerCase()}s`;
+  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
+}
+
+// The API server and its CA; the admin token impersonating trustgate's service account, so the
+// shipped ClusterRole is what decides.
+function kubeconfigAsTrustgate(target: KubeApiServer): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: target.url, 'certificate-authority-data': Buffer.from(target.caPem).toString('base64') } }],
+    users: [{ name: 'trustgate', user: { token: target.adminToken, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
+    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
+    'current-context': 'test',
+  });
+}
+
+function imagePolicy(namespace: string, name: string, signerSecretName: string): KubeObject {
+  return {
+    apiVersion: 'portieris.cloud.ibm.com/v1',
+    kind: 'ImagePolicy',
+    metadata: { name, namespace },
+    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { trust: { enabled: true, trustServer: (env as TrustEnvironment).server.url, signerSecrets: [{ name: signerSecretName }] } } }] },
+  };
+}
+
+// A signer Secret; `padding` bytes of filler make it as large as a test needs.
+function signerSecret(namespace: string, name: string, publicKeyPem: string, padding = 0): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type: 'Opaque',
+    stringData: { name: 'alice', publicKey: publicKeyPem, ...(padding === 0 ? {} : { padding: 'x'.repeat(padding) }) },
+  };
+}
+
+async function update(path: string, change: (stored: KubeObject) => KubeObject): Promise<void> {
+  const stored = expectStatus(await api().request('GET', path), 200).body;
+  expectStatus(await api().request('PUT', path, change(stored)), 200);
+}
+
+function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
+  expect(answer.status, answer.text).toBe(status);
+  return answer;
+}
+
+async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + EVENTUALLY_MS;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
+}
+
+// The value of an unlabelled gauge or counter on serve's /metrics.
+async function metric(name: string): Promise<number> {
+  const answer = await httpsRequest(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem);
+  const line = answer.text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
+async function decision(namespace: string, image: string): Promise<{ allowed: boolean; message: string }> {
+  const answer = await admitPodImage(serve as ServeProcess, image, namespace);
+  return { allowed: answer.response.allowed, message: answer.response.status.message };
+}
+
+const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+describe('serve --policies-from-cluster bounds what it holds of the Secrets', () => {
+  describe('when a tenant creates many large Secrets that no policy names', () => {
+    it('holds none of them: only the Secret a policy names is watched and held', async () => {
+      await eventually('the team policy admits what alice signed', async () => (await decision(TEAM, `${alice.gun}:v1`)).allowed);
+      for (let index = 0; index < 24; index += 1) {
+        expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, signerSecret(TENANT, `junk-${index}`, alice.publicKeyPem, 256 * 1024)), 201);
+      }
+      // A change to the named Secret after the junk: once it is seen, so would be the junk.
+      const path = `/api/v1/namespaces/${TEAM}/secrets/alice-signer`;
+      await update(path, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: otherKeyPem() } }));
+      await eventually('the edited signer Secret denies', async () => !(await decision(TEAM, `${alice.gun}:v1`)).allowed);
+      expect(await metric('trustgate_policy_secret_watches')).toBe(1);
+      expect(await metric('trustgate_policy_secrets_held')).toBe(1);
+      expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThan(8 * 1024);
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+      await update(path, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem } }));
+      await eventually('the restored signer Secret admits', async () => (await decision(TEAM, `${alice.gun}:v1`)).allowed);
+    });
+  });
+
+  describe('when a policy names a Secret larger than the bounds allow', () => {
+    it('denies what needs it with POLICY_SECRET_OVER_LIMIT, keeps other namespaces deciding, and holds it once it fits', async () => {
+      expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, signerSecret(TENANT, 'big-signer', alice.publicKeyPem, MAX_BYTES)), 201);
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TENANT}/imagepolicies`, imagePolicy(TENANT, 'big', 'big-signer')), 201);
+      await eventually('the tenant policy denies for the Secret not held', async () => (await decision(TENANT, `${alice.gun}:v1`)).message.includes('[POLICY_SECRET_OVER_LIMIT]'));
+      expect((await decision(TENANT, `${alice.gun}:v1`)).allowed).toBe(false);
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(1);
+      expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThanOrEqual(MAX_BYTES);
+      expect(serve?.output()).toContain('POLICY_SECRET_OVER_LIMIT');
+      expect((await decision(TEAM, `${alice.gun}:v1`)).allowed).toBe(true);
+
+      await update(`/api/v1/namespaces/${TENANT}/secrets/big-signer`, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem, padding: 'x'.repeat(40 * 1024) } }));
+      await eventually('the shrunk Secret is held and admits', async () => (await decision(TENANT, `${alice.gun}:v1`)).allowed);
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+      expect(await metric('trustgate_policy_secrets_held')).toBe(2);
+    });
+  });
+
+  describe('when the bytes held would exceed the bound', () => {
+    it('leaves out the Secret that does not fit, and reads it once a held Secret is deleted', async () => {
+      expectStatus(await api().request('POST', `/api/v1/namespaces/${LATE}/secrets`, signerSecret(LATE, 'signer', alice.publicKeyPem, 30 * 1024)), 201);
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${LATE}/imagepolicies`, imagePolicy(LATE, 'signed', 'signer')), 201);
+      await eventually('the late namespace denies for its Secret left out', async () => (await decision(LATE, `${alice.gun}:v1`)).message.includes('[POLICY_SECRET_OVER_LIMIT]'));
+      expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThanOrEqual(MAX_BYTES);
+      expect((await decision(TENANT, `${alice.gun}:v1`)).allowed).toBe(true);
+
+      expectStatus(await api().request('DELETE', `/api/v1/namespaces/${TENANT}/secrets/big-signer`), 200);
+      await eventually('the late namespace admits once room is freed', async () => (await decision(LATE, `${alice.gun}:v1`)).allowed);
+      expect((await decision(TENANT, `${alice.gun}:v1`)).message).toContain('[POLICY_SECRET_MISSING]');
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+
+      // Back to two Secrets held (the team's and the tenant's) for what follows.
+      expectStatus(await api().request('DELETE', `${POLICY_API}/namespaces/${LATE}/imagepolicies/signed`), 200);
+      expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, signerSecret(TENANT, 'big-signer', alice.publicKeyPem)), 201);
+      await eventually('the tenant admits again', async () => (await decision(TENANT, `${alice.gun}:v1`)).allowed);
+      expect(await metric('trustgate_policy_secrets_held')).toBe(2);
+    });
+  });
+
+  describe('when policies name more Secrets than the bounds allow', () => {
+    it('keeps what already works, denies where a Secret is left out, and holds it once room is freed', async () => {
+      const newcomers = NEWCOMERS;
+      for (const namespace of newcomers) {
+        expectStatus(await api().request('POST', `/api/v1/namespaces/${namespace}/secrets`, signerSecret(namespace, 'signer', alice.publicKeyPem)), 201);
+        expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${namespace}/imagepolicies`, imagePolicy(namespace, 'signed', 'signer')), 201);
+      }
+      // Two Secrets were held; room for two of the three newcomers'.
+      const overLimit = async (): Promise<string[]> => {
+        const decisions = await Promise.all(newcomers.map(async (namespace) => ({ namespace, ...(await decision(namespace, `${alice.gun}:v1`)) })));
+        return decisions.filter((one) => one.message.includes('[POLICY_SECRET_OVER_LIMIT]')).map((one) => one.namespace);
+      };
+      await eventually('one newcomer is denied for its Secret left out', async () => (await overLimit()).length === 1);
+      const [leftOut] = await overLimit();
+      for (const namespace of newcomers.filter((one) => one !== leftOut)) expect((await decision(namespace, `${alice.gun}:v1`)).allowed).toBe(true);
+      expect((await decision(TEAM, `${alice.gun}:v1`)).allowed).toBe(true);
+      expect((await decision(TENANT, `${alice.gun}:v1`)).allowed).toBe(true);
+      expect(await metric('trustgate_policy_secrets_held')).toBe(MAX_SECRETS);
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(1);
+      // The tenant's policy goes away: its room is freed and the Secret left out is read.
+      expectStatus(await api().request('DELETE', `${POLICY_API}/namespaces/${TENANT}/imagepolicies/big`), 200);
+      await eventually('every newcomer admits', async () => (await Promise.all(newcomers.map((namespace) => decision(namespace, `${alice.gun}:v1`)))).every((one) => one.allowed));
+      expect(await metric('trustgate_policy_secrets_held')).toBe(MAX_SECRETS);
+      expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { createSecretBudget, secretBounds, selectWatchedScopes, type SecretBounds } from '../../../shared/policy/secret-budget.js';
+
+const small: SecretBounds = { maxSecrets: 3, maxSecretsPerNamespace: 2, maxBytes: 1000, maxBytesPerNamespace: 600, maxNames: 3, maxNamesPerNamespace: 2 };
+
+describe('createSecretBudget', () => {
+  it('holds Secrets while they fit and leaves out the one that does not, by name', () => {
+    const budget = createSecretBudget(small);
+    expect(budget.admit('a', 's1', '1', 100)).toBe(true);
+    expect(budget.admit('b', 's1', '2', 100)).toBe(true);
+    expect(budget.admit('c', 's1', '3', 100)).toBe(true);
+    expect(budget.admit('d', 's1', '4', 100)).toBe(false);
+    expect(budget.held()).toEqual({ secrets: 3, bytes: 300 });
+    expect(budget.leftOut()).toEqual([{ namespace: 'd', name: 's1' }]);
+  });
+
+  it('keeps one namespace from taking the room of the others', () => {
+    const budget = createSecretBudget(small);
+    expect(budget.admit('tenant', 'big', '1', 500)).toBe(true);
+    expect(budget.admit('tenant', 'more', '2', 200)).toBe(false);
+    expect(budget.admit('other', 'key', '3', 200)).toBe(true);
+    expect(budget.admit('tenant', 'a', '4', 10)).toBe(true);
+    expect(budget.admit('tenant', 'b', '5', 10)).toBe(false);
+  });
+
+  it('drops the held version when a new version no longer fits, and frees room on release', () => {
+    const budget = createSecretBudget(small);
+    expect(budget.admit('a', 's', '1', 100)).toBe(true);
+    expect(budget.admit('a', 's', '2', 700)).toBe(false);
+    expect(budget.held()).toEqual({ secrets: 0, bytes: 0 });
+    expect(budget.leftOut()).toEqual([{ namespace: 'a', name: 's' }]);
+    expect(budget.release('a', 's')).toBe(false);
+    expect(budget.leftOut()).toEqual([]);
+    expect(budget.admit('a', 's', '3', 100)).toBe(true);
+    expect(budget.release('a', 's')).toBe(true);
+    expect(budget.held()).toEqual({ secrets: 0, bytes: 0 });
+  });
+
+  it('counts the same version once however often it is seen', () => {
+    const budget = createSecretBudget(small);
+    budget.admit('a', 's', '7', 100);
+    budget.admit('a', 's', '7', 100);
+    expect(budget.held()).toEqual({ secrets: 1, bytes: 100 });
+  });
+});
+
+describe('selectWatchedScopes', () => {
+  it('watches a ClusterImagePolicy name everywhere, covering ImagePolicies naming it', () => {
+    const { watched, leftOut } = selectWatchedScopes([{ namespace: 'team', name: 'key' }, { name: 'key' }, { namespace: 'team', name: 'other' }], small);
+    expect(watched).toEqual([{ name: 'key' }, { namespace: 'team', name: 'other' }]);
+    expect(leftOut).toEqual([]);
+  });
+
+  it('never watches a name that cannot be a Secret name, so no selector can be smuggled in', () => {
+    const { watched } = selectWatchedScopes([{ name: 'a,metadata.namespace!=x' }, { namespace: 'team', name: 'Key' }, { namespace: '../x', name: 'k' }], small);
+    expect(watched).toEqual([]);
+  });
+
+  it('leaves out names beyond the bounds, per namespace first, ClusterImagePolicy names first overall', () => {
+    const { watched, leftOut } = selectWatchedScopes(
+      [{ namespace: 'a', name: 'n1' }, { namespace: 'a', name: 'n2' }, { namespace: 'a', name: 'n3' }, { name: 'global' }, { namespace: 'b', name: 'n1' }],
+      small,
+    );
+    expect(watched).toEqual([{ name: 'global' }, { namespace: 'a', name: 'n1' }, { namespace: 'a', name: 'n2' }]);
+    expect(leftOut).toEqual([{ namespace: 'a', name: 'n3' }, { namespace: 'b', name: 'n1' }]);
+  });
+
+  it('keeps the names already watched when new ones would exceed the bounds', () => {
+    const { watched, leftOut } = selectWatchedScopes([{ namespace: 'z', name: 'old' }, { namespace: 'a', name: 'n1' }, { namespace: 'b', name: 'n1' }, { namespace: 'c', name: 'n1' }], small, new Set(['z/old']));
+    expect(watched).toEqual([{ namespace: 'z', name: 'old' }, { namespace: 'a', name: 'n1' }, { namespace: 'b', name: 'n1' }]);
+    expect(leftOut).toEqual([{ namespace: 'c', name: 'n1' }]);
+  });
+});
+
+describe('secretBounds', () => {
+  it('never lets a per-namespace bound exceed the total', () => {
+    expect(secretBounds({ maxSecrets: 4, maxBytes: 4096 })).toMatchObject({ maxSecretsPerNamespace: 4, maxBytesPerNamespace: 4096, maxNames: 4, maxNamesPerNamespace: 4 });
+  });
+});
