@@ -10,7 +10,7 @@ import { PolicyMode, type PolicySet } from '../policy/model.js';
 import type { Clock, Logger } from '../ports.js';
 import type { RegistryCredentials } from '../registry/credential-keyring.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
-import { collectRequirements } from './policy-requirements.js';
+import { collectRequirements, type CollectedRequirements } from './policy-requirements.js';
 import type { VerifyImageRequest } from './verify-image-request.js';
 
 export interface VerifyImageResponse {
@@ -121,11 +121,21 @@ export function knownVerification(deps: VerifyImageDeps, request: { readonly ima
       if (known === undefined) return undefined;
       outcomes.push(known);
     }
-    return combine(deps, reference, image, collected.checks, outcomes, collected.failures, { policy: collected.source ?? null, mutateImage: collected.mutateImage });
+    // combine is a pure function of the requirements (one object per policy set, namespace
+    // and image) and the outcomes: the same objects again give the answer built last time.
+    const last = COMBINED.get(collected);
+    if (last !== undefined && last.outcomes.length === outcomes.length && last.outcomes.every((outcome, index) => outcome === outcomes[index])) return last.response;
+    const response = combine(reference, image, collected.checks, outcomes, collected.failures, { policy: collected.source ?? null, mutateImage: collected.mutateImage });
+    COMBINED.set(collected, { outcomes, response });
+    return response;
   } catch {
     return undefined;
   }
 }
+
+// The last answer knownVerification built per requirements object, with the outcomes it
+// was built from; an entry goes with its requirements (when their policy set goes).
+const COMBINED = new WeakMap<CollectedRequirements, { readonly outcomes: readonly Outcome[]; readonly response: VerifyImageResponse }>();
 
 // What the policy form adds to an answer: the policy that matched and whether it pins.
 interface PolicyOutcome {
@@ -169,7 +179,22 @@ async function decide(
   };
   const only = checks.length === 1 ? checks[0] : undefined;
   const outcomes: readonly Outcome[] = only !== undefined ? [await runCheck(only)] : await Promise.all(checks.map(runCheck));
-  return combine(deps, reference, image, checks, outcomes, failures, policyOutcome);
+  const response = combine(reference, image, checks, outcomes, failures, policyOutcome);
+  if (response.allowed) logVerified(deps.logger, response);
+  return response;
+}
+
+// The line for an image verified (an answer given from memory is not logged again).
+function logVerified(logger: Logger, response: VerifyImageResponse): void {
+  const { image, digest, verifiedBy, stale, wouldDeny } = response;
+  logger.info('image verified', {
+    image,
+    outcome: 'allowed',
+    digest,
+    ...(verifiedBy === undefined ? {} : { verifiedBy }),
+    ...(stale === true ? { stale } : {}),
+    ...(wouldDeny === undefined ? {} : { wouldDeny: wouldDeny.map(({ mode, code }) => ({ mode, code })) }),
+  });
 }
 
 // Combines the outcomes of `checks` (in their order) with the policies' own failures:
@@ -183,7 +208,6 @@ async function decide(
 // agree on one (a check of another policy, or of the same one, verified it), so admission
 // pins only what was verified and never a digest no signature vouched for.
 function combine(
-  deps: VerifyImageDeps,
   reference: ImageReference,
   image: string,
   checks: readonly PendingCheck[],
@@ -234,14 +258,6 @@ function combine(
   // With unenforced failures, only a digest every passing check agreed on (none when they
   // disagreed) or the one the reference already names.
   const digest = (digests.length === 1 ? digests[0] : undefined) ?? reference.digest ?? null;
-  deps.logger.info('image verified', {
-    image,
-    outcome: 'allowed',
-    digest,
-    ...(verifiedBy.length > 0 ? { verifiedBy } : {}),
-    ...(stale ? { stale } : {}),
-    ...(wouldDeny.length > 0 ? { wouldDeny: wouldDeny.map(({ mode, code }) => ({ mode, code })) } : {}),
-  });
   const allowed: Writable<VerifyImageResponse> = { allowed: true, image, digest, reasons: [], codes: [], signers };
   if (verifiedBy.length > 0) allowed.verifiedBy = verifiedBy;
   if (stale) allowed.stale = true;

@@ -85,6 +85,19 @@ describe('knownVerification', () => {
     });
   });
 
+  describe('when asked again', () => {
+    it('gives the answer built before while the same answers are known, and builds a new one when they change', () => {
+      let answer: VerifiedImage = { digest: DIGEST_A, signers: ['targets'] };
+      const notary: ImageVerifier<NotaryRequirement> = { kind: 'notary', verify: () => Promise.resolve(answer), known: () => answer };
+      const deps = depsWith(notary);
+      const request = { image: 'reg.example.com/team/app:v2', namespace: 'default' };
+      const first = knownVerification(deps, request);
+      expect(knownVerification(deps, request)).toBe(first);
+      answer = { digest: `sha256:${'cc'.repeat(32)}`, signers: ['targets/releases'] };
+      expect(knownVerification(deps, request)).toMatchObject({ allowed: true, digest: answer.digest, signers: ['targets/releases'] });
+    });
+  });
+
   describe('when a required check is not known', () => {
     it('answers nothing, even when another check of the image is known', async () => {
       const notary = rememberingVerifier();
