@@ -9,7 +9,7 @@ import { ConfigError } from './cli-error.js';
 export type PullSecretsConfig = { readonly kind: 'policy-files' } | { readonly kind: 'cluster'; readonly kubeconfig?: string };
 
 export async function openPullSecretSource(config: PullSecretsConfig, policies: () => PolicySet, logger: Logger): Promise<PullSecretSource> {
-  if (config.kind === 'policy-files') return (namespace, workload) => Promise.resolve(pullSecretsFromPolicySet(policies(), namespace, workload));
+  if (config.kind === 'policy-files') return (namespace, workload) => pullSecretsFromPolicySet(policies(), namespace, workload);
   try {
     const { openClusterPullSecrets } = await import('../infra/kubernetes-api/cluster-pull-secrets.js');
     return await openClusterPullSecrets({ ...(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }), logger });

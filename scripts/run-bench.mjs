@@ -1,9 +1,8 @@
 // Runs one measurement script of scripts/bench/ (`npm run bench`: bench, every figure side by
-// side, see bench.ts; `npm run soak:hostile`: hostile-soak; `npm run bench:start`: cli-start;
-// admit-bench: /admit alone): builds the CLI and functions, bundles the script (it reuses
-// the integration test harness around the real servers) and runs it. Loopback only.
-//   admit-bench: BENCH_DURATION (seconds, default 10, at most 60), BENCH_CONNECTIONS (default
-//     10) and BENCH_CPU_PROFILE (a directory for a V8 CPU profile of serve);
+// side, see bench.ts, /admit alone with BENCH_ONLY=admit; `npm run soak:hostile`:
+// hostile-soak; `npm run bench:start`: cli-start): builds the CLI and functions, bundles the
+// script (it reuses the integration test harness around the real servers) and runs it.
+// Loopback only.
 //   hostile-soak: SOAK_ROUNDS (default 4, at most 20), SOAK_NODE_OPTIONS, SOAK_KINDS;
 //   cli-start: BENCH_START_RUNS (default 15, at most 100).
 import { spawnSync } from 'node:child_process';
@@ -14,8 +13,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const name = process.argv[2];
-if (!['bench', 'admit-bench', 'hostile-soak', 'cli-start'].includes(name)) {
-  console.error('usage: node scripts/run-bench.mjs bench|admit-bench|hostile-soak|cli-start');
+if (!['bench', 'hostile-soak', 'cli-start'].includes(name)) {
+  console.error('usage: node scripts/run-bench.mjs bench|hostile-soak|cli-start');
   process.exit(2);
 }
 

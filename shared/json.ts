@@ -42,19 +42,31 @@ export function parseJsonBytes(bytes: Uint8Array, code: Code = ErrorCode.REQUEST
 // MAX_JSON_DEPTH is refused with `code`. Iterative with an explicit stack, so a hostile depth
 // cannot overflow the call stack; each object is visited once (a YAML alias shared by two
 // parents is already converted the second time), so the cost is linear in the value's size.
+// Every admission review passes through here, so the walk allocates nothing per node: the
+// stack is two parallel arrays, and an object's members are read by a for-in loop once its
+// prototype is null (so only its own members are listed).
 export function adoptUntrustedValue(value: unknown, code: Code = ErrorCode.REQUEST_INVALID, what = 'document'): unknown {
-  const stack: { readonly item: unknown; readonly depth: number }[] = [{ item: value, depth: 0 }];
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const { item, depth } = next;
-    if (typeof item !== 'object' || item === null) continue;
+  const items: object[] = [];
+  const depths: number[] = [];
+  const push = (child: unknown, depth: number): void => {
+    if (typeof child === 'object' && child !== null) {
+      items.push(child);
+      depths.push(depth);
+    }
+  };
+  push(value, 0);
+  while (items.length > 0) {
+    const item = items.pop() as object;
+    const depth = depths.pop() as number;
     if (depth >= MAX_JSON_DEPTH) throw new TrustgateError(code, `${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
     if (Array.isArray(item)) {
-      for (const child of item as unknown[]) if (typeof child === 'object' && child !== null) stack.push({ item: child, depth: depth + 1 });
+      for (let index = 0; index < item.length; index += 1) push(item[index], depth + 1);
       continue;
     }
     if (Object.getPrototypeOf(item) === null) continue;
     Object.setPrototypeOf(item, null);
-    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) stack.push({ item: child, depth: depth + 1 });
+    const members = item as Record<string, unknown>;
+    for (const key in members) push(members[key], depth + 1);
   }
   return value;
 }

@@ -33,7 +33,7 @@ import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import { ADMISSION_METRICS, CLUSTER_POLICY_METRICS, POLICY_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
 import { silentLogger } from '../../shared/ports.js';
-import { verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
+import { knownVerification, verifyImage, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
 import { toRegistryCredentials } from '../../shared/registry/workload-pull-secrets.js';
 import { openPullSecretSource, type PullSecretsConfig } from '../pull-secret-source.js';
 import { ConfigError, ExitCode, UsageError } from '../cli-error.js';
@@ -164,11 +164,13 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const readiness = clusterSource === undefined ? storeReadiness : combineReadiness(() => clusterSource.source.readiness(), storeReadiness);
   const verifyDeps: VerifyImageDeps = { notary, cosign, simple, clock: io.clock, logger, policies };
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
-  const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger };
+  // The policies are in memory, so a warm admission is answered without waiting.
+  const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger, policiesNow: currentSet };
   const admission: AdmissionDeps = {
     verify:
       remote?.verify ??
       ((image, namespace, signal, credentials) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }, signal, toRegistryCredentials(credentials))),
+    ...(remote === undefined ? { known: (image: string, namespace: string) => knownVerification(admissionVerifyDeps, { image, namespace }) } : {}),
     budgetMs: config.budgetMs,
     startTimer: startBudgetTimer,
     pullSecrets,

@@ -8,7 +8,9 @@ import { decodeAdmissionReview } from '../../shared/admission/decode-admission-r
 import { isTrustgateError } from '../../shared/errors.js';
 import { parseJsonBytes } from '../../shared/json.js';
 import { AdmissionMetric } from '../../shared/metrics/admission-metrics.js';
+import { JsonText } from '../../shared/logging/json-text.js';
 import type { Logger, Metrics } from '../../shared/ports.js';
+import type { VerifyImageResponse } from '../../shared/verify/verify-image.js';
 
 export interface AdmitEndpointDeps {
   readonly admission: AdmissionDeps;
@@ -52,29 +54,19 @@ function notAReview(reason: string): EndpointAnswer {
 function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: number): void {
   deps.metrics.increment(AdmissionMetric.DECISIONS, { outcome: decision.outcome });
   deps.metrics.observe(AdmissionMetric.DURATION, seconds);
-  const images = [];
+  // The images as JSON text: each image's outcome is serialised once per verification
+  // answer (answers from memory are the same object review after review).
+  let images = '';
   for (const verdict of decision.verdicts) {
     const result = verdict.result;
     if (result !== undefined) deps.metrics.increment(AdmissionMetric.VERIFICATIONS, { code: result.allowed ? 'OK' : (result.codes[0] ?? 'UNKNOWN') });
-    const image: Record<string, unknown> = {
-      image: verdict.image,
-      containers: verdict.containers.map((container) => container.name),
-      outcome: result === undefined ? 'pending' : result.allowed ? 'allowed' : 'denied',
-      codes: result?.codes ?? [],
-      digest: result?.digest ?? null,
-      policy: result?.policy ?? null,
-    };
-    // The signature kinds that admitted it (with `verification.mode: any`, the one that passed).
-    if (result?.verifiedBy !== undefined) image['verifiedBy'] = result.verifiedBy;
-    // Answered from cached trust data while the trust server was unreachable.
-    if (result?.stale === true) image['stale'] = true;
+    const containers = JSON.stringify(verdict.containers.map((container) => container.name));
+    images += `${images === '' ? '' : ','}{"image":${JSON.stringify(verdict.image)},"containers":${containers},${outcomeMembers(result)}}`;
     // What policies in warn or audit mode would have denied: counted once per image and mode.
-    const wouldDeny = result?.wouldDeny ?? [];
-    if (wouldDeny.length > 0) {
-      image['wouldDeny'] = wouldDeny.map(({ mode, code }) => ({ mode, code }));
+    const wouldDeny = result?.wouldDeny;
+    if (wouldDeny !== undefined && wouldDeny.length > 0) {
       for (const mode of new Set(wouldDeny.map((failure) => failure.mode))) deps.metrics.increment(AdmissionMetric.WOULD_DENY, { mode });
     }
-    images.push(image);
   }
   // Built field by field: this runs once per admission request.
   const request = decision.request;
@@ -88,8 +80,37 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
   fields['outcome'] = decision.outcome;
   fields['status'] = decision.review.response.status.code;
   fields['durationMs'] = Math.round(seconds * 1000 * 10) / 10;
-  fields['images'] = images;
+  fields['images'] = new JsonText(`[${images}]`);
   if (decision.outcome === 'invalid' || decision.outcome === 'unchecked') fields['reason'] = decision.review.response.status.message;
   if (decision.outcome === 'allowed' || decision.outcome === 'unchecked') deps.logger.info('admission decision', fields);
   else deps.logger.warn('admission decision', fields);
+}
+
+const PENDING_MEMBERS = '"outcome":"pending","codes":[],"digest":null,"policy":null';
+const OUTCOME_MEMBERS = new WeakMap<VerifyImageResponse, string>();
+
+// An image's outcome in the decision line, as JSON members: the outcome with its codes,
+// digest and policy; the signature kinds that admitted it (with `verification.mode: any`,
+// the one that passed); `stale` when answered from cached trust data while the trust server
+// was unreachable; what policies in warn or audit mode would have denied. Images and policy
+// names only: a request never carries credentials into this line, and neither do
+// verification reasons.
+function outcomeMembers(result: VerifyImageResponse | undefined): string {
+  if (result === undefined) return PENDING_MEMBERS;
+  let members = OUTCOME_MEMBERS.get(result);
+  if (members === undefined) {
+    const outcome: Record<string, unknown> = {
+      outcome: result.allowed ? 'allowed' : 'denied',
+      codes: result.codes,
+      digest: result.digest ?? null,
+      policy: result.policy ?? null,
+    };
+    if (result.verifiedBy !== undefined) outcome['verifiedBy'] = result.verifiedBy;
+    if (result.stale === true) outcome['stale'] = true;
+    const wouldDeny = result.wouldDeny ?? [];
+    if (wouldDeny.length > 0) outcome['wouldDeny'] = wouldDeny.map(({ mode, code }) => ({ mode, code }));
+    members = JSON.stringify(outcome).slice(1, -1);
+    OUTCOME_MEMBERS.set(result, members);
+  }
+  return members;
 }

@@ -15,7 +15,8 @@
 //   2. A cold `trustgate verify IMAGE --trust-server URL` with a fresh state directory against
 //      Notary's own client, `notary lookup` with a fresh trust directory, same server and tag.
 //   3. Warm `/admit` (a Pod with three signed images) against the echo floor: a bare Node
-//      HTTPS server on the same certificate that only parses the review and answers.
+//      HTTPS server on the same certificate that only parses the review and answers. Each
+//      server first gets one unmeasured run of WARM_UP_S seconds (JIT warm-up).
 // Process runs are alternated (one of each case in turn) and /admit runs alternate between
 // trustgate and the floor, so the shared machine's noise falls on all alike; medians are
 // printed with the spread (lowest to highest) and the ratios of medians.
@@ -49,6 +50,8 @@ const ADMIT_ROUNDS = bounded('BENCH_ADMIT_ROUNDS', 3, 20);
 const DURATION_S = bounded('BENCH_DURATION', 5, 60);
 const CONNECTIONS = bounded('BENCH_CONNECTIONS', 16, 100);
 const ONLY = process.env['BENCH_ONLY'];
+// Seconds of the unmeasured /admit run of each server before the measured rounds.
+const WARM_UP_S = 2;
 const PROFILE_DIR = process.env['BENCH_CPU_PROFILE'];
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -273,6 +276,10 @@ async function benchAdmit(env: TrustEnvironment): Promise<void> {
     await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
     const floorUrl = `https://127.0.0.1:${(floorServer.address() as AddressInfo).port}/admit`;
 
+    // One unmeasured run of each first: a few reviews leave V8 compiling the hot paths
+    // (trustgate's far more than the floor's) during the first measured round.
+    await drive(`${serve.url}/admit`, body, WARM_UP_S);
+    await drive(floorUrl, body, WARM_UP_S);
     const runs = { trustgate: [] as AdmitFigures[], floor: [] as AdmitFigures[] };
     for (let round = 0; round < ADMIT_ROUNDS; round += 1) {
       runs.trustgate.push(await drive(`${serve.url}/admit`, body));
@@ -310,9 +317,9 @@ interface AutocannonResult {
 
 // autocannon in its own process (its CLI, JSON output), so the load generator neither
 // competes with the floor server in this process nor stalls the reading of serve's log pipe.
-async function drive(url: string, body: string): Promise<AdmitFigures> {
+async function drive(url: string, body: string, seconds = DURATION_S): Promise<AdmitFigures> {
   const cli = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
-  const args = [cli, '-j', '-c', String(CONNECTIONS), '-d', String(DURATION_S), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, url];
+  const args = [cli, '-j', '-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, url];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));

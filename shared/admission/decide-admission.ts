@@ -41,8 +41,15 @@ export interface BudgetTimer {
   cancel(): void;
 }
 
+// The answer `verify` would give now, when it can be given from memory without I/O or
+// waiting (verify-image's knownVerification); undefined when `verify` has to run.
+export type KnownVerificationFn = (image: string, namespace: string) => VerifyImageResponse | undefined;
+
 export interface AdmissionDeps {
   readonly verify: VerifyImageFn;
+  // Asked first for each image; absent where answers always come from `verify` (a deployed
+  // function).
+  readonly known?: KnownVerificationFn;
   // Milliseconds the whole decision may take; keep it below the webhook's timeoutSeconds
   // so the API server hears our denial instead of applying its failurePolicy.
   readonly budgetMs: number;
@@ -82,27 +89,50 @@ export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<Deco
     return { outcome: 'unchecked', review: uncheckedResponse(request.uid, decoded.reason), request, verdicts: [] };
   }
   const groups = groupByImage(decoded.containers);
+  // The workload's pull secrets are read once for all its images. When they cannot be read,
+  // every image is denied with that reason (fail closed, and clearer than the registry's
+  // refusal of an anonymous request).
+  const credentials = readPullSecrets(deps, request.namespace, decoded);
+  // Images answered at once: from memory (deps.known), or denied for unreadable pull secrets.
+  // Security: a known answer is exactly what `verify` would answer now (it ignores the
+  // credentials too when it answers from memory), so this changes no decision.
   const results = new Map<string, VerifyImageResponse>();
+  if (!(credentials instanceof Promise)) {
+    for (const image of groups.keys()) {
+      const result = credentials instanceof TrustgateError ? pullSecretsDenial(image, credentials) : deps.known?.(image, request.namespace);
+      if (result !== undefined) results.set(image, result);
+    }
+    if (results.size === groups.size) return conclude(deps, request, groups, results, true);
+  }
+  // The rest within the budget, pull secrets included.
   const timer = deps.startTimer(deps.budgetMs);
   const budget = new AbortController();
-  // The workload's pull secrets are read once for all its images, within the budget. When
-  // they cannot be read, every image is denied with that reason (fail closed, and clearer
-  // than the registry's refusal of an anonymous request).
-  const all = resolvePullSecrets(deps, request.namespace, decoded).then((credentials) =>
+  const all = Promise.resolve(credentials).then((entries) =>
     Promise.all(
-      [...groups.keys()].map(async (image) => {
-        const result =
-          credentials instanceof TrustgateError
-            ? { allowed: false, image, digest: null, reasons: [`${image}: ${credentials.message}`], codes: [credentials.code], signers: [] }
-            : await verifySafely(deps.verify, image, request.namespace, budget.signal, credentials);
-        results.set(image, result);
-      }),
+      [...groups.keys()]
+        .filter((image) => !results.has(image))
+        .map(async (image) => {
+          const result = entries instanceof TrustgateError ? pullSecretsDenial(image, entries) : await verifySafely(deps.verify, image, request.namespace, budget.signal, entries);
+          results.set(image, result);
+        }),
     ),
   );
   const finished = await Promise.race([all.then(() => true), timer.expired.then(() => false)]);
   timer.cancel();
   // Trust server work still running for this request is cancelled, not left to finish.
   if (!finished) budget.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, `time budget of ${deps.budgetMs} ms exhausted`));
+  return conclude(deps, request, groups, results, finished);
+}
+
+// The decision over every image's result; `finished` is false when the budget ran out with
+// some image still pending (its result missing): the request is then denied as timed out.
+function conclude(
+  deps: AdmissionDeps,
+  request: AdmissionRequest,
+  groups: ReadonlyMap<string, readonly ContainerImage[]>,
+  results: ReadonlyMap<string, VerifyImageResponse>,
+  finished: boolean,
+): AdmissionDecision {
   const verdicts: ImageVerdict[] = [...groups].map(([image, containers]) => {
     const result = results.get(image);
     return result === undefined ? { image, containers } : { image, containers, result };
@@ -153,20 +183,31 @@ async function verifySafely(verify: VerifyImageFn, image: string, namespace: str
 }
 
 // The entries of the workload's pull secrets; undefined when none are configured or
-// referenced, the error when they could not be read.
-async function resolvePullSecrets(
-  deps: AdmissionDeps,
-  namespace: string,
-  decoded: Extract<DecodedReview, { kind: 'check' }>,
-): Promise<readonly PullSecretEntry[] | TrustgateError | undefined> {
+// referenced, the error when they could not be read. A source that holds them in memory
+// (the policy files) answers at once, one that reads them (the cluster) with a promise.
+type PullSecretsRead = readonly PullSecretEntry[] | TrustgateError | undefined;
+
+function readPullSecrets(deps: AdmissionDeps, namespace: string, decoded: Extract<DecodedReview, { kind: 'check' }>): PullSecretsRead | Promise<PullSecretsRead> {
   if (deps.pullSecrets === undefined || decoded.pullSecrets === undefined) return undefined;
   try {
-    const entries = await deps.pullSecrets(namespace, decoded.pullSecrets);
-    return entries.length === 0 ? undefined : entries;
+    const entries = deps.pullSecrets(namespace, decoded.pullSecrets);
+    return entries instanceof Promise ? entries.then(nonEmpty, toPullSecretsFailure) : nonEmpty(entries);
   } catch (error) {
-    const failure = toTrustgateError(error);
-    return failure.code === ErrorCode.INTERNAL ? new TrustgateError(ErrorCode.PULL_SECRETS_UNAVAILABLE, 'the workload\'s pull secrets could not be read') : failure;
+    return toPullSecretsFailure(error);
   }
+}
+
+function nonEmpty(entries: readonly PullSecretEntry[]): readonly PullSecretEntry[] | undefined {
+  return entries.length === 0 ? undefined : entries;
+}
+
+function toPullSecretsFailure(error: unknown): TrustgateError {
+  const failure = toTrustgateError(error);
+  return failure.code === ErrorCode.INTERNAL ? new TrustgateError(ErrorCode.PULL_SECRETS_UNAVAILABLE, 'the workload\'s pull secrets could not be read') : failure;
+}
+
+function pullSecretsDenial(image: string, failure: TrustgateError): VerifyImageResponse {
+  return { allowed: false, image, digest: null, reasons: [`${image}: ${failure.message}`], codes: [failure.code], signers: [] };
 }
 
 // A `replace` for each container whose image was a tag, to the signed digest, unless the

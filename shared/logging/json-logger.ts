@@ -1,4 +1,5 @@
 import type { Clock, LogFields, Logger } from '../ports.js';
+import { JsonText } from './json-text.js';
 
 // The keys every line starts with; fields may not replace them.
 const OWN_KEYS = ['time', 'level', 'message'];
@@ -20,7 +21,7 @@ export function createJsonLogger(sink: (line: string) => void, clock: Clock, bas
     }
     const head = `{"time":"${lastTime}","level":"${level}","message":${JSON.stringify(message)}`;
     const rest = hasBase || OWN_KEYS.some((key) => Object.hasOwn(fields, key)) ? withoutOwnKeys({ ...extra, ...fields }) : fields;
-    const body = JSON.stringify(rest);
+    const body = hasJsonText(rest) ? serialiseMembers(rest) : JSON.stringify(rest);
     sink(body === '{}' ? `${head}}` : `${head},${body.slice(1)}`);
   };
   return {
@@ -36,4 +37,22 @@ function withoutOwnKeys(fields: LogFields): LogFields {
   const copy: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) copy[OWN_KEYS.includes(key) ? `field.${key}` : key] = value;
   return copy;
+}
+
+function hasJsonText(fields: LogFields): boolean {
+  for (const key of Object.keys(fields)) if (fields[key] instanceof JsonText) return true;
+  return false;
+}
+
+// The fields as one JSON object, like JSON.stringify (own enumerable keys in its order,
+// members whose value serialises to nothing left out), with JsonText values written as
+// they are.
+function serialiseMembers(fields: LogFields): string {
+  let members = '';
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    const json = value instanceof JsonText ? value.json : (JSON.stringify(value) as string | undefined);
+    if (json !== undefined) members += `${members === '' ? '' : ','}${JSON.stringify(key)}:${json}`;
+  }
+  return `{${members}}`;
 }

@@ -20,8 +20,9 @@ export const DEFAULT_SERVICE_ACCOUNT = 'default';
 export const NO_PULL_SECRETS: WorkloadPullSecrets = { imagePullSecrets: [], serviceAccount: DEFAULT_SERVICE_ACCOUNT };
 
 // Resolves a workload's references to the decoded entries of its pull secrets, in the order
-// they are tried. Implemented over the policy files and over the Kubernetes API.
-export type PullSecretSource = (namespace: string, workload: WorkloadPullSecrets) => Promise<readonly PullSecretEntry[]>;
+// they are tried. Implemented over the policy files (in memory: answers at once) and over
+// the Kubernetes API (a promise).
+export type PullSecretSource = (namespace: string, workload: WorkloadPullSecrets) => Promise<readonly PullSecretEntry[]> | readonly PullSecretEntry[];
 
 // Most entries a workload's pull secrets may add up to for one request.
 export const MAX_WORKLOAD_CREDENTIALS = 64;

@@ -10,7 +10,7 @@ import { PolicyMode, type PolicySet } from '../policy/model.js';
 import type { Clock, Logger } from '../ports.js';
 import type { RegistryCredentials } from '../registry/credential-keyring.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, TrustRequirement, VerifiedImage } from '../trust/verifier.js';
-import { collectRequirements } from './policy-requirements.js';
+import { collectRequirements, type CollectedRequirements } from './policy-requirements.js';
 import type { VerifyImageRequest } from './verify-image-request.js';
 
 export interface VerifyImageResponse {
@@ -58,6 +58,10 @@ export interface VerifyImageDeps {
   readonly logger: Logger;
   // The policies in force; absent when this deployment has none configured.
   readonly policies?: () => Promise<PolicySet>;
+  // The same policies when this process holds them in memory (serve's files or watched
+  // cluster policies), read without waiting; lets knownVerification answer. It may throw
+  // (cluster policies too old): the answer is then left to verifyImage.
+  readonly policiesNow?: () => PolicySet;
 }
 
 // A requirement to check, tagged with the policy it came from (for the reasons).
@@ -96,6 +100,43 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
   }
 }
 
+// The answer verifyImage would give now to `request` (policy form), when the policies are
+// at hand (`policiesNow`) and every check they require is answered by its verifier's `known`
+// (what this process verified and may still give under the freshness rules); undefined
+// when verifyImage has to run. Admission asks this first, so a warm answer needs no time
+// budget, cancellation signal or promise per image. It takes the same steps as verifyImage
+// and combines the answers the same way, so it cannot answer differently; anything out of
+// the ordinary (policies that cannot be read, an invalid reference, a bug) is left to
+// verifyImage, which answers it with its reason.
+export function knownVerification(deps: VerifyImageDeps, request: { readonly image: string; readonly namespace: string }): VerifyImageResponse | undefined {
+  if (deps.policiesNow === undefined) return undefined;
+  try {
+    const reference = parseImageReference(request.image);
+    const image = formatImageReference(reference);
+    const now = deps.clock.now();
+    const collected = collectRequirements(deps.policiesNow(), reference, request.namespace, image);
+    const outcomes: Outcome[] = [];
+    for (const check of collected.checks) {
+      const known = knownRequirement(deps, reference, check.requirement, now);
+      if (known === undefined) return undefined;
+      outcomes.push(known);
+    }
+    // combine is a pure function of the requirements (one object per policy set, namespace
+    // and image) and the outcomes: the same objects again give the answer built last time.
+    const last = COMBINED.get(collected);
+    if (last !== undefined && last.outcomes.length === outcomes.length && last.outcomes.every((outcome, index) => outcome === outcomes[index])) return last.response;
+    const response = combine(reference, image, collected.checks, outcomes, collected.failures, { policy: collected.source ?? null, mutateImage: collected.mutateImage });
+    COMBINED.set(collected, { outcomes, response });
+    return response;
+  } catch {
+    return undefined;
+  }
+}
+
+// The last answer knownVerification built per requirements object, with the outcomes it
+// was built from; an entry goes with its requirements (when their policy set goes).
+const COMBINED = new WeakMap<CollectedRequirements, { readonly outcomes: readonly Outcome[]; readonly response: VerifyImageResponse }>();
+
 // What the policy form adds to an answer: the policy that matched and whether it pins.
 interface PolicyOutcome {
   readonly policy: PolicySource | null;
@@ -113,16 +154,9 @@ function explicitChecks(request: Extract<VerifyImageRequest, { kind: 'explicit' 
   return checks;
 }
 
-// Runs every check concurrently and combines them: allowed only if every required check
-// (and one check of each `any` group) passes and all passing checks agree on one digest.
-// Every failure is reported, not just the first; a failure within a group that another of
-// its checks satisfied is not one. Called on every admission, so the common single-check
-// case skips the fan-out and each answer is built once.
-//
-// Modes: a failure of a policy in warn or audit mode does not deny; it is returned in
-// `wouldDeny`. Such an allowed answer carries a digest only when the checks that passed
-// agree on one (a check of another policy, or of the same one, verified it), so admission
-// pins only what was verified and never a digest no signature vouched for.
+// Runs every check concurrently and combines their outcomes (see combine). Called on every
+// admission that is not answered from memory, so the common single-check case skips the
+// fan-out.
 async function decide(
   deps: VerifyImageDeps,
   reference: ImageReference,
@@ -145,6 +179,42 @@ async function decide(
   };
   const only = checks.length === 1 ? checks[0] : undefined;
   const outcomes: readonly Outcome[] = only !== undefined ? [await runCheck(only)] : await Promise.all(checks.map(runCheck));
+  const response = combine(reference, image, checks, outcomes, failures, policyOutcome);
+  if (response.allowed) logVerified(deps.logger, response);
+  return response;
+}
+
+// The line for an image verified (an answer given from memory is not logged again).
+function logVerified(logger: Logger, response: VerifyImageResponse): void {
+  const { image, digest, verifiedBy, stale, wouldDeny } = response;
+  logger.info('image verified', {
+    image,
+    outcome: 'allowed',
+    digest,
+    ...(verifiedBy === undefined ? {} : { verifiedBy }),
+    ...(stale === true ? { stale } : {}),
+    ...(wouldDeny === undefined ? {} : { wouldDeny: wouldDeny.map(({ mode, code }) => ({ mode, code })) }),
+  });
+}
+
+// Combines the outcomes of `checks` (in their order) with the policies' own failures:
+// allowed only if every required check (and one check of each `any` group) passes and all
+// passing checks agree on one digest. Every failure is reported, not just the first; a
+// failure within a group that another of its checks satisfied is not one. Each answer is
+// built once.
+//
+// Modes: a failure of a policy in warn or audit mode does not deny; it is returned in
+// `wouldDeny`. Such an allowed answer carries a digest only when the checks that passed
+// agree on one (a check of another policy, or of the same one, verified it), so admission
+// pins only what was verified and never a digest no signature vouched for.
+function combine(
+  reference: ImageReference,
+  image: string,
+  checks: readonly PendingCheck[],
+  outcomes: readonly Outcome[],
+  failures: readonly ModedFailure[],
+  policyOutcome: PolicyOutcome | undefined,
+): VerifyImageResponse {
   const errors: ModedFailure[] = [...failures];
   const digests: string[] = [];
   const signers: string[] = [];
@@ -188,14 +258,6 @@ async function decide(
   // With unenforced failures, only a digest every passing check agreed on (none when they
   // disagreed) or the one the reference already names.
   const digest = (digests.length === 1 ? digests[0] : undefined) ?? reference.digest ?? null;
-  deps.logger.info('image verified', {
-    image,
-    outcome: 'allowed',
-    digest,
-    ...(verifiedBy.length > 0 ? { verifiedBy } : {}),
-    ...(stale ? { stale } : {}),
-    ...(wouldDeny.length > 0 ? { wouldDeny: wouldDeny.map(({ mode, code }) => ({ mode, code })) } : {}),
-  });
   const allowed: Writable<VerifyImageResponse> = { allowed: true, image, digest, reasons: [], codes: [], signers };
   if (verifiedBy.length > 0) allowed.verifiedBy = verifiedBy;
   if (stale) allowed.stale = true;
@@ -234,6 +296,13 @@ function runRequirement(
     return Promise.reject(new TrustgateError(ErrorCode.POLICY_UNSUPPORTED, 'cosign signatures are required, but this deployment has no cosign verifier'));
   }
   return deps.cosign.verify(reference, requirement, now, signal, credentials);
+}
+
+// The answer the requirement's verifier already holds for the image (ImageVerifier.known).
+function knownRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date): VerifiedImage | undefined {
+  if (requirement.kind === 'notary') return deps.notary.known?.(reference, requirement, now);
+  if (requirement.kind === 'simple') return deps.simple?.known?.(reference, requirement, now);
+  return deps.cosign?.known?.(reference, requirement, now);
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };

@@ -297,14 +297,20 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
     }
   }
 
+  // An answer kept from a memoised repository that still holds at `now` (see
+  // verified-image-memo.ts); what both `known` and `verify` give first.
+  function knownAnswer(image: ImageReference, requirement: NotaryRequirement, now: Date): VerifiedImage | undefined {
+    const known = answers.answer(requirement, image, now.getTime(), freshnessMs);
+    if (known !== undefined) metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+    return known;
+  }
+
   return {
     kind: 'notary',
+    known: knownAnswer,
     async verify(image: ImageReference, requirement: NotaryRequirement, now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage> {
-      const known = answers.answer(requirement, image, now.getTime(), freshnessMs);
-      if (known !== undefined) {
-        metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
-        return known;
-      }
+      const known = knownAnswer(image, requirement, now);
+      if (known !== undefined) return known;
       const server = selectTrustServer(image.registry, requirement.server);
       const gun = toNotaryGun(image);
       const memoised = await verifyMemoised(memoKey(server, gun, requirement.rootKeyIds), image, requirement, now);

@@ -344,3 +344,103 @@ describe('decideAdmission with policies in warn or audit mode', () => {
     });
   });
 });
+
+describe('decideAdmission with answers from memory', () => {
+  const noTimer = (): BudgetTimer => {
+    throw new Error('the budget timer was started');
+  };
+  const decoded = (spec: ReturnType<typeof podSpec>, options: Parameters<typeof reviewFor>[2] = {}) => {
+    const result = decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', spec), options));
+    if (result.kind !== 'check') throw new Error(`expected a review to check, got ${result.kind}`);
+    return result;
+  };
+  const known = (answers: Readonly<Record<string, Answer>>) => (image: string): VerifyImageResponse | undefined => {
+    const answer = answers[image];
+    return answer === undefined || typeof answer === 'string' ? undefined : { allowed: true, image, digest: null, reasons: [], codes: [], signers: [], mutateImage: true, policy: null, ...answer };
+  };
+
+  describe('when every image is known', () => {
+    it('decides without starting the budget timer or calling verify', async () => {
+      const { verify, calls } = fakeVerify({});
+      const spec = podSpec({ initContainers: [{ name: 'setup', image: `${TOOLS}:1` }], containers: [{ name: 'app', image: `${APP}:v1` }] });
+      const decision = await decideAdmission(
+        { verify, known: known({ [`${APP}:v1`]: signedAs(DIGEST_A), [`${TOOLS}:1`]: signedAs(DIGEST_B) }), budgetMs: 8_000, startTimer: noTimer },
+        decoded(spec),
+      );
+      expect(calls).toEqual([]);
+      expect(decision.outcome).toBe('allowed');
+      expect(imagesOf(applyReplacePatch(objectOfKind('Pod', spec), patchOf(decision.review)), ['spec'])).toEqual({
+        initContainers: [`${TOOLS}@${DIGEST_B}`],
+        containers: [`${APP}@${DIGEST_A}`],
+      });
+    });
+
+    it('denies a known denial like a verified one', async () => {
+      const { verify } = fakeVerify({});
+      const decision = await decideAdmission(
+        { verify, known: known({ [`${APP}:v1`]: deniedWith(`${APP}:v1`, 'POLICY_NO_MATCH', 'no policy') }), budgetMs: 8_000, startTimer: noTimer },
+        decoded(podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] })),
+      );
+      expect(decision.outcome).toBe('denied');
+      expect(decision.review.response.status.message).toContain('[POLICY_NO_MATCH]');
+    });
+  });
+
+  describe('when only some images are known', () => {
+    it('verifies the others within the budget and decides over all of them', async () => {
+      const { verify, calls } = fakeVerify({ [`${TOOLS}:1`]: signedAs(DIGEST_B) });
+      const spec = podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] });
+      const decision = await decideAdmission({ verify, known: known({ [`${APP}:v1`]: signedAs(DIGEST_A) }), budgetMs: 8_000, startTimer: neverExpires }, decoded(spec));
+      expect(calls).toEqual([`default:${TOOLS}:1`]);
+      expect(decision.verdicts.map((verdict) => verdict.result?.digest)).toEqual([DIGEST_A, DIGEST_B]);
+      expect(decision.outcome).toBe('allowed');
+    });
+
+    it('names only the unknown image as pending when the budget runs out', async () => {
+      const { verify } = fakeVerify({ [`${TOOLS}:1`]: 'hang' });
+      const spec = podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] });
+      const decision = await decideAdmission({ verify, known: known({ [`${APP}:v1`]: signedAs(DIGEST_A) }), budgetMs: 50, startTimer: expiresNow }, decoded(spec));
+      expect(decision.outcome).toBe('timeout');
+      expect(decision.review.response.status.message).toContain(`before ${TOOLS}:1 could be verified`);
+    });
+  });
+
+  describe('when the workload has pull secrets', () => {
+    const spec = podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] });
+
+    it('denies every image with PULL_SECRETS_UNAVAILABLE when a source in memory fails, known or not', async () => {
+      const { verify, calls } = fakeVerify({ [`${APP}:v1`]: signedAs(DIGEST_A) });
+      const pullSecrets = (): never => {
+        throw new Error('secret store exploded with details');
+      };
+      const decision = await decideAdmission({ verify, known: known({ [`${APP}:v1`]: signedAs(DIGEST_A) }), budgetMs: 8_000, startTimer: noTimer, pullSecrets }, decoded(spec));
+      expect(calls).toEqual([]);
+      expect(decision.outcome).toBe('denied');
+      expect(decision.verdicts[0]?.result?.codes).toEqual(['PULL_SECRETS_UNAVAILABLE']);
+      expect(decision.review.response.status.message).not.toContain('details');
+    });
+
+    it('denies every image with PULL_SECRETS_UNAVAILABLE when a source that reads them fails', async () => {
+      const { verify, calls } = fakeVerify({ [`${APP}:v1`]: signedAs(DIGEST_A) });
+      const pullSecrets = (): Promise<never> => Promise.reject(new Error('API server exploded with details'));
+      const decision = await decideAdmission({ verify, known: known({ [`${APP}:v1`]: signedAs(DIGEST_A) }), budgetMs: 8_000, startTimer: neverExpires, pullSecrets }, decoded(spec));
+      expect(calls).toEqual([]);
+      expect(decision.verdicts[0]?.result?.codes).toEqual(['PULL_SECRETS_UNAVAILABLE']);
+    });
+
+    it('counts reading them from a source that reads them against the budget', async () => {
+      const { verify, calls } = fakeVerify({});
+      let read = false;
+      const pullSecrets = async (): Promise<readonly []> => {
+        await new Promise((resolve) => setImmediate(resolve));
+        read = true;
+        return [];
+      };
+      const decision = await decideAdmission({ verify, known: () => undefined, budgetMs: 8_000, startTimer: expiresNow, pullSecrets }, decoded(spec));
+      // The budget (already spent here) covers reading the pull secrets too.
+      expect(read).toBe(false);
+      expect(decision.outcome).toBe('timeout');
+      expect(calls).toEqual([]);
+    });
+  });
+});

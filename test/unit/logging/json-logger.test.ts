@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createJsonLogger } from '../../../shared/logging/json-logger.js';
+import { JsonText } from '../../../shared/logging/json-text.js';
 import { fixedClock } from '../../support/clocks.js';
 
 const AT = new Date('2031-02-03T04:05:06.789Z');
@@ -18,6 +19,15 @@ describe('createJsonLogger', () => {
     expect(Object.keys(JSON.parse(line) as object)).toEqual(['time', 'level', 'message', 'uid', 'images']);
     expect(JSON.parse(line)).toMatchObject({ level: 'warn', message: 'admission decision', uid: 'u-1', images: [{ image: 'docker.io/library/nginx:1', codes: [] }] });
     expect((JSON.parse(line) as { time: string }).time).toBe(AT.toISOString());
+  });
+
+  it('writes a JsonText field as the JSON it holds, in its place among the other fields', () => {
+    const { lines, logger } = capture();
+    logger.info('admission decision', { uid: 'u-1', images: new JsonText('[{"image":"a","codes":[]}]'), skipped: undefined, status: 200 });
+    const line = lines[0] ?? '';
+    expect(line).toContain(',"images":[{"image":"a","codes":[]}],');
+    expect(Object.keys(JSON.parse(line) as object)).toEqual(['time', 'level', 'message', 'uid', 'images', 'status']);
+    expect(JSON.parse(line)).toMatchObject({ uid: 'u-1', images: [{ image: 'a', codes: [] }], status: 200 });
   });
 
   it('writes a line without fields', () => {

@@ -4,7 +4,9 @@ import { createAdmitEndpoint } from '../../../infra/webhook-proxy/admit-endpoint
 import { startBudgetTimer } from '../../../infra/webhook-proxy/budget-timer.js';
 import { ADMISSION_METRICS, TRUST_METRICS } from '../../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../../shared/metrics/prometheus-registry.js';
+import { createJsonLogger } from '../../../shared/logging/json-logger.js';
 import type { LogFields, Logger } from '../../../shared/ports.js';
+import { fixedClock } from '../../support/clocks.js';
 import type { VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { objectOfKind, podSpec, reviewFor } from '../../support/admission-reviews.js';
 
@@ -32,10 +34,49 @@ async function admitWith(answer: Partial<VerifyImageResponse>): Promise<{ images
   const answered = await admit(new TextEncoder().encode(JSON.stringify(review)));
   expect(answered.status).toBe(200);
   const decision = lines.find((line) => line.message === 'admission decision');
-  return { images: decision?.fields?.['images'] };
+  // As any JSON log line holds it (the endpoint hands the images over as JSON text).
+  return { images: (JSON.parse(JSON.stringify(decision?.fields ?? {})) as LogFields)['images'] };
 }
 
 describe('createAdmitEndpoint', () => {
+  describe('when it logs through the JSON logger', () => {
+    it('writes one decision line holding every image with its containers, outcome, digest and policy', async () => {
+      const lines: string[] = [];
+      const logger = createJsonLogger((line) => lines.push(line), fixedClock(new Date('2031-02-03T04:05:06.789Z')));
+      const policy = { kind: 'ClusterImagePolicy' as const, name: 'signed', pattern: 'registry.test:5000/it/*' };
+      const admit = createAdmitEndpoint({
+        admission: {
+          verify: (image) => Promise.resolve({ allowed: true, image, digest: DIGEST, reasons: [], codes: [], signers: ['targets'], policy, verifiedBy: ['notary' as const] }),
+          budgetMs: 1000,
+          startTimer: startBudgetTimer,
+        },
+        metrics: createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS }),
+        logger,
+        elapsedMs: () => 0,
+      });
+      const spec = podSpec({ containers: [{ name: 'app', image: 'registry.test:5000/it/app:v1' }, { name: 'copy', image: 'registry.test:5000/it/app:v1' }, { name: 'b"\\n', image: 'registry.test:5000/it/other:v1' }] });
+      await admit(new TextEncoder().encode(JSON.stringify(reviewFor('Pod', objectOfKind('Pod', spec), { uid: 'uid-1' }))));
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] ?? '')).toEqual({
+        time: '2031-02-03T04:05:06.789Z',
+        level: 'info',
+        message: 'admission decision',
+        uid: 'uid-1',
+        kind: 'Pod',
+        namespace: 'default',
+        name: expect.any(String) as unknown,
+        operation: 'CREATE',
+        outcome: 'allowed',
+        status: 200,
+        durationMs: 0,
+        images: [
+          { image: 'registry.test:5000/it/app:v1', containers: ['app', 'copy'], outcome: 'allowed', codes: [], digest: DIGEST, policy, verifiedBy: ['notary'] },
+          { image: 'registry.test:5000/it/other:v1', containers: ['b"\\n'], outcome: 'allowed', codes: [], digest: DIGEST, policy, verifiedBy: ['notary'] },
+        ],
+      });
+    });
+  });
+
   describe('when an image was verified from cached trust data during an outage', () => {
     it('marks that image stale in the decision log line', async () => {
       const { images } = await admitWith({ stale: true });

@@ -386,6 +386,36 @@ describe('createNotaryVerifier with its memo of verified repositories', () => {
     });
   });
 
+  describe('when asked for a known answer', () => {
+    it('gives the answer verify gave while it holds, counted as a cache hit, and nothing after the window', async () => {
+      const kv = countingStore(createMemoryStore({ clock: fixedClock(DEFAULT_NOW) }));
+      const s = setup(kv);
+      const verifier = s.verifier();
+      expect(verifier.known?.(IMAGE, REQUIREMENT, at(0))).toBeUndefined();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      await verifier.verify(IMAGE, REQUIREMENT, at(1));
+      kv.reads = 0;
+      s.source.clearFetches();
+      const hits = s.metrics.count('trustgate_cache_requests_total', { result: 'hit' });
+      expect(verifier.known?.(IMAGE, REQUIREMENT, at(999))).toMatchObject({ digest: s.digest });
+      expect(s.metrics.count('trustgate_cache_requests_total', { result: 'hit' })).toBe(hits + 1);
+      expect(verifier.known?.(IMAGE, REQUIREMENT, at(1_000))).toBeUndefined();
+      expect(kv.reads).toBe(0);
+      expect(s.source.fetches).toHaveLength(0);
+    });
+
+    it('gives nothing for a metadata document that has expired since', async () => {
+      const s = setup();
+      s.source.publish(buildRepository(GUN, { keys: s.repo.keys, versions: { timestamp: 2 }, expires: { timestamp: at(500) }, targets: { v1: randomBytes(5) } }).metadata);
+      const verifier = s.verifier();
+      await verifier.verify(IMAGE, REQUIREMENT, at(0));
+      await verifier.verify(IMAGE, REQUIREMENT, at(1));
+      expect(verifier.known?.(IMAGE, REQUIREMENT, at(499))).toBeDefined();
+      expect(verifier.known?.(IMAGE, REQUIREMENT, at(500))).toBeUndefined();
+      await expect(verifier.verify(IMAGE, REQUIREMENT, at(500))).rejects.toMatchObject({ code: ErrorCode.TRUST_METADATA_EXPIRED });
+    });
+  });
+
   describe('when a memoised document has expired since, inside the freshness window', () => {
     it('rejects an expired timestamp with TRUST_METADATA_EXPIRED', async () => {
       const s = setup();
