@@ -12,7 +12,7 @@
 import { build } from 'esbuild';
 import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 // better-sqlite3 loads a native addon relative to its own package, so it cannot be inlined:
@@ -25,18 +25,40 @@ const requireShim = "import { createRequire as __trustgateCreateRequire } from '
 // command loads only its own chunks (`--help` none, `policy lint` no AWS SDK or HTTP code).
 // Chunk names carry a content hash: stale ones are removed first. Minified: a cold `trustgate
 // verify` spends a good part of its start compiling the chunks it loads.
+//
+// `verify` is built on its own (dist/cli-verify/): as a command of the shared build its code
+// was spread over some 25 chunks shared with other commands, and a cold verify paid the ESM
+// loader for each. Built alone, what it imports statically lands in a few files, and what
+// it imports dynamically (the policy reader, the Sigstore and OpenPGP libraries) still in
+// chunks of their own. cli/cli-error.ts stays one module for both builds (main.ts tells
+// usage and configuration errors apart with instanceof): it is an entry of the main build,
+// and the verify build imports that entry.
 const CLI_CHUNKS = 'dist/cli-chunks';
-rmSync(join(root, CLI_CHUNKS), { recursive: true, force: true });
+const CLI_VERIFY = 'dist/cli-verify';
+for (const dir of [CLI_CHUNKS, CLI_VERIFY]) rmSync(join(root, dir), { recursive: true, force: true });
+// Makes every import of the module `source` (a path from the root, as imported: `.js`) an
+// import of the external file `to`.
+const redirect = (source, to) => ({
+  name: `redirect ${source}`,
+  setup(builder) {
+    const filter = new RegExp(`/${basename(source).replace(/\./g, '\\.')}$`);
+    builder.onResolve({ filter }, (args) => (resolve(args.resolveDir, args.path) === join(root, source) ? { path: to, external: true } : undefined));
+  },
+});
+const cliCommon = { ...common, splitting: true, outExtension: { '.js': '.mjs' }, format: 'esm', minify: true, banner: { js: requireShim } };
 const cliBuild = {
-  ...common,
-  entryPoints: { cli: 'cli/trustgate.ts' },
+  ...cliCommon,
+  entryPoints: { cli: 'cli/trustgate.ts', 'cli-error': 'cli/cli-error.ts' },
   outdir: 'dist',
-  splitting: true,
   chunkNames: 'cli-chunks/[name]-[hash]',
-  outExtension: { '.js': '.mjs' },
-  format: 'esm',
-  minify: true,
-  banner: { js: requireShim },
+  plugins: [redirect('cli/commands/verify.js', './cli-verify/verify.mjs')],
+};
+const cliVerifyBuild = {
+  ...cliCommon,
+  entryPoints: { verify: 'cli/commands/verify.ts' },
+  outdir: CLI_VERIFY,
+  chunkNames: '[name]-[hash]',
+  plugins: [redirect('cli/cli-error.js', '../cli-error.mjs')],
 };
 const builds = [];
 // Function bundles: what a handler's start-up does not use is imported where it is used (the
@@ -76,12 +98,13 @@ for (const name of readdirSync(join(root, 'functions'))) {
   });
 }
 
-await Promise.all([build(cliBuild), ...builds.map((options) => build(options))]);
+await Promise.all([build(cliBuild), build(cliVerifyBuild), ...builds.map((options) => build(options))]);
 const chunks = readdirSync(join(root, CLI_CHUNKS)).filter((name) => name.endsWith('.mjs'));
 const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CLI_CHUNKS, name)).size, 0);
 const sizes = [
   ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
   [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
+  [`${CLI_VERIFY}/verify.mjs`, statSync(join(root, CLI_VERIFY, 'verify.mjs')).size],
   ...builds.map((options) => {
     const file = options.outfile ?? join(options.outdir, 'aws.mjs');
     return [relative(root, join(root, file)), statSync(join(root, file)).size];
