@@ -130,6 +130,14 @@ describe('the trustgate command, built', () => {
     expect(loaded.files.filter((file) => !entry.has(file) && !file.startsWith('cli-verify/') && file !== 'cli-error.mjs')).toEqual([]);
   });
 
+  it('opens SQLite with the addon of the install, without the search of the bindings package', async () => {
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.required).toContain('better-sqlite3');
+    expect(loaded.required.filter((name) => name === 'bindings')).toEqual([]);
+  });
+
   it('loads the policy reader for verify --policies', () => {
     const loaded = loadedBy(['verify', 'registry.example.com/app:v1', '--policies', join(scratch, 'no-such-policies')]);
     expect(loaded.status).toBe(2);
