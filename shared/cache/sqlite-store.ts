@@ -136,14 +136,22 @@ function storeFailure(operation: string, key: string, cause: unknown): Trustgate
 // this module is imported: the function bundles (Lambda, OpenWhisk) carry no native addons
 // and never open one, yet share the store factory with the CLI.
 //
+// In a bundle, `require` is the bundler's: the CLI bundle inlines better-sqlite3's
+// JavaScript (a dozen small CommonJS files a cold command would otherwise resolve, read and
+// compile one by one) and the function bundles leave it external. Run from source (tests),
+// there is no `require` and the package is loaded from node_modules.
+//
 // Left to itself, better-sqlite3 finds its addon through the `bindings` package, which
 // walks a stack trace to find the package and then requires candidate build folders one
 // after another, each miss a thrown MODULE_NOT_FOUND: a few milliseconds of every cold
-// command. The addon of a regular install (build/Release, where `bindings` ends up) is
-// handed over directly; any other layout is left to that search.
+// command. The addon of the installed package (build/Release, where `bindings` ends up) is
+// handed over directly; only an install without it is left to that search, which does not
+// work from a bundle that inlined the package (opening the store then fails,
+// STATE_STORE_FAILED).
 function loadSqlite(): { readonly Sqlite: typeof Database; readonly nativeBinding?: string } {
   const requireHere = createRequire(import.meta.url);
-  const Sqlite = requireHere('better-sqlite3') as typeof Database;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: bundled, this is the inlined package
+  const Sqlite = (typeof require === 'function' ? require('better-sqlite3') : requireHere('better-sqlite3')) as typeof Database;
   const addon = join(dirname(requireHere.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
   return existsSync(addon) ? { Sqlite, nativeBinding: addon } : { Sqlite };
 }

@@ -130,12 +130,13 @@ describe('the trustgate command, built', () => {
     expect(loaded.files.filter((file) => !entry.has(file) && !file.startsWith('cli-verify/') && file !== 'cli-error.mjs')).toEqual([]);
   });
 
-  it('opens SQLite with the addon of the install, without the search of the bindings package', async () => {
+  it('opens SQLite with its JavaScript inlined and the addon of the install, without the search of the bindings package', async () => {
     const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
     const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
     expect(loaded.status).toBe(1);
-    expect(loaded.required).toContain('better-sqlite3');
-    expect(loaded.required.filter((name) => name === 'bindings')).toEqual([]);
+    expect(loaded.required.filter((name) => name.endsWith('/better-sqlite3/build/Release/better_sqlite3.node'))).toHaveLength(1);
+    // Neither the package's own files (required by relative names) nor bindings.
+    expect(loaded.required.filter((name) => name === 'better-sqlite3' || name === 'bindings' || name.startsWith('.'))).toEqual([]);
   });
 
   it('loads the policy reader for verify --policies', () => {
