@@ -11,6 +11,7 @@
 // nothing matches on function or class names (errors carry literal names and codes).
 import { build } from 'esbuild';
 import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 
@@ -45,6 +46,20 @@ const redirect = (source, to) => ({
     builder.onResolve({ filter }, (args) => (resolve(args.resolveDir, args.path) === join(root, source) ? { path: to, external: true } : undefined));
   },
 });
+// Node's built-in modules are taken through the bundle's require (requireShim) rather than
+// imported: for each built-in an ES module imports, Node builds an ES module facade that
+// copies every export, which for the ten or so a command uses was a visible part of a
+// cold verify's profile. Each import of one becomes a tiny CommonJS module that requires it.
+const builtinsByRequire = {
+  name: 'builtins by require',
+  setup(builder) {
+    builder.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      return args.namespace === 'builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin' };
+    });
+    builder.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
 // better-sqlite3's JavaScript is inlined (a dozen CommonJS files less to load when a store is
 // opened); its native addon is still loaded from node_modules (shared/cache/sqlite-store.ts).
 const cliCommon = { ...common, external: ['bindings'], splitting: true, outExtension: { '.js': '.mjs' }, format: 'esm', minify: true, banner: { js: requireShim } };
@@ -53,14 +68,14 @@ const cliBuild = {
   entryPoints: { cli: 'cli/trustgate.ts', 'cli-error': 'cli/cli-error.ts' },
   outdir: 'dist',
   chunkNames: 'cli-chunks/[name]-[hash]',
-  plugins: [redirect('cli/commands/verify.js', './cli-verify/verify.mjs')],
+  plugins: [redirect('cli/commands/verify.js', './cli-verify/verify.mjs'), builtinsByRequire],
 };
 const cliVerifyBuild = {
   ...cliCommon,
   entryPoints: { verify: 'cli/commands/verify.ts' },
   outdir: CLI_VERIFY,
   chunkNames: '[name]-[hash]',
-  plugins: [redirect('cli/cli-error.js', '../cli-error.mjs')],
+  plugins: [redirect('cli/cli-error.js', '../cli-error.mjs'), builtinsByRequire],
 };
 const builds = [];
 // Function bundles: what a handler's start-up does not use is imported where it is used (the

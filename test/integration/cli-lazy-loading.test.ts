@@ -61,6 +61,8 @@ interface Loaded {
   readonly sources: readonly string[];
   // What was required through CommonJS, as named: `better-sqlite3`, `./lib/database`.
   readonly required: readonly string[];
+  // Node built-ins loaded as ES modules (`node:fs`).
+  readonly builtinImports: readonly string[];
 }
 
 let runs = 0;
@@ -84,7 +86,8 @@ function loadedBy(args: readonly string[], env: Record<string, string> = {}): Lo
     return map.sources.map((source) => source.replace(/^(\.\.\/)+/, ''));
   });
   const required = lines.filter((line) => line.startsWith('require:')).map((line) => line.slice('require:'.length));
-  return { status: run.status, files, sources, required };
+  const builtinImports = lines.filter((line) => line.startsWith('node:'));
+  return { status: run.status, files, sources, required, builtinImports };
 }
 
 const fromPackage = (name: string) => (source: string) => source.startsWith(`node_modules/${name}/`);
@@ -128,6 +131,15 @@ describe('the trustgate command, built', () => {
     expect(loaded.status).toBe(1);
     expect(loaded.files).toContain('cli-verify/verify.mjs');
     expect(loaded.files.filter((file) => !entry.has(file) && !file.startsWith('cli-verify/') && file !== 'cli-error.mjs')).toEqual([]);
+  });
+
+  it('verifies taking Node\'s built-ins through require, importing none as an ES module beyond what the launcher imports', async () => {
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const launcher = new Set(loadedBy(['--help']).builtinImports);
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.required).toEqual(expect.arrayContaining(['node:https', 'node:crypto']));
+    expect(loaded.builtinImports.filter((name) => !launcher.has(name))).toEqual([]);
   });
 
   it('opens SQLite with its JavaScript inlined and the addon of the install, without the search of the bindings package', async () => {
