@@ -12,8 +12,9 @@
 // nothing matches on function or class names (errors carry literal names and codes).
 import { build, transform } from 'esbuild';
 import { readdirSync, statSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 // better-sqlite3 loads a native addon relative to its own package, so it cannot be inlined:
@@ -24,18 +25,58 @@ const requireShim = "import { createRequire as __trustgateCreateRequire } from '
 
 // The CLI is split (ESM code splitting): cli/main.ts imports each command dynamically, so a
 // command loads only its own chunks (`--help` none, `policy lint` no AWS SDK or HTTP code).
-// Chunk names carry a content hash: stale ones are removed first.
+// Chunk names carry a content hash: stale ones are removed first. Minified: a cold `trustgate
+// verify` spends a good part of its start compiling the chunks it loads.
+//
+// `verify` is built on its own (dist/cli-verify/): as a command of the shared build its code
+// was spread over some 25 chunks shared with other commands, and a cold verify paid the ESM
+// loader for each. Built alone, what it imports statically lands in a few files, and what
+// it imports dynamically (the policy reader, the Sigstore and OpenPGP libraries) still in
+// chunks of their own. cli/cli-error.ts stays one module for both builds (main.ts tells
+// usage and configuration errors apart with instanceof): it is an entry of the main build,
+// and the verify build imports that entry.
 const CLI_CHUNKS = 'dist/cli-chunks';
-rmSync(join(root, CLI_CHUNKS), { recursive: true, force: true });
+const CLI_VERIFY = 'dist/cli-verify';
+for (const dir of [CLI_CHUNKS, CLI_VERIFY]) rmSync(join(root, dir), { recursive: true, force: true });
+// Makes every import of the module `source` (a path from the root, as imported: `.js`) an
+// import of the external file `to`.
+const redirect = (source, to) => ({
+  name: `redirect ${source}`,
+  setup(builder) {
+    const filter = new RegExp(`/${basename(source).replace(/\./g, '\\.')}$`);
+    builder.onResolve({ filter }, (args) => (resolve(args.resolveDir, args.path) === join(root, source) ? { path: to, external: true } : undefined));
+  },
+});
+// Node's built-in modules are taken through the bundle's require (requireShim) rather than
+// imported: for each built-in an ES module imports, Node builds an ES module facade that
+// copies every export, which for the ten or so a command uses was a visible part of a
+// cold verify's profile. Each import of one becomes a tiny CommonJS module that requires it.
+const builtinsByRequire = {
+  name: 'builtins by require',
+  setup(builder) {
+    builder.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      return args.namespace === 'builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin' };
+    });
+    builder.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+// better-sqlite3's JavaScript is inlined (a dozen CommonJS files less to load when a store is
+// opened); its native addon is still loaded from node_modules (shared/cache/sqlite-store.ts).
+const cliCommon = { ...common, external: ['bindings'], splitting: true, outExtension: { '.js': '.mjs' }, format: 'esm', minify: true, banner: { js: requireShim } };
 const cliBuild = {
-  ...common,
-  entryPoints: { cli: 'cli/trustgate.ts' },
+  ...cliCommon,
+  entryPoints: { cli: 'cli/trustgate.ts', 'cli-error': 'cli/cli-error.ts' },
   outdir: 'dist',
-  splitting: true,
   chunkNames: 'cli-chunks/[name]-[hash]',
-  outExtension: { '.js': '.mjs' },
-  format: 'esm',
-  banner: { js: requireShim },
+  plugins: [redirect('cli/commands/verify.js', './cli-verify/verify.mjs'), builtinsByRequire],
+};
+const cliVerifyBuild = {
+  ...cliCommon,
+  entryPoints: { verify: 'cli/commands/verify.ts' },
+  outdir: CLI_VERIFY,
+  chunkNames: '[name]-[hash]',
+  plugins: [redirect('cli/cli-error.js', '../cli-error.mjs'), builtinsByRequire],
 };
 const builds = [];
 const openwhiskBuilds = [];
@@ -127,13 +168,14 @@ function folderSize(folder) {
   }, 0);
 }
 
-await Promise.all([build(cliBuild), ...builds.map((options) => build(options))]);
+await Promise.all([build(cliBuild), build(cliVerifyBuild), ...builds.map((options) => build(options))]);
 const openwhiskSizes = await Promise.all(openwhiskBuilds.map((action) => action.build));
 const chunks = readdirSync(join(root, CLI_CHUNKS)).filter((name) => name.endsWith('.mjs'));
 const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CLI_CHUNKS, name)).size, 0);
 const sizes = [
   ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
   [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
+  [`${CLI_VERIFY}/verify.mjs`, statSync(join(root, CLI_VERIFY, 'verify.mjs')).size],
   ...builds.map((options) => {
     const file = join(options.outdir, 'aws.mjs');
     return [relative(root, join(root, file)), statSync(join(root, file)).size];

@@ -6,8 +6,8 @@
 // file at once; LevelDB-based stores lock their whole folder for one process, and a folder
 // of JSON files can only do a best-effort compare-and-write. WAL mode lets readers run while
 // one writer commits; the busy timeout makes a writer wait for the lock instead of failing.
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { ErrorCode, TrustgateError } from '../errors.js';
@@ -59,8 +59,8 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     closeSync(openSync(file, 'a', 0o600));
-    const Sqlite = loadSqlite();
-    db = new Sqlite(file, { timeout: options.busyTimeoutMs ?? 5_000 });
+    const { Sqlite, nativeBinding } = loadSqlite();
+    db = new Sqlite(file, { timeout: options.busyTimeoutMs ?? 5_000, ...(nativeBinding === undefined ? {} : { nativeBinding }) });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
@@ -135,6 +135,23 @@ function storeFailure(operation: string, key: string, cause: unknown): Trustgate
 // better-sqlite3 is a native addon, loaded when a SQLite store is opened rather than when
 // this module is imported: the function bundles (Lambda, OpenWhisk) carry no native addons
 // and never open one, yet share the store factory with the CLI.
-function loadSqlite(): typeof Database {
-  return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+//
+// In a bundle, `require` is the bundler's: the CLI bundle inlines better-sqlite3's
+// JavaScript (a dozen small CommonJS files a cold command would otherwise resolve, read and
+// compile one by one) and the function bundles leave it external. Run from source (tests),
+// there is no `require` and the package is loaded from node_modules.
+//
+// Left to itself, better-sqlite3 finds its addon through the `bindings` package, which
+// walks a stack trace to find the package and then requires candidate build folders one
+// after another, each miss a thrown MODULE_NOT_FOUND: a few milliseconds of every cold
+// command. The addon of the installed package (build/Release, where `bindings` ends up) is
+// handed over directly; only an install without it is left to that search, which does not
+// work from a bundle that inlined the package (opening the store then fails,
+// STATE_STORE_FAILED).
+function loadSqlite(): { readonly Sqlite: typeof Database; readonly nativeBinding?: string } {
+  const requireHere = createRequire(import.meta.url);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: bundled, this is the inlined package
+  const Sqlite = (typeof require === 'function' ? require('better-sqlite3') : requireHere('better-sqlite3')) as typeof Database;
+  const addon = join(dirname(requireHere.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
+  return existsSync(addon) ? { Sqlite, nativeBinding: addon } : { Sqlite };
 }

@@ -31,8 +31,21 @@ export async function load(url, context, nextLoad) {
 }
 `,
   );
+  // CommonJS requires (the packages the bundle loads from node_modules at run time) do not
+  // pass through those hooks: each is logged from the main thread as `require:NAME`.
   hooks = join(scratch, 'register-hooks.mjs');
-  writeFileSync(hooks, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(scratch, 'record-hooks.mjs')).href)});\n`);
+  writeFileSync(
+    hooks,
+    `import Module, { register } from 'node:module';
+import { appendFileSync } from 'node:fs';
+register(${JSON.stringify(pathToFileURL(join(scratch, 'record-hooks.mjs')).href)});
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  appendFileSync(process.env.LOADED_MODULES_LOG, 'require:' + request + '\\n');
+  return load.call(this, request, ...rest);
+};
+`,
+  );
 });
 
 afterAll(() => {
@@ -46,6 +59,10 @@ interface Loaded {
   // Every source those files were built from: `cli/commands/verify.ts`,
   // `node_modules/@aws-sdk/client-dynamodb/...`.
   readonly sources: readonly string[];
+  // What was required through CommonJS, as named: `better-sqlite3`, `./lib/database`.
+  readonly required: readonly string[];
+  // Node built-ins loaded as ES modules (`node:fs`).
+  readonly builtinImports: readonly string[];
 }
 
 let runs = 0;
@@ -60,15 +77,17 @@ function loadedBy(args: readonly string[], env: Record<string, string> = {}): Lo
     env: { PATH: process.env['PATH'] ?? '', HOME: scratch, LOADED_MODULES_LOG: log, ...env },
     timeout: 60_000,
   });
-  const files = readFileSync(log, 'utf8')
-    .split('\n')
+  const lines = readFileSync(log, 'utf8').split('\n');
+  const files = lines
     .filter((url) => url.startsWith(`${DIST}/`))
     .map((url) => url.slice(DIST.length + 1));
   const sources = files.flatMap((file) => {
     const map = JSON.parse(readFileSync(join(PROJECT_ROOT, 'dist', `${file}.map`), 'utf8')) as { sources: string[] };
     return map.sources.map((source) => source.replace(/^(\.\.\/)+/, ''));
   });
-  return { status: run.status, files, sources };
+  const required = lines.filter((line) => line.startsWith('require:')).map((line) => line.slice('require:'.length));
+  const builtinImports = lines.filter((line) => line.startsWith('node:'));
+  return { status: run.status, files, sources, required, builtinImports };
 }
 
 const fromPackage = (name: string) => (source: string) => source.startsWith(`node_modules/${name}/`);
@@ -103,6 +122,33 @@ describe('the trustgate command, built', () => {
     expect(loaded.sources.filter((source) => AWS_SDK(source) || OPENWHISK(source) || SERVER_CODE(source) || POLICY_READER(source))).toEqual([]);
     // OpenPGP is for simple signing signatures only.
     expect(loaded.sources.filter(fromPackage('openpgp'))).toEqual([]);
+  });
+
+  it('verifies from the verify command\'s own build, loading no chunk of the other commands beyond what the entry loads', async () => {
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const entry = new Set(loadedBy(['--help']).files);
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.files).toContain('cli-verify/verify.mjs');
+    expect(loaded.files.filter((file) => !entry.has(file) && !file.startsWith('cli-verify/') && file !== 'cli-error.mjs')).toEqual([]);
+  });
+
+  it('verifies taking Node\'s built-ins through require, importing none as an ES module beyond what the launcher imports', async () => {
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const launcher = new Set(loadedBy(['--help']).builtinImports);
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.required).toEqual(expect.arrayContaining(['node:https', 'node:crypto']));
+    expect(loaded.builtinImports.filter((name) => !launcher.has(name))).toEqual([]);
+  });
+
+  it('opens SQLite with its JavaScript inlined and the addon of the install, without the search of the bindings package', async () => {
+    const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
+    const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.required.filter((name) => name.endsWith('/better-sqlite3/build/Release/better_sqlite3.node'))).toHaveLength(1);
+    // Neither the package's own files (required by relative names) nor bindings.
+    expect(loaded.required.filter((name) => name === 'better-sqlite3' || name === 'bindings' || name.startsWith('.'))).toEqual([]);
   });
 
   it('loads the policy reader for verify --policies', () => {
