@@ -31,18 +31,21 @@ export async function load(url, context, nextLoad) {
 }
 `,
   );
-  // CommonJS requires (the packages the bundle loads from node_modules at run time) do not
-  // pass through those hooks: each is logged from the main thread as `require:NAME`.
+  // CommonJS requires do not pass through those hooks: each is logged from the main thread, a
+  // file of the bundle (the verify build is CommonJS) by its URL like an imported one, anything
+  // else (the packages the bundle loads from node_modules at run time) as `require:NAME`.
   hooks = join(scratch, 'register-hooks.mjs');
   writeFileSync(
     hooks,
     `import Module, { register } from 'node:module';
 import { appendFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 register(${JSON.stringify(pathToFileURL(join(scratch, 'record-hooks.mjs')).href)});
 const load = Module._load;
-Module._load = function (request, ...rest) {
-  appendFileSync(process.env.LOADED_MODULES_LOG, 'require:' + request + '\\n');
-  return load.call(this, request, ...rest);
+Module._load = function (request, parent, ...rest) {
+  const file = request.startsWith('.') || request.startsWith('/') ? pathToFileURL(Module._resolveFilename(request, parent)).href : '';
+  appendFileSync(process.env.LOADED_MODULES_LOG, (file.startsWith(${JSON.stringify(`${DIST}/`)}) ? file : 'require:' + request) + '\\n');
+  return load.call(this, request, parent, ...rest);
 };
 `,
   );
@@ -124,13 +127,15 @@ describe('the trustgate command, built', () => {
     expect(loaded.sources.filter(fromPackage('openpgp'))).toEqual([]);
   });
 
-  it('verifies from the verify command\'s own build, loading no chunk of the other commands beyond what the entry loads', async () => {
+  it('verifies from the verify command\'s own CommonJS build alone, loading no file of the main build and no bundle file as an ES module', async () => {
     const trustServer = `http://127.0.0.1:${await findClosedPort()}`;
-    const entry = new Set(loadedBy(['--help']).files);
     const loaded = loadedBy(['verify', 'registry.test/app:v1', '--trust-server', trustServer, '--state-dir', join(scratch, 'state')]);
     expect(loaded.status).toBe(1);
-    expect(loaded.files).toContain('cli-verify/verify.mjs');
-    expect(loaded.files.filter((file) => !entry.has(file) && !file.startsWith('cli-verify/') && file !== 'cli-error.mjs')).toEqual([]);
+    expect(loaded.files).toContain('cli-verify/index.cjs');
+    expect(loaded.sources).toContain('cli/commands/verify.ts');
+    expect(loaded.files.filter((file) => !file.startsWith('cli-verify/') || !file.endsWith('.cjs'))).toEqual([]);
+    // Only verify's code: no other command is in that build.
+    expect(loaded.sources.filter((source) => source.startsWith('cli/commands/') && !['cli/commands/verify.ts', 'cli/commands/describe-policy.ts'].includes(source))).toEqual([]);
   });
 
   it('verifies taking Node\'s built-ins through require, importing none as an ES module beyond what the launcher imports', async () => {
