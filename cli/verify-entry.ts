@@ -1,5 +1,5 @@
 // Process entry of the verify command's own bundle (dist/cli-verify/index.cjs), which
-// bin/trustgate.mjs runs for `trustgate verify`: the same runCli as dist/cli.mjs, built as
+// bin/trustgate.cjs runs for `trustgate verify`: the same runCli as dist/cli.mjs, built as
 // CommonJS with only the verify command (scripts/build.mjs). No top-level await: CommonJS has
 // none.
 import { systemClock } from '../infra/clock/system-clock.js';

@@ -29,7 +29,7 @@ const requireShim = "import { createRequire as __trustgateCreateRequire } from '
 // Chunk names carry a content hash: stale ones are removed first. Minified: a cold `trustgate
 // verify` spends a good part of its start compiling the chunks it loads.
 //
-// `verify` is also built on its own (dist/cli-verify/), as CommonJS, and bin/trustgate.mjs
+// `verify` is also built on its own (dist/cli-verify/), as CommonJS, and bin/trustgate.cjs
 // runs that build for `trustgate verify`. Inside the shared build its code was spread over
 // some 25 chunks shared with other commands, and even built alone as ES modules a cold verify
 // paid the ES module loader (resolution, linking, a module record per file) for each of about
