@@ -1,6 +1,8 @@
 // Builds the CLI bundle and one bundle per function and platform with esbuild:
 //   dist/cli.mjs                              the `trustgate` command: a small entry that
 //   dist/cli-chunks/*.mjs                     imports each command's chunk when it runs
+//   dist/cli-verify/index.cjs                 `trustgate verify` alone, CommonJS: the entry
+//   dist/cli-verify/chunks/*.cjs              and the chunks it requires when first needed
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external): an entry
 //   dist/functions/<name>/chunks/*.mjs        and the chunks it imports when first needed
 //   dist/functions/<name>/openwhisk/          OpenWhisk zip action's folder: CommonJS entry
@@ -14,7 +16,7 @@ import { build, transform } from 'esbuild';
 import { readdirSync, statSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 // better-sqlite3 loads a native addon relative to its own package, so it cannot be inlined:
@@ -28,25 +30,22 @@ const requireShim = "import { createRequire as __trustgateCreateRequire } from '
 // Chunk names carry a content hash: stale ones are removed first. Minified: a cold `trustgate
 // verify` spends a good part of its start compiling the chunks it loads.
 //
-// `verify` is built on its own (dist/cli-verify/): as a command of the shared build its code
-// was spread over some 25 chunks shared with other commands, and a cold verify paid the ESM
-// loader for each. Built alone, what it imports statically lands in a few files, and what
-// it imports dynamically (the policy reader, the Sigstore and OpenPGP libraries) still in
-// chunks of their own. cli/cli-error.ts stays one module for both builds (main.ts tells
-// usage and configuration errors apart with instanceof): it is an entry of the main build,
-// and the verify build imports that entry.
+// `verify` is also built on its own (dist/cli-verify/), as CommonJS, and bin/trustgate.cjs
+// runs that build for `trustgate verify`. Inside the shared build its code was spread over
+// some 25 chunks shared with other commands, and even built alone as ES modules a cold verify
+// paid the ES module loader (resolution, linking, a module record per file) for each of about
+// 19 files. Its entry (cli/verify-entry.ts) is cli/main.ts's runCli with every other command
+// left out (a module that throws: the process never reaches it). It is split like the main
+// build (ESM code splitting), so what verify imports dynamically (the policy reader, the
+// Sigstore and OpenPGP libraries, the DynamoDB store) stays in chunks a plain verify never
+// reads, and each output file is then turned into CommonJS: static imports become require()
+// calls and dynamic import() becomes `Promise.resolve().then(() => require(...))`. One
+// process loads either this build or dist/cli.mjs, never both, so cli/cli-error.ts's classes
+// (which main.ts tells apart with instanceof) are one module in each. dist/cli.mjs keeps the
+// verify command for whoever runs it directly.
 const CLI_CHUNKS = 'dist/cli-chunks';
 const CLI_VERIFY = 'dist/cli-verify';
 for (const dir of [CLI_CHUNKS, CLI_VERIFY]) rmSync(join(root, dir), { recursive: true, force: true });
-// Makes every import of the module `source` (a path from the root, as imported: `.js`) an
-// import of the external file `to`.
-const redirect = (source, to) => ({
-  name: `redirect ${source}`,
-  setup(builder) {
-    const filter = new RegExp(`/${basename(source).replace(/\./g, '\\.')}$`);
-    builder.onResolve({ filter }, (args) => (resolve(args.resolveDir, args.path) === join(root, source) ? { path: to, external: true } : undefined));
-  },
-});
 // Node's built-in modules are taken through the bundle's require (requireShim) rather than
 // imported: for each built-in an ES module imports, Node builds an ES module facade that
 // copies every export, which for the ten or so a command uses was a visible part of a
@@ -61,23 +60,53 @@ const builtinsByRequire = {
     builder.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
   },
 };
+// Every command module cli/main.ts imports, but verify's, becomes a module that throws.
+const verifyOnly = {
+  name: 'verify only',
+  setup(builder) {
+    builder.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, (args) => {
+      if (args.importer !== join(root, 'cli/main.ts') || args.path === './commands/verify.js') return undefined;
+      return { path: args.path, namespace: 'left-out' };
+    });
+    builder.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not part of the verify build`)});`, loader: 'js' }));
+  },
+};
 // better-sqlite3's JavaScript is inlined (a dozen CommonJS files less to load when a store is
 // opened); its native addon is still loaded from node_modules (shared/cache/sqlite-store.ts).
-const cliCommon = { ...common, external: ['bindings'], splitting: true, outExtension: { '.js': '.mjs' }, format: 'esm', minify: true, banner: { js: requireShim } };
 const cliBuild = {
-  ...cliCommon,
-  entryPoints: { cli: 'cli/trustgate.ts', 'cli-error': 'cli/cli-error.ts' },
+  ...common,
+  external: ['bindings'],
+  splitting: true,
+  outExtension: { '.js': '.mjs' },
+  format: 'esm',
+  minify: true,
+  banner: { js: requireShim },
+  entryPoints: { cli: 'cli/trustgate.ts' },
   outdir: 'dist',
   chunkNames: 'cli-chunks/[name]-[hash]',
-  plugins: [redirect('cli/commands/verify.js', './cli-verify/verify.mjs'), builtinsByRequire],
+  plugins: [builtinsByRequire],
 };
-const cliVerifyBuild = {
-  ...cliCommon,
-  entryPoints: { verify: 'cli/commands/verify.ts' },
-  outdir: CLI_VERIFY,
-  chunkNames: '[name]-[hash]',
-  plugins: [redirect('cli/cli-error.js', '../cli-error.mjs'), builtinsByRequire],
-};
+
+// Builds dist/cli-verify/: split as ES modules in memory, each file then written as CommonJS
+// with its source map beside it.
+async function buildCliVerify() {
+  const folder = join(root, CLI_VERIFY);
+  const split = await build({
+    ...common,
+    external: ['bindings'],
+    entryPoints: { index: 'cli/verify-entry.ts' },
+    outdir: folder,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.cjs' },
+    format: 'esm',
+    minify: true,
+    sourcemap: 'inline',
+    write: false,
+    plugins: [verifyOnly, builtinsByRequire],
+  });
+  await writeCommonJs(split.outputFiles, folder, folder);
+}
 const builds = [];
 const openwhiskBuilds = [];
 // Function bundles: what a handler's start-up does not use is imported where it is used (the
@@ -136,7 +165,19 @@ async function buildOpenWhiskAction(name) {
     sourcemap: 'inline',
     write: false,
   });
-  for (const file of split.outputFiles) {
+  await writeCommonJs(split.outputFiles, folder, maps);
+  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
+  return [`dist/functions/${name}/openwhisk/ (zip action)`, folderSize(folder)];
+}
+
+// Writes each file of an ES module split build (built in memory, inline source maps) as
+// CommonJS: static imports become require() calls and dynamic import() becomes
+// `Promise.resolve().then(() => require(...))`, so a chunk still loads only on first use,
+// without Node's ES module loader. Each source map goes to the same relative path under
+// `maps`; when that is the output folder itself, the file names it.
+async function writeCommonJs(outputFiles, folder, maps) {
+  for (const file of outputFiles) {
+    const name = relative(folder, file.path);
     const converted = await transform(file.text, {
       format: 'cjs',
       platform: 'node',
@@ -144,20 +185,19 @@ async function buildOpenWhiskAction(name) {
       minify: true,
       supported: { 'dynamic-import': false },
       sourcemap: 'external',
-      sourcefile: relative(folder, file.path),
+      sourcefile: name,
       // CommonJS has no import.meta: modules that resolve files relative to themselves get
       // their file's own URL.
       banner: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;",
       define: { 'import.meta.url': '__trustgateModuleUrl' },
     });
-    const map = join(maps, `${relative(folder, file.path)}.map`);
-    for (const [path, contents] of [[file.path, converted.code], [map, converted.map]]) {
+    const map = join(maps, `${name}.map`);
+    const code = maps === folder ? `${converted.code}//# sourceMappingURL=${basename(name)}.map\n` : converted.code;
+    for (const [path, contents] of [[file.path, code], [map, converted.map]]) {
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, contents);
     }
   }
-  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
-  return [`dist/functions/${name}/openwhisk/ (zip action)`, folderSize(folder)];
 }
 
 // The total size of the files under a folder.
@@ -168,14 +208,14 @@ function folderSize(folder) {
   }, 0);
 }
 
-await Promise.all([build(cliBuild), build(cliVerifyBuild), ...builds.map((options) => build(options))]);
+await Promise.all([build(cliBuild), buildCliVerify(), ...builds.map((options) => build(options))]);
 const openwhiskSizes = await Promise.all(openwhiskBuilds.map((action) => action.build));
 const chunks = readdirSync(join(root, CLI_CHUNKS)).filter((name) => name.endsWith('.mjs'));
 const chunksSize = chunks.reduce((total, name) => total + statSync(join(root, CLI_CHUNKS, name)).size, 0);
 const sizes = [
   ['dist/cli.mjs', statSync(join(root, 'dist/cli.mjs')).size],
   [`${CLI_CHUNKS}/ (${chunks.length} chunks)`, chunksSize],
-  [`${CLI_VERIFY}/verify.mjs`, statSync(join(root, CLI_VERIFY, 'verify.mjs')).size],
+  [`${CLI_VERIFY}/index.cjs`, statSync(join(root, CLI_VERIFY, 'index.cjs')).size],
   ...builds.map((options) => {
     const file = join(options.outdir, 'aws.mjs');
     return [relative(root, join(root, file)), statSync(join(root, file)).size];

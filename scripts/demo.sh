@@ -46,7 +46,7 @@ echo
 export NODE_EXTRA_CA_CERTS="$work/ca.crt" TRUSTGATE_STATE_DIR="$work/state"
 for image in "$gun:v1" "$gun:v2"; do
   echo "\$ trustgate verify $image --trust-server https://127.0.0.1:$port"
-  node "$root/bin/trustgate.mjs" verify "$image" --trust-server "https://127.0.0.1:$port" && status=0 || status=$?
+  node "$root/bin/trustgate.cjs" verify "$image" --trust-server "https://127.0.0.1:$port" && status=0 || status=$?
   echo "(exit $status)"
   echo
 done

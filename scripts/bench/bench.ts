@@ -55,7 +55,7 @@ const WARM_UP_S = 2;
 const PROFILE_DIR = process.env['BENCH_CPU_PROFILE'];
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'bin/trustgate.mjs');
+const CLI = join(ROOT, 'bin/trustgate.cjs');
 const FUNCTIONS = ['policy-lookup', 'verify-image', 'sign-callback', 'callback-authorizer'] as const;
 const WITH_OPENWHISK = new Set(['policy-lookup', 'verify-image', 'sign-callback']);
 const OPENWHISK_RUNTIME = join(ROOT, 'test/integration/support/openwhisk-runtime.cjs');

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 
 const RUNS = Math.max(1, Math.min(Number(process.env['BENCH_START_RUNS'] ?? 15), 100));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../bin/trustgate.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../../bin/trustgate.cjs', import.meta.url));
 
 interface Case {
   readonly name: string;

@@ -18,6 +18,11 @@ export interface NodeFetchOptions {
 }
 
 const DEFAULT_USER_AGENT = 'trustgate';
+
+// Monotonic milliseconds for the deadline. process.hrtime rather than the `performance`
+// global: the first touch of that global loads Node's perf_hooks modules, a visible part of a
+// cold `trustgate verify`, whose only network client this is.
+const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 // Error codes meaning "the server closed an idle keep-alive socket as we reused it".
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
@@ -74,7 +79,7 @@ function trustedCertificates(extra: string | readonly string[]): string[] {
 async function exchange(request: HttpRequest, agents: Agents, fresh: Agents, userAgent: string): Promise<HttpResponse> {
   const target = parseTarget(request);
   assertLimits(request);
-  const deadline = performance.now() + request.timeoutMs;
+  const deadline = monotonicMs() + request.timeoutMs;
   const idempotent = (request.method ?? 'GET') === 'GET' || request.method === 'HEAD';
   try {
     return await sendOnce(target, request, agents, userAgent, deadline);
@@ -166,7 +171,7 @@ function sendOnce(
             `${describeTarget(target)} did not complete within the ${request.timeoutMs} ms timeout`,
           ),
         }),
-      Math.max(0, deadline - performance.now()),
+      Math.max(0, deadline - monotonicMs()),
     );
 
     // The caller's overall deadline tears the exchange down like the per-request one.

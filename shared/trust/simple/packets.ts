@@ -8,8 +8,15 @@
 // into memory), every packet's length is checked against the bytes that hold it and a cap,
 // and only the packet sequence of a signed message is accepted (no nested compression, no
 // encryption, no keys). The library then parses a small, already-bounded packet list.
-import { inflateRawSync, inflateSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import { ErrorCode, TrustgateError } from '../../errors.js';
+
+// node:zlib, loaded when a signature is first inflated: every verify command loads this module
+// (the simple signing verifier is part of the verifier), and zlib is a visible part of a cold
+// Notary-only verify that never inflates anything.
+let zlib: typeof Zlib | undefined;
+const loadZlib = (): typeof Zlib => (zlib ??= createRequire(import.meta.url)('node:zlib') as typeof Zlib);
 
 export interface PacketLimits {
   // Largest signature file read (compressed), and largest packet list after inflation.
@@ -71,8 +78,8 @@ function inflate(body: Uint8Array, maxBytes: number): Uint8Array {
   const data = body.subarray(1);
   try {
     if (algorithm === COMPRESSION.none) return data;
-    if (algorithm === COMPRESSION.zip) return new Uint8Array(inflateRawSync(data, { maxOutputLength: maxBytes }));
-    if (algorithm === COMPRESSION.zlib) return new Uint8Array(inflateSync(data, { maxOutputLength: maxBytes }));
+    if (algorithm === COMPRESSION.zip) return new Uint8Array(loadZlib().inflateRawSync(data, { maxOutputLength: maxBytes }));
+    if (algorithm === COMPRESSION.zlib) return new Uint8Array(loadZlib().inflateSync(data, { maxOutputLength: maxBytes }));
   } catch (error) {
     const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
     throw invalid(tooLarge ? `expands to more than the ${maxBytes} bytes allowed` : 'holds compressed data that does not inflate', error);

@@ -1,4 +1,4 @@
-// Runs the product's CLI exactly as a user does (`node bin/trustgate.mjs verify ... --json`)
+// Runs the product's CLI exactly as a user does (`node bin/trustgate.cjs verify ... --json`)
 // with the test CA trusted and a per-test state directory. Unless a test sets it, the
 // freshness window is 0 (TRUSTGATE_FRESHNESS): tests change the repository between two runs
 // and expect the second run to see the change.
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { runCommand } from './run-command.js';
 
-export const TRUSTGATE_BIN = fileURLToPath(new URL('../../../bin/trustgate.mjs', import.meta.url));
+export const TRUSTGATE_BIN = fileURLToPath(new URL('../../../bin/trustgate.cjs', import.meta.url));
 
 export interface TrustgateRun {
   readonly exitCode: number;

@@ -1,0 +1,15 @@
+// Process entry of the verify command's own bundle (dist/cli-verify/index.cjs), which
+// bin/trustgate.cjs runs for `trustgate verify`: the same runCli as dist/cli.mjs, built as
+// CommonJS with only the verify command (scripts/build.mjs). No top-level await: CommonJS has
+// none.
+import { systemClock } from '../infra/clock/system-clock.js';
+import { runCli } from './main.js';
+
+void runCli(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  clock: systemClock,
+}).then((exitCode) => {
+  process.exitCode = exitCode;
+});
