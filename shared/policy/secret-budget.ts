@@ -74,21 +74,26 @@ export function selectWatchedScopes(references: readonly SecretScope[], bounds: 
   for (const reference of references) {
     if (!isWatchableScope(reference)) continue;
     if (reference.namespace !== undefined && everywhere.has(reference.name)) continue;
-    unique.set(scopeKey(reference), reference.namespace === undefined ? { name: reference.name } : { namespace: reference.namespace, name: reference.name });
+    unique.set(scopeKey(reference), reference);
   }
-  const rank = (scope: SecretScope): number => (scope.namespace === undefined ? 0 : current.has(scopeKey(scope)) ? 1 : 2);
+  // A ClusterImagePolicy's name (everywhere, or in its keySecretNamespace) comes first.
+  const rank = (scope: SecretScope): number => (scope.namespace === undefined || scope.byCluster === true ? 0 : current.has(scopeKey(scope)) ? 1 : 2);
+  // The namespace whose policies named it, whose room it takes: a tenant naming another
+  // namespace's Secret (keySecretNamespace) spends its own, never that namespace's.
+  const chargedTo = (scope: SecretScope): string | undefined => (scope.namespace === undefined || scope.byCluster === true ? undefined : (scope.by ?? scope.namespace));
   const ordered = [...unique.values()].sort((a, b) => rank(a) - rank(b) || compareText(scopeKey(a), scopeKey(b)));
   const watched: SecretScope[] = [];
   const leftOut: SecretScope[] = [];
   const perNamespace = new Map<string, number>();
   for (const scope of ordered) {
-    const inNamespace = scope.namespace === undefined ? 0 : (perNamespace.get(scope.namespace) ?? 0);
-    if (watched.length >= bounds.maxNames || (scope.namespace !== undefined && inNamespace >= bounds.maxNamesPerNamespace)) {
+    const charged = chargedTo(scope);
+    const inNamespace = charged === undefined ? 0 : (perNamespace.get(charged) ?? 0);
+    if (watched.length >= bounds.maxNames || (charged !== undefined && inNamespace >= bounds.maxNamesPerNamespace)) {
       leftOut.push(scope);
       continue;
     }
     watched.push(scope);
-    if (scope.namespace !== undefined) perNamespace.set(scope.namespace, inNamespace + 1);
+    if (charged !== undefined) perNamespace.set(charged, inNamespace + 1);
   }
   return { watched, leftOut };
 }

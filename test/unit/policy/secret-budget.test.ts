@@ -51,6 +51,14 @@ describe('selectWatchedScopes', () => {
     expect(leftOut).toEqual([]);
   });
 
+  it('charges a Secret named in another namespace (keySecretNamespace) to the namespace whose policy names it', () => {
+    const names = { ...small, maxNames: 10 };
+    const tenantNames = ['k1', 'k2', 'k3'].map((name) => ({ namespace: 'keys', name, by: 'tenant' }));
+    const { watched, leftOut } = selectWatchedScopes([...tenantNames, { namespace: 'keys', name: 'own' }, { namespace: 'keys', name: 'baseline', byCluster: true }], names);
+    expect(watched.map((scope) => `${scope.namespace}/${scope.name}`)).toEqual(['keys/baseline', 'keys/k1', 'keys/k2', 'keys/own']);
+    expect(leftOut).toEqual([{ namespace: 'keys', name: 'k3', by: 'tenant' }]);
+  });
+
   it('never watches a name that cannot be a Secret name, so no selector can be smuggled in', () => {
     const { watched } = selectWatchedScopes([{ name: 'a,metadata.namespace!=x' }, { namespace: 'team', name: 'Key' }, { namespace: '../x', name: 'k' }], small);
     expect(watched).toEqual([]);
