@@ -100,8 +100,9 @@ export function selectWatchedScopes(references: readonly SecretScope[], bounds: 
 
 export interface SecretBudget {
   // Whether this version of the Secret may be held; recorded either way. The version already
-  // held is always kept (it was counted when it came).
-  admit(namespace: string, name: string, resourceVersion: string, bytes: number): boolean;
+  // held is always kept (it was counted when it came). `chargedTo`: the namespace whose room
+  // it takes (default its own; the naming ImagePolicy's for a keySecretNamespace Secret).
+  admit(namespace: string, name: string, resourceVersion: string, bytes: number, chargedTo?: string): boolean;
   // The Secret is gone or no longer watched; true when it was held (room was freed).
   release(namespace: string, name: string): boolean;
   // Secrets that were not held for lack of room.
@@ -112,6 +113,7 @@ export interface SecretBudget {
 interface Held {
   readonly bytes: number;
   readonly resourceVersion: string;
+  readonly chargedTo: string;
 }
 
 export function createSecretBudget(bounds: SecretBounds): SecretBudget {
@@ -127,20 +129,20 @@ export function createSecretBudget(bounds: SecretBounds): SecretBudget {
     if (after.secrets === 0) perNamespace.delete(namespace);
     else perNamespace.set(namespace, after);
   };
-  const drop = (namespace: string, key: string): boolean => {
+  const drop = (key: string): boolean => {
     const before = held.get(key);
     if (before === undefined) return false;
     held.delete(key);
-    adjust(namespace, -1, -before.bytes);
+    adjust(before.chargedTo, -1, -before.bytes);
     return true;
   };
 
   return {
-    admit(namespace, name, resourceVersion, bytes) {
+    admit(namespace, name, resourceVersion, bytes, chargedTo = namespace) {
       const key = scopeKey({ namespace, name });
       if (held.get(key)?.resourceVersion === resourceVersion && resourceVersion !== '') return true;
-      drop(namespace, key);
-      const inNamespace = perNamespace.get(namespace) ?? { secrets: 0, bytes: 0 };
+      drop(key);
+      const inNamespace = perNamespace.get(chargedTo) ?? { secrets: 0, bytes: 0 };
       const fits =
         total.secrets + 1 <= bounds.maxSecrets &&
         total.bytes + bytes <= bounds.maxBytes &&
@@ -151,14 +153,14 @@ export function createSecretBudget(bounds: SecretBounds): SecretBudget {
         return false;
       }
       leftOut.delete(key);
-      held.set(key, { bytes, resourceVersion });
-      adjust(namespace, 1, bytes);
+      held.set(key, { bytes, resourceVersion, chargedTo });
+      adjust(chargedTo, 1, bytes);
       return true;
     },
     release(namespace, name) {
       const key = scopeKey({ namespace, name });
       leftOut.delete(key);
-      return drop(namespace, key);
+      return drop(key);
     },
     leftOut: () => [...leftOut.values()].sort((a, b) => compareText(scopeKey(a), scopeKey(b))),
     held: () => total,

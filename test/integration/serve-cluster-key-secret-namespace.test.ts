@@ -19,6 +19,8 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/simple-signing/', import.met
 const SUFFIX = randomBytes(3).toString('hex');
 const TENANT = `tenant-${SUFFIX}`;
 const KEYS = `gpg-keys-${SUFFIX}`;
+// Namespaces whose policies name many of KEYS's Secrets.
+const OTHERS = ['x', 'y'].map((letter) => `other-${letter}-${SUFFIX}`);
 const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
 const IMAGE = TEST_GUN_PATTERN.replace('*', 'simple-app:v1');
 // Keeps a broken build from hanging; the documented change latency is far lower.
@@ -39,7 +41,7 @@ async function setUp(): Promise<void> {
   }
   const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
   await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
-  for (const name of ['trustgate-system', TENANT, KEYS]) {
+  for (const name of ['trustgate-system', TENANT, KEYS, ...OTHERS]) {
     expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }), 201);
   }
   for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
@@ -87,17 +89,17 @@ function kubeconfigAsTrustgate(target: KubeApiServer): string {
   });
 }
 
-function simplePolicy(namespace: string): KubeObject {
+function simplePolicy(namespace: string, keySecrets: readonly string[] = ['release-gpg']): KubeObject {
   return {
     apiVersion: 'portieris.cloud.ibm.com/v1',
     kind: 'ImagePolicy',
     metadata: { name: 'signed-release', namespace },
-    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { simple: { requirements: [{ type: 'signedBy', keySecret: 'release-gpg', keySecretNamespace: KEYS }] } } }] },
+    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { simple: { requirements: keySecrets.map((keySecret) => ({ type: 'signedBy', keySecret, keySecretNamespace: KEYS })) } } }] },
   };
 }
 
-function keySecret(namespace: string, key: string): KubeObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'release-gpg', namespace }, type: 'Opaque', stringData: { key } };
+function keySecret(namespace: string, key: string, name = 'release-gpg'): KubeObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData: { key } };
 }
 
 function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
@@ -142,5 +144,24 @@ describe('serve --policies-from-cluster with a simple-signing keySecretNamespace
     await eventually('the policy denies for its missing key', async () => (await decision(TENANT, IMAGE)).message.includes('[POLICY_SECRET_MISSING]'));
     expect((await decision(TENANT, IMAGE)).allowed).toBe(false);
     expect(await metric('trustgate_policy_secrets_held')).toBe(0);
+  });
+
+  it('keeps the room of the key namespace its own: Secrets other namespaces name there are charged to them', async () => {
+    const keyring = readFileSync(join(FIXTURES, 'simple-signing-pubkey.asc'), 'utf8');
+    // As many of KEYS's Secrets as its per-namespace bound, named by two other namespaces.
+    const names = Array.from({ length: 32 }, (_, index) => `team-key-${index}`);
+    for (const name of names) expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, keyring, name)), 201);
+    for (const [index, namespace] of OTHERS.entries()) {
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${namespace}/imagepolicies`, simplePolicy(namespace, names.slice(index * 16, index * 16 + 16))), 201);
+    }
+    await eventually('the Secrets the other namespaces name are held', async () => (await metric('trustgate_policy_secrets_held')) === 32);
+    // The tenant's key comes back: it still has room, charged to the tenant.
+    expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, keyring)), 201);
+    await eventually('the tenant\'s key Secret is held', async () => (await metric('trustgate_policy_secrets_held')) === 33);
+    const answer = await decision(TENANT, IMAGE);
+    expect(answer.allowed).toBe(false);
+    expect(answer.message).not.toContain('[POLICY_SECRET_OVER_LIMIT]');
+    expect(answer.message).not.toContain('[POLICY_SECRET_MISSING]');
+    expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
   });
 });

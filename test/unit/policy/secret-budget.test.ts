@@ -23,6 +23,16 @@ describe('createSecretBudget', () => {
     expect(budget.admit('tenant', 'b', '5', 10)).toBe(false);
   });
 
+  it('charges a Secret to the namespace whose policy names it, so another namespace\'s room stays its own', () => {
+    const budget = createSecretBudget(small);
+    expect(budget.admit('keys', 'team-a-1', '1', 10, 'tenant')).toBe(true);
+    expect(budget.admit('keys', 'team-a-2', '2', 10, 'tenant')).toBe(true);
+    expect(budget.admit('keys', 'team-a-3', '3', 10, 'tenant')).toBe(false);
+    expect(budget.admit('keys', 'baseline', '4', 10)).toBe(true);
+    expect(budget.release('keys', 'team-a-1')).toBe(true);
+    expect(budget.admit('keys', 'team-a-3', '3', 10, 'tenant')).toBe(true);
+  });
+
   it('drops the held version when a new version no longer fits, and frees room on release', () => {
     const budget = createSecretBudget(small);
     expect(budget.admit('a', 's', '1', 100)).toBe(true);
