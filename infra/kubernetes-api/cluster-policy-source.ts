@@ -222,13 +222,16 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
 
   // A Secret version as the informer will cache it: the object when the budget holds it,
   // otherwise a stub of its name and version (logged once per version).
-  const admitSecret = (object: KubernetesObject): KubernetesObject => {
+  const admitSecret = (object: KubernetesObject, scope?: SecretScope): KubernetesObject => {
     const namespace = object.metadata?.namespace ?? 'default';
     const name = object.metadata?.name ?? '';
     const resourceVersion = object.metadata?.resourceVersion ?? '';
     const bytes = Buffer.byteLength(JSON.stringify(object));
     const heldBefore = budget.held().secrets;
-    if (budget.admit(namespace, name, resourceVersion, bytes)) return object;
+    // A Secret of another namespace named by an ImagePolicy (keySecretNamespace) takes that
+    // policy's namespace's room, never the room of the namespace it is read from.
+    const chargedTo = scope?.namespace !== undefined && scope.byCluster !== true ? (scope.by ?? namespace) : namespace;
+    if (budget.admit(namespace, name, resourceVersion, bytes, chargedTo)) return object;
     // A held version replaced by one that does not fit: its room is free for others.
     if (budget.held().secrets < heldBefore) scheduleReread();
     const logged = `${namespace}/${name}@${resourceVersion}`;
@@ -308,7 +311,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
       const state = healthOf(healthKey);
       if (state === undefined) throw new Error('watch stopped');
       deps.metrics.increment(PolicyMetric.WATCH_LISTS, { resource: 'Secret', reason: state.nextListReason });
-      const answer = await listSecretPages(core, scope, fieldSelector, admitSecret);
+      const answer = await listSecretPages(core, scope, fieldSelector, (object) => admitSecret(object, scope));
       if (previous.length > 0) {
         const listed = new Set(answer.items.map((item) => `${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`));
         let freed = false;
@@ -335,7 +338,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
         deps.logger.info('policy watch expired (410 Gone): listing again', { resource: healthKey });
       },
       // Before the informer caches an object: what does not fit becomes a stub.
-      transform: (phase, object) => (phase === 'ADDED' || phase === 'MODIFIED' ? admitSecret(object as KubernetesObject) : object),
+      transform: (phase, object) => (phase === 'ADDED' || phase === 'MODIFIED' ? admitSecret(object as KubernetesObject, scope) : object),
     });
     const informer = new client.ListWatch<KubernetesObject>(path, watch, list, false, undefined, fieldSelector);
     const watcher: SecretWatcher = { scope, healthKey, informer, stopped: false };

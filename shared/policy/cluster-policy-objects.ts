@@ -153,16 +153,34 @@ function collectSecretScopes(entries: ReadonlyMap<string, Entry>): ReferencedSec
     const valid = entry.valid;
     if (valid === undefined || !isPolicy(valid)) continue;
     const namespace = valid.kind === 'ImagePolicy' ? valid.namespace : undefined;
-    const add = (name: string): void => {
-      const scope = namespace === undefined ? { name } : { namespace, name };
-      scopes.set(`${namespace ?? '*'}/${name}`, scope);
+    // `elsewhere`: a simple-signing keySecretNamespace, where the Secret is read whoever's
+    // policy names it. Such a scope is charged to the policy's namespace (`by`), or to none
+    // for a ClusterImagePolicy: a tenant naming Secrets of another namespace uses up its own
+    // room for watched names, never that namespace's.
+    const add = (name: string, elsewhere?: string): void => {
+      const secretNamespace = elsewhere ?? namespace;
+      const key = `${secretNamespace ?? '*'}/${name}`;
+      const scope: SecretScope =
+        secretNamespace === undefined
+          ? { name }
+          : elsewhere === undefined || elsewhere === namespace
+            ? { namespace: secretNamespace, name }
+            : namespace === undefined
+              ? { namespace: secretNamespace, name, byCluster: true }
+              : { namespace: secretNamespace, name, by: namespace };
+      const known = scopes.get(key);
+      // The cheapest charge wins: a ClusterImagePolicy's, then the namespace's own policy's.
+      const charge = (one: SecretScope): number => (one.byCluster === true ? 0 : one.by === undefined ? 1 : 2);
+      if (known === undefined || charge(scope) < charge(known)) scopes.set(key, scope);
     };
     for (const { policy } of valid.repositories) {
       for (const name of policy.trust.signerSecrets) add(name);
       for (const name of policy.sigstore?.keySecrets ?? []) add(name);
       for (const keyless of policy.sigstore?.keyless ?? []) if (keyless.trustRootSecretName !== undefined) add(keyless.trustRootSecretName);
       if (policy.simple?.storeSecret !== undefined) add(policy.simple.storeSecret);
-      for (const requirement of policy.simple?.requirements ?? []) if (requirement.keySecret !== undefined) add(requirement.keySecret);
+      for (const requirement of policy.simple?.requirements ?? []) {
+        if (requirement.keySecret !== undefined) add(requirement.keySecret, requirement.keySecretNamespace === undefined || requirement.keySecretNamespace === '' ? undefined : requirement.keySecretNamespace);
+      }
     }
   }
   return { scopes: [...scopes.values()], keys: new Set(scopes.keys()) };

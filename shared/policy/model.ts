@@ -165,6 +165,10 @@ export interface PolicySet {
 export interface SecretScope {
   readonly namespace?: string;
   readonly name: string;
+  // Who named it, when not a policy of `namespace` itself (a simple-signing
+  // keySecretNamespace): the ImagePolicy's namespace (`by`), or a ClusterImagePolicy.
+  readonly by?: string;
+  readonly byCluster?: boolean;
 }
 
 // The annotation that makes a ClusterImagePolicy apply in namespaces that have ImagePolicies.

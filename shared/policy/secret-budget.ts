@@ -74,29 +74,35 @@ export function selectWatchedScopes(references: readonly SecretScope[], bounds: 
   for (const reference of references) {
     if (!isWatchableScope(reference)) continue;
     if (reference.namespace !== undefined && everywhere.has(reference.name)) continue;
-    unique.set(scopeKey(reference), reference.namespace === undefined ? { name: reference.name } : { namespace: reference.namespace, name: reference.name });
+    unique.set(scopeKey(reference), reference);
   }
-  const rank = (scope: SecretScope): number => (scope.namespace === undefined ? 0 : current.has(scopeKey(scope)) ? 1 : 2);
+  // A ClusterImagePolicy's name (everywhere, or in its keySecretNamespace) comes first.
+  const rank = (scope: SecretScope): number => (scope.namespace === undefined || scope.byCluster === true ? 0 : current.has(scopeKey(scope)) ? 1 : 2);
+  // The namespace whose policies named it, whose room it takes: a tenant naming another
+  // namespace's Secret (keySecretNamespace) spends its own, never that namespace's.
+  const chargedTo = (scope: SecretScope): string | undefined => (scope.namespace === undefined || scope.byCluster === true ? undefined : (scope.by ?? scope.namespace));
   const ordered = [...unique.values()].sort((a, b) => rank(a) - rank(b) || compareText(scopeKey(a), scopeKey(b)));
   const watched: SecretScope[] = [];
   const leftOut: SecretScope[] = [];
   const perNamespace = new Map<string, number>();
   for (const scope of ordered) {
-    const inNamespace = scope.namespace === undefined ? 0 : (perNamespace.get(scope.namespace) ?? 0);
-    if (watched.length >= bounds.maxNames || (scope.namespace !== undefined && inNamespace >= bounds.maxNamesPerNamespace)) {
+    const charged = chargedTo(scope);
+    const inNamespace = charged === undefined ? 0 : (perNamespace.get(charged) ?? 0);
+    if (watched.length >= bounds.maxNames || (charged !== undefined && inNamespace >= bounds.maxNamesPerNamespace)) {
       leftOut.push(scope);
       continue;
     }
     watched.push(scope);
-    if (scope.namespace !== undefined) perNamespace.set(scope.namespace, inNamespace + 1);
+    if (charged !== undefined) perNamespace.set(charged, inNamespace + 1);
   }
   return { watched, leftOut };
 }
 
 export interface SecretBudget {
   // Whether this version of the Secret may be held; recorded either way. The version already
-  // held is always kept (it was counted when it came).
-  admit(namespace: string, name: string, resourceVersion: string, bytes: number): boolean;
+  // held is always kept (it was counted when it came). `chargedTo`: the namespace whose room
+  // it takes (default its own; the naming ImagePolicy's for a keySecretNamespace Secret).
+  admit(namespace: string, name: string, resourceVersion: string, bytes: number, chargedTo?: string): boolean;
   // The Secret is gone or no longer watched; true when it was held (room was freed).
   release(namespace: string, name: string): boolean;
   // Secrets that were not held for lack of room.
@@ -107,6 +113,7 @@ export interface SecretBudget {
 interface Held {
   readonly bytes: number;
   readonly resourceVersion: string;
+  readonly chargedTo: string;
 }
 
 export function createSecretBudget(bounds: SecretBounds): SecretBudget {
@@ -122,20 +129,20 @@ export function createSecretBudget(bounds: SecretBounds): SecretBudget {
     if (after.secrets === 0) perNamespace.delete(namespace);
     else perNamespace.set(namespace, after);
   };
-  const drop = (namespace: string, key: string): boolean => {
+  const drop = (key: string): boolean => {
     const before = held.get(key);
     if (before === undefined) return false;
     held.delete(key);
-    adjust(namespace, -1, -before.bytes);
+    adjust(before.chargedTo, -1, -before.bytes);
     return true;
   };
 
   return {
-    admit(namespace, name, resourceVersion, bytes) {
+    admit(namespace, name, resourceVersion, bytes, chargedTo = namespace) {
       const key = scopeKey({ namespace, name });
       if (held.get(key)?.resourceVersion === resourceVersion && resourceVersion !== '') return true;
-      drop(namespace, key);
-      const inNamespace = perNamespace.get(namespace) ?? { secrets: 0, bytes: 0 };
+      drop(key);
+      const inNamespace = perNamespace.get(chargedTo) ?? { secrets: 0, bytes: 0 };
       const fits =
         total.secrets + 1 <= bounds.maxSecrets &&
         total.bytes + bytes <= bounds.maxBytes &&
@@ -146,14 +153,14 @@ export function createSecretBudget(bounds: SecretBounds): SecretBudget {
         return false;
       }
       leftOut.delete(key);
-      held.set(key, { bytes, resourceVersion });
-      adjust(namespace, 1, bytes);
+      held.set(key, { bytes, resourceVersion, chargedTo });
+      adjust(chargedTo, 1, bytes);
       return true;
     },
     release(namespace, name) {
       const key = scopeKey({ namespace, name });
       leftOut.delete(key);
-      return drop(namespace, key);
+      return drop(key);
     },
     leftOut: () => [...leftOut.values()].sort((a, b) => compareText(scopeKey(a), scopeKey(b))),
     held: () => total,

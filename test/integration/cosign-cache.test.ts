@@ -186,6 +186,22 @@ describe.each([
     expect(await verifyImageContainer(store, clock)(`${host()}/${repository}:v1`)).toMatchObject({ allowed: false, codes: ['REGISTRY_UNAVAILABLE'] });
   });
 
+  it('never answers a moved tag with the image it named before when only the new image\'s signatures cannot be read', async () => {
+    const repository = `moved/${randomBytes(3).toString('hex')}`;
+    const before = await push(repository);
+    await cosignSign(repository, before, [releaseKey]);
+    const store = await openStore();
+    let now = START;
+    const clock = clockFrom(() => now);
+    expect(await verifyImageContainer(store, clock)(`${host()}/${repository}:v1`)).toMatchObject({ allowed: true, digest: before.digest });
+    // The tag now names an unsigned image, and every read but the tag's fails.
+    const moved = await push(repository);
+    proxy.onResponse((response) => (response.path.includes('/manifests/v1') ? undefined : { status: 503, body: Buffer.from('down') }));
+    now += FRESHNESS_S * 1000;
+    expect(await verifyImageContainer(store, clock)(`${host()}/${repository}:v1`)).toMatchObject({ allowed: false, codes: ['REGISTRY_UNAVAILABLE'] });
+    expect(moved.digest).not.toBe(before.digest);
+  });
+
   it('honours a policy naming another key at once, from the cached signatures', async () => {
     const repository = `policy/${randomBytes(3).toString('hex')}`;
     const image = await push(repository);

@@ -147,3 +147,60 @@ describe('a keyless signature from a private deployment, logged in a Rekor v2 lo
     expect(result.stderr).toContain('[COSIGN_TLOG_INVALID]');
   });
 });
+
+describe('a Rekor v1 entry proven by its inclusion proof alone (no SET, so no integrated time)', () => {
+  const release = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const keyArgs = async (): Promise<string[]> => ['--key', await file(release.publicKey.export({ type: 'spki', format: 'pem' }).toString())];
+
+  // A hashedrekord 0.0.1 body and its entry, included in a tree whose checkpoint the root's
+  // second log signs (the entry names that log unless `logId` says otherwise).
+  function v1Entry(signed: Signed, logId?: string): Record<string, unknown> {
+    const body = {
+      apiVersion: '0.0.1',
+      kind: 'hashedrekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(ARTIFACT).digest('hex') } },
+        signature: { content: signed.signature.toString('base64'), publicKey: { content: Buffer.from(release.publicKey.export({ type: 'spki', format: 'pem' }).toString()).toString('base64') } },
+      },
+    };
+    const entry = lab.rekorV2Entry(body);
+    return { ...entry, kindVersion: { kind: 'hashedrekord', version: '0.0.1' }, integratedTime: '0', ...(logId === undefined ? {} : { logId: { keyId: logId } }) };
+  }
+
+  // The lab's root with its second log's key retired before any timestamp the TSA gives now.
+  async function rootWithRetiredLog(): Promise<string> {
+    const root = structuredClone(lab.trustedRoot) as { tlogs: { publicKey: { validFor: Record<string, string> } }[] };
+    const log = root.tlogs[1];
+    if (log === undefined) throw new Error('the lab root has no second log');
+    log.publicKey.validFor = { start: '2000-01-01T00:00:00Z', end: '2001-01-01T00:00:00Z' };
+    return file(JSON.stringify(root));
+  }
+
+  async function verifyWithRoot(bundle: string, root: string): Promise<{ code: number; stderr: string }> {
+    let stderr = '';
+    const argv = ['sigstore', 'verify-bundle', '--bundle', await file(bundle), ...(await keyArgs()), '--trusted-root', root, join(dir, 'artifact')];
+    const code = await runCli(argv, { stdout: () => undefined, stderr: (text) => (stderr += text), env: {}, clock: systemClock });
+    return { code, stderr };
+  }
+
+  it('verifies when the log that signed the checkpoint was valid at the timestamped time', async () => {
+    const signed = keySigned(release.privateKey, release.publicKey);
+    const result = await verifyWithRoot(await bundleFor(signed, v1Entry(signed)), join(dir, 'root.json'));
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it('refuses a checkpoint signed by a log key retired before the timestamped time', async () => {
+    const signed = keySigned(release.privateKey, release.publicKey);
+    const result = await verifyWithRoot(await bundleFor(signed, v1Entry(signed)), await rootWithRetiredLog());
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('[COSIGN_TLOG_INVALID]');
+  });
+
+  it('refuses an entry naming a log the trusted root does not name', async () => {
+    const signed = keySigned(release.privateKey, release.publicKey);
+    const unknownLog = createHash('sha256').update('no such log').digest('base64');
+    const result = await verifyWithRoot(await bundleFor(signed, v1Entry(signed, unknownLog)), join(dir, 'root.json'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('[COSIGN_TLOG_INVALID]');
+  });
+});

@@ -224,15 +224,22 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
       }
       const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
       let material: SignatureMaterial | undefined;
+      let resolved: string | undefined;
       try {
         const digest = await registry.resolveDigest(image, deadline);
+        resolved = digest;
         material = emptyMaterial(image, digest);
         return await check(recordingSource(registry, image, material, deadline), digest, requirement, tlog, signal);
       } catch (error) {
         if (isTrustgateError(error) && error.code === ErrorCode.REGISTRY_UNAVAILABLE) {
           // Nothing of an interrupted read is kept: it would replace a complete recording.
           material = undefined;
-          if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs + maxStaleMs) {
+          // Security: stale material answers only for the digest the registry last named. When
+          // it has just resolved the tag to another digest, whatever made the signature reads
+          // fail (an outage, a hostile repository's slow signatures) must not pin the tag to
+          // the image it named before.
+          const sameDigest = resolved === undefined || recalled?.material.digest === resolved;
+          if (recalled !== undefined && sameDigest && age !== undefined && age >= 0 && age < freshnessMs + maxStaleMs) {
             const stale = await checkRecorded(recalled.material, requirement, tlog, signal);
             if (stale !== undefined) {
               deps.logger.warn('registry unavailable, serving cached cosign signatures', { image: `${image.registry}/${image.repository}`, digest: stale.digest, stale: true, ageMs: age, error: error.message });

@@ -10,7 +10,8 @@
 // - the body's verifier (the certificate or key the log recorded) is the bundle's own;
 // - the log an entry names is in the trusted root, and every RFC 3161 time given for the
 //   entry (a v2 entry has no integrated time) lies within that log key's validity period;
-//   sigstore-js 3 checks no validity period for checkpoint keys;
+//   sigstore-js 3 checks no validity period for checkpoint keys (the same for a v1 entry
+//   proven by its inclusion proof alone, without a SET);
 // - checkpoints are only verified by the logs the bundle's entries name;
 // - every checkpoint's signature names are literal: sigstore-js 3 uses each name as a
 //   regular expression (`baseURL.match(name)`), so a hostile bundle could stall the verifier
@@ -47,33 +48,43 @@ export function isRekorV2Entry(entry: TransparencyLogEntry): boolean {
 }
 
 // Checks the bundle's log entries for what sigstore-js 3 misses and returns the entity and
-// trust material to hand it. A bundle without v2 entries is returned as it came (after the
-// checkpoint guard), so Rekor v1 verification is sigstore-js's alone.
+// trust material to hand it. A bundle whose entries all carry a SET is returned as it came
+// (after the checkpoint guard), so that Rekor v1 verification is sigstore-js's alone.
 export function prepareRekorV2(bundle: Bundle, entity: SignedEntity, trust: TrustMaterial): RekorV2Prepared {
   for (const entry of entity.tlogEntries) guardInclusionProof(entry);
   const v2 = entity.tlogEntries.filter(isRekorV2Entry);
-  if (v2.length === 0) return { entity, trust };
+  // Security: an entry proven by its inclusion proof alone (every v2 entry, and a v1 entry
+  // without a SET) is judged by its checkpoint, whose key sigstore-js 3 takes from any log of
+  // the root by key hint, whatever the entry names and whenever that key was valid: such an
+  // entry must name a log of the root, valid at every timestamped time, and only the logs
+  // the entries name may sign checkpoints. (A SET is checked by sigstore-js against the log
+  // the entry names, at its integrated time.)
+  const proofOnly = entity.tlogEntries.filter((entry) => isRekorV2Entry(entry) || entry.inclusionPromise === undefined);
+  if (proofOnly.length === 0) return { entity, trust };
   const times = entity.timestamps.flatMap((timestamp) => (timestamp.$case === 'timestamp-authority' ? [timestamp.timestamp.signingTime] : []));
-  const signerDer = signerOf(bundle, entity, trust);
-  for (const entry of v2) {
+  for (const entry of proofOnly) {
+    const which = isRekorV2Entry(entry) ? 'Rekor v2 entry' : 'log entry without an inclusion promise';
     const log = trust.tlogs.find((candidate) => sigstoreCrypto.bufferEqual(candidate.logID, entry.logId.keyId));
-    if (log === undefined) throw refuse(`Rekor v2 entry from log ${entry.logId.keyId.toString('base64')}, which the trusted root does not name`);
-    if (entry.inclusionProof === undefined) throw refuse('Rekor v2 entry has no inclusion proof');
+    if (log === undefined) throw refuse(`${which} from log ${entry.logId.keyId.toString('base64')}, which the trusted root does not name`);
+    if (entry.inclusionProof === undefined) throw refuse(`${which} has no inclusion proof`);
     checkProofAgainstCheckpoint(entry.inclusionProof);
-    // Security: a v2 entry carries no time of its own; without a TSA's time the log key's
+    // Security: such an entry carries no time of its own; without a TSA's time the log key's
     // validity (a retired or compromised key) and the certificate's could not be judged.
-    if (times.length === 0) throw refuse('Rekor v2 entry without an RFC 3161 timestamp (a v2 log gives no integrated time)');
+    if (times.length === 0) throw refuse(`${which} without an RFC 3161 timestamp (its log gives no verifiable integrated time)`);
     for (const time of times) {
       if (time < log.validFor.start || time > log.validFor.end) {
-        throw refuse(`Rekor v2 log ${log.baseURL} was not valid at the timestamped time ${time.toISOString()}`);
+        throw refuse(`log ${log.baseURL} was not valid at the timestamped time ${time.toISOString()}`);
       }
     }
-    checkBody(entry, bundle, signerDer);
+  }
+  if (v2.length > 0) {
+    const signerDer = signerOf(bundle, entity, trust);
+    for (const entry of v2) checkBody(entry, bundle, signerDer);
   }
   // Security: a checkpoint counts only when signed by a log one of the entries names.
   const named = entity.tlogEntries.map((entry) => entry.logId.keyId);
   const tlogs = trust.tlogs.filter((log) => named.some((id) => sigstoreCrypto.bufferEqual(id, log.logID)));
-  return { entity: withSignedDigest(bundle, entity), trust: { ...trust, tlogs } };
+  return { entity: v2.length > 0 ? withSignedDigest(bundle, entity) : entity, trust: { ...trust, tlogs } };
 }
 
 // Bounds and literal names for an inclusion proof's checkpoint, before sigstore-js parses it.

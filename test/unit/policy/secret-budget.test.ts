@@ -23,6 +23,16 @@ describe('createSecretBudget', () => {
     expect(budget.admit('tenant', 'b', '5', 10)).toBe(false);
   });
 
+  it('charges a Secret to the namespace whose policy names it, so another namespace\'s room stays its own', () => {
+    const budget = createSecretBudget(small);
+    expect(budget.admit('keys', 'team-a-1', '1', 10, 'tenant')).toBe(true);
+    expect(budget.admit('keys', 'team-a-2', '2', 10, 'tenant')).toBe(true);
+    expect(budget.admit('keys', 'team-a-3', '3', 10, 'tenant')).toBe(false);
+    expect(budget.admit('keys', 'baseline', '4', 10)).toBe(true);
+    expect(budget.release('keys', 'team-a-1')).toBe(true);
+    expect(budget.admit('keys', 'team-a-3', '3', 10, 'tenant')).toBe(true);
+  });
+
   it('drops the held version when a new version no longer fits, and frees room on release', () => {
     const budget = createSecretBudget(small);
     expect(budget.admit('a', 's', '1', 100)).toBe(true);
@@ -49,6 +59,14 @@ describe('selectWatchedScopes', () => {
     const { watched, leftOut } = selectWatchedScopes([{ namespace: 'team', name: 'key' }, { name: 'key' }, { namespace: 'team', name: 'other' }], small);
     expect(watched).toEqual([{ name: 'key' }, { namespace: 'team', name: 'other' }]);
     expect(leftOut).toEqual([]);
+  });
+
+  it('charges a Secret named in another namespace (keySecretNamespace) to the namespace whose policy names it', () => {
+    const names = { ...small, maxNames: 10 };
+    const tenantNames = ['k1', 'k2', 'k3'].map((name) => ({ namespace: 'keys', name, by: 'tenant' }));
+    const { watched, leftOut } = selectWatchedScopes([...tenantNames, { namespace: 'keys', name: 'own' }, { namespace: 'keys', name: 'baseline', byCluster: true }], names);
+    expect(watched.map((scope) => `${scope.namespace}/${scope.name}`)).toEqual(['keys/baseline', 'keys/k1', 'keys/k2', 'keys/own']);
+    expect(leftOut).toEqual([{ namespace: 'keys', name: 'k3', by: 'tenant' }]);
   });
 
   it('never watches a name that cannot be a Secret name, so no selector can be smuggled in', () => {

@@ -70,6 +70,8 @@ class Lab {
   readonly secret = randomBytes(32);
   readonly kv = createAuthenticatedStore(this.raw, this.secret);
   registryDown = false;
+  // Requests whose URL this matches fail as an unreachable registry would.
+  failing: ((url: string) => boolean) | undefined;
   storeDown = false;
   cache: CosignSignatureCache = this.newCache();
 
@@ -84,7 +86,7 @@ class Lab {
   }
 
   readonly fetch: Fetch = (request) => {
-    if (this.registryDown) return Promise.reject(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'connection refused'));
+    if (this.registryDown || this.failing?.(request.url) === true) return Promise.reject(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'connection refused'));
     return this.registry.fetch(request);
   };
 
@@ -237,6 +239,19 @@ describe('cosign verification with the trust cache', () => {
       lab.registryDown = true;
       lab.nowMs += FRESHNESS_MS;
       expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    });
+
+    it('never answers a moved tag with the image it named before when only the new image\'s signatures cannot be read', async () => {
+      const before = lab.push('team/app', [release]);
+      await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release));
+      const moved = lab.push('team/app', [], Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: {}, layers: [{ moved: true }] })));
+      expect(moved).not.toBe(before);
+      lab.failing = (url) => !url.includes('/manifests/v1');
+      lab.nowMs += FRESHNESS_MS;
+      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+      lab.failing = undefined;
+      lab.registryDown = true;
+      expect(await lab.verify(`${REGISTRY}/team/app@${before}`, requirement(release))).toEqual({ digest: before, signers: ['cosign:release'], stale: true });
     });
 
     it('denies with REGISTRY_UNAVAILABLE when nothing was cached', async () => {

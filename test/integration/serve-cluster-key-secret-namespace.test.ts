@@ -1,0 +1,167 @@
+// A simple-signing requirement's `keySecretNamespace` under `trustgate serve
+// --policies-from-cluster`, against a real kube-apiserver (and etcd) with the shipped RBAC:
+// the key Secret is read from the namespace the policy names, and only from there. A tenant's
+// Secret of the same name in its own namespace is never what the policy uses, nor held.
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { TEST_GUN_PATTERN } from './support/trust-policies.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+
+const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/simple-signing/', import.meta.url));
+const SUFFIX = randomBytes(3).toString('hex');
+const TENANT = `tenant-${SUFFIX}`;
+const KEYS = `gpg-keys-${SUFFIX}`;
+// Namespaces whose policies name many of KEYS's Secrets.
+const OTHERS = ['x', 'y'].map((letter) => `other-${letter}-${SUFFIX}`);
+const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
+const IMAGE = TEST_GUN_PATTERN.replace('*', 'simple-app:v1');
+// Keeps a broken build from hanging; the documented change latency is far lower.
+const EVENTUALLY_MS = 20_000;
+
+let env: TrustEnvironment | undefined;
+let kube: KubeApiServer | undefined;
+let serve: ServeProcess | undefined;
+
+beforeAll(setUp, 120_000);
+
+async function setUp(): Promise<void> {
+  const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
+  const trust = env as TrustEnvironment;
+  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
+    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
+  }
+  const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
+  await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
+  for (const name of ['trustgate-system', TENANT, KEYS, ...OTHERS]) {
+    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }), 201);
+  }
+  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
+  expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, readFileSync(join(FIXTURES, 'simple-signing-pubkey.asc'), 'utf8'))), 201);
+  // The tenant's own Secret of that name: not the key its policy names.
+  expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, keySecret(TENANT, 'not a keyring')), 201);
+  expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TENANT}/imagepolicies`, simplePolicy(TENANT)), 201);
+
+  const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
+  await writeFile(kubeconfig, kubeconfigAsTrustgate(api()), { mode: 0o600 });
+  serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
+}
+
+afterAll(async () => {
+  await serve?.stop();
+  await kube?.stop();
+  await env?.stop();
+});
+
+function api(): KubeApiServer {
+  if (kube === undefined) throw new Error('kube-apiserver did not start');
+  return kube;
+}
+
+function yamlObjects(text: string): KubeObject[] {
+  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
+}
+
+function rbacPath(object: KubeObject): string {
+  const namespace = (object['metadata'] as { namespace?: string }).namespace;
+  const plural = `${String(object['kind']).toLowerCase()}s`;
+  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
+}
+
+// The API server and its CA; the admin token impersonating trustgate's service account, so the
+// shipped ClusterRole is what decides.
+function kubeconfigAsTrustgate(target: KubeApiServer): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: target.url, 'certificate-authority-data': Buffer.from(target.caPem).toString('base64') } }],
+    users: [{ name: 'trustgate', user: { token: target.adminToken, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
+    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
+    'current-context': 'test',
+  });
+}
+
+function simplePolicy(namespace: string, keySecrets: readonly string[] = ['release-gpg']): KubeObject {
+  return {
+    apiVersion: 'portieris.cloud.ibm.com/v1',
+    kind: 'ImagePolicy',
+    metadata: { name: 'signed-release', namespace },
+    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { simple: { requirements: keySecrets.map((keySecret) => ({ type: 'signedBy', keySecret, keySecretNamespace: KEYS })) } } }] },
+  };
+}
+
+function keySecret(namespace: string, key: string, name = 'release-gpg'): KubeObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData: { key } };
+}
+
+function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
+  expect(answer.status, answer.text).toBe(status);
+  return answer;
+}
+
+async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + EVENTUALLY_MS;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
+}
+
+// The value of an unlabelled gauge on serve's /metrics.
+async function metric(name: string): Promise<number> {
+  const answer = await httpsRequest(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem);
+  const line = answer.text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
+async function decision(namespace: string, image: string): Promise<{ allowed: boolean; message: string }> {
+  const answer = await admitPodImage(serve as ServeProcess, image, namespace);
+  return { allowed: answer.response.allowed, message: answer.response.status.message };
+}
+
+describe('serve --policies-from-cluster with a simple-signing keySecretNamespace', () => {
+  it('holds the key Secret of the named namespace, not the tenant\'s own of that name', async () => {
+    await eventually('the key Secret is held', async () => (await metric('trustgate_policy_secrets_held')) === 1);
+    const first = await decision(TENANT, IMAGE);
+    expect(first.allowed).toBe(false);
+    expect(first.message).not.toContain('[POLICY_SECRET_MISSING]');
+    expect(first.message).not.toContain('[POLICY_SECRET_OVER_LIMIT]');
+    expect(await metric('trustgate_policy_secret_watches')).toBe(1);
+    expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+  });
+
+  it('denies with POLICY_SECRET_MISSING once that key Secret is deleted, whatever the tenant holds', async () => {
+    expectStatus(await api().request('DELETE', `/api/v1/namespaces/${KEYS}/secrets/release-gpg`), 200);
+    await eventually('the policy denies for its missing key', async () => (await decision(TENANT, IMAGE)).message.includes('[POLICY_SECRET_MISSING]'));
+    expect((await decision(TENANT, IMAGE)).allowed).toBe(false);
+    expect(await metric('trustgate_policy_secrets_held')).toBe(0);
+  });
+
+  it('keeps the room of the key namespace its own: Secrets other namespaces name there are charged to them', async () => {
+    const keyring = readFileSync(join(FIXTURES, 'simple-signing-pubkey.asc'), 'utf8');
+    // As many of KEYS's Secrets as its per-namespace bound, named by two other namespaces.
+    const names = Array.from({ length: 32 }, (_, index) => `team-key-${index}`);
+    for (const name of names) expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, keyring, name)), 201);
+    for (const [index, namespace] of OTHERS.entries()) {
+      expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${namespace}/imagepolicies`, simplePolicy(namespace, names.slice(index * 16, index * 16 + 16))), 201);
+    }
+    await eventually('the Secrets the other namespaces name are held', async () => (await metric('trustgate_policy_secrets_held')) === 32);
+    // The tenant's key comes back: it still has room, charged to the tenant.
+    expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, keyring)), 201);
+    await eventually('the tenant\'s key Secret is held', async () => (await metric('trustgate_policy_secrets_held')) === 33);
+    const answer = await decision(TENANT, IMAGE);
+    expect(answer.allowed).toBe(false);
+    expect(answer.message).not.toContain('[POLICY_SECRET_OVER_LIMIT]');
+    expect(answer.message).not.toContain('[POLICY_SECRET_MISSING]');
+    expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
+  });
+});
