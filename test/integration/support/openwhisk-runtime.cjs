@@ -11,7 +11,6 @@
 //     `module.fn` main requires <directory>/module instead).
 // Plain-code actions are not modelled: the project deploys zip actions only.
 'use strict';
-/* eslint-disable @typescript-eslint/no-require-imports -- the runtime loads actions with CommonJS require */
 const { exec } = require('node:child_process');
 const { existsSync, writeFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
