@@ -3,25 +3,23 @@
 // the key Secret is read from the namespace the policy names, and only from there. A tenant's
 // Secret of the same name in its own namespace is never what the policy uses, nor held.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { expectStatus, installTrustgate, kubeconfigAsTrustgate, POLICY_API } from './support/kube-cluster-setup.js';
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
 import { TEST_GUN_PATTERN } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
-const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/simple-signing/', import.meta.url));
 const SUFFIX = randomBytes(3).toString('hex');
 const TENANT = `tenant-${SUFFIX}`;
 const KEYS = `gpg-keys-${SUFFIX}`;
 // Namespaces whose policies name many of KEYS's Secrets.
 const OTHERS = ['x', 'y'].map((letter) => `other-${letter}-${SUFFIX}`);
-const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
 const IMAGE = TEST_GUN_PATTERN.replace('*', 'simple-app:v1');
 // Keeps a broken build from hanging; the documented change latency is far lower.
 const EVENTUALLY_MS = 20_000;
@@ -36,22 +34,14 @@ async function setUp(): Promise<void> {
   const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
   for (const result of started) if (result.status === 'rejected') throw result.reason;
   const trust = env as TrustEnvironment;
-  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
-    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
-  }
-  const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
-  await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
-  for (const name of ['trustgate-system', TENANT, KEYS, ...OTHERS]) {
-    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }), 201);
-  }
-  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
+  await installTrustgate(api(), ['trustgate-system', TENANT, KEYS, ...OTHERS]);
   expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, readFileSync(join(FIXTURES, 'simple-signing-pubkey.asc'), 'utf8'))), 201);
   // The tenant's own Secret of that name: not the key its policy names.
   expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, keySecret(TENANT, 'not a keyring')), 201);
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TENANT}/imagepolicies`, simplePolicy(TENANT)), 201);
 
   const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
-  await writeFile(kubeconfig, kubeconfigAsTrustgate(api()), { mode: 0o600 });
+  await writeFile(kubeconfig, kubeconfigAsTrustgate(api(), api().adminToken), { mode: 0o600 });
   serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
 }
 
@@ -66,29 +56,6 @@ function api(): KubeApiServer {
   return kube;
 }
 
-function yamlObjects(text: string): KubeObject[] {
-  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
-}
-
-function rbacPath(object: KubeObject): string {
-  const namespace = (object['metadata'] as { namespace?: string }).namespace;
-  const plural = `${String(object['kind']).toLowerCase()}s`;
-  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
-}
-
-// The API server and its CA; the admin token impersonating trustgate's service account, so the
-// shipped ClusterRole is what decides.
-function kubeconfigAsTrustgate(target: KubeApiServer): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: target.url, 'certificate-authority-data': Buffer.from(target.caPem).toString('base64') } }],
-    users: [{ name: 'trustgate', user: { token: target.adminToken, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
-    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
-    'current-context': 'test',
-  });
-}
-
 function simplePolicy(namespace: string, keySecrets: readonly string[] = ['release-gpg']): KubeObject {
   return {
     apiVersion: 'portieris.cloud.ibm.com/v1',
@@ -100,11 +67,6 @@ function simplePolicy(namespace: string, keySecrets: readonly string[] = ['relea
 
 function keySecret(namespace: string, key: string, name = 'release-gpg'): KubeObject {
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData: { key } };
-}
-
-function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
-  expect(answer.status, answer.text).toBe(status);
-  return answer;
 }
 
 async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {

@@ -6,26 +6,22 @@
 // API server, and every decision is observed through the API server's own admission.
 // Images are signed with the real notary client on the real notary-server.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { startKubeApiProxy, type KubeApiProxy } from './support/kube-api-proxy.js';
+import { expectStatus, installTrustgate, kubeconfigAsTrustgate, POLICY_API, yamlObjects } from './support/kube-cluster-setup.js';
 import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
 import { uniqueGun } from './support/scenarios.js';
 import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
-const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
 const WEBHOOK_NAME = 'images.trustgate.test';
 const SUFFIX = randomBytes(3).toString('hex');
 const TEAM = `team-${SUFFIX}`;
 const OTHER = `other-${SUFFIX}`;
 const NAMESPACE_LABEL = 'trustgate.test/enforce';
-const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
 // How long a test waits for a change to be seen through the webhook before failing. The
 // documented bound is far lower; this only keeps a broken build from hanging.
 const EVENTUALLY_MS = 20_000;
@@ -50,22 +46,12 @@ async function setUp(): Promise<void> {
   const signed = await trust.scenarios.signedByDelegationOnly(aliceGun, 'v1', 'targets/alice');
   alice = { gun: aliceGun, publicKeyPem: signed.signer.key.publicKeyPem };
 
-  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
-    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
-  }
-  // Until a CRD is established, its path answers a plain-text 404 (not JSON).
-  const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
-  await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
-  for (const name of ['trustgate-system', TEAM, OTHER]) {
-    const labels = name === 'trustgate-system' ? {} : { [NAMESPACE_LABEL]: 'true' };
-    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }), 201);
-  }
-  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
+  await installTrustgate(api(), ['trustgate-system', { name: TEAM, labels: { [NAMESPACE_LABEL]: 'true' } }, { name: OTHER, labels: { [NAMESPACE_LABEL]: 'true' } }]);
   expectStatus(await api().request('POST', `${POLICY_API}/clusterimagepolicies`, yamlObjects(signedTestRegistryPolicy(trust.server.url))[0]), 201);
 
   proxy = await startKubeApiProxy({ url: api().url, caPem: api().caPem });
   kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
-  await writeFile(kubeconfig, kubeconfigFor(proxy, api().adminToken), { mode: 0o600 });
+  await writeFile(kubeconfig, kubeconfigAsTrustgate(proxy, api().adminToken), { mode: 0o600 });
   serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
   expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
   await eventually('the webhook is in effect', async () => deniedByWebhook(await createPod(OTHER, `${app}:unsigned`)));
@@ -81,28 +67,6 @@ afterAll(async () => {
 function api(): KubeApiServer {
   if (kube === undefined) throw new Error('kube-apiserver did not start');
   return kube;
-}
-
-function yamlObjects(text: string): KubeObject[] {
-  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
-}
-
-function rbacPath(object: KubeObject): string {
-  const namespace = (object['metadata'] as { namespace?: string }).namespace;
-  const plural = `${String(object['kind']).toLowerCase()}s`;
-  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
-}
-
-// The proxy's address and CA; the admin token impersonating trustgate's service account.
-function kubeconfigFor(target: KubeApiProxy, token: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: target.url, 'certificate-authority-data': Buffer.from(target.caPem).toString('base64') } }],
-    users: [{ name: 'trustgate', user: { token, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
-    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
-    'current-context': 'test',
-  });
 }
 
 function webhookConfiguration(webhook: ServeProcess): KubeObject {
@@ -161,11 +125,6 @@ async function eventually(what: string, condition: () => Promise<boolean>): Prom
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
-}
-
-function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
-  expect(answer.status, answer.text).toBe(status);
-  return answer;
 }
 
 // The sum of the series of serve's /metrics `name` that carry every label given (0 when none).

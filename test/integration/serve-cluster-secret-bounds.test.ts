@@ -4,25 +4,21 @@
 // from serve's own gauges on /metrics; decisions from its /admit. Images are signed with the
 // real notary client on the real notary-server.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { expectStatus, installTrustgate, kubeconfigAsTrustgate, POLICY_API, yamlObjects } from './support/kube-cluster-setup.js';
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
 import { uniqueGun } from './support/scenarios.js';
 import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
-const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
 const SUFFIX = randomBytes(3).toString('hex');
 const TENANT = `tenant-${SUFFIX}`;
 const TEAM = `team-${SUFFIX}`;
 const NEWCOMERS = ['a', 'b', 'c'].map((letter) => `newcomer-${letter}-${SUFFIX}`);
 const LATE = `late-${SUFFIX}`;
-const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
 // The bounds serve runs with: 4 Secrets, 64 KiB in total (and so per namespace).
 const MAX_SECRETS = 4;
 const MAX_BYTES = 64 * 1024;
@@ -44,22 +40,14 @@ async function setUp(): Promise<void> {
   const signed = await trust.scenarios.signedByDelegationOnly(aliceGun, 'v1', 'targets/alice');
   alice = { gun: aliceGun, publicKeyPem: signed.signer.key.publicKeyPem };
 
-  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
-    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
-  }
-  const served = async (path: string): Promise<boolean> => (await api().request('GET', path).catch(() => undefined))?.status === 200;
-  await eventually('the CRDs are served', async () => (await served(`${POLICY_API}/clusterimagepolicies`)) && (await served(`${POLICY_API}/imagepolicies`)));
-  for (const name of ['trustgate-system', TENANT, TEAM, LATE, ...NEWCOMERS]) {
-    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }), 201);
-  }
-  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api().request('POST', rbacPath(object), object), 201);
+  await installTrustgate(api(), ['trustgate-system', TENANT, TEAM, LATE, ...NEWCOMERS]);
   expectStatus(await api().request('POST', `${POLICY_API}/clusterimagepolicies`, yamlObjects(signedTestRegistryPolicy(trust.server.url))[0]), 201);
   // The team's policy and signer Secret exist before serve starts.
   expectStatus(await api().request('POST', `/api/v1/namespaces/${TEAM}/secrets`, signerSecret(TEAM, 'alice-signer', alice.publicKeyPem)), 201);
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
 
   const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
-  await writeFile(kubeconfig, kubeconfigAsTrustgate(api()), { mode: 0o600 });
+  await writeFile(kubeconfig, kubeconfigAsTrustgate(api(), api().adminToken), { mode: 0o600 });
   serve = await startTrustgateServe({
     stateDir: await trust.makeDir('state'),
     caFile: trust.caFile,
@@ -76,29 +64,6 @@ afterAll(async () => {
 function api(): KubeApiServer {
   if (kube === undefined) throw new Error('kube-apiserver did not start');
   return kube;
-}
-
-function yamlObjects(text: string): KubeObject[] {
-  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
-}
-
-function rbacPath(object: KubeObject): string {
-  const namespace = (object['metadata'] as { namespace?: string }).namespace;
-  const plural = `${String(object['kind']).toLowerCase()}s`;
-  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
-}
-
-// The API server and its CA; the admin token impersonating trustgate's service account, so the
-// shipped ClusterRole is what decides.
-function kubeconfigAsTrustgate(target: KubeApiServer): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: target.url, 'certificate-authority-data': Buffer.from(target.caPem).toString('base64') } }],
-    users: [{ name: 'trustgate', user: { token: target.adminToken, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
-    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
-    'current-context': 'test',
-  });
 }
 
 function imagePolicy(namespace: string, name: string, signerSecretName: string): KubeObject {
@@ -124,11 +89,6 @@ function signerSecret(namespace: string, name: string, publicKeyPem: string, pad
 async function update(path: string, change: (stored: KubeObject) => KubeObject): Promise<void> {
   const stored = expectStatus(await api().request('GET', path), 200).body;
   expectStatus(await api().request('PUT', path, change(stored)), 200);
-}
-
-function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
-  expect(answer.status, answer.text).toBe(status);
-  return answer;
 }
 
 async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {

@@ -4,17 +4,13 @@
 // Lease publishes; when it stops, the other takes the Lease over once it expired and publishes.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { getTestCertificates } from '../support/tls-certs.js';
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { installTrustgate, kubeconfigAsTrustgate, POLICY_API } from './support/kube-cluster-setup.js';
+import { startKubeApiServer, type KubeApiServer } from './support/kube-apiserver.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
-const INFRA = fileURLToPath(new URL('../../infra/', import.meta.url));
-const POLICY_API = '/apis/portieris.cloud.ibm.com/v1';
 const CLUSTER_ID = 'lease-test';
 const LEASE_PATH = `/apis/coordination.k8s.io/v1/namespaces/trustgate-system/leases/trustgate-policy-snapshot-${CLUSTER_ID}`;
 const STATE_KEY = 'cd'.repeat(32);
@@ -30,15 +26,10 @@ const serves: ServeProcess[] = [];
 beforeAll(async () => {
   kube = await startKubeApiServer();
   dir = await makeTempDir('lease');
-  for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
-    for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expect((await api().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status).toBe(201);
-  }
-  await eventually('the CRDs are served', async () => (await api().request('GET', `${POLICY_API}/clusterimagepolicies`).catch(() => undefined))?.status === 200 && (await api().request('GET', `${POLICY_API}/imagepolicies`).catch(() => undefined))?.status === 200);
-  expect((await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'trustgate-system' } })).status).toBe(201);
-  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expect((await api().request('POST', rbacPath(object), object)).status).toBe(201);
+  await installTrustgate(api(), ['trustgate-system']);
   await createPolicy('first');
   kubeconfig = join(dir, 'kubeconfig.json');
-  await writeFile(kubeconfig, kubeconfigFor(api()), { mode: 0o600 });
+  await writeFile(kubeconfig, kubeconfigAsTrustgate(api(), api().adminToken), { mode: 0o600 });
   caFile = join(dir, 'ca.pem');
   await writeFile(caFile, (await getTestCertificates()).caPem);
 }, 120_000);
@@ -108,28 +99,6 @@ function count(text: string, what: string): number {
 function api(): KubeApiServer {
   if (kube === undefined) throw new Error('kube-apiserver did not start');
   return kube;
-}
-
-function yamlObjects(text: string): KubeObject[] {
-  return parseAllDocuments(text).map((doc) => doc.toJS() as KubeObject);
-}
-
-function rbacPath(object: KubeObject): string {
-  const namespace = (object['metadata'] as { namespace?: string }).namespace;
-  const plural = `${String(object['kind']).toLowerCase()}s`;
-  return `/apis/rbac.authorization.k8s.io/v1/${namespace === undefined ? '' : `namespaces/${namespace}/`}${plural}`;
-}
-
-// The API server's address and CA; the admin token impersonating trustgate's service account.
-function kubeconfigFor(server: KubeApiServer): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: server.url, 'certificate-authority-data': Buffer.from(server.caPem).toString('base64') } }],
-    users: [{ name: 'trustgate', user: { token: server.adminToken, as: 'system:serviceaccount:trustgate-system:trustgate' } }],
-    contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
-    'current-context': 'test',
-  });
 }
 
 async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
