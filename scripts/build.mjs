@@ -87,25 +87,10 @@ const cliBuild = {
   plugins: [builtinsByRequire],
 };
 
-// Builds dist/cli-verify/: split as ES modules in memory, each file then written as CommonJS
-// with its source map beside it.
-async function buildCliVerify() {
+// Builds dist/cli-verify/ as CommonJS, its source maps beside the files.
+function buildCliVerify() {
   const folder = join(root, CLI_VERIFY);
-  const split = await build({
-    ...common,
-    external: ['bindings'],
-    entryPoints: { index: 'cli/verify-entry.ts' },
-    outdir: folder,
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    outExtension: { '.js': '.cjs' },
-    format: 'esm',
-    minify: true,
-    sourcemap: 'inline',
-    write: false,
-    plugins: [verifyOnly, builtinsByRequire],
-  });
-  await writeCommonJs(split.outputFiles, folder, folder);
+  return buildCommonJs('cli/verify-entry.ts', folder, folder, { external: ['bindings'], plugins: [verifyOnly, builtinsByRequire] });
 }
 const builds = [];
 const openwhiskBuilds = [];
@@ -153,9 +138,22 @@ for (const name of readdirSync(join(root, 'functions'))) {
 async function buildOpenWhiskAction(name) {
   const folder = join(root, `dist/functions/${name}/openwhisk`);
   const maps = join(root, `dist/functions/${name}/openwhisk-maps`);
+  await buildCommonJs(`functions/${name}/openwhisk.ts`, folder, maps);
+  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
+  return [`dist/functions/${name}/openwhisk/ (zip action)`, folderSize(folder)];
+}
+
+// Builds `entry` as index.cjs in `folder` with chunks loaded on first use: split as ES modules
+// in memory (inline source maps), then each file written as CommonJS. Static imports become
+// require() calls and dynamic import() becomes `Promise.resolve().then(() => require(...))`,
+// so a chunk still loads only on first use, without Node's ES module loader. Each source map
+// goes to the same relative path under `maps`; when that is the output folder itself, the
+// file names it.
+async function buildCommonJs(entry, folder, maps, options = {}) {
   const split = await build({
     ...common,
-    entryPoints: { index: `functions/${name}/openwhisk.ts` },
+    ...options,
+    entryPoints: { index: entry },
     outdir: folder,
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
@@ -165,18 +163,7 @@ async function buildOpenWhiskAction(name) {
     sourcemap: 'inline',
     write: false,
   });
-  await writeCommonJs(split.outputFiles, folder, maps);
-  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
-  return [`dist/functions/${name}/openwhisk/ (zip action)`, folderSize(folder)];
-}
-
-// Writes each file of an ES module split build (built in memory, inline source maps) as
-// CommonJS: static imports become require() calls and dynamic import() becomes
-// `Promise.resolve().then(() => require(...))`, so a chunk still loads only on first use,
-// without Node's ES module loader. Each source map goes to the same relative path under
-// `maps`; when that is the output folder itself, the file names it.
-async function writeCommonJs(outputFiles, folder, maps) {
-  for (const file of outputFiles) {
+  for (const file of split.outputFiles) {
     const name = relative(folder, file.path);
     const converted = await transform(file.text, {
       format: 'cjs',
