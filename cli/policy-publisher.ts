@@ -32,7 +32,9 @@ export interface PolicyPublisherDeps {
 export interface PolicyPublisher {
   // Publishes the current set unless it is the one last published; never rejects.
   publish(): Promise<void>;
-  stop(): void;
+  // Stops publishing; resolves once a publish already under way has ended, so a caller that
+  // then gives up the Lease knows no write of this process lands after it.
+  stop(): Promise<void>;
 }
 
 export const DEFAULT_PUBLISH_INTERVAL_MS = 2_000;
@@ -73,5 +75,13 @@ export function startPolicyPublisher(deps: PolicyPublisherDeps): PolicyPublisher
   const timer = setInterval(() => void publish(), deps.intervalMs);
   timer.unref();
   void publish();
-  return { publish, stop: () => clearInterval(timer) };
+  let stopped = false;
+  return {
+    publish: () => (stopped ? Promise.resolve() : publish()),
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -228,10 +228,11 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
         });
   const signal = await waitForStop(options.stop);
   stopReloading();
-  publisher?.stop();
   logger.info('shutting down', { signal });
-  // Released before the server closes, so another replica publishes without waiting out the
-  // Lease's duration.
+  // A publish under way ends before the Lease is given up, so no write of ours lands after
+  // another replica took it over; released before the server closes, so that replica
+  // publishes without waiting out the Lease's duration.
+  await publisher?.stop();
   await lease?.stop();
   callback?.stop();
   await clusterSource?.source.stop();
