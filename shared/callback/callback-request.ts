@@ -125,7 +125,10 @@ function decodeEvents(raw: unknown, fail: (path: string, message: string) => voi
   return events;
 }
 
+// notary-server answers a page with no changes as `{"count":0,"records":null}` (Go's nil
+// slice), so `null` is an empty page, not a malformed one.
 export function decodeChangeRecords(raw: unknown, at: string, fail: (path: string, message: string) => void): ChangeRecord[] {
+  if (raw === null) return [];
   if (!Array.isArray(raw) || raw.length > MAX_ITEMS) {
     fail(at, `must be an array of at most ${MAX_ITEMS} records`);
     return [];

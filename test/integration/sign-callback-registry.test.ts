@@ -151,6 +151,15 @@ describe('trustgate serve /functions/sign-callback with the real docker-registry
       const signed = await waitForStatus(gun, 'v1', (status) => status?.status === 'signed');
       expect(signed, serve.output()).toMatchObject({ status: 'signed', digest: pushed.digest, tag: 'v1' });
     });
+
+    it('answers a poll of a changefeed with no new changes (notary-server sends records null)', async () => {
+      // The second poll starts where the first ended: nothing new.
+      for (let poll = 0; poll < 2; poll += 1) {
+        const answer = await postCallback({ poll: true });
+        expect(answer.status, answer.text).toBe(200);
+      }
+      expect(serve.output()).not.toContain('changefeed poll failed');
+    });
   });
 
   describe('when a cosign signature is pushed to the registry', () => {

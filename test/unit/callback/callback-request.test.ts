@@ -83,6 +83,16 @@ describe('decodeCallbackRequest', () => {
       const record = { ID: '7', CreatedAt: '2026-11-27T09:15:49Z', GUN: 'reg:5000/a/b', Version: 2, SHA256: 'ab', Category: 'update' };
       expect(decodeCallbackRequest({ changefeed: { records: [record] } })).toStrictEqual({ kind: 'changefeed', records: [{ id: '7', gun: 'reg:5000/a/b', version: 2, category: 'update' }] });
     });
+
+    it('takes notary-server\'s page with no changes (records null) as empty', () => {
+      expect(decodeCallbackRequest({ changefeed: { count: 0, records: null } })).toStrictEqual({ kind: 'changefeed', records: [] });
+    });
+
+    it('rejects records that are neither a list nor null with REQUEST_INVALID', () => {
+      for (const records of ['7', {}, 7, undefined]) {
+        expect(() => decodeCallbackRequest({ changefeed: { records } })).toThrow(expect.objectContaining({ code: ErrorCode.REQUEST_INVALID }));
+      }
+    });
   });
 
   describe('when the body is a poll, or holds two kinds at once', () => {
