@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { handleSignCallback, readSignStatus, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
+import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { CALLBACK_REGISTRY_HOST as HOST, ociManifestPush, signCallbackDeps } from '../../support/sign-callback-deps.js';
 
 const IMAGE = `sha256:${'ab'.repeat(32)}`;
@@ -21,12 +22,7 @@ spec:
     - name: "${HOST}/*"
       policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-key, namespace: default}
-stringData:
-  cosign.pub: |
-${KEY.split('\n').map((line) => `    ${line}`).join('\n')}
+${cosignKeySecretYaml('release-key', 'default', KEY)}
 `;
 
 function depsWith(subjects: Readonly<Record<string, string>>, asked: string[]): SignCallbackDeps {

@@ -4,6 +4,7 @@
 // ports answer from tables (the verifiers themselves are tested on their own).
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { repositoryName, type ImageReference } from '../../../shared/image/reference.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
@@ -38,19 +39,9 @@ spec:
     - name: reg.example.com/nokey/*
       policy: {sigstore: {authorities: [{key: {secretName: ghost}}]}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-key, namespace: team}
-stringData:
-  cosign.pub: |
-${RELEASE_PEM.trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${cosignKeySecretYaml('release-key', 'team', RELEASE_PEM)}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: ed-key, namespace: team}
-stringData:
-  cosign.pub: |
-${pem('ed25519').trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${cosignKeySecretYaml('ed-key', 'team', pem('ed25519'))}
 `;
 const SET = decodePolicyDocuments([{ source: 'policies.yaml', text: POLICIES }]);
 
