@@ -11,12 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startLocalServer, type LocalServer } from '../support/local-http-server.js';
 import { getTestCertificates } from '../support/tls-certs.js';
-import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import type { KubeAnswer, KubeObject } from './support/kube-apiserver.js';
 import { createNamespaces, expectStatus } from './support/kube-cluster-setup.js';
-import { deniedBy, NAMESPACE_LABEL, podObject, registerWebhook, startTogether, started, waitUntilWebhookIsEffective, WEBHOOK_NAME, type WebhookRegistration } from './support/kube-suite.js';
+import { deniedBy, NAMESPACE_LABEL, podObject, registerWebhook, servedCluster, waitUntilWebhookIsEffective, WEBHOOK_NAME, type WebhookRegistration } from './support/kube-suite.js';
 import { uniqueGun, type TargetDigest } from './support/scenarios.js';
 import { signedTestRegistryPolicy, trustedTestGuns } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
 const VALIDATING_WEBHOOK_NAME = 'validate.trustgate.test';
@@ -30,9 +29,8 @@ const NAMESPACE = `trustgate-it-${randomBytes(4).toString('hex')}`;
 const WARN_NAMESPACE = `${NAMESPACE}-warn`;
 const AUDIT_NAMESPACE = `${NAMESPACE}-audit`;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
-let serve: ServeProcess | undefined;
+const cluster = servedCluster();
+const { api } = cluster;
 let swapper: LocalServer | undefined;
 let app: { gun: string; target: TargetDigest };
 
@@ -41,15 +39,15 @@ let app: { gun: string; target: TargetDigest };
 beforeAll(setUp, 120_000);
 
 async function setUp(): Promise<void> {
-  await startTogether(startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value)));
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   const gun = uniqueGun('kube-app');
   app = { gun, target: await trust.scenarios.signedInTargets(gun, 'v1') };
 
   const policiesDir = await trust.makeDir('policies');
   await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(trust.server.url));
   await writeFile(join(policiesDir, 'rollout.yaml'), `${rolloutPolicy(WARN_NAMESPACE, 'warn', trust.server.url)}---\n${rolloutPolicy(AUDIT_NAMESPACE, 'audit', trust.server.url)}`);
-  serve = await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile });
+  const serve = cluster.serving(await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile }));
 
   await createNamespaces(api(), [NAMESPACE, WARN_NAMESPACE, AUDIT_NAMESPACE].map((name) => ({ name, labels: { [NAMESPACE_LABEL]: 'true' } })));
   await registerWebhook(api(), serveWebhook(serve, 'mutating'));
@@ -64,12 +62,11 @@ async function setUp(): Promise<void> {
     objectSelector: { matchLabels: { [SWAP_LABEL]: 'true' } },
   });
   await registerWebhook(api(), serveWebhook(serve, 'validating'));
-  const serveLog = (): string => serve?.output() ?? '';
   // An unsigned pod is admitted until the mutating webhook is in effect, then denied by it.
-  await waitUntilWebhookIsEffective(api(), NAMESPACE, pod('probe', imageOf('unsigned')), (answer) => deniedBy(answer, WEBHOOK_NAME), serveLog);
+  await waitUntilWebhookIsEffective(api(), NAMESPACE, pod('probe', imageOf('unsigned')), (answer) => deniedBy(answer, WEBHOOK_NAME), cluster.log);
   // As for the mutating webhook: a pod swapped to an unsigned image is admitted until the
   // validating webhook is in effect, then denied by it.
-  await waitUntilWebhookIsEffective(api(), NAMESPACE, swappedPod('probe', imageOf('unsigned')), (answer) => deniedBy(answer, VALIDATING_WEBHOOK_NAME), serveLog);
+  await waitUntilWebhookIsEffective(api(), NAMESPACE, swappedPod('probe', imageOf('unsigned')), (answer) => deniedBy(answer, VALIDATING_WEBHOOK_NAME), cluster.log);
 }
 
 // An ImagePolicy requiring trust for the test images in `namespace`, in `mode`.
@@ -111,12 +108,9 @@ function swappedPod(name: string, swapTo: string): KubeObject {
 
 afterAll(async () => {
   await swapper?.close();
-  await serve?.stop();
-  await kube?.stop();
-  await env?.stop();
+  await cluster.stop();
 });
 
-const api = (): KubeApiServer => started(kube, 'kube-apiserver');
 
 // The signed test repository at `tag` (v1 is signed, anything else is not).
 function imageOf(tag: string): string {
@@ -163,7 +157,8 @@ async function decisionLines(namespace: string, name: string): Promise<Record<st
 }
 
 function loggedDecisions(namespace: string, name: string): Record<string, unknown>[] {
-  return (serve?.output() ?? '')
+  return cluster
+    .log()
     .split('\n')
     .filter((line) => line.startsWith('{') && line.includes('"admission decision"'))
     .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -171,7 +166,7 @@ function loggedDecisions(namespace: string, name: string): Record<string, unknow
 }
 
 async function wouldDenyCount(mode: string): Promise<number> {
-  if (serve === undefined) throw new Error('serve did not start');
+  const serve = cluster.serve();
   const text = (await httpsRequest(`${serve.url}/metrics`, serve.caPem)).text;
   const line = text.split('\n').find((entry) => entry.startsWith(`trustgate_admission_would_deny_total{mode="${mode}"}`));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));

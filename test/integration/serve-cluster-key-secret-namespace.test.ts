@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate } from './support/kube-cluster-setup.js';
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
-import { admitDecision, eventuallyShowing, imagePolicy, metricValue, opaqueSecret, startTogether, started } from './support/kube-suite.js';
+import type { KubeObject } from './support/kube-apiserver.js';
+import { imagePolicy, opaqueSecret, servedCluster } from './support/kube-suite.js';
 import { TEST_GUN_PATTERN } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { startTrustgateServe } from './support/trustgate-serve.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/simple-signing/', import.meta.url));
 const SUFFIX = randomBytes(3).toString('hex');
@@ -22,15 +21,15 @@ const KEYS = `gpg-keys-${SUFFIX}`;
 const OTHERS = ['x', 'y'].map((letter) => `other-${letter}-${SUFFIX}`);
 const IMAGE = TEST_GUN_PATTERN.replace('*', 'simple-app:v1');
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
-let serve: ServeProcess | undefined;
+const cluster = servedCluster();
+const { api, eventually, metric, decision } = cluster;
 
 beforeAll(setUp, 120_000);
+afterAll(cluster.stop);
 
 async function setUp(): Promise<void> {
-  await startTogether(startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value)));
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   await installTrustgate(api(), ['trustgate-system', TENANT, KEYS, ...OTHERS]);
   expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, readFileSync(join(FIXTURES, 'simple-signing-pubkey.asc'), 'utf8'))), 201);
   // The tenant's own Secret of that name: not the key its policy names.
@@ -38,19 +37,8 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TENANT}/imagepolicies`, simplePolicy(TENANT)), 201);
 
   const kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), api(), api().adminToken);
-  serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
+  cluster.serving(await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] }));
 }
-
-afterAll(async () => {
-  await serve?.stop();
-  await kube?.stop();
-  await env?.stop();
-});
-
-const api = (): KubeApiServer => started(kube, 'kube-apiserver');
-const eventually = eventuallyShowing(() => serve?.output() ?? '');
-const metric = (name: string): Promise<number> => metricValue(started(serve, 'serve'), name);
-const decision = (namespace: string, image: string): Promise<{ allowed: boolean; message: string }> => admitDecision(started(serve, 'serve'), namespace, image);
 
 // An ImagePolicy in `namespace` requiring simple signing by each of `keySecrets`, all in KEYS.
 function simplePolicy(namespace: string, keySecrets: readonly string[] = ['release-gpg']): KubeObject {

@@ -9,34 +9,19 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiProxy, type KubeApiProxy } from './support/kube-api-proxy.js';
 import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate, yamlObjects } from './support/kube-cluster-setup.js';
-import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
-import {
-  admitDecision,
-  eventuallyShowing,
-  metricValue,
-  NAMESPACE_LABEL,
-  podObject,
-  registerWebhook,
-  signerImagePolicy,
-  signerSecret,
-  startTogether,
-  started,
-  updateObject,
-  WEBHOOK_NAME,
-} from './support/kube-suite.js';
+import type { KubeAnswer, KubeObject } from './support/kube-apiserver.js';
+import { admitDecision, NAMESPACE_LABEL, podObject, registerWebhook, servedCluster, signerImagePolicy, signerSecret, updateObject, WEBHOOK_NAME } from './support/kube-suite.js';
 import { uniqueGun } from './support/scenarios.js';
 import { signedTestRegistryPolicy } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { httpsRequest, startTrustgateServe } from './support/trustgate-serve.js';
 
 const SUFFIX = randomBytes(3).toString('hex');
 const TEAM = `team-${SUFFIX}`;
 const OTHER = `other-${SUFFIX}`;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
+const cluster = servedCluster();
+const { api, eventually, metric } = cluster;
 let proxy: KubeApiProxy | undefined;
-let serve: ServeProcess | undefined;
 let kubeconfig: string;
 let app: string;
 let alice: { gun: string; publicKeyPem: string };
@@ -44,8 +29,8 @@ let alice: { gun: string; publicKeyPem: string };
 beforeAll(setUp, 120_000);
 
 async function setUp(): Promise<void> {
-  await startTogether(startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value)));
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   app = uniqueGun('cluster-app');
   const aliceGun = uniqueGun('cluster-alice');
   await trust.scenarios.signedInTargets(app, 'v1');
@@ -57,21 +42,16 @@ async function setUp(): Promise<void> {
 
   proxy = await startKubeApiProxy({ url: api().url, caPem: api().caPem });
   kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), proxy, api().adminToken);
-  serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
+  const serve = cluster.serving(await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] }));
   await registerWebhook(api(), { name: `trustgate-${SUFFIX}`, webhook: WEBHOOK_NAME, url: `${serve.url}/admit`, caPem: serve.caPem });
   await eventually('the webhook is in effect', async () => deniedByWebhook(await createPod(OTHER, `${app}:unsigned`)));
 }
 
 afterAll(async () => {
-  await serve?.stop();
+  await cluster.stop();
   await proxy?.close();
-  await kube?.stop();
-  await env?.stop();
 });
 
-const api = (): KubeApiServer => started(kube, 'kube-apiserver');
-const eventually = eventuallyShowing(() => serve?.output() ?? '');
-const metric = (name: string, labels: Readonly<Record<string, string>>): Promise<number> => metricValue(started(serve, 'serve'), name, labels);
 const update = (path: string, change: (stored: KubeObject) => KubeObject): Promise<void> => updateObject(api(), path, change);
 
 // A server-side dry-run create of a Pod running `image`: the API server calls the webhook.
@@ -104,7 +84,7 @@ async function expectDenied(namespace: string, image: string, code: string): Pro
 
 // An ImagePolicy requiring the test images be signed by the key in `signerSecretName`.
 function imagePolicy(namespace: string, name: string, signerSecretName: string, annotations: Record<string, string> = {}): KubeObject {
-  return signerImagePolicy(namespace, name, started(env, 'the trust environment').server.url, signerSecretName, annotations);
+  return signerImagePolicy(namespace, name, cluster.trust().server.url, signerSecretName, annotations);
 }
 
 const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -207,7 +187,7 @@ describe('serve --policies-from-cluster behind a real kube-apiserver', () => {
   describe('when the API server cannot be read for longer than --policies-max-stale', () => {
     it('denies with POLICY_SOURCE_UNAVAILABLE and reports not ready, until a read succeeds again', async () => {
       const server = proxy as KubeApiProxy;
-      const trust = env as TrustEnvironment;
+      const trust = cluster.trust();
       const strict = await startTrustgateServe({ stateDir: await trust.makeDir('strict'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policies-max-stale', '1s'] });
       try {
         const decision = (): Promise<{ allowed: boolean; message: string }> => admitDecision(strict, OTHER, `${app}:v1`);

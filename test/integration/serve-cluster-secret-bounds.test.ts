@@ -6,12 +6,11 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate, yamlObjects } from './support/kube-cluster-setup.js';
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
-import { admitDecision, eventuallyShowing, metricValue, signerImagePolicy, signerSecret, startTogether, started, updateObject } from './support/kube-suite.js';
+import type { KubeObject } from './support/kube-apiserver.js';
+import { servedCluster, signerImagePolicy, signerSecret, updateObject } from './support/kube-suite.js';
 import { uniqueGun } from './support/scenarios.js';
 import { signedTestRegistryPolicy } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { startTrustgateServe } from './support/trustgate-serve.js';
 
 const SUFFIX = randomBytes(3).toString('hex');
 const TENANT = `tenant-${SUFFIX}`;
@@ -22,16 +21,16 @@ const LATE = `late-${SUFFIX}`;
 const MAX_SECRETS = 4;
 const MAX_BYTES = 64 * 1024;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
-let serve: ServeProcess | undefined;
+const cluster = servedCluster();
+const { api, eventually, metric, decision } = cluster;
 let alice: { gun: string; publicKeyPem: string };
 
 beforeAll(setUp, 120_000);
+afterAll(cluster.stop);
 
 async function setUp(): Promise<void> {
-  await startTogether(startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value)));
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   const aliceGun = uniqueGun('bounds-alice');
   const signed = await trust.scenarios.signedByDelegationOnly(aliceGun, 'v1', 'targets/alice');
   alice = { gun: aliceGun, publicKeyPem: signed.signer.key.publicKeyPem };
@@ -43,28 +42,18 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
 
   const kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), api(), api().adminToken);
-  serve = await startTrustgateServe({
+  cluster.serving(await startTrustgateServe({
     stateDir: await trust.makeDir('state'),
     caFile: trust.caFile,
     extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policy-secrets-max', String(MAX_SECRETS), '--policy-secrets-max-bytes', String(MAX_BYTES)],
-  });
+  }));
 }
 
-afterAll(async () => {
-  await serve?.stop();
-  await kube?.stop();
-  await env?.stop();
-});
-
-const api = (): KubeApiServer => started(kube, 'kube-apiserver');
-const eventually = eventuallyShowing(() => serve?.output() ?? '');
-const metric = (name: string): Promise<number> => metricValue(started(serve, 'serve'), name);
-const decision = (namespace: string, image: string): Promise<{ allowed: boolean; message: string }> => admitDecision(started(serve, 'serve'), namespace, image);
 const update = (path: string, change: (stored: KubeObject) => KubeObject): Promise<void> => updateObject(api(), path, change);
 
 // An ImagePolicy requiring the test images be signed by the key in `signerSecretName`.
 function imagePolicy(namespace: string, name: string, signerSecretName: string): KubeObject {
-  return signerImagePolicy(namespace, name, started(env, 'the trust environment').server.url, signerSecretName);
+  return signerImagePolicy(namespace, name, cluster.trust().server.url, signerSecretName);
 }
 
 const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -97,7 +86,7 @@ describe('serve --policies-from-cluster bounds what it holds of the Secrets', ()
       expect((await decision(TENANT, `${alice.gun}:v1`)).allowed).toBe(false);
       expect(await metric('trustgate_policy_secrets_left_out')).toBe(1);
       expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThanOrEqual(MAX_BYTES);
-      expect(serve?.output()).toContain('POLICY_SECRET_OVER_LIMIT');
+      expect(cluster.log()).toContain('POLICY_SECRET_OVER_LIMIT');
       expect((await decision(TEAM, `${alice.gun}:v1`)).allowed).toBe(true);
 
       await update(`/api/v1/namespaces/${TENANT}/secrets/big-signer`, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem, padding: 'x'.repeat(40 * 1024) } }));

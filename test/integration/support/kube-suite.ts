@@ -2,8 +2,9 @@
 // starting their servers together, waiting for what the cluster does asynchronously, the
 // objects they create (Pods, Secrets, policies, webhook configurations), and reading serve's
 // decisions and metrics.
-import type { KubeAnswer, KubeApiServer, KubeObject } from './kube-apiserver.js';
+import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './kube-apiserver.js';
 import { expectStatus } from './kube-cluster-setup.js';
+import { startTrustEnvironment, type TrustEnvironment } from './trust-environment.js';
 import { TEST_GUN_PATTERN } from './trust-policies.js';
 import { admitPodImage, httpsRequest, type ServeProcess } from './trustgate-serve.js';
 
@@ -46,6 +47,51 @@ export function eventuallyShowing(log: () => string, bounds: EventuallyBounds = 
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
     throw new Error(`not seen within ${withinMs} ms: ${what}\n${log()}`);
+  };
+}
+
+// A suite's trust environment, API server and serve, each kept once started so that `stop`
+// stops whatever did start; and what the suite reads of them.
+export interface ServedCluster {
+  // Starts the trust environment and the API server together.
+  readonly start: () => Promise<void>;
+  // Keeps `serve`, started by the suite once the cluster is set up, and answers it.
+  readonly serving: (serve: ServeProcess) => ServeProcess;
+  // Stops serve, then the API server, then the trust environment.
+  readonly stop: () => Promise<void>;
+  readonly trust: () => TrustEnvironment;
+  readonly api: () => KubeApiServer;
+  readonly serve: () => ServeProcess;
+  // serve's output so far ('' before it started).
+  readonly log: () => string;
+  // Polls showing serve's output when they fail.
+  readonly eventually: Eventually;
+  // metricValue and admitDecision of serve.
+  readonly metric: (name: string, labels?: Readonly<Record<string, string>>) => Promise<number>;
+  readonly decision: (namespace: string, image: string) => Promise<{ allowed: boolean; message: string }>;
+}
+
+export function servedCluster(): ServedCluster {
+  let env: TrustEnvironment | undefined;
+  let kube: KubeApiServer | undefined;
+  let serving: ServeProcess | undefined;
+  const serve = (): ServeProcess => started(serving, 'serve');
+  const log = (): string => serving?.output() ?? '';
+  return {
+    start: () => startTogether(startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))),
+    serving: (value) => (serving = value),
+    stop: async () => {
+      await serving?.stop();
+      await kube?.stop();
+      await env?.stop();
+    },
+    trust: () => started(env, 'the trust environment'),
+    api: () => started(kube, 'kube-apiserver'),
+    serve,
+    log,
+    eventually: eventuallyShowing(log),
+    metric: (name, labels) => metricValue(serve(), name, labels),
+    decision: (namespace, image) => admitDecision(serve(), namespace, image),
   };
 }
 
