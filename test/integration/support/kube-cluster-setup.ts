@@ -1,7 +1,7 @@
 // A real kube-apiserver set up as a cluster trustgate runs in: the CRDs of infra/crds/ (served
-// before anything uses them), namespaces, the shipped RBAC of infra/kubernetes/rbac.yaml, and
-// a kubeconfig that acts as trustgate's ServiceAccount, so the shipped ClusterRole is what
-// decides what serve may read.
+// before anything uses them), namespaces, the shipped RBAC of infra/kubernetes/rbac.yaml (or
+// another manifest a suite tests), and a kubeconfig that acts as trustgate's ServiceAccount,
+// so the shipped ClusterRole is what decides what serve may read.
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

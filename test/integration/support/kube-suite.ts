@@ -71,6 +71,8 @@ export interface ServedCluster {
   readonly decision: (namespace: string, image: string) => Promise<{ allowed: boolean; message: string }>;
 }
 
+// A ServedCluster with nothing started yet: the suite calls `start` in beforeAll, hands serve
+// to `serving` once started, and `stop` in afterAll.
 export function servedCluster(): ServedCluster {
   let env: TrustEnvironment | undefined;
   let kube: KubeApiServer | undefined;
