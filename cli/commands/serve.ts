@@ -228,9 +228,11 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
         });
   const signal = await waitForStop(options.stop);
   stopReloading();
-  lease?.stop();
   publisher?.stop();
   logger.info('shutting down', { signal });
+  // Released before the server closes, so another replica publishes without waiting out the
+  // Lease's duration.
+  await lease?.stop();
   callback?.stop();
   await clusterSource?.source.stop();
   await server.close();
@@ -436,7 +438,7 @@ async function loadClusterConfig(cluster: ClusterPoliciesConfig, env: CliIo['env
 // while it holds the cluster id's Lease (infra/kubernetes-api/lease-lock.ts). With policies
 // from files there is no cluster client, so every replica publishes (the store's conditional
 // write keeps their snapshots from interleaving; the last writer wins), and serve says so.
-async function startSnapshotLease(kube: LoadedKubeConfig | undefined, clusterId: string, io: CliIo, logger: Logger): Promise<{ holding(): boolean; stop(): void } | undefined> {
+async function startSnapshotLease(kube: LoadedKubeConfig | undefined, clusterId: string, io: CliIo, logger: Logger): Promise<{ holding(): boolean; stop(): Promise<void> } | undefined> {
   if (kube === undefined) {
     io.stdout(`trustgate: publishing policy snapshots for cluster id ${clusterId} without a Lease (--policies PATH): run one serve per cluster id\n`);
     return undefined;

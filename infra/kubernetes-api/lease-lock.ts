@@ -1,6 +1,6 @@
 // The snapshot writer's Lease (coordination.k8s.io/v1) on the API server: reads it, writes
 // what shared/lease/lease-election.ts decides (create, or an update conditional on the
-// resourceVersion read), every RENEW_INTERVAL_MS. Requests are plain HTTPS with the
+// resourceVersion read), every RENEW_INTERVAL_MS, and gives the Lease up when stopped. Requests are plain HTTPS with the
 // kubeconfig's credentials and CA (applyToHTTPSOptions), so the Lease's MicroTime fields are
 // written in the exact format the API server parses (RFC 3339 with microseconds).
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { hostname } from 'node:os';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
-import { afterLeaseWrite, holdsLease, INITIAL_LEASE_STATE, planLeaseStep, type LeaseElectionOptions, type LeaseSpecToWrite, type LeaseState, type ObservedLease } from '../../shared/lease/lease-election.js';
+import { afterLeaseWrite, holdsLease, INITIAL_LEASE_STATE, planLeaseRelease, planLeaseStep, type LeaseElectionOptions, type LeaseSpecToWrite, type LeaseState, type ObservedLease } from '../../shared/lease/lease-election.js';
 import type { Clock, Logger } from '../../shared/ports.js';
 import type { LoadedKubeConfig } from './kube-config.js';
 
@@ -63,7 +63,9 @@ export interface LeaseLockDeps {
 
 export interface LeaseLock {
   holding(): boolean;
-  stop(): void;
+  // Stops renewing and, if we hold the Lease, releases it (waits for a tick in flight first,
+  // so no renewal lands after the release). Never rejects; bounded by the request timeout.
+  stop(): Promise<void>;
 }
 
 interface Answer {
@@ -81,6 +83,7 @@ export function startLeaseLock(deps: LeaseLockDeps): LeaseLock {
   let otherHolder: string | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> | undefined;
 
   const holding = (): boolean => holdsLease(options, state, deps.clock.now().getTime());
   const report = (): void => {
@@ -117,10 +120,28 @@ export function startLeaseLock(deps: LeaseLockDeps): LeaseLock {
 
   const loop = (): void => {
     if (stopped) return;
-    void tick().finally(() => {
+    inFlight = tick().finally(() => {
+      inFlight = undefined;
       if (!stopped) timer = setTimeout(loop, RENEW_INTERVAL_MS);
       timer?.unref();
     });
+  };
+
+  // Gives the Lease up if it is still ours: read it, then an update conditional on that read.
+  const release = async (): Promise<void> => {
+    try {
+      const read = await call(deps.kube, 'GET', path);
+      if (read.status !== 200) return;
+      const step = planLeaseRelease(options, decodeLease(read.body), deps.clock.now().getTime());
+      if (step === undefined || step.kind !== 'release') return;
+      const written = await call(deps.kube, 'PUT', path, leaseBody(deps.namespace, deps.name, step.resourceVersion, step.spec));
+      if (written.status === 200) deps.logger.info('policy snapshot lease released', { lease: `${deps.namespace}/${deps.name}`, holder: deps.identity });
+      else deps.logger.warn('policy snapshot lease not released: it expires by itself', { lease: `${deps.namespace}/${deps.name}`, status: written.status });
+    } catch (error) {
+      deps.logger.warn('policy snapshot lease not released: it expires by itself', { lease: `${deps.namespace}/${deps.name}`, message: error instanceof Error ? error.message : String(error) });
+    }
+    state = INITIAL_LEASE_STATE;
+    report();
   };
   loop();
   return {
@@ -129,9 +150,12 @@ export function startLeaseLock(deps: LeaseLockDeps): LeaseLock {
       if (now !== wasHolding) report();
       return now;
     },
-    stop: () => {
+    stop: async () => {
+      if (stopped) return;
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
+      await inFlight;
+      if (state.heldSinceWriteMs !== undefined) await release();
     },
   };
 }

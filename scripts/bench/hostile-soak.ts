@@ -74,7 +74,10 @@ async function dirBytes(dir: string): Promise<number> {
 
 async function admit(serve: ServeProcess, images: readonly string[]): Promise<{ allowed: boolean; message: string }> {
   const review = reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: images.map((image, i) => ({ name: `c${i}`, image })) })));
-  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review) });
+  // A new connection per review: building a round's repositories blocks this process's event
+  // loop for seconds, longer than serve keeps an idle connection, so a kept-alive one could be
+  // handed out after serve closed it (a "socket hang up" of this client, not of serve).
+  const answer = await httpsRequest(`${serve.url}/admit`, serve.caPem, { method: 'POST', body: JSON.stringify(review), headers: { connection: 'close' } });
   const response = (JSON.parse(answer.text) as { response: { allowed: boolean; status?: { message?: string } } }).response;
   return { allowed: response.allowed, message: response.status?.message ?? '' };
 }
@@ -154,6 +157,9 @@ async function main(): Promise<void> {
     const internal = serve.output().split('\n').filter((line) => line.includes('INTERNAL'));
     for (const line of internal.slice(0, 3)) console.log(`INTERNAL in serve's log: ${line.slice(0, 600)}`);
     if (peak >= MEMORY_LIMIT) process.exitCode = 1;
+  } catch (error) {
+    console.error(`serve's output, the last lines other than decisions:\n${serve?.output().split('\n').filter((line) => !line.includes('"admission decision"')).slice(-40).join('\n') ?? ''}`);
+    throw error;
   } finally {
     await serve?.stop();
     await hostile.stop();

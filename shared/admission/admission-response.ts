@@ -23,20 +23,24 @@ export function toReview(response: AdmissionResponse): AdmissionReviewResponse {
 
 // Allowed; the patch and warning fields are present only when there is something in them.
 // `unenforced` counts the images admitted only because their failing policies are in warn
-// or audit mode.
+// or audit mode, `unrequired` those whose policy asks for no signature (they were not
+// verified, and the message must not say they were).
 export function allowedResponse(
   uid: string,
   images: number,
   patch: readonly JsonPatchReplace[],
   warnings: readonly string[] = [],
   unenforced = 0,
+  unrequired = 0,
 ): AdmissionReviewResponse {
+  const verified = images - unenforced - unrequired;
   const pinned = patch.length > 0 ? `, ${patch.length} pinned to signed digests` : '';
   const admitted = unenforced > 0 ? `, ${unenforced} failing policies in warn or audit mode` : '';
+  const open = unrequired > 0 ? `, ${unrequired} under a policy that requires no signature` : '';
   return toReview({
     uid,
     allowed: true,
-    status: { code: 200, message: `trustgate allowed: ${images} image${images === 1 ? '' : 's'} verified${admitted}${pinned}` },
+    status: { code: 200, message: `trustgate allowed: ${verified} image${verified === 1 ? '' : 's'} verified${open}${admitted}${pinned}` },
     ...(patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: encodeJsonPatch(patch) } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   });

@@ -150,12 +150,13 @@ function conclude(
   }
   const patch = verdicts.flatMap(toPatchOperations);
   const unenforced = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) > 0).length;
+  const unrequired = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) === 0 && (verdict.result?.verifiedBy?.length ?? 0) === 0).length;
   if (deps.validate === true) {
     const unpinned = verdicts.flatMap((verdict) => unpinnedFailure(verdict, patch));
     if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts };
-    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced), request, verdicts };
+    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced, unrequired), request, verdicts };
   }
-  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced), request, verdicts };
+  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired), request, verdicts };
 }
 
 // Containers keyed by their normalised image, so `nginx` and `docker.io/library/nginx:latest`

@@ -34,7 +34,7 @@ export interface LeaseSpecToWrite {
 
 export type LeaseStep =
   | { readonly kind: 'create'; readonly spec: LeaseSpecToWrite }
-  | { readonly kind: 'renew' | 'take-over'; readonly resourceVersion: string; readonly spec: LeaseSpecToWrite }
+  | { readonly kind: 'renew' | 'take-over' | 'release'; readonly resourceVersion: string; readonly spec: LeaseSpecToWrite }
   | { readonly kind: 'wait'; readonly holder: string; readonly expiresAtMs: number };
 
 export interface LeaseElectionOptions {
@@ -90,11 +90,26 @@ export function planLeaseStep(options: LeaseElectionOptions, state: LeaseState, 
   return { state: { ...notHolding, seen }, step: { kind: 'take-over', resourceVersion: lease.resourceVersion, spec: spec(transitions + 1) } };
 }
 
+// On a graceful stop: the write that gives up a Lease we hold, so another replica takes it
+// over at its next step instead of after the lease duration (client-go's ReleaseOnCancel: an
+// empty holder, a duration of one second, the transitions count kept). Conditional on the
+// version read, so a Lease someone else has taken meanwhile is left alone; undefined when the
+// Lease is not ours.
+export function planLeaseRelease(options: LeaseElectionOptions, lease: ObservedLease | undefined, nowMs: number): LeaseStep | undefined {
+  if (lease === undefined || lease.holderIdentity !== options.identity) return undefined;
+  return {
+    kind: 'release',
+    resourceVersion: lease.resourceVersion,
+    spec: { holderIdentity: '', leaseDurationSeconds: 1, acquireTimeMs: nowMs, renewTimeMs: nowMs, leaseTransitions: lease.leaseTransitions ?? 0 },
+  };
+}
+
 // The state after the adapter tried `step`: `written` when the API server accepted the write,
 // `conflict` when another writer got there first (409, or 404 on an update), `failed` on any
 // other error (we keep believing we hold it only until the renew deadline).
 export function afterLeaseWrite(state: LeaseState, step: LeaseStep, outcome: 'written' | 'conflict' | 'failed', nowMs: number): LeaseState {
   if (step.kind === 'wait') return state;
+  if (step.kind === 'release') return INITIAL_LEASE_STATE;
   if (outcome === 'written') return { seen: undefined, heldSinceWriteMs: nowMs };
   if (outcome === 'conflict') return { ...state, heldSinceWriteMs: undefined };
   return state;

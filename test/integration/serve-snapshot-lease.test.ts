@@ -1,7 +1,7 @@
 // One writer per cluster id: two `trustgate serve --policies-from-cluster --publish-cluster-id`
 // processes against a real kube-apiserver (RBAC of infra/kubernetes/rbac.yaml, serve acting as
 // trustgate's service account) share one state store. Only the holder of the cluster id's
-// Lease publishes; when it stops, the other takes the Lease over once it expired and publishes.
+// Lease publishes; when it stops it releases the Lease, and the other takes it over and publishes.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('serve --policies-from-cluster --publish-cluster-id', () => {
-  it('publishes from the Lease holder only, and the other replica takes over once the Lease expired', async () => {
+  it('publishes from the Lease holder only, and the other replica takes over once the holder released it', async () => {
     const a = await startReplica('replica-a');
     await eventually('replica-a holds the Lease and publishes', async () => a.output().includes('policy snapshot published') && (await holder())?.startsWith('replica-a_') === true);
     const b = await startReplica('replica-b');
@@ -50,6 +50,10 @@ describe('serve --policies-from-cluster --publish-cluster-id', () => {
     await eventually('replica-a publishes the change', () => Promise.resolve(count(a.output(), 'policy snapshot published') >= 2));
 
     await a.stop();
+    // replica-a gave the Lease up before it exited: no longer its holder, without waiting out
+    // the Lease's 15 seconds.
+    expect(await holder()).not.toMatch(/^replica-a_/);
+    expect(a.output()).toContain('policy snapshot lease released');
     // Until then replica-b, enforcing the same policies, did not even try to publish.
     const metrics = await httpsRequest(`${b.url}/metrics`, b.caPem);
     expect(metrics.status).toBe(200);

@@ -172,6 +172,7 @@ export function createRefreshingTrustedRootSource(options: RefreshingTrustedRoot
         fetch: options.fetch,
         limits,
         signal: deadline.signal,
+        now: new Date(at),
       });
       record = await accept(result, at);
     } catch (error) {

@@ -16,9 +16,12 @@
 // see each other's half-written files. A failed update therefore leaves the store exactly
 // as it was: the last good state.
 //
-// Clock: tuf-js reads the system clock itself (`new Date()`, once per Updater) to judge
-// metadata expiry; it cannot be handed ours. Only that judgement uses the system clock:
-// everything of ours (when a refresh is due, the times we record) uses the injected Clock.
+// Clock: tuf-js fixes its reference time for metadata expiry once per Updater (client
+// workflow 5.1, `new Date()` in its TrustedMetadataStore) and has no option to be handed one.
+// We set that field to the caller's time right after constructing the Updater, before any
+// expiry is judged, so expiry follows the injected Clock like everything else here; if a
+// tuf-js release moves the field, the update is refused (INTERNAL) rather than silently
+// judged by another clock.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,6 +62,8 @@ export interface TufUpdateRequest {
   readonly limits: TufUpdateLimits;
   // The update's deadline and cancellation.
   readonly signal: AbortSignal;
+  // The time metadata expiry is judged at (the caller's Clock).
+  readonly now: Date;
 }
 
 export type TufTargetResult = { readonly kind: 'unchanged' } | { readonly kind: 'downloaded'; readonly bytes: Uint8Array; readonly sha256: string };
@@ -109,6 +114,7 @@ async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateR
       // Root rotations and delegations walked are bounded by the fetch budget as well.
       config: { maxRootRotations: 32, maxDelegations: 8, rootMaxLength: max, timestampMaxLength: Math.min(max, 64 * 1024), snapshotMaxLength: max, targetsMaxLength: max, prefixTargetsWithHash: true },
     });
+    setReferenceTime(updater, request.now);
     await updater.refresh();
     const info = await updater.getTargetInfo(request.target);
     if (info === undefined) throw new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, `the TUF mirror's targets name no ${request.target}`);
@@ -188,4 +194,14 @@ function abortedWith(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(reason());
     else signal.addEventListener('abort', () => reject(reason()), { once: true });
   });
+}
+
+// Points tuf-js's fixed update start time (its TrustedMetadataStore's `referenceTime`, read
+// for every expiry check) at `now`.
+function setReferenceTime(updater: object, now: Date): void {
+  const trustedSet: unknown = (updater as { trustedSet?: unknown }).trustedSet;
+  if (typeof trustedSet !== 'object' || trustedSet === null || !((trustedSet as { referenceTime?: unknown }).referenceTime instanceof Date)) {
+    throw new TrustgateError(ErrorCode.INTERNAL, "tuf-js's Updater has no reference time to set: expiry cannot be judged by the injected clock");
+  }
+  (trustedSet as { referenceTime: Date }).referenceTime = new Date(now.getTime());
 }

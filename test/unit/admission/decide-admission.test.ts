@@ -141,6 +141,14 @@ describe('decideAdmission', () => {
       expect(decision.review.response).toEqual({ uid: anyString(), allowed: true, status: { code: 200, message: anyString() } });
     });
 
+    it('says which images were verified and which were admitted by a policy that requires no signature', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: { allowed: true, digest: DIGEST_A, verifiedBy: ['notary'] }, [`${TOOLS}:1`]: { allowed: true, digest: null, mutateImage: false } });
+      const spec = podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] });
+      const decision = await decide(reviewFor('Pod', objectOfKind('Pod', spec)), verify);
+      expect(decision.review.response.allowed).toBe(true);
+      expect(decision.review.response.status.message).toBe('trustgate allowed: 1 image verified, 1 under a policy that requires no signature, 1 pinned to signed digests');
+    });
+
     it('verifies objects that carry ownerReferences like any other', async () => {
       const { verify, calls } = fakeVerify({ [`${APP}:v1`]: deniedWith(`${APP}:v1`, 'TRUST_NO_SIGNED_TARGET', 'no signed target') });
       const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] })) as Record<string, Json>;

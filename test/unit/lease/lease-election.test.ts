@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { afterLeaseWrite, holdsLease, INITIAL_LEASE_STATE, MAX_FOREIGN_LEASE_MS, planLeaseStep, type LeaseState, type ObservedLease } from '../../../shared/lease/lease-election.js';
+import { afterLeaseWrite, holdsLease, INITIAL_LEASE_STATE, MAX_FOREIGN_LEASE_MS, planLeaseRelease, planLeaseStep, type LeaseState, type ObservedLease } from '../../../shared/lease/lease-election.js';
 
 const OPTIONS = { identity: 'pod-a_1', leaseDurationSeconds: 15, renewDeadlineMs: 10_000 };
 // Years ahead of any real date: nothing here reads the wall clock.
@@ -84,5 +84,22 @@ describe('lease election', () => {
     const failed = afterLeaseWrite(state, step, 'failed', T0 + 5_000);
     expect(holdsLease(OPTIONS, failed, T0 + 9_999)).toBe(true);
     expect(holdsLease(OPTIONS, failed, T0 + 10_000)).toBe(false);
+  });
+
+  it('releases its own Lease on stop with an empty holder, conditionally on the version read', () => {
+    const step = planLeaseRelease(OPTIONS, lease({ resourceVersion: '11', holderIdentity: 'pod-a_1', leaseTransitions: 2 }), T0);
+    expect(step).toEqual({ kind: 'release', resourceVersion: '11', spec: { holderIdentity: '', leaseDurationSeconds: 1, acquireTimeMs: T0, renewTimeMs: T0, leaseTransitions: 2 } });
+    const released = afterLeaseWrite({ seen: undefined, heldSinceWriteMs: T0 }, step!, 'written', T0);
+    expect(holdsLease(OPTIONS, released, T0)).toBe(false);
+  });
+
+  it('leaves alone a Lease another replica holds or that is gone when it stops', () => {
+    expect(planLeaseRelease(OPTIONS, lease({ resourceVersion: '12', holderIdentity: 'pod-b_2' }), T0)).toBeUndefined();
+    expect(planLeaseRelease(OPTIONS, undefined, T0)).toBeUndefined();
+  });
+
+  it('takes a released Lease over at once, counting one more transition', () => {
+    const { step } = planLeaseStep({ ...OPTIONS, identity: 'pod-b_2' }, INITIAL_LEASE_STATE, lease({ resourceVersion: '13', holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 2 }), T0);
+    expect(step).toMatchObject({ kind: 'take-over', resourceVersion: '13', spec: { holderIdentity: 'pod-b_2', leaseTransitions: 3 } });
   });
 });

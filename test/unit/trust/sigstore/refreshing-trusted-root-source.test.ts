@@ -272,6 +272,21 @@ describe('the refreshing Sigstore trusted root source', () => {
       await expectRefused('TRUST_METADATA_EXPIRED');
     });
 
+    it('judges expiry by its clock, not the system clock: metadata current now is expired 8 days on', async () => {
+      repo.publishTarget(bytesOf(rootVariant('week')));
+      nowMs += 8 * 24 * HOUR_MS;
+      expect(await source.refresh()).toMatchObject({ result: 'rejected', code: 'TRUST_METADATA_EXPIRED' });
+      await expectRefused('TRUST_METADATA_EXPIRED');
+    });
+
+    it('judges expiry by its clock, not the system clock: metadata expired now was current 2 hours ago', async () => {
+      const earlier = rootVariant('earlier');
+      repo.publishTarget(bytesOf(earlier), { expiresInMs: -HOUR_MS });
+      nowMs -= 2 * HOUR_MS;
+      expect(await source.refresh()).toMatchObject({ result: 'updated' });
+      expect(await source.current()).toEqual(earlier);
+    });
+
     it('keeps the last good root when the signed target is not a usable trusted root (SIGSTORE_ROOT_INVALID)', async () => {
       repo.publishTarget(Buffer.from(JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [{ baseUrl: 'https://x', publicKey: { rawBytes: 'AAAA' }, logId: { keyId: 'AAAA' } }] })));
       expect(await source.refresh()).toMatchObject({ result: 'rejected', code: 'SIGSTORE_ROOT_INVALID' });
