@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startLocalServer, type LocalServer } from '../support/local-http-server.js';
 import { getTestCertificates } from '../support/tls-certs.js';
-import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import type { KubeAnswer, KubeObject } from './support/kube-apiserver.js';
+import { createNamespaces, expectStatus } from './support/kube-cluster-setup.js';
+import { deniedBy, NAMESPACE_LABEL, podObject, registerWebhook, servedCluster, waitUntilWebhookIsEffective, WEBHOOK_NAME, type WebhookRegistration } from './support/kube-suite.js';
 import { uniqueGun, type TargetDigest } from './support/scenarios.js';
 import { signedTestRegistryPolicy, trustedTestGuns } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
-const WEBHOOK_NAME = 'images.trustgate.test';
 const VALIDATING_WEBHOOK_NAME = 'validate.trustgate.test';
 // Pods labelled so also pass a mutating webhook that runs after trustgate's (configurations
 // are called in name order) and swaps the first container's image for the one named in the
@@ -25,16 +25,12 @@ const VALIDATING_WEBHOOK_NAME = 'validate.trustgate.test';
 const SWAP_LABEL = 'trustgate.test/swap';
 const SWAP_ANNOTATION = 'trustgate.test/swap-to';
 const NAMESPACE = `trustgate-it-${randomBytes(4).toString('hex')}`;
-// The label the webhook's namespaceSelector matches: only this test's namespace is checked.
-const NAMESPACE_LABEL = 'trustgate.test/enforce';
-const WEBHOOK_EFFECTIVE_TIMEOUT_MS = 15_000;
 // Namespaces whose ImagePolicy requires trust for the test images in warn and in audit mode.
 const WARN_NAMESPACE = `${NAMESPACE}-warn`;
 const AUDIT_NAMESPACE = `${NAMESPACE}-audit`;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
-let serve: ServeProcess | undefined;
+const cluster = servedCluster();
+const { api } = cluster;
 let swapper: LocalServer | undefined;
 let app: { gun: string; target: TargetDigest };
 
@@ -43,30 +39,34 @@ let app: { gun: string; target: TargetDigest };
 beforeAll(setUp, 120_000);
 
 async function setUp(): Promise<void> {
-  const started = await Promise.allSettled([
-    startTrustEnvironment().then((value) => (env = value)),
-    startKubeApiServer().then((value) => (kube = value)),
-  ]);
-  for (const result of started) if (result.status === 'rejected') throw result.reason;
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   const gun = uniqueGun('kube-app');
   app = { gun, target: await trust.scenarios.signedInTargets(gun, 'v1') };
 
   const policiesDir = await trust.makeDir('policies');
   await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(trust.server.url));
   await writeFile(join(policiesDir, 'rollout.yaml'), `${rolloutPolicy(WARN_NAMESPACE, 'warn', trust.server.url)}---\n${rolloutPolicy(AUDIT_NAMESPACE, 'audit', trust.server.url)}`);
-  serve = await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile });
+  const serve = cluster.serving(await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile }));
 
-  for (const name of [NAMESPACE, WARN_NAMESPACE, AUDIT_NAMESPACE]) {
-    expectStatus(await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [NAMESPACE_LABEL]: 'true' } } }), 201);
-  }
-  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
+  await createNamespaces(api(), [NAMESPACE, WARN_NAMESPACE, AUDIT_NAMESPACE].map((name) => ({ name, labels: { [NAMESPACE_LABEL]: 'true' } })));
+  await registerWebhook(api(), serveWebhook(serve, 'mutating'));
   const certificates = await getTestCertificates();
   swapper = await startLocalServer(swapImage, certificates);
-  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', swapperConfiguration(swapper, certificates.caPem)), 201);
-  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', webhookConfiguration(serve, 'validating')), 201);
-  await waitUntilWebhookIsEffective();
-  await waitUntilValidatingWebhookIsEffective();
+  await registerWebhook(api(), {
+    // Sorts after trustgate's configuration, so it is called after trustgate's patch.
+    name: `zz-swapper-${NAMESPACE}`,
+    webhook: 'swap.later-webhook.test',
+    url: `${swapper.url}/swap`,
+    caPem: certificates.caPem,
+    objectSelector: { matchLabels: { [SWAP_LABEL]: 'true' } },
+  });
+  await registerWebhook(api(), serveWebhook(serve, 'validating'));
+  // An unsigned pod is admitted until the mutating webhook is in effect, then denied by it.
+  await waitUntilWebhookIsEffective(api(), NAMESPACE, pod('probe', imageOf('unsigned')), (answer) => deniedBy(answer, WEBHOOK_NAME), cluster.log);
+  // As for the mutating webhook: a pod swapped to an unsigned image is admitted until the
+  // validating webhook is in effect, then denied by it.
+  await waitUntilWebhookIsEffective(api(), NAMESPACE, swappedPod('probe', imageOf('unsigned')), (answer) => deniedBy(answer, VALIDATING_WEBHOOK_NAME), cluster.log);
 }
 
 // An ImagePolicy requiring trust for the test images in `namespace`, in `mode`.
@@ -100,41 +100,6 @@ function swapImage(request: IncomingMessage, response: ServerResponse): void {
   });
 }
 
-function swapperConfiguration(server: LocalServer, caPem: string): KubeObject {
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    // Sorts after trustgate's configuration, so it is called after trustgate's patch.
-    metadata: { name: `zz-swapper-${NAMESPACE}` },
-    webhooks: [
-      {
-        name: 'swap.later-webhook.test',
-        clientConfig: { url: `${server.url}/swap`, caBundle: Buffer.from(caPem).toString('base64') },
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
-        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
-        objectSelector: { matchLabels: { [SWAP_LABEL]: 'true' } },
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        failurePolicy: 'Fail',
-        timeoutSeconds: 10,
-      },
-    ],
-  };
-}
-
-// As for the mutating webhook: a pod swapped to an unsigned image is admitted until the
-// validating webhook is in effect, then denied by it.
-async function waitUntilValidatingWebhookIsEffective(): Promise<void> {
-  const deadline = Date.now() + WEBHOOK_EFFECTIVE_TIMEOUT_MS;
-  let last: KubeAnswer | undefined;
-  while (Date.now() < deadline) {
-    last = await api().request('POST', `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, swappedPod('probe', imageOf('unsigned')));
-    if (last.status !== 201 && String(last.body['message']).includes(`admission webhook "${VALIDATING_WEBHOOK_NAME}" denied the request`)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`validating webhook not in effect after ${WEBHOOK_EFFECTIVE_TIMEOUT_MS} ms; last answer ${last?.status}: ${last?.text}\n${serve?.output()}`);
-}
-
 // A Pod with the signed tag, which the later webhook swaps for `swapTo` after trustgate pinned it.
 function swappedPod(name: string, swapTo: string): KubeObject {
   const object = pod(name, imageOf('v1'));
@@ -143,15 +108,9 @@ function swappedPod(name: string, swapTo: string): KubeObject {
 
 afterAll(async () => {
   await swapper?.close();
-  await serve?.stop();
-  await kube?.stop();
-  await env?.stop();
+  await cluster.stop();
 });
 
-function api(): KubeApiServer {
-  if (kube === undefined) throw new Error('kube-apiserver did not start');
-  return kube;
-}
 
 // The signed test repository at `tag` (v1 is signed, anything else is not).
 function imageOf(tag: string): string {
@@ -159,54 +118,16 @@ function imageOf(tag: string): string {
 }
 
 // Registers serve's /admit (or /validate) for pods and deployments in the labelled
-// namespace, trusting the CA serve generated, failing closed.
-function webhookConfiguration(webhook: ServeProcess, type: 'mutating' | 'validating' = 'mutating'): KubeObject {
-  const rule = (apiGroup: string, apiVersion: string, resource: string): KubeObject => ({
-    apiGroups: [apiGroup],
-    apiVersions: [apiVersion],
-    resources: [resource],
-    operations: ['CREATE', 'UPDATE'],
-    scope: 'Namespaced',
-  });
+// namespaces, trusting the CA serve generated, failing closed.
+function serveWebhook(webhook: ServeProcess, type: 'mutating' | 'validating'): WebhookRegistration {
   return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: type === 'mutating' ? 'MutatingWebhookConfiguration' : 'ValidatingWebhookConfiguration',
-    metadata: { name: `trustgate-${NAMESPACE}` },
-    webhooks: [
-      {
-        name: type === 'mutating' ? WEBHOOK_NAME : VALIDATING_WEBHOOK_NAME,
-        clientConfig: { url: `${webhook.url}/${type === 'mutating' ? 'admit' : 'validate'}`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
-        rules: [rule('', 'v1', 'pods'), rule('apps', 'v1', 'deployments')],
-        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        failurePolicy: 'Fail',
-        timeoutSeconds: 10,
-      },
-    ],
+    name: `trustgate-${NAMESPACE}`,
+    webhook: type === 'mutating' ? WEBHOOK_NAME : VALIDATING_WEBHOOK_NAME,
+    type,
+    url: `${webhook.url}/${type === 'mutating' ? 'admit' : 'validate'}`,
+    caPem: webhook.caPem,
+    resources: [['', 'v1', 'pods'], ['apps', 'v1', 'deployments']],
   };
-}
-
-// The API server loads webhook configurations asynchronously: a dry-run create of an
-// unsigned pod is admitted until the webhook is in effect, then denied by it.
-async function waitUntilWebhookIsEffective(): Promise<void> {
-  const deadline = Date.now() + WEBHOOK_EFFECTIVE_TIMEOUT_MS;
-  let last: KubeAnswer | undefined;
-  while (Date.now() < deadline) {
-    last = await api().request('POST', `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, pod('probe', imageOf('unsigned')));
-    if (last.status !== 201 && deniedByWebhook(last)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`webhook not in effect after ${WEBHOOK_EFFECTIVE_TIMEOUT_MS} ms; last answer ${last?.status}: ${last?.text}\n${serve?.output()}`);
-}
-
-function deniedByWebhook(answer: KubeAnswer): boolean {
-  return typeof answer.body['message'] === 'string' && answer.body['message'].includes(`admission webhook "${WEBHOOK_NAME}" denied the request`);
-}
-
-function expectStatus(answer: KubeAnswer, status: number): KubeAnswer {
-  expect(answer.status, answer.text).toBe(status);
-  return answer;
 }
 
 // Asserts the API server refused the object because trustgate denied `image`.
@@ -221,7 +142,7 @@ function expectDenied(answer: KubeAnswer, image: string): void {
 }
 
 function pod(name: string, image: string, namespace = NAMESPACE): KubeObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace }, spec: { containers: [{ name: 'app', image }] } };
+  return podObject(namespace, name, image);
 }
 
 // serve's decision log lines (JSON) for pods named `name` in `namespace`, once there is one:
@@ -236,7 +157,8 @@ async function decisionLines(namespace: string, name: string): Promise<Record<st
 }
 
 function loggedDecisions(namespace: string, name: string): Record<string, unknown>[] {
-  return (serve?.output() ?? '')
+  return cluster
+    .log()
     .split('\n')
     .filter((line) => line.startsWith('{') && line.includes('"admission decision"'))
     .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -244,7 +166,7 @@ function loggedDecisions(namespace: string, name: string): Record<string, unknow
 }
 
 async function wouldDenyCount(mode: string): Promise<number> {
-  if (serve === undefined) throw new Error('serve did not start');
+  const serve = cluster.serve();
   const text = (await httpsRequest(`${serve.url}/metrics`, serve.caPem)).text;
   const line = text.split('\n').find((entry) => entry.startsWith(`trustgate_admission_would_deny_total{mode="${mode}"}`));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));

@@ -8,6 +8,7 @@ import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../support/key-secrets.js';
 import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './support/cosign-signatures.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
 import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js';
@@ -48,14 +49,6 @@ function digestOf(tag: string): string {
   return pushed.digest;
 }
 
-function indent(pem: string): string {
-  return pem
-    .trim()
-    .split('\n')
-    .map((line) => `    ${line}`)
-    .join('\n');
-}
-
 function policies(trustServer: string): string {
   return `apiVersion: portieris.cloud.ibm.com/v1
 kind: ClusterImagePolicy
@@ -73,19 +66,9 @@ spec:
         sigstore: {authorities: [{key: {secretName: carry-over-key}}]}
         verification: {mode: any}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-key, namespace: default}
-stringData:
-  cosign.pub: |
-${indent(releaseKey.publicKeyPem)}
+${cosignKeySecretYaml('release-key', 'default', releaseKey.publicKeyPem)}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: carry-over-key, namespace: default}
-stringData:
-  cosign.pub: |
-${indent(carryOverPublicPem)}
+${cosignKeySecretYaml('carry-over-key', 'default', carryOverPublicPem)}
 `;
 }
 

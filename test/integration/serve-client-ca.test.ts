@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { startKubeApiServer, type KubeAnswer, type KubeApiServer } from './support/kube-apiserver.js';
+import { createNamespaces } from './support/kube-cluster-setup.js';
+import { NAMESPACE_LABEL, podObject, registerWebhook, started, waitUntilWebhookIsEffective, WEBHOOK_NAME } from './support/kube-suite.js';
 import { runCommandOrThrow } from './support/run-command.js';
 import { uniqueGun } from './support/scenarios.js';
 import { signedTestRegistryPolicy } from './support/trust-policies.js';
@@ -16,9 +18,6 @@ import { startTrustEnvironment, type TrustEnvironment } from './support/trust-en
 import { httpsRequest, startTrustgateServe, type HttpAnswer, type ServeProcess } from './support/trustgate-serve.js';
 
 const NAMESPACE = `client-ca-${randomBytes(3).toString('hex')}`;
-const WEBHOOK_NAME = 'images.trustgate.test';
-const NAMESPACE_LABEL = 'trustgate.test/enforce';
-const EVENTUALLY_MS = 20_000;
 
 interface ClientCertificate {
   readonly cert: string;
@@ -91,10 +90,7 @@ async function makeClientCertificate(dir: string, ca: string, name: string): Pro
   return { cert: await readFile(path('crt'), 'utf8'), key: await readFile(path('key'), 'utf8') };
 }
 
-function api(): KubeApiServer {
-  if (kube === undefined) throw new Error('kube-apiserver did not start');
-  return kube;
-}
+const api = (): KubeApiServer => started(kube, 'kube-apiserver');
 
 // A forged review: a Pod in another namespace naming that namespace's pull secret.
 function forgedReview(image: string): string {
@@ -118,7 +114,7 @@ function postAdmit(client: ClientCertificate | undefined, body: string): Promise
 
 function createPod(image: string): Promise<KubeAnswer> {
   const name = `pod-${randomBytes(4).toString('hex')}`;
-  return api().request('POST', `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NAMESPACE }, spec: { containers: [{ name: 'app', image }] } });
+  return api().request('POST', `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, podObject(NAMESPACE, name, image));
 }
 
 function deniedByWebhook(answer: KubeAnswer): boolean {
@@ -159,34 +155,13 @@ describe('serve --client-ca', () => {
   describe('behind a kube-apiserver that presents its client certificate to webhooks', () => {
     it('admits the signed Pod and denies the unsigned one through the API server', async () => {
       const target = serve as ServeProcess;
-      expect((await api().request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { [NAMESPACE_LABEL]: 'true' } } })).status).toBe(201);
-      const configuration = {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'MutatingWebhookConfiguration',
-        metadata: { name: `trustgate-${NAMESPACE}` },
-        webhooks: [
-          {
-            name: WEBHOOK_NAME,
-            clientConfig: { url: `${target.url}/admit`, caBundle: Buffer.from(target.caPem).toString('base64') },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' }],
-            namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
-            sideEffects: 'None',
-            admissionReviewVersions: ['v1'],
-            failurePolicy: 'Fail',
-            timeoutSeconds: 10,
-          },
-        ],
-      };
-      expect((await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', configuration)).status).toBe(201);
+      await createNamespaces(api(), [{ name: NAMESPACE, labels: { [NAMESPACE_LABEL]: 'true' } }]);
+      await registerWebhook(api(), { name: `trustgate-${NAMESPACE}`, webhook: WEBHOOK_NAME, url: `${target.url}/admit`, caPem: target.caPem });
       // Configurations load asynchronously: wait until the unsigned Pod is denied by serve.
-      const deadline = Date.now() + EVENTUALLY_MS;
-      let last = await createPod(`${app}:unsigned`);
-      while (!deniedByWebhook(last) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        last = await createPod(`${app}:unsigned`);
-      }
-      expect(deniedByWebhook(last), `${last.text}\n${target.output()}`).toBe(true);
-      expect(String(last.body['message'])).toContain('[TRUST_NO_SIGNED_TARGET]');
+      await waitUntilWebhookIsEffective(api(), NAMESPACE, podObject(NAMESPACE, 'probe', `${app}:unsigned`), deniedByWebhook, () => target.output());
+      const unsigned = await createPod(`${app}:unsigned`);
+      expect(deniedByWebhook(unsigned), `${unsigned.text}\n${target.output()}`).toBe(true);
+      expect(String(unsigned.body['message'])).toContain('[TRUST_NO_SIGNED_TARGET]');
       const signed = await createPod(`${app}:v1`);
       expect(signed.status, signed.text).toBe(201);
     });

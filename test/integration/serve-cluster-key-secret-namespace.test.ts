@@ -4,15 +4,14 @@
 // Secret of the same name in its own namespace is never what the policy uses, nor held.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectStatus, installTrustgate, kubeconfigAsTrustgate, POLICY_API } from './support/kube-cluster-setup.js';
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate } from './support/kube-cluster-setup.js';
+import type { KubeObject } from './support/kube-apiserver.js';
+import { imagePolicy, opaqueSecret, servedCluster } from './support/kube-suite.js';
 import { TEST_GUN_PATTERN } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { startTrustgateServe } from './support/trustgate-serve.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/simple-signing/', import.meta.url));
 const SUFFIX = randomBytes(3).toString('hex');
@@ -21,73 +20,33 @@ const KEYS = `gpg-keys-${SUFFIX}`;
 // Namespaces whose policies name many of KEYS's Secrets.
 const OTHERS = ['x', 'y'].map((letter) => `other-${letter}-${SUFFIX}`);
 const IMAGE = TEST_GUN_PATTERN.replace('*', 'simple-app:v1');
-// Keeps a broken build from hanging; the documented change latency is far lower.
-const EVENTUALLY_MS = 20_000;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
-let serve: ServeProcess | undefined;
+const cluster = servedCluster();
+const { api, eventually, metric, decision } = cluster;
 
 beforeAll(setUp, 120_000);
+afterAll(cluster.stop);
 
 async function setUp(): Promise<void> {
-  const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
-  for (const result of started) if (result.status === 'rejected') throw result.reason;
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   await installTrustgate(api(), ['trustgate-system', TENANT, KEYS, ...OTHERS]);
   expectStatus(await api().request('POST', `/api/v1/namespaces/${KEYS}/secrets`, keySecret(KEYS, readFileSync(join(FIXTURES, 'simple-signing-pubkey.asc'), 'utf8'))), 201);
   // The tenant's own Secret of that name: not the key its policy names.
   expectStatus(await api().request('POST', `/api/v1/namespaces/${TENANT}/secrets`, keySecret(TENANT, 'not a keyring')), 201);
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TENANT}/imagepolicies`, simplePolicy(TENANT)), 201);
 
-  const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
-  await writeFile(kubeconfig, kubeconfigAsTrustgate(api(), api().adminToken), { mode: 0o600 });
-  serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
+  const kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), api(), api().adminToken);
+  cluster.serving(await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] }));
 }
 
-afterAll(async () => {
-  await serve?.stop();
-  await kube?.stop();
-  await env?.stop();
-});
-
-function api(): KubeApiServer {
-  if (kube === undefined) throw new Error('kube-apiserver did not start');
-  return kube;
-}
-
+// An ImagePolicy in `namespace` requiring simple signing by each of `keySecrets`, all in KEYS.
 function simplePolicy(namespace: string, keySecrets: readonly string[] = ['release-gpg']): KubeObject {
-  return {
-    apiVersion: 'portieris.cloud.ibm.com/v1',
-    kind: 'ImagePolicy',
-    metadata: { name: 'signed-release', namespace },
-    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { simple: { requirements: keySecrets.map((keySecret) => ({ type: 'signedBy', keySecret, keySecretNamespace: KEYS })) } } }] },
-  };
+  return imagePolicy(namespace, 'signed-release', [{ name: TEST_GUN_PATTERN, policy: { simple: { requirements: keySecrets.map((keySecret) => ({ type: 'signedBy', keySecret, keySecretNamespace: KEYS })) } } }]);
 }
 
 function keySecret(namespace: string, key: string, name = 'release-gpg'): KubeObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData: { key } };
-}
-
-async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + EVENTUALLY_MS;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
-}
-
-// The value of an unlabelled gauge on serve's /metrics.
-async function metric(name: string): Promise<number> {
-  const answer = await httpsRequest(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem);
-  const line = answer.text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
-
-async function decision(namespace: string, image: string): Promise<{ allowed: boolean; message: string }> {
-  const answer = await admitPodImage(serve as ServeProcess, image, namespace);
-  return { allowed: answer.response.allowed, message: answer.response.status.message };
+  return opaqueSecret(namespace, name, { key });
 }
 
 describe('serve --policies-from-cluster with a simple-signing keySecretNamespace', () => {

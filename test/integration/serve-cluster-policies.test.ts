@@ -6,30 +6,22 @@
 // API server, and every decision is observed through the API server's own admission.
 // Images are signed with the real notary client on the real notary-server.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiProxy, type KubeApiProxy } from './support/kube-api-proxy.js';
-import { expectStatus, installTrustgate, kubeconfigAsTrustgate, POLICY_API, yamlObjects } from './support/kube-cluster-setup.js';
-import { startKubeApiServer, type KubeAnswer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate, yamlObjects } from './support/kube-cluster-setup.js';
+import type { KubeAnswer, KubeObject } from './support/kube-apiserver.js';
+import { admitDecision, NAMESPACE_LABEL, podObject, registerWebhook, servedCluster, signerImagePolicy, signerSecret, updateObject, WEBHOOK_NAME } from './support/kube-suite.js';
 import { uniqueGun } from './support/scenarios.js';
-import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { signedTestRegistryPolicy } from './support/trust-policies.js';
+import { httpsRequest, startTrustgateServe } from './support/trustgate-serve.js';
 
-const WEBHOOK_NAME = 'images.trustgate.test';
 const SUFFIX = randomBytes(3).toString('hex');
 const TEAM = `team-${SUFFIX}`;
 const OTHER = `other-${SUFFIX}`;
-const NAMESPACE_LABEL = 'trustgate.test/enforce';
-// How long a test waits for a change to be seen through the webhook before failing. The
-// documented bound is far lower; this only keeps a broken build from hanging.
-const EVENTUALLY_MS = 20_000;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
+const cluster = servedCluster();
+const { api, eventually, metric } = cluster;
 let proxy: KubeApiProxy | undefined;
-let serve: ServeProcess | undefined;
 let kubeconfig: string;
 let app: string;
 let alice: { gun: string; publicKeyPem: string };
@@ -37,9 +29,8 @@ let alice: { gun: string; publicKeyPem: string };
 beforeAll(setUp, 120_000);
 
 async function setUp(): Promise<void> {
-  const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
-  for (const result of started) if (result.status === 'rejected') throw result.reason;
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   app = uniqueGun('cluster-app');
   const aliceGun = uniqueGun('cluster-alice');
   await trust.scenarios.signedInTargets(app, 'v1');
@@ -50,49 +41,23 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', `${POLICY_API}/clusterimagepolicies`, yamlObjects(signedTestRegistryPolicy(trust.server.url))[0]), 201);
 
   proxy = await startKubeApiProxy({ url: api().url, caPem: api().caPem });
-  kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
-  await writeFile(kubeconfig, kubeconfigAsTrustgate(proxy, api().adminToken), { mode: 0o600 });
-  serve = await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] });
-  expectStatus(await api().request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfiguration(serve)), 201);
+  kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), proxy, api().adminToken);
+  const serve = cluster.serving(await startTrustgateServe({ stateDir: await trust.makeDir('state'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig] }));
+  await registerWebhook(api(), { name: `trustgate-${SUFFIX}`, webhook: WEBHOOK_NAME, url: `${serve.url}/admit`, caPem: serve.caPem });
   await eventually('the webhook is in effect', async () => deniedByWebhook(await createPod(OTHER, `${app}:unsigned`)));
 }
 
 afterAll(async () => {
-  await serve?.stop();
+  await cluster.stop();
   await proxy?.close();
-  await kube?.stop();
-  await env?.stop();
 });
 
-function api(): KubeApiServer {
-  if (kube === undefined) throw new Error('kube-apiserver did not start');
-  return kube;
-}
-
-function webhookConfiguration(webhook: ServeProcess): KubeObject {
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name: `trustgate-${SUFFIX}` },
-    webhooks: [
-      {
-        name: WEBHOOK_NAME,
-        clientConfig: { url: `${webhook.url}/admit`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }],
-        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'true' } },
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        failurePolicy: 'Fail',
-        timeoutSeconds: 10,
-      },
-    ],
-  };
-}
+const update = (path: string, change: (stored: KubeObject) => KubeObject): Promise<void> => updateObject(api(), path, change);
 
 // A server-side dry-run create of a Pod running `image`: the API server calls the webhook.
 function createPod(namespace: string, image: string): Promise<KubeAnswer> {
   const name = `pod-${randomBytes(4).toString('hex')}`;
-  return api().request('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace }, spec: { containers: [{ name: 'app', image }] } });
+  return api().request('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, podObject(namespace, name, image));
 }
 
 function deniedByWebhook(answer: KubeAnswer, code?: string): boolean {
@@ -117,46 +82,9 @@ async function expectDenied(namespace: string, image: string, code: string): Pro
   expect(deniedByWebhook(answer, code), answer.text).toBe(true);
 }
 
-// Polls `condition` until it holds; fails naming `what` and serve's log after EVENTUALLY_MS.
-async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + EVENTUALLY_MS;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
-}
-
-// The sum of the series of serve's /metrics `name` that carry every label given (0 when none).
-async function metric(name: string, labels: Readonly<Record<string, string>>): Promise<number> {
-  const answer = await httpsRequest(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem);
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  let sum = 0;
-  for (const line of answer.text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const labelText = /\{(.*)\}/.exec(line)?.[1] ?? '';
-    if (wanted.every((pair) => labelText.split(',').includes(pair))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-function imagePolicy(namespace: string, name: string, signerSecret: string, annotations: Record<string, string> = {}): KubeObject {
-  return {
-    apiVersion: 'portieris.cloud.ibm.com/v1',
-    kind: 'ImagePolicy',
-    metadata: { name, namespace, annotations },
-    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { trust: { enabled: true, trustServer: (env as TrustEnvironment).server.url, signerSecrets: [{ name: signerSecret }] } } }] },
-  };
-}
-
-function signerSecret(namespace: string, name: string, publicKeyPem: string): KubeObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', stringData: { name: 'alice', publicKey: publicKeyPem } };
-}
-
-// Replaces a stored object, keeping its resourceVersion (an update, as `kubectl edit` makes).
-async function update(path: string, change: (stored: KubeObject) => KubeObject): Promise<void> {
-  const stored = expectStatus(await api().request('GET', path), 200).body;
-  expectStatus(await api().request('PUT', path, change(stored)), 200);
+// An ImagePolicy requiring the test images be signed by the key in `signerSecretName`.
+function imagePolicy(namespace: string, name: string, signerSecretName: string, annotations: Record<string, string> = {}): KubeObject {
+  return signerImagePolicy(namespace, name, cluster.trust().server.url, signerSecretName, annotations);
 }
 
 const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -259,13 +187,10 @@ describe('serve --policies-from-cluster behind a real kube-apiserver', () => {
   describe('when the API server cannot be read for longer than --policies-max-stale', () => {
     it('denies with POLICY_SOURCE_UNAVAILABLE and reports not ready, until a read succeeds again', async () => {
       const server = proxy as KubeApiProxy;
-      const trust = env as TrustEnvironment;
+      const trust = cluster.trust();
       const strict = await startTrustgateServe({ stateDir: await trust.makeDir('strict'), caFile: trust.caFile, extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policies-max-stale', '1s'] });
       try {
-        const decision = async (): Promise<{ allowed: boolean; message: string }> => {
-          const answer = await admitPodImage(strict, `${app}:v1`, OTHER);
-          return { allowed: answer.response.allowed, message: answer.response.status.message };
-        };
+        const decision = (): Promise<{ allowed: boolean; message: string }> => admitDecision(strict, OTHER, `${app}:v1`);
         const ready = async (): Promise<number> => (await httpsRequest(`${strict.url}/readyz`, strict.caPem)).status;
         expect((await decision()).allowed).toBe(true);
         server.refuse(true);

@@ -4,15 +4,13 @@
 // from serve's own gauges on /metrics; decisions from its /admit. Images are signed with the
 // real notary client on the real notary-server.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectStatus, installTrustgate, kubeconfigAsTrustgate, POLICY_API, yamlObjects } from './support/kube-cluster-setup.js';
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from './support/kube-apiserver.js';
+import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate, yamlObjects } from './support/kube-cluster-setup.js';
+import type { KubeObject } from './support/kube-apiserver.js';
+import { servedCluster, signerImagePolicy, signerSecret, updateObject } from './support/kube-suite.js';
 import { uniqueGun } from './support/scenarios.js';
-import { signedTestRegistryPolicy, TEST_GUN_PATTERN } from './support/trust-policies.js';
-import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
-import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { signedTestRegistryPolicy } from './support/trust-policies.js';
+import { startTrustgateServe } from './support/trustgate-serve.js';
 
 const SUFFIX = randomBytes(3).toString('hex');
 const TENANT = `tenant-${SUFFIX}`;
@@ -22,20 +20,17 @@ const LATE = `late-${SUFFIX}`;
 // The bounds serve runs with: 4 Secrets, 64 KiB in total (and so per namespace).
 const MAX_SECRETS = 4;
 const MAX_BYTES = 64 * 1024;
-// Keeps a broken build from hanging; the documented change latency is far lower.
-const EVENTUALLY_MS = 20_000;
 
-let env: TrustEnvironment | undefined;
-let kube: KubeApiServer | undefined;
-let serve: ServeProcess | undefined;
+const cluster = servedCluster();
+const { api, eventually, metric, decision } = cluster;
 let alice: { gun: string; publicKeyPem: string };
 
 beforeAll(setUp, 120_000);
+afterAll(cluster.stop);
 
 async function setUp(): Promise<void> {
-  const started = await Promise.allSettled([startTrustEnvironment().then((value) => (env = value)), startKubeApiServer().then((value) => (kube = value))]);
-  for (const result of started) if (result.status === 'rejected') throw result.reason;
-  const trust = env as TrustEnvironment;
+  await cluster.start();
+  const trust = cluster.trust();
   const aliceGun = uniqueGun('bounds-alice');
   const signed = await trust.scenarios.signedByDelegationOnly(aliceGun, 'v1', 'targets/alice');
   alice = { gun: aliceGun, publicKeyPem: signed.signer.key.publicKeyPem };
@@ -46,70 +41,19 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', `/api/v1/namespaces/${TEAM}/secrets`, signerSecret(TEAM, 'alice-signer', alice.publicKeyPem)), 201);
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
 
-  const kubeconfig = join(await trust.makeDir('kube'), 'kubeconfig.yaml');
-  await writeFile(kubeconfig, kubeconfigAsTrustgate(api(), api().adminToken), { mode: 0o600 });
-  serve = await startTrustgateServe({
+  const kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), api(), api().adminToken);
+  cluster.serving(await startTrustgateServe({
     stateDir: await trust.makeDir('state'),
     caFile: trust.caFile,
     extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policy-secrets-max', String(MAX_SECRETS), '--policy-secrets-max-bytes', String(MAX_BYTES)],
-  });
+  }));
 }
 
-afterAll(async () => {
-  await serve?.stop();
-  await kube?.stop();
-  await env?.stop();
-});
+const update = (path: string, change: (stored: KubeObject) => KubeObject): Promise<void> => updateObject(api(), path, change);
 
-function api(): KubeApiServer {
-  if (kube === undefined) throw new Error('kube-apiserver did not start');
-  return kube;
-}
-
+// An ImagePolicy requiring the test images be signed by the key in `signerSecretName`.
 function imagePolicy(namespace: string, name: string, signerSecretName: string): KubeObject {
-  return {
-    apiVersion: 'portieris.cloud.ibm.com/v1',
-    kind: 'ImagePolicy',
-    metadata: { name, namespace },
-    spec: { repositories: [{ name: TEST_GUN_PATTERN, policy: { trust: { enabled: true, trustServer: (env as TrustEnvironment).server.url, signerSecrets: [{ name: signerSecretName }] } } }] },
-  };
-}
-
-// A signer Secret; `padding` bytes of filler make it as large as a test needs.
-function signerSecret(namespace: string, name: string, publicKeyPem: string, padding = 0): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name, namespace },
-    type: 'Opaque',
-    stringData: { name: 'alice', publicKey: publicKeyPem, ...(padding === 0 ? {} : { padding: 'x'.repeat(padding) }) },
-  };
-}
-
-async function update(path: string, change: (stored: KubeObject) => KubeObject): Promise<void> {
-  const stored = expectStatus(await api().request('GET', path), 200).body;
-  expectStatus(await api().request('PUT', path, change(stored)), 200);
-}
-
-async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + EVENTUALLY_MS;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what}\n${serve?.output() ?? ''}`);
-}
-
-// The value of an unlabelled gauge or counter on serve's /metrics.
-async function metric(name: string): Promise<number> {
-  const answer = await httpsRequest(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem);
-  const line = answer.text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
-
-async function decision(namespace: string, image: string): Promise<{ allowed: boolean; message: string }> {
-  const answer = await admitPodImage(serve as ServeProcess, image, namespace);
-  return { allowed: answer.response.allowed, message: answer.response.status.message };
+  return signerImagePolicy(namespace, name, cluster.trust().server.url, signerSecretName);
 }
 
 const otherKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -142,7 +86,7 @@ describe('serve --policies-from-cluster bounds what it holds of the Secrets', ()
       expect((await decision(TENANT, `${alice.gun}:v1`)).allowed).toBe(false);
       expect(await metric('trustgate_policy_secrets_left_out')).toBe(1);
       expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThanOrEqual(MAX_BYTES);
-      expect(serve?.output()).toContain('POLICY_SECRET_OVER_LIMIT');
+      expect(cluster.log()).toContain('POLICY_SECRET_OVER_LIMIT');
       expect((await decision(TEAM, `${alice.gun}:v1`)).allowed).toBe(true);
 
       await update(`/api/v1/namespaces/${TENANT}/secrets/big-signer`, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem, padding: 'x'.repeat(40 * 1024) } }));

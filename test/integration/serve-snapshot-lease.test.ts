@@ -6,16 +6,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestCertificates } from '../support/tls-certs.js';
-import { installTrustgate, kubeconfigAsTrustgate, POLICY_API } from './support/kube-cluster-setup.js';
+import { installTrustgate, POLICY_API, writeKubeconfigAsTrustgate } from './support/kube-cluster-setup.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-apiserver.js';
+import { clusterImagePolicy, eventuallyShowing, started } from './support/kube-suite.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 
 const CLUSTER_ID = 'lease-test';
 const LEASE_PATH = `/apis/coordination.k8s.io/v1/namespaces/trustgate-system/leases/trustgate-policy-snapshot-${CLUSTER_ID}`;
 const STATE_KEY = 'cd'.repeat(32);
-// Only keeps a broken build from hanging: the Lease expires 15 s after its holder stopped.
-const EVENTUALLY_MS = 40_000;
 
 let kube: KubeApiServer | undefined;
 let dir: string;
@@ -28,8 +27,7 @@ beforeAll(async () => {
   dir = await makeTempDir('lease');
   await installTrustgate(api(), ['trustgate-system']);
   await createPolicy('first');
-  kubeconfig = join(dir, 'kubeconfig.json');
-  await writeFile(kubeconfig, kubeconfigAsTrustgate(api(), api().adminToken), { mode: 0o600 });
+  kubeconfig = await writeKubeconfigAsTrustgate(dir, api(), api().adminToken);
   caFile = join(dir, 'ca.pem');
   await writeFile(caFile, (await getTestCertificates()).caPem);
 }, 120_000);
@@ -92,7 +90,7 @@ async function holder(): Promise<string | undefined> {
 }
 
 async function createPolicy(name: string): Promise<void> {
-  const policy = { apiVersion: 'portieris.cloud.ibm.com/v1', kind: 'ClusterImagePolicy', metadata: { name }, spec: { repositories: [{ name: `reg.example.com/${name}/*`, policy: {} }] } };
+  const policy = clusterImagePolicy(name, [{ name: `reg.example.com/${name}/*`, policy: {} }]);
   expect((await api().request('POST', `${POLICY_API}/clusterimagepolicies`, policy)).status).toBe(201);
 }
 
@@ -100,16 +98,6 @@ function count(text: string, what: string): number {
   return text.split(what).length - 1;
 }
 
-function api(): KubeApiServer {
-  if (kube === undefined) throw new Error('kube-apiserver did not start');
-  return kube;
-}
-
-async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + EVENTUALLY_MS;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out waiting until ${what}:\n${serves.map((serve) => serve.output()).join('\n---\n')}`);
-}
+const api = (): KubeApiServer => started(kube, 'kube-apiserver');
+// Only keeps a broken build from hanging: the Lease expires 15 s after its holder stopped.
+const eventually = eventuallyShowing(() => serves.map((serve) => serve.output()).join('\n---\n'), { withinMs: 40_000, everyMs: 200 });

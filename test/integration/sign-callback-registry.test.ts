@@ -13,6 +13,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../support/key-secrets.js';
 import type { SignStatus } from '../../shared/callback/sign-callback.js';
 import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './support/cosign-signatures.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
@@ -58,12 +59,7 @@ beforeAll(async () => {
       `    - name: "${registry.host}/cosign/*"`,
       '      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}',
       '---',
-      'apiVersion: v1',
-      'kind: Secret',
-      'metadata: {name: release-key, namespace: default}',
-      'stringData:',
-      '  cosign.pub: |',
-      ...releaseKey.publicKeyPem.trim().split('\n').map((line) => `    ${line}`),
+      cosignKeySecretYaml('release-key', 'default', releaseKey.publicKeyPem),
     ].join('\n'),
   );
   stateDir = await env.makeDir('state');

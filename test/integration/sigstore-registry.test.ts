@@ -7,6 +7,7 @@ import { sign } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../support/key-secrets.js';
 import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { bundleArtifact, keyBundle, statementFor, type Artifact } from '../support/sigstore-bundles.js';
 import { cosignPayload, createCosignKey, pushBundleReferrers, pushCosignSignatures, type CosignKeyPair } from './support/cosign-signatures.js';
@@ -98,12 +99,7 @@ spec:
                 trustRootSecretName: lab-root
                 identities: [{issuer: "${ISSUER}", subjectRegExp: 'https://github\\.com/acme/.+'}]
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-key, namespace: default}
-stringData:
-  cosign.pub: |
-${indent(releaseKey.publicKeyPem, 4)}
+${cosignKeySecretYaml('release-key', 'default', releaseKey.publicKeyPem)}
 ---
 apiVersion: v1
 kind: Secret

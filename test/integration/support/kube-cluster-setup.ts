@@ -1,8 +1,9 @@
 // A real kube-apiserver set up as a cluster trustgate runs in: the CRDs of infra/crds/ (served
-// before anything uses them), namespaces, the shipped RBAC of infra/kubernetes/rbac.yaml, and
-// a kubeconfig that acts as trustgate's ServiceAccount, so the shipped ClusterRole is what
-// decides what serve may read.
+// before anything uses them), namespaces, the shipped RBAC of infra/kubernetes/rbac.yaml (or
+// another manifest a suite tests), and a kubeconfig that acts as trustgate's ServiceAccount,
+// so the shipped ClusterRole is what decides what serve may read.
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -35,10 +36,29 @@ export interface NamespaceSpec {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+export interface InstallOptions {
+  // Whether the CRDs are created and waited for (default true): a suite whose serve reads no
+  // cluster policies goes without them.
+  readonly crds?: boolean;
+  // The RBAC manifests of infra/kubernetes/ applied (default the shipped rbac.yaml): a suite
+  // testing what another manifest grants applies that one alone.
+  readonly rbac?: readonly string[];
+}
+
 // Creates the CRDs and waits until both are served (until a CRD is established its path
 // answers a plain-text 404), then the namespaces (trustgate-system among them, where the
-// shipped RBAC lives) and the shipped RBAC.
-export async function installTrustgate(api: KubeApiServer, namespaces: readonly (string | NamespaceSpec)[]): Promise<void> {
+// shipped RBAC lives) and the RBAC.
+export async function installTrustgate(api: KubeApiServer, namespaces: readonly (string | NamespaceSpec)[], options: InstallOptions = {}): Promise<void> {
+  const { crds = true, rbac = ['rbac.yaml'] } = options;
+  if (crds) await installCrds(api);
+  await createNamespaces(api, namespaces);
+  for (const file of rbac) {
+    for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', file), 'utf8'))) expectStatus(await api.request('POST', rbacPath(object), object), 201);
+  }
+}
+
+// The CRDs of infra/crds/, created and served.
+async function installCrds(api: KubeApiServer): Promise<void> {
   for (const file of readdirSync(join(INFRA, 'crds')).filter((name) => name.endsWith('.yaml'))) {
     for (const crd of yamlObjects(readFileSync(join(INFRA, 'crds', file), 'utf8'))) expectStatus(await api.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 201);
   }
@@ -48,11 +68,14 @@ export async function installTrustgate(api: KubeApiServer, namespaces: readonly 
     if (performance.now() > deadline) throw new Error(`the CRDs were not served within ${CRDS_SERVED_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+// Creates each namespace, with its labels.
+export async function createNamespaces(api: KubeApiServer, namespaces: readonly (string | NamespaceSpec)[]): Promise<void> {
   for (const namespace of namespaces) {
     const { name, labels = {} } = typeof namespace === 'string' ? { name: namespace } : namespace;
     expectStatus(await api.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }), 201);
   }
-  for (const object of yamlObjects(readFileSync(join(INFRA, 'kubernetes', 'rbac.yaml'), 'utf8'))) expectStatus(await api.request('POST', rbacPath(object), object), 201);
 }
 
 // A kubeconfig for the API server at `target` (the server itself or a proxy in front of it):
@@ -66,4 +89,12 @@ export function kubeconfigAsTrustgate(target: { readonly url: string; readonly c
     contexts: [{ name: 'test', context: { cluster: 'test', user: 'trustgate' } }],
     'current-context': 'test',
   });
+}
+
+// Writes kubeconfigAsTrustgate(target, token) to `kubeconfig.yaml` in `dir`, readable only by
+// its owner; its path.
+export async function writeKubeconfigAsTrustgate(dir: string, target: { readonly url: string; readonly caPem: string }, token: string): Promise<string> {
+  const path = join(dir, 'kubeconfig.yaml');
+  await writeFile(path, kubeconfigAsTrustgate(target, token), { mode: 0o600 });
+  return path;
 }

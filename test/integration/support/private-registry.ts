@@ -7,6 +7,7 @@ import { request } from 'node:https';
 import { cosignPayload, createCosignKey, pushCosignSignatures, signPayload, type CosignKeyPair } from './cosign-signatures.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './docker-registry.js';
 import { createTestCa, type TestCa } from './test-ca.js';
+import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { makeTempDir, removeDir } from './temp-dir.js';
 import { startTokenService, type TokenService } from './token-service.js';
 
@@ -97,9 +98,7 @@ export function privateRegistryPolicy(registry: PrivateRegistry, namespaces: rea
     `    - name: "${registry.registry.host}/*"`,
     '      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}',
   ].join('\n');
-  const keySecret = (namespace: string): string =>
-    ['apiVersion: v1', 'kind: Secret', `metadata: {name: release-key, namespace: ${namespace}}`, 'stringData:', '  cosign.pub: |', ...registry.key.publicKeyPem.trim().split('\n').map((line) => `    ${line}`)].join('\n');
-  return [policy, ...namespaces.map(keySecret)];
+  return [policy, ...namespaces.map((namespace) => cosignKeySecretYaml('release-key', namespace, registry.key.publicKeyPem))];
 }
 
 // A kubernetes.io/dockerconfigjson Secret document for the policy files.

@@ -3,26 +3,18 @@
 // referrers tag `sha256-<hex>` is decoded the same way. The image's record is refreshed.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createMemoryStore } from '../../../shared/cache/memory-store.js';
-import { decodeCallbackRequest } from '../../../shared/callback/callback-request.js';
 import { handleSignCallback, readSignStatus, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
-import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
-import { noopMetrics, silentLogger } from '../../../shared/ports.js';
 import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
-import { fixedClock } from '../../support/clocks.js';
+import { cosignKeySecretYaml } from '../../support/key-secrets.js';
+import { CALLBACK_REGISTRY_HOST as HOST, ociManifestPush, signCallbackDeps } from '../../support/sign-callback-deps.js';
 
-const clock = fixedClock(new Date('2026-11-27T08:00:00Z'));
 const IMAGE = `sha256:${'ab'.repeat(32)}`;
 const ARTIFACT = `sha256:${'cd'.repeat(32)}`;
-const HOST = '127.0.0.1:5000';
 const KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString().trim();
 
 // The policies: cosign key signatures for everything on HOST.
-const policySet = decodePolicyDocuments([
-  {
-    source: 'p.yaml',
-    text: `apiVersion: portieris.cloud.ibm.com/v1
+const POLICIES = `apiVersion: portieris.cloud.ibm.com/v1
 kind: ClusterImagePolicy
 metadata: {name: cosign}
 spec:
@@ -30,15 +22,8 @@ spec:
     - name: "${HOST}/*"
       policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-key, namespace: default}
-stringData:
-  cosign.pub: |
-${KEY.split('\n').map((line) => `    ${line}`).join('\n')}
-`,
-  },
-]);
+${cosignKeySecretYaml('release-key', 'default', KEY)}
+`;
 
 function depsWith(subjects: Readonly<Record<string, string>>, asked: string[]): SignCallbackDeps {
   // A cosign verifier that finds the image signed at IMAGE (and only there).
@@ -49,26 +34,10 @@ function depsWith(subjects: Readonly<Record<string, string>>, asked: string[]): 
       return image.digest === IMAGE ? Promise.resolve({ digest: IMAGE, signers: ['cosign:key/release-key'] }) : Promise.reject(new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, 'none'));
     },
   };
-  return {
-    verify: {
-      notary: { kind: 'notary', verify: () => Promise.reject(new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'unsigned')) },
-      cosign,
-      clock,
-      logger: silentLogger,
-      policies: () => Promise.resolve(policySet),
-    },
-    store: createMemoryStore({ clock }),
-    clock,
-    logger: silentLogger,
-    metrics: noopMetrics,
-    registryHost: HOST,
-    namespace: 'default',
-    referrerSubject: (repository, digest) => Promise.resolve(subjects[`${repository}@${digest}`]),
-  };
+  return signCallbackDeps({ policies: POLICIES, cosign, referrerSubject: (repository, digest) => Promise.resolve(subjects[`${repository}@${digest}`]) });
 }
 
-const pushByDigest = (digest: string, tag?: string) =>
-  decodeCallbackRequest({ events: [{ id: `e-${digest}-${tag ?? ''}`, action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'lab/app', ...(tag === undefined ? {} : { tag }) } }] });
+const pushByDigest = (digest: string, tag?: string) => ociManifestPush(`e-${digest}-${tag ?? ''}`, digest, tag);
 
 describe('sign-callback with cosign v3 bundles', () => {
   it('treats a pushed referrer whose subject is an image as the signing of that image', async () => {

@@ -2,33 +2,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createSignCallbackHandler } from '../../../functions/sign-callback/handler.js';
 import { createMemoryStore } from '../../../shared/cache/memory-store.js';
-import type { SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
-import { noopMetrics, silentLogger, type KvStore } from '../../../shared/ports.js';
+import { silentLogger, type KvStore } from '../../../shared/ports.js';
 import { fixedClock } from '../../support/clocks.js';
 import { createNotaryVerifier } from '../../../shared/trust/notary/notary-verifier.js';
 import { createTrustedStateStore } from '../../../shared/trust/notary/trusted-state-store.js';
 import { createMemoryMetadataSource } from '../../support/memory-metadata-source.js';
 import { DEFAULT_NOW, buildRepository } from '../../support/notary-builder.js';
 import { registryClusterPolicy } from '../../support/policy-fixtures.js';
+import { CALLBACK_CLOCK, signCallbackDeps } from '../../support/sign-callback-deps.js';
 
-// The handler, its verifier and its store share one clock, as the entry points build them.
-const clock = fixedClock(new Date('2026-11-27T08:00:00Z'));
-
-const deps: SignCallbackDeps = {
-  verify: {
-    notary: { kind: 'notary', verify: () => Promise.reject(new TrustgateError(ErrorCode.TRUST_NO_SIGNED_TARGET, 'unsigned')) },
-    clock,
-    logger: silentLogger,
-  },
-  store: createMemoryStore({ clock }),
-  clock,
-  logger: silentLogger,
-  metrics: noopMetrics,
-  registryHost: '127.0.0.1:5000',
-  namespace: 'default',
-};
+// The handler, its verifier and its store share one clock (CALLBACK_CLOCK), as the entry
+// points build them.
+const deps = signCallbackDeps();
 
 const ignoredEvent = { events: [{ id: 'p1', action: 'pull', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json' } }] };
 
@@ -64,7 +51,7 @@ describe('createSignCallbackHandler', () => {
 
   describe('when a push arrives twice with the same event id', () => {
     it('processes it once', async () => {
-      const handle = createSignCallbackHandler({ ...deps, store: createMemoryStore({ clock }) }, 'secret');
+      const handle = createSignCallbackHandler({ ...deps, store: createMemoryStore({ clock: CALLBACK_CLOCK }) }, 'secret');
       const push = { events: [{ id: 'e1', action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: `sha256:${'c'.repeat(64)}`, repository: 'lab/x', tag: 'v1' } }] };
       const headers = { authorization: 'Bearer secret' };
       expect((await handle({ body: push, headers })).body).toStrictEqual({ outcomes: [{ id: 'e1', outcome: 'unsigned' }] });

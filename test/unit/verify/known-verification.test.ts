@@ -3,40 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { repositoryName, type ImageReference } from '../../../shared/image/reference.js';
-import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import type { PolicySet } from '../../../shared/policy/model.js';
 import { silentLogger } from '../../../shared/ports.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../../../shared/trust/verifier.js';
 import { knownVerification, verifyImage, type VerifyImageDeps } from '../../../shared/verify/verify-image.js';
+import { clusterPolicies, DIGEST_A, policySetOf, SERVER_A, SERVER_B, VERIFY_CLOCK } from './verify-policy-fixtures.js';
 
-const DIGEST_A = `sha256:${'aa'.repeat(32)}`;
-const SERVER_A = 'https://notary-a.example.com';
-const SERVER_B = 'https://notary-b.example.com';
-
-const POLICIES = `
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: trusted}
-spec:
-  repositories:
-    - name: reg.example.com/team/*
-      policy: {trust: {enabled: true, trustServer: "${SERVER_A}"}}
-    - name: reg.example.com/open/*
-    - name: reg.example.com/prod/*
-      policy: {trust: {enabled: true, trustServer: "${SERVER_A}"}}
----
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata:
-  name: baseline
-  annotations: {trustgate.dev/enforce: "true"}
-spec:
-  repositories:
-    - name: reg.example.com/prod*
-      policy: {trust: {enabled: true, trustServer: "${SERVER_B}"}}
-`;
-
-const SET: PolicySet = decodePolicyDocuments([{ source: 'policies.yaml', text: POLICIES }]);
+// team/* and prod/* trusted on SERVER_A, open/* unchecked, prod* also on SERVER_B (enforced).
+const SET: PolicySet = policySetOf(clusterPolicies());
 
 // Signs every repository with DIGEST_A on every server; `known` answers what `verify` answered
 // before, for the same requirement and server.
@@ -59,7 +33,7 @@ function rememberingVerifier(): ImageVerifier<NotaryRequirement> & { readonly ve
 function depsWith(notary: ImageVerifier<NotaryRequirement>, policiesNow: (() => PolicySet) | null = () => SET): VerifyImageDeps {
   return {
     notary,
-    clock: { now: () => new Date('2026-11-27T00:00:00Z') },
+    clock: VERIFY_CLOCK,
     logger: silentLogger,
     policies: () => Promise.resolve(SET),
     ...(policiesNow === null ? {} : { policiesNow }),

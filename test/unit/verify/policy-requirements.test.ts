@@ -3,34 +3,22 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../shared/errors.js';
 import { parseImageReference } from '../../../shared/image/reference.js';
-import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import type { PolicySet } from '../../../shared/policy/model.js';
 import { collectRequirements, REQUIREMENTS_MEMO_CAPACITY } from '../../../shared/verify/policy-requirements.js';
+import { policySetOf, repository, SERVER_A, SERVER_B, trustedClusterPolicy } from './verify-policy-fixtures.js';
 
-// A cluster policy trusting one server for reg.example.com/team/*, and a namespace policy in
-// team-a that lets reg.example.com/open/* through without checks.
+// The cluster policy `trusted` trusting `server` for reg.example.com/team/*, and a namespace
+// policy in team-a that lets reg.example.com/open/* through without checks.
 function policySet(server: string): PolicySet {
-  const text = `
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: trusted}
-spec:
-  repositories:
-    - name: reg.example.com/team/*
-      policy: {trust: {enabled: true, trustServer: "${server}"}}
----
-apiVersion: portieris.cloud.ibm.com/v1
+  const open = `apiVersion: portieris.cloud.ibm.com/v1
 kind: ImagePolicy
 metadata: {name: open, namespace: team-a}
 spec:
   repositories:
-    - name: reg.example.com/open/*
-`;
-  return decodePolicyDocuments([{ source: 'policies.yaml', text }]);
+${repository('reg.example.com/open/*')}`;
+  return policySetOf(trustedClusterPolicy(server), open);
 }
 
-const SERVER_A = 'https://notary-a.example.com';
-const SERVER_B = 'https://notary-b.example.com';
 const TEAM_APP = parseImageReference('reg.example.com/team/app:v1');
 
 function serversOf(set: PolicySet, image: string, namespace: string): readonly (string | undefined)[] {

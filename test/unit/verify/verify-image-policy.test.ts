@@ -10,39 +10,12 @@ import type { PolicySet } from '../../../shared/policy/model.js';
 import { silentLogger } from '../../../shared/ports.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../../../shared/trust/verifier.js';
 import { verifyImage, type VerifyImageResponse } from '../../../shared/verify/verify-image.js';
+import { clusterPolicies, DIGEST_A, DIGEST_B, policySetOf, repository, SERVER_A, SERVER_B, VERIFY_CLOCK } from './verify-policy-fixtures.js';
 
 const PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-const DIGEST_A = `sha256:${'aa'.repeat(32)}`;
-const DIGEST_B = `sha256:${'bb'.repeat(32)}`;
-const SERVER_A = 'https://notary-a.example.com';
-const SERVER_B = 'https://notary-b.example.com';
-
-const POLICIES = `
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: trusted}
-spec:
-  repositories:
-    - name: reg.example.com/team/*
-      policy: {trust: {enabled: true, trustServer: "${SERVER_A}"}}
-    - name: reg.example.com/open/*
-    - name: reg.example.com/simple/*
-      policy: {simple: {requirements: [{type: signedBy, keySecret: gpg}]}}
-    - name: reg.example.com/prod/*
-      policy: {trust: {enabled: true, trustServer: "${SERVER_A}"}}
----
-apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata:
-  name: baseline
-  annotations: {trustgate.dev/enforce: "true"}
-spec:
-  repositories:
-    # Less specific than trusted's entry, so in namespaces without ImagePolicies trusted
-    # governs and this one applies on top of it.
-    - name: reg.example.com/prod*
-      policy: {trust: {enabled: true, trustServer: "${SERVER_B}"}}
----
+// The shared cluster policies (see verify-policy-fixtures.ts) with simple signing required for
+// reg.example.com/simple/*, and team-a's ImagePolicy with alice's signer Secret.
+const POLICIES = `${clusterPolicies(repository('reg.example.com/simple/*', '{simple: {requirements: [{type: signedBy, keySecret: gpg}]}}'))}---
 apiVersion: portieris.cloud.ibm.com/v1
 kind: ImagePolicy
 metadata: {name: team-a-policy, namespace: team-a}
@@ -63,7 +36,7 @@ stringData:
 ${PEM.split('\n').map((line) => `    ${line}`).join('\n')}
 `;
 
-const SET: PolicySet = decodePolicyDocuments([{ source: 'policies.yaml', text: POLICIES }]);
+const SET: PolicySet = policySetOf(POLICIES);
 
 // What each repository resolves to, per trust server when the servers disagree.
 const TABLE: Readonly<Record<string, string | undefined>> = {
@@ -97,7 +70,7 @@ async function verify(image: string, namespace = 'default', set: PolicySet | nul
   const calls: Call[] = [];
   const deps = {
     notary: tableVerifier(calls),
-    clock: { now: () => new Date('2026-11-27T00:00:00Z') },
+    clock: VERIFY_CLOCK,
     logger: silentLogger,
     ...(set === null ? {} : { policies: () => Promise.resolve(set) }),
   };

@@ -4,19 +4,18 @@
 // ports answer from tables (the verifiers themselves are tested on their own).
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
-import { repositoryName, type ImageReference } from '../../../shared/image/reference.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { silentLogger } from '../../../shared/ports.js';
-import type { CosignRequirement, ImageVerifier, NotaryRequirement, VerifiedImage } from '../../../shared/trust/verifier.js';
+import type { CosignRequirement, NotaryRequirement } from '../../../shared/trust/verifier.js';
 import { verifyImage, type VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { decodeVerifyImageRequest } from '../../../shared/verify/verify-image-request.js';
+import { DIGEST_A, DIGEST_B, tableVerifier, type VerifierTable } from './verify-policy-fixtures.js';
 
 const pem = (type: 'ec' | 'ed25519') =>
   (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const RELEASE_PEM = pem('ec');
-const DIGEST_A = `sha256:${'aa'.repeat(32)}`;
-const DIGEST_B = `sha256:${'bb'.repeat(32)}`;
 
 // One repository pattern per combination under test.
 const POLICIES = `
@@ -38,46 +37,19 @@ spec:
     - name: reg.example.com/nokey/*
       policy: {sigstore: {authorities: [{key: {secretName: ghost}}]}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-key, namespace: team}
-stringData:
-  cosign.pub: |
-${RELEASE_PEM.trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${cosignKeySecretYaml('release-key', 'team', RELEASE_PEM)}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: ed-key, namespace: team}
-stringData:
-  cosign.pub: |
-${pem('ed25519').trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${cosignKeySecretYaml('ed-key', 'team', pem('ed25519'))}
 `;
 const SET = decodePolicyDocuments([{ source: 'policies.yaml', text: POLICIES }]);
 
-// Answers by repository name: a digest, or the code of a failure.
-type Table = Readonly<Record<string, string>>;
-
-function tableVerifier<R extends NotaryRequirement | CosignRequirement>(kind: R['kind'], table: Table, asked: R[]): ImageVerifier<R> {
-  return {
-    kind,
-    verify: (image: ImageReference, requirement: R): Promise<VerifiedImage> => {
-      asked.push(requirement);
-      const answer = table[repositoryName(image)];
-      if (answer === undefined || !answer.startsWith('sha256:')) {
-        return Promise.reject(new TrustgateError((answer ?? ErrorCode.TRUST_NO_SIGNED_TARGET) as ErrorCode, `${kind} says no`));
-      }
-      return Promise.resolve({ digest: answer, signers: [kind === 'cosign' ? 'cosign:key/release-key' : 'targets'] });
-    },
-  };
-}
-
-async function verify(image: string, notaryTable: Table, cosignTable: Table) {
+async function verify(image: string, notaryTable: VerifierTable, cosignTable: VerifierTable) {
   const notaryAsked: NotaryRequirement[] = [];
   const cosignAsked: CosignRequirement[] = [];
   const response: VerifyImageResponse = await verifyImage(
     {
-      notary: tableVerifier('notary', notaryTable, notaryAsked),
-      cosign: tableVerifier('cosign', cosignTable, cosignAsked),
+      notary: tableVerifier('notary', notaryTable, notaryAsked, ErrorCode.TRUST_NO_SIGNED_TARGET),
+      cosign: tableVerifier('cosign', cosignTable, cosignAsked, ErrorCode.TRUST_NO_SIGNED_TARGET),
       clock: { now: () => new Date('2026-12-01T00:00:00Z') },
       logger: silentLogger,
       policies: () => Promise.resolve(SET),
@@ -151,9 +123,9 @@ describe('verify-image explicit form with cosign keys', () => {
 
   it('requires Notary and cosign both when the request names trust and keys', async () => {
     const request = decodeVerifyImageRequest({ image: 'reg.example.com/both/app:v1', trust: { server: 'https://notary.example.com' }, cosign: { keys: [{ name: 'k', publicKey: RELEASE_PEM }] } });
-    const deps = (notary: Table, cosign: Table) => ({
-      notary: tableVerifier<NotaryRequirement>('notary', notary, []),
-      cosign: tableVerifier<CosignRequirement>('cosign', cosign, []),
+    const deps = (notary: VerifierTable, cosign: VerifierTable) => ({
+      notary: tableVerifier<NotaryRequirement>('notary', notary, [], ErrorCode.TRUST_NO_SIGNED_TARGET),
+      cosign: tableVerifier<CosignRequirement>('cosign', cosign, [], ErrorCode.TRUST_NO_SIGNED_TARGET),
       clock: { now: () => new Date('2026-12-01T00:00:00Z') },
       logger: silentLogger,
     });

@@ -2,15 +2,13 @@
 // the digest), or alternatives under `verification.mode: any`. The verifier ports answer
 // from tables (the simple signing verifier itself is tested against a real registry).
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
-import { repositoryName, type ImageReference } from '../../../shared/image/reference.js';
+import { ErrorCode } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { silentLogger } from '../../../shared/ports.js';
-import type { ImageVerifier, NotaryRequirement, SimpleSigningRequirement, VerifiedImage } from '../../../shared/trust/verifier.js';
+import type { NotaryRequirement, SimpleSigningRequirement } from '../../../shared/trust/verifier.js';
 import { verifyImage } from '../../../shared/verify/verify-image.js';
+import { DIGEST_A, DIGEST_B, tableVerifier, VERIFY_CLOCK, type VerifierTable } from './verify-policy-fixtures.js';
 
-const DIGEST_A = `sha256:${'aa'.repeat(32)}`;
-const DIGEST_B = `sha256:${'bb'.repeat(32)}`;
 
 const POLICIES = `
 apiVersion: portieris.cloud.ibm.com/v1
@@ -30,30 +28,13 @@ stringData: {key: "-----BEGIN PGP PUBLIC KEY BLOCK-----"}
 `;
 const SET = decodePolicyDocuments([{ source: 'policies.yaml', text: POLICIES }]);
 
-type Table = Readonly<Record<string, string>>;
-
-function tableVerifier<R extends NotaryRequirement | SimpleSigningRequirement>(kind: R['kind'], table: Table, asked: R[]): ImageVerifier<R> {
-  return {
-    kind,
-    verify: (image: ImageReference, requirement: R): Promise<VerifiedImage> => {
-      asked.push(requirement);
-      const answer = table[repositoryName(image)];
-      if (answer === undefined || !answer.startsWith('sha256:')) {
-        return Promise.reject(new TrustgateError((answer ?? ErrorCode.SIMPLE_SIGNATURE_MISSING) as ErrorCode, `${kind} says no`));
-      }
-      // A fresh string each time: digests are compared by value.
-      return Promise.resolve({ digest: `sha256:${answer.slice('sha256:'.length)}`, signers: [kind === 'simple' ? 'simple:ABCD' : 'targets'] });
-    },
-  };
-}
-
-async function verify(image: string, notaryTable: Table, simpleTable: Table | undefined) {
+async function verify(image: string, notaryTable: VerifierTable, simpleTable: VerifierTable | undefined) {
   const simpleAsked: SimpleSigningRequirement[] = [];
   const response = await verifyImage(
     {
-      notary: tableVerifier<NotaryRequirement>('notary', notaryTable, []),
-      ...(simpleTable === undefined ? {} : { simple: tableVerifier('simple', simpleTable, simpleAsked) }),
-      clock: { now: () => new Date('2026-11-27T00:00:00Z') },
+      notary: tableVerifier<NotaryRequirement>('notary', notaryTable, [], ErrorCode.SIMPLE_SIGNATURE_MISSING),
+      ...(simpleTable === undefined ? {} : { simple: tableVerifier('simple', simpleTable, simpleAsked, ErrorCode.SIMPLE_SIGNATURE_MISSING) }),
+      clock: VERIFY_CLOCK,
       logger: silentLogger,
       policies: () => Promise.resolve(SET),
     },
