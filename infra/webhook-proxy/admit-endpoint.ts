@@ -6,7 +6,7 @@
 import { decideAdmission, type AdmissionDecision, type AdmissionDeps } from '../../shared/admission/decide-admission.js';
 import { decodeAdmissionReview } from '../../shared/admission/decode-admission-review.js';
 import { isTrustgateError } from '../../shared/errors.js';
-import { parseJsonBytes } from '../../shared/json.js';
+import { parseJsonBytesInPlace } from '../../shared/json.js';
 import { AdmissionMetric } from '../../shared/metrics/admission-metrics.js';
 import { JsonText } from '../../shared/logging/json-text.js';
 import type { Logger, Metrics } from '../../shared/ports.js';
@@ -25,23 +25,30 @@ export interface EndpointAnswer {
   readonly body: unknown;
 }
 
-export function createAdmitEndpoint(deps: AdmitEndpointDeps): (body: Uint8Array) => Promise<EndpointAnswer> {
-  return async (bytes) => {
+// The endpoint answers at once when the decision needs no waiting (a review whose images
+// are all answered from memory, or one it rejects), and with a promise otherwise.
+export function createAdmitEndpoint(deps: AdmitEndpointDeps): (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer> {
+  return (bytes) => {
     const started = deps.elapsedMs();
     let parsed: unknown;
     try {
-      parsed = parseJsonBytes(bytes, undefined, 'AdmissionReview');
+      // Read by the decoder alone, which takes own members only (see parseJsonBytesInPlace).
+      parsed = parseJsonBytesInPlace(bytes, undefined, 'AdmissionReview');
     } catch (error) {
       return notAReview(isTrustgateError(error) ? error.message : 'body is not JSON');
     }
     const decoded = decodeAdmissionReview(parsed);
     if (decoded.kind === 'not-a-review') return notAReview(decoded.reason);
     deps.metrics.increment(AdmissionMetric.REQUESTS);
-    const decision = await decideAdmission(deps.admission, decoded);
-    const seconds = (deps.elapsedMs() - started) / 1000;
-    record(deps, decision, seconds);
-    return { status: 200, body: decision.review };
+    const decision = decideAdmission(deps.admission, decoded);
+    return decision instanceof Promise ? decision.then((settled) => answer(deps, settled, started)) : answer(deps, decision, started);
   };
+}
+
+// The decision recorded (log line, metrics) and answered.
+function answer(deps: AdmitEndpointDeps, decision: AdmissionDecision, started: number): EndpointAnswer {
+  record(deps, decision, (deps.elapsedMs() - started) / 1000);
+  return { status: 200, body: decision.review };
 }
 
 function notAReview(reason: string): EndpointAnswer {

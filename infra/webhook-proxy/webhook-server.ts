@@ -25,9 +25,10 @@ export interface WebhookServerOptions {
   // With `clientCa` (PEM), /admit and /validate answer only clients whose certificate chains
   // to it (the API server's, see README "Authenticating the API server to the webhook").
   readonly tls?: { readonly cert: string; readonly key: string; readonly clientCa?: string };
-  readonly admit: (body: Uint8Array) => Promise<EndpointAnswer>;
+  // An answer at once, or a promise of it (createAdmitEndpoint).
+  readonly admit: (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer>;
   // POST /validate: the validating pass over the final object (no patch).
-  readonly validate?: (body: Uint8Array) => Promise<EndpointAnswer>;
+  readonly validate?: (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer>;
   readonly functions: Readonly<Record<string, FunctionHandler>>;
   readonly renderMetrics: () => string;
   // Readiness (/readyz): whether this replica should receive traffic, and why not. Absent:
@@ -59,7 +60,9 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   const clientCa = options.tls?.clientCa;
   const requireClientCert = clientCa !== undefined;
 
-  const route = async (request: IncomingMessage): Promise<Reply> => {
+  // The reply to a request, or a promise of it. A warm review is answered in the callback
+  // that receives its body: no further promise, microtask or timer per request.
+  const route = (request: IncomingMessage): Reply | Promise<Reply> => {
     const path = pathOf(request.url ?? '/');
     const method = request.method ?? 'GET';
     if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok\n') : notAllowed('GET');
@@ -78,42 +81,48 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
         return json(401, errorBody('a client certificate issued by the configured client CA is required', 'UNAUTHORIZED'));
       }
       if (method !== 'POST') return notAllowed('POST');
-      const read = await readBody(request, maxAdmit);
-      if (read.kind === 'too-large') return json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`));
-      const answer = await review(read.bytes);
-      return json(answer.status, answer.body);
+      return readBody(request, maxAdmit).then((read) => {
+        if (read.kind === 'too-large') return json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`));
+        const answer = review(read.bytes);
+        return answer instanceof Promise ? answer.then((settled) => json(settled.status, settled.body)) : json(answer.status, answer.body);
+      });
     }
     const fn = /^\/functions\/([a-z0-9-]+)$/.exec(path)?.[1];
     const handler = fn === undefined || !Object.hasOwn(options.functions, fn) ? undefined : options.functions[fn];
     if (handler === undefined) return json(404, errorBody(`no endpoint ${path}`, 'NOT_FOUND'));
     if (method !== 'POST') return notAllowed('POST');
-    const read = await readBody(request, maxFunction);
-    if (read.kind === 'too-large') return json(413, errorBody(`request body is larger than ${maxFunction} bytes`));
-    let body: unknown;
-    try {
-      body = parseJsonBytes(read.bytes, undefined, 'request body');
-    } catch (error) {
-      return json(400, errorBody(isTrustgateError(error) ? error.message : 'request body is not JSON'));
-    }
-    const answer = await handler(body, { headers: headersOf(request) });
-    return json(answer.statusCode, answer.body);
+    return readBody(request, maxFunction).then(async (read) => {
+      if (read.kind === 'too-large') return json(413, errorBody(`request body is larger than ${maxFunction} bytes`));
+      let body: unknown;
+      try {
+        body = parseJsonBytes(read.bytes, undefined, 'request body');
+      } catch (error) {
+        return json(400, errorBody(isTrustgateError(error) ? error.message : 'request body is not JSON'));
+      }
+      const answer = await handler(body, { headers: headersOf(request) });
+      return json(answer.statusCode, answer.body);
+    });
   };
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
-    route(request)
-      .catch((error: unknown) => {
+    // Never throws, so a failure can neither go unanswered nor become an unhandled rejection.
+    const fail = (error: unknown): void => {
+      try {
         options.logger.error('request failed', { path: request.url, error: error instanceof Error ? error.message : String(error) });
-        return json(500, errorBody('internal error', 'INTERNAL'));
-      })
-      .then((reply) => {
-        response.writeHead(reply.status, {
-          'content-type': reply.type,
-          'content-length': Buffer.byteLength(reply.body),
-          ...(reply.allow === undefined ? {} : { allow: reply.allow }),
-        });
-        response.end(reply.body);
-      })
-      .catch(() => response.destroy());
+      } catch {
+        // The answer matters more than a log line that could not be written.
+      }
+      send(response, json(500, errorBody('internal error', 'INTERNAL')));
+    };
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = route(request);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (reply instanceof Promise) reply.then((settled) => send(response, settled), fail);
+    else send(response, reply);
   };
 
   const server: Server =
@@ -152,6 +161,21 @@ interface Reply {
   readonly type: string;
   readonly body: string;
   readonly allow?: string;
+}
+
+// Writes the reply: status line and headers in one call, then the body; a reply that cannot
+// be written (the socket already gone) ends the connection.
+function send(response: ServerResponse, reply: Reply): void {
+  try {
+    response.writeHead(reply.status, {
+      'content-type': reply.type,
+      'content-length': Buffer.byteLength(reply.body),
+      ...(reply.allow === undefined ? {} : { allow: reply.allow }),
+    });
+    response.end(reply.body);
+  } catch {
+    response.destroy();
+  }
 }
 
 function json(status: number, body: unknown): Reply {

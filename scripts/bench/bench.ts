@@ -229,7 +229,24 @@ interface AdmitFigures {
   readonly p50: number;
   readonly p99: number;
   readonly failed: number;
+  // The server process's CPU time (user + system) per answered request, in microseconds:
+  // less sensitive than the rate to what else runs on the shared machine.
+  readonly cpuPerRequestUs: number;
 }
+
+// CPU seconds (user + system) a process has used so far: serve's from /proc (Linux), the
+// floor's (this process) from process.cpuUsage().
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1e6;
+  }
+  // Fields after the command name (which may hold spaces) start at the third one, `state`.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+// USER_HZ, 100 on every Linux architecture Node runs on.
+const CLOCK_TICKS_PER_SECOND = 100;
 
 async function benchAdmit(env: TrustEnvironment): Promise<void> {
   let stopServe: (() => Promise<unknown>) | undefined;
@@ -278,26 +295,28 @@ async function benchAdmit(env: TrustEnvironment): Promise<void> {
 
     // One unmeasured run of each first: a few reviews leave V8 compiling the hot paths
     // (trustgate's far more than the floor's) during the first measured round.
-    await drive(`${serve.url}/admit`, body, WARM_UP_S);
-    await drive(floorUrl, body, WARM_UP_S);
+    await drive(`${serve.url}/admit`, body, serve.pid, WARM_UP_S);
+    await drive(floorUrl, body, undefined, WARM_UP_S);
     const runs = { trustgate: [] as AdmitFigures[], floor: [] as AdmitFigures[] };
     for (let round = 0; round < ADMIT_ROUNDS; round += 1) {
-      runs.trustgate.push(await drive(`${serve.url}/admit`, body));
-      runs.floor.push(await drive(floorUrl, body));
+      runs.trustgate.push(await drive(`${serve.url}/admit`, body, serve.pid));
+      runs.floor.push(await drive(floorUrl, body, undefined));
     }
     const rate = (figures: readonly AdmitFigures[]) => figures.map((f) => f.requestsPerSecond);
+    const cpu = (figures: readonly AdmitFigures[]) => figures.map((f) => f.cpuPerRequestUs);
     const ratios = runs.trustgate.map((f, i) => f.requestsPerSecond / (runs.floor[i]?.requestsPerSecond ?? Number.NaN));
     console.log(
       `\nWarm /admit: a Pod with three signed images, ${CONNECTIONS} connections, ${ADMIT_ROUNDS} alternated runs of ${DURATION_S} s each (loopback, HTTPS, keep-alive), medians (lowest-highest)`,
     );
-    console.log(`  ${'server'.padEnd(18)} ${'req/s'.padStart(16)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(16)} ${'failed'.padStart(7)}`);
+    console.log(`  ${'server'.padEnd(18)} ${'req/s'.padStart(16)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(16)} ${'failed'.padStart(7)} ${'CPU µs/request'.padStart(20)}`);
     for (const [name, figures] of [['trustgate serve', runs.trustgate], ['echo floor', runs.floor]] as const) {
       const p99s = figures.map((f) => f.p99);
       console.log(
-        `  ${name.padEnd(18)} ${`${median(rate(figures)).toFixed(0)} (${spread(rate(figures))})`.padStart(16)} ${median(figures.map((f) => f.p50)).toFixed(2).padStart(8)} ${`${median(p99s).toFixed(2)} (${Math.min(...p99s)}-${Math.max(...p99s)})`.padStart(16)} ${String(figures.reduce((sum, f) => sum + f.failed, 0)).padStart(7)}`,
+        `  ${name.padEnd(18)} ${`${median(rate(figures)).toFixed(0)} (${spread(rate(figures))})`.padStart(16)} ${median(figures.map((f) => f.p50)).toFixed(2).padStart(8)} ${`${median(p99s).toFixed(2)} (${Math.min(...p99s)}-${Math.max(...p99s)})`.padStart(16)} ${String(figures.reduce((sum, f) => sum + f.failed, 0)).padStart(7)} ${`${median(cpu(figures)).toFixed(1)} (${spread(cpu(figures))})`.padStart(20)}`,
       );
     }
     console.log(`  ratio trustgate / floor per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; of medians: ${(median(rate(runs.trustgate)) / median(rate(runs.floor))).toFixed(2)}`);
+    console.log(`  CPU time per request, floor / trustgate, of medians: ${(median(cpu(runs.floor)) / median(cpu(runs.trustgate))).toFixed(2)}`);
     const metrics = (await httpsRequest(`${serve.url}/metrics`, serve.caPem)).text;
     const roundTrips = [...metrics.matchAll(/trustgate_trust_server_requests_total\{[^}]*\} (\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
     console.log(`  trust server requests during the whole run: ${roundTrips}`);
@@ -308,7 +327,7 @@ async function benchAdmit(env: TrustEnvironment): Promise<void> {
 }
 
 interface AutocannonResult {
-  readonly requests: { readonly average: number };
+  readonly requests: { readonly average: number; readonly total: number };
   readonly latency: { readonly p50: number; readonly p99: number };
   readonly errors: number;
   readonly timeouts: number;
@@ -317,7 +336,9 @@ interface AutocannonResult {
 
 // autocannon in its own process (its CLI, JSON output), so the load generator neither
 // competes with the floor server in this process nor stalls the reading of serve's log pipe.
-async function drive(url: string, body: string, seconds = DURATION_S): Promise<AdmitFigures> {
+// `pid`: the server's process (serve), or undefined for this one (the floor).
+async function drive(url: string, body: string, pid: number | undefined, seconds = DURATION_S): Promise<AdmitFigures> {
+  const cpuBefore = cpuSeconds(pid);
   const cli = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
   const args = [cli, '-j', '-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, url];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -325,8 +346,15 @@ async function drive(url: string, body: string, seconds = DURATION_S): Promise<A
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   if (code !== 0) throw new Error(`autocannon exited ${code}`);
+  const cpuUsed = cpuSeconds(pid) - cpuBefore;
   const result = JSON.parse(output) as AutocannonResult;
-  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, failed: result.errors + result.timeouts + result.non2xx };
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failed: result.errors + result.timeouts + result.non2xx,
+    cpuPerRequestUs: (cpuUsed * 1e6) / Math.max(result.requests.total, 1),
+  };
 }
 
 async function main(): Promise<void> {

@@ -58,6 +58,8 @@ export const MAX_WARNING_LENGTH = 256;
 // cannot write escape sequences into a terminal or break the Warning header, and the count
 // and length are bounded whatever the request holds.
 export function toWarnings(verdicts: readonly ImageVerdict[]): string[] {
+  // The usual case, checked without building anything: no policy in warn or audit mode failed.
+  if (verdicts.every((verdict) => (verdict.result?.wouldDeny?.length ?? 0) === 0)) return [];
   const all = verdicts.flatMap((verdict) =>
     (verdict.result?.wouldDeny ?? []).filter((failure) => failure.mode === 'warn').map((failure) => `trustgate warn: [${failure.code}] ${failure.reason}`),
   );

@@ -17,7 +17,7 @@
 import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import type { PullSecretEntry } from '../registry/pull-secret.js';
 import type { PullSecretSource } from '../registry/workload-pull-secrets.js';
-import { formatImageReference, parseImageReference, toPinnedReference } from '../image/reference.js';
+import { formatImageReference, parseImageReference, toPinnedReference, type ImageReference } from '../image/reference.js';
 import type { VerifyImageResponse } from '../verify/verify-image.js';
 import type { AdmissionRequest, AdmissionReviewResponse, ContainerImage, DecodedReview, JsonPatchReplace } from './admission-review.js';
 import {
@@ -80,7 +80,10 @@ export interface AdmissionDecision {
   readonly verdicts: readonly ImageVerdict[];
 }
 
-export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<DecodedReview, { kind: 'not-a-review' }>): Promise<AdmissionDecision> {
+// The decision itself when nothing has to be waited for (a review answered from memory,
+// rejected or unchecked), so a warm admission takes no promise at all; a promise of it when
+// some image has to be verified within the budget.
+export function decideAdmission(deps: AdmissionDeps, decoded: Exclude<DecodedReview, { kind: 'not-a-review' }>): AdmissionDecision | Promise<AdmissionDecision> {
   if (decoded.kind === 'reject') {
     return { outcome: 'invalid', review: invalidResponse(decoded.uid, decoded.reason), ...withRequest(decoded.request), verdicts: [] };
   }
@@ -104,7 +107,17 @@ export async function decideAdmission(deps: AdmissionDeps, decoded: Exclude<Deco
     }
     if (results.size === groups.size) return conclude(deps, request, groups, results, true);
   }
-  // The rest within the budget, pull secrets included.
+  return decideWithinBudget(deps, request, groups, results, credentials);
+}
+
+// Verifies the images not answered at once within the budget, pull secrets included.
+async function decideWithinBudget(
+  deps: AdmissionDeps,
+  request: AdmissionRequest,
+  groups: ReadonlyMap<string, readonly ContainerImage[]>,
+  results: Map<string, VerifyImageResponse>,
+  credentials: PullSecretsRead | Promise<PullSecretsRead>,
+): Promise<AdmissionDecision> {
   const timer = deps.startTimer(deps.budgetMs);
   const budget = new AbortController();
   const all = Promise.resolve(credentials).then((entries) =>
@@ -218,11 +231,26 @@ function toPatchOperations(verdict: ImageVerdict): JsonPatchReplace[] {
   const { result } = verdict;
   if (result === undefined || !result.allowed || result.mutateImage === false || result.digest === null) return [];
   const digest = result.digest;
-  return verdict.containers.flatMap((container) => {
+  const operations: JsonPatchReplace[] = [];
+  for (const container of verdict.containers) {
     const reference = parseImageReference(container.image);
-    if (reference.digest !== undefined) return [];
-    return [{ op: 'replace' as const, path: container.pointer, value: toPinnedReference(reference, digest) }];
-  });
+    if (reference.digest === undefined) operations.push({ op: 'replace', path: container.pointer, value: pinnedReference(reference, digest) });
+  }
+  return operations;
+}
+
+// The last pinned spelling per parsed reference (parsed references are memoised objects,
+// so a warm admission finds the one it built before): toPinnedReference is a pure function
+// of the reference and the digest, so reusing its result for the same digest changes
+// nothing, and a new digest builds (and checks) a new one.
+const PINNED = new WeakMap<ImageReference, { readonly digest: string; readonly pinned: string }>();
+
+function pinnedReference(reference: ImageReference, digest: string): string {
+  const last = PINNED.get(reference);
+  if (last !== undefined && last.digest === digest) return last.pinned;
+  const pinned = toPinnedReference(reference, digest);
+  PINNED.set(reference, { digest, pinned });
+  return pinned;
 }
 
 // In the validating pass, the containers of a verdict that the mutating pass would pin, as

@@ -2,8 +2,11 @@
 // never answers "allowed" for something it does not understand: a review it cannot judge
 // becomes a `reject` (allowed:false, code 400) naming every bad field path, so a malformed
 // or unexpected object fails closed instead of slipping its images past verification.
+// Security: the body comes from parseJsonBytesInPlace (objects keep Object.prototype), so
+// every member is read with ownMember: a key the review does not hold reads as undefined,
+// never as something inherited, and every key it holds is data.
 import type { FieldProblem } from '../errors.js';
-import { isPlainObject } from '../json.js';
+import { isPlainObject, ownMember } from '../json.js';
 import {
   ADMISSION_API_VERSION,
   ADMISSION_KIND,
@@ -27,28 +30,30 @@ const MAX_IMAGE_LENGTH = 4096;
 
 export function decodeAdmissionReview(body: unknown): DecodedReview {
   if (!isPlainObject(body)) return { kind: 'not-a-review', reason: 'body must be a JSON object' };
-  if (body['apiVersion'] !== ADMISSION_API_VERSION || body['kind'] !== ADMISSION_KIND) {
+  const apiVersion = ownMember(body, 'apiVersion');
+  const reviewKind = ownMember(body, 'kind');
+  if (apiVersion !== ADMISSION_API_VERSION || reviewKind !== ADMISSION_KIND) {
     return {
       kind: 'not-a-review',
-      reason: `expected apiVersion ${ADMISSION_API_VERSION} kind ${ADMISSION_KIND}, got ${describe(body['apiVersion'])} ${describe(body['kind'])}`,
+      reason: `expected apiVersion ${ADMISSION_API_VERSION} kind ${ADMISSION_KIND}, got ${describe(apiVersion)} ${describe(reviewKind)}`,
     };
   }
-  const raw = body['request'];
+  const raw = ownMember(body, 'request');
   if (!isPlainObject(raw)) return { kind: 'not-a-review', reason: 'AdmissionReview has no request object' };
 
   const problems: FieldProblem[] = [];
   const fail = (path: string, message: string): void => void problems.push({ path, message });
-  const uid = raw['uid'];
+  const uid = ownMember(raw, 'uid');
   if (typeof uid !== 'string' || uid.length === 0) fail('request.uid', 'must be a non-empty string');
-  const kind = decodeKind(raw['kind'], fail);
+  const kind = decodeKind(ownMember(raw, 'kind'), fail);
   const subResource = optionalString(raw, 'subResource', fail);
   const name = optionalString(raw, 'name', fail);
   const namespace = optionalString(raw, 'namespace', fail);
-  const operation = raw['operation'];
+  const operation = ownMember(raw, 'operation');
   if (typeof operation !== 'string' || !(CHECKED_OPERATIONS.has(operation) || UNCHECKED_OPERATIONS.has(operation))) {
     fail('request.operation', `must be one of CREATE, UPDATE, DELETE, CONNECT, got ${describe(operation)}`);
   }
-  const dryRun = raw['dryRun'] ?? false;
+  const dryRun = ownMember(raw, 'dryRun') ?? false;
   if (typeof dryRun !== 'boolean') fail('request.dryRun', 'must be a boolean');
   const uidText = typeof uid === 'string' ? uid : '';
   if (problems.length > 0 || kind === undefined) return reject(uidText, problems);
@@ -71,8 +76,9 @@ export function decodeAdmissionReview(body: unknown): DecodedReview {
   if (shape.kind === 'unchecked') return { kind: 'unchecked', request, reason: shape.reason };
   if (shape.kind === 'unknown') return { kind: 'reject', uid: uidText, request, reason: shape.reason };
   if (request.namespace === '') fail('request.namespace', 'must name the namespace of the workload');
-  const containers = decodeContainers(raw['object'], shape.shape, fail);
-  const pullSecrets = decodePullSecrets(raw['object'], shape.shape, fail);
+  const object = ownMember(raw, 'object');
+  const containers = decodeContainers(object, shape.shape, fail);
+  const pullSecrets = decodePullSecrets(object, shape.shape, fail);
   if (problems.length > 0) return reject(uidText, problems, request);
   return { kind: 'check', request, containers, pullSecrets };
 }
@@ -87,7 +93,7 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
   }
   let spec: unknown = object;
   for (const [depth, segment] of shape.podSpec.entries()) {
-    spec = isPlainObject(spec) ? spec[segment] : undefined;
+    spec = isPlainObject(spec) ? ownMember(spec, segment) : undefined;
     if (!isPlainObject(spec)) {
       fail(`request.object.${shape.podSpec.slice(0, depth + 1).join('.')}`, 'must be an object holding the pod spec');
       return [];
@@ -97,7 +103,7 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
   const containers: ContainerImage[] = [];
   for (const list of shape.lists) {
     const field = podImageField(list);
-    const items = podSpec[list];
+    const items = ownMember(podSpec, list);
     if (items === undefined || items === null) continue;
     // Field paths are only spelled out for a problem; pointers share the list's prefix.
     const listPath = (): string => `request.object.${[...shape.podSpec, list].join('.')}`;
@@ -107,14 +113,14 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
     }
     const listPointer = items.length === 0 ? '' : toJsonPointer([...shape.podSpec, list]);
     const imagePointer = toJsonPointer(field.imagePath);
+    const [first, ...rest] = field.imagePath;
     items.forEach((item: unknown, index) => {
       if (!isPlainObject(item)) return fail(`${listPath()}[${index}]`, 'must be an object');
-      const [first, ...rest] = field.imagePath;
-      if (!field.everyItem && (item[first] === undefined || item[first] === null)) return;
-      const { name } = item;
+      let image = ownMember(item, first);
+      if (!field.everyItem && (image === undefined || image === null)) return;
+      const name = ownMember(item, 'name');
       if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
-      let image: unknown = item[first];
-      for (const segment of rest) image = isPlainObject(image) ? image[segment] : undefined;
+      for (const segment of rest) image = isPlainObject(image) ? ownMember(image, segment) : undefined;
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
         return fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
       }
@@ -134,17 +140,17 @@ const MAX_PULL_SECRETS = 64;
 function decodePullSecrets(object: unknown, shape: WorkloadShape, fail: (path: string, message: string) => void): WorkloadPullSecrets {
   if (shape.podSpec.length === 0) return NO_PULL_SECRETS;
   let spec: unknown = object;
-  for (const segment of shape.podSpec) spec = isPlainObject(spec) ? spec[segment] : undefined;
+  for (const segment of shape.podSpec) spec = isPlainObject(spec) ? ownMember(spec, segment) : undefined;
   if (!isPlainObject(spec)) return NO_PULL_SECRETS;
   const path = `request.object.${shape.podSpec.join('.')}`;
   const names: string[] = [];
-  const list = spec['imagePullSecrets'];
+  const list = ownMember(spec, 'imagePullSecrets');
   if (list !== undefined && list !== null) {
     if (!Array.isArray(list) || list.length > MAX_PULL_SECRETS) {
       fail(`${path}.imagePullSecrets`, `must be an array of at most ${MAX_PULL_SECRETS} {name} references`);
     } else {
       list.forEach((item: unknown, index) => {
-        const name = isPlainObject(item) ? item['name'] : undefined;
+        const name = isPlainObject(item) ? ownMember(item, 'name') : undefined;
         // The API server allows an empty reference ({}); it names nothing.
         if (name === undefined || name === '') return;
         if (typeof name !== 'string' || name.length > 253 || !SUBDOMAIN.test(name)) fail(`${path}.imagePullSecrets[${index}].name`, 'must be a Secret name');
@@ -152,7 +158,7 @@ function decodePullSecrets(object: unknown, shape: WorkloadShape, fail: (path: s
       });
     }
   }
-  const account = spec['serviceAccountName'] ?? spec['serviceAccount'];
+  const account = ownMember(spec, 'serviceAccountName') ?? ownMember(spec, 'serviceAccount');
   let serviceAccount = DEFAULT_SERVICE_ACCOUNT;
   if (account !== undefined && account !== null && account !== '') {
     if (typeof account !== 'string' || account.length > 253 || !SUBDOMAIN.test(account)) fail(`${path}.serviceAccountName`, 'must be a service account name');
@@ -166,7 +172,9 @@ function decodeKind(value: unknown, fail: (path: string, message: string) => voi
     fail('request.kind', 'must be an object {group, version, kind}');
     return undefined;
   }
-  const { group, version, kind } = value;
+  const group = ownMember(value, 'group');
+  const version = ownMember(value, 'version');
+  const kind = ownMember(value, 'kind');
   if (typeof group !== 'string') fail('request.kind.group', 'must be a string');
   if (typeof version !== 'string' || version === '') fail('request.kind.version', 'must be a non-empty string');
   if (typeof kind !== 'string' || kind === '') fail('request.kind.kind', 'must be a non-empty string');
@@ -175,7 +183,7 @@ function decodeKind(value: unknown, fail: (path: string, message: string) => voi
 }
 
 function optionalString(raw: Record<string, unknown>, key: string, fail: (path: string, message: string) => void): string | undefined {
-  const value = raw[key];
+  const value = ownMember(raw, key);
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') {
     fail(`request.${key}`, 'must be a string');

@@ -257,6 +257,47 @@ describe('trustgate serve', () => {
         expect(patchOperations(answer)).toEqual([{ op: 'replace', path: '/spec/containers/0/image', value: pinned(app) }]);
       });
 
+      it('checks the containers the pod spec holds, not ones hidden under a __proto__ member', async () => {
+        // A reader that followed prototypes would see only the signed image; the API server
+        // stores the unsigned one.
+        const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'web', image: `${app.gun}:unsigned` }] }));
+        const text = JSON.stringify(reviewFor('Pod', object)).replace('"spec":{', `"spec":{"__proto__":{"containers":[{"name":"app","image":"${app.gun}:v1"}]},`);
+        expect(text).toContain('"spec":{"__proto__":{"containers"');
+        const answer = await admit(text);
+        expect(answer.response.allowed).toBe(false);
+        expect(answer.response.status.message).toContain(`container "web" image ${app.gun}:unsigned: [TRUST_NO_SIGNED_TARGET]`);
+        expect(answer.response.status.message).not.toContain('container "app"');
+      });
+
+      it('rejects a review whose pod spec or uid exists only under __proto__ or constructor members', async () => {
+        const object = objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: `${app.gun}:v1` }] }));
+        const review = JSON.stringify(reviewFor('Pod', object, { uid: 'uid-hidden' }));
+        const { spec, ...rest } = object;
+        const hiddenSpec = JSON.stringify(reviewFor('Pod', { ...rest, PROTO: { spec: { containers: [] } }, CTOR: { spec: spec ?? null } }))
+          .replace('"PROTO"', '"__proto__"')
+          .replace('"CTOR"', '"constructor"');
+        expect(hiddenSpec).toContain('"__proto__":{"spec":{"containers":[]}},"constructor":{"spec":{');
+        const answer = await admit(hiddenSpec);
+        expect(answer.response.allowed).toBe(false);
+        expect(answer.response.status.code).toBe(400);
+        expect(answer.response.status.message).toContain('request.object.spec: must be an object holding the pod spec');
+
+        const hiddenUid = review.replace('"uid":"uid-hidden"', '"__proto__":{"uid":"uid-hidden"}');
+        const second = await admit(hiddenUid);
+        expect(second.response.allowed).toBe(false);
+        expect(second.response.uid).toBe('');
+        expect(second.response.status.message).toContain('request.uid: must be a non-empty string');
+      });
+
+      it('pins containers named constructor, __proto__ and toString like any other', async () => {
+        const names = ['constructor', 'PROTO', 'toString'];
+        const object = objectOfKind('Pod', podSpec({ containers: names.map((name) => ({ name, image: `${app.gun}:v1` })) }));
+        const text = JSON.stringify(reviewFor('Pod', object)).replaceAll('"PROTO"', '"__proto__"');
+        const answer = await admit(text);
+        expect(answer.response.allowed, answer.response.status.message).toBe(true);
+        expect(patchOperations(answer)).toEqual(names.map((_, index) => ({ op: 'replace', path: `/spec/containers/${index}/image`, value: pinned(app) })));
+      });
+
       it('verifies tags a delegate named like them, and the repository\'s other tags', async () => {
         const tags = ['v1', ...KEY_NAMED_TAGS];
         const object = objectOfKind('Pod', podSpec({ containers: tags.map((tag, index) => ({ name: `c${index}`, image: `${keyNamed.gun}:${tag}` })) }));
@@ -361,13 +402,13 @@ describe('trustgate serve', () => {
   describe('GET /metrics', () => {
     it('counts the requests, decisions by outcome and durations so far', async () => {
       const text = await metricsText();
-      // 22 reviews were posted above (to /admit and /validate); bodies that are no review
+      // 26 reviews were posted above (to /admit and /validate); bodies that are no review
       // are not counted.
       const requests = sample(text, 'trustgate_admission_requests_total');
-      expect(requests).toBe(22);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(15);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(6);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="invalid"}')).toBe(1);
+      expect(requests).toBe(26);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(16);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(7);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="invalid"}')).toBe(3);
       expect(sample(text, 'trustgate_admission_duration_seconds_count')).toBe(requests);
       expect(sample(text, 'trustgate_admission_duration_seconds_bucket{le="+Inf"}')).toBe(requests);
       expect(sample(text, 'trustgate_verifications_total{code="TRUST_NO_SIGNED_TARGET"}')).toBeGreaterThanOrEqual(1);
@@ -383,9 +424,9 @@ describe('trustgate serve', () => {
           .filter((line) => line.message === 'admission decision');
       // Log lines travel through a pipe and may trail the answers: wait for them, bounded.
       const deadline = Date.now() + 5_000;
-      while (decisionLines().length < 22 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (decisionLines().length < 26 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const decisions = decisionLines();
-      expect(decisions).toHaveLength(22);
+      expect(decisions).toHaveLength(26);
       expect(decisions.filter((line) => (line as { pass?: string }).pass === 'validate')).toHaveLength(3);
       expect(decisions[0]).toMatchObject({ outcome: 'allowed', namespace: 'default', kind: 'Pod' });
       expect(decisions[0]?.images).toHaveLength(2);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { MAX_JSON_DEPTH, adoptUntrustedValue, parseJsonSafely } from '../../shared/json.js';
+import { MAX_JSON_DEPTH, adoptUntrustedValue, ownMember, parseJsonBytesInPlace, parseJsonSafely } from '../../shared/json.js';
 import { errorCodeOf } from '../support/trustgate-errors.js';
 
 function nested(depth: number): string {
@@ -68,6 +68,51 @@ describe('parseJsonSafely', () => {
         const text = JSON.stringify(value);
         expect(parseJsonSafely(text)).toEqual(JSON.parse(text));
         expect(JSON.stringify(parseJsonSafely(text))).toBe(text);
+      }),
+    );
+  });
+});
+
+describe('parseJsonBytesInPlace with ownMember', () => {
+  const parse = (text: string, code?: ErrorCode): unknown => parseJsonBytesInPlace(new TextEncoder().encode(text), code);
+
+  it.each(['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'])('reads a member named %s as the data the document holds', (key) => {
+    const value = parse(`{"a":{${JSON.stringify(key)}:{"x":1}}}`) as Record<string, Record<string, unknown>>;
+    const inner = ownMember(value, 'a') as Record<string, unknown>;
+    expect(Object.keys(inner)).toEqual([key]);
+    expect(ownMember(inner, key)).toEqual({ x: 1 });
+    expect(({} as Record<string, unknown>)['x']).toBeUndefined();
+  });
+
+  it('reads a name the document lacks as undefined, never as what Object.prototype holds', () => {
+    const value = parse('{"labels":{"app":"x"}}') as Record<string, unknown>;
+    const labels = ownMember(value, 'labels') as Record<string, unknown>;
+    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) expect(ownMember(labels, key)).toBeUndefined();
+  });
+
+  it('keeps a __proto__ member as data: it sets no prototype and hides nothing behind one', () => {
+    const value = parse('{"__proto__":{"request":{"uid":"x"}}}') as Record<string, unknown>;
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(ownMember(value, 'request')).toBeUndefined();
+    expect(ownMember(value, '__proto__')).toEqual({ request: { uid: 'x' } });
+  });
+
+  it('rejects bytes that are not UTF-8 and text that is not JSON', () => {
+    expect(errorCodeOf(() => parseJsonBytesInPlace(new Uint8Array([0x7b, 0xff, 0x7d])))).toBe(ErrorCode.REQUEST_INVALID);
+    expect(errorCodeOf(() => parse('{"a":'))).toBe(ErrorCode.REQUEST_INVALID);
+  });
+
+  it('holds the same depth bound as parseJsonSafely, without overflowing the call stack', () => {
+    expect(() => parse(nested(MAX_JSON_DEPTH / 2 - 1))).not.toThrow();
+    expect(errorCodeOf(() => parse(nested(MAX_JSON_DEPTH), ErrorCode.TRUST_METADATA_INVALID))).toBe(ErrorCode.TRUST_METADATA_INVALID);
+    expect(errorCodeOf(() => parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`))).toBe(ErrorCode.REQUEST_INVALID);
+  });
+
+  it('parses any JSON value to what JSON.parse gives', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 20 }), (value) => {
+        const text = JSON.stringify(value);
+        expect(parse(text)).toEqual(JSON.parse(text));
       }),
     );
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DecodedReview } from '../../../shared/admission/admission-review.js';
 import { decodeAdmissionReview } from '../../../shared/admission/decode-admission-review.js';
 import { escapePointerToken, toJsonPointer } from '../../../shared/admission/json-patch.js';
+import { parseJsonBytesInPlace } from '../../../shared/json.js';
 import { KINDS, POD_SPEC_PATHS, loadCapture, objectOfKind, podSpec, reviewFor } from '../../support/admission-reviews.js';
 
 const IMAGE = 'registry.test:5000/team/app:v1';
@@ -134,6 +135,29 @@ describe('decodeAdmissionReview', () => {
     ])('says it is not a review for %s', (_label, body) => {
       expectKind(decodeAdmissionReview(body), 'not-a-review');
     });
+  });
+});
+
+describe('decodeAdmissionReview reading a review parsed in place', () => {
+  const decodeText = (text: string): DecodedReview => decodeAdmissionReview(parseJsonBytesInPlace(new TextEncoder().encode(text)));
+  const review = (spec: string): string => JSON.stringify(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: IMAGE }] })))).replace('"spec":{', spec);
+
+  it('reads only the containers the pod spec holds, not those under a __proto__ member', () => {
+    const decoded = expectKind(decodeText(review('"spec":{"__proto__":{"containers":[{"name":"hidden","image":"x/y:1"}]},')), 'check');
+    expect(decoded.containers.map((container) => [container.name, container.image])).toEqual([['app', IMAGE]]);
+  });
+
+  it('takes nothing a review lacks from Object.prototype', () => {
+    const text = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { __hidden: 1 } }).replace('"__hidden"', '"__proto__"');
+    const decoded = expectKind(decodeText(text), 'reject');
+    expect(decoded.reason).toContain('request.uid: must be a non-empty string');
+    expect(decoded.reason).toContain('request.kind: must be an object');
+  });
+
+  it('decodes containers named like properties of Object.prototype as data', () => {
+    const text = JSON.stringify(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: ['constructor', 'toString', 'PROTO'].map((name) => ({ name, image: IMAGE })) })))).replaceAll('"PROTO"', '"__proto__"');
+    const decoded = expectKind(decodeText(text), 'check');
+    expect(decoded.containers.map((container) => container.name)).toEqual(['constructor', 'toString', '__proto__']);
   });
 });
 
