@@ -16,10 +16,12 @@
 // trust cache (signature-cache.ts); a later verification within the freshness window checks
 // the recorded signatures again, under its own requirement, instead of reading the registry.
 // No verdict is kept, so a changed policy (another key, another identity, another threshold)
-// is honoured at once, and a store entry can at worst fail to verify.
+// is honoured at once, and a store entry can at worst fail to verify. Concurrent
+// verifications of one image with the same credentials share one registry read
+// (registry-read-flights.ts). Cache use is counted in trustgate_cache_requests_total.
 import { ErrorCode, TrustgateError, isTrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
-import type { Fetch, Logger } from '../../ports.js';
+import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
 import { credentialFingerprint, type RegistryCredentials } from '../../registry/credential-keyring.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT, staticTrustedRootSource, type TrustedRootJson, type TrustedRootSource } from '../sigstore/trusted-root-source.js';
@@ -38,7 +40,8 @@ import {
   type SignatureLayer,
 } from './registry-client.js';
 import type { CosignSignatureCache } from './signature-cache.js';
-import { emptyMaterial, NotRecordedError, offlineSource, recordingSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
+import { createRegistryReadFlights } from './registry-read-flights.js';
+import { NotRecordedError, offlineSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
 import { checkSignatureEnvelope } from './statement.js';
 
 // Whole-verification budget for the registry's answers.
@@ -68,6 +71,10 @@ export interface CosignCacheSettings {
   // Past the window, while the registry is unavailable, the recording still answers for
   // this long, marked stale.
   readonly maxStaleMs: number;
+  // Cache use counted as the Notary cache's is: trustgate_cache_requests_total by result
+  // (hit: answered from recorded material; miss: the registry read; stale: recorded
+  // material answered during an outage).
+  readonly metrics?: Metrics;
 }
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
@@ -120,6 +127,14 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   const cache = deps.cache?.store;
   const freshnessMs = deps.cache?.freshnessMs ?? 0;
   const maxStaleMs = deps.cache?.maxStaleMs ?? 0;
+  const metrics = deps.cache?.metrics ?? noopMetrics;
+  // Concurrent verifications of one image share one registry read; what it recorded is
+  // kept once, by its last reader.
+  const reads = createRegistryReadFlights({
+    deadlineMs: deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS,
+    ...(deps.monotonicNow === undefined ? {} : { monotonicNow: deps.monotonicNow }),
+    keep: (image, material, checkedAt, partition) => cache?.save(image, material.digest, material, checkedAt, partition) ?? Promise.resolve(),
+  });
 
   // Checks the signatures `source` offers for `digest` against the requirement: the answer,
   // or the denial listing every reason.
@@ -220,20 +235,22 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
       const age = recalled === undefined ? undefined : nowMs - recalled.checkedAt;
       if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
         const fresh = await checkRecorded(recalled.material, requirement, tlog, signal);
-        if (fresh !== undefined) return fresh;
+        if (fresh !== undefined) {
+          metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+          return fresh;
+        }
       }
-      const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
-      let material: SignatureMaterial | undefined;
+      if (cache !== undefined) metrics.increment('trustgate_cache_requests_total', { result: 'miss' });
+      const read = reads.join(image, registry, partition, nowMs, freshnessMs, signal);
       let resolved: string | undefined;
       try {
-        const digest = await registry.resolveDigest(image, deadline);
+        const digest = await read.digest();
         resolved = digest;
-        material = emptyMaterial(image, digest);
-        return await check(recordingSource(registry, image, material, deadline), digest, requirement, tlog, signal);
+        return await check(read.source(), digest, requirement, tlog, signal);
       } catch (error) {
         if (isTrustgateError(error) && error.code === ErrorCode.REGISTRY_UNAVAILABLE) {
-          // Nothing of an interrupted read is kept: it would replace a complete recording.
-          material = undefined;
+          // Nothing of an interrupted read is kept (registry-read-flights.ts): it would
+          // replace a complete recording.
           // Security: stale material answers only for the digest the registry last named. When
           // it has just resolved the tag to another digest, whatever made the signature reads
           // fail (an outage, a hostile repository's slow signatures) must not pin the tag to
@@ -242,6 +259,7 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
           if (recalled !== undefined && sameDigest && age !== undefined && age >= 0 && age < freshnessMs + maxStaleMs) {
             const stale = await checkRecorded(recalled.material, requirement, tlog, signal);
             if (stale !== undefined) {
+              metrics.increment('trustgate_cache_requests_total', { result: 'stale' });
               deps.logger.warn('registry unavailable, serving cached cosign signatures', { image: `${image.registry}/${image.repository}`, digest: stale.digest, stale: true, ageMs: age, error: error.message });
               return { ...stale, stale: true };
             }
@@ -249,7 +267,7 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         }
         throw error;
       } finally {
-        if (material !== undefined && cache !== undefined) await cache.save(image, material.digest, material, nowMs, partition);
+        await read.leave();
       }
     },
   };
