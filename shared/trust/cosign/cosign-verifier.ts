@@ -15,8 +15,12 @@
 // Caching: what the registry answered (signature-material.ts) is recorded and kept in the
 // trust cache (signature-cache.ts); a later verification within the freshness window checks
 // the recorded signatures again, under its own requirement, instead of reading the registry.
-// No verdict is kept, so a changed policy (another key, another identity, another threshold)
-// is honoured at once, and a store entry can at worst fail to verify. Concurrent
+// No verdict is stored, so a changed policy (another key, another identity, another threshold)
+// is honoured at once, and a store entry can at worst fail to verify. In process, an allowed
+// verdict on anonymously read material is kept by the material object and the requirement's
+// content (verdict-memo.ts) and given again, without I/O, by `known` while the material is
+// fresh and the trusted root it used is still in force: a warm admission needs no
+// asynchronous step. Concurrent
 // verifications of one image with the same credentials share one registry read
 // (registry-read-flights.ts). Cache use is counted in trustgate_cache_requests_total.
 import { ErrorCode, TrustgateError, isTrustgateError, toTrustgateError } from '../../errors.js';
@@ -43,6 +47,7 @@ import type { CosignSignatureCache } from './signature-cache.js';
 import { createRegistryReadFlights } from './registry-read-flights.js';
 import { NotRecordedError, offlineSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
 import { checkSignatureEnvelope } from './statement.js';
+import { createCosignVerdictMemo } from './verdict-memo.js';
 
 // Whole-verification budget for the registry's answers.
 export const DEFAULT_COSIGN_DEADLINE_MS = 20_000;
@@ -128,6 +133,7 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   const freshnessMs = deps.cache?.freshnessMs ?? 0;
   const maxStaleMs = deps.cache?.maxStaleMs ?? 0;
   const metrics = deps.cache?.metrics ?? noopMetrics;
+  const verdicts = createCosignVerdictMemo();
   // Concurrent verifications of one image share one registry read; what it recorded is
   // kept once, by its last reader.
   const reads = createRegistryReadFlights({
@@ -138,7 +144,8 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
 
   // Checks the signatures `source` offers for `digest` against the requirement: the answer,
   // or the denial listing every reason.
-  async function check(source: SignatureSource, digest: string, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined): Promise<VerifiedImage> {
+  // `used.root` is set to the source's trusted root when an authority needed it.
+  async function check(source: SignatureSource, digest: string, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined, used: { root?: TrustedRootJson } = {}): Promise<VerifiedImage> {
     const authorities = requirement.authorities;
     const reasons: TrustgateError[] = [];
     const layers = await source.listSignatures();
@@ -153,7 +160,8 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         `no cosign signatures for ${digest} (nothing at tag ${digest.replace(':', '-')}.sig and no Sigstore bundle among its referrers)`,
       );
     }
-    const root = await rootsFor(authorities, tlog, signal);
+    const { rootFor: root, shared } = await rootsFor(authorities, tlog, signal);
+    if (shared !== undefined) used.root = shared;
     const satisfied = new Map<string, string>();
     const sources: (() => Promise<Candidate>)[] = [
       ...layers.map((layer) => () => classicCandidate(source, layer)),
@@ -183,9 +191,9 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
 
   // The answer from recorded material alone, or undefined when the check needs a part the
   // recording never looked at.
-  async function checkRecorded(material: SignatureMaterial, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined): Promise<VerifiedImage | undefined> {
+  async function checkRecorded(material: SignatureMaterial, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined, used?: { root?: TrustedRootJson }): Promise<VerifiedImage | undefined> {
     try {
-      return await check(offlineSource(material), material.digest, requirement, tlog, signal);
+      return await check(offlineSource(material), material.digest, requirement, tlog, signal, used);
     } catch (error) {
       if (error instanceof NotRecordedError) return undefined;
       throw error;
@@ -209,8 +217,24 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
     return material === undefined ? undefined : { material: material.value, checkedAt: Math.min(digestCheckedAt, material.checkedAt) };
   }
 
+  // A verdict kept for the material the cache holds now for `image` (read anonymously, still
+  // fresh by the caller's clock) under exactly this requirement and trusted root; see
+  // verdict-memo.ts for why giving it again is equivalent to checking again.
+  function knownAnswer(image: ImageReference, requirement: CosignRequirement, now: Date): VerifiedImage | undefined {
+    if (cache === undefined || freshnessMs <= 0) return undefined;
+    const nowMs = now.getTime();
+    const held = cache.peek(image, nowMs - freshnessMs);
+    if (held === undefined) return undefined;
+    const age = nowMs - held.checkedAt;
+    if (age < 0 || age >= freshnessMs) return undefined;
+    const answer = verdicts.answer(held.value, requirement, trustedRoot.inForce?.());
+    if (answer !== undefined) metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+    return answer;
+  }
+
   return {
     kind: 'cosign',
+    known: knownAnswer,
     // `signal` is the caller's budget: it aborts the registry requests together with the
     // verifier's own deadline, whichever ends first.
     // With a cache: within the freshness window the recorded material answers (checked again
@@ -231,12 +255,18 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
       const nowMs = now.getTime();
       // Material read with the workload's credentials stays with those credentials.
       const partition = credentialFingerprint(credentials?.forRepository(image.registry, image.repository) ?? []);
+      if (partition === '') {
+        const known = knownAnswer(image, requirement, now);
+        if (known !== undefined) return known;
+      }
       const recalled = await recall(image, nowMs - freshnessMs, partition);
       const age = recalled === undefined ? undefined : nowMs - recalled.checkedAt;
       if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
-        const fresh = await checkRecorded(recalled.material, requirement, tlog, signal);
+        const used: { root?: TrustedRootJson } = {};
+        const fresh = await checkRecorded(recalled.material, requirement, tlog, signal, used);
         if (fresh !== undefined) {
           metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+          if (partition === '') verdicts.remember(recalled.material, requirement, used.root, fresh);
           return fresh;
         }
       }
@@ -289,13 +319,16 @@ async function rootsForImpl(
   authorities: readonly CosignAuthority[],
   tlog: TlogMode,
   signal: AbortSignal | undefined,
-): Promise<(authority: CosignAuthority) => { root: TrustedRootJson; name: string }> {
+): Promise<{ rootFor: (authority: CosignAuthority) => { root: TrustedRootJson; name: string }; shared: TrustedRootJson | undefined }> {
   const needed = authorities.some((authority) => !isKeyAuthority(authority) || tlog === 'required');
   const shared = needed ? await source.current(signal) : PUBLIC_GOOD_TRUSTED_ROOT;
-  return (authority) =>
-    !isKeyAuthority(authority) && authority.trustedRoot !== undefined
-      ? { root: authority.trustedRoot, name: `trusted root of ${authority.name}` }
-      : { root: shared, name: 'the Sigstore trusted root' };
+  return {
+    rootFor: (authority) =>
+      !isKeyAuthority(authority) && authority.trustedRoot !== undefined
+        ? { root: authority.trustedRoot, name: `trusted root of ${authority.name}` }
+        : { root: shared, name: 'the Sigstore trusted root' },
+    shared: needed ? shared : undefined,
+  };
 }
 
 // A classic layer: its payload (read once) and annotations.

@@ -40,6 +40,10 @@ export interface CosignSignatureCache {
   tagDigest(image: ImageReference, tag: string, freshSince: number, partition: string): Promise<Cached<string> | undefined>;
   // The material recorded for `digest`, likewise.
   material(image: ImageReference, digest: string, freshSince: number, partition: string): Promise<Cached<SignatureMaterial> | undefined>;
+  // What this process holds in memory for `image` (read anonymously), without waiting: the
+  // material of its digest (pinned, or the tag's memoised resolution) with the older of the
+  // two check times, when both were checked at or after `freshSince`; never the store's.
+  peek(image: ImageReference, freshSince: number): Cached<SignatureMaterial> | undefined;
   // Keeps what a verification read from the registry at `checkedAt`. Never rejects: a store
   // that cannot be written costs the next process a registry read, not this answer.
   save(image: ImageReference, digest: string, material: SignatureMaterial, checkedAt: number, partition: string): Promise<void>;
@@ -137,6 +141,20 @@ export function createCosignSignatureCache(kv: KvStore, options: CosignSignature
 
     material: (image, digest, freshSince, partition) =>
       load(materials, cosignSignaturesKey(image.registry, image.repository, digest), freshSince, partition, (bytes) => decodeMaterial(bytes, image, digest)),
+
+    peek(image, freshSince) {
+      let digest = image.digest;
+      let digestCheckedAt = Number.POSITIVE_INFINITY;
+      if (digest === undefined) {
+        const resolved = tags.get(cosignTagKey(image.registry, image.repository, image.tag ?? 'latest'));
+        if (resolved === undefined || resolved.checkedAt < freshSince) return undefined;
+        digest = resolved.value;
+        digestCheckedAt = resolved.checkedAt;
+      }
+      const material = materials.get(cosignSignaturesKey(image.registry, image.repository, digest));
+      if (material === undefined || material.checkedAt < freshSince) return undefined;
+      return { value: material.value, checkedAt: Math.min(digestCheckedAt, material.checkedAt) };
+    },
 
     async save(image, digest, material, checkedAt, partition) {
       const bytes = encodeMaterial(material);
