@@ -317,6 +317,42 @@ describe('trustgate serve with its sign-callback endpoint', () => {
       await serve.stop();
     }
   });
+
+  it('denies a warm, admitted image at once once a `.sig` push replaced its signatures with ones the policy\'s key did not make', async () => {
+    const repository = `serve-warm/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const policiesDir = await scratch('serve-warm-policies');
+    await writeFile(join(policiesDir, 'policies.yaml'), policyFile(releaseKey));
+    const ca = await createTestCa();
+    const serve = await startTrustgateServe({
+      policiesDir,
+      stateDir: await scratch('serve-warm'),
+      caFile: ca.caFile,
+      env: { TRUSTGATE_CALLBACK_TOKEN: 'callback-token', TRUSTGATE_FRESHNESS: '1h' },
+      extraArgs: ['--registry-host', host()],
+    });
+    try {
+      const reference = `${host()}/${repository}@${image.digest}`;
+      // Read, checked from the cache (and kept), then answered from memory.
+      for (let round = 0; round < 3; round += 1) expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
+      await pushCosignSignatures(registry, repository, image.digest, [signPayload(otherKey, cosignPayload(`${host()}/${repository}`, image.digest))]);
+      const event = await pushEvent(`serve-warm-${repository}`, repository, `${image.digest.replace(':', '-')}.sig`, image.digest);
+      const answer = await httpsRequest(`${serve.url}/functions/sign-callback`, serve.caPem, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: 'Bearer callback-token' },
+        body: JSON.stringify(event),
+      });
+      expect(answer.status, answer.text).toBe(200);
+      const before = requestsFor(repository);
+      const denied = await admitPodImage(serve, reference, 'default');
+      expect(denied.response.allowed).toBe(false);
+      expect(denied.response.status.message).toContain('COSIGN_SIGNATURE_INVALID');
+      expect(requestsFor(repository)).toBe(before);
+    } finally {
+      await serve.stop();
+    }
+  });
 });
 
 // The value of one series (name and labels as rendered) on serve's /metrics, 0 when absent.
