@@ -97,7 +97,9 @@ export function createRegistryReadFlights(options: RegistryReadFlightsOptions): 
       const key = flightKey(image, partition);
       let flight = flights.get(key);
       const age = flight === undefined ? undefined : nowMs - flight.startedAt;
-      if (flight === undefined || age === undefined || age < 0 || age >= joinWithinMs) {
+      // A read every earlier caller gave up on (cancelled), or one the registry interrupted, is
+      // not joined: the caller starts a read of its own.
+      if (flight === undefined || age === undefined || age < 0 || age >= joinWithinMs || flight.cancellation.signal.aborted || flight.interrupted) {
         flight = start(image, registry, nowMs);
         flights.set(key, flight);
       }

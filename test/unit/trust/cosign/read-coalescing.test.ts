@@ -9,6 +9,9 @@ import { parseImageReference } from '../../../../shared/image/reference.js';
 import { silentLogger, type Fetch, type HttpRequest, type HttpResponse } from '../../../../shared/ports.js';
 import { createCosignVerifier } from '../../../../shared/trust/cosign/cosign-verifier.js';
 import { createCosignSignatureCache } from '../../../../shared/trust/cosign/signature-cache.js';
+import type { Deadline } from '../../../../shared/trust/cosign/deadline.js';
+import type { RegistryClient } from '../../../../shared/trust/cosign/registry-client.js';
+import { createRegistryReadFlights } from '../../../../shared/trust/cosign/registry-read-flights.js';
 import type { CosignRequirement } from '../../../../shared/trust/verifier.js';
 import { fixture, MemoryRegistry, readSignatureFile } from './support/memory-registry.js';
 
@@ -82,5 +85,56 @@ describe('concurrent cosign verifications of one image', () => {
     registry.release();
     for (const answer of await Promise.all(answers)) expect(answer).toMatchObject({ signers: ['cosign:release'] });
     expect(registry.requests.filter((request) => request.url.includes('/blobs/'))).toHaveLength(2);
+  });
+});
+
+describe('createRegistryReadFlights', () => {
+  // A registry client whose digest resolution waits for `answer`, or for its read to be cancelled.
+  function pendingClient(): { client: RegistryClient; resolutions: () => number; answer(digest: string): void } {
+    let resolutions = 0;
+    const waiting: ((digest: string) => void)[] = [];
+    const client = {
+      resolveDigest: (_image: unknown, deadline: Deadline) => {
+        resolutions += 1;
+        return new Promise<string>((resolve, reject) => {
+          waiting.push(resolve);
+          deadline.signal?.addEventListener('abort', () => reject(new TrustgateError(ErrorCode.REGISTRY_UNAVAILABLE, 'cancelled')), { once: true });
+        });
+      },
+    } as unknown as RegistryClient;
+    return { client, resolutions: () => resolutions, answer: (digest) => waiting.forEach((resolve) => resolve(digest)) };
+  }
+  const DIGEST = `sha256:${'ab'.repeat(32)}`;
+  const flightsFor = () => createRegistryReadFlights({ deadlineMs: 10_000, keep: () => Promise.resolve() });
+
+  it('starts a new read for a caller arriving once every earlier caller gave up on the read', async () => {
+    const registry = pendingClient();
+    const flights = flightsFor();
+    const first = new AbortController();
+    const abandoned = flights.join(IMAGE, registry.client, '', NOW.getTime(), 30_000, first.signal);
+    const abandonedDigest = abandoned.digest().catch((thrown: unknown) => thrown);
+    first.abort();
+    const later = flights.join(IMAGE, registry.client, '', NOW.getTime(), 30_000, undefined);
+    expect(registry.resolutions()).toBe(2);
+    registry.answer(DIGEST);
+    expect(await later.digest()).toBe(DIGEST);
+    expect(await abandonedDigest).toMatchObject({ code: ErrorCode.REGISTRY_UNAVAILABLE });
+    await abandoned.leave();
+    await later.leave();
+    expect(flights.size).toBe(0);
+  });
+
+  it('holds a read only while some caller waits on it', async () => {
+    const registry = pendingClient();
+    const flights = flightsFor();
+    const reads = [0, 1, 2].map(() => flights.join(IMAGE, registry.client, '', NOW.getTime(), 30_000, undefined));
+    expect(registry.resolutions()).toBe(1);
+    expect(flights.size).toBe(1);
+    registry.answer(DIGEST);
+    for (const read of reads) expect(await read.digest()).toBe(DIGEST);
+    await reads[0]?.leave();
+    expect(flights.size).toBe(1);
+    await Promise.all(reads.map((read) => read.leave()));
+    expect(flights.size).toBe(0);
   });
 });
