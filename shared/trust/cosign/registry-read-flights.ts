@@ -107,9 +107,14 @@ export function createRegistryReadFlights(options: RegistryReadFlightsOptions): 
       joined.readers += 1;
       joined.cancellation.join(signal);
       let left = false;
+      // A caller cut off mid-read leaves parts unread: the recording is then not complete
+      // and is not kept (it would replace a complete one).
+      const cut = (): void => {
+        joined.interrupted = true;
+      };
       return {
-        digest: () => untilAborted(joined.digest, signal),
-        source: () => callerSource(joined.shared ?? notStarted(), signal),
+        digest: () => untilAborted(() => joined.digest, signal, cut),
+        source: () => callerSource(joined.shared ?? notStarted(), signal, cut),
         async leave() {
           if (left) return;
           left = true;
@@ -184,22 +189,30 @@ function sharedSource(inner: SignatureSource, onInterrupted: () => void): Signat
 }
 
 // The shared parts as one caller sees them: it stops waiting when its own signal aborts.
-function callerSource(shared: SignatureSource, signal: AbortSignal | undefined): SignatureSource {
+function callerSource(shared: SignatureSource, signal: AbortSignal | undefined, cut: () => void): SignatureSource {
   return {
-    listSignatures: () => untilAborted(shared.listSignatures(), signal),
-    fetchPayload: (layer) => untilAborted(shared.fetchPayload(layer), signal),
-    listBundleReferrers: () => untilAborted(shared.listBundleReferrers(), signal),
-    fetchBundle: (referrer) => untilAborted(shared.fetchBundle(referrer), signal),
+    listSignatures: () => untilAborted(() => shared.listSignatures(), signal, cut),
+    fetchPayload: (layer) => untilAborted(() => shared.fetchPayload(layer), signal, cut),
+    listBundleReferrers: () => untilAborted(() => shared.listBundleReferrers(), signal, cut),
+    fetchBundle: (referrer) => untilAborted(() => shared.fetchBundle(referrer), signal, cut),
   };
 }
 
-// `read`, or the caller's cancellation as soon as `signal` aborts.
-function untilAborted<T>(read: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return read;
-  if (signal.aborted) return Promise.reject(cancelledFor(signal));
+// `read()`, or the caller's cancellation as soon as `signal` aborts (then `cut` is told);
+// nothing is started for a caller that already gave up.
+function untilAborted<T>(read: () => Promise<T>, signal: AbortSignal | undefined, cut: () => void): Promise<T> {
+  if (signal === undefined) return read();
+  if (signal.aborted) {
+    cut();
+    return Promise.reject(cancelledFor(signal));
+  }
+  const reading = read();
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(cancelledFor(signal));
+    const onAbort = (): void => {
+      cut();
+      reject(cancelledFor(signal));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
-    read.finally(() => signal.removeEventListener('abort', onAbort)).then(resolve, reject);
+    reading.finally(() => signal.removeEventListener('abort', onAbort)).then(resolve, reject);
   });
 }
