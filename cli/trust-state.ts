@@ -99,9 +99,9 @@ export function openTrustState(flags: TrustStateFlags, env: Env, clock: Clock, l
     };
     const sigstoreRoot = openSigstoreRootSource(sigstoreConfig, { kv: store.kv, fetch, clock, logger, metrics: metrics ?? noopMetrics });
     const realmHosts = decodeRealmHosts(env['TRUSTGATE_TRUST_REALM_HOSTS'] ?? '');
-    const cosignCache = createCosignSignatureCache(store.kv, { retainMs: freshness.freshnessMs + freshness.maxStaleMs, logger });
+    const cosignCache = createCosignSignatureCache(store.kv, { retainMs: freshness.freshnessMs + freshness.maxStaleMs, logger, ...(metrics === undefined ? {} : { metrics }) });
     const cosignVerifier = (freshnessMs: number): ImageVerifier<CosignRequirement> =>
-      createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHosts, { store: cosignCache, freshnessMs, maxStaleMs: freshness.maxStaleMs });
+      createAnonymousCosignVerifier(fetch, logger, () => clock.now().getTime(), sigstoreRoot, realmHosts, { store: cosignCache, freshnessMs, maxStaleMs: freshness.maxStaleMs, ...(metrics === undefined ? {} : { metrics }) });
     return {
       notary: createNotaryVerifier({ ...common, freshnessMs: freshness.freshnessMs }),
       refreshingNotary: createNotaryVerifier({ ...common, freshnessMs: 0 }),

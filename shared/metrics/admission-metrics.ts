@@ -26,11 +26,12 @@ export const ADMISSION_METRICS: Readonly<Record<string, MetricDefinition>> = {
   },
 };
 
-// Recorded by the Notary verifier (trust server round trips, cache use, store failures).
+// Recorded by the Notary verifier (trust server round trips, cache use, store failures) and
+// the cosign verifier (its signature cache's use and store failures, under the same labels).
 export const TRUST_METRICS: Readonly<Record<string, MetricDefinition>> = {
   trustgate_trust_server_requests_total: { type: 'counter', help: 'Requests to trust servers by outcome (HTTP status or error).' },
-  trustgate_cache_requests_total: { type: 'counter', help: 'Verifications answered from the trusted-state cache (hit), after an update (miss) or stale during an outage.' },
-  trustgate_store_errors_total: { type: 'counter', help: 'Trusted-state store failures by operation (read, write).' },
+  trustgate_cache_requests_total: { type: 'counter', help: 'Verifications answered from the trust cache (Notary trusted state, cosign signatures: hit), after reading the trust server or registry (miss) or stale during an outage.' },
+  trustgate_store_errors_total: { type: 'counter', help: 'Trust cache store failures (Notary trusted state, cosign signatures) by operation (read, write).' },
 };
 
 // Recorded by serve when it re-reads its policies.

@@ -4,7 +4,8 @@
 // (dynalite) reads the registry once within the freshness window, again after it, answers
 // stale within max-stale while the registry is down and denies after it; sign-callback's
 // handling of a `.sig` push and of a v3 bundle referrer push refreshes the signed image's
-// cached signatures (in the store, and in `trustgate serve`'s own memory); the `trustgate verify` CLI honours a changed key at once and refuses a
+// cached signatures (in the store, and in `trustgate serve`'s own memory); `trustgate serve`
+// counts cache hits, misses, stale answers and store failures in /metrics; the `trustgate verify` CLI honours a changed key at once and refuses a
 // tampered store entry (an attack through its state directory).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -26,7 +27,8 @@ import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { createTestCa } from './support/test-ca.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
-import { admitPodImage, httpsRequest, startTrustgateServe } from './support/trustgate-serve.js';
+import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { getFreePort } from './support/free-port.js';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const SAMPLE_PUSH = new URL('../fixtures/registry/notify-manifest-push-schema2.json', import.meta.url);
@@ -311,6 +313,118 @@ describe('trustgate serve with its sign-callback endpoint', () => {
       const admitted = await admitPodImage(serve, reference, 'default');
       expect(admitted.response.allowed, admitted.response.status.message).toBe(true);
       expect(requestsFor(repository)).toBe(before);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('denies a warm, admitted image at once once a `.sig` push replaced its signatures with ones the policy\'s key did not make', async () => {
+    const repository = `serve-warm/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const policiesDir = await scratch('serve-warm-policies');
+    await writeFile(join(policiesDir, 'policies.yaml'), policyFile(releaseKey));
+    const ca = await createTestCa();
+    const serve = await startTrustgateServe({
+      policiesDir,
+      stateDir: await scratch('serve-warm'),
+      caFile: ca.caFile,
+      env: { TRUSTGATE_CALLBACK_TOKEN: 'callback-token', TRUSTGATE_FRESHNESS: '1h' },
+      extraArgs: ['--registry-host', host()],
+    });
+    try {
+      const reference = `${host()}/${repository}@${image.digest}`;
+      // Read, checked from the cache (and kept), then answered from memory.
+      for (let round = 0; round < 3; round += 1) expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
+      await pushCosignSignatures(registry, repository, image.digest, [signPayload(otherKey, cosignPayload(`${host()}/${repository}`, image.digest))]);
+      const event = await pushEvent(`serve-warm-${repository}`, repository, `${image.digest.replace(':', '-')}.sig`, image.digest);
+      const answer = await httpsRequest(`${serve.url}/functions/sign-callback`, serve.caPem, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: 'Bearer callback-token' },
+        body: JSON.stringify(event),
+      });
+      expect(answer.status, answer.text).toBe(200);
+      const before = requestsFor(repository);
+      const denied = await admitPodImage(serve, reference, 'default');
+      expect(denied.response.allowed).toBe(false);
+      expect(denied.response.status.message).toContain('COSIGN_SIGNATURE_INVALID');
+      expect(requestsFor(repository)).toBe(before);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+// The value of one series (name and labels as rendered) on serve's /metrics, 0 when absent.
+async function metricValue(serve: ServeProcess, series: string): Promise<number> {
+  const answer = await httpsRequest(`${serve.url}/metrics`, serve.caPem);
+  expect(answer.status).toBe(200);
+  const line = answer.text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+describe('trustgate serve counting its cosign cache in /metrics', () => {
+  // serve with cosign policies for the proxied registry, `env` added.
+  async function serveWith(env: Readonly<Record<string, string>>, extraArgs: readonly string[] = []): Promise<ServeProcess> {
+    const policiesDir = await scratch('metrics-policies');
+    await writeFile(join(policiesDir, 'policies.yaml'), policyFile(releaseKey));
+    const ca = await createTestCa();
+    return startTrustgateServe({ policiesDir, stateDir: await scratch('metrics'), caFile: ca.caFile, env, extraArgs });
+  }
+
+  it('counts a registry read as a miss and an answer from the cached signatures as a hit', async () => {
+    const repository = `metrics/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const serve = await serveWith({ TRUSTGATE_FRESHNESS: '1h' });
+    try {
+      const reference = `${host()}/${repository}:v1`;
+      expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(1);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="hit"}')).toBe(0);
+      const reads = requestsFor(repository);
+      expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
+      expect(requestsFor(repository)).toBe(reads);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="hit"}')).toBe(1);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(1);
+      expect(await metricValue(serve, 'trustgate_store_errors_total{operation="read"}')).toBe(0);
+      expect(await metricValue(serve, 'trustgate_store_errors_total{operation="write"}')).toBe(0);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('counts an answer from the cached signatures while the registry is down as stale', async () => {
+    const repository = `metrics-stale/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    // Freshness 0: every admission reads the registry, and the cache answers only in an outage.
+    const serve = await serveWith({ TRUSTGATE_FRESHNESS: '0s', TRUSTGATE_MAX_STALE: '1h' });
+    try {
+      const reference = `${host()}/${repository}:v1`;
+      expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
+      registryDown = true;
+      const stale = await admitPodImage(serve, reference, 'default');
+      expect(stale.response.allowed, stale.response.status.message).toBe(true);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="stale"}')).toBe(1);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(2);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('counts the reads and writes of a store that does not answer as store errors, and still admits from the registry', async () => {
+    const repository = `metrics-store/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const nowhere = `http://127.0.0.1:${await getFreePort()}`;
+    const serve = await serveWith({ ...dynamo.clientEnv, TRUSTGATE_STATE_KEY: randomBytes(32).toString('hex') }, ['--dynamodb-table', 'trustgate-state', '--dynamodb-endpoint', nowhere]);
+    try {
+      const answer = await admitPodImage(serve, `${host()}/${repository}:v1`, 'default');
+      expect(answer.response.allowed, answer.response.status.message).toBe(true);
+      expect(await metricValue(serve, 'trustgate_store_errors_total{operation="read"}')).toBeGreaterThan(0);
+      expect(await metricValue(serve, 'trustgate_store_errors_total{operation="write"}')).toBeGreaterThan(0);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(1);
     } finally {
       await serve.stop();
     }

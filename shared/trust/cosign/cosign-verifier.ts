@@ -15,11 +15,17 @@
 // Caching: what the registry answered (signature-material.ts) is recorded and kept in the
 // trust cache (signature-cache.ts); a later verification within the freshness window checks
 // the recorded signatures again, under its own requirement, instead of reading the registry.
-// No verdict is kept, so a changed policy (another key, another identity, another threshold)
-// is honoured at once, and a store entry can at worst fail to verify.
+// No verdict is stored, so a changed policy (another key, another identity, another threshold)
+// is honoured at once, and a store entry can at worst fail to verify. In process, an allowed
+// verdict on anonymously read material is kept by the material object and the requirement's
+// content (verdict-memo.ts) and given again, without I/O, by `known` while the material is
+// fresh and the trusted root it used is still in force: a warm admission needs no
+// asynchronous step. Concurrent
+// verifications of one image with the same credentials share one registry read
+// (registry-read-flights.ts). Cache use is counted in trustgate_cache_requests_total.
 import { ErrorCode, TrustgateError, isTrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
-import type { Fetch, Logger } from '../../ports.js';
+import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
 import { createTokenAuth, type TokenAuth } from '../../registry/token-auth.js';
 import { credentialFingerprint, type RegistryCredentials } from '../../registry/credential-keyring.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT, staticTrustedRootSource, type TrustedRootJson, type TrustedRootSource } from '../sigstore/trusted-root-source.js';
@@ -38,8 +44,10 @@ import {
   type SignatureLayer,
 } from './registry-client.js';
 import type { CosignSignatureCache } from './signature-cache.js';
-import { emptyMaterial, NotRecordedError, offlineSource, recordingSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
+import { createRegistryReadFlights } from './registry-read-flights.js';
+import { NotRecordedError, offlineSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
 import { checkSignatureEnvelope } from './statement.js';
+import { createCosignVerdictMemo } from './verdict-memo.js';
 
 // Whole-verification budget for the registry's answers.
 export const DEFAULT_COSIGN_DEADLINE_MS = 20_000;
@@ -68,6 +76,10 @@ export interface CosignCacheSettings {
   // Past the window, while the registry is unavailable, the recording still answers for
   // this long, marked stale.
   readonly maxStaleMs: number;
+  // Cache use counted as the Notary cache's is: trustgate_cache_requests_total by result
+  // (hit: answered from recorded material; miss: the registry read; stale: recorded
+  // material answered during an outage).
+  readonly metrics?: Metrics;
 }
 
 // The verifier a process uses: its own anonymous token client, so registries (named by the
@@ -120,10 +132,20 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   const cache = deps.cache?.store;
   const freshnessMs = deps.cache?.freshnessMs ?? 0;
   const maxStaleMs = deps.cache?.maxStaleMs ?? 0;
+  const metrics = deps.cache?.metrics ?? noopMetrics;
+  const verdicts = createCosignVerdictMemo();
+  // Concurrent verifications of one image share one registry read; what it recorded is
+  // kept once, by its last reader.
+  const reads = createRegistryReadFlights({
+    deadlineMs: deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS,
+    ...(deps.monotonicNow === undefined ? {} : { monotonicNow: deps.monotonicNow }),
+    keep: (image, material, checkedAt, partition) => cache?.save(image, material.digest, material, checkedAt, partition) ?? Promise.resolve(),
+  });
 
   // Checks the signatures `source` offers for `digest` against the requirement: the answer,
   // or the denial listing every reason.
-  async function check(source: SignatureSource, digest: string, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined): Promise<VerifiedImage> {
+  // `used.root` is set to the source's trusted root when an authority needed it.
+  async function check(source: SignatureSource, digest: string, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined, used: { root?: TrustedRootJson } = {}): Promise<VerifiedImage> {
     const authorities = requirement.authorities;
     const reasons: TrustgateError[] = [];
     const layers = await source.listSignatures();
@@ -138,7 +160,8 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         `no cosign signatures for ${digest} (nothing at tag ${digest.replace(':', '-')}.sig and no Sigstore bundle among its referrers)`,
       );
     }
-    const root = await rootsFor(authorities, tlog, signal);
+    const { rootFor: root, shared } = await rootsFor(authorities, tlog, signal);
+    if (shared !== undefined) used.root = shared;
     const satisfied = new Map<string, string>();
     const sources: (() => Promise<Candidate>)[] = [
       ...layers.map((layer) => () => classicCandidate(source, layer)),
@@ -168,9 +191,9 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
 
   // The answer from recorded material alone, or undefined when the check needs a part the
   // recording never looked at.
-  async function checkRecorded(material: SignatureMaterial, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined): Promise<VerifiedImage | undefined> {
+  async function checkRecorded(material: SignatureMaterial, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined, used?: { root?: TrustedRootJson }): Promise<VerifiedImage | undefined> {
     try {
-      return await check(offlineSource(material), material.digest, requirement, tlog, signal);
+      return await check(offlineSource(material), material.digest, requirement, tlog, signal, used);
     } catch (error) {
       if (error instanceof NotRecordedError) return undefined;
       throw error;
@@ -194,8 +217,24 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
     return material === undefined ? undefined : { material: material.value, checkedAt: Math.min(digestCheckedAt, material.checkedAt) };
   }
 
+  // A verdict kept for the material the cache holds now for `image` (read anonymously, still
+  // fresh by the caller's clock) under exactly this requirement and trusted root; see
+  // verdict-memo.ts for why giving it again is equivalent to checking again.
+  function knownAnswer(image: ImageReference, requirement: CosignRequirement, now: Date): VerifiedImage | undefined {
+    if (cache === undefined || freshnessMs <= 0) return undefined;
+    const nowMs = now.getTime();
+    const held = cache.peek(image, nowMs - freshnessMs);
+    if (held === undefined) return undefined;
+    const age = nowMs - held.checkedAt;
+    if (age < 0 || age >= freshnessMs) return undefined;
+    const answer = verdicts.answer(held.value, requirement, trustedRoot.inForce?.());
+    if (answer !== undefined) metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+    return answer;
+  }
+
   return {
     kind: 'cosign',
+    known: knownAnswer,
     // `signal` is the caller's budget: it aborts the registry requests together with the
     // verifier's own deadline, whichever ends first.
     // With a cache: within the freshness window the recorded material answers (checked again
@@ -216,24 +255,32 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
       const nowMs = now.getTime();
       // Material read with the workload's credentials stays with those credentials.
       const partition = credentialFingerprint(credentials?.forRepository(image.registry, image.repository) ?? []);
+      if (partition === '') {
+        const known = knownAnswer(image, requirement, now);
+        if (known !== undefined) return known;
+      }
       const recalled = await recall(image, nowMs - freshnessMs, partition);
       const age = recalled === undefined ? undefined : nowMs - recalled.checkedAt;
       if (recalled !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
-        const fresh = await checkRecorded(recalled.material, requirement, tlog, signal);
-        if (fresh !== undefined) return fresh;
+        const used: { root?: TrustedRootJson } = {};
+        const fresh = await checkRecorded(recalled.material, requirement, tlog, signal, used);
+        if (fresh !== undefined) {
+          metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
+          if (partition === '') verdicts.remember(recalled.material, requirement, used.root, fresh);
+          return fresh;
+        }
       }
-      const deadline = startDeadline(deps.deadlineMs ?? DEFAULT_COSIGN_DEADLINE_MS, deps.monotonicNow, signal);
-      let material: SignatureMaterial | undefined;
+      if (cache !== undefined) metrics.increment('trustgate_cache_requests_total', { result: 'miss' });
+      const read = reads.join(image, registry, partition, nowMs, freshnessMs, signal);
       let resolved: string | undefined;
       try {
-        const digest = await registry.resolveDigest(image, deadline);
+        const digest = await read.digest();
         resolved = digest;
-        material = emptyMaterial(image, digest);
-        return await check(recordingSource(registry, image, material, deadline), digest, requirement, tlog, signal);
+        return await check(read.source(), digest, requirement, tlog, signal);
       } catch (error) {
         if (isTrustgateError(error) && error.code === ErrorCode.REGISTRY_UNAVAILABLE) {
-          // Nothing of an interrupted read is kept: it would replace a complete recording.
-          material = undefined;
+          // Nothing of an interrupted read is kept (registry-read-flights.ts): it would
+          // replace a complete recording.
           // Security: stale material answers only for the digest the registry last named. When
           // it has just resolved the tag to another digest, whatever made the signature reads
           // fail (an outage, a hostile repository's slow signatures) must not pin the tag to
@@ -242,6 +289,7 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
           if (recalled !== undefined && sameDigest && age !== undefined && age >= 0 && age < freshnessMs + maxStaleMs) {
             const stale = await checkRecorded(recalled.material, requirement, tlog, signal);
             if (stale !== undefined) {
+              metrics.increment('trustgate_cache_requests_total', { result: 'stale' });
               deps.logger.warn('registry unavailable, serving cached cosign signatures', { image: `${image.registry}/${image.repository}`, digest: stale.digest, stale: true, ageMs: age, error: error.message });
               return { ...stale, stale: true };
             }
@@ -249,7 +297,7 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         }
         throw error;
       } finally {
-        if (material !== undefined && cache !== undefined) await cache.save(image, material.digest, material, nowMs, partition);
+        await read.leave();
       }
     },
   };
@@ -271,13 +319,16 @@ async function rootsForImpl(
   authorities: readonly CosignAuthority[],
   tlog: TlogMode,
   signal: AbortSignal | undefined,
-): Promise<(authority: CosignAuthority) => { root: TrustedRootJson; name: string }> {
+): Promise<{ rootFor: (authority: CosignAuthority) => { root: TrustedRootJson; name: string }; shared: TrustedRootJson | undefined }> {
   const needed = authorities.some((authority) => !isKeyAuthority(authority) || tlog === 'required');
   const shared = needed ? await source.current(signal) : PUBLIC_GOOD_TRUSTED_ROOT;
-  return (authority) =>
-    !isKeyAuthority(authority) && authority.trustedRoot !== undefined
-      ? { root: authority.trustedRoot, name: `trusted root of ${authority.name}` }
-      : { root: shared, name: 'the Sigstore trusted root' };
+  return {
+    rootFor: (authority) =>
+      !isKeyAuthority(authority) && authority.trustedRoot !== undefined
+        ? { root: authority.trustedRoot, name: `trusted root of ${authority.name}` }
+        : { root: shared, name: 'the Sigstore trusted root' },
+    shared: needed ? shared : undefined,
+  };
 }
 
 // A classic layer: its payload (read once) and annotations.

@@ -23,7 +23,7 @@
 import { isAuthenticationFailure } from '../../cache/authenticated-store.js';
 import { createBoundedMemo, type BoundedMemo } from '../../cache/bounded-memo.js';
 import type { ImageReference } from '../../image/reference.js';
-import { silentLogger, type KvStore, type Logger } from '../../ports.js';
+import { noopMetrics, silentLogger, type KvStore, type Logger, type Metrics } from '../../ports.js';
 import { decodeMaterial, encodeMaterial, type SignatureMaterial } from './signature-material.js';
 
 // A value and when the registry answered it (epoch milliseconds).
@@ -40,6 +40,10 @@ export interface CosignSignatureCache {
   tagDigest(image: ImageReference, tag: string, freshSince: number, partition: string): Promise<Cached<string> | undefined>;
   // The material recorded for `digest`, likewise.
   material(image: ImageReference, digest: string, freshSince: number, partition: string): Promise<Cached<SignatureMaterial> | undefined>;
+  // What this process holds in memory for `image` (read anonymously), without waiting: the
+  // material of its digest (pinned, or the tag's memoised resolution) with the older of the
+  // two check times, when both were checked at or after `freshSince`; never the store's.
+  peek(image: ImageReference, freshSince: number): Cached<SignatureMaterial> | undefined;
   // Keeps what a verification read from the registry at `checkedAt`. Never rejects: a store
   // that cannot be written costs the next process a registry read, not this answer.
   save(image: ImageReference, digest: string, material: SignatureMaterial, checkedAt: number, partition: string): Promise<void>;
@@ -49,6 +53,9 @@ export interface CosignSignatureCacheOptions {
   // How long an entry is kept after its check time: the freshness window plus max-stale.
   readonly retainMs: number;
   readonly logger?: Logger;
+  // Store failures are counted as the Notary cache's are: trustgate_store_errors_total by
+  // operation (read, write).
+  readonly metrics?: Metrics;
 }
 
 // DynamoDB items hold at most 400 KB; a record past this is kept in process only.
@@ -76,6 +83,7 @@ interface Kept<T> extends Cached<T> {
 
 export function createCosignSignatureCache(kv: KvStore, options: CosignSignatureCacheOptions): CosignSignatureCache {
   const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? noopMetrics;
   const tags = createBoundedMemo<string, Kept<string>>(MEMO_ENTRIES, { leastRecentlyUsed: true });
   const materials = createBoundedMemo<string, Kept<SignatureMaterial>>(MEMO_ENTRIES, { leastRecentlyUsed: true, weigh: (kept) => kept.bytes, maxWeight: MEMO_BYTES });
   let writeFailureLoggedAt: number | undefined;
@@ -102,7 +110,10 @@ export function createCosignSignatureCache(kv: KvStore, options: CosignSignature
       }
     } catch (error) {
       if (isAuthenticationFailure(error)) logger.warn('cached cosign entry refused, asking the registry', { key, reason: 'authentication failed' });
-      else logger.warn('trust store unavailable, asking the registry for cosign signatures', { key, error: (error as Error).message });
+      else {
+        metrics.increment('trustgate_store_errors_total', { operation: 'read' });
+        logger.warn('trust store unavailable, asking the registry for cosign signatures', { key, error: (error as Error).message });
+      }
     }
     if (stored === undefined || (kept !== undefined && kept.checkedAt >= stored.checkedAt)) return kept;
     keep(memo, key, stored);
@@ -113,6 +124,7 @@ export function createCosignSignatureCache(kv: KvStore, options: CosignSignature
     try {
       await kv.put(key, { value, version: checkedAt, expiresAt: checkedAt + options.retainMs }, { onlyIfNewer: true });
     } catch (error) {
+      metrics.increment('trustgate_store_errors_total', { operation: 'write' });
       if (writeFailureLoggedAt === undefined || checkedAt - writeFailureLoggedAt >= WRITE_FAILURE_LOG_INTERVAL_MS || checkedAt < writeFailureLoggedAt) {
         writeFailureLoggedAt = checkedAt;
         logger.warn('cosign signatures not saved', { key, error: (error as Error).message });
@@ -129,6 +141,20 @@ export function createCosignSignatureCache(kv: KvStore, options: CosignSignature
 
     material: (image, digest, freshSince, partition) =>
       load(materials, cosignSignaturesKey(image.registry, image.repository, digest), freshSince, partition, (bytes) => decodeMaterial(bytes, image, digest)),
+
+    peek(image, freshSince) {
+      let digest = image.digest;
+      let digestCheckedAt = Number.POSITIVE_INFINITY;
+      if (digest === undefined) {
+        const resolved = tags.get(cosignTagKey(image.registry, image.repository, image.tag ?? 'latest'));
+        if (resolved === undefined || resolved.checkedAt < freshSince) return undefined;
+        digest = resolved.value;
+        digestCheckedAt = resolved.checkedAt;
+      }
+      const material = materials.get(cosignSignaturesKey(image.registry, image.repository, digest));
+      if (material === undefined || material.checkedAt < freshSince) return undefined;
+      return { value: material.value, checkedAt: Math.min(digestCheckedAt, material.checkedAt) };
+    },
 
     async save(image, digest, material, checkedAt, partition) {
       const bytes = encodeMaterial(material);

@@ -51,7 +51,7 @@ export function emptyMaterial(image: ImageReference, digest: string): SignatureM
 
 // Errors that describe the material (kept): everything but the registry being unreachable
 // or slow, the caller giving up, and bugs, which say nothing about the image.
-function isRecordable(error: unknown): error is TrustgateError {
+export function isRecordable(error: unknown): error is TrustgateError {
   return isTrustgateError(error) && error.code !== ErrorCode.REGISTRY_UNAVAILABLE && error.code !== ErrorCode.INTERNAL;
 }
 

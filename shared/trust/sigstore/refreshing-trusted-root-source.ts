@@ -101,6 +101,7 @@ function fingerprintOf(root: TrustedRootJson): string {
 export function createShippedSigstoreRootSource(root: TrustedRootJson): SigstoreRootSource {
   return {
     current: () => Promise.resolve(root),
+    inForce: () => root,
     status: () => Promise.resolve({ origin: 'shipped', fingerprint: fingerprintOf(root) }),
     refresh: () => Promise.reject(new TrustgateError(ErrorCode.CONFIG_INVALID, 'no Sigstore TUF mirror is configured: set TRUSTGATE_SIGSTORE_TUF_URL or --sigstore-tuf-url')),
     close: () => undefined,
@@ -150,8 +151,11 @@ export function createRefreshingTrustedRootSource(options: RefreshingTrustedRoot
       logger.warn('Sigstore trusted root state could not be read from the store, serving the root in force', { code: failure.code, mirror: mirror.metadataUrl, message: failure.message });
     }
   };
+  let loaded = false;
   const loadOnce = (): Promise<void> => {
-    loading ??= readStore();
+    loading ??= readStore().finally(() => {
+      loaded = true;
+    });
     return loading;
   };
 
@@ -250,6 +254,13 @@ export function createRefreshingTrustedRootSource(options: RefreshingTrustedRoot
         if (starting) startInBackground();
         else await refreshIfDue();
       }
+      return inForce.root;
+    },
+    // Unknown until the store was read, and whenever `current` would first look for a newer
+    // root (a refresh is due).
+    inForce() {
+      if (!loaded) return undefined;
+      if (intervalMs > 0 && running === undefined && !closed.signal.aborted && now() >= nextRefreshAt) return undefined;
       return inForce.root;
     },
     async status() {

@@ -12,6 +12,10 @@ export interface TrustedRootSource {
   // The newest trusted root this source vouches for. Never rejects for a failed refresh:
   // a source keeps serving its last good root and reports the failure itself.
   current(signal?: AbortSignal): Promise<TrustedRootJson>;
+  // The root `current` would answer now when it needs no waiting (no store read or refresh
+  // due), without starting anything; absent or undefined when unknown. Lets a kept cosign
+  // verdict be given only while the root it was checked under is still the one in force.
+  inForce?(): TrustedRootJson | undefined;
 }
 
 // Sigstore's public-good trusted root as shipped with the product, so verification works
@@ -20,5 +24,5 @@ export const PUBLIC_GOOD_TRUSTED_ROOT: TrustedRootJson = publicGoodTrustedRoot;
 
 // A source that always answers the same root (the shipped one, or one from a Secret).
 export function staticTrustedRootSource(root: TrustedRootJson): TrustedRootSource {
-  return { current: () => Promise.resolve(root) };
+  return { current: () => Promise.resolve(root), inForce: () => root };
 }

@@ -193,6 +193,19 @@ describe('the refreshing Sigstore trusted root source', () => {
       expect(await source.current()).toEqual(rotated);
     });
 
+    it('names the root in force without waiting only once the store was read and while no refresh is due', async () => {
+      const first = rootVariant('in-force');
+      repo.publishTarget(bytesOf(first));
+      const source = openSource({ intervalMs: 24 * HOUR_MS });
+      expect(source.inForce?.()).toBeUndefined();
+      await source.current();
+      await source.refresh();
+      expect(source.inForce?.()).toEqual(first);
+      expect(source.inForce?.()).toBe(await source.current());
+      nowMs += 25 * HOUR_MS;
+      expect(source.inForce?.()).toBeUndefined();
+    });
+
     it('refreshes in the background on use once the interval has passed, not before', async () => {
       const first = rootVariant('background-1');
       repo.publishTarget(bytesOf(first));
