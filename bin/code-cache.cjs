@@ -33,8 +33,8 @@ const MAGIC = Buffer.from('trustgate-code-cache-1\n');
 const DIGEST_BYTES = 32;
 
 // Loads every .cjs file under `buildDir` through the cache from now on in this process.
-// Does nothing where the cache cannot be used safely (no user ids to check ownership with,
-// Node's source maps on: they are registered by Node's own loader only, or turned off).
+// Does nothing when turned off, where there are no user ids to check ownership with, and
+// with Node's source maps on (only Node's own loader registers a file's source map).
 function useCodeCache(buildDir, env) {
   if (env.TRUSTGATE_CODE_CACHE === 'off' || typeof process.getuid !== 'function' || process.sourceMapsEnabled) return;
   const folder = cacheFolder(env);
