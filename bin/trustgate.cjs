@@ -6,7 +6,7 @@
 // loads no ES module at all; every other command imports dist/cli.mjs.
 'use strict';
 const { existsSync } = require('node:fs');
-const { join } = require('node:path');
+const { dirname, join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 
 const bundle = join(__dirname, '../dist/cli.mjs');
@@ -15,5 +15,8 @@ if (!existsSync(bundle) || !existsSync(verifyBundle)) {
   process.stderr.write('trustgate: dist/ is incomplete; run `npm run build` first\n');
   process.exit(2);
 }
-if (process.argv[2] === 'verify') require(verifyBundle);
-else void import(pathToFileURL(bundle).href);
+if (process.argv[2] === 'verify') {
+  // Kept compiled between runs (bin/code-cache.cjs): a cold verify compiles little of its own.
+  require('./code-cache.cjs').useCodeCache(dirname(verifyBundle), process.env);
+  require(verifyBundle);
+} else void import(pathToFileURL(bundle).href);

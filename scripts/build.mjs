@@ -14,7 +14,7 @@
 // nothing matches on function or class names (errors carry literal names and codes).
 import { build, transform } from 'esbuild';
 import { readdirSync, statSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname, join, relative } from 'node:path';
 
@@ -49,15 +49,48 @@ for (const dir of [CLI_CHUNKS, CLI_VERIFY]) rmSync(join(root, dir), { recursive:
 // Node's built-in modules are taken through the bundle's require (requireShim) rather than
 // imported: for each built-in an ES module imports, Node builds an ES module facade that
 // copies every export, which for the ten or so a command uses was a visible part of a
-// cold verify's profile. Each import of one becomes a tiny CommonJS module that requires it.
+// cold verify's profile. Each import of one becomes a small ES module in the bundle, shared
+// by every module that imports it, that requires the built-in and exports its plain values
+// by name (read once, when it is first imported). Had it been a CommonJS module, esbuild
+// would wrap it for each importer in an object with a getter per export (copying some 60
+// properties of `crypto` for each of its importers: about a tenth of what a cold verify
+// allocated). An export that is a getter on the built-in (`fs.promises`, `tls.rootCertificates`,
+// `crypto.webcrypto`) is computed on first use, so it is not read up front: those are
+// re-exported from a CommonJS module that has only them, as getters.
+const builtinExports = new Map();
+// The names `specifier` exports: its plain values, and its getters.
+function exportsOf(specifier) {
+  if (!builtinExports.has(specifier)) {
+    const module = createRequire(import.meta.url)(specifier);
+    const names = Object.getOwnPropertyNames(module).filter((name) => name !== 'default' && /^[A-Za-z_$][\w$]*$/.test(name));
+    const isGetter = (name) => Object.getOwnPropertyDescriptor(module, name).get !== undefined;
+    builtinExports.set(specifier, { values: names.filter((name) => !isGetter(name)), getters: names.filter(isGetter) });
+  }
+  return builtinExports.get(specifier);
+}
 const builtinsByRequire = {
   name: 'builtins by require',
   setup(builder) {
+    const ours = new Set(['builtin', 'builtin-values', 'builtin-getters']);
     builder.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
       if (!isBuiltin(args.path)) return undefined;
-      return args.namespace === 'builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin' };
+      if (ours.has(args.namespace)) return { path: args.path, external: true };
+      // A CommonJS file (better-sqlite3's) requires the built-in itself.
+      return { path: args.path, namespace: args.kind === 'require-call' ? 'builtin' : 'builtin-values' };
     });
+    builder.onResolve({ filter: /^builtin-getters:/ }, (args) => ({ path: args.path.slice('builtin-getters:'.length), namespace: 'builtin-getters' }));
     builder.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    builder.onLoad({ filter: /.*/, namespace: 'builtin-values' }, (args) => {
+      const { values, getters } = exportsOf(args.path);
+      const lines = [`const m = require(${JSON.stringify(args.path)});`, 'export default m;'];
+      if (values.length > 0) lines.push(`export const { ${values.join(', ')} } = m;`);
+      if (getters.length > 0) lines.push(`export { ${getters.join(', ')} } from ${JSON.stringify(`builtin-getters:${args.path}`)};`);
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+    builder.onLoad({ filter: /.*/, namespace: 'builtin-getters' }, (args) => {
+      const getters = JSON.stringify(exportsOf(args.path).getters);
+      return { contents: `const m = require(${JSON.stringify(args.path)});\nfor (const name of ${getters}) Object.defineProperty(exports, name, { enumerable: true, get: () => m[name] });`, loader: 'js' };
+    });
   },
 };
 // Every command module cli/main.ts imports, but verify's, becomes a module that throws.

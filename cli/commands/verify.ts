@@ -8,7 +8,9 @@
 // the trusted root in FILE (a private Sigstore deployment's) instead of the one in force.
 // `trustgate verify IMAGE --policies PATH [--namespace NS] [--json]`: the policy that applies
 // to the image in the namespace (and every enforced ClusterImagePolicy) decides the requirement.
-import { readFile } from 'node:fs/promises';
+// fs.promises rather than node:fs/promises: its modules load on first use (a key file read),
+// not when every verify starts.
+import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isTrustgateError } from '../../shared/errors.js';
@@ -142,7 +144,7 @@ async function readSigner(spec: string): Promise<{ name: string; publicKey: stri
   if (at <= 0 || at === spec.length - 1) throw new UsageError(`--signer expects NAME=PEMFILE, got ${JSON.stringify(spec)}`);
   const file = spec.slice(at + 1);
   try {
-    return { name: spec.slice(0, at), publicKey: await readFile(file, 'utf8') };
+    return { name: spec.slice(0, at), publicKey: await fsp.readFile(file, 'utf8') };
   } catch (error) {
     throw new UsageError(`cannot read signer key file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
@@ -187,7 +189,7 @@ function withKeylessRoot(request: VerifyImageRequest, root: TrustedRootJson): Ve
 // One --cosign-key file, named in answers by its file name ('cosign.pub').
 async function readCosignKey(file: string): Promise<{ name: string; publicKey: string }> {
   try {
-    return { name: basename(file).replace(/[^A-Za-z0-9._/-]/g, '_') || 'key', publicKey: await readFile(file, 'utf8') };
+    return { name: basename(file).replace(/[^A-Za-z0-9._/-]/g, '_') || 'key', publicKey: await fsp.readFile(file, 'utf8') };
   } catch (error) {
     throw new UsageError(`cannot read cosign key file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }

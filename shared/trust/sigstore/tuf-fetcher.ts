@@ -6,7 +6,9 @@
 // states), but a hostile mirror could still make one refresh walk up to 256 root versions and
 // every delegation. Here every request counts against a number of fetches and a number of
 // bytes for the whole refresh, and none starts once the refresh's signal has fired.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// fs.promises rather than node:fs/promises: its modules load on first use, not when `trustgate
+// verify` starts (only a refresh of Sigstore's root writes files).
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Fetcher } from 'tuf-js';
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
@@ -90,13 +92,13 @@ export function createBudgetedTufFetcher(options: {
         }
         throw error;
       }
-      const dir = await mkdtemp(join(options.scratchDir, 'download-'));
+      const dir = await fsp.mkdtemp(join(options.scratchDir, 'download-'));
       try {
         const file = join(dir, 'target');
-        await writeFile(file, bytes, { mode: 0o600 });
+        await fsp.writeFile(file, bytes, { mode: 0o600 });
         return await handler(file);
       } finally {
-        await rm(dir, { recursive: true, force: true });
+        await fsp.rm(dir, { recursive: true, force: true });
       }
     },
     failure: () => failure,

@@ -23,7 +23,9 @@
 // tuf-js release moves the field, the update is refused (INTERNAL) rather than silently
 // judged by another clock.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// fs.promises rather than node:fs/promises: its modules load on first use, not when `trustgate
+// verify` starts (only a refresh of Sigstore's root uses files).
+import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
@@ -87,7 +89,7 @@ export async function runTufUpdate(request: TufUpdateRequest): Promise<TufUpdate
 
 async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateResult> {
   const [{ Updater }, tufErrors] = await Promise.all([import('tuf-js').then(commonJsExports), import('tuf-js/dist/error.js').then(commonJsExports)]);
-  const dir = await mkdtemp(join(tmpdir(), 'trustgate-tuf-'));
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'trustgate-tuf-'));
   const fetcher = createBudgetedTufFetcher({
     fetch: request.fetch,
     limits: request.limits,
@@ -99,10 +101,10 @@ async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateR
   try {
     const metadataDir = join(dir, 'metadata');
     const targetDir = join(dir, 'targets');
-    await Promise.all([mkdir(metadataDir, { mode: 0o700 }), mkdir(targetDir, { mode: 0o700 })]);
+    await Promise.all([fsp.mkdir(metadataDir, { mode: 0o700 }), fsp.mkdir(targetDir, { mode: 0o700 })]);
     for (const role of TUF_ROLES) {
       const bytes = request.files[role];
-      if (bytes !== undefined) await writeFile(join(metadataDir, `${role}.json`), bytes, { mode: 0o600 });
+      if (bytes !== undefined) await fsp.writeFile(join(metadataDir, `${role}.json`), bytes, { mode: 0o600 });
     }
     const max = request.limits.maxFileBytes;
     const updater = new Updater({
@@ -125,7 +127,7 @@ async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateR
       target = { kind: 'unchanged' };
     } else {
       const path = await updater.downloadTarget(info, join(targetDir, 'target.json'));
-      const bytes = await readFile(path);
+      const bytes = await fsp.readFile(path);
       // tuf-js verified length and every signed hash; the SHA-256 we record is our own.
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (bytes.length !== info.length || (signedSha256 !== undefined && signedSha256 !== sha256)) {
@@ -136,7 +138,7 @@ async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateR
     const files = {} as Record<TufRole, Uint8Array>;
     const versions = {} as Record<TufRole, number>;
     for (const role of TUF_ROLES) {
-      const bytes = await readFile(join(metadataDir, `${role}.json`));
+      const bytes = await fsp.readFile(join(metadataDir, `${role}.json`));
       files[role] = bytes;
       versions[role] = versionOf(bytes, role);
     }
@@ -144,7 +146,7 @@ async function updateInPrivateDir(request: TufUpdateRequest): Promise<TufUpdateR
   } catch (error) {
     throw toRefreshError(error, fetcher.failure(), tufErrors);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await fsp.rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,144 @@
+// A V8 code cache for the files of one CommonJS build (`trustgate verify`'s, dist/cli-verify/):
+// what V8 compiled while a command ran (the top level of each file and every function it
+// called, lazily compiled ones included) is kept on disk, and the next process hands it back
+// to V8 instead of parsing and compiling the same code again. Node 20 has no such cache for
+// user code (module.enableCompileCache came with Node 22); this is the same idea, scoped to
+// one build.
+//
+// Where: $XDG_CACHE_HOME/trustgate/code-cache (an absolute XDG_CACHE_HOME), else
+// ~/.cache/trustgate/code-cache; TRUSTGATE_CODE_CACHE=off turns it off. One file per source
+// file, named by the SHA-256 of the source, Node's version and the architecture, so a new
+// build or another Node never meets an old entry.
+//
+// Who can change what runs: whoever can write an entry decides the code this process runs,
+// exactly as whoever can write the user's own files (~/.bashrc, the installed package) does;
+// so the cache is trusted like them and no further. The folder is created 0700 and used only
+// when it is a directory owned by this user that neither group nor others may write; each
+// entry is a regular file owned by this user, not group- or world-writable, written 0600 to
+// a temporary name and renamed into place (a reader never sees half a file). An entry holds
+// the SHA-256 of its data, checked before V8 sees the data: a damaged or truncated entry (V8
+// itself checks only its version, flags and the source's length) is ignored, the source
+// compiled as usual, and the entry written anew. An entry V8 rejects is ignored the same way.
+// Anything that goes wrong with the cache (no home, a read-only disk, a foreign folder) only
+// means compiling as without it.
+'use strict';
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+const Module = require('node:module');
+const { homedir } = require('node:os');
+const { dirname, isAbsolute, join, sep } = require('node:path');
+const vm = require('node:vm');
+
+const MAGIC = Buffer.from('trustgate-code-cache-1\n');
+const DIGEST_BYTES = 32;
+
+// Loads every .cjs file under `buildDir` through the cache from now on in this process.
+// Does nothing when turned off, where there are no user ids to check ownership with, and
+// with Node's source maps on (only Node's own loader registers a file's source map).
+function useCodeCache(buildDir, env) {
+  if (env.TRUSTGATE_CODE_CACHE === 'off' || typeof process.getuid !== 'function' || process.sourceMapsEnabled) return;
+  const folder = cacheFolder(env);
+  if (folder === undefined) return;
+  const prefix = buildDir.endsWith(sep) ? buildDir : buildDir + sep;
+  const loadJs = Module._extensions['.js'];
+  // Scripts compiled without an accepted entry: their entries are written when the process ends.
+  const pending = [];
+  Module._extensions['.cjs'] = function loadCjs(module, filename) {
+    if (!filename.startsWith(prefix)) return loadJs(module, filename);
+    const source = fs.readFileSync(filename, 'utf8');
+    const entry = entryPath(folder, source);
+    const cachedData = readEntry(entry);
+    const script = compile(source, filename, cachedData);
+    if (cachedData === undefined || script.cachedDataRejected === true) pending.push({ script, entry });
+    const wrapper = script.runInThisContext({ displayErrors: true });
+    wrapper.call(module.exports, module.exports, Module.createRequire(filename), module, filename, dirname(filename));
+  };
+  // Written at the end, so that the entries hold what the whole command compiled, and only
+  // after an allowed verdict (exit 0): such a run went through the whole verification, while
+  // an entry written after a usage error would hold little more than the top level, and an
+  // accepted entry is never written again.
+  process.once('exit', (code) => {
+    if (code !== 0) return;
+    for (const { script, entry } of pending) writeEntry(folder, entry, script.createCachedData());
+  });
+}
+
+// The entry of a source file in the cache folder.
+function entryPath(folder, source) {
+  return join(folder, `${createHash('sha256').update(`${process.version}\0${process.arch}\0`).update(source).digest('hex')}.bin`);
+}
+
+// A CommonJS file's source as Node wraps it, compiled with `cachedData` when given. The
+// wrapper is on a line of its own (lineOffset -1): positions in stack traces are the file's.
+function compile(source, filename, cachedData) {
+  return new vm.Script(`(function (exports, require, module, __filename, __dirname) {\n${source}\n})`, {
+    filename,
+    lineOffset: -1,
+    ...(cachedData === undefined ? {} : { cachedData }),
+  });
+}
+
+// An entry's bytes: the format's magic line, the SHA-256 of the V8 data, the data.
+function entryBytes(data) {
+  return Buffer.concat([MAGIC, createHash('sha256').update(data).digest(), data]);
+}
+
+// The cache folder, created 0700 when missing; undefined when it is not safe to use.
+function cacheFolder(env) {
+  try {
+    const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+    const folder = join(base, 'trustgate', 'code-cache');
+    fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+    return ownedAndPrivate(fs.lstatSync(folder), true) ? folder : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// A directory or a regular file (as asked) owned by this user that neither group nor others
+// can write to.
+function ownedAndPrivate(stats, directory) {
+  return (directory ? stats.isDirectory() : stats.isFile()) && stats.uid === process.getuid() && (stats.mode & 0o022) === 0;
+}
+
+// The V8 data of an entry, or undefined when there is none usable.
+function readEntry(entry) {
+  let fd;
+  try {
+    fd = fs.openSync(entry, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    if (!ownedAndPrivate(fs.fstatSync(fd), false)) return undefined;
+    const bytes = fs.readFileSync(fd);
+    const header = MAGIC.length + DIGEST_BYTES;
+    if (bytes.length <= header || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const data = bytes.subarray(header);
+    const digest = createHash('sha256').update(data).digest();
+    return digest.equals(bytes.subarray(MAGIC.length, header)) ? data : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+// Writes an entry atomically: a new 0600 file under a random name, renamed over the old one.
+function writeEntry(folder, entry, data) {
+  const temp = join(folder, `.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
+  try {
+    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    try {
+      fs.writeSync(fd, entryBytes(data));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, entry);
+  } catch {
+    try {
+      fs.unlinkSync(temp);
+    } catch {
+      // Never created, or already gone.
+    }
+  }
+}
+
+// entryPath, compile and entryBytes are exported for the tests, which plant entries.
+module.exports = { useCodeCache, entryPath, compile, entryBytes };

@@ -1,0 +1,216 @@
+// `trustgate verify` keeps what V8 compiled of its own build in a per-user cache folder
+// (bin/code-cache.cjs) and hands it back to V8 on the next run. Whoever can write an entry
+// decides the code that runs, so the cache must be as private as the user's own files: these
+// runs show that an entry is used only from a folder and file only the user can write, that a
+// damaged or foreign entry is ignored (the verdict is the same), and what an entry does when
+// it is used (an entry planted in a private folder changes the code that runs).
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+import { uniqueGun } from './support/scenarios.js';
+import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
+import { runTrustgate, runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
+
+interface CodeCacheModule {
+  entryPath(folder: string, source: string): string;
+  entryBytes(data: Buffer): Buffer;
+}
+
+const codeCache = createRequire(import.meta.url)('../../bin/code-cache.cjs') as CodeCacheModule;
+const VERIFY_ENTRY = join(PROJECT_ROOT, 'dist/cli-verify/index.cjs');
+const MAGIC_AND_DIGEST = 'trustgate-code-cache-1\n'.length + 32;
+
+let env: TrustEnvironment;
+let gun: string;
+let digestHex: string;
+
+beforeAll(async () => {
+  ensureBuilt([VERIFY_ENTRY]);
+  env = await startTrustEnvironment();
+  gun = uniqueGun('code-cache');
+  digestHex = (await env.scenarios.signedInTargets(gun, 'v1')).digestHex;
+});
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+// A cache home (XDG_CACHE_HOME) of its own, and the folder the cache lives in under it.
+async function cacheHome(): Promise<{ readonly home: string; readonly folder: string }> {
+  const home = await env.makeDir('cache-home');
+  return { home, folder: join(home, 'trustgate', 'code-cache') };
+}
+
+// `trustgate verify` of the signed tag with a fresh state directory and the given cache home.
+async function verifyWith(home: string): Promise<TrustgateRun> {
+  return runTrustgateVerify({ image: `${gun}:v1`, trustServer: env.server.url, caFile: env.caFile, stateDir: await env.makeDir('state'), env: { XDG_CACHE_HOME: home } });
+}
+
+function expectAllowed(run: TrustgateRun): void {
+  expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: `sha256:${digestHex}`, codes: [] });
+  expect(run.exitCode).toBe(0);
+}
+
+const entries = (folder: string): string[] => readdirSync(folder).filter((name) => name.endsWith('.bin')).sort();
+const mode = (path: string): number => statSync(path).mode & 0o777;
+
+// True when every entry holds the SHA-256 of its data (as the cache writes them).
+function entriesIntact(folder: string): boolean {
+  return entries(folder).every((name) => {
+    const bytes = readFileSync(join(folder, name));
+    return bytes.length > MAGIC_AND_DIGEST && codeCache.entryBytes(bytes.subarray(MAGIC_AND_DIGEST)).equals(bytes);
+  });
+}
+
+// Plants, under the name of the verify build's entry file, V8 data compiled from that file
+// with its usage line spelled differently (same length, so V8's own check of the source
+// passes): a process that uses the entry prints the other spelling.
+function plantAlteredUsage(folder: string): void {
+  const source = readFileSync(VERIFY_ENTRY, 'utf8');
+  const altered = source.replace('usage: trustgate <command>', 'USAGE: TRUSTGATE <command>');
+  expect(altered).not.toBe(source);
+  const sourceFile = join(folder, 'altered-source.txt');
+  writeFileSync(sourceFile, altered);
+  // Compiled by a Node started like the CLI (no V8 flags), whose code cache V8 would accept.
+  const made = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const cache = require(${JSON.stringify(join(PROJECT_ROOT, 'bin/code-cache.cjs'))});
+const fs = require('node:fs');
+const script = cache.compile(fs.readFileSync(process.argv[1], 'utf8'), process.argv[2]);
+fs.writeFileSync(process.argv[3], cache.entryBytes(script.createCachedData()), { mode: 0o600 });`,
+      sourceFile,
+      VERIFY_ENTRY,
+      codeCache.entryPath(folder, source),
+    ],
+    { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8' },
+  );
+  expect(made.status, made.stderr).toBe(0);
+}
+
+// `trustgate verify` without an image: a usage error, printed by the build's entry file.
+async function usageRun(home: string): Promise<string> {
+  const run = await runTrustgate(['verify'], { stateDir: await env.makeDir('state'), extra: { XDG_CACHE_HOME: home } });
+  expect(run.exitCode).toBe(2);
+  return run.stderr;
+}
+
+describe('trustgate verify with its code cache', () => {
+  it('writes the cache after an allowed verdict, in a folder and files only the user can read', async () => {
+    const { home, folder } = await cacheHome();
+
+    expectAllowed(await verifyWith(home));
+
+    expect(mode(folder)).toBe(0o700);
+    expect(entries(folder).length).toBeGreaterThan(0);
+    for (const name of entries(folder)) expect(mode(join(folder, name))).toBe(0o600);
+    expect(entriesIntact(folder)).toBe(true);
+  });
+
+  it('verifies the same from the cache on the next run and leaves the entries as they were', async () => {
+    const { home, folder } = await cacheHome();
+    expectAllowed(await verifyWith(home));
+    const written = new Map(entries(folder).map((name) => [name, readFileSync(join(folder, name))]));
+
+    expectAllowed(await verifyWith(home));
+
+    expect(entries(folder)).toEqual([...written.keys()]);
+    for (const [name, bytes] of written) expect(readFileSync(join(folder, name)).equals(bytes)).toBe(true);
+  });
+
+  it('ignores damaged entries, verifies as without them and writes them anew', async () => {
+    const { home, folder } = await cacheHome();
+    expectAllowed(await verifyWith(home));
+    entries(folder).forEach((name, index) => {
+      const file = join(folder, name);
+      const bytes = readFileSync(file);
+      // In turn: a flipped byte in V8's data, a truncated entry, a flipped byte in the
+      // recorded digest, and bytes that are no entry at all.
+      const damaged = [
+        () => Buffer.concat([bytes.subarray(0, bytes.length - 9), Buffer.from([bytes[bytes.length - 9]! ^ 0xff]), bytes.subarray(bytes.length - 8)]),
+        () => bytes.subarray(0, Math.floor(bytes.length / 2)),
+        () => Buffer.concat([bytes.subarray(0, MAGIC_AND_DIGEST - 1), Buffer.from([bytes[MAGIC_AND_DIGEST - 1]! ^ 0xff]), bytes.subarray(MAGIC_AND_DIGEST)]),
+        () => Buffer.from('not a code cache entry'),
+      ][index % 4]!();
+      writeFileSync(file, damaged);
+    });
+    expect(entriesIntact(folder)).toBe(false);
+
+    expectAllowed(await verifyWith(home));
+
+    expect(entriesIntact(folder)).toBe(true);
+  });
+
+  it('ignores foreign entries (V8 data of another file under each name) and verifies as without them', async () => {
+    const { home, folder } = await cacheHome();
+    expectAllowed(await verifyWith(home));
+    const names = entries(folder);
+    const largest = names.reduce((a, b) => (statSync(join(folder, a)).size >= statSync(join(folder, b)).size ? a : b));
+    const foreign = readFileSync(join(folder, largest));
+    // Each entry replaced by an intact entry of another file: V8 refuses it (the source differs).
+    for (const name of names) if (name !== largest) writeFileSync(join(folder, name), foreign);
+    writeFileSync(join(folder, largest), readFileSync(join(folder, names.find((name) => name !== largest)!)));
+
+    expectAllowed(await verifyWith(home));
+
+    expect(entriesIntact(folder)).toBe(true);
+  });
+
+  describe('an entry planted by someone who can write the cache', () => {
+    it('decides the code that runs when the folder is the user\'s alone (why the folder must be private)', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantAlteredUsage(folder);
+
+      expect(await usageRun(home)).toContain('USAGE: TRUSTGATE <command>');
+    });
+
+    it('is not used from a folder others may write to', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantAlteredUsage(folder);
+      chmodSync(folder, 0o777);
+
+      const stderr = await usageRun(home);
+
+      expect(stderr).toContain('usage: trustgate <command>');
+      expect(stderr).not.toContain('USAGE: TRUSTGATE');
+    });
+
+    it('is not used when the entry itself is writable by others', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantAlteredUsage(folder);
+      for (const name of entries(folder)) chmodSync(join(folder, name), 0o666);
+
+      const stderr = await usageRun(home);
+
+      expect(stderr).toContain('usage: trustgate <command>');
+      expect(stderr).not.toContain('USAGE: TRUSTGATE');
+    });
+  });
+
+  it('is not read or written with TRUSTGATE_CODE_CACHE=off', async () => {
+    const { home, folder } = await cacheHome();
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    plantAlteredUsage(folder);
+    const planted = entries(folder);
+
+    const run = await runTrustgateVerify({
+      image: `${gun}:v1`,
+      trustServer: env.server.url,
+      caFile: env.caFile,
+      stateDir: await env.makeDir('state'),
+      env: { XDG_CACHE_HOME: home, TRUSTGATE_CODE_CACHE: 'off' },
+    });
+    const usage = await runTrustgate(['verify'], { stateDir: await env.makeDir('state'), extra: { XDG_CACHE_HOME: home, TRUSTGATE_CODE_CACHE: 'off' } });
+
+    expectAllowed(run);
+    expect(entries(folder)).toEqual(planted);
+    expect(usage.stderr).toContain('usage: trustgate <command>');
+  });
+});
