@@ -408,6 +408,7 @@ function startCallback(
       registryHost: config.registryHost,
       namespace: config.namespace,
       referrerSubject: createReferrerSubjectReader(fetch, config.registryHost, () => clock.now().getTime()),
+      pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       ...(poll === undefined ? {} : { poll }),
     },
     config.token,

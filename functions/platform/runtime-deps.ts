@@ -138,6 +138,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
     metrics: noopMetrics,
     registryHost: registryHost.toLowerCase(),
     referrerSubject: createReferrerSubjectReader(fetch, registryHost.toLowerCase(), () => clock.now().getTime()),
+    pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     namespace: env['TRUSTGATE_CALLBACK_NAMESPACE'] || 'default',
     ...(poll === undefined ? {} : { poll }),
   };

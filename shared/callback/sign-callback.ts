@@ -39,7 +39,15 @@ export interface SignCallbackDeps {
   // The subject digest of the manifest `digest` in `repository` (on registryHost) when it is a
   // referrer, else undefined; absent: pushes by digest are treated as image pushes.
   readonly referrerSubject?: (repository: string, digest: string) => Promise<string | undefined>;
+  // Resolves after `ms` (a timer); absent: a signature push found unsigned is not checked again.
+  readonly pause?: (ms: number) => Promise<void>;
 }
+
+// A registry announces a manifest push before it links the pushed tag (distribution stores
+// the manifest, queues the event, then tags it), so the `.sig` tag of a signature push may not
+// resolve yet when its event arrives. A signature push found unsigned is checked again after
+// these pauses before that outcome stands: at most three verifications per event.
+export const SIGNATURE_RECHECK_PAUSES_MS: readonly number[] = [250, 750];
 
 export interface SignStatus {
   readonly status: 'signed' | 'unsigned';
@@ -141,7 +149,13 @@ async function handlePush(deps: SignCallbackDeps, push: ManifestPush): Promise<'
 async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush): Promise<'signed' | 'unsigned'> {
   const gun = `${deps.registryHost}/${push.repository}`;
   const digest = push.signedDigest;
-  const outcome = await checkRef(deps, gun, digest, digest, undefined);
+  let outcome = await checkRef(deps, gun, digest, digest, undefined);
+  const pause = deps.pause;
+  for (const ms of pause === undefined ? [] : SIGNATURE_RECHECK_PAUSES_MS) {
+    if (outcome === 'signed' || pause === undefined) break;
+    await pause(ms);
+    outcome = await checkRef(deps, gun, digest, digest, undefined);
+  }
   await rememberRef(deps, gun, digest);
   deps.logger.info('signature push checked', { eventId: push.id, gun, digest, status: outcome });
   for (const ref of await readRefs(deps.store, gun)) {

@@ -66,3 +66,40 @@ describe('sign-callback with cosign v3 bundles', () => {
     expect(await readSignStatus(deps.store, `${HOST}/lab/app`, IMAGE)).toMatchObject({ status: 'signed' });
   });
 });
+
+describe('sign-callback and a signature tag the registry links after announcing it', () => {
+  it('checks a signature push found unsigned again after a pause, and records it signed once the tag resolves', async () => {
+    let linked = false;
+    let nowMs = Date.parse('2026-11-27T08:00:00Z');
+    const pauses: number[] = [];
+    const cosign: ImageVerifier<CosignRequirement> = {
+      kind: 'cosign',
+      verify: (image) => (linked && image.digest === IMAGE ? Promise.resolve({ digest: IMAGE, signers: ['cosign:key/release-key'] }) : Promise.reject(new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, 'none'))),
+    };
+    const deps: SignCallbackDeps = {
+      ...signCallbackDeps({ policies: POLICIES, cosign }),
+      clock: { now: () => new Date(nowMs) },
+      pause: (ms) => {
+        pauses.push(ms);
+        nowMs += ms;
+        linked = true;
+        return Promise.resolve();
+      },
+    };
+    const result = await handleSignCallback(deps, ociManifestPush('late-tag', ARTIFACT, `sha256-${IMAGE.slice('sha256:'.length)}.sig`));
+    expect(result.outcomes).toEqual([{ id: 'late-tag', outcome: 'signed' }]);
+    expect(pauses).toEqual([250]);
+    expect(await readSignStatus(deps.store, `${HOST}/lab/app`, IMAGE)).toMatchObject({ status: 'signed', digest: IMAGE });
+  });
+
+  it('records a signature push the registry never backs as unsigned after at most three checks', async () => {
+    const asked: string[] = [];
+    const pauses: number[] = [];
+    const deps: SignCallbackDeps = { ...depsWith({}, asked), pause: (ms) => (pauses.push(ms), Promise.resolve()) };
+    const other = `sha256:${'ef'.repeat(32)}`;
+    const result = await handleSignCallback(deps, ociManifestPush('never', ARTIFACT, `sha256-${other.slice('sha256:'.length)}.sig`));
+    expect(result.outcomes).toEqual([{ id: 'never', outcome: 'unsigned' }]);
+    expect(asked).toEqual([`lab/app@${other}`, `lab/app@${other}`, `lab/app@${other}`]);
+    expect(pauses).toEqual([250, 750]);
+  });
+});
