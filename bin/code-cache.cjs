@@ -15,10 +15,15 @@
 // so the cache is trusted like them and no further. The folder is created 0700 and used only
 // when it is a directory owned by this user that neither group nor others may write; each
 // entry is a regular file owned by this user, not group- or world-writable, written 0600 to
-// a temporary name and renamed into place (a reader never sees half a file). An entry holds
-// the SHA-256 of its data, checked before V8 sees the data: a damaged or truncated entry (V8
-// itself checks only its version, flags and the source's length) is ignored, the source
-// compiled as usual, and the entry written anew. An entry V8 rejects is ignored the same way.
+// a temporary name and renamed into place (a reader never sees half a file); the folder
+// above it (`trustgate`) must be the user's alone too, so nobody can swap `code-cache` for a
+// folder of theirs. An entry holds the key it was made for (the SHA-256 its name is made of:
+// Node's version, the architecture and the source) and a SHA-256 over key and data, both
+// checked before V8 sees the data. V8 itself checks only its version, flags and the source's
+// LENGTH, so an entry made for other code of the same length (an older build's, renamed)
+// would otherwise run that code; it is ignored instead, as is a damaged or truncated entry,
+// the source compiled as usual and the entry written anew. An entry V8 rejects is ignored the
+// same way.
 // Anything that goes wrong with the cache (no home, a read-only disk, a foreign folder) only
 // means compiling as without it.
 'use strict';
@@ -29,7 +34,8 @@ const { homedir } = require('node:os');
 const { dirname, isAbsolute, join, sep } = require('node:path');
 const vm = require('node:vm');
 
-const MAGIC = Buffer.from('trustgate-code-cache-1\n');
+const MAGIC = Buffer.from('trustgate-code-cache-2\n');
+const KEY_BYTES = 32;
 const DIGEST_BYTES = 32;
 
 // Loads every .cjs file under `buildDir` through the cache from now on in this process.
@@ -46,10 +52,11 @@ function useCodeCache(buildDir, env) {
   Module._extensions['.cjs'] = function loadCjs(module, filename) {
     if (!filename.startsWith(prefix)) return loadJs(module, filename);
     const source = fs.readFileSync(filename, 'utf8');
-    const entry = entryPath(folder, source);
-    const cachedData = readEntry(entry);
+    const key = entryKey(source);
+    const entry = join(folder, `${key.toString('hex')}.bin`);
+    const cachedData = readEntry(entry, key);
     const script = compile(source, filename, cachedData);
-    if (cachedData === undefined || script.cachedDataRejected === true) pending.push({ script, entry });
+    if (cachedData === undefined || script.cachedDataRejected === true) pending.push({ script, entry, key });
     const wrapper = script.runInThisContext({ displayErrors: true });
     wrapper.call(module.exports, module.exports, Module.createRequire(filename), module, filename, dirname(filename));
   };
@@ -59,13 +66,19 @@ function useCodeCache(buildDir, env) {
   // accepted entry is never written again.
   process.once('exit', (code) => {
     if (code !== 0) return;
-    for (const { script, entry } of pending) writeEntry(folder, entry, script.createCachedData());
+    for (const { script, entry, key } of pending) writeEntry(folder, entry, entryBytes(key, script.createCachedData()));
   });
+}
+
+// The key of a source file's entry: the SHA-256 of Node's version, the architecture and the
+// source. It names the entry and is recorded in it.
+function entryKey(source) {
+  return createHash('sha256').update(`${process.version}\0${process.arch}\0`).update(source).digest();
 }
 
 // The entry of a source file in the cache folder.
 function entryPath(folder, source) {
-  return join(folder, `${createHash('sha256').update(`${process.version}\0${process.arch}\0`).update(source).digest('hex')}.bin`);
+  return join(folder, `${entryKey(source).toString('hex')}.bin`);
 }
 
 // A CommonJS file's source as Node wraps it, compiled with `cachedData` when given. The
@@ -78,18 +91,25 @@ function compile(source, filename, cachedData) {
   });
 }
 
-// An entry's bytes: the format's magic line, the SHA-256 of the V8 data, the data.
-function entryBytes(data) {
-  return Buffer.concat([MAGIC, createHash('sha256').update(data).digest(), data]);
+// An entry's bytes: the format's magic line, the key it is for, the SHA-256 of key and V8
+// data, the data.
+function entryBytes(key, data) {
+  return Buffer.concat([MAGIC, key, entryDigest(key, data), data]);
+}
+
+function entryDigest(key, data) {
+  return createHash('sha256').update(key).update(data).digest();
 }
 
 // The cache folder, created 0700 when missing; undefined when it is not safe to use.
 function cacheFolder(env) {
   try {
     const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-    const folder = join(base, 'trustgate', 'code-cache');
+    const parent = join(base, 'trustgate');
+    const folder = join(parent, 'code-cache');
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
-    return ownedAndPrivate(fs.lstatSync(folder), true) ? folder : undefined;
+    // Both ours alone: whoever could write `trustgate` could put another `code-cache` there.
+    return ownedAndPrivate(fs.lstatSync(parent), true) && ownedAndPrivate(fs.lstatSync(folder), true) ? folder : undefined;
   } catch {
     return undefined;
   }
@@ -101,18 +121,18 @@ function ownedAndPrivate(stats, directory) {
   return (directory ? stats.isDirectory() : stats.isFile()) && stats.uid === process.getuid() && (stats.mode & 0o022) === 0;
 }
 
-// The V8 data of an entry, or undefined when there is none usable.
-function readEntry(entry) {
+// The V8 data of an entry made for `key`, or undefined when there is none usable.
+function readEntry(entry, key) {
   let fd;
   try {
     fd = fs.openSync(entry, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
     if (!ownedAndPrivate(fs.fstatSync(fd), false)) return undefined;
     const bytes = fs.readFileSync(fd);
-    const header = MAGIC.length + DIGEST_BYTES;
+    const header = MAGIC.length + KEY_BYTES + DIGEST_BYTES;
     if (bytes.length <= header || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    if (!bytes.subarray(MAGIC.length, MAGIC.length + KEY_BYTES).equals(key)) return undefined;
     const data = bytes.subarray(header);
-    const digest = createHash('sha256').update(data).digest();
-    return digest.equals(bytes.subarray(MAGIC.length, header)) ? data : undefined;
+    return entryDigest(key, data).equals(bytes.subarray(MAGIC.length + KEY_BYTES, header)) ? data : undefined;
   } catch {
     return undefined;
   } finally {
@@ -121,12 +141,12 @@ function readEntry(entry) {
 }
 
 // Writes an entry atomically: a new 0600 file under a random name, renamed over the old one.
-function writeEntry(folder, entry, data) {
+function writeEntry(folder, entry, bytes) {
   const temp = join(folder, `.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
   try {
     const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
     try {
-      fs.writeSync(fd, entryBytes(data));
+      fs.writeSync(fd, bytes);
     } finally {
       fs.closeSync(fd);
     }
@@ -140,5 +160,5 @@ function writeEntry(folder, entry, data) {
   }
 }
 
-// entryPath, compile and entryBytes are exported for the tests, which plant entries.
-module.exports = { useCodeCache, entryPath, compile, entryBytes };
+// entryKey, entryPath, compile and entryBytes are exported for the tests, which plant entries.
+module.exports = { useCodeCache, entryKey, entryPath, compile, entryBytes };

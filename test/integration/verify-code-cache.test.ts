@@ -15,13 +15,15 @@ import { startTrustEnvironment, type TrustEnvironment } from './support/trust-en
 import { runTrustgate, runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
 
 interface CodeCacheModule {
+  entryKey(source: string): Buffer;
   entryPath(folder: string, source: string): string;
-  entryBytes(data: Buffer): Buffer;
+  entryBytes(key: Buffer, data: Buffer): Buffer;
 }
 
 const codeCache = createRequire(import.meta.url)('../../bin/code-cache.cjs') as CodeCacheModule;
 const VERIFY_ENTRY = join(PROJECT_ROOT, 'dist/cli-verify/index.cjs');
-const MAGIC_AND_DIGEST = 'trustgate-code-cache-1\n'.length + 32;
+const MAGIC = 'trustgate-code-cache-2\n'.length;
+const HEADER = MAGIC + 32 + 32;
 
 let env: TrustEnvironment;
 let gun: string;
@@ -57,18 +59,22 @@ function expectAllowed(run: TrustgateRun): void {
 const entries = (folder: string): string[] => readdirSync(folder).filter((name) => name.endsWith('.bin')).sort();
 const mode = (path: string): number => statSync(path).mode & 0o777;
 
-// True when every entry holds the SHA-256 of its data (as the cache writes them).
+// True when every entry holds its name's key and the SHA-256 of key and data (as the cache
+// writes them).
 function entriesIntact(folder: string): boolean {
   return entries(folder).every((name) => {
     const bytes = readFileSync(join(folder, name));
-    return bytes.length > MAGIC_AND_DIGEST && codeCache.entryBytes(bytes.subarray(MAGIC_AND_DIGEST)).equals(bytes);
+    const key = Buffer.from(name.slice(0, -'.bin'.length), 'hex');
+    return bytes.length > HEADER && codeCache.entryBytes(key, bytes.subarray(HEADER)).equals(bytes);
   });
 }
 
 // Plants, under the name of the verify build's entry file, V8 data compiled from that file
 // with its usage line spelled differently (same length, so V8's own check of the source
-// passes): a process that uses the entry prints the other spelling.
-function plantAlteredUsage(folder: string): void {
+// passes): a process that uses the entry prints the other spelling. `madeFor` is the source
+// the entry says it was made for: the real one (what someone who can write the folder
+// writes), or the altered one (an entry an older build of that other code left, renamed).
+function plantAlteredUsage(folder: string, madeFor: 'source' | 'altered' = 'source'): void {
   const source = readFileSync(VERIFY_ENTRY, 'utf8');
   const altered = source.replace('usage: trustgate <command>', 'USAGE: TRUSTGATE <command>');
   expect(altered).not.toBe(source);
@@ -82,10 +88,12 @@ function plantAlteredUsage(folder: string): void {
       `const cache = require(${JSON.stringify(join(PROJECT_ROOT, 'bin/code-cache.cjs'))});
 const fs = require('node:fs');
 const script = cache.compile(fs.readFileSync(process.argv[1], 'utf8'), process.argv[2]);
-fs.writeFileSync(process.argv[3], cache.entryBytes(script.createCachedData()), { mode: 0o600 });`,
+const key = cache.entryKey(fs.readFileSync(process.argv[4], 'utf8'));
+fs.writeFileSync(process.argv[3], cache.entryBytes(key, script.createCachedData()), { mode: 0o600 });`,
       sourceFile,
       VERIFY_ENTRY,
       codeCache.entryPath(folder, source),
+      madeFor === 'source' ? VERIFY_ENTRY : sourceFile,
     ],
     { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8' },
   );
@@ -133,7 +141,7 @@ describe('trustgate verify with its code cache', () => {
       const damaged = [
         () => Buffer.concat([bytes.subarray(0, bytes.length - 9), Buffer.from([bytes[bytes.length - 9]! ^ 0xff]), bytes.subarray(bytes.length - 8)]),
         () => bytes.subarray(0, Math.floor(bytes.length / 2)),
-        () => Buffer.concat([bytes.subarray(0, MAGIC_AND_DIGEST - 1), Buffer.from([bytes[MAGIC_AND_DIGEST - 1]! ^ 0xff]), bytes.subarray(MAGIC_AND_DIGEST)]),
+        () => Buffer.concat([bytes.subarray(0, HEADER - 1), Buffer.from([bytes[HEADER - 1]! ^ 0xff]), bytes.subarray(HEADER)]),
         () => Buffer.from('not a code cache entry'),
       ][index % 4]!();
       writeFileSync(file, damaged);
@@ -174,6 +182,29 @@ describe('trustgate verify with its code cache', () => {
       mkdirSync(folder, { recursive: true, mode: 0o700 });
       plantAlteredUsage(folder);
       chmodSync(folder, 0o777);
+
+      const stderr = await usageRun(home);
+
+      expect(stderr).toContain('usage: trustgate <command>');
+      expect(stderr).not.toContain('USAGE: TRUSTGATE');
+    });
+
+    it('is not used when the folder above the cache (trustgate) is writable by others, who could swap the cache folder', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantAlteredUsage(folder);
+      chmodSync(join(home, 'trustgate'), 0o777);
+
+      const stderr = await usageRun(home);
+
+      expect(stderr).toContain('usage: trustgate <command>');
+      expect(stderr).not.toContain('USAGE: TRUSTGATE');
+    });
+
+    it('is not used under another source\'s name: an entry made for other code of the same length (an older build\'s, renamed)', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantAlteredUsage(folder, 'altered');
 
       const stderr = await usageRun(home);
 
