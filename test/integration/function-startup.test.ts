@@ -155,6 +155,15 @@ export async function load(url, context, nextLoad) {
     expect(readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/chunks')).some((file) => file.startsWith('dynamodb-table-'))).toBe(true);
   });
 
+  it('policy-lookup ships none of the verifiers, on either platform', () => {
+    const folder = join(PROJECT_ROOT, 'dist/functions/policy-lookup');
+    const maps = readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.map')).map((file) => join(folder, file));
+    const sources = sourcesOf(maps);
+    expect(sources).toContain('functions/policy-lookup/handler.ts');
+    expect(sources.filter((source) => /^shared\/trust\/(notary|sigstore|simple)\/|^shared\/trust\/cosign\/cosign-verifier/.test(source))).toEqual([]);
+    expect(packagesOf(sources).filter((name) => /^(openpgp|sigstore|@sigstore\/.*|tuf-js|@tufjs\/.*)$/.test(name))).toEqual([]);
+  });
+
   it.each(OPENWHISK_FUNCTIONS)('%s (OpenWhisk) initialises from its plain code alone, loading no file, compiling no chunk and none of the heavy packages', async (name) => {
     const loaded = await loadedByOpenWhiskInit(name);
     expect(loaded.stderr).toBe('');
