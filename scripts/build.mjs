@@ -128,11 +128,13 @@ for (const name of readdirSync(join(root, 'functions'))) {
 // zip action costs a `mktemp` and `unzip` run before anything of it loads (most of a cold
 // init of a small zip action). The action is split like the Lambda bundle (ESM code
 // splitting, the AWS SDK inlined: the runtime has none), each output file turned into
-// CommonJS (splitCommonJs), and the files packed into one by scripts/openwhisk-plain-action.mjs:
+// CommonJS (splitCommonJs; the runtime evaluates the code as a script, where import and
+// export are not allowed), and the files packed into one by scripts/openwhisk-plain-action.mjs:
 // the entry and the chunks its start-up requires as plain code, the others as string
 // literals compiled on first use. Source maps go to openwhisk-maps/: the file's as
 // openwhisk.js.map, each string chunk's under its name in the split (chunks/...).
 async function buildOpenWhiskAction(name) {
+  // The split's files are named relative to this folder, never written there.
   const folder = join(root, `dist/functions/${name}/openwhisk`);
   const maps = join(root, `dist/functions/${name}/openwhisk-maps`);
   const file = join(root, `dist/functions/${name}/openwhisk.js`);

@@ -13,13 +13,15 @@
 // than half the size (the runtime receives, parses and scans all of it at every cold
 // init); scanning a string costs per byte (V8 copies and hashes each literal), and
 // decompressing a chunk when it is first required costs a few milliseconds. It is then
-// compiled by vm.compileFunction, with its own file name for stack traces. A small loader
-// ties them together: `require` inside the
-// action resolves a relative specifier among the embedded modules only, passes a Node
-// built-in to the runtime's own `require`, and refuses anything else, so the action can load
-// nothing from the container's file system through it; it compiles nothing but the build's
-// own strings. The code declares `main` and touches nothing of the runtime's scope (its
-// `module` and `exports` are runner.js's).
+// compiled by vm.compileFunction, with its own file name for stack traces.
+//
+// A small loader ties them together. Security: `require` inside the action resolves a
+// relative specifier among the embedded modules only, passes a Node built-in to the
+// runtime's own `require`, and refuses anything else (a package, an absolute or climbing
+// path, a name not embedded), so the action can load nothing from the container's file
+// system through it; it compiles nothing but the build's own strings, never outside input.
+// The code declares `main` and touches nothing of the runtime's scope (its `module` and
+// `exports` are runner.js's).
 //
 // The file's source map is an index map whose sections are the plain modules' maps, placed
 // where the runtime's eval sees them (one line down: the wrapper's first line comes before
@@ -145,6 +147,7 @@ function compressed(code) {
   return brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY, [constants.BROTLI_PARAM_SIZE_HINT]: data.length } }).toString('base64');
 }
 
+// A source map (JSON text or object) naming `file` as its generated file.
 function withFile(map, file) {
   return { ...(typeof map === 'string' ? JSON.parse(map) : map), file };
 }
