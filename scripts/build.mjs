@@ -5,8 +5,8 @@
 //   dist/cli-verify/chunks/*.cjs              and the chunks it requires when first needed
 //   dist/functions/<name>/aws.mjs             Lambda handler (AWS SDK left external): an entry
 //   dist/functions/<name>/chunks/*.mjs        and the chunks it imports when first needed
-//   dist/functions/<name>/openwhisk/          OpenWhisk zip action's folder: CommonJS entry
-//   dist/functions/<name>/openwhisk-maps/     and chunks (see below), its source maps apart
+//   dist/functions/<name>/openwhisk.js        OpenWhisk plain-code action: one file, its chunks
+//   dist/functions/<name>/openwhisk-maps/     compiled on first use (see below), source maps
 // A function without an openwhisk.ts (the Lambda authorizer) gets only the Lambda bundle.
 // All target Node 20, with source maps; the function bundles are minified (a cold container
 // parses every byte it loads). Names are not kept (esbuild keepNames): it wraps every
@@ -17,6 +17,7 @@ import { readdirSync, statSync, existsSync, mkdirSync, rmSync, writeFileSync } f
 import { createRequire, isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname, join, relative } from 'node:path';
+import { eagerFiles, packPlainAction } from './openwhisk-plain-action.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 // better-sqlite3 loads a native addon relative to its own package, so it cannot be inlined:
@@ -132,7 +133,7 @@ const openwhiskBuilds = [];
 // such code sits in chunks a cold start never reads, and an external package (the runtime's
 // AWS SDK) imported there is imported only then; without splitting, esbuild would hoist its
 // import to the top of the bundle. The OpenWhisk action is split the same way (the AWS SDK
-// inlined: the runtime has none) and deployed as a zip action, see buildOpenWhiskAction.
+// inlined: the runtime has none) and packed into one plain-code file, see buildOpenWhiskAction.
 for (const name of readdirSync(join(root, 'functions'))) {
   const dir = join(root, 'functions', name);
   if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'handler.ts'))) continue;
@@ -153,36 +154,53 @@ for (const name of readdirSync(join(root, 'functions'))) {
   openwhiskBuilds.push({ name, build: buildOpenWhiskAction(name) });
 }
 
-// The OpenWhisk action: a folder `trustgate deploy openwhisk` zips into a zip action
-// (manifest.yaml's `function`), CommonJS only. Apache OpenWhisk's Node.js runtime
-// (openwhisk-runtime-nodejs, core/nodejsActionBase/runner.js) initialises a zip action by
-// unpacking it with `unzip`, chdir-ing into it and evaluating `require(<folder>).<main>`,
-// synchronously: Node resolves the folder through package.json `main` (runner.js rejects a zip
-// with neither package.json nor index.js), and that CommonJS `require` cannot load an ES
-// module on the image's Node 20 (20.17 by its changelog; require() of ES modules is on by
-// default only from 20.19). So the action is split like the Lambda bundle (ESM code
-// splitting, the AWS SDK inlined: the runtime has none) and each output file is then turned
-// into CommonJS: static imports become require() calls and dynamic import() becomes
-// `Promise.resolve().then(() => require(...))`, so the init requires index.cjs and the chunks
-// its start-up needs (no ES module loader at all), and the others load on first use.
-// package.json lists no dependencies: with some and no node_modules, runner.js runs
-// `npm install` at init. Source maps go to openwhisk-maps/ (same relative paths), out of the
-// zip a cold container unpacks.
+// The OpenWhisk action: one plain-code file, dist/functions/<name>/openwhisk.js, that
+// `trustgate deploy openwhisk` sends as it is (manifest.yaml's `function`, binary false).
+// Apache OpenWhisk's Node.js runtime (openwhisk-runtime-nodejs, core/nodejsActionBase/
+// runner.js) evaluates plain code in a function wrapper at init: no child process, where a
+// zip action costs a `mktemp` and `unzip` run before anything of it loads (most of a cold
+// init of a small zip action). The action is split like the Lambda bundle (ESM code
+// splitting, the AWS SDK inlined: the runtime has none), each output file turned into
+// CommonJS (splitCommonJs; the runtime evaluates the code as a script, where import and
+// export are not allowed), and the files packed into one by scripts/openwhisk-plain-action.mjs:
+// the entry and the chunks its start-up requires as plain code, the others as string
+// literals compiled on first use. Source maps go to openwhisk-maps/: the file's as
+// openwhisk.js.map, each string chunk's under its name in the split (chunks/...).
 async function buildOpenWhiskAction(name) {
+  // The split's files are named relative to this folder, never written there.
   const folder = join(root, `dist/functions/${name}/openwhisk`);
   const maps = join(root, `dist/functions/${name}/openwhisk-maps`);
-  await buildCommonJs(`functions/${name}/openwhisk.ts`, folder, maps);
-  writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ name: `trustgate-${name}`, private: true, main: 'index.cjs' }, null, 2)}\n`);
-  return [`dist/functions/${name}/openwhisk/ (zip action)`, folderSize(folder)];
+  const file = join(root, `dist/functions/${name}/openwhisk.js`);
+  const { files, eager } = await splitCommonJs(`functions/${name}/openwhisk.ts`, folder);
+  const action = packPlainAction({ files, entry: 'index.cjs', eager, label: `trustgate-${name}` });
+  writeFileSync(file, action.code);
+  for (const [path, contents] of [[join(maps, 'openwhisk.js.map'), action.map], ...action.chunkMaps.map((chunk) => [join(maps, `${chunk.name}.map`), JSON.stringify(chunk.map)])]) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, contents);
+  }
+  return [`dist/functions/${name}/openwhisk.js (${eager.size} of ${files.length} modules plain)`, statSync(file).size];
 }
 
-// Builds `entry` as index.cjs in `folder` with chunks loaded on first use: split as ES modules
-// in memory (inline source maps), then each file written as CommonJS. Static imports become
-// require() calls and dynamic import() becomes `Promise.resolve().then(() => require(...))`,
-// so a chunk still loads only on first use, without Node's ES module loader. Each source map
-// goes to the same relative path under `maps`; when that is the output folder itself, the
-// file names it.
+// Builds `entry` as index.cjs in `folder` with chunks loaded on first use (see splitCommonJs),
+// each source map at the same relative path under `maps`; when that is the output folder
+// itself, the file names it.
 async function buildCommonJs(entry, folder, maps, options = {}) {
+  for (const file of (await splitCommonJs(entry, folder, options)).files) {
+    const map = join(maps, `${file.name}.map`);
+    const code = maps === folder ? `${file.code}//# sourceMappingURL=${basename(file.name)}.map\n` : file.code;
+    for (const [path, contents] of [[file.path, code], [map, file.map]]) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, contents);
+    }
+  }
+}
+
+// `entry` split as ES modules in memory (inline source maps), then each file converted to
+// CommonJS: static imports become require() calls and dynamic import() becomes
+// `Promise.resolve().then(() => require(...))`, so a chunk still loads only on first use,
+// without Node's ES module loader. Returns the files ({name relative to `folder`, path,
+// code, map}) and `eager`, the names of those the entry requires at start-up.
+async function splitCommonJs(entry, folder, options = {}) {
   const split = await build({
     ...common,
     ...options,
@@ -194,8 +212,13 @@ async function buildCommonJs(entry, folder, maps, options = {}) {
     format: 'esm',
     minify: true,
     sourcemap: 'inline',
+    metafile: true,
     write: false,
   });
+  const nameOf = (path) => relative(folder, join(root, path));
+  const entryPath = Object.keys(split.metafile.outputs).find((path) => nameOf(path) === 'index.cjs');
+  const eager = eagerFiles(split.metafile.outputs, entryPath, nameOf);
+  const files = [];
   for (const file of split.outputFiles) {
     const name = relative(folder, file.path);
     const converted = await transform(file.text, {
@@ -211,21 +234,9 @@ async function buildCommonJs(entry, folder, maps, options = {}) {
       banner: "const __trustgateModuleUrl = require('node:url').pathToFileURL(__filename).href;",
       define: { 'import.meta.url': '__trustgateModuleUrl' },
     });
-    const map = join(maps, `${name}.map`);
-    const code = maps === folder ? `${converted.code}//# sourceMappingURL=${basename(name)}.map\n` : converted.code;
-    for (const [path, contents] of [[file.path, code], [map, converted.map]]) {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, contents);
-    }
+    files.push({ name, path: file.path, code: converted.code, map: converted.map });
   }
-}
-
-// The total size of the files under a folder.
-function folderSize(folder) {
-  return readdirSync(folder, { recursive: true }).reduce((total, file) => {
-    const stats = statSync(join(folder, file));
-    return stats.isFile() ? total + stats.size : total;
-  }, 0);
+  return { files, eager };
 }
 
 await Promise.all([build(cliBuild), buildCliVerify(), ...builds.map((options) => build(options))]);

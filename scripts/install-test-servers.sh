@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start: Debian's notary package
-# (notary-server and the notary client), Debian's skopeo and gnupg (simple signing), unzip
-# (OpenWhisk zip actions), and
+# (notary-server and the notary client), Debian's skopeo and gnupg (simple signing), and
 # Debian's docker-registry unpacked into
 # .build/docker-registry. Does nothing when they are already there. With the argument
 # `notary`, installs only notary and openssl (all `npm run demo` needs).
@@ -19,13 +18,11 @@ install_notary
 [ "${1:-}" = "notary" ] && exit 0
 
 # Debian's skopeo and gnupg for the simple signing tests: skopeo copies and signs images
-# (`--sign-by`) with throwaway GPG keys the tests generate. Info-ZIP's unzip, which
-# OpenWhisk's Node.js runtime unpacks a zip action with: the tests unpack the actions the
-# same way.
-if ! command -v skopeo >/dev/null 2>&1 || ! command -v gpg >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
-  require_root_apt "trustgate's simple signing and OpenWhisk tests need Debian's 'skopeo', 'gnupg' and 'unzip' packages." \
-    "Install them with: sudo apt-get install -y skopeo gnupg unzip"
-  apt_install skopeo gnupg unzip
+# (`--sign-by`) with throwaway GPG keys the tests generate.
+if ! command -v skopeo >/dev/null 2>&1 || ! command -v gpg >/dev/null 2>&1; then
+  require_root_apt "trustgate's simple signing tests need Debian's 'skopeo' and 'gnupg' packages." \
+    "Install them with: sudo apt-get install -y skopeo gnupg"
+  apt_install skopeo gnupg
 fi
 
 # The real docker-registry (distribution 2.8) for the push-event tests: Debian's package,

@@ -58,7 +58,7 @@ async function readManifest(file: string): Promise<string> {
   }
 }
 
-// Every action's code (a built folder is zipped), or one error naming every missing bundle.
+// Every action's code (its built file), or one error naming every missing bundle.
 async function readActionsCode(plan: DeployPlan): Promise<Map<string, ActionCode>> {
   const code = new Map<string, ActionCode>();
   const missing: string[] = [];

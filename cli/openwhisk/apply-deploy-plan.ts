@@ -33,9 +33,9 @@ export async function applyDeployPlan(
     log(`updated package ${name}`);
   }
   for (const action of plan.actions) {
-    const source = code.get(action.name) ?? { code: '', binary: false, bytes: 0 };
+    const source = code.get(action.name) ?? { code: '', bytes: 0 };
     await step(`action ${action.name}`, () => ow.actions.update({ name: action.name, action: toActionBody(action, source) as never }));
-    log(`updated action ${action.name} (${action.kind}${source.binary ? ', zip' : ''}, ${(source.bytes / 1024).toFixed(1)} KiB)`);
+    log(`updated action ${action.name} (${action.kind}, ${(source.bytes / 1024).toFixed(1)} KiB)`);
   }
   for (const trigger of plan.triggers) await applyTrigger(ow, trigger, log);
   for (const rule of plan.rules) {
@@ -44,12 +44,12 @@ export async function applyDeployPlan(
   }
 }
 
-// The action entity as the API takes it: a zip action's code is the archive in base64 with
-// `binary: true`. Inputs become init-time parameters: OpenWhisk hands them to the runtime's
+// The action entity as the API takes it: plain code (`binary: false`), evaluated by the
+// runtime at init. Inputs become init-time parameters: OpenWhisk hands them to the runtime's
 // /init, which exports them as environment variables.
 function toActionBody(action: ActionPlan, source: ActionCode): Record<string, unknown> {
   return {
-    exec: { kind: action.kind, code: source.code, binary: source.binary, main: action.main },
+    exec: { kind: action.kind, code: source.code, binary: false, main: action.main },
     annotations: toKeyValues(action.annotations),
     limits: action.limits,
     parameters: action.parameters.map(({ key, value }) => ({ key, value, init: true })),

@@ -8,9 +8,8 @@ import type { SignCallbackDeps } from '../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
-import type { PolicySet } from '../../shared/policy/model.js';
-import type { PolicyLookupDeps } from '../../shared/policy/policy-lookup.js';
 import { snapshotPoliciesFromEnv } from './policy-snapshot-env.js';
+import { policiesFromEnv } from './policy-lookup-deps.js';
 import { noopMetrics, type Clock, type Fetch, type KvStore, type Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { createTokenProviderFromEnv, decodeRealmHosts } from '../../infra/trust-server/token-provider-from-env.js';
@@ -28,6 +27,11 @@ import type { VerifyImageDeps } from '../../shared/verify/verify-image.js';
 
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+// policy-lookup's dependencies are built in a module of their own, which links none of the
+// verifiers above (its bundle would otherwise carry them); re-exported for whoever imports
+// them from here.
+export { buildPolicyLookupDeps, policiesFromEnv } from './policy-lookup-deps.js';
 
 function createLogger(clock: Clock): Logger {
   return createJsonLogger((line) => process.stdout.write(`${line}\n`), clock);
@@ -171,32 +175,6 @@ function afterStoreCheckKv(kv: KvStore, storeChecked: () => Promise<void>): KvSt
       await storeChecked();
       return kv.delete(key);
     },
-  };
-}
-
-export function buildPolicyLookupDeps(env: Env, clock: Clock = systemClock): PolicyLookupDeps & { readonly logger: Logger } {
-  const logger = createLogger(clock);
-  const policies = snapshotPoliciesFromEnv(env, () => openStore(decodeStoreConfig({}, env), clock), clock, logger) ?? policiesFromEnv(env);
-  return { logger, ...(policies === undefined ? {} : { policies }) };
-}
-
-// TRUSTGATE_POLICIES names a policy file or folder (a mounted ConfigMap, a file shipped with
-// the function). It is read and decoded on first use and kept for the container's life, so a
-// request never sees a half-edited set. A failed read is not kept: the next request retries,
-// and until one succeeds verify-image denies every policy-form request with the reason
-// (fail closed) and policy-lookup answers 500. The policy reader (YAML, the schema) is
-// imported then too, not at the container's start.
-// Unset or empty: no policies are configured.
-export function policiesFromEnv(env: Env): (() => Promise<PolicySet>) | undefined {
-  const path = env['TRUSTGATE_POLICIES'];
-  if (path === undefined || path === '') return undefined;
-  let loading: Promise<PolicySet> | undefined;
-  return () => {
-    loading ??= import('../../shared/policy/read-policy-set.js').then(({ readPolicySet }) => readPolicySet(path)).catch((error: unknown) => {
-      loading = undefined;
-      throw error;
-    });
-    return loading;
   };
 }
 

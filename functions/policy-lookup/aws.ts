@@ -1,6 +1,6 @@
 // Lambda entry for policy-lookup: dependencies (and the policies) are loaded once per container.
 import { createLambdaEntry } from '../platform/lambda-entry.js';
-import { buildPolicyLookupDeps } from '../platform/runtime-deps.js';
+import { buildPolicyLookupDeps } from '../platform/policy-lookup-deps.js';
 import { createPolicyLookupHandler } from './handler.js';
 import schema from './request-schema.json' with { type: 'json' };
 

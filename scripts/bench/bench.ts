@@ -4,12 +4,11 @@
 // store, the built CLI and function bundles.
 //   1. Cold starts, one process each, against `node -e 0`: `trustgate --help`, importing each
 //      Lambda entry with its deployed configuration (a DynamoDB table named), the OpenWhisk
-//      runtime's init of each zip action as `trustgate deploy openwhisk` sends it (the zip
-//      written out, unpacked by `unzip` in a fresh directory, required, the configuration as
-//      init-time parameters, until the start-up import the entry begins has settled; see
-//      test/integration/support/openwhisk-runtime.cjs) beside the same init of a one-line zip
-//      action (the runtime's own share) and the action's own load (its built folder required,
-//      as the runtime requires the unpacked zip), and a cold invocation end to end on each platform
+//      runtime's init of each action as `trustgate deploy openwhisk` sends it (the /init
+//      message read and parsed, the plain code evaluated in the runtime's function wrapper,
+//      the configuration as init-time parameters; see
+//      test/integration/support/openwhisk-runtime.cjs) beside the same init of a one-line
+//      plain-code action (the runtime's own share), and a cold invocation end to end on each platform
 //      (start plus the first verification of a signed image against notary-server, the trust
 //      state in DynamoDB).
 //   2. A cold `trustgate verify IMAGE --trust-server URL` with a fresh state directory against
@@ -37,7 +36,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readActionCode } from '../../cli/openwhisk/action-code.js';
-import { createZip } from '../../cli/openwhisk/zip-archive.js';
 import { objectOfKind, podSpec, reviewFor } from '../../test/support/admission-reviews.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../../test/support/dynalite-server.js';
 import { uniqueGun } from '../../test/integration/support/scenarios.js';
@@ -132,31 +130,22 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
   const invocationEnv = { ...functionEnv, NODE_EXTRA_CA_CERTS: env.caFile };
   const bundle = (name: string) => join(ROOT, 'dist/functions', name, 'aws.mjs');
   const importLambda = (name: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(bundle(name)).href)})`];
-  // OpenWhisk: each action's /init message (the zip as deployed, the configuration as init-time
-  // parameters) in a file; the runtime unpacks it in its working directory, a fresh one per run.
+  // OpenWhisk: each action's /init message (the plain code as deployed, the configuration as
+  // init-time parameters) in a file, read and parsed by the run as the runtime parses the
+  // request; the runtime runs in a fresh working directory each time.
   const initMessages = new Map<string, string>();
-  const writeInitMessage = (name: string, code: { readonly code: string; readonly binary: boolean }) => {
+  const writeInitMessage = (name: string, code: string) => {
     const file = join(scratch, `${name}-init.json`);
-    writeFileSync(file, JSON.stringify({ code: code.code, binary: code.binary, main: 'main', env: functionEnv }));
+    writeFileSync(file, JSON.stringify({ code, binary: false, main: 'main', env: functionEnv }));
     initMessages.set(name, file);
   };
-  for (const name of WITH_OPENWHISK) writeInitMessage(name, await readActionCode(join(ROOT, 'dist/functions', name, 'openwhisk')));
-  const oneLine = createZip([{ name: 'index.js', data: Buffer.from('exports.main = async (params) => ({ body: params });\n') }]);
-  writeInitMessage('one-line', { code: oneLine.toString('base64'), binary: true });
+  for (const name of WITH_OPENWHISK) writeInitMessage(name, (await readActionCode(join(ROOT, 'dist/functions', name, 'openwhisk.js'))).code);
+  writeInitMessage('one-line', 'const main = async (params) => ({ body: params });\n');
   const runtimeDirs = freshDir(join(scratch, 'openwhisk-runtime'));
   mkdirSync(join(scratch, 'openwhisk-runtime'));
   const initAction = (name: string, then = '') =>
-    `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(require('node:fs').readFileSync(${JSON.stringify(initMessages.get(name))}, 'utf8')))${then}`;
+    `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeAction(JSON.parse(require('node:fs').readFileSync(${JSON.stringify(initMessages.get(name))}, 'utf8')))${then}`;
   const openwhiskInit = (name: string): StartCase => ({ name: `${name} OpenWhisk init`, command: process.execPath, args: () => ['-e', initAction(name)], cwd: runtimeDirs, status: 0 });
-  // The action's own share of the init: requiring the built folder the zip is made of, with its
-  // configuration in the environment (the unpacking above is the runtime's, the same for any zip).
-  const openwhiskLoad = (name: string): StartCase => ({
-    name: `${name} OpenWhisk load (unpacked)`,
-    command: process.execPath,
-    args: () => ['-e', `if (typeof require(${JSON.stringify(join(ROOT, 'dist/functions', name, 'openwhisk'))}).main !== 'function') process.exit(3)`],
-    env: functionEnv,
-    status: 0,
-  });
   const request = { image: `${gun}:v1`, namespace: 'default' };
   const event = {
     version: '2.0',
@@ -189,7 +178,7 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
     { name: 'trustgate --help', command: process.execPath, args: () => [CLI, '--help'], status: 0 },
     ...FUNCTIONS.flatMap((name): StartCase[] => [
       { name: `${name} Lambda import`, command: process.execPath, args: () => importLambda(name), env: functionEnv, status: 0 },
-      ...(WITH_OPENWHISK.has(name) ? [openwhiskInit(name), openwhiskLoad(name)] : []),
+      ...(WITH_OPENWHISK.has(name) ? [openwhiskInit(name)] : []),
     ]),
     openwhiskInit('one-line'),
     { name: 'verify-image Lambda cold invocation', command: process.execPath, args: () => invokeLambda, env: invocationEnv, status: 0 },

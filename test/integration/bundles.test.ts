@@ -1,6 +1,6 @@
 // The built bundles, driven as each platform drives them: Lambda imports the ESM bundle and
-// awaits handler(API Gateway HTTP API v2 event); OpenWhisk's Node.js runtime gets the zip
-// action `trustgate deploy openwhisk` sends, unpacks and requires it at init, and awaits
+// awaits handler(API Gateway HTTP API v2 event); OpenWhisk's Node.js runtime gets the
+// plain-code action `trustgate deploy openwhisk` sends, evaluates it at init, and awaits
 // main(params). Each runs in a process of its own with the function's configuration (the
 // environment on Lambda, init-time parameters on OpenWhisk), next to nothing but what the
 // platform itself provides.
@@ -150,7 +150,7 @@ describe('callback-authorizer Lambda bundle (aws.mjs)', () => {
   });
 });
 
-describe('verify-image OpenWhisk zip action', () => {
+describe('verify-image OpenWhisk plain-code action', () => {
   let results: unknown[];
   beforeAll(async () => {
     const request = { image: '127.0.0.1:5000/team/app:v1', trust: { server: closedTrustServer, rootKeyIds: [ROOT_KEY_ID] } };
@@ -181,7 +181,7 @@ describe('verify-image OpenWhisk zip action', () => {
   });
 });
 
-describe('policy-lookup OpenWhisk zip action', () => {
+describe('policy-lookup OpenWhisk plain-code action', () => {
   it('answers main(params) and a clear 400 for empty params', async () => {
     const [matched, empty] = values(
       await runBundle('openwhisk', bundlePath('policy-lookup', 'openwhisk'), ENV, [

@@ -3,8 +3,7 @@
 // are first used. Checked twice: on the sources (what each entry reaches by static imports,
 // which both platforms' bundles follow) and on the built bundles (which files a process
 // loading them as its platform does actually loads, and which sources those files hold):
-// the Lambda entry imported, the OpenWhisk zip action unpacked and required by the runtime's
-// init, until the start-up import its entry begins has settled.
+// the Lambda entry imported, the OpenWhisk plain-code action evaluated by the runtime's init.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,22 +96,27 @@ export async function load(url, context, nextLoad) {
     return { status: run.status, stderr: run.stderr, urls, sources: sourcesOf(maps) };
   }
 
-  // The same for the OpenWhisk zip action: the zip `trustgate deploy openwhisk` sends, given to
-  // the runtime's init (unpacked in a fresh working directory, required; the configuration as
-  // init-time parameters). The action is CommonJS, loaded synchronously by the init: the files
-  // it loaded are those in require's cache once the init has answered, and nothing may have
-  // gone through the ES module loader.
-  async function loadedByOpenWhiskInit(name: string): Promise<Loaded> {
-    const { code, binary } = await readActionCode(bundlePath(name, 'openwhisk'));
+  // The same for the OpenWhisk action: the plain code `trustgate deploy openwhisk` sends,
+  // given to the runtime's init (evaluated in a fresh working directory; the configuration as
+  // init-time parameters). The action loads no file: its start-up modules are plain code in
+  // it, its other chunks strings its loader compiles with vm.compileFunction on first use, so
+  // the sources it loaded are those of its source map's sections and of the chunks compiled
+  // (recorded by wrapping vm.compileFunction) once the init has answered. Nothing may have
+  // gone through either of Node's module loaders but the runtime stand-in itself.
+  async function loadedByOpenWhiskInit(name: string): Promise<Loaded & { readonly compiled: readonly string[] }> {
+    const { code } = await readActionCode(bundlePath(name, 'openwhisk'));
     const message = join(scratch, `${name}-init.json`);
-    writeFileSync(message, JSON.stringify({ code, binary, main: 'main', env: ENV }));
+    writeFileSync(message, JSON.stringify({ code, binary: false, main: 'main', env: ENV }));
     const cwd = mkdtempSync(join(scratch, `${name}-runtime-`));
     const esmLog = join(scratch, `${name}-esm.log`);
+    const compiledLog = join(scratch, `${name}-compiled.log`);
     const required = join(scratch, `${name}-required.log`);
-    writeFileSync(esmLog, '');
+    for (const log of [esmLog, compiledLog]) writeFileSync(log, '');
     const script =
-      `const { readFileSync, writeFileSync } = require('node:fs');` +
-      `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeZipAction(JSON.parse(readFileSync(${JSON.stringify(message)}, 'utf8')))` +
+      `const { appendFileSync, readFileSync, writeFileSync } = require('node:fs');` +
+      `const vm = require('node:vm'); const compile = vm.compileFunction;` +
+      `vm.compileFunction = (...args) => { appendFileSync(${JSON.stringify(compiledLog)}, args[2].filename + '\\n'); return compile(...args); };` +
+      `require(${JSON.stringify(OPENWHISK_RUNTIME)}).initializeAction(JSON.parse(readFileSync(${JSON.stringify(message)}, 'utf8')))` +
       `.then(() => writeFileSync(${JSON.stringify(required)}, Object.keys(require.cache).join('\\n')));`;
     const run = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, '-e', script], {
       cwd,
@@ -122,14 +126,18 @@ export async function load(url, context, nextLoad) {
     });
     expect(readFileSync(esmLog, 'utf8').split('\n').filter((url) => url.startsWith('file:'))).toEqual([]);
     const files = existsSync(required) ? readFileSync(required, 'utf8').split('\n').filter((file) => file !== '' && file !== OPENWHISK_RUNTIME) : [];
-    const unpacked = `${cwd}/`;
-    const maps = files.filter((file) => file.startsWith(unpacked)).map((file) => `${join(PROJECT_ROOT, 'dist/functions', name, 'openwhisk-maps', file.slice(unpacked.length).replace(/^[^/]+\//, ''))}.map`);
-    return { status: run.status, stderr: run.stderr, urls: files.map((file) => pathToFileURL(file).href), sources: sourcesOf(maps) };
+    const compiled = readFileSync(compiledLog, 'utf8').split('\n').filter((file) => file !== '');
+    const maps = join(PROJECT_ROOT, 'dist/functions', name, 'openwhisk-maps');
+    const chunkMaps = compiled.map((file) => `${join(maps, file.replace(/^[^/]+\//, ''))}.map`);
+    return { status: run.status, stderr: run.stderr, urls: files.map((file) => pathToFileURL(file).href), sources: sourcesOf([join(maps, 'openwhisk.js.map'), ...chunkMaps]), compiled };
   }
 
-  // The sources the given source maps name, relative to the project.
+  // The sources the given source maps name (an index map's sections' too), relative to the
+  // project.
   function sourcesOf(maps: readonly string[]): string[] {
-    return maps.flatMap((map) => (JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }).sources).map((source) => source.replace(/^(\.\.\/)+/, ''));
+    type SourceMap = { readonly sources?: readonly string[]; readonly sections?: readonly { readonly map: SourceMap }[] };
+    const sourcesIn = (map: SourceMap): readonly string[] => [...(map.sources ?? []), ...(map.sections ?? []).flatMap((section) => sourcesIn(section.map))];
+    return maps.flatMap((map) => sourcesIn(JSON.parse(readFileSync(map, 'utf8')) as SourceMap)).map((source) => source.replace(/^(\.\.\/)+/, ''));
   }
 
   const packagesOf = (sources: readonly string[]): string[] => [...new Set(sources.flatMap((source) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1] ?? []))];
@@ -147,19 +155,31 @@ export async function load(url, context, nextLoad) {
     expect(readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/chunks')).some((file) => file.startsWith('dynamodb-table-'))).toBe(true);
   });
 
-  it.each(OPENWHISK_FUNCTIONS)('%s (OpenWhisk) loads its action at init, no package from outside its zip and none of the heavy ones inlined', async (name) => {
+  it('policy-lookup ships none of the verifiers, on either platform', () => {
+    const folder = join(PROJECT_ROOT, 'dist/functions/policy-lookup');
+    const maps = readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.map')).map((file) => join(folder, file));
+    const sources = sourcesOf(maps);
+    expect(sources).toContain('functions/policy-lookup/handler.ts');
+    expect(sources.filter((source) => /^shared\/trust\/(notary|sigstore|simple)\/|^shared\/trust\/cosign\/cosign-verifier/.test(source))).toEqual([]);
+    expect(packagesOf(sources).filter((name) => /^(openpgp|sigstore|@sigstore\/.*|tuf-js|@tufjs\/.*)$/.test(name))).toEqual([]);
+  });
+
+  it.each(OPENWHISK_FUNCTIONS)('%s (OpenWhisk) initialises from its plain code alone, loading no file, compiling no chunk and none of the heavy packages', async (name) => {
     const loaded = await loadedByOpenWhiskInit(name);
     expect(loaded.stderr).toBe('');
     expect(loaded.status).toBe(0);
     expect(loaded.sources).toContain(`functions/${name}/openwhisk.ts`);
-    expect(loaded.urls.filter((url) => url.startsWith('file:') && !url.startsWith(pathToFileURL(scratch).href))).toEqual([]);
+    expect(loaded.urls).toEqual([]);
+    expect(loaded.compiled).toEqual([]);
     expect(packagesOf(loaded.sources).filter(isLoadedOnFirstUse)).toEqual([]);
   });
 
   it('verify-image (OpenWhisk) ships the DynamoDB store, openpgp and sigstore in chunks its init has not loaded', async () => {
     const loaded = await loadedByOpenWhiskInit('verify-image');
     expect(loaded.sources).not.toContain('infra/store/dynamodb-table.ts');
-    const chunks = readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/openwhisk/chunks'));
+    const chunks = readdirSync(join(PROJECT_ROOT, 'dist/functions/verify-image/openwhisk-maps/chunks'));
     for (const prefix of ['dynamodb-table-', 'openpgp-', 'sigstore-check-']) expect(chunks.some((file) => file.startsWith(prefix))).toBe(true);
+    const code = readFileSync(bundlePath('verify-image', 'openwhisk'), 'utf8');
+    for (const chunk of chunks) expect(code).toContain(JSON.stringify(`chunks/${chunk.replace(/\.map$/, '')}`));
   });
 });

@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-// The Lambda entry file, or the OpenWhisk action's folder (deployed zipped).
+// The Lambda entry file, or the OpenWhisk action's file (deployed as plain code).
 export function bundlePath(name: string, platform: 'lambda' | 'openwhisk'): string {
-  return join(PROJECT_ROOT, 'dist/functions', name, platform === 'lambda' ? 'aws.mjs' : 'openwhisk');
+  return join(PROJECT_ROOT, 'dist/functions', name, platform === 'lambda' ? 'aws.mjs' : 'openwhisk.js');
 }
 
 export function ensureBuilt(paths: readonly string[]): void {

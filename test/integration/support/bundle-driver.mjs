@@ -4,24 +4,24 @@
 //   lambda:    `bundle`, the ESM entry, is imported by Node's own loader (as the Lambda
 //              Node.js runtime does) and `handler(event, context)` is awaited for each event;
 //              the process environment is the function's configuration.
-//   openwhisk: `message` is the /init message of a zip action ({code, binary, main, env}, the
-//              code as `trustgate deploy openwhisk` sends it): the runtime's init unpacks it in
-//              the working directory and requires it (see openwhisk-runtime.cjs), then
-//              `main(params)` is awaited for each params object.
+//   openwhisk: `message` is the /init message of a plain-code action ({code, binary, main,
+//              env}, the code as `trustgate deploy openwhisk` sends it): the runtime's init
+//              evaluates it (see openwhisk-runtime.cjs), then `main(params)` is awaited for
+//              each params object.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 const input = JSON.parse(readFileSync(0, 'utf8'));
 const context = { functionName: 'trustgate-test', awsRequestId: 'req-1', getRemainingTimeInMillis: () => 30_000 };
-const { initializeZipAction } = createRequire(import.meta.url)('./openwhisk-runtime.cjs');
+const { initializeAction } = createRequire(import.meta.url)('./openwhisk-runtime.cjs');
 
 async function load() {
   if (input.platform === 'lambda') {
     const module = await import(pathToFileURL(input.bundle).href);
     return (event) => module.handler(event, context);
   }
-  return initializeZipAction(input.message);
+  return initializeAction(input.message);
 }
 
 let run;

@@ -17,8 +17,8 @@ export type BundleRun = { readonly loadError: string } | { readonly results: rea
 // For Lambda the bundle and the chunks it imports (its zip's content) are copied into a task
 // folder laid out like /var/task, next to which only the AWS SDK resolves (the Node.js
 // runtime provides it); nothing else from node_modules. For OpenWhisk `bundle` is the
-// action's built folder: it is zipped exactly as `trustgate deploy openwhisk` sends it, and
-// the runtime's init unpacks it under the task folder, far from the project's node_modules.
+// action's built file, sent as `trustgate deploy openwhisk` sends it (plain code) to the
+// runtime's init, which runs in the task folder, far from the project's node_modules.
 export async function runBundle(platform: 'lambda' | 'openwhisk', bundle: string, env: Record<string, string>, calls: readonly unknown[]): Promise<BundleRun> {
   const dir = await makeTempDir('bundle');
   try {
@@ -36,8 +36,8 @@ export async function runBundle(platform: 'lambda' | 'openwhisk', bundle: string
       await symlink(join(PROJECT_ROOT, 'node_modules/@aws-sdk'), join(task, 'node_modules/@aws-sdk'));
       input = { platform, bundle: copy, calls, out };
     } else {
-      const { code, binary } = await readActionCode(bundle);
-      input = { platform, message: { code, binary, main: 'main', env: withoutStartupEnv(env) }, calls, out };
+      const { code } = await readActionCode(bundle);
+      input = { platform, message: { code, binary: false, main: 'main', env: withoutStartupEnv(env) }, calls, out };
     }
     const childEnv = { PATH: process.env['PATH'] ?? '', ...(platform === 'lambda' ? env : startupEnv(env)) };
     const child = spawn(process.execPath, [DRIVER], { cwd: task, env: childEnv, stdio: ['pipe', 'ignore', 'pipe'] });

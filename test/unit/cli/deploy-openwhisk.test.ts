@@ -2,7 +2,7 @@
 // the calls it makes: the exact requests (method, path, Basic auth, bodies) are the contract,
 // since no real OpenWhisk can run here. The manifest is the project's own manifest.yaml.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,6 @@ import { runDeploy } from '../../../cli/commands/deploy-openwhisk.js';
 import type { CliIo } from '../../../cli/io.js';
 import { findClosedPort, startLocalServer, type LocalServer } from '../../support/local-http-server.js';
 import { makeTempDir, removeDir } from '../../integration/support/temp-dir.js';
-import { unpackZip } from '../../integration/support/zip-entries.js';
 import { systemClock } from '../../../infra/clock/system-clock.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -85,13 +84,9 @@ beforeAll(() => {
   for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'PROXY', 'proxy', '__OW_NAMESPACE', '__OW_API_KEY']) delete process.env[name];
 });
 
-// The files of a stand-in action folder, laid out as the build lays out a zip action's.
-const standInFiles = (name: string): Record<string, string> => ({
-  'package.json': `{"name": "trustgate-${name}", "main": "index.cjs"}\n`,
-  'index.cjs': "exports.main = (params) => import('./action.mjs').then((action) => action.main(params));\n",
-  'action.mjs': "export const main = async () => (await import('./chunks/answer.mjs')).answer;\n",
-  'chunks/answer.mjs': `export const answer = { action: '${name}' };\n`,
-});
+// A stand-in action file where the build puts each action's: plain code declaring `main`.
+const standInCode = (name: string): string => `const main = async () => ({ action: '${name}', text: "non-ASCII \u00e9 and \\"quotes\\"" });\n`;
+const actionFile = (name: string): string => join(work, 'dist/functions', name, 'openwhisk.js');
 
 // A copy of the project's manifest beside stand-in action folders, so the requests carry
 // known code.
@@ -100,11 +95,8 @@ beforeEach(async () => {
   manifest = join(work, 'manifest.yaml');
   await writeFile(manifest, await readFile(join(ROOT, 'manifest.yaml')));
   for (const name of ACTIONS) {
-    for (const [file, text] of Object.entries(standInFiles(name))) {
-      const path = join(work, 'dist/functions', name, 'openwhisk', file);
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, text);
-    }
+    await mkdir(dirname(actionFile(name)), { recursive: true });
+    await writeFile(actionFile(name), standInCode(name));
   }
 });
 
@@ -153,11 +145,11 @@ describe('runDeploy openwhisk', () => {
       expect(calls.every((call) => call.authorization === expected)).toBe(true);
     });
 
-    it('sends each action as a nodejs:20 zip web action requiring whisk auth, with its limits', async () => {
+    it('sends each action as a nodejs:20 plain-code web action requiring whisk auth, with its limits', async () => {
       const { calls } = await deployWith();
       const action = calls.find((call) => call.url.includes('/actions/trustgate/verify-image'));
       expect(action?.body).toMatchObject({
-        exec: { kind: 'nodejs:20', binary: true, main: 'main' },
+        exec: { kind: 'nodejs:20', binary: false, main: 'main' },
         limits: { timeout: 30000, memory: 512, logs: 10 },
       });
       expect(Object.keys(action?.body?.['exec'] as object).sort()).toEqual(['binary', 'code', 'kind', 'main']);
@@ -171,13 +163,10 @@ describe('runDeploy openwhisk', () => {
       );
     });
 
-    it.each(ACTIONS)('sends %s as the base64 zip of its built folder, which unzip unpacks to exactly its files', async (name) => {
+    it.each(ACTIONS)('sends %s as the text of its built file, unchanged', async (name) => {
       const { calls } = await deployWith();
       const action = calls.find((call) => call.url.endsWith(`/actions/trustgate/${name}?overwrite=true`));
-      const code = (action?.body?.['exec'] as { code: string }).code;
-      expect(code).toMatch(/^[A-Za-z0-9+/]+=*$/);
-      const unpacked = await unpackZip(Buffer.from(code, 'base64'), join(work, `unpacked-${name}`));
-      expect(Object.fromEntries([...unpacked].map(([file, data]) => [file, data.toString('utf8')]))).toEqual(standInFiles(name));
+      expect((action?.body?.['exec'] as { code: string }).code).toBe(standInCode(name));
     });
 
     it('sends inputs as init-time parameters from the environment and leaves unset ones out', async () => {
@@ -273,7 +262,7 @@ describe('runDeploy openwhisk', () => {
 
   describe('when the configuration is unusable', () => {
     it('exits 2 without a request when a bundle is missing, telling the user to build', async () => {
-      await rm(join(work, 'dist/functions/sign-callback/openwhisk'), { recursive: true });
+      await rm(actionFile('sign-callback'));
       const { code, io, calls } = await deployWith();
       expect(code).toBe(2);
       expect(io.err).toContain('npm run build');
@@ -281,13 +270,20 @@ describe('runDeploy openwhisk', () => {
       expect(calls).toEqual([]);
     });
 
-    it('exits 2 without a request when an action folder holds a symbolic link, never packing what it points to', async () => {
-      const secret = join(work, 'outside-secret.txt');
-      await writeFile(secret, 'not for the archive');
-      await symlink(secret, join(work, 'dist/functions/verify-image/openwhisk/chunks/leak.mjs'));
+    it('exits 2 without a request when an action\'s function is a folder rather than one file', async () => {
+      await rm(actionFile('verify-image'));
+      await mkdir(actionFile('verify-image'));
       const { code, io, calls } = await deployWith();
       expect(code).toBe(2);
-      expect(io.err).toContain('leak.mjs');
+      expect(io.err).toContain('dist/functions/verify-image/openwhisk.js');
+      expect(calls).toEqual([]);
+    });
+
+    it('exits 2 without a request when an action is larger than OpenWhisk takes', async () => {
+      await truncate(actionFile('policy-lookup'), 48 * 1024 * 1024 + 1);
+      const { code, io, calls } = await deployWith();
+      expect(code).toBe(2);
+      expect(io.err).toContain('dist/functions/policy-lookup/openwhisk.js');
       expect(calls).toEqual([]);
     });
 
