@@ -12,6 +12,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { cosignKeySecretYaml } from '../support/key-secrets.js';
 import { buildSignCallbackDeps, buildVerifyImageDeps } from '../../functions/platform/runtime-deps.js';
 import { createSignCallbackHandler } from '../../functions/sign-callback/handler.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
@@ -72,12 +73,7 @@ function policyFile(key: CosignKeyPair): string {
     `    - name: "${host()}/*"`,
     '      policy: {sigstore: {authorities: [{key: {secretName: signing-key}}]}}',
     '---',
-    'apiVersion: v1',
-    'kind: Secret',
-    'metadata: {name: signing-key, namespace: default}',
-    'stringData:',
-    '  cosign.pub: |',
-    ...key.publicKeyPem.trim().split('\n').map((line) => `    ${line}`),
+    cosignKeySecretYaml('signing-key', 'default', key.publicKeyPem),
   ].join('\n');
 }
 

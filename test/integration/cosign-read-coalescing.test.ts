@@ -6,6 +6,7 @@
 // with the working pull secret is admitted, all started together.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../support/key-secrets.js';
 import { buildVerifyImageDeps } from '../../functions/platform/runtime-deps.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
 import { createMemoryStore } from '../../shared/cache/memory-store.js';
@@ -83,12 +84,7 @@ beforeAll(async () => {
       `    - name: "${host()}/*"`,
       '      policy: {sigstore: {authorities: [{key: {secretName: signing-key}}]}}',
       '---',
-      'apiVersion: v1',
-      'kind: Secret',
-      'metadata: {name: signing-key, namespace: default}',
-      'stringData:',
-      '  cosign.pub: |',
-      ...key.publicKeyPem.trim().split('\n').map((line) => `    ${line}`),
+      cosignKeySecretYaml('signing-key', 'default', key.publicKeyPem),
     ].join('\n'),
   );
 }, 60_000);

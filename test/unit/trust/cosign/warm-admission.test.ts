@@ -4,6 +4,7 @@
 // same cache) applies at once, and the kept verdict expires with the freshness window by the
 // injected clock.
 import { describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../../../support/key-secrets.js';
 import { createAdmitEndpoint } from '../../../../infra/webhook-proxy/admit-endpoint.js';
 import { startBudgetTimer } from '../../../../infra/webhook-proxy/budget-timer.js';
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
@@ -42,12 +43,7 @@ function policiesFor(publicKeyPem: string): PolicySet {
     '    - name: "registry.example.com/*"',
     '      policy: {sigstore: {authorities: [{key: {secretName: signing-key}}]}}',
     '---',
-    'apiVersion: v1',
-    'kind: Secret',
-    'metadata: {name: signing-key, namespace: default}',
-    'stringData:',
-    '  cosign.pub: |',
-    ...publicKeyPem.trim().split('\n').map((line) => `    ${line}`),
+    cosignKeySecretYaml('signing-key', 'default', publicKeyPem),
   ].join('\n');
   return decodePolicyDocuments([{ source: 'policies.yaml', text }]);
 }
