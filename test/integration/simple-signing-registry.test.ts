@@ -21,6 +21,7 @@ import {
   type HttpServer,
   type SignatureExtensionProxy,
 } from './support/simple-signing.js';
+import { eventuallyShowing } from './support/kube-suite.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
@@ -357,7 +358,8 @@ describe("trustgate serve's /admit with simple signing", () => {
   it("keeps the store credentials out of serve's log", async () => {
     await admit(on('badcreds/signed'));
     await admit(on('simple/signed'));
-    expect(serve.output()).toContain('SIMPLE_STORE_UNAVAILABLE');
+    // Log lines are written in batches: wait until the refused store's line is out.
+    await eventuallyShowing(() => serve.output())('serve logs the refused store', () => Promise.resolve(serve.output().includes('SIMPLE_STORE_UNAVAILABLE')));
     expect(serve.output()).not.toContain(STORE_PASSWORD);
     expect(serve.output()).not.toContain('not-the-password');
   });
