@@ -45,9 +45,14 @@ export interface SignCallbackDeps {
 
 // A registry announces a manifest push before it links the pushed tag (distribution stores
 // the manifest, queues the event, then tags it), so the `.sig` tag of a signature push may not
-// resolve yet when its event arrives. A signature push found unsigned is checked again after
-// these pauses before that outcome stands: at most three verifications per event.
+// resolve yet when its event arrives. The signature pushes of a request found unsigned are
+// checked again, together, after each of these pauses before that outcome stands. Bounded per
+// request, whatever it holds (a token holder may send 1000 events): one second of pauses, and
+// at most MAX_LATE_SIGNATURES distinct signed images checked again, twice each.
 export const SIGNATURE_RECHECK_PAUSES_MS: readonly number[] = [250, 750];
+export const MAX_LATE_SIGNATURES = 16;
+// Refs recorded per repository (for changefeed re-checks).
+export const MAX_RECORDED_REFS = 256;
 
 export interface SignStatus {
   readonly status: 'signed' | 'unsigned';
@@ -88,15 +93,20 @@ export async function readSignStatus(store: KvStore, gun: string, ref: string): 
 export async function handleSignCallback(deps: SignCallbackDeps, request: CallbackRequest): Promise<SignCallbackResult> {
   switch (request.kind) {
     case 'events': {
-      const outcomes = [];
+      const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
+      // Signature pushes found unsigned, by the index of their outcome.
+      const late = new Map<number, SignaturePush>();
       for (const event of request.events) {
         if (event.kind === 'ignored') {
           outcomes.push({ id: event.id, outcome: count(deps, 'ignored') });
           continue;
         }
         const process = event.kind === 'signature-push' ? () => handleSignaturePush(deps, event) : () => handlePush(deps, event);
-        outcomes.push({ id: event.id, outcome: await once(deps, event.id, process) });
+        const outcome = await once(deps, event.id, process);
+        if (event.kind === 'signature-push' && outcome === 'unsigned') late.set(outcomes.length, event);
+        outcomes.push({ id: event.id, outcome });
       }
+      await recheckLateSignatures(deps, late, outcomes);
       return { outcomes };
     }
     case 'changefeed':
@@ -138,7 +148,7 @@ async function handlePush(deps: SignCallbackDeps, push: ManifestPush): Promise<'
   }
   const gun = `${deps.registryHost}/${push.repository}`;
   const outcome = await checkRef(deps, gun, push.tag ?? push.digest, push.digest, push.tag);
-  await rememberRef(deps, gun, push.tag ?? push.digest);
+  await rememberRef(deps, gun, push.tag ?? push.digest, outcome);
   deps.logger.info('manifest push checked', { eventId: push.id, gun, tag: push.tag ?? null, digest: push.digest, status: outcome });
   return outcome;
 }
@@ -149,14 +159,8 @@ async function handlePush(deps: SignCallbackDeps, push: ManifestPush): Promise<'
 async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush): Promise<'signed' | 'unsigned'> {
   const gun = `${deps.registryHost}/${push.repository}`;
   const digest = push.signedDigest;
-  let outcome = await checkRef(deps, gun, digest, digest, undefined);
-  const pause = deps.pause;
-  for (const ms of pause === undefined ? [] : SIGNATURE_RECHECK_PAUSES_MS) {
-    if (outcome === 'signed' || pause === undefined) break;
-    await pause(ms);
-    outcome = await checkRef(deps, gun, digest, digest, undefined);
-  }
-  await rememberRef(deps, gun, digest);
+  const outcome = await checkRef(deps, gun, digest, digest, undefined);
+  await rememberRef(deps, gun, digest, outcome);
   deps.logger.info('signature push checked', { eventId: push.id, gun, digest, status: outcome });
   for (const ref of await readRefs(deps.store, gun)) {
     if (ref === digest) continue;
@@ -166,6 +170,35 @@ async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush):
     deps.logger.info('sign status re-checked', { gun, ref, before: before.status, status });
   }
   return outcome;
+}
+
+// The signature pushes of one request found unsigned (see SIGNATURE_RECHECK_PAUSES_MS): after
+// each pause, each distinct signed image still unsigned is checked again (and the tags recorded
+// at it), and every event naming it takes the new outcome. A failed re-check keeps `unsigned`.
+async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<number, SignaturePush>, outcomes: Array<{ id: string; outcome: EventOutcome }>): Promise<void> {
+  const pause = deps.pause;
+  if (pause === undefined || late.size === 0) return;
+  const images = new Map<string, { push: SignaturePush; indexes: number[] }>();
+  for (const [index, push] of late) {
+    const key = `${push.repository}@${push.signedDigest}`;
+    const image = images.get(key);
+    if (image !== undefined) image.indexes.push(index);
+    else if (images.size < MAX_LATE_SIGNATURES) images.set(key, { push, indexes: [index] });
+  }
+  for (const ms of SIGNATURE_RECHECK_PAUSES_MS) {
+    if (images.size === 0) return;
+    await pause(ms);
+    for (const [key, { push, indexes }] of images) {
+      try {
+        if ((await handleSignaturePush(deps, push)) !== 'signed') continue;
+      } catch (error) {
+        deps.logger.warn('signature push re-check failed', { eventId: push.id, error: toTrustgateError(error).message });
+        continue;
+      }
+      images.delete(key);
+      for (const index of indexes) outcomes[index] = { id: outcomes[index]?.id ?? push.id, outcome: count(deps, 'signed') };
+    }
+  }
 }
 
 // Verifies `<gun>:<tag>` (or `<gun>@<digest>`) under the namespace's policies and records
@@ -187,12 +220,33 @@ async function checkRef(deps: SignCallbackDeps, gun: string, ref: string, digest
   return status;
 }
 
-// The refs recorded for a repository, so changefeed records know what to re-check.
-async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string): Promise<void> {
+// The refs recorded for a repository, so changefeed records know what to re-check. At most
+// MAX_RECORDED_REFS: when full, the oldest ref not recorded signed makes room (the oldest of
+// all only when every one is signed). Security: pushes are cheap to send (any registry user,
+// or a callback token holder naming tags that do not exist), and evicting a signed ref would
+// stop the changefeed from re-checking it, so a revoked signature would stay recorded signed;
+// unsigned refs lose nothing by leaving (a new push of them is recorded again).
+async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string, status: 'signed' | 'unsigned'): Promise<void> {
   const refs = await readRefs(deps.store, gun);
   if (refs.includes(ref)) return;
+  if (refs.length >= MAX_RECORDED_REFS) {
+    let evict = -1;
+    for (const [index, recorded] of refs.entries()) {
+      if ((await readSignStatus(deps.store, gun, recorded))?.status !== 'signed') {
+        evict = index;
+        break;
+      }
+    }
+    if (evict === -1) {
+      // Every recorded ref is signed: a new unsigned one is left out, a new signed one takes
+      // the oldest one's place.
+      if (status === 'unsigned') return;
+      evict = 0;
+    }
+    refs.splice(evict, 1);
+  }
   const now = deps.clock.now().getTime();
-  const value = new TextEncoder().encode(JSON.stringify([...refs, ref].slice(-256)));
+  const value = new TextEncoder().encode(JSON.stringify([...refs, ref].slice(-MAX_RECORDED_REFS)));
   await deps.store.put(refsKey(gun), { value, version: now, expiresAt: now + STATUS_TTL_MS });
 }
 
