@@ -115,7 +115,9 @@ function decodeAction(packageName: string, name: string, definition: unknown, co
   const runtime = definition['runtime'];
   if (typeof runtime !== 'string' || !/^nodejs:\d+$/.test(runtime)) problems.push(`${path}.runtime: must be a Node.js kind such as nodejs:20`);
   const main = definition['main'] ?? 'main';
-  if (typeof main !== 'string' || main === '') problems.push(`${path}.main: must be a function name`);
+  // The runtime evaluates `main` inside the plain code's wrapper (`return ${main}`): only a
+  // name, never an expression.
+  if (typeof main !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(main)) problems.push(`${path}.main: must be a function name`);
 
   const annotations: Record<string, unknown> = { ...webAnnotations(definition['web'] ?? definition['web-export'] ?? false, `${path}.web`, problems) };
   for (const [key, value] of Object.entries(optionalRecord(definition['annotations'], `${path}.annotations`, problems))) {

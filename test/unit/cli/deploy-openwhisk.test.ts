@@ -2,7 +2,7 @@
 // the calls it makes: the exact requests (method, path, Basic auth, bodies) are the contract,
 // since no real OpenWhisk can run here. The manifest is the project's own manifest.yaml.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -284,6 +284,27 @@ describe('runDeploy openwhisk', () => {
       const { code, io, calls } = await deployWith();
       expect(code).toBe(2);
       expect(io.err).toContain('dist/functions/policy-lookup/openwhisk.js');
+      expect(calls).toEqual([]);
+    });
+
+    it('exits 2 without a request when an action\'s function is a symbolic link, which would upload what it points to', async () => {
+      const secret = join(work, 'credentials');
+      await writeFile(secret, 'AUTH=not-code\n');
+      await rm(actionFile('verify-image'));
+      await symlink(secret, actionFile('verify-image'));
+      const { code, io, calls } = await deployWith();
+      expect(code).toBe(2);
+      expect(io.err).toContain('dist/functions/verify-image/openwhisk.js');
+      expect(calls).toEqual([]);
+    });
+
+    it('exits 2 without a request when an action\'s main is an expression rather than a function name', async () => {
+      const text = await readFile(manifest, 'utf8');
+      const at = text.indexOf('main: main', text.indexOf('dist/functions/verify-image/openwhisk.js'));
+      await writeFile(manifest, `${text.slice(0, at)}main: "main, (globalThis.injected = 'yes'), main"${text.slice(at + 'main: main'.length)}`);
+      const { code, io, calls } = await deployWith();
+      expect(code).toBe(2);
+      expect(io.err).toContain('verify-image.main');
       expect(calls).toEqual([]);
     });
 
