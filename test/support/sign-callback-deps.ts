@@ -9,6 +9,7 @@ import { decodePolicyDocuments } from '../../shared/policy/decode-documents.js';
 import { noopMetrics, silentLogger } from '../../shared/ports.js';
 import type { CosignRequirement, ImageVerifier } from '../../shared/trust/verifier.js';
 import { fixedClock } from './clocks.js';
+import { cosignKeySecretYaml } from './key-secrets.js';
 
 export const CALLBACK_CLOCK = fixedClock(new Date('2026-11-27T08:00:00Z'));
 // The registry the callback forms GUNs with.
@@ -49,4 +50,19 @@ export function signCallbackDeps(setUp: SignCallbackSetUp = {}): SignCallbackDep
 export function ociManifestPush(id: string, digest: string, tag?: string): CallbackRequest {
   const target = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'lab/app', ...(tag === undefined ? {} : { tag }) };
   return decodeCallbackRequest({ events: [{ id, action: 'push', target }] });
+}
+
+// Policies (YAML) asking every image on CALLBACK_REGISTRY_HOST for a cosign signature by
+// `publicKeyPem`, held in the Secret `release-key`.
+export function cosignKeyPolicies(publicKeyPem: string): string {
+  return `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: cosign}
+spec:
+  repositories:
+    - name: "${CALLBACK_REGISTRY_HOST}/*"
+      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}
+---
+${cosignKeySecretYaml('release-key', 'default', publicKeyPem)}
+`;
 }

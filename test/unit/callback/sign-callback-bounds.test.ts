@@ -9,22 +9,12 @@ import { decodeCallbackRequest } from '../../../shared/callback/callback-request
 import { handleSignCallback, MAX_LATE_SIGNATURES, readSignStatus, MAX_RECORDED_REFS, SIGNATURE_RECHECK_PAUSES_MS, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
-import { cosignKeySecretYaml } from '../../support/key-secrets.js';
-import { CALLBACK_REGISTRY_HOST as HOST, signCallbackDeps } from '../../support/sign-callback-deps.js';
+import { CALLBACK_REGISTRY_HOST as HOST, cosignKeyPolicies, signCallbackDeps } from '../../support/sign-callback-deps.js';
 
 const SIGNED = `sha256:${'ab'.repeat(32)}`;
 const UNSIGNED = `sha256:${'cd'.repeat(32)}`;
 const KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString().trim();
-const POLICIES = `apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: cosign}
-spec:
-  repositories:
-    - name: "${HOST}/*"
-      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}
----
-${cosignKeySecretYaml('release-key', 'default', KEY)}
-`;
+const POLICIES = cosignKeyPolicies(KEY);
 
 const hex = (n: number): string => n.toString(16).padStart(64, '0');
 const push = (id: string, digest: string, tag: string) => ({ id, action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'lab/app', tag } });

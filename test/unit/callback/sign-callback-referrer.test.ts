@@ -6,24 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { handleSignCallback, readSignStatus, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
-import { cosignKeySecretYaml } from '../../support/key-secrets.js';
-import { CALLBACK_REGISTRY_HOST as HOST, ociManifestPush, signCallbackDeps } from '../../support/sign-callback-deps.js';
+import { CALLBACK_REGISTRY_HOST as HOST, cosignKeyPolicies, ociManifestPush, signCallbackDeps } from '../../support/sign-callback-deps.js';
 
 const IMAGE = `sha256:${'ab'.repeat(32)}`;
 const ARTIFACT = `sha256:${'cd'.repeat(32)}`;
 const KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString().trim();
 
-// The policies: cosign key signatures for everything on HOST.
-const POLICIES = `apiVersion: portieris.cloud.ibm.com/v1
-kind: ClusterImagePolicy
-metadata: {name: cosign}
-spec:
-  repositories:
-    - name: "${HOST}/*"
-      policy: {sigstore: {authorities: [{key: {secretName: release-key}}]}}
----
-${cosignKeySecretYaml('release-key', 'default', KEY)}
-`;
+const POLICIES = cosignKeyPolicies(KEY);
 
 function depsWith(subjects: Readonly<Record<string, string>>, asked: string[]): SignCallbackDeps {
   // A cosign verifier that finds the image signed at IMAGE (and only there).
