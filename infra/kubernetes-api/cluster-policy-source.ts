@@ -299,6 +299,18 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     if (freed) scheduleReread();
   };
 
+  // After a list answered: the watch is healthy, its next list is a retry after an error,
+  // and the set is rebuilt once the informer has added the items (right after the list
+  // resolves).
+  const markListed = (key: string, state: Health): void => {
+    markHealthy(key);
+    state.nextListReason = 'error';
+    setImmediate(() => {
+      state.listed = true;
+      scheduleRebuild();
+    });
+  };
+
   // The watch of one Secret name; the budget decides what its informer caches. `previous`:
   // the Secrets a replaced watch held, dropped after the first list unless listed again.
   const startSecretWatcher = (scope: SecretScope, previous: KubernetesObject[] = []): void => {
@@ -322,12 +334,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
         }
         if (freed) scheduleReread();
       }
-      markHealthy(healthKey);
-      state.nextListReason = 'error';
-      setImmediate(() => {
-        state.listed = true;
-        scheduleRebuild();
-      });
+      markListed(healthKey, state);
       return answer;
     };
     const watch = createTimedWatch(deps.kube, watches, {
@@ -409,13 +416,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
       const state = healthOf(resource.kind) as Health;
       deps.metrics.increment(PolicyMetric.WATCH_LISTS, { resource: resource.kind, reason: state.nextListReason });
       const answer = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource.path.slice(resource.path.lastIndexOf('/') + 1) })) as KubernetesListObject<KubernetesObject>;
-      markHealthy(resource.kind);
-      state.nextListReason = 'error';
-      // The informer adds the items right after this resolves; the set is built after that.
-      setImmediate(() => {
-        state.listed = true;
-        scheduleRebuild();
-      });
+      markListed(resource.kind, state);
       return answer;
     };
     const watch = createTimedWatch(deps.kube, watches, {
