@@ -3,6 +3,7 @@
 // signature or a registry can be wrong is refused with its code.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { rejectionCodeOf } from '../../../support/trustgate-errors.js';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { parseImageReference } from '../../../../shared/image/reference.js';
 import { silentLogger } from '../../../../shared/ports.js';
@@ -33,15 +34,6 @@ function verifierFor(registry: MemoryRegistry) {
   return createCosignVerifier({ fetch: registry.fetch, logger: silentLogger });
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TrustgateError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a TrustgateError');
-}
 
 const NOW = new Date('2026-12-01T00:00:00Z');
 
@@ -90,7 +82,7 @@ describe('cosign verifier on real cosign signatures', () => {
   it('requires each of threshold authorities to have signed', async () => {
     const { registry } = registryWith([readSignatureFile('valid/signature-1')]);
     const two = { ...requirement(COSIGN_PUB, COSIGN2_PUB), threshold: 2 };
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, two, NOW))).toBe(ErrorCode.COSIGN_THRESHOLD_NOT_MET);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, two, NOW))).toBe(ErrorCode.COSIGN_THRESHOLD_NOT_MET);
     const one = { ...requirement(COSIGN2_PUB, COSIGN_PUB), threshold: 1 };
     expect((await verifierFor(registry).verify(IMAGE, one, NOW)).signers).toEqual(['cosign:key-2']);
   });
@@ -99,7 +91,7 @@ describe('cosign verifier on real cosign signatures', () => {
 describe('cosign verifier refusals', () => {
   it('refuses a signature checked with the wrong key (cosign2.pub)', async () => {
     const { registry } = registryWith([readSignatureFile('valid/signature-1')]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN2_PUB), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN2_PUB), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
   });
 
   it('refuses a tampered payload', async () => {
@@ -107,7 +99,7 @@ describe('cosign verifier refusals', () => {
     const payload = Buffer.from(original.payload);
     payload[payload.length - 3] = (payload[payload.length - 3] ?? 0) ^ 0x01;
     const { registry } = registryWith([{ ...original, payload }]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
   });
 
   it('refuses a genuine signature copied from another image (digest claim for another image)', async () => {
@@ -123,7 +115,7 @@ describe('cosign verifier refusals', () => {
     const key = ownKey();
     const payload = payloadFor(VALID_DIGEST, 'atomic container signature');
     const { registry } = registryWith([{ payload, signature: key.sign(payload) }]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.COSIGN_PAYLOAD_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.COSIGN_PAYLOAD_INVALID);
   });
 
   it('refuses a signed payload with an unknown critical member', async () => {
@@ -132,33 +124,33 @@ describe('cosign verifier refusals', () => {
     document.critical['extra'] = true;
     const payload = Buffer.from(JSON.stringify(document));
     const { registry } = registryWith([{ payload, signature: key.sign(payload) }]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.COSIGN_PAYLOAD_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.COSIGN_PAYLOAD_INVALID);
   });
 
   it('reads every JSON key of a payload as data (__proto__ is just an unknown member)', async () => {
     const key = ownKey();
     const payload = Buffer.from(payloadFor(VALID_DIGEST).toString().replace('"optional":null', '"optional":null,"__proto__":{"critical":1}'));
     const { registry } = registryWith([{ payload, signature: key.sign(payload) }]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.COSIGN_PAYLOAD_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.COSIGN_PAYLOAD_INVALID);
   });
 
   it('refuses an Ed25519 key with its own code', async () => {
     const { publicKey } = generateKeyPairSync('ed25519');
     const { registry } = registryWith([readSignatureFile('valid/signature-1')]);
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(pem), NOW))).toBe(ErrorCode.COSIGN_KEY_UNSUPPORTED);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(pem), NOW))).toBe(ErrorCode.COSIGN_KEY_UNSUPPORTED);
     expect(registry.requests).toEqual([]);
   });
 
   it('answers COSIGN_SIGNATURE_MISSING when the image has no signature manifest', async () => {
     const { registry } = registryWith([]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
   });
 
   it('answers IMAGE_NOT_FOUND for an image the registry does not have', async () => {
     const { registry } = registryWith([]);
     const missing = parseImageReference(`registry.example.com/${REPOSITORY}:nope`);
-    expect(await codeOf(verifierFor(registry).verify(missing, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.IMAGE_NOT_FOUND);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(missing, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.IMAGE_NOT_FOUND);
   });
 });
 
@@ -166,7 +158,7 @@ describe('cosign verifier against a hostile registry', () => {
   it('refuses a manifest whose Docker-Content-Digest is not the hash of its body', async () => {
     const registry = new MemoryRegistry();
     registry.putManifest(REPOSITORY, 'v1', fixture('valid/manifest.json'), DOCKER_MANIFEST, { 'docker-content-digest': sha256(Buffer.from('other')) });
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_DIGEST_MISMATCH);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_DIGEST_MISMATCH);
   });
 
   it('refuses another manifest served for a pinned digest', async () => {
@@ -174,28 +166,28 @@ describe('cosign verifier against a hostile registry', () => {
     const other = Buffer.from(`${fixture('valid/manifest.json').toString()} `);
     registry.manifests.set(`${REPOSITORY}/${VALID_DIGEST}`, { body: other, headers: { 'content-type': DOCKER_MANIFEST } });
     const pinned = parseImageReference(`registry.example.com/${REPOSITORY}@${VALID_DIGEST}`);
-    expect(await codeOf(verifierFor(registry).verify(pinned, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_DIGEST_MISMATCH);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(pinned, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_DIGEST_MISMATCH);
   });
 
   it('refuses a payload blob that does not hash to its descriptor digest', async () => {
     const signature = readSignatureFile('valid/signature-1');
     const { registry } = registryWith([signature]);
     registry.blobs.set(sha256(signature.payload), Buffer.from(signature.payload.toString().replace('null', 'true')));
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_DIGEST_MISMATCH);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_DIGEST_MISMATCH);
   });
 
   it('refuses a manifest that is not an image manifest (garbage, schema 1)', async () => {
     const registry = new MemoryRegistry();
     registry.putManifest(REPOSITORY, 'v1', Buffer.from('<html>not json</html>'), 'text/html');
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_INVALID);
     registry.putManifest(REPOSITORY, 'v1', Buffer.from('{"schemaVersion":1,"name":"x"}'), 'application/vnd.docker.distribution.manifest.v1+prettyjws');
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_INVALID);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_INVALID);
   });
 
   it('looks at no more than 32 signature layers and fetches none of them past that', async () => {
     const signature = readSignatureFile('valid/signature-1');
     const { registry } = registryWith(Array.from({ length: 33 }, () => signature));
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
     expect(registry.requests.filter((url) => url.includes('/blobs/'))).toEqual([]);
   });
 
@@ -203,9 +195,9 @@ describe('cosign verifier against a hostile registry', () => {
     const key = ownKey();
     const big = Buffer.concat([payloadFor(VALID_DIGEST).subarray(0, -1), Buffer.from(`,"pad":"${'x'.repeat(70 * 1024)}"}`)]);
     const { registry } = registryWith([{ payload: big, signature: key.sign(big), size: 100 }]);
-    expect(await codeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
+    expect(await rejectionCodeOf(verifierFor(registry).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
     const claimed = registryWith([{ payload: big, signature: key.sign(big) }]).registry;
-    expect(await codeOf(verifierFor(claimed).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
+    expect(await rejectionCodeOf(verifierFor(claimed).verify(IMAGE, requirement(key.pem), NOW))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
     expect(claimed.requests.filter((url) => url.includes('/blobs/'))).toEqual([]);
   });
 
@@ -217,7 +209,7 @@ describe('cosign verifier against a hostile registry', () => {
       return registry.fetch(request);
     };
     const verifier = createCosignVerifier({ fetch: slow, logger: silentLogger, deadlineMs: 1000, monotonicNow: () => now });
-    expect(await codeOf(verifier.verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+    expect(await rejectionCodeOf(verifier.verify(IMAGE, requirement(COSIGN_PUB), NOW))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
     expect(registry.requests.length).toBe(2);
   });
 });

@@ -6,6 +6,7 @@
 // is never used; a store that does not answer only costs a registry read.
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { rejectionCodeOf, rejectionOf } from '../../../support/trustgate-errors.js';
 import { createAuthenticatedStore } from '../../../../shared/cache/authenticated-store.js';
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
@@ -50,15 +51,6 @@ function payloadFor(repository: string, digest: string): Buffer {
   return Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': `${REGISTRY}/${repository}` }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' }, optional: null }));
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TrustgateError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a TrustgateError');
-}
 
 // One deployment: a registry, a raw store under the authenticated one, the cache over it and
 // a clock the test moves; `verifier(freshness)` builds a verifier as a process would.
@@ -153,9 +145,9 @@ describe('cosign verification with the trust cache', () => {
 
     it('denies an unsigned image again without a registry request', async () => {
       lab.push('team/unsigned', []);
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
       const before = lab.requestCount();
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
       expect(lab.requestCount()).toBe(before);
     });
   });
@@ -165,7 +157,7 @@ describe('cosign verification with the trust cache', () => {
       lab.push('team/app', [release]);
       await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release));
       const before = lab.requestCount();
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
       expect(lab.requestCount()).toBe(before);
     });
 
@@ -181,7 +173,7 @@ describe('cosign verification with the trust cache', () => {
       lab.push('team/app', [release]);
       await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release));
       const both = { ...requirement(release, other), threshold: 2 };
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, both))).toBe(ErrorCode.COSIGN_THRESHOLD_NOT_MET);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, both))).toBe(ErrorCode.COSIGN_THRESHOLD_NOT_MET);
     });
   });
 
@@ -190,7 +182,7 @@ describe('cosign verification with the trust cache', () => {
       const digest = lab.push('team/app', [release]);
       await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release));
       lab.sign('team/app', digest, [other]);
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
       const before = lab.requestCount();
       lab.nowMs += FRESHNESS_MS;
       expect(await lab.verify(`${REGISTRY}/team/app:v1`, requirement(other))).toEqual({ digest, signers: ['cosign:other'] });
@@ -230,7 +222,7 @@ describe('cosign verification with the trust cache', () => {
       lab.nowMs += FRESHNESS_MS + MAX_STALE_MS - 1;
       expect(await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release))).toEqual({ digest, signers: ['cosign:release'], stale: true });
       lab.nowMs += 1;
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
     });
 
     it('never answers stale for a key that did not sign', async () => {
@@ -238,7 +230,7 @@ describe('cosign verification with the trust cache', () => {
       await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release));
       lab.registryDown = true;
       lab.nowMs += FRESHNESS_MS;
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
     });
 
     it('never answers a moved tag with the image it named before when only the new image\'s signatures cannot be read', async () => {
@@ -248,7 +240,7 @@ describe('cosign verification with the trust cache', () => {
       expect(moved).not.toBe(before);
       lab.failing = (url) => !url.includes('/manifests/v1');
       lab.nowMs += FRESHNESS_MS;
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
       lab.failing = undefined;
       lab.registryDown = true;
       expect(await lab.verify(`${REGISTRY}/team/app@${before}`, requirement(release))).toEqual({ digest: before, signers: ['cosign:release'], stale: true });
@@ -257,7 +249,7 @@ describe('cosign verification with the trust cache', () => {
     it('denies with REGISTRY_UNAVAILABLE when nothing was cached', async () => {
       lab.push('team/app', [release]);
       lab.registryDown = true;
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
     });
 
     it('keeps the complete recording rather than an interrupted read', async () => {
@@ -298,16 +290,16 @@ describe('cosign verification with the trust cache', () => {
       const signed = lab.push('team/signed', [release]);
       const unsigned = lab.push('team/unsigned', []);
       await lab.verify(`${REGISTRY}/team/signed:v1`, requirement(release));
-      await codeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)));
+      await rejectionOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)));
       const genuine = await lab.raw.get(cosignSignaturesKey(REGISTRY, 'team/signed', signed));
       if (genuine === undefined) throw new Error('the signed image was not cached');
       await lab.raw.put(cosignSignaturesKey(REGISTRY, 'team/unsigned', unsigned), genuine);
       await lab.raw.put(cosignTagKey(REGISTRY, 'team/unsigned', 'v1'), (await lab.raw.get(cosignTagKey(REGISTRY, 'team/signed', 'v1'))) ?? genuine);
       lab.cache = lab.newCache();
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/unsigned:v1`, requirement(release)))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
       lab.cache = lab.newCache();
       lab.registryDown = true;
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/unsigned@${unsigned}`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/unsigned@${unsigned}`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
     });
 
     it('refuses an entry given a later check time, so it cannot look fresh', async () => {
@@ -317,7 +309,7 @@ describe('cosign verification with the trust cache', () => {
       lab.cache = lab.newCache();
       lab.nowMs += FRESHNESS_MS + MAX_STALE_MS;
       lab.registryDown = true;
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app@${digest}`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app@${digest}`, requirement(release)))).toBe(ErrorCode.REGISTRY_UNAVAILABLE);
     });
 
     it('verifies against the registry when the store does not answer', async () => {
@@ -325,7 +317,7 @@ describe('cosign verification with the trust cache', () => {
       lab.storeDown = true;
       expect((await lab.verify(`${REGISTRY}/team/app:v1`, requirement(release))).digest).toBe(digest);
       lab.cache = lab.newCache();
-      expect(await codeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/app:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
     });
   });
 });
@@ -372,7 +364,7 @@ describe('cosign v3 bundles with the trust cache', () => {
     const before = lab.requestCount();
     lab.cache = lab.newCache();
     expect(await lab.verify(`${REGISTRY}/team/bundled:v1`, requirement(release))).toEqual({ digest, signers: ['cosign:release'] });
-    expect(await codeOf(lab.verify(`${REGISTRY}/team/bundled:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(await rejectionCodeOf(lab.verify(`${REGISTRY}/team/bundled:v1`, requirement(other)))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
     expect(lab.requestCount()).toBe(before);
   });
 });

@@ -5,6 +5,7 @@
 // artifact names another subject are refused with their reasons.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { rejectionCodeOf } from '../../../support/trustgate-errors.js';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { parseImageReference } from '../../../../shared/image/reference.js';
 import { silentLogger } from '../../../../shared/ports.js';
@@ -17,15 +18,6 @@ import { fixture, MemoryRegistry } from './support/memory-registry.js';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const NOW = new Date('2026-12-01T00:00:00Z');
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TrustgateError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a TrustgateError');
-}
 
 function requirement(...authorities: CosignAuthority[]): CosignRequirement {
   return { kind: 'cosign', authorities, threshold: 1 };
@@ -48,16 +40,16 @@ describe('a keyless classic signature (real Fulcio + Rekor vector) in the regist
   });
 
   it('denies another identity with COSIGN_IDENTITY_MISMATCH', async () => {
-    expect(await codeOf(verifier.verify(image, requirement(keyless('attacker@example.com')), NOW))).toBe(ErrorCode.COSIGN_IDENTITY_MISMATCH);
+    expect(await rejectionCodeOf(verifier.verify(image, requirement(keyless('attacker@example.com')), NOW))).toBe(ErrorCode.COSIGN_IDENTITY_MISMATCH);
   });
 
   it('denies a key authority: the signature was made with a certificate', async () => {
     const key = { name: 'cosign.pub', publicKeyPem: fixture('cosign.pub').toString('utf8') };
-    expect(await codeOf(verifier.verify(image, requirement(key), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(await rejectionCodeOf(verifier.verify(image, requirement(key), NOW))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
   });
 
   it('refuses keyless authorities with tlog off before asking the registry', async () => {
-    expect(await codeOf(verifier.verify(image, { ...requirement(keyless('mitr@redhat.com')), tlog: 'off' }, NOW))).toBe(ErrorCode.POLICY_INVALID);
+    expect(await rejectionCodeOf(verifier.verify(image, { ...requirement(keyless('mitr@redhat.com')), tlog: 'off' }, NOW))).toBe(ErrorCode.POLICY_INVALID);
   });
 });
 
@@ -113,7 +105,7 @@ describe('v3 bundles among the referrers', () => {
 
   it('denies a bundle made with another key', async () => {
     const { registry } = registryWith([await signed(statementFor(digestOfImage), other)]);
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
   });
 
   it('denies an attestation in place of a signature, saying it is one', async () => {
@@ -127,19 +119,19 @@ describe('v3 bundles among the referrers', () => {
   it('denies a genuine bundle of another image listed for this one (its statement names the other digest)', async () => {
     const otherDigest = `sha256:${'b'.repeat(64)}`;
     const { registry } = registryWith([await signed(statementFor(otherDigest))]);
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.COSIGN_DIGEST_MISMATCH);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.COSIGN_DIGEST_MISMATCH);
   });
 
   it('denies an artifact whose subject is another image', async () => {
     const { registry } = registryWith([await signed(statementFor(digestOfImage), release, `sha256:${'c'.repeat(64)}`)]);
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.COSIGN_DIGEST_MISMATCH);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.COSIGN_DIGEST_MISMATCH);
   });
 
   it('denies a bundle whose DSSE payload was changed after signing', async () => {
     const bundle = (await keyBundle(release.privateKey, release.pem, statementFor(`sha256:${'d'.repeat(64)}`))) as { dsseEnvelope: { payload: string } };
     bundle.dsseEnvelope.payload = statementFor(digestOfImage).toString('base64');
     const { registry } = registryWith([bundleArtifact(bundle, subjectOf(digestOfImage))]);
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
   });
 
   it('admits when one of several bundles is a valid signature, whatever comes before it', async () => {
@@ -151,12 +143,12 @@ describe('v3 bundles among the referrers', () => {
   it('looks at no more referrers than its limit', async () => {
     const artifact = await signed(statementFor(digestOfImage));
     const { registry } = registryWith(Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers + 1 }, () => artifact));
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
   });
 
   it('denies with COSIGN_SIGNATURE_MISSING when neither the classic tag nor the referrers hold anything', async () => {
     const { registry } = registryWith([]);
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_MISSING);
   });
 
   it('reads no bundle larger than its limit', async () => {
@@ -166,7 +158,7 @@ describe('v3 bundles among the referrers', () => {
     if (layer !== undefined) layer.size = DEFAULT_REGISTRY_LIMITS.maxBundleBytes + 1;
     const tampered = Buffer.from(JSON.stringify(manifest));
     const { registry } = registryWith([{ ...big, manifest: tampered, digest: sha256(tampered) }]);
-    expect(await codeOf(verify(registry))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
   });
 });
 

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { describe, expect, it } from 'vitest';
+import { rejectionCodeOf } from '../../../support/trustgate-errors.js';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { readKeyring } from '../../../../shared/trust/simple/keyring.js';
 import { unwrapSignedMessage } from '../../../../shared/trust/simple/packets.js';
@@ -20,15 +21,6 @@ const NOW = new Date('2026-12-01T00:00:00Z');
 const T0 = new Date('2026-01-01T00:00:00Z');
 const encoder = new TextEncoder();
 
-async function codeOf(run: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await run;
-  } catch (error) {
-    if (error instanceof TrustgateError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 async function generate(options: { keyExpirationTime?: number } = {}) {
   return openpgp.generateKey({ type: 'ecc', userIDs: [{ name: 'signer', email: 'signer@example.com' }], date: T0, format: 'object', ...options });
@@ -64,7 +56,7 @@ describe('verifySimpleSignature', () => {
   describe('when the signature was made by a key not in the keyring', () => {
     it('rejects with SIMPLE_SIGNATURE_INVALID', async () => {
       const other = await generate();
-      expect(await codeOf(verifySimpleSignature(SAMPLE_SIGNATURE, await keyringOf(other.publicKey), NOW))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(verifySimpleSignature(SAMPLE_SIGNATURE, await keyringOf(other.publicKey), NOW))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
     });
   });
 
@@ -86,13 +78,13 @@ describe('verifySimpleSignature', () => {
       // The digest's last hex digit sits inside the literal data packet.
       const at = Buffer.from(signed).indexOf('5f7a');
       signed[at] = '6'.charCodeAt(0);
-      expect(await codeOf(verifySimpleSignature(signed, await keyringOf(publicKey), NOW))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(verifySimpleSignature(signed, await keyringOf(publicKey), NOW))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
     });
 
     it('rejects the sample with a flipped bit in its compressed stream', async () => {
       const tampered = new Uint8Array(SAMPLE_SIGNATURE);
       tampered[100] = (tampered[100] ?? 0) ^ 0x01;
-      expect(await codeOf(verifySimpleSignature(tampered, await readKeyring('sample', SAMPLE_KEY), NOW))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(verifySimpleSignature(tampered, await readKeyring('sample', SAMPLE_KEY), NOW))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
     });
   });
 
@@ -102,7 +94,7 @@ describe('verifySimpleSignature', () => {
       const signature = await sign(privateKey, payloadFor(SAMPLE_DIGEST), new Date(T0.getTime() + 60_000));
       const keyring = await keyringOf(publicKey);
       await expect(verifySimpleSignature(signature, keyring, new Date(T0.getTime() + 120_000))).resolves.toMatchObject({ fingerprint: publicKey.getFingerprint().toUpperCase() });
-      expect(await codeOf(verifySimpleSignature(signature, keyring, new Date(T0.getTime() + 7_200_000)))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(verifySimpleSignature(signature, keyring, new Date(T0.getTime() + 7_200_000)))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
     });
   });
 
@@ -111,7 +103,7 @@ describe('verifySimpleSignature', () => {
       const { privateKey } = await generate();
       const signature = await sign(privateKey, payloadFor(SAMPLE_DIGEST), new Date(T0.getTime() + 60_000));
       const { publicKey: revoked } = await openpgp.revokeKey({ key: privateKey, format: 'object', date: new Date(T0.getTime() + 120_000) });
-      expect(await codeOf(verifySimpleSignature(signature, await keyringOf(revoked), new Date(T0.getTime() + 3_600_000)))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
+      expect(await rejectionCodeOf(verifySimpleSignature(signature, await keyringOf(revoked), new Date(T0.getTime() + 3_600_000)))).toBe(ErrorCode.SIMPLE_SIGNATURE_INVALID);
     });
   });
 });
