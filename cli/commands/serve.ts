@@ -26,7 +26,7 @@ import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-fu
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
 import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
 import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
-import { createWebhookServer } from '../../infra/webhook-proxy/webhook-server.js';
+import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS } from '../../infra/webhook-proxy/webhook-server.js';
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
 import { createBatchedSink } from '../../shared/logging/batched-sink.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
@@ -91,6 +91,8 @@ interface ServeConfig {
   readonly publishClusterId: string | undefined;
   // Where a workload's pull secrets are read: the policy files, or the cluster.
   readonly pullSecrets: PullSecretsConfig;
+  // --max-connections: open connections at most (see infra/webhook-proxy/webhook-server.ts).
+  readonly maxConnections: number;
 }
 
 // /functions/verify-image answers the policy form, like a deployed function. The explicit
@@ -135,7 +137,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   process.once('exit', logLines.flush);
   const logger = createJsonLogger(logLines.write, io.clock);
 
-  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS, ...(kube === undefined ? {} : CLUSTER_POLICY_METRICS) });
+  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...WEBHOOK_SERVER_METRICS, ...TRUST_METRICS, ...POLICY_METRICS, ...(kube === undefined ? {} : CLUSTER_POLICY_METRICS) });
   const reloader = config.policies === undefined || initialPolicies === undefined ? undefined : createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const clusterSource = kube === undefined || config.cluster === undefined ? undefined : await startClusterSource(kube, config.cluster, { clock: io.clock, logger, metrics, logLines, io });
   // The set in force, from the files or the cluster. Cluster policies that are too old
@@ -195,6 +197,8 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     renderMetrics: () => metrics.render(),
     readiness,
     logger,
+    metrics,
+    connections: { maxConnections: config.maxConnections },
   });
 
   let address;
@@ -270,6 +274,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'allow-explicit-trust': { type: 'boolean', default: false },
       'publish-cluster-id': { type: 'string' },
       'pull-secrets-from-cluster': { type: 'boolean', default: false },
+      'max-connections': { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
   });
@@ -322,6 +327,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     explicitTrust: { open: values['allow-explicit-trust'], token: io.env['TRUSTGATE_EXPLICIT_TRUST_TOKEN'] || undefined },
     publishClusterId,
     pullSecrets: toPullSecretsConfig(values['pull-secrets-from-cluster'], values.kubeconfig),
+    maxConnections: toInteger('--max-connections', values['max-connections'], DEFAULT_CONNECTION_LIMITS.maxConnections, 1, 1_000_000),
   };
 }
 
