@@ -10,7 +10,7 @@ export const POLICY_LOOKUP_USAGE = 'usage: trustgate policy lookup IMAGE --polic
 export const POLICY_APPLY_USAGE = 'usage: trustgate policy apply PATH --cluster-id ID [--state-dir DIR | --dynamodb-table NAME [--dynamodb-endpoint URL]]';
 export const POLICY_USAGES = [POLICY_LINT_USAGE, POLICY_LOOKUP_USAGE, POLICY_APPLY_USAGE];
 
-export const SERVE_USAGE = `usage: trustgate serve (--policies PATH [--policies-interval SECONDS] | --policies-from-cluster [--kubeconfig FILE] [--policies-max-stale DUR] [--policy-secrets-max N] [--policy-secrets-max-bytes BYTES]) [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--client-ca FILE] [--budget-ms N] [--functions local|openwhisk|URL] [--allow-explicit-trust] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] [--pull-secrets-from-cluster] [--publish-cluster-id ID] ${TRUST_STATE_USAGE}`;
+export const SERVE_USAGE = `usage: trustgate serve (--policies PATH [--policies-interval SECONDS] | --policies-from-cluster [--kubeconfig FILE] [--policies-max-stale DUR] [--policy-secrets-max N] [--policy-secrets-max-bytes BYTES]) [--host H] [--port P] [--tls-cert FILE --tls-key FILE] [--tls-san NAME]... [--client-ca FILE] [--budget-ms N] [--functions local|openwhisk|URL] [--allow-explicit-trust] [--registry-host HOST[:PORT] [--changefeed-server URL] [--changefeed-interval SECONDS]] [--pull-secrets-from-cluster] [--publish-cluster-id ID] [--max-connections N] ${TRUST_STATE_USAGE}`;
 
 export const STORE_USAGES = [
   'usage: trustgate store check [--state-dir DIR] [--dynamodb-table NAME [--dynamodb-endpoint URL]]',

@@ -25,8 +25,9 @@ import { createHttpApiVerify, decodeHttpApiAuth, parseHttpApiBase } from '../../
 import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-functions/openwhisk-verify.js';
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
 import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
+import { pauseFor } from '../../infra/clock/pause.js';
 import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
-import { createWebhookServer } from '../../infra/webhook-proxy/webhook-server.js';
+import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS } from '../../infra/webhook-proxy/webhook-server.js';
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
 import { createBatchedSink } from '../../shared/logging/batched-sink.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
@@ -91,6 +92,8 @@ interface ServeConfig {
   readonly publishClusterId: string | undefined;
   // Where a workload's pull secrets are read: the policy files, or the cluster.
   readonly pullSecrets: PullSecretsConfig;
+  // --max-connections: open connections at most (see infra/webhook-proxy/webhook-server.ts).
+  readonly maxConnections: number;
 }
 
 // /functions/verify-image answers the policy form, like a deployed function. The explicit
@@ -135,7 +138,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   process.once('exit', logLines.flush);
   const logger = createJsonLogger(logLines.write, io.clock);
 
-  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS, ...POLICY_METRICS, ...(kube === undefined ? {} : CLUSTER_POLICY_METRICS) });
+  const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...WEBHOOK_SERVER_METRICS, ...TRUST_METRICS, ...POLICY_METRICS, ...(kube === undefined ? {} : CLUSTER_POLICY_METRICS) });
   const reloader = config.policies === undefined || initialPolicies === undefined ? undefined : createPolicyReloader({ path: config.policies, ...initialPolicies, logger, metrics });
   const clusterSource = kube === undefined || config.cluster === undefined ? undefined : await startClusterSource(kube, config.cluster, { clock: io.clock, logger, metrics, logLines, io });
   // The set in force, from the files or the cluster. Cluster policies that are too old
@@ -195,13 +198,15 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     renderMetrics: () => metrics.render(),
     readiness,
     logger,
+    metrics,
+    connections: { maxConnections: config.maxConnections },
   });
 
   let address;
   try {
     address = await server.listen(config.port, config.host);
   } catch (error) {
-    callback?.stop();
+    await callback?.stop();
     await clusterSource?.source.stop();
     sigstoreRoot.close();
     store.close();
@@ -229,16 +234,21 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   const signal = await waitForStop(options.stop);
   stopReloading();
   logger.info('shutting down', { signal });
+  // At once: a sign-callback request pausing before a re-check ends now, not after its pause.
+  const callbackStopped = callback?.stop();
   // A publish under way ends before the Lease is given up, so no write of ours lands after
   // another replica took it over; released before the server closes, so that replica
   // publishes without waiting out the Lease's duration.
   await publisher?.stop();
   await lease?.stop();
-  callback?.stop();
+  await callbackStopped;
   await clusterSource?.source.stop();
   await server.close();
+  // A request still running after the server cut its connection ends before the store closes.
+  await callback?.stop();
   sigstoreRoot.close();
   store.close();
+  logger.info('stopped');
   logLines.flush();
   process.off('exit', logLines.flush);
   return ExitCode.ALLOWED;
@@ -270,6 +280,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
       'allow-explicit-trust': { type: 'boolean', default: false },
       'publish-cluster-id': { type: 'string' },
       'pull-secrets-from-cluster': { type: 'boolean', default: false },
+      'max-connections': { type: 'string' },
       ...TRUST_STATE_OPTIONS,
     },
   });
@@ -322,6 +333,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     explicitTrust: { open: values['allow-explicit-trust'], token: io.env['TRUSTGATE_EXPLICIT_TRUST_TOKEN'] || undefined },
     publishClusterId,
     pullSecrets: toPullSecretsConfig(values['pull-secrets-from-cluster'], values.kubeconfig),
+    maxConnections: toInteger('--max-connections', values['max-connections'], DEFAULT_CONNECTION_LIMITS.maxConnections, 1, 1_000_000),
   };
 }
 
@@ -391,8 +403,10 @@ function toCallbackConfig(
 function startCallback(
   config: CallbackConfig,
   deps: { notary: ImageVerifier<NotaryRequirement>; cosign: ImageVerifier<CosignRequirement>; simple: ImageVerifier<SimpleSigningRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
-): { handle: CallbackHandler; stop(): void } {
+): { handle: CallbackHandler; stop(): Promise<void> } {
   const clock = deps.clock;
+  // Aborted on stop: pauses end and re-checks still to come are dropped.
+  const stopping = new AbortController();
   const fetch = createNodeFetch();
   const poll =
     config.changefeedServer === undefined
@@ -408,13 +422,34 @@ function startCallback(
       registryHost: config.registryHost,
       namespace: config.namespace,
       referrerSubject: createReferrerSubjectReader(fetch, config.registryHost, () => clock.now().getTime()),
-      pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      pause: pauseFor,
+      stop: stopping.signal,
       ...(poll === undefined ? {} : { poll }),
     },
     config.token,
   );
-  const loop = poll === undefined ? undefined : startChangefeedLoop(() => handle({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
-  return { handle, stop: () => loop?.stop() };
+  // Every invocation under way, from HTTP or the changefeed loop: stop waits for them, so
+  // none reads or writes the store after serve closed it.
+  const underWay = new Set<Promise<unknown>>();
+  const tracked: CallbackHandler = (invocation) => {
+    const answer = handle(invocation);
+    underWay.add(answer);
+    const settled = (): void => void underWay.delete(answer);
+    answer.then(settled, settled);
+    return answer;
+  };
+  const loop = poll === undefined ? undefined : startChangefeedLoop(() => tracked({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
+  return {
+    handle: tracked,
+    // Ends pauses and the loop, then waits for what is under way (each step bounded by its
+    // own request timeouts); called again after the server closed, for requests that came in
+    // meanwhile.
+    stop: async () => {
+      stopping.abort();
+      loop?.stop();
+      while (underWay.size > 0) await Promise.allSettled([...underWay]);
+    },
+  };
 }
 
 function toDuration(flag: string, value: string | undefined, fallback: number): number {

@@ -8,7 +8,8 @@ import type { TLSSocket } from 'node:tls';
 import { isTrustgateError } from '../../shared/errors.js';
 import { parseJsonBytes } from '../../shared/json.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics/prometheus-registry.js';
-import type { Logger } from '../../shared/ports.js';
+import type { MetricDefinition } from '../../shared/metrics/prometheus-registry.js';
+import type { Logger, Metrics } from '../../shared/ports.js';
 import type { EndpointAnswer } from './admit-endpoint.js';
 import { readBody } from './read-body.js';
 
@@ -37,7 +38,60 @@ export interface WebhookServerOptions {
   readonly logger: Logger;
   readonly maxAdmitBytes?: number;
   readonly maxFunctionBytes?: number;
+  // Timeouts and the bound on open connections; each absent field takes its default
+  // (DEFAULT_CONNECTION_LIMITS).
+  readonly connections?: Partial<ConnectionLimits>;
+  // Counts refused connections (WebhookServerMetric.CONNECTIONS_REFUSED); absent: not counted.
+  readonly metrics?: Metrics;
 }
+
+// How long connections may stay open, and how many at once. Every field is in milliseconds
+// but `maxConnections`.
+export interface ConnectionLimits {
+  // An idle keep-alive connection is closed after this long. It must be longer than the
+  // client's own idle timeout: the API server's webhook client is a Go http.Transport whose
+  // idle connections live 90 s (IdleConnTimeout of Go's DefaultTransport, which
+  // k8s.io/apimachinery's SetTransportDefaults applies). A server that closes first races the
+  // client's next POST on that connection, and Go does not retry a POST: the review fails
+  // (with failurePolicy Fail, a spurious denial).
+  readonly keepAliveTimeoutMs: number;
+  // From the connection's start (or a kept-alive request's first byte) to its last header.
+  readonly headersTimeoutMs: number;
+  // From a request's start to its last body byte.
+  readonly requestTimeoutMs: number;
+  // How often headersTimeoutMs and requestTimeoutMs are checked (Node checks on an interval).
+  readonly checkIntervalMs: number;
+  // TLS: a client that does not finish its handshake in this time is cut.
+  readonly handshakeTimeoutMs: number;
+  // Open connections at most; one more is closed at once (logged, counted).
+  readonly maxConnections: number;
+}
+
+// Security: with a long keep-alive an outsider can hold connections open cheaply (one
+// request per keep-alive period each); maxConnections bounds what that pins (a socket, TLS
+// state and buffers each), and a connection that says nothing is cut by the headers or
+// handshake timeout. The bound is what an attacker can fill: the log line and the metric say
+// when it does.
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  keepAliveTimeoutMs: 120_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  checkIntervalMs: 5_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 512,
+};
+
+export const WebhookServerMetric = {
+  CONNECTIONS_REFUSED: 'trustgate_connections_refused_total',
+} as const;
+
+export const WEBHOOK_SERVER_METRICS: Readonly<Record<string, MetricDefinition>> = {
+  [WebhookServerMetric.CONNECTIONS_REFUSED]: { type: 'counter', help: 'Connections closed on arrival because the server held its maximum of open connections.' },
+};
+
+// One log line for the first refused connection and then one per this many, with the count:
+// a flood of connections must not become a flood of log lines.
+const REFUSED_LOG_EVERY = 1000;
 
 export interface WebhookServer {
   listen(port: number, host: string): Promise<AddressInfo>;
@@ -125,14 +179,34 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     else send(response, reply);
   };
 
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
+  const serverOptions = { connectionsCheckingInterval: limits.checkIntervalMs, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs };
   const server: Server =
     options.tls === undefined
-      ? createHttpServer(handle)
-      : createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false }) }, handle);
-  // The API server keeps connections open between reviews; idle sockets should not pin memory.
-  server.keepAliveTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+      ? createHttpServer(serverOptions, handle)
+      : createHttpsServer(
+          {
+            ...serverOptions,
+            cert: options.tls.cert,
+            key: options.tls.key,
+            handshakeTimeout: limits.handshakeTimeoutMs,
+            ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false }),
+          },
+          handle,
+        );
+  // The API server keeps connections open between reviews (see ConnectionLimits).
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  let refused = 0;
+  server.on('drop', () => {
+    refused += 1;
+    options.metrics?.increment(WebhookServerMetric.CONNECTIONS_REFUSED);
+    if ((refused - 1) % REFUSED_LOG_EVERY === 0) {
+      options.logger.warn('connection refused: the server holds its maximum of open connections', { maxConnections: limits.maxConnections, refused });
+    }
+  });
 
   return {
     listen: (port, host) =>

@@ -39,8 +39,13 @@ export interface SignCallbackDeps {
   // The subject digest of the manifest `digest` in `repository` (on registryHost) when it is a
   // referrer, else undefined; absent: pushes by digest are treated as image pushes.
   readonly referrerSubject?: (repository: string, digest: string) => Promise<string | undefined>;
-  // Resolves after `ms` (a timer); absent: a signature push found unsigned is not checked again.
-  readonly pause?: (ms: number) => Promise<void>;
+  // Resolves after `ms` (a timer), or early once `signal` is aborted; absent: a signature push
+  // found unsigned is not checked again.
+  readonly pause?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  // Aborted when the process stops (`trustgate serve`): re-checks still to come are dropped
+  // (their outcomes stand as found) and pauses end, so a stop is not held up by them and
+  // nothing reads or writes the store after it is closed. Absent: never stops.
+  readonly stop?: AbortSignal;
 }
 
 // A registry announces a manifest push before it links the pushed tag (distribution stores
@@ -187,8 +192,9 @@ async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<n
   }
   for (const ms of SIGNATURE_RECHECK_PAUSES_MS) {
     if (images.size === 0) return;
-    await pause(ms);
+    await pause(ms, deps.stop);
     for (const [key, { push, indexes }] of images) {
+      if (stopping(deps, 'signature push re-checks dropped: stopping', { images: images.size })) return;
       try {
         if ((await handleSignaturePush(deps, push)) !== 'signed') continue;
       } catch (error) {
@@ -199,6 +205,13 @@ async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<n
       for (const index of indexes) outcomes[index] = { id: outcomes[index]?.id ?? push.id, outcome: count(deps, 'signed') };
     }
   }
+}
+
+// Whether the process is stopping; says so in the log (what was left undone) when it is.
+function stopping(deps: SignCallbackDeps, message: string, left: Readonly<Record<string, string | number>>): boolean {
+  if (deps.stop?.aborted !== true) return false;
+  deps.logger.info(message, left);
+  return true;
 }
 
 // Verifies `<gun>:<tag>` (or `<gun>@<digest>`) under the namespace's policies and records
@@ -266,6 +279,7 @@ async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRe
   const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
   for (const gun of guns) {
     for (const ref of await readRefs(deps.store, gun)) {
+      if (stopping(deps, 'changefeed re-checks dropped: stopping', { gun })) return outcomes;
       const before = await readSignStatus(deps.store, gun, ref);
       if (before === undefined) continue;
       try {

@@ -19,6 +19,8 @@ export interface ServeProcess {
   signal(name: NodeJS.Signals): void;
   // Sends SIGTERM and resolves with the exit code.
   stop(): Promise<number | null>;
+  // Resolves with the exit code once the process has ended (after a signal sent with `signal`).
+  readonly exited: Promise<number | null>;
 }
 
 export interface HttpAnswer {
@@ -79,9 +81,10 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
         child.kill(name);
       },
       stop: async () => {
-        child.kill('SIGTERM');
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
         return exited;
       },
+      exited,
     };
   } catch (error) {
     child.kill('SIGKILL');

@@ -91,4 +91,34 @@ describe('sign-callback and a signature tag the registry links after announcing 
     expect(asked).toEqual([`lab/app@${other}`, `lab/app@${other}`, `lab/app@${other}`]);
     expect(pauses).toEqual([250, 750]);
   });
+
+  it('drops the re-checks when the process stops during a pause, and reads or writes nothing after it', async () => {
+    const asked: string[] = [];
+    const stop = new AbortController();
+    const pausedWith: Array<AbortSignal | undefined> = [];
+    const base = depsWith({}, asked);
+    const touched: string[] = [];
+    const deps: SignCallbackDeps = {
+      ...base,
+      store: {
+        get: (key) => (touched.push(`get ${key}`), base.store.get(key)),
+        put: (key, item, options) => (touched.push(`put ${key}`), base.store.put(key, item, options)),
+        delete: (key) => (touched.push(`delete ${key}`), base.store.delete(key)),
+      },
+      stop: stop.signal,
+      // The stop arrives while the request pauses.
+      pause: (_ms, signal) => {
+        pausedWith.push(signal);
+        stop.abort();
+        touched.length = 0;
+        return Promise.resolve();
+      },
+    };
+    const other = `sha256:${'ef'.repeat(32)}`;
+    const result = await handleSignCallback(deps, ociManifestPush('stopped', ARTIFACT, `sha256-${other.slice('sha256:'.length)}.sig`));
+    expect(result.outcomes).toEqual([{ id: 'stopped', outcome: 'unsigned' }]);
+    expect(asked).toEqual([`lab/app@${other}`]);
+    expect(pausedWith).toEqual([stop.signal]);
+    expect(touched).toEqual([]);
+  });
 });

@@ -1,0 +1,161 @@
+// The webhook server's connection handling, over real sockets: an idle keep-alive connection
+// outlives the client's own idle timeout (the API server's webhook client keeps idle
+// connections 90 s and does not retry a POST on one the server has just closed), an idle
+// connection is closed once the configured keep-alive ends, and the bound on open
+// connections refuses one more (logged once, counted).
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS, WebhookServerMetric, type ConnectionLimits, type WebhookServer } from '../../../infra/webhook-proxy/webhook-server.js';
+import { createPrometheusRegistry } from '../../../shared/metrics/prometheus-registry.js';
+import type { Logger } from '../../../shared/ports.js';
+
+// The idle timeout of the API server's webhook client (Go's http.DefaultTransport).
+const API_SERVER_IDLE_CONN_TIMEOUT_MS = 90_000;
+
+interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+function recordingLogger(lines: LogLine[]): Logger {
+  const at = (level: string) => (message: string, fields: Readonly<Record<string, unknown>> = {}) => void lines.push({ level, message, fields });
+  return { info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+const running: WebhookServer[] = [];
+const sockets: Socket[] = [];
+
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.destroy();
+  await Promise.all(running.splice(0).map((server) => server.close(0)));
+});
+
+async function startServer(connections: Partial<ConnectionLimits>, logLines: LogLine[] = []) {
+  const metrics = createPrometheusRegistry(WEBHOOK_SERVER_METRICS);
+  const server = createWebhookServer({
+    admit: () => ({ status: 200, body: {} }),
+    functions: {},
+    renderMetrics: () => metrics.render(),
+    logger: recordingLogger(logLines),
+    metrics,
+    connections,
+  });
+  running.push(server);
+  const { port } = await server.listen(0, '127.0.0.1');
+  return { port, metrics };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly head: string;
+  readonly body: string;
+}
+
+// One client connection speaking HTTP/1.1 by hand, so the test knows exactly which
+// connection each request travels on.
+interface Connection {
+  get(path: string): Promise<Answer>;
+  // Resolves when the server ends the connection.
+  readonly ended: Promise<void>;
+  readonly socket: Socket;
+}
+
+async function openConnection(port: number): Promise<Connection> {
+  const socket = connect(port, '127.0.0.1');
+  sockets.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let buffered = Buffer.alloc(0);
+  let waiting: ((answer: Answer) => void) | undefined;
+  const ended = new Promise<void>((resolve) => {
+    socket.once('end', resolve);
+    socket.once('close', resolve);
+  });
+  socket.on('error', () => undefined);
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    const headEnd = buffered.indexOf('\r\n\r\n');
+    if (headEnd === -1 || waiting === undefined) return;
+    const head = buffered.subarray(0, headEnd).toString('latin1');
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? '0');
+    if (buffered.length < headEnd + 4 + length) return;
+    const body = buffered.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
+    buffered = buffered.subarray(headEnd + 4 + length);
+    const deliver = waiting;
+    waiting = undefined;
+    deliver({ status: Number(head.split(' ')[1]), head, body });
+  });
+  return {
+    socket,
+    ended,
+    get: (path) =>
+      new Promise<Answer>((resolve, reject) => {
+        waiting = resolve;
+        socket.once('close', () => reject(new Error(`connection closed before ${path} was answered`)));
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: trustgate\r\n\r\n`);
+      }),
+  };
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('createWebhookServer connections', () => {
+  describe('by default', () => {
+    it('keeps idle connections open longer than the API server\'s webhook client does', () => {
+      expect(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs).toBeGreaterThan(API_SERVER_IDLE_CONN_TIMEOUT_MS);
+    });
+
+    it('tells clients the keep-alive it keeps', async () => {
+      const { port } = await startServer({});
+      const connection = await openConnection(port);
+      const answer = await connection.get('/healthz');
+      expect(answer.head).toMatch(new RegExp(`\\r\\nkeep-alive: timeout=${DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs / 1000}\\b`, 'i'));
+    });
+  });
+
+  describe('when a keep-alive connection has been idle for less than the keep-alive timeout', () => {
+    it('answers the next request on that same connection', async () => {
+      const { port } = await startServer({ keepAliveTimeoutMs: 60_000 });
+      const connection = await openConnection(port);
+      expect((await connection.get('/healthz')).status).toBe(200);
+      await pause(300);
+      expect((await connection.get('/healthz')).status).toBe(200);
+      expect(connection.socket.destroyed).toBe(false);
+    });
+  });
+
+  describe('when a keep-alive connection stays idle past the keep-alive timeout', () => {
+    it('is closed by the server', async () => {
+      const { port } = await startServer({ keepAliveTimeoutMs: 100 });
+      const connection = await openConnection(port);
+      expect((await connection.get('/healthz')).status).toBe(200);
+      await connection.ended;
+      expect(connection.socket.readableEnded || connection.socket.destroyed).toBe(true);
+    });
+  });
+
+  describe('when the server holds its maximum of open connections', () => {
+    it('closes one more connection at once, logs it and counts it, and keeps serving the others', async () => {
+      const logLines: LogLine[] = [];
+      const { port } = await startServer({ maxConnections: 2 }, logLines);
+      const first = await openConnection(port);
+      const second = await openConnection(port);
+      // Both are accepted and served before the third arrives.
+      expect((await first.get('/healthz')).status).toBe(200);
+      expect((await second.get('/healthz')).status).toBe(200);
+
+      const third = await openConnection(port);
+      await expect(third.get('/healthz')).rejects.toThrow(/closed before/);
+
+      const metrics = await first.get('/metrics');
+      expect(metrics.body).toMatch(new RegExp(`^${WebhookServerMetric.CONNECTIONS_REFUSED} 1$`, 'm'));
+      expect(logLines.filter((line) => line.level === 'warn')).toEqual([
+        { level: 'warn', message: 'connection refused: the server holds its maximum of open connections', fields: { maxConnections: 2, refused: 1 } },
+      ]);
+      expect((await second.get('/healthz')).status).toBe(200);
+    });
+  });
+});
