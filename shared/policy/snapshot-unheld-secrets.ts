@@ -24,7 +24,8 @@ import type { PolicySet, SecretScope } from './model.js';
 import { isWatchableScope, scopeKey } from './secret-budget.js';
 
 // Far more than serve leaves out under its default bounds unless policies name Secrets in
-// thousands of namespaces; at most about 1.3 MB of the payload.
+// thousands of namespaces; at most about 1.4 MB of the payload (a name of 253 and a
+// namespace of 63 characters each).
 export const MAX_UNHELD_SECRETS = 4096;
 
 export type UnheldSecrets = Pick<PolicySet, 'unheldSecrets' | 'unheldSecretsIncomplete'>;
