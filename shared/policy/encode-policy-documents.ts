@@ -68,7 +68,9 @@ function publishedSecrets(set: PolicySet): PolicySecret[] {
   return set.secrets.flatMap((secret) => {
     const keys = new Set([...(anywhere.get(secret.name) ?? []), ...(inNamespace.get(`${secret.namespace}/${secret.name}`) ?? [])]);
     if (keys.size === 0) return [];
-    return [{ ...secret, data: new Map([...secret.data].filter(([key]) => keys.has(key))) }];
+    // Nor is its `type` (every Secret from the API server has one, `Opaque` by default): no
+    // verifier reads it, and a pull-secret type would make it a pull secret to the decoder.
+    return [{ name: secret.name, namespace: secret.namespace, data: new Map([...secret.data].filter(([key]) => keys.has(key))) }];
   });
 }
 

@@ -159,6 +159,9 @@ export interface PolicySet {
   // Secrets a policy names that could not be held (serve --policies-from-cluster keeps Secrets
   // within bounds): a policy needing one denies with POLICY_SECRET_OVER_LIMIT.
   readonly unheldSecrets?: readonly SecretScope[];
+  // Set when `unheldSecrets` is not all of them (a policy snapshot carries a bounded number):
+  // a Secret not found may then be one left out, so it denies with POLICY_SECRET_OVER_LIMIT.
+  readonly unheldSecretsIncomplete?: boolean;
 }
 
 // A Secret name in one namespace, or in every namespace when `namespace` is absent.

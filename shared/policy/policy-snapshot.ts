@@ -8,7 +8,8 @@
 //   policy-snapshot/<cluster>/<version>/<sha256>/<index>
 //                                                  the payload in chunks of at most CHUNK_BYTES
 // The payload is one JSON `List` of Portieris documents (encode-policy-documents.ts),
-// decoded on read by the same decoder as a policy file.
+// decoded on read by the same decoder as a policy file, and, next to its items, the Secrets
+// serve left out over its bounds when there are any (snapshot-unheld-secrets.ts).
 //
 // Security: every entry is authenticated by the store (HMAC under the state key, the MAC
 // covering the key, version and value: shared/cache/authenticated-store.ts), so only a holder
@@ -24,6 +25,7 @@ import { isPlainObject, parseJsonBytes } from '../json.js';
 import { decodePolicyDocuments } from './decode-documents.js';
 import { encodePolicyDocuments, toPublishedSet, type JsonDocument } from './encode-policy-documents.js';
 import type { PolicySet } from './model.js';
+import { decodeUnheldSecrets, encodeUnheldSecrets } from './snapshot-unheld-secrets.js';
 
 export const SNAPSHOT_FORMAT = 'trustgate.dev/policy-snapshot/v1';
 // Well below DynamoDB's 400 KB item limit once the MAC, key and attribute names are added.
@@ -67,9 +69,10 @@ export function chunkKey(clusterId: string, version: number, sha256: string, ind
 // The payload for `set`. Refused (POLICY_SNAPSHOT_INVALID) when decoding it would not give back
 // the same policies and published Secrets: a field the encoder does not know would otherwise
 // be dropped on the way to the functions, and they would enforce less than the proxy does.
+// The Secrets left out travel with them (bounded: see snapshot-unheld-secrets.ts).
 export function buildSnapshotPayload(set: PolicySet): SnapshotPayload {
   const documents = encodePolicyDocuments(set);
-  const bytes = new TextEncoder().encode(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: documents }));
+  const bytes = new TextEncoder().encode(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: documents, ...encodeUnheldSecrets(set) }));
   if (bytes.length > MAX_SNAPSHOT_BYTES) {
     throw new TrustgateError(ErrorCode.POLICY_SNAPSHOT_INVALID, `policy snapshot too large: expected at most ${MAX_SNAPSHOT_BYTES} bytes, got ${bytes.length}`);
   }
@@ -115,8 +118,8 @@ export function toChunks(bytes: Uint8Array): Uint8Array[] {
   return chunks;
 }
 
-// Reassembles and checks the chunks against the head, then decodes the documents. Any
-// mismatch refuses the whole snapshot.
+// Reassembles and checks the chunks against the head, then decodes the documents and the
+// Secrets left out. Any mismatch refuses the whole snapshot.
 export function decodeSnapshot(head: SnapshotHead, chunks: readonly Uint8Array[]): { readonly set: PolicySet; readonly documents: readonly JsonDocument[] } {
   if (chunks.length !== head.chunks) throw invalid(`${chunks.length} chunks, expected ${head.chunks}`);
   const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
@@ -129,8 +132,9 @@ export function decodeSnapshot(head: SnapshotHead, chunks: readonly Uint8Array[]
   }
   if (sha256Hex(bytes) !== head.sha256) throw invalid(`payload SHA-256 does not match the head's ${head.sha256}`);
   const set = decodeSnapshotDocuments(bytes, `policy snapshot ${head.clusterId} v${head.version}`);
-  const parsed = parseJsonBytes(bytes, ErrorCode.POLICY_SNAPSHOT_INVALID, 'policy snapshot') as { items: JsonDocument[] };
-  return { set, documents: parsed.items };
+  // Decoded as a List above: an object whose items are documents.
+  const parsed = parseJsonBytes(bytes, ErrorCode.POLICY_SNAPSHOT_INVALID, 'policy snapshot') as Record<string, unknown> & { items: JsonDocument[] };
+  return { set: { ...set, ...decodeUnheldSecrets(parsed) }, documents: parsed.items };
 }
 
 // The documents decoded as a policy file is: every problem refuses the snapshot.

@@ -33,18 +33,26 @@ export interface SecretLookup {
 }
 
 // A SecretLookup over decoded Secrets (from a PolicySet). A Secret that serve could not hold
-// (`unheld`) is POLICY_SECRET_OVER_LIMIT rather than missing: it may well exist.
-export function toSecretLookup(secrets: readonly PolicySecret[], unheld: readonly SecretScope[] = []): SecretLookup {
+// (`unheld`) is POLICY_SECRET_OVER_LIMIT rather than missing: it may well exist. With
+// `unheldIncomplete` (a policy snapshot that could not list every Secret left out) so is any
+// Secret not found: it may be one of those not listed.
+export function toSecretLookup(secrets: readonly PolicySecret[], unheld: readonly SecretScope[] = [], unheldIncomplete = false): SecretLookup {
   const byKey = new Map(secrets.map((secret) => [`${secret.namespace}/${secret.name}`, secret]));
   const unheldKeys = new Set(unheld.map((scope) => `${scope.namespace ?? '*'}/${scope.name}`));
   return {
     findSecret: (namespace, name) => {
       const found = byKey.get(`${namespace}/${name}`);
-      if (found !== undefined || unheldKeys.size === 0) return found;
+      if (found !== undefined || (unheldKeys.size === 0 && !unheldIncomplete)) return found;
       if (unheldKeys.has(`${namespace}/${name}`) || unheldKeys.has(`*/${name}`)) {
         throw new TrustgateError(
           ErrorCode.POLICY_SECRET_OVER_LIMIT,
           `secret "${name}" in namespace "${namespace}" is not held: the bounds on the Secrets serve keeps were reached (see the metric trustgate_policy_secrets_left_out), so the policies naming it deny`,
+        );
+      }
+      if (unheldIncomplete) {
+        throw new TrustgateError(
+          ErrorCode.POLICY_SECRET_OVER_LIMIT,
+          `secret "${name}" in namespace "${namespace}" is not in the policy snapshot, which lists only part of the Secrets serve left out over its bounds (see the metric trustgate_policy_secrets_left_out): it may be one of them, so the policies naming it deny`,
         );
       }
       return undefined;

@@ -53,7 +53,7 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
   const applicable = [...(lookup.matched ? [{ policy: lookup.policy, source: lookup.source }] : []), ...lookup.enforced];
   const failures: ModedFailure[] = lookup.matched ? [] : [{ error: new TrustgateError(ErrorCode.POLICY_NO_MATCH, lookup.reason), mode: governingMode(set, namespace) }];
   const checks: PendingCheck[] = [];
-  const secrets = toSecretLookup(set.secrets, set.unheldSecrets);
+  const secrets = toSecretLookup(set.secrets, set.unheldSecrets, set.unheldSecretsIncomplete);
   let groups = 0;
   for (const { policy, source } of applicable) {
     // Each policy's failures take its own mode: an enforced ClusterImagePolicy in force keeps

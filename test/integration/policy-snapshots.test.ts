@@ -2,7 +2,8 @@
 // publishes a folder as a cluster's snapshot, and the verify-image and policy-lookup
 // function handlers, built from their environment as on Lambda and OpenWhisk, follow it:
 // they pick up a new version, refuse a corrupted, partial or rolled-back one and keep the
-// last good one serving. `serve --publish-cluster-id` publishes the set it enforces.
+// last good one serving. `serve --publish-cluster-id` publishes the set it enforces, with
+// the Secrets it left out over its bounds, which the functions deny for as serve does.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -10,8 +11,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPolicyLookupHandler } from '../../functions/policy-lookup/handler.js';
 import { buildPolicyLookupDeps, buildVerifyImageDeps } from '../../functions/platform/runtime-deps.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
+import { decodeStoreConfig, openStore } from '../../infra/store/open-store.js';
 import { encodeStoreKey } from '../../shared/cache/store-key.js';
+import { decodePolicyDocuments } from '../../shared/policy/decode-documents.js';
 import { chunkKey, headKey } from '../../shared/policy/policy-snapshot.js';
+import { publishPolicySnapshot } from '../../shared/policy/snapshot-store.js';
 import type { Clock } from '../../shared/ports.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../support/dynalite-server.js';
 import { getTestCertificates } from '../support/tls-certs.js';
@@ -193,6 +197,29 @@ describe('policy snapshots in DynamoDB', () => {
       expect((await functions.verify('reg.example.com/c/app:v1')).body).toMatchObject({ allowed: true });
       expect((await functions.verify('reg.example.com/b/app:v1')).body).toMatchObject({ allowed: false, codes: ['POLICY_NO_MATCH'] });
     });
+  });
+});
+
+describe('a policy snapshot naming a Secret serve left out over its bounds', () => {
+  it('makes verify-image deny an image needing it with POLICY_SECRET_OVER_LIMIT, as serve does, not POLICY_SECRET_MISSING', async () => {
+    const cluster = 'over-limit';
+    // What serve --policies-from-cluster holds when the policy's signer Secret did not fit:
+    // the policy, no Secret, and the Secret's name among those left out.
+    const policies = decodePolicyDocuments([
+      {
+        source: 'signed.yaml',
+        text: 'apiVersion: portieris.cloud.ibm.com/v1\nkind: ImagePolicy\nmetadata: {name: signed, namespace: default}\nspec: {repositories: [{name: "reg.example.com/*", policy: {trust: {enabled: true, signerSecrets: [{name: big-signer}]}}}]}\n',
+      },
+    ]);
+    // Published through the store as the functions open it (the same table and state key).
+    const { kv } = openStore(decodeStoreConfig({}, functionEnv(cluster)), clock);
+    await publishPolicySnapshot(kv, cluster, policies, 1);
+    const functions = container(cluster);
+    expect((await functions.verify('reg.example.com/app:v1')).body).toMatchObject({ allowed: false, codes: ['POLICY_SECRET_MISSING'] });
+
+    await publishPolicySnapshot(kv, cluster, { ...policies, unheldSecrets: [{ namespace: 'default', name: 'big-signer' }] }, 2);
+    expect((await functions.verify('reg.example.com/app:v1')).body).toMatchObject({ allowed: false, codes: ['POLICY_SECRET_OVER_LIMIT'] });
+    expect((await container(cluster).verify('reg.example.com/app:v1')).body).toMatchObject({ allowed: false, codes: ['POLICY_SECRET_OVER_LIMIT'] });
   });
 });
 

@@ -2,9 +2,14 @@
 // kube-apiserver (and etcd) with the shipped RBAC: serve reads the API as the trustgate service
 // account and runs with small bounds on the Secrets it holds. Held Secrets and bytes are read
 // from serve's own gauges on /metrics; decisions from its /admit. Images are signed with the
-// real notary client on the real notary-server.
+// real notary client on the real notary-server. serve publishes the policy snapshot the
+// deployed functions follow (sharing its state folder), and verify-image, built from its
+// environment, denies for a Secret left out as serve does.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildVerifyImageDeps } from '../../functions/platform/runtime-deps.js';
+import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
+import { systemClock } from '../../infra/clock/system-clock.js';
 import { expectStatus, installTrustgate, POLICY_API, writeKubeconfigAsTrustgate, yamlObjects } from './support/kube-cluster-setup.js';
 import type { KubeObject } from './support/kube-apiserver.js';
 import { servedCluster, signerImagePolicy, signerSecret, updateObject } from './support/kube-suite.js';
@@ -20,10 +25,14 @@ const LATE = `late-${SUFFIX}`;
 // The bounds serve runs with: 4 Secrets, 64 KiB in total (and so per namespace).
 const MAX_SECRETS = 4;
 const MAX_BYTES = 64 * 1024;
+// The cluster id serve publishes its policy snapshot under, and the store's key.
+const CLUSTER_ID = `bounds-${SUFFIX}`;
+const STATE_KEY = 'ef'.repeat(32);
 
 const cluster = servedCluster();
 const { api, eventually, metric, decision } = cluster;
 let alice: { gun: string; publicKeyPem: string };
+let stateDir: string;
 
 beforeAll(setUp, 120_000);
 afterAll(cluster.stop);
@@ -42,11 +51,34 @@ async function setUp(): Promise<void> {
   expectStatus(await api().request('POST', `${POLICY_API}/namespaces/${TEAM}/imagepolicies`, imagePolicy(TEAM, 'signed-by-alice', 'alice-signer')), 201);
 
   const kubeconfig = await writeKubeconfigAsTrustgate(await trust.makeDir('kube'), api(), api().adminToken);
+  stateDir = await trust.makeDir('state');
   cluster.serving(await startTrustgateServe({
-    stateDir: await trust.makeDir('state'),
+    stateDir,
     caFile: trust.caFile,
-    extraArgs: ['--policies-from-cluster', '--kubeconfig', kubeconfig, '--policy-secrets-max', String(MAX_SECRETS), '--policy-secrets-max-bytes', String(MAX_BYTES)],
+    env: { TRUSTGATE_STATE_KEY: STATE_KEY, POD_NAMESPACE: 'trustgate-system' },
+    extraArgs: [
+      '--policies-from-cluster',
+      '--kubeconfig',
+      kubeconfig,
+      '--policy-secrets-max',
+      String(MAX_SECRETS),
+      '--policy-secrets-max-bytes',
+      String(MAX_BYTES),
+      '--publish-cluster-id',
+      CLUSTER_ID,
+    ],
   }));
+}
+
+let verifyImage: ReturnType<typeof createVerifyImageHandler> | undefined;
+
+// The codes of verify-image's answer for `image` in `namespace`, from one function container
+// following serve's policy snapshot in the shared state folder (asking the store every time).
+async function functionCodes(namespace: string, image: string): Promise<readonly string[]> {
+  const env = { TRUSTGATE_STATE_DIR: stateDir, TRUSTGATE_STATE_KEY: STATE_KEY, TRUSTGATE_POLICY_CLUSTER_ID: CLUSTER_ID, TRUSTGATE_POLICY_REFRESH: '0' };
+  verifyImage ??= createVerifyImageHandler(buildVerifyImageDeps(env, systemClock));
+  const answer = await verifyImage({ image, namespace });
+  return (answer.body as { codes?: readonly string[] }).codes ?? [];
 }
 
 const update = (path: string, change: (stored: KubeObject) => KubeObject): Promise<void> => updateObject(api(), path, change);
@@ -88,6 +120,9 @@ describe('serve --policies-from-cluster bounds what it holds of the Secrets', ()
       expect(await metric('trustgate_policy_secret_bytes_held')).toBeLessThanOrEqual(MAX_BYTES);
       expect(cluster.log()).toContain('POLICY_SECRET_OVER_LIMIT');
       expect((await decision(TEAM, `${alice.gun}:v1`)).allowed).toBe(true);
+      // The published snapshot names the Secret left out: the functions deny for it alike.
+      await eventually('verify-image denies for the Secret not held', async () => (await functionCodes(TENANT, `${alice.gun}:v1`)).includes('POLICY_SECRET_OVER_LIMIT'));
+      expect(await functionCodes(TENANT, `${alice.gun}:v1`)).not.toContain('POLICY_SECRET_MISSING');
 
       await update(`/api/v1/namespaces/${TENANT}/secrets/big-signer`, (stored) => ({ ...stored, data: undefined, stringData: { name: 'alice', publicKey: alice.publicKeyPem, padding: 'x'.repeat(40 * 1024) } }));
       await eventually('the shrunk Secret is held and admits', async () => (await decision(TENANT, `${alice.gun}:v1`)).allowed);
@@ -107,6 +142,7 @@ describe('serve --policies-from-cluster bounds what it holds of the Secrets', ()
       expectStatus(await api().request('DELETE', `/api/v1/namespaces/${TENANT}/secrets/big-signer`), 200);
       await eventually('the late namespace admits once room is freed', async () => (await decision(LATE, `${alice.gun}:v1`)).allowed);
       expect((await decision(TENANT, `${alice.gun}:v1`)).message).toContain('[POLICY_SECRET_MISSING]');
+      await eventually('verify-image says the deleted Secret is missing', async () => (await functionCodes(TENANT, `${alice.gun}:v1`)).includes('POLICY_SECRET_MISSING'));
       expect(await metric('trustgate_policy_secrets_left_out')).toBe(0);
 
       // Back to two Secrets held (the team's and the tenant's) for what follows.

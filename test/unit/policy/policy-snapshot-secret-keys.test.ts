@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAuthenticatedStore } from '../../../shared/cache/authenticated-store.js';
 import { createMemoryStore } from '../../../shared/cache/memory-store.js';
+import { createClusterPolicyObjects } from '../../../shared/policy/cluster-policy-objects.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { publishPolicySnapshot, readPolicySnapshot } from '../../../shared/policy/snapshot-store.js';
 import { clockFrom } from '../../support/clocks.js';
@@ -88,5 +89,23 @@ describe('a policy snapshot publishes of each Secret only the keys its role read
     for (const secretValue of ['K-alice', 'S-alice', 'C-alice', 'K-cosign', 'P-root', 'n-keyring', 'S-keyring']) {
       expect(text).not.toContain(Buffer.from(secretValue).toString('base64'));
     }
+  });
+});
+
+describe('a policy snapshot of Secrets read from the API server, each with a type', () => {
+  it('publishes them without their type, and reads them back', async () => {
+    // As serve --policies-from-cluster holds them: the API server gives every Secret a type.
+    const objects = createClusterPolicyObjects();
+    objects.apply('ImagePolicy', { metadata: { name: 'signed', namespace: 'team', uid: 'u1', resourceVersion: '1' }, spec: { repositories: [{ name: 'reg.example.com/*', policy: { trust: { enabled: true, signerSecrets: [{ name: 'alice' }, { name: 'bob' }] } } }] } });
+    const data = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString('base64')]));
+    objects.apply('Secret', { metadata: { name: 'alice', namespace: 'team', uid: 'u2', resourceVersion: '2' }, type: 'Opaque', data: data({ name: 'alice', publicKey: 'P-alice' }) });
+    objects.apply('Secret', { metadata: { name: 'bob', namespace: 'team', uid: 'u3', resourceVersion: '3' }, type: 'kubernetes.io/dockerconfigjson', data: data({ '.dockerconfigjson': '{"auths":{}}', name: 'bob', publicKey: 'P-bob' }) });
+    const kv = createAuthenticatedStore(createMemoryStore({ clock: clockFrom(() => 0) }), KEY);
+    expect(await publishPolicySnapshot(kv, 'prod', objects.toPolicySet(), 0)).toMatchObject({ outcome: 'published' });
+    const secrets = (await readPolicySnapshot(kv, 'prod'))?.set.secrets ?? [];
+    expect(secrets.map((secret) => [secret.name, secret.type, [...secret.data.keys()].sort()])).toEqual([
+      ['alice', undefined, ['name', 'publicKey']],
+      ['bob', undefined, ['name', 'publicKey']],
+    ]);
   });
 });
