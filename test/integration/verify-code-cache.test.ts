@@ -5,7 +5,7 @@
 // damaged or foreign entry is ignored (the verdict is the same), and what an entry does when
 // it is used (an entry planted in a private folder changes the code that runs).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,22 @@ async function verifyWith(home: string): Promise<TrustgateRun> {
 function expectAllowed(run: TrustgateRun): void {
   expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: `sha256:${digestHex}`, codes: [] });
   expect(run.exitCode).toBe(0);
+}
+
+// The entry names of the verify build's files (every .cjs under dist/cli-verify) with this Node.
+function buildEntryNames(): Set<string> {
+  const dir = join(PROJECT_ROOT, 'dist/cli-verify');
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.cjs'));
+  return new Set(files.map((name) => `${codeCache.entryKey(readFileSync(join(dir, name), 'utf8')).toString('hex')}.bin`));
+}
+
+// An intact entry, as the cache writes it, for a source that is not this build's (an older
+// build's, or this build's under another Node), with the file name its key gives.
+function plantOldEntry(folder: string, oldSource: string): string {
+  const key = codeCache.entryKey(oldSource);
+  const name = `${key.toString('hex')}.bin`;
+  writeFileSync(join(folder, name), codeCache.entryBytes(key, Buffer.from('v8 data of an older build')), { mode: 0o600 });
+  return name;
 }
 
 const entries = (folder: string): string[] => readdirSync(folder).filter((name) => name.endsWith('.bin')).sort();
@@ -166,6 +182,98 @@ describe('trustgate verify with its code cache', () => {
     expectAllowed(await verifyWith(home));
 
     expect(entriesIntact(folder)).toBe(true);
+  });
+
+  describe('old entries', () => {
+    it('are removed after an allowed run: the folder keeps only entries of this build\'s files', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const old = [plantOldEntry(folder, 'an older build'), plantOldEntry(folder, 'another older build')];
+
+      expectAllowed(await verifyWith(home));
+
+      for (const name of old) expect(existsSync(join(folder, name))).toBe(false);
+      const current = buildEntryNames();
+      expect(entries(folder).length).toBeGreaterThan(0);
+      expect(entries(folder).filter((name) => !current.has(name))).toEqual([]);
+      expect(entriesIntact(folder)).toBe(true);
+    });
+
+    it('leave the cache working: the next run verifies from it and leaves the entries as they were', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantOldEntry(folder, 'an older build');
+      expectAllowed(await verifyWith(home));
+      const written = new Map(entries(folder).map((name) => [name, readFileSync(join(folder, name))]));
+
+      expectAllowed(await verifyWith(home));
+
+      expect(entries(folder)).toEqual([...written.keys()]);
+      for (const [name, bytes] of written) expect(readFileSync(join(folder, name)).equals(bytes)).toBe(true);
+    });
+
+    it('are not removed after a refused run (nothing is written then)', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const old = plantOldEntry(folder, 'an older build');
+
+      await usageRun(home);
+
+      expect(entries(folder)).toEqual([old]);
+    });
+
+    it('removes a temporary file whose writer is gone, and keeps a running writer\'s', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      // No process has this id (above Linux's largest pid); this test's process is running.
+      const abandoned = join(folder, '.2147483646-abc123.tmp');
+      const running = join(folder, `.${process.pid}-def456.tmp`);
+      writeFileSync(abandoned, 'half an entry', { mode: 0o600 });
+      writeFileSync(running, 'an entry being written', { mode: 0o600 });
+
+      expectAllowed(await verifyWith(home));
+
+      expect(existsSync(abandoned)).toBe(false);
+      expect(readFileSync(running, 'utf8')).toBe('an entry being written');
+    });
+
+    it('leaves what is not its own entry, and follows no link out of the folder', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const outside = await env.makeDir('outside');
+      const target = join(outside, 'precious.bin');
+      const currentTarget = join(outside, 'also-precious.bin');
+      writeFileSync(target, 'not the cache\'s');
+      writeFileSync(currentTarget, 'not the cache\'s either');
+      const staleName = (label: string): string => `${codeCache.entryKey(label).toString('hex')}.bin`;
+      // A link under an old entry's name, a link under the name of this build's entry file
+      // (the cache writes that entry), a folder under an old entry's name, a file of another
+      // name, and (as root, who can make one) an old entry owned by another user.
+      const link = join(folder, staleName('link'));
+      symlinkSync(target, link);
+      const currentLink = codeCache.entryPath(folder, readFileSync(VERIFY_ENTRY, 'utf8'));
+      symlinkSync(currentTarget, currentLink);
+      const subfolder = join(folder, staleName('folder'));
+      mkdirSync(subfolder, { mode: 0o700 });
+      writeFileSync(join(subfolder, 'inside'), 'kept');
+      const notes = join(folder, 'notes.txt');
+      writeFileSync(notes, 'kept', { mode: 0o600 });
+      const foreign = plantOldEntry(folder, 'another user\'s');
+      const asRoot = process.getuid?.() === 0;
+      if (asRoot) chownSync(join(folder, foreign), 65534, 65534);
+
+      expectAllowed(await verifyWith(home));
+
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(link)).toBe(target);
+      expect(readFileSync(target, 'utf8')).toBe('not the cache\'s');
+      // The link under the current entry's name was replaced by an entry, its target untouched.
+      expect(lstatSync(currentLink).isFile()).toBe(true);
+      expect(readFileSync(currentTarget, 'utf8')).toBe('not the cache\'s either');
+      expect(readFileSync(join(subfolder, 'inside'), 'utf8')).toBe('kept');
+      expect(readFileSync(notes, 'utf8')).toBe('kept');
+      expect(existsSync(join(folder, foreign))).toBe(asRoot);
+    });
   });
 
   describe('an entry planted by someone who can write the cache', () => {
