@@ -7,9 +7,11 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+import { cliHomeEnvironment } from './support/cli-home.js';
 import { uniqueGun } from './support/scenarios.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { runTrustgate, runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
@@ -331,6 +333,17 @@ describe('trustgate verify with its code cache', () => {
       expect(stderr).toContain('usage: trustgate <command>');
       expect(stderr).not.toContain('USAGE: TRUSTGATE');
     });
+  });
+
+  it('is kept, for a CLI the test support starts without a cache home of the test\'s, in a home of the test process, not the user\'s', async () => {
+    const { HOME, XDG_CACHE_HOME } = cliHomeEnvironment();
+    expect(HOME).not.toBe(homedir());
+    const folder = join(XDG_CACHE_HOME, 'trustgate', 'code-cache');
+    const current = buildEntryNames();
+
+    expectAllowed(await runTrustgateVerify({ image: `${gun}:v1`, trustServer: env.server.url, caFile: env.caFile, stateDir: await env.makeDir('state') }));
+
+    expect(entries(folder).filter((name) => current.has(name)).length).toBeGreaterThan(0);
   });
 
   it('is not read or written with TRUSTGATE_CODE_CACHE=off', async () => {
