@@ -58,11 +58,14 @@ function useCodeCache(buildDir, env) {
   const loadJs = Module._extensions['.js'];
   // Scripts compiled without an accepted entry: their entries are written when the process ends.
   const pending = [];
+  // The build's files this process loaded, by path, with their entries' names.
+  const loaded = new Map();
   Module._extensions['.cjs'] = function loadCjs(module, filename) {
     if (!filename.startsWith(prefix)) return loadJs(module, filename);
     const source = fs.readFileSync(filename, 'utf8');
     const key = entryKey(source);
     const entry = join(folder, `${key.toString('hex')}.bin`);
+    loaded.set(filename, `${key.toString('hex')}.bin`);
     const cachedData = readEntry(entry, key);
     const script = compile(source, filename, cachedData);
     if (cachedData === undefined || script.cachedDataRejected === true) pending.push({ script, entry, key });
@@ -77,7 +80,7 @@ function useCodeCache(buildDir, env) {
   process.once('exit', (code) => {
     if (code !== 0 || pending.length === 0) return;
     for (const { script, entry, key } of pending) writeEntry(folder, entry, entryBytes(key, script.createCachedData()));
-    removeStaleEntries(folder, buildDir);
+    removeStaleEntries(folder, buildDir, loaded);
   });
 }
 
@@ -177,13 +180,18 @@ function writeEntry(folder, entry, bytes) {
 // name between the check and the removal; each name is checked with lstat (a symbolic link
 // is never followed) and removed only when it is a regular file owned by this user; unlink
 // removes a name in the folder, never what a link points to. Everything else is left alone.
-function removeStaleEntries(folder, buildDir) {
+// `loaded` maps the files this process loaded to their entries' names; only when the folder
+// holds other entries are the build's other files read, to tell theirs from stale ones (so a
+// first run, with nothing else in the folder, reads no more of the build than it ran).
+function removeStaleEntries(folder, buildDir, loaded) {
   try {
-    const current = new Set(buildFiles(buildDir).map((file) => `${entryKey(fs.readFileSync(file, 'utf8')).toString('hex')}.bin`));
-    for (const name of fs.readdirSync(folder)) {
-      const stale = ENTRY_NAME.test(name) ? !current.has(name) : abandonedTemp(name);
-      if (stale) removeOwnFile(join(folder, name));
-    }
+    const names = fs.readdirSync(folder);
+    for (const name of names) if (abandonedTemp(name)) removeOwnFile(join(folder, name));
+    const known = new Set(loaded.values());
+    const others = names.filter((name) => ENTRY_NAME.test(name) && !known.has(name));
+    if (others.length === 0) return;
+    const current = new Set(buildFiles(buildDir).map((file) => loaded.get(file) ?? `${entryKey(fs.readFileSync(file, 'utf8')).toString('hex')}.bin`));
+    for (const name of others) if (!current.has(name)) removeOwnFile(join(folder, name));
   } catch {
     // The build or the folder could not be read: nothing is removed.
   }

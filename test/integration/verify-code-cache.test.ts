@@ -201,6 +201,24 @@ describe('trustgate verify with its code cache', () => {
       expect(entriesIntact(folder)).toBe(true);
     });
 
+    it('keep the entries of this build\'s files the run did not load (another command path\'s)', async () => {
+      const first = await cacheHome();
+      expectAllowed(await verifyWith(first.home));
+      const unloaded = [...buildEntryNames()].filter((name) => !entries(first.folder).includes(name));
+      expect(unloaded.length).toBeGreaterThan(0);
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const kept = unloaded[0]!;
+      const keptBytes = codeCache.entryBytes(Buffer.from(kept.slice(0, -'.bin'.length), 'hex'), Buffer.from('v8 data of a file this run does not load'));
+      writeFileSync(join(folder, kept), keptBytes, { mode: 0o600 });
+      const old = plantOldEntry(folder, 'an older build');
+
+      expectAllowed(await verifyWith(home));
+
+      expect(existsSync(join(folder, old))).toBe(false);
+      expect(readFileSync(join(folder, kept)).equals(keptBytes)).toBe(true);
+    });
+
     it('leave the cache working: the next run verifies from it and leaves the entries as they were', async () => {
       const { home, folder } = await cacheHome();
       mkdirSync(folder, { recursive: true, mode: 0o700 });
