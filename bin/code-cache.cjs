@@ -24,6 +24,12 @@
 // would otherwise run that code; it is ignored instead, as is a damaged or truncated entry,
 // the source compiled as usual and the entry written anew. An entry V8 rejects is ignored the
 // same way.
+// Bounded: a run that writes entries then removes those that no file of this build names
+// (an older build's, another Node version's), so upgrades do not pile entries up; the
+// folder holds at most one entry per file of the build. Only our own regular files with an
+// entry's name (or a temporary name of a writer that is gone) are removed; anything else in
+// the folder (a symbolic link, a folder, a file of another user or of another name) is left
+// as it is, and nothing is followed or removed outside the folder.
 // Anything that goes wrong with the cache (no home, a read-only disk, a foreign folder) only
 // means compiling as without it.
 'use strict';
@@ -37,6 +43,9 @@ const vm = require('node:vm');
 const MAGIC = Buffer.from('trustgate-code-cache-2\n');
 const KEY_BYTES = 32;
 const DIGEST_BYTES = 32;
+// An entry's name (the hex of its key) and a writer's temporary name (its process id first).
+const ENTRY_NAME = /^[0-9a-f]{64}\.bin$/;
+const TEMP_NAME = /^\.([1-9][0-9]*)-[0-9a-z]*\.tmp$/;
 
 // Loads every .cjs file under `buildDir` through the cache from now on in this process.
 // Does nothing when turned off, where there are no user ids to check ownership with, and
@@ -49,11 +58,14 @@ function useCodeCache(buildDir, env) {
   const loadJs = Module._extensions['.js'];
   // Scripts compiled without an accepted entry: their entries are written when the process ends.
   const pending = [];
+  // The build's files this process loaded, by path, with their entries' names.
+  const loaded = new Map();
   Module._extensions['.cjs'] = function loadCjs(module, filename) {
     if (!filename.startsWith(prefix)) return loadJs(module, filename);
     const source = fs.readFileSync(filename, 'utf8');
     const key = entryKey(source);
     const entry = join(folder, `${key.toString('hex')}.bin`);
+    loaded.set(filename, `${key.toString('hex')}.bin`);
     const cachedData = readEntry(entry, key);
     const script = compile(source, filename, cachedData);
     if (cachedData === undefined || script.cachedDataRejected === true) pending.push({ script, entry, key });
@@ -63,10 +75,12 @@ function useCodeCache(buildDir, env) {
   // Written at the end, so that the entries hold what the whole command compiled, and only
   // after an allowed verdict (exit 0): such a run went through the whole verification, while
   // an entry written after a usage error would hold little more than the top level, and an
-  // accepted entry is never written again.
+  // accepted entry is never written again. Old entries are removed at the same time: a run
+  // of a new build (or Node) writes, so it is the first to see the old entries as old.
   process.once('exit', (code) => {
-    if (code !== 0) return;
+    if (code !== 0 || pending.length === 0) return;
     for (const { script, entry, key } of pending) writeEntry(folder, entry, entryBytes(key, script.createCachedData()));
+    removeStaleEntries(folder, buildDir, loaded);
   });
 }
 
@@ -157,6 +171,62 @@ function writeEntry(folder, entry, bytes) {
     } catch {
       // Never created, or already gone.
     }
+  }
+}
+
+// Removes from the cache folder the entries that no .cjs file of the build at `buildDir`
+// names (with this Node), and temporary files of writers that are no longer running.
+// Security: the folder is the user's alone (checked before use), so nobody else can swap a
+// name between the check and the removal; each name is checked with lstat (a symbolic link
+// is never followed) and removed only when it is a regular file owned by this user; unlink
+// removes a name in the folder, never what a link points to. Everything else is left alone.
+// `loaded` maps the files this process loaded to their entries' names; only when the folder
+// holds other entries are the build's other files read, to tell theirs from stale ones (so a
+// first run, with nothing else in the folder, reads no more of the build than it ran).
+function removeStaleEntries(folder, buildDir, loaded) {
+  try {
+    const names = fs.readdirSync(folder);
+    for (const name of names) if (abandonedTemp(name)) removeOwnFile(join(folder, name));
+    const known = new Set(loaded.values());
+    const others = names.filter((name) => ENTRY_NAME.test(name) && !known.has(name));
+    if (others.length === 0) return;
+    const current = new Set(buildFiles(buildDir).map((file) => loaded.get(file) ?? `${entryKey(fs.readFileSync(file, 'utf8')).toString('hex')}.bin`));
+    for (const name of others) if (!current.has(name)) removeOwnFile(join(folder, name));
+  } catch {
+    // The build or the folder could not be read: nothing is removed.
+  }
+}
+
+// Every .cjs file under `dir` (the files the loader caches), without following links.
+function buildFiles(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((dirent) => {
+    const path = join(dir, dirent.name);
+    if (dirent.isDirectory()) return buildFiles(path);
+    return dirent.isFile() && dirent.name.endsWith('.cjs') ? [path] : [];
+  });
+}
+
+// True for a writer's temporary file whose process is gone (a writer killed between
+// creating and renaming it); a running writer's, or one whose process id is unknown to us,
+// stays.
+function abandonedTemp(name) {
+  const match = TEMP_NAME.exec(name);
+  if (match === null || Number(match[1]) === process.pid) return false;
+  try {
+    process.kill(Number(match[1]), 0);
+    return false;
+  } catch (error) {
+    return error.code === 'ESRCH';
+  }
+}
+
+// Removes `path` when it is a regular file owned by this user (not a link, not a folder).
+function removeOwnFile(path) {
+  try {
+    const stats = fs.lstatSync(path);
+    if (stats.isFile() && stats.uid === process.getuid()) fs.unlinkSync(path);
+  } catch {
+    // Gone already, or not ours to remove.
   }
 }
 

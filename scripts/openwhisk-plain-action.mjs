@@ -21,7 +21,9 @@
 // path, a name not embedded), so the action can load nothing from the container's file
 // system through it; it compiles nothing but the build's own strings, never outside input.
 // The code declares `main` and touches nothing of the runtime's scope (its `module` and
-// `exports` are runner.js's).
+// `exports` are runner.js's) but its `require`: packing fails when any other name the code
+// does not declare is not a global of Node (scripts/openwhisk-action-scope.mjs), since the
+// runtime would resolve it in its own scope.
 //
 // The file's source map is an index map whose sections are the plain modules' maps, placed
 // where the runtime's eval sees them (one line down: the wrapper's first line comes before
@@ -29,6 +31,7 @@
 // the file name the loader compiles it under.
 
 import { brotliCompressSync, constants } from 'node:zlib';
+import { assertOwnScope } from './openwhisk-action-scope.mjs';
 
 const PARAMETERS = ['exports', 'require', 'module', '__filename', '__dirname'];
 
@@ -94,7 +97,8 @@ const loader = (prefix) => `
 // The action's code and source map. `files` are the split's CommonJS files ({name, code, map}
 // with `name` relative to the split's folder, the map a JSON string or object), `entry` the
 // name of the one whose exports hold `main`, `eager` the names the entry's start-up requires
-// (the entry included), `label` names the action in file names and stack traces.
+// (the entry included), `label` names the action in file names and stack traces. Throws when
+// the code would use a name of the runtime's scope (see openwhisk-action-scope.mjs).
 export function packPlainAction({ files, entry, eager, main = 'main', label }) {
   const prefix = `${label}/`;
   const sourceURL = `${label}.js`;
@@ -119,6 +123,7 @@ export function packPlainAction({ files, entry, eager, main = 'main', label }) {
   push('})(require);');
   push(`//# sourceURL=${sourceURL}`);
   const code = `${lines.join('\n')}\n`;
+  assertOwnScope(code, sourceURL);
   const map = { version: 3, file: sourceURL, sections };
   const chunkMaps = strings.map((file) => ({ name: file.name, map: withFile(file.map, `${prefix}${file.name}`) }));
   return { code, map: JSON.stringify(map), chunkMaps };

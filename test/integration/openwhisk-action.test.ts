@@ -3,10 +3,12 @@
 // own, answering real verifications against notary-server with its trust state in DynamoDB
 // (dynalite); and the loader inside each action, which must load nothing but the action's
 // own embedded modules and Node's built-ins.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { actionScopeProblems, PROVIDED_NAMES, RUNTIME_SCOPE_NAMES } from '../../scripts/openwhisk-action-scope.mjs';
 import { packPlainAction, type SplitFile } from '../../scripts/openwhisk-plain-action.mjs';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../support/dynalite-server.js';
 import { bundlePath, ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
@@ -116,5 +118,49 @@ describe('the loader inside a plain-code action', () => {
   it('refuses a file beside the runtime, which the runtime\'s own require would load', async () => {
     expect(existsSync(join(PROJECT_ROOT, 'test/integration/support/openwhisk-runtime.cjs'))).toBe(true);
     expect(await call('./openwhisk-runtime.cjs')).toMatchObject({ thrown: expect.stringContaining('Cannot find module') as unknown });
+  });
+});
+
+// The runtime evaluates a plain-code action inside its own scope, so a name the action does
+// not declare is looked up among runner.js's names before the globals. Packing (what the
+// build does) refuses an action that would use any such name but the runtime's `require`.
+describe('the names a plain-code action leaves to the runtime', () => {
+  const map = { version: 3, sources: ['index.ts'], names: [], mappings: '' };
+  const pack = (code: string): string => packPlainAction({ files: [{ name: 'index.cjs', code, map }], entry: 'index.cjs', eager: new Set(['index.cjs']), label: 'scope-test' }).code;
+  const runtime = createRequire(import.meta.url)('./support/openwhisk-runtime.cjs') as { initializeAction(message: object): Promise<() => unknown> };
+
+  it('would be the runtime\'s when they name one of its own (why the build checks them)', async () => {
+    const main = await runtime.initializeAction({ code: 'const main = () => message.main;', main: 'main', binary: false });
+
+    expect(main()).toBe('main');
+  });
+
+  // (`module`, `exports` and the like are the parameters of each module's wrapper in the action.)
+  it.each(['fs', 'path', 'message', 'handler', 'exec', 'util', 'child_process'])('refuses, when packing, an action whose code leaves `%s` to the runtime', (name) => {
+    expect(RUNTIME_SCOPE_NAMES.has(name)).toBe(true);
+
+    expect(() => pack(`exports.main = () => typeof ${name};\n`)).toThrow(new RegExp(`\`${name}\` is free in the action and would be the runtime's`));
+  });
+
+  it('refuses a name that is no global, which the runtime\'s scope may hold under another version', () => {
+    expect(() => pack('exports.main = () => unzipAction();\n')).toThrow(/`unzipAction` is free in the action and no global/);
+  });
+
+  it('accepts the globals of Node, the runtime\'s `require` and names only in code that never runs', () => {
+    expect([...PROVIDED_NAMES]).toEqual(['require']);
+    const code = pack("exports.main = () => [process.env, Buffer.from('x'), new URL('https://example.test'), require('node:path').sep, setTimeout];\n0 && (module.exports = { main, helper });\n");
+
+    expect(actionScopeProblems(code)).toEqual([]);
+  });
+
+  it('refuses code that declares, at its top level, a name the runtime\'s wrapper reads after it', () => {
+    expect(actionScopeProblems('var module = { exports: {} };\nconst main = () => 1;\n')).toEqual([expect.stringContaining('`module` is declared at the action\'s top level') as unknown]);
+  });
+
+  it.each(['verify-image', 'policy-lookup', 'sign-callback'])('finds nothing in the build\'s %s action', (name) => {
+    const file = bundlePath(name, 'openwhisk');
+    ensureBuilt([file]);
+
+    expect(actionScopeProblems(readFileSync(file, 'utf8'))).toEqual([]);
   });
 });

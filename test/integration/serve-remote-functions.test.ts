@@ -11,6 +11,7 @@ import { parseJsonAs } from '../support/parse-json-as.js';
 import { applyReplacePatch, objectOfKind, podSpec, reviewFor, type Json } from '../support/admission-reviews.js';
 import { allowAnswer, denyAnswer, startHttpApiStandIn, TEST_AWS_CREDENTIALS, type StandIn } from '../support/remote-function-stand-ins.js';
 import { ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+import { cliHomeEnvironment } from './support/cli-home.js';
 import { TRUSTGATE_BIN } from './support/trustgate-cli.js';
 import { httpsRequest } from './support/trustgate-serve.js';
 
@@ -55,6 +56,7 @@ async function startServe(extra: readonly string[]): Promise<typeof serve> {
   const child = spawn(process.execPath, [TRUSTGATE_BIN, 'serve', '--policies', join(dir, 'policies.yaml'), '--state-dir', join(dir, 'state'), '--port', '0', ...extra], {
     env: {
       PATH: process.env['PATH'],
+      ...cliHomeEnvironment(),
       AWS_ACCESS_KEY_ID: TEST_AWS_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: TEST_AWS_CREDENTIALS.secretAccessKey,
       AWS_SESSION_TOKEN: TEST_AWS_CREDENTIALS.sessionToken,

@@ -5,11 +5,13 @@
 // damaged or foreign entry is ignored (the verdict is the same), and what an entry does when
 // it is used (an entry planted in a private folder changes the code that runs).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
+import { cliHomeEnvironment } from './support/cli-home.js';
 import { uniqueGun } from './support/scenarios.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { runTrustgate, runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
@@ -54,6 +56,22 @@ async function verifyWith(home: string): Promise<TrustgateRun> {
 function expectAllowed(run: TrustgateRun): void {
   expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: `sha256:${digestHex}`, codes: [] });
   expect(run.exitCode).toBe(0);
+}
+
+// The entry names of the verify build's files (every .cjs under dist/cli-verify) with this Node.
+function buildEntryNames(): Set<string> {
+  const dir = join(PROJECT_ROOT, 'dist/cli-verify');
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.cjs'));
+  return new Set(files.map((name) => `${codeCache.entryKey(readFileSync(join(dir, name), 'utf8')).toString('hex')}.bin`));
+}
+
+// An intact entry, as the cache writes it, for a source that is not this build's (an older
+// build's, or this build's under another Node), with the file name its key gives.
+function plantOldEntry(folder: string, oldSource: string): string {
+  const key = codeCache.entryKey(oldSource);
+  const name = `${key.toString('hex')}.bin`;
+  writeFileSync(join(folder, name), codeCache.entryBytes(key, Buffer.from('v8 data of an older build')), { mode: 0o600 });
+  return name;
 }
 
 const entries = (folder: string): string[] => readdirSync(folder).filter((name) => name.endsWith('.bin')).sort();
@@ -168,6 +186,116 @@ describe('trustgate verify with its code cache', () => {
     expect(entriesIntact(folder)).toBe(true);
   });
 
+  describe('old entries', () => {
+    it('are removed after an allowed run: the folder keeps only entries of this build\'s files', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const old = [plantOldEntry(folder, 'an older build'), plantOldEntry(folder, 'another older build')];
+
+      expectAllowed(await verifyWith(home));
+
+      for (const name of old) expect(existsSync(join(folder, name))).toBe(false);
+      const current = buildEntryNames();
+      expect(entries(folder).length).toBeGreaterThan(0);
+      expect(entries(folder).filter((name) => !current.has(name))).toEqual([]);
+      expect(entriesIntact(folder)).toBe(true);
+    });
+
+    it('keep the entries of this build\'s files the run did not load (another command path\'s)', async () => {
+      const first = await cacheHome();
+      expectAllowed(await verifyWith(first.home));
+      const unloaded = [...buildEntryNames()].filter((name) => !entries(first.folder).includes(name));
+      expect(unloaded.length).toBeGreaterThan(0);
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const kept = unloaded[0]!;
+      const keptBytes = codeCache.entryBytes(Buffer.from(kept.slice(0, -'.bin'.length), 'hex'), Buffer.from('v8 data of a file this run does not load'));
+      writeFileSync(join(folder, kept), keptBytes, { mode: 0o600 });
+      const old = plantOldEntry(folder, 'an older build');
+
+      expectAllowed(await verifyWith(home));
+
+      expect(existsSync(join(folder, old))).toBe(false);
+      expect(readFileSync(join(folder, kept)).equals(keptBytes)).toBe(true);
+    });
+
+    it('leave the cache working: the next run verifies from it and leaves the entries as they were', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      plantOldEntry(folder, 'an older build');
+      expectAllowed(await verifyWith(home));
+      const written = new Map(entries(folder).map((name) => [name, readFileSync(join(folder, name))]));
+
+      expectAllowed(await verifyWith(home));
+
+      expect(entries(folder)).toEqual([...written.keys()]);
+      for (const [name, bytes] of written) expect(readFileSync(join(folder, name)).equals(bytes)).toBe(true);
+    });
+
+    it('are not removed after a refused run (nothing is written then)', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const old = plantOldEntry(folder, 'an older build');
+
+      await usageRun(home);
+
+      expect(entries(folder)).toEqual([old]);
+    });
+
+    it('removes a temporary file whose writer is gone, and keeps a running writer\'s', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      // No process has this id (above Linux's largest pid); this test's process is running.
+      const abandoned = join(folder, '.2147483646-abc123.tmp');
+      const running = join(folder, `.${process.pid}-def456.tmp`);
+      writeFileSync(abandoned, 'half an entry', { mode: 0o600 });
+      writeFileSync(running, 'an entry being written', { mode: 0o600 });
+
+      expectAllowed(await verifyWith(home));
+
+      expect(existsSync(abandoned)).toBe(false);
+      expect(readFileSync(running, 'utf8')).toBe('an entry being written');
+    });
+
+    it('leaves what is not its own entry, and follows no link out of the folder', async () => {
+      const { home, folder } = await cacheHome();
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const outside = await env.makeDir('outside');
+      const target = join(outside, 'precious.bin');
+      const currentTarget = join(outside, 'also-precious.bin');
+      writeFileSync(target, 'not the cache\'s');
+      writeFileSync(currentTarget, 'not the cache\'s either');
+      const staleName = (label: string): string => `${codeCache.entryKey(label).toString('hex')}.bin`;
+      // A link under an old entry's name, a link under the name of this build's entry file
+      // (the cache writes that entry), a folder under an old entry's name, a file of another
+      // name, and (as root, who can make one) an old entry owned by another user.
+      const link = join(folder, staleName('link'));
+      symlinkSync(target, link);
+      const currentLink = codeCache.entryPath(folder, readFileSync(VERIFY_ENTRY, 'utf8'));
+      symlinkSync(currentTarget, currentLink);
+      const subfolder = join(folder, staleName('folder'));
+      mkdirSync(subfolder, { mode: 0o700 });
+      writeFileSync(join(subfolder, 'inside'), 'kept');
+      const notes = join(folder, 'notes.txt');
+      writeFileSync(notes, 'kept', { mode: 0o600 });
+      const foreign = plantOldEntry(folder, 'another user\'s');
+      const asRoot = process.getuid?.() === 0;
+      if (asRoot) chownSync(join(folder, foreign), 65534, 65534);
+
+      expectAllowed(await verifyWith(home));
+
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(link)).toBe(target);
+      expect(readFileSync(target, 'utf8')).toBe('not the cache\'s');
+      // The link under the current entry's name was replaced by an entry, its target untouched.
+      expect(lstatSync(currentLink).isFile()).toBe(true);
+      expect(readFileSync(currentTarget, 'utf8')).toBe('not the cache\'s either');
+      expect(readFileSync(join(subfolder, 'inside'), 'utf8')).toBe('kept');
+      expect(readFileSync(notes, 'utf8')).toBe('kept');
+      expect(existsSync(join(folder, foreign))).toBe(asRoot);
+    });
+  });
+
   describe('an entry planted by someone who can write the cache', () => {
     it('decides the code that runs when the folder is the user\'s alone (why the folder must be private)', async () => {
       const { home, folder } = await cacheHome();
@@ -223,6 +351,17 @@ describe('trustgate verify with its code cache', () => {
       expect(stderr).toContain('usage: trustgate <command>');
       expect(stderr).not.toContain('USAGE: TRUSTGATE');
     });
+  });
+
+  it('is kept, for a CLI the test support starts without a cache home of the test\'s, in a home of the test process, not the user\'s', async () => {
+    const { HOME, XDG_CACHE_HOME } = cliHomeEnvironment();
+    expect(HOME).not.toBe(homedir());
+    const folder = join(XDG_CACHE_HOME, 'trustgate', 'code-cache');
+    const current = buildEntryNames();
+
+    expectAllowed(await runTrustgateVerify({ image: `${gun}:v1`, trustServer: env.server.url, caFile: env.caFile, stateDir: await env.makeDir('state') }));
+
+    expect(entries(folder).filter((name) => current.has(name)).length).toBeGreaterThan(0);
   });
 
   it('is not read or written with TRUSTGATE_CODE_CACHE=off', async () => {

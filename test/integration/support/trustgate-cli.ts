@@ -1,10 +1,12 @@
 // Runs the product's CLI exactly as a user does (`node bin/trustgate.cjs verify ... --json`)
 // with the test CA trusted and a per-test state directory. Unless a test sets it, the
 // freshness window is 0 (TRUSTGATE_FRESHNESS): tests change the repository between two runs
-// and expect the second run to see the change.
+// and expect the second run to see the change. HOME and XDG_CACHE_HOME are a folder of the
+// test process (support/cli-home.ts), so verify's code cache stays out of the user's home.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { VerifyImageResponse } from '../../../shared/verify/verify-image.js';
+import { cliHomeEnvironment } from './cli-home.js';
 import { runCommand } from './run-command.js';
 
 export const TRUSTGATE_BIN = fileURLToPath(new URL('../../../bin/trustgate.cjs', import.meta.url));
@@ -62,6 +64,7 @@ export async function runTrustgate(
   const result = await runCommand(process.execPath, [TRUSTGATE_BIN, ...args], {
     env: {
       PATH: process.env['PATH'],
+      ...cliHomeEnvironment(),
       TRUSTGATE_STATE_DIR: env.stateDir,
       TRUSTGATE_FRESHNESS: '0',
       ...(env.caFile === undefined ? {} : { NODE_EXTRA_CA_CERTS: env.caFile }),

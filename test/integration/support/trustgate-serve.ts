@@ -5,6 +5,7 @@ import { openSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { objectOfKind, podSpec, reviewFor } from '../../support/admission-reviews.js';
+import { cliHomeEnvironment } from './cli-home.js';
 import { TRUSTGATE_BIN } from './trustgate-cli.js';
 
 export interface ServeProcess {
@@ -57,7 +58,7 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
     process.execPath,
     [...(options.nodeArgs ?? []), TRUSTGATE_BIN, 'serve', ...(options.policiesDir === undefined ? [] : ['--policies', options.policiesDir]), '--state-dir', options.stateDir, '--port', String(options.port ?? 0), ...tlsArgs, ...(options.extraArgs ?? [])],
     {
-      env: { PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: options.caFile, ...options.env },
+      env: { PATH: process.env['PATH'], ...cliHomeEnvironment(), NODE_EXTRA_CA_CERTS: options.caFile, ...options.env },
       stdio: ['ignore', options.outputFile === undefined ? 'pipe' : openSync(options.outputFile, 'w'), 'pipe'],
     },
   );
