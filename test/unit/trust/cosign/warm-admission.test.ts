@@ -97,16 +97,36 @@ function lab() {
   };
 }
 
-// Admits the image until its verdict is kept: the first admission reads the registry, the
-// second checks the cached signatures (and keeps the verdict).
+// Admits the image once: that admission reads the registry, verifies, and keeps the verdict.
 async function warmed(): Promise<ReturnType<typeof lab>> {
   const warm = lab();
   expect((await warm.admit()).allowed).toBe(true);
-  expect((await warm.admit()).allowed).toBe(true);
+  expect(warm.verifications()).toBe(1);
   return warm;
 }
 
 describe('a warm cosign admission through /admit', () => {
+  it('is answered from memory from the second admission on: the verification that read the registry keeps its verdict', async () => {
+    const warm = await warmed();
+    const reads = warm.reads();
+    expect(reads).toBeGreaterThan(0);
+    expect(await warm.admit()).toMatchObject({ allowed: true });
+    expect(warm.verifications()).toBe(1);
+    expect(warm.reads()).toBe(reads);
+  });
+
+  it('is not answered for another key by the verdict a first verification kept under one key', async () => {
+    const warm = await warmed();
+    const reads = warm.reads();
+    warm.usePolicies(policiesFor(OTHER_KEY));
+    const denied = await warm.admit();
+    expect(denied.allowed).toBe(false);
+    expect(denied.message).toContain('COSIGN_SIGNATURE_INVALID');
+    expect(warm.verifications()).toBe(2);
+    // Denied from the signatures the first verification recorded, checked under the new key.
+    expect(warm.reads()).toBe(reads);
+  });
+
   it('is answered from memory: no registry read and no verification run', async () => {
     const warm = await warmed();
     const reads = warm.reads();
