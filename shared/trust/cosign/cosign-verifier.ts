@@ -221,8 +221,14 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   // A verdict kept for the material the cache holds now for `image` (read anonymously, still
   // fresh by the caller's clock) under exactly this requirement and trusted root; see
   // verdict-memo.ts for why giving it again is equivalent to checking again.
-  function knownAnswer(image: ImageReference, requirement: CosignRequirement, now: Date): VerifiedImage | undefined {
+  // Security: nothing for a request with credentials for the image's repository. `verify`
+  // reads such an image with those credentials (or checks what it read with them before),
+  // and a registry may show a workload's credentials other content than it shows anyone
+  // (a private repository whose anonymous view differs, credentials it refuses), so the
+  // anonymous reading's verdict is not the answer for that request.
+  function knownAnswer(image: ImageReference, requirement: CosignRequirement, now: Date, credentials?: RegistryCredentials): VerifiedImage | undefined {
     if (cache === undefined || freshnessMs <= 0) return undefined;
+    if (credentials !== undefined && credentials.forRepository(image.registry, image.repository).length > 0) return undefined;
     const nowMs = now.getTime();
     const held = cache.peek(image, nowMs - freshnessMs);
     if (held === undefined) return undefined;
