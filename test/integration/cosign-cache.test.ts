@@ -331,7 +331,7 @@ describe('trustgate serve with its sign-callback endpoint', () => {
     });
     try {
       const reference = `${host()}/${repository}@${image.digest}`;
-      // Read, checked from the cache (and kept), then answered from memory.
+      // Read (and its verdict kept), then answered from memory.
       for (let round = 0; round < 3; round += 1) expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
       await pushCosignSignatures(registry, repository, image.digest, [signPayload(otherKey, cosignPayload(`${host()}/${repository}`, image.digest))]);
       const event = await pushEvent(`serve-warm-${repository}`, repository, `${image.digest.replace(':', '-')}.sig`, image.digest);
