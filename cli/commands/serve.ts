@@ -17,7 +17,7 @@ import { createTokenProviderFromEnv } from '../../infra/trust-server/token-provi
 import { createReferrerSubjectReader } from '../../shared/trust/cosign/cosign-verifier.js';
 import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement } from '../../shared/trust/verifier.js';
 import { createVerifyImageHandler } from '../../functions/verify-image/handler.js';
-import type { AdmissionDeps, VerifyImageFn } from '../../shared/admission/decide-admission.js';
+import type { AdmissionDeps, KnownVerificationFn, VerifyImageFn } from '../../shared/admission/decide-admission.js';
 import { isTrustgateError } from '../../shared/errors.js';
 import { parseDuration } from '../../shared/cache/freshness-config.js';
 import { DEFAULT_STORE_UNREADY_AFTER_MS, isStoreReady, type StoreHealth } from '../../shared/cache/store-health.js';
@@ -169,11 +169,14 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   // Each admission decision is logged once by the endpoint; the use case stays quiet there.
   // The policies are in memory, so a warm admission is answered without waiting.
   const admissionVerifyDeps: VerifyImageDeps = { ...verifyDeps, logger: silentLogger, policiesNow: currentSet };
+  // The workload's credentials reach the verifiers' `known` as they reach `verify`; none (the
+  // common case) builds nothing.
+  const knownAdmission: KnownVerificationFn = (image, namespace, credentials) => knownVerification(admissionVerifyDeps, { image, namespace }, toRegistryCredentials(credentials));
   const admission: AdmissionDeps = {
     verify:
       remote?.verify ??
       ((image, namespace, signal, credentials) => verifyImage(admissionVerifyDeps, { kind: 'policy', image, namespace }, signal, toRegistryCredentials(credentials))),
-    ...(remote === undefined ? { known: (image: string, namespace: string) => knownVerification(admissionVerifyDeps, { image, namespace }) } : {}),
+    ...(remote === undefined ? { known: knownAdmission } : {}),
     budgetMs: config.budgetMs,
     startTimer: startBudgetTimer,
     pullSecrets,

@@ -41,9 +41,10 @@ export interface BudgetTimer {
   cancel(): void;
 }
 
-// The answer `verify` would give now, when it can be given from memory without I/O or
-// waiting (verify-image's knownVerification); undefined when `verify` has to run.
-export type KnownVerificationFn = (image: string, namespace: string) => VerifyImageResponse | undefined;
+// The answer `verify` would give now with the same `credentials` (the workload's pull-secret
+// entries), when it can be given from memory without I/O or waiting (verify-image's
+// knownVerification); undefined when `verify` has to run.
+export type KnownVerificationFn = (image: string, namespace: string, credentials?: readonly PullSecretEntry[]) => VerifyImageResponse | undefined;
 
 export interface AdmissionDeps {
   readonly verify: VerifyImageFn;
@@ -97,12 +98,13 @@ export function decideAdmission(deps: AdmissionDeps, decoded: Exclude<DecodedRev
   // refusal of an anonymous request).
   const credentials = readPullSecrets(deps, request.namespace, decoded);
   // Images answered at once: from memory (deps.known), or denied for unreadable pull secrets.
-  // Security: a known answer is exactly what `verify` would answer now (it ignores the
-  // credentials too when it answers from memory), so this changes no decision.
+  // Security: a known answer is exactly what `verify` would answer now with the same
+  // credentials (they are handed to `known` too: a verifier whose answer depends on them
+  // answers nothing from memory), so this changes no decision.
   const results = new Map<string, VerifyImageResponse>();
   if (!(credentials instanceof Promise)) {
     for (const image of groups.keys()) {
-      const result = credentials instanceof TrustgateError ? pullSecretsDenial(image, credentials) : deps.known?.(image, request.namespace);
+      const result = credentials instanceof TrustgateError ? pullSecretsDenial(image, credentials) : deps.known?.(image, request.namespace, credentials);
       if (result !== undefined) results.set(image, result);
     }
     if (results.size === groups.size) return conclude(deps, request, groups, results, true);

@@ -117,8 +117,10 @@ export interface ImageVerifier<R extends TrustRequirement = TrustRequirement> {
   // for this request only: used for the registry's and the trust server's token services,
   // never stored, logged or reused for another request's credentials.
   verify(image: ImageReference, requirement: R, now: Date, signal?: AbortSignal, credentials?: RegistryCredentials): Promise<VerifiedImage>;
-  // The answer `verify` would give at `now` when this process already holds it and may
-  // still give it under the freshness rules, without any I/O or waiting; undefined when
-  // `verify` has to run. Never a denial. Absent on verifiers that keep nothing in memory.
-  known?(image: ImageReference, requirement: R, now: Date): VerifiedImage | undefined;
+  // The answer `verify` would give at `now` with the same `credentials` when this process
+  // already holds it and may still give it under the freshness rules, without any I/O or
+  // waiting; undefined when `verify` has to run. Never a denial. Absent on verifiers that
+  // keep nothing in memory. A verifier whose answer from memory could differ with the
+  // workload's credentials answers nothing for a request that has some.
+  known?(image: ImageReference, requirement: R, now: Date, credentials?: RegistryCredentials): VerifiedImage | undefined;
 }

@@ -107,8 +107,10 @@ export async function verifyImage(deps: VerifyImageDeps, request: VerifyImageReq
 // budget, cancellation signal or promise per image. It takes the same steps as verifyImage
 // and combines the answers the same way, so it cannot answer differently; anything out of
 // the ordinary (policies that cannot be read, an invalid reference, a bug) is left to
-// verifyImage, which answers it with its reason.
-export function knownVerification(deps: VerifyImageDeps, request: { readonly image: string; readonly namespace: string }): VerifyImageResponse | undefined {
+// verifyImage, which answers it with its reason. `credentials`: the workload's registry
+// credentials, as verifyImage would be given them; each verifier answers from memory only
+// what it would answer with them.
+export function knownVerification(deps: VerifyImageDeps, request: { readonly image: string; readonly namespace: string }, credentials?: RegistryCredentials): VerifyImageResponse | undefined {
   if (deps.policiesNow === undefined) return undefined;
   try {
     const reference = parseImageReference(request.image);
@@ -117,7 +119,7 @@ export function knownVerification(deps: VerifyImageDeps, request: { readonly ima
     const collected = collectRequirements(deps.policiesNow(), reference, request.namespace, image);
     const outcomes: Outcome[] = [];
     for (const check of collected.checks) {
-      const known = knownRequirement(deps, reference, check.requirement, now);
+      const known = knownRequirement(deps, reference, check.requirement, now, credentials);
       if (known === undefined) return undefined;
       outcomes.push(known);
     }
@@ -299,10 +301,10 @@ function runRequirement(
 }
 
 // The answer the requirement's verifier already holds for the image (ImageVerifier.known).
-function knownRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date): VerifiedImage | undefined {
-  if (requirement.kind === 'notary') return deps.notary.known?.(reference, requirement, now);
-  if (requirement.kind === 'simple') return deps.simple?.known?.(reference, requirement, now);
-  return deps.cosign?.known?.(reference, requirement, now);
+function knownRequirement(deps: VerifyImageDeps, reference: ImageReference, requirement: TrustRequirement, now: Date, credentials: RegistryCredentials | undefined): VerifiedImage | undefined {
+  if (requirement.kind === 'notary') return deps.notary.known?.(reference, requirement, now, credentials);
+  if (requirement.kind === 'simple') return deps.simple?.known?.(reference, requirement, now, credentials);
+  return deps.cosign?.known?.(reference, requirement, now, credentials);
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };

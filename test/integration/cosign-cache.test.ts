@@ -30,6 +30,7 @@ import { createTestCa } from './support/test-ca.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
 import { admitPodImage, httpsRequest, startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
 import { getFreePort } from './support/free-port.js';
+import { eventuallyShowing } from './support/kube-suite.js';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const SAMPLE_PUSH = new URL('../fixtures/registry/notify-manifest-push-schema2.json', import.meta.url);
@@ -330,7 +331,7 @@ describe('trustgate serve with its sign-callback endpoint', () => {
     });
     try {
       const reference = `${host()}/${repository}@${image.digest}`;
-      // Read, checked from the cache (and kept), then answered from memory.
+      // Read (and its verdict kept), then answered from memory.
       for (let round = 0; round < 3; round += 1) expect((await admitPodImage(serve, reference, 'default')).response.allowed).toBe(true);
       await pushCosignSignatures(registry, repository, image.digest, [signPayload(otherKey, cosignPayload(`${host()}/${repository}`, image.digest))]);
       const event = await pushEvent(`serve-warm-${repository}`, repository, `${image.digest.replace(':', '-')}.sig`, image.digest);
@@ -421,6 +422,89 @@ describe('trustgate serve counting its cosign cache in /metrics', () => {
       expect(await metricValue(serve, 'trustgate_store_errors_total{operation="read"}')).toBeGreaterThan(0);
       expect(await metricValue(serve, 'trustgate_store_errors_total{operation="write"}')).toBeGreaterThan(0);
       expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(1);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('trustgate serve answering a cosign admission from memory', () => {
+  // Policies for the proxied registry, one ImagePolicy per namespace, so one serve asks for
+  // the same image under two keys: the release key in `release`, the other in `other`.
+  function namespacedPolicies(): string {
+    const policy = (namespace: string, key: CosignKeyPair): string =>
+      [
+        'apiVersion: portieris.cloud.ibm.com/v1',
+        'kind: ImagePolicy',
+        `metadata: {name: cosign-memo, namespace: ${namespace}}`,
+        'spec:',
+        '  repositories:',
+        `    - name: "${host()}/*"`,
+        '      policy: {sigstore: {authorities: [{key: {secretName: signing-key}}]}}',
+        '---',
+        cosignKeySecretYaml('signing-key', namespace, key.publicKeyPem),
+      ].join('\n');
+    return `${policy('release', releaseKey)}\n---\n${policy('other', otherKey)}`;
+  }
+
+  // The times serve checked cosign signatures (its verifier logs each check that admits),
+  // once the decision lines of `decisions` admissions are written.
+  async function checksAfter(serve: ServeProcess, decisions: number): Promise<number> {
+    const lines = (text: string): string[] => text.split('\n').filter((line) => line.trim() !== '');
+    await eventuallyShowing(() => serve.output())(`${decisions} admission decisions logged`, () =>
+      Promise.resolve(lines(serve.output()).filter((line) => line.includes('"admission decision"')).length >= decisions),
+    );
+    return lines(serve.output()).filter((line) => line.includes('"cosign signatures verified"')).length;
+  }
+
+  it('answers the second admission of an image from the verdict of the verification that read the registry, without checking again', async () => {
+    const repository = `memo/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const policiesDir = await scratch('memo-policies');
+    await writeFile(join(policiesDir, 'policies.yaml'), namespacedPolicies());
+    const ca = await createTestCa();
+    const serve = await startTrustgateServe({ policiesDir, stateDir: await scratch('memo'), caFile: ca.caFile, env: { TRUSTGATE_FRESHNESS: '1h' } });
+    try {
+      const reference = `${host()}/${repository}:v1`;
+      expect((await admitPodImage(serve, reference, 'release')).response.allowed).toBe(true);
+      expect(await checksAfter(serve, 1)).toBe(1);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(1);
+      const reads = requestsFor(repository);
+      for (let round = 0; round < 2; round += 1) {
+        const admitted = await admitPodImage(serve, reference, 'release');
+        expect(admitted.response.allowed, admitted.response.status.message).toBe(true);
+        expect(Buffer.from(admitted.response.patch ?? '', 'base64').toString('utf8')).toContain(image.digest);
+      }
+      expect(requestsFor(repository)).toBe(reads);
+      expect(await checksAfter(serve, 3)).toBe(1);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="hit"}')).toBe(2);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="miss"}')).toBe(1);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('does not answer for another key with the verdict a first verification kept under one key', async () => {
+    const repository = `memo-key/${randomBytes(3).toString('hex')}`;
+    const image = await push(repository);
+    await cosignSign(repository, image, [releaseKey]);
+    const policiesDir = await scratch('memo-key-policies');
+    await writeFile(join(policiesDir, 'policies.yaml'), namespacedPolicies());
+    const ca = await createTestCa();
+    const serve = await startTrustgateServe({ policiesDir, stateDir: await scratch('memo-key'), caFile: ca.caFile, env: { TRUSTGATE_FRESHNESS: '1h' } });
+    try {
+      const reference = `${host()}/${repository}:v1`;
+      expect((await admitPodImage(serve, reference, 'release')).response.allowed).toBe(true);
+      const reads = requestsFor(repository);
+      const denied = await admitPodImage(serve, reference, 'other');
+      expect(denied.response.allowed).toBe(false);
+      expect(denied.response.status.message).toContain('COSIGN_SIGNATURE_INVALID');
+      // Checked again, under the other key, from the recorded signatures.
+      expect(requestsFor(repository)).toBe(reads);
+      expect(await metricValue(serve, 'trustgate_cache_requests_total{result="hit"}')).toBe(0);
+      expect((await admitPodImage(serve, reference, 'release')).response.allowed).toBe(true);
+      expect(await checksAfter(serve, 3)).toBe(1);
     } finally {
       await serve.stop();
     }

@@ -3,7 +3,9 @@
 // the workload's pull secret (a kubernetes.io/dockerconfigjson Secret of the policy files,
 // named by the pod or by its service account) is what lets trustgate read the cosign
 // signature. A wrong password is denied as REGISTRY_CREDENTIALS_REJECTED, and no secret
-// value appears in any answer, log line or metric.
+// value appears in any answer, log line or metric. Where the registry also serves anyone,
+// serve's verdict on the anonymous reading (kept in memory) never answers a pod with pull
+// secrets: its admission is decided from a read with its own credentials.
 import { request } from 'node:https';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -108,6 +110,67 @@ describe('trustgate serve admitting a pod whose pull secret holds the only worki
     expectNoSecret(JSON.stringify(answer));
     expectNoSecret(await fetchText(`${(serve as ServeProcess).url}/metrics`, (serve as ServeProcess).caPem));
     expectNoSecret((serve as ServeProcess).output());
+  });
+});
+
+describe('trustgate serve admitting pods with and without pull secrets from a registry that also serves anyone', () => {
+  let open: PrivateRegistry | undefined;
+  let openServe: ServeProcess | undefined;
+  const started = (): { registry: PrivateRegistry; serve: ServeProcess } => {
+    if (open === undefined || openServe === undefined) throw new Error('the registry or serve did not start');
+    return { registry: open, serve: openServe };
+  };
+
+  beforeAll(async () => {
+    open = await startPrivateRegistry({ anonymousPulls: true });
+    const dir = join(scratch, 'open-policies');
+    await mkdir(dir);
+    const documents = [
+      ...privateRegistryPolicy(open, ['team']),
+      pullSecretDocument(open, 'regcred', 'team', open.password),
+      pullSecretDocument(open, 'wrongcred', 'team', open.wrongPassword),
+    ];
+    await writeFile(join(dir, 'policies.yaml'), `${documents.join('\n---\n')}\n`);
+    openServe = await startTrustgateServe({ policiesDir: dir, stateDir: await makeTempDir('pull-secrets-open-serve'), caFile: open.ca.caFile, env: { TRUSTGATE_FRESHNESS: '1h' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await openServe?.stop();
+    await open?.stop();
+  });
+
+  // Admits a pod without pull secrets until its verdict is answered from memory (no token
+  // request on the last admission).
+  async function warmAnonymously(): Promise<void> {
+    const { registry, serve } = started();
+    for (let round = 0; round < 2; round += 1) {
+      const answer = await admitPodImage(serve, registry.image, 'team');
+      expect(answer.response.allowed, answer.response.status.message).toBe(true);
+    }
+    registry.tokens.reset();
+    expect((await admitPodImage(serve, registry.image, 'team')).response.allowed).toBe(true);
+    expect(registry.tokens.requests()).toEqual([]);
+  }
+
+  it('denies a pod whose pull secret the registry refuses, though the anonymous verdict is kept', async () => {
+    const { registry, serve } = started();
+    await warmAnonymously();
+    const answer = await admitPodImage(serve, registry.image, 'team', { imagePullSecrets: [{ name: 'wrongcred' }] });
+    expect(answer.response.allowed).toBe(false);
+    expect(answer.response.status.message).toContain('REGISTRY_CREDENTIALS_REJECTED');
+    expect(registry.tokens.requests().some((entry) => entry.username === registry.username && entry.status === 401)).toBe(true);
+    expectNoSecret(JSON.stringify(answer));
+  });
+
+  it('admits a pod with a working pull secret from a read with its credentials, not from the anonymous verdict', async () => {
+    const { registry, serve } = started();
+    await warmAnonymously();
+    const answer = await admitPodImage(serve, registry.image, 'team', { imagePullSecrets: [{ name: 'regcred' }] });
+    expect(answer.response.allowed, answer.response.status.message).toBe(true);
+    expect(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')).toContain(registry.signed.digest);
+    const requests = registry.tokens.requests();
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.every((entry) => entry.username === registry.username && entry.status === 200)).toBe(true);
   });
 });
 

@@ -17,12 +17,13 @@
 // the recorded signatures again, under its own requirement, instead of reading the registry.
 // No verdict is stored, so a changed policy (another key, another identity, another threshold)
 // is honoured at once, and a store entry can at worst fail to verify. In process, an allowed
-// verdict on anonymously read material is kept by the material object and the requirement's
-// content (verdict-memo.ts) and given again, without I/O, by `known` while the material is
-// fresh and the trusted root it used is still in force: a warm admission needs no
-// asynchronous step. Concurrent
-// verifications of one image with the same credentials share one registry read
-// (registry-read-flights.ts). Cache use is counted in trustgate_cache_requests_total.
+// verdict on anonymously read material (the one of the verification that read the registry,
+// or of a re-check of recorded material) is kept by the material object and the
+// requirement's content (verdict-memo.ts) and given again, without I/O, by `known` while the
+// material is fresh and the trusted root it used is still in force: from the second
+// admission of an image on, no asynchronous step is needed. Concurrent verifications of one
+// image with the same credentials share one registry read (registry-read-flights.ts). Cache
+// use is counted in trustgate_cache_requests_total.
 import { ErrorCode, TrustgateError, isTrustgateError, toTrustgateError } from '../../errors.js';
 import type { ImageReference } from '../../image/reference.js';
 import { noopMetrics, type Fetch, type Logger, type Metrics } from '../../ports.js';
@@ -220,8 +221,14 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   // A verdict kept for the material the cache holds now for `image` (read anonymously, still
   // fresh by the caller's clock) under exactly this requirement and trusted root; see
   // verdict-memo.ts for why giving it again is equivalent to checking again.
-  function knownAnswer(image: ImageReference, requirement: CosignRequirement, now: Date): VerifiedImage | undefined {
+  // Security: nothing for a request with credentials for the image's repository. `verify`
+  // reads such an image with those credentials (or checks what it read with them before),
+  // and a registry may show a workload's credentials other content than it shows anyone
+  // (a private repository whose anonymous view differs, credentials it refuses), so the
+  // anonymous reading's verdict is not the answer for that request.
+  function knownAnswer(image: ImageReference, requirement: CosignRequirement, now: Date, credentials?: RegistryCredentials): VerifiedImage | undefined {
     if (cache === undefined || freshnessMs <= 0) return undefined;
+    if (credentials !== undefined && credentials.forRepository(image.registry, image.repository).length > 0) return undefined;
     const nowMs = now.getTime();
     const held = cache.peek(image, nowMs - freshnessMs);
     if (held === undefined) return undefined;
@@ -273,10 +280,15 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
       if (cache !== undefined) metrics.increment('trustgate_cache_requests_total', { result: 'miss' });
       const read = reads.join(image, registry, partition, nowMs, freshnessMs, signal);
       let resolved: string | undefined;
+      // An allowed verdict on what this read recorded, with the root it used: kept on the
+      // material object the cache will hold (below), under the same rules as a re-check's.
+      let verdict: VerifiedImage | undefined;
+      const used: { root?: TrustedRootJson } = {};
       try {
         const digest = await read.digest();
         resolved = digest;
-        return await check(read.source(), digest, requirement, tlog, signal);
+        verdict = await check(read.source(), digest, requirement, tlog, signal, used);
+        return verdict;
       } catch (error) {
         if (isTrustgateError(error) && error.code === ErrorCode.REGISTRY_UNAVAILABLE) {
           // Nothing of an interrupted read is kept (registry-read-flights.ts): it would
@@ -297,7 +309,13 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
         }
         throw error;
       } finally {
-        await read.leave();
+        // Security: the verdict is the offline check's on the kept material. The kept object
+        // is a copy of everything the shared read recorded: every part this check read, as
+        // it was answered (a read with an unanswered part is not kept at all), so checking
+        // it again walks the same parts to the same signers. It is kept only for an
+        // anonymous read (the memo is never used for pull-secret material).
+        const answer = verdict;
+        await read.leave(answer === undefined || partition !== '' ? undefined : (kept) => verdicts.remember(kept, requirement, used.root, answer));
       }
     },
   };

@@ -31,7 +31,10 @@ export interface RegistryRead {
   // The signatures of that digest; only valid once `digest` resolved.
   source(): SignatureSource;
   // Leaves the read; the last caller to leave keeps what it recorded (see `keep`).
-  leave(): Promise<void>;
+  // `onKept` is told of the material object kept, before it is handed to `keep`, when the
+  // read is kept at all (complete): what a caller derived from the read (its verdict) can
+  // be attached to exactly the object the cache will hold.
+  leave(onKept?: (material: SignatureMaterial) => void): Promise<void>;
 }
 
 export interface RegistryReadFlights {
@@ -58,6 +61,8 @@ interface Flight {
   shared: SignatureSource | undefined;
   interrupted: boolean;
   readers: number;
+  // What the callers that left asked to be told of the kept material (one per caller).
+  readonly onKept: ((material: SignatureMaterial) => void)[];
 }
 
 // The key of one read: what it reads and with which credentials.
@@ -78,6 +83,7 @@ export function createRegistryReadFlights(options: RegistryReadFlightsOptions): 
       shared: undefined,
       interrupted: false,
       readers: 0,
+      onKept: [],
       digest: registry.resolveDigest(image, deadline).then((digest) => {
         const material = emptyMaterial(image, digest);
         flight.material = material;
@@ -115,14 +121,17 @@ export function createRegistryReadFlights(options: RegistryReadFlightsOptions): 
       return {
         digest: () => untilAborted(() => joined.digest, signal, cut),
         source: () => callerSource(joined.shared ?? notStarted(), signal, cut),
-        async leave() {
+        async leave(onKept) {
           if (left) return;
           left = true;
+          if (onKept !== undefined) joined.onKept.push(onKept);
           joined.readers -= 1;
           if (joined.readers > 0) return;
           if (flights.get(key) === joined) flights.delete(key);
           if (joined.interrupted || joined.material === undefined) return;
-          await options.keep(image, snapshot(joined.material), joined.startedAt, partition);
+          const kept = snapshot(joined.material);
+          for (const tell of joined.onKept) tell(kept);
+          await options.keep(image, kept, joined.startedAt, partition);
         },
       };
     },

@@ -23,9 +23,13 @@
 //   from;
 // - trusted root: a verdict that used the source's root is given only while that very root
 //   object is still the one in force; one checked without it needs none.
+// A verdict is kept by the verification that read the registry (on the very copy the cache
+// keeps, and only when the read is kept: complete, every part it checked answered) and by
+// each re-check of recorded material, so the second admission of an image is answered here.
 // Only allowed verdicts are kept (a denial is always re-checked), only for material read
-// anonymously (a workload's pull-secret material is never answered without its
-// credentials), and never stale ones.
+// anonymously, and never stale ones. A request with pull-secret credentials for the image's
+// repository is never answered here (the verifier's `known` refuses it): its verdict comes
+// from material read with those credentials.
 // Bounded: a few requirements per material object, and material objects are held only
 // weakly (the signature cache's own bounds decide how many live).
 import { createHash } from 'node:crypto';

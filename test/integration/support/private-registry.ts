@@ -30,13 +30,15 @@ export interface PrivateRegistry {
   stop(): Promise<void>;
 }
 
-export async function startPrivateRegistry(): Promise<PrivateRegistry> {
+// `anonymousPulls`: the token service also grants pulls to requests without credentials (a
+// public repository), still refusing wrong ones.
+export async function startPrivateRegistry(options: { readonly anonymousPulls?: boolean } = {}): Promise<PrivateRegistry> {
   if (!isDockerRegistryInstalled()) throw new Error('docker-registry is missing: run scripts/install-test-servers.sh');
   const username = 'puller';
   const password = `pw-${randomBytes(12).toString('hex')}`;
   const wrongPassword = `wrong-${randomBytes(12).toString('hex')}`;
   const ca = await createTestCa();
-  const tokens = await startTokenService({ ca, issuer: 'auth.trustgate.test', service: 'registry.trustgate.test', credentials: { username, password } });
+  const tokens = await startTokenService({ ca, issuer: 'auth.trustgate.test', service: 'registry.trustgate.test', credentials: { username, password }, anonymousPulls: options.anonymousPulls === true });
   const registry = await startDockerRegistry(undefined, { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundleFile: tokens.rootCertBundleFile });
   const scratch = await makeTempDir('private-registry');
   const key = await createCosignKey(scratch, 'release');

@@ -21,6 +21,9 @@ export interface TokenServiceOptions {
   readonly service: string;
   // When set, every token request must carry exactly these Basic credentials.
   readonly credentials?: { readonly username: string; readonly password: string };
+  // With `credentials`: a request without Basic credentials is granted pulls too (what a
+  // registry gives anyone for a public repository), while wrong credentials are refused.
+  readonly anonymousPulls?: boolean;
   // Token lifetime (default 300 s).
   readonly lifetimeSeconds?: number;
 }
@@ -149,12 +152,16 @@ function answer(
     return { ...record, status: 404, granted: [] };
   }
   const expected = options.credentials;
-  if (expected !== undefined && (basic?.username !== expected.username || basic.password !== expected.password)) {
+  const anonymous = basic === undefined && options.anonymousPulls === true;
+  if (expected !== undefined && !anonymous && (basic?.username !== expected.username || basic.password !== expected.password)) {
     response.setHeader('www-authenticate', `Basic realm="${options.issuer}"`);
     respond(response, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
     return { ...record, status: 401, granted: [] };
   }
-  const granted = scopes.map(parseScope).filter((entry): entry is AccessEntry => entry !== undefined);
+  const granted = scopes
+    .map(parseScope)
+    .filter((entry): entry is AccessEntry => entry !== undefined)
+    .map((entry) => (anonymous ? { ...entry, actions: entry.actions.filter((action) => action === 'pull') } : entry));
   const lifetime = options.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS;
   const nowSeconds = Math.floor(Date.now() / 1000);
   const audience = service ?? options.service;

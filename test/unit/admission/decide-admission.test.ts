@@ -3,6 +3,7 @@ import { anyString } from '../../support/matchers.js';
 import type { AdmissionReviewResponse } from '../../../shared/admission/admission-review.js';
 import { decideAdmission, type AdmissionDecision, type BudgetTimer, type VerifyImageFn } from '../../../shared/admission/decide-admission.js';
 import { decodeAdmissionReview } from '../../../shared/admission/decode-admission-review.js';
+import type { PullSecretEntry } from '../../../shared/registry/pull-secret.js';
 import type { VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { POD_SPEC_PATHS, applyReplacePatch, imagesOf, loadCapture, objectOfKind, podSpec, reviewFor, type Json } from '../../support/admission-reviews.js';
 
@@ -449,6 +450,28 @@ describe('decideAdmission with answers from memory', () => {
       expect(read).toBe(false);
       expect(decision.outcome).toBe('timeout');
       expect(calls).toEqual([]);
+    });
+
+    it('asks for the answer from memory with the credentials verify would be given', async () => {
+      const { verify } = fakeVerify({ [`${APP}:v1`]: signedAs(DIGEST_A) });
+      const entries: readonly PullSecretEntry[] = [{ key: 'registry.example.com', source: 'Secret team/regcred', credential: { username: 'puller', password: 'pw' } }];
+      const asked: (readonly PullSecretEntry[] | undefined)[] = [];
+      const remembered = known({ [`${APP}:v1`]: signedAs(DIGEST_A) });
+      const decision = await decideAdmission(
+        {
+          verify,
+          known: (image, _namespace, credentials) => {
+            asked.push(credentials);
+            return remembered(image);
+          },
+          budgetMs: 8_000,
+          startTimer: noTimer,
+          pullSecrets: () => entries,
+        },
+        decoded(spec),
+      );
+      expect(decision.outcome).toBe('allowed');
+      expect(asked).toEqual([entries]);
     });
   });
 });

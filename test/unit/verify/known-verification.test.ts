@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { repositoryName, type ImageReference } from '../../../shared/image/reference.js';
 import type { PolicySet } from '../../../shared/policy/model.js';
+import { createCredentialKeyring } from '../../../shared/registry/credential-keyring.js';
 import { silentLogger } from '../../../shared/ports.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../../../shared/trust/verifier.js';
 import { knownVerification, verifyImage, type VerifyImageDeps } from '../../../shared/verify/verify-image.js';
@@ -56,6 +57,26 @@ describe('knownVerification', () => {
       const known = knownVerification(deps, request);
       expect(known).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_NO_MATCH] });
       expect(known).toEqual(await verifyImage(deps, { kind: 'policy', ...request }));
+    });
+  });
+
+  describe('when the workload has registry credentials', () => {
+    it('hands them to the verifier, which answers from memory only what verify would with them', () => {
+      const credentials = createCredentialKeyring([{ key: 'reg.example.com', source: 'Secret default/regcred', credential: { username: 'puller', password: 'pw' } }]);
+      const asked: unknown[] = [];
+      const notary: ImageVerifier<NotaryRequirement> = {
+        kind: 'notary',
+        verify: () => Promise.reject(new Error('not asked')),
+        known: (_image, _requirement, _now, given) => {
+          asked.push(given);
+          return given === undefined ? { digest: DIGEST_A, signers: ['targets'] } : undefined;
+        },
+      };
+      const deps = depsWith(notary);
+      const request = { image: 'reg.example.com/team/app:v3', namespace: 'default' };
+      expect(knownVerification(deps, request, credentials)).toBeUndefined();
+      expect(knownVerification(deps, request)).toMatchObject({ allowed: true, digest: DIGEST_A });
+      expect(asked[0]).toBe(credentials);
     });
   });
 

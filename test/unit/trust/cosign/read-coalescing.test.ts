@@ -86,6 +86,33 @@ describe('concurrent cosign verifications of one image', () => {
     for (const answer of await Promise.all(answers)) expect(answer).toMatchObject({ signers: ['cosign:release'] });
     expect(registry.requests.filter((request) => request.url.includes('/blobs/'))).toHaveLength(2);
   });
+
+  it('keep the verdict of every caller of the shared read, each under its own requirement', async () => {
+    const registry = heldRegistry();
+    const cosign = verifierOver(registry.fetch, 30_000);
+    const renamed: CosignRequirement = { ...REQUIREMENT, authorities: [{ name: 'renamed', publicKeyPem: fixture('cosign.pub').toString('utf8') }] };
+    const answers = [cosign.verify(IMAGE, REQUIREMENT, NOW), cosign.verify(IMAGE, renamed, NOW)];
+    await registry.blobAsked;
+    registry.release();
+    const [first, second] = await Promise.all(answers);
+    expect(cosign.known?.(IMAGE, REQUIREMENT, NOW)).toEqual(first);
+    expect(cosign.known?.(IMAGE, renamed, NOW)).toEqual(second);
+    expect(second).toMatchObject({ signers: ['cosign:renamed'] });
+  });
+
+  it('keep no verdict from a read a caller gave up on: the recording is incomplete and not kept', async () => {
+    const registry = heldRegistry();
+    const cosign = verifierOver(registry.fetch, 30_000);
+    const impatient = new AbortController();
+    const first = cosign.verify(IMAGE, REQUIREMENT, NOW, impatient.signal).catch((thrown: unknown) => thrown);
+    const second = cosign.verify(IMAGE, REQUIREMENT, NOW);
+    await registry.blobAsked;
+    impatient.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, 'admission budget spent'));
+    expect(await first).toMatchObject({ code: ErrorCode.ADMISSION_TIMEOUT });
+    registry.release();
+    expect(await second).toMatchObject({ signers: ['cosign:release'] });
+    expect(cosign.known?.(IMAGE, REQUIREMENT, NOW)).toBeUndefined();
+  });
 });
 
 describe('createRegistryReadFlights', () => {

@@ -9,6 +9,7 @@ import { createAdmitEndpoint } from '../../../../infra/webhook-proxy/admit-endpo
 import { startBudgetTimer } from '../../../../infra/webhook-proxy/budget-timer.js';
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
 import { parseImageReference } from '../../../../shared/image/reference.js';
+import { createCredentialKeyring } from '../../../../shared/registry/credential-keyring.js';
 import { ADMISSION_METRICS, TRUST_METRICS } from '../../../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../../../shared/metrics/prometheus-registry.js';
 import { decodePolicyDocuments } from '../../../../shared/policy/decode-documents.js';
@@ -16,7 +17,8 @@ import type { PolicySet } from '../../../../shared/policy/model.js';
 import { silentLogger, type Fetch } from '../../../../shared/ports.js';
 import { createCosignVerifier } from '../../../../shared/trust/cosign/cosign-verifier.js';
 import { createCosignSignatureCache } from '../../../../shared/trust/cosign/signature-cache.js';
-import type { ImageVerifier, NotaryRequirement } from '../../../../shared/trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement } from '../../../../shared/trust/verifier.js';
+import { collectRequirements } from '../../../../shared/verify/policy-requirements.js';
 import { knownVerification, verifyImage, type VerifyImageDeps } from '../../../../shared/verify/verify-image.js';
 import { objectOfKind, podSpec, reviewFor } from '../../../support/admission-reviews.js';
 import { clockFrom } from '../../../support/clocks.js';
@@ -81,6 +83,7 @@ function lab() {
   return {
     registry,
     digest,
+    cosign,
     refreshing,
     reads: () => registry.requests.length,
     verifications: () => verifications,
@@ -97,16 +100,36 @@ function lab() {
   };
 }
 
-// Admits the image until its verdict is kept: the first admission reads the registry, the
-// second checks the cached signatures (and keeps the verdict).
+// Admits the image once: that admission reads the registry, verifies, and keeps the verdict.
 async function warmed(): Promise<ReturnType<typeof lab>> {
   const warm = lab();
   expect((await warm.admit()).allowed).toBe(true);
-  expect((await warm.admit()).allowed).toBe(true);
+  expect(warm.verifications()).toBe(1);
   return warm;
 }
 
 describe('a warm cosign admission through /admit', () => {
+  it('is answered from memory from the second admission on: the verification that read the registry keeps its verdict', async () => {
+    const warm = await warmed();
+    const reads = warm.reads();
+    expect(reads).toBeGreaterThan(0);
+    expect(await warm.admit()).toMatchObject({ allowed: true });
+    expect(warm.verifications()).toBe(1);
+    expect(warm.reads()).toBe(reads);
+  });
+
+  it('is not answered for another key by the verdict a first verification kept under one key', async () => {
+    const warm = await warmed();
+    const reads = warm.reads();
+    warm.usePolicies(policiesFor(OTHER_KEY));
+    const denied = await warm.admit();
+    expect(denied.allowed).toBe(false);
+    expect(denied.message).toContain('COSIGN_SIGNATURE_INVALID');
+    expect(warm.verifications()).toBe(2);
+    // Denied from the signatures the first verification recorded, checked under the new key.
+    expect(warm.reads()).toBe(reads);
+  });
+
   it('is answered from memory: no registry read and no verification run', async () => {
     const warm = await warmed();
     const reads = warm.reads();
@@ -115,6 +138,20 @@ describe('a warm cosign admission through /admit', () => {
     for (let round = 0; round < 3; round += 1) expect(await warm.admit()).toMatchObject({ allowed: true });
     expect(warm.reads()).toBe(reads);
     expect(warm.verifications()).toBe(verifications);
+  });
+
+  it('is never given to a request with credentials for the image\'s repository, which verify reads with them', async () => {
+    const warm = await warmed();
+    const image = parseImageReference(IMAGE);
+    // The requirement admission asks for, as the policy gives it.
+    const requirement = collectRequirements(policiesFor(SIGNING_KEY), image, 'default', IMAGE).checks[0]?.requirement as CosignRequirement;
+    const credentialsFor = (key: string) => createCredentialKeyring([{ key, source: 'Secret default/regcred', credential: { username: 'puller', password: 'pw' } }]);
+    const anonymous = warm.cosign.known?.(image, requirement, warm.now());
+    expect(anonymous).toMatchObject({ digest: warm.digest, signers: ['cosign:key/signing-key'] });
+    expect(warm.cosign.known?.(image, requirement, warm.now(), credentialsFor('registry.example.com'))).toBeUndefined();
+    expect(warm.cosign.known?.(image, requirement, warm.now(), credentialsFor('https://registry.example.com/v1/'))).toBeUndefined();
+    // Credentials for another registry change nothing: verify reads this one anonymously.
+    expect(warm.cosign.known?.(image, requirement, warm.now(), credentialsFor('other.example.com'))).toBe(anonymous);
   });
 
   it('denies at once once the policy names another key', async () => {
