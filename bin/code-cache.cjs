@@ -52,8 +52,9 @@ const TEMP_NAME = /^\.([1-9][0-9]*)-[0-9a-z]*\.tmp$/;
 // with Node's source maps on (only Node's own loader registers a file's source map).
 function useCodeCache(buildDir, env) {
   if (env.TRUSTGATE_CODE_CACHE === 'off' || typeof process.getuid !== 'function' || process.sourceMapsEnabled) return;
-  const folder = cacheFolder(env);
-  if (folder === undefined) return;
+  const checked = cacheFolder(env);
+  if (checked === undefined) return;
+  const folder = checked.folder;
   const prefix = buildDir.endsWith(sep) ? buildDir : buildDir + sep;
   const loadJs = Module._extensions['.js'];
   // Scripts compiled without an accepted entry: their entries are written when the process ends.
@@ -77,8 +78,11 @@ function useCodeCache(buildDir, env) {
   // an entry written after a usage error would hold little more than the top level, and an
   // accepted entry is never written again. Old entries are removed at the same time: a run
   // of a new build (or Node) writes, so it is the first to see the old entries as old.
+  // The folders are looked up by path again at the end: if `trustgate` or `code-cache` is no
+  // longer the very folder checked at the start (someone who can rename in the folder above
+  // swapped in a link or another folder while the command ran), nothing is written or removed.
   process.once('exit', (code) => {
-    if (code !== 0 || pending.length === 0) return;
+    if (code !== 0 || pending.length === 0 || !sameFolders(checked)) return;
     for (const { script, entry, key } of pending) writeEntry(folder, entry, entryBytes(key, script.createCachedData()));
     removeStaleEntries(folder, buildDir, loaded);
   });
@@ -115,7 +119,8 @@ function entryDigest(key, data) {
   return createHash('sha256').update(key).update(data).digest();
 }
 
-// The cache folder, created 0700 when missing; undefined when it is not safe to use.
+// The cache folder, created 0700 when missing, with the identity (device and inode) of it
+// and of `trustgate` above it as checked; undefined when it is not safe to use.
 function cacheFolder(env) {
   try {
     const base = env.XDG_CACHE_HOME !== undefined && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
@@ -123,9 +128,33 @@ function cacheFolder(env) {
     const folder = join(parent, 'code-cache');
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
     // Both ours alone: whoever could write `trustgate` could put another `code-cache` there.
-    return ownedAndPrivate(fs.lstatSync(parent), true) && ownedAndPrivate(fs.lstatSync(folder), true) ? folder : undefined;
+    const parentStats = fs.lstatSync(parent);
+    const folderStats = fs.lstatSync(folder);
+    if (!ownedAndPrivate(parentStats, true) || !ownedAndPrivate(folderStats, true)) return undefined;
+    return { folder, parent, identity: [identityOf(parentStats), identityOf(folderStats)] };
   } catch {
     return undefined;
+  }
+}
+
+function identityOf(stats) {
+  return `${stats.dev}:${stats.ino}`;
+}
+
+// True while `trustgate` and `code-cache` are still the folders cacheFolder checked (neither
+// replaced by a link or another folder since), and still private.
+function sameFolders(checked) {
+  try {
+    const parentStats = fs.lstatSync(checked.parent);
+    const folderStats = fs.lstatSync(checked.folder);
+    return (
+      ownedAndPrivate(parentStats, true) &&
+      ownedAndPrivate(folderStats, true) &&
+      identityOf(parentStats) === checked.identity[0] &&
+      identityOf(folderStats) === checked.identity[1]
+    );
+  } catch {
+    return false;
   }
 }
 

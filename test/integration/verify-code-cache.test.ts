@@ -294,6 +294,40 @@ describe('trustgate verify with its code cache', () => {
       expect(readFileSync(notes, 'utf8')).toBe('kept');
       expect(existsSync(join(folder, foreign))).toBe(asRoot);
     });
+    it('writes and removes nothing when the cache folder was swapped for a link while the command ran', async () => {
+      const { home, folder } = await cacheHome();
+      // A build of one file, loaded through the cache by a process that then finds, at its
+      // end, `code-cache` replaced by a link to another folder of the user's (what someone
+      // who can rename in the folder above could do).
+      const build = await env.makeDir('small-build');
+      writeFileSync(join(build, 'one.cjs'), 'module.exports = 1;\n');
+      const victim = await env.makeDir('victim');
+      const planted = plantOldEntry(victim, 'a file of another tool');
+      const moved = join(await env.makeDir('moved'), 'code-cache');
+      const run = spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const cache = require(${JSON.stringify(join(PROJECT_ROOT, 'bin/code-cache.cjs'))});
+const fs = require('node:fs');
+const [build, folder, moved, victim] = process.argv.slice(1);
+cache.useCodeCache(build, { XDG_CACHE_HOME: ${JSON.stringify(home)} });
+require(build + '/one.cjs');
+fs.renameSync(folder, moved);
+fs.symlinkSync(victim, folder);
+process.exit(0);`,
+          build,
+          folder,
+          moved,
+          victim,
+        ],
+        { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8' },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      expect(lstatSync(folder).isSymbolicLink()).toBe(true);
+      expect(readdirSync(victim)).toEqual([planted]);
+      expect(readdirSync(moved)).toEqual([]);
+    });
   });
 
   describe('an entry planted by someone who can write the cache', () => {
