@@ -55,8 +55,13 @@ const GLOBALS = new Set([...runInNewContext('Object.getOwnPropertyNames(globalTh
 export function actionScopeProblems(code) {
   const ast = parse(code, { ecmaVersion: 'latest', sourceType: 'script', ranges: true });
   leaveOutDeadCode(ast);
-  const global = analyze(ast, { ecmaVersion: 2022, sourceType: 'commonjs' }).globalScope;
+  const manager = analyze(ast, { ecmaVersion: 2022, sourceType: 'commonjs' });
+  const global = manager.globalScope;
   const problems = [];
+  // Names looked up at run time, which no analysis sees: a direct eval (it sees the runtime's
+  // scope) and a with statement.
+  if (manager.scopes.some((scope) => scope.directCallToEvalScope)) problems.push('a direct `eval` in the action would see the runtime\'s scope');
+  if (manager.scopes.some((scope) => scope.type === 'with')) problems.push('a `with` statement in the action looks names up at run time, past this check');
   for (const name of new Set(global.through.map((reference) => reference.identifier.name))) {
     if (PROVIDED_NAMES.has(name)) continue;
     const runtime = RUNTIME_SCOPE_NAMES.get(name);

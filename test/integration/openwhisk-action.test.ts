@@ -157,6 +157,13 @@ describe('the names a plain-code action leaves to the runtime', () => {
     expect(actionScopeProblems('var module = { exports: {} };\nconst main = () => 1;\n')).toEqual([expect.stringContaining('`module` is declared at the action\'s top level') as unknown]);
   });
 
+  it('refuses a direct eval and a with statement, whose names no analysis sees', () => {
+    expect(() => pack("exports.main = () => eval('message');\n")).toThrow(/a direct `eval` in the action would see the runtime's scope/);
+    expect(() => pack('exports.main = (o) => { with (o) return path; };\n')).toThrow(/a `with` statement/);
+    // An indirect eval runs in the global scope: not the runtime's.
+    expect(actionScopeProblems("const main = () => (0, eval)('1');\n")).toEqual([]);
+  });
+
   it.each(['verify-image', 'policy-lookup', 'sign-callback'])('finds nothing in the build\'s %s action', (name) => {
     const file = bundlePath(name, 'openwhisk');
     ensureBuilt([file]);
