@@ -206,7 +206,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   try {
     address = await server.listen(config.port, config.host);
   } catch (error) {
-    await callback?.stop();
+    await callback?.stop(STOP_DEADLINE_MS);
     await clusterSource?.source.stop();
     sigstoreRoot.close();
     store.close();
@@ -232,10 +232,13 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
           ...(lease === undefined ? {} : { mayPublish: () => lease.holding() }),
         });
   const signal = await waitForStop(options.stop);
+  const stopStarted = performance.now();
+  const stopTimeLeft = (): number => Math.max(0, STOP_DEADLINE_MS - (performance.now() - stopStarted));
   stopReloading();
   logger.info('shutting down', { signal });
-  // At once: a sign-callback request pausing before a re-check ends now, not after its pause.
-  const callbackStopped = callback?.stop();
+  // At once: a sign-callback request pausing before a re-check ends now, not after its pause;
+  // requests arriving from now on answer 503 without processing anything.
+  const callbackStopped = callback?.stop(stopTimeLeft());
   // A publish under way ends before the Lease is given up, so no write of ours lands after
   // another replica took it over; released before the server closes, so that replica
   // publishes without waiting out the Lease's duration.
@@ -243,9 +246,9 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   await lease?.stop();
   await callbackStopped;
   await clusterSource?.source.stop();
-  await server.close();
+  await server.close(Math.max(0, stopTimeLeft() - STOP_FINAL_WAIT_MS));
   // A request still running after the server cut its connection ends before the store closes.
-  await callback?.stop();
+  await callback?.stop(stopTimeLeft());
   sigstoreRoot.close();
   store.close();
   logger.info('stopped');
@@ -253,6 +256,14 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   process.off('exit', logLines.flush);
   return ExitCode.ALLOWED;
 }
+
+// Kubernetes kills the pod terminationGracePeriodSeconds after SIGTERM: 20 s in
+// infra/kubernetes/deployment.yaml. serve's stop waits for what is under way at most this long
+// from the signal, so it closes its store and logs `stopped` before the kill; a request still
+// running then loses its connection (its sender tries again). The last STOP_FINAL_WAIT_MS are
+// kept for sign-callback requests whose connection the server cut.
+const STOP_DEADLINE_MS = 15_000;
+const STOP_FINAL_WAIT_MS = 2_000;
 
 function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
   const { values, positionals } = parseArgs({
@@ -403,9 +414,10 @@ function toCallbackConfig(
 function startCallback(
   config: CallbackConfig,
   deps: { notary: ImageVerifier<NotaryRequirement>; cosign: ImageVerifier<CosignRequirement>; simple: ImageVerifier<SimpleSigningRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
-): { handle: CallbackHandler; stop(): Promise<void> } {
+): { handle: CallbackHandler; stop(withinMs: number): Promise<void> } {
   const clock = deps.clock;
-  // Aborted on stop: pauses end and re-checks still to come are dropped.
+  // Aborted on stop: pauses end and events and re-checks still to come are dropped (the
+  // request answers 503 so its sender delivers it again).
   const stopping = new AbortController();
   const fetch = createNodeFetch();
   const poll =
@@ -441,13 +453,25 @@ function startCallback(
   const loop = poll === undefined ? undefined : startChangefeedLoop(() => tracked({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
   return {
     handle: tracked,
-    // Ends pauses and the loop, then waits for what is under way (each step bounded by its
-    // own request timeouts); called again after the server closed, for requests that came in
-    // meanwhile.
-    stop: async () => {
+    // Ends pauses and the loop, then waits for what is under way, at most `withinMs` (then
+    // logged: the store closes under it); called again after the server closed, for requests
+    // that came in meanwhile.
+    stop: async (withinMs) => {
       stopping.abort();
       loop?.stop();
-      while (underWay.size > 0) await Promise.allSettled([...underWay]);
+      const timeUp = new AbortController();
+      const deadline = pauseFor(withinMs, timeUp.signal).then(() => false);
+      try {
+        while (underWay.size > 0) {
+          const ended = await Promise.race([Promise.allSettled([...underWay]).then(() => true), deadline]);
+          if (!ended) {
+            deps.logger.warn('sign-callback requests still under way at the stop deadline', { requests: underWay.size });
+            return;
+          }
+        }
+      } finally {
+        timeUp.abort();
+      }
     },
   };
 }
