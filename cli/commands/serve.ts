@@ -25,7 +25,7 @@ import { createHttpApiVerify, decodeHttpApiAuth, parseHttpApiBase } from '../../
 import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-functions/openwhisk-verify.js';
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
 import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
-import { pauseFor } from '../../infra/clock/pause.js';
+import { createStopController, pauseFor } from '../../infra/clock/pause.js';
 import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
 import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS } from '../../infra/webhook-proxy/webhook-server.js';
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
@@ -417,8 +417,8 @@ function startCallback(
 ): { handle: CallbackHandler; stop(withinMs: number): Promise<void> } {
   const clock = deps.clock;
   // Aborted on stop: pauses end and events and re-checks still to come are dropped (the
-  // request answers 503 so its sender delivers it again).
-  const stopping = new AbortController();
+  // request answers 503 so its sender delivers it again). Every concurrent pause listens to it.
+  const stopping = createStopController();
   const fetch = createNodeFetch();
   const poll =
     config.changefeedServer === undefined
