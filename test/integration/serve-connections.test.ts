@@ -3,7 +3,8 @@
 // (90 s), and `--max-connections` bounds what outsiders can hold open without shutting the
 // API server out: bare TCP connections and idle TLS connections filling the bound are evicted,
 // oldest first, so a new client with the API server's certificate has its review answered;
-// only a bound full of requests in flight refuses the newcomer (logged, counted).
+// idle connections without the client certificate go before the API server's; only a bound
+// full of requests in flight refuses the newcomer (logged, counted).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -187,6 +188,24 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
       expect(await logged('connection evicted: the server holds its maximum of open connections')).toEqual([
         expect.objectContaining({ level: 'warn', maxConnections: MAX_CONNECTIONS, evicted: 1 }),
       ]);
+    });
+  });
+
+  describe('when the API server\'s idle connection is the oldest at the bound', () => {
+    it('evicts an idle connection without the client certificate instead, and keeps the API server\'s', async () => {
+      const apiServer = await openConnection(client);
+      expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
+      const others: Connection[] = [];
+      for (let index = 1; index < MAX_CONNECTIONS; index += 1) {
+        const connection = await openConnection();
+        expect((await connection.get('/healthz')).status).toBe(200);
+        others.push(connection);
+      }
+
+      const newcomer = await openConnection();
+      expect((await newcomer.get('/healthz')).status).toBe(200);
+      await others[0]?.closed;
+      expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
     });
   });
 
