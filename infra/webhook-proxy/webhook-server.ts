@@ -79,8 +79,9 @@ export interface ConnectionLimits {
 // a newcomer evicts the oldest connection doing nothing (see createConnectionBound): under a
 // flood of N connections a second, a connection lives about maxConnections / N seconds, long
 // enough for the API server to finish its handshake and send its review. Only connections
-// with a request in flight are never cut; a request is bounded by requestTimeoutMs, and what
-// an authorized client sends is served first among the idle (see pickEvictable).
+// with a request in flight are never cut (a request is bounded by requestTimeoutMs), and with a
+// client CA the API server's idle connections are evicted last (see pickEvictable). No cap per
+// peer address: the API server legitimately opens many connections from one address.
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   keepAliveTimeoutMs: 120_000,
   headersTimeoutMs: 10_000,
@@ -266,6 +267,9 @@ function createConnectionBound(
   // address and port while the connection is open, which links the two.
   const byPeer = new Map<string, OpenConnection>();
   const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
+  // The connection of the socket requests arrive on (the raw one, or its TLS socket): found
+  // without a string key on every request of a kept-alive connection.
+  const bySocket = new WeakMap<Socket, OpenConnection>();
   let evicted = 0;
   let refused = 0;
   // The peer key is kept from the start: a closed socket may no longer know its peer.
@@ -298,17 +302,20 @@ function createConnectionBound(
     const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false };
     open.set(socket, connection);
     byPeer.set(connection.peer, connection);
+    bySocket.set(socket, connection);
     socket.once('close', () => forget(connection));
   });
   // Under TLS, whether the client certificate is authorized is known once the handshake is done.
   server.on('secureConnection', (socket: TLSSocket) => {
     const connection = byPeer.get(peerOf(socket));
-    if (connection !== undefined) connection.authorized = socket.authorized;
+    if (connection === undefined) return;
+    connection.authorized = socket.authorized;
+    bySocket.set(socket, connection);
   });
 
   return {
     requestStarted: (request, response) => {
-      const connection = byPeer.get(peerOf(request.socket));
+      const connection = bySocket.get(request.socket) ?? byPeer.get(peerOf(request.socket));
       if (connection === undefined) return;
       connection.inFlight += 1;
       if (clientCertMatters) connection.authorized = (request.socket as TLSSocket).authorized === true;
