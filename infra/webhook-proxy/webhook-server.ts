@@ -67,7 +67,8 @@ export interface ConnectionLimits {
   readonly handshakeTimeoutMs: number;
   // Open connections at most. One more makes room by closing the oldest connection with no
   // request in flight (evicted); only when every open connection has a request in flight is
-  // the newcomer closed instead (refused). Both are logged and counted.
+  // the newcomer closed instead (refused), but with a client CA a request in flight without
+  // the client certificate is cut first. Both are logged and counted.
   readonly maxConnections: number;
 }
 
@@ -79,9 +80,10 @@ export interface ConnectionLimits {
 // a newcomer evicts the oldest connection doing nothing (see createConnectionBound): under a
 // flood of N connections a second, a connection lives about maxConnections / N seconds, long
 // enough for the API server to finish its handshake and send its review. Only connections
-// with a request in flight are never cut (a request is bounded by requestTimeoutMs), and with a
-// client CA the API server's idle connections are evicted last (see pickEvictable). No cap per
-// peer address: the API server legitimately opens many connections from one address.
+// with a request in flight are not cut (a request is bounded by requestTimeoutMs), but with a
+// client CA only the API server's are spared; and with a client CA the API server's idle
+// connections are evicted last (see pickEvictable). No cap per peer address: the API server
+// legitimately opens many connections from one address.
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   keepAliveTimeoutMs: 120_000,
   headersTimeoutMs: 10_000,
@@ -334,14 +336,20 @@ function createConnectionBound(
 // The connection to evict: the oldest with no request in flight, taking first those that
 // never had a request answered (still in their handshake, or silent since), then idle
 // kept-alive ones; with a client CA, connections without an authorized client certificate go
-// before those of the API server. Undefined when every connection has a request in flight.
+// before those of the API server. With a client CA and every connection busy, the oldest
+// whose request is not the API server's (no authorized certificate) is cut: an outsider's
+// slow requests (a body trickled for requestTimeoutMs) must not keep the API server out.
+// Undefined when every connection has a request in flight (and, with a client CA, each of
+// them is authorized): the newcomer is refused.
 function pickEvictable(connections: Iterable<OpenConnection>, clientCertMatters: boolean): OpenConnection | undefined {
   // Rank 0 is evicted first.
-  const rankOf = (connection: OpenConnection): number => (clientCertMatters && connection.authorized ? 2 : 0) + (connection.served ? 1 : 0);
+  const rankOf = (connection: OpenConnection): number => {
+    if (connection.inFlight > 0) return clientCertMatters && !connection.authorized ? 4 : Number.POSITIVE_INFINITY;
+    return (clientCertMatters && connection.authorized ? 2 : 0) + (connection.served ? 1 : 0);
+  };
   let best: OpenConnection | undefined;
   let bestRank = Number.POSITIVE_INFINITY;
   for (const connection of connections) {
-    if (connection.inFlight > 0) continue;
     const rank = rankOf(connection);
     if (rank < bestRank) {
       best = connection;

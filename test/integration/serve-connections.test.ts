@@ -3,8 +3,9 @@
 // (90 s), and `--max-connections` bounds what outsiders can hold open without shutting the
 // API server out: bare TCP connections and idle TLS connections filling the bound are evicted,
 // oldest first, so a new client with the API server's certificate has its review answered;
-// idle connections without the client certificate go before the API server's; only a bound
-// full of requests in flight refuses the newcomer (logged, counted).
+// idle connections without the client certificate go before the API server's, and an
+// outsider's slow requests are cut for it; only a bound full of the API server's requests in
+// flight refuses the newcomer (logged, counted).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -209,10 +210,25 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
     });
   });
 
-  describe('when every one of --max-connections connections has a request in flight', () => {
+  describe('when outsiders\' slow requests (no client certificate) fill --max-connections', () => {
+    it('cuts the oldest of them, so a new client with the client certificate has its review answered', async () => {
+      const slow: Connection[] = [];
+      for (let index = 0; index < MAX_CONNECTIONS; index += 1) {
+        const connection = await openConnection();
+        await connection.startSlowPost('/functions/policy-lookup');
+        slow.push(connection);
+      }
+
+      const apiServer = await openConnection(client);
+      expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
+      await slow[0]?.closed;
+    });
+  });
+
+  describe('when the API server\'s requests in flight fill --max-connections', () => {
     it('refuses the newcomer, logs and counts it', async () => {
       const refusedBefore = await counter('trustgate_connections_refused_total');
-      for (let index = 0; index < MAX_CONNECTIONS; index += 1) await (await openConnection()).startSlowPost('/functions/policy-lookup');
+      for (let index = 0; index < MAX_CONNECTIONS; index += 1) await (await openConnection(client)).startSlowPost('/admit?timeout=10s');
       await expect(openConnection()).rejects.toThrow();
       for (const socket of sockets.splice(0)) socket.destroy();
 
