@@ -78,6 +78,8 @@ export const ErrorCode = {
   INTERNAL: 'INTERNAL',
   // A Secret a policy needs was left out of what serve holds (its bounds were reached).
   POLICY_SECRET_OVER_LIMIT: 'POLICY_SECRET_OVER_LIMIT',
+  // The process is stopping: work a request asked for was left undone (its sender retries).
+  SERVICE_STOPPING: 'SERVICE_STOPPING',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -25,7 +25,7 @@ import { createHttpApiVerify, decodeHttpApiAuth, parseHttpApiBase } from '../../
 import { assertWebNamespace, createOpenWhiskVerify } from '../../infra/remote-functions/openwhisk-verify.js';
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
 import { startBudgetTimer } from '../../infra/webhook-proxy/budget-timer.js';
-import { pauseFor } from '../../infra/clock/pause.js';
+import { createStopController, pauseFor } from '../../infra/clock/pause.js';
 import { loadOrCreateTls } from '../../infra/webhook-proxy/tls-files.js';
 import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS } from '../../infra/webhook-proxy/webhook-server.js';
 import { DEFAULT_BUDGET_MS } from '../../shared/admission/decide-admission.js';
@@ -209,7 +209,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   try {
     address = await server.listen(config.port, config.host);
   } catch (error) {
-    await callback?.stop();
+    await callback?.stop(STOP_DEADLINE_MS);
     await clusterSource?.source.stop();
     sigstoreRoot.close();
     store.close();
@@ -235,10 +235,13 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
           ...(lease === undefined ? {} : { mayPublish: () => lease.holding() }),
         });
   const signal = await waitForStop(options.stop);
+  const stopStarted = performance.now();
+  const stopTimeLeft = (): number => Math.max(0, STOP_DEADLINE_MS - (performance.now() - stopStarted));
   stopReloading();
   logger.info('shutting down', { signal });
-  // At once: a sign-callback request pausing before a re-check ends now, not after its pause.
-  const callbackStopped = callback?.stop();
+  // At once: a sign-callback request pausing before a re-check ends now, not after its pause;
+  // requests arriving from now on answer 503 without processing anything.
+  const callbackStopped = callback?.stop(stopTimeLeft());
   // A publish under way ends before the Lease is given up, so no write of ours lands after
   // another replica took it over; released before the server closes, so that replica
   // publishes without waiting out the Lease's duration.
@@ -246,9 +249,9 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   await lease?.stop();
   await callbackStopped;
   await clusterSource?.source.stop();
-  await server.close();
+  await server.close(Math.max(0, stopTimeLeft() - STOP_FINAL_WAIT_MS));
   // A request still running after the server cut its connection ends before the store closes.
-  await callback?.stop();
+  await callback?.stop(stopTimeLeft());
   sigstoreRoot.close();
   store.close();
   logger.info('stopped');
@@ -256,6 +259,14 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   process.off('exit', logLines.flush);
   return ExitCode.ALLOWED;
 }
+
+// Kubernetes kills the pod terminationGracePeriodSeconds after SIGTERM: 20 s in
+// infra/kubernetes/deployment.yaml. serve's stop waits for what is under way at most this long
+// from the signal, so it closes its store and logs `stopped` before the kill; a request still
+// running then loses its connection (its sender tries again). The last STOP_FINAL_WAIT_MS are
+// kept for sign-callback requests whose connection the server cut.
+const STOP_DEADLINE_MS = 15_000;
+const STOP_FINAL_WAIT_MS = 2_000;
 
 function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
   const { values, positionals } = parseArgs({
@@ -406,10 +417,11 @@ function toCallbackConfig(
 function startCallback(
   config: CallbackConfig,
   deps: { notary: ImageVerifier<NotaryRequirement>; cosign: ImageVerifier<CosignRequirement>; simple: ImageVerifier<SimpleSigningRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
-): { handle: CallbackHandler; stop(): Promise<void> } {
+): { handle: CallbackHandler; stop(withinMs: number): Promise<void> } {
   const clock = deps.clock;
-  // Aborted on stop: pauses end and re-checks still to come are dropped.
-  const stopping = new AbortController();
+  // Aborted on stop: pauses end and events and re-checks still to come are dropped (the
+  // request answers 503 so its sender delivers it again). Every concurrent pause listens to it.
+  const stopping = createStopController();
   const fetch = createNodeFetch();
   const poll =
     config.changefeedServer === undefined
@@ -444,13 +456,25 @@ function startCallback(
   const loop = poll === undefined ? undefined : startChangefeedLoop(() => tracked({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
   return {
     handle: tracked,
-    // Ends pauses and the loop, then waits for what is under way (each step bounded by its
-    // own request timeouts); called again after the server closed, for requests that came in
-    // meanwhile.
-    stop: async () => {
+    // Ends pauses and the loop, then waits for what is under way, at most `withinMs` (then
+    // logged: the store closes under it); called again after the server closed, for requests
+    // that came in meanwhile.
+    stop: async (withinMs) => {
       stopping.abort();
       loop?.stop();
-      while (underWay.size > 0) await Promise.allSettled([...underWay]);
+      const timeUp = new AbortController();
+      const deadline = pauseFor(withinMs, timeUp.signal).then(() => false);
+      try {
+        while (underWay.size > 0) {
+          const ended = await Promise.race([Promise.allSettled([...underWay]).then(() => true), deadline]);
+          if (!ended) {
+            deps.logger.warn('sign-callback requests still under way at the stop deadline', { requests: underWay.size });
+            return;
+          }
+        }
+      } finally {
+        timeUp.abort();
+      }
     },
   };
 }

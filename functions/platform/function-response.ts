@@ -25,6 +25,7 @@ const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.STATE_STORE_FAILED,
   ErrorCode.POLICY_SOURCE_UNAVAILABLE,
   ErrorCode.PULL_SECRETS_UNAVAILABLE,
+  ErrorCode.SERVICE_STOPPING,
 ]);
 
 // A dependency answered something that is not what it should send.

@@ -3,7 +3,7 @@
 // own JSON contract (same status codes and bodies as on Lambda and OpenWhisk).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { isTrustgateError } from '../../shared/errors.js';
 import { parseJsonBytes } from '../../shared/json.js';
@@ -41,7 +41,7 @@ export interface WebhookServerOptions {
   // Timeouts and the bound on open connections; each absent field takes its default
   // (DEFAULT_CONNECTION_LIMITS).
   readonly connections?: Partial<ConnectionLimits>;
-  // Counts refused connections (WebhookServerMetric.CONNECTIONS_REFUSED); absent: not counted.
+  // Counts evicted and refused connections (WebhookServerMetric); absent: not counted.
   readonly metrics?: Metrics;
 }
 
@@ -55,7 +55,9 @@ export interface ConnectionLimits {
   // client's next POST on that connection, and Go does not retry a POST: the review fails
   // (with failurePolicy Fail, a spurious denial).
   readonly keepAliveTimeoutMs: number;
-  // From the connection's start (or a kept-alive request's first byte) to its last header.
+  // From a request's first byte to its last header. Node starts this clock when the HTTP
+  // parser gets the connection: for plain HTTP at the connection's start, under TLS once the
+  // handshake is done (the handshake itself is bounded by handshakeTimeoutMs).
   readonly headersTimeoutMs: number;
   // From a request's start to its last body byte.
   readonly requestTimeoutMs: number;
@@ -63,15 +65,25 @@ export interface ConnectionLimits {
   readonly checkIntervalMs: number;
   // TLS: a client that does not finish its handshake in this time is cut.
   readonly handshakeTimeoutMs: number;
-  // Open connections at most; one more is closed at once (logged, counted).
+  // Open connections at most. One more makes room by closing the oldest connection with no
+  // request in flight (evicted); only when every open connection has a request in flight is
+  // the newcomer closed instead (refused), but with a client CA a request in flight without
+  // the client certificate is cut first. Both are logged and counted.
   readonly maxConnections: number;
 }
 
 // Security: with a long keep-alive an outsider can hold connections open cheaply (one
-// request per keep-alive period each); maxConnections bounds what that pins (a socket, TLS
-// state and buffers each), and a connection that says nothing is cut by the headers or
-// handshake timeout. The bound is what an attacker can fill: the log line and the metric say
-// when it does.
+// request per keep-alive period each, or a bare TCP connection re-opened every handshake
+// timeout); maxConnections bounds what that pins (a socket, TLS state and buffers each). The
+// bound must not become a way to shut the API server and the kubelet out: a server that
+// refused newcomers at the bound would let any pod fill it and have every admission fail. So
+// a newcomer evicts the oldest connection doing nothing (see createConnectionBound): under a
+// flood of N connections a second, a connection lives about maxConnections / N seconds, long
+// enough for the API server to finish its handshake and send its review. Only connections
+// with a request in flight are not cut (a request is bounded by requestTimeoutMs), but with a
+// client CA only the API server's are spared; and with a client CA the API server's idle
+// connections are evicted last (see pickEvictable). No cap per peer address: the API server
+// legitimately opens many connections from one address.
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   keepAliveTimeoutMs: 120_000,
   headersTimeoutMs: 10_000,
@@ -82,16 +94,18 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 };
 
 export const WebhookServerMetric = {
+  CONNECTIONS_EVICTED: 'trustgate_connections_evicted_total',
   CONNECTIONS_REFUSED: 'trustgate_connections_refused_total',
 } as const;
 
 export const WEBHOOK_SERVER_METRICS: Readonly<Record<string, MetricDefinition>> = {
-  [WebhookServerMetric.CONNECTIONS_REFUSED]: { type: 'counter', help: 'Connections closed on arrival because the server held its maximum of open connections.' },
+  [WebhookServerMetric.CONNECTIONS_EVICTED]: { type: 'counter', help: 'Open connections with no request in flight closed to make room for a new one at the maximum of open connections.' },
+  [WebhookServerMetric.CONNECTIONS_REFUSED]: { type: 'counter', help: 'Connections closed on arrival because every one of the maximum of open connections had a request in flight.' },
 };
 
-// One log line for the first refused connection and then one per this many, with the count:
-// a flood of connections must not become a flood of log lines.
-const REFUSED_LOG_EVERY = 1000;
+// One log line for the first evicted (refused) connection and then one per this many, with
+// the count: a flood of connections must not become a flood of log lines.
+const BOUND_LOG_EVERY = 1000;
 
 export interface WebhookServer {
   listen(port: number, host: string): Promise<AddressInfo>;
@@ -159,6 +173,7 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   };
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    bound.requestStarted(request, response);
     // Never throws, so a failure can neither go unanswered nor become an unhandled rejection.
     const fail = (error: unknown): void => {
       try {
@@ -198,16 +213,7 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
-  server.maxConnections = limits.maxConnections;
-  let refused = 0;
-  server.on('drop', () => {
-    refused += 1;
-    options.metrics?.increment(WebhookServerMetric.CONNECTIONS_REFUSED);
-    if ((refused - 1) % REFUSED_LOG_EVERY === 0) {
-      options.logger.warn('connection refused: the server holds its maximum of open connections', { maxConnections: limits.maxConnections, refused });
-    }
-  });
-
+  const bound = createConnectionBound(server, limits.maxConnections, requireClientCert, options);
   return {
     listen: (port, host) =>
       new Promise((resolve, reject) => {
@@ -219,7 +225,11 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       }),
     close: (graceMs = 10_000) =>
       new Promise((resolve) => {
-        const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        const cut = setTimeout(() => {
+          server.closeAllConnections();
+          // Connections still in their TLS handshake are not the HTTP server's yet.
+          bound.closeAll();
+        }, graceMs);
         cut.unref();
         server.close(() => {
           clearTimeout(cut);
@@ -228,6 +238,126 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
         server.closeIdleConnections();
       }),
   };
+}
+
+// One open connection, from its raw socket's arrival (before any TLS handshake).
+interface OpenConnection {
+  readonly socket: Socket;
+  readonly peer: string;
+  // Requests started and not yet answered (or abandoned).
+  inFlight: number;
+  // Whether a request was ever answered on it.
+  served: boolean;
+  // Whether its client certificate chains to the client CA (TLS with a client CA only).
+  authorized: boolean;
+}
+
+// Bounds the open connections by evicting the oldest idle one (see DEFAULT_CONNECTION_LIMITS).
+// Connections are tracked from the server's raw 'connection' event, in arrival order, so a
+// connection still in its TLS handshake (or a bare TCP connection that never starts one) counts
+// and can be evicted like any other. `requestStarted` is called for every request, so each
+// connection knows whether it has one in flight.
+function createConnectionBound(
+  server: Server,
+  max: number,
+  clientCertMatters: boolean,
+  options: Pick<WebhookServerOptions, 'logger' | 'metrics'>,
+): { requestStarted(request: IncomingMessage, response: ServerResponse): void; closeAll(): void } {
+  // Insertion order is arrival order.
+  const open = new Map<Socket, OpenConnection>();
+  // The TLS socket a request arrives on is not the raw socket: both have the same peer
+  // address and port while the connection is open, which links the two.
+  const byPeer = new Map<string, OpenConnection>();
+  const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
+  // The connection of the socket requests arrive on (the raw one, or its TLS socket): found
+  // without a string key on every request of a kept-alive connection.
+  const bySocket = new WeakMap<Socket, OpenConnection>();
+  let evicted = 0;
+  let refused = 0;
+  // The peer key is kept from the start: a closed socket may no longer know its peer.
+  const forget = (connection: OpenConnection): void => {
+    if (open.get(connection.socket) !== connection) return;
+    open.delete(connection.socket);
+    if (byPeer.get(connection.peer) === connection) byPeer.delete(connection.peer);
+  };
+
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= max) {
+      const victim = pickEvictable(open.values(), clientCertMatters);
+      if (victim === undefined) {
+        refused += 1;
+        options.metrics?.increment(WebhookServerMetric.CONNECTIONS_REFUSED);
+        if ((refused - 1) % BOUND_LOG_EVERY === 0) {
+          options.logger.warn('connection refused: every open connection has a request in flight', { maxConnections: max, refused });
+        }
+        socket.destroy();
+        return;
+      }
+      evicted += 1;
+      options.metrics?.increment(WebhookServerMetric.CONNECTIONS_EVICTED);
+      if ((evicted - 1) % BOUND_LOG_EVERY === 0) {
+        options.logger.warn('connection evicted: the server holds its maximum of open connections', { maxConnections: max, evicted });
+      }
+      forget(victim);
+      victim.socket.destroy();
+    }
+    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false };
+    open.set(socket, connection);
+    byPeer.set(connection.peer, connection);
+    bySocket.set(socket, connection);
+    socket.once('close', () => forget(connection));
+  });
+  // Under TLS, whether the client certificate is authorized is known once the handshake is done.
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const connection = byPeer.get(peerOf(socket));
+    if (connection === undefined) return;
+    connection.authorized = socket.authorized;
+    bySocket.set(socket, connection);
+  });
+
+  return {
+    requestStarted: (request, response) => {
+      const connection = bySocket.get(request.socket) ?? byPeer.get(peerOf(request.socket));
+      if (connection === undefined) return;
+      connection.inFlight += 1;
+      if (clientCertMatters) connection.authorized = (request.socket as TLSSocket).authorized === true;
+      // 'close' follows the answer's last byte, or the connection's end when it never came.
+      response.once('close', () => {
+        connection.inFlight -= 1;
+        connection.served = true;
+      });
+    },
+    closeAll: () => {
+      for (const connection of [...open.values()]) connection.socket.destroy();
+    },
+  };
+}
+
+// The connection to evict: the oldest with no request in flight, taking first those that
+// never had a request answered (still in their handshake, or silent since), then idle
+// kept-alive ones; with a client CA, connections without an authorized client certificate go
+// before those of the API server. With a client CA and every connection busy, the oldest
+// whose request is not the API server's (no authorized certificate) is cut: an outsider's
+// slow requests (a body trickled for requestTimeoutMs) must not keep the API server out.
+// Undefined when every connection has a request in flight (and, with a client CA, each of
+// them is authorized): the newcomer is refused.
+function pickEvictable(connections: Iterable<OpenConnection>, clientCertMatters: boolean): OpenConnection | undefined {
+  // Rank 0 is evicted first.
+  const rankOf = (connection: OpenConnection): number => {
+    if (connection.inFlight > 0) return clientCertMatters && !connection.authorized ? 4 : Number.POSITIVE_INFINITY;
+    return (clientCertMatters && connection.authorized ? 2 : 0) + (connection.served ? 1 : 0);
+  };
+  let best: OpenConnection | undefined;
+  let bestRank = Number.POSITIVE_INFINITY;
+  for (const connection of connections) {
+    const rank = rankOf(connection);
+    if (rank < bestRank) {
+      best = connection;
+      bestRank = rank;
+      if (rank === 0) break;
+    }
+  }
+  return best;
 }
 
 interface Reply {

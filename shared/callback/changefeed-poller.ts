@@ -28,10 +28,18 @@ function cursorKey(server: string): string {
   return `callback:${JSON.stringify(['changefeed-cursor', server])}`;
 }
 
-// Returns a function reading the records after the stored cursor and advancing it. The
-// cursor only moves forward (conditional write on the change ID), so two pollers racing
-// cannot move it back; at worst both hand the same records on, and re-checks are idempotent.
-export function createChangefeedPoller(options: ChangefeedPollerOptions): () => Promise<readonly ChangeRecord[]> {
+// One page of the changefeed. `commit` moves the stored cursor past it: called once every
+// re-check the page asked for has run, so a page whose re-checks were cut short (the process
+// stopping) is read again by the next poll, here after a restart or on another replica.
+export interface ChangefeedPage {
+  readonly records: readonly ChangeRecord[];
+  commit(): Promise<void>;
+}
+
+// Returns a function reading the records after the stored cursor. The cursor only moves
+// forward (conditional write on the change ID), so two pollers racing cannot move it back; at
+// worst both hand the same records on, and re-checks are idempotent.
+export function createChangefeedPoller(options: ChangefeedPollerOptions): () => Promise<ChangefeedPage> {
   const server = normaliseTrustServerUrl(options.server);
   const pageSize = options.pageSize ?? 100;
   const tokens = options.tokens?.forServer(server, 'operator');
@@ -53,8 +61,12 @@ export function createChangefeedPoller(options: ChangefeedPollerOptions): () => 
     const records = decodeChangeRecords(isPlainObject(json) ? json['records'] : undefined, 'records', (path, message) => void problems.push(`${path}: ${message}`));
     if (problems.length > 0) throw new TrustgateError(ErrorCode.TRUST_METADATA_INVALID, `changefeed of ${server} is malformed: ${problems.join('; ')}`);
     const last = records.reduce((max, record) => Math.max(max, Number(record.id)), cursor);
-    if (last > cursor) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: last }, { onlyIfNewer: true });
-    return records;
+    return {
+      records,
+      commit: async () => {
+        if (last > cursor) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: last }, { onlyIfNewer: true });
+      },
+    };
   };
 }
 

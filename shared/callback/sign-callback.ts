@@ -16,11 +16,12 @@
 // - Registries redeliver failed notifications with the same event id: each id is processed
 //   once (a put-if-absent marker with a TTL; removed again when processing fails, so the
 //   redelivery is not lost).
-import { toTrustgateError } from '../errors.js';
+import { ErrorCode, toTrustgateError, TrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Clock, KvStore, Logger, Metrics } from '../ports.js';
 import { verifyImage, type VerifyImageDeps } from '../verify/verify-image.js';
 import type { CallbackRequest, ChangeRecord, ManifestPush, SignaturePush } from './callback-request.js';
+import type { ChangefeedPage } from './changefeed-poller.js';
 
 export interface SignCallbackDeps {
   // Must verify against the trust server (freshness 0): a push or sign event means the
@@ -35,16 +36,19 @@ export interface SignCallbackDeps {
   // The namespace whose policies decide what "signed" means (TRUSTGATE_CALLBACK_NAMESPACE).
   readonly namespace: string;
   // Reads new changefeed records for a poll request; absent when no trust server is configured.
-  readonly poll?: () => Promise<readonly ChangeRecord[]>;
+  readonly poll?: () => Promise<ChangefeedPage>;
   // The subject digest of the manifest `digest` in `repository` (on registryHost) when it is a
   // referrer, else undefined; absent: pushes by digest are treated as image pushes.
   readonly referrerSubject?: (repository: string, digest: string) => Promise<string | undefined>;
   // Resolves after `ms` (a timer), or early once `signal` is aborted; absent: a signature push
   // found unsigned is not checked again.
   readonly pause?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  // Aborted when the process stops (`trustgate serve`): re-checks still to come are dropped
-  // (their outcomes stand as found) and pauses end, so a stop is not held up by them and
-  // nothing reads or writes the store after it is closed. Absent: never stops.
+  // Aborted when the process stops (`trustgate serve`): events and re-checks still to come are
+  // dropped and pauses end, so a stop is not held up by them and nothing reads or writes the
+  // store after it is closed. A request cut short fails with SERVICE_STOPPING (503) so its
+  // sender delivers it again: its unprocessed events are not claimed (claims of signature
+  // pushes whose re-checks were dropped are given back), and a changefeed page's cursor is
+  // not moved past it. Absent: never stops.
   readonly stop?: AbortSignal;
 }
 
@@ -101,7 +105,14 @@ export async function handleSignCallback(deps: SignCallbackDeps, request: Callba
       const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
       // Signature pushes found unsigned, by the index of their outcome.
       const late = new Map<number, SignaturePush>();
-      for (const event of request.events) {
+      for (const [index, event] of request.events.entries()) {
+        // Before each event: a stop is not held up by a request of many events, and the events
+        // left are not claimed, so the registry's redelivery processes them (with the
+        // signature pushes found unsigned so far, whose re-checks will not run).
+        if (deps.stop?.aborted === true) {
+          await giveBack(deps, [...late.values()].map((push) => push.id));
+          throw stoppedShort(deps, 'registry events left unprocessed: stopping', { processed: index, left: request.events.length - index });
+        }
         if (event.kind === 'ignored') {
           outcomes.push({ id: event.id, outcome: count(deps, 'ignored') });
           continue;
@@ -111,14 +122,41 @@ export async function handleSignCallback(deps: SignCallbackDeps, request: Callba
         if (event.kind === 'signature-push' && outcome === 'unsigned') late.set(outcomes.length, event);
         outcomes.push({ id: event.id, outcome });
       }
-      await recheckLateSignatures(deps, late, outcomes);
+      const dropped = await recheckLateSignatures(deps, late, outcomes);
+      if (dropped.length > 0) {
+        // Their `unsigned` was not final: given back, the redelivery checks them again.
+        await giveBack(deps, dropped);
+        throw stoppedShort(deps, 'signature push re-checks dropped: stopping', { events: dropped.length });
+      }
       return { outcomes };
     }
-    case 'changefeed':
-      return { outcomes: await recheckChanged(deps, request.records) };
-    case 'poll':
-      return { outcomes: deps.poll === undefined ? [] : await recheckChanged(deps, await deps.poll()) };
+    case 'changefeed': {
+      const { outcomes, complete } = await recheckChanged(deps, request.records);
+      if (!complete) throw stoppedShort(deps, 'changefeed re-checks dropped: stopping', { records: request.records.length });
+      return { outcomes };
+    }
+    case 'poll': {
+      if (deps.poll === undefined) return { outcomes: [] };
+      if (deps.stop?.aborted === true) throw stoppedShort(deps, 'changefeed poll skipped: stopping', {});
+      const page = await deps.poll();
+      const { outcomes, complete } = await recheckChanged(deps, page.records);
+      // The cursor stays before a page cut short: the next poll reads it again.
+      if (!complete) throw stoppedShort(deps, 'changefeed re-checks dropped: stopping', { records: page.records.length });
+      await page.commit();
+      return { outcomes };
+    }
   }
+}
+
+// Gives back the claims of events whose processing a stop cut short.
+async function giveBack(deps: SignCallbackDeps, ids: readonly string[]): Promise<void> {
+  await Promise.all(ids.map((id) => deps.store.delete(eventKey(id)).catch(() => undefined)));
+}
+
+// Logs what a stop left undone and returns the error that answers the request 503.
+function stoppedShort(deps: SignCallbackDeps, message: string, left: Readonly<Record<string, number>>): TrustgateError {
+  deps.logger.info(message, left);
+  return new TrustgateError(ErrorCode.SERVICE_STOPPING, message);
 }
 
 function count(deps: SignCallbackDeps, outcome: EventOutcome | 'error'): EventOutcome {
@@ -180,9 +218,10 @@ async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush):
 // The signature pushes of one request found unsigned (see SIGNATURE_RECHECK_PAUSES_MS): after
 // each pause, each distinct signed image still unsigned is checked again (and the tags recorded
 // at it), and every event naming it takes the new outcome. A failed re-check keeps `unsigned`.
-async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<number, SignaturePush>, outcomes: Array<{ id: string; outcome: EventOutcome }>): Promise<void> {
+// Returns the ids of the events whose re-checks a stop dropped (none when they all ran).
+async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<number, SignaturePush>, outcomes: Array<{ id: string; outcome: EventOutcome }>): Promise<string[]> {
   const pause = deps.pause;
-  if (pause === undefined || late.size === 0) return;
+  if (pause === undefined || late.size === 0) return [];
   const images = new Map<string, { push: SignaturePush; indexes: number[] }>();
   for (const [index, push] of late) {
     const key = `${push.repository}@${push.signedDigest}`;
@@ -190,11 +229,12 @@ async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<n
     if (image !== undefined) image.indexes.push(index);
     else if (images.size < MAX_LATE_SIGNATURES) images.set(key, { push, indexes: [index] });
   }
+  const left = (): string[] => [...images.values()].flatMap(({ push, indexes }) => indexes.map((index) => outcomes[index]?.id ?? push.id));
   for (const ms of SIGNATURE_RECHECK_PAUSES_MS) {
-    if (images.size === 0) return;
+    if (images.size === 0) return [];
     await pause(ms, deps.stop);
     for (const [key, { push, indexes }] of images) {
-      if (stopping(deps, 'signature push re-checks dropped: stopping', { images: images.size })) return;
+      if (deps.stop?.aborted === true) return left();
       try {
         if ((await handleSignaturePush(deps, push)) !== 'signed') continue;
       } catch (error) {
@@ -205,13 +245,7 @@ async function recheckLateSignatures(deps: SignCallbackDeps, late: ReadonlyMap<n
       for (const index of indexes) outcomes[index] = { id: outcomes[index]?.id ?? push.id, outcome: count(deps, 'signed') };
     }
   }
-}
-
-// Whether the process is stopping; says so in the log (what was left undone) when it is.
-function stopping(deps: SignCallbackDeps, message: string, left: Readonly<Record<string, string | number>>): boolean {
-  if (deps.stop?.aborted !== true) return false;
-  deps.logger.info(message, left);
-  return true;
+  return [];
 }
 
 // Verifies `<gun>:<tag>` (or `<gun>@<digest>`) under the namespace's policies and records
@@ -272,14 +306,14 @@ async function readRefs(store: KvStore, gun: string): Promise<string[]> {
 
 // For every repository of our registry in the records: refresh it and re-check each ref
 // recorded before (unsigned ones may be signed now, signed ones may have been re-signed
-// for another digest).
-async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRecord[]): Promise<Array<{ id: string; outcome: EventOutcome }>> {
+// for another digest). `complete` is false when a stop cut the re-checks short.
+async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRecord[]): Promise<{ outcomes: Array<{ id: string; outcome: EventOutcome }>; complete: boolean }> {
   const prefix = `${deps.registryHost}/`;
   const guns = [...new Set(records.filter((r) => r.gun.startsWith(prefix)).map((r) => r.gun))];
   const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
   for (const gun of guns) {
     for (const ref of await readRefs(deps.store, gun)) {
-      if (stopping(deps, 'changefeed re-checks dropped: stopping', { gun })) return outcomes;
+      if (deps.stop?.aborted === true) return { outcomes, complete: false };
       const before = await readSignStatus(deps.store, gun, ref);
       if (before === undefined) continue;
       try {
@@ -292,5 +326,5 @@ async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRe
       }
     }
   }
-  return outcomes;
+  return { outcomes, complete: true };
 }

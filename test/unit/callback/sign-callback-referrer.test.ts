@@ -92,7 +92,7 @@ describe('sign-callback and a signature tag the registry links after announcing 
     expect(pauses).toEqual([250, 750]);
   });
 
-  it('drops the re-checks when the process stops during a pause, and reads or writes nothing after it', async () => {
+  it('drops the re-checks when the process stops during a pause, gives the event back and fails SERVICE_STOPPING, so the redelivery is processed', async () => {
     const asked: string[] = [];
     const stop = new AbortController();
     const pausedWith: Array<AbortSignal | undefined> = [];
@@ -115,10 +115,16 @@ describe('sign-callback and a signature tag the registry links after announcing 
       },
     };
     const other = `sha256:${'ef'.repeat(32)}`;
-    const result = await handleSignCallback(deps, ociManifestPush('stopped', ARTIFACT, `sha256-${other.slice('sha256:'.length)}.sig`));
-    expect(result.outcomes).toEqual([{ id: 'stopped', outcome: 'unsigned' }]);
+    const event = ociManifestPush('stopped', ARTIFACT, `sha256-${other.slice('sha256:'.length)}.sig`);
+    await expect(handleSignCallback(deps, event)).rejects.toMatchObject({ code: ErrorCode.SERVICE_STOPPING });
     expect(asked).toEqual([`lab/app@${other}`]);
     expect(pausedWith).toEqual([stop.signal]);
-    expect(touched).toEqual([]);
+    // After the stop only the event's claim is given back: no re-check reads or writes.
+    expect(touched).toEqual(['delete callback:["event","stopped"]']);
+
+    // The registry's redelivery to a running process is checked again, not a duplicate.
+    const redelivered = await handleSignCallback({ ...deps, stop: new AbortController().signal, pause: () => Promise.resolve() }, event);
+    expect(redelivered.outcomes).toEqual([{ id: 'stopped', outcome: 'unsigned' }]);
+    expect(asked).toHaveLength(4);
   });
 });

@@ -1,11 +1,14 @@
 // The webhook server's connection handling, over real sockets: an idle keep-alive connection
 // outlives the client's own idle timeout (the API server's webhook client keeps idle
 // connections 90 s and does not retry a POST on one the server has just closed), an idle
-// connection is closed once the configured keep-alive ends, and the bound on open
-// connections refuses one more (logged once, counted).
+// connection is closed once the configured keep-alive ends, and at the bound on open
+// connections a newcomer evicts the oldest connection doing nothing (bare TCP connections
+// that never speak, then idle kept-alive ones), so a flood cannot shut clients out; only
+// when every open connection has a request in flight is the newcomer refused (logged once,
+// counted).
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS, WebhookServerMetric, type ConnectionLimits, type WebhookServer } from '../../../infra/webhook-proxy/webhook-server.js';
+import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS, WebhookServerMetric, type ConnectionLimits, type FunctionHandler, type WebhookServer } from '../../../infra/webhook-proxy/webhook-server.js';
 import { createPrometheusRegistry } from '../../../shared/metrics/prometheus-registry.js';
 import type { Logger } from '../../../shared/ports.js';
 
@@ -31,11 +34,11 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((server) => server.close(0)));
 });
 
-async function startServer(connections: Partial<ConnectionLimits>, logLines: LogLine[] = []) {
+async function startServer(connections: Partial<ConnectionLimits>, logLines: LogLine[] = [], functions: Readonly<Record<string, FunctionHandler>> = {}) {
   const metrics = createPrometheusRegistry(WEBHOOK_SERVER_METRICS);
   const server = createWebhookServer({
-    admit: () => ({ status: 200, body: {} }),
-    functions: {},
+    admit: () => ({ status: 200, body: { admitted: true } }),
+    functions,
     renderMetrics: () => metrics.render(),
     logger: recordingLogger(logLines),
     metrics,
@@ -56,6 +59,8 @@ interface Answer {
 // connection each request travels on.
 interface Connection {
   get(path: string): Promise<Answer>;
+  // Sends a request and resolves with its answer (a JSON body).
+  post(path: string, body: string): Promise<Answer>;
   // Resolves when the server ends the connection.
   readonly ended: Promise<void>;
   readonly socket: Socket;
@@ -88,15 +93,17 @@ async function openConnection(port: number): Promise<Connection> {
     waiting = undefined;
     deliver({ status: Number(head.split(' ')[1]), head, body });
   });
+  const send = (path: string, request: string): Promise<Answer> =>
+    new Promise<Answer>((resolve, reject) => {
+      waiting = resolve;
+      socket.once('close', () => reject(new Error(`connection closed before ${path} was answered`)));
+      socket.write(request);
+    });
   return {
     socket,
     ended,
-    get: (path) =>
-      new Promise<Answer>((resolve, reject) => {
-        waiting = resolve;
-        socket.once('close', () => reject(new Error(`connection closed before ${path} was answered`)));
-        socket.write(`GET ${path} HTTP/1.1\r\nHost: trustgate\r\n\r\n`);
-      }),
+    get: (path) => send(path, `GET ${path} HTTP/1.1\r\nHost: trustgate\r\n\r\n`),
+    post: (path, body) => send(path, `POST ${path} HTTP/1.1\r\nHost: trustgate\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
   };
 }
 
@@ -137,25 +144,85 @@ describe('createWebhookServer connections', () => {
     });
   });
 
-  describe('when the server holds its maximum of open connections', () => {
-    it('closes one more connection at once, logs it and counts it, and keeps serving the others', async () => {
+  describe('when bare TCP connections that never send a byte fill the bound', () => {
+    it('evicts the oldest of them for a new client, which is answered; logged once and counted', async () => {
       const logLines: LogLine[] = [];
-      const { port } = await startServer({ maxConnections: 2 }, logLines);
+      const { port } = await startServer({ maxConnections: 3 }, logLines);
+      const silent = [await openConnection(port), await openConnection(port), await openConnection(port)];
+      // One new client after another, each answered: every newcomer evicts the oldest silent one.
+      const newcomer = await openConnection(port);
+      expect((await newcomer.post('/admit', '{}')).body).toBe('{"admitted":true}');
+      await silent[0]?.ended;
+      const second = await openConnection(port);
+      expect((await second.get('/healthz')).status).toBe(200);
+      await silent[1]?.ended;
+      expect(silent[2]?.socket.destroyed).toBe(false);
+
+      const metrics = await newcomer.get('/metrics');
+      expect(metrics.body).toMatch(new RegExp(`^${WebhookServerMetric.CONNECTIONS_EVICTED} 2$`, 'm'));
+      expect(metrics.body).toMatch(new RegExp(`^${WebhookServerMetric.CONNECTIONS_REFUSED} 0$`, 'm'));
+      expect(logLines.filter((line) => line.level === 'warn')).toEqual([
+        { level: 'warn', message: 'connection evicted: the server holds its maximum of open connections', fields: { maxConnections: 3, evicted: 1 } },
+      ]);
+    });
+  });
+
+  describe('when idle kept-alive connections fill the bound', () => {
+    it('evicts the one idle longest for a new client, and keeps the others', async () => {
+      const { port } = await startServer({ maxConnections: 2 });
       const first = await openConnection(port);
       const second = await openConnection(port);
-      // Both are accepted and served before the third arrives.
       expect((await first.get('/healthz')).status).toBe(200);
       expect((await second.get('/healthz')).status).toBe(200);
 
       const third = await openConnection(port);
+      expect((await third.post('/admit', '{}')).body).toBe('{"admitted":true}');
+      await first.ended;
+      expect((await second.get('/healthz')).status).toBe(200);
+    });
+
+    it('evicts a connection that never sent a request before one that was served', async () => {
+      const { port } = await startServer({ maxConnections: 2 });
+      const served = await openConnection(port);
+      expect((await served.get('/healthz')).status).toBe(200);
+      const silent = await openConnection(port);
+
+      const newcomer = await openConnection(port);
+      expect((await newcomer.get('/healthz')).status).toBe(200);
+      await silent.ended;
+      expect((await served.get('/healthz')).status).toBe(200);
+    });
+  });
+
+  describe('when every open connection has a request in flight', () => {
+    it('refuses the newcomer, logs it once and counts it, and answers the requests in flight', async () => {
+      const logLines: LogLine[] = [];
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let started = 0;
+      const { port } = await startServer({ maxConnections: 2 }, logLines, {
+        hold: async () => {
+          started += 1;
+          await released;
+          return { statusCode: 200, body: { held: true } };
+        },
+      });
+      const first = await openConnection(port);
+      const second = await openConnection(port);
+      const answers = [first.post('/functions/hold', '{}'), second.post('/functions/hold', '{}')];
+      while (started < 2) await pause(10);
+
+      const third = await openConnection(port);
       await expect(third.get('/healthz')).rejects.toThrow(/closed before/);
 
+      release();
+      expect((await Promise.all(answers)).map((answer) => answer.body)).toEqual(['{"held":true}', '{"held":true}']);
       const metrics = await first.get('/metrics');
       expect(metrics.body).toMatch(new RegExp(`^${WebhookServerMetric.CONNECTIONS_REFUSED} 1$`, 'm'));
+      expect(metrics.body).toMatch(new RegExp(`^${WebhookServerMetric.CONNECTIONS_EVICTED} 0$`, 'm'));
       expect(logLines.filter((line) => line.level === 'warn')).toEqual([
-        { level: 'warn', message: 'connection refused: the server holds its maximum of open connections', fields: { maxConnections: 2, refused: 1 } },
+        { level: 'warn', message: 'connection refused: every open connection has a request in flight', fields: { maxConnections: 2, refused: 1 } },
       ]);
-      expect((await second.get('/healthz')).status).toBe(200);
     });
   });
 });
