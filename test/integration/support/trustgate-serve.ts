@@ -97,20 +97,24 @@ export async function startTrustgateServe(options: ServeStartOptions): Promise<S
 function waitForListening(child: ChildProcess, stdout: () => string, stderr: () => string): Promise<string> {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    // Only while starting: a serve that ran long (the benchmark's) may leave more output than
+    // one string can hold, which this would read at its exit.
+    const exitedEarly = (code: number | null): void => {
+      clearInterval(poll);
+      reject(new Error(`serve exited ${code} during startup:\n${stdout()}\n${stderr()}`));
+    };
     const poll = setInterval(() => {
       const url = /listening on (https:\/\/\S+)/.exec(stdout())?.[1];
       if (url !== undefined) {
         clearInterval(poll);
+        child.off('exit', exitedEarly);
         resolve(url);
       } else if (Date.now() > deadline) {
         clearInterval(poll);
         reject(new Error(`serve not listening after ${STARTUP_TIMEOUT_MS} ms:\n${stdout()}\n${stderr()}`));
       }
     }, 20);
-    child.on('exit', (code) => {
-      clearInterval(poll);
-      reject(new Error(`serve exited ${code} during startup:\n${stdout()}\n${stderr()}`));
-    });
+    child.on('exit', exitedEarly);
   });
 }
 
