@@ -16,6 +16,7 @@ import { runCommandOrThrow } from './support/run-command.js';
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { startTrustgateServe, type ServeProcess } from './support/trustgate-serve.js';
+import { http1Connection, type Http1Connection } from '../support/http1-connection.js';
 
 // Go's http.DefaultTransport IdleConnTimeout, which the API server's webhook client keeps.
 const API_SERVER_IDLE_CONN_TIMEOUT_S = 90;
@@ -56,67 +57,16 @@ async function makeClientCertificate(testCa: TestCa, into: string): Promise<{ ce
   return { cert: await readFile(path('crt'), 'utf8'), key: await readFile(path('key'), 'utf8') };
 }
 
-interface Answer {
-  readonly status: number;
-  readonly head: string;
-  readonly body: string;
-}
-
-// One TLS connection to serve speaking HTTP/1.1 by hand, so each request's connection is known.
-interface Connection {
-  get(path: string): Promise<Answer>;
-  post(path: string, body: string): Promise<Answer>;
-  // Sends a request's head and only part of its body; resolves once serve has started handling
-  // it (its `100 Continue`): the request stays in flight.
-  startSlowPost(path: string): Promise<void>;
-  readonly closed: Promise<void>;
-}
-
 const port = (): number => Number(new URL(serve.url).port);
 
 // Resolves with the connection once its handshake is done, or rejects when serve closes it first.
-function openConnection(certificate?: { cert: string; key: string }): Promise<Connection> {
+function openConnection(certificate?: { cert: string; key: string }): Promise<Http1Connection> {
   const socket: TLSSocket = connect({ host: '127.0.0.1', port: port(), ca: serve.caPem, servername: 'localhost', ...certificate });
   sockets.push(socket);
-  let buffered = Buffer.alloc(0);
-  let waiting: { resolve: (answer: Answer) => void; reject: (error: Error) => void } | undefined;
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    const headEnd = buffered.indexOf('\r\n\r\n');
-    if (headEnd === -1 || waiting === undefined) return;
-    const head = buffered.subarray(0, headEnd).toString('latin1');
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? '0');
-    if (buffered.length < headEnd + 4 + length) return;
-    const body = buffered.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
-    buffered = buffered.subarray(headEnd + 4 + length);
-    const { resolve } = waiting;
-    waiting = undefined;
-    resolve({ status: Number(head.split(' ')[1]), head, body });
-  });
-  socket.on('close', () => waiting?.reject(new Error('connection closed before the answer')));
-  const send = (request: string): Promise<Answer> =>
-    new Promise<Answer>((resolveAnswer, rejectAnswer) => {
-      waiting = { resolve: resolveAnswer, reject: rejectAnswer };
-      socket.write(request);
-    });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.once('close', () => reject(new Error('connection closed during the handshake')));
-    socket.once('secureConnect', () =>
-      resolve({
-        closed,
-        get: (path) => send(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`),
-        post: (path, body) => send(`POST ${path} HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
-        startSlowPost: (path) =>
-          new Promise<void>((resolveStarted) => {
-            socket.on('data', () => {
-              if (buffered.includes('100 Continue')) resolveStarted();
-            });
-            socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\nexpect: 100-continue\r\n\r\n{`);
-          }),
-      }),
-    );
+    socket.once('secureConnect', () => resolve(http1Connection(socket, 'localhost')));
   });
 }
 
@@ -168,7 +118,7 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
 
   describe('when idle TLS connections and bare TCP connections fill --max-connections', () => {
     it('evicts the oldest of them, so a new client with the client certificate has its review answered', async () => {
-      const idle: Connection[] = [];
+      const idle: Http1Connection[] = [];
       for (let index = 0; index < MAX_CONNECTIONS; index += 1) {
         const connection = await openConnection();
         expect((await connection.get('/healthz')).status).toBe(200);
@@ -176,7 +126,7 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
       }
       // Bare sockets arriving at the bound evict the idle connections, then one another.
       for (let index = 0; index < MAX_CONNECTIONS; index += 1) await openBareSocket();
-      await idle[0]?.closed;
+      await idle[0]?.ended;
 
       const apiServer = await openConnection(client);
       const answer = await apiServer.post('/admit?timeout=10s', review());
@@ -196,7 +146,7 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
     it('evicts an idle connection without the client certificate instead, and keeps the API server\'s', async () => {
       const apiServer = await openConnection(client);
       expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
-      const others: Connection[] = [];
+      const others: Http1Connection[] = [];
       for (let index = 1; index < MAX_CONNECTIONS; index += 1) {
         const connection = await openConnection();
         expect((await connection.get('/healthz')).status).toBe(200);
@@ -205,14 +155,14 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
 
       const newcomer = await openConnection();
       expect((await newcomer.get('/healthz')).status).toBe(200);
-      await others[0]?.closed;
+      await others[0]?.ended;
       expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
     });
   });
 
   describe('when outsiders\' slow requests (no client certificate) fill --max-connections', () => {
     it('cuts the oldest of them, so a new client with the client certificate has its review answered', async () => {
-      const slow: Connection[] = [];
+      const slow: Http1Connection[] = [];
       for (let index = 0; index < MAX_CONNECTIONS; index += 1) {
         const connection = await openConnection();
         await connection.startSlowPost('/functions/policy-lookup');
@@ -221,7 +171,7 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
 
       const apiServer = await openConnection(client);
       expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
-      await slow[0]?.closed;
+      await slow[0]?.ended;
     });
   });
 

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS, WebhookServerMetric, type ConnectionLimits, type FunctionHandler, type WebhookServer } from '../../../infra/webhook-proxy/webhook-server.js';
 import { createPrometheusRegistry } from '../../../shared/metrics/prometheus-registry.js';
 import type { Logger } from '../../../shared/ports.js';
+import { http1Connection, type Http1Connection } from '../../support/http1-connection.js';
 
 // The idle timeout of the API server's webhook client (Go's http.DefaultTransport).
 const API_SERVER_IDLE_CONN_TIMEOUT_MS = 90_000;
@@ -49,62 +50,14 @@ async function startServer(connections: Partial<ConnectionLimits>, logLines: Log
   return { port, metrics };
 }
 
-interface Answer {
-  readonly status: number;
-  readonly head: string;
-  readonly body: string;
-}
-
-// One client connection speaking HTTP/1.1 by hand, so the test knows exactly which
-// connection each request travels on.
-interface Connection {
-  get(path: string): Promise<Answer>;
-  // Sends a request and resolves with its answer (a JSON body).
-  post(path: string, body: string): Promise<Answer>;
-  // Resolves when the server ends the connection.
-  readonly ended: Promise<void>;
-  readonly socket: Socket;
-}
-
-async function openConnection(port: number): Promise<Connection> {
+async function openConnection(port: number): Promise<Http1Connection> {
   const socket = connect(port, '127.0.0.1');
   sockets.push(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  let buffered = Buffer.alloc(0);
-  let waiting: ((answer: Answer) => void) | undefined;
-  const ended = new Promise<void>((resolve) => {
-    socket.once('end', resolve);
-    socket.once('close', resolve);
-  });
-  socket.on('error', () => undefined);
-  socket.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    const headEnd = buffered.indexOf('\r\n\r\n');
-    if (headEnd === -1 || waiting === undefined) return;
-    const head = buffered.subarray(0, headEnd).toString('latin1');
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? '0');
-    if (buffered.length < headEnd + 4 + length) return;
-    const body = buffered.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
-    buffered = buffered.subarray(headEnd + 4 + length);
-    const deliver = waiting;
-    waiting = undefined;
-    deliver({ status: Number(head.split(' ')[1]), head, body });
-  });
-  const send = (path: string, request: string): Promise<Answer> =>
-    new Promise<Answer>((resolve, reject) => {
-      waiting = resolve;
-      socket.once('close', () => reject(new Error(`connection closed before ${path} was answered`)));
-      socket.write(request);
-    });
-  return {
-    socket,
-    ended,
-    get: (path) => send(path, `GET ${path} HTTP/1.1\r\nHost: trustgate\r\n\r\n`),
-    post: (path, body) => send(path, `POST ${path} HTTP/1.1\r\nHost: trustgate\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
-  };
+  return http1Connection(socket, 'trustgate');
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
