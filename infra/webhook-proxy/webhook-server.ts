@@ -65,10 +65,10 @@ export interface ConnectionLimits {
   readonly checkIntervalMs: number;
   // TLS: a client that does not finish its handshake in this time is cut.
   readonly handshakeTimeoutMs: number;
-  // Open connections at most. One more makes room by closing the oldest connection with no
-  // request in flight (evicted); only when every open connection has a request in flight is
-  // the newcomer closed instead (refused), but with a client CA a request in flight without
-  // the client certificate is cut first. Both are logged and counted.
+  // Open connections at most. One more makes room by closing another (evicted, see
+  // pickEvictable); only with a client CA, when every open connection is the API server's
+  // with a request in flight, is the newcomer closed instead (refused). Both are logged and
+  // counted.
   readonly maxConnections: number;
 }
 
@@ -77,13 +77,16 @@ export interface ConnectionLimits {
 // timeout); maxConnections bounds what that pins (a socket, TLS state and buffers each). The
 // bound must not become a way to shut the API server and the kubelet out: a server that
 // refused newcomers at the bound would let any pod fill it and have every admission fail. So
-// a newcomer evicts the oldest connection doing nothing (see createConnectionBound): under a
-// flood of N connections a second, a connection lives about maxConnections / N seconds, long
-// enough for the API server to finish its handshake and send its review. Only connections
-// with a request in flight are not cut (a request is bounded by requestTimeoutMs), but with a
-// client CA only the API server's are spared; and with a client CA the API server's idle
-// connections are evicted last (see pickEvictable). No cap per peer address: the API server
-// legitimately opens many connections from one address.
+// a newcomer always makes room by evicting another connection (see pickEvictable), whatever
+// that one is doing (a client that stops reading keeps its answer, and so its request, in
+// flight for as long as it likes): under a flood of N connections a second, a connection
+// lives about maxConnections / N seconds, long enough for the API server to finish its
+// handshake and send its review. With a client CA every connection without the certificate
+// goes first, so only the API server's own requests in flight are never cut. Without one,
+// nothing tells the API server from an outsider: a flood can cut a review under way (it
+// fails; with a client CA it cannot), which is why serve should run with --client-ca wherever
+// pods can reach it. No cap per peer address: the API server legitimately opens many
+// connections from one address.
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   keepAliveTimeoutMs: 120_000,
   headersTimeoutMs: 10_000,
@@ -250,6 +253,10 @@ interface OpenConnection {
   served: boolean;
   // Whether its client certificate chains to the client CA (TLS with a client CA only).
   authorized: boolean;
+  // When it last did something (its arrival, its last answer), and when its oldest request
+  // in flight started: positions in one sequence of the bound's events, not clock times.
+  touched: number;
+  requestSince: number;
 }
 
 // Bounds the open connections by evicting the oldest idle one (see DEFAULT_CONNECTION_LIMITS).
@@ -274,6 +281,7 @@ function createConnectionBound(
   const bySocket = new WeakMap<Socket, OpenConnection>();
   let evicted = 0;
   let refused = 0;
+  let events = 0;
   // The peer key is kept from the start: a closed socket may no longer know its peer.
   const forget = (connection: OpenConnection): void => {
     if (open.get(connection.socket) !== connection) return;
@@ -288,7 +296,7 @@ function createConnectionBound(
         refused += 1;
         options.metrics?.increment(WebhookServerMetric.CONNECTIONS_REFUSED);
         if ((refused - 1) % BOUND_LOG_EVERY === 0) {
-          options.logger.warn('connection refused: every open connection has a request in flight', { maxConnections: max, refused });
+          options.logger.warn('connection refused: every open connection is the API server\'s with a request in flight', { maxConnections: max, refused });
         }
         socket.destroy();
         return;
@@ -301,7 +309,8 @@ function createConnectionBound(
       forget(victim);
       victim.socket.destroy();
     }
-    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false };
+    events += 1;
+    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false, touched: events, requestSince: 0 };
     open.set(socket, connection);
     byPeer.set(connection.peer, connection);
     bySocket.set(socket, connection);
@@ -319,12 +328,16 @@ function createConnectionBound(
     requestStarted: (request, response) => {
       const connection = bySocket.get(request.socket) ?? byPeer.get(peerOf(request.socket));
       if (connection === undefined) return;
+      events += 1;
+      if (connection.inFlight === 0) connection.requestSince = events;
       connection.inFlight += 1;
       if (clientCertMatters) connection.authorized = (request.socket as TLSSocket).authorized === true;
       // 'close' follows the answer's last byte, or the connection's end when it never came.
       response.once('close', () => {
         connection.inFlight -= 1;
         connection.served = true;
+        events += 1;
+        connection.touched = events;
       });
     },
     closeAll: () => {
@@ -333,28 +346,38 @@ function createConnectionBound(
   };
 }
 
-// The connection to evict: the oldest with no request in flight, taking first those that
-// never had a request answered (still in their handshake, or silent since), then idle
-// kept-alive ones; with a client CA, connections without an authorized client certificate go
-// before those of the API server. With a client CA and every connection busy, the oldest
-// whose request is not the API server's (no authorized certificate) is cut: an outsider's
-// slow requests (a body trickled for requestTimeoutMs) must not keep the API server out.
-// Undefined when every connection has a request in flight (and, with a client CA, each of
-// them is authorized): the newcomer is refused.
+// The connection to evict, the lowest [rank, order] first (see DEFAULT_CONNECTION_LIMITS);
+// undefined only with a client CA when every connection is the API server's with a request in
+// flight: the newcomer is refused.
+// - With a client CA: every connection without an authorized certificate (in its handshake,
+//   silent, idle, or with requests in flight, however slowly it reads their answers), the one
+//   idle longest first; then the API server's idle ones, idle longest first. Its requests in
+//   flight are never cut.
+// - Without one: connections that never had a request answered (in their handshake, or
+//   silent), oldest first; then idle kept-alive ones, idle longest first (the API server
+//   reuses its connections, so they are seldom the ones idle longest); then those with a
+//   request in flight, the one whose request started first (the API server's reviews take
+//   milliseconds to seconds; a slow or unread request is older).
+// A scan of the open connections, at most maxConnections, only when the bound is reached.
 function pickEvictable(connections: Iterable<OpenConnection>, clientCertMatters: boolean): OpenConnection | undefined {
-  // Rank 0 is evicted first.
-  const rankOf = (connection: OpenConnection): number => {
-    if (connection.inFlight > 0) return clientCertMatters && !connection.authorized ? 4 : Number.POSITIVE_INFINITY;
-    return (clientCertMatters && connection.authorized ? 2 : 0) + (connection.served ? 1 : 0);
-  };
   let best: OpenConnection | undefined;
   let bestRank = Number.POSITIVE_INFINITY;
+  let bestOrder = Number.POSITIVE_INFINITY;
   for (const connection of connections) {
-    const rank = rankOf(connection);
-    if (rank < bestRank) {
+    let rank: number;
+    let order = connection.touched;
+    if (clientCertMatters) {
+      if (!connection.authorized) rank = 0;
+      else if (connection.inFlight === 0) rank = 1;
+      else continue;
+    } else if (connection.inFlight > 0) {
+      rank = 2;
+      order = connection.requestSince;
+    } else rank = connection.served ? 1 : 0;
+    if (rank < bestRank || (rank === bestRank && order < bestOrder)) {
       best = connection;
       bestRank = rank;
-      if (rank === 0) break;
+      bestOrder = order;
     }
   }
   return best;

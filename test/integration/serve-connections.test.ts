@@ -175,6 +175,25 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('when the API server\'s idle connection and outsiders\' requests in flight fill --max-connections', () => {
+    it('cuts an outsider\'s request for a newcomer, and keeps the API server\'s idle connection', async () => {
+      const apiServer = await openConnection(client);
+      expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
+      const slow: Http1Connection[] = [];
+      for (let index = 1; index < MAX_CONNECTIONS; index += 1) {
+        const connection = await openConnection();
+        await connection.startSlowPost('/functions/policy-lookup');
+        slow.push(connection);
+      }
+
+      await openBareSocket();
+      await slow[0]?.ended;
+      expect(apiServer.socket.destroyed).toBe(false);
+      expect((await apiServer.post('/admit?timeout=10s', review())).status).toBe(200);
+      for (const socket of sockets.splice(0)) socket.destroy();
+    });
+  });
+
   describe('when the API server\'s requests in flight fill --max-connections', () => {
     it('refuses the newcomer, logs and counts it', async () => {
       const refusedBefore = await counter('trustgate_connections_refused_total');
@@ -183,7 +202,7 @@ describe('trustgate serve connections', { timeout: 60_000 }, () => {
       for (const socket of sockets.splice(0)) socket.destroy();
 
       expect(await counter('trustgate_connections_refused_total')).toBeGreaterThan(refusedBefore);
-      expect(await logged('connection refused: every open connection has a request in flight')).toEqual([
+      expect(await logged('connection refused: every open connection is the API server\'s with a request in flight')).toEqual([
         expect.objectContaining({ level: 'warn', maxConnections: MAX_CONNECTIONS, refused: 1 }),
       ]);
     });
