@@ -304,6 +304,22 @@ async function readRefs(store: KvStore, gun: string): Promise<string[]> {
   return Array.isArray(json) ? json.filter((ref): ref is string => typeof ref === 'string') : [];
 }
 
+// What `read` reads from the store, or undefined (logged and counted as an error) when the
+// stored value cannot be decoded: a damaged value is skipped, so it cannot hold the
+// changefeed on one page for ever. A store that does not answer still throws: the page is
+// read again once it does.
+async function unlessUnreadable<T>(deps: SignCallbackDeps, where: Readonly<Record<string, string>>, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof TrustgateError) || error.code === ErrorCode.STATE_STORE_FAILED) throw error;
+    const failure = error;
+    count(deps, 'error');
+    deps.logger.error('recorded sign status unreadable: skipped', { ...where, error: failure.message });
+    return undefined;
+  }
+}
+
 // For every repository of our registry in the records: refresh it and re-check each ref
 // recorded before (unsigned ones may be signed now, signed ones may have been re-signed
 // for another digest). `complete` is false when a stop cut the re-checks short.
@@ -312,9 +328,9 @@ async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRe
   const guns = [...new Set(records.filter((r) => r.gun.startsWith(prefix)).map((r) => r.gun))];
   const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
   for (const gun of guns) {
-    for (const ref of await readRefs(deps.store, gun)) {
+    for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun))) ?? []) {
       if (deps.stop?.aborted === true) return { outcomes, complete: false };
-      const before = await readSignStatus(deps.store, gun, ref);
+      const before = await unlessUnreadable(deps, { gun, ref }, () => readSignStatus(deps.store, gun, ref));
       if (before === undefined) continue;
       try {
         const status = await checkRef(deps, gun, ref, before.digest, before.tag ?? undefined);

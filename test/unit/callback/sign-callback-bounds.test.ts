@@ -2,11 +2,11 @@
 // forget: signature pushes found unsigned are checked again together, within one second of
 // pauses and a bounded number of images per request; a repository's recorded refs make room
 // by leaving out unsigned ones, so a flood of pushes cannot push a signed ref out of the
-// changefeed's re-checks.
+// changefeed's re-checks; a damaged stored value is skipped, not a stall of the changefeed.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeCallbackRequest } from '../../../shared/callback/callback-request.js';
-import { handleSignCallback, MAX_LATE_SIGNATURES, readSignStatus, MAX_RECORDED_REFS, SIGNATURE_RECHECK_PAUSES_MS, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
+import { handleSignCallback, MAX_LATE_SIGNATURES, readSignStatus, MAX_RECORDED_REFS, SIGNATURE_RECHECK_PAUSES_MS, signStatusKey, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
 import { CALLBACK_REGISTRY_HOST as HOST, cosignKeyPolicies, signCallbackDeps } from '../../support/sign-callback-deps.js';
@@ -87,5 +87,18 @@ describe('sign-callback bounds', () => {
     expect(result.outcomes.map((outcome) => outcome.id)).toContain(`${HOST}/lab/app:v1`);
     expect(result.outcomes).toHaveLength(MAX_RECORDED_REFS);
     expect(await readSignStatus(deps.store, `${HOST}/lab/app`, 'v1')).toMatchObject({ status: 'unsigned', digest: SIGNED });
+  });
+
+  it('skips a recorded status it cannot decode and re-checks the rest, so a damaged value cannot hold the changefeed on its page', async () => {
+    const { deps, revoke } = boundedDeps();
+    await handleSignCallback(deps, decodeCallbackRequest({ events: [push('signed-v1', SIGNED, 'v1'), push('other-v2', UNSIGNED, 'v2')] }));
+    const gun = `${HOST}/lab/app`;
+    await deps.store.put(signStatusKey(gun, 'v2'), { value: new TextEncoder().encode('{not json'), version: 1, expiresAt: deps.clock.now().getTime() + 86_400_000 });
+
+    revoke();
+    const result = await handleSignCallback(deps, decodeCallbackRequest({ changefeed: { records: [{ ID: '1', GUN: gun, Version: 2, Category: 'update' }] } }));
+
+    expect(result.outcomes.map((outcome) => outcome.id)).toEqual([`${gun}:v1`]);
+    expect(await readSignStatus(deps.store, gun, 'v1')).toMatchObject({ status: 'unsigned', digest: SIGNED });
   });
 });
