@@ -267,6 +267,9 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
 // from the signal, so it closes its store and logs `stopped` before the kill; a request still
 // running then loses its connection (its sender tries again). The last STOP_FINAL_WAIT_MS are
 // kept for sign-callback requests whose connection the server cut.
+// The largest --max-connections: at the bound each new connection scans the open ones for
+// the one to evict.
+const MAX_CONNECTIONS_FLAG = 65_536;
 const STOP_DEADLINE_MS = 15_000;
 const STOP_FINAL_WAIT_MS = 2_000;
 // At least this much of the deadline is the server's, to let reviews under way end: the
@@ -352,7 +355,7 @@ function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
     explicitTrust: { open: values['allow-explicit-trust'], token: io.env['TRUSTGATE_EXPLICIT_TRUST_TOKEN'] || undefined },
     publishClusterId,
     pullSecrets: toPullSecretsConfig(values['pull-secrets-from-cluster'], values.kubeconfig),
-    maxConnections: toInteger('--max-connections', values['max-connections'], DEFAULT_CONNECTION_LIMITS.maxConnections, 1, 1_000_000),
+    maxConnections: toInteger('--max-connections', values['max-connections'], DEFAULT_CONNECTION_LIMITS.maxConnections, 1, MAX_CONNECTIONS_FLAG),
   };
 }
 
