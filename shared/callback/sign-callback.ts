@@ -16,6 +16,7 @@
 // - Registries redeliver failed notifications with the same event id: each id is processed
 //   once (a put-if-absent marker with a TTL; removed again when processing fails, so the
 //   redelivery is not lost).
+import { isAuthenticationFailure } from '../cache/authenticated-store.js';
 import { ErrorCode, toTrustgateError, TrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Clock, KvStore, Logger, Metrics } from '../ports.js';
@@ -205,9 +206,9 @@ async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush):
   const outcome = await checkRef(deps, gun, digest, digest, undefined);
   await rememberRef(deps, gun, digest, outcome);
   deps.logger.info('signature push checked', { eventId: push.id, gun, digest, status: outcome });
-  for (const ref of await readRefs(deps.store, gun)) {
+  for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun))) ?? []) {
     if (ref === digest) continue;
-    const before = await readSignStatus(deps.store, gun, ref);
+    const before = await unlessUnreadable(deps, { gun, ref }, () => readSignStatus(deps.store, gun, ref));
     if (before?.digest !== digest || typeof before.tag !== 'string') continue;
     const status = await checkRef(deps, gun, ref, digest, before.tag);
     deps.logger.info('sign status re-checked', { gun, ref, before: before.status, status });
@@ -274,12 +275,13 @@ async function checkRef(deps: SignCallbackDeps, gun: string, ref: string, digest
 // stop the changefeed from re-checking it, so a revoked signature would stay recorded signed;
 // unsigned refs lose nothing by leaving (a new push of them is recorded again).
 async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string, status: 'signed' | 'unsigned'): Promise<void> {
-  const refs = await readRefs(deps.store, gun);
+  // A damaged list is written anew.
+  const refs = (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun))) ?? [];
   if (refs.includes(ref)) return;
   if (refs.length >= MAX_RECORDED_REFS) {
     let evict = -1;
     for (const [index, recorded] of refs.entries()) {
-      if ((await readSignStatus(deps.store, gun, recorded))?.status !== 'signed') {
+      if ((await unlessUnreadable(deps, { gun, ref: recorded }, () => readSignStatus(deps.store, gun, recorded)))?.status !== 'signed') {
         evict = index;
         break;
       }
@@ -305,15 +307,21 @@ async function readRefs(store: KvStore, gun: string): Promise<string[]> {
 }
 
 // What `read` reads from the store, or undefined (logged and counted as an error) when the
-// stored value cannot be decoded: a damaged value is skipped, so it cannot hold the
-// changefeed on one page for ever. A store that does not answer still throws: the page is
-// read again once it does.
+// stored value is damaged: forged or altered (its MAC under the state key fails), or not
+// decodable. A damaged value is skipped, so it can neither hold the changefeed on one page
+// nor fail every delivery of a registry's events for ever (a skipped status counts as not
+// signed). A store that does not answer still throws: the page or the events are processed
+// again once it does.
+function isUnreadable(error: unknown): boolean {
+  return isAuthenticationFailure(error) || (error instanceof TrustgateError && error.code !== ErrorCode.STATE_STORE_FAILED);
+}
+
 async function unlessUnreadable<T>(deps: SignCallbackDeps, where: Readonly<Record<string, string>>, read: () => Promise<T>): Promise<T | undefined> {
   try {
     return await read();
   } catch (error) {
-    if (!(error instanceof TrustgateError) || error.code === ErrorCode.STATE_STORE_FAILED) throw error;
-    const failure = error;
+    if (!isUnreadable(error)) throw error;
+    const failure = toTrustgateError(error);
     count(deps, 'error');
     deps.logger.error('recorded sign status unreadable: skipped', { ...where, error: failure.message });
     return undefined;

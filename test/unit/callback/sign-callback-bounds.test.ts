@@ -7,6 +7,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeCallbackRequest } from '../../../shared/callback/callback-request.js';
 import { handleSignCallback, MAX_LATE_SIGNATURES, readSignStatus, MAX_RECORDED_REFS, SIGNATURE_RECHECK_PAUSES_MS, signStatusKey, type SignCallbackDeps } from '../../../shared/callback/sign-callback.js';
+import { createAuthenticatedStore } from '../../../shared/cache/authenticated-store.js';
+import { createMemoryStore } from '../../../shared/cache/memory-store.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import type { CosignRequirement, ImageVerifier } from '../../../shared/trust/verifier.js';
 import { CALLBACK_REGISTRY_HOST as HOST, cosignKeyPolicies, signCallbackDeps } from '../../support/sign-callback-deps.js';
@@ -89,16 +91,42 @@ describe('sign-callback bounds', () => {
     expect(await readSignStatus(deps.store, `${HOST}/lab/app`, 'v1')).toMatchObject({ status: 'unsigned', digest: SIGNED });
   });
 
-  it('skips a recorded status it cannot decode and re-checks the rest, so a damaged value cannot hold the changefeed on its page', async () => {
-    const { deps, revoke } = boundedDeps();
-    await handleSignCallback(deps, decodeCallbackRequest({ events: [push('signed-v1', SIGNED, 'v1'), push('other-v2', UNSIGNED, 'v2')] }));
+  describe('a damaged recorded value (forged without the state key, or not decodable)', () => {
+    // The store as the entry points open it: authenticated under the state key, over a store
+    // that anyone with write access to it (but not the key) can change.
+    function withDamage(): { deps: SignCallbackDeps; revoke: () => void; damage: (key: string, bytes: string) => Promise<void> } {
+      const { deps, revoke } = boundedDeps();
+      const inner = createMemoryStore({ clock: deps.clock });
+      const store = createAuthenticatedStore(inner, new Uint8Array(32).fill(7));
+      const damage = async (key: string, bytes: string): Promise<void> => {
+        await inner.put(key, { value: new TextEncoder().encode(bytes), version: 1, expiresAt: deps.clock.now().getTime() + 86_400_000 });
+      };
+      return { deps: { ...deps, store }, revoke, damage };
+    }
     const gun = `${HOST}/lab/app`;
-    await deps.store.put(signStatusKey(gun, 'v2'), { value: new TextEncoder().encode('{not json'), version: 1, expiresAt: deps.clock.now().getTime() + 86_400_000 });
+    const changefeed = decodeCallbackRequest({ changefeed: { records: [{ ID: '1', GUN: gun, Version: 2, Category: 'update' }] } });
 
-    revoke();
-    const result = await handleSignCallback(deps, decodeCallbackRequest({ changefeed: { records: [{ ID: '1', GUN: gun, Version: 2, Category: 'update' }] } }));
+    it('is skipped by the changefeed\'s re-checks, which re-check the rest and complete the page', async () => {
+      const { deps, revoke, damage } = withDamage();
+      await handleSignCallback(deps, decodeCallbackRequest({ events: [push('signed-v1', SIGNED, 'v1'), push('other-v2', UNSIGNED, 'v2')] }));
+      await damage(signStatusKey(gun, 'v2'), '{"status":"signed"}');
 
-    expect(result.outcomes.map((outcome) => outcome.id)).toEqual([`${gun}:v1`]);
-    expect(await readSignStatus(deps.store, gun, 'v1')).toMatchObject({ status: 'unsigned', digest: SIGNED });
+      revoke();
+      const result = await handleSignCallback(deps, changefeed);
+
+      expect(result.outcomes.map((outcome) => outcome.id)).toEqual([`${gun}:v1`]);
+      expect(await readSignStatus(deps.store, gun, 'v1')).toMatchObject({ status: 'unsigned', digest: SIGNED });
+    });
+
+    it('does not fail the registry\'s events: a signature push re-checks past it and records its image', async () => {
+      const { deps, damage } = withDamage();
+      await handleSignCallback(deps, decodeCallbackRequest({ events: [push('other-v2', UNSIGNED, 'v2')] }));
+      await damage(signStatusKey(gun, 'v2'), 'not even json');
+
+      const result = await handleSignCallback(deps, decodeCallbackRequest({ events: [push('sig-1', UNSIGNED, `sha256-${SIGNED.slice('sha256:'.length)}.sig`)] }));
+
+      expect(result.outcomes).toEqual([{ id: 'sig-1', outcome: 'signed' }]);
+      expect(await readSignStatus(deps.store, gun, SIGNED)).toMatchObject({ status: 'signed' });
+    });
   });
 });
