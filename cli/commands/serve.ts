@@ -241,9 +241,11 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
   logger.info('shutting down', { signal });
   // At once: a sign-callback request pausing before a re-check ends now, not after its pause;
   // requests arriving from now on answer 503 without processing anything.
-  // The wait for sign-callback requests under way leaves the server SERVER_GRACE_MS for the
-  // reviews under way after it, however long those requests take.
-  const callbackStopped = callback?.stop(Math.max(0, stopTimeLeft() - SERVER_GRACE_MS - STOP_FINAL_WAIT_MS));
+  // The wait for sign-callback requests under way leaves the server the review budget
+  // (--budget-ms, within the deadline) for the reviews under way after it, however long
+  // those requests take.
+  const serverGraceMs = Math.min(config.budgetMs, STOP_DEADLINE_MS - STOP_FINAL_WAIT_MS);
+  const callbackStopped = callback?.stop(Math.max(0, stopTimeLeft() - serverGraceMs - STOP_FINAL_WAIT_MS));
   // A publish under way ends before the Lease is given up, so no write of ours lands after
   // another replica took it over; released before the server closes, so that replica
   // publishes without waiting out the Lease's duration.
@@ -272,9 +274,6 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
 const MAX_CONNECTIONS_FLAG = 65_536;
 const STOP_DEADLINE_MS = 15_000;
 const STOP_FINAL_WAIT_MS = 2_000;
-// At least this much of the deadline is the server's, to let reviews under way end: the
-// default --budget-ms (DEFAULT_BUDGET_MS), within which a review is answered.
-const SERVER_GRACE_MS = DEFAULT_BUDGET_MS;
 
 function parseServeArgs(args: readonly string[], io: CliIo): ServeConfig {
   const { values, positionals } = parseArgs({

@@ -79,14 +79,15 @@ export interface ConnectionLimits {
 // refused newcomers at the bound would let any pod fill it and have every admission fail. So
 // a newcomer always makes room by evicting another connection (see pickEvictable), whatever
 // that one is doing (a client that stops reading keeps its answer, and so its request, in
-// flight for as long as it likes): under a flood of N connections a second, a connection
-// lives about maxConnections / N seconds, long enough for the API server to finish its
-// handshake and send its review. With a client CA every connection without the certificate
-// goes first, so only the API server's own requests in flight are never cut. Without one,
-// nothing tells the API server from an outsider: a flood can cut a review under way (it
-// fails; with a client CA it cannot), which is why serve should run with --client-ca wherever
-// pods can reach it. No cap per peer address: the API server legitimately opens many
-// connections from one address.
+// flight for as long as it likes), but never a young one: under a flood of N connections a
+// second, a connection is safe for about maxConnections / 2 / N seconds, long enough for the
+// API server to finish its handshake and send its review, and for the kubelet's probe. With a
+// client CA every connection without the certificate goes before the API server's, whose
+// requests in flight are never cut. Without one, nothing tells the API server from an
+// outsider: a flood can cut a review under way once it is no longer young (it fails; with a
+// client CA it cannot), which is why serve should run with --client-ca wherever pods can
+// reach it. No cap per peer address: the API server legitimately opens many connections from
+// one address.
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   keepAliveTimeoutMs: 120_000,
   headersTimeoutMs: 10_000,
@@ -257,6 +258,8 @@ interface OpenConnection {
   // in flight started: positions in one sequence of the bound's events, not clock times.
   touched: number;
   requestSince: number;
+  // How many connections had arrived before it.
+  readonly arrival: number;
 }
 
 // Bounds the open connections by evicting the oldest idle one (see DEFAULT_CONNECTION_LIMITS).
@@ -282,6 +285,9 @@ function createConnectionBound(
   let evicted = 0;
   let refused = 0;
   let events = 0;
+  let arrivals = 0;
+  // A connection is safe from eviction until this many more have arrived after it.
+  const youth = Math.floor(max / 2);
   // The peer key is kept from the start: a closed socket may no longer know its peer.
   const forget = (connection: OpenConnection): void => {
     if (open.get(connection.socket) !== connection) return;
@@ -291,7 +297,7 @@ function createConnectionBound(
 
   server.on('connection', (socket: Socket) => {
     if (open.size >= max) {
-      const victim = pickEvictable(open.values(), clientCertMatters);
+      const victim = pickEvictable(open.values(), clientCertMatters, (connection) => arrivals - connection.arrival < youth);
       if (victim === undefined) {
         refused += 1;
         options.metrics?.increment(WebhookServerMetric.CONNECTIONS_REFUSED);
@@ -310,7 +316,8 @@ function createConnectionBound(
       victim.socket.destroy();
     }
     events += 1;
-    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false, touched: events, requestSince: 0 };
+    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false, touched: events, requestSince: 0, arrival: arrivals };
+    arrivals += 1;
     open.set(socket, connection);
     byPeer.set(connection.peer, connection);
     bySocket.set(socket, connection);
@@ -346,38 +353,33 @@ function createConnectionBound(
   };
 }
 
-// The connection to evict, the lowest [rank, order] first (see DEFAULT_CONNECTION_LIMITS);
-// undefined only with a client CA when every connection is the API server's with a request in
-// flight: the newcomer is refused.
-// - With a client CA: every connection without an authorized certificate (in its handshake,
-//   silent, idle, or with requests in flight, however slowly it reads their answers), the one
-//   idle longest first; then the API server's idle ones, idle longest first. Its requests in
-//   flight are never cut.
-// - Without one: connections that never had a request answered (in their handshake, or
-//   silent), oldest first; then idle kept-alive ones, idle longest first (the API server
-//   reuses its connections, so they are seldom the ones idle longest); then those with a
-//   request in flight, the one whose request started first (the API server's reviews take
-//   milliseconds to seconds; a slow or unread request is older).
+// The connection to evict; undefined only with a client CA when every connection is the API
+// server's with a request in flight: the newcomer is refused.
+// - A connection is not evicted while it is young (`young`: fewer than maxConnections / 2
+//   connections arrived after it) unless every candidate is: under a flood of N connections a
+//   second, a newcomer (the API server's, in its TLS handshake, or the kubelet's probe) has
+//   about maxConnections / 2 / N seconds, whatever the other connections do.
+// - Among the others, the one that did nothing for longest: its oldest request in flight
+//   started first, or (none in flight) its last answer or its arrival came first. A client
+//   that stops reading keeps its answer, and so its request, in flight for as long as it
+//   likes, so requests in flight cannot be spared, and a client that keeps its connections
+//   busy only keeps them recent, not young.
+// - With a client CA, every connection without an authorized certificate goes before the
+//   API server's, and the API server's requests in flight are never cut.
 // A scan of the open connections, at most maxConnections, only when the bound is reached.
-function pickEvictable(connections: Iterable<OpenConnection>, clientCertMatters: boolean): OpenConnection | undefined {
+function pickEvictable(connections: Iterable<OpenConnection>, clientCertMatters: boolean, young: (connection: OpenConnection) => boolean): OpenConnection | undefined {
   let best: OpenConnection | undefined;
-  let bestRank = Number.POSITIVE_INFINITY;
-  let bestOrder = Number.POSITIVE_INFINITY;
+  let bestTier = Number.POSITIVE_INFINITY;
+  let bestSince = Number.POSITIVE_INFINITY;
   for (const connection of connections) {
-    let rank: number;
-    let order = connection.touched;
-    if (clientCertMatters) {
-      if (!connection.authorized) rank = 0;
-      else if (connection.inFlight === 0) rank = 1;
-      else continue;
-    } else if (connection.inFlight > 0) {
-      rank = 2;
-      order = connection.requestSince;
-    } else rank = connection.served ? 1 : 0;
-    if (rank < bestRank || (rank === bestRank && order < bestOrder)) {
+    if (clientCertMatters && connection.authorized && connection.inFlight > 0) continue;
+    const since = connection.inFlight > 0 ? connection.requestSince : connection.touched;
+    // Young ones after every other; among each, the API server's after every outsider's.
+    const tier = (young(connection) ? 2 : 0) + (clientCertMatters && connection.authorized ? 1 : 0);
+    if (tier < bestTier || (tier === bestTier && since < bestSince)) {
       best = connection;
-      bestRank = rank;
-      bestOrder = order;
+      bestTier = tier;
+      bestSince = since;
     }
   }
   return best;

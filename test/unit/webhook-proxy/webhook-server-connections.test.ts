@@ -134,16 +134,22 @@ describe('createWebhookServer connections', () => {
       expect((await second.get('/healthz')).status).toBe(200);
     });
 
-    it('evicts a connection that never sent a request before one that was served', async () => {
-      const { port } = await startServer({ maxConnections: 2 });
-      const served = await openConnection(port);
-      expect((await served.get('/healthz')).status).toBe(200);
-      const silent = await openConnection(port);
+    it('keeps a newcomer through the next arrivals, however busy the others keep themselves', async () => {
+      // Bound 4: a connection is safe until 2 more have arrived after it.
+      const { port } = await startServer({ maxConnections: 4 }, [], { big: () => Promise.resolve({ statusCode: 200, body: { data: 'x'.repeat(16 * 1024 * 1024) } }) });
+      // Three connections each hold a request in flight (an answer they never read).
+      for (let index = 0; index < 3; index += 1) {
+        const hog = await openConnection(port);
+        hog.socket.pause();
+        hog.socket.write('POST /functions/big HTTP/1.1\r\nHost: trustgate\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}');
+      }
+      await pause(200);
+      // The API server connects; before it sends its review, two more connections arrive.
+      const apiServer = await openConnection(port);
+      await openConnection(port);
+      await openConnection(port);
 
-      const newcomer = await openConnection(port);
-      expect((await newcomer.get('/healthz')).status).toBe(200);
-      await silent.ended;
-      expect((await served.get('/healthz')).status).toBe(200);
+      expect((await apiServer.post('/admit', '{}')).body).toBe('{"admitted":true}');
     });
   });
 
