@@ -297,7 +297,9 @@ function createConnectionBound(
 
   server.on('connection', (socket: Socket) => {
     if (open.size >= max) {
-      const victim = pickEvictable(open.values(), clientCertMatters, (connection) => arrivals - connection.arrival < youth);
+      // `arrivals - arrival` counts the connection itself: young while at most `youth` others
+      // arrived after it.
+      const victim = pickEvictable(open.values(), clientCertMatters, (connection) => arrivals - connection.arrival <= youth);
       if (victim === undefined) {
         refused += 1;
         options.metrics?.increment(WebhookServerMetric.CONNECTIONS_REFUSED);
