@@ -250,8 +250,6 @@ interface OpenConnection {
   readonly peer: string;
   // Requests started and not yet answered (or abandoned).
   inFlight: number;
-  // Whether a request was ever answered on it.
-  served: boolean;
   // Whether its client certificate chains to the client CA (TLS with a client CA only).
   authorized: boolean;
   // When it last did something (its arrival, its last answer), and when its oldest request
@@ -318,7 +316,7 @@ function createConnectionBound(
       victim.socket.destroy();
     }
     events += 1;
-    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, served: false, authorized: false, touched: events, requestSince: 0, arrival: arrivals };
+    const connection: OpenConnection = { socket, peer: peerOf(socket), inFlight: 0, authorized: false, touched: events, requestSince: 0, arrival: arrivals };
     arrivals += 1;
     open.set(socket, connection);
     byPeer.set(connection.peer, connection);
@@ -344,7 +342,6 @@ function createConnectionBound(
       // 'close' follows the answer's last byte, or the connection's end when it never came.
       response.once('close', () => {
         connection.inFlight -= 1;
-        connection.served = true;
         events += 1;
         connection.touched = events;
       });
