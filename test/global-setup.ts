@@ -1,5 +1,9 @@
-// The suite's global set-up: a folder for the homes of the CLI processes the tests start
-// (test/integration/support/cli-home.ts), removed at the end of the run; and a check that
+// The suite's global set-up: one temporary folder for the whole run, removed at its end, as
+// the temporary folder (TMPDIR) of every test process and of the servers and CLIs they start
+// (a test's scratch state, a server's files, a certificate authority), so a run leaves
+// nothing behind in the machine's /tmp, whether a test removes its scratch or not; in it a
+// folder for the homes of the CLI processes the tests start
+// (test/integration/support/cli-home.ts); and a check that
 // the run left the user's own code cache alone: an entry named by this build's verify files
 // (bin/code-cache.cjs) that appeared or changed in the user's cache folder during the run
 // was written by a CLI a test started with the user's home, and fails the run.
@@ -44,12 +48,15 @@ function buildEntryNames(): Set<string> {
 }
 
 export default function setup(): () => void {
-  const homes = mkdtempSync(join(tmpdir(), 'trustgate-test-homes-'));
+  const run = mkdtempSync(join(tmpdir(), 'trustgate-test-run-'));
+  // Read by os.tmpdir() in the test processes (started after this) and everything they start.
+  process.env['TMPDIR'] = run;
+  const homes = mkdtempSync(join(run, 'homes-'));
   process.env['TRUSTGATE_TEST_HOMES'] = homes;
   const folder = userCodeCache();
   const before = listing(folder);
   return () => {
-    rmSync(homes, { recursive: true, force: true });
+    rmSync(run, { recursive: true, force: true });
     const build = buildEntryNames();
     const written = [...listing(folder)].filter(([name, stamp]) => build.has(name) && before.get(name) !== stamp).map(([name]) => name);
     if (written.length > 0) {
