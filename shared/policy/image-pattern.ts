@@ -177,6 +177,7 @@ const PATH_CHARS = /^[a-z0-9._\-/*]*$/;
 const TAG_CHARS = /^[\w.\-*]*$/;
 const DIGEST_CHARS = /^[a-z0-9:*]*$/;
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u;
+const NON_ASCII = /[^\p{ASCII}]/u;
 
 // distribution's bounds: a fully qualified name of at most 255 characters, a tag of at most 128.
 const NAME_MAX_LENGTH = 255;
@@ -213,8 +214,13 @@ function literalPartsFit(parts: readonly string[], isValid: (part: string) => bo
 // Why no image can ever match `pattern`, one message per problem, empty when it can. A policy
 // holding such a pattern is refused: an enforced baseline with a typo in its pattern would
 // otherwise be silently inert.
+// Security: image names are ASCII, so a pattern with any other character is refused before
+// toImagePattern lower-cases its host. Lower-casing first would fold some of them into ASCII
+// (the Kelvin sign U+212A becomes 'k'), and a host written with one would pass and match a
+// registry its author never spelled (`\u212Aeg.example.com` matching `keg.example.com`).
 export function imagePatternProblems(raw: string): string[] {
   if (WHITESPACE_OR_CONTROL.test(raw)) return ['must not contain whitespace or control characters'];
+  if (NON_ASCII.test(raw)) return ['must hold only ASCII characters (image names are ASCII)'];
   const pattern = toImagePattern(raw);
   const problems: string[] = [];
   if (pattern.hostName === '' || !HOST_NAME_CHARS.test(pattern.hostName) || !hostNameFits(pattern.hostName)) {

@@ -1,6 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import { ErrorCode, isTrustgateError, type FieldProblem } from '../errors.js';
 import { adoptUntrustedValue, parseJsonSafely } from '../json.js';
+import { findDuplicateJsonKey } from '../json-duplicate-keys.js';
 import { ProblemScope } from './problem-scope.js';
 
 export interface PolicyFile {
@@ -24,16 +25,26 @@ export function* parsePolicyStream(file: PolicyFile, problems: FieldProblem[]): 
 }
 
 // A .json file is a single document, parsed with the prototype-safe JSON parser.
+// Security: an object holding a key twice is refused, as YAML's uniqueKeys refuses it below.
+// JSON.parse would silently keep the last member, so `"trust": {"enabled": true}` followed
+// by `"trust": {"enabled": false}` would read as trust required to whoever reviews the file
+// and mean trust disabled to trustgate.
 function parseJsonFile(file: PolicyFile, problems: FieldProblem[]): RawDocument[] {
   const scope = ProblemScope.forDocument(file.source, 1, problems);
+  let value: unknown;
   try {
-    const value = parseJsonSafely(file.text, ErrorCode.POLICY_INVALID, file.source);
-    return value === null ? [] : [{ scope, value }];
+    value = parseJsonSafely(file.text, ErrorCode.POLICY_INVALID, file.source);
   } catch (error) {
     if (!isTrustgateError(error)) throw error;
     scope.add('', error.message);
     return [];
   }
+  const duplicate = findDuplicateJsonKey(file.text);
+  if (duplicate !== undefined) {
+    scope.add(duplicate.path, `holds the key ${JSON.stringify(duplicate.key)} more than once (duplicate keys are refused: which one would count is a guess)`);
+    return [];
+  }
+  return value === null ? [] : [{ scope, value }];
 }
 
 // YAML streams: syntax errors, duplicate keys, excessive alias expansion and excessive

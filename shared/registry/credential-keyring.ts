@@ -4,7 +4,8 @@
 //   repositories under `team/`) and a scheme, which is ignored; Docker's legacy `/v1/` and
 //   `/v2/` path prefixes mean the host itself (`https://index.docker.io/v1/` is Docker Hub);
 // - hosts compare in their canonical spelling (shared/image/registry-host.ts): case, the
-//   HTTPS default port (`reg:443` is `reg`), IPv6 forms and every Docker Hub host name
+//   HTTPS default port (`reg:443` is `reg`), IPv6 forms (an IPv4-mapped address is the IPv4
+//   address it reaches) and every Docker Hub host name
 //   (`index.docker.io`, `registry-1.docker.io`, ...) are one registry. Ports are otherwise
 //   exact: a key for `reg` does not serve `reg:5000`;
 // - a label of the host may be a glob (`*.example.com`, `?` one character), matching one

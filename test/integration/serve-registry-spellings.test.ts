@@ -1,33 +1,44 @@
 // `trustgate serve` with an enforced baseline and a permissive namespace policy, against the
-// real notary-server: another spelling of the baseline's registry (Docker Hub's registry
-// host, an IPv6 address written differently) must meet the baseline, and a baseline pattern
-// that no image can match (a host written with a trailing dot) must stop serve from starting.
+// real notary-server and docker-registry: another spelling of the baseline's registry (Docker
+// Hub's registry host, an IPv6 address written differently, an IPv4 address written as an
+// IPv4-mapped IPv6 address) must meet the baseline, and a baseline pattern that no image can
+// match (a host written with a trailing dot) must stop serve from starting.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { startTrustEnvironment, type TrustEnvironment } from './support/trust-environment.js';
 import { admitPodImage, startTrustgateServe, type PodAdmissionAnswer, type ServeProcess } from './support/trustgate-serve.js';
 import { sandboxWithEnforcedBaseline } from './support/trust-policies.js';
 
 let env: TrustEnvironment;
+let registry: DockerRegistry;
 let serve: ServeProcess;
+
+// The baseline: Docker Hub's official images, two IPv6 registries, a host name, and the
+// IPv4 loopback on every port (an enforced pattern without a port), where the real registry
+// listens; `[::ffff:10.0.0.1]` is the IPv4 registry 10.0.0.1 written as an IPv4-mapped address.
+const BASELINE = ['docker.io/library/*', '[::1]:5000/prod/*', 'registry.example.com/prod/*:*', '127.0.0.1/prod/*', '[::ffff:10.0.0.1]/prod/*'];
 
 beforeAll(async () => {
   env = await startTrustEnvironment();
+  registry = await startDockerRegistry();
+  await pushImage(registry, 'prod/app', 'v1'); // unsigned
   const policiesDir = await env.makeDir('policies');
-  await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'baseline', ['docker.io/library/*', '[::1]:5000/prod/*', 'registry.example.com/prod/*:*']));
+  await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'baseline', BASELINE));
   serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
 }, 120_000);
 
 afterAll(async () => {
   await serve?.stop();
+  await registry?.stop();
   await env?.stop();
 });
 
 // Admits a Pod running `image` in namespace `sandbox`, which runs anything unchecked.
 const admit = (image: string): Promise<PodAdmissionAnswer> => admitPodImage(serve, image, 'sandbox');
 
-describe('trustgate serve with an enforced baseline for docker.io/library/*, [::1]:5000/prod/* and registry.example.com/prod/*:*', () => {
+describe('trustgate serve with an enforced baseline for docker.io/library/*, [::1]:5000/prod/*, registry.example.com/prod/*:*, 127.0.0.1/prod/* and [::ffff:10.0.0.1]/prod/*', () => {
   it.each(['docker.io/library/app:v1', 'index.docker.io/library/app:v1', 'app:v1', '[::1]:5000/prod/app:v1', 'registry.example.com/prod/app:v1'])(
     'denies the unsigned %s (the spellings the baseline already covers)',
     async (image) => {
@@ -47,6 +58,37 @@ describe('trustgate serve with an enforced baseline for docker.io/library/*, [::
       expect(answer.response.status.message).toContain('required by ClusterImagePolicy baseline');
     },
   );
+
+  // Go's net package (containerd, CRI-O) dials an IPv4-mapped IPv6 address over IPv4, and TLS
+  // holds both forms of the address equal: `[::ffff:7f00:1]:PORT` is the registry at
+  // 127.0.0.1:PORT, as the real registry answering through it shows.
+  it('denies the unsigned image of the real registry at 127.0.0.1 pulled through its IPv4-mapped spelling [::ffff:7f00:1]', async () => {
+    const port = registry.host.slice(registry.host.lastIndexOf(':') + 1);
+    const mapped = `[::ffff:7f00:1]:${port}`;
+    const manifest = await fetch(`http://${mapped}/v2/prod/app/manifests/v1`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    expect(manifest.status).toBe(200);
+    for (const image of [`127.0.0.1:${port}/prod/app:v1`, `${mapped}/prod/app:v1`, `[0:0:0:0:0:ffff:7f00:1]:${port}/prod/app:v1`]) {
+      const answer = await admit(image);
+      expect(answer.response, image).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(answer.response.status.message, image).toContain('required by ClusterImagePolicy baseline');
+    }
+  });
+
+  it.each(['10.0.0.1:5000/prod/app:v1', '[::ffff:a00:1]/prod/app:v1'])(
+    'denies the unsigned %s under the baseline pattern written [::ffff:10.0.0.1]/prod/*',
+    async (image) => {
+      const answer = await admit(image);
+      expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(answer.response.status.message).toContain('required by ClusterImagePolicy baseline');
+    },
+  );
+
+  // An IPv4-compatible address (::a.b.c.d, deprecated) is an IPv6 address to Go: another
+  // registry than the IPv4 one, so the namespace's own policy applies.
+  it('admits [::7f00:1]:5000/prod/app:v1 under the namespace policy: an IPv4-compatible address is not the IPv4 registry', async () => {
+    const answer = await admit('[::7f00:1]:5000/prod/app:v1');
+    expect(answer.response.allowed).toBe(true);
+  });
 
   // A tag glob that matches every tag (`:*`) must not leave the same image pulled by digest
   // alone outside the baseline (a raw-string glob, as Portieris matches, covers it).

@@ -170,6 +170,55 @@ spec:
     });
   });
 
+  describe('when a JSON policy file holds a key twice', () => {
+    // JSON.parse keeps the last member: this file would read as trust required and mean
+    // trust disabled. YAML refuses duplicate keys; JSON must too.
+    const twice = `{"apiVersion":"portieris.cloud.ibm.com/v1","kind":"ClusterImagePolicy","metadata":{"name":"d"},
+ "spec":{"repositories":[{"name":"registry.example.com/prod/*","policy":{"trust":{"enabled":true,"trustServer":"https://notary.example.com"},"trust":{"enabled":false}}}]}}`;
+
+    it('exits 1 naming the object that holds it and the key', async () => {
+      const duplicates = join(dir, 'duplicates');
+      await mkdir(duplicates, { recursive: true });
+      await writeFile(join(duplicates, 'd.json'), twice);
+      const result = await cli('policy', 'lint', duplicates);
+      expect(result.code).toBe(1);
+      expect(result.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/^d\.json:1: spec\.repositories\[0\]\.policy: .*"trust"/)]);
+    });
+
+    it('refuses a key spelled twice differently ("tr\\u0075st" is "trust"), and so does verify --policies', async () => {
+      const escaped = join(dir, 'escaped');
+      await mkdir(escaped, { recursive: true });
+      await writeFile(join(escaped, 'd.json'), twice.replace('"trust":{"enabled":false}', '"tr\\u0075st":{"enabled":false}'));
+      const lint = await cli('policy', 'lint', escaped);
+      expect(lint.code).toBe(1);
+      expect(lint.stdout).toMatch(/^d\.json:1: spec\.repositories\[0\]\.policy: .*"trust"/);
+      const verify = await cli('verify', 'registry.example.com/prod/app:v1', '--policies', escaped);
+      expect(verify.code).toBe(2);
+      expect(verify.stderr).toMatch(/d\.json:1: spec\.repositories\[0\]\.policy: .*"trust"/);
+    });
+  });
+
+  describe('when a pattern host holds a letter that lower-cases to ASCII', () => {
+    // U+212A KELVIN SIGN lower-cases to 'k': lint must not fold it into keg.example.com.
+    it('exits 1 naming the pattern, and verify --policies refuses the policies', async () => {
+      const kelvin = join(dir, 'kelvin');
+      await mkdir(kelvin, { recursive: true });
+      await writeFile(join(kelvin, 'k.yaml'), registryClusterPolicy('"\u212Aeg.example.com/prod/*"'));
+      const lint = await cli('policy', 'lint', kelvin);
+      expect(lint.code).toBe(1);
+      expect(lint.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/^k\.yaml:1: spec\.repositories\[1\]\.name: .*ASCII/)]);
+      const verify = await cli('verify', 'keg.example.com/prod/app:v1', '--policies', kelvin);
+      expect(verify.code).toBe(2);
+      expect(verify.stderr).toMatch(/k\.yaml:1: spec\.repositories\[1\]\.name: .*ASCII/);
+    });
+
+    it('refuses an image written with it rather than folding it', async () => {
+      const verify = await cli('verify', '\u212Aeg.example.com/prod/app:v1', '--policies', valid, '--json');
+      expect(verify.code).toBe(1);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ allowed: false, codes: ['IMAGE_REF_INVALID'] });
+    });
+  });
+
   describe('when the path cannot be read', () => {
     it('exits 2', async () => {
       const result = await cli('policy', 'lint', join(dir, 'missing'));

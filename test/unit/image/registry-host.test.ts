@@ -24,9 +24,30 @@ describe('canonicalRegistry', () => {
     ['[0000:0000:0000:0000:0000:0000:0000:0001]:443', '[::1]'],
     ['[FE80:0:0:0:0:0:0:1]', '[fe80::1]'],
     ['[::*]:5000', '[::*]:5000'],
+    ['[::ffff:7f00:1]:5000', '127.0.0.1:5000'],
+    ['[::FFFF:127.0.0.1]:05000', '127.0.0.1:5000'],
+    ['[0:0:0:0:0:ffff:7f00:1]:443', '127.0.0.1'],
+    ['[0000:0000:0000:0000:0000:FFFF:0A00:0001]', '10.0.0.1'],
+    ['[::ffff:0:0]', '0.0.0.0'],
+    ['[::ffff:ffff:ffff]', '255.255.255.255'],
+    ['[::ffff:*]:5000', '[::ffff:*]:5000'],
     ['[:::::]', '[:::::]'],
     ['*:5*', '*:5*'],
   ])('spells %j as %j', (registry, canonical) => {
+    expect(canonicalRegistry(registry)).toBe(canonical);
+  });
+});
+
+// Go's net.IP.To4, which decides whether a runtime dials IPv4, takes only ::ffff:0:0/96 for
+// IPv4: these are other IPv6 addresses.
+describe('canonicalRegistry on IPv6 addresses that merely contain an IPv4 address', () => {
+  it.each([
+    ['[::7f00:1]:5000', '[::7f00:1]:5000'],
+    ['[::127.0.0.1]:5000', '[::7f00:1]:5000'],
+    ['[64:ff9b::7f00:1]', '[64:ff9b::7f00:1]'],
+    ['[::ffff:0:7f00:1]', '[::ffff:0:7f00:1]'],
+    ['[1::ffff:7f00:1]', '[1::ffff:7f00:1]'],
+  ])('keeps %j an IPv6 address (%j)', (registry, canonical) => {
     expect(canonicalRegistry(registry)).toBe(canonical);
   });
 });
@@ -55,6 +76,12 @@ describe('toMatchSubject', () => {
 
   it('gives a registry on another port its port', () => {
     expect(toMatchSubject(parseImageReference('registry.example.com:05000/prod/app'))).toMatchObject({ host: 'registry.example.com:5000', port: '5000' });
+  });
+
+  it('matches an IPv4-mapped IPv6 registry as its IPv4 address, and keeps the GUN as written', () => {
+    const image = parseImageReference('[::ffff:7f00:1]:5000/prod/app:v1');
+    expect(toMatchSubject(image)).toEqual({ host: '127.0.0.1:5000', hostName: '127.0.0.1', port: '5000', repository: 'prod/app', tag: 'v1' });
+    expect(toNotaryGun(image)).toBe('[::ffff:7f00:1]:5000/prod/app');
   });
 
   it('keeps the GUN of a default-port spelling as written', () => {

@@ -330,6 +330,26 @@ spec:
     });
   });
 
+  describe('when a JSON file holds a key twice in one object', () => {
+    // JSON.parse would keep the last: trust required as read, trust disabled as decoded.
+    const policy = (trust: string): string =>
+      `{"apiVersion":"portieris.cloud.ibm.com/v1","kind":"ClusterImagePolicy","metadata":{"name":"d"},"spec":{"repositories":[{"name":"reg.example.com/*","policy":{${trust}}}]}}`;
+
+    it('rejects the document as YAML rejects duplicate keys, at the object that holds them', () => {
+      const problems = problemsOf(policy('"trust":{"enabled":true},"trust":{"enabled":false}'), 'policies.json');
+      expect(problems).toEqual([{ path: 'policies.json:1: spec.repositories[0].policy', message: stringContaining('"trust"') }]);
+    });
+
+    it('rejects a key written once plainly and once with escapes', () => {
+      expect(problemsOf(policy('"trust":{"enabled":true},"\\u0074rust":{"enabled":false}'), 'policies.json')).toHaveLength(1);
+    });
+
+    it('accepts the same key in different objects', () => {
+      const set = decodePolicyDocuments([{ source: 'policies.json', text: policy('"trust":{"enabled":true,"trustServer":"https://notary.example.com"}').replace('"name":"d"', '"name":"d","annotations":{"enabled":"x"}') }]);
+      expect(set.clusterPolicies.map((decoded) => decoded.name)).toEqual(['d']);
+    });
+  });
+
   describe('when the same object is defined twice', () => {
     it('rejects the second definition', () => {
       const problems = problemsOf(`${CLUSTER_POLICY}---\n${CLUSTER_POLICY}`);

@@ -106,6 +106,11 @@ describe('matchesImagePattern', () => {
       ['[::1]:5000/prod/*', '[0::1]:5000/prod/app'],
       ['[::1]:5000/prod/*', '[0:0:0:0:0:0:0:1]:5000/prod/app'],
       ['[0:0:0:0:0:0:0:1]:5000/prod/*', '[::1]:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '[::ffff:7f00:1]:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '[0:0:0:0:0:ffff:7f00:1]:5000/prod/app'],
+      ['[::ffff:127.0.0.1]:5000/prod/*', '127.0.0.1:5000/prod/app'],
+      ['[::ffff:7f00:1]:5000/prod/*', '127.0.0.1:5000/prod/app'],
+      ['127.0.0.*/prod/*', '[::ffff:7f00:1]:5000/prod/app'],
     ])('%j matches %j', (pattern, image) => {
       expect(matches(pattern, image)).toBe(true);
     });
@@ -113,6 +118,19 @@ describe('matchesImagePattern', () => {
     it('does not take a look-alike host for Docker Hub', () => {
       expect(matches('docker.io/*', 'registry-1.docker.io.evil.example/library/nginx')).toBe(false);
       expect(matches('docker.io/*', '[::2]:5000/prod/app')).toBe(false);
+    });
+
+    it('does not take an IPv4-compatible or NAT64 address for the IPv4 address it holds', () => {
+      expect(matches('127.0.0.1:5000/prod/*', '[::7f00:1]:5000/prod/app')).toBe(false);
+      expect(matches('127.0.0.1:5000/prod/*', '[64:ff9b::7f00:1]:5000/prod/app')).toBe(false);
+    });
+
+    it('gives an enforced IPv4 pattern without a port every port of the IPv4-mapped spelling', () => {
+      expect(matchesImagePattern(toImagePattern('127.0.0.1/prod/*'), parseImageReference('[::ffff:7f00:1]:5000/prod/app'), { anyPort: true })).toBe(true);
+    });
+
+    it('counts a pattern written as an IPv4-mapped address exact for the IPv4 image', () => {
+      expect(isExactPattern(toImagePattern('[::ffff:7f00:1]:5000/prod/app:v1'), parseImageReference('127.0.0.1:5000/prod/app:v1'))).toBe(true);
     });
   });
 
@@ -278,11 +296,17 @@ describe('imagePatternProblems', () => {
     `registry.example.com/*${'a/'.repeat(118)}*`,
     `nginx:*${'a'.repeat(129)}`,
     `nginx:${'a'.repeat(65)}*${'a'.repeat(64)}`,
+    '\u212Aeg.example.com/prod/*',
+    'reg.example.\u212Aom/*',
+    '\u212A*.example.com/*',
+    'reg.example.com/prod/\u212A*',
+    'nginx:\u212A',
+    'r\u00e9g.example.com/*',
   ])('finds %j inert', (pattern) => {
     expect(imagePatternProblems(pattern)).not.toEqual([]);
   });
 
-  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc', '*.example.com/*', 'reg-*.example.com/*', '*.*/*', '[::*]:5000/*', `registry.example.com/${'a'.repeat(234)}`, `nginx:${'a'.repeat(64)}*${'a'.repeat(64)}`])(
+  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc', '*.example.com/*', 'reg-*.example.com/*', '*.*/*', '[::*]:5000/*', '[::ffff:127.0.0.1]:5000/*', `registry.example.com/${'a'.repeat(234)}`, `nginx:${'a'.repeat(64)}*${'a'.repeat(64)}`])(
     'finds nothing wrong with %j',
     (pattern) => {
       expect(imagePatternProblems(pattern)).toEqual([]);

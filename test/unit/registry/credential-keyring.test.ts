@@ -42,6 +42,12 @@ describe('createCredentialKeyring', () => {
     expect(usersFor(['[0:0:0:0:0:0:0:1]:5000'], '[::1]:5000/app')).toEqual(['[0:0:0:0:0:0:0:1]:5000']);
   });
 
+  it('takes an IPv4-mapped IPv6 address for the IPv4 registry it reaches, and nothing else for it', () => {
+    expect(usersFor(['127.0.0.1:5000'], '[::ffff:7f00:1]:5000/app')).toEqual(['127.0.0.1:5000']);
+    expect(usersFor(['[::ffff:127.0.0.1]:5000'], '127.0.0.1:5000/app')).toEqual(['[::ffff:127.0.0.1]:5000']);
+    expect(usersFor(['127.0.0.1:5000'], '[::7f00:1]:5000/app')).toEqual([]);
+  });
+
   it('serves a path-scoped key only to repositories under that path, on segment boundaries', () => {
     const keys = ['registry.example/team'];
     expect(usersFor(keys, 'registry.example/team/app')).toEqual(['registry.example/team']);
