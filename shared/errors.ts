@@ -80,6 +80,11 @@ export const ErrorCode = {
   POLICY_SECRET_OVER_LIMIT: 'POLICY_SECRET_OVER_LIMIT',
   // The process is stopping: work a request asked for was left undone (its sender retries).
   SERVICE_STOPPING: 'SERVICE_STOPPING',
+  // `migrate sign`: a policy that trusts the carry-over key for the image would admit it
+  // through the signature without the Notary trust it asks for: not signed.
+  CARRY_OVER_WIDENS_TRUST: 'CARRY_OVER_WIDENS_TRUST',
+  // `migrate sign`: no policy trusts the carry-over key for the image: not signed.
+  CARRY_OVER_KEY_UNTRUSTED: 'CARRY_OVER_KEY_UNTRUSTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

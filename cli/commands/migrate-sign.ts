@@ -62,11 +62,11 @@ export async function runMigrateSign(args: readonly string[], io: CliIo): Promis
   const state = openTrustState(values, io.env, io.clock, silentLogger);
   try {
     await state.checkStore();
-    const deps = { notary: state.refreshingNotary, registry, clock: io.clock, policies: set, key, format, dryRun: values['dry-run'], exclusive: createKeyedQueue() };
+    const deps = { notary: state.refreshingNotary, cosign: state.cosign, simple: state.simple, registry, clock: io.clock, policies: set, key, format, dryRun: values['dry-run'], exclusive: createKeyedQueue() };
     const results = await mapLimited(inputs, MIGRATE_CONCURRENCY, (input) => carryOver(deps, input));
     for (const result of results) io.stdout(values.json ? `${JSON.stringify(result)}\n` : formatResult(result));
     const count = (outcome: CarryOverResult['outcome']): number => results.filter((result) => result.outcome === outcome).length;
-    const summary = `${results.length} images: ${count('signed')} signed, ${count('would-sign')} would be signed, ${count('skipped')} already signed, ${count('refused')} refused (Notary verification did not pass), ${count('failed')} failed`;
+    const summary = `${results.length} images: ${count('signed')} signed, ${count('would-sign')} would be signed, ${count('skipped')} already signed, ${count('refused')} refused (not carried over), ${count('failed')} failed`;
     (values.json ? io.stderr : io.stdout)(`${summary}\n`);
     return count('refused') + count('failed') > 0 ? ExitCode.DENIED : ExitCode.ALLOWED;
   } finally {
@@ -101,7 +101,7 @@ function formatResult(result: CarryOverResult): string {
     case 'skipped':
       return `skipped: ${result.image} -> ${result.digest ?? ''} already carries a ${result.format} signature by this key\n`;
     case 'refused':
-      return `refused: ${result.image} (namespace ${result.namespace}): its Notary verification did not pass, nothing signed\n${reasons}`;
+      return `refused: ${result.image} (namespace ${result.namespace}): not carried over, nothing signed\n${reasons}`;
     case 'failed':
       return `failed: ${result.image} -> ${result.digest ?? ''}${signers}\n${reasons}`;
   }

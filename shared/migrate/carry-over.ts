@@ -1,9 +1,11 @@
-// The carry-over: for an image whose Notary v1 verification passes under its policy right
-// now, a cosign signature made with the team's own key for exactly the digest Notary's
-// trusted signers signed, annotated with those signers and the time of the verification.
-// Security: nothing is signed unless every Notary check the image's policies ask for passed
-// in this run (asking the trust server, not a cache), and the digest signed is the one that
-// verification answered: the registry's tag is never consulted for it, so a tag moved in
+// The carry-over: for an image admitted now on its Notary v1 trust, a cosign signature made
+// with the team's own key for exactly the digest Notary's trusted signers signed, annotated
+// with those signers and the time of the verification.
+// Security: nothing is signed unless the image is admitted now and every Notary check its
+// policies ask for passed in this run (asking the trust server, not a cache), and every
+// policy that trusts the key for the image would admit it on its own Notary trust too (see
+// checkCarryOver); the digest signed is the one that verification answered: the registry's
+// tag is never consulted for it, so a tag moved in
 // the registry (or a registry lying about it) cannot get another image signed. The
 // registry is asked only to confirm it holds that exact manifest (its bytes must hash to
 // the digest), whose media type and size the signature's subject names.
@@ -11,15 +13,18 @@ import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import { formatImageReference, parseImageReference, repositoryName, type ImageReference } from '../image/reference.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { PolicySet } from '../policy/model.js';
-import type { Clock } from '../ports.js';
+import { silentLogger, type Clock } from '../ports.js';
 import { decodeBase64 } from '../trust/notary/base64.js';
 import { loadCosignKey, verifySignature } from '../trust/cosign/keys.js';
 import { checkPayload } from '../trust/cosign/payload.js';
 import { SIGNATURE_ANNOTATION } from '../trust/cosign/registry-client.js';
-import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../trust/verifier.js';
+import type { CosignRequirement, ImageVerifier, NotaryRequirement, SimpleSigningRequirement, VerifiedImage } from '../trust/verifier.js';
 import { collectRequirements } from '../verify/policy-requirements.js';
+import { verifyImage } from '../verify/verify-image.js';
 import { classicConfig, classicManifest, classicPayload, existingSignatureLayers, OCI_CONFIG, OCI_MANIFEST, sha256, signatureLayer, SIMPLE_SIGNING, type Descriptor } from './classic-signature.js';
 import type { ImageInput } from './image-inputs.js';
+import { ANY_OTHER_NAMESPACE, findKeyTrust, keySpkiOf, type KeyTrust } from './key-trust.js';
+import { mapLimited } from './migration-status.js';
 import type { RegistryWriter } from './registry-writer.js';
 import { BUNDLE_MEDIA_TYPE, bundleLayerOf, bundleManifest, decodeReferrersIndex, describeBlob, EMPTY_CONFIG, isBundleSignedBy, makeBundle, OCI_INDEX, referrersIndex, signStatement, type Referrer } from './sigstore-bundle.js';
 import { signBytes, type SigningKey } from './signing-key.js';
@@ -38,6 +43,10 @@ export const CARRY_OVER_BUDGET_MS = 60_000;
 export interface CarryOverDeps {
   // A Notary verifier that asks the trust server on every verification.
   readonly notary: ImageVerifier<NotaryRequirement>;
+  // The other kinds the image's policies may ask for, checked as admission checks them;
+  // absent, a policy asking for that kind denies (and nothing is carried over).
+  readonly cosign?: ImageVerifier<CosignRequirement>;
+  readonly simple?: ImageVerifier<SimpleSigningRequirement>;
   readonly registry: RegistryWriter;
   readonly clock: Clock;
   readonly policies: PolicySet;
@@ -68,7 +77,10 @@ export function createKeyedQueue(): <T>(key: string, task: () => Promise<T>) => 
 // What happened to one image:
 // - signed: a signature was written; would-sign: the same, in a dry run;
 // - skipped: it already carries a valid signature by the key (in this format);
-// - refused: its Notary verification did not pass (or its policy asks for none): never signed;
+// - refused: never signed: it is not admitted now on its Notary trust (a check of its
+//   policies failed, or they ask for no Notary trust), or a policy that trusts the key for
+//   it would not admit it on its own Notary trust (CARRY_OVER_WIDENS_TRUST), or none
+//   trusts the key for it (CARRY_OVER_KEY_UNTRUSTED);
 // - failed: verified, but the registry could not be read or written.
 export type CarryOverOutcome = 'signed' | 'would-sign' | 'skipped' | 'refused' | 'failed';
 
@@ -92,7 +104,11 @@ export async function carryOver(deps: CarryOverDeps, input: ImageInput): Promise
   const now = deps.clock.now();
   try {
     reference = parseImageReference(input.image);
-    verified = await verifyNotary(deps, reference, input.namespace, now);
+    const checked = await checkCarryOver(deps, reference, input.namespace, now);
+    if (checked.refused !== undefined) {
+      return { ...base, outcome: 'refused', codes: checked.refused.map((error) => error.code), reasons: checked.refused.map((error) => error.message) };
+    }
+    verified = checked.verified;
   } catch (thrown) {
     const error = toTrustgateError(thrown);
     if (error.code === ErrorCode.INTERNAL) throw thrown;
@@ -116,30 +132,149 @@ export async function carryOver(deps: CarryOverDeps, input: ImageInput): Promise
   }
 }
 
-// Every Notary check the image's policies ask for, against the trust server now; all must
-// pass and agree on one digest. An image no policy asks Notary trust for is refused: there is
-// no Notary verification to carry over.
-async function verifyNotary(deps: CarryOverDeps, reference: ImageReference, namespace: string, now: Date): Promise<VerifiedImage> {
-  const collected = collectRequirements(deps.policies, reference, namespace, formatImageReference(reference));
+// Whether the image may be carried over, and what: the digest and the Notary signers.
+// Security: a cosign signature by the key is bound to the digest only, so it admits the
+// image wherever a policy trusts the key. It is made only when
+// 1. the image is admitted now by the policies that govern it in its namespace, all their
+//    checks taken as admission takes them (cosign and simple signing too, warn and audit
+//    modes included), and every Notary check they ask for passed (at least one), against
+//    the trust server (not a cache), on the digest admission pins; and
+// 2. every policy that trusts the key for this image, in any namespace (findKeyTrust), asks
+//    for Notary trust and the image passes it there, on the same digest. A policy that
+//    trusts the key but asks no Notary trust, or whose Notary trust the image lacks, would
+//    admit through the signature what it denies today: the image is refused. So is an image
+//    no policy trusts the key for (the key is added to the policies first).
+// Pure checks come first, so an image refused by them costs no request.
+async function checkCarryOver(deps: CarryOverDeps, reference: ImageReference, namespace: string, now: Date): Promise<Checked> {
+  const name = formatImageReference(reference);
+  const collected = collectRequirements(deps.policies, reference, namespace, name);
   // A requirement that could not even be formed (a missing signer Secret, an invalid or
-  // unsupported policy) denies the image at admission: nothing is carried over for it, even
+  // unsupported policy) leaves unknown what its policy asks: nothing is carried over, even
   // when other policies' Notary checks pass (they may ask for less).
   const unmet = collected.failures[0];
-  if (unmet !== undefined) throw new TrustgateError(unmet.error.code, `nothing to carry over: ${unmet.error.message}`);
-  const checks = collected.checks.filter((check) => check.requirement.kind === 'notary');
-  if (checks.length === 0) {
-    throw new TrustgateError(ErrorCode.POLICY_NO_MATCH, 'nothing to carry over: the policy that governs it does not require Notary trust');
+  if (unmet !== undefined) return refusal(new TrustgateError(unmet.error.code, `nothing to carry over: ${unmet.error.message}`));
+  const own = collected.checks.filter((check) => check.requirement.kind === 'notary').map((check) => check.requirement as NotaryRequirement);
+  if (own.length === 0) {
+    return refusal(new TrustgateError(ErrorCode.POLICY_NO_MATCH, 'nothing to carry over: the policy that governs it does not require Notary trust'));
   }
-  const outcomes = await Promise.all(checks.map((check) => deps.notary.verify(reference, check.requirement as NotaryRequirement, now)));
-  const digests = [...new Set(outcomes.map((outcome) => outcome.digest))];
-  const digest = digests[0];
-  if (digests.length !== 1 || digest === undefined) {
-    throw new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `Notary checks resolve the image to different digests: ${digests.join(', ')}`);
+  const scope = findKeyTrust(deps.policies, reference, name, keySpkiOf(deps.key.publicKeyPem), namespace);
+  if (scope.unknown.length > 0) return { refused: scope.unknown.map((error) => new TrustgateError(error.code, `cannot tell where the carry-over key is trusted: ${error.message}`)) };
+  if (scope.trusting.length === 0) {
+    return refusal(
+      new TrustgateError(ErrorCode.CARRY_OVER_KEY_UNTRUSTED, 'no policy trusts the carry-over key for this image: add the key as a sigstore authority next to the Notary trust it carries over, then sign'),
+    );
   }
-  if (outcomes.some((outcome) => outcome.stale === true)) {
-    throw new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the trust server did not confirm the signature now (only cached trust data answered)');
+  const noNotary = scope.trusting.filter((trust) => trust.notary.length === 0);
+  if (noNotary.length > 0) {
+    return { refused: noNotary.map((trust) => widens(trust, 'asks for no Notary trust, so a carried-over signature would admit what it never checked in Notary')) };
   }
-  return { digest, signers: [...new Set(outcomes.flatMap((outcome) => outcome.signers))] };
+  const notary = recordingNotary(deps.notary);
+  const distinct = new Set(scope.trusting.flatMap((trust) => trust.notary.map(notaryKey)));
+  for (const requirement of own) distinct.delete(notaryKey(requirement));
+  if (distinct.size > MAX_KEY_TRUST_CHECKS) {
+    return refusal(
+      new TrustgateError(ErrorCode.CARRY_OVER_WIDENS_TRUST, `the policies that trust the carry-over key for this image ask for ${distinct.size} distinct Notary checks, more than the ${MAX_KEY_TRUST_CHECKS} checked per image`),
+    );
+  }
+  // 1. Admitted now, as admission decides (the same engine, at the same instant).
+  const fixed: Clock = { now: () => now };
+  const admission = await verifyImage(
+    { notary, ...(deps.cosign === undefined ? {} : { cosign: deps.cosign }), ...(deps.simple === undefined ? {} : { simple: deps.simple }), clock: fixed, logger: silentLogger, policies: () => Promise.resolve(deps.policies) },
+    { kind: 'policy', image: name, namespace },
+  );
+  if (!admission.allowed) {
+    return { refused: admission.codes.map((code, index) => new TrustgateError(code as ErrorCode, `not admitted now, nothing to carry over: ${admission.reasons[index] ?? ''}`)) };
+  }
+  if (admission.stale === true) {
+    return refusal(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the trust server did not confirm the signature now (only cached trust data answered)'));
+  }
+  const digest = admission.digest;
+  const outcomes = await Promise.all(own.map((requirement) => notary.outcome(reference, requirement, now)));
+  const failed = outcomes.filter((outcome): outcome is TrustgateError => outcome instanceof TrustgateError);
+  if (failed.length > 0) return { refused: failed.map((error) => new TrustgateError(error.code, `admitted without its Notary trust, nothing to carry over: ${error.message}`)) };
+  const passed = outcomes as VerifiedImage[];
+  if (digest === null || passed.some((outcome) => outcome.digest !== digest)) {
+    const digests = [...new Set(passed.map((outcome) => outcome.digest))];
+    return refusal(new TrustgateError(ErrorCode.TRUST_DIGEST_MISMATCH, `Notary checks resolve the image to ${digests.join(', ')}, admission to ${digest ?? 'no digest'}`));
+  }
+  if (passed.some((outcome) => outcome.stale === true)) {
+    return refusal(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the trust server did not confirm the signature now (only cached trust data answered)'));
+  }
+  // 2. Every policy that trusts the key admits the image on its own Notary trust.
+  const problems = await mapLimited(scope.trusting, KEY_TRUST_CONCURRENCY, (trust) => checkKeyTrust(notary, reference, trust, digest, now));
+  const refused = problems.filter((problem): problem is TrustgateError => problem !== undefined);
+  if (refused.length > 0) return { refused };
+  return { verified: { digest, signers: [...new Set(passed.flatMap((outcome) => outcome.signers))] } };
+}
+
+// Why a policy that trusts the key would admit the image through a carried-over signature
+// of `digest` when its own Notary trust would not; undefined when it would.
+async function checkKeyTrust(notary: RecordingNotary, reference: ImageReference, trust: KeyTrust, digest: string, now: Date): Promise<TrustgateError | undefined> {
+  for (const requirement of trust.notary) {
+    const outcome = await notary.outcome(reference, requirement, now);
+    if (outcome instanceof TrustgateError) return widens(trust, `would admit it through the carried-over signature, but not on its own Notary trust: [${outcome.code}] ${outcome.message}`);
+    if (outcome.digest !== digest) return widens(trust, `resolves it in Notary to ${outcome.digest}, not the carried-over ${digest}`);
+    if (outcome.stale === true) return widens(trust, 'could not have its Notary trust confirmed now (only cached trust data answered)');
+  }
+  return undefined;
+}
+
+// Most distinct Notary checks run for the policies that trust the key, per image, beyond
+// the image's own: policies are the operator's, but an ImagePolicy is any namespace owner's.
+export const MAX_KEY_TRUST_CHECKS = 32;
+// Those checks run at once, per image.
+const KEY_TRUST_CONCURRENCY = 4;
+
+type Checked = { readonly verified: VerifiedImage; readonly refused?: undefined } | { readonly refused: readonly TrustgateError[]; readonly verified?: undefined };
+
+function refusal(error: TrustgateError): Checked {
+  return { refused: [error] };
+}
+
+function widens(trust: KeyTrust, what: string): TrustgateError {
+  const where = trust.namespace === ANY_OTHER_NAMESPACE ? 'in every namespace without ImagePolicies or Secrets of its own' : `in namespace "${trust.namespace}"`;
+  const policy = trust.origin === undefined ? 'a policy' : `${trust.origin.kind} ${trust.origin.namespace === undefined ? '' : `${trust.origin.namespace}/`}${trust.origin.name} (pattern "${trust.origin.pattern}")`;
+  return new TrustgateError(ErrorCode.CARRY_OVER_WIDENS_TRUST, `${policy} trusts the carry-over key ${where} and ${what}`);
+}
+
+// A Notary requirement's content: two requirements with the same content (one cluster
+// policy read in two namespaces) have the same outcome, asked once.
+function notaryKey(requirement: NotaryRequirement): string {
+  return JSON.stringify([requirement.server ?? null, requirement.serverFromCaller === true, requirement.signers.map((signer) => [signer.name, signer.publicKeyPem]), requirement.rootKeyIds]);
+}
+
+type Outcome = VerifiedImage | TrustgateError;
+
+// A Notary verifier that asks once per requirement content and keeps the outcome, for the
+// admission decision and the checks after it to read the same answers.
+interface RecordingNotary extends ImageVerifier<NotaryRequirement> {
+  outcome(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<Outcome>;
+}
+
+function recordingNotary(verifier: ImageVerifier<NotaryRequirement>): RecordingNotary {
+  const outcomes = new Map<string, Promise<Outcome>>();
+  const outcome = (image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<Outcome> => {
+    const key = notaryKey(requirement);
+    let pending = outcomes.get(key);
+    if (pending === undefined) {
+      pending = verifier.verify(image, requirement, now).catch((thrown: unknown) => {
+        const error = toTrustgateError(thrown);
+        if (error.code === ErrorCode.INTERNAL) throw thrown;
+        return error;
+      });
+      outcomes.set(key, pending);
+    }
+    return pending;
+  };
+  return {
+    kind: 'notary',
+    outcome,
+    verify: async (image, requirement, now) => {
+      const result = await outcome(image, requirement, now);
+      if (result instanceof TrustgateError) throw result;
+      return result;
+    },
+  };
 }
 
 const IMAGE_ACCEPT = [

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosignKeySecretYaml } from '../support/key-secrets.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
 import { NotaryCli } from './support/notary-cli.js';
 import { startNotaryServer, type NotaryServer } from './support/notary-server.js';
@@ -71,6 +72,10 @@ spec:
     - name: "${registry.host}/mig/*"
       policy:
         trust: {enabled: true, trustServer: "${notary.url}"}
+        sigstore: {authorities: [{key: {secretName: carry-over}}]}
+        verification: {mode: any}
+---
+${cosignKeySecretYaml('carry-over', 'default', key.publicKey.export({ type: 'spki', format: 'pem' }).toString())}
 `,
   );
 }, 120_000);
