@@ -391,6 +391,20 @@ describe('lookupPolicy for an image with both a tag and a digest', () => {
   });
 });
 
+describe('lookupPolicy for an image pinned by digest under tag-scoped patterns only', () => {
+  const set = yamlSet(clusterPolicy('releases', [['reg.example.com/it/*:v*', NOTARY]]));
+
+  it('finds no policy: a pinned image is matched by repository-level patterns, as in Portieris', () => {
+    expect(lookup(set, 'reg.example.com/it/app:v1').matched).toBe(true);
+    expect(lookup(set, `reg.example.com/it/app@${DIGEST}`).matched).toBe(false);
+  });
+
+  it('is governed once the repository is covered too', () => {
+    const covered = yamlSet(clusterPolicy('releases', [['reg.example.com/it/*:v*', NOTARY], ['reg.example.com/it/*', NOTARY]]));
+    expect(lookup(covered, `reg.example.com/it/app@${DIGEST}`)).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/*' } });
+  });
+});
+
 describe('lookupPolicy for a Docker Hub official image under a host-glob pattern', () => {
   const set = yamlSet(
     `${clusterPolicy('baseline', [['*/nginx', NOTARY]], 'trustgate.dev/enforce: "true"')}---\n${OPEN_TEAM}`,
