@@ -1,6 +1,6 @@
 // Human descriptions of policies and where they come from, for `verify --policies` and
 // `policy lookup`.
-import type { PolicySource, Precedence, PrecedenceRule, RankedPattern } from '../../shared/policy/match-policy.js';
+import type { PolicySource, Precedence, PrecedenceRule, RankedPattern, TagAndDigest } from '../../shared/policy/match-policy.js';
 import type { Policy, PolicyMode } from '../../shared/policy/model.js';
 import { describeIdentity } from '../../shared/trust/cosign/identity.js';
 
@@ -71,6 +71,20 @@ export function describePrecedence(precedence: Precedence): string[] {
     `  why: ${RULE_TEXT[precedence.rule]}: ${describeRanked(precedence.winner)}`,
     ...precedence.runnersUp.map((ranked) => `  runner-up: ${describeSource(ranked.source)}: ${describeRanked(ranked)}`),
   ];
+}
+
+// For an image with a tag and a digest whose forms meet different policies: which form chose
+// the policy, then each form's winner:
+//   tag and digest: judged by its digest, as the runtime pulls it: the tag's pattern does not enforce a Notary check ...
+//   by tag: ClusterImagePolicy open (pattern "reg/app:debug")
+//   by digest: ClusterImagePolicy releases (pattern "reg/app") (or: no pattern matches)
+export function describeTagAndDigest(choice: TagAndDigest): string[] {
+  const why =
+    choice.rule === 'signed-tag'
+      ? "judged by its tag: the tag's pattern enforces a Notary check, which requires the digest to be the tag's signed digest"
+      : "judged by its digest, as the runtime pulls it: the tag's pattern does not enforce a Notary check binding the tag to the digest";
+  const winner = (ranked: RankedPattern | undefined): string => (ranked === undefined ? 'no pattern matches' : describeSource(ranked.source));
+  return [`tag and digest: ${why}`, `  by tag: ${winner(choice.byTag)}`, `  by digest: ${winner(choice.byDigest)}`];
 }
 
 function describeRanked(ranked: RankedPattern): string {

@@ -7,7 +7,7 @@ import { decodePolicyLookupRequest, type PolicyLookupRequest } from '../../share
 import { ExitCode, UsageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { formatProblem, loadPolicySet } from '../policy-set.js';
-import { describePolicy, describePrecedence, describeSource } from './describe-policy.js';
+import { describePolicy, describePrecedence, describeSource, describeTagAndDigest } from './describe-policy.js';
 
 // Exit 0 matched, 1 no match, 2 usage error or unusable policies. `--json` prints exactly the
 // policy-lookup function's answer.
@@ -46,6 +46,7 @@ function formatLookup(response: PolicyLookupResponse): string {
         ...(response.precedence === undefined ? [] : describePrecedence(response.precedence)),
       ]
     : [`no match: ${response.reason}`];
+  if (response.tagAndDigest !== undefined) lines.push(...describeTagAndDigest(response.tagAndDigest));
   for (const { policy, source } of response.enforced) {
     lines.push(`enforced: ${describeSource(source)}`, ...describePolicy(policy).map((line) => `  ${line}`));
   }

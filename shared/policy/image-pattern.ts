@@ -19,6 +19,9 @@ export interface ImagePattern {
   readonly port?: string;
   // Repository path glob: 'library/nginx', 'team/*'.
   readonly path: string;
+  // The path with Docker Hub's 'library/', for a host glob that may match docker.io and a path
+  // of one component (`*/nginx`): the path Docker Hub's official images have ('library/nginx').
+  readonly hubPath?: string;
   // Tag glob; absent means any tag, and digest-only references too.
   readonly tag?: string;
   // Digest glob; absent means any digest.
@@ -31,6 +34,9 @@ export interface ImagePattern {
 }
 
 const ONLY_STARS = /^\*+$/;
+// Docker Hub, canonical, and the namespace of its official images ('nginx' is 'library/nginx').
+const DOCKER_HUB = 'docker.io';
+const OFFICIAL_NAMESPACE = 'library';
 
 // Normalise a pattern exactly like parseImageReference normalises an image, so `nginx` and
 // `docker.io/library/nginx` mean the same thing (Portieris compared raw strings, issue #337):
@@ -42,7 +48,9 @@ const ONLY_STARS = /^\*+$/;
 //   - Docker Hub's other host names (index.docker.io, registry-1.docker.io, ...) are docker.io,
 //     an IPv6 address is compressed, and a single-component Docker Hub path gets 'library/'
 //     (`nginx*` is `docker.io/library/nginx*`) unless it is only '*' (`docker.io/*` is all of
-//     Docker Hub);
+//     Docker Hub); a host glob cannot be given 'library/' once and for all, since it covers
+//     other registries too, so it keeps a second path, `hubPath`, used for Docker Hub images
+//     only (`*/nginx` is `nginx` on every registry, `library/nginx` on Docker Hub);
 //   - a numeric port is a number and 443, the HTTPS default, is no port (`reg:0443/app` is
 //     `reg/app`), so the length that ranks patterns cannot be padded by respelling a port.
 // Never throws: a pattern no image can satisfy simply never matches (the policy decoder
@@ -57,6 +65,7 @@ export function toImagePattern(pattern: string): ImagePattern {
     path = ONLY_STARS.test(split.repository) ? split.repository : normaliseRepository(host, split.repository);
   }
 
+  const hubPath = host !== DOCKER_HUB && host.includes('*') && !path.includes('/') && !ONLY_STARS.test(path) ? `${OFFICIAL_NAMESPACE}/${path}` : undefined;
   const text = `${host}/${path}${tag === undefined ? '' : `:${tag}`}${digest === undefined ? '' : `@${digest}`}`;
   const stars = countStars(text);
   const { name: hostName, port } = splitHostPort(host);
@@ -65,6 +74,7 @@ export function toImagePattern(pattern: string): ImagePattern {
     hostName,
     ...(port === undefined ? {} : { port }),
     path,
+    ...(hubPath === undefined ? {} : { hubPath }),
     ...(tag === undefined ? {} : { tag }),
     ...(digest === undefined ? {} : { digest }),
     text,
@@ -87,10 +97,13 @@ export function toImagePattern(pattern: string): ImagePattern {
 // governs that host on every port, so an enforced `reg/prod/*` cannot be sidestepped by pulling
 // `reg:5000/prod/app`. A pattern with a port (`reg:5000`, `reg:*`) governs the ports it
 // names; the default port is 443.
+// Docker Hub: a host glob that matches docker.io and a one-component path (`*/nginx`) also
+// matches the official image's 'library/' path there, so an enforced `*/nginx` is not escaped
+// by `nginx:1.27` (`docker.io/library/nginx:1.27`).
 export function matchesImagePattern(pattern: ImagePattern, image: ImageReference | MatchSubject, options: { readonly anyPort?: boolean } = {}): boolean {
   const subject = 'hostName' in image ? image : toMatchSubject(image);
   if (!matchesHost(pattern, subject, options.anyPort === true)) return false;
-  if (!matchGlob(pattern.path, subject.repository)) return false;
+  if (!matchesPath(pattern, subject, subject.repository)) return false;
   if (pattern.tag !== undefined && !matchesTag(pattern, pattern.tag, subject)) return false;
   if (pattern.digest !== undefined && (subject.digest === undefined || !matchGlob(pattern.digest, subject.digest))) return false;
   return true;
@@ -111,7 +124,14 @@ function matchesTag(pattern: ImagePattern, tagGlob: string, subject: MatchSubjec
   const colon = subject.digest.indexOf(':');
   const algorithm = subject.digest.slice(0, colon);
   const hex = subject.digest.slice(colon + 1);
-  return matchGlob(pattern.path, `${subject.repository}@${algorithm}`) && matchGlob(tagGlob, hex);
+  return matchesPath(pattern, subject, `${subject.repository}@${algorithm}`) && matchGlob(tagGlob, hex);
+}
+
+// The path glob against `text` (the repository, or what Portieris' raw glob spans); on Docker
+// Hub the 'library/' form of a host glob's one-component path counts too.
+function matchesPath(pattern: ImagePattern, subject: MatchSubject, text: string): boolean {
+  if (matchGlob(pattern.path, text)) return true;
+  return pattern.hubPath !== undefined && subject.host === DOCKER_HUB && matchGlob(pattern.hubPath, text);
 }
 
 function matchesHost(pattern: ImagePattern, subject: MatchSubject, anyPort: boolean): boolean {

@@ -39,6 +39,19 @@ export interface Precedence {
   readonly runnersUp: readonly RankedPattern[];
 }
 
+// 'signed-tag': the tag chose the policy, its winner enforcing a Notary check (which binds the
+// tag to the digest); 'digest': it did not, so the image was judged as `repo@digest`.
+export type TagAndDigestRule = 'signed-tag' | 'digest';
+
+// How an image written with both a tag and a digest was judged, given when its tag form and its
+// digest-only form meet different policies: the rule, and each form's winner (absent when no
+// pattern matches that form).
+export interface TagAndDigest {
+  readonly rule: TagAndDigestRule;
+  readonly byTag?: RankedPattern;
+  readonly byDigest?: RankedPattern;
+}
+
 export type PolicyLookup =
   | {
       readonly matched: true;
@@ -47,8 +60,10 @@ export type PolicyLookup =
       readonly enforced: readonly PolicyMatch[];
       // Present when more than one pattern matched.
       readonly precedence?: Precedence;
+      // Present when the image has a tag and a digest whose forms meet different policies.
+      readonly tagAndDigest?: TagAndDigest;
     }
-  | { readonly matched: false; readonly reason: string; readonly enforced: readonly PolicyMatch[] };
+  | { readonly matched: false; readonly reason: string; readonly enforced: readonly PolicyMatch[]; readonly tagAndDigest?: TagAndDigest };
 
 interface Candidate extends PolicyMatch {
   readonly pattern: ImagePattern;
@@ -73,28 +88,84 @@ interface Candidate extends PolicyMatch {
 // a port covers every port of that host) is returned in `enforced` and must be satisfied as
 // well. An enforced policy with no matching pattern adds nothing; an entry that is already the
 // main match is not repeated.
+// An image with both a tag and a digest (`repo:tag@sha256:X`) is judged by judgeTagAndDigest,
+// for the governing policies and for each enforced policy alike.
 export function lookupPolicy(set: PolicySet, image: ImageReference, namespace: string): PolicyLookup {
   const subject = toMatchSubject(image);
   const imagePolicies = set.imagePolicies.filter((policy) => policy.namespace === namespace);
   const governing = imagePolicies.length > 0 ? imagePolicies : set.clusterPolicies;
-  const ranked = rankMatches(governing, subject);
+  const { ranked, tagAndDigest } = judgeTagAndDigest(governing, subject);
   const best = ranked[0];
   const enforced = [...set.clusterPolicies]
     .filter((policy) => policy.enforce)
     .sort((a, b) => compareText(a.name, b.name))
-    .map((policy) => rankMatches([policy], subject, { anyPort: true })[0])
+    .map((policy) => judgeTagAndDigest([policy], subject, { anyPort: true }).ranked[0])
     .filter((candidate): candidate is Candidate => candidate !== undefined && !isSameEntry(candidate, best))
     .map(toPolicyMatch);
+  const explained = tagAndDigest === undefined ? {} : { tagAndDigest };
   if (best === undefined) {
-    const subjectText = formatImageReference(image);
-    const reason =
+    // Judged by its digest, the image is named without the tag that did not count.
+    const subjectText = formatImageReference(tagAndDigest === undefined ? image : withoutTag(image));
+    const searched =
       imagePolicies.length > 0
         ? `no ImagePolicy in namespace "${namespace}" has a repository pattern matching ${subjectText}`
         : `no ClusterImagePolicy has a repository pattern matching ${subjectText} (namespace "${namespace}" has no ImagePolicy)`;
-    return { matched: false, reason, enforced };
+    const reason = tagAndDigest?.byTag === undefined ? searched : `${searched}; ${explainUntrustedTag(image.tag ?? '', tagAndDigest.byTag.source)}`;
+    return { matched: false, reason, enforced, ...explained };
   }
   const precedence = ranked.length > 1 ? toPrecedence(ranked) : undefined;
-  return { matched: true, policy: best.policy, source: best.source, enforced, ...(precedence === undefined ? {} : { precedence }) };
+  return { matched: true, policy: best.policy, source: best.source, enforced, ...(precedence === undefined ? {} : { precedence }), ...explained };
+}
+
+// Which form of an image picks its policy. For `repo:tag@sha256:X` the runtime pulls X and
+// ignores the tag, so the tag is attacker-chosen text unless something binds it to X.
+// Security: judged by its tag, `repo:debug@sha256:X` would meet a tag-scoped exemption
+// (`repo:debug` checking nothing, or a warn or audit one) for ANY digest X of the repository,
+// while `repo@sha256:X` is denied by the repository's policy. So, with P_tag the winner for
+// the image as written and P_dig the winner for `repo@sha256:X`:
+//   - P_tag and P_dig are the same entry (or neither exists): nothing to decide;
+//   - P_tag binds the tag to X (bindsTagToDigest: an enforced, mandatory Notary check, which
+//     requires X to be the tag's signed digest): the tag chooses, P_tag governs;
+//   - otherwise P_dig governs, as if the tag were not written (no P_dig: no match, denied).
+function judgeTagAndDigest(
+  policies: readonly (ImagePolicy | ClusterImagePolicy)[],
+  subject: MatchSubject,
+  options: { readonly anyPort?: boolean } = {},
+): { readonly ranked: Candidate[]; readonly tagAndDigest?: TagAndDigest } {
+  const byTag = rankMatches(policies, subject, options);
+  if (subject.tag === undefined || subject.digest === undefined) return { ranked: byTag };
+  const digestOnly: MatchSubject = { host: subject.host, hostName: subject.hostName, port: subject.port, repository: subject.repository, digest: subject.digest };
+  const byDigest = rankMatches(policies, digestOnly, options);
+  const [tagWinner, digestWinner] = [byTag[0], byDigest[0]];
+  if (tagWinner === undefined ? digestWinner === undefined : isSameEntry(tagWinner, digestWinner)) return { ranked: byTag };
+  const signedTag = tagWinner !== undefined && bindsTagToDigest(tagWinner.policy);
+  const tagAndDigest: TagAndDigest = {
+    rule: signedTag ? 'signed-tag' : 'digest',
+    ...(tagWinner === undefined ? {} : { byTag: toRanked(tagWinner) }),
+    ...(digestWinner === undefined ? {} : { byDigest: toRanked(digestWinner) }),
+  };
+  return { ranked: signedTag ? byTag : byDigest, tagAndDigest };
+}
+
+// Whether a policy's checks bind an image's tag to the digest written beside it. Only a Notary
+// check does (the tag's signed digest must be that digest), and only when the image cannot be
+// admitted without it: the policy is in enforce mode, is not an invalid stand-in (whose only
+// check is a denial), and does not accept another check instead (`verification.mode: any`
+// beside cosign or simple signing, which verify the digest, never the tag).
+function bindsTagToDigest(policy: Policy): boolean {
+  if (!policy.trust.enabled || policy.invalid !== undefined) return false;
+  if ((policy.mode ?? PolicyMode.enforce) !== PolicyMode.enforce) return false;
+  return policy.verification?.mode !== 'any' || (policy.sigstore === undefined && policy.simple === undefined);
+}
+
+// Why a denial for no match did not go by the tag the image was written with.
+function explainUntrustedTag(tag: string, source: PolicySource): string {
+  return `its tag "${tag}" does not choose the policy: pattern "${source.pattern}" of ${source.kind} ${source.name}, which the tag meets, does not enforce a Notary check binding the tag to the digest, so the image is judged by its digest, as the runtime pulls it`;
+}
+
+// The reference without its tag: what the runtime pulls when a digest is given.
+function withoutTag(image: ImageReference): ImageReference {
+  return { registry: image.registry, repository: image.repository, ...(image.digest === undefined ? {} : { digest: image.digest }) };
 }
 
 // The mode of a "no policy matches" failure: the strictest mode among the policies that were

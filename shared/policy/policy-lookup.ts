@@ -2,7 +2,7 @@
 // enforced ClusterImagePolicies apply on top of it. It answers the question an operator asks
 // before a deployment is denied ("what will trustgate require of this image here?") with the
 // same precedence verify-image and admission use, so the answer cannot drift from the decision.
-import { lookupPolicy, type PolicyMatch, type PolicySource, type Precedence, type RankedPattern } from './match-policy.js';
+import { lookupPolicy, type PolicyMatch, type PolicySource, type Precedence, type RankedPattern, type TagAndDigest } from './match-policy.js';
 import { PolicyMode, type Policy, type PolicySet } from './model.js';
 import type { PolicyLookupRequest } from './policy-lookup-request.js';
 
@@ -23,8 +23,11 @@ export type PolicyLookupResponse =
       readonly enforced: readonly PolicyMatchJson[];
       // Present when more than one pattern matched: why `source` won over the others.
       readonly precedence?: Precedence;
+      // Present when the image has a tag and a digest whose forms meet different policies:
+      // which form chose, and each form's winner.
+      readonly tagAndDigest?: TagAndDigest;
     }
-  | { readonly matched: false; readonly reason: string; readonly enforced: readonly PolicyMatchJson[] };
+  | { readonly matched: false; readonly reason: string; readonly enforced: readonly PolicyMatchJson[]; readonly tagAndDigest?: TagAndDigest };
 
 export interface PolicyLookupDeps {
   // The policies in force; absent when this deployment has none configured.
@@ -45,13 +48,23 @@ export async function answerPolicyLookup(deps: PolicyLookupDeps, request: Policy
 export function toPolicyLookupResponse(set: PolicySet, request: PolicyLookupRequest): PolicyLookupResponse {
   const lookup = lookupPolicy(set, request.image, request.namespace);
   const enforced = lookup.enforced.map(toPolicyMatchJson);
-  if (!lookup.matched) return { matched: false, reason: lookup.reason, enforced };
+  const tagAndDigest = lookup.tagAndDigest === undefined ? {} : { tagAndDigest: toTagAndDigestJson(lookup.tagAndDigest) };
+  if (!lookup.matched) return { matched: false, reason: lookup.reason, enforced, ...tagAndDigest };
   return {
     matched: true,
     policy: toPolicyJson(lookup.policy),
     source: toSourceJson(lookup.source),
     enforced,
     ...(lookup.precedence === undefined ? {} : { precedence: toPrecedenceJson(lookup.precedence) }),
+    ...tagAndDigest,
+  };
+}
+
+function toTagAndDigestJson(choice: TagAndDigest): TagAndDigest {
+  return {
+    rule: choice.rule,
+    ...(choice.byTag === undefined ? {} : { byTag: toRankedJson(choice.byTag) }),
+    ...(choice.byDigest === undefined ? {} : { byDigest: toRankedJson(choice.byDigest) }),
   };
 }
 

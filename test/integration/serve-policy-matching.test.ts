@@ -1,7 +1,8 @@
 // `trustgate serve` matching policies the way an operator wrote them, against the real
 // notary-server: an enforced baseline governs every spelling of its registry's port, the
 // Notary GUN stays the reference as written, and a pattern no image can match stops serve
-// from starting.
+// from starting. A host-glob baseline for a Docker Hub official image's name (`*/nginx`) governs
+// it however it is spelled (`nginx`, `docker.io/library/nginx`), as on any other registry.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ beforeAll(async () => {
   // Signed under the reference as written, port included: that is the GUN signers use.
   signed = await env.scenarios.signedInTargets(SIGNED_GUN, 'v1');
   const policiesDir = await env.makeDir('policies');
-  await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'production-baseline', ['registry.example.com/prod/*']));
+  await writeFile(join(policiesDir, 'policies.yaml'), sandboxWithEnforcedBaseline(env.server.url, 'production-baseline', ['registry.example.com/prod/*', '*/nginx']));
   serve = await startTrustgateServe({ policiesDir, stateDir: await env.makeDir('state'), caFile: env.caFile });
 }, 120_000);
 
@@ -56,6 +57,22 @@ describe('trustgate serve with an enforced baseline for registry.example.com/pro
     expect(answer.response.allowed, answer.response.status.message).toBe(true);
     const operations = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as { value: string }[];
     expect(operations.map((operation) => operation.value)).toEqual([`${SIGNED_GUN}@sha256:${signed.digestHex}`]);
+  });
+});
+
+describe('trustgate serve with an enforced baseline for */nginx', () => {
+  it.each(['nginx:1.27', 'docker.io/nginx:1.27', 'docker.io/library/nginx:1.27', 'registry-1.docker.io/library/nginx:1.27', 'quay.io/nginx:1.27'])(
+    'denies the unsigned %s: the host glob covers Docker Hub, where the name is library/nginx',
+    async (image) => {
+      const answer = await admit(image);
+      expect(answer.response).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(answer.response.status.message).toContain('required by ClusterImagePolicy production-baseline (pattern "*/nginx")');
+    },
+  );
+
+  it('admits another repository of Docker Hub unchecked', async () => {
+    const answer = await admit('docker.io/team/nginx:1.27');
+    expect(answer.response.allowed, answer.response.status.message).toBe(true);
   });
 });
 

@@ -357,6 +357,63 @@ spec:
     });
   });
 
+  describe('when the image has a tag and a digest whose forms meet different policies', () => {
+    const digest = `sha256:${'e'.repeat(64)}`;
+    let tagged = '';
+    beforeAll(async () => {
+      tagged = join(dir, 'tagged');
+      await mkdir(tagged, { recursive: true });
+      await writeFile(
+        join(tagged, 'releases.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: releases}
+spec:
+  repositories:
+    - name: "reg.example.com/it/*:v*"
+      policy: {trust: {enabled: true}}
+    - name: "reg.example.com/it/*"
+      policy: {trust: {enabled: true}}
+    - name: "reg.example.com/it/app:debug"
+      policy: {}
+    - name: "reg.example.com/only/*:debug"
+      policy: {}
+`,
+      );
+    });
+
+    it('says the digest decided when the tag meets a policy without a Notary check', async () => {
+      const result = await cli('policy', 'lookup', `reg.example.com/it/app:debug@${digest}`, '--policies', tagged);
+      expect(result.code).toBe(0);
+      expect(result.stdout.split('\n')).toEqual(
+        expect.arrayContaining([
+          'matched: ClusterImagePolicy releases (pattern "reg.example.com/it/*")',
+          expect.stringMatching(/^tag and digest: judged by its digest, as the runtime pulls it/),
+          '  by tag: ClusterImagePolicy releases (pattern "reg.example.com/it/app:debug")',
+          '  by digest: ClusterImagePolicy releases (pattern "reg.example.com/it/*")',
+        ]),
+      );
+      const json = JSON.parse((await cli('policy', 'lookup', `reg.example.com/it/app:debug@${digest}`, '--policies', tagged, '--json')).stdout) as Record<string, unknown>;
+      expect(json['tagAndDigest']).toMatchObject({
+        rule: 'digest',
+        byTag: { source: { pattern: 'reg.example.com/it/app:debug' } },
+        byDigest: { source: { pattern: 'reg.example.com/it/*' } },
+      });
+    });
+
+    it('says the tag decided when its policy enforces a Notary check', async () => {
+      const result = await cli('policy', 'lookup', `reg.example.com/it/app:v1@${digest}`, '--policies', tagged, '--json');
+      expect(JSON.parse(result.stdout)).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/*:v*' }, tagAndDigest: { rule: 'signed-tag' } });
+    });
+
+    it('exits 1 when no pattern matches the digest, and says the tag did not count', async () => {
+      const result = await cli('policy', 'lookup', `reg.example.com/only/app:debug@${digest}`, '--policies', tagged);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`no match: no ClusterImagePolicy has a repository pattern matching reg.example.com/only/app@${digest}`);
+      expect(result.stdout).toContain('  by digest: no pattern matches');
+    });
+  });
+
   describe('when used wrongly or pointed at unusable policies', () => {
     it.each([
       ['no --policies', ['nginx']],

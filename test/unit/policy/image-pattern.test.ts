@@ -134,6 +134,40 @@ describe('matchesImagePattern', () => {
     });
   });
 
+  describe("when a host glob meets a Docker Hub official image (library/)", () => {
+    it.each([
+      ['*/nginx', 'nginx:1.27'],
+      ['*/nginx', 'docker.io/library/nginx'],
+      ['*/nginx', 'registry-1.docker.io/nginx'],
+      ['*/nginx:1.*', 'nginx:1.27'],
+      ['*/ngin*', 'nginx'],
+      ['docker.*/nginx', 'nginx'],
+      ['docker.io:*/nginx', 'nginx'],
+      ['*.io/nginx', 'nginx'],
+    ])('%j matches %j, as docker.io/library/nginx would', (pattern, image) => {
+      expect(matches(pattern, image)).toBe(true);
+    });
+
+    it('still matches the one-component repository on other registries', () => {
+      expect(matches('*/nginx', 'quay.io/nginx:1.27')).toBe(true);
+      expect(matches('*/nginx', 'registry.example.com/nginx')).toBe(true);
+    });
+
+    it('adds library/ on Docker Hub only', () => {
+      expect(matches('*/nginx', 'quay.io/library/nginx')).toBe(false);
+      expect(matches('*/nginx', 'docker.io/team/nginx')).toBe(false);
+    });
+
+    it('does not reach Docker Hub through a host glob that cannot match docker.io', () => {
+      expect(matches('*.example.com/nginx', 'nginx')).toBe(false);
+      expect(matches('quay*/nginx', 'nginx')).toBe(false);
+    });
+
+    it('does not change the score, which counts the pattern as written', () => {
+      expect(toImagePattern('*/nginx').specificity).toBe('*/nginx'.length - 1);
+    });
+  });
+
   describe('when the pattern names a tag', () => {
     it('matches only that tag', () => {
       expect(matches('nginx:1.27', 'nginx:1.27')).toBe(true);

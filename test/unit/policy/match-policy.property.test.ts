@@ -50,6 +50,7 @@ function patternsFor(image: ImageReference): fc.Arbitrary<string[]> {
     `${image.registry}/*`,
     '*',
     `*/${image.repository}`,
+    `*/${image.repository.replace(/^library\//, '')}`,
     image.repository.replace(/^library\//, ''),
   );
   return fc.array(fc.oneof(patternText, derived), { maxLength: 8 });
@@ -81,8 +82,8 @@ function oracleMatches(pattern: string, image: ImageReference): boolean {
     normalised.port === undefined
       ? regex(normalised.host).test(subject.host)
       : regex(normalised.hostName).test(subject.hostName) && regex(normalised.port).test(subject.port);
-  if (!hostMatches || !regex(normalised.path).test(subject.repository)) return false;
-  if (normalised.tag !== undefined && !oracleTagMatches(normalised, image, subject.repository, regex)) return false;
+  if (!hostMatches || !oraclePathMatches(normalised, subject.host, subject.repository, regex)) return false;
+  if (normalised.tag !== undefined && !oracleTagMatches(normalised, image, subject.host, subject.repository, regex)) return false;
   if (normalised.digest !== undefined && (image.digest === undefined || !regex(normalised.digest).test(image.digest))) return false;
   return true;
 }
@@ -90,13 +91,21 @@ function oracleMatches(pattern: string, image: ImageReference): boolean {
 // The README's rule for a tag glob: against a tag, an anchored match; against a digest-only
 // image, `*` (any tag) covers it, and any other glob only where Portieris' raw-string glob
 // spans it (the path glob over `repo@sha256`, the tag glob over the hex).
-function oracleTagMatches(pattern: ReturnType<typeof toImagePattern>, image: ImageReference, repository: string, regex: (glob: string) => RegExp): boolean {
+function oracleTagMatches(pattern: ReturnType<typeof toImagePattern>, image: ImageReference, host: string, repository: string, regex: (glob: string) => RegExp): boolean {
   const tagGlob = pattern.tag ?? '';
   if (image.tag !== undefined) return regex(tagGlob).test(image.tag);
   if (/^\*+$/.test(tagGlob)) return true;
   if (pattern.digest !== undefined || image.digest === undefined) return false;
   const [algorithm = '', hex = ''] = image.digest.split(':');
-  return regex(pattern.path).test(`${repository}@${algorithm}`) && regex(tagGlob).test(hex);
+  return oraclePathMatches(pattern, host, `${repository}@${algorithm}`, regex) && regex(tagGlob).test(hex);
+}
+
+// The README's rule for a path: the glob, or on Docker Hub, for a pattern whose host is a glob
+// other than docker.io itself and whose path has one component, that path under 'library/'.
+function oraclePathMatches(pattern: ReturnType<typeof toImagePattern>, host: string, text: string, regex: (glob: string) => RegExp): boolean {
+  if (regex(pattern.path).test(text)) return true;
+  const hubPattern = pattern.host !== 'docker.io' && pattern.host.includes('*') && !pattern.path.includes('/');
+  return hubPattern && host === 'docker.io' && regex(`library/${pattern.path}`).test(text);
 }
 
 function escapeRegex(text: string): string {
@@ -124,12 +133,15 @@ describe('lookupPolicy (properties)', () => {
       expect(lookupPolicy(setOf([], ['*:*'], false), image, 'team').matched).toBe(true);
     });
 
+    // These policies require no Notary check, so an image with a tag and a digest is judged by
+    // its digest: the oracle ranks the patterns for `repo@digest`.
     it('returns a pattern that really matches and that no other matching pattern outranks', () => {
       fc.assert(
         fc.property(
           imageReference.chain((image) => fc.tuple(fc.constant(image), patternsFor(image))),
-          ([image, patterns]) => {
-            const result = lookupPolicy(setOf([], patterns, false), image, 'team');
+          ([written, patterns]) => {
+            const result = lookupPolicy(setOf([], patterns, false), written, 'team');
+            const image = written.digest === undefined ? written : { registry: written.registry, repository: written.repository, digest: written.digest };
             const matching = patterns.filter((pattern) => oracleMatches(pattern, image));
             expect(result.matched).toBe(matching.length > 0);
             if (!result.matched) return;

@@ -284,3 +284,137 @@ spec:
     });
   });
 });
+
+// Documents written in YAML, so each entry can carry its own checks and each document a mode.
+function yamlSet(text: string): PolicySet {
+  return decodePolicyDocuments([{ source: 'policies.yaml', text }]);
+}
+
+function clusterPolicy(name: string, entries: readonly (readonly [string, string])[], annotations = ''): string {
+  const items = entries.map(([pattern, policy]) => `    - name: "${pattern}"\n      policy: ${policy}`).join('\n');
+  return `apiVersion: portieris.cloud.ibm.com/v1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}${annotations === '' ? '' : `, annotations: {${annotations}}`}}\nspec:\n  repositories:\n${items}\n`;
+}
+
+// A namespace `team` that runs anything unchecked, so only enforced policies add checks there.
+const OPEN_TEAM = 'apiVersion: portieris.cloud.ibm.com/v1\nkind: ImagePolicy\nmetadata: {name: open, namespace: team}\nspec:\n  repositories:\n    - name: "*"\n      policy: {}\n';
+
+const NOTARY = '{trust: {enabled: true, trustServer: "https://notary.example"}}';
+const NOTHING = '{}';
+
+describe('lookupPolicy for an image with both a tag and a digest', () => {
+  const image = `reg.example.com/it/app:debug@${DIGEST}`;
+
+  describe('when the tag meets a policy that checks nothing and the repository requires trust', () => {
+    const set = yamlSet(clusterPolicy('releases', [['reg.example.com/it/*', NOTARY], ['reg.example.com/it/app:debug', NOTHING]]));
+
+    it('judges the image by its digest, under the repository policy, as the runtime pulls it', () => {
+      const result = lookup(set, image);
+      expect(result).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/*' }, policy: { trust: { enabled: true } } });
+    });
+
+    it('explains that the digest decided, with the winner of each form', () => {
+      const result = lookup(set, image);
+      expect(result.tagAndDigest).toEqual({
+        rule: 'digest',
+        byTag: { source: { kind: 'ClusterImagePolicy', name: 'releases', pattern: 'reg.example.com/it/app:debug' }, normalised: 'reg.example.com/it/app:debug', score: 28, exact: false },
+        byDigest: { source: { kind: 'ClusterImagePolicy', name: 'releases', pattern: 'reg.example.com/it/*' }, normalised: 'reg.example.com/it/*', score: 19, exact: false },
+      });
+    });
+
+    it('still lets the tag choose for the image written with the tag only', () => {
+      const result = lookup(set, 'reg.example.com/it/app:debug');
+      expect(result).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/app:debug' } });
+      expect(result.tagAndDigest).toBeUndefined();
+    });
+  });
+
+  describe('when the tag meets a policy enforcing a Notary check', () => {
+    const set = yamlSet(clusterPolicy('releases', [['reg.example.com/it/*:v*', NOTARY], ['reg.example.com/it/*', NOTHING]]));
+
+    it('lets the tag choose: the Notary check binds the tag to the digest', () => {
+      const result = lookup(set, `reg.example.com/it/app:v1@${DIGEST}`);
+      expect(result).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/*:v*' }, tagAndDigest: { rule: 'signed-tag' } });
+    });
+  });
+
+  describe.each([
+    ['a warn-mode policy', clusterPolicy('exempt', [['reg.example.com/it/app:debug', NOTARY]], 'trustgate.dev/mode: warn')],
+    ['an audit-mode policy', clusterPolicy('exempt', [['reg.example.com/it/app:debug', NOTARY]], 'trustgate.dev/mode: audit')],
+    [
+      'a policy that accepts cosign instead of Notary (verification mode any)',
+      clusterPolicy('exempt', [['reg.example.com/it/app:debug', '{trust: {enabled: true}, verification: {mode: any}, sigstore: {authorities: [{key: {secretName: k}}]}}']]),
+    ],
+    ['a policy requiring cosign only', clusterPolicy('exempt', [['reg.example.com/it/app:debug', '{sigstore: {authorities: [{key: {secretName: k}}]}}']])],
+  ])('when the tag meets %s', (_, exempt) => {
+    const set = yamlSet(`${exempt}---\n${clusterPolicy('releases', [['reg.example.com/it/*', NOTARY]])}`);
+
+    it('judges the image by its digest', () => {
+      expect(lookup(set, image)).toMatchObject({ matched: true, source: { name: 'releases', pattern: 'reg.example.com/it/*' }, tagAndDigest: { rule: 'digest' } });
+    });
+  });
+
+  describe('when only the tag form matches a pattern', () => {
+    const set = yamlSet(clusterPolicy('exempt', [['reg.example.com/it/*:debug', NOTHING]]));
+
+    it('finds no policy for the digest the runtime pulls, and says why the tag did not count', () => {
+      const result = lookup(set, image);
+      expect(result).toMatchObject({ matched: false, tagAndDigest: { rule: 'digest', byTag: { source: { pattern: 'reg.example.com/it/*:debug' } } } });
+      expect(result.matched ? '' : result.reason).toContain(`matching reg.example.com/it/app@${DIGEST}`);
+      expect(result.matched ? '' : result.reason).toContain('its tag "debug" does not choose the policy');
+      expect(result.tagAndDigest?.byDigest).toBeUndefined();
+    });
+  });
+
+  describe('when both forms meet the same entry', () => {
+    const set = yamlSet(clusterPolicy('open', [['reg.example.com/it/*', NOTHING]]));
+
+    it('changes nothing and explains nothing', () => {
+      const result = lookup(set, image);
+      expect(result).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/*' } });
+      expect(result.tagAndDigest).toBeUndefined();
+    });
+  });
+
+  describe('when the entries are in an enforced ClusterImagePolicy', () => {
+    const set = yamlSet(
+      `${clusterPolicy('baseline', [['reg.example.com/*', NOTARY], ['reg.example.com/*:debug', NOTHING]], 'trustgate.dev/enforce: "true"')}---\n${OPEN_TEAM}`,
+    );
+
+    it('adds the entry the digest meets, not the tag-scoped exemption', () => {
+      const result = lookup(set, image, 'team');
+      expect(result.enforced.map((entry) => entry.source.pattern)).toEqual(['reg.example.com/*']);
+    });
+
+    it('adds the tag-scoped entry for the image written with the tag only', () => {
+      expect(lookup(set, 'reg.example.com/it/app:debug', 'team').enforced.map((entry) => entry.source.pattern)).toEqual(['reg.example.com/*:debug']);
+    });
+  });
+});
+
+describe('lookupPolicy for an image pinned by digest under tag-scoped patterns only', () => {
+  const set = yamlSet(clusterPolicy('releases', [['reg.example.com/it/*:v*', NOTARY]]));
+
+  it('finds no policy: a pinned image is matched by repository-level patterns, as in Portieris', () => {
+    expect(lookup(set, 'reg.example.com/it/app:v1').matched).toBe(true);
+    expect(lookup(set, `reg.example.com/it/app@${DIGEST}`).matched).toBe(false);
+  });
+
+  it('is governed once the repository is covered too', () => {
+    const covered = yamlSet(clusterPolicy('releases', [['reg.example.com/it/*:v*', NOTARY], ['reg.example.com/it/*', NOTARY]]));
+    expect(lookup(covered, `reg.example.com/it/app@${DIGEST}`)).toMatchObject({ matched: true, source: { pattern: 'reg.example.com/it/*' } });
+  });
+});
+
+describe('lookupPolicy for a Docker Hub official image under a host-glob pattern', () => {
+  const set = yamlSet(
+    `${clusterPolicy('baseline', [['*/nginx', NOTARY]], 'trustgate.dev/enforce: "true"')}---\n${OPEN_TEAM}`,
+  );
+
+  it.each(['nginx:1.27', 'docker.io/nginx:1.27', 'docker.io/library/nginx', 'quay.io/nginx:1.27'])('adds the enforced */nginx entry for %s', (image) => {
+    expect(lookup(set, image, 'team').enforced.map((entry) => entry.source.pattern)).toEqual(['*/nginx']);
+  });
+
+  it('does not add it for another repository of Docker Hub', () => {
+    expect(lookup(set, 'docker.io/team/nginx', 'team').enforced).toEqual([]);
+  });
+});
