@@ -150,6 +150,10 @@ function decodeCosign(value: unknown, fail: (path: string, message: string) => v
     fail('cosign.keys', `must be an array of 1 to ${MAX_LIST} keys (or give identities)`);
     return undefined;
   }
+  // Security: a key counts once towards the threshold, whatever it is called; the same key
+  // under two names (the same PEM, or the same SPKI spelled otherwise) is refused, as two
+  // policy Secrets holding one key are (the verifier also counts it once).
+  const seen = new Map<string, number>();
   keys.forEach((entry: unknown, index) => {
     const path = `cosign.keys[${index}]`;
     if (!isPlainObject(entry)) return fail(path, 'must be an object with name and publicKey');
@@ -157,11 +161,15 @@ function decodeCosign(value: unknown, fail: (path: string, message: string) => v
     if (typeof name !== 'string' || !KEY_NAME.test(name)) return fail(`${path}.name`, 'must be a short name (letters, digits, . _ / -)');
     if (authorities.some((authority) => authority.name === name)) return fail(`${path}.name`, 'must be unique');
     if (typeof publicKey !== 'string') return fail(`${path}.publicKey`, 'must be a PEM public key');
+    let spki: string;
     try {
-      loadCosignKey(publicKey, name);
+      spki = loadCosignKey(publicKey, name).key.export({ type: 'spki', format: 'der' }).toString('base64');
     } catch (error) {
       return fail(`${path}.publicKey`, (error as Error).message);
     }
+    const earlier = seen.get(spki);
+    if (earlier !== undefined) return fail(`${path}.publicKey`, `is the same key as cosign.keys[${earlier}]: each key counts once towards the threshold`);
+    seen.set(spki, index);
     authorities.push({ name, publicKeyPem: publicKey });
   });
   if (identities !== undefined) {

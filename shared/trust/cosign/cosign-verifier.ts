@@ -3,10 +3,12 @@
 // signature, and Sigstore v3 bundles stored as OCI artifacts whose subject is the image,
 // through the referrers API or the referrers tag), and accept the digest when at least
 // `threshold` authorities each have a signature that verifies and vouches for exactly that
-// digest. The cryptography is sigstore-js's (sigstore-check.ts, loaded lazily): a classic
-// layer is wrapped as a v0.1 message-signature bundle, a v3 bundle is checked as it is.
+// digest, made by a signer of its own: one signer (a key, a certificate identity) counts for
+// at most one authority, however many it satisfies (signer-matching.ts). The cryptography
+// is sigstore-js's (sigstore-check.ts, loaded lazily): a classic layer is wrapped as a v0.1
+// message-signature bundle, a v3 bundle is checked as it is.
 // A signature failing any check is skipped with its reason kept; the image is denied only
-// when too few authorities are satisfied, and the denial lists every reason.
+// when too few authorities have a signer of their own, and the denial lists every reason.
 // Security: the signature is checked over the payload's exact bytes before the payload is
 // parsed, so unauthenticated JSON is never interpreted; the payload's digest claim (not its
 // docker-reference) binds it to the image, as in cosign, so a valid signature copied from
@@ -47,6 +49,7 @@ import {
 import type { CosignSignatureCache } from './signature-cache.js';
 import { createRegistryReadFlights } from './registry-read-flights.js';
 import { NotRecordedError, offlineSource, type SignatureMaterial, type SignatureSource } from './signature-material.js';
+import { createSignerTally, identityLabel, keyLabel, type AuthorityOutcome, type SignerEdge } from './signer-matching.js';
 import { checkSignatureEnvelope } from './statement.js';
 import { createCosignVerdictMemo } from './verdict-memo.js';
 
@@ -163,31 +166,35 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
     }
     const { rootFor: root, shared } = await rootsFor(authorities, tlog, signal);
     if (shared !== undefined) used.root = shared;
-    const satisfied = new Map<string, string>();
+    // Every signature is checked against every authority: a signer already counted for one
+    // authority may be what another one needs, and the matching decides (signer-matching.ts).
+    // Reading stops once every authority has a signer of its own.
+    const tally = createSignerTally(authorities.length);
     const sources: (() => Promise<Candidate>)[] = [
       ...layers.map((layer) => () => classicCandidate(source, layer)),
       ...referrers.map((referrer) => () => bundleCandidate(source, referrer)),
     ];
     for (const next of sources) {
-      if (satisfied.size === authorities.length) break;
-      const pending = authorities.filter((authority) => !satisfied.has(authority.name));
+      if (tally.assignedCount() === authorities.length) break;
       try {
         const candidate = await next();
-        const signers = await checkCandidate(candidate, pending, digest, tlog, root);
-        for (const [name, detail] of signers) satisfied.set(name, detail);
+        tally.add(await checkCandidate(candidate, authorities, digest, tlog, root));
       } catch (thrown) {
         reasons.push(fatalOr(thrown, signal));
       }
     }
-    if (satisfied.size >= requirement.threshold) {
-      const signers = authorities.flatMap((authority) => {
-        const detail = satisfied.get(authority.name);
-        return detail === undefined ? [] : [`cosign:${authority.name}${detail}`];
+    const outcomes = tally.outcomes();
+    const assigned = outcomes.filter((outcome) => outcome.kind === 'assigned').length;
+    if (assigned >= requirement.threshold) {
+      // Only the signers counted are reported, each with the authority it was counted for.
+      const signers = authorities.flatMap((authority, index) => {
+        const outcome = outcomes[index];
+        return outcome?.kind === 'assigned' ? [`cosign:${authority.name}${outcome.detail}`] : [];
       });
       deps.logger.info('cosign signatures verified', { digest, signers });
       return { digest, signers };
     }
-    throw notVerified(requirement, satisfied.size, layers.length + referrers.length, reasons);
+    throw notVerified(requirement, outcomes, layers.length + referrers.length, reasons);
   }
 
   // The answer from recorded material alone, or undefined when the check needs a part the
@@ -390,32 +397,38 @@ async function bundleCandidate(source: SignatureSource, referrer: BundleReferrer
   }
 }
 
-// One signature against the authorities not yet satisfied: answers each authority it
-// satisfies with the identity it names, or throws the reason it counts for none.
+// One signature against the authorities: answers an edge for each authority it satisfies
+// (with the signer's labels and the identity it names), or throws the reason it counts for
+// none.
 async function checkCandidate(
   candidate: Candidate,
   authorities: readonly CosignAuthority[],
   digest: string,
   tlog: TlogMode,
   rootFor: (authority: CosignAuthority) => { root: TrustedRootJson; name: string },
-): Promise<ReadonlyMap<string, string>> {
+): Promise<readonly SignerEdge[]> {
   const sigstore = await loadSigstore();
-  const signers = new Map<string, string>();
+  const edges: SignerEdge[] = [];
   const failures: TrustgateError[] = [];
-  for (const authority of authorities) {
+  authorities.forEach((authority, index) => {
     const keyed = isKeyAuthority(authority);
     const { root, name } = rootFor(authority);
     try {
       const bundle = candidate.bundleFor(keyed, usesTransparencyLog(keyed, tlog));
       const signer = sigstore.checkBundle({ bundle, ...(candidate.artifact === undefined ? {} : { artifact: candidate.artifact }), authority, trustedRoot: root, rootName: name, tlog });
-      signers.set(authority.name, signer.subject === undefined ? '' : ` (${signer.subject} from ${signer.issuer ?? ''})`);
+      const certified = signer.subject === undefined || signer.issuer === undefined ? undefined : { issuer: signer.issuer, subject: signer.subject };
+      edges.push({
+        authority: index,
+        labels: [keyLabel(signer.keyId), ...(certified === undefined ? [] : [identityLabel(certified.issuer, certified.subject)])],
+        detail: certified === undefined ? '' : ` (${certified.subject} from ${certified.issuer})`,
+      });
     } catch (thrown) {
       const error = toTrustgateError(thrown);
       if (error.code === ErrorCode.INTERNAL || error.code === ErrorCode.POLICY_INVALID) throw thrown;
       failures.push(new TrustgateError(error.code, `${authority.name}: ${error.message}`, { cause: error }));
     }
-  }
-  if (signers.size === 0) {
+  });
+  if (edges.length === 0) {
     const codes = [...new Set(failures.map((failure) => failure.code))];
     const code = codes.length === 1 && codes[0] !== undefined ? codes[0] : ErrorCode.COSIGN_SIGNATURE_INVALID;
     throw new TrustgateError(code, `${candidate.where} is not valid for ${failures.map((failure) => failure.message).join('; ')}`);
@@ -424,20 +437,31 @@ async function checkCandidate(
     candidate.checkClaim(digest);
   } catch (thrown) {
     const error = toTrustgateError(thrown);
-    throw new TrustgateError(error.code, `${candidate.where} by ${[...signers.keys()].join(', ')}: ${error.message}`, { cause: error });
+    const by = edges.map((edge) => authorities[edge.authority]?.name ?? '').join(', ');
+    throw new TrustgateError(error.code, `${candidate.where} by ${by}: ${error.message}`, { cause: error });
   }
-  return signers;
+  return edges;
 }
 
 // The denial: every skipped signature's reason in one message; the code is theirs when they
 // agree (a wrong key: COSIGN_SIGNATURE_INVALID; a copied signature: COSIGN_DIGEST_MISMATCH).
-function notVerified(requirement: CosignRequirement, satisfied: number, count: number, reasons: readonly TrustgateError[]): TrustgateError {
+// When some authority is satisfied the code is COSIGN_THRESHOLD_NOT_MET, and each authority
+// satisfied only by a signer already counted for another one says so.
+function notVerified(requirement: CosignRequirement, outcomes: readonly AuthorityOutcome[], count: number, reasons: readonly TrustgateError[]): TrustgateError {
+  const authorities = requirement.authorities;
+  const assigned = outcomes.filter((outcome) => outcome.kind === 'assigned').length;
+  const satisfied = outcomes.filter((outcome) => outcome.kind !== 'unsatisfied').length;
+  const shared = outcomes.flatMap((outcome, index) =>
+    outcome.kind === 'shared'
+      ? [new TrustgateError(ErrorCode.COSIGN_THRESHOLD_NOT_MET, `${authorities[index]?.name ?? ''}: satisfied only by the signer already counted for ${authorities[outcome.with]?.name ?? ''} (a signer counts for one authority)`)]
+      : [],
+  );
   const codes = [...new Set(reasons.map((reason) => reason.code))];
   const only = codes.length === 1 ? codes[0] : undefined;
   const code = satisfied > 0 ? ErrorCode.COSIGN_THRESHOLD_NOT_MET : (only ?? ErrorCode.COSIGN_SIGNATURE_INVALID);
-  const need = `${requirement.threshold} of ${requirement.authorities.length} cosign authorities`;
-  const detail = reasons.map((reason) => `[${reason.code}] ${reason.message}`).join('; ');
-  return new TrustgateError(code, `cosign: ${satisfied} authorities satisfied by ${count} signatures, need ${need}${detail === '' ? '' : `: ${detail}`}`);
+  const need = `${requirement.threshold} of ${authorities.length} cosign authorities, each by a distinct signer`;
+  const detail = [...shared, ...reasons].map((reason) => `[${reason.code}] ${reason.message}`).join('; ');
+  return new TrustgateError(code, `cosign: ${assigned} distinct signers for ${satisfied} satisfied authorities from ${count} signatures, need ${need}${detail === '' ? '' : `: ${detail}`}`);
 }
 
 // For sign-callback: the subject of a manifest pushed to `registryHost`, read from the registry

@@ -10,7 +10,7 @@
 // here, the certificate's OIDC issuer and subject against the authority's identities.
 // Security: the identity is read from the certificate only after its chain, SCT and log entry
 // have been verified, so a self-made certificate naming a trusted identity counts for nothing.
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, VerificationError, type TrustMaterial } from '@sigstore/verify';
@@ -67,9 +67,17 @@ export interface BundleCheck {
 }
 
 export interface BundleSigner {
+  // SHA-256 (hex) of the SPKI DER of the key the signature verified with: the authority's
+  // own key, or the key the certificate certifies (signer-matching.ts counts signers by it).
+  readonly keyId: string;
   // The certificate's identity, for keyless authorities.
   readonly issuer?: string;
   readonly subject?: string;
+}
+
+// The SPKI fingerprint of a verified signer's key.
+function keyIdOf(key: KeyObject): string {
+  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
 // Verifies one bundle for one authority; throws a TrustgateError with the reason it does not
@@ -110,7 +118,8 @@ export function checkBundle(check: BundleCheck): BundleSigner {
   } catch (error) {
     throw fromVerificationError(error);
   }
-  if (isKeyAuthority(authority)) return {};
+  const keyId = keyIdOf(signer.key);
+  if (isKeyAuthority(authority)) return { keyId };
   const subject = signer.identity?.subjectAlternativeName;
   const issuer = signer.identity?.extensions?.issuer;
   if (subject === undefined || issuer === undefined || !authority.identities.some((identity) => matchesIdentity(identity, issuer, subject))) {
@@ -119,7 +128,7 @@ export function checkBundle(check: BundleCheck): BundleSigner {
       `certificate identity ${JSON.stringify(subject ?? '')} from issuer ${JSON.stringify(issuer ?? '')} is not one of ${authority.name}'s identities`,
     );
   }
-  return { issuer, subject };
+  return { keyId, issuer, subject };
 }
 
 // A bundle as its signature alone: where the policy looks at no transparency log, entries the

@@ -88,6 +88,33 @@ describe('cosign verifier on real cosign signatures', () => {
   });
 });
 
+describe('cosign verifier threshold counting', () => {
+  describe('when two authorities name the same key', () => {
+    const sameKeyTwice: CosignRequirement = { kind: 'cosign', authorities: [{ name: 'release', publicKeyPem: COSIGN_PUB }, { name: 'release-copy', publicKeyPem: `${COSIGN_PUB}\n` }], threshold: 2 };
+
+    it('counts the key once, so threshold 2 is not met, even with two signatures by it', async () => {
+      const { registry } = registryWith([readSignatureFile('valid/signature-1'), readSignatureFile('valid/signature-2')]);
+      const error = await verifierFor(registry).verify(IMAGE, sameKeyTwice, NOW).catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(TrustgateError);
+      expect((error as TrustgateError).code).toBe(ErrorCode.COSIGN_THRESHOLD_NOT_MET);
+      expect((error as TrustgateError).message).toContain('release-copy');
+    });
+
+    it('reports only the authority the key was counted for at threshold 1', async () => {
+      const { registry } = registryWith([readSignatureFile('valid/signature-1')]);
+      expect((await verifierFor(registry).verify(IMAGE, { ...sameKeyTwice, threshold: 1 }, NOW)).signers).toEqual(['cosign:release']);
+    });
+  });
+
+  it('meets threshold 2 with two different keys, reporting both', async () => {
+    const own = ownKey();
+    const payload = payloadFor(VALID_DIGEST);
+    const { registry } = registryWith([readSignatureFile('valid/signature-1'), { payload, signature: own.sign(payload) }]);
+    const two: CosignRequirement = { kind: 'cosign', authorities: [{ name: 'a', publicKeyPem: COSIGN_PUB }, { name: 'b', publicKeyPem: own.pem }], threshold: 2 };
+    expect((await verifierFor(registry).verify(IMAGE, two, NOW)).signers).toEqual(['cosign:a', 'cosign:b']);
+  });
+});
+
 describe('cosign verifier refusals', () => {
   it('refuses a signature checked with the wrong key (cosign2.pub)', async () => {
     const { registry } = registryWith([readSignatureFile('valid/signature-1')]);

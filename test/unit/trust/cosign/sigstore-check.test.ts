@@ -2,6 +2,7 @@
 // each classic layer wrapped as a v0.1 bundle: keys with and without their Rekor entry, a
 // keyless Fulcio + Rekor signature against Sigstore's public-good root, a private PKI
 // certificate without a log entry; and negatives made from each by changing one thing.
+import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from '../../../../shared/trust/sigstore/trusted-root-source.js';
@@ -43,9 +44,14 @@ function codeOf(run: () => unknown): string {
 const key = (file: string): CosignAuthority => ({ name: file, publicKeyPem: fixture(file).toString('utf8') });
 const keyless = (subject: string, issuer = FULCIO_ISSUER): CosignAuthority => ({ name: 'keyless', identities: [{ issuer, subject }] });
 
+// The signer's key as the threshold counts it: SHA-256 of its SPKI DER.
+const spkiId = (key: ReturnType<typeof createPublicKey>): string => createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+const keyIdOf = (file: string): string => spkiId(createPublicKey(fixture(file)));
+const certificateKeyIdOf = (signature: ClassicSignature): string => spkiId(new X509Certificate(signature.certificate ?? '').publicKey);
+
 describe('a key-signed classic signature', () => {
   it('verifies with its key and without a log entry', () => {
-    expect(check(classic('valid/signature-1'), key('cosign.pub'))).toEqual({});
+    expect(check(classic('valid/signature-1'), key('cosign.pub'))).toEqual({ keyId: keyIdOf('cosign.pub') });
   });
 
   it('is refused for another key', () => {
@@ -66,7 +72,7 @@ describe('a key-signed classic signature', () => {
 
 describe('a key-signed classic signature with a Rekor bundle', () => {
   it('verifies its Rekor entry (SET) against the public-good root when the log is required', () => {
-    expect(check(classic('key-rekor/signature-1'), key('cosign2.pub'), 'required')).toEqual({});
+    expect(check(classic('key-rekor/signature-1'), key('cosign2.pub'), 'required')).toEqual({ keyId: keyIdOf('cosign2.pub') });
   });
 
   it('is refused when the log is required and the SET is altered', () => {
@@ -84,13 +90,14 @@ describe('a key-signed classic signature with a Rekor bundle', () => {
 
   it('ignores the entry when the policy does not ask for the log', () => {
     const signature = classic('key-rekor/signature-1');
-    expect(check({ ...signature, rekorBundle: '{"garbage":true}' }, key('cosign2.pub'), 'auto')).toEqual({});
+    expect(check({ ...signature, rekorBundle: '{"garbage":true}' }, key('cosign2.pub'), 'auto')).toEqual({ keyId: keyIdOf('cosign2.pub') });
   });
 });
 
 describe('a keyless Fulcio + Rekor classic signature', () => {
   it('verifies against the public-good root for its issuer and subject', () => {
-    expect(check(classic('fulcio-rekor/signature-1'), keyless(FULCIO_SUBJECT))).toEqual({ issuer: FULCIO_ISSUER, subject: FULCIO_SUBJECT });
+    const signature = classic('fulcio-rekor/signature-1');
+    expect(check(signature, keyless(FULCIO_SUBJECT))).toEqual({ keyId: certificateKeyIdOf(signature), issuer: FULCIO_ISSUER, subject: FULCIO_SUBJECT });
   });
 
   it('matches an identity given as regular expressions, anchored at both ends', () => {
