@@ -17,6 +17,7 @@
 //   once (a put-if-absent marker with a TTL; removed again when processing fails, so the
 //   redelivery is not lost).
 import { isAuthenticationFailure } from '../cache/authenticated-store.js';
+import { isDamagedEntry } from '../cache/damaged-entry.js';
 import { ErrorCode, toTrustgateError, TrustgateError } from '../errors.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { Clock, KvStore, Logger, Metrics } from '../ports.js';
@@ -307,13 +308,14 @@ async function readRefs(store: KvStore, gun: string): Promise<string[]> {
 }
 
 // What `read` reads from the store, or undefined (logged and counted as an error) when the
-// stored value is damaged: forged or altered (its MAC under the state key fails), or not
+// stored value is damaged: forged or altered (its MAC under the state key fails), an item of
+// the wrong shape (written into the table without trustgate, isDamagedEntry), or not
 // decodable. A damaged value is skipped, so it can neither hold the changefeed on one page
 // nor fail every delivery of a registry's events for ever (a skipped status counts as not
 // signed). A store that does not answer still throws: the page or the events are processed
 // again once it does.
 function isUnreadable(error: unknown): boolean {
-  return isAuthenticationFailure(error) || (error instanceof TrustgateError && error.code !== ErrorCode.STATE_STORE_FAILED);
+  return isAuthenticationFailure(error) || isDamagedEntry(error) || (error instanceof TrustgateError && error.code !== ErrorCode.STATE_STORE_FAILED);
 }
 
 async function unlessUnreadable<T>(deps: SignCallbackDeps, where: Readonly<Record<string, string>>, read: () => Promise<T>): Promise<T | undefined> {
