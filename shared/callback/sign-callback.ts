@@ -64,6 +64,8 @@ export const SIGNATURE_RECHECK_PAUSES_MS: readonly number[] = [250, 750];
 export const MAX_LATE_SIGNATURES = 16;
 // Refs recorded per repository (for changefeed re-checks).
 export const MAX_RECORDED_REFS = 256;
+// Compare-and-set attempts to record a ref among concurrent changes of its repository's list.
+const REMEMBER_ATTEMPTS = 8;
 
 export interface SignStatus {
   readonly status: 'signed' | 'unsigned';
@@ -207,7 +209,7 @@ async function handleSignaturePush(deps: SignCallbackDeps, push: SignaturePush):
   const outcome = await checkRef(deps, gun, digest, digest, undefined);
   await rememberRef(deps, gun, digest, outcome);
   deps.logger.info('signature push checked', { eventId: push.id, gun, digest, status: outcome });
-  for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun))) ?? []) {
+  for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun)))?.refs ?? []) {
     if (ref === digest) continue;
     const before = await unlessUnreadable(deps, { gun, ref }, () => readSignStatus(deps.store, gun, ref));
     if (before?.digest !== digest || typeof before.tag !== 'string') continue;
@@ -275,14 +277,35 @@ async function checkRef(deps: SignCallbackDeps, gun: string, ref: string, digest
 // or a callback token holder naming tags that do not exist), and evicting a signed ref would
 // stop the changefeed from re-checking it, so a revoked signature would stay recorded signed;
 // unsigned refs lose nothing by leaving (a new push of them is recorded again).
+// Deliveries to one repository run concurrently (registry replicas, any token holder), so the
+// list is changed by compare-and-set: written with the version one above the one read, only
+// if the stored version is still below it (a concurrent change makes the write fail, and the
+// list is read and changed again). A write overwriting another's would drop its ref, and a
+// signed ref dropped is never re-checked when its signature is revoked. After
+// REMEMBER_ATTEMPTS lost races the event fails (503, redelivered) rather than lose its ref.
+// A damaged list (forged, of the wrong shape) is written anew, unconditionally: its version
+// is whatever its writer chose, and a conditional write could never pass it.
 async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string, status: 'signed' | 'unsigned'): Promise<void> {
-  // A damaged list is written anew.
-  const refs = (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun))) ?? [];
-  if (refs.includes(ref)) return;
+  for (let attempt = 0; attempt < REMEMBER_ATTEMPTS; attempt += 1) {
+    const recorded = await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun));
+    const refs = await withRef(deps, gun, recorded?.refs ?? [], ref, status);
+    if (refs === undefined) return;
+    const now = deps.clock.now().getTime();
+    const item = { value: new TextEncoder().encode(JSON.stringify(refs)), version: (recorded?.version ?? 0) + 1, expiresAt: now + STATUS_TTL_MS };
+    if (await deps.store.put(refsKey(gun), item, recorded === undefined ? {} : { onlyIfNewer: true })) return;
+  }
+  throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `recorded refs of ${gun} kept changing under ${REMEMBER_ATTEMPTS} attempts to record ${ref}`);
+}
+
+// `refs` with `ref` added (making room as rememberRef says), or undefined when it is there
+// already or is left out.
+async function withRef(deps: SignCallbackDeps, gun: string, recorded: readonly string[], ref: string, status: 'signed' | 'unsigned'): Promise<string[] | undefined> {
+  if (recorded.includes(ref)) return undefined;
+  const refs = [...recorded];
   if (refs.length >= MAX_RECORDED_REFS) {
     let evict = -1;
-    for (const [index, recorded] of refs.entries()) {
-      if ((await unlessUnreadable(deps, { gun, ref: recorded }, () => readSignStatus(deps.store, gun, recorded)))?.status !== 'signed') {
+    for (const [index, other] of refs.entries()) {
+      if ((await unlessUnreadable(deps, { gun, ref: other }, () => readSignStatus(deps.store, gun, other)))?.status !== 'signed') {
         evict = index;
         break;
       }
@@ -290,21 +313,27 @@ async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string, sta
     if (evict === -1) {
       // Every recorded ref is signed: a new unsigned one is left out, a new signed one takes
       // the oldest one's place.
-      if (status === 'unsigned') return;
+      if (status === 'unsigned') return undefined;
       evict = 0;
     }
     refs.splice(evict, 1);
   }
-  const now = deps.clock.now().getTime();
-  const value = new TextEncoder().encode(JSON.stringify([...refs, ref].slice(-MAX_RECORDED_REFS)));
-  await deps.store.put(refsKey(gun), { value, version: now, expiresAt: now + STATUS_TTL_MS });
+  return [...refs, ref].slice(-MAX_RECORDED_REFS);
 }
 
-async function readRefs(store: KvStore, gun: string): Promise<string[]> {
+// A repository's recorded refs with the stored version (0 and no refs when there are none).
+interface RecordedRefs {
+  readonly refs: readonly string[];
+  readonly version: number;
+  readonly expiresAt: number | undefined;
+}
+
+async function readRefs(store: KvStore, gun: string): Promise<RecordedRefs> {
   const item = await store.get(refsKey(gun));
-  if (item === undefined) return [];
+  if (item === undefined) return { refs: [], version: 0, expiresAt: undefined };
   const json = parseJsonBytes(item.value, undefined, 'recorded refs');
-  return Array.isArray(json) ? json.filter((ref): ref is string => typeof ref === 'string') : [];
+  const refs = Array.isArray(json) ? json.filter((ref): ref is string => typeof ref === 'string') : [];
+  return { refs, version: item.version, expiresAt: item.expiresAt };
 }
 
 // What `read` reads from the store, or undefined (logged and counted as an error) when the
@@ -338,7 +367,7 @@ async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRe
   const guns = [...new Set(records.filter((r) => r.gun.startsWith(prefix)).map((r) => r.gun))];
   const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
   for (const gun of guns) {
-    for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun))) ?? []) {
+    for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun)))?.refs ?? []) {
       if (deps.stop?.aborted === true) return { outcomes, complete: false };
       const before = await unlessUnreadable(deps, { gun, ref }, () => readSignStatus(deps.store, gun, ref));
       if (before === undefined) continue;

@@ -8,7 +8,7 @@ import { createAuthenticatedStore } from '../../shared/cache/authenticated-store
 import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
 import { readSignStatus, type SignCallbackDeps } from '../../shared/callback/sign-callback.js';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/ports.js';
+import type { KvStore, Logger } from '../../shared/ports.js';
 import type { CosignRequirement, ImageVerifier } from '../../shared/trust/verifier.js';
 import { CALLBACK_REGISTRY_HOST as HOST, cosignKeyPolicies, signCallbackDeps } from '../support/sign-callback-deps.js';
 import { createTrustgateTable, startDynalite, type DynaliteServer } from '../support/dynalite-server.js';
@@ -29,10 +29,31 @@ afterAll(async () => {
   await dynamo.stop();
 });
 
+// `store`, whose writes of `key` wait until `readers` reads of it have been answered: deliveries
+// racing are made to interleave (each reads the entry before either writes it back), whatever
+// the timing of the machine.
+function racingReads(store: KvStore, key: string, readers: number): KvStore {
+  let reads = 0;
+  let allRead: () => void = () => undefined;
+  const barrier = new Promise<void>((resolve) => (allRead = resolve));
+  return {
+    get: async (name) => {
+      const item = await store.get(name);
+      if (name === key && ++reads >= readers) allRead();
+      return item;
+    },
+    put: async (name, item, options) => {
+      if (name === key) await barrier;
+      return store.put(name, item, options);
+    },
+    delete: (name) => store.delete(name),
+  };
+}
+
 // A callback on its own table, whose cosign verifier finds SIGNED signed until `revoke` (tag
 // v1 is at SIGNED, every other tag at UNSIGNED) and answers on a later macrotask, like a
 // registry read. `plant` writes a raw item into the table, as a writer without the state key can.
-async function setUp() {
+async function setUp(wrap: (store: KvStore) => KvStore = (store) => store) {
   const client = dynamo.client();
   const table = `callback-${tables++}`;
   await createTrustgateTable(client, table);
@@ -56,7 +77,7 @@ async function setUp() {
     ...base,
     clock,
     logger,
-    store: createAuthenticatedStore(createDynamoDbStore({ client, table, clock }), new Uint8Array(32).fill(3)),
+    store: wrap(createAuthenticatedStore(createDynamoDbStore({ client, table, clock }), new Uint8Array(32).fill(3))),
     // A changefeed page naming team-a/app first, then team-b/app.
     poll: () =>
       Promise.resolve({
@@ -113,5 +134,17 @@ describe('sign-callback on DynamoDB', () => {
       expect(answer.statusCode).toBe(200);
       expect(await readSignStatus(deps.store, `${HOST}/team-a/app`, 'v1')).toMatchObject({ status: 'signed' });
     });
+  });
+
+  it('keeps both refs of two deliveries to one repository racing, so the changefeed re-checks the signed one', async () => {
+    const { deps, call, poll, revoke } = await setUp((store) => racingReads(store, refsKey(`${HOST}/team-b/app`), 2));
+    const answers = await Promise.all([call({ events: [push('signed-v1', 'team-b/app', SIGNED, 'v1')] }), call({ events: [push('junk', 'team-b/app', UNSIGNED, 'junk')] })]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
+
+    revoke();
+    const answer = await poll();
+
+    expect((answer.body as { outcomes: Array<{ id: string }> }).outcomes.map((outcome) => outcome.id).sort()).toEqual([`${HOST}/team-b/app:junk`, `${HOST}/team-b/app:v1`]);
+    expect(await readSignStatus(deps.store, `${HOST}/team-b/app`, 'v1')).toMatchObject({ status: 'unsigned' });
   });
 });
