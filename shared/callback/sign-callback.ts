@@ -82,6 +82,14 @@ export interface SignCallbackResult {
 
 const EVENT_MARK_TTL_MS = 24 * 60 * 60 * 1000;
 const STATUS_TTL_MS = 90 * 24 * 60 * 60 * 1000;
+// A repository's recorded refs must outlive every status they list: a status left without its
+// list is never re-checked, so a revoked signature would stay recorded signed. Statuses live
+// STATUS_TTL_MS from their last check; the list lives twice that, and is written again (its
+// expiry renewed) whenever a ref is recorded, present or not, or the changefeed re-checks it,
+// once less than STATUS_TTL_MS of it is left. So at any check it has at least STATUS_TTL_MS
+// left, longer than the status that check wrote, and it costs one write per repository per
+// STATUS_TTL_MS, not one per event.
+const REFS_TTL_MS = 2 * STATUS_TTL_MS;
 
 export function signStatusKey(gun: string, ref: string): string {
   return `callback:${JSON.stringify(['status', gun, ref])}`;
@@ -288,13 +296,25 @@ async function checkRef(deps: SignCallbackDeps, gun: string, ref: string, digest
 async function rememberRef(deps: SignCallbackDeps, gun: string, ref: string, status: 'signed' | 'unsigned'): Promise<void> {
   for (let attempt = 0; attempt < REMEMBER_ATTEMPTS; attempt += 1) {
     const recorded = await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun));
-    const refs = await withRef(deps, gun, recorded?.refs ?? [], ref, status);
-    if (refs === undefined) return;
     const now = deps.clock.now().getTime();
-    const item = { value: new TextEncoder().encode(JSON.stringify(refs)), version: (recorded?.version ?? 0) + 1, expiresAt: now + STATUS_TTL_MS };
-    if (await deps.store.put(refsKey(gun), item, recorded === undefined ? {} : { onlyIfNewer: true })) return;
+    const refs = (await withRef(deps, gun, recorded?.refs ?? [], ref, status)) ?? (recorded !== undefined && renewalDue(recorded, now) ? recorded.refs : undefined);
+    if (refs === undefined) return;
+    if (await writeRefs(deps, gun, recorded, refs, now)) return;
   }
   throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `recorded refs of ${gun} kept changing under ${REMEMBER_ATTEMPTS} attempts to record ${ref}`);
+}
+
+// Writes `refs` as the list that replaces `recorded` (compare-and-set on its version; a
+// damaged list, undefined, is written unconditionally), for REFS_TTL_MS from `now`. False when
+// another change came in since `recorded` was read.
+function writeRefs(deps: SignCallbackDeps, gun: string, recorded: RecordedRefs | undefined, refs: readonly string[], now: number): Promise<boolean> {
+  const item = { value: new TextEncoder().encode(JSON.stringify(refs)), version: (recorded?.version ?? 0) + 1, expiresAt: now + REFS_TTL_MS };
+  return deps.store.put(refsKey(gun), item, recorded === undefined ? {} : { onlyIfNewer: true });
+}
+
+// True when a stored list has less than STATUS_TTL_MS left (see REFS_TTL_MS).
+function renewalDue(recorded: RecordedRefs, now: number): boolean {
+  return recorded.refs.length > 0 && recorded.expiresAt !== undefined && recorded.expiresAt - now < STATUS_TTL_MS;
 }
 
 // `refs` with `ref` added (making room as rememberRef says), or undefined when it is there
@@ -359,6 +379,19 @@ async function unlessUnreadable<T>(deps: SignCallbackDeps, where: Readonly<Recor
   }
 }
 
+// Renews the expiry of a repository's recorded refs when due (see REFS_TTL_MS). A lost race
+// needs no retry: the change that won wrote the list with a full expiry. A failed write is
+// logged, and the next push or re-check of the repository tries again.
+async function renewRefs(deps: SignCallbackDeps, gun: string, recorded: RecordedRefs): Promise<void> {
+  const now = deps.clock.now().getTime();
+  if (!renewalDue(recorded, now)) return;
+  try {
+    await writeRefs(deps, gun, recorded, recorded.refs, now);
+  } catch (error) {
+    deps.logger.error('recorded refs not renewed', { gun, error: toTrustgateError(error).message });
+  }
+}
+
 // For every repository of our registry in the records: refresh it and re-check each ref
 // recorded before (unsigned ones may be signed now, signed ones may have been re-signed
 // for another digest). `complete` is false when a stop cut the re-checks short.
@@ -367,7 +400,9 @@ async function recheckChanged(deps: SignCallbackDeps, records: readonly ChangeRe
   const guns = [...new Set(records.filter((r) => r.gun.startsWith(prefix)).map((r) => r.gun))];
   const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
   for (const gun of guns) {
-    for (const ref of (await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun)))?.refs ?? []) {
+    const recorded = await unlessUnreadable(deps, { gun }, () => readRefs(deps.store, gun));
+    if (recorded !== undefined) await renewRefs(deps, gun, recorded);
+    for (const ref of recorded?.refs ?? []) {
       if (deps.stop?.aborted === true) return { outcomes, complete: false };
       const before = await unlessUnreadable(deps, { gun, ref }, () => readSignStatus(deps.store, gun, ref));
       if (before === undefined) continue;
