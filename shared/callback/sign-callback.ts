@@ -117,22 +117,27 @@ export async function handleSignCallback(deps: SignCallbackDeps, request: Callba
       const outcomes: Array<{ id: string; outcome: EventOutcome }> = [];
       // Signature pushes found unsigned, by the index of their outcome.
       const late = new Map<number, SignaturePush>();
-      for (const [index, event] of request.events.entries()) {
-        // Before each event: a stop is not held up by a request of many events, and the events
-        // left are not claimed, so the registry's redelivery processes them (with the
-        // signature pushes found unsigned so far, whose re-checks will not run).
-        if (deps.stop?.aborted === true) {
-          await giveBack(deps, [...late.values()].map((push) => push.id));
-          throw stoppedShort(deps, 'registry events left unprocessed: stopping', { processed: index, left: request.events.length - index });
+      try {
+        for (const [index, event] of request.events.entries()) {
+          // Before each event: a stop is not held up by a request of many events, and the
+          // events left are not claimed, so the registry's redelivery processes them.
+          if (deps.stop?.aborted === true) throw stoppedShort(deps, 'registry events left unprocessed: stopping', { processed: index, left: request.events.length - index });
+          if (event.kind === 'ignored') {
+            outcomes.push({ id: event.id, outcome: count(deps, 'ignored') });
+            continue;
+          }
+          const process = event.kind === 'signature-push' ? () => handleSignaturePush(deps, event) : () => handlePush(deps, event);
+          const outcome = await once(deps, event.id, process);
+          if (event.kind === 'signature-push' && outcome === 'unsigned') late.set(outcomes.length, event);
+          outcomes.push({ id: event.id, outcome });
         }
-        if (event.kind === 'ignored') {
-          outcomes.push({ id: event.id, outcome: count(deps, 'ignored') });
-          continue;
-        }
-        const process = event.kind === 'signature-push' ? () => handleSignaturePush(deps, event) : () => handlePush(deps, event);
-        const outcome = await once(deps, event.id, process);
-        if (event.kind === 'signature-push' && outcome === 'unsigned') late.set(outcomes.length, event);
-        outcomes.push({ id: event.id, outcome });
+      } catch (error) {
+        // The request fails (a stop, or an event that threw, whose claim `once` gave back):
+        // the signature pushes found unsigned so far will not be checked again here, so their
+        // `unsigned` is not final and their claims are given back too. Otherwise the
+        // redelivery would answer them `duplicate` and a signed image stay recorded unsigned.
+        await giveBack(deps, [...late.values()].map((push) => push.id));
+        throw error;
       }
       const dropped = await recheckLateSignatures(deps, late, outcomes);
       if (dropped.length > 0) {
