@@ -80,6 +80,9 @@ export const ErrorCode = {
   POLICY_SECRET_OVER_LIMIT: 'POLICY_SECRET_OVER_LIMIT',
   // The process is stopping: work a request asked for was left undone (its sender retries).
   SERVICE_STOPPING: 'SERVICE_STOPPING',
+  // A sign-callback request asked for more re-checks than one request may run: the rest was
+  // left undone (its sender retries; a changefeed poll reads the rest next time).
+  RECHECK_BUDGET_SPENT: 'RECHECK_BUDGET_SPENT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -35,9 +35,12 @@ function cursorKey(server: string): string {
 // One page of the changefeed. `commit` moves the stored cursor past it: called once every
 // re-check the page asked for has run, so a page whose re-checks were cut short (the process
 // stopping) is read again by the next poll, here after a restart or on another replica.
+// `commit(through)` moves it only past the record with that ID (records come in ascending ID
+// order), for a page whose first records alone had all their re-checks run: the next poll
+// reads the records after it.
 export interface ChangefeedPage {
   readonly records: readonly ChangeRecord[];
-  commit(): Promise<void>;
+  commit(through?: string): Promise<void>;
 }
 
 // Returns a function reading the records after the stored cursor. The cursor only moves
@@ -73,9 +76,10 @@ export function createChangefeedPoller(options: ChangefeedPollerOptions): () => 
     const last = records.reduce((max, record) => Math.max(max, Number(record.id)), cursor);
     return {
       records,
-      commit: async () => {
-        if (unreadable) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: last });
-        else if (last > cursor) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: last }, { onlyIfNewer: true });
+      commit: async (through) => {
+        const upTo = through === undefined ? last : Math.min(last, Number(through));
+        if (unreadable) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: upTo });
+        else if (upTo > cursor) await options.store.put(cursorKey(server), { value: new Uint8Array(0), version: upTo }, { onlyIfNewer: true });
       },
     };
   };
