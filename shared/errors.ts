@@ -85,6 +85,9 @@ export const ErrorCode = {
   CARRY_OVER_WIDENS_TRUST: 'CARRY_OVER_WIDENS_TRUST',
   // `migrate sign`: no policy trusts the carry-over key for the image: not signed.
   CARRY_OVER_KEY_UNTRUSTED: 'CARRY_OVER_KEY_UNTRUSTED',
+  // A sign-callback request asked for more re-checks than one request may run: the rest was
+  // left undone (its sender retries; a changefeed poll reads the rest next time).
+  RECHECK_BUDGET_SPENT: 'RECHECK_BUDGET_SPENT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

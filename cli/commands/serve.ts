@@ -433,7 +433,7 @@ function startCallback(
   const poll =
     config.changefeedServer === undefined
       ? undefined
-      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, tokens: createTokenProviderFromEnv(fetch, deps.env, clock) });
+      : createChangefeedPoller({ server: config.changefeedServer, fetch, store: deps.kv, logger: deps.logger, tokens: createTokenProviderFromEnv(fetch, deps.env, clock) });
   const handle = createSignCallbackHandler(
     {
       verify: { notary: deps.notary, cosign: deps.cosign, simple: deps.simple, clock, logger: deps.logger, policies: deps.policies },

@@ -26,6 +26,7 @@ const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.POLICY_SOURCE_UNAVAILABLE,
   ErrorCode.PULL_SECRETS_UNAVAILABLE,
   ErrorCode.SERVICE_STOPPING,
+  ErrorCode.RECHECK_BUDGET_SPENT,
 ]);
 
 // A dependency answered something that is not what it should send.

@@ -125,7 +125,7 @@ export function buildSignCallbackDeps(env: Env, clock: Clock = systemClock): Sig
   const poll =
     trustServer === undefined || trustServer === ''
       ? undefined
-      : createChangefeedPoller({ server: trustServer, fetch, store: kv, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
+      : createChangefeedPoller({ server: trustServer, fetch, store: kv, logger, ...(verifierDeps.tokens ? { tokens: verifierDeps.tokens } : {}) });
   return {
     verify: {
       notary: afterStoreCheck(createNotaryVerifier({ ...verifierDeps, freshnessMs: 0 }), storeChecked),

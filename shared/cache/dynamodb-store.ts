@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ErrorCode, TrustgateError } from '../errors.js';
 import type { Clock, KvItem, KvPutOptions, KvStore } from '../ports.js';
+import { markDamagedEntry } from './damaged-entry.js';
 import { encodeStoreKey } from './store-key.js';
 
 export interface DynamoDbStoreOptions {
@@ -91,14 +92,16 @@ function encodeItem(key: string, item: KvItem): Record<string, AttributeValue> {
 }
 
 // A DynamoDB item is outside input: decoded strictly, once. An item of the wrong shape is
-// an error, not an absence, so a damaged table is noticed instead of silently ignored.
+// an error, not an absence, so a damaged table is noticed instead of silently ignored. The
+// error is marked as one damaged entry (isDamagedEntry), so a caller that can skip one entry
+// tells it apart from a store that does not answer.
 function decodeItem(item: Record<string, AttributeValue>, key: string): KvItem {
   const value = item['v']?.B;
   const version = Number(item['ver']?.N);
   const expRaw = item['exp']?.N;
   const expiresAt = expRaw === undefined ? undefined : Number(expRaw);
   if (value === undefined || !Number.isFinite(version) || (expiresAt !== undefined && !Number.isFinite(expiresAt))) {
-    throw new TrustgateError(ErrorCode.STATE_STORE_FAILED, `dynamodb item for ${JSON.stringify(key.slice(0, 200))} is malformed: expected v (B), ver (N) and an optional exp (N)`);
+    throw markDamagedEntry(new TrustgateError(ErrorCode.STATE_STORE_FAILED, `dynamodb item for ${JSON.stringify(key.slice(0, 200))} is malformed: expected v (B), ver (N) and an optional exp (N)`));
   }
   return { value: Uint8Array.from(value), version, ...(expiresAt === undefined ? {} : { expiresAt }) };
 }
