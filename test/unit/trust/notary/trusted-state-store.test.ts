@@ -123,6 +123,25 @@ describe('createTrustedStateStore', () => {
     });
   });
 
+  describe('when the stored snapshot does not list a delegation the stored targets delegates', () => {
+    it('reads its row back all the same, and the rows of the roles it delegates', async () => {
+      const repo = buildRepository(GUN, {
+        delegations: [{ name: 'targets/releases' }, { name: 'targets/releases/team', parent: 'targets/releases' }],
+        edit: (role, signed) => {
+          if (role === 'snapshot') {
+            const meta = signed['meta'] as Record<string, unknown>;
+            delete meta['targets/releases'];
+            delete meta['targets/releases/team'];
+          }
+        },
+      });
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
+      const metadata = { root: repo.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations: new Map(repo.delegations) };
+      await store.save(SERVER, GUN, metadata, 1_000);
+      expect((await store.load(SERVER, GUN))?.metadata.delegations).toEqual(repo.delegations);
+    });
+  });
+
   describe('when the check row names no documents (written by an earlier version)', () => {
     it('reports no check time', async () => {
       const kv = createMemoryStore({ clock });
