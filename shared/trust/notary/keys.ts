@@ -9,6 +9,13 @@ import { KEY_TYPES, type KeyType, type PublicKey } from './model.js';
 
 const P256 = 'prime256v1';
 const MIN_RSA_BITS = 2048;
+// Security: an RSA verification costs in proportion to the modulus size and the bit length
+// of the public exponent, and the publisher chooses both. A 3072-bit key with a 3071-bit
+// exponent costs thousands of times what a real one does (notary makes 2048 to 4096-bit
+// keys with exponent 65537). Go's crypto/rsa refuses exponents above 2^31-1; so does
+// trustgate, and moduli above 8192 bits.
+const MAX_RSA_BITS = 8192;
+const MAX_RSA_EXPONENT = 2n ** 31n - 1n;
 const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
 export function isKeyType(value: string): value is KeyType {
@@ -98,6 +105,11 @@ export function sameSpki(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
+// True when two keys are the same public key, whatever key ID or encoding they came under.
+export function sameKey(a: PublicKey, b: PublicKey): boolean {
+  return sameSpki(a.spki, b.spki);
+}
+
 function keyFromSpki(spki: Uint8Array, kind: 'ed25519' | 'ecdsa' | 'rsa'): { key: KeyObject; spki: Uint8Array } {
   let key: KeyObject;
   try {
@@ -118,8 +130,15 @@ function assertKeyStrength(key: KeyObject, kind: 'ed25519' | 'ecdsa' | 'rsa'): v
   if (kind === 'ecdsa' && (key.asymmetricKeyType !== 'ec' || details.namedCurve !== P256)) {
     throw invalidKey(`ecdsa key: expected a P-256 key, got ${key.asymmetricKeyType ?? 'unknown'} ${details.namedCurve ?? ''}`.trim());
   }
-  if (kind === 'rsa' && (key.asymmetricKeyType !== 'rsa' || (details.modulusLength ?? 0) < MIN_RSA_BITS)) {
-    throw invalidKey(`rsa key: expected an RSA key of at least ${MIN_RSA_BITS} bits, got ${key.asymmetricKeyType ?? 'unknown'} ${details.modulusLength ?? 0} bits`);
+  if (kind === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+      throw invalidKey(`rsa key: expected an RSA key of ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits, got ${key.asymmetricKeyType ?? 'unknown'} ${bits} bits`);
+    }
+    const exponent = details.publicExponent ?? 0n;
+    if (exponent < 3n || exponent > MAX_RSA_EXPONENT) {
+      throw invalidKey(`rsa key: expected a public exponent from 3 to 2^31-1, got one of ${exponent.toString(2).length} bits`);
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../shared/errors.js';
@@ -47,6 +47,18 @@ describe('decodePublicKey', () => {
   });
 
   describe('when the key is not one Notary accepts', () => {
+    // Public-only RSA keys: a real 2048-bit modulus with another exponent, or an odd number
+    // of the given size as modulus. Nobody can sign with them; they only have to be listed.
+    const modulus = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n ?? '';
+    const hugeExponent = (BigInt(`0x${Buffer.from(modulus, 'base64url').toString('hex')}`) >> 1n) | 1n;
+    const rsaWithExponent = (e: bigint): string =>
+      spkiOf(createPublicKey({ key: { kty: 'RSA', n: modulus, e: Buffer.from(e.toString(16).padStart(2 * Math.ceil(e.toString(16).length / 2), '0'), 'hex').toString('base64url') }, format: 'jwk' }));
+    const rsaWithModulusBits = (bits: number): string => {
+      const n = randomBytes(Math.ceil(bits / 8));
+      n[0] = (n[0] ?? 0) | 0x80;
+      n[n.length - 1] = (n[n.length - 1] ?? 0) | 1;
+      return spkiOf(createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' }, format: 'jwk' }));
+    };
     const p384 = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
     const rsa1024 = spkiOf(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
     const ed25519Spki = spkiOf(generateKeyPairSync('ed25519').publicKey);
@@ -69,6 +81,9 @@ describe('decodePublicKey', () => {
       ['an ecdsa-x509 key holding an RSA certificate', 'ecdsa-x509', rsaCert],
       ['an rsa-x509 key holding an ECDSA certificate', 'rsa-x509', ecCert],
       ['an x509 key holding two certificates', 'ecdsa-x509', b64(Buffer.from(ecCert, 'base64').toString() + Buffer.from(ecCert, 'base64').toString())],
+      ['an rsa key with a public exponent above 2^31-1 (each verification far dearer)', 'rsa', rsaWithExponent(2n ** 31n + 1n)],
+      ['an rsa key with a public exponent of nearly its modulus size', 'rsa', rsaWithExponent(hugeExponent)],
+      ['an rsa key with a modulus above 8192 bits', 'rsa', rsaWithModulusBits(8200)],
     ])('rejects %s with TRUST_METADATA_INVALID', (_name, type, value) => {
       expect(errorCodeOf(() => decodePublicKey(type, value))).toBe(ErrorCode.TRUST_METADATA_INVALID);
     });
