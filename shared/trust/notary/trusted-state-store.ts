@@ -1,7 +1,9 @@
 // What trustgate keeps of a Notary repository between verifications, per (trust server,
 // GUN), on the KvStore port:
 //   root               the trust anchor: first seen (or pinned) and every verified rotation
-//   meta/<role>        the last verified timestamp, snapshot, targets and delegations
+//   meta/<role>        the last verified timestamp, snapshot, targets and delegations (a
+//                      delegation's row is read back while a stored parent delegates it,
+//                      listed in the snapshot or not: it is that role's version floor)
 //   checked            when the trust server last confirmed this state (freshness window),
 //                      and exactly which documents it confirmed: version and SHA-256 of
 //                      root, timestamp, snapshot, targets and each delegation saved
