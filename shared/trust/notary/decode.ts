@@ -159,9 +159,20 @@ function sharedWithRaw(canonical: Buffer, raw: Uint8Array): Uint8Array | undefin
   return at < 0 ? undefined : raw.subarray(at, at + canonical.byteLength);
 }
 
+// Signatures one document may carry. Notary signs a document once per key it holds for the
+// role (a root during a rotation: old and new root keys; a delegation: the keys of the
+// signers that published it): real documents carry one to a few. Security: every signature
+// under a listed key costs a synchronous verification; with the count bounded, and at most
+// one verification per distinct key until the threshold is met (signatures.ts), a padded
+// document cannot hold the event loop.
+export const MAX_SIGNATURES = 64;
+
 function readSignatures(value: unknown, path: string, reader: FieldReader): Signature[] | undefined {
   const items = reader.array(value, path);
   if (!items) return undefined;
+  if (items.length > MAX_SIGNATURES) {
+    throw new TrustgateError(ErrorCode.TRUST_METADATA_TOO_LARGE, `too many signatures: expected at most ${MAX_SIGNATURES}, got ${items.length}`);
+  }
   const signatures: Signature[] = [];
   items.forEach((item, index) => {
     const at = `${path}[${index}]`;

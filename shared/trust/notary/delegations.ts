@@ -45,6 +45,8 @@ export interface DelegationLoader {
   readonly verifiedFacts: () => ReadonlyMap<Uint8Array, DocumentFacts>;
   // Their total size.
   readonly verifiedSize: () => number;
+  // The roles a delegation verified so far delegates to; undefined when it was not verified.
+  readonly verifiedChildren: (name: RoleName) => readonly RoleName[] | undefined;
 }
 
 const TARGETS = 'targets';
@@ -90,6 +92,7 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
   const memo = new Map<RoleName, Promise<VerifiedDelegation | undefined>>();
   const verified = new Map<RoleName, Uint8Array>();
   const facts = new Map<Uint8Array, DocumentFacts>();
+  const children = new Map<RoleName, readonly RoleName[]>();
   let looked = 0;
   let verifiedSize = 0;
 
@@ -113,6 +116,9 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     const verifyRole = (envelope: Envelope<TargetsMetadata>): void => {
       verifyThreshold(envelope, keys, role, name);
     };
+    // The rollback anchor: the stored document of this role, kept (trusted-state-store.ts
+    // load, update.ts trustedMetadata) for as long as its parent delegates it, even across
+    // snapshots that did not list it.
     const stored = reverifyStored(ctx.stored.get(name), (bytes) => {
       const envelope = decodeTargets(bytes);
       verifyRole(envelope);
@@ -129,6 +135,10 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     verified.set(name, envelope.raw);
     facts.set(envelope.raw, factsOf(envelope));
     verifiedSize += envelope.raw.length;
+    children.set(
+      name,
+      envelope.signed.delegations.roles.map((child) => child.name),
+    );
 
     const allowedByAncestors = parent === undefined ? () => true : (target: string) => parent.allowsTarget(target);
     return {
@@ -166,7 +176,7 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     return envelope === undefined ? [] : envelope.signed.delegations.roles.map((role) => role.name);
   }
 
-  return { delegation, childRoles, verifiedBytes: () => verified, verifiedFacts: () => facts, verifiedSize: () => verifiedSize };
+  return { delegation, childRoles, verifiedBytes: () => verified, verifiedFacts: () => facts, verifiedSize: () => verifiedSize, verifiedChildren: (name) => children.get(name) };
 }
 
 // What the store needs of a verified document besides its bytes.

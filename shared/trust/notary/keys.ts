@@ -9,6 +9,17 @@ import { KEY_TYPES, type KeyType, type PublicKey } from './model.js';
 
 const P256 = 'prime256v1';
 const MIN_RSA_BITS = 2048;
+// Security: an RSA verification costs in proportion to the modulus size and the bit length
+// of the public exponent, and the publisher chooses both. A 3072-bit key with a 3071-bit
+// exponent costs thousands of times what a real one does (notary makes 2048 to 4096-bit
+// keys with exponent 65537). Go's crypto/rsa refuses exponents above 2^31-1; so does
+// trustgate, and moduli above 8192 bits.
+const MAX_RSA_BITS = 8192;
+const MAX_RSA_EXPONENT = 2n ** 31n - 1n;
+// A P-256 key as Go's x509 (and so Notary) accepts it: the named-curve OID, then the point
+// uncompressed (0x04 || X || Y). The only SPKI of a P-256 key trustgate accepts.
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex');
+const P256_SPKI_BYTES = P256_SPKI_PREFIX.length + 64;
 const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
 export function isKeyType(value: string): value is KeyType {
@@ -45,7 +56,7 @@ export function decodePublicKey(type: string, publicBase64: string): PublicKey {
       const certificate = parseCertificatePem(new TextDecoder().decode(bytes));
       if (!certificate) throw invalidKey(`${type} key is not a PEM certificate`);
       const spki = exportSpki(certificate.publicKey);
-      assertKeyStrength(certificate.publicKey, type === 'ecdsa-x509' ? 'ecdsa' : 'rsa');
+      assertKeyStrength(certificate.publicKey, spki, type === 'ecdsa-x509' ? 'ecdsa' : 'rsa');
       return { id, type, publicBase64, key: certificate.publicKey, certificate, spki };
     }
   }
@@ -71,7 +82,7 @@ function parsePublicKeyPem(pem: string): { readonly key: KeyObject; readonly spk
   if (/-----BEGIN CERTIFICATE-----/.test(pem)) {
     const certificate = parseCertificatePem(pem);
     if (!certificate) throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'signer key: expected a PEM certificate, got an unreadable one');
-    return { key: certificate.publicKey, spki: exportSpki(certificate.publicKey) };
+    return { key: certificate.publicKey, spki: normalisedSpki(certificate.publicKey) };
   }
   // Only a public key block: a private key pasted into configuration is refused, not used.
   if (!/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) {
@@ -79,7 +90,7 @@ function parsePublicKeyPem(pem: string): { readonly key: KeyObject; readonly spk
   }
   try {
     const key = createPublicKey({ key: pem, format: 'pem' });
-    return { key, spki: exportSpki(key) };
+    return { key, spki: normalisedSpki(key) };
   } catch (error) {
     throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'signer key: expected a PEM public key, got an unreadable one', { cause: error });
   }
@@ -98,6 +109,39 @@ export function sameSpki(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
+// True when two keys are the same public key, whatever key ID or encoding they came under.
+// Compared by their numbers (keyIdentity), not their DER: a threshold must not count one key
+// twice because it was spelled twice.
+export function sameKey(a: PublicKey, b: PublicKey): boolean {
+  return a.key === b.key || keyIdentity(a.key) === keyIdentity(b.key);
+}
+
+const identities = new WeakMap<KeyObject, string>();
+
+// A public key's numbers, one spelling per key: curve and point for EC (JWK x, y), modulus and
+// exponent for RSA, the 32 bytes of an Ed25519 key.
+export function keyIdentity(key: KeyObject): string {
+  let identity = identities.get(key);
+  if (identity === undefined) {
+    const jwk = key.export({ format: 'jwk' });
+    identity = JSON.stringify([jwk.kty, jwk.crv ?? null, jwk.x ?? null, jwk.y ?? null, jwk.n ?? null, jwk.e ?? null]);
+    identities.set(key, identity);
+  }
+  return identity;
+}
+
+// The SPKI of a configured key (signer secrets) in the one form served keys are accepted in
+// (an EC point uncompressed under the named curve), so a key configured in another spelling
+// of the same numbers still matches.
+function normalisedSpki(key: KeyObject): Uint8Array {
+  if (key.asymmetricKeyType !== 'ec') return exportSpki(key);
+  try {
+    return exportSpki(createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' }));
+  } catch (error) {
+    throw new TrustgateError(ErrorCode.CONFIG_INVALID, 'signer key: expected an EC key on a named curve, got another', { cause: error });
+  }
+}
+
 function keyFromSpki(spki: Uint8Array, kind: 'ed25519' | 'ecdsa' | 'rsa'): { key: KeyObject; spki: Uint8Array } {
   let key: KeyObject;
   try {
@@ -105,12 +149,14 @@ function keyFromSpki(spki: Uint8Array, kind: 'ed25519' | 'ecdsa' | 'rsa'): { key
   } catch (error) {
     throw invalidKey(`${kind} key is not a DER SubjectPublicKeyInfo`, error);
   }
-  assertKeyStrength(key, kind);
   // Re-exported so equal keys compare equal whatever encoding they were served in.
-  return { key, spki: exportSpki(key) };
+  const exported = exportSpki(key);
+  assertKeyStrength(key, exported, kind);
+  return { key, spki: exported };
 }
 
-function assertKeyStrength(key: KeyObject, kind: 'ed25519' | 'ecdsa' | 'rsa'): void {
+// `spki` is `key` exported (node keeps the point form and curve encoding it was given).
+function assertKeyStrength(key: KeyObject, spki: Uint8Array, kind: 'ed25519' | 'ecdsa' | 'rsa'): void {
   const details = key.asymmetricKeyDetails ?? {};
   if (kind === 'ed25519' && key.asymmetricKeyType !== 'ed25519') {
     throw invalidKey(`ed25519 key: expected an Ed25519 key, got ${key.asymmetricKeyType ?? 'unknown'}`);
@@ -118,8 +164,21 @@ function assertKeyStrength(key: KeyObject, kind: 'ed25519' | 'ecdsa' | 'rsa'): v
   if (kind === 'ecdsa' && (key.asymmetricKeyType !== 'ec' || details.namedCurve !== P256)) {
     throw invalidKey(`ecdsa key: expected a P-256 key, got ${key.asymmetricKeyType ?? 'unknown'} ${details.namedCurve ?? ''}`.trim());
   }
-  if (kind === 'rsa' && (key.asymmetricKeyType !== 'rsa' || (details.modulusLength ?? 0) < MIN_RSA_BITS)) {
-    throw invalidKey(`rsa key: expected an RSA key of at least ${MIN_RSA_BITS} bits, got ${key.asymmetricKeyType ?? 'unknown'} ${details.modulusLength ?? 0} bits`);
+  // Security: node accepts a compressed point and explicit curve parameters, and keeps them;
+  // one key in two spellings would be two SPKIs, two key IDs, and (compared by SPKI) two
+  // signers toward a threshold. Go's x509 accepts neither; nor does trustgate.
+  if (kind === 'ecdsa' && !(spki.length === P256_SPKI_BYTES && P256_SPKI_PREFIX.equals(spki.subarray(0, P256_SPKI_PREFIX.length)))) {
+    throw invalidKey('ecdsa key: expected the P-256 named curve and an uncompressed point, got another encoding');
+  }
+  if (kind === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+      throw invalidKey(`rsa key: expected an RSA key of ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits, got ${key.asymmetricKeyType ?? 'unknown'} ${bits} bits`);
+    }
+    const exponent = details.publicExponent ?? 0n;
+    if (exponent < 3n || exponent > MAX_RSA_EXPONENT) {
+      throw invalidKey(`rsa key: expected a public exponent from 3 to 2^31-1, got one of ${exponent.toString(2).length} bits`);
+    }
   }
 }
 

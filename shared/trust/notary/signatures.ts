@@ -2,7 +2,7 @@
 // threshold rule for a role.
 import { constants, verify } from 'node:crypto';
 import { ErrorCode, TrustgateError } from '../../errors.js';
-import { sameSpki } from './keys.js';
+import { sameKey, sameSpki } from './keys.js';
 import type { AnyMetadata, Envelope, PublicKey, RoleKeys, RoleName, Signature } from './model.js';
 
 const ED25519_SIGNATURE_BYTES = 64;
@@ -46,13 +46,17 @@ export function isValidSignature(key: PublicKey, signature: Signature, data: Uin
 
 // Verifies `envelope.signatures` over `envelope.canonical` against the keys of `role` (only
 // key IDs listed in role.keyIds, resolved through `keys`) and returns the IDs of the keys
-// that validly signed.
+// that validly signed, stopping as soon as role.threshold of them did.
 //
 // Security: a threshold counts keys, not signatures. A signer who repeats its signature, or
 // a key listed under two IDs (e.g. as 'ecdsa' and as 'ecdsa-x509' of the same public key),
-// counts once: distinct means a new key ID AND new public key material (sigstore's
-// containsDupes idea). Signatures by keys the role does not list are ignored, so a document
-// cannot vouch for itself with keys it carries.
+// counts once: distinct means distinct public key material (sameKey), whatever the ID
+// (sigstore's containsDupes idea). Signatures by keys the role does not list are ignored, so
+// a document cannot vouch for itself with keys it carries. Each distinct key gets one
+// verification, its first signature (Notary signs once per key): repeated or padded
+// signatures cost nothing more, so with the signature count bounded at decoding
+// (decode.ts MAX_SIGNATURES) and key sizes bounded (keys.ts) one document's verification
+// is bounded.
 //
 // Throws TRUST_THRESHOLD_NOT_MET when fewer than role.threshold distinct keys signed, or
 // TRUST_SIGNATURE_INVALID instead when a listed key's signature also failed to verify
@@ -68,18 +72,15 @@ export function verifyThreshold(
   }
   const listed = new Set(role.keyIds);
   const validKeyIds: string[] = [];
-  const validSpkis: Uint8Array[] = [];
+  const tried: PublicKey[] = [];
   let failed = 0;
   for (const signature of envelope.signatures) {
+    if (validKeyIds.length >= role.threshold) break;
     const key = listed.has(signature.keyId) ? keys.get(signature.keyId) : undefined;
-    if (!key || key.id !== signature.keyId) continue;
-    if (!isValidSignature(key, signature, envelope.canonical)) {
-      failed += 1;
-      continue;
-    }
-    if (validKeyIds.includes(key.id) || validSpkis.some((spki) => sameSpki(spki, key.spki))) continue;
-    validKeyIds.push(key.id);
-    validSpkis.push(key.spki);
+    if (!key || key.id !== signature.keyId || tried.some((other) => sameKey(other, key))) continue;
+    tried.push(key);
+    if (isValidSignature(key, signature, envelope.canonical)) validKeyIds.push(key.id);
+    else failed += 1;
   }
   if (validKeyIds.length >= role.threshold) return validKeyIds;
   const counts = `expected ${role.threshold} valid signature(s) from distinct keys, got ${validKeyIds.length}`;

@@ -1,7 +1,9 @@
 // What trustgate keeps of a Notary repository between verifications, per (trust server,
 // GUN), on the KvStore port:
 //   root               the trust anchor: first seen (or pinned) and every verified rotation
-//   meta/<role>        the last verified timestamp, snapshot, targets and delegations
+//   meta/<role>        the last verified timestamp, snapshot, targets and delegations (a
+//                      delegation's row is read back while a stored parent delegates it,
+//                      listed in the snapshot or not: it is that role's version floor)
 //   checked            when the trust server last confirmed this state (freshness window),
 //                      and exactly which documents it confirmed: version and SHA-256 of
 //                      root, timestamp, snapshot, targets and each delegation saved
@@ -27,6 +29,7 @@ import { ErrorCode, TrustgateError } from '../../errors.js';
 import { isPlainObject, parseJsonBytes } from '../../json.js';
 import { silentLogger, type KvItem, type KvStore, type Logger } from '../../ports.js';
 import type { RoleName } from './model.js';
+import { delegatedRoleNames, delegationsListedIn } from './stored-role-names.js';
 import type { DocumentFacts, TrustedMetadata } from './trusted-metadata.js';
 
 export interface CachedRepository {
@@ -79,13 +82,10 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
         readOptional(key({ kind: 'checked' }), gun),
       ]);
       if (rootItem === undefined) return undefined;
-      const delegationNames = snapshot === undefined ? [] : delegationsListedIn(snapshot.value);
-      const delegationItems = await Promise.all(delegationNames.map((role) => readOptional(key({ kind: 'meta', role }), gun)));
-      const delegations = new Map<RoleName, Uint8Array>();
-      delegationNames.forEach((role, index) => {
-        const item = delegationItems[index];
-        if (item !== undefined) delegations.set(role, item.value);
-      });
+      const delegations = await readDelegations(
+        (role) => readOptional(key({ kind: 'meta', role }), gun),
+        [...(snapshot === undefined ? [] : delegationsListedIn(snapshot.value)), ...(targets === undefined ? [] : delegatedRoleNames(targets.value))],
+      );
       const metadata: TrustedMetadata = {
         root: rootItem.value,
         ...(timestamp === undefined ? {} : { timestamp: timestamp.value }),
@@ -202,15 +202,30 @@ function versionAndExpiry(bytes: Uint8Array, gun: string): DocumentFacts {
   return { version, expires };
 }
 
-// Delegation names a cached snapshot lists. The snapshot is not trusted yet: a wrong list
-// only means loading fewer or more entries, all of which are verified before any use.
-function delegationsListedIn(snapshot: Uint8Array): RoleName[] {
-  try {
-    const json = parseJsonBytes(snapshot, ErrorCode.STATE_STORE_FAILED, 'cached snapshot');
-    const signed = isPlainObject(json) ? json['signed'] : undefined;
-    const meta = isPlainObject(signed) ? signed['meta'] : undefined;
-    return isPlainObject(meta) ? Object.keys(meta).filter((name) => name.startsWith('targets/')).slice(0, 256) : [];
-  } catch {
-    return [];
+// The delegation rows to read back: every role the stored snapshot lists and every role the
+// stored targets delegates, then, level by level, every role a delegation read back
+// delegates. Rows of roles the snapshot no longer lists are read too: while a parent still
+// delegates a role, its stored version stays the floor a later document of that role must
+// not go below (update.ts), whatever the snapshot omitted in between. At most
+// MAX_STORED_DELEGATIONS rows (as many as one update may look at, and more).
+const MAX_STORED_DELEGATIONS = 256;
+
+async function readDelegations(read: (role: RoleName) => Promise<KvItem | undefined>, first: readonly RoleName[]): Promise<Map<RoleName, Uint8Array>> {
+  const delegations = new Map<RoleName, Uint8Array>();
+  const seen = new Set<RoleName>();
+  let level = first;
+  while (level.length > 0 && seen.size < MAX_STORED_DELEGATIONS) {
+    const names = [...new Set(level)].filter((name) => !seen.has(name)).slice(0, MAX_STORED_DELEGATIONS - seen.size);
+    for (const name of names) seen.add(name);
+    const items = await Promise.all(names.map(read));
+    const next: RoleName[] = [];
+    names.forEach((name, index) => {
+      const item = items[index];
+      if (item === undefined) return;
+      delegations.set(name, item.value);
+      next.push(...delegatedRoleNames(item.value));
+    });
+    level = next;
   }
+  return delegations;
 }

@@ -4,7 +4,7 @@
 // for the injected MetadataSource; `now` is read once by the caller.
 import { ErrorCode, TrustgateError, isTrustgateError } from '../../errors.js';
 import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from './decode.js';
-import { assertDirectChildren, createDelegationLoader, factsOf, type VerifiedDelegation } from './delegations.js';
+import { assertDirectChildren, createDelegationLoader, factsOf, parentRoleOf, type DelegationLoader, type VerifiedDelegation } from './delegations.js';
 import {
   assertNoRollback,
   assertNotExpired,
@@ -34,6 +34,7 @@ import {
   type RootContext,
 } from './root-trust.js';
 import { verifyThreshold } from './signatures.js';
+import { delegatedRoleNames } from './stored-role-names.js';
 import type { MetadataLease } from './metadata-pool.js';
 import type { MetadataSource } from './source.js';
 import type { TrustedMetadata } from './trusted-metadata.js';
@@ -251,17 +252,21 @@ function toVerifiedRepository(
     delegation: loader.delegation,
     childRoles: loader.childRoles,
     heldBytes: () => root.raw.length + top.timestamp.raw.length + top.snapshot.raw.length + top.targets.raw.length + loader.verifiedSize(),
-    // Delegations verified in this update, plus stored ones not loaded this time that the
-    // snapshot still lists (kept for their rollback protection; re-verified before any use)
-    // while the whole state stays within one update's byte budget: what one repository
-    // occupies in the store cannot grow from update to update.
+    // Delegations verified in this update, plus stored ones not loaded this time that are
+    // kept for their rollback protection (re-verified before any use), while the whole state
+    // stays within one update's byte budget: what one repository occupies in the store
+    // cannot grow from update to update. See keepsStoredDelegation for which are kept.
     trustedMetadata(): TrustedMetadata {
       const delegations = new Map(loader.verifiedBytes());
       let size = root.raw.length + top.timestamp.raw.length + top.snapshot.raw.length + top.targets.raw.length;
       for (const bytes of delegations.values()) size += bytes.length;
-      for (const [name, bytes] of stored) {
-        if (delegations.has(name) || !top.snapshot.signed.meta.has(name) || size + bytes.length > ctx.limits.updateBytes) continue;
+      const kept = new Map<RoleName, Uint8Array>();
+      // Parents before children: whether a role is still delegated depends on its parent.
+      for (const [name, bytes] of [...stored].sort(([a], [b]) => depthOf(a) - depthOf(b))) {
+        if (delegations.has(name) || size + bytes.length > ctx.limits.updateBytes) continue;
+        if (!top.snapshot.signed.meta.has(name) && !isStillDelegated(name, top.targets, loader, kept)) continue;
         delegations.set(name, bytes);
+        kept.set(name, bytes);
         size += bytes.length;
       }
       const facts = new Map(loader.verifiedFacts());
@@ -269,4 +274,36 @@ function toVerifiedRepository(
       return { root: root.raw, timestamp: top.timestamp.raw, snapshot: top.snapshot.raw, targets: top.targets.raw, delegations, facts };
     },
   };
+}
+
+function depthOf(name: RoleName): number {
+  return name.split('/').length;
+}
+
+// Whether a stored delegation that the new snapshot does not list keeps its row (and so its
+// version floor): yes while its parent still delegates it, the parent being the verified
+// top-level targets, a delegation verified in this update, or itself a stored delegation
+// kept this way (its stored document, verified when it was saved, read for the names).
+//
+// Security: the snapshot and timestamp keys (which notary-server holds) suffice to publish
+// a snapshot that omits a delegation; if that made trustgate forget the delegation's
+// version, a later snapshot could bring back an old, revoked document of it. The floor
+// therefore lives as long as the delegation itself, which only the parent's keys can end;
+// the role is unusable while unlisted (its targets are not found). TUF 5.5.5 (every role the
+// old snapshot lists must stay listed) is not enforced: a legitimate `notary delegation
+// remove` drops the role from its parent and the snapshot at once, and must not lock the
+// repository out; a removed role is forgotten, so re-adding it later starts afresh.
+function isStillDelegated(
+  name: RoleName,
+  targets: Envelope<TargetsMetadata>,
+  loader: DelegationLoader,
+  kept: ReadonlyMap<RoleName, Uint8Array>,
+): boolean {
+  const parent = parentRoleOf(name);
+  if (parent === undefined) return false;
+  if (parent === 'targets') return targets.signed.delegations.roles.some((role) => role.name === name);
+  const verifiedChildren = loader.verifiedChildren(parent);
+  if (verifiedChildren !== undefined) return verifiedChildren.includes(name);
+  const keptParent = kept.get(parent);
+  return keptParent !== undefined && delegatedRoleNames(keptParent).includes(name);
 }

@@ -2,7 +2,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
-import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
+import { MAX_SIGNATURES, decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
 import { objectAt, removeAt, setAt, type JsonObject as Doc } from '../../../support/json-paths.js';
 import { thrownError } from '../../../support/trustgate-errors.js';
 import { fixtureJson, readFixture, toBytes } from './notary-fixtures.js';
@@ -147,6 +147,26 @@ describe('decodeRoot', () => {
     it('rejects with TRUST_METADATA_INVALID (canonical JSON cannot encode it)', () => {
       const bytes = variant('root.json', (signed) => (signed.custom = 0.5));
       expect(problemPaths(() => decodeRoot(bytes))).toEqual(['signed']);
+    });
+  });
+});
+
+describe('decoding any document', () => {
+  describe('when it carries more signatures than the bound', () => {
+    it('rejects with TRUST_METADATA_TOO_LARGE', () => {
+      const json: Doc = fixtureJson('timestamp.json');
+      const [first] = json['signatures'] as unknown[];
+      json['signatures'] = Array.from({ length: MAX_SIGNATURES + 1 }, () => first);
+      expect(thrownError(() => decodeTimestamp(toBytes(json))).code).toBe(ErrorCode.TRUST_METADATA_TOO_LARGE);
+    });
+  });
+
+  describe('when it carries as many signatures as the bound', () => {
+    it('decodes them all', () => {
+      const json: Doc = fixtureJson('timestamp.json');
+      const [first] = json['signatures'] as unknown[];
+      json['signatures'] = Array.from({ length: MAX_SIGNATURES }, () => first);
+      expect(decodeTimestamp(toBytes(json)).signatures).toHaveLength(MAX_SIGNATURES);
     });
   });
 });

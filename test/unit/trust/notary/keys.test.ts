@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { ECDH, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../shared/errors.js';
@@ -11,6 +11,37 @@ import { errorCodeOf, thrownError } from '../../../support/trustgate-errors.js';
 import { fixtureJson } from './notary-fixtures.js';
 
 type ServedKeys = Record<string, { keytype: KeyType; keyval: { public: string } }>;
+
+// The same P-256 key with its point compressed (SPKI of 59 bytes, which node accepts and keeps).
+function compressedSpki(spkiBase64: string): Uint8Array {
+  const spki = Buffer.from(spkiBase64, 'base64');
+  const point = spki.subarray(spki.length - 65);
+  const compressed = ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed') as Buffer;
+  return Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), compressed]);
+}
+
+// The same P-256 key with the curve spelled out as explicit parameters (RFC 3279
+// ECParameters, as `openssl ec -param_enc explicit` writes them) instead of its name: node
+// reads it as prime256v1 and keeps the explicit form.
+const EXPLICIT_P256_SPKI_PREFIX =
+  '3082014b3082010306072a8648ce3d02013081f7020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff' +
+  '305b0420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b' +
+  '031500c49d360886e704936a6678e1139d26b7819f7e900441046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb' +
+  '4a7c0f9e162bce33576b315ececbb6406837bf51f5022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101034200';
+
+function explicitCurveSpki(spkiBase64: string): Uint8Array {
+  const spki = Buffer.from(spkiBase64, 'base64');
+  return Buffer.concat([Buffer.from(EXPLICIT_P256_SPKI_PREFIX, 'hex'), spki.subarray(spki.length - 65)]);
+}
+
+// An ecdsa-x509 key value: a self-signed certificate over the given SPKI.
+function certificateOf(spki: Uint8Array): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  const now = new Date('2026-01-01T00:00:00Z');
+  const der = createSelfSignedCertificate(privateKey, publicKey, { commonNames: ['example.com/app'], notBefore: now, notAfter: new Date('2036-01-01T00:00:00Z'), hash: 'sha256' });
+  return b64(toPem(der));
+}
 
 const b64 = (bytes: Uint8Array | string): string => Buffer.from(bytes).toString('base64');
 const spkiOf = (publicKey: { export(o: { type: 'spki'; format: 'der' }): Buffer }): string => b64(publicKey.export({ type: 'spki', format: 'der' }));
@@ -47,6 +78,18 @@ describe('decodePublicKey', () => {
   });
 
   describe('when the key is not one Notary accepts', () => {
+    // Public-only RSA keys: a real 2048-bit modulus with another exponent, or an odd number
+    // of the given size as modulus. Nobody can sign with them; they only have to be listed.
+    const modulus = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n ?? '';
+    const hugeExponent = (BigInt(`0x${Buffer.from(modulus, 'base64url').toString('hex')}`) >> 1n) | 1n;
+    const rsaWithExponent = (e: bigint): string =>
+      spkiOf(createPublicKey({ key: { kty: 'RSA', n: modulus, e: Buffer.from(e.toString(16).padStart(2 * Math.ceil(e.toString(16).length / 2), '0'), 'hex').toString('base64url') }, format: 'jwk' }));
+    const rsaWithModulusBits = (bits: number): string => {
+      const n = randomBytes(Math.ceil(bits / 8));
+      n[0] = (n[0] ?? 0) | 0x80;
+      n[n.length - 1] = (n[n.length - 1] ?? 0) | 1;
+      return spkiOf(createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' }, format: 'jwk' }));
+    };
     const p384 = spkiOf(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
     const rsa1024 = spkiOf(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
     const ed25519Spki = spkiOf(generateKeyPairSync('ed25519').publicKey);
@@ -69,6 +112,12 @@ describe('decodePublicKey', () => {
       ['an ecdsa-x509 key holding an RSA certificate', 'ecdsa-x509', rsaCert],
       ['an rsa-x509 key holding an ECDSA certificate', 'rsa-x509', ecCert],
       ['an x509 key holding two certificates', 'ecdsa-x509', b64(Buffer.from(ecCert, 'base64').toString() + Buffer.from(ecCert, 'base64').toString())],
+      ['an rsa key with a public exponent above 2^31-1 (each verification far dearer)', 'rsa', rsaWithExponent(2n ** 31n + 1n)],
+      ['an rsa key with a public exponent of nearly its modulus size', 'rsa', rsaWithExponent(hugeExponent)],
+      ['an rsa key with a modulus above 8192 bits', 'rsa', rsaWithModulusBits(8200)],
+      ['an ecdsa key with its point compressed', 'ecdsa', b64(compressedSpki(ecdsaSpki))],
+      ['an ecdsa key with explicit curve parameters', 'ecdsa', b64(explicitCurveSpki(ecdsaSpki))],
+      ['an ecdsa-x509 certificate of a compressed point', 'ecdsa-x509', certificateOf(compressedSpki(ecdsaSpki))],
     ])('rejects %s with TRUST_METADATA_INVALID', (_name, type, value) => {
       expect(errorCodeOf(() => decodePublicKey(type, value))).toBe(ErrorCode.TRUST_METADATA_INVALID);
     });
@@ -88,6 +137,16 @@ describe('publicKeyFromPem', () => {
       const { key: keyObject, spki } = publicKeyFromPem(key.publicKeyPem);
       expect(keyObject.asymmetricKeyType).toBe('ec');
       expect(b64(spki)).toBe(key.publicBase64);
+    });
+  });
+
+  describe('when given a PEM public key in another spelling of the same P-256 key', () => {
+    it('returns the SPKI served keys are accepted in', () => {
+      const key = generateKey('ecdsa');
+      for (const spki of [compressedSpki(key.publicBase64), explicitCurveSpki(key.publicBase64)]) {
+        const pem = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString();
+        expect(b64(publicKeyFromPem(pem).spki)).toBe(key.publicBase64);
+      }
     });
   });
 

@@ -1,4 +1,4 @@
-import { constants, sign } from 'node:crypto';
+import { ECDH, constants, createPublicKey, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
@@ -120,6 +120,25 @@ describe('verifyThreshold', () => {
       expect(errorCodeOf(() => verifyThreshold(envelope, keyMap(key), { keyIds: [key.id, key.id], threshold: 2 }, 'targets'))).toBe(
         ErrorCode.TRUST_THRESHOLD_NOT_MET,
       );
+    });
+  });
+
+  describe('when one P-256 key is listed in two spellings (uncompressed and compressed point) in a threshold-2 role', () => {
+    // decodePublicKey refuses the compressed spelling; the threshold rule must not rely on it.
+    it('counts it once and rejects with TRUST_THRESHOLD_NOT_MET', () => {
+      const key = generateKey('ecdsa');
+      const plain = decodePublicKey(key.type, key.publicBase64);
+      const spki = Buffer.from(key.publicBase64, 'base64');
+      const compressed = Buffer.concat([
+        Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+        ECDH.convertKey(spki.subarray(spki.length - 65), 'prime256v1', undefined, undefined, 'compressed') as Buffer,
+      ]);
+      const twinKey = createPublicKey({ key: compressed, format: 'der', type: 'spki' });
+      const twinBase64 = compressed.toString('base64');
+      const twin: PublicKey = { id: computeKeyId('ecdsa', twinBase64), type: 'ecdsa', publicBase64: twinBase64, key: twinKey, spki: new Uint8Array(twinKey.export({ type: 'spki', format: 'der' })) };
+      const envelope = signedTargets([key, { ...key, id: twin.id }]);
+      const keys = new Map([[plain.id, plain], [twin.id, twin]]);
+      expect(errorCodeOf(() => verifyThreshold(envelope, keys, { keyIds: [plain.id, twin.id], threshold: 2 }, 'targets'))).toBe(ErrorCode.TRUST_THRESHOLD_NOT_MET);
     });
   });
 

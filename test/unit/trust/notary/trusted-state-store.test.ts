@@ -123,6 +123,54 @@ describe('createTrustedStateStore', () => {
     });
   });
 
+  describe('when the stored snapshot does not list a delegation the stored targets delegates', () => {
+    it('reads its row back all the same, and the rows of the roles it delegates', async () => {
+      const repo = buildRepository(GUN, {
+        delegations: [{ name: 'targets/releases' }, { name: 'targets/releases/team', parent: 'targets/releases' }],
+        edit: (role, signed) => {
+          if (role === 'snapshot') {
+            const meta = signed['meta'] as Record<string, unknown>;
+            delete meta['targets/releases'];
+            delete meta['targets/releases/team'];
+          }
+        },
+      });
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
+      const metadata = { root: repo.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations: new Map(repo.delegations) };
+      await store.save(SERVER, GUN, metadata, 1_000);
+      expect((await store.load(SERVER, GUN))?.metadata.delegations).toEqual(repo.delegations);
+    });
+
+    it('reports no check time when an older row of it is put back', async () => {
+      const kv = createMemoryStore({ clock });
+      const store = createTrustedStateStore(createAuthenticatedStore(kv, randomBytes(32)));
+      const unlisting = (role: string, signed: Record<string, unknown>) => {
+        if (role === 'snapshot') delete (signed['meta'] as Record<string, unknown>)['targets/releases'];
+      };
+      const older = buildRepository(GUN, { delegations: [{ name: 'targets/releases', version: 1 }], edit: unlisting });
+      // The root is unchanged between the two saves (same bytes, as notary-server serves it).
+      const save = (repo: typeof older, at: number) =>
+        store.save(SERVER, GUN, { root: older.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations: new Map(repo.delegations) }, at);
+      await save(older, 1_000);
+      const key = trustedStateKey(SERVER, GUN, { kind: 'meta', role: 'targets/releases' });
+      const captured = await kv.get(key);
+      const releasesKeys = older.keys.delegations.get('targets/releases') ?? [];
+      const newer = buildRepository(GUN, {
+        keys: older.keys,
+        versions: { timestamp: 2, snapshot: 2, targets: 2 },
+        delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 2 }],
+        edit: unlisting,
+      });
+      await save(newer, 2_000);
+      expect((await store.load(SERVER, GUN))?.checkedAt).toBe(2_000);
+      if (captured === undefined) throw new Error('no targets/releases row was stored');
+      await kv.put(key, captured);
+      const loaded = await store.load(SERVER, GUN);
+      expect(loaded?.metadata.delegations.get('targets/releases')).toEqual(older.delegations.get('targets/releases'));
+      expect(loaded?.checkedAt).toBeUndefined();
+    });
+  });
+
   describe('when the check row names no documents (written by an earlier version)', () => {
     it('reports no check time', async () => {
       const kv = createMemoryStore({ clock });

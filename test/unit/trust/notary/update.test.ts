@@ -578,6 +578,72 @@ describe('updateRepository', () => {
     });
   });
 
+  describe('when a snapshot leaves out a delegation its parent still delegates', () => {
+    // Snapshot and timestamp keys alone (notary-server holds them) can omit a role: its
+    // trusted version must outlive the omission, or a later snapshot could bring back a
+    // revoked document of it.
+    const omitting = (name: string) => (role: string, signed: Record<string, unknown>) => {
+      if (role === 'snapshot') delete (signed['meta'] as Record<string, unknown>)[name];
+    };
+
+    it('keeps the stored document of the role, and of its children, for their version floors', async () => {
+      const state = buildRepository(GUN, {
+        delegations: [
+          { name: 'targets/releases', version: 3 },
+          { name: 'targets/releases/team', parent: 'targets/releases', version: 2 },
+        ],
+      });
+      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
+      const keys = { releases: state.keys.delegations.get('targets/releases') ?? [], team: state.keys.delegations.get('targets/releases/team') ?? [] };
+      const omitted = next(state, {
+        versions: { timestamp: 2, snapshot: 2 },
+        delegations: [
+          { name: 'targets/releases', keys: keys.releases, version: 3 },
+          { name: 'targets/releases/team', parent: 'targets/releases', keys: keys.team, version: 2 },
+        ],
+        edit: omitting('targets/releases'),
+      });
+      const repo = await update(serve(omitted), trusted);
+      expect(await repo.delegation('targets/releases')).toBeUndefined();
+      const kept = repo.trustedMetadata().delegations;
+      expect(kept.get('targets/releases')).toEqual(trusted.delegations.get('targets/releases'));
+      expect(kept.get('targets/releases/team')).toEqual(trusted.delegations.get('targets/releases/team'));
+    });
+
+    it('refuses an older document of the role listed again with TRUST_ROLLBACK', async () => {
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/releases', version: 1 }] });
+      const releasesKeys = state.keys.delegations.get('targets/releases') ?? [];
+      const current = next(state, { versions: { timestamp: 2, snapshot: 2 }, delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 2 }] });
+      let trusted = await update(serve(current));
+      await trusted.delegation('targets/releases');
+      const omitted = next(state, {
+        versions: { timestamp: 3, snapshot: 3 },
+        delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 2 }],
+        edit: omitting('targets/releases'),
+      });
+      trusted = await update(serve(omitted), trusted.trustedMetadata());
+      const replayed = next(state, {
+        versions: { timestamp: 4, snapshot: 4 },
+        delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 2 }],
+        edit: (role, signed) => {
+          if (role === 'snapshot') (signed['meta'] as Record<string, unknown>)['targets/releases'] = fileMetaJson(state.delegations.get('targets/releases') ?? new Uint8Array());
+        },
+      });
+      const source = serve(replayed);
+      source.publish(new Map([['targets/releases', state.delegations.get('targets/releases') ?? new Uint8Array()]]));
+      const repo = await update(source, trusted.trustedMetadata());
+      await expect(repo.delegation('targets/releases')).rejects.toMatchObject({ code: 'TRUST_ROLLBACK' });
+    });
+
+    it('forgets the role once its parent no longer delegates it', async () => {
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/releases', version: 3 }] });
+      const trusted = await trustedAfter(state, ['targets/releases']);
+      const removed = next(state, { versions: { timestamp: 2, snapshot: 2, targets: 2 } });
+      const repo = await update(serve(removed), trusted);
+      expect(repo.trustedMetadata().delegations.has('targets/releases')).toBe(false);
+    });
+  });
+
   describe('within the per-update bounds', () => {
     it('refuses once the documents of one update together pass the byte budget, delegations included', async () => {
       const big = (tag: string): Record<string, Uint8Array> => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`${tag}${i}`, new Uint8Array([i])]));

@@ -1,0 +1,119 @@
+// A delegation's version floor through `trustgate verify` against a hostile trust server
+// holding only the snapshot and timestamp keys (as notary-server does): omitting a
+// delegation from one snapshot must not make trustgate forget the version it trusted, so a
+// later snapshot cannot bring back an old, revoked document of that delegation. A real
+// removal (the parent stops delegating, which needs the parent's keys) still lets the role
+// start afresh when it is added again.
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRepository, fileMetaJson, generateKey, type BuiltRepository, type DelegationSpec, type RepositoryKeys, type TestKey } from '../support/notary-builder.js';
+import { startHostileTrustServer, type HostileTrustServer } from './support/hostile-trust-server.js';
+import { uniqueGun } from './support/scenarios.js';
+import { makeTempDir, removeDir } from './support/temp-dir.js';
+import { runTrustgateVerify, type TrustgateRun } from './support/trustgate-cli.js';
+
+let hostile: HostileTrustServer;
+let stateDirs: string[] = [];
+
+beforeAll(async () => {
+  hostile = await startHostileTrustServer();
+});
+
+afterAll(async () => {
+  await hostile?.stop();
+  await Promise.all(stateDirs.map((dir) => removeDir(dir)));
+  stateDirs = [];
+});
+
+interface Manifest {
+  readonly sha256Hex: string;
+  readonly length: number;
+}
+
+function manifest(): Manifest {
+  const bytes = randomBytes(100);
+  return { sha256Hex: createHash('sha256').update(bytes).digest('hex'), length: bytes.length };
+}
+
+// One repository published in successive states under the same keys; `v1` is signed only
+// in targets/releases.
+async function repositoryStates(label: string): Promise<{
+  gun: string;
+  state: (options: { version: number; releases?: { version: number; target: Manifest }; edit?: (role: string, signed: Record<string, unknown>) => void }) => BuiltRepository;
+  verify: () => Promise<TrustgateRun>;
+}> {
+  const gun = uniqueGun(label);
+  const now = new Date();
+  const releasesKey: TestKey = generateKey('ecdsa');
+  let keys: RepositoryKeys | undefined;
+  const stateDir = await makeTempDir(label);
+  stateDirs.push(stateDir);
+  return {
+    gun,
+    state: ({ version, releases, edit }) => {
+      const delegations: DelegationSpec[] = releases === undefined ? [] : [{ name: 'targets/releases', keys: [releasesKey], version: releases.version, targets: { v1: releases.target } }];
+      const built = buildRepository(gun, {
+        now,
+        ...(keys === undefined ? {} : { keys }),
+        versions: { snapshot: version, timestamp: version, targets: version },
+        delegations,
+        ...(edit === undefined ? {} : { edit }),
+      });
+      keys = built.keys;
+      return built;
+    },
+    verify: () => runTrustgateVerify({ image: `${gun}:v1`, trustServer: hostile.url, stateDir }),
+  };
+}
+
+describe('trustgate verify and a delegation left out of a snapshot', () => {
+  describe('when a later snapshot brings back an older document of the delegation', () => {
+    it('refuses with TRUST_ROLLBACK, and the role is unusable while unlisted', async () => {
+      const repo = await repositoryStates('floor-omitted');
+      const revoked = manifest();
+      const current = manifest();
+      const oldReleases = repo.state({ version: 1, releases: { version: 1, target: revoked } }).delegations.get('targets/releases') as Uint8Array;
+      hostile.publish(repo.gun, repo.state({ version: 2, releases: { version: 2, target: current } }).metadata);
+      expect((await repo.verify()).json).toMatchObject({ allowed: true, digest: `sha256:${current.sha256Hex}` });
+
+      // Snapshot 3 (snapshot key only) no longer lists targets/releases; targets still delegates it.
+      const omitted = repo.state({
+        version: 3,
+        releases: { version: 2, target: current },
+        edit: (role, signed) => {
+          if (role === 'snapshot') delete (signed['meta'] as Record<string, unknown>)['targets/releases'];
+        },
+      });
+      hostile.publish(repo.gun, omitted.metadata);
+      expect((await repo.verify()).json).toMatchObject({ allowed: false, codes: ['TRUST_NO_SIGNED_TARGET'] });
+
+      // Snapshot 4 lists releases version 1 again: validly signed by the delegate, long ago.
+      const replayed = repo.state({
+        version: 4,
+        releases: { version: 2, target: current },
+        edit: (role, signed) => {
+          if (role === 'snapshot') (signed['meta'] as Record<string, unknown>)['targets/releases'] = fileMetaJson(oldReleases);
+        },
+      });
+      hostile.publish(repo.gun, new Map([...replayed.metadata, ['targets/releases', oldReleases]]));
+      expect((await repo.verify()).json).toMatchObject({ allowed: false, codes: ['TRUST_ROLLBACK'] });
+    }, 60_000);
+  });
+
+  describe('when the parent stops delegating the role and later delegates it again', () => {
+    it('accepts the new delegation from its first version', async () => {
+      const repo = await repositoryStates('floor-removed');
+      const first = manifest();
+      const second = manifest();
+      hostile.publish(repo.gun, repo.state({ version: 1, releases: { version: 5, target: first } }).metadata);
+      expect((await repo.verify()).json).toMatchObject({ allowed: true, digest: `sha256:${first.sha256Hex}` });
+
+      // `notary delegation remove`: targets (its own key) drops the role, the snapshot with it.
+      hostile.publish(repo.gun, repo.state({ version: 2 }).metadata);
+      expect((await repo.verify()).json).toMatchObject({ allowed: false, codes: ['TRUST_NO_SIGNED_TARGET'] });
+
+      hostile.publish(repo.gun, repo.state({ version: 3, releases: { version: 1, target: second } }).metadata);
+      expect((await repo.verify()).json).toMatchObject({ allowed: true, digest: `sha256:${second.sha256Hex}` });
+    }, 60_000);
+  });
+});
