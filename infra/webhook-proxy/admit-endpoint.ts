@@ -56,7 +56,8 @@ function notAReview(reason: string): EndpointAnswer {
 }
 
 // Metrics and the decision's log line: what was admitted where, by which policy, the
-// outcome with its codes and how long it took. Images and policy names only: a request
+// outcome with its codes and how long it took, and on UPDATE which images went unchecked
+// because the old object already held them. Images and policy names only: a request
 // never carries credentials into this line, and neither do verification reasons.
 function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: number): void {
   deps.metrics.increment(AdmissionMetric.DECISIONS, { outcome: decision.outcome });
@@ -88,6 +89,8 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
   fields['status'] = decision.review.response.status.code;
   fields['durationMs'] = Math.round(seconds * 1000 * 10) / 10;
   fields['images'] = new JsonText(`[${images}]`);
+  // On UPDATE, the images the old object already held: admitted without any check.
+  if (decision.unchanged !== undefined) fields['unchanged'] = [...new Set(decision.unchanged.map((container) => container.image))];
   if (decision.outcome === 'invalid' || decision.outcome === 'unchecked') fields['reason'] = decision.review.response.status.message;
   if (decision.outcome === 'allowed' || decision.outcome === 'unchecked') deps.logger.info('admission decision', fields);
   else deps.logger.warn('admission decision', fields);

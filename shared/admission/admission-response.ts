@@ -24,7 +24,8 @@ export function toReview(response: AdmissionResponse): AdmissionReviewResponse {
 // Allowed; the patch and warning fields are present only when there is something in them.
 // `unenforced` counts the images admitted only because their failing policies are in warn
 // or audit mode, `unrequired` those whose policy asks for no signature (they were not
-// verified, and the message must not say they were).
+// verified, and the message must not say they were), `unchanged` the images of an UPDATE
+// that the old object already held (not checked at all, and not counted in `images`).
 export function allowedResponse(
   uid: string,
   images: number,
@@ -32,15 +33,17 @@ export function allowedResponse(
   warnings: readonly string[] = [],
   unenforced = 0,
   unrequired = 0,
+  unchanged = 0,
 ): AdmissionReviewResponse {
   const verified = images - unenforced - unrequired;
   const pinned = patch.length > 0 ? `, ${patch.length} pinned to signed digests` : '';
   const admitted = unenforced > 0 ? `, ${unenforced} failing policies in warn or audit mode` : '';
   const open = unrequired > 0 ? `, ${unrequired} under a policy that requires no signature` : '';
+  const held = unchanged > 0 ? `, ${unchanged} unchanged from the old object and not checked` : '';
   return toReview({
     uid,
     allowed: true,
-    status: { code: 200, message: `trustgate allowed: ${verified} image${verified === 1 ? '' : 's'} verified${open}${admitted}${pinned}` },
+    status: { code: 200, message: `trustgate allowed: ${verified} image${verified === 1 ? '' : 's'} verified${open}${admitted}${pinned}${held}` },
     ...(patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: encodeJsonPatch(patch) } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   });

@@ -42,16 +42,21 @@ export interface AdmissionRequest {
 //   reject        it is one, but one the product cannot judge (unknown kind, malformed
 //                 object, missing uid): answered allowed:false with code 400, never allowed;
 //   unchecked     the operation brings no new image (DELETE, CONNECT, a subresource such
-//                 as status or scale): answered allowed with no checks;
-//   check         every container image of the object must be verified.
+//                 as status or scale, an UPDATE whose every image the old object already
+//                 held): answered allowed with no checks;
+//   check         every container image in `containers` must be verified (on UPDATE, those
+//                 the old object did not already hold).
+// `unchanged`: on UPDATE, the images of the object that the old object already held (exact
+// string, at any image field of its pod spec); they are neither verified nor patched.
 export type DecodedReview =
   | { readonly kind: 'not-a-review'; readonly reason: string }
   | { readonly kind: 'reject'; readonly uid: string; readonly request?: Partial<AdmissionRequest>; readonly reason: string }
-  | { readonly kind: 'unchecked'; readonly request: AdmissionRequest; readonly reason: string }
+  | { readonly kind: 'unchecked'; readonly request: AdmissionRequest; readonly reason: string; readonly unchanged?: readonly ContainerImage[] }
   | {
       readonly kind: 'check';
       readonly request: AdmissionRequest;
       readonly containers: readonly ContainerImage[];
+      readonly unchanged?: readonly ContainerImage[];
       // The pod spec's pull secret names and service account (registry credentials).
       readonly pullSecrets?: WorkloadPullSecrets;
     };

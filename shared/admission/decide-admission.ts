@@ -2,6 +2,9 @@
 // concurrently, through the verify-image use case (policy form), within a time budget
 // below the API server's webhook timeout. Any denial, error or timeout denies the whole
 // request (fail closed); allowed tags are pinned to their signed digests by a JSON Patch.
+// On UPDATE the decoder hands over only the images the old object did not already hold: the
+// others (`unchanged`) are neither verified nor patched, and an UPDATE with no new image is
+// answered unchecked (decode-admission-review.ts says why that is safe).
 //
 // The validating pass (`validate: true`) judges the object as it will be stored, after every
 // mutating webhook ran: it patches nothing, and denies any image the mutating pass would
@@ -79,6 +82,8 @@ export interface AdmissionDecision {
   readonly review: AdmissionReviewResponse;
   readonly request?: Partial<AdmissionRequest>;
   readonly verdicts: readonly ImageVerdict[];
+  // On UPDATE, the images the old object already held: not verified, not patched.
+  readonly unchanged?: readonly ContainerImage[];
 }
 
 // The decision itself when nothing has to be waited for (a review answered from memory,
@@ -90,7 +95,7 @@ export function decideAdmission(deps: AdmissionDeps, decoded: Exclude<DecodedRev
   }
   const { request } = decoded;
   if (decoded.kind === 'unchecked') {
-    return { outcome: 'unchecked', review: uncheckedResponse(request.uid, decoded.reason), request, verdicts: [] };
+    return { outcome: 'unchecked', review: uncheckedResponse(request.uid, decoded.reason), request, verdicts: [], ...withUnchanged(decoded.unchanged) };
   }
   const groups = groupByImage(decoded.containers);
   // The workload's pull secrets are read once for all its images. When they cannot be read,
@@ -107,19 +112,20 @@ export function decideAdmission(deps: AdmissionDeps, decoded: Exclude<DecodedRev
       const result = credentials instanceof TrustgateError ? pullSecretsDenial(image, credentials) : deps.known?.(image, request.namespace, credentials);
       if (result !== undefined) results.set(image, result);
     }
-    if (results.size === groups.size) return conclude(deps, request, groups, results, true);
+    if (results.size === groups.size) return conclude(deps, decoded, groups, results, true);
   }
-  return decideWithinBudget(deps, request, groups, results, credentials);
+  return decideWithinBudget(deps, decoded, groups, results, credentials);
 }
 
 // Verifies the images not answered at once within the budget, pull secrets included.
 async function decideWithinBudget(
   deps: AdmissionDeps,
-  request: AdmissionRequest,
+  decoded: CheckedReview,
   groups: ReadonlyMap<string, readonly ContainerImage[]>,
   results: Map<string, VerifyImageResponse>,
   credentials: PullSecretsRead | Promise<PullSecretsRead>,
 ): Promise<AdmissionDecision> {
+  const { request } = decoded;
   const timer = deps.startTimer(deps.budgetMs);
   const budget = new AbortController();
   const all = Promise.resolve(credentials).then((entries) =>
@@ -136,42 +142,51 @@ async function decideWithinBudget(
   timer.cancel();
   // Trust server work still running for this request is cancelled, not left to finish.
   if (!finished) budget.abort(new TrustgateError(ErrorCode.ADMISSION_TIMEOUT, `time budget of ${deps.budgetMs} ms exhausted`));
-  return conclude(deps, request, groups, results, finished);
+  return conclude(deps, decoded, groups, results, finished);
 }
 
 // The decision over every image's result; `finished` is false when the budget ran out with
 // some image still pending (its result missing): the request is then denied as timed out.
 function conclude(
   deps: AdmissionDeps,
-  request: AdmissionRequest,
+  decoded: CheckedReview,
   groups: ReadonlyMap<string, readonly ContainerImage[]>,
   results: ReadonlyMap<string, VerifyImageResponse>,
   finished: boolean,
 ): AdmissionDecision {
+  const { request } = decoded;
+  const unchanged = withUnchanged(decoded.unchanged);
   const verdicts: ImageVerdict[] = [...groups].map(([image, containers]) => {
     const result = results.get(image);
     return result === undefined ? { image, containers } : { image, containers, result };
   });
   if (!finished) {
     const pending = verdicts.filter((verdict) => verdict.result === undefined).map((verdict) => verdict.image);
-    return { outcome: 'timeout', review: timeoutResponse(request.uid, deps.budgetMs, pending), request, verdicts };
+    return { outcome: 'timeout', review: timeoutResponse(request.uid, deps.budgetMs, pending), request, verdicts, ...unchanged };
   }
   // Failures of policies in warn mode reach the user as warnings (kubectl prints them),
   // whether the request is admitted or denied for another reason; audit stays silent.
   const warnings = toWarnings(verdicts);
   const failing = verdicts.filter((verdict) => verdict.result?.allowed !== true);
   if (failing.length > 0) {
-    return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure), warnings), request, verdicts };
+    return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure), warnings), request, verdicts, ...unchanged };
   }
   const patch = verdicts.flatMap(toPatchOperations);
   const unenforced = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) > 0).length;
   const unrequired = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) === 0 && (verdict.result?.verifiedBy?.length ?? 0) === 0).length;
+  const held = new Set(decoded.unchanged?.map((container) => container.image)).size;
   if (deps.validate === true) {
     const unpinned = verdicts.flatMap((verdict) => unpinnedFailure(verdict, patch));
-    if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts };
-    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced, unrequired), request, verdicts };
+    if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts, ...unchanged };
+    return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced, unrequired, held), request, verdicts, ...unchanged };
   }
-  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired), request, verdicts };
+  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired, held), request, verdicts, ...unchanged };
+}
+
+type CheckedReview = Extract<DecodedReview, { kind: 'check' }>;
+
+function withUnchanged(unchanged: readonly ContainerImage[] | undefined): { unchanged?: readonly ContainerImage[] } {
+  return unchanged === undefined || unchanged.length === 0 ? {} : { unchanged };
 }
 
 // Containers keyed by their normalised image, so `nginx` and `docker.io/library/nginx:latest`
@@ -203,7 +218,7 @@ async function verifySafely(verify: VerifyImageFn, image: string, namespace: str
 // (the policy files) answers at once, one that reads them (the cluster) with a promise.
 type PullSecretsRead = readonly PullSecretEntry[] | TrustgateError | undefined;
 
-function readPullSecrets(deps: AdmissionDeps, namespace: string, decoded: Extract<DecodedReview, { kind: 'check' }>): PullSecretsRead | Promise<PullSecretsRead> {
+function readPullSecrets(deps: AdmissionDeps, namespace: string, decoded: CheckedReview): PullSecretsRead | Promise<PullSecretsRead> {
   if (deps.pullSecrets === undefined || decoded.pullSecrets === undefined) return undefined;
   try {
     const entries = deps.pullSecrets(namespace, decoded.pullSecrets);

@@ -5,6 +5,11 @@
 // Security: the body comes from parseJsonBytesInPlace (objects keep Object.prototype), so
 // every member is read with ownMember: a key the review does not hold reads as undefined,
 // never as something inherited, and every key it holds is data.
+//
+// On UPDATE only the images new to the object are checked: an image string the old object
+// already held at any image field of its pod spec is neither verified nor patched (see
+// heldImages), so metadata edits of a running pod (a controller removing a finalizer) never
+// depend on its images still verifying, and never restart its containers on a new digest.
 import type { FieldProblem } from '../errors.js';
 import { isPlainObject, ownMember } from '../json.js';
 import {
@@ -16,7 +21,7 @@ import {
   type GroupVersionKind,
 } from './admission-review.js';
 import { toJsonPointer } from './json-patch.js';
-import { podImageField } from './pod-image-fields.js';
+import { ALL_POD_IMAGE_LISTS, podImageField, type PodImageList } from './pod-image-fields.js';
 import { lookupWorkloadShape, type WorkloadShape } from './workload-kinds.js';
 import { DEFAULT_SERVICE_ACCOUNT, NO_PULL_SECRETS, type WorkloadPullSecrets } from '../registry/workload-pull-secrets.js';
 
@@ -77,41 +82,73 @@ export function decodeAdmissionReview(body: unknown): DecodedReview {
   if (shape.kind === 'unknown') return { kind: 'reject', uid: uidText, request, reason: shape.reason };
   if (request.namespace === '') fail('request.namespace', 'must name the namespace of the workload');
   const object = ownMember(raw, 'object');
-  const containers = decodeContainers(object, shape.shape, fail);
+  const containers = decodeContainers(object, 'request.object', shape.shape.podSpec, shape.shape.lists, fail);
   const pullSecrets = decodePullSecrets(object, shape.shape, fail);
   if (problems.length > 0) return reject(uidText, problems, request);
-  return { kind: 'check', request, containers, pullSecrets };
+  if (request.operation !== 'UPDATE') return { kind: 'check', request, containers, pullSecrets };
+  const held = heldImages(ownMember(raw, 'oldObject'), shape.shape);
+  if (held === undefined) return { kind: 'check', request, containers, pullSecrets };
+  const unchanged = containers.filter((container) => held.has(container.image));
+  if (unchanged.length === 0) return { kind: 'check', request, containers, pullSecrets };
+  const fresh = containers.filter((container) => !held.has(container.image));
+  if (fresh.length > 0) return { kind: 'check', request, containers: fresh, unchanged, pullSecrets };
+  const count = new Set(unchanged.map((container) => container.image)).size;
+  return { kind: 'unchecked', request, reason: `operation UPDATE changes no image (${count} image${count === 1 ? '' : 's'} unchanged from the old object)`, unchanged };
 }
 
-// Every image of the object (pod-image-fields.ts), in list order, each with the pointer to
-// its field. Items of a list whose image is optional (volumes of other types) are skipped
-// only when they lack the image object altogether.
-function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: string, message: string) => void): ContainerImage[] {
+// On UPDATE, the exact image strings the old object already held, read from every image
+// field of its pod spec (pod-image-fields.ts: containers, init and ephemeral containers,
+// image volumes) at the same path as the object's; undefined when the old object is missing
+// or does not decode, and then every image of the object is checked (fail closed). Bounded
+// like the object: at most MAX_CONTAINERS images of at most MAX_IMAGE_LENGTH characters.
+// Security: an image string the old object held is one the runtime was already told to run
+// in this pod (or template): an UPDATE that moves it to another field, or keeps it, makes
+// nothing pullable that was not already, and a changed string (a new tag, digest, registry
+// spelling) is new and checked. Pods a controller creates from an updated template get their
+// own Pod CREATE review, where every image is checked. The old object comes from the API
+// server in the same review as the object: whoever could forge it could forge the object too.
+function heldImages(oldObject: unknown, shape: WorkloadShape): ReadonlySet<string> | undefined {
+  let decodable = true;
+  const images = decodeContainers(oldObject, 'request.oldObject', shape.podSpec, ALL_POD_IMAGE_LISTS, () => void (decodable = false));
+  return decodable ? new Set(images.map((image) => image.image)) : undefined;
+}
+
+// Every image of `object` (the review's member at `where`) in the given lists of the pod spec
+// at `podSpecPath` (pod-image-fields.ts), in list order, each with the pointer to its field.
+// Items of a list whose image is optional (volumes of other types) are skipped only when
+// they lack the image object altogether.
+function decodeContainers(
+  object: unknown,
+  where: string,
+  podSpecPath: readonly string[],
+  lists: readonly PodImageList[],
+  fail: (path: string, message: string) => void,
+): ContainerImage[] {
   if (!isPlainObject(object)) {
-    fail('request.object', 'must be an object');
+    fail(where, 'must be an object');
     return [];
   }
   let spec: unknown = object;
-  for (const [depth, segment] of shape.podSpec.entries()) {
+  for (const [depth, segment] of podSpecPath.entries()) {
     spec = isPlainObject(spec) ? ownMember(spec, segment) : undefined;
     if (!isPlainObject(spec)) {
-      fail(`request.object.${shape.podSpec.slice(0, depth + 1).join('.')}`, 'must be an object holding the pod spec');
+      fail(`${where}.${podSpecPath.slice(0, depth + 1).join('.')}`, 'must be an object holding the pod spec');
       return [];
     }
   }
   const podSpec = spec as Record<string, unknown>;
   const containers: ContainerImage[] = [];
-  for (const list of shape.lists) {
+  for (const list of lists) {
     const field = podImageField(list);
     const items = ownMember(podSpec, list);
     if (items === undefined || items === null) continue;
     // Field paths are only spelled out for a problem; pointers share the list's prefix.
-    const listPath = (): string => `request.object.${[...shape.podSpec, list].join('.')}`;
+    const listPath = (): string => `${where}.${[...podSpecPath, list].join('.')}`;
     if (!Array.isArray(items)) {
       fail(listPath(), `must be an array of ${field.label}s`);
       continue;
     }
-    const listPointer = items.length === 0 ? '' : toJsonPointer([...shape.podSpec, list]);
+    const listPointer = items.length === 0 ? '' : toJsonPointer([...podSpecPath, list]);
     const imagePointer = toJsonPointer(field.imagePath);
     const [first, ...rest] = field.imagePath;
     items.forEach((item: unknown, index) => {
@@ -127,7 +164,7 @@ function decodeContainers(object: unknown, shape: WorkloadShape, fail: (path: st
       containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}${imagePointer}` });
     });
   }
-  if (containers.length > MAX_CONTAINERS) fail(`request.object.${shape.podSpec.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
+  if (containers.length > MAX_CONTAINERS) fail(`${where}.${podSpecPath.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
 }
 

@@ -28,6 +28,10 @@ const NAMESPACE = `trustgate-it-${randomBytes(4).toString('hex')}`;
 // Namespaces whose ImagePolicy requires trust for the test images in warn and in audit mode.
 const WARN_NAMESPACE = `${NAMESPACE}-warn`;
 const AUDIT_NAMESPACE = `${NAMESPACE}-audit`;
+// A namespace whose ImagePolicy first admits the test images unchecked, then (once a pod
+// runs there) requires trust: a workload whose image stopped verifying after admission.
+const LEGACY_NAMESPACE = `${NAMESPACE}-legacy`;
+let policiesDir = '';
 
 const cluster = servedCluster();
 const { api } = cluster;
@@ -44,12 +48,13 @@ async function setUp(): Promise<void> {
   const gun = uniqueGun('kube-app');
   app = { gun, target: await trust.scenarios.signedInTargets(gun, 'v1') };
 
-  const policiesDir = await trust.makeDir('policies');
+  policiesDir = await trust.makeDir('policies');
   await writeFile(join(policiesDir, 'cluster.yaml'), signedTestRegistryPolicy(trust.server.url));
   await writeFile(join(policiesDir, 'rollout.yaml'), `${rolloutPolicy(WARN_NAMESPACE, 'warn', trust.server.url)}---\n${rolloutPolicy(AUDIT_NAMESPACE, 'audit', trust.server.url)}`);
+  await writeFile(join(policiesDir, 'legacy.yaml'), legacyPolicy('    - name: "registry.test:5000/it/*"\n      policy: {}\n'));
   const serve = cluster.serving(await startTrustgateServe({ policiesDir, stateDir: await trust.makeDir('state'), caFile: trust.caFile }));
 
-  await createNamespaces(api(), [NAMESPACE, WARN_NAMESPACE, AUDIT_NAMESPACE].map((name) => ({ name, labels: { [NAMESPACE_LABEL]: 'true' } })));
+  await createNamespaces(api(), [NAMESPACE, WARN_NAMESPACE, AUDIT_NAMESPACE, LEGACY_NAMESPACE].map((name) => ({ name, labels: { [NAMESPACE_LABEL]: 'true' } })));
   await registerWebhook(api(), serveWebhook(serve, 'mutating'));
   const certificates = await getTestCertificates();
   swapper = await startLocalServer(swapImage, certificates);
@@ -80,6 +85,16 @@ metadata:
 spec:
   repositories:
 ${trustedTestGuns(trustServer)}`;
+}
+
+// The ImagePolicy of LEGACY_NAMESPACE with these `spec.repositories` items.
+function legacyPolicy(repositories: string): string {
+  return `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: legacy, namespace: ${LEGACY_NAMESPACE}}
+spec:
+  repositories:
+${repositories}`;
 }
 
 // The later mutating webhook: allows everything, replacing the first container's image by
@@ -323,6 +338,38 @@ describe('trustgate serve behind a real kube-apiserver', () => {
       expect(created.warnings).toEqual([]);
       expect((await decisionLines(AUDIT_NAMESPACE, 'unsigned'))[0]).toMatchObject({ outcome: 'allowed', images: [{ image, wouldDeny: [{ mode: 'audit', code: 'TRUST_NO_SIGNED_TARGET' }] }] });
       expect(await wouldDenyCount('audit')).toBeGreaterThan(before);
+    });
+  });
+
+  describe('when a running Pod\'s image stopped verifying after it was admitted', () => {
+    it('can still be relabelled (its image left as it was) and lose its finalizer once deleted, while a new Pod with that image is refused', async () => {
+      const path = `/api/v1/namespaces/${LEGACY_NAMESPACE}/pods`;
+      const image = imageOf('unsigned');
+      const object = pod('held', image, LEGACY_NAMESPACE);
+      object['metadata'] = { name: 'held', namespace: LEGACY_NAMESPACE, finalizers: ['trustgate.test/hold'] };
+      expect(podImages(expectStatus(await api().request('POST', path, object), 201).body)).toEqual([image]);
+
+      // The operator starts requiring trust there.
+      const reloads = (): number => cluster.log().split('\n').filter((line) => line.includes('"policies reloaded"')).length;
+      const before = reloads();
+      await writeFile(join(policiesDir, 'legacy.yaml'), legacyPolicy(trustedTestGuns(cluster.trust().server.url)));
+      cluster.serve().signal('SIGHUP');
+      for (let attempt = 0; attempt < 200 && reloads() === before; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(reloads()).toBe(before + 1);
+      expectDenied(await api().request('POST', `${path}?dryRun=All`, pod('held-again', image, LEGACY_NAMESPACE)), image);
+
+      const stored = expectStatus(await api().request('GET', `${path}/held`), 200).body;
+      stored['metadata'] = { ...(stored['metadata'] as KubeObject), labels: { touched: 'yes' } };
+      const relabelled = expectStatus(await api().request('PUT', `${path}/held`, stored), 200).body;
+      expect(podImages(relabelled)).toEqual([image]);
+
+      expectStatus(await api().request('DELETE', `${path}/held`), 200);
+      const terminating = expectStatus(await api().request('GET', `${path}/held`), 200).body;
+      expect((terminating['metadata'] as { deletionTimestamp?: string }).deletionTimestamp).toBeDefined();
+      terminating['metadata'] = { ...(terminating['metadata'] as KubeObject), finalizers: [] };
+      expect(expectStatus(await api().request('PUT', `${path}/held`, terminating), 200).body).toMatchObject({ kind: 'Pod' });
+      // An unscheduled pod without finalizers is deleted at once.
+      expectStatus(await api().request('GET', `${path}/held`), 404);
     });
   });
 });

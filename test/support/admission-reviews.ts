@@ -113,9 +113,12 @@ export interface ReviewOptions {
   readonly operation?: string;
   readonly subResource?: string;
   readonly dryRun?: boolean;
+  // The request's oldObject (what an UPDATE replaces); left as captured when absent.
+  readonly oldObject?: Json;
 }
 
-// A captured review with its kind, resource and object swapped for the given ones.
+// A captured review with its kind, resource and object (and oldObject, when given) swapped
+// for the given ones.
 export function reviewFor(kindName: keyof typeof KINDS, object: Json, options: ReviewOptions = {}): JsonObject {
   const review = structuredClone(loadCapture(options.capture ?? 'podCreate'));
   const request = review['request'] as JsonObject;
@@ -130,6 +133,7 @@ export function reviewFor(kindName: keyof typeof KINDS, object: Json, options: R
   if (options.operation !== undefined) request['operation'] = options.operation;
   if (options.subResource !== undefined) request['subResource'] = options.subResource;
   if (options.dryRun !== undefined) request['dryRun'] = options.dryRun;
+  if (options.oldObject !== undefined) request['oldObject'] = options.oldObject;
   return review;
 }
 

@@ -260,6 +260,63 @@ describe('decideAdmission', () => {
   });
 });
 
+describe('decideAdmission on UPDATE', () => {
+  const update = (lists: Parameters<typeof podSpec>[0], oldLists: Parameters<typeof podSpec>[0], options: { dryRun?: boolean } = {}): Json =>
+    reviewFor('Pod', objectOfKind('Pod', podSpec(lists)), { capture: 'podUpdate', oldObject: objectOfKind('Pod', podSpec(oldLists)), ...options });
+
+  describe.each([false, true])('with validate %s', (validate) => {
+    const decideUpdate = async (review: Json, verify: VerifyImageFn): Promise<AdmissionDecision> => {
+      const decoded = decodeAdmissionReview(review);
+      if (decoded.kind === 'not-a-review') throw new Error(decoded.reason);
+      return decideAdmission({ verify, budgetMs: 8_000, startTimer: neverExpires, validate }, decoded);
+    };
+
+    it('allows an UPDATE that changes no image without verifying or patching, and says so', async () => {
+      const { verify, calls } = fakeVerify({});
+      const lists = { containers: [{ name: 'app', image: `${APP}:v1` }], volumes: [{ name: 'data', image: `${TOOLS}:1` }] };
+      const decision = await decideUpdate(update(lists, lists), verify);
+      expect(calls).toEqual([]);
+      expect(decision.outcome).toBe('unchecked');
+      expect(decision.review.response).toEqual({
+        uid: '137d3bea-87c2-44aa-a6a2-bc317c5a2032',
+        allowed: true,
+        status: { code: 200, message: 'trustgate allowed without checks: operation UPDATE changes no image (2 images unchanged from the old object)' },
+      });
+      expect(decision.unchanged?.map((c) => c.image)).toEqual([`${APP}:v1`, `${TOOLS}:1`]);
+    });
+
+    it('verifies only the image the UPDATE changed, and patches only it', async () => {
+      const { verify, calls } = fakeVerify({ [`${APP}:v2`]: signedAs(DIGEST_A) });
+      const decision = await decideUpdate(update({ containers: [{ name: 'app', image: `${APP}:v2` }, { name: 'side', image: `${TOOLS}:1` }] }, { containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'side', image: `${TOOLS}:1` }] }), verify);
+      expect(calls).toEqual([`default:${APP}:v2`]);
+      expect(decision.unchanged?.map((c) => c.name)).toEqual(['side']);
+      if (validate) {
+        expect(decision.outcome).toBe('denied');
+        expect(decision.review.response.status.message).toContain(`container "app" image ${APP}:v2: [IMAGE_NOT_PINNED]`);
+        expect(decision.review.response.status.message).not.toContain('side');
+      } else {
+        expect(decision.outcome).toBe('allowed');
+        expect(decision.review.response.status.message).toMatch(/, 1 pinned to signed digests, 1 unchanged from the old object and not checked$/);
+        expect(JSON.parse(Buffer.from(patchOf(decision.review), 'base64').toString('utf8'))).toEqual([{ op: 'replace', path: '/spec/containers/0/image', value: `${APP}@${DIGEST_A}` }]);
+      }
+    });
+
+    it('denies an UPDATE that changes an image to an unsigned one', async () => {
+      const { verify } = fakeVerify({ [`${APP}:unsigned`]: deniedWith(`${APP}:unsigned`, 'TRUST_NO_SIGNED_TARGET', 'no signed target') });
+      const decision = await decideUpdate(update({ containers: [{ name: 'app', image: `${APP}:unsigned` }] }, { containers: [{ name: 'app', image: `${APP}:v1` }] }), verify);
+      expect(decision.outcome).toBe('denied');
+      expect(decision.review.response.status.message).toContain(`container "app" image ${APP}:unsigned: [TRUST_NO_SIGNED_TARGET]`);
+    });
+
+    it('gives a dry run the same answer', async () => {
+      const lists = { containers: [{ name: 'app', image: `${APP}:v1` }] };
+      const real = await decideUpdate(update(lists, lists), fakeVerify({}).verify);
+      const dryRun = await decideUpdate(update(lists, lists, { dryRun: true }), fakeVerify({}).verify);
+      expect(dryRun.review).toEqual(real.review);
+    });
+  });
+});
+
 describe('decideAdmission in the validating pass', () => {
   async function validate(spec: Parameters<typeof podSpec>[0], answers: Readonly<Record<string, Answer>>): Promise<AdmissionDecision> {
     const decoded = decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', podSpec(spec))));

@@ -3,7 +3,7 @@ import type { DecodedReview } from '../../../shared/admission/admission-review.j
 import { decodeAdmissionReview } from '../../../shared/admission/decode-admission-review.js';
 import { escapePointerToken, toJsonPointer } from '../../../shared/admission/json-patch.js';
 import { parseJsonBytesInPlace } from '../../../shared/json.js';
-import { KINDS, POD_SPEC_PATHS, loadCapture, objectOfKind, podSpec, reviewFor } from '../../support/admission-reviews.js';
+import { KINDS, POD_SPEC_PATHS, loadCapture, objectOfKind, podSpec, reviewFor, type Json } from '../../support/admission-reviews.js';
 
 const IMAGE = 'registry.test:5000/team/app:v1';
 
@@ -14,7 +14,7 @@ function expectKind<K extends DecodedReview['kind']>(decoded: DecodedReview, kin
 
 describe('decodeAdmissionReview', () => {
   describe('when the review is a real captured one', () => {
-    it.each(['podCreate', 'podCreateDryRun', 'podUpdate', 'deploymentCreate'] as const)('decodes %s into the images to check', (name) => {
+    it.each(['podCreate', 'podCreateDryRun', 'deploymentCreate'] as const)('decodes %s into the images to check', (name) => {
       const capture = loadCapture(name);
       const decoded = expectKind(decodeAdmissionReview(capture), 'check');
       const request = capture['request'] as { uid: string };
@@ -24,9 +24,16 @@ describe('decodeAdmissionReview', () => {
       expect(decoded.containers[0]?.image).toMatch(/^127\.0\.0\.1:5000\/lab\/signed/);
     });
 
+    it('decodes the captured UPDATE, whose image the old object already held, as unchecked', () => {
+      const decoded = expectKind(decodeAdmissionReview(loadCapture('podUpdate')), 'unchecked');
+      expect(decoded.request).toMatchObject({ uid: '137d3bea-87c2-44aa-a6a2-bc317c5a2032', namespace: 'default', operation: 'UPDATE' });
+      expect(decoded.reason).toBe('operation UPDATE changes no image (1 image unchanged from the old object)');
+      expect(decoded.unchanged?.map((c) => [c.name, c.image, c.pointer])).toEqual([['app', '127.0.0.1:5000/lab/signed:v1', '/spec/containers/0/image']]);
+    });
+
     it('reads dryRun and the operation', () => {
       expect(expectKind(decodeAdmissionReview(loadCapture('podCreateDryRun')), 'check').request).toMatchObject({ dryRun: true, operation: 'CREATE' });
-      expect(expectKind(decodeAdmissionReview(loadCapture('podUpdate')), 'check').request).toMatchObject({ dryRun: false, operation: 'UPDATE' });
+      expect(expectKind(decodeAdmissionReview(loadCapture('podUpdate')), 'unchecked').request).toMatchObject({ dryRun: false, operation: 'UPDATE' });
     });
   });
 
@@ -63,6 +70,116 @@ describe('decodeAdmissionReview', () => {
       ((review['request'] as Record<string, unknown>)['kind'] as Record<string, unknown>)['kind'] = 'EphemeralContainers';
       const decoded = expectKind(decodeAdmissionReview(review), 'check');
       expect(decoded.containers.map((c) => c.pointer)).toEqual(['/ephemeralContainers/0/image']);
+    });
+  });
+
+  describe('when the request is an UPDATE', () => {
+    const update = (kindName: keyof typeof KINDS, lists: Parameters<typeof podSpec>[0], old: Json, options: { subResource?: string; dryRun?: boolean } = {}): DecodedReview =>
+      decodeAdmissionReview(reviewFor(kindName, objectOfKind(kindName, podSpec(lists)), { capture: 'podUpdate', oldObject: old, ...options }));
+    const oldOf = (kindName: keyof typeof KINDS, lists: Parameters<typeof podSpec>[0]): Json => objectOfKind(kindName, podSpec(lists));
+
+    it.each(Object.keys(KINDS) as (keyof typeof KINDS)[])('checks only the images a %s did not already hold, at their own pointers', (kindName) => {
+      const old = oldOf(kindName, { initContainers: [{ name: 'setup', image: 'busybox:1' }], containers: [{ name: 'app', image: IMAGE }] });
+      const decoded = expectKind(update(kindName, { initContainers: [{ name: 'setup', image: 'busybox:1' }], containers: [{ name: 'app', image: `${IMAGE}-next` }] }, old), 'check');
+      const base = toJsonPointer(POD_SPEC_PATHS[kindName]);
+      expect(decoded.containers).toEqual([{ list: 'containers', index: 0, name: 'app', image: `${IMAGE}-next`, pointer: `${base}/containers/0/image` }]);
+      expect(decoded.unchanged).toEqual([{ list: 'initContainers', index: 0, name: 'setup', image: 'busybox:1', pointer: `${base}/initContainers/0/image` }]);
+    });
+
+    it.each(Object.keys(KINDS) as (keyof typeof KINDS)[])('answers a %s whose every image is unchanged unchecked, naming them', (kindName) => {
+      const lists = { containers: [{ name: 'app', image: IMAGE }, { name: 'side', image: IMAGE }], volumes: [{ name: 'data', image: 'tools:1' }] };
+      const decoded = expectKind(update(kindName, lists, oldOf(kindName, lists)), 'unchecked');
+      expect(decoded.reason).toBe('operation UPDATE changes no image (2 images unchanged from the old object)');
+      expect(decoded.unchanged?.map((c) => c.name)).toEqual(['app', 'side', 'data']);
+    });
+
+    it('counts an image as held wherever the old pod spec held it: another list, another container', () => {
+      const old = oldOf('Pod', { initContainers: [{ name: 'setup', image: 'busybox:1' }], containers: [{ name: 'app', image: IMAGE }], volumes: [{ name: 'data', image: 'tools:1' }] });
+      const lists = { containers: [{ name: 'app', image: 'busybox:1' }, { name: 'copy', image: 'tools:1' }, { name: 'extra', image: IMAGE }] };
+      const decoded = expectKind(update('Pod', lists, old), 'unchecked');
+      expect(decoded.unchanged?.map((c) => c.name)).toEqual(['app', 'copy', 'extra']);
+    });
+
+    it('checks an image whose string changed, even to another spelling of the same reference', () => {
+      const old = oldOf('Pod', { containers: [{ name: 'a', image: 'nginx' }, { name: 'b', image: `${IMAGE}@sha256:${'a'.repeat(64)}` }] });
+      const lists = { containers: [{ name: 'a', image: 'docker.io/library/nginx:latest' }, { name: 'b', image: IMAGE }] };
+      const decoded = expectKind(update('Pod', lists, old), 'check');
+      expect(decoded.containers.map((c) => c.image)).toEqual(['docker.io/library/nginx:latest', IMAGE]);
+      expect(decoded.unchanged).toBeUndefined();
+    });
+
+    it('does not count an image string the old object held outside the image fields of its pod spec', () => {
+      const old = oldOf('Deployment', { containers: [{ name: 'app', image: 'nginx' }] }) as Record<string, Json>;
+      old['metadata'] = { name: 'hello', annotations: { image: IMAGE }, labels: { image: IMAGE } };
+      (old['spec'] as Record<string, Json>)['image'] = IMAGE;
+      expect(expectKind(update('Deployment', { containers: [{ name: 'app', image: IMAGE }] }, old), 'check').containers.map((c) => c.image)).toEqual([IMAGE]);
+      // Nor one held by another pod spec path (a Pod's spec where a Deployment keeps its template).
+      expect(expectKind(update('Deployment', { containers: [{ name: 'app', image: IMAGE }] }, oldOf('Pod', { containers: [{ name: 'app', image: IMAGE }] })), 'check').containers).toHaveLength(1);
+    });
+
+    it('checks only the ephemeral containers added on pods/ephemeralcontainers', () => {
+      const old = oldOf('Pod', { containers: [{ name: 'app', image: IMAGE }], ephemeralContainers: [{ name: 'debug-1', image: 'alpine:3' }] });
+      const lists = { containers: [{ name: 'app', image: IMAGE }], ephemeralContainers: [{ name: 'debug-1', image: 'alpine:3' }, { name: 'debug-2', image: 'busybox:1' }] };
+      const decoded = expectKind(update('Pod', lists, old, { subResource: 'ephemeralcontainers' }), 'check');
+      expect(decoded.containers.map((c) => [c.name, c.pointer])).toEqual([['debug-2', '/spec/ephemeralContainers/1/image']]);
+      expect(decoded.unchanged?.map((c) => c.name)).toEqual(['debug-1']);
+    });
+
+    it('gives a dry run the same reading', () => {
+      const lists = { containers: [{ name: 'app', image: IMAGE }] };
+      expectKind(update('Pod', lists, oldOf('Pod', lists), { dryRun: true }), 'unchecked');
+    });
+
+    describe('when the old object is missing or does not decode', () => {
+      const lists = { containers: [{ name: 'app', image: IMAGE }, { name: 'side', image: 'nginx' }] };
+      const heldBoth = (): Record<string, Json> => oldOf('Pod', lists) as Record<string, Json>;
+      const oldSpec = (old: Record<string, Json>): Record<string, Json> => old['spec'] as Record<string, Json>;
+      it.each<[string, () => Json]>([
+        ['missing', () => null],
+        ['not an object', () => 'old'],
+        ['without a pod spec', () => ({ metadata: { name: 'hello' } })],
+        ['with an image that is not a string', () => {
+          const old = heldBoth();
+          (oldSpec(old)['containers'] as Record<string, Json>[]).push({ name: 'bad', image: 42 });
+          return old;
+        }],
+        ['with a list that is not an array', () => {
+          const old = heldBoth();
+          oldSpec(old)['initContainers'] = { name: 'x', image: IMAGE };
+          return old;
+        }],
+        ['with more images than a review may hold', () => {
+          const old = heldBoth();
+          oldSpec(old)['initContainers'] = Array.from({ length: 1025 }, (_, index) => ({ name: `i${index}`, image: IMAGE }));
+          return old;
+        }],
+      ])('checks every image when it is %s', (_label, old) => {
+        const decoded = expectKind(update('Pod', lists, old()), 'check');
+        expect(decoded.containers.map((c) => c.name)).toEqual(['app', 'side']);
+        expect(decoded.unchanged).toBeUndefined();
+      });
+
+      it('checks every image when the review has no oldObject member at all', () => {
+        const review = reviewFor('Pod', objectOfKind('Pod', podSpec(lists)), { capture: 'podUpdate' });
+        delete (review['request'] as Record<string, Json>)['oldObject'];
+        expect(expectKind(decodeAdmissionReview(review), 'check').containers).toHaveLength(2);
+      });
+    });
+
+    it('still rejects a malformed object whatever the old object held', () => {
+      const old = oldOf('Pod', { containers: [{ name: 'app', image: IMAGE }] });
+      const review = reviewFor('Pod', objectOfKind('Pod', { containers: [{ name: 'app', image: IMAGE }, { name: 'bad', image: 7 }] }), { capture: 'podUpdate', oldObject: old });
+      expect(expectKind(decodeAdmissionReview(review), 'reject').reason).toContain('request.object.spec.containers[1].image');
+    });
+  });
+
+  describe('when the request is a CREATE carrying an oldObject', () => {
+    it('ignores the oldObject and checks every image', () => {
+      const lists = { containers: [{ name: 'app', image: IMAGE }] };
+      const review = reviewFor('Pod', objectOfKind('Pod', podSpec(lists)), { oldObject: objectOfKind('Pod', podSpec(lists)) });
+      const decoded = expectKind(decodeAdmissionReview(review), 'check');
+      expect(decoded.containers.map((c) => c.image)).toEqual([IMAGE]);
+      expect(decoded.unchanged).toBeUndefined();
     });
   });
 

@@ -77,6 +77,56 @@ describe('createAdmitEndpoint', () => {
     });
   });
 
+  describe('when an UPDATE keeps images the old object already held', () => {
+    const APP = 'registry.test:5000/it/app';
+    async function admitUpdate(lists: Parameters<typeof podSpec>[0], oldLists: Parameters<typeof podSpec>[0]): Promise<{ line: Record<string, unknown>; verified: string[]; metrics: string }> {
+      const lines: string[] = [];
+      const verified: string[] = [];
+      const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
+      const admit = createAdmitEndpoint({
+        admission: {
+          verify: (image) => {
+            verified.push(image);
+            return Promise.resolve({ allowed: true, image, digest: DIGEST, reasons: [], codes: [], signers: ['targets'], verifiedBy: ['notary' as const] });
+          },
+          budgetMs: 1000,
+          startTimer: startBudgetTimer,
+        },
+        metrics,
+        logger: createJsonLogger((line) => lines.push(line), fixedClock(new Date('2031-02-03T04:05:06.789Z'))),
+        elapsedMs: () => 0,
+      });
+      const review = reviewFor('Pod', objectOfKind('Pod', podSpec(lists)), { capture: 'podUpdate', oldObject: objectOfKind('Pod', podSpec(oldLists)) });
+      expect((await admit(new TextEncoder().encode(JSON.stringify(review)))).status).toBe(200);
+      expect(lines).toHaveLength(1);
+      return { line: JSON.parse(lines[0] ?? '') as Record<string, unknown>, verified, metrics: metrics.render() };
+    }
+
+    it('logs an UPDATE that changes no image as unchecked, naming the unchanged images, and counts it so', async () => {
+      const lists = { containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'copy', image: `${APP}:v1` }] };
+      const { line, verified, metrics } = await admitUpdate(lists, lists);
+      expect(verified).toEqual([]);
+      expect(line).toMatchObject({
+        operation: 'UPDATE',
+        outcome: 'unchecked',
+        images: [],
+        unchanged: [`${APP}:v1`],
+        reason: 'trustgate allowed without checks: operation UPDATE changes no image (1 image unchanged from the old object)',
+      });
+      expect(metrics).toContain('trustgate_admission_decisions_total{outcome="unchecked"} 1');
+      expect(metrics).not.toContain('trustgate_verifications_total{');
+    });
+
+    it('logs the verified new image and the unchanged ones apart', async () => {
+      const { line, verified } = await admitUpdate(
+        { containers: [{ name: 'app', image: `${APP}:v2` }, { name: 'side', image: `${APP}:side` }] },
+        { containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'side', image: `${APP}:side` }] },
+      );
+      expect(verified).toEqual([`${APP}:v2`]);
+      expect(line).toMatchObject({ outcome: 'allowed', images: [expect.objectContaining({ image: `${APP}:v2`, containers: ['app'] }) as unknown], unchanged: [`${APP}:side`] });
+    });
+  });
+
   describe('when an image was verified from cached trust data during an outage', () => {
     it('marks that image stale in the decision log line', async () => {
       const { images } = await admitWith({ stale: true });
