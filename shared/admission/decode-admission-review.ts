@@ -88,29 +88,40 @@ export function decodeAdmissionReview(body: unknown): DecodedReview {
   if (request.operation !== 'UPDATE') return { kind: 'check', request, containers, pullSecrets };
   const held = heldImages(ownMember(raw, 'oldObject'), shape.shape);
   if (held === undefined) return { kind: 'check', request, containers, pullSecrets };
-  const unchanged = containers.filter((container) => held.has(container.image));
+  const unchanged = containers.filter((container) => held.has(heldKey(container)));
   if (unchanged.length === 0) return { kind: 'check', request, containers, pullSecrets };
-  const fresh = containers.filter((container) => !held.has(container.image));
+  const fresh = containers.filter((container) => !held.has(heldKey(container)));
   if (fresh.length > 0) return { kind: 'check', request, containers: fresh, unchanged, pullSecrets };
   const count = new Set(unchanged.map((container) => container.image)).size;
   return { kind: 'unchecked', request, reason: `operation UPDATE changes no image (${count} image${count === 1 ? '' : 's'} unchanged from the old object)`, unchanged };
 }
 
-// On UPDATE, the exact image strings the old object already held, read from every image
-// field of its pod spec (pod-image-fields.ts: containers, init and ephemeral containers,
-// image volumes) at the same path as the object's; undefined when the old object is missing
-// or does not decode, and then every image of the object is checked (fail closed). Bounded
-// like the object: at most MAX_CONTAINERS images of at most MAX_IMAGE_LENGTH characters.
-// Security: an image string the old object held is one the runtime was already told to run
-// in this pod (or template): an UPDATE that moves it to another field, or keeps it, makes
-// nothing pullable that was not already, and a changed string (a new tag, digest, registry
-// spelling) is new and checked. Pods a controller creates from an updated template get their
-// own Pod CREATE review, where every image is checked. The old object comes from the API
-// server in the same review as the object: whoever could forge it could forge the object too.
+// On UPDATE, the images the old object already held, each as its list, item name and exact
+// image string (heldKey), read from every image field of its pod spec (pod-image-fields.ts:
+// containers, init and ephemeral containers, image volumes) at the same path as the
+// object's; undefined when the old object is missing or does not decode, and then every image
+// of the object is checked (fail closed). Bounded like the object: at most MAX_CONTAINERS
+// images of at most MAX_IMAGE_LENGTH characters.
+// Security: a container (or image volume) the old object already had, with the same image
+// string, is one the runtime was already told to run in this pod (or template): keeping it
+// makes nothing pullable that was not already. Anything else is checked: a changed string (a
+// new tag, digest, registry spelling), and a NEW item even when another item already holds
+// its string. A new item makes the kubelet pull its image now, and a tag (a pod admitted
+// with `mutateImage: false`, or from before trustgate) may by now name another digest: an
+// ephemeral container added with the app container's `app:v1` must not run whatever `v1`
+// names today unchecked. Pods a controller creates from an updated template get their own
+// Pod CREATE review, where every image is checked. The old object comes from the API server
+// in the same review as the object: whoever could forge it could forge the object too.
 function heldImages(oldObject: unknown, shape: WorkloadShape): ReadonlySet<string> | undefined {
   let decodable = true;
   const images = decodeContainers(oldObject, 'request.oldObject', shape.podSpec, ALL_POD_IMAGE_LISTS, () => void (decodable = false));
-  return decodable ? new Set(images.map((image) => image.image)) : undefined;
+  return decodable ? new Set(images.map(heldKey)) : undefined;
+}
+
+// One item's identity for heldImages: its list, its name and its image string (names are
+// unique within a list; NUL appears in none of them).
+function heldKey(container: ContainerImage): string {
+  return `${container.list}\u0000${container.name}\u0000${container.image}`;
 }
 
 // Every image of `object` (the review's member at `where`) in the given lists of the pod spec

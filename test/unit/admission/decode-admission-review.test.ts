@@ -93,11 +93,24 @@ describe('decodeAdmissionReview', () => {
       expect(decoded.unchanged?.map((c) => c.name)).toEqual(['app', 'side', 'data']);
     });
 
-    it('counts an image as held wherever the old pod spec held it: another list, another container', () => {
+    it('counts an image as held only by the same item of the same list: another list or a new item is checked', () => {
       const old = oldOf('Pod', { initContainers: [{ name: 'setup', image: 'busybox:1' }], containers: [{ name: 'app', image: IMAGE }], volumes: [{ name: 'data', image: 'tools:1' }] });
-      const lists = { containers: [{ name: 'app', image: 'busybox:1' }, { name: 'copy', image: 'tools:1' }, { name: 'extra', image: IMAGE }] };
-      const decoded = expectKind(update('Pod', lists, old), 'unchecked');
-      expect(decoded.unchanged?.map((c) => c.name)).toEqual(['app', 'copy', 'extra']);
+      const lists = {
+        initContainers: [{ name: 'setup', image: 'busybox:1' }],
+        containers: [{ name: 'app', image: IMAGE }, { name: 'copy', image: 'busybox:1' }],
+        volumes: [{ name: 'data', image: 'tools:1' }],
+      };
+      const decoded = expectKind(update('Pod', lists, old), 'check');
+      // `copy` is new, though the old init container `setup` held its string.
+      expect(decoded.containers.map((c) => c.name)).toEqual(['copy']);
+      expect(decoded.unchanged?.map((c) => c.name)).toEqual(['setup', 'app', 'data']);
+    });
+
+    it('checks an ephemeral container added with the image string an app container holds (a tag may name another digest by now)', () => {
+      const old = oldOf('Pod', { containers: [{ name: 'app', image: IMAGE }] });
+      const lists = { containers: [{ name: 'app', image: IMAGE }], ephemeralContainers: [{ name: 'debug', image: IMAGE }] };
+      const decoded = expectKind(update('Pod', lists, old, { subResource: 'ephemeralcontainers' }), 'check');
+      expect(decoded.containers.map((c) => [c.name, c.pointer])).toEqual([['debug', '/spec/ephemeralContainers/0/image']]);
     });
 
     it('checks an image whose string changed, even to another spelling of the same reference', () => {
