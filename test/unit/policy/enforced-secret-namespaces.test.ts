@@ -145,6 +145,16 @@ describe('an ImagePolicy', () => {
     const [notary] = toRequirements(policyOf(document), SECRETS, 'tenant');
     expect(notary).toMatchObject({ signers: [{ name: 'operator-signer' }] });
   });
+
+  it('has a Secret it names in another namespace watched against its own namespace\'s bounds', () => {
+    const objects = createClusterPolicyObjects();
+    const policy = { sigstore: { authorities: [{ key: { secretName: 'release-key', secretNamespace: 'trustgate-keys' } }, { key: { secretName: 'own-key', secretNamespace: 'tenant' } }] } };
+    objects.apply('ImagePolicy', { metadata: { name: 'p', namespace: 'tenant', uid: 'u1', resourceVersion: '1' }, spec: { repositories: [{ name: '*', policy }] } });
+    expect(objects.referencedSecrets()).toEqual([
+      { namespace: 'trustgate-keys', name: 'release-key', by: 'tenant' },
+      { namespace: 'tenant', name: 'own-key' },
+    ]);
+  });
 });
 
 describe('a Secret namespace field', () => {
