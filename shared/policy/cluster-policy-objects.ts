@@ -155,9 +155,10 @@ function collectSecretScopes(entries: ReadonlyMap<string, Entry>): ReferencedSec
     if (valid === undefined || !isPolicy(valid)) continue;
     const namespace = valid.kind === 'ImagePolicy' ? valid.namespace : undefined;
     // `elsewhere`: the namespace a Secret reference names (a simple-signing keySecretNamespace,
-    // a key's secretNamespace, ...), where the Secret is read whoever's policy names it. Such a scope is charged to the policy's namespace (`by`), or to none
-    // for a ClusterImagePolicy: a tenant naming Secrets of another namespace uses up its own
-    // room for watched names, never that namespace's.
+    // a key's secretNamespace, ...), where the Secret is read whoever's policy names it. Such a
+    // scope is charged to the policy's namespace (`by`), or to none for a ClusterImagePolicy: a
+    // tenant naming Secrets of another namespace uses up its own room for watched names, never
+    // that namespace's.
     const add = (name: string, named?: string): void => {
       const elsewhere = named === '' ? undefined : named;
       const secretNamespace = elsewhere ?? namespace;

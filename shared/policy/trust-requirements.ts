@@ -179,9 +179,9 @@ function toSigner(secrets: SecretLookup, namespace: string, secretName: string):
 
 // The cosign authorities from their Secrets (data key `cosign.pub`, as `cosign
 // generate-key-pair k8s://` writes it), read from their `secretNamespace` or the workload's
-// namespace like Notary signer Secrets. Each key is loaded now, so an unusable one (Ed25519, a weak RSA key) is refused
-// with its reason before any registry is asked. Two Secrets holding the same key would let
-// one signature count twice towards the threshold: refused.
+// namespace like Notary signer Secrets. Each key is loaded now, so an unusable one (Ed25519,
+// a weak RSA key) is refused with its reason before any registry is asked. Two Secrets
+// holding the same key would let one signature count twice towards the threshold: refused.
 function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, namespace: string): Requirement {
   const seen = new Set<string>();
   const authorities = sigstore.keySecrets.map((ref): CosignAuthority => {
@@ -192,7 +192,7 @@ function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, na
       throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `cosign key secret "${secretName}" not found in namespace "${keyNamespace}": expected a Secret with key cosign.pub`);
     }
     const publicKeyPem = readText(secret, 'cosign.pub', keyNamespace, 'cosign key secret', 'cosign.pub');
-    // Named with its namespace when the policy names one: the same name in two namespaces is two keys.
+    // Named with its namespace when the policy names one: one name in two namespaces is two keys.
     const name = ref.namespace === undefined || ref.namespace === '' ? `key/${secretName}` : `key/${ref.namespace}/${secretName}`;
     const { key } = loadCosignKey(publicKeyPem, `cosign key secret "${secretName}" in namespace "${keyNamespace}"`);
     const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
