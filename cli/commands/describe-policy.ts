@@ -16,16 +16,16 @@ export function describePolicy(policy: Policy): string[] {
   const lines: string[] = [];
   if (policy.trust.enabled) {
     const server = policy.trust.trustServer ?? "the registry's default server";
-    const signers = policy.trust.signerSecrets.length > 0 ? policy.trust.signerSecrets.join(', ') : 'none';
+    const signers = policy.trust.signerSecrets.length > 0 ? policy.trust.signerSecrets.map(describeSecretRef).join(', ') : 'none';
     lines.push(`trust: Notary content trust from ${server}; signer secrets: ${signers}`);
     if (policy.trust.rootKeyIds.length > 0) lines.push(`root keys pinned: ${policy.trust.rootKeyIds.join(', ')}`);
   }
   if (policy.sigstore !== undefined) {
     const { keySecrets, keyless, threshold, tlog } = policy.sigstore;
     const authorities = [
-      ...keySecrets.map((secret) => `key secret ${secret}`),
+      ...keySecrets.map((secret) => `key secret ${describeSecretRef(secret)}`),
       ...keyless.map((authority) => {
-        const root = authority.trustRootSecretName === undefined ? 'public-good root' : `trusted root secret ${authority.trustRootSecretName}`;
+        const root = authority.trustRootSecretName === undefined ? 'public-good root' : `trusted root secret ${describeSecretRef({ name: authority.trustRootSecretName, namespace: authority.trustRootSecretNamespace })}`;
         return `keyless ${authority.identities.map(describeIdentity).join(' | ')} (${root})`;
       }),
     ];
@@ -37,7 +37,7 @@ export function describePolicy(policy: Policy): string[] {
   }
   if (policy.simple !== undefined) {
     const types = [...new Set(policy.simple.requirements.map((requirement) => requirement.type))];
-    const keys = [...new Set(policy.simple.requirements.flatMap((requirement) => (requirement.keySecret === undefined ? [] : [requirement.keySecret])))];
+    const keys = [...new Set(policy.simple.requirements.flatMap((requirement) => (requirement.keySecret === undefined ? [] : [describeSecretRef({ name: requirement.keySecret, namespace: requirement.keySecretNamespace })])))];
     const note = types.length === 0 ? ' (invalid: denies)' : types.includes('reject') ? ' (reject: denies)' : keys.length > 0 ? ` by key secrets: ${keys.join(', ')}` : '';
     const store = policy.simple.storeURL === undefined ? '' : `; lookaside store ${policy.simple.storeURL}`;
     lines.push(`simple signing: ${types.length > 0 ? types.join(', ') : 'no requirements'}${note}${store}`);
@@ -47,6 +47,11 @@ export function describePolicy(policy: Policy): string[] {
   lines.push(`mutateImage: ${policy.mutateImage}`);
   lines.push(`mode: ${MODE_TEXT[policy.mode ?? 'enforce']}`);
   return lines;
+}
+
+// `release-key` (the workload's namespace) or `keys/release-key`.
+function describeSecretRef(ref: { readonly name: string; readonly namespace?: string | undefined }): string {
+  return ref.namespace === undefined || ref.namespace === '' ? ref.name : `${ref.namespace}/${ref.name}`;
 }
 
 const MODE_TEXT: Readonly<Record<PolicyMode, string>> = {

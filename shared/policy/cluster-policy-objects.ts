@@ -54,8 +54,9 @@ export interface ClusterPolicyObjects {
   apply(kind: PolicyObjectKind, object: unknown): ObjectOutcome;
   // The object is gone; true when it was known.
   remove(kind: PolicyObjectKind, object: unknown): boolean;
-  // The Secrets some policy in force names: in its namespace for an ImagePolicy, in every
-  // namespace (no `namespace`) for a ClusterImagePolicy, which reads them from the workload's.
+  // The Secrets some policy in force names: in the namespace the reference names, else in its
+  // namespace for an ImagePolicy, in every namespace (no `namespace`) for a ClusterImagePolicy,
+  // which reads them from the workload's.
   referencedSecrets(): readonly SecretScope[];
   // The set in force now, sorted so equal inputs give equal sets.
   toPolicySet(): PolicySet;
@@ -153,11 +154,13 @@ function collectSecretScopes(entries: ReadonlyMap<string, Entry>): ReferencedSec
     const valid = entry.valid;
     if (valid === undefined || !isPolicy(valid)) continue;
     const namespace = valid.kind === 'ImagePolicy' ? valid.namespace : undefined;
-    // `elsewhere`: a simple-signing keySecretNamespace, where the Secret is read whoever's
-    // policy names it. Such a scope is charged to the policy's namespace (`by`), or to none
-    // for a ClusterImagePolicy: a tenant naming Secrets of another namespace uses up its own
-    // room for watched names, never that namespace's.
-    const add = (name: string, elsewhere?: string): void => {
+    // `elsewhere`: the namespace a Secret reference names (a simple-signing keySecretNamespace,
+    // a key's secretNamespace, ...), where the Secret is read whoever's policy names it. Such a
+    // scope is charged to the policy's namespace (`by`), or to none for a ClusterImagePolicy: a
+    // tenant naming Secrets of another namespace uses up its own room for watched names, never
+    // that namespace's.
+    const add = (name: string, named?: string): void => {
+      const elsewhere = named === '' ? undefined : named;
       const secretNamespace = elsewhere ?? namespace;
       const key = `${secretNamespace ?? '*'}/${name}`;
       const scope: SecretScope =
@@ -174,12 +177,12 @@ function collectSecretScopes(entries: ReadonlyMap<string, Entry>): ReferencedSec
       if (known === undefined || charge(scope) < charge(known)) scopes.set(key, scope);
     };
     for (const { policy } of valid.repositories) {
-      for (const name of policy.trust.signerSecrets) add(name);
-      for (const name of policy.sigstore?.keySecrets ?? []) add(name);
-      for (const keyless of policy.sigstore?.keyless ?? []) if (keyless.trustRootSecretName !== undefined) add(keyless.trustRootSecretName);
-      if (policy.simple?.storeSecret !== undefined) add(policy.simple.storeSecret);
+      for (const ref of policy.trust.signerSecrets) add(ref.name, ref.namespace);
+      for (const ref of policy.sigstore?.keySecrets ?? []) add(ref.name, ref.namespace);
+      for (const keyless of policy.sigstore?.keyless ?? []) if (keyless.trustRootSecretName !== undefined) add(keyless.trustRootSecretName, keyless.trustRootSecretNamespace);
+      if (policy.simple?.storeSecret !== undefined) add(policy.simple.storeSecret, policy.simple.storeSecretNamespace);
       for (const requirement of policy.simple?.requirements ?? []) {
-        if (requirement.keySecret !== undefined) add(requirement.keySecret, requirement.keySecretNamespace === undefined || requirement.keySecretNamespace === '' ? undefined : requirement.keySecretNamespace);
+        if (requirement.keySecret !== undefined) add(requirement.keySecret, requirement.keySecretNamespace);
       }
     }
   }

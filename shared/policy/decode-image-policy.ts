@@ -15,6 +15,7 @@ import {
   type ImagePolicy,
   type Policy,
   type RepositoryPolicy,
+  type SecretRef,
   type KeylessIdentity,
   type SignedIdentity,
   type SimplePolicy,
@@ -41,20 +42,21 @@ interface RawSpec {
 }
 interface RawPolicy {
   readonly mutateImage?: boolean;
-  readonly trust?: { readonly enabled?: boolean; readonly trustServer?: string; readonly signerSecrets?: readonly { readonly name: string }[] };
-  readonly simple?: { readonly storeURL?: string; readonly storeSecret?: string; readonly requirements?: readonly RawRequirement[] | null };
+  readonly trust?: { readonly enabled?: boolean; readonly trustServer?: string; readonly signerSecrets?: readonly { readonly name: string; readonly namespace?: string }[] };
+  readonly simple?: { readonly storeURL?: string; readonly storeSecret?: string; readonly storeSecretNamespace?: string; readonly requirements?: readonly RawRequirement[] | null };
   readonly vulnerability?: { readonly ICCRVA?: { readonly enabled?: boolean; readonly account?: string } };
   readonly sigstore?: RawSigstore;
   readonly verification?: { readonly mode?: VerificationMode };
 }
 interface RawSigstore {
-  readonly authorities: readonly { readonly key?: { readonly secretName: string }; readonly keyless?: RawKeyless }[];
+  readonly authorities: readonly { readonly key?: { readonly secretName: string; readonly secretNamespace?: string }; readonly keyless?: RawKeyless }[];
   readonly threshold?: number;
   readonly tlog?: 'auto' | 'required' | 'off' | 'none';
 }
 interface RawKeyless {
   readonly identities: readonly KeylessIdentity[];
   readonly trustRootSecretName?: string;
+  readonly trustRootSecretNamespace?: string;
 }
 interface RawRequirement {
   readonly type: SimpleRequirementType;
@@ -87,6 +89,7 @@ export function decodeImagePolicy(
     if (!valid) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
     reportInertPatterns(spec, scope.child('spec'));
     if (valid) reportSigstoreProblems(spec as RawSpec, scope.child('spec'));
+    if (valid) reportSecretNamespaceProblems(spec as RawSpec, kind === 'ClusterImagePolicy' && enforce, scope.child('spec'));
   }
   if (scope.count() !== before || metadata === undefined) return undefined;
 
@@ -198,12 +201,55 @@ function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
         }
       } else if (authority.key === undefined) at.add(field, 'must have key or keyless');
     });
-    const names = sigstore.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key.secretName]));
-    const repeated = names.find((name, position) => names.indexOf(name) !== position);
-    if (repeated !== undefined) at.add('authorities', `name secret "${truncate(repeated)}" more than once: each authority is one key`);
+    const keys = sigstore.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key]));
+    const names = keys.map((key) => `${key.secretNamespace ?? ''}/${key.secretName}`);
+    const repeated = keys.find((_, position) => names.indexOf(names[position] ?? '') !== position);
+    if (repeated !== undefined) {
+      const where = repeated.secretNamespace === undefined ? '' : ` in namespace "${truncate(repeated.secretNamespace)}"`;
+      at.add('authorities', `name secret "${truncate(repeated.secretName)}"${where} more than once: each authority is one key`);
+    }
     if (sigstore.threshold !== undefined && sigstore.threshold > sigstore.authorities.length) {
       at.add('threshold', `is ${sigstore.threshold}, more than the ${sigstore.authorities.length} authorities listed`);
     }
+  });
+}
+
+// Where each Secret a policy names is read. Without an explicit namespace it is the workload's
+// namespace (Portieris' rule), which is fine for a policy that only governs the namespaces
+// that choose it. An enforced ClusterImagePolicy is a baseline namespace policies cannot
+// weaken, but a tenant who may write Secrets in its own namespace (commonly allowed, unlike
+// policies) would choose the key, trusted root or signer the baseline checks against, and
+// pass it with its own signature. So there every Secret reference must name its namespace:
+// one that does not is an error at its field (the baseline then denies, never reads the
+// workload's namespace). A namespace without the Secret it belongs to is an error too, as a
+// likely slip that would otherwise say nothing.
+function reportSecretNamespaceProblems(spec: RawSpec, enforced: boolean, scope: ProblemScope): void {
+  const reason = 'is required on an enforced ClusterImagePolicy: without it the Secret would be read from the workload\'s namespace, where a tenant could put its own key';
+  const missing = (namespace: string | undefined): boolean => namespace === undefined || namespace === '';
+  (spec.repositories ?? []).forEach((repository, index) => {
+    const policy = repository.policy;
+    if (policy === undefined || policy === null) return;
+    const at = scope.child(`repositories[${index}].policy`);
+    (policy.trust?.signerSecrets ?? []).forEach((secret, which) => {
+      if (enforced && missing(secret.namespace)) at.add(`trust.signerSecrets[${which}].namespace`, reason);
+    });
+    (policy.sigstore?.authorities ?? []).forEach((authority, which) => {
+      if (enforced && authority.key !== undefined && missing(authority.key.secretNamespace)) at.add(`sigstore.authorities[${which}].key.secretNamespace`, reason);
+      const keyless = authority.keyless;
+      if (keyless === undefined) return;
+      const field = `sigstore.authorities[${which}].keyless.trustRootSecretNamespace`;
+      if (keyless.trustRootSecretName === undefined) {
+        if (keyless.trustRootSecretNamespace !== undefined) at.add(field, 'is set without trustRootSecretName');
+      } else if (enforced && missing(keyless.trustRootSecretNamespace)) at.add(field, reason);
+    });
+    const simple = policy.simple;
+    if (simple === undefined) return;
+    if (missing(simple.storeSecret)) {
+      if (simple.storeSecretNamespace !== undefined) at.add('simple.storeSecretNamespace', 'is set without storeSecret');
+    } else if (enforced && missing(simple.storeSecretNamespace)) at.add('simple.storeSecretNamespace', reason);
+    (simple.requirements ?? []).forEach((requirement, which) => {
+      if (enforced && !missing(requirement.keySecret) && missing(requirement.keySecretNamespace)) at.add(`simple.requirements[${which}].keySecretNamespace`, reason);
+    });
   });
 }
 
@@ -239,7 +285,7 @@ function toPolicy(raw: RawPolicy, rootKeyIds: readonly string[]): Policy {
   const trust = {
     enabled: raw.trust?.enabled ?? false,
     ...(raw.trust?.trustServer === undefined ? {} : { trustServer: raw.trust.trustServer }),
-    signerSecrets: (raw.trust?.signerSecrets ?? []).map((secret) => secret.name),
+    signerSecrets: (raw.trust?.signerSecrets ?? []).map((secret) => toSecretRef(secret.name, secret.namespace)),
     rootKeyIds,
   };
   const iccrva = raw.vulnerability?.ICCRVA;
@@ -262,7 +308,7 @@ function toPolicy(raw: RawPolicy, rootKeyIds: readonly string[]): Policy {
 // Only called once reportSigstoreProblems found nothing: every authority is one key or one
 // keyless set. `tlog: none` (the earlier spelling) is `off`.
 function toSigstorePolicy(raw: RawSigstore): SigstorePolicy {
-  const keySecrets = raw.authorities.flatMap((authority) => (authority.key === undefined ? [] : [authority.key.secretName]));
+  const keySecrets = raw.authorities.flatMap((authority) => (authority.key === undefined ? [] : [toSecretRef(authority.key.secretName, authority.key.secretNamespace)]));
   const keyless = raw.authorities.flatMap((authority) =>
     authority.keyless === undefined
       ? []
@@ -270,6 +316,7 @@ function toSigstorePolicy(raw: RawSigstore): SigstorePolicy {
           {
             identities: authority.keyless.identities.map((identity) => ({ ...identity })),
             ...(authority.keyless.trustRootSecretName === undefined ? {} : { trustRootSecretName: authority.keyless.trustRootSecretName }),
+            ...(authority.keyless.trustRootSecretNamespace === undefined ? {} : { trustRootSecretNamespace: authority.keyless.trustRootSecretNamespace }),
           },
         ],
   );
@@ -277,10 +324,15 @@ function toSigstorePolicy(raw: RawSigstore): SigstorePolicy {
   return { keySecrets, keyless, threshold: raw.threshold ?? 1, tlog };
 }
 
+function toSecretRef(name: string, namespace: string | undefined): SecretRef {
+  return namespace === undefined ? { name } : { name, namespace };
+}
+
 function toSimplePolicy(raw: NonNullable<RawPolicy['simple']>): SimplePolicy {
   return {
     ...(raw.storeURL === undefined ? {} : { storeURL: raw.storeURL }),
     ...(raw.storeSecret === undefined ? {} : { storeSecret: raw.storeSecret }),
+    ...(raw.storeSecretNamespace === undefined ? {} : { storeSecretNamespace: raw.storeSecretNamespace }),
     requirements: (raw.requirements ?? []).map(toSimpleRequirement),
   };
 }

@@ -48,8 +48,8 @@ export function toPublishedSet(set: PolicySet): PolicySet {
 // Secrets named by some policy, each with only the keys of the roles policies give it.
 // ClusterImagePolicies read their Secrets from the workload's namespace, so a name they use is
 // published from every namespace; an ImagePolicy's names only from its own namespace. A
-// simple-signing key Secret with a `keySecretNamespace` is read, and published, from that
-// namespace only.
+// Secret whose reference names its namespace (a key's `secretNamespace`, a simple-signing
+// `keySecretNamespace`, ...) is read, and published, from that namespace only.
 function publishedSecrets(set: PolicySet): PolicySecret[] {
   const anywhere = new Map<string, Set<string>>();
   const inNamespace = new Map<string, Set<string>>();
@@ -83,15 +83,18 @@ interface SecretUse {
 
 function secretUses(policy: ImagePolicy | ClusterImagePolicy): SecretUse[] {
   return policy.repositories.flatMap(({ policy: entry }): SecretUse[] => [
-    ...entry.trust.signerSecrets.map((name) => ({ name, role: 'signer' as const })),
-    ...(entry.sigstore?.keySecrets ?? []).map((name) => ({ name, role: 'sigstoreKey' as const })),
-    ...(entry.sigstore?.keyless ?? []).flatMap((keyless) => (keyless.trustRootSecretName === undefined ? [] : [{ name: keyless.trustRootSecretName, role: 'trustRoot' as const }])),
+    ...entry.trust.signerSecrets.map((ref) => toUse(ref.name, 'signer', ref.namespace)),
+    ...(entry.sigstore?.keySecrets ?? []).map((ref) => toUse(ref.name, 'sigstoreKey', ref.namespace)),
+    ...(entry.sigstore?.keyless ?? []).flatMap((keyless) => (keyless.trustRootSecretName === undefined ? [] : [toUse(keyless.trustRootSecretName, 'trustRoot', keyless.trustRootSecretNamespace)])),
     ...(entry.simple?.requirements ?? []).flatMap((requirement) =>
-      requirement.keySecret === undefined || requirement.keySecret === ''
-        ? []
-        : [{ name: requirement.keySecret, role: 'simpleKey' as const, ...(requirement.keySecretNamespace === undefined || requirement.keySecretNamespace === '' ? {} : { namespace: requirement.keySecretNamespace }) }],
+      requirement.keySecret === undefined || requirement.keySecret === '' ? [] : [toUse(requirement.keySecret, 'simpleKey', requirement.keySecretNamespace)],
     ),
   ]);
+}
+
+// An empty namespace (a simple-signing keySecretNamespace: "") names none, as in Portieris.
+function toUse(name: string, role: SecretRole, namespace: string | undefined): SecretUse {
+  return namespace === undefined || namespace === '' ? { name, role } : { name, role, namespace };
 }
 
 function encodePolicyDocument(policy: ImagePolicy | ClusterImagePolicy): JsonDocument {
@@ -124,18 +127,19 @@ function encodePolicy(policy: Policy): JsonDocument {
     trust: {
       enabled: trust.enabled,
       ...(trust.trustServer === undefined ? {} : { trustServer: trust.trustServer }),
-      signerSecrets: trust.signerSecrets.map((name) => ({ name })),
+      signerSecrets: trust.signerSecrets.map((ref) => ({ ...ref })),
     },
     ...(sigstore === undefined
       ? {}
       : {
           sigstore: {
             authorities: [
-              ...sigstore.keySecrets.map((secretName) => ({ key: { secretName } })),
+              ...sigstore.keySecrets.map((ref) => ({ key: { secretName: ref.name, ...(ref.namespace === undefined ? {} : { secretNamespace: ref.namespace }) } })),
               ...sigstore.keyless.map((keyless) => ({
                 keyless: {
                   identities: keyless.identities.map((identity) => ({ ...identity })),
                   ...(keyless.trustRootSecretName === undefined ? {} : { trustRootSecretName: keyless.trustRootSecretName }),
+                  ...(keyless.trustRootSecretNamespace === undefined ? {} : { trustRootSecretNamespace: keyless.trustRootSecretNamespace }),
                 },
               })),
             ],
@@ -150,6 +154,7 @@ function encodePolicy(policy: Policy): JsonDocument {
           simple: {
             ...(simple.storeURL === undefined ? {} : { storeURL: simple.storeURL }),
             ...(simple.storeSecret === undefined ? {} : { storeSecret: simple.storeSecret }),
+            ...(simple.storeSecretNamespace === undefined ? {} : { storeSecretNamespace: simple.storeSecretNamespace }),
             requirements: simple.requirements.map(encodeSimpleRequirement),
           },
         }),

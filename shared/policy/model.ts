@@ -1,13 +1,20 @@
 // Read-only domain types for Portieris-compatible policy documents, after decoding.
 // Defaults are already applied: consumers never see an absent field that has a meaning.
 
+// A Secret a policy names. `namespace` absent: the workload's namespace (Portieris' rule),
+// which an enforced ClusterImagePolicy never uses (the decoder requires the namespace there).
+export interface SecretRef {
+  readonly name: string;
+  readonly namespace?: string;
+}
+
 // Notary v1 content trust for the matched images.
 export interface TrustPolicy {
   readonly enabled: boolean;
   // Notary server URL; absent means the registry's default server.
   readonly trustServer?: string;
-  // Names of Secrets (in the workload's namespace) each holding one required signer.
-  readonly signerSecrets: readonly string[];
+  // Secrets each holding one required signer.
+  readonly signerSecrets: readonly SecretRef[];
   // Root key IDs the repositories' Notary roots must hold (annotation
   // `trustgate.dev/root-key-ids` of the policy document); empty means trust on first use.
   readonly rootKeyIds: readonly string[];
@@ -48,6 +55,8 @@ export interface SimpleRequirement {
 export interface SimplePolicy {
   readonly storeURL?: string;
   readonly storeSecret?: string;
+  // Where storeSecret is read; absent: the workload's namespace.
+  readonly storeSecretNamespace?: string;
   readonly requirements: readonly SimpleRequirement[];
 }
 
@@ -58,8 +67,8 @@ export interface VulnerabilityPolicy {
 
 // cosign (Sigstore) signatures, classic or v3 bundles, by key or keyless authorities.
 export interface SigstorePolicy {
-  // Names of Secrets (in the workload's namespace) each holding one key as `cosign.pub`.
-  readonly keySecrets: readonly string[];
+  // Secrets each holding one key as `cosign.pub`.
+  readonly keySecrets: readonly SecretRef[];
   // Keyless authorities: each one set of Fulcio certificate identities.
   readonly keyless: readonly KeylessPolicy[];
   // How many authorities (keys and keyless) must each have signed the image.
@@ -72,6 +81,8 @@ export interface KeylessPolicy {
   readonly identities: readonly KeylessIdentity[];
   // A Secret (data key trusted_root.json) holding a private deployment's trusted root.
   readonly trustRootSecretName?: string;
+  // Where trustRootSecretName is read; absent: the workload's namespace.
+  readonly trustRootSecretNamespace?: string;
 }
 
 // One OIDC issuer and certificate subject, each exact or an anchored regular expression.
@@ -168,8 +179,8 @@ export interface PolicySet {
 export interface SecretScope {
   readonly namespace?: string;
   readonly name: string;
-  // Who named it, when not a policy of `namespace` itself (a simple-signing
-  // keySecretNamespace): the ImagePolicy's namespace (`by`), or a ClusterImagePolicy.
+  // Who named it, when not a policy of `namespace` itself (a Secret reference with an explicit
+  // namespace): the ImagePolicy's namespace (`by`), or a ClusterImagePolicy.
   readonly by?: string;
   readonly byCluster?: boolean;
 }

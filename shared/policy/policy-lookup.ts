@@ -90,14 +90,14 @@ function toPolicyJson(policy: Policy): PolicyJson {
     trust: {
       enabled: trust.enabled,
       ...(trust.trustServer === undefined ? {} : { trustServer: trust.trustServer }),
-      signerSecrets: [...trust.signerSecrets],
+      signerSecrets: trust.signerSecrets.map((ref) => ({ ...ref })),
       rootKeyIds: [...trust.rootKeyIds],
     },
     ...(sigstore === undefined
       ? {}
       : {
           sigstore: {
-            keySecrets: [...sigstore.keySecrets],
+            keySecrets: sigstore.keySecrets.map((ref) => ({ ...ref })),
             keyless: sigstore.keyless.map((keyless) => ({ ...keyless, identities: keyless.identities.map((identity) => ({ ...identity })) })),
             threshold: sigstore.threshold,
             tlog: sigstore.tlog,

@@ -65,17 +65,18 @@ export function toSecretLookup(secrets: readonly PolicySecret[], unheld: readonl
 // on the digest (Portieris compared them by pointer and denied every such image). The IBM
 // vulnerability scan is not performed here, so it becomes `unsupported`: the image is denied
 // with a reason instead of being admitted unchecked.
-// Signer Secrets are read from `namespace`, the namespace of the workload being verified, for
-// ClusterImagePolicies too, as Portieris does.
+// A Secret is read from the namespace its reference names, else from `namespace`, the
+// namespace of the workload being verified, for ClusterImagePolicies too, as Portieris does.
+// (An enforced ClusterImagePolicy always names it: the decoder refuses one that does not.)
 export function toRequirements(policy: Policy, secrets: SecretLookup, namespace: string): readonly Requirement[] {
   if (policy.invalid !== undefined) return [{ kind: 'invalid', reason: policy.invalid }];
   const requirements: Requirement[] = [];
   if (policy.trust.enabled) {
-    const names = [...new Set(policy.trust.signerSecrets)];
+    const signers = new Map(policy.trust.signerSecrets.map((ref) => [`${ref.namespace ?? namespace}/${ref.name}`, ref]));
     requirements.push({
       kind: 'notary',
       ...(policy.trust.trustServer === undefined ? {} : { server: policy.trust.trustServer }),
-      signers: names.map((name) => toSigner(secrets, namespace, name)),
+      signers: [...signers.values()].map((ref) => toSigner(secrets, secretNamespace(ref.namespace, namespace), ref.name)),
       rootKeyIds: policy.trust.rootKeyIds,
     });
   }
@@ -108,7 +109,7 @@ function toSimpleRequirement(simple: SimplePolicy, secrets: SecretLookup, namesp
       throw new TrustgateError(ErrorCode.POLICY_INVALID, `${field}.keySecret is required for a signedBy requirement`);
     }
     checkSignedIdentity(requirement.signedIdentity, `${field}.signedIdentity`);
-    const keyNamespace = requirement.keySecretNamespace === undefined || requirement.keySecretNamespace === '' ? namespace : requirement.keySecretNamespace;
+    const keyNamespace = secretNamespace(requirement.keySecretNamespace, namespace);
     const secret = secrets.findSecret(keyNamespace, requirement.keySecret);
     if (secret === undefined) {
       throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `simple signing key secret "${requirement.keySecret}" (${field}.keySecret) not found in namespace "${keyNamespace}": expected a Secret with key "key"`);
@@ -123,7 +124,7 @@ function toSimpleRequirement(simple: SimplePolicy, secrets: SecretLookup, namesp
       signedIdentity: requirement.signedIdentity,
     };
   });
-  const storeCredentials = simple.storeSecret === undefined || simple.storeSecret === '' ? undefined : toStoreCredentials(secrets, namespace, simple.storeSecret);
+  const storeCredentials = simple.storeSecret === undefined || simple.storeSecret === '' ? undefined : toStoreCredentials(secrets, secretNamespace(simple.storeSecretNamespace, namespace), simple.storeSecret);
   if (simple.storeURL !== undefined) checkStoreUrl(simple.storeURL, storeCredentials !== undefined, 'simple.storeURL');
   return {
     kind: 'simple',
@@ -131,6 +132,12 @@ function toSimpleRequirement(simple: SimplePolicy, secrets: SecretLookup, namesp
     ...(storeCredentials === undefined || simple.storeURL === undefined ? {} : { storeCredentials }),
     rules,
   };
+}
+
+// The namespace a Secret reference names, or the workload's when it names none (an empty
+// keySecretNamespace is none, as in Portieris).
+function secretNamespace(named: string | undefined, workloadNamespace: string): string {
+  return named === undefined || named === '' ? workloadNamespace : named;
 }
 
 // Basic-auth credentials for the lookaside store from a Secret's `username` and
@@ -171,23 +178,26 @@ function toSigner(secrets: SecretLookup, namespace: string, secretName: string):
 }
 
 // The cosign authorities from their Secrets (data key `cosign.pub`, as `cosign
-// generate-key-pair k8s://` writes it), read from the workload's namespace like Notary signer
-// Secrets. Each key is loaded now, so an unusable one (Ed25519, a weak RSA key) is refused
-// with its reason before any registry is asked. Two Secrets holding the same key would let
-// one signature count twice towards the threshold: refused.
+// generate-key-pair k8s://` writes it), read from their `secretNamespace` or the workload's
+// namespace like Notary signer Secrets. Each key is loaded now, so an unusable one (Ed25519,
+// a weak RSA key) is refused with its reason before any registry is asked. Two Secrets
+// holding the same key would let one signature count twice towards the threshold: refused.
 function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, namespace: string): Requirement {
   const seen = new Set<string>();
-  const authorities = sigstore.keySecrets.map((secretName): CosignAuthority => {
-    const secret = secrets.findSecret(namespace, secretName);
+  const authorities = sigstore.keySecrets.map((ref): CosignAuthority => {
+    const secretName = ref.name;
+    const keyNamespace = secretNamespace(ref.namespace, namespace);
+    const secret = secrets.findSecret(keyNamespace, secretName);
     if (secret === undefined) {
-      throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `cosign key secret "${secretName}" not found in namespace "${namespace}": expected a Secret with key cosign.pub`);
+      throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `cosign key secret "${secretName}" not found in namespace "${keyNamespace}": expected a Secret with key cosign.pub`);
     }
-    const publicKeyPem = readText(secret, 'cosign.pub', namespace, 'cosign key secret', 'cosign.pub');
-    const name = `key/${secretName}`;
-    const { key } = loadCosignKey(publicKeyPem, `cosign key secret "${secretName}" in namespace "${namespace}"`);
+    const publicKeyPem = readText(secret, 'cosign.pub', keyNamespace, 'cosign key secret', 'cosign.pub');
+    // Named with its namespace when the policy names one: one name in two namespaces is two keys.
+    const name = ref.namespace === undefined || ref.namespace === '' ? `key/${secretName}` : `key/${ref.namespace}/${secretName}`;
+    const { key } = loadCosignKey(publicKeyPem, `cosign key secret "${secretName}" in namespace "${keyNamespace}"`);
     const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
     if (seen.has(spki)) {
-      throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign key secret "${secretName}" in namespace "${namespace}" holds the same key as another authority: each authority must be a distinct key`);
+      throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign key secret "${secretName}" in namespace "${keyNamespace}" holds the same key as another authority: each authority must be a distinct key`);
     }
     seen.add(spki);
     return { name, publicKeyPem };
@@ -197,11 +207,13 @@ function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, na
 }
 
 // A keyless authority, named by its position among the policy's keyless ones, with the
-// trusted root of its Secret (data key `trusted_root.json`) when it names one.
-function toKeylessAuthority(authority: KeylessPolicy, index: number, secrets: SecretLookup, namespace: string): CosignAuthority {
+// trusted root of its Secret (data key `trusted_root.json`, in its trustRootSecretNamespace or
+// the workload's namespace) when it names one.
+function toKeylessAuthority(authority: KeylessPolicy, index: number, secrets: SecretLookup, workloadNamespace: string): CosignAuthority {
   const name = `keyless/${index + 1}`;
   const secretName = authority.trustRootSecretName;
   if (secretName === undefined) return { name, identities: authority.identities };
+  const namespace = secretNamespace(authority.trustRootSecretNamespace, workloadNamespace);
   const secret = secrets.findSecret(namespace, secretName);
   if (secret === undefined) {
     throw new TrustgateError(ErrorCode.POLICY_SECRET_MISSING, `trusted root secret "${secretName}" not found in namespace "${namespace}": expected a Secret with key trusted_root.json`);

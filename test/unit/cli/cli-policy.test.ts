@@ -541,7 +541,7 @@ spec:
     expect(human.stdout).toContain('sigstore: cosign signatures (classic or v3 bundles; transparency log: auto) by 1 of: key secret release-key');
     expect(human.stdout).toContain('verification mode: any');
     const json = await cli('policy', 'lookup', 'reg.example.com/signed/app:v1', '--policies', path, '--json');
-    expect(JSON.parse(json.stdout)).toMatchObject({ policy: { sigstore: { keySecrets: ['release-key'], keyless: [], threshold: 1, tlog: 'auto' }, verification: { mode: 'any' } } });
+    expect(JSON.parse(json.stdout)).toMatchObject({ policy: { sigstore: { keySecrets: [{ name: 'release-key' }], keyless: [], threshold: 1, tlog: 'auto' }, verification: { mode: 'any' } } });
   });
 
   it('lint finds a keyless policy valid and lookup shows its identities', async () => {

@@ -64,7 +64,7 @@ describe('decodePolicyDocuments', () => {
     it('decodes the trust section', () => {
       expect(set.imagePolicies[0]?.repositories[0]?.policy).toEqual({
         mutateImage: true,
-        trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: ['alice'], rootKeyIds: [] },
+        trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: [{ name: 'alice' }], rootKeyIds: [] },
       });
     });
 

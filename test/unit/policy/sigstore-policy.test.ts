@@ -36,7 +36,7 @@ function policyOf(policy: string) {
 describe('sigstore policy fields', () => {
   it('decode key authorities with threshold 1 and no verification mode by default', () => {
     const policy = policyOf('{sigstore: {authorities: [{key: {secretName: release-key}}]}}');
-    expect(policy?.sigstore).toEqual({ keySecrets: ['release-key'], keyless: [], threshold: 1, tlog: 'auto' });
+    expect(policy?.sigstore).toEqual({ keySecrets: [{ name: 'release-key' }], keyless: [], threshold: 1, tlog: 'auto' });
     expect(policy?.verification).toBeUndefined();
     expect(policy?.trust.enabled).toBe(false);
   });
@@ -45,7 +45,7 @@ describe('sigstore policy fields', () => {
     const policy = policyOf(
       '{trust: {enabled: true}, verification: {mode: any}, sigstore: {threshold: 2, tlog: none, authorities: [{key: {secretName: a}}, {key: {secretName: b}}]}}',
     );
-    expect(policy?.sigstore).toEqual({ keySecrets: ['a', 'b'], keyless: [], threshold: 2, tlog: 'off' });
+    expect(policy?.sigstore).toEqual({ keySecrets: [{ name: 'a' }, { name: 'b' }], keyless: [], threshold: 2, tlog: 'off' });
     expect(policy?.verification).toEqual({ mode: 'any' });
   });
 
@@ -54,7 +54,7 @@ describe('sigstore policy fields', () => {
       '{sigstore: {tlog: required, threshold: 2, authorities: [{key: {secretName: a}}, {keyless: {trustRootSecretName: corp, identities: [{issuer: "https://token.actions.githubusercontent.com", subjectRegExp: "^https://github\\\\.com/acme/.+$"}]}}]}}',
     );
     expect(policy?.sigstore).toEqual({
-      keySecrets: ['a'],
+      keySecrets: [{ name: 'a' }],
       keyless: [{ trustRootSecretName: 'corp', identities: [{ issuer: 'https://token.actions.githubusercontent.com', subjectRegExp: '^https://github\\.com/acme/.+$' }] }],
       threshold: 2,
       tlog: 'required',
