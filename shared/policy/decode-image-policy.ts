@@ -89,7 +89,7 @@ export function decodeImagePolicy(
     if (!valid) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
     reportInertPatterns(spec, scope.child('spec'));
     if (valid) reportSigstoreProblems(spec as RawSpec, scope.child('spec'));
-    if (valid) reportSecretNamespaceProblems(spec as RawSpec, kind === 'ClusterImagePolicy' && enforce, scope.child('spec'));
+    if (valid) reportSecretNamespaceProblems(spec as RawSpec, kind === 'ClusterImagePolicy' && enforce, kind === 'ImagePolicy' ? (metadata?.namespace ?? 'default') : undefined, scope.child('spec'));
   }
   if (scope.count() !== before || metadata === undefined) return undefined;
 
@@ -223,7 +223,12 @@ function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
 // one that does not is an error at its field (the baseline then denies, never reads the
 // workload's namespace). A namespace without the Secret it belongs to is an error too, as a
 // likely slip that would otherwise say nothing.
-function reportSecretNamespaceProblems(spec: RawSpec, enforced: boolean, scope: ProblemScope): void {
+// `ownNamespace` is an ImagePolicy's namespace: its store credentials (`storeSecret`) come
+// from there and nowhere else. Security: public keys from another namespace only choose what
+// the policy's own namespace trusts, but a store Secret holds credentials trustgate sends to
+// the policy's `storeURL`; whoever may write an ImagePolicy in one namespace must not be able
+// to send another namespace's credentials to a server of their choosing.
+function reportSecretNamespaceProblems(spec: RawSpec, enforced: boolean, ownNamespace: string | undefined, scope: ProblemScope): void {
   const reason = 'is required on an enforced ClusterImagePolicy: without it the Secret would be read from the workload\'s namespace, where a tenant could put its own key';
   const missing = (namespace: string | undefined): boolean => namespace === undefined || namespace === '';
   (spec.repositories ?? []).forEach((repository, index) => {
@@ -247,6 +252,9 @@ function reportSecretNamespaceProblems(spec: RawSpec, enforced: boolean, scope: 
     if (missing(simple.storeSecret)) {
       if (simple.storeSecretNamespace !== undefined) at.add('simple.storeSecretNamespace', 'is set without storeSecret');
     } else if (enforced && missing(simple.storeSecretNamespace)) at.add('simple.storeSecretNamespace', reason);
+    else if (ownNamespace !== undefined && !missing(simple.storeSecretNamespace) && simple.storeSecretNamespace !== ownNamespace) {
+      at.add('simple.storeSecretNamespace', `must be the ImagePolicy's own namespace "${ownNamespace}" (or absent): a store Secret holds credentials, sent to the policy's storeURL`);
+    }
     (simple.requirements ?? []).forEach((requirement, which) => {
       if (enforced && !missing(requirement.keySecret) && missing(requirement.keySecretNamespace)) at.add(`simple.requirements[${which}].keySecretNamespace`, reason);
     });

@@ -170,6 +170,32 @@ spec:
     });
   });
 
+  describe('when an ImagePolicy names another namespace\'s store Secret', () => {
+    it('exits 1 at storeSecretNamespace: store credentials would go to a storeURL the namespace chose', async () => {
+      const store = join(dir, 'store-elsewhere');
+      await mkdir(store, { recursive: true });
+      await writeFile(
+        join(store, 'team.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: team, namespace: team-a}
+spec:
+  repositories:
+    - name: "registry.example.com/team-a/*"
+      policy:
+        simple:
+          storeURL: https://sigstore.team-a.example.com
+          storeSecret: store-credentials
+          storeSecretNamespace: team-b
+          requirements: [{type: signedBy, keySecret: gpg}]
+`,
+      );
+      const result = await cli('policy', 'lint', store);
+      expect(result.code).toBe(1);
+      expect(result.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/^team\.yaml:1: spec\.repositories\[0\]\.policy\.simple\.storeSecretNamespace: .*own namespace/)]);
+    });
+  });
+
   describe('when a JSON policy file holds a key twice', () => {
     // JSON.parse keeps the last member: this file would read as trust required and mean
     // trust disabled. YAML refuses duplicate keys; JSON must too.

@@ -140,10 +140,17 @@ describe('a ClusterImagePolicy that is not enforced', () => {
 });
 
 describe('an ImagePolicy', () => {
-  it('may name the namespace of its Secrets, as with keySecretNamespace', () => {
-    const document = { apiVersion: 'portieris.cloud.ibm.com/v1', kind: 'ImagePolicy', metadata: { name: 'p', namespace: 'tenant' }, spec: { repositories: [{ name: '*', policy: EVERY_REFERENCE_PINNED }] } };
-    const [notary] = toRequirements(policyOf(document), SECRETS, 'tenant');
+  const imagePolicy = (policy: unknown) => ({ apiVersion: 'portieris.cloud.ibm.com/v1', kind: 'ImagePolicy', metadata: { name: 'p', namespace: 'tenant' }, spec: { repositories: [{ name: '*', policy }] } });
+  const ownStore = { ...EVERY_REFERENCE_PINNED, simple: { ...EVERY_REFERENCE_PINNED.simple, storeSecretNamespace: 'tenant' } };
+
+  it('may name the namespace of its key Secrets, as with keySecretNamespace', () => {
+    const [notary] = toRequirements(policyOf(imagePolicy(ownStore)), SECRETS, 'tenant');
     expect(notary).toMatchObject({ signers: [{ name: 'operator-signer' }] });
+  });
+
+  it('reads store credentials only from its own namespace: another namespace\'s store Secret would be sent to a storeURL of its choosing', () => {
+    expect(problemsOf(imagePolicy(EVERY_REFERENCE_PINNED))).toEqual(['p.json:1: spec.repositories[0].policy.simple.storeSecretNamespace']);
+    expect(problemsOf(imagePolicy(ownStore))).toEqual([]);
   });
 
   it('has a Secret it names in another namespace watched against its own namespace\'s bounds', () => {
