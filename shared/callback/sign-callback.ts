@@ -393,17 +393,28 @@ async function withRef(deps: SignCallbackDeps, gun: string, recorded: readonly s
   const refs = [...recorded];
   if (refs.length >= MAX_RECORDED_REFS) {
     let evict = -1;
+    // The oldest signed ref whose digest another recorded ref also holds.
+    let shared = -1;
+    const firstAt = new Map<string, number>();
     for (const [index, other] of refs.entries()) {
-      if ((await unlessUnreadable(deps, { gun, ref: other }, () => readSignStatus(deps.store, gun, other)))?.status !== 'signed') {
+      const recordedStatus = await unlessUnreadable(deps, { gun, ref: other }, () => readSignStatus(deps.store, gun, other));
+      if (recordedStatus?.status !== 'signed') {
         evict = index;
         break;
       }
+      const first = firstAt.get(recordedStatus.digest);
+      if (first === undefined) firstAt.set(recordedStatus.digest, index);
+      else if (shared === -1) shared = first;
     }
     if (evict === -1) {
       // Every recorded ref is signed: a new unsigned one is left out, a new signed one takes
-      // the oldest one's place.
+      // the place of the oldest ref whose digest another ref also holds, else of the oldest.
+      // Security: anyone who may push can tag a signed digest 256 times, each tag recorded
+      // signed; were the oldest evicted, such tags would push out a ref at another digest,
+      // whose revocation would then never be re-checked. Spent on copies of one digest, the
+      // flood only replaces its own copies.
       if (status === 'unsigned') return undefined;
-      evict = 0;
+      evict = shared === -1 ? 0 : shared;
     }
     refs.splice(evict, 1);
   }
