@@ -223,40 +223,51 @@ function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
 // one that does not is an error at its field (the baseline then denies, never reads the
 // workload's namespace). A namespace without the Secret it belongs to is an error too, as a
 // likely slip that would otherwise say nothing.
-// `ownNamespace` is an ImagePolicy's namespace: its store credentials (`storeSecret`) come
-// from there and nowhere else. Security: public keys from another namespace only choose what
-// the policy's own namespace trusts, but a store Secret holds credentials trustgate sends to
-// the policy's `storeURL`; whoever may write an ImagePolicy in one namespace must not be able
-// to send another namespace's credentials to a server of their choosing.
+// `ownNamespace` is an ImagePolicy's namespace: a namespace field of the Secrets it names may
+// only be that namespace (Portieris' simple-signing `keySecretNamespace` aside, kept as
+// Portieris has it). Security: whoever may write an ImagePolicy in one namespace must not make
+// serve read, watch (charged to whom?), publish into the policy snapshot or quote in a denial
+// another namespace's Secrets, and a store Secret holds credentials trustgate would send to the
+// policy's `storeURL`. On an enforced ClusterImagePolicy, a namespace is required wherever the
+// Secret is read (signer Secrets of an enabled Notary check, a `signedBy` requirement's key),
+// and nowhere else: a staged or leftover name that is never read does not break a baseline.
 function reportSecretNamespaceProblems(spec: RawSpec, enforced: boolean, ownNamespace: string | undefined, scope: ProblemScope): void {
   const reason = 'is required on an enforced ClusterImagePolicy: without it the Secret would be read from the workload\'s namespace, where a tenant could put its own key';
   const missing = (namespace: string | undefined): boolean => namespace === undefined || namespace === '';
+  const elsewhere = (namespace: string | undefined): boolean => ownNamespace !== undefined && !missing(namespace) && namespace !== ownNamespace;
+  const ownOnly = ownNamespace === undefined ? '' : `must be the ImagePolicy's own namespace "${ownNamespace}" (or absent): an ImagePolicy names only its own namespace's Secrets`;
   (spec.repositories ?? []).forEach((repository, index) => {
     const policy = repository.policy;
     if (policy === undefined || policy === null) return;
     const at = scope.child(`repositories[${index}].policy`);
+    const trustRead = policy.trust?.enabled === true;
     (policy.trust?.signerSecrets ?? []).forEach((secret, which) => {
-      if (enforced && missing(secret.namespace)) at.add(`trust.signerSecrets[${which}].namespace`, reason);
+      const field = `trust.signerSecrets[${which}].namespace`;
+      if (elsewhere(secret.namespace)) at.add(field, ownOnly);
+      else if (enforced && trustRead && missing(secret.namespace)) at.add(field, reason);
     });
     (policy.sigstore?.authorities ?? []).forEach((authority, which) => {
-      if (enforced && authority.key !== undefined && missing(authority.key.secretNamespace)) at.add(`sigstore.authorities[${which}].key.secretNamespace`, reason);
+      if (authority.key !== undefined) {
+        const field = `sigstore.authorities[${which}].key.secretNamespace`;
+        if (elsewhere(authority.key.secretNamespace)) at.add(field, ownOnly);
+        else if (enforced && missing(authority.key.secretNamespace)) at.add(field, reason);
+      }
       const keyless = authority.keyless;
       if (keyless === undefined) return;
       const field = `sigstore.authorities[${which}].keyless.trustRootSecretNamespace`;
       if (keyless.trustRootSecretName === undefined) {
         if (keyless.trustRootSecretNamespace !== undefined) at.add(field, 'is set without trustRootSecretName');
-      } else if (enforced && missing(keyless.trustRootSecretNamespace)) at.add(field, reason);
+      } else if (elsewhere(keyless.trustRootSecretNamespace)) at.add(field, ownOnly);
+      else if (enforced && missing(keyless.trustRootSecretNamespace)) at.add(field, reason);
     });
     const simple = policy.simple;
     if (simple === undefined) return;
     if (missing(simple.storeSecret)) {
       if (simple.storeSecretNamespace !== undefined) at.add('simple.storeSecretNamespace', 'is set without storeSecret');
-    } else if (enforced && missing(simple.storeSecretNamespace)) at.add('simple.storeSecretNamespace', reason);
-    else if (ownNamespace !== undefined && !missing(simple.storeSecretNamespace) && simple.storeSecretNamespace !== ownNamespace) {
-      at.add('simple.storeSecretNamespace', `must be the ImagePolicy's own namespace "${ownNamespace}" (or absent): a store Secret holds credentials, sent to the policy's storeURL`);
-    }
+    } else if (elsewhere(simple.storeSecretNamespace)) at.add('simple.storeSecretNamespace', ownOnly);
+    else if (enforced && missing(simple.storeSecretNamespace)) at.add('simple.storeSecretNamespace', reason);
     (simple.requirements ?? []).forEach((requirement, which) => {
-      if (enforced && !missing(requirement.keySecret) && missing(requirement.keySecretNamespace)) at.add(`simple.requirements[${which}].keySecretNamespace`, reason);
+      if (enforced && requirement.type === 'signedBy' && !missing(requirement.keySecret) && missing(requirement.keySecretNamespace)) at.add(`simple.requirements[${which}].keySecretNamespace`, reason);
     });
   });
 }

@@ -234,7 +234,14 @@ export function decodeTrustedRoot(text: string, where: string): TrustedRootJson 
   const known = ROOTS.get(text);
   if (known !== undefined) return known;
   if (text.length > MAX_TRUSTED_ROOT_BYTES) throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: larger than ${MAX_TRUSTED_ROOT_BYTES} bytes`);
-  const root = parseJsonBytes(Buffer.from(text, 'utf8'), ErrorCode.POLICY_INVALID, where);
+  // The parser's message quotes the text around the error: a Secret's value, which must not
+  // reach a denial (whoever wrote the policy may not read the Secret).
+  let root: unknown;
+  try {
+    root = parseJsonBytes(Buffer.from(text, 'utf8'), ErrorCode.POLICY_INVALID, where);
+  } catch (error) {
+    throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: not valid JSON`, { cause: error });
+  }
   const mediaType = isPlainObject(root) ? root['mediaType'] : undefined;
   if (!isPlainObject(root) || typeof mediaType !== 'string' || !TRUSTED_ROOT_MEDIA_TYPE.test(mediaType)) {
     throw new TrustgateError(ErrorCode.POLICY_INVALID, `${where}: not a Sigstore trusted_root.json (mediaType application/vnd.dev.sigstore.trustedroot+json;version=0.1)`);

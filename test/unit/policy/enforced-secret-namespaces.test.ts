@@ -96,6 +96,24 @@ describe('an enforced ClusterImagePolicy', () => {
     expect(problemsOf(clusterPolicy(policy, 'true'))).toEqual(['p.json:1: spec.repositories[0].policy.simple.requirements[0].keySecretNamespace']);
   });
 
+  it('needs no namespace for a Secret it never reads: signer Secrets of a disabled Notary check, a key of a requirement other than signedBy', () => {
+    const staged = { trust: { enabled: false, signerSecrets: [{ name: 'staged-signer' }] }, simple: { requirements: [{ type: 'insecureAcceptAnything', keySecret: 'leftover' }] } };
+    expect(problemsOf(clusterPolicy(staged, 'true'))).toEqual([]);
+  });
+
+  it('never quotes a trusted root Secret\'s value in its denial (whoever wrote the policy may not read the Secret)', () => {
+    const secrets = toSecretLookup([secret('keys', 'db', { 'trusted_root.json': 'SuperSecretDBPassword123' })]);
+    const policy = { sigstore: { authorities: [{ keyless: { identities: [IDENTITY], trustRootSecretName: 'db', trustRootSecretNamespace: 'keys' } }] } };
+    let message = '';
+    try {
+      toRequirements(policyOf(clusterPolicy(policy, 'true')), secrets, 'default');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('not valid JSON');
+    expect(message).not.toContain('Super');
+  });
+
   it('is valid when every Secret reference names its namespace', () => {
     expect(problemsOf(clusterPolicy(EVERY_REFERENCE_PINNED, 'true'))).toEqual([]);
   });
@@ -141,26 +159,42 @@ describe('a ClusterImagePolicy that is not enforced', () => {
 
 describe('an ImagePolicy', () => {
   const imagePolicy = (policy: unknown) => ({ apiVersion: 'portieris.cloud.ibm.com/v1', kind: 'ImagePolicy', metadata: { name: 'p', namespace: 'tenant' }, spec: { repositories: [{ name: '*', policy }] } });
-  const ownStore = { ...EVERY_REFERENCE_PINNED, simple: { ...EVERY_REFERENCE_PINNED.simple, storeSecretNamespace: 'tenant' } };
-
-  it('may name the namespace of its key Secrets, as with keySecretNamespace', () => {
-    const [notary] = toRequirements(policyOf(imagePolicy(ownStore)), SECRETS, 'tenant');
-    expect(notary).toMatchObject({ signers: [{ name: 'operator-signer' }] });
+  const pinnedTo = (namespace: string) => ({
+    trust: { enabled: true, signerSecrets: [{ name: 'signer', namespace }] },
+    sigstore: { authorities: [{ key: { secretName: 'release-key', secretNamespace: namespace } }, { keyless: { identities: [IDENTITY], trustRootSecretName: 'corp-root', trustRootSecretNamespace: namespace } }] },
+    simple: { storeURL: 'https://sigs.example.com', storeSecret: 'store', storeSecretNamespace: namespace, requirements: [{ type: 'signedBy', keySecret: 'gpg' }] },
   });
 
-  it('reads store credentials only from its own namespace: another namespace\'s store Secret would be sent to a storeURL of its choosing', () => {
-    expect(problemsOf(imagePolicy(EVERY_REFERENCE_PINNED))).toEqual(['p.json:1: spec.repositories[0].policy.simple.storeSecretNamespace']);
-    expect(problemsOf(imagePolicy(ownStore))).toEqual([]);
+  it('may name its own namespace in every Secret namespace field', () => {
+    expect(problemsOf(imagePolicy(pinnedTo('tenant')))).toEqual([]);
+    const [notary] = toRequirements(policyOf(imagePolicy(pinnedTo('tenant'))), SECRETS, 'tenant');
+    expect(notary).toMatchObject({ signers: [{ name: 'tenant-signer' }] });
   });
 
-  it('has a Secret it names in another namespace watched against its own namespace\'s bounds', () => {
-    const objects = createClusterPolicyObjects();
-    const policy = { sigstore: { authorities: [{ key: { secretName: 'release-key', secretNamespace: 'trustgate-keys' } }, { key: { secretName: 'own-key', secretNamespace: 'tenant' } }] } };
-    objects.apply('ImagePolicy', { metadata: { name: 'p', namespace: 'tenant', uid: 'u1', resourceVersion: '1' }, spec: { repositories: [{ name: '*', policy }] } });
-    expect(objects.referencedSecrets()).toEqual([
-      { namespace: 'trustgate-keys', name: 'release-key', by: 'tenant' },
-      { namespace: 'tenant', name: 'own-key' },
+  it('names no other namespace\'s Secret (it would make serve read, watch, publish and quote it), store credentials included', () => {
+    const at = 'p.json:1: spec.repositories[0].policy.';
+    expect(problemsOf(imagePolicy(pinnedTo('trustgate-keys')))).toEqual([
+      `${at}trust.signerSecrets[0].namespace`,
+      `${at}sigstore.authorities[0].key.secretNamespace`,
+      `${at}sigstore.authorities[1].keyless.trustRootSecretNamespace`,
+      `${at}simple.storeSecretNamespace`,
     ]);
+  });
+
+  it('has a key Secret it names in another namespace (keySecretNamespace) watched against its own namespace\'s bounds', () => {
+    const objects = createClusterPolicyObjects();
+    // Portieris' simple-signing keySecretNamespace, the one field an ImagePolicy may point elsewhere.
+    const policy = {
+      sigstore: { authorities: [{ key: { secretName: 'own-key', secretNamespace: 'tenant' } }] },
+      simple: { requirements: [{ type: 'signedBy', keySecret: 'gpg', keySecretNamespace: 'trustgate-keys' }] },
+    };
+    objects.apply('ImagePolicy', { metadata: { name: 'p', namespace: 'tenant', uid: 'u1', resourceVersion: '1' }, spec: { repositories: [{ name: '*', policy }] } });
+    expect(objects.referencedSecrets()).toEqual(
+      expect.arrayContaining([
+        { namespace: 'trustgate-keys', name: 'gpg', by: 'tenant' },
+        { namespace: 'tenant', name: 'own-key' },
+      ]),
+    );
   });
 });
 
