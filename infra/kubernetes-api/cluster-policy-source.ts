@@ -36,7 +36,7 @@ import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { PolicyMetric } from '../../shared/metrics/admission-metrics.js';
 import { createClusterPolicyObjects, describeObject, type ObjectOutcome, type PolicyObjectKind } from '../../shared/policy/cluster-policy-objects.js';
 import type { PolicySet, SecretScope } from '../../shared/policy/model.js';
-import { createSecretBudget, DEFAULT_SECRET_BOUNDS, scopeKey, selectWatchedScopes, type SecretBounds } from '../../shared/policy/secret-budget.js';
+import { chargeChanged, createSecretBudget, DEFAULT_SECRET_BOUNDS, scopeKey, secretChargedTo, selectWatchedScopes, type SecretBounds } from '../../shared/policy/secret-budget.js';
 import type { Clock, Logger, Metrics } from '../../shared/ports.js';
 import type { LoadedKubeConfig } from './kube-config.js';
 
@@ -67,9 +67,10 @@ const RESOURCES: readonly Resource[] = [
   { kind: 'ImagePolicy', path: `/apis/${GROUP}/${VERSION}/imagepolicies` },
 ];
 
-// The watch of one Secret name, and what it is known by in the health table.
+// The watch of one Secret name, and what it is known by in the health table. `scope`: as the
+// policies in force last named it (who is charged for what it holds).
 interface SecretWatcher {
-  readonly scope: SecretScope;
+  scope: SecretScope;
   readonly healthKey: string;
   readonly informer: ListWatch<KubernetesObject>;
   stopped: boolean;
@@ -227,13 +228,15 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     const name = object.metadata?.name ?? '';
     const resourceVersion = object.metadata?.resourceVersion ?? '';
     const bytes = Buffer.byteLength(JSON.stringify(object));
-    const heldBefore = budget.held().secrets;
     // A Secret of another namespace named by an ImagePolicy (keySecretNamespace) takes that
     // policy's namespace's room, never the room of the namespace it is read from.
-    const chargedTo = scope?.namespace !== undefined && scope.byCluster !== true ? (scope.by ?? namespace) : namespace;
-    if (budget.admit(namespace, name, resourceVersion, bytes, chargedTo)) return object;
-    // A held version replaced by one that does not fit: its room is free for others.
-    if (budget.held().secrets < heldBefore) scheduleReread();
+    const chargedTo = scope === undefined ? namespace : secretChargedTo(scope, namespace);
+    const chargedBefore = budget.chargeOf(namespace, name);
+    const admitted = budget.admit(namespace, name, resourceVersion, bytes, chargedTo);
+    // A held version replaced by one that does not fit, or now charged to another namespace:
+    // the room it took is free for others.
+    if (chargedBefore !== undefined && (!admitted || chargedBefore !== chargedTo)) scheduleReread();
+    if (admitted) return object;
     const logged = `${namespace}/${name}@${resourceVersion}`;
     if (!loggedLeftOut.has(logged)) {
       if (loggedLeftOut.size >= bounds.maxSecrets) loggedLeftOut.clear();
@@ -281,7 +284,17 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
   };
 
   // Starts and stops Secret watches so exactly the names the policies in force need (within
-  // the name bounds) are watched.
+  // the name bounds) are watched, each charged as the policies in force name it now.
+  //
+  // Security: who is charged for a Secret (the cheapest of those naming it: a
+  // ClusterImagePolicy or the Secret's own namespace before another tenant) changes with the
+  // policies. A watch keeping the charge it started with would let a tenant whose room is
+  // full name an operator's Secret first and keep it left out, charged to the tenant, after
+  // the operator's enforced ClusterImagePolicy names it too: that baseline would deny in every
+  // namespace. The other way, a tenant would hold for free a Secret it alone names once the
+  // operator stops naming it. So a watch whose charge changed lists its Secret again under
+  // the new one: what it holds is counted afresh against the room now charged (left out if
+  // it does not fit there), and what was left out is read again.
   const reconcileSecretWatchers = (): void => {
     const { watched, leftOut } = selectWatchedScopes(objects.referencedSecrets(), bounds, new Set(secretWatchers.keys()));
     if (leftOut.length > 0 && scopeKeys(leftOut) !== scopeKeys(namesLeftOut)) {
@@ -295,7 +308,12 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     const wanted = new Set(watched.map(scopeKey));
     let freed = false;
     for (const [key, watcher] of secretWatchers) if (!wanted.has(key)) freed = stopSecretWatcher(watcher) || freed;
-    for (const scope of watched) if (!secretWatchers.has(scopeKey(scope))) startSecretWatcher(scope);
+    for (const scope of watched) {
+      const watcher = secretWatchers.get(scopeKey(scope));
+      if (watcher === undefined) startSecretWatcher(scope);
+      else if (chargeChanged(watcher.scope, scope)) startSecretWatcher(scope, replaceSecretWatcher(watcher));
+      else watcher.scope = scope;
+    }
     if (freed) scheduleReread();
   };
 
@@ -319,11 +337,14 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
     health.set(healthKey, newHealth());
     const fieldSelector = `metadata.name=${scope.name}`;
     const path = scope.namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${scope.namespace}/secrets`;
+    // Charged as the policies name it now; a replaced watch's late answers count for nothing
+    // (its successor reads the same Secrets under the charge in force).
+    const admit = (object: KubernetesObject): KubernetesObject => (watcher.stopped ? object : admitSecret(object, watcher.scope));
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
       const state = healthOf(healthKey);
       if (state === undefined) throw new Error('watch stopped');
       deps.metrics.increment(PolicyMetric.WATCH_LISTS, { resource: 'Secret', reason: state.nextListReason });
-      const answer = await listSecretPages(core, scope, fieldSelector, (object) => admitSecret(object, scope));
+      const answer = await listSecretPages(core, scope, fieldSelector, admit);
       if (previous.length > 0) {
         const listed = new Set(answer.items.map((item) => `${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`));
         let freed = false;
@@ -345,7 +366,7 @@ export function startClusterPolicySource(deps: ClusterPolicySourceDeps): Cluster
         deps.logger.info('policy watch expired (410 Gone): listing again', { resource: healthKey });
       },
       // Before the informer caches an object: what does not fit becomes a stub.
-      transform: (phase, object) => (phase === 'ADDED' || phase === 'MODIFIED' ? admitSecret(object as KubernetesObject, scope) : object),
+      transform: (phase, object) => (phase === 'ADDED' || phase === 'MODIFIED' ? admit(object as KubernetesObject) : object),
     });
     const informer = new client.ListWatch<KubernetesObject>(path, watch, list, false, undefined, fieldSelector);
     const watcher: SecretWatcher = { scope, healthKey, informer, stopped: false };

@@ -98,11 +98,30 @@ export function selectWatchedScopes(references: readonly SecretScope[], bounds: 
   return { watched, leftOut };
 }
 
+// The namespace whose room (Secrets and bytes held) a Secret of `namespace` read for `scope`
+// takes: the ImagePolicy's that named it in another namespace (`by`), else its own (a
+// ClusterImagePolicy's, or one named in every namespace, takes its own namespace's room).
+export function secretChargedTo(scope: SecretScope, namespace: string): string {
+  return scope.namespace !== undefined && scope.byCluster !== true ? (scope.by ?? namespace) : namespace;
+}
+
+// Whether a Secret read for `scope` would take another namespace's room than one read for
+// `before` (same name and namespace).
+export function chargeChanged(before: SecretScope, scope: SecretScope): boolean {
+  const namespace = scope.namespace ?? before.namespace;
+  return namespace !== undefined && secretChargedTo(before, namespace) !== secretChargedTo(scope, namespace);
+}
+
 export interface SecretBudget {
   // Whether this version of the Secret may be held; recorded either way. The version already
-  // held is always kept (it was counted when it came). `chargedTo`: the namespace whose room
-  // it takes (default its own; the naming ImagePolicy's for a keySecretNamespace Secret).
+  // held is kept while it is charged to the same namespace (it was counted when it came).
+  // `chargedTo`: the namespace whose room it takes (default its own; the naming ImagePolicy's
+  // for a keySecretNamespace Secret). Charged to another namespace than before, it is counted
+  // afresh there (and left out if it does not fit): the room it took is freed, and no
+  // namespace holds a Secret its own room is not charged for.
   admit(namespace: string, name: string, resourceVersion: string, bytes: number, chargedTo?: string): boolean;
+  // The namespace whose room the held version takes, if one is held.
+  chargeOf(namespace: string, name: string): string | undefined;
   // The Secret is gone or no longer watched; true when it was held (room was freed).
   release(namespace: string, name: string): boolean;
   // Secrets that were not held for lack of room.
@@ -140,7 +159,8 @@ export function createSecretBudget(bounds: SecretBounds): SecretBudget {
   return {
     admit(namespace, name, resourceVersion, bytes, chargedTo = namespace) {
       const key = scopeKey({ namespace, name });
-      if (held.get(key)?.resourceVersion === resourceVersion && resourceVersion !== '') return true;
+      const before = held.get(key);
+      if (before?.resourceVersion === resourceVersion && resourceVersion !== '' && before.chargedTo === chargedTo) return true;
       drop(key);
       const inNamespace = perNamespace.get(chargedTo) ?? { secrets: 0, bytes: 0 };
       const fits =
@@ -157,6 +177,7 @@ export function createSecretBudget(bounds: SecretBounds): SecretBudget {
       adjust(chargedTo, 1, bytes);
       return true;
     },
+    chargeOf: (namespace, name) => held.get(scopeKey({ namespace, name }))?.chargedTo,
     release(namespace, name) {
       const key = scopeKey({ namespace, name });
       leftOut.delete(key);

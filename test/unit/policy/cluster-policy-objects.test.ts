@@ -121,6 +121,20 @@ describe('createClusterPolicyObjects', () => {
       expect(objects.toPolicySet().secrets.map((entry) => `${entry.namespace}/${entry.name}`)).toContain('team/corp-root');
     });
 
+    it('are charged to the cheapest of the policies naming them, recomputed as those policies come and go', () => {
+      const objects = withBaseline();
+      const naming = (name: string, namespace?: string): Record<string, unknown> => ({
+        metadata: { name, ...(namespace === undefined ? {} : { namespace }), annotations: namespace === undefined ? { 'trustgate.dev/enforce': 'true' } : {} },
+        spec: { repositories: [{ name: '*', policy: { trust: { enabled: true, trustServer: TRUST_SERVER, signerSecrets: [{ name: 'release', namespace: 'keys' }] } } }] },
+      });
+      objects.apply('ImagePolicy', naming('first', 'tenant'));
+      expect(objects.referencedSecrets()).toEqual([{ namespace: 'keys', name: 'release', by: 'tenant' }]);
+      objects.apply('ClusterImagePolicy', naming('baseline'));
+      expect(objects.referencedSecrets()).toEqual([{ namespace: 'keys', name: 'release', byCluster: true }]);
+      objects.remove('ClusterImagePolicy', naming('baseline'));
+      expect(objects.referencedSecrets()).toEqual([{ namespace: 'keys', name: 'release', by: 'tenant' }]);
+    });
+
     it('named by an ImagePolicy enter the set only in its namespace', () => {
       const objects = withBaseline();
       objects.apply('ImagePolicy', imagePolicy('team', 'web', '*'));

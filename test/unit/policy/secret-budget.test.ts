@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSecretBudget, secretBounds, selectWatchedScopes, type SecretBounds } from '../../../shared/policy/secret-budget.js';
+import { chargeChanged, createSecretBudget, secretBounds, secretChargedTo, selectWatchedScopes, type SecretBounds } from '../../../shared/policy/secret-budget.js';
 
 const small: SecretBounds = { maxSecrets: 3, maxSecretsPerNamespace: 2, maxBytes: 1000, maxBytesPerNamespace: 600, maxNames: 3, maxNamesPerNamespace: 2 };
 
@@ -51,6 +51,45 @@ describe('createSecretBudget', () => {
     budget.admit('a', 's', '7', 100);
     budget.admit('a', 's', '7', 100);
     expect(budget.held()).toEqual({ secrets: 1, bytes: 100 });
+  });
+  it('counts a held version afresh when it is charged to another namespace, freeing the room it took', () => {
+    const budget = createSecretBudget(small);
+    expect(budget.admit('tenant', 'big', '1', 550)).toBe(true);
+    // Named first by the tenant (full): left out of its room.
+    expect(budget.admit('keys', 'release', '2', 100, 'tenant')).toBe(false);
+    // Named by the operator's baseline too: charged to its own namespace, where it fits.
+    expect(budget.admit('keys', 'release', '2', 100, 'keys')).toBe(true);
+    expect(budget.chargeOf('keys', 'release')).toBe('keys');
+    expect(budget.leftOut()).toEqual([]);
+    // The baseline stops naming it: the same version charged to the tenant again is left out.
+    expect(budget.admit('keys', 'release', '2', 100, 'tenant')).toBe(false);
+    expect(budget.chargeOf('keys', 'release')).toBeUndefined();
+    expect(budget.held()).toEqual({ secrets: 1, bytes: 550 });
+    // Moved from the tenant's room to its own namespace's, it frees the tenant's room.
+    expect(budget.release('tenant', 'big')).toBe(true);
+    expect(budget.admit('keys', 'release', '2', 100, 'tenant')).toBe(true);
+    expect(budget.admit('keys', 'release', '2', 100, 'keys')).toBe(true);
+    expect(budget.admit('tenant', 'big', '1', 550)).toBe(true);
+    expect(budget.held()).toEqual({ secrets: 2, bytes: 650 });
+  });
+});
+
+describe('secretChargedTo and chargeChanged', () => {
+  it('charges a Secret named in another namespace by an ImagePolicy to that policy\'s namespace, any other to its own', () => {
+    expect(secretChargedTo({ namespace: 'keys', name: 's', by: 'tenant' }, 'keys')).toBe('tenant');
+    expect(secretChargedTo({ namespace: 'keys', name: 's', byCluster: true }, 'keys')).toBe('keys');
+    expect(secretChargedTo({ namespace: 'keys', name: 's' }, 'keys')).toBe('keys');
+    expect(secretChargedTo({ name: 's' }, 'team-a')).toBe('team-a');
+  });
+
+  it('tells when who is charged for a watched name changed', () => {
+    const tenant = { namespace: 'keys', name: 's', by: 'tenant' };
+    expect(chargeChanged(tenant, { namespace: 'keys', name: 's', byCluster: true })).toBe(true);
+    expect(chargeChanged({ namespace: 'keys', name: 's' }, tenant)).toBe(true);
+    expect(chargeChanged(tenant, { namespace: 'keys', name: 's', by: 'other' })).toBe(true);
+    expect(chargeChanged({ namespace: 'keys', name: 's', byCluster: true }, { namespace: 'keys', name: 's' })).toBe(false);
+    expect(chargeChanged(tenant, tenant)).toBe(false);
+    expect(chargeChanged({ name: 's' }, { name: 's' })).toBe(false);
   });
 });
 
