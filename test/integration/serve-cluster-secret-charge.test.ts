@@ -59,13 +59,15 @@ async function setUp(): Promise<void> {
 }
 
 // The tenant's policy: anything goes, but TENANT_IMAGE's repository names its big Secrets as
-// signers and, with `namingOperatorSecret`, the operator's Secret in KEYS (an ImagePolicy may
-// name another namespace's Secret).
+// signers and, with `namingOperatorSecret`, the operator's Secret in KEYS as a simple-signing
+// key (Portieris' keySecretNamespace, the one field an ImagePolicy may point at another
+// namespace).
 function tenantPolicy(namingOperatorSecret: boolean): KubeObject {
-  const signers: KubeObject[] = [...BIG.map((name) => ({ name })), ...(namingOperatorSecret ? [{ name: 'release-signer', namespace: KEYS }] : [])];
+  const signers: KubeObject[] = BIG.map((name) => ({ name }));
+  const simple = { requirements: [{ type: 'signedBy', keySecret: 'release-signer', keySecretNamespace: KEYS }] };
   return imagePolicy(TENANT, 'anything', [
     { name: '*', policy: {} },
-    { name: 'registry.example.com/tenant-only/*', policy: { trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: signers } } },
+    { name: 'registry.example.com/tenant-only/*', policy: { trust: { enabled: true, trustServer: 'https://notary.example.com', signerSecrets: signers }, ...(namingOperatorSecret ? { simple } : {}) } },
   ]);
 }
 

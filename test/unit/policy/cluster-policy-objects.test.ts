@@ -125,7 +125,18 @@ describe('createClusterPolicyObjects', () => {
       const objects = withBaseline();
       const naming = (name: string, namespace?: string): Record<string, unknown> => ({
         metadata: { name, ...(namespace === undefined ? {} : { namespace }), annotations: namespace === undefined ? { 'trustgate.dev/enforce': 'true' } : {} },
-        spec: { repositories: [{ name: '*', policy: { trust: { enabled: true, trustServer: TRUST_SERVER, signerSecrets: [{ name: 'release', namespace: 'keys' }] } } }] },
+        // An ImagePolicy names it as a simple-signing key (keySecretNamespace), the baseline as a signer.
+        spec: {
+          repositories: [
+            {
+              name: '*',
+              policy:
+                namespace === undefined
+                  ? { trust: { enabled: true, trustServer: TRUST_SERVER, signerSecrets: [{ name: 'release', namespace: 'keys' }] } }
+                  : { simple: { requirements: [{ type: 'signedBy', keySecret: 'release', keySecretNamespace: 'keys' }] } },
+            },
+          ],
+        },
       });
       objects.apply('ImagePolicy', naming('first', 'tenant'));
       expect(objects.referencedSecrets()).toEqual([{ namespace: 'keys', name: 'release', by: 'tenant' }]);
