@@ -197,4 +197,26 @@ describe('trustgate verify and a delegation left out of a snapshot', () => {
       expect((await verify()).json).toMatchObject({ allowed: true, digest: `sha256:${current.sha256Hex}` });
     }, 60_000);
   });
+
+  describe('when targets delegates more roles than the store reads back', () => {
+    it('keeps verifying the tags of targets/releases delegated after all of them', async () => {
+      const gun = uniqueGun('floor-many');
+      const now = new Date();
+      const shared: TestKey = generateKey('ecdsa');
+      const stateDir = await makeTempDir('floor-many');
+      stateDirs.push(stateDir);
+      const released = manifest();
+      // targets/releases is delegated last, after 300 other roles.
+      const others = Array.from({ length: 300 }, (_, i): DelegationSpec => ({ name: `targets/r${String(i).padStart(3, '0')}`, keys: [shared] }));
+      const built = buildRepository(gun, {
+        now,
+        delegations: [...others, { name: 'targets/releases', keys: [shared], targets: { v1: released } }],
+      });
+      hostile.publish(gun, built.metadata);
+      const verify = (): Promise<TrustgateRun> => runTrustgateVerify({ image: `${gun}:v1`, trustServer: hostile.url, stateDir });
+      expect((await verify()).json).toMatchObject({ allowed: true, digest: `sha256:${released.sha256Hex}` });
+      // The next run starts from the stored state, of which the store reads back only part.
+      expect((await verify()).json).toMatchObject({ allowed: true, digest: `sha256:${released.sha256Hex}` });
+    }, 60_000);
+  });
 });

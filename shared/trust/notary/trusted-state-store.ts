@@ -84,7 +84,7 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
       if (rootItem === undefined) return undefined;
       const { delegations, floorsKnownOnlyFor } = await readDelegations(
         (role) => readOptional(key({ kind: 'meta', role }), gun),
-        targets === undefined ? [] : delegatedRoleNames(targets.value),
+        targets === undefined ? [] : releasesFirst(delegatedRoleNames(targets.value)),
       );
       if (floorsKnownOnlyFor !== undefined) {
         logger.warn('cached trust metadata holds more delegations than are read back, delegations beyond them are refused', { gun, read: floorsKnownOnlyFor.size });
@@ -218,10 +218,15 @@ function versionAndExpiry(bytes: Uint8Array, gun: string): DocumentFacts {
 // parents delegate more, the rows not read could hold floors: the result then names the
 // roles whose floor is known, and update.ts refuses any other delegation instead of loading
 // it without its floor (fail closed). Parents are read before their children and the
-// top-level targets' roles first, so in a repository that large the roles nearest the top
-// keep working; one update looks at 64 delegations at most, so this takes a repository
-// whose parents delegate over 256 roles.
+// top-level targets' roles first (targets/releases, where Docker Content Trust looks first,
+// ahead of them all), so in a repository that large the roles nearest the top keep working.
+// It takes parents delegating over 256 roles in all; one update looks at 64 at most.
 const MAX_STORED_DELEGATIONS = 256;
+
+// `names` with targets/releases, if there, moved to the front.
+function releasesFirst(names: readonly RoleName[]): RoleName[] {
+  return [...names.filter((name) => name === 'targets/releases'), ...names.filter((name) => name !== 'targets/releases')];
+}
 
 interface StoredDelegations {
   readonly delegations: Map<RoleName, Uint8Array>;

@@ -171,11 +171,19 @@ function verifyUnder(root: Envelope<RootMetadata>, roleName: TopLevelTargetRole)
 }
 
 // TUF spec 5.4-5.6 under one root. Stored documents are re-verified under this root before
-// their versions anchor rollback checks or their bytes are reused.
+// their bytes are reused. The stored timestamp and snapshot anchor rollback checks only when
+// they verify under this root: a rotation of their keys is how a repository recovers from a
+// fast-forward attack on them (TUF spec 5.3.11 deletes them then). The stored targets'
+// version is its floor whether or not it verifies under this root: the store authenticates
+// the row, written after it verified. Otherwise a root that removes a targets key (or
+// raises the threshold) would end the floor, and a server holding the snapshot and
+// timestamp keys could pair it with an old targets the remaining keys once signed.
 async function verifyTopLevel(ctx: RootContext, root: Envelope<RootMetadata>, trusted: TrustedMetadata | undefined): Promise<PassResult> {
   const storedTimestamp = reverifyStored(trusted?.timestamp, (bytes) => withCheck(decodeTimestamp(bytes), verifyUnder(root, 'timestamp')));
   const storedSnapshot = reverifyStored(trusted?.snapshot, (bytes) => withCheck(decodeSnapshot(bytes), verifyUnder(root, 'snapshot')));
-  const storedTargets = reverifyStored(trusted?.targets, (bytes) => withCheck(decodeTargets(bytes), verifyUnder(root, 'targets')));
+  const storedTargetsFloor = reverifyStored(trusted?.targets, decodeTargets);
+  const storedTargets =
+    storedTargetsFloor === undefined ? undefined : reverifyStored(storedTargetsFloor.raw, () => withCheck(storedTargetsFloor, verifyUnder(root, 'targets')));
 
   // 5.4: the timestamp is always fetched fresh: it is what tells us whether anything changed.
   const timestampBytes = await ctx.source.fetchMetadata('timestamp', { kind: 'latest' }, ctx.limits.timestamp);
@@ -217,7 +225,7 @@ async function verifyTopLevel(ctx: RootContext, root: Envelope<RootMetadata>, tr
     targets = decodeTargets(await fetchPinnedMetadata(ctx.source, 'targets', targetsMeta, ctx.limits.targets));
     verifyUnder(root, 'targets')(targets);
   }
-  assertNoRollback('targets', targets.signed.version, storedTargets?.signed.version);
+  assertNoRollback('targets', targets.signed.version, storedTargetsFloor?.signed.version);
   assertNotExpired(targets.signed, 'targets', ctx.now);
   assertDirectChildren('targets', targets.signed);
   return { kind: 'verified', timestamp, snapshot, targets };
