@@ -4,7 +4,8 @@
 // later snapshot cannot bring back an old, revoked document of that delegation. A real
 // removal (the parent stops delegating, which needs the parent's keys) still lets the role
 // start afresh when it is added again. The floor survives a snapshot padded with made-up
-// role names and a change of the role's keys by its parent.
+// role names and a change of the role's keys by its parent; the top-level targets' floor
+// survives a root rotation that removes one of the targets keys.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRepository, fileMetaJson, generateKey, type BuiltRepository, type DelegationSpec, type RepositoryKeys, type TestKey } from '../support/notary-builder.js';
@@ -219,4 +220,43 @@ describe('trustgate verify and a delegation left out of a snapshot', () => {
       expect((await verify()).json).toMatchObject({ allowed: true, digest: `sha256:${released.sha256Hex}` });
     }, 60_000);
   });
+});
+
+describe('trustgate verify and a root rotation that removes one of the targets keys', () => {
+  it('refuses an older targets the remaining key signed with TRUST_ROLLBACK', async () => {
+    const gun = uniqueGun('floor-root');
+    const now = new Date();
+    const alice: TestKey = generateKey('ecdsa');
+    const bob: TestKey = generateKey('ecdsa');
+    const stateDir = await makeTempDir('floor-root');
+    stateDirs.push(stateDir);
+    const revoked = manifest();
+    const current = manifest();
+    // Long ago bob signed targets version 1 (since revoked); alice signed version 2.
+    const first = buildRepository(gun, { now, keys: { targets: [alice, bob] }, signers: { targets: [bob] }, targets: { v1: revoked } });
+    const second = buildRepository(gun, {
+      now,
+      keys: first.keys,
+      versions: { timestamp: 2, snapshot: 2, targets: 2 },
+      signers: { targets: [alice] },
+      targets: { v1: current },
+    });
+    hostile.publish(gun, second.metadata);
+    const verify = (): Promise<TrustgateRun> => runTrustgateVerify({ image: `${gun}:v1`, trustServer: hostile.url, stateDir });
+    expect((await verify()).json).toMatchObject({ allowed: true, digest: `sha256:${current.sha256Hex}` });
+
+    // Root version 2 (same root key) lists only bob's targets key; the server pairs it with
+    // bob's targets version 1.
+    const rotated = buildRepository(gun, {
+      now,
+      keys: { ...first.keys, targets: [bob] },
+      versions: { root: 2, timestamp: 3, snapshot: 3 },
+      targets: { v1: revoked },
+      edit: (role, signed) => {
+        if (role === 'snapshot') (signed['meta'] as Record<string, unknown>)['targets'] = fileMetaJson(first.targets);
+      },
+    });
+    hostile.publish(gun, new Map([...rotated.metadata, ['targets', first.targets]]));
+    expect((await verify()).json).toMatchObject({ allowed: false, codes: ['TRUST_ROLLBACK'] });
+  }, 60_000);
 });
