@@ -33,6 +33,8 @@ export interface DelegationContext {
   readonly snapshot: Envelope<SnapshotMetadata>;
   readonly targets: Envelope<TargetsMetadata>;
   readonly stored: ReadonlyMap<RoleName, Uint8Array>;
+  // When set, the only roles whose stored floor is known (TrustedMetadata.floorsKnownOnlyFor).
+  readonly floorsKnownOnlyFor?: ReadonlySet<RoleName> | undefined;
 }
 
 // Function properties, not methods: they close over the loader, so they may be handed on unbound.
@@ -116,20 +118,36 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     const verifyRole = (envelope: Envelope<TargetsMetadata>): void => {
       verifyThreshold(envelope, keys, role, name);
     };
+    if (ctx.floorsKnownOnlyFor !== undefined && !ctx.floorsKnownOnlyFor.has(name)) {
+      throw new TrustgateError(
+        ErrorCode.TRUST_METADATA_TOO_LARGE,
+        `too many stored delegations: expected ${name} among the ${ctx.floorsKnownOnlyFor.size} whose version floor was read back, got a role beyond them`,
+      );
+    }
     // The rollback anchor: the stored document of this role, kept (trusted-state-store.ts
     // load, update.ts trustedMetadata) for as long as its parent delegates it, even across
-    // snapshots that did not list it.
-    const stored = reverifyStored(ctx.stored.get(name), (bytes) => {
-      const envelope = decodeTargets(bytes);
-      verifyRole(envelope);
-      return envelope;
-    });
+    // snapshots that did not list it. Its version is the floor whether or not the stored
+    // bytes still verify under the parent's current keys: the row was written only after
+    // it verified, and the store authenticates it. Otherwise a parent that removes a key
+    // of the role (or raises its threshold) would end the floor, and a trust server could
+    // pair the new parent with an old document the remaining keys once signed. Verifying
+    // again only decides whether the stored bytes can be reused. (So a floor pushed up by
+    // a compromised key is undone by removing the role and delegating it afresh, or by a
+    // higher version, not by a key change alone.)
+    const storedEnvelope = reverifyStored(ctx.stored.get(name), decodeTargets);
+    const reusable =
+      storedEnvelope === undefined
+        ? undefined
+        : reverifyStored(storedEnvelope.raw, () => {
+            verifyRole(storedEnvelope);
+            return storedEnvelope;
+          });
     const envelope =
-      stored !== undefined && matchesFileMeta(stored.raw, meta, name)
-        ? stored
+      reusable !== undefined && matchesFileMeta(reusable.raw, meta, name)
+        ? reusable
         : decodeTargets(await fetchPinnedMetadata(ctx.source, name, meta, ctx.limits.targets));
-    if (envelope !== stored) verifyRole(envelope);
-    assertNoRollback(name, envelope.signed.version, stored?.signed.version);
+    if (envelope !== reusable) verifyRole(envelope);
+    assertNoRollback(name, envelope.signed.version, storedEnvelope?.signed.version);
     assertNotExpired(envelope.signed, name, ctx.now);
     assertDirectChildren(name, envelope.signed);
     verified.set(name, envelope.raw);

@@ -15,6 +15,11 @@ export interface TrustedMetadata {
   // that may be megabytes (its parse tree is many times that). A document not listed is
   // parsed for them.
   readonly facts?: ReadonlyMap<Uint8Array, DocumentFacts>;
+  // Present when the store read back the rows of only some delegated roles (it reads a
+  // bounded number): the roles whose version floor is known (stored row or none). Any other
+  // delegation may have a floor that was not read, so update.ts refuses to load it rather
+  // than accept it without one. Absent: every stored delegation row is in `delegations`.
+  readonly floorsKnownOnlyFor?: ReadonlySet<RoleName>;
 }
 
 export interface DocumentFacts {

@@ -29,7 +29,7 @@ import { ErrorCode, TrustgateError } from '../../errors.js';
 import { isPlainObject, parseJsonBytes } from '../../json.js';
 import { silentLogger, type KvItem, type KvStore, type Logger } from '../../ports.js';
 import type { RoleName } from './model.js';
-import { delegatedRoleNames, delegationsListedIn } from './stored-role-names.js';
+import { delegatedRoleNames } from './stored-role-names.js';
 import type { DocumentFacts, TrustedMetadata } from './trusted-metadata.js';
 
 export interface CachedRepository {
@@ -82,16 +82,20 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
         readOptional(key({ kind: 'checked' }), gun),
       ]);
       if (rootItem === undefined) return undefined;
-      const delegations = await readDelegations(
+      const { delegations, floorsKnownOnlyFor } = await readDelegations(
         (role) => readOptional(key({ kind: 'meta', role }), gun),
-        [...(snapshot === undefined ? [] : delegationsListedIn(snapshot.value)), ...(targets === undefined ? [] : delegatedRoleNames(targets.value))],
+        targets === undefined ? [] : releasesFirst(delegatedRoleNames(targets.value)),
       );
+      if (floorsKnownOnlyFor !== undefined) {
+        logger.warn('cached trust metadata holds more delegations than are read back, delegations beyond them are refused', { gun, read: floorsKnownOnlyFor.size });
+      }
       const metadata: TrustedMetadata = {
         root: rootItem.value,
         ...(timestamp === undefined ? {} : { timestamp: timestamp.value }),
         ...(snapshot === undefined ? {} : { snapshot: snapshot.value }),
         ...(targets === undefined ? {} : { targets: targets.value }),
         delegations,
+        ...(floorsKnownOnlyFor === undefined ? {} : { floorsKnownOnlyFor }),
       };
       let checkedAt: number | undefined;
       if (checked !== undefined) {
@@ -202,20 +206,43 @@ function versionAndExpiry(bytes: Uint8Array, gun: string): DocumentFacts {
   return { version, expires };
 }
 
-// The delegation rows to read back: every role the stored snapshot lists and every role the
-// stored targets delegates, then, level by level, every role a delegation read back
-// delegates. Rows of roles the snapshot no longer lists are read too: while a parent still
-// delegates a role, its stored version stays the floor a later document of that role must
-// not go below (update.ts), whatever the snapshot omitted in between. At most
-// MAX_STORED_DELEGATIONS rows (as many as one update may look at, and more).
+// The delegation rows to read back: every role the stored targets delegates, then, level by
+// level, every role a delegation read back delegates. Rows of roles the snapshot no longer
+// lists are read too: while a parent still delegates a role, its stored version stays the
+// floor a later document of that role must not go below (update.ts), whatever the snapshot
+// omitted in between. Names only the stored snapshot lists are not read: a role no stored
+// parent delegates has no row worth reading (update.ts keeps a row only while its parent
+// delegates the role), and the snapshot key alone could list any number of them.
+//
+// At most MAX_STORED_DELEGATIONS names are looked up (one row read each). When stored
+// parents delegate more, the rows not read could hold floors: the result then names the
+// roles whose floor is known, and update.ts refuses any other delegation instead of loading
+// it without its floor (fail closed). Parents are read before their children and the
+// top-level targets' roles first (targets/releases, where Docker Content Trust looks first,
+// ahead of them all), so in a repository that large the roles nearest the top keep working.
+// It takes parents delegating over 256 roles in all; one update looks at 64 at most.
 const MAX_STORED_DELEGATIONS = 256;
 
-async function readDelegations(read: (role: RoleName) => Promise<KvItem | undefined>, first: readonly RoleName[]): Promise<Map<RoleName, Uint8Array>> {
+// `names` with targets/releases, if there, moved to the front.
+function releasesFirst(names: readonly RoleName[]): RoleName[] {
+  return [...names.filter((name) => name === 'targets/releases'), ...names.filter((name) => name !== 'targets/releases')];
+}
+
+interface StoredDelegations {
+  readonly delegations: Map<RoleName, Uint8Array>;
+  readonly floorsKnownOnlyFor?: ReadonlySet<RoleName>;
+}
+
+async function readDelegations(read: (role: RoleName) => Promise<KvItem | undefined>, first: readonly RoleName[]): Promise<StoredDelegations> {
   const delegations = new Map<RoleName, Uint8Array>();
   const seen = new Set<RoleName>();
   let level = first;
-  while (level.length > 0 && seen.size < MAX_STORED_DELEGATIONS) {
-    const names = [...new Set(level)].filter((name) => !seen.has(name)).slice(0, MAX_STORED_DELEGATIONS - seen.size);
+  let cut = false;
+  while (level.length > 0) {
+    const fresh = [...new Set(level)].filter((name) => !seen.has(name));
+    const names = fresh.slice(0, MAX_STORED_DELEGATIONS - seen.size);
+    if (names.length < fresh.length) cut = true;
+    if (names.length === 0) break;
     for (const name of names) seen.add(name);
     const items = await Promise.all(names.map(read));
     const next: RoleName[] = [];
@@ -227,5 +254,5 @@ async function readDelegations(read: (role: RoleName) => Promise<KvItem | undefi
     });
     level = next;
   }
-  return delegations;
+  return cut ? { delegations, floorsKnownOnlyFor: seen } : { delegations };
 }

@@ -171,11 +171,19 @@ function verifyUnder(root: Envelope<RootMetadata>, roleName: TopLevelTargetRole)
 }
 
 // TUF spec 5.4-5.6 under one root. Stored documents are re-verified under this root before
-// their versions anchor rollback checks or their bytes are reused.
+// their bytes are reused. The stored timestamp and snapshot anchor rollback checks only when
+// they verify under this root: a rotation of their keys is how a repository recovers from a
+// fast-forward attack on them (TUF spec 5.3.11 deletes them then). The stored targets'
+// version is its floor whether or not it verifies under this root: the store authenticates
+// the row, written after it verified. Otherwise a root that removes a targets key (or
+// raises the threshold) would end the floor, and a server holding the snapshot and
+// timestamp keys could pair it with an old targets the remaining keys once signed.
 async function verifyTopLevel(ctx: RootContext, root: Envelope<RootMetadata>, trusted: TrustedMetadata | undefined): Promise<PassResult> {
   const storedTimestamp = reverifyStored(trusted?.timestamp, (bytes) => withCheck(decodeTimestamp(bytes), verifyUnder(root, 'timestamp')));
   const storedSnapshot = reverifyStored(trusted?.snapshot, (bytes) => withCheck(decodeSnapshot(bytes), verifyUnder(root, 'snapshot')));
-  const storedTargets = reverifyStored(trusted?.targets, (bytes) => withCheck(decodeTargets(bytes), verifyUnder(root, 'targets')));
+  const storedTargetsFloor = reverifyStored(trusted?.targets, decodeTargets);
+  const storedTargets =
+    storedTargetsFloor === undefined ? undefined : reverifyStored(storedTargetsFloor.raw, () => withCheck(storedTargetsFloor, verifyUnder(root, 'targets')));
 
   // 5.4: the timestamp is always fetched fresh: it is what tells us whether anything changed.
   const timestampBytes = await ctx.source.fetchMetadata('timestamp', { kind: 'latest' }, ctx.limits.timestamp);
@@ -217,7 +225,7 @@ async function verifyTopLevel(ctx: RootContext, root: Envelope<RootMetadata>, tr
     targets = decodeTargets(await fetchPinnedMetadata(ctx.source, 'targets', targetsMeta, ctx.limits.targets));
     verifyUnder(root, 'targets')(targets);
   }
-  assertNoRollback('targets', targets.signed.version, storedTargets?.signed.version);
+  assertNoRollback('targets', targets.signed.version, storedTargetsFloor?.signed.version);
   assertNotExpired(targets.signed, 'targets', ctx.now);
   assertDirectChildren('targets', targets.signed);
   return { kind: 'verified', timestamp, snapshot, targets };
@@ -242,6 +250,7 @@ function toVerifiedRepository(
     snapshot: top.snapshot,
     targets: top.targets,
     stored,
+    floorsKnownOnlyFor: trusted?.floorsKnownOnlyFor,
   });
   return {
     gun: ctx.gun,
@@ -261,17 +270,30 @@ function toVerifiedRepository(
       let size = root.raw.length + top.timestamp.raw.length + top.snapshot.raw.length + top.targets.raw.length;
       for (const bytes of delegations.values()) size += bytes.length;
       const kept = new Map<RoleName, Uint8Array>();
+      // A kept parent's stored document (up to a few MB) is parsed once for all its children.
+      const keptChildren = new Map<RoleName, ReadonlySet<RoleName>>();
       // Parents before children: whether a role is still delegated depends on its parent.
       for (const [name, bytes] of [...stored].sort(([a], [b]) => depthOf(a) - depthOf(b))) {
         if (delegations.has(name) || size + bytes.length > ctx.limits.updateBytes) continue;
-        if (!top.snapshot.signed.meta.has(name) && !isStillDelegated(name, top.targets, loader, kept)) continue;
+        if (!top.snapshot.signed.meta.has(name) && !isStillDelegated(name, top.targets, loader, kept, keptChildren)) continue;
         delegations.set(name, bytes);
         kept.set(name, bytes);
         size += bytes.length;
       }
       const facts = new Map(loader.verifiedFacts());
       for (const envelope of [root, top.timestamp, top.snapshot, top.targets]) facts.set(envelope.raw, factsOf(envelope));
-      return { root: root.raw, timestamp: top.timestamp.raw, snapshot: top.snapshot.raw, targets: top.targets.raw, delegations, facts };
+      // Rows the store did not read back stay unknown until it reads them: the restriction
+      // carries over to an update started from this state in memory.
+      const floorsKnownOnlyFor = trusted?.floorsKnownOnlyFor;
+      return {
+        root: root.raw,
+        timestamp: top.timestamp.raw,
+        snapshot: top.snapshot.raw,
+        targets: top.targets.raw,
+        delegations,
+        facts,
+        ...(floorsKnownOnlyFor === undefined ? {} : { floorsKnownOnlyFor }),
+      };
     },
   };
 }
@@ -283,7 +305,8 @@ function depthOf(name: RoleName): number {
 // Whether a stored delegation that the new snapshot does not list keeps its row (and so its
 // version floor): yes while its parent still delegates it, the parent being the verified
 // top-level targets, a delegation verified in this update, or itself a stored delegation
-// kept this way (its stored document, verified when it was saved, read for the names).
+// kept this way (its stored document, verified when it was saved, read for the names once
+// per update: `keptChildren` memoises them per parent).
 //
 // Security: the snapshot and timestamp keys (which notary-server holds) suffice to publish
 // a snapshot that omits a delegation; if that made trustgate forget the delegation's
@@ -298,6 +321,7 @@ function isStillDelegated(
   targets: Envelope<TargetsMetadata>,
   loader: DelegationLoader,
   kept: ReadonlyMap<RoleName, Uint8Array>,
+  keptChildren: Map<RoleName, ReadonlySet<RoleName>>,
 ): boolean {
   const parent = parentRoleOf(name);
   if (parent === undefined) return false;
@@ -305,5 +329,11 @@ function isStillDelegated(
   const verifiedChildren = loader.verifiedChildren(parent);
   if (verifiedChildren !== undefined) return verifiedChildren.includes(name);
   const keptParent = kept.get(parent);
-  return keptParent !== undefined && delegatedRoleNames(keptParent).includes(name);
+  if (keptParent === undefined) return false;
+  let names = keptChildren.get(parent);
+  if (names === undefined) {
+    names = new Set(delegatedRoleNames(keptParent));
+    keptChildren.set(parent, names);
+  }
+  return names.has(name);
 }

@@ -4,7 +4,7 @@ import { createAuthenticatedStore, isAuthenticationFailure } from '../../../../s
 import { createMemoryStore } from '../../../../shared/cache/memory-store.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { createTrustedStateStore, trustedStateKey } from '../../../../shared/trust/notary/trusted-state-store.js';
-import { DEFAULT_NOW, buildRepository } from '../../../support/notary-builder.js';
+import { DEFAULT_NOW, buildRepository, generateKey } from '../../../support/notary-builder.js';
 import { fixedClock } from '../../../support/clocks.js';
 
 // The builder's metadata expires relative to DEFAULT_NOW: the store judges expiry at that time.
@@ -168,6 +168,42 @@ describe('createTrustedStateStore', () => {
       const loaded = await store.load(SERVER, GUN);
       expect(loaded?.metadata.delegations.get('targets/releases')).toEqual(older.delegations.get('targets/releases'));
       expect(loaded?.checkedAt).toBeUndefined();
+    });
+  });
+
+  describe('when the stored snapshot lists a role no stored parent delegates', () => {
+    it('does not read its row back', async () => {
+      const repo = buildRepository(GUN, {
+        delegations: [{ name: 'targets/releases' }],
+        edit: (role, signed) => {
+          if (role === 'snapshot') (signed['meta'] as Record<string, unknown>)['targets/made-up'] = (signed['meta'] as Record<string, unknown>)['targets/releases'];
+        },
+      });
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
+      const releases = repo.delegations.get('targets/releases') ?? new Uint8Array();
+      const delegations = new Map([['targets/releases', releases], ['targets/made-up', releases]]);
+      await store.save(SERVER, GUN, { root: repo.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations }, 1_000);
+      const loaded = await store.load(SERVER, GUN);
+      expect([...(loaded?.metadata.delegations.keys() ?? [])]).toEqual(['targets/releases']);
+      expect(loaded?.metadata.floorsKnownOnlyFor).toBeUndefined();
+    });
+  });
+
+  describe('when stored parents delegate more roles than it reads back', () => {
+    it('reads the first 256 and names them as the only roles whose floor is known', async () => {
+      const shared = generateKey('ecdsa');
+      const names = Array.from({ length: 300 }, (_, i) => `targets/r${String(i).padStart(3, '0')}`);
+      const repo = buildRepository(GUN, { delegations: names.map((name) => ({ name, keys: [shared] })) });
+      const first = names[0] ?? '';
+      const last = names[299] ?? '';
+      const delegations = new Map([first, last].map((name) => [name, repo.delegations.get(name) ?? new Uint8Array()]));
+      const store = createTrustedStateStore(createMemoryStore({ clock }));
+      await store.save(SERVER, GUN, { root: repo.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations }, 1_000);
+      const loaded = await store.load(SERVER, GUN);
+      expect([...(loaded?.metadata.delegations.keys() ?? [])]).toEqual([first]);
+      expect(loaded?.metadata.floorsKnownOnlyFor?.size).toBe(256);
+      expect(loaded?.metadata.floorsKnownOnlyFor?.has(first)).toBe(true);
+      expect(loaded?.metadata.floorsKnownOnlyFor?.has(last)).toBe(false);
     });
   });
 

@@ -644,6 +644,63 @@ describe('updateRepository', () => {
     });
   });
 
+  describe('when a root rotation removes one of the targets keys', () => {
+    it('keeps the stored targets version as the floor although the stored targets no longer verifies', async () => {
+      const alice = generateKey('ecdsa');
+      const bob = generateKey('ecdsa');
+      const state = buildRepository(GUN, { keys: { targets: [alice, bob] }, signers: { targets: [bob] } });
+      const current = next(state, { versions: { timestamp: 2, snapshot: 2, targets: 2 }, signers: { targets: [alice] } });
+      const trusted = await trustedAfter(current);
+      // Root version 2 lists only bob's targets key; the server pairs it with bob's targets version 1.
+      const rotated = next(state, {
+        keys: { targets: [bob] },
+        versions: { root: 2, timestamp: 3, snapshot: 3 },
+        edit: (role, signed) => {
+          if (role === 'snapshot') (signed['meta'] as Record<string, unknown>)['targets'] = fileMetaJson(state.targets);
+        },
+      });
+      const source = serve(rotated);
+      source.publish(new Map([['targets', state.targets]]));
+      await expect(update(source, trusted)).rejects.toMatchObject({ code: 'TRUST_ROLLBACK' });
+    });
+  });
+
+  describe('when the store read back the floors of only some delegations', () => {
+    it('refuses any other delegation with TRUST_METADATA_TOO_LARGE, loads the named ones, and keeps the restriction', async () => {
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/releases' }, { name: 'targets/alice' }] });
+      const trusted = await trustedAfter(state);
+      const repo = await update(serve(state), { ...trusted, floorsKnownOnlyFor: new Set(['targets/releases']) });
+      await expect(repo.delegation('targets/releases')).resolves.toBeDefined();
+      await expect(repo.delegation('targets/alice')).rejects.toMatchObject({ code: 'TRUST_METADATA_TOO_LARGE' });
+      expect(repo.trustedMetadata().floorsKnownOnlyFor).toEqual(new Set(['targets/releases']));
+    });
+  });
+
+  describe('when the parent removes a key of a delegation', () => {
+    it('keeps the stored version as the floor although the stored document no longer verifies', async () => {
+      const alice = generateKey('ecdsa');
+      const bob = generateKey('ecdsa');
+      const state = buildRepository(GUN, { delegations: [{ name: 'targets/releases', keys: [alice, bob], version: 1 }], signers: { 'targets/releases': [bob] } });
+      const current = next(state, {
+        versions: { timestamp: 2, snapshot: 2 },
+        delegations: [{ name: 'targets/releases', keys: [alice, bob], version: 2 }],
+        signers: { 'targets/releases': [alice] },
+      });
+      const trusted = await trustedAfter(current, ['targets/releases']);
+      const replayed = next(state, {
+        versions: { timestamp: 3, snapshot: 3, targets: 3 },
+        delegations: [{ name: 'targets/releases', keys: [bob], version: 3 }],
+        edit: (role, signed) => {
+          if (role === 'snapshot') (signed['meta'] as Record<string, unknown>)['targets/releases'] = fileMetaJson(state.delegations.get('targets/releases') ?? new Uint8Array());
+        },
+      });
+      const source = serve(replayed);
+      source.publish(new Map([['targets/releases', state.delegations.get('targets/releases') ?? new Uint8Array()]]));
+      const repo = await update(source, trusted);
+      await expect(repo.delegation('targets/releases')).rejects.toMatchObject({ code: 'TRUST_ROLLBACK' });
+    });
+  });
+
   describe('within the per-update bounds', () => {
     it('refuses once the documents of one update together pass the byte budget, delegations included', async () => {
       const big = (tag: string): Record<string, Uint8Array> => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`${tag}${i}`, new Uint8Array([i])]));
