@@ -23,7 +23,7 @@ import { collectRequirements } from '../verify/policy-requirements.js';
 import { verifyImage } from '../verify/verify-image.js';
 import { classicConfig, classicManifest, classicPayload, existingSignatureLayers, OCI_CONFIG, OCI_MANIFEST, sha256, signatureLayer, SIMPLE_SIGNING, type Descriptor } from './classic-signature.js';
 import type { ImageInput } from './image-inputs.js';
-import { ANY_OTHER_NAMESPACE, findKeyTrust, keySpkiOf, type KeyTrust } from './key-trust.js';
+import { ANY_OTHER_NAMESPACE, findKeyTrust, keyIdentityOf, type KeyTrust } from './key-trust.js';
 import { mapLimited } from './migration-status.js';
 import type { RegistryWriter } from './registry-writer.js';
 import { BUNDLE_MEDIA_TYPE, bundleLayerOf, bundleManifest, decodeReferrersIndex, describeBlob, EMPTY_CONFIG, isBundleSignedBy, makeBundle, OCI_INDEX, referrersIndex, signStatement, type Referrer } from './sigstore-bundle.js';
@@ -157,7 +157,7 @@ async function checkCarryOver(deps: CarryOverDeps, reference: ImageReference, na
   if (own.length === 0) {
     return refusal(new TrustgateError(ErrorCode.POLICY_NO_MATCH, 'nothing to carry over: the policy that governs it does not require Notary trust'));
   }
-  const scope = findKeyTrust(deps.policies, reference, name, keySpkiOf(deps.key.publicKeyPem), namespace);
+  const scope = findKeyTrust(deps.policies, reference, name, keyIdentityOf(deps.key.publicKeyPem), namespace);
   if (scope.unknown.length > 0) return { refused: scope.unknown.map((error) => new TrustgateError(error.code, `cannot tell where the carry-over key is trusted: ${error.message}`)) };
   if (scope.trusting.length === 0) {
     return refusal(

@@ -8,14 +8,15 @@
 // each namespace exactly as admission does (collectRequirements: the namespace's governing
 // policy, precedence, enforced ClusterImagePolicies, Secrets resolved where admission
 // resolves them), so no place where admission trusts the key is missed. The key is
-// recognised by its public key material, never by a Secret's name: any Secret in any
-// namespace holding the same key is the same authority.
+// recognised by its numbers (keyIdentity), never by a Secret's name or its encoding's bytes:
+// any Secret in any namespace holding the same key is the same authority.
 import { createPublicKey } from 'node:crypto';
 import { createBoundedMemo } from '../cache/bounded-memo.js';
 import { ErrorCode, type TrustgateError } from '../errors.js';
 import type { ImageReference } from '../image/reference.js';
 import type { PolicySource } from '../policy/match-policy.js';
 import type { PolicySet } from '../policy/model.js';
+import { keyIdentity } from '../trust/key-identity.js';
 import { isKeyAuthority, type CosignRequirement, type NotaryRequirement } from '../trust/verifier.js';
 import { collectRequirements } from '../verify/policy-requirements.js';
 
@@ -51,9 +52,9 @@ export function namespacesToRead(set: PolicySet, workloadNamespace: string): str
   return [...namespaces];
 }
 
-// The policies that trust the key with DER SPKI `keySpki` (base64) for `image`, in every
+// The policies that trust the key with identity `key` (keyIdentityOf) for `image`, in every
 // namespace of namespacesToRead.
-export function findKeyTrust(set: PolicySet, image: ImageReference, name: string, keySpki: string, workloadNamespace: string): KeyTrustScope {
+export function findKeyTrust(set: PolicySet, image: ImageReference, name: string, key: string, workloadNamespace: string): KeyTrustScope {
   const trusting: KeyTrust[] = [];
   const unknown: TrustgateError[] = [];
   for (const namespace of namespacesToRead(set, workloadNamespace)) {
@@ -62,7 +63,7 @@ export function findKeyTrust(set: PolicySet, image: ImageReference, name: string
       if (failure.error.code === ErrorCode.POLICY_SECRET_OVER_LIMIT) unknown.push(failure.error);
     }
     for (const check of collected.checks) {
-      if (check.requirement.kind !== 'cosign' || !namesKey(check.requirement, keySpki)) continue;
+      if (check.requirement.kind !== 'cosign' || !namesKey(check.requirement, key)) continue;
       const notary = collected.checks
         .filter((other) => other.requirement.kind === 'notary' && sameSource(other.origin, check.origin))
         .map((other) => other.requirement as NotaryRequirement);
@@ -72,21 +73,22 @@ export function findKeyTrust(set: PolicySet, image: ImageReference, name: string
   return { trusting, unknown };
 }
 
-// DER SPKI (base64) of a PEM public key: the same key however its PEM is wrapped.
-export function keySpkiOf(publicKeyPem: string): string {
-  const known = SPKI.get(publicKeyPem);
+// The identity (keyIdentity: its numbers) of a PEM public key: the same key however its PEM
+// is wrapped or its point and curve are spelled.
+export function keyIdentityOf(publicKeyPem: string): string {
+  const known = IDENTITIES.get(publicKeyPem);
   if (known !== undefined) return known;
-  const spki = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }).toString('base64');
-  SPKI.set(publicKeyPem, spki);
-  return spki;
+  const identity = keyIdentity(createPublicKey(publicKeyPem));
+  IDENTITIES.set(publicKeyPem, identity);
+  return identity;
 }
 
 // Authority keys already loaded by toRequirements (an unusable one never gets here); the
 // bound only caps memory when policies hold many keys.
-const SPKI = createBoundedMemo<string, string>(1024);
+const IDENTITIES = createBoundedMemo<string, string>(1024);
 
-function namesKey(requirement: CosignRequirement, keySpki: string): boolean {
-  return requirement.authorities.some((authority) => isKeyAuthority(authority) && keySpkiOf(authority.publicKeyPem) === keySpki);
+function namesKey(requirement: CosignRequirement, key: string): boolean {
+  return requirement.authorities.some((authority) => isKeyAuthority(authority) && keyIdentityOf(authority.publicKeyPem) === key);
 }
 
 function sameSource(a: PolicySource | undefined, b: PolicySource | undefined): boolean {

@@ -1,22 +1,23 @@
 // Where the carry-over key is trusted for an image: every policy that would admit the image
 // on a signature by the key, in every namespace, read as admission reads it.
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { parseImageReference } from '../../../shared/image/reference.js';
 import { carryOver, MAX_KEY_TRUST_CHECKS } from '../../../shared/migrate/carry-over.js';
-import { ANY_OTHER_NAMESPACE, findKeyTrust, keySpkiOf } from '../../../shared/migrate/key-trust.js';
+import { ANY_OTHER_NAMESPACE, findKeyTrust, keyIdentityOf } from '../../../shared/migrate/key-trust.js';
 import type { RegistryWriter } from '../../../shared/migrate/registry-writer.js';
 import type { SigningKey } from '../../../shared/migrate/signing-key.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import type { PolicySet } from '../../../shared/policy/model.js';
 import type { NotaryRequirement } from '../../../shared/trust/verifier.js';
+import { spellP256 } from '../../support/ec-point-spellings.js';
 import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { fixedClock } from '../../support/clocks.js';
 
 const carryOverPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const otherPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-const KEY = keySpkiOf(carryOverPem);
+const KEY = keyIdentityOf(carryOverPem);
 const IMAGE = parseImageReference('reg.example.com/app/api:v1');
 const NAME = 'reg.example.com/app/api:v1';
 
@@ -102,6 +103,14 @@ spec:
 
     expect(findKeyTrust(set, IMAGE, NAME, KEY, 'prod').trusting).toEqual([]);
     expect(findKeyTrust(set, parseImageReference('reg.example.com/web/ui:v1'), 'reg.example.com/web/ui:v1', KEY, 'prod').trusting).toHaveLength(1);
+  });
+
+  it('recognises the key by its numbers, whatever spelling of its point the PEM holds', () => {
+    const key = createPublicKey(carryOverPem);
+
+    expect(keyIdentityOf(spellP256(key, 'compressed'))).toBe(KEY);
+    expect(keyIdentityOf(spellP256(key, 'hybrid'))).toBe(KEY);
+    expect(keyIdentityOf(otherPem)).not.toBe(KEY);
   });
 
   it('reports a policy whose key Secret was not held as unknown', () => {
