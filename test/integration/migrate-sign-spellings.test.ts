@@ -72,6 +72,37 @@ spec:
   ].join('\n---\n');
 }
 
+// prod: release tags on Notary signer ci, the rest of the repository on the key alone; dev:
+// any tag the owner signed, or the key.
+function tagScopedPolicies(): string {
+  return [
+    `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: prod-images, namespace: prod}
+spec:
+  repositories:
+    - name: "${registry.host}/app/api:v*"
+      policy:
+        trust: {enabled: true, trustServer: "${env.server.url}", signerSecrets: [{name: ci-signer}]}
+    - name: "${registry.host}/app/api"
+      policy:
+        sigstore: {authorities: [{key: {secretName: carry-over}}]}`,
+    ciSecret('prod'),
+    cosignKeySecretYaml('carry-over', 'prod', pem),
+    `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: dev-images, namespace: dev}
+spec:
+  repositories:
+    - name: "${registry.host}/app/*"
+      policy:
+        trust: {enabled: true, trustServer: "${env.server.url}"}
+        sigstore: {authorities: [{key: {secretName: carry-over}}]}
+        verification: {mode: any}`,
+    cosignKeySecretYaml('carry-over', 'dev', pem),
+  ].join('\n---\n');
+}
+
 async function policiesDir(text: string): Promise<string> {
   const dir = await env.makeDir('policies');
   await writeFile(join(dir, 'policies.yaml'), text);
@@ -123,6 +154,7 @@ beforeAll(async () => {
   await env.scenarios.cli.importKey(ci.privateKeyFile, 'targets/ci');
   await pushSigned('team/plain', 'ci');
   await pushSigned('team/worker', 'ci');
+  await pushSigned('app/api', 'owner');
 }, 180_000);
 
 afterAll(async () => {
@@ -145,6 +177,22 @@ describe('trustgate migrate sign, where a policy holds the carry-over key with i
     await sign(dir, image, 'prod');
 
     const after = await verify(dir, image, 'batch');
+    expect(after.json, after.stderr).toMatchObject({ allowed: false });
+  });
+});
+
+describe('trustgate migrate sign, where another spelling of the digest meets another policy', () => {
+  it('refuses the dev image a prod entry for digest-pinned images trusts the key for, naming that entry', async () => {
+    const dir = await policiesDir(tagScopedPolicies());
+    const digest = digests.get('app/api') ?? '';
+    expect((await verify(dir, `${registry.host}/app/api:v1`, 'dev')).json).toMatchObject({ allowed: true });
+    expect((await verify(dir, `${registry.host}/app/api@${digest}`, 'prod')).json).toMatchObject({ allowed: false });
+
+    const line = await sign(dir, `${registry.host}/app/api:v1`, 'dev');
+
+    expect(line).toMatchObject({ outcome: 'refused', codes: ['CARRY_OVER_WIDENS_TRUST'] });
+    expect(String(line['reasons'])).toContain('prod-images');
+    const after = await verify(dir, `${registry.host}/app/api@${digest}`, 'prod');
     expect(after.json, after.stderr).toMatchObject({ allowed: false });
   });
 });

@@ -86,7 +86,7 @@ spec:
     expect(ANY_OTHER_NAMESPACE).not.toMatch(/^[a-z0-9-]+$/);
   });
 
-  it('counts only the policy that governs the image in its namespace, as admission does', () => {
+  it('counts every entry whose pattern meets the repository, not only the one the written spelling meets, to be checked on the digest', () => {
     const set = policies(
       [
         imagePolicy('prod', 'reg.example.com/*', NOTARY_AND_KEY),
@@ -101,8 +101,37 @@ spec:
       ].join('\n---\n'),
     );
 
-    expect(findKeyTrust(set, IMAGE, NAME, KEY, 'prod').trusting).toEqual([]);
-    expect(findKeyTrust(set, parseImageReference('reg.example.com/web/ui:v1'), 'reg.example.com/web/ui:v1', KEY, 'prod').trusting).toHaveLength(1);
+    expect(findKeyTrust(set, IMAGE, NAME, KEY, 'prod').trusting.map((trust) => [trust.origin?.pattern, trust.spelling])).toEqual([['reg.example.com/*', 'digest']]);
+    expect(findKeyTrust(set, parseImageReference('reg.example.com/web/ui:v1'), 'reg.example.com/web/ui:v1', KEY, 'prod').trusting.map((trust) => trust.spelling)).toEqual(['written']);
+  });
+
+  it('finds an entry for another tag or for the digest-pinned repository trusting the key, which the written tag does not meet', () => {
+    const set = policies(
+      [
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: prod-images, namespace: prod}
+spec:
+  repositories:
+    - name: "reg.example.com/app/api:v*"
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
+    - name: "reg.example.com/app/api:debug"
+      policy: {sigstore: {authorities: [{key: {secretName: carry}}]}}
+    - name: "reg.example.com/app/api@sha256:${'a'.repeat(64)}"
+      policy: {sigstore: {authorities: [{key: {secretName: carry}}]}}
+    - name: "reg.example.com/web/*"
+      policy: {sigstore: {authorities: [{key: {secretName: carry}}]}}`,
+        cosignKeySecretYaml('carry', 'prod', carryOverPem),
+      ].join('\n---\n'),
+    );
+    const patterns = (digest?: string): unknown[] => findKeyTrust(set, IMAGE, NAME, KEY, 'prod', digest).trusting.map((trust) => [trust.origin?.pattern, trust.spelling, trust.notary.length]);
+
+    expect(patterns()).toEqual([['reg.example.com/app/api:debug', 'digest', 0]]);
+    expect(patterns(`sha256:${'b'.repeat(64)}`)).toEqual([['reg.example.com/app/api:debug', 'digest', 0]]);
+    expect(patterns(`sha256:${'a'.repeat(64)}`)).toEqual([
+      ['reg.example.com/app/api:debug', 'digest', 0],
+      [`reg.example.com/app/api@sha256:${'a'.repeat(64)}`, 'digest', 0],
+    ]);
   });
 
   it('recognises the key by its numbers, whatever spelling of its point the PEM holds', () => {
