@@ -23,7 +23,7 @@ import { collectRequirements } from '../verify/policy-requirements.js';
 import { verifyImage } from '../verify/verify-image.js';
 import { classicConfig, classicManifest, classicPayload, existingSignatureLayers, OCI_CONFIG, OCI_MANIFEST, sha256, signatureLayer, SIMPLE_SIGNING, type Descriptor } from './classic-signature.js';
 import type { ImageInput } from './image-inputs.js';
-import { ANY_OTHER_NAMESPACE, findKeyTrust, keySpkiOf, type KeyTrust } from './key-trust.js';
+import { ANY_OTHER_NAMESPACE, findKeyTrust, keyIdentityOf, type KeyTrust, type KeyTrustScope } from './key-trust.js';
 import { mapLimited } from './migration-status.js';
 import type { RegistryWriter } from './registry-writer.js';
 import { BUNDLE_MEDIA_TYPE, bundleLayerOf, bundleManifest, decodeReferrersIndex, describeBlob, EMPTY_CONFIG, isBundleSignedBy, makeBundle, OCI_INDEX, referrersIndex, signStatement, type Referrer } from './sigstore-bundle.js';
@@ -143,7 +143,9 @@ export async function carryOver(deps: CarryOverDeps, input: ImageInput): Promise
 //    for Notary trust and the image passes it there, on the same digest. A policy that
 //    trusts the key but asks no Notary trust, or whose Notary trust the image lacks, would
 //    admit through the signature what it denies today: the image is refused. So is an image
-//    no policy trusts the key for (the key is added to the policies first).
+//    no policy trusts the key for (the key is added to the policies first). That covers the
+//    policies every other spelling of the digest meets (`repo@digest`, any tag pointed at
+//    it), checked on the digest-only form.
 // Pure checks come first, so an image refused by them costs no request.
 async function checkCarryOver(deps: CarryOverDeps, reference: ImageReference, namespace: string, now: Date): Promise<Checked> {
   const name = formatImageReference(reference);
@@ -157,25 +159,12 @@ async function checkCarryOver(deps: CarryOverDeps, reference: ImageReference, na
   if (own.length === 0) {
     return refusal(new TrustgateError(ErrorCode.POLICY_NO_MATCH, 'nothing to carry over: the policy that governs it does not require Notary trust'));
   }
-  const scope = findKeyTrust(deps.policies, reference, name, keySpkiOf(deps.key.publicKeyPem), namespace);
-  if (scope.unknown.length > 0) return { refused: scope.unknown.map((error) => new TrustgateError(error.code, `cannot tell where the carry-over key is trusted: ${error.message}`)) };
-  if (scope.trusting.length === 0) {
-    return refusal(
-      new TrustgateError(ErrorCode.CARRY_OVER_KEY_UNTRUSTED, 'no policy trusts the carry-over key for this image: add the key as a sigstore authority next to the Notary trust it carries over, then sign'),
-    );
-  }
-  const noNotary = scope.trusting.filter((trust) => trust.notary.length === 0);
-  if (noNotary.length > 0) {
-    return { refused: noNotary.map((trust) => widens(trust, 'asks for no Notary trust, so a carried-over signature would admit what it never checked in Notary')) };
-  }
+  const key = keyIdentityOf(deps.key.publicKeyPem);
+  // Before any request, on what is known of the digest (the one written, if any); again once
+  // admission has pinned it, when entries naming a digest may join.
+  const early = judgeScope(findKeyTrust(deps.policies, reference, name, key, namespace), own, reference);
+  if (early !== undefined) return early;
   const notary = recordingNotary(deps.notary);
-  const distinct = new Set(scope.trusting.flatMap((trust) => trust.notary.map(notaryKey)));
-  for (const requirement of own) distinct.delete(notaryKey(requirement));
-  if (distinct.size > MAX_KEY_TRUST_CHECKS) {
-    return refusal(
-      new TrustgateError(ErrorCode.CARRY_OVER_WIDENS_TRUST, `the policies that trust the carry-over key for this image ask for ${distinct.size} distinct Notary checks, more than the ${MAX_KEY_TRUST_CHECKS} checked per image`),
-    );
-  }
   // 1. Admitted now, as admission decides (the same engine, at the same instant).
   const fixed: Clock = { now: () => now };
   const admission = await verifyImage(
@@ -201,17 +190,56 @@ async function checkCarryOver(deps: CarryOverDeps, reference: ImageReference, na
     return refusal(new TrustgateError(ErrorCode.TRUST_SERVER_UNAVAILABLE, 'the trust server did not confirm the signature now (only cached trust data answered)'));
   }
   // 2. Every policy that trusts the key admits the image on its own Notary trust.
+  const scope = findKeyTrust(deps.policies, reference, name, key, namespace, digest);
+  const late = judgeScope(scope, own, reference);
+  if (late !== undefined) return late;
   const problems = await mapLimited(scope.trusting, KEY_TRUST_CONCURRENCY, (trust) => checkKeyTrust(notary, reference, trust, digest, now));
   const refused = problems.filter((problem): problem is TrustgateError => problem !== undefined);
   if (refused.length > 0) return { refused };
   return { verified: { digest, signers: [...new Set(passed.flatMap((outcome) => outcome.signers))] } };
 }
 
+// The refusal the policies trusting the key call for before their Notary checks are run:
+// one of them unknown, none of them (nothing to carry over to), one asking no Notary trust,
+// or more distinct checks (beyond the image's own) than the bound; undefined when none.
+function judgeScope(scope: KeyTrustScope, own: readonly NotaryRequirement[], reference: ImageReference): Checked | undefined {
+  if (scope.unknown.length > 0) return { refused: scope.unknown.map((error) => new TrustgateError(error.code, `cannot tell where the carry-over key is trusted: ${error.message}`)) };
+  if (scope.trusting.length === 0) {
+    return refusal(
+      new TrustgateError(ErrorCode.CARRY_OVER_KEY_UNTRUSTED, 'no policy trusts the carry-over key for this image: add the key as a sigstore authority next to the Notary trust it carries over, then sign'),
+    );
+  }
+  const noNotary = scope.trusting.filter((trust) => trust.notary.length === 0);
+  if (noNotary.length > 0) {
+    return { refused: noNotary.map((trust) => widens(trust, 'asks for no Notary trust, so a carried-over signature would admit what it never checked in Notary')) };
+  }
+  const distinct = new Set(scope.trusting.flatMap((trust) => trust.notary.map((requirement) => checkKey(spellingOf(trust, reference), requirement))));
+  for (const requirement of own) distinct.delete(checkKey('written', requirement));
+  if (distinct.size > MAX_KEY_TRUST_CHECKS) {
+    return refusal(
+      new TrustgateError(ErrorCode.CARRY_OVER_WIDENS_TRUST, `the policies that trust the carry-over key for this image ask for ${distinct.size} distinct Notary checks, more than the ${MAX_KEY_TRUST_CHECKS} checked per image`),
+    );
+  }
+  return undefined;
+}
+
+// The form a trust is checked on; an image written by digest alone is its own digest-only form.
+function spellingOf(trust: KeyTrust, reference: ImageReference): KeyTrust['spelling'] {
+  return reference.tag === undefined ? 'written' : trust.spelling;
+}
+
+function checkKey(spelling: KeyTrust['spelling'], requirement: NotaryRequirement): string {
+  return `${spelling}\n${notaryKey(requirement)}`;
+}
+
 // Why a policy that trusts the key would admit the image through a carried-over signature
-// of `digest` when its own Notary trust would not; undefined when it would.
+// of `digest` when its own Notary trust would not; undefined when it would. A trust found
+// for another spelling is checked on the digest-only form `repo@digest`: the trusted signers
+// must have signed that digest, under whatever tag.
 async function checkKeyTrust(notary: RecordingNotary, reference: ImageReference, trust: KeyTrust, digest: string, now: Date): Promise<TrustgateError | undefined> {
+  const image = spellingOf(trust, reference) === 'written' ? reference : { registry: reference.registry, repository: reference.repository, digest };
   for (const requirement of trust.notary) {
-    const outcome = await notary.outcome(reference, requirement, now);
+    const outcome = await notary.outcome(image, requirement, now);
     if (outcome instanceof TrustgateError) return widens(trust, `would admit it through the carried-over signature, but not on its own Notary trust: [${outcome.code}] ${outcome.message}`);
     if (outcome.digest !== digest) return widens(trust, `resolves it in Notary to ${outcome.digest}, not the carried-over ${digest}`);
     if (outcome.stale === true) return widens(trust, 'could not have its Notary trust confirmed now (only cached trust data answered)');
@@ -245,7 +273,7 @@ function notaryKey(requirement: NotaryRequirement): string {
 
 type Outcome = VerifiedImage | TrustgateError;
 
-// A Notary verifier that asks once per requirement content and keeps the outcome, for the
+// A Notary verifier that asks once per image spelling and requirement content and keeps the outcome, for the
 // admission decision and the checks after it to read the same answers.
 interface RecordingNotary extends ImageVerifier<NotaryRequirement> {
   outcome(image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<Outcome>;
@@ -254,7 +282,8 @@ interface RecordingNotary extends ImageVerifier<NotaryRequirement> {
 function recordingNotary(verifier: ImageVerifier<NotaryRequirement>): RecordingNotary {
   const outcomes = new Map<string, Promise<Outcome>>();
   const outcome = (image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<Outcome> => {
-    const key = notaryKey(requirement);
+    // A formatted reference never holds a line break, so the key is unambiguous.
+    const key = `${formatImageReference(image)}\n${notaryKey(requirement)}`;
     let pending = outcomes.get(key);
     if (pending === undefined) {
       pending = verifier.verify(image, requirement, now).catch((thrown: unknown) => {

@@ -1,5 +1,6 @@
 import { ErrorCode, TrustgateError } from '../errors.js';
 import { loadCosignKey } from '../trust/cosign/keys.js';
+import { keyIdentity } from '../trust/key-identity.js';
 import { createBoundedMemo } from '../cache/bounded-memo.js';
 import { isPlainObject, parseJsonBytes } from '../json.js';
 import type { TrustedRootJson } from '../trust/sigstore/trusted-root-source.js';
@@ -195,11 +196,12 @@ function toCosignRequirement(sigstore: SigstorePolicy, secrets: SecretLookup, na
     // Named with its namespace when the policy names one: one name in two namespaces is two keys.
     const name = ref.namespace === undefined || ref.namespace === '' ? `key/${secretName}` : `key/${ref.namespace}/${secretName}`;
     const { key } = loadCosignKey(publicKeyPem, `cosign key secret "${secretName}" in namespace "${keyNamespace}"`);
-    const spki = key.export({ type: 'spki', format: 'der' }).toString('base64');
-    if (seen.has(spki)) {
+    // By its numbers, not its bytes: one key in two spellings is still one key.
+    const identity = keyIdentity(key);
+    if (seen.has(identity)) {
       throw new TrustgateError(ErrorCode.POLICY_INVALID, `cosign key secret "${secretName}" in namespace "${keyNamespace}" holds the same key as another authority: each authority must be a distinct key`);
     }
-    seen.add(spki);
+    seen.add(identity);
     return { name, publicKeyPem };
   });
   const keyless = sigstore.keyless.map((authority, index) => toKeylessAuthority(authority, index, secrets, namespace));

@@ -8,7 +8,8 @@ import { ErrorCode, TrustgateError, toTrustgateError } from '../errors.js';
 import { formatImageReference, type ImageReference } from '../image/reference.js';
 import { governingMode, lookupPolicy, type PolicySource } from '../policy/match-policy.js';
 import { PolicyMode, type PolicySet } from '../policy/model.js';
-import { toRequirements, toSecretLookup } from '../policy/trust-requirements.js';
+import { toRequirements, toSecretLookup, type Requirement } from '../policy/trust-requirements.js';
+import type { NotaryRequirement } from '../trust/verifier.js';
 import { withOrigin, type ModedFailure, type PendingCheck } from './verify-image.js';
 
 export interface CollectedRequirements {
@@ -78,17 +79,7 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
         failures.push({ error: withOrigin(new TrustgateError(ErrorCode.POLICY_INVALID, requirement.reason), source), mode: PolicyMode.enforce });
       } else if (requirement.kind === 'notary') {
         checks.push({
-          requirement: {
-            kind: 'notary',
-            ...(requirement.server === undefined ? {} : { server: requirement.server }),
-            // An ImagePolicy is written by its namespace's owners (with policies from the
-            // cluster, anyone who may create one there): a trust server it names never
-            // receives the operator's trust-server credentials. ClusterImagePolicies are the
-            // operator's own.
-            ...(requirement.server !== undefined && source.kind === 'ImagePolicy' ? { serverFromCaller: true } : {}),
-            signers: requirement.signers,
-            rootKeyIds: requirement.rootKeyIds,
-          },
+          requirement: toNotaryRequirement(requirement, source),
           origin: source,
           mode,
           ...(group === undefined ? {} : { group }),
@@ -103,5 +94,19 @@ function collectUncached(set: PolicySet, image: ImageReference, namespace: strin
     checks,
     failures,
     mutateImage: applicable.some(({ policy }) => policy.mutateImage),
+  };
+}
+
+// A policy's Notary requirement as the verifier takes it.
+export function toNotaryRequirement(requirement: Extract<Requirement, { kind: 'notary' }>, source: PolicySource): NotaryRequirement {
+  return {
+    kind: 'notary',
+    ...(requirement.server === undefined ? {} : { server: requirement.server }),
+    // An ImagePolicy is written by its namespace's owners (with policies from the cluster,
+    // anyone who may create one there): a trust server it names never receives the
+    // operator's trust-server credentials. ClusterImagePolicies are the operator's own.
+    ...(requirement.server !== undefined && source.kind === 'ImagePolicy' ? { serverFromCaller: true } : {}),
+    signers: requirement.signers,
+    rootKeyIds: requirement.rootKeyIds,
   };
 }

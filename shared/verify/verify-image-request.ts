@@ -6,6 +6,7 @@ import { isDelegationName } from '../trust/notary/decode.js';
 import { publicKeyFromPem } from '../trust/notary/keys.js';
 import { normaliseTrustServerUrl } from '../trust/notary/trust-servers.js';
 import { loadCosignKey } from '../trust/cosign/keys.js';
+import { keyIdentity } from '../trust/key-identity.js';
 import { identityProblems } from '../trust/cosign/identity.js';
 import type { CertificateIdentity, CosignAuthority, CosignRequirement, SignerRequirement, TlogMode } from '../trust/verifier.js';
 import type { PullSecretEntry } from '../registry/pull-secret.js';
@@ -161,15 +162,15 @@ function decodeCosign(value: unknown, fail: (path: string, message: string) => v
     if (typeof name !== 'string' || !KEY_NAME.test(name)) return fail(`${path}.name`, 'must be a short name (letters, digits, . _ / -)');
     if (authorities.some((authority) => authority.name === name)) return fail(`${path}.name`, 'must be unique');
     if (typeof publicKey !== 'string') return fail(`${path}.publicKey`, 'must be a PEM public key');
-    let spki: string;
+    let identity: string;
     try {
-      spki = loadCosignKey(publicKey, name).key.export({ type: 'spki', format: 'der' }).toString('base64');
+      identity = keyIdentity(loadCosignKey(publicKey, name).key);
     } catch (error) {
       return fail(`${path}.publicKey`, (error as Error).message);
     }
-    const earlier = seen.get(spki);
+    const earlier = seen.get(identity);
     if (earlier !== undefined) return fail(`${path}.publicKey`, `is the same key as cosign.keys[${earlier}]: each key counts once towards the threshold`);
-    seen.set(spki, index);
+    seen.set(identity, index);
     authorities.push({ name, publicKeyPem: publicKey });
   });
   if (identities !== undefined) {

@@ -32,6 +32,9 @@ export function loadCosignKey(pem: string, where: string): CosignKey {
     const curve = key.asymmetricKeyDetails?.namedCurve ?? '';
     const name = Object.hasOwn(EC_CURVES, curve) ? EC_CURVES[curve] : undefined;
     if (name === undefined) throw unsupported(`${where}: ECDSA curve ${curve || 'unknown'} is not supported, expected P-256 or P-384`);
+    if (!isCanonicalEcSpki(key)) {
+      throw unsupported(`${where}: ECDSA key must name its curve and give its point uncompressed (as cosign writes keys), got another encoding`);
+    }
     return { key, description: name };
   }
   if (type === 'rsa') {
@@ -43,6 +46,22 @@ export function loadCosignKey(pem: string, where: string): CosignKey {
     throw unsupported(`${where}: Ed25519 keys are not supported (cosign's Ed25519 signing is inconsistent), expected ECDSA P-256/P-384 or RSA`);
   }
   throw unsupported(`${where}: ${type ?? 'unknown'} keys are not supported, expected ECDSA P-256/P-384 or RSA`);
+}
+
+// Whether an EC key is written as cosign (Go's crypto/x509) writes and reads it: the named
+// curve, the point uncompressed (0x04 || X || Y).
+// Security: node also reads a compressed or hybrid point and explicit curve parameters, and
+// keeps that spelling; one key would then have several SPKIs, and anything comparing keys by
+// their bytes would take it for several keys. Go's x509 refuses those spellings, so cosign
+// could never use such a key: refusing it loses nothing and leaves one SPKI per key.
+function isCanonicalEcSpki(key: KeyObject): boolean {
+  try {
+    const given = key.export({ type: 'spki', format: 'der' });
+    const canonical = createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' }).export({ type: 'spki', format: 'der' });
+    return given.equals(canonical);
+  } catch {
+    return false;
+  }
 }
 
 // True when `signature` (DER ECDSA, or RSA PKCS#1 v1.5) is valid for SHA-256 of `payload`.

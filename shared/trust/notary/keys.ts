@@ -4,6 +4,7 @@ import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'no
 import { canonicalize } from '@tufjs/canonical-json';
 import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError } from '../../errors.js';
+import { keyIdentity } from '../key-identity.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { KEY_TYPES, type KeyType, type PublicKey } from './model.js';
 
@@ -114,20 +115,6 @@ export function sameSpki(a: Uint8Array, b: Uint8Array): boolean {
 // twice because it was spelled twice.
 export function sameKey(a: PublicKey, b: PublicKey): boolean {
   return a.key === b.key || keyIdentity(a.key) === keyIdentity(b.key);
-}
-
-const identities = new WeakMap<KeyObject, string>();
-
-// A public key's numbers, one spelling per key: curve and point for EC (JWK x, y), modulus and
-// exponent for RSA, the 32 bytes of an Ed25519 key.
-export function keyIdentity(key: KeyObject): string {
-  let identity = identities.get(key);
-  if (identity === undefined) {
-    const jwk = key.export({ format: 'jwk' });
-    identity = JSON.stringify([jwk.kty, jwk.crv ?? null, jwk.x ?? null, jwk.y ?? null, jwk.n ?? null, jwk.e ?? null]);
-    identities.set(key, identity);
-  }
-  return identity;
 }
 
 // The SPKI of a configured key (signer secrets) in the one form served keys are accepted in

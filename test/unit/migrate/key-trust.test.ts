@@ -1,22 +1,23 @@
 // Where the carry-over key is trusted for an image: every policy that would admit the image
 // on a signature by the key, in every namespace, read as admission reads it.
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { parseImageReference } from '../../../shared/image/reference.js';
 import { carryOver, MAX_KEY_TRUST_CHECKS } from '../../../shared/migrate/carry-over.js';
-import { ANY_OTHER_NAMESPACE, findKeyTrust, keySpkiOf } from '../../../shared/migrate/key-trust.js';
+import { ANY_OTHER_NAMESPACE, findKeyTrust, keyIdentityOf } from '../../../shared/migrate/key-trust.js';
 import type { RegistryWriter } from '../../../shared/migrate/registry-writer.js';
 import type { SigningKey } from '../../../shared/migrate/signing-key.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import type { PolicySet } from '../../../shared/policy/model.js';
 import type { NotaryRequirement } from '../../../shared/trust/verifier.js';
+import { spellP256 } from '../../support/ec-point-spellings.js';
 import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { fixedClock } from '../../support/clocks.js';
 
 const carryOverPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const otherPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-const KEY = keySpkiOf(carryOverPem);
+const KEY = keyIdentityOf(carryOverPem);
 const IMAGE = parseImageReference('reg.example.com/app/api:v1');
 const NAME = 'reg.example.com/app/api:v1';
 
@@ -85,7 +86,7 @@ spec:
     expect(ANY_OTHER_NAMESPACE).not.toMatch(/^[a-z0-9-]+$/);
   });
 
-  it('counts only the policy that governs the image in its namespace, as admission does', () => {
+  it('counts every entry whose pattern meets the repository, not only the one the written spelling meets, to be checked on the digest', () => {
     const set = policies(
       [
         imagePolicy('prod', 'reg.example.com/*', NOTARY_AND_KEY),
@@ -100,8 +101,45 @@ spec:
       ].join('\n---\n'),
     );
 
-    expect(findKeyTrust(set, IMAGE, NAME, KEY, 'prod').trusting).toEqual([]);
-    expect(findKeyTrust(set, parseImageReference('reg.example.com/web/ui:v1'), 'reg.example.com/web/ui:v1', KEY, 'prod').trusting).toHaveLength(1);
+    expect(findKeyTrust(set, IMAGE, NAME, KEY, 'prod').trusting.map((trust) => [trust.origin?.pattern, trust.spelling])).toEqual([['reg.example.com/*', 'digest']]);
+    expect(findKeyTrust(set, parseImageReference('reg.example.com/web/ui:v1'), 'reg.example.com/web/ui:v1', KEY, 'prod').trusting.map((trust) => trust.spelling)).toEqual(['written']);
+  });
+
+  it('finds an entry for another tag or for the digest-pinned repository trusting the key, which the written tag does not meet', () => {
+    const set = policies(
+      [
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: prod-images, namespace: prod}
+spec:
+  repositories:
+    - name: "reg.example.com/app/api:v*"
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
+    - name: "reg.example.com/app/api:debug"
+      policy: {sigstore: {authorities: [{key: {secretName: carry}}]}}
+    - name: "reg.example.com/app/api@sha256:${'a'.repeat(64)}"
+      policy: {sigstore: {authorities: [{key: {secretName: carry}}]}}
+    - name: "reg.example.com/web/*"
+      policy: {sigstore: {authorities: [{key: {secretName: carry}}]}}`,
+        cosignKeySecretYaml('carry', 'prod', carryOverPem),
+      ].join('\n---\n'),
+    );
+    const patterns = (digest?: string): unknown[] => findKeyTrust(set, IMAGE, NAME, KEY, 'prod', digest).trusting.map((trust) => [trust.origin?.pattern, trust.spelling, trust.notary.length]);
+
+    expect(patterns()).toEqual([['reg.example.com/app/api:debug', 'digest', 0]]);
+    expect(patterns(`sha256:${'b'.repeat(64)}`)).toEqual([['reg.example.com/app/api:debug', 'digest', 0]]);
+    expect(patterns(`sha256:${'a'.repeat(64)}`)).toEqual([
+      ['reg.example.com/app/api:debug', 'digest', 0],
+      [`reg.example.com/app/api@sha256:${'a'.repeat(64)}`, 'digest', 0],
+    ]);
+  });
+
+  it('recognises the key by its numbers, whatever spelling of its point the PEM holds', () => {
+    const key = createPublicKey(carryOverPem);
+
+    expect(keyIdentityOf(spellP256(key, 'compressed'))).toBe(KEY);
+    expect(keyIdentityOf(spellP256(key, 'hybrid'))).toBe(KEY);
+    expect(keyIdentityOf(otherPem)).not.toBe(KEY);
   });
 
   it('reports a policy whose key Secret was not held as unknown', () => {
