@@ -17,7 +17,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cosignKeySecretYaml } from '../support/key-secrets.js';
+import { cosignKeySecretYaml, notarySignerSecretYaml } from '../support/key-secrets.js';
 import { createCosignKey } from './support/cosign-signatures.js';
 import { createDelegateKey, type DelegateKey } from './support/delegate-keys.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry, type PushedImage } from './support/docker-registry.js';
@@ -65,22 +65,8 @@ async function pushSigned(repository: string, roles: { readonly owner: boolean; 
   await env.scenarios.cli.publish(gun);
 }
 
-function indent(pem: string): string {
-  return pem
-    .trim()
-    .split('\n')
-    .map((line) => `    ${line}`)
-    .join('\n');
-}
-
 function ciSecret(namespace: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: {name: ci-signer, namespace: ${namespace}}
-stringData:
-  name: ci
-  publicKey: |
-${indent(ci.publicKeyPem)}`;
+  return notarySignerSecretYaml('ci-signer', namespace, 'ci', ci.publicKeyPem);
 }
 
 // prod: Notary signer `ci`, and (during the move) OR the carry-over key.

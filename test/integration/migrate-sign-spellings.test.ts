@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spellP256 } from '../support/ec-point-spellings.js';
-import { cosignKeySecretYaml } from '../support/key-secrets.js';
+import { cosignKeySecretYaml, notarySignerSecretYaml } from '../support/key-secrets.js';
 import { createDelegateKey, type DelegateKey } from './support/delegate-keys.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
@@ -26,22 +26,8 @@ let pem: string;
 let ci: DelegateKey;
 const digests = new Map<string, string>();
 
-function indent(text: string): string {
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => `    ${line}`)
-    .join('\n');
-}
-
 function ciSecret(namespace: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: {name: ci-signer, namespace: ${namespace}}
-stringData:
-  name: ci
-  publicKey: |
-${indent(ci.publicKeyPem)}`;
+  return notarySignerSecretYaml('ci-signer', namespace, 'ci', ci.publicKeyPem);
 }
 
 // prod: Notary signer ci or the key; batch (through a ClusterImagePolicy): the key alone,

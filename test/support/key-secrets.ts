@@ -3,6 +3,16 @@
 // A Secret document (YAML, no trailing newline) holding a cosign public key under `cosign.pub`,
 // as a sigstore authority's `key.secretName` names it.
 export function cosignKeySecretYaml(name: string, namespace: string, publicKeyPem: string): string {
-  const indented = publicKeyPem.trim().split('\n').map((line) => `    ${line}`);
-  return ['apiVersion: v1', 'kind: Secret', `metadata: {name: ${name}, namespace: ${namespace}}`, 'stringData:', '  cosign.pub: |', ...indented].join('\n');
+  return ['apiVersion: v1', 'kind: Secret', `metadata: {name: ${name}, namespace: ${namespace}}`, 'stringData:', '  cosign.pub: |', ...indentPem(publicKeyPem)].join('\n');
+}
+
+// A Notary signer Secret document (YAML, no trailing newline): the delegation name `signer`
+// (`targets/<signer>`) and its public key, as `trust.signerSecrets` names it.
+export function notarySignerSecretYaml(name: string, namespace: string, signer: string, publicKeyPem: string): string {
+  return ['apiVersion: v1', 'kind: Secret', `metadata: {name: ${name}, namespace: ${namespace}}`, 'stringData:', `  name: ${signer}`, '  publicKey: |', ...indentPem(publicKeyPem)].join('\n');
+}
+
+// The PEM's lines indented as a block scalar under a stringData key.
+function indentPem(pem: string): string[] {
+  return pem.trim().split('\n').map((line) => `    ${line}`);
 }
