@@ -102,9 +102,10 @@ export function toImagePattern(pattern: string): ImagePattern {
 // by `nginx:1.27` (`docker.io/library/nginx:1.27`).
 export function matchesImagePattern(pattern: ImagePattern, image: ImageReference | MatchSubject, options: { readonly anyPort?: boolean } = {}): boolean {
   const subject = 'hostName' in image ? image : toMatchSubject(image);
-  if (!matchesHost(pattern, subject, options.anyPort === true)) return false;
-  if (!matchesPath(pattern, subject, subject.repository)) return false;
-  if (pattern.tag !== undefined && !matchesTag(pattern, pattern.tag, subject)) return false;
+  const anyPort = options.anyPort === true;
+  if (!matchesHost(pattern, subject, anyPort)) return false;
+  if (!matchesPath(pattern, subject, subject.repository, anyPort)) return false;
+  if (pattern.tag !== undefined && !matchesTag(pattern, pattern.tag, subject, anyPort)) return false;
   if (pattern.digest !== undefined && (subject.digest === undefined || !matchGlob(pattern.digest, subject.digest))) return false;
   return true;
 }
@@ -117,21 +118,25 @@ export function matchesImagePattern(pattern: ImagePattern, image: ImageReference
 //     `repo@sha256:hex` only if the path glob spans `repo@sha256` and the tag glob the hex
 //     (`prod/*:*` and `prod/*:1*` can, `prod/*:v*` never: hex holds no 'v'). A pattern with
 //     a digest part never matches so in Portieris (its ':' would need an '@' after it).
-function matchesTag(pattern: ImagePattern, tagGlob: string, subject: MatchSubject): boolean {
+function matchesTag(pattern: ImagePattern, tagGlob: string, subject: MatchSubject, anyPort: boolean): boolean {
   if (subject.tag !== undefined) return matchGlob(tagGlob, subject.tag);
   if (ONLY_STARS.test(tagGlob)) return true;
   if (pattern.digest !== undefined || subject.digest === undefined) return false;
   const colon = subject.digest.indexOf(':');
   const algorithm = subject.digest.slice(0, colon);
   const hex = subject.digest.slice(colon + 1);
-  return matchesPath(pattern, subject, `${subject.repository}@${algorithm}`) && matchGlob(tagGlob, hex);
+  return matchesPath(pattern, subject, `${subject.repository}@${algorithm}`, anyPort) && matchGlob(tagGlob, hex);
 }
 
 // The path glob against `text` (the repository, or what Portieris' raw glob spans); on Docker
-// Hub the 'library/' form of a host glob's one-component path counts too.
-function matchesPath(pattern: ImagePattern, subject: MatchSubject, text: string): boolean {
+// Hub the 'library/' form of a host glob's one-component path counts too. With `anyPort` the
+// host name decides what Docker Hub is, as it decides the host match: an enforced `*/nginx`
+// covers `docker.io:5000/library/nginx` as it covers `docker.io/library/nginx`.
+function matchesPath(pattern: ImagePattern, subject: MatchSubject, text: string, anyPort: boolean): boolean {
   if (matchGlob(pattern.path, text)) return true;
-  return pattern.hubPath !== undefined && subject.host === DOCKER_HUB && matchGlob(pattern.hubPath, text);
+  if (pattern.hubPath === undefined) return false;
+  const onHub = subject.host === DOCKER_HUB || (anyPort && subject.hostName === DOCKER_HUB);
+  return onHub && matchGlob(pattern.hubPath, text);
 }
 
 function matchesHost(pattern: ImagePattern, subject: MatchSubject, anyPort: boolean): boolean {

@@ -158,6 +158,19 @@ describe('matchesImagePattern', () => {
       expect(matches('*/nginx', 'docker.io/team/nginx')).toBe(false);
     });
 
+    it('treats docker.io on any port as Docker Hub for an enforced policy (anyPort), as the host match does', () => {
+      const pattern = toImagePattern('*/u1leg--255');
+      const image = (registry: string) => parseImageReference(`${registry}/library/u1leg--255:1`);
+      expect(matchesImagePattern(pattern, image('docker.io'), { anyPort: true })).toBe(true);
+      expect(matchesImagePattern(pattern, image('docker.io:1'), { anyPort: true })).toBe(true);
+      expect(matchesImagePattern(pattern, image('docker.io:5000'), { anyPort: true })).toBe(true);
+    });
+
+    it('does not take docker.io on another port for Docker Hub without anyPort', () => {
+      expect(matches('*/nginx', 'docker.io:5000/library/nginx')).toBe(false);
+      expect(matchesImagePattern(toImagePattern('*/nginx'), parseImageReference('quay.io:5000/library/nginx'), { anyPort: true })).toBe(false);
+    });
+
     it('does not reach Docker Hub through a host glob that cannot match docker.io', () => {
       expect(matches('*.example.com/nginx', 'nginx')).toBe(false);
       expect(matches('quay*/nginx', 'nginx')).toBe(false);

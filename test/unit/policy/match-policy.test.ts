@@ -414,6 +414,10 @@ describe('lookupPolicy for a Docker Hub official image under a host-glob pattern
     expect(lookup(set, image, 'team').enforced.map((entry) => entry.source.pattern)).toEqual(['*/nginx']);
   });
 
+  it.each(['docker.io:1/library/nginx:1.27', 'docker.io:5000/library/nginx'])('adds the enforced */nginx entry for %s, docker.io on another port', (image) => {
+    expect(lookup(set, image, 'team').enforced.map((entry) => entry.source.pattern)).toEqual(['*/nginx']);
+  });
+
   it('does not add it for another repository of Docker Hub', () => {
     expect(lookup(set, 'docker.io/team/nginx', 'team').enforced).toEqual([]);
   });
