@@ -1,7 +1,8 @@
 // What a cosign threshold counts: distinct signers, each for at most one authority.
-// A signer is known by labels read from its verified signatures: `key:<SHA-256 of the SPKI
-// DER>` of the key that verified (an authority's own key, or the key a Fulcio certificate
-// certifies) and, for a certificate, `identity:<issuer, subject>` (the OIDC issuer and the SAN).
+// A signer is known by labels read from its verified signatures: `key:<SHA-256 of the key's
+// identity>` (its numbers, key-identity.ts, whatever DER spelling it came in) of the key that
+// verified (an authority's own key, or the key a Fulcio certificate certifies) and, for a
+// certificate, `identity:<issuer, subject>` (the OIDC issuer and the SAN).
 // Every label of one signature names one signer, so labels shared by signatures join their
 // signers into one (union-find). The threshold is met when a maximum bipartite matching
 // between authorities and signers, an edge wherever a verified signature of the signer

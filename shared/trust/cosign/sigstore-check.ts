@@ -17,6 +17,7 @@ import { toSignedEntity, toTrustMaterial, Verifier, VerificationError, type Trus
 import { createBoundedMemo } from '../../cache/bounded-memo.js';
 import { ErrorCode, TrustgateError } from '../../errors.js';
 import type { TrustedRootJson } from '../sigstore/trusted-root-source.js';
+import { keyIdentity } from '../key-identity.js';
 import { isKeyAuthority, type CosignAuthority, type TlogMode } from '../verifier.js';
 import { usesTransparencyLog } from './classic-bundle.js';
 import { matchesIdentity } from './identity.js';
@@ -67,17 +68,18 @@ export interface BundleCheck {
 }
 
 export interface BundleSigner {
-  // SHA-256 (hex) of the SPKI DER of the key the signature verified with: the authority's
-  // own key, or the key the certificate certifies (signer-matching.ts counts signers by it).
+  // SHA-256 (hex) of the identity (key-identity.ts: its numbers, not its DER spelling) of the
+  // key the signature verified with: the authority's own key, or the key the certificate
+  // certifies (signer-matching.ts counts signers by it).
   readonly keyId: string;
   // The certificate's identity, for keyless authorities.
   readonly issuer?: string;
   readonly subject?: string;
 }
 
-// The SPKI fingerprint of a verified signer's key.
+// A verified signer's key by its numbers, so one key in two DER spellings is one signer.
 function keyIdOf(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256').update(keyIdentity(key)).digest('hex');
 }
 
 // Verifies one bundle for one authority; throws a TrustgateError with the reason it does not

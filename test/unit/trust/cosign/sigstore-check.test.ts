@@ -8,6 +8,7 @@ import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from '../../../../shared/trust/sigstore/trusted-root-source.js';
 import { classicToBundle, usesTransparencyLog, type ClassicSignature } from '../../../../shared/trust/cosign/classic-bundle.js';
 import { checkBundle } from '../../../../shared/trust/cosign/sigstore-check.js';
+import { keyIdentity } from '../../../../shared/trust/key-identity.js';
 import type { CosignAuthority, TlogMode } from '../../../../shared/trust/verifier.js';
 import { fixture } from './support/memory-registry.js';
 
@@ -45,7 +46,8 @@ const key = (file: string): CosignAuthority => ({ name: file, publicKeyPem: fixt
 const keyless = (subject: string, issuer = FULCIO_ISSUER): CosignAuthority => ({ name: 'keyless', identities: [{ issuer, subject }] });
 
 // The signer's key as the threshold counts it: SHA-256 of its SPKI DER.
-const spkiId = (key: ReturnType<typeof createPublicKey>): string => createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+// A signer's key is named by its numbers (key-identity.ts), not by its DER spelling.
+const spkiId = (key: ReturnType<typeof createPublicKey>): string => createHash('sha256').update(keyIdentity(key)).digest('hex');
 const keyIdOf = (file: string): string => spkiId(createPublicKey(fixture(file)));
 const certificateKeyIdOf = (signature: ClassicSignature): string => spkiId(new X509Certificate(signature.certificate ?? '').publicKey);
 
