@@ -35,12 +35,13 @@ export function canonicalPort(port: string | undefined): string | undefined {
 
 // The canonical spelling of a registry host for matching: lower-case, canonical port, an IPv6
 // literal in its compressed form or, when it is an IPv4-mapped address, as the IPv4 address it
-// maps, and Docker Hub's other host names folded into docker.io ('Index.Docker.io:0443' is
-// 'docker.io', '[0:0:0:0:0:0:0:1]:5000' is '[::1]:5000', '[::ffff:7f00:1]:5000' is
-// '127.0.0.1:5000').
+// maps, a numeric IPv4 address in any of inet_aton's spellings as its dotted quad, and Docker
+// Hub's other host names folded into docker.io ('Index.Docker.io:0443' is 'docker.io',
+// '[0:0:0:0:0:0:0:1]:5000' is '[::1]:5000', '[::ffff:7f00:1]:5000', '127.1:5000' and
+// '0x7f000001:5000' are '127.0.0.1:5000').
 export function canonicalRegistry(registry: string): string {
   const { name, port } = splitHostPort(registry);
-  const host = canonicalIpv6(name);
+  const host = name.startsWith('[') ? canonicalIpv6(name) : canonicalIpv4(name);
   const canonical = canonicalPort(port);
   return normaliseRegistry(canonical === undefined ? host : `${host}:${canonical}`);
 }
@@ -74,6 +75,70 @@ function canonicalIpv6(name: string): string {
   const high = Number.parseInt(mapped[1] ?? '', 16);
   const low = Number.parseInt(mapped[2] ?? '', 16);
   return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+// One part of inet_aton's numbers-and-dots notation, as C writes a number: hex after '0x' or
+// '0X' (at least one digit), octal after a leading '0' (digits 0-7 only), else decimal.
+const IPV4_PART = /^(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
+const IPV4_MAX_PARTS = 4;
+const BYTE_MAX = 0xff;
+// The largest value of the last part by how many parts come before it: it fills the bytes the
+// others leave ('127.1' is 127.0.0.1, '127.0.1' is 127.0.0.1, '2130706433' is 127.0.0.1).
+const IPV4_LAST_PART_MAX = [0xffffffff, 0xffffff, 0xffff, 0xff];
+
+// '127.1', '127.0.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '0x7f000001' and mixes of them
+// are '127.0.0.1'. Security: glibc's getaddrinfo (a cgo-built containerd or CRI-O, and
+// anything linked against it) takes a host that inet_aton accepts for that address without
+// asking DNS, and the WHATWG URL parser (our own fetches) reads these forms the same way, so
+// each of them is the registry at the dotted-quad address. A policy for the dotted quad must
+// govern them all, or `127.1:5000/prod/app` is pulled from 127.0.0.1:5000 yet escapes an
+// enforced `127.0.0.1:5000/prod/*`. Exactly inet_aton's grammar: 1 to 4 parts, every part
+// but the last at most 255, the last within the bytes left. Anything else (a part out of
+// range, '08' or '09' as octal, an empty '0x', more than 4 parts) fails inet_aton, so the
+// resolver asks DNS for it as a name: it stays a host name here too. A glob ('127.0.0.*')
+// is not an address.
+function canonicalIpv4(name: string): string {
+  const first = name.charCodeAt(0);
+  if (!(first >= 0x30 && first <= 0x39)) return name; // names and globs; keeps the hot path cheap
+  const parts = name.split('.');
+  if (parts.length > IPV4_MAX_PARTS || !parts.every((part) => IPV4_PART.test(part))) return name;
+  const values = parts.map(ipv4PartValue);
+  const last = values.pop() ?? 0;
+  if (values.some((value) => value > BYTE_MAX) || last > (IPV4_LAST_PART_MAX[values.length] ?? 0)) return name;
+  const bytes = [...values, ...[3, 2, 1, 0].slice(values.length).map((shift) => Math.floor(last / 2 ** (8 * shift)) & BYTE_MAX)];
+  return bytes.join('.');
+}
+
+// How many characters shorter than `hostName` (a canonical host name, or a glob of them) an
+// image may write a host it matches: a dotted quad has shorter inet_aton spellings ('127.0.0.1'
+// is '127.1', '0.0.0.0' is '0'), and the length bound of an image name applies to the name as
+// written. A glob that may match dotted quads gets the most any of them saves. An upper bound
+// (the one-number form needs a port to be read as a registry), so a pattern is never refused
+// for a length some image can have. Zero for anything else.
+export function shorterSpellingSaving(hostName: string): number {
+  if (hostName.includes('*')) return IPV4_GLOB.test(hostName) ? DOTTED_QUAD_MOST_SAVED : 0;
+  if (!DOTTED_QUAD.test(hostName)) return 0;
+  const bytes = hostName.split('.').map(Number);
+  if (bytes.some((value) => value > BYTE_MAX)) return 0;
+  let shortest = hostName.length;
+  for (let leading = 0; leading < IPV4_MAX_PARTS - 1; leading += 1) {
+    const rest = bytes.slice(leading).reduce((value, byte) => value * 256 + byte, 0);
+    const spelling = [...bytes.slice(0, leading), rest].join('.');
+    shortest = Math.min(shortest, spelling.length);
+  }
+  return hostName.length - shortest;
+}
+const DOTTED_QUAD = /^(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}$/;
+const IPV4_GLOB = /^[0-9.*]+$/;
+// '0.0.0.1' (7 characters) is '1': three leading zero bytes, each '0.', go.
+const DOTTED_QUAD_MOST_SAVED = 6;
+
+// The value of one part that IPV4_PART accepts. A part may be long ('0000000177', or an
+// attacker's hundreds of digits): anything beyond 2^53 is imprecise but still out of range.
+function ipv4PartValue(part: string): number {
+  if (part.length > 1 && (part[1] === 'x' || part[1] === 'X')) return Number.parseInt(part.slice(2), 16);
+  if (part.startsWith('0')) return Number.parseInt(part, 8);
+  return Number.parseInt(part, 10);
 }
 
 // What policy matching sees of an image: canonical host, its port (the default when none is

@@ -8,7 +8,7 @@ import {
   splitRegistry,
   type ImageReference,
 } from '../image/reference.js';
-import { canonicalRegistry, splitHostPort, toMatchSubject, type MatchSubject } from '../image/registry-host.js';
+import { canonicalRegistry, shorterSpellingSaving, splitHostPort, toMatchSubject, type MatchSubject } from '../image/registry-host.js';
 
 // A repository pattern from a policy, normalised the way image references are, with `*` kept.
 export interface ImagePattern {
@@ -259,7 +259,7 @@ export function imagePatternProblems(raw: string): string[] {
   } else if (!PATH_CHARS.test(pattern.path) || !literalPartsFit(pattern.path.split('/'), isPathComponent)) {
     problems.push('has a repository path with an empty component or characters a repository cannot hold');
   }
-  if (literalLength(`${pattern.host}/${pattern.path}`) > NAME_MAX_LENGTH + (pattern.hostName.startsWith('[') ? 1 : 0)) {
+  if (literalLength(`${pattern.host}/${pattern.path}`) - shorterSpellingSaving(pattern.hostName) > NAME_MAX_LENGTH + (pattern.hostName.startsWith('[') ? 1 : 0)) {
     problems.push(`has a name longer than an image name can be (${NAME_MAX_LENGTH} characters)`);
   }
   if (pattern.tag !== undefined && (!TAG_CHARS.test(pattern.tag) || !literalPartsFit([pattern.tag], isTag))) {

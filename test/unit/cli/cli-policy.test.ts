@@ -346,6 +346,41 @@ describe('trustgate policy lookup', () => {
     );
   });
 
+  // glibc's resolver (a cgo-built container runtime) reads these hosts as 127.0.0.1.
+  describe('when the registry is a numeric spelling of an enforced IPv4 registry', () => {
+    const BASELINE = `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: loopback-baseline
+  annotations: {trustgate.dev/enforce: "true"}
+spec:
+  repositories:
+    - name: "127.0.0.1:5000/prod/*"
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ImagePolicy
+metadata: {name: allow-all, namespace: sandbox}
+spec:
+  repositories: [{name: "*", policy: {mutateImage: false}}]
+`;
+
+    it.each(['127.1:5000/prod/app', '0x7f.0.0.1:5000/prod/app:v1', '0177.0.0.1:5000/prod/app', '2130706433:5000/prod/app', '0x7f000001:05000/prod/app'])(
+      'adds the enforced 127.0.0.1:5000/prod/* baseline for %s in a namespace that allows everything',
+      async (image) => {
+        const policies = join(dir, 'ipv4-baseline');
+        await mkdir(policies, { recursive: true });
+        await writeFile(join(policies, 'policies.yaml'), BASELINE);
+        const result = await cli('policy', 'lookup', image, '--policies', policies, '--namespace', 'sandbox', '--json');
+        expect(result.code).toBe(0);
+        expect(JSON.parse(result.stdout)).toMatchObject({
+          source: { kind: 'ImagePolicy', name: 'allow-all' },
+          enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'loopback-baseline' }, policy: { trust: { enabled: true } } }],
+        });
+      },
+    );
+  });
+
   describe('when several patterns match', () => {
     it('explains why the winner won and lists the runners-up', async () => {
       const precedence = join(dir, 'precedence');

@@ -36,6 +36,10 @@ describe('parseImageReference', () => {
       ['registry.docker.io/nginx', { registry: 'docker.io', repository: 'library/nginx', tag: 'latest' }],
       ['quay.io/coreos/etcd', { registry: 'quay.io', repository: 'coreos/etcd', tag: 'latest' }],
       ['127.0.0.1:5000/team/app:v1', { registry: '127.0.0.1:5000', repository: 'team/app', tag: 'v1' }],
+      ['127.1:5000/team/app', { registry: '127.1:5000', repository: 'team/app', tag: 'latest' }],
+      ['0X7F.0.0.1:5000/team/app', { registry: '0x7f.0.0.1:5000', repository: 'team/app', tag: 'latest' }],
+      ['2130706433:5000/team/app', { registry: '2130706433:5000', repository: 'team/app', tag: 'latest' }],
+      ['2130706433/team/app', { registry: 'docker.io', repository: '2130706433/team/app', tag: 'latest' }],
       ['localhost/app', { registry: 'localhost', repository: 'app', tag: 'latest' }],
       ['localhost:5000/a/b/c', { registry: 'localhost:5000', repository: 'a/b/c', tag: 'latest' }],
       ['[::1]:5000/x', { registry: '[::1]:5000', repository: 'x', tag: 'latest' }],
@@ -247,6 +251,10 @@ describe('repositoryName and toNotaryGun', () => {
   describe('when the registry has a port', () => {
     it('keeps host:port in the GUN', () => {
       expect(toNotaryGun(parseImageReference('127.0.0.1:5000/team/app:v1'))).toBe('127.0.0.1:5000/team/app');
+    });
+
+    it('keeps a numeric IPv4 spelling of the host as written, the name signers signed', () => {
+      expect(toNotaryGun(parseImageReference('127.1:5000/team/app:v1'))).toBe('127.1:5000/team/app');
     });
   });
 });

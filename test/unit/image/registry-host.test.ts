@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseImageReference, toNotaryGun } from '../../../shared/image/reference.js';
-import { canonicalPort, canonicalRegistry, splitHostPort, toMatchSubject } from '../../../shared/image/registry-host.js';
+import { canonicalPort, canonicalRegistry, shorterSpellingSaving, splitHostPort, toMatchSubject } from '../../../shared/image/registry-host.js';
 
 describe('canonicalRegistry', () => {
   it.each([
@@ -52,6 +52,82 @@ describe('canonicalRegistry on IPv6 addresses that merely contain an IPv4 addres
   });
 });
 
+// glibc's inet_aton, which getaddrinfo tries before DNS: 1 to 4 parts, each decimal, octal
+// (leading 0) or hex (0x), the last part filling the bytes the others leave.
+describe('canonicalRegistry on numeric IPv4 spellings', () => {
+  it.each([
+    ['127.1:5000', '127.0.0.1:5000'],
+    ['127.0.1:5000', '127.0.0.1:5000'],
+    ['0x7f.0.0.1:5000', '127.0.0.1:5000'],
+    ['0X7F.0.0.1', '127.0.0.1'],
+    ['0177.0.0.1:05000', '127.0.0.1:5000'],
+    ['00000177.0.0.01', '127.0.0.1'],
+    ['2130706433:5000', '127.0.0.1:5000'],
+    ['0x7f000001:443', '127.0.0.1'],
+    ['017700000001:5000', '127.0.0.1:5000'],
+    ['0x7f.1:5000', '127.0.0.1:5000'],
+    ['0177.0x0.1', '127.0.0.1'],
+    ['10.0x10203', '10.1.2.3'],
+    ['192.168.0x101', '192.168.1.1'],
+    ['0', '0.0.0.0'],
+    ['0x0:5000', '0.0.0.0:5000'],
+    ['4294967295', '255.255.255.255'],
+    ['0xffffffff', '255.255.255.255'],
+    ['0377.0xff.65535', '255.255.255.255'],
+    ['1.16777215', '1.255.255.255'],
+    ['127.0.0.1:5000', '127.0.0.1:5000'],
+  ])('spells %j as %j', (registry, canonical) => {
+    expect(canonicalRegistry(registry)).toBe(canonical);
+  });
+
+  // Not addresses to inet_aton, so the resolver asks DNS for them: host names, as written.
+  it.each([
+    '256.0.0.1',
+    '127.256.1',
+    '127.0.65536',
+    '1.16777216',
+    '4294967296',
+    '0x100000000',
+    `1${'0'.repeat(300)}`,
+    '0400.0.0.1',
+    '08.0.0.1',
+    '127.0.0.09',
+    '0x.0.0.1',
+    '0xg.1',
+    '1.2.3.4.5',
+    '127.0.0.1.',
+    '.127.0.0.1',
+    '127..1',
+    '1e3',
+    '127.0.0.*',
+    '12*',
+    'reg.example.com',
+  ])('keeps %j a host name', (registry) => {
+    expect(canonicalRegistry(registry)).toBe(registry);
+  });
+
+  it('reads a leading 0 as octal, not as a decimal with a leading zero', () => {
+    expect(canonicalRegistry('0127.0.0.1')).toBe('87.0.0.1');
+    expect(canonicalRegistry('010.0.0.1')).toBe('8.0.0.1');
+  });
+});
+
+describe('shorterSpellingSaving', () => {
+  it('gives how much shorter the shortest inet_aton spelling of a dotted quad is', () => {
+    expect(shorterSpellingSaving('127.0.0.1')).toBe('127.0.0.1'.length - '127.1'.length);
+    expect(shorterSpellingSaving('0.0.0.0')).toBe('0.0.0.0'.length - '0'.length);
+    expect(shorterSpellingSaving('255.255.255.255')).toBe('255.255.255.255'.length - '4294967295'.length);
+    expect(shorterSpellingSaving('1.2.3.4')).toBe(0);
+  });
+
+  it('gives a glob that may match a dotted quad the most any saves, and a host name nothing', () => {
+    expect(shorterSpellingSaving('10.0.0.*')).toBe(6);
+    expect(shorterSpellingSaving('*.example.com')).toBe(0);
+    expect(shorterSpellingSaving('reg.example.com')).toBe(0);
+    expect(shorterSpellingSaving('256.0.0.1')).toBe(0);
+  });
+});
+
 describe('splitHostPort', () => {
   it('does not take a colon of an IPv6 address for a port', () => {
     expect(splitHostPort('[::1]')).toEqual({ name: '[::1]', port: undefined });
@@ -82,6 +158,12 @@ describe('toMatchSubject', () => {
     const image = parseImageReference('[::ffff:7f00:1]:5000/prod/app:v1');
     expect(toMatchSubject(image)).toEqual({ host: '127.0.0.1:5000', hostName: '127.0.0.1', port: '5000', repository: 'prod/app', tag: 'v1' });
     expect(toNotaryGun(image)).toBe('[::ffff:7f00:1]:5000/prod/app');
+  });
+
+  it('matches a numeric IPv4 spelling as its dotted quad, and keeps the GUN as written', () => {
+    const image = parseImageReference('0x7f.1:5000/prod/app:v1');
+    expect(toMatchSubject(image)).toEqual({ host: '127.0.0.1:5000', hostName: '127.0.0.1', port: '5000', repository: 'prod/app', tag: 'v1' });
+    expect(toNotaryGun(image)).toBe('0x7f.1:5000/prod/app');
   });
 
   it('keeps the GUN of a default-port spelling as written', () => {

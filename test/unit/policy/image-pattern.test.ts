@@ -134,6 +134,60 @@ describe('matchesImagePattern', () => {
     });
   });
 
+  describe('when the image or the pattern spells an IPv4 address as inet_aton reads it', () => {
+    it.each([
+      ['127.0.0.1:5000/prod/*', '127.1:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '127.0.1:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '0x7f.0.0.1:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '0X7F.0.0.1:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '0177.0.0.1:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '2130706433:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '0x7f000001:5000/prod/app'],
+      ['127.0.0.1:5000/prod/*', '0x7f.0.01:05000/prod/app'],
+      ['127.1:5000/prod/*', '127.0.0.1:5000/prod/app'],
+      ['0x7f.1:5000/prod/*', '2130706433:5000/prod/app'],
+      ['2130706433:5000/prod/*', '[::ffff:7f00:1]:5000/prod/app'],
+      ['127.0.0.*/prod/*', '127.1:5000/prod/app'],
+      ['127.0.0.*/prod/*', '017700000001:5000/prod/app'],
+    ])('%j matches %j', (pattern, image) => {
+      expect(matches(pattern, image)).toBe(true);
+    });
+
+    it('normalises a numeric IPv4 pattern host to its dotted quad and keeps a glob as written', () => {
+      expect(toImagePattern('0x7f.1:05000/prod/*').text).toBe('127.0.0.1:5000/prod/*');
+      expect(toImagePattern('10.1/prod/*').text).toBe('10.0.0.1/prod/*');
+      expect(toImagePattern('127.0.0.*:5000/prod/*').text).toBe('127.0.0.*:5000/prod/*');
+      expect(toImagePattern('127.0.0.1:5000/prod/*').specificity).toBe(toImagePattern('127.1:5000/prod/*').specificity);
+    });
+
+    it('reads a one-number pattern host without a port as a Docker Hub path, as images do', () => {
+      expect(toImagePattern('2130706433/prod/*').text).toBe('docker.io/2130706433/prod/*');
+      expect(matches('127.0.0.1/prod/*', '2130706433/prod/app')).toBe(false);
+    });
+
+    it('gives an enforced IPv4 pattern without a port every port of every spelling', () => {
+      expect(matchesImagePattern(toImagePattern('127.0.0.1/prod/*'), parseImageReference('127.1:5000/prod/app'), { anyPort: true })).toBe(true);
+      expect(matchesImagePattern(toImagePattern('127.0.0.1/prod/*'), parseImageReference('2130706433:5000/prod/app'), { anyPort: true })).toBe(true);
+    });
+
+    it('counts a pattern for the dotted quad exact for the image written another way', () => {
+      expect(isExactPattern(toImagePattern('127.0.0.1:5000/prod/app:v1'), parseImageReference('127.1:5000/prod/app:v1'))).toBe(true);
+      expect(isExactPattern(toImagePattern('0x7f000001:5000/prod/app:v1'), parseImageReference('127.0.0.1:5000/prod/app:v1'))).toBe(true);
+    });
+
+    it('reads a leading 0 as octal: 0127.0.0.1 is 87.0.0.1, another registry', () => {
+      expect(matches('127.0.0.1:5000/prod/*', '0127.0.0.1:5000/prod/app')).toBe(false);
+      expect(matches('87.0.0.1:5000/prod/*', '0127.0.0.1:5000/prod/app')).toBe(true);
+    });
+
+    it('takes a host inet_aton refuses for a name, not for an address', () => {
+      expect(matches('8.0.0.1:5000/prod/*', '08.0.0.1:5000/prod/app')).toBe(false);
+      expect(matches('0.0.0.1:5000/prod/*', '256.0.0.1:5000/prod/app')).toBe(false);
+      expect(matches('0.0.0.0:5000/prod/*', '4294967296:5000/prod/app')).toBe(false);
+      expect(matches('256.0.0.1:5000/prod/*', '256.0.0.1:5000/prod/app')).toBe(true);
+    });
+  });
+
   describe("when a host glob meets a Docker Hub official image (library/)", () => {
     it.each([
       ['*/nginx', 'nginx:1.27'],
@@ -353,12 +407,25 @@ describe('imagePatternProblems', () => {
     expect(imagePatternProblems(pattern)).not.toEqual([]);
   });
 
-  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc', '*.example.com/*', 'reg-*.example.com/*', '*.*/*', '[::*]:5000/*', '[::ffff:127.0.0.1]:5000/*', `registry.example.com/${'a'.repeat(234)}`, `nginx:${'a'.repeat(64)}*${'a'.repeat(64)}`])(
+  it.each(['*', '*:latest', '*/app', 'Registry.Example.com/app', 'reg.io:5*/app', '[::1]:5000/x', 'a---b/c__d', 'nginx:V1.*', `nginx@${DIGEST}`, 'reg.io/*/app', 'reg.io/team*', 'reg.io/*.x/*', 'nginx:*-rc', '*.example.com/*', 'reg-*.example.com/*', '*.*/*', '[::*]:5000/*', '[::ffff:127.0.0.1]:5000/*', '0x7f.1:5000/*', '2130706433:5000/*', `registry.example.com/${'a'.repeat(234)}`, `nginx:${'a'.repeat(64)}*${'a'.repeat(64)}`])(
     'finds nothing wrong with %j',
     (pattern) => {
       expect(imagePatternProblems(pattern)).toEqual([]);
     },
   );
+
+  // An image name's 255 characters bound the name as written, and a dotted quad can be written
+  // shorter: `127.1:5000/<244 characters>` is a valid image under `127.0.0.1:5000/<same>`.
+  it('bounds the length of an IPv4 pattern by the shortest spelling of its address', () => {
+    const path = 'a'.repeat(255 - '127.1:5000/'.length);
+    expect(parseImageReference(`127.1:5000/${path}`).repository).toBe(path);
+    expect(imagePatternProblems(`127.0.0.1:5000/${path}`)).toEqual([]);
+    expect(imagePatternProblems(`127.0.0.1:5000/${path}a`)).not.toEqual([]);
+    const globbed = 'a'.repeat(255 - '1:5000/'.length);
+    expect(parseImageReference(`1:5000/${globbed}`).repository).toBe(globbed);
+    expect(imagePatternProblems(`0.0.0.*:5000/${globbed}`)).toEqual([]);
+    expect(matches(`0.0.0.*:5000/${globbed}`, `1:5000/${globbed}`)).toBe(true);
+  });
 });
 
 describe('matchGlob', () => {

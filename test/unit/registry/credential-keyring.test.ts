@@ -48,6 +48,12 @@ describe('createCredentialKeyring', () => {
     expect(usersFor(['127.0.0.1:5000'], '[::7f00:1]:5000/app')).toEqual([]);
   });
 
+  it('takes a numeric IPv4 spelling (127.1, 0x7f000001) for the registry at its dotted quad', () => {
+    expect(usersFor(['127.0.0.1:5000'], '127.1:5000/app')).toEqual(['127.0.0.1:5000']);
+    expect(usersFor(['0x7f000001:5000'], '127.0.0.1:5000/app')).toEqual(['0x7f000001:5000']);
+    expect(usersFor(['127.0.0.1:5000'], '0127.0.0.1:5000/app')).toEqual([]);
+  });
+
   it('serves a path-scoped key only to repositories under that path, on segment boundaries', () => {
     const keys = ['registry.example/team'];
     expect(usersFor(keys, 'registry.example/team/app')).toEqual(['registry.example/team']);
