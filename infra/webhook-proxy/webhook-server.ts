@@ -128,7 +128,7 @@ export interface WebhookServer {
 
 // Kubernetes objects are capped near 1.5 MiB; the review wraps object and oldObject.
 export const MAX_ADMIT_BYTES = 3 * 1024 * 1024;
-// The functions' own cap (functions/platform/aws-http.ts).
+// The functions' own cap (MAX_REQUEST_BODY_BYTES, functions/platform/request-body.ts).
 export const MAX_FUNCTION_BYTES = 256 * 1024;
 
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
