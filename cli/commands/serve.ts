@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createPolicyLookupHandler } from '../../functions/policy-lookup/handler.js';
-import { createSignCallbackHandler, type CallbackHandler } from '../../functions/sign-callback/handler.js';
+import { createSignCallbackHandler, type CallbackAuthentication, type CallbackHandler } from '../../functions/sign-callback/handler.js';
 import { createChangefeedPoller, startChangefeedLoop } from '../../shared/callback/changefeed-poller.js';
 import { createNodeFetch } from '../../shared/http/node-fetch.js';
 import type { PolicySet } from '../../shared/policy/model.js';
@@ -196,7 +196,7 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
         ...(config.explicitTrust.token === undefined ? {} : { explicitTrustToken: config.explicitTrust.token }),
       }),
       'policy-lookup': createPolicyLookupHandler({ logger, policies }),
-      ...(callback === undefined ? {} : { 'sign-callback': (body, request) => callback.handle({ body, headers: request.headers }) }),
+      ...(callback === undefined ? {} : { 'sign-callback': { handle: (body, request) => callback.handle({ body, headers: request.headers }), authenticate: callback.authenticate } }),
     },
     renderMetrics: () => metrics.render(),
     readiness,
@@ -424,7 +424,7 @@ function toCallbackConfig(
 function startCallback(
   config: CallbackConfig,
   deps: { notary: ImageVerifier<NotaryRequirement>; cosign: ImageVerifier<CosignRequirement>; simple: ImageVerifier<SimpleSigningRequirement>; kv: KvStore; policies: () => Promise<PolicySet>; logger: Logger; metrics: Metrics; env: CliIo['env']; clock: Clock },
-): { handle: CallbackHandler; stop(withinMs: number): Promise<void> } {
+): { handle: CallbackHandler; authenticate: CallbackAuthentication; stop(withinMs: number): Promise<void> } {
   const clock = deps.clock;
   // Aborted on stop: pauses end and events and re-checks still to come are dropped (the
   // request answers 503 so its sender delivers it again). Every concurrent pause listens to it.
@@ -463,6 +463,8 @@ function startCallback(
   const loop = poll === undefined ? undefined : startChangefeedLoop(() => tracked({ body: { poll: true }, headers: {}, trusted: true }), config.changefeedIntervalMs, deps.logger);
   return {
     handle: tracked,
+    // The handler's own bearer-token check, for the server to run before reading a body.
+    authenticate: handle.authenticate,
     // Ends pauses and the loop, then waits for what is under way, at most `withinMs` (then
     // logged: the store closes under it); called again after the server closed, for requests
     // that came in meanwhile.

@@ -4,6 +4,7 @@ import type { MiddlewareObj } from '@middy/core';
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
 import { parseJsonSafely } from '../../shared/json.js';
 import type { FunctionResponse } from './function-response.js';
+import { decodeRequestBodyText } from './request-body.js';
 
 export interface HttpApiEvent {
   readonly body?: string | null;
@@ -18,14 +19,8 @@ export interface HttpApiResult {
   readonly body: string;
 }
 
-const MAX_BODY_BYTES = 256 * 1024;
-
 export function decodeHttpApiBody(event: HttpApiEvent): unknown {
-  const raw = event.body ?? '';
-  const text = event.isBase64Encoded === true ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new TrustgateError(ErrorCode.REQUEST_INVALID, `request body is larger than ${MAX_BODY_BYTES} bytes`);
-  }
+  const text = decodeRequestBodyText(event.body ?? '', event.isBase64Encoded === true);
   if (text.trim() === '') throw new TrustgateError(ErrorCode.REQUEST_INVALID, 'request body is empty: expected a JSON object');
   return parseJsonSafely(text, ErrorCode.REQUEST_INVALID, 'request body');
 }

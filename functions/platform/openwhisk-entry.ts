@@ -9,6 +9,7 @@ import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import type { Logger } from '../../shared/ports.js';
 import { systemClock } from '../../infra/clock/system-clock.js';
 import { errorResponse, type FunctionResponse } from './function-response.js';
+import { decodeRequestBodyText } from './request-body.js';
 
 export interface OpenWhiskResult {
   readonly statusCode: number;
@@ -23,8 +24,9 @@ export function decodeOpenWhiskParams(params: unknown): unknown {
   const record = params as Record<string, unknown>;
   const rawBody = record['__ow_body'];
   if (typeof rawBody === 'string') {
-    // Raw web actions pass JSON bodies base64-encoded; accept plain JSON text as well.
-    const text = /^\s*[[{]/.test(rawBody) ? rawBody : Buffer.from(rawBody, 'base64').toString('utf8');
+    // Raw web actions pass JSON bodies base64-encoded; accept plain JSON text as well. Either
+    // way the body is bounded as on Lambda before it is decoded or parsed.
+    const text = decodeRequestBodyText(rawBody, !/^\s*[[{]/.test(rawBody));
     return parseJsonSafely(text, ErrorCode.REQUEST_INVALID, 'request body');
   }
   const fields = Object.fromEntries(Object.entries(record).filter(([key]) => !key.startsWith('__ow_')));

@@ -21,6 +21,14 @@ export type FunctionHandler = (
   request: { readonly headers: Readonly<Record<string, string>> },
 ) => Promise<{ readonly statusCode: number; readonly body: unknown }>;
 
+// A function route whose caller is authenticated from the request's headers before its body
+// is read (sign-callback's bearer token): `authenticate` answers the refusal, or undefined to
+// go on to the body and `handle`.
+export interface AuthenticatedFunction {
+  readonly handle: FunctionHandler;
+  readonly authenticate: (headers: Readonly<Record<string, string>>) => { readonly statusCode: number; readonly body: unknown } | undefined;
+}
+
 export interface WebhookServerOptions {
   // PEM certificate chain and key; plain HTTP when absent (for a TLS-terminating sidecar).
   // With `clientCa` (PEM), /admit and /validate answer only clients whose certificate chains
@@ -30,7 +38,7 @@ export interface WebhookServerOptions {
   readonly admit: (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer>;
   // POST /validate: the validating pass over the final object (no patch).
   readonly validate?: (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer>;
-  readonly functions: Readonly<Record<string, FunctionHandler>>;
+  readonly functions: Readonly<Record<string, FunctionHandler | AuthenticatedFunction>>;
   readonly renderMetrics: () => string;
   // Readiness (/readyz): whether this replica should receive traffic, and why not. Absent:
   // always ready. /healthz stays liveness only: a failing dependency is no reason to restart.
@@ -120,7 +128,7 @@ export interface WebhookServer {
 
 // Kubernetes objects are capped near 1.5 MiB; the review wraps object and oldObject.
 export const MAX_ADMIT_BYTES = 3 * 1024 * 1024;
-// The functions' own cap (functions/platform/aws-http.ts).
+// The functions' own cap (MAX_REQUEST_BODY_BYTES, functions/platform/request-body.ts).
 export const MAX_FUNCTION_BYTES = 256 * 1024;
 
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
@@ -160,9 +168,17 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       });
     }
     const fn = /^\/functions\/([a-z0-9-]+)$/.exec(path)?.[1];
-    const handler = fn === undefined || !Object.hasOwn(options.functions, fn) ? undefined : options.functions[fn];
-    if (handler === undefined) return json(404, errorBody(`no endpoint ${path}`, 'NOT_FOUND'));
+    const endpoint = fn === undefined || !Object.hasOwn(options.functions, fn) ? undefined : options.functions[fn];
+    if (endpoint === undefined) return json(404, errorBody(`no endpoint ${path}`, 'NOT_FOUND'));
     if (method !== 'POST') return notAllowed('POST');
+    const headers = headersOf(request);
+    const handler = typeof endpoint === 'function' ? endpoint : endpoint.handle;
+    if (typeof endpoint !== 'function') {
+      // Security: checked before the body is read, so a caller without the credential costs
+      // no body buffer and no JSON parse (as /admit's client certificate above).
+      const refused = endpoint.authenticate(headers);
+      if (refused !== undefined) return json(refused.statusCode, refused.body);
+    }
     return readBody(request, maxFunction).then(async (read) => {
       if (read.kind === 'too-large') return json(413, errorBody(`request body is larger than ${maxFunction} bytes`));
       let body: unknown;
@@ -171,7 +187,7 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       } catch (error) {
         return json(400, errorBody(isTrustgateError(error) ? error.message : 'request body is not JSON'));
       }
-      const answer = await handler(body, { headers: headersOf(request) });
+      const answer = await handler(body, { headers });
       return json(answer.statusCode, answer.body);
     });
   };

@@ -4,13 +4,15 @@
 // where ENTRY holds `auth` (base64 of "user:password", which wins over the fields, as in the
 // kubelet), or `username`/`password`, and/or `identitytoken` (an OAuth2 refresh token), and
 // KEY names the registry as the Docker client writes it (`https://index.docker.io/v1/`,
-// `registry.example:5000`, `registry.example/team`, `*.example.com`).
+// `registry.example:5000`, `registry.example/team`, `*.example.com`). Field names are read
+// as the kubelet's Go decoder reads them: in any case, the last of repeated members winning.
 // Security: a Secret's bytes are hostile input (a policy file, an API object a workload's
 // owner wrote), so size, entry count and field lengths are bounded; and its values are
 // credentials, so no message below ever quotes a value: only the Secret's name, the entry's
 // registry key (a host name, not secret) and what is wrong.
 import { ErrorCode, TrustgateError } from '../errors.js';
-import { isPlainObject, parseJsonSafely } from '../json.js';
+import { goFieldValues } from '../go-json-fields.js';
+import { JsonMembers, parseJsonInOrder, type JsonInOrder } from '../json-in-order.js';
 
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
 export const DOCKER_CFG_TYPE = 'kubernetes.io/dockercfg';
@@ -62,37 +64,48 @@ export function decodePullSecret(secret: SecretData): PullSecretEntry[] {
   const bytes = secret.data.get(dataKey);
   if (bytes === undefined) throw fail(`data.${dataKey} is required for type ${secret.type ?? ''}`);
   if (bytes.length > MAX_PULL_SECRET_BYTES) throw fail(`data.${dataKey} is ${bytes.length} bytes, more than the ${MAX_PULL_SECRET_BYTES} read`);
-  let document: unknown;
+  let document: JsonInOrder;
   try {
-    document = parseJsonSafely(new TextDecoder('utf-8', { fatal: true }).decode(bytes), ErrorCode.POLICY_INVALID, dataKey);
+    document = parseJsonInOrder(new TextDecoder('utf-8', { fatal: true }).decode(bytes), ErrorCode.POLICY_INVALID, dataKey);
   } catch {
     // The parser's message quotes the text around the error, which is the credential.
     throw fail(`data.${dataKey} is not UTF-8 JSON`);
   }
-  if (!isPlainObject(document)) throw fail(`data.${dataKey} must be a JSON object`);
-  let auths: unknown = document;
-  if (dataKey === DOCKER_CONFIG_JSON_KEY) {
-    auths = document['auths'];
-    if (auths === undefined) return [];
-    if (!isPlainObject(auths)) throw fail(`data.${dataKey}: auths must be an object`);
+  if (!(document instanceof JsonMembers)) throw fail(`data.${dataKey} must be a JSON object`);
+  // Read as the kubelet reads it (Go's encoding/json): the legacy form is the registry map
+  // itself; the config form's registry map is every member whose key is `auths` in any case,
+  // merged in document order into one map (a later registry key replaces an earlier one, a
+  // null `auths` empties the map).
+  const registries = new Map<string, JsonInOrder>();
+  const maps = dataKey === DOCKER_CONFIG_JSON_KEY ? goFieldValues(document, 'auths') : [document];
+  for (const map of maps) {
+    if (map === null) registries.clear();
+    else if (!(map instanceof JsonMembers)) throw fail(`data.${dataKey}: auths must be an object`);
+    else for (const [key, entry] of map.members) registries.set(key, entry);
   }
-  const keys = Object.keys(auths as Record<string, unknown>);
-  if (keys.length > MAX_ENTRIES) throw fail(`data.${dataKey} has ${keys.length} registries, more than the ${MAX_ENTRIES} read`);
-  return keys.map((key) => {
+  if (registries.size > MAX_ENTRIES) throw fail(`data.${dataKey} has ${registries.size} registries, more than the ${MAX_ENTRIES} read`);
+  return Array.from(registries, ([key, entry]) => {
     const where = `data.${dataKey}: registry ${JSON.stringify(key.slice(0, 100))}`;
     if (key === '' || key.length > MAX_KEY_LENGTH) throw fail(`${where}: the registry key must have 1 to ${MAX_KEY_LENGTH} characters`);
-    return { key, credential: decodeEntry((auths as Record<string, unknown>)[key], (message) => fail(`${where}: ${message}`)), source };
+    return { key, credential: decodeEntry(entry, (message) => fail(`${where}: ${message}`)), source };
   });
 }
 
 // One auths entry. `auth` decodes to "user:password" split at the first colon and overrides
-// username/password; `email` and the Docker client's other fields are ignored.
-function decodeEntry(entry: unknown, fail: (message: string) => TrustgateError): RegistryCredential {
-  if (!isPlainObject(entry)) throw fail('must be an object');
+// username/password; `email` and the Docker client's other fields are ignored. A field is
+// read as Go reads it: every member whose key is the field's name in any case (`Auth`,
+// `USERNAME`, `identityToken`) must be a string or null, a null one is skipped, and the last
+// string is the field's value ('' meaning absent).
+function decodeEntry(entry: JsonInOrder, fail: (message: string) => TrustgateError): RegistryCredential {
+  if (!(entry instanceof JsonMembers)) throw fail('must be an object');
   const text = (field: string): string | undefined => {
-    const value = entry[field];
-    if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string') throw fail(`${field} must be a string`);
+    let value: string | undefined;
+    for (const member of goFieldValues(entry, field)) {
+      if (member === null) continue;
+      if (typeof member !== 'string') throw fail(`${field} must be a string`);
+      value = member;
+    }
+    if (value === undefined || value === '') return undefined;
     if (value.length > MAX_FIELD_LENGTH) throw fail(`${field} is longer than ${MAX_FIELD_LENGTH} characters`);
     return value;
   };

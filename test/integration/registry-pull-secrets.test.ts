@@ -46,12 +46,12 @@ afterAll(async () => {
   await removeDir(scratch);
 });
 
-async function verify(namespace: string, args: readonly string[] = []): Promise<TrustgateRun> {
+async function verify(namespace: string, args: readonly string[] = [], policies = policiesDir): Promise<TrustgateRun> {
   registry.tokens.reset();
   stateDirs += 1;
   const stateDir = await makeTempDir(`pull-secrets-state-${stateDirs}`);
   try {
-    return await runTrustgate(['verify', registry.image, '--policies', policiesDir, '--namespace', namespace, ...args, '--json'], { stateDir, caFile: registry.ca.caFile });
+    return await runTrustgate(['verify', registry.image, '--policies', policies, '--namespace', namespace, ...args, '--json'], { stateDir, caFile: registry.ca.caFile });
   } finally {
     await removeDir(stateDir);
   }
@@ -83,6 +83,19 @@ describe('trustgate verify with a pull secret against a registry that needs cred
   it('tries the next matching credential when the first is refused', async () => {
     const run = await verify('team', ['--image-pull-secret', 'wrongcred', '--image-pull-secret', 'regcred']);
     expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: registry.signed.digest });
+  });
+
+  it('reads a pull secret whose field names are spelled as the kubelet accepts them (Auths, Auth: Go matches them in any case)', async () => {
+    const spelled = join(scratch, 'go-spelled-policies');
+    await mkdir(spelled, { recursive: true });
+    const config = JSON.stringify({ Auths: { [registry.registry.host]: { Auth: Buffer.from(`${registry.username}:${registry.password}`).toString('base64') } } });
+    const secret = pullSecretDocument(registry, 'regcred', 'team', registry.password).replace(/\.dockerconfigjson: \S+\}$/, `.dockerconfigjson: ${Buffer.from(config).toString('base64')}}`);
+    expect(secret).toContain(Buffer.from(config).toString('base64'));
+    await writeFile(join(spelled, 'policies.yaml'), `${[...privateRegistryPolicy(registry, ['team']), secret].join('\n---\n')}\n`);
+    const run = await verify('team', ['--image-pull-secret', 'regcred'], spelled);
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: registry.signed.digest });
+    expect(registry.tokens.requests().some((entry) => entry.username === registry.username && entry.status === 200)).toBe(true);
+    expectNoSecret(run.stdout + run.stderr);
   });
 
   it('asks anonymously without a pull secret, and is refused', async () => {

@@ -4,7 +4,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DeleteItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuthenticatedStore } from '../../shared/cache/authenticated-store.js';
+import { createDynamoDbStore } from '../../shared/cache/dynamodb-store.js';
+import { signStatusKey } from '../../shared/callback/sign-callback.js';
+import { decodePolicyDocuments } from '../../shared/policy/decode-documents.js';
+import { publishPolicySnapshot } from '../../shared/policy/snapshot-store.js';
+import { trustedStateKey } from '../../shared/trust/notary/trusted-state-store.js';
+import { fixedClock } from '../support/clocks.js';
+import { createTrustgateTable, startDynalite } from '../support/dynalite-server.js';
 import { bundlePath, ensureBuilt, PROJECT_ROOT } from './support/built-bundles.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { listZipEntries } from './support/zip-entries.js';
@@ -135,7 +144,7 @@ describe('serverless package', () => {
   });
 
   describe('IAM', () => {
-    type Statement = { Effect: string; Action: string[]; Resource: unknown };
+    type Statement = { Effect: string; Action: string[]; Resource: unknown; Condition?: Record<string, Record<string, string[]>> };
     const statements = (): Statement[] =>
       resourcesOfType('AWS::IAM::Role').flatMap(([, role]) =>
         ((role.Properties['Policies'] ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement),
@@ -153,7 +162,7 @@ describe('serverless package', () => {
     };
 
     it('grants exactly the DynamoDB actions the store uses, on the state table only, and policy-lookup only their reads', () => {
-      const dynamo = statements().filter((statement) => statement.Action.some((action) => action.startsWith('dynamodb:')));
+      const dynamo = statements().filter((statement) => statement.Effect === 'Allow' && statement.Action.some((action) => action.startsWith('dynamodb:')));
       expect(dynamo).toHaveLength(2);
       const [full, read] = [...dynamo].sort((a, b) => b.Action.length - a.Action.length);
       expect([...(full?.Action ?? [])].sort()).toEqual(actionsTheStoreUses());
@@ -162,7 +171,7 @@ describe('serverless package', () => {
     });
 
     it('has no statement on *', () => {
-      expect(JSON.stringify(statements())).not.toMatch(/"\*"|:\*"|\/\*"/);
+      expect(JSON.stringify(statements().map((statement) => [statement.Action, statement.Resource]))).not.toMatch(/"\*"|:\*"|\/\*"/);
       expect(statements().every((statement) => statement.Resource !== '*')).toBe(true);
     });
 
@@ -176,6 +185,66 @@ describe('serverless package', () => {
       expect(JSON.stringify(resource('PolicyReadRole'))).toContain('dynamodb:GetItem');
       expect(roleOf('CallbackAuthorizer')).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });
       expect(JSON.stringify(resource('LogsOnlyRole'))).not.toContain('dynamodb:');
+    });
+  });
+
+  describe('IAM for the policy snapshot', () => {
+    type Statement = { Effect: string; Action: string[]; Resource: unknown; Condition?: Record<string, Record<string, string[]>> };
+    const roleStatements = (logicalId: string): Statement[] =>
+      ((resource(logicalId).Properties['Policies'] ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement);
+    // IAM's StringLike: `*` any run of characters, `?` one character, case-sensitive.
+    const stringLike = (pattern: string, value: string): boolean =>
+      new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's').test(value);
+
+    // The partition keys (pk) the DynamoDB store sends for each item write and delete, when
+    // serve publishes a snapshot twice (the second deletes the first's chunks) and when the
+    // functions write their own state, read from the requests the store makes to a real
+    // DynamoDB-compatible server: the spelling is the store's own, whatever encodes it.
+    async function partitionKeysWritten(): Promise<{ snapshot: string[]; functions: string[] }> {
+      const dynamo = await startDynalite();
+      try {
+        const real = dynamo.client();
+        await createTrustgateTable(real, 'iam');
+        let sent: string[] = [];
+        const recording = {
+          send: (command: { input: unknown }) => {
+            if (command instanceof PutItemCommand) sent.push(command.input.Item?.['pk']?.S ?? '');
+            if (command instanceof DeleteItemCommand) sent.push(command.input.Key?.['pk']?.S ?? '');
+            return real.send(command as never);
+          },
+        } as unknown as DynamoDBClient;
+        const kv = createAuthenticatedStore(createDynamoDbStore({ client: recording, table: 'iam', clock: fixedClock(new Date(1_000)) }), new Uint8Array(32).fill(7));
+        const policy = (name: string) =>
+          decodePolicyDocuments([{ source: 'p.yaml', text: `apiVersion: portieris.cloud.ibm.com/v1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec: {repositories: [{name: "*", policy: {mutateImage: false}}]}\n` }]);
+        await publishPolicySnapshot(kv, 'prod', policy('first'), 1_000);
+        await publishPolicySnapshot(kv, 'prod', policy('second'), 2_000);
+        const snapshot = sent;
+        sent = [];
+        // A repository an attacker names after a snapshot key is still the functions' own key.
+        await kv.put(trustedStateKey('https://notary.example.com', 'policy-snapshot/prod/head', { kind: 'root' }), { value: new Uint8Array([1]), version: 1 });
+        await kv.put(signStatusKey('reg.example.com/policy-snapshot/prod', 'head'), { value: new Uint8Array([1]), version: 1 });
+        await kv.delete(signStatusKey('reg.example.com/policy-snapshot/prod', 'head'));
+        return { snapshot, functions: sent };
+      } finally {
+        await dynamo.stop();
+      }
+    }
+
+    it("denies the functions' role every put, update and delete of an item keyed as the store keys snapshot items, and none of the functions' own", async () => {
+      const denies = roleStatements('StateAccessRole').filter((statement) => statement.Effect === 'Deny');
+      expect(denies).toHaveLength(1);
+      const [deny] = denies;
+      expect([...(deny?.Action ?? [])].sort()).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      expect(deny?.Resource).toEqual({ 'Fn::GetAtt': ['TrustStateTable', 'Arn'] });
+      const patterns = deny?.Condition?.['ForAnyValue:StringLike']?.['dynamodb:LeadingKeys'] ?? [];
+      expect(Object.keys(deny?.Condition ?? {})).toEqual(['ForAnyValue:StringLike']);
+      const { snapshot, functions } = await partitionKeysWritten();
+      expect(snapshot.length).toBeGreaterThanOrEqual(4);
+      for (const pk of snapshot) expect(patterns.some((pattern) => stringLike(pattern, pk)), pk).toBe(true);
+      expect(functions).toHaveLength(3);
+      for (const pk of functions) expect(patterns.some((pattern) => stringLike(pattern, pk)), pk).toBe(false);
+      // The functions' writes stay allowed: the Allow is on the whole table, the Deny only on snapshot keys.
+      expect(roleStatements('StateAccessRole').some((statement) => statement.Effect === 'Allow' && statement.Action.includes('dynamodb:PutItem'))).toBe(true);
     });
   });
 

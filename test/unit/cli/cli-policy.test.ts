@@ -245,6 +245,39 @@ spec:
     });
   });
 
+  describe('when pull secrets spell field names as the kubelet reads them', () => {
+    // The kubelet decodes .dockerconfigjson with Go's encoding/json, which matches field names
+    // in any case (the Kelvin sign folding to k): these Secrets work for it, so lint accepts them.
+    const secret = (name: string, config: string, type = 'kubernetes.io/dockerconfigjson', key = '.dockerconfigjson'): string =>
+      `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: team}\ntype: ${type}\ndata: {${key}: ${Buffer.from(config).toString('base64')}}\n`;
+    const auth = Buffer.from('robot:pw').toString('base64');
+
+    it('exits 0 on Auths, Auth, Username and Password, IdentityToken and the legacy dockercfg form', async () => {
+      const spelled = join(dir, 'go-spellings');
+      await mkdir(spelled, { recursive: true });
+      const documents = [
+        secret('capital-auth', `{"auths":{"reg.example.com":{"Auth":"${auth}"}}}`),
+        secret('capital-auths', `{"Auths":{"reg.example.com":{"auth":"${auth}"}}}`),
+        secret('capital-fields', '{"auths":{"reg.example.com":{"Username":"robot","Password":"pw"}}}'),
+        secret('kelvin-token', '{"auths":{"reg.example.com":{"IdentityTo\u212Aen":"refresh"}}}'),
+        secret('legacy', `{"reg.example.com":{"AUTH":"${auth}"}}`, 'kubernetes.io/dockercfg', '.dockercfg'),
+      ];
+      await writeFile(join(spelled, 'secrets.yaml'), documents.join('---\n'));
+      const lint = await cli('policy', 'lint', spelled);
+      expect(lint.stdout + lint.stderr).not.toContain('Secret team/');
+      expect(lint.code).toBe(0);
+    });
+
+    it('exits 1 on a field spelled with a letter Go does not fold into it (dotless i)', async () => {
+      const dotless = join(dir, 'go-dotless');
+      await mkdir(dotless, { recursive: true });
+      await writeFile(join(dotless, 'secrets.yaml'), secret('dotless', '{"auths":{"reg.example.com":{"\u0131dentitytoken":"refresh"}}}'));
+      const lint = await cli('policy', 'lint', dotless);
+      expect(lint.code).toBe(1);
+      expect(lint.stdout).toContain('Secret team/dotless');
+    });
+  });
+
   describe('when the path cannot be read', () => {
     it('exits 2', async () => {
       const result = await cli('policy', 'lint', join(dir, 'missing'));

@@ -6,7 +6,9 @@ import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/ports.js';
 import type { ImageVerifier, NotaryRequirement } from '../../../shared/trust/verifier.js';
 import { createLambdaEntry } from '../../../functions/platform/lambda-entry.js';
+import { ok, type FunctionResponse } from '../../../functions/platform/function-response.js';
 import { createOpenWhiskMain } from '../../../functions/platform/openwhisk-entry.js';
+import { MAX_REQUEST_BODY_BYTES } from '../../../functions/platform/request-body.js';
 import { createVerifyImageHandler } from '../../../functions/verify-image/handler.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -118,5 +120,48 @@ describe('verify-image on OpenWhisk (main(params))', () => {
     expect(result).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID' } } });
     const raw = await openwhisk({ __ow_body: `{"image":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, __ow_method: 'post' });
     expect(raw).toMatchObject({ statusCode: 400, body: { error: { code: 'REQUEST_INVALID' } } });
+  });
+});
+
+describe('verify-image request bodies over the bound (256 KiB)', () => {
+  // A body of exactly `bytes` bytes of JSON.
+  const bodyOf = (bytes: number): string => {
+    const start = JSON.stringify({ image: 'reg.example.com/team/signed:v1', pad: '' });
+    return start.replace('"pad":""', `"pad":"${'x'.repeat(bytes - start.length)}"`);
+  };
+  // The OpenWhisk and Lambda entries over a handler that records the bodies it is given.
+  const recorded = () => {
+    const bodies: unknown[] = [];
+    const handler = (body: unknown): Promise<FunctionResponse> => {
+      bodies.push(body);
+      return Promise.resolve(ok({ seen: true }));
+    };
+    return { bodies, main: createOpenWhiskMain(() => handler, () => silentLogger), lambda: createLambdaEntry(handler, silentLogger) };
+  };
+
+  it('are refused by a raw OpenWhisk web action, plain or base64, with the answer Lambda gives, before the handler runs', async () => {
+    const big = bodyOf(MAX_REQUEST_BODY_BYTES + 1);
+    const { bodies, main, lambda: lambdaEntry } = recorded();
+    const lambdaAnswer = await lambdaEntry({ body: big }, context);
+    expect(lambdaAnswer.statusCode).toBe(400);
+    expect(parseJsonAs<{ error: { code: string } }>(lambdaAnswer.body).error.code).toBe('REQUEST_INVALID');
+    for (const __ow_body of [big, Buffer.from(big).toString('base64'), Buffer.from(bodyOf(8 * 1024 * 1024)).toString('base64')]) {
+      const answer = await main({ __ow_body, __ow_method: 'post' });
+      expect(answer.statusCode).toBe(400);
+      expect(answer.body).toEqual(parseJsonAs<unknown>(lambdaAnswer.body));
+    }
+    expect(bodies).toEqual([]);
+  });
+
+  it('at the bound are taken by both, plain, base64 and base64 with line breaks', async () => {
+    const largest = bodyOf(MAX_REQUEST_BODY_BYTES);
+    const { bodies, main } = recorded();
+    const base64 = Buffer.from(largest).toString('base64');
+    const wrapped = base64.replace(/.{64}/g, '$&\r\n');
+    for (const __ow_body of [largest, base64, wrapped]) {
+      expect(await main({ __ow_body, __ow_method: 'post' })).toMatchObject({ statusCode: 200, body: { seen: true } });
+    }
+    expect((await recorded().lambda({ body: base64, isBase64Encoded: true }, context)).statusCode).toBe(200);
+    expect(bodies).toHaveLength(3);
   });
 });
