@@ -24,7 +24,7 @@ export interface TokenCredentials {
 export interface TokenProviderOptions {
   readonly fetch: Fetch;
   readonly credentials?: TokenCredentials;
-  // Realm hosts, besides each server's own origin, that may receive credentials: the
+  // Realm hosts, besides each server's own host and port, that may receive credentials: the
   // operator's allow-list. Each entry `host` (meaning port 443) or `host:port`.
   readonly realmHosts?: readonly string[];
   // Origins (`https://host[:port]`) of well-known default trust servers that also receive
@@ -50,8 +50,9 @@ export type ServerOrigin = 'operator' | 'default' | 'caller';
 // token request knows which server's challenge it answers.
 export interface TokenAuth {
   // `credentials`: a workload's pull-secret credentials matched to the image's registry, most
-  // specific first. For a server the operator chose they replace the operator's credentials
-  // (same realm rule); a server the caller chose never receives any.
+  // specific first. For a server the operator named or the registry's default server they
+  // replace the operator's credentials (same realm rule); a server the caller chose never
+  // receives any.
   forServer(server: string, origin: ServerOrigin, credentials?: readonly MatchedCredential[]): TokenProvider;
   // A registry's view (its API base URL): anonymous, or with the workload's credentials.
   forRegistry(registry: string, credentials?: readonly MatchedCredential[]): TokenProvider;
