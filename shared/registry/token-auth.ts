@@ -24,9 +24,12 @@ export interface TokenCredentials {
 export interface TokenProviderOptions {
   readonly fetch: Fetch;
   readonly credentials?: TokenCredentials;
-  // Hosts, besides each trust server's own, whose token realm may receive the credentials
-  // (lower-case host names, no port): the operator's allow-list.
+  // Realm hosts, besides each server's own host and port, that may receive credentials: the
+  // operator's allow-list. Each entry `host` (meaning port 443) or `host:port`.
   readonly realmHosts?: readonly string[];
+  // Origins (`https://host[:port]`) of well-known default trust servers that also receive
+  // `credentials`: without an entry a registry's default server is asked anonymously.
+  readonly credentialServers?: readonly string[];
   // Deadline for one token request.
   readonly timeoutMs: number;
   // Epoch milliseconds; used only to expire cached tokens.
@@ -35,17 +38,21 @@ export interface TokenProviderOptions {
   readonly maxBytes?: number;
 }
 
-// Who chose the trust server a request goes to: the operator (policies, flags, the
-// registry's well-known default) or the caller of an API (the explicit form's
-// `trust.server`). The operator's credentials never serve a caller's server.
-export type ServerOrigin = 'operator' | 'caller';
+// Who chose the trust server a request goes to: the operator, naming it (a
+// ClusterImagePolicy's `trustServer`, `--trust-server`, the changefeed server); the
+// registry's well-known default, which whoever names the image picks (an ImagePolicy
+// without `trustServer` is enough); or the caller of an API (the explicit form's
+// `trust.server`, an ImagePolicy's `trustServer`). The operator's credentials go to the
+// first only, and to a default server only when the operator lists it (credentialServers).
+export type ServerOrigin = 'operator' | 'default' | 'caller';
 
 // The token client of one process: one cache, and a view of it per trust server, so every
 // token request knows which server's challenge it answers.
 export interface TokenAuth {
   // `credentials`: a workload's pull-secret credentials matched to the image's registry, most
-  // specific first. For a server the operator chose they replace the operator's credentials
-  // (same realm rule); a server the caller chose never receives any.
+  // specific first. For a server the operator named or the registry's default server they
+  // replace the operator's credentials (same realm rule); a server the caller chose never
+  // receives any.
   forServer(server: string, origin: ServerOrigin, credentials?: readonly MatchedCredential[]): TokenProvider;
   // A registry's view (its API base URL): anonymous, or with the workload's credentials.
   forRegistry(registry: string, credentials?: readonly MatchedCredential[]): TokenProvider;
@@ -68,14 +75,15 @@ const DEFAULT_MAX_BYTES = 256 * 1024;
 const DEFAULT_EXPIRES_IN_SECONDS = 60;
 // A token is dropped this long before it expires so it never expires in flight.
 const EXPIRY_MARGIN_MS = 10_000;
-// Bounds on the caches: one entry per (credential, realm, service, scope) and per resource.
+// Bounds on the caches: one entry per (server, credential, realm, service, scope) and per resource.
 const MAX_CACHE_ENTRIES = 512;
 // Most pull-secret credentials tried for one registry (the kubelet tries each match in turn).
 export const MAX_CREDENTIAL_CANDIDATES = 8;
-// Docker Hub's registry API host names its token service on another host: the one realm
-// host besides a registry's own that a Hub credential may go to without the allow-list.
-const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
-const DOCKER_HUB_REALM_HOST = 'auth.docker.io';
+// Docker Hub's registry API and its Notary server (Docker Content Trust) name their token
+// service on another host: the one realm besides a server's own that a Hub credential may go
+// to without the allow-list. Hosts with their port, as realmAddress spells them.
+const DOCKER_HUB_SERVERS = new Set(['registry-1.docker.io:443', 'notary.docker.io:443']);
+const DOCKER_HUB_REALM = 'auth.docker.io:443';
 // A token ends up in an HTTP header: visible ASCII only, so a hostile token service cannot
 // inject header lines.
 const HEADER_SAFE_RE = /^[\x21-\x7e]+$/;
@@ -250,7 +258,8 @@ interface Candidate {
 export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
   const tokens = new Map<string, CacheEntry>();
   const challenges = new Map<string, BearerChallenge>();
-  const realmHosts = new Set(options.realmHosts ?? []);
+  const realmHosts = new Set((options.realmHosts ?? []).map(withPort));
+  const credentialServers = new Set(options.credentialServers ?? []);
   const cacheSecret = randomBytes(32);
   const identify = (credential: RegistryCredential): string =>
     createHmac('sha256', cacheSecret)
@@ -285,14 +294,19 @@ export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
     return entry.token;
   };
 
+  // The operator's credentials for this server: only one the operator named, or a default
+  // server the operator listed (by origin) in credentialServers.
+  const operatorCredentials = (server: URL, origin: ServerOrigin): TokenCredentials | undefined =>
+    origin === 'default' && !credentialServers.has(server.origin) ? undefined : options.credentials;
+
   const getToken = (server: URL, origin: ServerOrigin, challenge: BearerChallenge): Promise<string> => {
     let use: RealmUse;
     try {
-      use = realmUse(server, origin, challenge.realm, options.credentials, realmHosts);
+      use = realmUse(server, origin, challenge.realm, operatorCredentials(server, origin), realmHosts);
     } catch (error) {
       return Promise.reject(toTrustgateError(error));
     }
-    const key = cacheKey(use.credentials === undefined ? 'anonymous' : 'operator', challenge);
+    const key = cacheKey(use.credentials === undefined ? 'anonymous' : 'operator', server, challenge);
     return cached(key, () => requestToken(options, use, challenge));
   };
 
@@ -303,7 +317,7 @@ export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
     const realm = credentialRealm(server, challenge.realm, realmHosts);
     for (const candidate of candidates) {
       try {
-        return await cached(cacheKey(candidate.id, challenge), () => requestToken(options, { realm, credentials: candidate.credential, rejectable: true }, challenge));
+        return await cached(cacheKey(candidate.id, server, challenge), () => requestToken(options, { realm, credentials: candidate.credential, rejectable: true }, challenge));
       } catch (error) {
         if (!(error instanceof TrustgateError && error.code === ErrorCode.REGISTRY_CREDENTIALS_REJECTED)) throw error;
       }
@@ -314,10 +328,10 @@ export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
     );
   };
 
-  const view = (ids: readonly string[], token: (challenge: BearerChallenge) => Promise<string>): TokenProvider => ({
+  const view = (server: URL, ids: readonly string[], token: (challenge: BearerChallenge) => Promise<string>): TokenProvider => ({
     getToken: token,
     invalidate: (challenge) => {
-      for (const id of ids) tokens.delete(cacheKey(id, challenge));
+      for (const id of ids) tokens.delete(cacheKey(id, server, challenge));
     },
     challengeFor: (resource) => challenges.get(resource),
     rememberChallenge: (resource, challenge) => setBounded(challenges, resource, challenge),
@@ -326,27 +340,33 @@ export function createTokenAuth(options: TokenProviderOptions): TokenAuth {
   return {
     forServer: (serverUrl, origin, credentials) => {
       const server = parseServer(serverUrl);
-      const candidates = origin === 'operator' ? toCandidates(credentials) : [];
+      // A workload's own credentials go to its registry's default server too (Docker Hub's
+      // Notary for Hub images), never to a server the caller named.
+      const candidates = origin === 'caller' ? [] : toCandidates(credentials);
       if (candidates.length > 0) {
-        return view(candidates.map((candidate) => candidate.id), (challenge) => getTokenWith(server, candidates, challenge));
+        return view(server, candidates.map((candidate) => candidate.id), (challenge) => getTokenWith(server, candidates, challenge));
       }
-      return view(['anonymous', 'operator'], (challenge) => getToken(server, origin, challenge));
+      return view(server, ['anonymous', 'operator'], (challenge) => getToken(server, origin, challenge));
     },
     forRegistry: (registryUrl, credentials) => {
       const server = parseServer(registryUrl);
       const candidates = toCandidates(credentials);
       if (candidates.length > 0) {
-        return view(candidates.map((candidate) => candidate.id), (challenge) => getTokenWith(server, candidates, challenge));
+        return view(server, candidates.map((candidate) => candidate.id), (challenge) => getTokenWith(server, candidates, challenge));
       }
-      return view(['anonymous'], (challenge) => getToken(server, 'caller', challenge));
+      return view(server, ['anonymous'], (challenge) => getToken(server, 'caller', challenge));
     },
   };
 }
 
-// A token is cached for the credential it was fetched with (`anonymous`, `operator`, or a
-// pull-secret credential's identity), so it is never handed out for any other.
-function cacheKey(credential: string, challenge: BearerChallenge): string {
-  return JSON.stringify([credential, challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
+// A token is cached for the server whose challenge it answered and the credential it was
+// fetched with (`anonymous`, `operator`, or a pull-secret credential's identity), so it is
+// never handed out for any other. Security: the server is part of the key because two
+// servers may name the same realm, service and scope (a shared, allow-listed token service);
+// a token minted with credentials for one server must not reach another, which would then
+// hold a bearer token it could never have been issued.
+function cacheKey(credential: string, server: URL, challenge: BearerChallenge): string {
+  return JSON.stringify([server.origin, credential, challenge.realm, challenge.service ?? '', challenge.scope ?? '']);
 }
 
 function dropExpired(tokens: Map<string, CacheEntry>, now: number): void {
@@ -377,10 +397,11 @@ interface RealmUse {
 // replay elsewhere. The rules, checked before anything is sent:
 // - a plain http: realm only when both the realm and the trust server are on loopback
 //   (cleartext never crosses a network);
-// - with credentials configured, the token flow runs only for a trust server the operator
-//   configured, only over https, and only to a realm whose host is the trust server's own
-//   or on the operator's allow-list. Anything else is refused outright rather than asked
-//   anonymously, so a refused realm receives no request at all.
+// - with credentials to send, the token flow runs only for a trust server the operator
+//   configured, only over https, and only to a realm at the trust server's own host and
+//   port or on the operator's allow-list. Anything else is refused outright rather than
+//   asked anonymously, so a refused realm receives no request at all. (Another port of the
+//   same host can be another service, run by someone else.)
 function realmUse(
   server: URL,
   origin: ServerOrigin,
@@ -400,27 +421,30 @@ function realmUse(
   if (realm.protocol !== 'https:') {
     throw realmRefused(`token realm ${where} is not https: credentials are never sent in clear text`);
   }
-  if (realm.hostname !== server.hostname && !realmHosts.has(realm.hostname)) {
-    throw realmRefused(`token realm host ${realm.hostname} is neither the trust server's (${server.hostname}) nor on the allow-list (TRUSTGATE_TRUST_REALM_HOSTS)`);
+  const address = realmAddress(realm);
+  if (address !== realmAddress(server) && !realmHosts.has(address)) {
+    throw realmRefused(`token realm host ${address} is neither the trust server's (${realmAddress(server)}) nor on the allow-list (TRUSTGATE_TRUST_REALM_HOSTS)`);
   }
   return { realm, credentials };
 }
 
 // Where a workload's pull-secret credential may go: the token realm a registry (or the
-// operator's trust server) names in its own 401, when that realm is https and on the
-// server's own host, on the operator's allow-list (TRUSTGATE_TRUST_REALM_HOSTS), or Docker
-// Hub's token service for Docker Hub's registry. Security: the realm is the server's hostile
-// text; the credential matched the registry's host, and this rule keeps it there, so a
-// registry cannot point it at a host of its choosing. A refused realm receives nothing.
+// operator's trust server) names in its own 401, when that realm is https and at the
+// server's own host and port, on the operator's allow-list (TRUSTGATE_TRUST_REALM_HOSTS), or
+// Docker Hub's token service for Docker Hub's registry and Notary server. Security: the realm
+// is the server's hostile text; the credential matched the registry's host (and port), and
+// this rule keeps it there, so a registry cannot point it at a host, or another port of its
+// host, of its choosing. A refused realm receives nothing.
 function credentialRealm(server: URL, realmText: string, realmHosts: ReadonlySet<string>): URL {
   const realm = parseRealm(realmText);
   const where = describeRealm(realm);
   if (realm.protocol !== 'https:') {
     throw realmRefused(`token realm ${where} is not https: pull-secret credentials are never sent in clear text`);
   }
-  const hubRealm = server.hostname === DOCKER_HUB_API_HOST && realm.hostname === DOCKER_HUB_REALM_HOST;
-  if (realm.hostname !== server.hostname && !hubRealm && !realmHosts.has(realm.hostname)) {
-    throw realmRefused(`token realm host ${realm.hostname} is neither the registry's (${server.hostname}) nor on the allow-list (TRUSTGATE_TRUST_REALM_HOSTS): the pull-secret credentials were not sent`);
+  const address = realmAddress(realm);
+  const hubRealm = server.protocol === 'https:' && DOCKER_HUB_SERVERS.has(realmAddress(server)) && address === DOCKER_HUB_REALM;
+  if (address !== realmAddress(server) && !hubRealm && !realmHosts.has(address)) {
+    throw realmRefused(`token realm host ${address} is neither the registry's (${realmAddress(server)}) nor on the allow-list (TRUSTGATE_TRUST_REALM_HOSTS): the pull-secret credentials were not sent`);
   }
   return realm;
 }
@@ -521,6 +545,23 @@ function parseRealm(realm: string): URL {
     throw realmRefused(`token realm for ${url.host} embeds credentials: expected none`);
   }
   return url;
+}
+
+// `host:port` with the port always spelt (the scheme's default when the URL omits it), so
+// `reg.example.com` and `reg.example.com:443` are one address and `:8443` another.
+function realmAddress(url: URL): string {
+  return `${url.hostname}:${url.port === '' ? (url.protocol === 'http:' ? '80' : '443') : url.port}`;
+}
+
+// An allow-list entry as realmAddress spells it: `host` means port 443 (realms that may
+// receive credentials are https), `host:port` that port. Entries are decoded by whoever
+// configures the list; one that is not a host is kept as given and matches nothing.
+function withPort(entry: string): string {
+  try {
+    return realmAddress(new URL(`https://${entry}`));
+  } catch {
+    return entry;
+  }
 }
 
 // Loopback hosts, where http: never leaves the machine. URL has already normalised IPv4

@@ -143,7 +143,7 @@ describe('concurrent verifications of a private image with different credentials
     const proxyHost = new URL(privateProxy.url).host;
     const fetch = createNodeFetch({ ca: await readFile(privateRegistry.ca.caFile, 'utf8') });
     const cache = createCosignSignatureCache(createMemoryStore({ clock: clockFrom(() => START) }), { retainMs: 60_000 });
-    const verifier = createAnonymousCosignVerifier(fetch, silentLogger, () => START, undefined, [], { store: cache, freshnessMs: 30_000, maxStaleMs: 30_000 });
+    const verifier = createAnonymousCosignVerifier(fetch, silentLogger, () => START, undefined, [new URL(privateRegistry.tokens.realm).host], { store: cache, freshnessMs: 30_000, maxStaleMs: 30_000 });
     const requirement: CosignRequirement = { kind: 'cosign', authorities: [{ name: 'release', publicKeyPem: privateRegistry.key.publicKeyPem }], threshold: 1 };
     const image = parseImageReference(`${proxyHost}/private/app:v1`);
     const credentials = (password: string, name: string) =>

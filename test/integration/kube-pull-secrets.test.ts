@@ -44,6 +44,7 @@ beforeAll(async () => {
     policiesDir,
     stateDir: await makeTempDir('kube-pull-secrets-state'),
     caFile: images.ca.caFile,
+    env: images.realmHostsEnv,
     extraArgs: ['--pull-secrets-from-cluster', '--kubeconfig', api.webhookKubeconfig],
   });
   await registerWebhook(api, { name: `trustgate-${NAMESPACE}`, webhook: WEBHOOK_NAME, url: `${serve.url}/admit`, caPem: serve.caPem });

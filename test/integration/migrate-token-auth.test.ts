@@ -89,6 +89,10 @@ afterAll(async () => {
   await ca?.remove();
 });
 
+// The token service listens on another port of the registry's host: the operator lists that
+// host and port for the push password to be sent there.
+const realmHostsEnv = (): Record<string, string> => ({ TRUSTGATE_REGISTRY_REALM_HOSTS: new URL(tokens.realm).host });
+
 async function sign(extra: Readonly<Record<string, string>>, ...args: readonly string[]): Promise<TrustgateRun> {
   tokens.reset();
   states += 1;
@@ -104,8 +108,15 @@ describe('trustgate migrate sign against a registry with token auth', () => {
     expect(tokens.requests().every((entry) => entry.username === undefined)).toBe(true);
   });
 
+  it('sends the push password nowhere while the token service, on another port of the registry host, is not listed', async () => {
+    const result = await sign({ TRUSTGATE_REGISTRY_PASSWORD: CREDENTIALS.password, TRUSTGATE_REGISTRY_REALM_HOSTS: new URL(tokens.realm).hostname }, '--registry-username', CREDENTIALS.username);
+
+    expect(JSON.parse(result.stdout), result.stderr).toMatchObject({ outcome: 'failed', digest: signed.digest });
+    expect(tokens.requests().map((entry) => entry.username)).not.toContain(CREDENTIALS.username);
+  });
+
   it('signs with --registry-username and the password from TRUSTGATE_REGISTRY_PASSWORD, sent only to the token service', async () => {
-    const result = await sign({ TRUSTGATE_REGISTRY_PASSWORD: CREDENTIALS.password }, '--registry-username', CREDENTIALS.username);
+    const result = await sign({ TRUSTGATE_REGISTRY_PASSWORD: CREDENTIALS.password, ...realmHostsEnv() }, '--registry-username', CREDENTIALS.username);
 
     expect(JSON.parse(result.stdout), result.stderr).toMatchObject({ outcome: 'signed', digest: signed.digest });
     // The registry names the actions in its challenge; their order is the registry's.
@@ -114,7 +125,7 @@ describe('trustgate migrate sign against a registry with token auth', () => {
   });
 
   it('skips on a second run with the same credentials', async () => {
-    const result = await sign({ TRUSTGATE_REGISTRY_PASSWORD: CREDENTIALS.password }, '--registry-username', CREDENTIALS.username);
+    const result = await sign({ TRUSTGATE_REGISTRY_PASSWORD: CREDENTIALS.password, ...realmHostsEnv() }, '--registry-username', CREDENTIALS.username);
 
     expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'skipped' });
   });

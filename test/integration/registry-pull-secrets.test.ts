@@ -46,12 +46,12 @@ afterAll(async () => {
   await removeDir(scratch);
 });
 
-async function verify(namespace: string, args: readonly string[] = [], policies = policiesDir): Promise<TrustgateRun> {
+async function verify(namespace: string, args: readonly string[] = [], env: Readonly<Record<string, string>> = registry.realmHostsEnv, policies = policiesDir): Promise<TrustgateRun> {
   registry.tokens.reset();
   stateDirs += 1;
   const stateDir = await makeTempDir(`pull-secrets-state-${stateDirs}`);
   try {
-    return await runTrustgate(['verify', registry.image, '--policies', policies, '--namespace', namespace, ...args, '--json'], { stateDir, caFile: registry.ca.caFile });
+    return await runTrustgate(['verify', registry.image, '--policies', policies, '--namespace', namespace, ...args, '--json'], { stateDir, caFile: registry.ca.caFile, extra: env });
   } finally {
     await removeDir(stateDir);
   }
@@ -92,10 +92,20 @@ describe('trustgate verify with a pull secret against a registry that needs cred
     const secret = pullSecretDocument(registry, 'regcred', 'team', registry.password).replace(/\.dockerconfigjson: \S+\}$/, `.dockerconfigjson: ${Buffer.from(config).toString('base64')}}`);
     expect(secret).toContain(Buffer.from(config).toString('base64'));
     await writeFile(join(spelled, 'policies.yaml'), `${[...privateRegistryPolicy(registry, ['team']), secret].join('\n---\n')}\n`);
-    const run = await verify('team', ['--image-pull-secret', 'regcred'], spelled);
+    const run = await verify('team', ['--image-pull-secret', 'regcred'], registry.realmHostsEnv, spelled);
     expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: registry.signed.digest });
     expect(registry.tokens.requests().some((entry) => entry.username === registry.username && entry.status === 200)).toBe(true);
     expectNoSecret(run.stdout + run.stderr);
+  });
+
+  it('sends nothing to a token service on another port of the registry host unless the operator lists that host and port', async () => {
+    const tokenHost = new URL(registry.tokens.realm).hostname;
+    for (const env of [{}, { TRUSTGATE_TRUST_REALM_HOSTS: tokenHost }]) {
+      const run = await verify('team', ['--image-pull-secret', 'regcred'], env);
+      expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['TRUST_AUTH_REALM_REFUSED'] });
+      expect(registry.tokens.requests()).toEqual([]);
+      expectNoSecret(run.stdout + run.stderr);
+    }
   });
 
   it('asks anonymously without a pull secret, and is refused', async () => {
@@ -107,7 +117,7 @@ describe('trustgate verify with a pull secret against a registry that needs cred
 
 describe('trustgate serve admitting a pod whose pull secret holds the only working credential', () => {
   beforeAll(async () => {
-    serve = await startTrustgateServe({ policiesDir, stateDir: await makeTempDir('pull-secrets-serve'), caFile: registry.ca.caFile });
+    serve = await startTrustgateServe({ policiesDir, stateDir: await makeTempDir('pull-secrets-serve'), caFile: registry.ca.caFile, env: registry.realmHostsEnv });
   }, 30_000);
 
   it('admits the pod naming the pull secret and pins the signed digest', async () => {
@@ -144,7 +154,7 @@ describe('trustgate serve admitting pods with and without pull secrets from a re
       pullSecretDocument(open, 'wrongcred', 'team', open.wrongPassword),
     ];
     await writeFile(join(dir, 'policies.yaml'), `${documents.join('\n---\n')}\n`);
-    openServe = await startTrustgateServe({ policiesDir: dir, stateDir: await makeTempDir('pull-secrets-open-serve'), caFile: open.ca.caFile, env: { TRUSTGATE_FRESHNESS: '1h' } });
+    openServe = await startTrustgateServe({ policiesDir: dir, stateDir: await makeTempDir('pull-secrets-open-serve'), caFile: open.ca.caFile, env: { TRUSTGATE_FRESHNESS: '1h', ...open.realmHostsEnv } });
   }, 60_000);
 
   afterAll(async () => {

@@ -75,6 +75,10 @@ async function publish(name: string, signed: TargetDigest): Promise<void> {
   await notary(['publish', name]);
 }
 
+// The token service listens on another port of the trust server's host: the operator lists
+// that host and port for the credentials to be sent there.
+const realmHostsEnv = (): Record<string, string> => ({ TRUSTGATE_TRUST_REALM_HOSTS: new URL(tokens.realm).host });
+
 // `trustgate verify GUN:v1` with a fresh state directory and the given token credentials.
 async function verify(credentials?: { username: string; password: string }): Promise<TrustgateRun> {
   stateDirs += 1;
@@ -86,7 +90,7 @@ async function verify(credentials?: { username: string; password: string }): Pro
     stateDir,
     ...(credentials === undefined
       ? {}
-      : { env: { TRUSTGATE_TRUST_USERNAME: credentials.username, TRUSTGATE_TRUST_PASSWORD: credentials.password } }),
+      : { env: { TRUSTGATE_TRUST_USERNAME: credentials.username, TRUSTGATE_TRUST_PASSWORD: credentials.password, ...realmHostsEnv() } }),
   });
 }
 
@@ -218,7 +222,7 @@ describe('trustgate serve through token auth', () => {
       stateDir: join(scratch, 'serve-state'),
       caFile: ca.caFile,
       // Freshness 0: each verification reads the trust server again.
-      env: { TRUSTGATE_TRUST_USERNAME: ACCOUNT.username, TRUSTGATE_TRUST_PASSWORD: ACCOUNT.password, TRUSTGATE_FRESHNESS: '0' },
+      env: { TRUSTGATE_TRUST_USERNAME: ACCOUNT.username, TRUSTGATE_TRUST_PASSWORD: ACCOUNT.password, TRUSTGATE_FRESHNESS: '0', ...realmHostsEnv() },
     });
     try {
       const logStart = server.log().length;
@@ -259,8 +263,8 @@ spec:
 
 describe('trustgate verify through token auth with the workload\'s pull secret', () => {
   // A pull secret for the image's registry: its credentials go to the token service of the
-  // trust server the policy names (its realm is on that server's host), in place of the
-  // operator's, which are not configured here.
+  // trust server the policy names (its realm, on another port of that server's host, listed
+  // by the operator), in place of the operator's, which are not configured here.
   async function verifyWithPullSecret(password: string): Promise<TrustgateRun> {
     stateDirs += 1;
     const policiesDir = join(scratch, `pull-secret-policies-${stateDirs}`);
@@ -277,6 +281,7 @@ describe('trustgate verify through token auth with the workload\'s pull secret',
     return runTrustgate(['verify', `${gun}:v1`, '--policies', policiesDir, '--namespace', 'team', '--image-pull-secret', 'regcred', '--json'], {
       stateDir: join(scratch, `state-${stateDirs}`),
       caFile: ca.caFile,
+      extra: realmHostsEnv(),
     });
   }
 

@@ -30,12 +30,15 @@ const MARKER = SECRET.slice(0, 4);
 let repository = 0;
 let CONFIGURED_IMAGE = '';
 let CALLER_IMAGE = '';
+let SECOND_IMAGE = '';
 
 type Behaviour = (request: IncomingMessage, response: ServerResponse, port: number) => void;
 
 let ca: TestCa;
 let scratch: string;
 let trustServer: LocalServer;
+// Another trust server the operator configures, answering as `behaviour` says.
+let secondServer: LocalServer;
 let collector: LocalServer;
 let behaviour: Behaviour;
 let serveDefault: ServeProcess;
@@ -65,23 +68,27 @@ beforeAll(async () => {
   scratch = await makeTempDir('trust-credentials');
   const tls = { certPem: await readFile(ca.serverCertFile, 'utf8'), keyPem: await readFile(ca.serverKeyFile, 'utf8') };
   trustServer = await startLocalServer((request, response) => behaviour(request, response, trustServer.port), tls);
+  secondServer = await startLocalServer((request, response) => behaviour(request, response, secondServer.port), tls);
   collector = await startLocalServer((_request, response) => respond(response, 200, JSON.stringify({ token: 'collected' })), tls);
   const policiesDir = join(scratch, 'policies');
   await mkdir(policiesDir);
-  await writeFile(join(policiesDir, 'cluster.yaml'), configuredPolicy(trustServer.url));
+  await writeFile(join(policiesDir, 'cluster.yaml'), configuredPolicy(trustServer.url, 'configured'));
+  await writeFile(join(policiesDir, 'second.yaml'), configuredPolicy(secondServer.url, 'second'));
+  // The collector listens on another port of localhost: the allow-list names host and port.
+  const collectorHost = `localhost:${collector.port}`;
   const start = (name: string, env: Record<string, string>, extraArgs: readonly string[] = []): Promise<ServeProcess> =>
     startTrustgateServe({ policiesDir, stateDir: join(scratch, name), caFile: ca.caFile, env: { ...CREDENTIALS, TRUSTGATE_FRESHNESS: '0', ...env }, extraArgs });
   [serveDefault, serveWithToken, serveWithRealmHosts, serveOpen] = await Promise.all([
     start('default', {}),
     start('token', { TRUSTGATE_EXPLICIT_TRUST_TOKEN: EXPLICIT_TOKEN }),
-    start('realm-hosts', { TRUSTGATE_TRUST_REALM_HOSTS: 'localhost' }),
-    start('open', { TRUSTGATE_TRUST_REALM_HOSTS: 'localhost' }, ['--allow-explicit-trust']),
+    start('realm-hosts', { TRUSTGATE_TRUST_REALM_HOSTS: collectorHost }),
+    start('open', { TRUSTGATE_TRUST_REALM_HOSTS: collectorHost }, ['--allow-explicit-trust']),
   ]);
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all([serveDefault?.stop(), serveWithToken?.stop(), serveWithRealmHosts?.stop(), serveOpen?.stop()]);
-  await Promise.all([trustServer?.close(), collector?.close()]);
+  await Promise.all([trustServer?.close(), secondServer?.close(), collector?.close()]);
   await removeDir(scratch);
   await ca?.remove();
 });
@@ -90,19 +97,21 @@ beforeEach(() => {
   repository += 1;
   CONFIGURED_IMAGE = `registry.example.com/configured/app-${repository}:v1`;
   CALLER_IMAGE = `registry.example.com/caller/app-${repository}:v1`;
+  SECOND_IMAGE = `registry.example.com/second/app-${repository}:v1`;
   trustServer.requests.splice(0);
+  secondServer.requests.splice(0);
   collector.requests.splice(0);
   behaviour = challengeTo(ownRealm());
 });
 
-function configuredPolicy(server: string): string {
+function configuredPolicy(server: string, path: string): string {
   return `apiVersion: portieris.cloud.ibm.com/v1
 kind: ClusterImagePolicy
 metadata:
-  name: configured-trust-server
+  name: ${path}-trust-server
 spec:
   repositories:
-    - name: "registry.example.com/configured/*"
+    - name: "registry.example.com/${path}/*"
       policy:
         trust:
           enabled: true
@@ -254,6 +263,23 @@ describe('the token realm of an operator-configured trust server', () => {
 
     expect(collector.requests.length).toBeGreaterThan(0);
     expect(collector.requests[0]?.headers.authorization).toMatch(/^Basic /);
+  });
+
+  it('is asked again for another configured server naming the same realm, service and scope: a token is never handed to a server it was not fetched for', async () => {
+    // A scope of this test's own, so no token cached by an earlier test is in play.
+    const scope = `repository:shared-${repository}:pull`;
+    behaviour = (request, response) => {
+      if (request.headers.authorization?.startsWith('Bearer ') === true) return respond(response, 404, '{}');
+      response.writeHead(401, { 'www-authenticate': `Bearer realm="${collectorRealm()}",service="notary",scope="${scope}"`, 'content-type': 'application/json' });
+      response.end('{}');
+    };
+
+    await verifyImage(serveWithRealmHosts, policyRequest());
+    await verifyImage(serveWithRealmHosts, { image: SECOND_IMAGE, namespace: 'default' });
+
+    expect(secondServer.requests.length).toBeGreaterThan(0);
+    const asked = collector.requests.filter((request) => new URL(request.url, collectorRealm()).searchParams.get('scope') === scope);
+    expect(asked).toHaveLength(2);
   });
 
   it('is refused when it is plain http, whatever its host', async () => {

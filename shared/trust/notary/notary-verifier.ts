@@ -121,6 +121,14 @@ interface RunningUpdate {
   readonly lease: MetadataLease;
 }
 
+// Who chose the trust server (see ServerOrigin): none named is the registry's well-known
+// default, which the image's name picks; one named by a namespace's ImagePolicy or a request
+// is the caller's; one named anywhere else is the operator's.
+function serverOrigin(requirement: NotaryRequirement): ServerOrigin {
+  if (requirement.server === undefined) return 'default';
+  return requirement.serverFromCaller === true ? 'caller' : 'operator';
+}
+
 // Thrown by the offline source when a document is not in the cache; never leaves this file.
 class NotCachedError extends Error {
   override readonly name = 'NotCachedError';
@@ -197,12 +205,14 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   // It runs under its own deadline and stops early once every caller waiting for it gave up.
   // Its pool lease is returned when a caller is done resolving (or at the deadline).
   // An update fetching with a workload's pull-secret credentials runs apart from the others
-  // too (keyed by their fingerprint), so no request rides on another's credentials.
+  // too (keyed by their fingerprint), so no request rides on another's credentials, and so
+  // does one for a registry's default server, which the operator's credentials may not reach
+  // when the same server is also one the operator named.
   function refresh(server: string, gun: string, cached: CachedRepository | undefined, requirement: NotaryRequirement, now: Date, signal: AbortSignal | undefined, credentials: readonly MatchedCredential[]): RunningUpdate {
     const key = memoKey(server, gun, requirement.rootKeyIds);
-    const origin: ServerOrigin = requirement.serverFromCaller === true && requirement.server !== undefined ? 'caller' : 'operator';
-    const fingerprint = origin === 'operator' ? credentialFingerprint(credentials) : '';
-    const flight = origin === 'caller' ? `caller\0${key}` : fingerprint === '' ? key : `pull:${fingerprint}\0${key}`;
+    const origin = serverOrigin(requirement);
+    const fingerprint = origin === 'caller' ? '' : credentialFingerprint(credentials);
+    const flight = origin === 'caller' ? `caller\0${key}` : fingerprint !== '' ? `pull:${fingerprint}\0${key}` : origin === 'default' ? `default\0${key}` : key;
     let running = inFlight.get(flight);
     if (running === undefined) {
       const cancellation = createSharedCancellation();
@@ -210,7 +220,7 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       const lease = pool.lease(deadline);
       const update = updateRepository({
         gun,
-        source: openSource(server, gun, origin, origin === 'operator' && credentials.length > 0 ? credentials : undefined),
+        source: openSource(server, gun, origin, origin !== 'caller' && credentials.length > 0 ? credentials : undefined),
         trusted: cached?.metadata,
         pinnedRootKeyIds: requirement.rootKeyIds,
         now,

@@ -25,6 +25,9 @@ export interface PrivateRegistry {
   readonly wrongPassword: string;
   // Both passwords and base64 of user:password for each: no output may hold any of them.
   readonly secretSpellings: readonly string[];
+  // The token service is on another port of the registry's host: the operator lists it
+  // (TRUSTGATE_TRUST_REALM_HOSTS) for the pull-secret credentials to be sent there.
+  readonly realmHostsEnv: Readonly<Record<string, string>>;
   // The `.dockerconfigjson` value for this registry with the given password.
   dockerConfigJson(password: string): string;
   stop(): Promise<void>;
@@ -58,6 +61,7 @@ export async function startPrivateRegistry(options: { readonly anonymousPulls?: 
     password,
     wrongPassword,
     secretSpellings: [password, wrongPassword, basic(password), basic(wrongPassword)],
+    realmHostsEnv: { TRUSTGATE_TRUST_REALM_HOSTS: new URL(tokens.realm).host },
     dockerConfigJson: (secret) => JSON.stringify({ auths: { [registry.host]: { auth: basic(secret) } } }),
     stop: async () => {
       await registry.stop();

@@ -154,7 +154,7 @@ describe('createTokenAuth', () => {
   describe('when the realm answers with a token', () => {
     it('sends service and scope in the query and Basic credentials to an https realm on the server\'s host', async () => {
       const server = await serveTokens(countingTokens({ expires_in: 300 }), true);
-      const tokens = provider({ credentials: { username: 'alice', password: 'p@ss:word' } });
+      const tokens = provider({ credentials: { username: 'alice', password: 'p@ss:word' } }, server.url);
       const token = await tokens.getToken({
         realm: `${server.url}/token`,
         service: 'notary-server',
@@ -188,9 +188,9 @@ describe('createTokenAuth', () => {
       expect(await provider().getToken({ realm: `${server.url}/token` })).toBe('oauth-style');
     });
 
-    it('sends credentials to an https realm on a host of the allow-list', async () => {
+    it('sends credentials to an https realm at a host and port of the allow-list', async () => {
       const server = await serveTokens(countingTokens(), true);
-      const tokens = provider({ credentials: { username: 'alice', password: 'secret' }, realmHosts: ['localhost'] }, 'https://notary.example.com');
+      const tokens = provider({ credentials: { username: 'alice', password: 'secret' }, realmHosts: [`localhost:${server.port}`] }, 'https://notary.example.com');
       expect(await tokens.getToken({ realm: `https://localhost:${server.port}/token` })).toBe('token-1');
       expect(server.requests[0]?.headers.authorization).toMatch(/^Basic /);
     });
@@ -279,7 +279,7 @@ describe('createTokenAuth', () => {
       }],
     ])('rejects with TRUST_SERVER_UNAVAILABLE when it %s, without the password or its body', async (_name, handler) => {
       const server = await serveTokens(handler, true);
-      const tokens = provider({ credentials: { username: 'alice', password: 'hunter2' }, maxBytes: 1024 });
+      const tokens = provider({ credentials: { username: 'alice', password: 'hunter2' }, maxBytes: 1024 }, server.url);
       const error = await rejectionOf(tokens.getToken({ realm: `${server.url}/token` }));
       expect(error.code).toBe('TRUST_SERVER_UNAVAILABLE');
       expect(error.message).not.toContain('hunter2');
