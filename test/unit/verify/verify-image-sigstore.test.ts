@@ -8,7 +8,7 @@ import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { silentLogger } from '../../../shared/ports.js';
-import type { CosignRequirement, NotaryRequirement } from '../../../shared/trust/verifier.js';
+import { isKeyAuthority, type CosignRequirement, type ImageVerifier, type NotaryRequirement } from '../../../shared/trust/verifier.js';
 import { verifyImage, type VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { decodeVerifyImageRequest } from '../../../shared/verify/verify-image-request.js';
 import { DIGEST_A, DIGEST_B, tableVerifier, type VerifierTable } from './verify-policy-fixtures.js';
@@ -16,6 +16,7 @@ import { DIGEST_A, DIGEST_B, tableVerifier, type VerifierTable } from './verify-
 const pem = (type: 'ec' | 'ed25519') =>
   (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const RELEASE_PEM = pem('ec');
+const OTHER_PEM = pem('ec');
 
 // One repository pattern per combination under test.
 const POLICIES = `
@@ -118,7 +119,51 @@ describe('verify-image with a sigstore policy', () => {
 describe('verify-image explicit form with cosign keys', () => {
   it('checks only cosign when the request names keys and no trust', () => {
     const request = decodeVerifyImageRequest({ image: 'reg.example.com/a:v1', cosign: { keys: [{ name: 'cosign.pub', publicKey: RELEASE_PEM }] } });
-    expect(request).toMatchObject({ kind: 'explicit', cosignOnly: true, cosign: { threshold: 1, authorities: [{ name: 'cosign.pub' }] } });
+    expect(request).toMatchObject({ kind: 'explicit', cosignOnly: true, cosign: [{ threshold: 1, authorities: [{ name: 'cosign.pub' }] }] });
+  });
+
+  it('requires a key signature and a keyless one when the request names keys and identities, one of the keys being enough', () => {
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' };
+    const request = decodeVerifyImageRequest({
+      image: 'reg.example.com/a:v1',
+      cosign: { keys: [{ name: 'a', publicKey: RELEASE_PEM }, { name: 'b', publicKey: OTHER_PEM }], identities: [identity] },
+    });
+    expect(request).toMatchObject({
+      cosign: [
+        { threshold: 1, authorities: [{ name: 'a' }, { name: 'b' }] },
+        { threshold: 1, authorities: [{ name: 'keyless', identities: [identity] }] },
+      ],
+    });
+  });
+
+  it('counts only keys towards the threshold when the request names identities too', () => {
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' };
+    const problems = (input: unknown) => {
+      try {
+        decodeVerifyImageRequest(input);
+      } catch (error) {
+        return (error as TrustgateError).problems.map((problem) => problem.path);
+      }
+      return [];
+    };
+    expect(problems({ image: 'a', cosign: { keys: [{ name: 'k', publicKey: RELEASE_PEM }], identities: [identity], threshold: 2 } })).toEqual(['cosign.threshold']);
+    expect(problems({ image: 'a', cosign: { identities: [identity], threshold: 1 } })).toEqual([]);
+    expect(problems({ image: 'a', cosign: { keys: [{ name: 'a', publicKey: RELEASE_PEM }, { name: 'b', publicKey: OTHER_PEM }], identities: [identity], threshold: 2 } })).toEqual([]);
+  });
+
+  it('denies an image signed by the key alone when the request names an identity too', async () => {
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' };
+    const request = decodeVerifyImageRequest({ image: 'reg.example.com/a:v1', cosign: { keys: [{ name: 'k', publicKey: RELEASE_PEM }], identities: [identity] } });
+    // A verifier whose key authorities pass and whose keyless ones find no signature.
+    const cosign: ImageVerifier<CosignRequirement> = {
+      kind: 'cosign',
+      verify: (_image, requirement) =>
+        requirement.authorities.every(isKeyAuthority)
+          ? Promise.resolve({ digest: DIGEST_A, signers: ['cosign:k'] })
+          : Promise.reject(new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, 'no keyless signature')),
+    };
+    const deps = { cosign, clock: { now: () => new Date('2026-12-01T00:00:00Z') }, logger: silentLogger };
+    expect(await verifyImage(deps, request)).toMatchObject({ allowed: false, codes: [ErrorCode.COSIGN_SIGNATURE_MISSING] });
   });
 
   it('requires Notary and cosign both when the request names trust and keys', async () => {
