@@ -162,7 +162,7 @@ describe('verify-image explicit form with cosign keys', () => {
           ? Promise.resolve({ digest: DIGEST_A, signers: ['cosign:k'] })
           : Promise.reject(new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, 'no keyless signature')),
     };
-    const deps = { cosign, clock: { now: () => new Date('2026-12-01T00:00:00Z') }, logger: silentLogger };
+    const deps = { notary: tableVerifier<NotaryRequirement>('notary', {}, [], ErrorCode.TRUST_NO_SIGNED_TARGET), cosign, clock: { now: () => new Date('2026-12-01T00:00:00Z') }, logger: silentLogger };
     expect(await verifyImage(deps, request)).toMatchObject({ allowed: false, codes: [ErrorCode.COSIGN_SIGNATURE_MISSING] });
   });
 
