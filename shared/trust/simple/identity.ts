@@ -51,46 +51,67 @@ function isTaggedOrDigested(named: Named): boolean {
   return named.tag !== undefined || named.digest !== undefined;
 }
 
-// Refuses, when the policy is read, a `signedIdentity` whose fields its type needs are
-// missing or are not references of the right form. `field` is the path named in the error.
-export function checkSignedIdentity(identity: SignedIdentity, field: string): void {
-  const need = (value: string | undefined, name: string): string => {
-    if (value === undefined || value === '') throw policyInvalid(`${field}.${name} is required for type ${identity.type}`);
-    return value;
+// What is wrong with a `signedIdentity` (nothing: empty): fields its type needs that are
+// missing or are not references of the right form, each at its field (`prefix`). A document
+// is refused for these when it is read (policy lint, the cluster's policy source), and a
+// requirement is refused for them again when it is built.
+export function signedIdentityProblems(identity: SignedIdentity): readonly { readonly field: string; readonly message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const need = (value: string | undefined, name: string): string | undefined => {
+    if (value === undefined || value === '') problems.push({ field: name, message: `is required for type ${identity.type}` });
+    return value === '' ? undefined : value;
   };
   if (identity.type === 'matchExactReference') {
     const reference = need(identity.dockerReference, 'dockerReference');
-    const named = parseField(reference, `${field}.dockerReference`);
-    if (!isTaggedOrDigested(named)) throw policyInvalid(`${field}.dockerReference "${reference}" has no tag or digest: expected an exact reference`);
+    const named = reference === undefined ? undefined : parseOptional(reference);
+    if (reference === undefined) return problems;
+    if (named === undefined) problems.push({ field: 'dockerReference', message: `"${reference.slice(0, 200)}" is not a docker reference` });
+    else if (!isTaggedOrDigested(named)) problems.push({ field: 'dockerReference', message: `"${reference}" has no tag or digest: expected an exact reference` });
   } else if (identity.type === 'matchExactRepository') {
     const repository = need(identity.dockerRepository, 'dockerRepository');
-    const named = parseField(repository, `${field}.dockerRepository`);
-    if (isTaggedOrDigested(named)) throw policyInvalid(`${field}.dockerRepository "${repository}" has a tag or digest: expected a repository`);
+    const named = repository === undefined ? undefined : parseOptional(repository);
+    if (repository === undefined) return problems;
+    if (named === undefined) problems.push({ field: 'dockerRepository', message: `"${repository.slice(0, 200)}" is not a docker reference` });
+    else if (isTaggedOrDigested(named)) problems.push({ field: 'dockerRepository', message: `"${repository}" has a tag or digest: expected a repository` });
   } else if (identity.type === 'remapIdentity') {
-    checkPrefix(need(identity.prefix, 'prefix'), `${field}.prefix`);
-    checkPrefix(need(identity.signedPrefix, 'signedPrefix'), `${field}.signedPrefix`);
+    for (const name of ['prefix', 'signedPrefix'] as const) {
+      const prefix = need(identity[name], name);
+      if (prefix !== undefined && normalisedPrefix(prefix) === undefined) {
+        problems.push({ field: name, message: `"${prefix.slice(0, 200)}" is not a registry host, or a normalised namespace or repository (like "docker.io", "quay.io/team" or "docker.io/library")` });
+      }
+    }
   }
+  return problems;
 }
 
-// A remap prefix is a registry host, host/namespace or a repository, written fully
-// normalised (containers/image compares it as text against normalised names).
-function checkPrefix(prefix: string, field: string): void {
-  let normalised: string | undefined;
-  try {
-    normalised = parseNamed(`${prefix}/x`).name;
-  } catch {
-    normalised = undefined;
-  }
-  if (normalised !== `${prefix}/x`) {
-    throw policyInvalid(`${field} "${prefix}" is not a normalised registry, namespace or repository (like "quay.io" or "docker.io/library")`);
-  }
+// Refuses, when the requirement is built, a `signedIdentity` with a problem (see
+// signedIdentityProblems). `field` is the path named in the error.
+export function checkSignedIdentity(identity: SignedIdentity, field: string): void {
+  const problem = signedIdentityProblems(identity)[0];
+  if (problem !== undefined) throw policyInvalid(`${field}.${problem.field} ${problem.message}`);
 }
 
-function parseField(text: string, field: string): Named {
+// A remap prefix as names are compared: a registry host[:port] (any spelling of a registry,
+// `index.docker.io` is `docker.io`), or a namespace or repository written fully normalised
+// (containers/image compares it as text against normalised names: `docker.io/nginx` is the
+// namespace of docker.io/nginx/*, never `docker.io/library/nginx`). Undefined when it is neither.
+// A host is told apart by having no path: it is normalised as the registry of a two-level
+// repository under it, where Docker Hub's `library/` is never added.
+function normalisedPrefix(prefix: string): string | undefined {
+  const probe = prefix.includes('/') ? '/x' : '/x/y';
+  const named = parseOptional(`${prefix}${probe}`);
+  if (named === undefined || !named.name.endsWith(probe)) return undefined;
+  const normalised = named.name.slice(0, -probe.length);
+  if (prefix.includes('/')) return normalised === prefix ? normalised : undefined;
+  // A bare word (`nginx`) is a Docker Hub namespace, not a host: refused.
+  return normalised.includes('/') ? undefined : normalised;
+}
+
+function parseOptional(text: string): Named | undefined {
   try {
     return parseNamed(text);
-  } catch (error) {
-    throw new TrustgateError(ErrorCode.POLICY_INVALID, `${field} "${text.slice(0, 200)}" is not a docker reference`, { cause: error });
+  } catch {
+    return undefined;
   }
 }
 
@@ -126,9 +147,13 @@ function matches(image: Named, identity: SignedIdentity, signed: Named): boolean
     case 'matchExactRepository':
       return parseNamed(identity.dockerRepository ?? '').name === signed.name;
     case 'remapIdentity': {
-      const prefix = identity.prefix ?? '';
+      const prefix = normalisedPrefix(identity.prefix ?? '');
+      const signedPrefix = normalisedPrefix(identity.signedPrefix ?? '');
+      if (prefix === undefined || signedPrefix === undefined) return false;
       if (!nameHasPrefix(image.name, prefix)) return matchRepoDigestOrExact(image, signed);
-      const remapped = parseNamed(`${identity.signedPrefix ?? ''}${format(image).slice(prefix.length)}`);
+      // Under a host prefix the rest keeps its path as written on the mirror: docker.io's
+      // `library/` is added by normalising the remapped name (mirror/nginx is docker.io/library/nginx).
+      const remapped = parseNamed(`${signedPrefix}${format(image).slice(prefix.length)}`);
       return matchRepoDigestOrExact(remapped, signed);
     }
   }

@@ -32,7 +32,7 @@ spec:
     - name: reg.example.com/any/*
       policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}, sigstore: {authorities: [{key: {secretName: release-key}}]}, verification: {mode: any}}
     - name: reg.example.com/any-simple/*
-      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}, simple: {requirements: [{type: signedBy}]}, sigstore: {authorities: [{key: {secretName: release-key}}]}, verification: {mode: any}}
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}, simple: {requirements: [{type: signedBy, keySecret: ghost-gpg}]}, sigstore: {authorities: [{key: {secretName: release-key}}]}, verification: {mode: any}}
     - name: reg.example.com/ed/*
       policy: {sigstore: {authorities: [{key: {secretName: ed-key}}]}}
     - name: reg.example.com/nokey/*
@@ -98,10 +98,10 @@ describe('verify-image with a sigstore policy', () => {
     expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.TRUST_DIGEST_MISMATCH] });
   });
 
-  it('in mode any, still denies a simple signing requirement the policy cannot mean (signedBy without a key) even when a kind passes', async () => {
+  it('in mode any, still denies a simple signing requirement that cannot be built (its key Secret missing) even when a kind passes', async () => {
     const repo = 'reg.example.com/any-simple/app';
     const { response } = await verify(`${repo}:v1`, { [repo]: DIGEST_A }, { [repo]: DIGEST_A });
-    expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_INVALID] });
+    expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_SECRET_MISSING] });
   });
 
   it('refuses an Ed25519 key from a Secret before any registry is asked', async () => {
