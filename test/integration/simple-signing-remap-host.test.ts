@@ -61,10 +61,12 @@ afterAll(async () => {
 async function mirrorWithSignature(repository: string, signedReference: string): Promise<string> {
   const { digest } = await pushImage(registry, repository, 'v1');
   const payload = JSON.stringify({ critical: { type: 'atomic container signature', image: { 'docker-manifest-digest': digest }, identity: { 'docker-reference': signedReference } }, optional: {} });
-  const signed = await openpgp.sign({ message: await openpgp.createMessage({ binary: Buffer.from(payload) }), signingKeys: release, format: 'binary', date: new Date(Date.now() - 60_000) });
+  const message = await openpgp.createMessage({ binary: new TextEncoder().encode(payload) });
+  // OpenPGP.js's overloads leave the binary form's type unresolved: it is a Uint8Array.
+  const signed: unknown = await openpgp.sign({ message, signingKeys: release, format: 'binary', date: new Date(Date.now() - 60_000) });
   const dir = join(scratch, 'lookaside', `${repository}@${digest.replace(':', '=')}`);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'signature-1'), signed);
+  await writeFile(join(dir, 'signature-1'), signed as Uint8Array);
   return digest;
 }
 
