@@ -5,8 +5,8 @@ import { decodeMetadata, truncate } from './decode-metadata.js';
 import { isPlainObject } from '../json.js';
 import { imagePatternProblems } from './image-pattern.js';
 import { identityProblems } from '../trust/cosign/identity.js';
-import { signedIdentityProblems } from '../trust/simple/identity.js';
-import { storeUrlProblem } from '../trust/simple/store-url.js';
+import { signedIdentityProblems } from './signed-identity.js';
+import { storeUrlProblem } from './simple-store-url.js';
 import {
   ENFORCE_ANNOTATION,
   INVALID_ANNOTATION,
