@@ -182,8 +182,11 @@ async function readRootArgument(path: string): Promise<TrustedRootJson> {
 // has none: a request from outside never names a root by value).
 function withKeylessRoot(request: VerifyImageRequest, root: TrustedRootJson): VerifyImageRequest {
   if (request.kind !== 'explicit' || request.cosign === undefined) return request;
-  const authorities = request.cosign.authorities.map((authority) => (isKeyAuthority(authority) ? authority : { ...authority, trustedRoot: root }));
-  return { ...request, cosign: { ...request.cosign, authorities } };
+  const cosign = request.cosign.map((requirement) => ({
+    ...requirement,
+    authorities: requirement.authorities.map((authority) => (isKeyAuthority(authority) ? authority : { ...authority, trustedRoot: root })),
+  }));
+  return { ...request, cosign };
 }
 
 // One --cosign-key file, named in answers by its file name ('cosign.pub').

@@ -67,7 +67,7 @@ function requestTrustFields(request: VerifyImageRequest): string[] {
   if (request.trust.server !== undefined) fields.push('trust.server');
   if (request.trust.signers.length > 0) fields.push('trust.signers');
   if (request.trust.rootKeyIds.length > 0) fields.push('trust.rootKeyIds');
-  const cosignAuthorities = request.cosign?.authorities ?? [];
+  const cosignAuthorities = (request.cosign ?? []).flatMap((requirement) => requirement.authorities);
   if (cosignAuthorities.some(isKeyAuthority)) fields.push('cosign.keys');
   if (cosignAuthorities.some((authority) => !isKeyAuthority(authority))) fields.push('cosign.identities');
   return fields;

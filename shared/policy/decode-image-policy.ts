@@ -5,6 +5,8 @@ import { decodeMetadata, truncate } from './decode-metadata.js';
 import { isPlainObject } from '../json.js';
 import { imagePatternProblems } from './image-pattern.js';
 import { identityProblems } from '../trust/cosign/identity.js';
+import { signedIdentityProblems } from './signed-identity.js';
+import { storeUrlProblem } from './simple-store-url.js';
 import {
   ENFORCE_ANNOTATION,
   INVALID_ANNOTATION,
@@ -89,6 +91,7 @@ export function decodeImagePolicy(
     if (!valid) reportSchemaErrors(validateSpec.errors ?? [], scope.child('spec'));
     reportInertPatterns(spec, scope.child('spec'));
     if (valid) reportSigstoreProblems(spec as RawSpec, scope.child('spec'));
+    if (valid) reportSimpleProblems(spec as RawSpec, scope.child('spec'));
     if (valid) reportSecretNamespaceProblems(spec as RawSpec, kind === 'ClusterImagePolicy' && enforce, kind === 'ImagePolicy' ? (metadata?.namespace ?? 'default') : undefined, scope.child('spec'));
   }
   if (scope.count() !== before || metadata === undefined) return undefined;
@@ -210,6 +213,33 @@ function reportSigstoreProblems(spec: RawSpec, scope: ProblemScope): void {
     }
     if (sigstore.threshold !== undefined && sigstore.threshold > sigstore.authorities.length) {
       at.add('threshold', `is ${sigstore.threshold}, more than the ${sigstore.authorities.length} authorities listed`);
+    }
+  });
+}
+
+// What the schema cannot say about `simple`, and would otherwise be found only when an image
+// is checked (every image under the policy then denied POLICY_INVALID while lint called the
+// document valid): a requirement list that is empty, `signedBy` without `keySecret`, a
+// `signedIdentity` missing the fields its type needs or naming something that is not a
+// reference of the right form, and a store URL that is not http(s) (or plain http carrying
+// store credentials off loopback). The same checks run again when a requirement is built.
+function reportSimpleProblems(spec: RawSpec, scope: ProblemScope): void {
+  (spec.repositories ?? []).forEach((repository, index) => {
+    const simple = repository.policy?.simple;
+    if (simple === undefined) return;
+    const at = scope.child(`repositories[${index}].policy.simple`);
+    const requirements = simple.requirements ?? [];
+    if (requirements.length === 0) at.add('requirements', 'lists no requirements: expected at least one (containers/image refuses an empty list)');
+    requirements.forEach((requirement, which) => {
+      if (requirement.type !== 'signedBy') return;
+      const field = `requirements[${which}]`;
+      if (requirement.keySecret === undefined || requirement.keySecret === '') at.add(`${field}.keySecret`, 'is required for a signedBy requirement');
+      const identity = toSimpleRequirement(requirement).signedIdentity;
+      for (const problem of signedIdentityProblems(identity)) at.add(`${field}.signedIdentity.${problem.field}`, problem.message);
+    });
+    if (simple.storeURL !== undefined) {
+      const problem = storeUrlProblem(simple.storeURL, simple.storeSecret !== undefined && simple.storeSecret !== '');
+      if (problem !== undefined) at.add('storeURL', problem);
     }
   });
 }

@@ -25,8 +25,10 @@ export type VerifyImageRequest =
         readonly signers: readonly SignerRequirement[];
         readonly rootKeyIds: readonly string[];
       };
-      // cosign keys, at least `threshold` of which must each have signed the image.
-      readonly cosign?: Omit<CosignRequirement, 'kind'>;
+      // The cosign requirements, each of which must be met: the keys (at least `threshold`
+      // of them must each have signed the image) and the keyless identities (one of them
+      // must have signed), each kind given.
+      readonly cosign?: readonly Omit<CosignRequirement, 'kind'>[];
       // Set when the request named cosign keys and no `trust`: Notary is then not checked.
       readonly cosignOnly?: true;
     }
@@ -135,8 +137,12 @@ const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
 // `cosign: {keys?: [{name, publicKey}], identities?: [{issuer|issuerRegExp, subject|subjectRegExp}],
 // threshold?, tlog?}`: each key a usable cosign public key (ECDSA P-256/P-384 or RSA PEM;
 // Ed25519 refused); the identities, when given, form one keyless authority checked against
-// the verifier's trusted root; the threshold 1..authorities (default 1).
-function decodeCosign(value: unknown, fail: (path: string, message: string) => void): Omit<CosignRequirement, 'kind'> | undefined {
+// the verifier's trusted root. Each kind given is a requirement of its own, and all must be
+// met: `threshold` (1..keys, default 1) counts keys only, and with identities a keyless
+// signature by one of them is required as well.
+// Security: keys and identities are never pooled under one threshold, where a key signature
+// alone would meet a request that names an identity too (or the reverse).
+function decodeCosign(value: unknown, fail: (path: string, message: string) => void): readonly Omit<CosignRequirement, 'kind'>[] | undefined {
   if (!isPlainObject(value)) {
     fail('cosign', 'must be an object with keys or identities');
     return undefined;
@@ -173,20 +179,21 @@ function decodeCosign(value: unknown, fail: (path: string, message: string) => v
     seen.set(identity, index);
     authorities.push({ name, publicKeyPem: publicKey });
   });
-  if (identities !== undefined) {
-    const decoded = decodeIdentities(identities, fail);
-    if (decoded !== undefined) authorities.push({ name: 'keyless', identities: decoded });
-  }
+  const keyless = identities === undefined ? undefined : decodeIdentities(identities, fail);
   const tlog = value['tlog'] ?? 'auto';
   if (tlog !== 'auto' && tlog !== 'required' && tlog !== 'off') fail('cosign.tlog', 'must be one of "auto", "required", "off"');
   else if (tlog === 'off' && identities !== undefined) fail('cosign.tlog', 'cannot be "off" with identities: a keyless signature is only trusted with its transparency-log entry');
-  const count = keys.length + (identities === undefined ? 0 : 1);
+  const count = Math.max(keys.length, 1);
   const threshold = value['threshold'] ?? 1;
   if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > count) {
-    fail('cosign.threshold', `must be an integer from 1 to ${count}`);
+    fail('cosign.threshold', `must be an integer from 1 to ${count} (the keys that must each have signed)`);
     return undefined;
   }
-  return { authorities, threshold, ...(tlog === 'auto' ? {} : { tlog: tlog as TlogMode }) };
+  const mode = tlog === 'auto' ? {} : { tlog: tlog as TlogMode };
+  return [
+    ...(authorities.length === 0 ? [] : [{ authorities, threshold, ...mode }]),
+    ...(keyless === undefined ? [] : [{ authorities: [{ name: 'keyless', identities: keyless }], threshold: 1, ...mode }]),
+  ];
 }
 
 // Keyless identities: 1..MAX_LIST objects, each an issuer and a subject (exact or pattern).

@@ -147,12 +147,12 @@ interface PolicyOutcome {
 
 type Outcome = VerifiedImage | TrustgateError;
 
-// The explicit form's checks: Notary unless the request asks for cosign only, cosign when
-// it names keys; both are then required.
+// The explicit form's checks: Notary unless the request asks for cosign only, and each
+// cosign requirement it names (its keys, its keyless identities); all are then required.
 function explicitChecks(request: Extract<VerifyImageRequest, { kind: 'explicit' }>): PendingCheck[] {
   const checks: PendingCheck[] = [];
   if (request.cosignOnly !== true) checks.push({ requirement: { kind: 'notary', ...request.trust } });
-  if (request.cosign !== undefined) checks.push({ requirement: { kind: 'cosign', ...request.cosign } });
+  for (const cosign of request.cosign ?? []) checks.push({ requirement: { kind: 'cosign', ...cosign } });
   return checks;
 }
 

@@ -2,7 +2,8 @@
 // docker-registry and a private Sigstore lab: one release workflow satisfying two overlapping
 // keyless authorities (its exact subject, and a pattern for every acme workflow) is one signer
 // and does not meet `threshold: 2`, however many times it signs; two workflows do. The same
-// key passed twice to `--cosign-key` under two file names is refused.
+// key passed twice to `--cosign-key` under two file names is refused. `--cosign-key` with
+// `--certificate-identity` requires both signatures, a key one and a keyless one.
 import { sign } from 'node:crypto';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -89,7 +90,7 @@ beforeAll(async () => {
   lab = await createSigstoreLab(join(dir, 'lab'));
   releaseKey = await createCosignKey(join(dir, 'keys'), 'release');
   await copyFile(releaseKey.publicKeyFile, join(dir, 'keys', 'release-copy.pub'));
-  for (const repository of ['overlap/release-once', 'overlap/release-twice', 'overlap/release-and-ci', 'patterns/release-and-ci', 'patterns/release-twice', 'keys/signed']) {
+  for (const repository of ['overlap/release-once', 'overlap/release-twice', 'overlap/release-and-ci', 'patterns/release-and-ci', 'patterns/release-twice', 'keys/signed', 'both/key-only', 'both/keyless-only', 'both/key-and-keyless']) {
     images.set(repository, await pushImage(registry, repository, 'v1'));
   }
   await signKeyless('overlap/release-once', [RELEASE]);
@@ -100,6 +101,11 @@ beforeAll(async () => {
   await pushCosignSignatures(registry, 'keys/signed', images.get('keys/signed')?.digest ?? '', [
     signPayload(releaseKey, cosignPayload(`${registry.host}/keys/signed`, images.get('keys/signed')?.digest ?? '')),
   ]);
+  const keySignature = (repository: string) => signPayload(releaseKey, cosignPayload(`${registry.host}/${repository}`, images.get(repository)?.digest ?? ''));
+  await pushCosignSignatures(registry, 'both/key-only', images.get('both/key-only')?.digest ?? '', [keySignature('both/key-only')]);
+  await signKeyless('both/keyless-only', [RELEASE]);
+  await pushCosignSignatures(registry, 'both/key-and-keyless', images.get('both/key-and-keyless')?.digest ?? '', [keySignature('both/key-and-keyless'), await keylessSignature('both/key-and-keyless', RELEASE)]);
+  await writeFile(join(dir, 'lab-root.json'), JSON.stringify(lab.trustedRoot));
   await writeFile(join(dir, 'policies', 'two-signers.yaml'), policies());
 }, 120_000);
 
@@ -156,5 +162,36 @@ describe('trustgate verify --cosign-key with one key under two file names', () =
   it('admits the image with the key given once', async () => {
     const run = await runTrustgate(['verify', `${registry.host}/keys/signed:v1`, '--cosign-key', releaseKey.publicKeyFile, '--json'], { stateDir: join(dir, 'state') });
     expect(run.json, run.stderr).toMatchObject({ allowed: true, signers: ['cosign:release.pub'] });
+  });
+});
+
+describe('trustgate verify with --cosign-key and --certificate-identity together', () => {
+  const verifyBoth = (repository: string): Promise<TrustgateRun> =>
+    runTrustgate(
+      [
+        'verify', `${registry.host}/${repository}:v1`,
+        '--cosign-key', releaseKey.publicKeyFile,
+        '--certificate-identity', RELEASE, '--certificate-oidc-issuer', ISSUER,
+        '--trusted-root', join(dir, 'lab-root.json'),
+        '--json',
+      ],
+      { stateDir: join(dir, 'state') },
+    );
+
+  it('denies an image signed with the key alone: the keyless signature the identity flags ask for is missing', async () => {
+    const run = await verifyBoth('both/key-only');
+    // The key signature carries no certificate for the keyless requirement.
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['COSIGN_CERTIFICATE_INVALID'] });
+  });
+
+  it('denies an image signed keyless alone: the key signature is missing', async () => {
+    const run = await verifyBoth('both/keyless-only');
+    expect(run.json, run.stderr).toMatchObject({ allowed: false });
+  });
+
+  it('admits an image with both signatures, naming both signers', async () => {
+    const run = await verifyBoth('both/key-and-keyless');
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: images.get('both/key-and-keyless')?.digest, verifiedBy: ['cosign'] });
+    expect(run.json?.signers).toEqual(['cosign:release.pub', `cosign:keyless (${RELEASE} from ${ISSUER})`]);
   });
 });

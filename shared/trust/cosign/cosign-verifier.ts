@@ -152,12 +152,17 @@ export function createCosignVerifier(deps: CosignVerifierDeps): ImageVerifier<Co
   async function check(source: SignatureSource, digest: string, requirement: CosignRequirement, tlog: TlogMode, signal: AbortSignal | undefined, used: { root?: TrustedRootJson } = {}): Promise<VerifiedImage> {
     const authorities = requirement.authorities;
     const reasons: TrustgateError[] = [];
-    const layers = await source.listSignatures();
-    const referrers = await source.listBundleReferrers().catch((thrown: unknown) => {
+    // Security: each place signatures are listed fails alone, its reason kept. The `.sig`
+    // tag and the referrers are written by anyone who may push to the repository, no signing
+    // key needed: a `.sig` manifest over the bound or malformed (or a referrers index so)
+    // must not hide a valid signature found in the other place.
+    const kept = (where: string) => (thrown: unknown): readonly never[] => {
       const error = fatalOr(thrown, signal);
-      reasons.push(new TrustgateError(error.code, `referrers of ${digest}: ${error.message}`, { cause: error }));
-      return [] as readonly BundleReferrer[];
-    });
+      reasons.push(new TrustgateError(error.code, `${where} of ${digest}: ${error.message}`, { cause: error }));
+      return [];
+    };
+    const layers: readonly SignatureLayer[] = await source.listSignatures().catch(kept('signature manifest'));
+    const referrers: readonly BundleReferrer[] = await source.listBundleReferrers().catch(kept('referrers'));
     if (layers.length === 0 && referrers.length === 0 && reasons.length === 0) {
       throw new TrustgateError(
         ErrorCode.COSIGN_SIGNATURE_MISSING,

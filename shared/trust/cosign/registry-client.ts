@@ -44,7 +44,8 @@ export interface RegistryLimits {
   readonly maxPayloadBytes: number;
   // Most signature layers looked at for one image.
   readonly maxSignatures: number;
-  // Most referrers (v3 bundle artifacts and others) listed for one image.
+  // Most Sigstore bundle referrers (v3 signatures) listed for one image; other artifacts
+  // (SBOMs, attestations) are not counted, the index's bytes are bounded by maxManifestBytes.
   readonly maxReferrers: number;
   // Largest Sigstore bundle blob read.
   readonly maxBundleBytes: number;
@@ -194,9 +195,14 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       return response.body;
     },
 
+    // Security: the index is bounded in bytes (it is read whole); the bound on entries is on
+    // the Sigstore bundles among them, counted after the other artifacts (SBOMs, attestations,
+    // scan results, which anyone who may push can add) are set aside, so other artifacts never
+    // hide a signature and the bundles fetched stay bounded. The referrers API is asked for
+    // bundles only; a registry may ignore the filter, so entries are filtered here as well.
     async listBundleReferrers(image, digest, deadline) {
       const repo = open(image);
-      let url = `${repo.repositoryUrl}/referrers/${digest}`;
+      let url = `${repo.repositoryUrl}/referrers/${digest}?artifactType=${encodeURIComponent(MEDIA_TYPES.sigstoreBundle)}`;
       let response = await repo.get(url, INDEX_ACCEPT, limits.maxManifestBytes, deadline);
       // No referrers API (distribution 2.8 answers 404): the referrers tag schema.
       if (response.status === 404 || response.status === 405) {
@@ -208,17 +214,20 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       } else expectOk(response, url);
       const index = decodeManifest(response, url, INDEX_ACCEPT);
       const manifests = index['manifests'] ?? [];
-      if (!Array.isArray(manifests)) throw invalidResponse(`referrers index ${url} has no "manifests" array`);
-      if (manifests.length > limits.maxReferrers) {
-        throw new TrustgateError(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE, `referrers index ${url} lists ${manifests.length} referrers, more than the ${limits.maxReferrers} looked at`);
-      }
+      if (!Array.isArray(manifests)) throw invalidResponse(`referrers index ${stripQuery(url)} has no "manifests" array`);
       const referrers: BundleReferrer[] = [];
+      const seen = new Set<string>();
       manifests.forEach((entry: unknown, position) => {
         if (!isPlainObject(entry) || entry['artifactType'] !== MEDIA_TYPES.sigstoreBundle) return;
         const entryDigest = entry['digest'];
-        if (typeof entryDigest !== 'string' || !DIGEST_RE.test(entryDigest)) throw invalidResponse(`referrers index ${url}: entry ${position + 1} has no sha256 digest`);
-        if (!referrers.some((known) => known.digest === entryDigest)) referrers.push({ index: position + 1, digest: entryDigest });
+        if (typeof entryDigest !== 'string' || !DIGEST_RE.test(entryDigest)) throw invalidResponse(`referrers index ${stripQuery(url)}: entry ${position + 1} has no sha256 digest`);
+        if (seen.has(entryDigest)) return;
+        seen.add(entryDigest);
+        referrers.push({ index: position + 1, digest: entryDigest });
       });
+      if (referrers.length > limits.maxReferrers) {
+        throw new TrustgateError(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE, `referrers index ${stripQuery(url)} lists ${referrers.length} Sigstore bundles, more than the ${limits.maxReferrers} looked at`);
+      }
       return referrers;
     },
 

@@ -13,15 +13,9 @@
 // Security: the identity is what stops a valid signature for one image being replayed for
 // another image of the same signer; the digest check alone would accept it.
 import { ErrorCode, TrustgateError } from '../../errors.js';
-import { parseImageReference, type ImageReference } from '../../image/reference.js';
+import type { ImageReference } from '../../image/reference.js';
 import type { SignedIdentity } from '../../policy/model.js';
-
-// A reference as containers/image sees it: a name, and a tag or digest only when written.
-interface Named {
-  readonly name: string;
-  readonly tag?: string;
-  readonly digest?: string;
-}
+import { isTaggedOrDigested, normalisedPrefix, parseNamed, signedIdentityProblems, type Named } from '../../policy/signed-identity.js';
 
 // The image being verified: pinned by digest when it has one (then its tag, if any, is not
 // what was verified), else by its tag.
@@ -31,67 +25,15 @@ function imageNamed(image: ImageReference): Named {
   return { name, tag: image.tag ?? 'latest' };
 }
 
-// A written reference, normalised; throws IMAGE_REF_INVALID when it is not one.
-function parseNamed(text: string): Named {
-  const parsed = parseImageReference(text);
-  const last = text.slice(text.lastIndexOf('/') + 1).split('@')[0] ?? '';
-  const tagged = last.includes(':');
-  return {
-    name: `${parsed.registry}/${parsed.repository}`,
-    ...(tagged && parsed.tag !== undefined ? { tag: parsed.tag } : {}),
-    ...(parsed.digest === undefined ? {} : { digest: parsed.digest }),
-  };
-}
-
 function format(named: Named): string {
   return `${named.name}${named.tag === undefined ? '' : `:${named.tag}`}${named.digest === undefined ? '' : `@${named.digest}`}`;
 }
 
-function isTaggedOrDigested(named: Named): boolean {
-  return named.tag !== undefined || named.digest !== undefined;
-}
-
-// Refuses, when the policy is read, a `signedIdentity` whose fields its type needs are
-// missing or are not references of the right form. `field` is the path named in the error.
+// Refuses, when the requirement is built, a `signedIdentity` with a problem (see
+// signedIdentityProblems). `field` is the path named in the error.
 export function checkSignedIdentity(identity: SignedIdentity, field: string): void {
-  const need = (value: string | undefined, name: string): string => {
-    if (value === undefined || value === '') throw policyInvalid(`${field}.${name} is required for type ${identity.type}`);
-    return value;
-  };
-  if (identity.type === 'matchExactReference') {
-    const reference = need(identity.dockerReference, 'dockerReference');
-    const named = parseField(reference, `${field}.dockerReference`);
-    if (!isTaggedOrDigested(named)) throw policyInvalid(`${field}.dockerReference "${reference}" has no tag or digest: expected an exact reference`);
-  } else if (identity.type === 'matchExactRepository') {
-    const repository = need(identity.dockerRepository, 'dockerRepository');
-    const named = parseField(repository, `${field}.dockerRepository`);
-    if (isTaggedOrDigested(named)) throw policyInvalid(`${field}.dockerRepository "${repository}" has a tag or digest: expected a repository`);
-  } else if (identity.type === 'remapIdentity') {
-    checkPrefix(need(identity.prefix, 'prefix'), `${field}.prefix`);
-    checkPrefix(need(identity.signedPrefix, 'signedPrefix'), `${field}.signedPrefix`);
-  }
-}
-
-// A remap prefix is a registry host, host/namespace or a repository, written fully
-// normalised (containers/image compares it as text against normalised names).
-function checkPrefix(prefix: string, field: string): void {
-  let normalised: string | undefined;
-  try {
-    normalised = parseNamed(`${prefix}/x`).name;
-  } catch {
-    normalised = undefined;
-  }
-  if (normalised !== `${prefix}/x`) {
-    throw policyInvalid(`${field} "${prefix}" is not a normalised registry, namespace or repository (like "quay.io" or "docker.io/library")`);
-  }
-}
-
-function parseField(text: string, field: string): Named {
-  try {
-    return parseNamed(text);
-  } catch (error) {
-    throw new TrustgateError(ErrorCode.POLICY_INVALID, `${field} "${text.slice(0, 200)}" is not a docker reference`, { cause: error });
-  }
+  const problem = signedIdentityProblems(identity)[0];
+  if (problem !== undefined) throw policyInvalid(`${field}.${problem.field} ${problem.message}`);
 }
 
 // Throws SIMPLE_IDENTITY_MISMATCH unless a signature naming `signedReference` may stand for
@@ -126,9 +68,13 @@ function matches(image: Named, identity: SignedIdentity, signed: Named): boolean
     case 'matchExactRepository':
       return parseNamed(identity.dockerRepository ?? '').name === signed.name;
     case 'remapIdentity': {
-      const prefix = identity.prefix ?? '';
+      const prefix = normalisedPrefix(identity.prefix ?? '');
+      const signedPrefix = normalisedPrefix(identity.signedPrefix ?? '');
+      if (prefix === undefined || signedPrefix === undefined) return false;
       if (!nameHasPrefix(image.name, prefix)) return matchRepoDigestOrExact(image, signed);
-      const remapped = parseNamed(`${identity.signedPrefix ?? ''}${format(image).slice(prefix.length)}`);
+      // Under a host prefix the rest keeps its path as written on the mirror: docker.io's
+      // `library/` is added by normalising the remapped name (mirror/nginx is docker.io/library/nginx).
+      const remapped = parseNamed(`${signedPrefix}${format(image).slice(prefix.length)}`);
       return matchRepoDigestOrExact(remapped, signed);
     }
   }

@@ -196,6 +196,59 @@ spec:
     });
   });
 
+  describe('when a simple signing policy can never be checked', () => {
+    // Each would deny every image it governs with POLICY_INVALID: lint must say so first.
+    it('exits 1 at each field: signedIdentity missing what its type needs, a store URL that is not http(s), signedBy without a key, no requirements', async () => {
+      const simple = join(dir, 'simple-invalid');
+      await mkdir(simple, { recursive: true });
+      await writeFile(
+        join(simple, 'simple.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: simple}
+spec:
+  repositories:
+    - name: "registry.example.com/a/*"
+      policy: {simple: {requirements: [{type: signedBy, keySecret: gpg, keySecretNamespace: keys, signedIdentity: {type: matchExactReference}}]}}
+    - name: "registry.example.com/b/*"
+      policy: {simple: {storeURL: "ftp://sigstore.example.com", requirements: [{type: signedBy, keySecret: gpg, keySecretNamespace: keys}]}}
+    - name: "registry.example.com/c/*"
+      policy: {simple: {requirements: [{type: signedBy, signedIdentity: {type: remapIdentity, prefix: "Nope!", signedPrefix: "docker.io"}}]}}
+    - name: "registry.example.com/d/*"
+      policy: {simple: {requirements: []}}
+`,
+      );
+      const result = await cli('policy', 'lint', simple);
+      expect(result.code).toBe(1);
+      expect(result.stdout.trimEnd().split('\n')).toEqual([
+        expect.stringMatching(/^simple\.yaml:1: spec\.repositories\[0\]\.policy\.simple\.requirements\[0\]\.signedIdentity\.dockerReference: is required/),
+        expect.stringMatching(/^simple\.yaml:1: spec\.repositories\[1\]\.policy\.simple\.storeURL: uses ftp:/),
+        expect.stringMatching(/^simple\.yaml:1: spec\.repositories\[2\]\.policy\.simple\.requirements\[0\]\.keySecret: is required/),
+        expect.stringMatching(/^simple\.yaml:1: spec\.repositories\[2\]\.policy\.simple\.requirements\[0\]\.signedIdentity\.prefix: /),
+        expect.stringMatching(/^simple\.yaml:1: spec\.repositories\[3\]\.policy\.simple\.requirements: lists no requirements/),
+      ]);
+    });
+
+    it('finds a remapIdentity whose prefix is a registry host valid (docker.io for a mirror of Docker Hub)', async () => {
+      const remap = join(dir, 'simple-remap-host');
+      await mkdir(remap, { recursive: true });
+      await writeFile(
+        join(remap, 'mirror.yaml'),
+        `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: mirror}
+spec:
+  repositories:
+    - name: "mirror.example.com/*"
+      policy: {simple: {requirements: [{type: signedBy, keySecret: gpg, keySecretNamespace: keys, signedIdentity: {type: remapIdentity, prefix: "mirror.example.com", signedPrefix: "docker.io"}}]}}
+`,
+      );
+      const result = await cli('policy', 'lint', remap);
+      expect(result.stdout, result.stderr).toMatch(/^valid/);
+      expect(result.code).toBe(0);
+    });
+  });
+
   describe('when a JSON policy file holds a key twice', () => {
     // JSON.parse keeps the last member: this file would read as trust required and mean
     // trust disabled. YAML refuses duplicate keys; JSON must too.

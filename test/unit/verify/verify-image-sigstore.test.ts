@@ -8,7 +8,7 @@ import { cosignKeySecretYaml } from '../../support/key-secrets.js';
 import { ErrorCode, TrustgateError } from '../../../shared/errors.js';
 import { decodePolicyDocuments } from '../../../shared/policy/decode-documents.js';
 import { silentLogger } from '../../../shared/ports.js';
-import type { CosignRequirement, NotaryRequirement } from '../../../shared/trust/verifier.js';
+import { isKeyAuthority, type CosignRequirement, type ImageVerifier, type NotaryRequirement } from '../../../shared/trust/verifier.js';
 import { verifyImage, type VerifyImageResponse } from '../../../shared/verify/verify-image.js';
 import { decodeVerifyImageRequest } from '../../../shared/verify/verify-image-request.js';
 import { DIGEST_A, DIGEST_B, tableVerifier, type VerifierTable } from './verify-policy-fixtures.js';
@@ -16,6 +16,7 @@ import { DIGEST_A, DIGEST_B, tableVerifier, type VerifierTable } from './verify-
 const pem = (type: 'ec' | 'ed25519') =>
   (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const RELEASE_PEM = pem('ec');
+const OTHER_PEM = pem('ec');
 
 // One repository pattern per combination under test.
 const POLICIES = `
@@ -31,7 +32,7 @@ spec:
     - name: reg.example.com/any/*
       policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}, sigstore: {authorities: [{key: {secretName: release-key}}]}, verification: {mode: any}}
     - name: reg.example.com/any-simple/*
-      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}, simple: {requirements: [{type: signedBy}]}, sigstore: {authorities: [{key: {secretName: release-key}}]}, verification: {mode: any}}
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}, simple: {requirements: [{type: signedBy, keySecret: ghost-gpg}]}, sigstore: {authorities: [{key: {secretName: release-key}}]}, verification: {mode: any}}
     - name: reg.example.com/ed/*
       policy: {sigstore: {authorities: [{key: {secretName: ed-key}}]}}
     - name: reg.example.com/nokey/*
@@ -97,10 +98,10 @@ describe('verify-image with a sigstore policy', () => {
     expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.TRUST_DIGEST_MISMATCH] });
   });
 
-  it('in mode any, still denies a simple signing requirement the policy cannot mean (signedBy without a key) even when a kind passes', async () => {
+  it('in mode any, still denies a simple signing requirement that cannot be built (its key Secret missing) even when a kind passes', async () => {
     const repo = 'reg.example.com/any-simple/app';
     const { response } = await verify(`${repo}:v1`, { [repo]: DIGEST_A }, { [repo]: DIGEST_A });
-    expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_INVALID] });
+    expect(response).toMatchObject({ allowed: false, codes: [ErrorCode.POLICY_SECRET_MISSING] });
   });
 
   it('refuses an Ed25519 key from a Secret before any registry is asked', async () => {
@@ -118,7 +119,51 @@ describe('verify-image with a sigstore policy', () => {
 describe('verify-image explicit form with cosign keys', () => {
   it('checks only cosign when the request names keys and no trust', () => {
     const request = decodeVerifyImageRequest({ image: 'reg.example.com/a:v1', cosign: { keys: [{ name: 'cosign.pub', publicKey: RELEASE_PEM }] } });
-    expect(request).toMatchObject({ kind: 'explicit', cosignOnly: true, cosign: { threshold: 1, authorities: [{ name: 'cosign.pub' }] } });
+    expect(request).toMatchObject({ kind: 'explicit', cosignOnly: true, cosign: [{ threshold: 1, authorities: [{ name: 'cosign.pub' }] }] });
+  });
+
+  it('requires a key signature and a keyless one when the request names keys and identities, one of the keys being enough', () => {
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' };
+    const request = decodeVerifyImageRequest({
+      image: 'reg.example.com/a:v1',
+      cosign: { keys: [{ name: 'a', publicKey: RELEASE_PEM }, { name: 'b', publicKey: OTHER_PEM }], identities: [identity] },
+    });
+    expect(request).toMatchObject({
+      cosign: [
+        { threshold: 1, authorities: [{ name: 'a' }, { name: 'b' }] },
+        { threshold: 1, authorities: [{ name: 'keyless', identities: [identity] }] },
+      ],
+    });
+  });
+
+  it('counts only keys towards the threshold when the request names identities too', () => {
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' };
+    const problems = (input: unknown) => {
+      try {
+        decodeVerifyImageRequest(input);
+      } catch (error) {
+        return (error as TrustgateError).problems.map((problem) => problem.path);
+      }
+      return [];
+    };
+    expect(problems({ image: 'a', cosign: { keys: [{ name: 'k', publicKey: RELEASE_PEM }], identities: [identity], threshold: 2 } })).toEqual(['cosign.threshold']);
+    expect(problems({ image: 'a', cosign: { identities: [identity], threshold: 1 } })).toEqual([]);
+    expect(problems({ image: 'a', cosign: { keys: [{ name: 'a', publicKey: RELEASE_PEM }, { name: 'b', publicKey: OTHER_PEM }], identities: [identity], threshold: 2 } })).toEqual([]);
+  });
+
+  it('denies an image signed by the key alone when the request names an identity too', async () => {
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:org/app' };
+    const request = decodeVerifyImageRequest({ image: 'reg.example.com/a:v1', cosign: { keys: [{ name: 'k', publicKey: RELEASE_PEM }], identities: [identity] } });
+    // A verifier whose key authorities pass and whose keyless ones find no signature.
+    const cosign: ImageVerifier<CosignRequirement> = {
+      kind: 'cosign',
+      verify: (_image, requirement) =>
+        requirement.authorities.every(isKeyAuthority)
+          ? Promise.resolve({ digest: DIGEST_A, signers: ['cosign:k'] })
+          : Promise.reject(new TrustgateError(ErrorCode.COSIGN_SIGNATURE_MISSING, 'no keyless signature')),
+    };
+    const deps = { notary: tableVerifier<NotaryRequirement>('notary', {}, [], ErrorCode.TRUST_NO_SIGNED_TARGET), cosign, clock: { now: () => new Date('2026-12-01T00:00:00Z') }, logger: silentLogger };
+    expect(await verifyImage(deps, request)).toMatchObject({ allowed: false, codes: [ErrorCode.COSIGN_SIGNATURE_MISSING] });
   });
 
   it('requires Notary and cosign both when the request names trust and keys', async () => {

@@ -12,7 +12,7 @@ import { silentLogger } from '../../../../shared/ports.js';
 import { createCosignVerifier } from '../../../../shared/trust/cosign/cosign-verifier.js';
 import { DEFAULT_REGISTRY_LIMITS } from '../../../../shared/trust/cosign/registry-client.js';
 import type { CosignAuthority, CosignRequirement } from '../../../../shared/trust/verifier.js';
-import { bundleArtifact, keyBundle, OCI_INDEX, OCI_MANIFEST, referrersIndex, sha256, statementFor, type Artifact } from '../../../support/sigstore-bundles.js';
+import { BUNDLE_MEDIA_TYPE, bundleArtifact, keyBundle, OCI_INDEX, OCI_MANIFEST, referrersIndex, sha256, statementFor, type Artifact } from '../../../support/sigstore-bundles.js';
 import { fixture, MemoryRegistry } from './support/memory-registry.js';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -140,10 +140,52 @@ describe('v3 bundles among the referrers', () => {
     expect(await verify(registry)).toMatchObject({ digest });
   });
 
-  it('looks at no more referrers than its limit', async () => {
-    const artifact = await signed(statementFor(digestOfImage));
-    const { registry } = registryWith(Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers + 1 }, () => artifact));
+  it('looks at no more Sigstore bundles than its limit, fetching none of them past it', async () => {
+    const artifacts = await Promise.all(Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers + 1 }, () => signed(statementFor(digestOfImage))));
+    const { registry } = registryWith(artifacts);
     expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
+    expect(registry.requests.filter((url) => url.includes('/blobs/'))).toEqual([]);
+  });
+
+  it('admits a bundle listed after more other artifacts (SBOMs, scan results) than the bundle limit', async () => {
+    const sbom = (n: number) => ({ mediaType: OCI_MANIFEST, artifactType: 'application/spdx+json', digest: sha256(Buffer.from(`sbom ${n}`)), size: 10 });
+    const bundle = await signed(statementFor(digestOfImage));
+    for (const api of [false, true]) {
+      const { registry, digest } = registryWith([bundle], api);
+      const others = Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers + 1 }, (_, n) => sbom(n));
+      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [...others, { mediaType: OCI_MANIFEST, artifactType: BUNDLE_MEDIA_TYPE, digest: bundle.digest, size: bundle.manifest.length }] }));
+      if (api) registry.referrers.set(`${REPOSITORY}/${digest}`, index);
+      else registry.putManifest(REPOSITORY, digest.replace(':', '-'), index, OCI_INDEX);
+      expect(await verify(registry)).toEqual({ digest, signers: ['cosign:key/release'] });
+    }
+  });
+
+  it('asks the referrers API for Sigstore bundles only', async () => {
+    const { registry } = registryWith([await signed(statementFor(digestOfImage))], true);
+    await verify(registry);
+    const asked = registry.requests.find((url) => url.includes('/referrers/'));
+    expect(new URL(asked ?? 'http://x/').searchParams.get('artifactType')).toBe(BUNDLE_MEDIA_TYPE);
+  });
+
+  it('admits a valid bundle when the classic signature manifest is over its layer limit or malformed', async () => {
+    const bundle = await signed(statementFor(digestOfImage));
+    const junk = { payload: Buffer.from('junk'), signature: 'AAAA' };
+    const tooMany = registryWith([bundle]);
+    tooMany.registry.putSignatures(REPOSITORY, tooMany.digest, Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxSignatures + 1 }, () => junk));
+    expect(await verify(tooMany.registry)).toEqual({ digest: tooMany.digest, signers: ['cosign:key/release'] });
+    const malformed = registryWith([bundle]);
+    malformed.registry.putManifest(REPOSITORY, `${malformed.digest.replace(':', '-')}.sig`, Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":{}}'), OCI_MANIFEST);
+    expect(await verify(malformed.registry)).toEqual({ digest: malformed.digest, signers: ['cosign:key/release'] });
+  });
+
+  it('denies with the classic signature manifest\'s reason when no other signature is valid', async () => {
+    const junk = { payload: Buffer.from('junk'), signature: 'AAAA' };
+    const { registry, digest } = registryWith([await signed(statementFor(digestOfImage), other)]);
+    registry.putSignatures(REPOSITORY, digest, Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxSignatures + 1 }, () => junk));
+    const error = await verify(registry).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(TrustgateError);
+    expect((error as TrustgateError).code).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect((error as TrustgateError).message).toContain(`[${ErrorCode.REGISTRY_RESPONSE_TOO_LARGE}] signature manifest of ${digest}`);
   });
 
   it('denies with COSIGN_SIGNATURE_MISSING when neither the classic tag nor the referrers hold anything', async () => {

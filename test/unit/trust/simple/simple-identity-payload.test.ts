@@ -54,6 +54,26 @@ describe('checkIdentity', () => {
     expect(accepts('reg.example.com/team/app:v1', identity, 'upstream.example.com/app:v1')).toBe(true);
   });
 
+  it('remapIdentity with a registry host as signedPrefix takes a mirror of Docker Hub for Docker Hub', () => {
+    const identity: SignedIdentity = { type: 'remapIdentity', prefix: 'mirror.example.com', signedPrefix: 'docker.io' };
+    expect(accepts('mirror.example.com/library/nginx:v1', identity, 'docker.io/library/nginx:v1')).toBe(true);
+    expect(accepts('mirror.example.com/library/nginx:v1', identity, 'nginx:v1')).toBe(true);
+    // The mirror's single-name path is Docker Hub's library/ name once remapped.
+    expect(accepts('mirror.example.com/nginx:v1', identity, 'docker.io/library/nginx:v1')).toBe(true);
+    expect(accepts('mirror.example.com/library/nginx:v1', identity, 'docker.io/library/redis:v1')).toBe(false);
+    expect(accepts('mirror.example.com/library/nginx:v1', identity, 'mirror.example.com/library/nginx:v1')).toBe(false);
+    expect(accepts('mirror.example.comx/library/nginx:v1', identity, 'docker.io/library/nginx:v1')).toBe(false);
+  });
+
+  it('remapIdentity with a registry host as prefix, in any spelling of Docker Hub', () => {
+    for (const prefix of ['docker.io', 'index.docker.io']) {
+      const identity: SignedIdentity = { type: 'remapIdentity', prefix, signedPrefix: 'mirror.example.com:5000' };
+      expect(accepts('nginx:v1', identity, 'mirror.example.com:5000/library/nginx:v1')).toBe(true);
+      expect(accepts('docker.io/acme/app:v1', identity, 'mirror.example.com:5000/acme/app:v1')).toBe(true);
+      expect(accepts('nginx:v1', identity, 'docker.io/library/nginx:v1')).toBe(false);
+    }
+  });
+
   it('refuses a signed identity that is not a docker reference', () => {
     expect(accepts('reg.example.com/app:v1', { type: 'matchRepository' }, 'NOT A REFERENCE')).toBe(false);
   });
@@ -66,8 +86,14 @@ describe('checkSignedIdentity', () => {
     [{ type: 'matchExactRepository', dockerRepository: 'reg.example.com/app:v1' }, 'x.dockerRepository'],
     [{ type: 'remapIdentity', prefix: 'reg.example.com' }, 'x.signedPrefix'],
     [{ type: 'remapIdentity', prefix: 'Nope!', signedPrefix: 'quay.io' }, 'x.prefix'],
+    [{ type: 'remapIdentity', prefix: 'nginx', signedPrefix: 'quay.io' }, 'x.prefix'],
+    [{ type: 'remapIdentity', prefix: 'quay.io/team:v1', signedPrefix: 'quay.io' }, 'x.prefix'],
   ])('refuses %o with POLICY_INVALID naming %s', (identity, field) => {
     expect(() => checkSignedIdentity(identity, 'x')).toThrow(expect.objectContaining({ code: ErrorCode.POLICY_INVALID, message: expect.stringContaining(field) as string }) as Error);
+  });
+
+  it.each<[string]>([['docker.io'], ['index.docker.io'], ['quay.io'], ['localhost:5000'], ['docker.io/library'], ['quay.io/team/app']])('accepts %s as a remap prefix and signedPrefix', (prefix) => {
+    expect(() => checkSignedIdentity({ type: 'remapIdentity', prefix, signedPrefix: prefix }, 'x')).not.toThrow();
   });
 });
 
