@@ -3,7 +3,8 @@
 // part, under a ClusterImagePolicy requiring Notary trust; each image's Notary answer comes
 // from memory (a verifier whose `known` answers at once, as serve's does for a verified
 // repository), so what is measured is decoding the review (UTF-8, JSON, the decoder), the
-// decision (policy requirements, grouping, the JSON patch and its base64), the decision's
+// decision (policy requirements, the pull secrets the policy files hold for the pod (none),
+// grouping, the JSON patch and its base64), the decision's
 // log line and its batched write (to /dev/null), the metrics, and the answer's JSON, with
 // the garbage collection all of it causes.
 //   BENCH_REVIEWS  reviews measured (default 100,000, at most 1,000,000), after a fifth as
@@ -20,6 +21,7 @@ import { createJsonLogger } from '../../shared/logging/json-logger.js';
 import { ADMISSION_METRICS, TRUST_METRICS } from '../../shared/metrics/admission-metrics.js';
 import { createPrometheusRegistry } from '../../shared/metrics/prometheus-registry.js';
 import type { Logger } from '../../shared/ports.js';
+import { pullSecretsFromPolicySet } from '../../shared/registry/workload-pull-secrets.js';
 import type { ImageVerifier, NotaryRequirement, VerifiedImage } from '../../shared/trust/verifier.js';
 import { knownVerification, type VerifyImageDeps } from '../../shared/verify/verify-image.js';
 import { objectOfKind, podSpec, reviewFor } from '../../test/support/admission-reviews.js';
@@ -76,6 +78,8 @@ async function main(): Promise<void> {
     startTimer: () => {
       throw new Error('no timer expected: every image is answered from memory');
     },
+    // As serve reads them by default: from the policy files' Secrets and ServiceAccounts.
+    pullSecrets: (namespace, workload) => pullSecretsFromPolicySet(policies, namespace, workload),
   };
   const metrics = createPrometheusRegistry({ ...ADMISSION_METRICS, ...TRUST_METRICS });
   const devNull = openSync('/dev/null', 'w');

@@ -147,6 +147,8 @@ async function decideWithinBudget(
 
 // The decision over every image's result; `finished` is false when the budget ran out with
 // some image still pending (its result missing): the request is then denied as timed out.
+// Every warm review ends here, so the verdicts are read in one pass rather than one per
+// question asked of them.
 function conclude(
   deps: AdmissionDeps,
   decoded: CheckedReview,
@@ -156,9 +158,10 @@ function conclude(
 ): AdmissionDecision {
   const { request } = decoded;
   const unchanged = withUnchanged(decoded.unchanged);
-  const verdicts: ImageVerdict[] = [...groups].map(([image, containers]) => {
+  const verdicts: ImageVerdict[] = [];
+  groups.forEach((containers, image) => {
     const result = results.get(image);
-    return result === undefined ? { image, containers } : { image, containers, result };
+    verdicts.push(result === undefined ? { image, containers } : { image, containers, result });
   });
   if (!finished) {
     const pending = verdicts.filter((verdict) => verdict.result === undefined).map((verdict) => verdict.image);
@@ -167,14 +170,23 @@ function conclude(
   // Failures of policies in warn mode reach the user as warnings (kubectl prints them),
   // whether the request is admitted or denied for another reason; audit stays silent.
   const warnings = toWarnings(verdicts);
-  const failing = verdicts.filter((verdict) => verdict.result?.allowed !== true);
+  const failing: ImageVerdict[] = [];
+  // Images admitted only because their failing policies are in warn or audit mode, and
+  // those under a policy that requires no signature (allowedResponse).
+  let unenforced = 0;
+  let unrequired = 0;
+  for (const verdict of verdicts) {
+    const result = verdict.result;
+    if (result?.allowed !== true) failing.push(verdict);
+    if ((result?.wouldDeny?.length ?? 0) > 0) unenforced += 1;
+    else if ((result?.verifiedBy?.length ?? 0) === 0) unrequired += 1;
+  }
   if (failing.length > 0) {
     return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure), warnings), request, verdicts, ...unchanged };
   }
-  const patch = verdicts.flatMap(toPatchOperations);
-  const unenforced = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) > 0).length;
-  const unrequired = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) === 0 && (verdict.result?.verifiedBy?.length ?? 0) === 0).length;
-  const held = new Set(decoded.unchanged?.map((container) => container.image)).size;
+  const patch: JsonPatchReplace[] = [];
+  for (const verdict of verdicts) addPatchOperations(verdict, patch);
+  const held = decoded.unchanged === undefined ? 0 : new Set(decoded.unchanged.map((container) => container.image)).size;
   if (deps.validate === true) {
     const unpinned = verdicts.flatMap((verdict) => unpinnedFailure(verdict, patch));
     if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts, ...unchanged };
@@ -242,18 +254,16 @@ function pullSecretsDenial(image: string, failure: TrustgateError): VerifyImageR
 }
 
 // A `replace` for each container whose image was a tag, to the signed digest, unless the
-// policy opted out of mutation. Digest-pinned images (with or without a tag) are left as
-// written: what they run is already fixed, and it was verified.
-function toPatchOperations(verdict: ImageVerdict): JsonPatchReplace[] {
+// policy opted out of mutation, added to `operations`. Digest-pinned images (with or without
+// a tag) are left as written: what they run is already fixed, and it was verified.
+function addPatchOperations(verdict: ImageVerdict, operations: JsonPatchReplace[]): void {
   const { result } = verdict;
-  if (result === undefined || !result.allowed || result.mutateImage === false || result.digest === null) return [];
+  if (result === undefined || !result.allowed || result.mutateImage === false || result.digest === null) return;
   const digest = result.digest;
-  const operations: JsonPatchReplace[] = [];
   for (const container of verdict.containers) {
     const reference = parseImageReference(container.image);
     if (reference.digest === undefined) operations.push({ op: 'replace', path: container.pointer, value: pinnedReference(reference, digest) });
   }
-  return operations;
 }
 
 // The last pinned spelling per parsed reference (parsed references are memoised objects,

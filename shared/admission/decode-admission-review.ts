@@ -140,8 +140,8 @@ function decodeContainers(
     return [];
   }
   let spec: unknown = object;
-  for (const [depth, segment] of podSpecPath.entries()) {
-    spec = isPlainObject(spec) ? ownMember(spec, segment) : undefined;
+  for (let depth = 0; depth < podSpecPath.length; depth += 1) {
+    spec = isPlainObject(spec) ? ownMember(spec, podSpecPath[depth] as string) : undefined;
     if (!isPlainObject(spec)) {
       fail(`${where}.${podSpecPath.slice(0, depth + 1).join('.')}`, 'must be an object holding the pod spec');
       return [];
@@ -159,24 +159,48 @@ function decodeContainers(
       fail(listPath(), `must be an array of ${field.label}s`);
       continue;
     }
-    const listPointer = items.length === 0 ? '' : toJsonPointer([...podSpecPath, list]);
-    const imagePointer = toJsonPointer(field.imagePath);
+    const listPointer = items.length === 0 ? '' : listPointerOf(podSpecPath, list);
+    const imagePointer = IMAGE_POINTERS.get(list) ?? toJsonPointer(field.imagePath);
     const [first, ...rest] = field.imagePath;
-    items.forEach((item: unknown, index) => {
-      if (!isPlainObject(item)) return fail(`${listPath()}[${index}]`, 'must be an object');
+    for (let index = 0; index < items.length; index += 1) {
+      const item: unknown = items[index];
+      if (!isPlainObject(item)) {
+        fail(`${listPath()}[${index}]`, 'must be an object');
+        continue;
+      }
       let image = ownMember(item, first);
-      if (!field.everyItem && (image === undefined || image === null)) return;
+      if (!field.everyItem && (image === undefined || image === null)) continue;
       const name = ownMember(item, 'name');
       if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
       for (const segment of rest) image = isPlainObject(image) ? ownMember(image, segment) : undefined;
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
-        return fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
+        fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
+        continue;
       }
       containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}${imagePointer}` });
-    });
+    }
   }
   if (containers.length > MAX_CONTAINERS) fail(`${where}.${podSpecPath.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
+}
+
+// The pointer from an image list's item to its image, per list.
+const IMAGE_POINTERS: ReadonlyMap<PodImageList, string> = new Map(ALL_POD_IMAGE_LISTS.map((list) => [list, toJsonPointer(podImageField(list).imagePath)]));
+// The pointer to each image list, per pod spec path (the workload shapes' constant arrays).
+const LIST_POINTERS = new WeakMap<readonly string[], Map<PodImageList, string>>();
+
+function listPointerOf(podSpecPath: readonly string[], list: PodImageList): string {
+  let byList = LIST_POINTERS.get(podSpecPath);
+  if (byList === undefined) {
+    byList = new Map();
+    LIST_POINTERS.set(podSpecPath, byList);
+  }
+  let pointer = byList.get(list);
+  if (pointer === undefined) {
+    pointer = toJsonPointer([...podSpecPath, list]);
+    byList.set(list, pointer);
+  }
+  return pointer;
 }
 
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
