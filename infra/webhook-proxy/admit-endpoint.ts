@@ -3,7 +3,8 @@
 // 400; any review gets HTTP 200 with the verdict inside, because the API server treats a
 // non-200 as a webhook failure and applies failurePolicy instead of showing the user our
 // reason. Each decision is logged as one JSON line and counted.
-import { decideAdmission, type AdmissionDecision, type AdmissionDeps } from '../../shared/admission/decide-admission.js';
+import type { ContainerImage } from '../../shared/admission/admission-review.js';
+import { decideAdmission, type AdmissionDecision, type AdmissionDeps, type ImageVerdict } from '../../shared/admission/decide-admission.js';
 import { decodeAdmissionReview } from '../../shared/admission/decode-admission-review.js';
 import { isTrustgateError } from '../../shared/errors.js';
 import { parseJsonBytesInPlace } from '../../shared/json.js';
@@ -82,9 +83,7 @@ function record(deps: AdmitEndpointDeps, decision: AdmissionDecision, seconds: n
       }
       codeCount += 1;
     }
-    let containers = '';
-    for (const container of verdict.containers) containers += `${containers === '' ? '' : ','}${JSON.stringify(container.name)}`;
-    images += `${images === '' ? '' : ','}{"image":${JSON.stringify(verdict.image)},"containers":[${containers}],${outcomeMembers(result)}}`;
+    images += `${images === '' ? '' : ','}${imageEntry(verdict)}`;
     // What policies in warn or audit mode would have denied: counted once per image and mode.
     const wouldDeny = result?.wouldDeny;
     if (wouldDeny !== undefined && wouldDeny.length > 0) {
@@ -134,7 +133,45 @@ function codeLabels(code: string): MetricLabels {
 }
 
 const PENDING_MEMBERS = '"outcome":"pending","codes":[],"digest":null,"policy":null';
-const OUTCOME_MEMBERS = new WeakMap<VerifyImageResponse, string>();
+
+// Per verification answer: its outcome members, and the last image entry written with it.
+interface KeptOutcome {
+  readonly members: string;
+  last?: { readonly image: string; readonly names: readonly string[]; readonly json: string };
+}
+
+const OUTCOMES = new WeakMap<VerifyImageResponse, KeptOutcome>();
+
+// An image's entry in the decision line's `images`: the image, its containers' names and its
+// outcome (outcomeMembers). Answers from memory are the same object review after review, so
+// the entry last written with an answer is written again when the image and the names are
+// the same strings again.
+function imageEntry(verdict: ImageVerdict): string {
+  const result = verdict.result;
+  if (result === undefined) return `{"image":${JSON.stringify(verdict.image)},"containers":${containerNames(verdict)},${PENDING_MEMBERS}}`;
+  let kept = OUTCOMES.get(result);
+  if (kept === undefined) {
+    kept = { members: outcomeMembers(result) };
+    OUTCOMES.set(result, kept);
+  }
+  const last = kept.last;
+  if (last !== undefined && last.image === verdict.image && sameNames(last.names, verdict.containers)) return last.json;
+  const json = `{"image":${JSON.stringify(verdict.image)},"containers":${containerNames(verdict)},${kept.members}}`;
+  kept.last = { image: verdict.image, names: verdict.containers.map((container) => container.name), json };
+  return json;
+}
+
+function containerNames(verdict: ImageVerdict): string {
+  let names = '';
+  for (const container of verdict.containers) names += `${names === '' ? '' : ','}${JSON.stringify(container.name)}`;
+  return `[${names}]`;
+}
+
+function sameNames(names: readonly string[], containers: readonly ContainerImage[]): boolean {
+  if (names.length !== containers.length) return false;
+  for (let index = 0; index < names.length; index += 1) if (names[index] !== containers[index]?.name) return false;
+  return true;
+}
 
 // An image's outcome in the decision line, as JSON members: the outcome with its codes,
 // digest and policy; the signature kinds that admitted it (with `verification.mode: any`,
@@ -142,22 +179,16 @@ const OUTCOME_MEMBERS = new WeakMap<VerifyImageResponse, string>();
 // was unreachable; what policies in warn or audit mode would have denied. Images and policy
 // names only: a request never carries credentials into this line, and neither do
 // verification reasons.
-function outcomeMembers(result: VerifyImageResponse | undefined): string {
-  if (result === undefined) return PENDING_MEMBERS;
-  let members = OUTCOME_MEMBERS.get(result);
-  if (members === undefined) {
-    const outcome: Record<string, unknown> = {
-      outcome: result.allowed ? 'allowed' : 'denied',
-      codes: result.codes,
-      digest: result.digest ?? null,
-      policy: result.policy ?? null,
-    };
-    if (result.verifiedBy !== undefined) outcome['verifiedBy'] = result.verifiedBy;
-    if (result.stale === true) outcome['stale'] = true;
-    const wouldDeny = result.wouldDeny ?? [];
-    if (wouldDeny.length > 0) outcome['wouldDeny'] = wouldDeny.map(({ mode, code }) => ({ mode, code }));
-    members = JSON.stringify(outcome).slice(1, -1);
-    OUTCOME_MEMBERS.set(result, members);
-  }
-  return members;
+function outcomeMembers(result: VerifyImageResponse): string {
+  const outcome: Record<string, unknown> = {
+    outcome: result.allowed ? 'allowed' : 'denied',
+    codes: result.codes,
+    digest: result.digest ?? null,
+    policy: result.policy ?? null,
+  };
+  if (result.verifiedBy !== undefined) outcome['verifiedBy'] = result.verifiedBy;
+  if (result.stale === true) outcome['stale'] = true;
+  const wouldDeny = result.wouldDeny ?? [];
+  if (wouldDeny.length > 0) outcome['wouldDeny'] = wouldDeny.map(({ mode, code }) => ({ mode, code }));
+  return JSON.stringify(outcome).slice(1, -1);
 }

@@ -159,8 +159,7 @@ function decodeContainers(
       fail(listPath(), `must be an array of ${field.label}s`);
       continue;
     }
-    const listPointer = items.length === 0 ? '' : listPointerOf(podSpecPath, list);
-    const imagePointer = IMAGE_POINTERS.get(list) ?? toJsonPointer(field.imagePath);
+    const pointers = imagePointersOf(podSpecPath, list);
     const [first, ...rest] = field.imagePath;
     for (let index = 0; index < items.length; index += 1) {
       const item: unknown = items[index];
@@ -177,29 +176,46 @@ function decodeContainers(
         fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
         continue;
       }
-      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}${imagePointer}` });
+      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: imagePointer(pointers, index) });
     }
   }
   if (containers.length > MAX_CONTAINERS) fail(`${where}.${podSpecPath.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
 }
 
-// The pointer from an image list's item to its image, per list.
-const IMAGE_POINTERS: ReadonlyMap<PodImageList, string> = new Map(ALL_POD_IMAGE_LISTS.map((list) => [list, toJsonPointer(podImageField(list).imagePath)]));
-// The pointer to each image list, per pod spec path (the workload shapes' constant arrays).
-const LIST_POINTERS = new WeakMap<readonly string[], Map<PodImageList, string>>();
+// The pointers to the images of a list's items, per pod spec path (the workload shapes'
+// constant arrays) and list, each built once and then the same string review after review
+// (the patch is serialised from them): at most MAX_CONTAINERS + 1 per list and path, as an
+// item past them fails the review anyway.
+interface ImagePointers {
+  // The list's pointer and the path from an item to its image, as pointers.
+  readonly list: string;
+  readonly image: string;
+  readonly byIndex: string[];
+}
 
-function listPointerOf(podSpecPath: readonly string[], list: PodImageList): string {
-  let byList = LIST_POINTERS.get(podSpecPath);
+const IMAGE_POINTERS = new WeakMap<readonly string[], Map<PodImageList, ImagePointers>>();
+
+function imagePointersOf(podSpecPath: readonly string[], list: PodImageList): ImagePointers {
+  let byList = IMAGE_POINTERS.get(podSpecPath);
   if (byList === undefined) {
     byList = new Map();
-    LIST_POINTERS.set(podSpecPath, byList);
+    IMAGE_POINTERS.set(podSpecPath, byList);
   }
-  let pointer = byList.get(list);
-  if (pointer === undefined) {
-    pointer = toJsonPointer([...podSpecPath, list]);
-    byList.set(list, pointer);
+  let pointers = byList.get(list);
+  if (pointers === undefined) {
+    pointers = { list: toJsonPointer([...podSpecPath, list]), image: toJsonPointer(podImageField(list).imagePath), byIndex: [] };
+    byList.set(list, pointers);
   }
+  return pointers;
+}
+
+// The pointer to the image of item `index`.
+function imagePointer(pointers: ImagePointers, index: number): string {
+  const known = pointers.byIndex[index];
+  if (known !== undefined) return known;
+  const pointer = `${pointers.list}/${index}${pointers.image}`;
+  if (index <= MAX_CONTAINERS) pointers.byIndex[index] = pointer;
   return pointer;
 }
 
