@@ -32,6 +32,7 @@ import {
   timeoutResponse,
   uncheckedResponse,
 } from './admission-response.js';
+import { encodeJsonPatch } from './json-patch.js';
 
 // The verify-image use case in its policy form, bound to its dependencies. `signal` aborts
 // when the admission budget is spent, so the work behind a timed-out answer stops too.
@@ -192,7 +193,33 @@ function conclude(
     if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts, ...unchanged };
     return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced, unrequired, held), request, verdicts, ...unchanged };
   }
-  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired, held), request, verdicts, ...unchanged };
+  const encoded = patch.length === 0 ? undefined : encodePatch(verdicts[0]?.result, patch);
+  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired, held, encoded), request, verdicts, ...unchanged };
+}
+
+// The last patch encoded per answer of a request's first image, with its operations: a
+// warm review of the same pod again (a Deployment's replicas) builds operations of the same
+// pointers and pinned references (the same strings, see pinnedReference) and reuses the
+// encoding. The encoding is a pure function of the operations, compared in full.
+const ENCODED = new WeakMap<VerifyImageResponse, { readonly operations: readonly JsonPatchReplace[]; readonly encoded: string }>();
+
+function encodePatch(key: VerifyImageResponse | undefined, operations: readonly JsonPatchReplace[]): string {
+  if (key === undefined) return encodeJsonPatch(operations);
+  const last = ENCODED.get(key);
+  if (last !== undefined && sameOperations(last.operations, operations)) return last.encoded;
+  const encoded = encodeJsonPatch(operations);
+  ENCODED.set(key, { operations, encoded });
+  return encoded;
+}
+
+function sameOperations(one: readonly JsonPatchReplace[], other: readonly JsonPatchReplace[]): boolean {
+  if (one.length !== other.length) return false;
+  for (let index = 0; index < one.length; index += 1) {
+    const a = one[index];
+    const b = other[index];
+    if (a?.op !== b?.op || a?.path !== b?.path || a?.value !== b?.value) return false;
+  }
+  return true;
 }
 
 type CheckedReview = Extract<DecodedReview, { kind: 'check' }>;
