@@ -3,10 +3,11 @@
 // part, under a ClusterImagePolicy requiring Notary trust; each image's Notary answer comes
 // from memory (a verifier whose `known` answers at once, as serve's does for a verified
 // repository), so what is measured is decoding the review (UTF-8, JSON, the decoder), the
-// decision (policy requirements, the pull secrets the policy files hold for the pod (none),
-// grouping, the JSON patch and its base64), the decision's
-// log line and its batched write (to /dev/null), the metrics, and the answer's JSON, with
-// the garbage collection all of it causes.
+// decision (policy requirements, the pod's pull secrets from the policy files: none,
+// grouping, the JSON patch and its base64), the decision's log line and its batched write
+// (to /dev/null), the metrics, and the answer's JSON, with the garbage collection all of it
+// causes. To compare two builds, run each one's bundle (.build/admit-inprocess.mjs) in
+// turn, several times each.
 //   BENCH_REVIEWS  reviews measured (default 100,000, at most 1,000,000), after a fifth as
 //                  many unmeasured ones so that V8 has compiled the hot paths
 // Prints one JSON line: CPU time (user + system) and wall time per review, in microseconds.
