@@ -1,10 +1,12 @@
 // Runs one measurement script of scripts/bench/ (`npm run bench`: bench, every figure side by
 // side, see bench.ts, /admit alone with BENCH_ONLY=admit; `npm run soak:hostile`:
-// hostile-soak; `npm run bench:start`: cli-start): builds the CLI and functions, bundles the
-// script (it reuses the integration test harness around the real servers) and runs it.
-// Loopback only.
+// hostile-soak; `npm run bench:start`: cli-start; `npm run bench:admit`: admit-inprocess, the
+// /admit endpoint alone in process): builds the CLI and functions (admit-inprocess needs
+// neither), bundles the script (it reuses the integration test harness around the real
+// servers) and runs it. Loopback only.
 //   hostile-soak: SOAK_ROUNDS (default 4, at most 20), SOAK_NODE_OPTIONS, SOAK_KINDS;
-//   cli-start: BENCH_START_RUNS (default 15, at most 100).
+//   cli-start: BENCH_START_RUNS (default 15, at most 100);
+//   admit-inprocess: BENCH_REVIEWS (default 100,000, at most 1,000,000).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,14 +15,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const name = process.argv[2];
-if (!['bench', 'hostile-soak', 'cli-start'].includes(name)) {
-  console.error('usage: node scripts/run-bench.mjs bench|hostile-soak|cli-start');
+if (!['bench', 'hostile-soak', 'cli-start', 'admit-inprocess'].includes(name)) {
+  console.error('usage: node scripts/run-bench.mjs bench|hostile-soak|cli-start|admit-inprocess');
   process.exit(2);
 }
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const built = spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit', cwd: root });
-if (built.status !== 0) process.exit(built.status ?? 1);
+if (name !== 'admit-inprocess') {
+  const built = spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit', cwd: root });
+  if (built.status !== 0) process.exit(built.status ?? 1);
+}
 
 mkdirSync(join(root, '.build'), { recursive: true });
 const outfile = join(root, '.build', `${name}.mjs`);

@@ -1,6 +1,7 @@
 // The only seams between the core and the outside world. The core in shared/trust,
 // shared/image and shared/policy never touches the network, the disk, the clock or env
 // directly: it is handed these.
+import type { JsonFields } from './logging/json-text.js';
 
 // --- HTTP -------------------------------------------------------------------------------
 
@@ -64,10 +65,12 @@ export interface KvStore {
 
 export type LogFields = Readonly<Record<string, unknown>>;
 
+// Fields are a record, or the same already serialised (JsonFields: the admission decision's
+// line, once per request), which a logger not writing JSON reads through its toJSON.
 export interface Logger {
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields | JsonFields): void;
+  warn(message: string, fields?: LogFields | JsonFields): void;
+  error(message: string, fields?: LogFields | JsonFields): void;
 }
 
 export const silentLogger: Logger = {

@@ -11,7 +11,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics/prometheus-registr
 import type { MetricDefinition } from '../../shared/metrics/prometheus-registry.js';
 import type { Logger, Metrics } from '../../shared/ports.js';
 import type { EndpointAnswer } from './admit-endpoint.js';
-import { readBody } from './read-body.js';
+import { readBody, readBodyThen } from './read-body.js';
 
 // A platform-neutral function handler, as functions/<name>/handler.ts exports them. The
 // request's headers (names in lower case) are passed for handlers that authenticate
@@ -140,9 +140,10 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   const clientCa = options.tls?.clientCa;
   const requireClientCert = clientCa !== undefined;
 
-  // The reply to a request, or a promise of it. A warm review is answered in the callback
-  // that receives its body: no further promise, microtask or timer per request.
-  const route = (request: IncomingMessage): Reply | Promise<Reply> => {
+  // The reply to a request, a promise of it, or (an admission review) a function that
+  // answers once the body is read. A warm review is answered in the callback that receives
+  // its body: no promise, microtask or timer per request.
+  const route = (request: IncomingMessage): Reply | Promise<Reply> | Deferred => {
     const path = pathOf(request.url ?? '/');
     const method = request.method ?? 'GET';
     if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok\n') : notAllowed('GET');
@@ -161,11 +162,27 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
         return json(401, errorBody('a client certificate issued by the configured client CA is required', 'UNAUTHORIZED'));
       }
       if (method !== 'POST') return notAllowed('POST');
-      return readBody(request, maxAdmit).then((read) => {
-        if (read.kind === 'too-large') return json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`));
-        const answer = review(read.bytes);
-        return answer instanceof Promise ? answer.then((settled) => json(settled.status, settled.body)) : json(answer.status, answer.body);
-      });
+      return (reply, fail) =>
+        readBodyThen(
+          request,
+          maxAdmit,
+          (read) => {
+            // Called from the stream's callback: whatever throws here is answered as a
+            // failure, never left to end the process.
+            try {
+              if (read.kind === 'too-large') {
+                reply(json(413, errorBody(`AdmissionReview is larger than ${maxAdmit} bytes`)));
+                return;
+              }
+              const answer = review(read.bytes);
+              if (answer instanceof Promise) answer.then((settled) => reply(json(settled.status, settled.body)), fail);
+              else reply(json(answer.status, answer.body));
+            } catch (error) {
+              fail(error);
+            }
+          },
+          fail,
+        );
     }
     const fn = /^\/functions\/([a-z0-9-]+)$/.exec(path)?.[1];
     const endpoint = fn === undefined || !Object.hasOwn(options.functions, fn) ? undefined : options.functions[fn];
@@ -203,14 +220,15 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       }
       send(response, json(500, errorBody('internal error', 'INTERNAL')));
     };
-    let reply: Reply | Promise<Reply>;
+    let reply: Reply | Promise<Reply> | Deferred;
     try {
       reply = route(request);
     } catch (error) {
       fail(error);
       return;
     }
-    if (reply instanceof Promise) reply.then((settled) => send(response, settled), fail);
+    if (typeof reply === 'function') reply((settled) => send(response, settled), fail);
+    else if (reply instanceof Promise) reply.then((settled) => send(response, settled), fail);
     else send(response, reply);
   };
 
@@ -407,15 +425,16 @@ interface Reply {
   readonly allow?: string;
 }
 
+// A reply given later through `reply`, once; `fail` for anything that went wrong instead.
+type Deferred = (reply: (settled: Reply) => void, fail: (error: unknown) => void) => void;
+
 // Writes the reply: status line and headers in one call, then the body; a reply that cannot
 // be written (the socket already gone) ends the connection.
 function send(response: ServerResponse, reply: Reply): void {
   try {
-    response.writeHead(reply.status, {
-      'content-type': reply.type,
-      'content-length': Buffer.byteLength(reply.body),
-      ...(reply.allow === undefined ? {} : { allow: reply.allow }),
-    });
+    const headers: Record<string, string | number> = { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body) };
+    if (reply.allow !== undefined) headers['allow'] = reply.allow;
+    response.writeHead(reply.status, headers);
     response.end(reply.body);
   } catch {
     response.destroy();

@@ -26,6 +26,7 @@ export function toReview(response: AdmissionResponse): AdmissionReviewResponse {
 // or audit mode, `unrequired` those whose policy asks for no signature (they were not
 // verified, and the message must not say they were), `unchanged` the images of an UPDATE
 // that the old object already held (not checked at all, and not counted in `images`).
+// `encoded`: the patch as encodeJsonPatch encodes it, when the caller has it already.
 export function allowedResponse(
   uid: string,
   images: number,
@@ -34,6 +35,7 @@ export function allowedResponse(
   unenforced = 0,
   unrequired = 0,
   unchanged = 0,
+  encoded?: string,
 ): AdmissionReviewResponse {
   const verified = images - unenforced - unrequired;
   const pinned = patch.length > 0 ? `, ${patch.length} pinned to signed digests` : '';
@@ -44,7 +46,7 @@ export function allowedResponse(
     uid,
     allowed: true,
     status: { code: 200, message: `trustgate allowed: ${verified} image${verified === 1 ? '' : 's'} verified${open}${admitted}${pinned}${held}` },
-    ...(patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: encodeJsonPatch(patch) } : {}),
+    ...(patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: encoded ?? encodeJsonPatch(patch) } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   });
 }

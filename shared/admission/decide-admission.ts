@@ -32,6 +32,7 @@ import {
   timeoutResponse,
   uncheckedResponse,
 } from './admission-response.js';
+import { encodeJsonPatch } from './json-patch.js';
 
 // The verify-image use case in its policy form, bound to its dependencies. `signal` aborts
 // when the admission budget is spent, so the work behind a timed-out answer stops too.
@@ -147,6 +148,8 @@ async function decideWithinBudget(
 
 // The decision over every image's result; `finished` is false when the budget ran out with
 // some image still pending (its result missing): the request is then denied as timed out.
+// Every warm review ends here, so the verdicts are read in one pass rather than one per
+// question asked of them.
 function conclude(
   deps: AdmissionDeps,
   decoded: CheckedReview,
@@ -156,9 +159,10 @@ function conclude(
 ): AdmissionDecision {
   const { request } = decoded;
   const unchanged = withUnchanged(decoded.unchanged);
-  const verdicts: ImageVerdict[] = [...groups].map(([image, containers]) => {
+  const verdicts: ImageVerdict[] = [];
+  groups.forEach((containers, image) => {
     const result = results.get(image);
-    return result === undefined ? { image, containers } : { image, containers, result };
+    verdicts.push(result === undefined ? { image, containers } : { image, containers, result });
   });
   if (!finished) {
     const pending = verdicts.filter((verdict) => verdict.result === undefined).map((verdict) => verdict.image);
@@ -167,20 +171,55 @@ function conclude(
   // Failures of policies in warn mode reach the user as warnings (kubectl prints them),
   // whether the request is admitted or denied for another reason; audit stays silent.
   const warnings = toWarnings(verdicts);
-  const failing = verdicts.filter((verdict) => verdict.result?.allowed !== true);
+  const failing: ImageVerdict[] = [];
+  // Images admitted only because their failing policies are in warn or audit mode, and
+  // those under a policy that requires no signature (allowedResponse).
+  let unenforced = 0;
+  let unrequired = 0;
+  for (const verdict of verdicts) {
+    const result = verdict.result;
+    if (result?.allowed !== true) failing.push(verdict);
+    if ((result?.wouldDeny?.length ?? 0) > 0) unenforced += 1;
+    else if ((result?.verifiedBy?.length ?? 0) === 0) unrequired += 1;
+  }
   if (failing.length > 0) {
     return { outcome: 'denied', review: deniedResponse(request.uid, failing.map(formatImageFailure), warnings), request, verdicts, ...unchanged };
   }
-  const patch = verdicts.flatMap(toPatchOperations);
-  const unenforced = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) > 0).length;
-  const unrequired = verdicts.filter((verdict) => (verdict.result?.wouldDeny?.length ?? 0) === 0 && (verdict.result?.verifiedBy?.length ?? 0) === 0).length;
-  const held = new Set(decoded.unchanged?.map((container) => container.image)).size;
+  const patch: JsonPatchReplace[] = [];
+  for (const verdict of verdicts) addPatchOperations(verdict, patch);
+  const held = decoded.unchanged === undefined ? 0 : new Set(decoded.unchanged.map((container) => container.image)).size;
   if (deps.validate === true) {
     const unpinned = verdicts.flatMap((verdict) => unpinnedFailure(verdict, patch));
     if (unpinned.length > 0) return { outcome: 'denied', review: deniedResponse(request.uid, unpinned, warnings), request, verdicts, ...unchanged };
     return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, [], warnings, unenforced, unrequired, held), request, verdicts, ...unchanged };
   }
-  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired, held), request, verdicts, ...unchanged };
+  const encoded = patch.length === 0 ? undefined : encodePatch(verdicts[0]?.result, patch);
+  return { outcome: 'allowed', review: allowedResponse(request.uid, verdicts.length, patch, warnings, unenforced, unrequired, held, encoded), request, verdicts, ...unchanged };
+}
+
+// The last patch encoded per answer of a request's first image, with its operations: a
+// warm review of the same pod again (a Deployment's replicas) builds operations of the same
+// pointers and pinned references (the same strings, see pinnedReference) and reuses the
+// encoding. The encoding is a pure function of the operations, compared in full.
+const ENCODED = new WeakMap<VerifyImageResponse, { readonly operations: readonly JsonPatchReplace[]; readonly encoded: string }>();
+
+function encodePatch(key: VerifyImageResponse | undefined, operations: readonly JsonPatchReplace[]): string {
+  if (key === undefined) return encodeJsonPatch(operations);
+  const last = ENCODED.get(key);
+  if (last !== undefined && sameOperations(last.operations, operations)) return last.encoded;
+  const encoded = encodeJsonPatch(operations);
+  ENCODED.set(key, { operations, encoded });
+  return encoded;
+}
+
+function sameOperations(one: readonly JsonPatchReplace[], other: readonly JsonPatchReplace[]): boolean {
+  if (one.length !== other.length) return false;
+  for (let index = 0; index < one.length; index += 1) {
+    const a = one[index];
+    const b = other[index];
+    if (a?.op !== b?.op || a?.path !== b?.path || a?.value !== b?.value) return false;
+  }
+  return true;
 }
 
 type CheckedReview = Extract<DecodedReview, { kind: 'check' }>;
@@ -242,18 +281,16 @@ function pullSecretsDenial(image: string, failure: TrustgateError): VerifyImageR
 }
 
 // A `replace` for each container whose image was a tag, to the signed digest, unless the
-// policy opted out of mutation. Digest-pinned images (with or without a tag) are left as
-// written: what they run is already fixed, and it was verified.
-function toPatchOperations(verdict: ImageVerdict): JsonPatchReplace[] {
+// policy opted out of mutation, added to `operations`. Digest-pinned images (with or without
+// a tag) are left as written: what they run is already fixed, and it was verified.
+function addPatchOperations(verdict: ImageVerdict, operations: JsonPatchReplace[]): void {
   const { result } = verdict;
-  if (result === undefined || !result.allowed || result.mutateImage === false || result.digest === null) return [];
+  if (result === undefined || !result.allowed || result.mutateImage === false || result.digest === null) return;
   const digest = result.digest;
-  const operations: JsonPatchReplace[] = [];
   for (const container of verdict.containers) {
     const reference = parseImageReference(container.image);
     if (reference.digest === undefined) operations.push({ op: 'replace', path: container.pointer, value: pinnedReference(reference, digest) });
   }
-  return operations;
 }
 
 // The last pinned spelling per parsed reference (parsed references are memoised objects,

@@ -140,8 +140,8 @@ function decodeContainers(
     return [];
   }
   let spec: unknown = object;
-  for (const [depth, segment] of podSpecPath.entries()) {
-    spec = isPlainObject(spec) ? ownMember(spec, segment) : undefined;
+  for (let depth = 0; depth < podSpecPath.length; depth += 1) {
+    spec = isPlainObject(spec) ? ownMember(spec, podSpecPath[depth] as string) : undefined;
     if (!isPlainObject(spec)) {
       fail(`${where}.${podSpecPath.slice(0, depth + 1).join('.')}`, 'must be an object holding the pod spec');
       return [];
@@ -159,24 +159,64 @@ function decodeContainers(
       fail(listPath(), `must be an array of ${field.label}s`);
       continue;
     }
-    const listPointer = items.length === 0 ? '' : toJsonPointer([...podSpecPath, list]);
-    const imagePointer = toJsonPointer(field.imagePath);
+    const pointers = imagePointersOf(podSpecPath, list);
     const [first, ...rest] = field.imagePath;
-    items.forEach((item: unknown, index) => {
-      if (!isPlainObject(item)) return fail(`${listPath()}[${index}]`, 'must be an object');
+    for (let index = 0; index < items.length; index += 1) {
+      const item: unknown = items[index];
+      if (!isPlainObject(item)) {
+        fail(`${listPath()}[${index}]`, 'must be an object');
+        continue;
+      }
       let image = ownMember(item, first);
-      if (!field.everyItem && (image === undefined || image === null)) return;
+      if (!field.everyItem && (image === undefined || image === null)) continue;
       const name = ownMember(item, 'name');
       if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
       for (const segment of rest) image = isPlainObject(image) ? ownMember(image, segment) : undefined;
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
-        return fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
+        fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
+        continue;
       }
-      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: `${listPointer}/${index}${imagePointer}` });
-    });
+      containers.push({ list, index, name: typeof name === 'string' ? name : '', image, pointer: imagePointer(pointers, index) });
+    }
   }
   if (containers.length > MAX_CONTAINERS) fail(`${where}.${podSpecPath.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
+}
+
+// The pointers to the images of a list's items, per pod spec path (the workload shapes'
+// constant arrays) and list, each built once and then the same string review after review
+// (the patch is serialised from them): at most MAX_CONTAINERS + 1 per list and path, as an
+// item past them fails the review anyway.
+interface ImagePointers {
+  // The list's pointer and the path from an item to its image, as pointers.
+  readonly list: string;
+  readonly image: string;
+  readonly byIndex: string[];
+}
+
+const IMAGE_POINTERS = new WeakMap<readonly string[], Map<PodImageList, ImagePointers>>();
+
+function imagePointersOf(podSpecPath: readonly string[], list: PodImageList): ImagePointers {
+  let byList = IMAGE_POINTERS.get(podSpecPath);
+  if (byList === undefined) {
+    byList = new Map();
+    IMAGE_POINTERS.set(podSpecPath, byList);
+  }
+  let pointers = byList.get(list);
+  if (pointers === undefined) {
+    pointers = { list: toJsonPointer([...podSpecPath, list]), image: toJsonPointer(podImageField(list).imagePath), byIndex: [] };
+    byList.set(list, pointers);
+  }
+  return pointers;
+}
+
+// The pointer to the image of item `index`.
+function imagePointer(pointers: ImagePointers, index: number): string {
+  const known = pointers.byIndex[index];
+  if (known !== undefined) return known;
+  const pointer = `${pointers.list}/${index}${pointers.image}`;
+  if (index <= MAX_CONTAINERS) pointers.byIndex[index] = pointer;
+  return pointer;
 }
 
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

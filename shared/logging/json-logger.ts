@@ -1,5 +1,5 @@
 import type { Clock, LogFields, Logger } from '../ports.js';
-import { JsonText } from './json-text.js';
+import { JsonFields, JsonText } from './json-text.js';
 
 // The keys every line starts with; fields may not replace them.
 const OWN_KEYS = ['time', 'level', 'message'];
@@ -7,19 +7,25 @@ const OWN_KEYS = ['time', 'level', 'message'];
 // One JSON object per line: what log pipelines (CloudWatch, OpenWhisk activations,
 // kubectl logs) index best. The sink is injected so the core never writes to a stream.
 // A webhook writes a line per request, so the timestamp is formatted once per millisecond
-// and the fields are serialised without first being copied into a new object.
+// and the fields are serialised without first being copied into a new object; fields
+// already serialised (JsonFields) are written as they are.
 export function createJsonLogger(sink: (line: string) => void, clock: Clock, base: LogFields = {}): Logger {
   const extra = { ...base };
   const hasBase = Object.keys(extra).length > 0;
   let lastMs = Number.NaN;
   let lastTime = '';
-  const write = (level: string, message: string, fields: LogFields = {}): void => {
+  const write = (level: string, message: string, given: LogFields | JsonFields = NO_FIELDS): void => {
     const ms = clock.now().getTime();
     if (ms !== lastMs) {
       lastMs = ms;
       lastTime = new Date(ms).toISOString();
     }
     const head = `{"time":"${lastTime}","level":"${level}","message":${JSON.stringify(message)}`;
+    if (given instanceof JsonFields && !hasBase) {
+      sink(given.members === '' ? `${head}}` : `${head},${given.members}}`);
+      return;
+    }
+    const fields = given instanceof JsonFields ? given.toJSON() : given;
     const rest = hasBase || OWN_KEYS.some((key) => Object.hasOwn(fields, key)) ? withoutOwnKeys({ ...extra, ...fields }) : fields;
     const body = hasJsonText(rest) ? serialiseMembers(rest) : JSON.stringify(rest);
     sink(body === '{}' ? `${head}}` : `${head},${body.slice(1)}`);
@@ -30,6 +36,8 @@ export function createJsonLogger(sink: (line: string) => void, clock: Clock, bas
     error: (message, fields) => write('error', message, fields),
   };
 }
+
+const NO_FIELDS: LogFields = Object.freeze({});
 
 // A field named like one of the line's own keys is kept under a prefixed name rather than
 // written twice or allowed to overwrite the time, level or message.

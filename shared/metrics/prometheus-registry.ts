@@ -21,6 +21,9 @@ export interface PrometheusRegistry extends Metrics {
 // Seconds, from 5 ms to 10 s: spans a warm-cache answer and the webhook timeout.
 export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+// The labels of a series without any; never written to (addSeries copies labels).
+const NO_LABELS: MetricLabels = Object.freeze({});
+
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -76,12 +79,12 @@ export function createPrometheusRegistry(definitions: Readonly<Record<string, Me
   };
 
   return {
-    increment(name, labels = {}, value = 1) {
+    increment(name, labels = NO_LABELS, value = 1) {
       const target = family(name, 'counter');
       const series = (findSeries(target, labels) as CounterSeries | undefined) ?? addSeries(target, labels, { labels: { ...labels }, value: 0 });
       series.value += value;
     },
-    observe(name, value, labels = {}) {
+    observe(name, value, labels = NO_LABELS) {
       const target = family(name, 'histogram');
       const series =
         (findSeries(target, labels) as HistogramSeries | undefined) ??
@@ -120,9 +123,15 @@ function renderFamily(family: Family): string {
   return `${lines.join('\n')}\n`;
 }
 
+// Series without labels, or with one, are found without building a key: the shape of
+// nearly every update (each admission request makes several).
 function findSeries(target: Family, labels: MetricLabels): CounterSeries | HistogramSeries | undefined {
-  const only = onlyLabel(labels);
-  return only === undefined ? target.series.get(seriesKey(labels)) : target.byLabel.get(only)?.get(labels[only] ?? '');
+  let only: string | undefined;
+  for (const name in labels) {
+    if (only !== undefined) return target.series.get(seriesKey(labels));
+    only = name;
+  }
+  return only === undefined ? target.series.get('') : target.byLabel.get(only)?.get(labels[only] ?? '');
 }
 
 function addSeries<T extends CounterSeries | HistogramSeries>(target: Family, labels: MetricLabels, series: T): T {

@@ -441,6 +441,34 @@ describe('decideAdmission with answers from memory', () => {
       });
     });
 
+    it('patches each review from memory by its own containers, whatever reviews of the same answers came before', async () => {
+      const { verify } = fakeVerify({});
+      // The same answer objects for every review, as a verifier's memory gives them.
+      const answers = {
+        [`${APP}:v1`]: known({ [`${APP}:v1`]: signedAs(DIGEST_A) })(`${APP}:v1`), [`${TOOLS}:1`]: known({ [`${TOOLS}:1`]: signedAs(DIGEST_B) })(`${TOOLS}:1`),
+        [`${TOOLS}@${DIGEST_B}`]: known({ [`${TOOLS}@${DIGEST_B}`]: signedAs(DIGEST_B) })(`${TOOLS}@${DIGEST_B}`),
+      };
+      const deps = { verify, known: (image: string) => answers[image], budgetMs: 8_000, startTimer: noTimer };
+      const specs = [
+        podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] }),
+        podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }] }),
+        podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'copy', image: `${APP}:v1` }] }),
+        podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'pinned', image: `${TOOLS}@${DIGEST_B}` }] }),
+        podSpec({ containers: [{ name: 'app', image: `${APP}:v1` }, { name: 'tools', image: `${TOOLS}:1` }] }),
+      ];
+      const expected = [
+        [`${APP}@${DIGEST_A}`, `${TOOLS}@${DIGEST_B}`],
+        [`${APP}@${DIGEST_A}`],
+        [`${APP}@${DIGEST_A}`, `${APP}@${DIGEST_A}`],
+        [`${APP}@${DIGEST_A}`, `${TOOLS}@${DIGEST_B}`],
+        [`${APP}@${DIGEST_A}`, `${TOOLS}@${DIGEST_B}`],
+      ];
+      for (const [index, spec] of specs.entries()) {
+        const decision = await decideAdmission(deps, decoded(spec));
+        expect(imagesOf(applyReplacePatch(objectOfKind('Pod', spec), patchOf(decision.review)), ['spec'])['containers']).toEqual(expected[index]);
+      }
+    });
+
     it('denies a known denial like a verified one', async () => {
       const { verify } = fakeVerify({});
       const decision = await decideAdmission(

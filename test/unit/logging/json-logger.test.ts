@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createJsonLogger } from '../../../shared/logging/json-logger.js';
-import { JsonText } from '../../../shared/logging/json-text.js';
+import { JsonFields, JsonText } from '../../../shared/logging/json-text.js';
 import { fixedClock } from '../../support/clocks.js';
 
 const AT = new Date('2031-02-03T04:05:06.789Z');
@@ -28,6 +28,25 @@ describe('createJsonLogger', () => {
     expect(line).toContain(',"images":[{"image":"a","codes":[]}],');
     expect(Object.keys(JSON.parse(line) as object)).toEqual(['time', 'level', 'message', 'uid', 'images', 'status']);
     expect(JSON.parse(line)).toMatchObject({ uid: 'u-1', images: [{ image: 'a', codes: [] }], status: 200 });
+  });
+
+  it('writes JsonFields as the fields they hold, after time, level and message', () => {
+    const { lines, logger } = capture();
+    logger.warn('admission decision', new JsonFields('"uid":"u-1","images":[{"image":"a"}],"status":403'));
+    logger.info('empty', new JsonFields(''));
+    expect(lines[0]).toBe(`{"time":"${AT.toISOString()}","level":"warn","message":"admission decision","uid":"u-1","images":[{"image":"a"}],"status":403}`);
+    expect(JSON.parse(lines[1] ?? '')).toEqual({ time: AT.toISOString(), level: 'info', message: 'empty' });
+  });
+
+  it('adds the base fields to JsonFields as to any fields, after which the given fields win', () => {
+    const { lines, logger } = capture({ component: 'serve', region: 'a' });
+    logger.info('one', new JsonFields('"region":"b","uid":"u-1"'));
+    expect(Object.keys(JSON.parse(lines[0] ?? '') as object)).toEqual(['time', 'level', 'message', 'component', 'region', 'uid']);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ component: 'serve', region: 'b', uid: 'u-1' });
+  });
+
+  it('shows JsonFields to any other reader as the record they hold', () => {
+    expect(JSON.parse(JSON.stringify({ fields: new JsonFields('"uid":"u-1","n":[1,2]') }))).toEqual({ fields: { uid: 'u-1', n: [1, 2] } });
   });
 
   it('writes a line without fields', () => {
