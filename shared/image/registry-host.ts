@@ -35,13 +35,13 @@ export function canonicalPort(port: string | undefined): string | undefined {
 
 // The canonical spelling of a registry host for matching: lower-case, canonical port, an IPv6
 // literal in its compressed form or, when it is an IPv4-mapped address, as the IPv4 address it
-// maps, a numeric IPv4 address in any of inet_aton's spellings as its dotted quad, and Docker
-// Hub's other host names folded into docker.io ('Index.Docker.io:0443' is 'docker.io',
-// '[0:0:0:0:0:0:0:1]:5000' is '[::1]:5000', '[::ffff:7f00:1]:5000', '127.1:5000' and
-// '0x7f000001:5000' are '127.0.0.1:5000').
+// maps, and Docker Hub's other host names folded into docker.io ('Index.Docker.io:0443' is
+// 'docker.io', '[0:0:0:0:0:0:0:1]:5000' is '[::1]:5000', '[::ffff:7f00:1]:5000' is
+// '127.0.0.1:5000'). A numeric IPv4 spelling other than the dotted quad ('127.1') stays as
+// written: see inetAtonAddress for why it is not one registry with its address.
 export function canonicalRegistry(registry: string): string {
   const { name, port } = splitHostPort(registry);
-  const host = name.startsWith('[') ? canonicalIpv6(name) : canonicalIpv4(name);
+  const host = canonicalIpv6(name);
   const canonical = canonicalPort(port);
   return normaliseRegistry(canonical === undefined ? host : `${host}:${canonical}`);
 }
@@ -86,17 +86,28 @@ const BYTE_MAX = 0xff;
 // others leave ('127.1' is 127.0.0.1, '127.0.1' is 127.0.0.1, '2130706433' is 127.0.0.1).
 const IPV4_LAST_PART_MAX = [0xffffffff, 0xffffff, 0xffff, 0xff];
 
-// '127.1', '127.0.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '0x7f000001' and mixes of them
-// are '127.0.0.1'. Security: glibc's getaddrinfo (a cgo-built containerd or CRI-O, and
-// anything linked against it) takes a host that inet_aton accepts for that address without
-// asking DNS, and the WHATWG URL parser (our own fetches) reads these forms the same way, so
-// each of them is the registry at the dotted-quad address. A policy for the dotted quad must
-// govern them all, or `127.1:5000/prod/app` is pulled from 127.0.0.1:5000 yet escapes an
+// The address inet_aton reads in a host name, as a dotted quad, when that is not how the host
+// is written: '127.1', '127.0.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '0x7f000001' and
+// mixes of them are '127.0.0.1'; undefined for a dotted quad itself and for anything that is
+// not such an address. Security: these spellings are ambiguous. glibc's getaddrinfo (and the
+// WHATWG URL parser) read them as the address without asking DNS, while Go's resolver, which
+// containerd, CRI-O and dockerd use by default, refuses them as addresses and looks '127.1' up
+// as a name (in /etc/hosts, then DNS with the node's search list). So neither reading may
+// widen what a spelling reaches: a permissive `127.0.0.1:5000/*` must not govern
+// `127.1:5000/app` (Go may pull it from whoever answers for the name), and pull-secret
+// credentials for 127.0.0.1:5000 must not go to it. Only an enforced ClusterImagePolicy,
+// being a floor, applies under both readings (matchesImagePattern with `anyPort`), or
+// `127.1:5000/prod/app` pulled from 127.0.0.1:5000 by a glibc runtime would escape an
 // enforced `127.0.0.1:5000/prod/*`. Exactly inet_aton's grammar: 1 to 4 parts, every part
 // but the last at most 255, the last within the bytes left. Anything else (a part out of
-// range, '08' or '09' as octal, an empty '0x', more than 4 parts) fails inet_aton, so the
-// resolver asks DNS for it as a name: it stays a host name here too. A glob ('127.0.0.*')
-// is not an address.
+// range, '08' or '09' as octal, an empty '0x', more than 4 parts) fails inet_aton, so every
+// resolver takes it for a name. A glob ('127.0.0.*') is not an address.
+export function inetAtonAddress(name: string): string | undefined {
+  const address = canonicalIpv4(name);
+  return address === name || !DOTTED_QUAD.test(address) ? undefined : address;
+}
+
+// The dotted quad inet_aton reads in `name`, or `name` itself when it reads none.
 function canonicalIpv4(name: string): string {
   const first = name.charCodeAt(0);
   if (!(first >= 0x30 && first <= 0x39)) return name; // names and globs; keeps the hot path cheap
@@ -109,19 +120,21 @@ function canonicalIpv4(name: string): string {
   return bytes.join('.');
 }
 
-// How many characters shorter than `hostName` (a canonical host name, or a glob of them) an
-// image may write a host it matches: a dotted quad has shorter inet_aton spellings ('127.0.0.1'
-// is '127.1', '0.0.0.0' is '0'), and the length bound of an image name applies to the name as
-// written. A glob that may match dotted quads gets the most any of them saves. An upper bound
-// (the one-number form needs a port to be read as a registry), so a pattern is never refused
-// for a length some image can have. Zero for anything else.
+// How many characters shorter than `hostName` (a pattern's host name as written, or a glob)
+// an image may write a host that an enforced pattern for it matches: an address has shorter
+// inet_aton spellings ('127.0.0.1' and '0x7f.0.0.1' are '127.1', '0.0.0.0' is '0'), an
+// enforced pattern meets them under their address reading, and the length bound of an image
+// name applies to the name as written. A glob that may match dotted quads gets the most any of
+// them saves. An upper bound (the one-number form needs a port to be read as a registry), so
+// a pattern is never refused for a length some image can have. Zero for anything else.
 export function shorterSpellingSaving(hostName: string): number {
   if (hostName.includes('*')) return IPV4_GLOB.test(hostName) ? DOTTED_QUAD_MOST_SAVED : 0;
-  if (!DOTTED_QUAD.test(hostName)) return 0;
-  const bytes = hostName.split('.').map(Number);
+  const address = DOTTED_QUAD.test(hostName) ? hostName : inetAtonAddress(hostName);
+  if (address === undefined) return 0;
+  const bytes = address.split('.').map(Number);
   if (bytes.some((value) => value > BYTE_MAX)) return 0;
   let shortest = hostName.length;
-  for (let leading = 0; leading < IPV4_MAX_PARTS - 1; leading += 1) {
+  for (let leading = 0; leading < IPV4_MAX_PARTS; leading += 1) {
     const rest = bytes.slice(leading).reduce((value, byte) => value * 256 + byte, 0);
     const spelling = [...bytes.slice(0, leading), rest].join('.');
     shortest = Math.min(shortest, spelling.length);
@@ -147,6 +160,9 @@ function ipv4PartValue(part: string): number {
 export interface MatchSubject {
   readonly host: string;
   readonly hostName: string;
+  // The dotted quad glibc reads in a numeric host name written otherwise ('127.1' is
+  // '127.0.0.1'); consulted by enforced patterns only (inetAtonAddress).
+  readonly addressHostName?: string;
   readonly port: string;
   readonly repository: string;
   readonly tag?: string;
@@ -156,9 +172,11 @@ export interface MatchSubject {
 export function toMatchSubject(image: ImageReference): MatchSubject {
   const host = canonicalRegistry(image.registry);
   const { name, port } = splitHostPort(host);
+  const address = inetAtonAddress(name);
   return {
     host,
     hostName: name,
+    ...(address === undefined ? {} : { addressHostName: address }),
     port: port ?? DEFAULT_REGISTRY_PORT,
     repository: normaliseRepository(host, image.repository),
     ...(image.tag === undefined ? {} : { tag: image.tag }),

@@ -146,6 +146,7 @@ function canMeetRepository(pattern: ImagePattern, subject: MatchSubject, digest:
     host: pattern.host,
     hostName: pattern.hostName,
     ...(pattern.port === undefined ? {} : { port: pattern.port }),
+    ...(pattern.addressHostName === undefined ? {} : { addressHostName: pattern.addressHostName }),
     path: pattern.path,
     ...(pattern.hubPath === undefined ? {} : { hubPath: pattern.hubPath }),
     text: pattern.text,

@@ -8,7 +8,7 @@ import {
   splitRegistry,
   type ImageReference,
 } from '../image/reference.js';
-import { canonicalRegistry, shorterSpellingSaving, splitHostPort, toMatchSubject, type MatchSubject } from '../image/registry-host.js';
+import { canonicalRegistry, inetAtonAddress, shorterSpellingSaving, splitHostPort, toMatchSubject, type MatchSubject } from '../image/registry-host.js';
 
 // A repository pattern from a policy, normalised the way image references are, with `*` kept.
 export interface ImagePattern {
@@ -17,6 +17,9 @@ export interface ImagePattern {
   // The host without its port, and the port glob; no port means any port of that host.
   readonly hostName: string;
   readonly port?: string;
+  // The dotted quad glibc reads in a numeric host name written otherwise ('0xc0.0250.1' is
+  // '192.168.0.1'); consulted when the pattern is enforced only (inetAtonAddress).
+  readonly addressHostName?: string;
   // Repository path glob: 'library/nginx', 'team/*'.
   readonly path: string;
   // The path with Docker Hub's 'library/', for a host glob that may match docker.io and a path
@@ -69,10 +72,12 @@ export function toImagePattern(pattern: string): ImagePattern {
   const text = `${host}/${path}${tag === undefined ? '' : `:${tag}`}${digest === undefined ? '' : `@${digest}`}`;
   const stars = countStars(text);
   const { name: hostName, port } = splitHostPort(host);
+  const addressHostName = inetAtonAddress(hostName);
   return {
     host,
     hostName,
     ...(port === undefined ? {} : { port }),
+    ...(addressHostName === undefined ? {} : { addressHostName }),
     path,
     ...(hubPath === undefined ? {} : { hubPath }),
     ...(tag === undefined ? {} : { tag }),
@@ -97,6 +102,12 @@ export function toImagePattern(pattern: string): ImagePattern {
 // governs that host on every port, so an enforced `reg/prod/*` cannot be sidestepped by pulling
 // `reg:5000/prod/app`. A pattern with a port (`reg:5000`, `reg:*`) governs the ports it
 // names; the default port is 443.
+// Numeric IPv4 spellings ('127.1', '0x7f000001'): an address to glibc, a DNS name to Go's
+// resolver (inetAtonAddress). A pattern matches the host as written; with `anyPort` (enforced,
+// a floor) it also matches under the address reading of either side, so an enforced
+// `127.0.0.1:5000/prod/*` governs `127.1:5000/prod/app` and an enforced `0xc0.0250.1/prod/*`
+// governs `192.168.0.1:5000/prod/app`, while a permissive pattern never reaches a spelling it
+// does not name.
 // Docker Hub: a host glob that matches docker.io and a one-component path (`*/nginx`) also
 // matches the official image's 'library/' path there, so an enforced `*/nginx` is not escaped
 // by `nginx:1.27` (`docker.io/library/nginx:1.27`).
@@ -140,6 +151,21 @@ function matchesPath(pattern: ImagePattern, subject: MatchSubject, text: string,
 }
 
 function matchesHost(pattern: ImagePattern, subject: MatchSubject, anyPort: boolean): boolean {
+  if (matchesHostAsWritten(pattern, subject, anyPort)) return true;
+  if (!anyPort || (pattern.addressHostName === undefined && subject.addressHostName === undefined)) return false;
+  const patternReadings = addressReadings(pattern.hostName, pattern.addressHostName, pattern.port);
+  const subjectReadings = addressReadings(subject.hostName, subject.addressHostName, subject.host === subject.hostName ? undefined : subject.port);
+  return patternReadings.some((patternReading) => subjectReadings.some((subjectReading) => matchesHostAsWritten({ ...pattern, ...patternReading }, { ...subject, ...subjectReading }, anyPort)));
+}
+
+// A host as written and, when it has one, as its address reading: host and host name.
+function addressReadings(hostName: string, address: string | undefined, port: string | undefined): { host: string; hostName: string }[] {
+  const readings = [{ host: port === undefined ? hostName : `${hostName}:${port}`, hostName }];
+  if (address !== undefined) readings.push({ host: port === undefined ? address : `${address}:${port}`, hostName: address });
+  return readings;
+}
+
+function matchesHostAsWritten(pattern: ImagePattern, subject: MatchSubject, anyPort: boolean): boolean {
   if (pattern.port !== undefined) return matchGlob(pattern.hostName, subject.hostName) && matchGlob(pattern.port, subject.port);
   return matchGlob(pattern.host, subject.host) || (anyPort && matchGlob(pattern.host, subject.hostName));
 }

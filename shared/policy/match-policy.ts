@@ -134,7 +134,14 @@ function judgeTagAndDigest(
 ): { readonly ranked: Candidate[]; readonly tagAndDigest?: TagAndDigest } {
   const byTag = rankMatches(policies, subject, options);
   if (subject.tag === undefined || subject.digest === undefined) return { ranked: byTag };
-  const digestOnly: MatchSubject = { host: subject.host, hostName: subject.hostName, port: subject.port, repository: subject.repository, digest: subject.digest };
+  const digestOnly: MatchSubject = {
+    host: subject.host,
+    hostName: subject.hostName,
+    ...(subject.addressHostName === undefined ? {} : { addressHostName: subject.addressHostName }),
+    port: subject.port,
+    repository: subject.repository,
+    digest: subject.digest,
+  };
   const byDigest = rankMatches(policies, digestOnly, options);
   const [tagWinner, digestWinner] = [byTag[0], byDigest[0]];
   if (tagWinner === undefined ? digestWinner === undefined : isSameEntry(tagWinner, digestWinner)) return { ranked: byTag };

@@ -88,7 +88,8 @@ describe('trustgate serve with an enforced baseline for docker.io/library/*, [::
 
   // glibc's getaddrinfo (what a cgo-built containerd or CRI-O resolves with) takes any host
   // inet_aton reads as an address for that address, without asking DNS: `127.1:PORT` and the
-  // rest are the registry at 127.0.0.1:PORT, as the resolver and the real registry show.
+  // rest are the registry at 127.0.0.1:PORT, as the resolver and the real registry show. (Go's
+  // own resolver reads them as names; the enforced baseline, a floor, covers both readings.)
   it('denies the unsigned image of the real registry at 127.0.0.1 pulled through 127.1, 0x7f.0.0.1, 0177.0.0.1, 2130706433 and 0x7f000001', async () => {
     const port = registry.host.slice(registry.host.lastIndexOf(':') + 1);
     const spellings = ['127.1', '127.0.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '0x7f000001', '0x7f.0.1'];

@@ -467,6 +467,60 @@ spec:
     );
   });
 
+  // Go's resolver, which containerd, CRI-O and dockerd use by default, looks `127.1` up as a
+  // DNS name (search list included): a permissive policy for the address 127.0.0.1:5000 must
+  // not govern it, or an unsigned image from whoever answers for that name is admitted.
+  describe('when a numeric IPv4 spelling meets a permissive policy for its address and an enforced baseline', () => {
+    const POLICIES = `apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata:
+  name: baseline
+  annotations: {trustgate.dev/enforce: "true"}
+spec:
+  repositories:
+    - name: "*"
+      policy: {trust: {enabled: true, trustServer: "https://notary.example.com"}}
+---
+apiVersion: portieris.cloud.ibm.com/v1
+kind: ClusterImagePolicy
+metadata: {name: local-dev-registry}
+spec:
+  repositories:
+    - name: "127.0.0.1:5000/*"
+      policy: {mutateImage: false}
+`;
+    const lookup = async (image: string): Promise<unknown> => {
+      const policies = join(dir, 'ipv4-name');
+      await mkdir(policies, { recursive: true });
+      await writeFile(join(policies, 'policies.yaml'), POLICIES);
+      const result = await cli('policy', 'lookup', image, '--policies', policies, '--namespace', 'sandbox', '--json');
+      expect(result.code).toBe(0);
+      return JSON.parse(result.stdout);
+    };
+
+    it.each(['127.1:5000/evil/app', '2130706433:5000/evil/app', '0x7f000001:5000/evil/app', '127.000.000.001:5000/evil/app'])(
+      'governs %s by the enforced baseline alone, not by the permissive 127.0.0.1:5000/* policy',
+      async (image) => {
+        const answer = await lookup(image);
+        expect(answer).toMatchObject({
+          matched: true,
+          source: { kind: 'ClusterImagePolicy', name: 'baseline', pattern: '*' },
+          policy: { trust: { enabled: true, trustServer: 'https://notary.example.com' } },
+          enforced: [],
+        });
+        expect(answer).not.toHaveProperty('precedence');
+        expect(JSON.stringify(answer)).not.toContain('local-dev-registry');
+      },
+    );
+
+    it('governs 127.0.0.1:5000/evil/app, the address as written, by the permissive policy under the enforced baseline', async () => {
+      expect(await lookup('127.0.0.1:5000/evil/app')).toMatchObject({
+        source: { kind: 'ClusterImagePolicy', name: 'local-dev-registry' },
+        enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'baseline', pattern: '*' }, policy: { trust: { enabled: true } } }],
+      });
+    });
+  });
+
   describe('when several patterns match', () => {
     it('explains why the winner won and lists the runners-up', async () => {
       const precedence = join(dir, 'precedence');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseImageReference, toNotaryGun } from '../../../shared/image/reference.js';
-import { canonicalPort, canonicalRegistry, shorterSpellingSaving, splitHostPort, toMatchSubject } from '../../../shared/image/registry-host.js';
+import { canonicalPort, canonicalRegistry, inetAtonAddress, shorterSpellingSaving, splitHostPort, toMatchSubject } from '../../../shared/image/registry-host.js';
 
 describe('canonicalRegistry', () => {
   it.each([
@@ -53,34 +53,53 @@ describe('canonicalRegistry on IPv6 addresses that merely contain an IPv4 addres
 });
 
 // glibc's inet_aton, which getaddrinfo tries before DNS: 1 to 4 parts, each decimal, octal
-// (leading 0) or hex (0x), the last part filling the bytes the others leave.
+// (leading 0) or hex (0x), the last part filling the bytes the others leave. Go's resolver
+// takes the same hosts for names, so they stay as written for everything but enforced patterns.
 describe('canonicalRegistry on numeric IPv4 spellings', () => {
   it.each([
-    ['127.1:5000', '127.0.0.1:5000'],
-    ['127.0.1:5000', '127.0.0.1:5000'],
-    ['0x7f.0.0.1:5000', '127.0.0.1:5000'],
+    ['127.1:5000', '127.1:5000'],
+    ['0X7F.0.0.1', '0x7f.0.0.1'],
+    ['0177.0.0.1:05000', '0177.0.0.1:5000'],
+    ['2130706433:443', '2130706433'],
+    ['127.000.000.001:5000', '127.000.000.001:5000'],
+    ['127.0.0.1:5000', '127.0.0.1:5000'],
+  ])('keeps %j as written, lower-case with a canonical port: %j', (registry, canonical) => {
+    expect(canonicalRegistry(registry)).toBe(canonical);
+  });
+});
+
+describe('inetAtonAddress', () => {
+  it.each([
+    ['127.1', '127.0.0.1'],
+    ['127.0.1', '127.0.0.1'],
+    ['0x7f.0.0.1', '127.0.0.1'],
     ['0X7F.0.0.1', '127.0.0.1'],
-    ['0177.0.0.1:05000', '127.0.0.1:5000'],
+    ['0177.0.0.1', '127.0.0.1'],
     ['00000177.0.0.01', '127.0.0.1'],
-    ['2130706433:5000', '127.0.0.1:5000'],
-    ['0x7f000001:443', '127.0.0.1'],
-    ['017700000001:5000', '127.0.0.1:5000'],
-    ['0x7f.1:5000', '127.0.0.1:5000'],
+    ['2130706433', '127.0.0.1'],
+    ['0x7f000001', '127.0.0.1'],
+    ['017700000001', '127.0.0.1'],
+    ['0x7f.1', '127.0.0.1'],
     ['0177.0x0.1', '127.0.0.1'],
     ['10.0x10203', '10.1.2.3'],
     ['192.168.0x101', '192.168.1.1'],
     ['0', '0.0.0.0'],
-    ['0x0:5000', '0.0.0.0:5000'],
+    ['0x0', '0.0.0.0'],
     ['4294967295', '255.255.255.255'],
     ['0xffffffff', '255.255.255.255'],
     ['0377.0xff.65535', '255.255.255.255'],
     ['1.16777215', '1.255.255.255'],
-    ['127.0.0.1:5000', '127.0.0.1:5000'],
-  ])('spells %j as %j', (registry, canonical) => {
-    expect(canonicalRegistry(registry)).toBe(canonical);
+    ['127.000.000.001', '127.0.0.1'],
+  ])('reads %j as the address %j', (name, address) => {
+    expect(inetAtonAddress(name)).toBe(address);
   });
 
-  // Not addresses to inet_aton, so the resolver asks DNS for them: host names, as written.
+  it('gives no address reading for a dotted quad as it is written', () => {
+    expect(inetAtonAddress('127.0.0.1')).toBeUndefined();
+    expect(inetAtonAddress('0.0.0.0')).toBeUndefined();
+  });
+
+  // Not addresses to inet_aton, so every resolver asks DNS for them: host names only.
   it.each([
     '256.0.0.1',
     '127.256.1',
@@ -102,13 +121,13 @@ describe('canonicalRegistry on numeric IPv4 spellings', () => {
     '127.0.0.*',
     '12*',
     'reg.example.com',
-  ])('keeps %j a host name', (registry) => {
-    expect(canonicalRegistry(registry)).toBe(registry);
+  ])('gives %j no address reading', (name) => {
+    expect(inetAtonAddress(name)).toBeUndefined();
   });
 
   it('reads a leading 0 as octal, not as a decimal with a leading zero', () => {
-    expect(canonicalRegistry('0127.0.0.1')).toBe('87.0.0.1');
-    expect(canonicalRegistry('010.0.0.1')).toBe('8.0.0.1');
+    expect(inetAtonAddress('0127.0.0.1')).toBe('87.0.0.1');
+    expect(inetAtonAddress('010.0.0.1')).toBe('8.0.0.1');
   });
 });
 
@@ -118,6 +137,12 @@ describe('shorterSpellingSaving', () => {
     expect(shorterSpellingSaving('0.0.0.0')).toBe('0.0.0.0'.length - '0'.length);
     expect(shorterSpellingSaving('255.255.255.255')).toBe('255.255.255.255'.length - '4294967295'.length);
     expect(shorterSpellingSaving('1.2.3.4')).toBe(0);
+  });
+
+  it('gives a host written in another numeric spelling what the shortest spelling of its address saves', () => {
+    expect(shorterSpellingSaving('0x7f.0.0.1')).toBe('0x7f.0.0.1'.length - '127.1'.length);
+    expect(shorterSpellingSaving('127.000.000.001')).toBe('127.000.000.001'.length - '127.1'.length);
+    expect(shorterSpellingSaving('127.1')).toBe(0);
   });
 
   it('gives a glob that may match a dotted quad the most any saves, and a host name nothing', () => {
@@ -160,9 +185,9 @@ describe('toMatchSubject', () => {
     expect(toNotaryGun(image)).toBe('[::ffff:7f00:1]:5000/prod/app');
   });
 
-  it('matches a numeric IPv4 spelling as its dotted quad, and keeps the GUN as written', () => {
+  it('keeps a numeric IPv4 spelling as written, with its address reading beside it, and the GUN as written', () => {
     const image = parseImageReference('0x7f.1:5000/prod/app:v1');
-    expect(toMatchSubject(image)).toEqual({ host: '127.0.0.1:5000', hostName: '127.0.0.1', port: '5000', repository: 'prod/app', tag: 'v1' });
+    expect(toMatchSubject(image)).toEqual({ host: '0x7f.1:5000', hostName: '0x7f.1', addressHostName: '127.0.0.1', port: '5000', repository: 'prod/app', tag: 'v1' });
     expect(toNotaryGun(image)).toBe('0x7f.1:5000/prod/app');
   });
 

@@ -134,7 +134,11 @@ describe('matchesImagePattern', () => {
     });
   });
 
+  // glibc reads these hosts as the address, Go's resolver (the runtime's) as DNS names: only an
+  // enforced pattern (anyPort, a floor) meets them under both readings.
   describe('when the image or the pattern spells an IPv4 address as inet_aton reads it', () => {
+    const enforcedMatches = (pattern: string, image: string): boolean => matchesImagePattern(toImagePattern(pattern), parseImageReference(image), { anyPort: true });
+
     it.each([
       ['127.0.0.1:5000/prod/*', '127.1:5000/prod/app'],
       ['127.0.0.1:5000/prod/*', '127.0.1:5000/prod/app'],
@@ -149,41 +153,53 @@ describe('matchesImagePattern', () => {
       ['2130706433:5000/prod/*', '[::ffff:7f00:1]:5000/prod/app'],
       ['127.0.0.*/prod/*', '127.1:5000/prod/app'],
       ['127.0.0.*/prod/*', '017700000001:5000/prod/app'],
-    ])('%j matches %j', (pattern, image) => {
-      expect(matches(pattern, image)).toBe(true);
+    ])('%j matches %j only when enforced', (pattern, image) => {
+      expect(enforcedMatches(pattern, image)).toBe(true);
+      expect(matches(pattern, image)).toBe(false);
     });
 
-    it('normalises a numeric IPv4 pattern host to its dotted quad and keeps a glob as written', () => {
-      expect(toImagePattern('0x7f.1:05000/prod/*').text).toBe('127.0.0.1:5000/prod/*');
-      expect(toImagePattern('10.1/prod/*').text).toBe('10.0.0.1/prod/*');
-      expect(toImagePattern('127.0.0.*:5000/prod/*').text).toBe('127.0.0.*:5000/prod/*');
-      expect(toImagePattern('127.0.0.1:5000/prod/*').specificity).toBe(toImagePattern('127.1:5000/prod/*').specificity);
+    it('keeps a numeric IPv4 pattern host as written, lower-case with a canonical port, its address beside it', () => {
+      expect(toImagePattern('0X7F.1:05000/prod/*')).toMatchObject({ text: '0x7f.1:5000/prod/*', hostName: '0x7f.1', addressHostName: '127.0.0.1' });
+      expect(toImagePattern('10.1/prod/*').text).toBe('10.1/prod/*');
+      expect(toImagePattern('127.0.0.1:5000/prod/*').addressHostName).toBeUndefined();
+      expect(toImagePattern('127.0.0.*:5000/prod/*').addressHostName).toBeUndefined();
+    });
+
+    it('matches each spelling as written for a permissive pattern', () => {
+      expect(matches('127.1:5000/prod/*', '127.1:5000/prod/app')).toBe(true);
+      expect(matches('0x7f.1:5000/prod/*', '0X7F.1:5000/prod/app')).toBe(true);
+      expect(matches('127.0.0.1:5000/prod/*', '127.0.0.1:5000/prod/app')).toBe(true);
     });
 
     it('reads a one-number pattern host without a port as a Docker Hub path, as images do', () => {
       expect(toImagePattern('2130706433/prod/*').text).toBe('docker.io/2130706433/prod/*');
-      expect(matches('127.0.0.1/prod/*', '2130706433/prod/app')).toBe(false);
+      expect(enforcedMatches('127.0.0.1/prod/*', '2130706433/prod/app')).toBe(false);
     });
 
-    it('gives an enforced IPv4 pattern without a port every port of every spelling', () => {
-      expect(matchesImagePattern(toImagePattern('127.0.0.1/prod/*'), parseImageReference('127.1:5000/prod/app'), { anyPort: true })).toBe(true);
-      expect(matchesImagePattern(toImagePattern('127.0.0.1/prod/*'), parseImageReference('2130706433:5000/prod/app'), { anyPort: true })).toBe(true);
+    it('gives an enforced IPv4 pattern without a port every port of every spelling, and a pattern with one only that port', () => {
+      expect(enforcedMatches('127.0.0.1/prod/*', '127.1:5000/prod/app')).toBe(true);
+      expect(enforcedMatches('127.0.0.1/prod/*', '2130706433:5000/prod/app')).toBe(true);
+      expect(enforcedMatches('0xc0.0250.1/prod/*', '192.168.0.1:5000/prod/app')).toBe(true);
+      expect(enforcedMatches('0xc0.0250.1/prod/*', '0xc0.0250.1/prod/app')).toBe(true);
+      expect(enforcedMatches('127.0.0.1:5000/prod/*', '127.1:5001/prod/app')).toBe(false);
+      expect(enforcedMatches('127.0.0.1/prod/*', '127.1:5000/other/app')).toBe(false);
     });
 
-    it('counts a pattern for the dotted quad exact for the image written another way', () => {
-      expect(isExactPattern(toImagePattern('127.0.0.1:5000/prod/app:v1'), parseImageReference('127.1:5000/prod/app:v1'))).toBe(true);
-      expect(isExactPattern(toImagePattern('0x7f000001:5000/prod/app:v1'), parseImageReference('127.0.0.1:5000/prod/app:v1'))).toBe(true);
+    it('never counts a pattern exact for the image written another way', () => {
+      expect(isExactPattern(toImagePattern('127.0.0.1:5000/prod/app:v1'), parseImageReference('127.1:5000/prod/app:v1'))).toBe(false);
+      expect(isExactPattern(toImagePattern('0x7f000001:5000/prod/app:v1'), parseImageReference('127.0.0.1:5000/prod/app:v1'))).toBe(false);
+      expect(isExactPattern(toImagePattern('0x7f000001:5000/prod/app:v1'), parseImageReference('0x7f000001:5000/prod/app:v1'))).toBe(true);
     });
 
     it('reads a leading 0 as octal: 0127.0.0.1 is 87.0.0.1, another registry', () => {
-      expect(matches('127.0.0.1:5000/prod/*', '0127.0.0.1:5000/prod/app')).toBe(false);
-      expect(matches('87.0.0.1:5000/prod/*', '0127.0.0.1:5000/prod/app')).toBe(true);
+      expect(enforcedMatches('127.0.0.1:5000/prod/*', '0127.0.0.1:5000/prod/app')).toBe(false);
+      expect(enforcedMatches('87.0.0.1:5000/prod/*', '0127.0.0.1:5000/prod/app')).toBe(true);
     });
 
     it('takes a host inet_aton refuses for a name, not for an address', () => {
-      expect(matches('8.0.0.1:5000/prod/*', '08.0.0.1:5000/prod/app')).toBe(false);
-      expect(matches('0.0.0.1:5000/prod/*', '256.0.0.1:5000/prod/app')).toBe(false);
-      expect(matches('0.0.0.0:5000/prod/*', '4294967296:5000/prod/app')).toBe(false);
+      expect(enforcedMatches('8.0.0.1:5000/prod/*', '08.0.0.1:5000/prod/app')).toBe(false);
+      expect(enforcedMatches('0.0.0.1:5000/prod/*', '256.0.0.1:5000/prod/app')).toBe(false);
+      expect(enforcedMatches('0.0.0.0:5000/prod/*', '4294967296:5000/prod/app')).toBe(false);
       expect(matches('256.0.0.1:5000/prod/*', '256.0.0.1:5000/prod/app')).toBe(true);
     });
   });
@@ -414,17 +430,21 @@ describe('imagePatternProblems', () => {
     },
   );
 
-  // An image name's 255 characters bound the name as written, and a dotted quad can be written
-  // shorter: `127.1:5000/<244 characters>` is a valid image under `127.0.0.1:5000/<same>`.
+  // An image name's 255 characters bound the name as written, and an address can be written
+  // shorter: `127.1:5000/<244 characters>` is a valid image an enforced
+  // `127.0.0.1:5000/<same>` or `0x7f.0.0.1:5000/<same>` governs.
   it('bounds the length of an IPv4 pattern by the shortest spelling of its address', () => {
     const path = 'a'.repeat(255 - '127.1:5000/'.length);
     expect(parseImageReference(`127.1:5000/${path}`).repository).toBe(path);
     expect(imagePatternProblems(`127.0.0.1:5000/${path}`)).toEqual([]);
+    expect(imagePatternProblems(`0x7f.0.0.1:5000/${path}`)).toEqual([]);
+    expect(matchesImagePattern(toImagePattern(`0x7f.0.0.1:5000/${path}`), parseImageReference(`127.1:5000/${path}`), { anyPort: true })).toBe(true);
     expect(imagePatternProblems(`127.0.0.1:5000/${path}a`)).not.toEqual([]);
+    expect(imagePatternProblems(`0x7f.0.0.1:5000/${path}a`)).not.toEqual([]);
     const globbed = 'a'.repeat(255 - '1:5000/'.length);
     expect(parseImageReference(`1:5000/${globbed}`).repository).toBe(globbed);
     expect(imagePatternProblems(`0.0.0.*:5000/${globbed}`)).toEqual([]);
-    expect(matches(`0.0.0.*:5000/${globbed}`, `1:5000/${globbed}`)).toBe(true);
+    expect(matchesImagePattern(toImagePattern(`0.0.0.*:5000/${globbed}`), parseImageReference(`1:5000/${globbed}`), { anyPort: true })).toBe(true);
   });
 });
 

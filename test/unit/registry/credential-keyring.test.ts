@@ -48,10 +48,14 @@ describe('createCredentialKeyring', () => {
     expect(usersFor(['127.0.0.1:5000'], '[::7f00:1]:5000/app')).toEqual([]);
   });
 
-  it('takes a numeric IPv4 spelling (127.1, 0x7f000001) for the registry at its dotted quad', () => {
-    expect(usersFor(['127.0.0.1:5000'], '127.1:5000/app')).toEqual(['127.0.0.1:5000']);
-    expect(usersFor(['0x7f000001:5000'], '127.0.0.1:5000/app')).toEqual(['0x7f000001:5000']);
-    expect(usersFor(['127.0.0.1:5000'], '0127.0.0.1:5000/app')).toEqual([]);
+  // Go's resolver, which the runtime pulls with, looks `127.1` up as a DNS name: credentials
+  // for the address must not go to whoever answers for that name, nor the other way round.
+  it('takes a numeric IPv4 spelling (127.1, 0x7f000001) for a host name, never for the registry at its dotted quad', () => {
+    expect(usersFor(['127.0.0.1:5000'], '127.1:5000/app')).toEqual([]);
+    expect(usersFor(['127.0.0.1:5000'], '2130706433:5000/app')).toEqual([]);
+    expect(usersFor(['0x7f000001:5000'], '127.0.0.1:5000/app')).toEqual([]);
+    expect(usersFor(['0x7f000001:5000'], '0X7F000001:5000/app')).toEqual(['0x7f000001:5000']);
+    expect(usersFor(['127.1:5000'], '127.1:5000/app')).toEqual(['127.1:5000']);
   });
 
   it('serves a path-scoped key only to repositories under that path, on segment boundaries', () => {
