@@ -215,18 +215,22 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       const index = decodeManifest(response, url, INDEX_ACCEPT);
       const manifests = index['manifests'] ?? [];
       if (!Array.isArray(manifests)) throw invalidResponse(`referrers index ${stripQuery(url)} has no "manifests" array`);
+      // The first maxReferrers distinct Sigstore bundles in listing order; other artifacts and
+      // bundle entries this client cannot fetch (a digest other than sha256) are passed over.
+      // Security: whoever may push to the repository may add referrers without any key. Were a
+      // listing refused for one unusable entry, or for more bundles than are looked at, such
+      // a push would hide the image's valid signature and deny it; passing over what cannot
+      // be checked, and checking a bounded number of the rest, only ever looks at less. The
+      // bound on work stays (the index's bytes, one pass, at most maxReferrers fetches).
       const referrers: BundleReferrer[] = [];
       const seen = new Set<string>();
-      manifests.forEach((entry: unknown, position) => {
-        if (!isPlainObject(entry) || entry['artifactType'] !== MEDIA_TYPES.sigstoreBundle) return;
+      for (const [position, entry] of (manifests as unknown[]).entries()) {
+        if (referrers.length === limits.maxReferrers) break;
+        if (!isPlainObject(entry) || entry['artifactType'] !== MEDIA_TYPES.sigstoreBundle) continue;
         const entryDigest = entry['digest'];
-        if (typeof entryDigest !== 'string' || !DIGEST_RE.test(entryDigest)) throw invalidResponse(`referrers index ${stripQuery(url)}: entry ${position + 1} has no sha256 digest`);
-        if (seen.has(entryDigest)) return;
+        if (typeof entryDigest !== 'string' || !DIGEST_RE.test(entryDigest) || seen.has(entryDigest)) continue;
         seen.add(entryDigest);
         referrers.push({ index: position + 1, digest: entryDigest });
-      });
-      if (referrers.length > limits.maxReferrers) {
-        throw new TrustgateError(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE, `referrers index ${stripQuery(url)} lists ${referrers.length} Sigstore bundles, more than the ${limits.maxReferrers} looked at`);
       }
       return referrers;
     },

@@ -140,11 +140,35 @@ describe('v3 bundles among the referrers', () => {
     expect(await verify(registry)).toMatchObject({ digest });
   });
 
-  it('looks at no more Sigstore bundles than its limit, fetching none of them past it', async () => {
-    const artifacts = await Promise.all(Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers + 1 }, () => signed(statementFor(digestOfImage))));
-    const { registry } = registryWith(artifacts);
-    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.REGISTRY_RESPONSE_TOO_LARGE);
-    expect(registry.requests.filter((url) => url.includes('/blobs/'))).toEqual([]);
+  it('looks at the first Sigstore bundles up to its limit and fetches none listed past them', async () => {
+    const unchecked = await signed(statementFor(digestOfImage));
+    const foreign = await Promise.all(Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers }, () => signed(statementFor(digestOfImage), other)));
+    const { registry } = registryWith([...foreign, unchecked]);
+    expect(await rejectionCodeOf(verify(registry))).toBe(ErrorCode.COSIGN_SIGNATURE_INVALID);
+    expect(registry.requests.filter((url) => url.includes(unchecked.digest))).toEqual([]);
+  });
+
+  it('admits a valid bundle however many bundle entries anyone who may push lists after it', async () => {
+    const junk = (n: number) => ({ mediaType: OCI_MANIFEST, artifactType: BUNDLE_MEDIA_TYPE, digest: sha256(Buffer.from(`junk ${n}`)), size: 10 });
+    const bundle = await signed(statementFor(digestOfImage));
+    for (const api of [false, true]) {
+      const { registry, digest } = registryWith([bundle], api);
+      const listed = [{ mediaType: OCI_MANIFEST, artifactType: BUNDLE_MEDIA_TYPE, digest: bundle.digest, size: bundle.manifest.length }, ...Array.from({ length: DEFAULT_REGISTRY_LIMITS.maxReferrers }, (_, n) => junk(n))];
+      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: listed }));
+      if (api) registry.referrers.set(`${REPOSITORY}/${digest}`, index);
+      else registry.putManifest(REPOSITORY, digest.replace(':', '-'), index, OCI_INDEX);
+      expect(await verify(registry)).toEqual({ digest, signers: ['cosign:key/release'] });
+    }
+  });
+
+  it('passes over a bundle entry it cannot fetch (a sha512 or upper-case digest) and admits the valid one', async () => {
+    const bundle = await signed(statementFor(digestOfImage));
+    for (const unusable of [`sha512:${'a'.repeat(128)}`, `sha256:${'A'.repeat(64)}`, 42]) {
+      const { registry, digest } = registryWith([bundle], true);
+      const listed = [{ mediaType: OCI_MANIFEST, artifactType: BUNDLE_MEDIA_TYPE, digest: unusable, size: 10 }, { mediaType: OCI_MANIFEST, artifactType: BUNDLE_MEDIA_TYPE, digest: bundle.digest, size: bundle.manifest.length }];
+      registry.referrers.set(`${REPOSITORY}/${digest}`, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: listed })));
+      expect(await verify(registry)).toEqual({ digest, signers: ['cosign:key/release'] });
+    }
   });
 
   it('admits a bundle listed after more other artifacts (SBOMs, scan results) than the bundle limit', async () => {
