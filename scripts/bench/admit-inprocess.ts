@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdmitEndpoint } from '../../infra/webhook-proxy/admit-endpoint.js';
 import { loadPolicySet } from '../../cli/policy-set.js';
+import { systemClock } from '../../infra/clock/system-clock.js';
 import type { AdmissionDeps } from '../../shared/admission/decide-admission.js';
 import { createBatchedSink } from '../../shared/logging/batched-sink.js';
 import { createJsonLogger } from '../../shared/logging/json-logger.js';
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
       return answer;
     },
   };
-  const clock = { now: () => new Date() };
+  const clock = systemClock;
   const verifyDeps: VerifyImageDeps = { notary, clock, logger: silent, policies: () => Promise.resolve(policies), policiesNow: () => policies };
   const admission: AdmissionDeps = {
     verify: () => Promise.reject(new Error('not answered from memory')),
