@@ -4,6 +4,8 @@
 // reads "trust enabled". Callers that must not guess refuse such a document instead, as YAML
 // documents with duplicate keys are refused.
 
+import { jsonStringAt } from './json-string.js';
+
 export interface DuplicateJsonKey {
   // The repeated key, decoded ("tr\u0075st" is "trust").
   readonly key: string;
@@ -36,10 +38,8 @@ export function findDuplicateJsonKey(text: string): DuplicateJsonKey | undefined
     const char = text[at];
     const top = stack[stack.length - 1];
     if (char === '"') {
-      const end = endOfString(text, at);
+      const { value: key, end } = jsonStringAt(text, at);
       if (top?.keys !== undefined && top.expectKey) {
-        const raw = text.slice(at + 1, end);
-        const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
         if (top.keys.has(key)) return { key, path: pathOf(stack.slice(0, -1)) };
         top.keys.add(key);
         top.key = key;
@@ -58,14 +58,6 @@ export function findDuplicateJsonKey(text: string): DuplicateJsonKey | undefined
     at += 1;
   }
   return undefined;
-}
-
-// Index of the '"' closing the string that opens at `start`: a backslash escapes the next
-// character, so '\"' does not close it.
-function endOfString(text: string, start: number): number {
-  let at = start + 1;
-  while (at < text.length && text[at] !== '"') at += text[at] === '\\' ? 2 : 1;
-  return at;
 }
 
 // The field path of the innermost open frame: keys joined by '.', indices as '[n]'. A key that

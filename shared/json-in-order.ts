@@ -5,6 +5,7 @@
 // document order, repeats included.
 import { ErrorCode, type ErrorCode as Code } from './errors.js';
 import { parseJsonSafely } from './json.js';
+import { jsonStringAt } from './json-string.js';
 
 // An object's members in document order, repeats kept. A list of pairs, not a record: every
 // key is data (`__proto__` included) and no lookup can reach a prototype.
@@ -81,14 +82,11 @@ function readArray(cursor: Cursor): JsonInOrder[] {
   }
 }
 
-// A string, decoded: a backslash escapes the next character, so '\"' does not close it.
+// A string, decoded; leaves the cursor after its closing '"'.
 function readString(cursor: Cursor): string {
-  const start = cursor.at;
-  let at = start + 1;
-  while (at < cursor.text.length && cursor.text[at] !== '"') at += cursor.text[at] === '\\' ? 2 : 1;
-  cursor.at = at + 1;
-  const raw = cursor.text.slice(start + 1, at);
-  return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+  const { value, end } = jsonStringAt(cursor.text, cursor.at);
+  cursor.at = end + 1;
+  return value;
 }
 
 function skipWhitespace(cursor: Cursor): void {
