@@ -1,11 +1,11 @@
-// The bound on a function's request body, the same on every platform: a request is a few
-// hundred bytes (an image reference, a trust policy, a workload's credentials), so anything
-// larger is refused before it is decoded or parsed.
+// A function's request body within its bound (shared/function-request-limits.ts) on every
+// platform, refused before it is decoded or parsed.
 // Security: the caller is not trusted until the handler has checked it, so what a body makes
 // the function spend (base64 decoding, JSON parsing, the objects built) is bounded first.
 import { ErrorCode, TrustgateError } from '../../shared/errors.js';
+import { MAX_FUNCTION_REQUEST_BYTES } from '../../shared/function-request-limits.js';
 
-export const MAX_REQUEST_BODY_BYTES = 256 * 1024;
+export const MAX_REQUEST_BODY_BYTES = MAX_FUNCTION_REQUEST_BYTES;
 
 // The longest base64 text a body of MAX_REQUEST_BODY_BYTES may be sent as: its encoding, with
 // room for a line break (CR LF) every 64 characters, which the decoder skips.

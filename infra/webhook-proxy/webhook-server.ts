@@ -10,6 +10,7 @@ import { parseJsonBytes } from '../../shared/json.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics/prometheus-registry.js';
 import type { MetricDefinition } from '../../shared/metrics/prometheus-registry.js';
 import type { Logger, Metrics } from '../../shared/ports.js';
+import { MAX_FUNCTION_REQUEST_BYTES } from '../../shared/function-request-limits.js';
 import type { EndpointAnswer } from './admit-endpoint.js';
 import { readBody, readBodyThen } from './read-body.js';
 
@@ -128,8 +129,8 @@ export interface WebhookServer {
 
 // Kubernetes objects are capped near 1.5 MiB; the review wraps object and oldObject.
 export const MAX_ADMIT_BYTES = 3 * 1024 * 1024;
-// The functions' own cap (MAX_REQUEST_BODY_BYTES, functions/platform/request-body.ts).
-export const MAX_FUNCTION_BYTES = 256 * 1024;
+// The functions' own cap, the same as on Lambda and OpenWhisk.
+export const MAX_FUNCTION_BYTES = MAX_FUNCTION_REQUEST_BYTES;
 
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
   const maxAdmit = options.maxAdmitBytes ?? MAX_ADMIT_BYTES;
