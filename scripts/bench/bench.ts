@@ -13,7 +13,9 @@
 //      state in DynamoDB).
 //   2. A cold `trustgate verify IMAGE --trust-server URL` with a fresh state directory against
 //      Notary's own client, `notary lookup` with a fresh trust directory, same server and tag:
-//      the usual run, its code cache warm, and a user's first run, no code cache yet.
+//      the usual run, its code cache warm, and a user's first run, no code cache yet; and the
+//      floor of any Node client, a Node process that only fetches the same four metadata files
+//      (notary-fetch-floor.cjs: through node:https, and through node:tls alone).
 //   3. Warm `/admit` (a Pod with three signed images) against the echo floor: a bare Node
 //      HTTPS server on the same certificate that only parses the review and answers. Each
 //      server first gets one unmeasured run of WARM_UP_S seconds (JIT warm-up).
@@ -58,6 +60,7 @@ const CLI = join(ROOT, 'bin/trustgate.cjs');
 const FUNCTIONS = ['policy-lookup', 'verify-image', 'sign-callback', 'callback-authorizer'] as const;
 const WITH_OPENWHISK = new Set(['policy-lookup', 'verify-image', 'sign-callback']);
 const OPENWHISK_RUNTIME = join(ROOT, 'test/integration/support/openwhisk-runtime.cjs');
+const FETCH_FLOOR = join(ROOT, 'scripts/bench/notary-fetch-floor.cjs');
 
 interface StartCase {
   readonly name: string;
@@ -190,6 +193,16 @@ async function startCases(env: TrustEnvironment, dynalite: DynaliteServer, scrat
       args: () => ['-d', notaryTrust(), '-s', env.server.url, '--tlscacert', env.caFile, 'lookup', gun, 'v1'],
       status: 0,
     },
+    // What any Node client pays for the same four files (scripts/bench/notary-fetch-floor.cjs):
+    // node:https, and node:tls alone with HTTP/1.1 read by hand; nothing verified or stored.
+    ...(['https', 'tls'] as const).map((mode): StartCase => ({
+      name: `Node ${mode} floor: the four files fetched`,
+      command: process.execPath,
+      args: () => [FETCH_FLOOR, mode, env.server.url, gun],
+      env: { NODE_EXTRA_CA_CERTS: env.caFile },
+      status: 0,
+      baseline: 'notary lookup (fresh trust dir)',
+    })),
     {
       name: 'trustgate verify (fresh state dir, warm code cache)',
       command: process.execPath,
@@ -226,6 +239,11 @@ async function benchStarts(env: TrustEnvironment, dynalite: DynaliteServer): Pro
       const ratio = median(values) / median(samples.get(baseline) ?? []);
       console.log(`  ${item.name.padEnd(40)} ${median(values).toFixed(1).padStart(7)} ms  (${spread(values).padStart(9)})  ${ratio.toFixed(2).padStart(5)}x ${baseline}`);
     }
+    // How much of a cold verify is beyond what any Node client pays for the same files.
+    const medianOf = (name: string) => median(samples.get(name) ?? []);
+    const floor = medianOf('Node https floor: the four files fetched');
+    const verify = medianOf('trustgate verify (fresh state dir, warm code cache)');
+    console.log(`  trustgate verify (warm code cache) beyond the Node https floor: ${(verify - floor).toFixed(1)} ms, ${(verify / floor).toFixed(2)}x the floor`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
