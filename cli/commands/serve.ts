@@ -189,13 +189,15 @@ export async function runServe(args: readonly string[], io: CliIo, options: Serv
     admit,
     validate,
     functions: {
-      'verify-image': createVerifyImageHandler({
-        ...verifyDeps,
-        logger,
-        allowExplicitTrust: config.explicitTrust.open,
-        ...(config.explicitTrust.token === undefined ? {} : { explicitTrustToken: config.explicitTrust.token }),
-      }),
-      'policy-lookup': createPolicyLookupHandler({ logger, policies }),
+      'verify-image': {
+        handle: createVerifyImageHandler({
+          ...verifyDeps,
+          logger,
+          allowExplicitTrust: config.explicitTrust.open,
+          ...(config.explicitTrust.token === undefined ? {} : { explicitTrustToken: config.explicitTrust.token }),
+        }),
+      },
+      'policy-lookup': { handle: createPolicyLookupHandler({ logger, policies }) },
       ...(callback === undefined ? {} : { 'sign-callback': { handle: (body, request) => callback.handle({ body, headers: request.headers }), authenticate: callback.authenticate } }),
     },
     renderMetrics: () => metrics.render(),

@@ -22,12 +22,12 @@ export type FunctionHandler = (
   request: { readonly headers: Readonly<Record<string, string>> },
 ) => Promise<{ readonly statusCode: number; readonly body: unknown }>;
 
-// A function route whose caller is authenticated from the request's headers before its body
-// is read (sign-callback's bearer token): `authenticate` answers the refusal, or undefined to
-// go on to the body and `handle`.
-export interface AuthenticatedFunction {
+// A function route: its handler and, for a route whose caller is authenticated from the
+// request's headers (sign-callback's bearer token), `authenticate`, run before the body is
+// read: it answers the refusal, or undefined to go on to the body and `handle`.
+export interface FunctionRoute {
   readonly handle: FunctionHandler;
-  readonly authenticate: (headers: Readonly<Record<string, string>>) => { readonly statusCode: number; readonly body: unknown } | undefined;
+  readonly authenticate?: (headers: Readonly<Record<string, string>>) => { readonly statusCode: number; readonly body: unknown } | undefined;
 }
 
 export interface WebhookServerOptions {
@@ -39,7 +39,7 @@ export interface WebhookServerOptions {
   readonly admit: (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer>;
   // POST /validate: the validating pass over the final object (no patch).
   readonly validate?: (body: Uint8Array) => EndpointAnswer | Promise<EndpointAnswer>;
-  readonly functions: Readonly<Record<string, FunctionHandler | AuthenticatedFunction>>;
+  readonly functions: Readonly<Record<string, FunctionRoute>>;
   readonly renderMetrics: () => string;
   // Readiness (/readyz): whether this replica should receive traffic, and why not. Absent:
   // always ready. /healthz stays liveness only: a failing dependency is no reason to restart.
@@ -190,13 +190,10 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     if (endpoint === undefined) return json(404, errorBody(`no endpoint ${path}`, 'NOT_FOUND'));
     if (method !== 'POST') return notAllowed('POST');
     const headers = headersOf(request);
-    const handler = typeof endpoint === 'function' ? endpoint : endpoint.handle;
-    if (typeof endpoint !== 'function') {
-      // Security: checked before the body is read, so a caller without the credential costs
-      // no body buffer and no JSON parse (as /admit's client certificate above).
-      const refused = endpoint.authenticate(headers);
-      if (refused !== undefined) return json(refused.statusCode, refused.body);
-    }
+    // Security: checked before the body is read, so a caller without the credential costs
+    // no body buffer and no JSON parse (as /admit's client certificate above).
+    const refused = endpoint.authenticate?.(headers);
+    if (refused !== undefined) return json(refused.statusCode, refused.body);
     return readBody(request, maxFunction).then(async (read) => {
       if (read.kind === 'too-large') return json(413, errorBody(`request body is larger than ${maxFunction} bytes`));
       let body: unknown;
@@ -205,7 +202,7 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       } catch (error) {
         return json(400, errorBody(isTrustgateError(error) ? error.message : 'request body is not JSON'));
       }
-      const answer = await handler(body, { headers });
+      const answer = await endpoint.handle(body, { headers });
       return json(answer.statusCode, answer.body);
     });
   };

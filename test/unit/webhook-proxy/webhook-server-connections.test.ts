@@ -8,7 +8,7 @@
 // counted).
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS, WebhookServerMetric, type ConnectionLimits, type FunctionHandler, type WebhookServer } from '../../../infra/webhook-proxy/webhook-server.js';
+import { createWebhookServer, DEFAULT_CONNECTION_LIMITS, WEBHOOK_SERVER_METRICS, WebhookServerMetric, type ConnectionLimits, type FunctionRoute, type WebhookServer } from '../../../infra/webhook-proxy/webhook-server.js';
 import { createPrometheusRegistry } from '../../../shared/metrics/prometheus-registry.js';
 import type { Logger } from '../../../shared/ports.js';
 import { http1Connection, type Http1Connection } from '../../support/http1-connection.js';
@@ -35,7 +35,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((server) => server.close(0)));
 });
 
-async function startServer(connections: Partial<ConnectionLimits>, logLines: LogLine[] = [], functions: Readonly<Record<string, FunctionHandler>> = {}) {
+async function startServer(connections: Partial<ConnectionLimits>, logLines: LogLine[] = [], functions: Readonly<Record<string, FunctionRoute>> = {}) {
   const metrics = createPrometheusRegistry(WEBHOOK_SERVER_METRICS);
   const server = createWebhookServer({
     admit: () => ({ status: 200, body: { admitted: true } }),
@@ -160,10 +160,12 @@ describe('createWebhookServer connections', () => {
       const released = new Promise<void>((resolve) => (release = resolve));
       let started = 0;
       const { port } = await startServer({ maxConnections: 2 }, logLines, {
-        hold: async () => {
-          started += 1;
-          await released;
-          return { statusCode: 200, body: { held: true } };
+        hold: {
+          handle: async () => {
+            started += 1;
+            await released;
+            return { statusCode: 200, body: { held: true } };
+          },
         },
       });
       const first = await openConnection(port);
@@ -188,7 +190,7 @@ describe('createWebhookServer connections', () => {
     });
 
     it('cuts a client that never reads its answer (which stays in flight), so a newcomer is answered', async () => {
-      const { port } = await startServer({ maxConnections: 2 }, [], { big: () => Promise.resolve({ statusCode: 200, body: { data: 'x'.repeat(16 * 1024 * 1024) } }) });
+      const { port } = await startServer({ maxConnections: 2 }, [], { big: { handle: () => Promise.resolve({ statusCode: 200, body: { data: 'x'.repeat(16 * 1024 * 1024) } }) } });
       const hogs = [await openConnection(port), await openConnection(port)];
       for (const hog of hogs) {
         hog.socket.pause();
