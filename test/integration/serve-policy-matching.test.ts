@@ -76,6 +76,23 @@ describe('trustgate serve with an enforced baseline for */nginx', () => {
   });
 });
 
+describe('trustgate serve given an image written as an image ID', () => {
+  // containerd's CRI and Docker read `sha256:<hex>` as an image ID and run the node's image
+  // with that ID; read as a name it is docker.io/library/sha256, which the sandbox runs
+  // unchecked, so the baseline would never see whichever prod image the ID is.
+  it.each([`sha256:${'a'.repeat(64)}`, `sha512:${'b'.repeat(128)}`])('denies %s as an invalid reference, even where anything runs', async (image) => {
+    const answer = await admit(image);
+    expect(answer.response.allowed).toBe(false);
+    expect(answer.response.status.message).toContain('IMAGE_REF_INVALID');
+    expect(answer.response.patch).toBeUndefined();
+  });
+
+  it('admits the repository named sha256 when it is written as one', async () => {
+    const answer = await admit(`library/sha256:${'a'.repeat(64)}`);
+    expect(answer.response.allowed, answer.response.status.message).toBe(true);
+  });
+});
+
 describe('trustgate serve given a pattern no image can match', () => {
   it.each(['registry.example.com/Prod/*', 'registry.example.com:https/prod/*', 'registry.example.com/prod/* '])(
     'refuses to start on %j and names the field',

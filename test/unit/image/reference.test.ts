@@ -51,6 +51,11 @@ describe('parseImageReference', () => {
       [`nginx@${DIGEST}`, { registry: 'docker.io', repository: 'library/nginx', digest: DIGEST }],
       [`reg:5000/a/b@${DIGEST}`, { registry: 'reg:5000', repository: 'a/b', digest: DIGEST }],
       [`reg.io/a:tag@${DIGEST}`, { registry: 'reg.io', repository: 'a', tag: 'tag', digest: DIGEST }],
+      // Names a runtime does not read as an image ID (go-digest refuses them as digests).
+      ['sha256:v1', { registry: 'docker.io', repository: 'library/sha256', tag: 'v1' }],
+      [`sha256:${HEX.slice(1)}`, { registry: 'docker.io', repository: 'library/sha256', tag: HEX.slice(1) }],
+      [`sha256:${HEX.toUpperCase()}`, { registry: 'docker.io', repository: 'library/sha256', tag: HEX.toUpperCase() }],
+      [`library/sha256:${HEX}`, { registry: 'docker.io', repository: 'library/sha256', tag: HEX }],
     ];
     for (const [input, expected] of cases) {
       it(`normalises ${input}`, () => {
@@ -106,6 +111,10 @@ describe('parseImageReference', () => {
       ['only a tag', ':latest'],
       ['only a digest', `@${DIGEST}`],
       ['bare image ID', HEX],
+      ['image ID written as a sha256 digest', `sha256:${HEX}`],
+      ['image ID written as a sha384 digest', `sha384:${HEX}${HEX.slice(0, 32)}`],
+      ['image ID written as a sha512 digest', `sha512:${HEX}${HEX}`],
+      ['image ID written as a blake3 digest', `blake3:${HEX}`],
       ['name over 255 characters', `reg.io/${'a'.repeat(249)}`],
       ['docker.io name over 255 after adding library/', 'a'.repeat(240)],
       ['non-ASCII', 'ngïnx'],
