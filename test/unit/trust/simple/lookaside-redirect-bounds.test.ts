@@ -1,7 +1,9 @@
-// The time bounds of a lookaside signature read that follows redirects, against real loopback
+// The bounds of a lookaside signature read that follows redirects, against real loopback
 // servers through the real HTTP adapter: the hops of one signature's chain share the
-// per-request timeout, and the verification's deadline covers them all. Time is a monotonic
-// clock the test moves (each answer "takes" a minute), never the wall clock.
+// per-request timeout, and the verification's deadline covers them all (time is a monotonic
+// clock the test moves, each answer "taking" a minute, never the wall clock); a redirect
+// without a usable Location, or to a URL embedding credentials, is refused.
+import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { createNodeFetch } from '../../../../shared/http/node-fetch.js';
@@ -63,5 +65,23 @@ describe('a lookaside signature read following redirects', () => {
 
     expect((await rejectionOf(result)).code).toBe(ErrorCode.SIMPLE_STORE_UNAVAILABLE);
     expect(server.requests).toHaveLength(2);
+  });
+});
+
+describe('a lookaside redirect that cannot be followed', () => {
+  async function readFrom(answer: (response: ServerResponse) => void): Promise<{ code: string; requests: number }> {
+    const server = await startLocalServer((_request, response) => answer(response));
+    servers.push(server);
+    const deadline = startDeadline(60 * MINUTE, () => 0);
+    const error = await rejectionOf(readLookasideSignatures(createNodeFetch(), server.url, undefined, IMAGE, DIGEST, DEFAULT_SIGNATURE_SOURCE_LIMITS, deadline));
+    return { code: error.code, requests: server.requests.length };
+  }
+
+  it('refuses a redirect without a Location with SIMPLE_STORE_REDIRECT_REFUSED', async () => {
+    expect(await readFrom((response) => response.writeHead(302).end())).toEqual({ code: ErrorCode.SIMPLE_STORE_REDIRECT_REFUSED, requests: 1 });
+  });
+
+  it('refuses a redirect to a URL embedding credentials with SIMPLE_STORE_REDIRECT_REFUSED, requesting nothing there', async () => {
+    expect(await readFrom((response) => response.writeHead(302, { location: 'http://user:secret@127.0.0.1:9/signature-1' }).end())).toEqual({ code: ErrorCode.SIMPLE_STORE_REDIRECT_REFUSED, requests: 1 });
   });
 });
