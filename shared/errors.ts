@@ -88,6 +88,10 @@ export const ErrorCode = {
   // A sign-callback request asked for more re-checks than one request may run: the rest was
   // left undone (its sender retries; a changefeed poll reads the rest next time).
   RECHECK_BUDGET_SPENT: 'RECHECK_BUDGET_SPENT',
+  // A simple signing lookaside store redirected where it may not be followed (from https to
+  // plain http, to another scheme, without a usable Location, or too many times): nothing
+  // was requested there.
+  SIMPLE_STORE_REDIRECT_REFUSED: 'SIMPLE_STORE_REDIRECT_REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -17,6 +17,10 @@ export interface OpenWhiskResult {
   readonly body: unknown;
 }
 
+// The request an action's params carry: the raw web body (__ow_body) decoded and parsed, or
+// the fields the platform merged in. An entry that authenticates its caller from the headers
+// alone (sign-callback's bearer token) checks them before calling this, so an unauthenticated
+// caller's body is never decoded or parsed.
 export function decodeOpenWhiskParams(params: unknown): unknown {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
     throw new TrustgateError(ErrorCode.REQUEST_INVALID, 'action parameters must be an object');

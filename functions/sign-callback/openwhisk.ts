@@ -2,14 +2,20 @@
 // __ow_method and __ow_headers and must present the bearer token; an invocation without
 // __ow_method was made with the namespace's own credentials (an alarm trigger sending
 // {"poll": true}) and is trusted.
+// Security: the token is checked on the headers alone, before the raw body (__ow_body) is
+// decoded from base64 or parsed, as Lambda's authorizer and `trustgate serve` check it before
+// the body is read: an unauthenticated caller gets its 401 without making the action spend
+// decoding and parsing on what it sent.
 import { errorResponse, type FunctionResponse } from '../platform/function-response.js';
 import { decodeOpenWhiskParams, type OpenWhiskResult } from '../platform/openwhisk-entry.js';
 import { buildSignCallbackDeps } from '../platform/runtime-deps.js';
-import { createSignCallbackHandler, type CallbackHandler } from './handler.js';
+import { createSignCallbackHandler, type CallbackAuthentication, type CallbackHandler } from './handler.js';
 
-let built: { deps: ReturnType<typeof buildSignCallbackDeps>; handle: CallbackHandler } | undefined;
+type SignCallback = { deps: ReturnType<typeof buildSignCallbackDeps>; handle: CallbackHandler & { readonly authenticate: CallbackAuthentication } };
 
-function current(): { deps: ReturnType<typeof buildSignCallbackDeps>; handle: CallbackHandler } {
+let built: SignCallback | undefined;
+
+function current(): SignCallback {
   if (built === undefined) {
     const deps = buildSignCallbackDeps(process.env);
     built = { deps, handle: createSignCallbackHandler(deps, process.env['TRUSTGATE_CALLBACK_TOKEN']) };
@@ -27,7 +33,9 @@ export async function main(params: unknown): Promise<OpenWhiskResult> {
     if (typeof rawHeaders === 'object' && rawHeaders !== null) {
       for (const [name, value] of Object.entries(rawHeaders)) if (typeof value === 'string') headers[name.toLowerCase()] = value;
     }
-    response = await current().handle({ body: decodeOpenWhiskParams(params), headers, trusted });
+    const { handle } = current();
+    const refused = trusted ? undefined : handle.authenticate(headers);
+    response = refused ?? (await handle({ body: decodeOpenWhiskParams(params), headers, trusted }));
   } catch (error) {
     response = errorResponse(error, current().deps.logger);
   }

@@ -1,7 +1,8 @@
 // Where simple signing signatures are read from, through the Fetch port:
 // - a lookaside store (`simple.storeURL`): `<store>/<repository>@sha256=<hex>/signature-N`
 //   for N = 1, 2, ... until the first 404, as containers/image writes and reads it, with
-//   basic-auth credentials when the policy names a store Secret;
+//   basic-auth credentials when the policy names a store Secret, following the store's
+//   redirects within bounds (lookaside-get.ts);
 // - the registry's signature extension (OpenShift, Quay, IBM Cloud Container Registry),
 //   used when the registry's `/v2/` answer carries `X-Registry-Supports-Signatures: 1`:
 //   `GET /extensions/v2/<name>/signatures/<digest>` answering
@@ -10,8 +11,9 @@
 // Every answer is hostile: each signature is capped in bytes, the number read is capped,
 // and a signature that is too large or malformed is skipped with its reason (the others
 // may still verify). A store that cannot be read at all (unreachable, an error status, the
-// deadline) is SIMPLE_STORE_UNAVAILABLE: the image is denied with that reason, never
-// allowed for lack of an answer.
+// deadline) is SIMPLE_STORE_UNAVAILABLE, and one redirecting where it may not be followed
+// SIMPLE_STORE_REDIRECT_REFUSED: the image is denied with that reason, never allowed for
+// lack of an answer.
 // Registry requests are anonymous today (token flow through the process's anonymous token
 // client); `RegistryAccess.credentials` is the seam for per-request pull credentials.
 import type { RegistryCredentials } from '../../registry/credential-keyring.js';
@@ -23,6 +25,7 @@ import { parseBearerChallenge, type TokenAuth } from '../../registry/token-auth.
 import type { Deadline } from '../cosign/deadline.js';
 import { registryBaseUrl } from '../cosign/registry-client.js';
 import { decodeBase64 } from '../notary/base64.js';
+import { lookasideGet } from './lookaside-get.js';
 import type { StoreCredentials } from '../verifier.js';
 
 export interface SignatureSourceLimits {
@@ -74,9 +77,10 @@ export async function readLookasideSignatures(
     const where = `lookaside signature-${index}`;
     let response: HttpResponse;
     try {
-      response = await storeGet(fetch, url, authorization, limits.maxSignatureBytes, limits, deadline);
+      response = await lookasideGet(fetch, { url, authorization, maxBytes: limits.maxSignatureBytes, timeoutMs: limits.requestTimeoutMs }, deadline);
     } catch (thrown) {
       const error = toTrustgateError(thrown);
+      if (error.code === ErrorCode.SIMPLE_STORE_REDIRECT_REFUSED) throw error;
       if (error.code !== ErrorCode.TRUST_METADATA_TOO_LARGE) throw storeUnavailable(`lookaside store ${describeUrl(url)}: ${error.message}`, error);
       candidates.push({ where, error: tooLarge(where, limits) });
       continue;

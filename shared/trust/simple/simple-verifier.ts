@@ -123,7 +123,8 @@ export function createSimpleVerifier(deps: SimpleVerifierDeps): ImageVerifier<Si
         const error = toTrustgateError(thrown);
         if (error.code === ErrorCode.INTERNAL) throw thrown;
         // The deadline (or the caller giving up) while reading a store is that store's failure.
-        throw error.code === ErrorCode.SIMPLE_STORE_UNAVAILABLE ? error : new TrustgateError(ErrorCode.SIMPLE_STORE_UNAVAILABLE, `signature store: ${error.message}`, { cause: error });
+        if (error.code === ErrorCode.SIMPLE_STORE_UNAVAILABLE || error.code === ErrorCode.SIMPLE_STORE_REDIRECT_REFUSED) throw error;
+        throw new TrustgateError(ErrorCode.SIMPLE_STORE_UNAVAILABLE, `signature store: ${error.message}`, { cause: error });
       });
       if (candidates.length === 0) {
         const where = requirement.storeURL === undefined ? 'the registry announces no signature extension or holds none' : 'nothing in the lookaside store or the registry';
