@@ -31,15 +31,16 @@ const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 // A bare 64-hex string is an image ID, not a name: distribution refuses it as ambiguous.
 const IDENTIFIER_RE = /^[a-f0-9]{64}$/;
-// An image ID written as a digest (`sha256:<hex>`), exactly as go-digest parses one for the
-// algorithms container runtimes register. It reads as name `sha256` and a tag, that is
-// docker.io/library/sha256, but containerd's CRI (and Docker) first try the whole string as
-// a digest and, when it is one, run the image with that ID from the node's store, pulling
-// nothing. Security: accepted as a name, it would be judged under docker.io/library's
-// policies while the node ran any image it holds with that ID (another tenant's, an
-// unsigned one), so it is refused like the bare ID. Other spellings (upper-case hex, another
-// length) are no digest to go-digest, and the runtime reads them as the name they are.
-const DIGEST_IDENTIFIER_RE = /^(?:(?:sha256|blake3):[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
+// An image ID written as a digest (`sha256:<hex>`), whole or shortened, for the algorithms
+// container runtimes register. It reads as name `sha256` and a tag, that is
+// docker.io/library/sha256, but containerd's CRI (LocalResolve) first tries the whole string
+// as a digest and then as an image ID, and its image store accepts a truncated ID (go-digest's
+// digestset matches a unique prefix of lower-case hex): a node then runs the image it holds
+// with that ID, pulling nothing. Security: accepted as a name, it would be judged under
+// docker.io/library's policies while the node ran any image it holds whose ID starts so
+// (another tenant's, an unsigned one), so it is refused like the bare ID. A tag with an
+// upper-case letter or another character matches no stored ID and stays a tag.
+const DIGEST_IDENTIFIER_RE = /^(?:sha256|sha384|sha512|blake3):[a-f0-9]+$/;
 
 const DEFAULT_REGISTRY = 'docker.io';
 // Other host names of Docker Hub's registry, folded into docker.io. distribution's reference

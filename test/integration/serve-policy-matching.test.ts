@@ -77,10 +77,10 @@ describe('trustgate serve with an enforced baseline for */nginx', () => {
 });
 
 describe('trustgate serve given an image written as an image ID', () => {
-  // containerd's CRI and Docker read `sha256:<hex>` as an image ID and run the node's image
-  // with that ID; read as a name it is docker.io/library/sha256, which the sandbox runs
-  // unchecked, so the baseline would never see whichever prod image the ID is.
-  it.each([`sha256:${'a'.repeat(64)}`, `sha512:${'b'.repeat(128)}`])('denies %s as an invalid reference, even where anything runs', async (image) => {
+  // containerd's CRI reads `sha256:<hex>`, whole or shortened, as an image ID and runs the
+  // node's image with that ID; read as a name it is docker.io/library/sha256, which the
+  // sandbox runs unchecked, so the baseline would never see whichever prod image it is.
+  it.each([`sha256:${'a'.repeat(64)}`, `sha512:${'b'.repeat(128)}`, 'sha256:aaaaaaaaaaaa', 'sha256:aaa'])('denies %s as an invalid reference, even where anything runs', async (image) => {
     const answer = await admit(image);
     expect(answer.response.allowed).toBe(false);
     expect(answer.response.status.message).toContain('IMAGE_REF_INVALID');
