@@ -493,6 +493,23 @@ describe('updateRepository', () => {
       expect(await repo.delegation('not-a-role')).toBeUndefined();
     });
 
+    it.each([
+      ['no keys (Notary writes "keyids": null once the only key is removed)', (role: Record<string, unknown>) => (role['keyids'] = null)],
+      ['fewer keys than its threshold', (role: Record<string, unknown>) => (role['threshold'] = 2)],
+    ])('passes over, without fetching it, a role its parent gives %s', async (_case, change) => {
+      const state = buildRepository(GUN, {
+        delegations: [{ name: 'targets/releases', targets: { v1: new Uint8Array([1]) } }],
+        edit: (role, signed) => {
+          if (role === 'targets') change((signed['delegations'] as { roles: Record<string, unknown>[] }).roles[0] ?? {});
+        },
+      });
+      const source = serve(state);
+      const repo = await update(source);
+      source.clearFetches();
+      expect(await repo.delegation('targets/releases')).toBeUndefined();
+      expect(source.fetches).toEqual([]);
+    });
+
     it('loads nested roles through their parent and applies every ancestor path', async () => {
       const state = buildRepository(GUN, {
         delegations: [
