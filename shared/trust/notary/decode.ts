@@ -39,10 +39,28 @@ export function isDelegationName(name: string): boolean {
   return name.length <= MAX_ROLE_NAME_LENGTH && DELEGATION_NAME.test(name);
 }
 
+// Go's encoding/json writes a nil slice or map as null and reads null back into a slice, map
+// or struct field as its empty value, and Notary publishes null in ordinary repositories
+// (`notary delegation remove` of the last role writes "roles": null; of a role's only key,
+// "keyids": null). So for every field Notary declares as a slice, map or struct, null is read
+// as the empty value, exactly as if written [] or {}. Security: this reaches no value the
+// explicit empty spelling did not already reach (no keys never meet a threshold, no paths
+// delegate nothing, no hashes bind nothing and are refused where a hash is needed), and the
+// signatures are still checked over the canonical JSON of what was signed, null included.
+// Absent fields keep their own rules; null inside an array (a null role or signature) stays
+// invalid.
+function nullAsEmptyArray(value: unknown): unknown {
+  return value === null ? [] : value;
+}
+
+function nullAsEmptyObject(value: unknown): unknown {
+  return value === null ? {} : value;
+}
+
 export function decodeRoot(raw: Uint8Array): Envelope<RootMetadata> {
   return decodeEnvelope(raw, 'Root', (signed, reader) => {
-    const keys = readKeys(signed.keys, 'signed.keys', reader);
-    const rolesObject = reader.object(signed.roles, 'signed.roles');
+    const keys = readKeys(nullAsEmptyObject(signed.keys), 'signed.keys', reader);
+    const rolesObject = reader.object(nullAsEmptyObject(signed.roles), 'signed.roles');
     const roles: Partial<Record<TopLevelRole, RoleKeys>> = {};
     if (rolesObject) {
       for (const name of TOP_LEVEL_ROLES) {
@@ -59,7 +77,7 @@ export function decodeRoot(raw: Uint8Array): Envelope<RootMetadata> {
 
 export function decodeTimestamp(raw: Uint8Array): Envelope<TimestampMetadata> {
   return decodeEnvelope(raw, 'Timestamp', (signed, reader) => {
-    const meta = reader.object(signed.meta, 'signed.meta');
+    const meta = reader.object(nullAsEmptyObject(signed.meta), 'signed.meta');
     const snapshot = meta ? readFileMeta(meta.snapshot, 'signed.meta.snapshot', reader) : undefined;
     return (common) => ({ type: 'Timestamp', ...common, snapshot: snapshot as FileMeta });
   });
@@ -67,7 +85,7 @@ export function decodeTimestamp(raw: Uint8Array): Envelope<TimestampMetadata> {
 
 export function decodeSnapshot(raw: Uint8Array): Envelope<SnapshotMetadata> {
   return decodeEnvelope(raw, 'Snapshot', (signed, reader) => {
-    const meta = readFileMetaMap(signed.meta, 'signed.meta', reader, FILE_NAME_SHAPE);
+    const meta = readFileMetaMap(nullAsEmptyObject(signed.meta), 'signed.meta', reader, FILE_NAME_SHAPE);
     return (common) => ({ type: 'Snapshot', ...common, meta: meta ?? new Map() });
   });
 }
@@ -75,14 +93,14 @@ export function decodeSnapshot(raw: Uint8Array): Envelope<SnapshotMetadata> {
 // Top-level targets and delegated roles alike (Notary serves both with _type "Targets").
 export function decodeTargets(raw: Uint8Array): Envelope<TargetsMetadata> {
   return decodeEnvelope(raw, 'Targets', (signed, reader) => {
-    const targets = readFileMetaMap(signed.targets, 'signed.targets', reader, TAG_SHAPE);
-    // Absent delegations mean none, as Go's zero value.
-    const delegationsObject = signed.delegations === undefined ? {} : reader.object(signed.delegations, 'signed.delegations');
+    const targets = readFileMetaMap(nullAsEmptyObject(signed.targets), 'signed.targets', reader, TAG_SHAPE);
+    // Absent (or null) delegations, keys and roles mean none, as Go's zero value.
+    const delegationsObject = signed.delegations === undefined ? {} : reader.object(nullAsEmptyObject(signed.delegations), 'signed.delegations');
     let keys: ReadonlyMap<string, PublicKey> | undefined;
     let roles: DelegationRole[] | undefined;
     if (delegationsObject) {
-      keys = delegationsObject.keys === undefined ? new Map() : readKeys(delegationsObject.keys, 'signed.delegations.keys', reader);
-      roles = delegationsObject.roles === undefined ? [] : readDelegationRoles(delegationsObject.roles, 'signed.delegations.roles', reader);
+      keys = delegationsObject.keys === undefined ? new Map() : readKeys(nullAsEmptyObject(delegationsObject.keys), 'signed.delegations.keys', reader);
+      roles = delegationsObject.roles === undefined ? [] : readDelegationRoles(nullAsEmptyArray(delegationsObject.roles), 'signed.delegations.roles', reader);
     }
     return (common) => ({
       type: 'Targets',
@@ -111,7 +129,7 @@ function decodeEnvelope<T extends AnyMetadata>(raw: Uint8Array, type: T['type'],
   const reader = new FieldReader();
   const document = reader.object(json, '(document)');
   const signed = document ? reader.object(document.signed, 'signed') : undefined;
-  const signatures = document ? readSignatures(document.signatures, 'signatures', reader) : undefined;
+  const signatures = document ? readSignatures(nullAsEmptyArray(document.signatures), 'signatures', reader) : undefined;
   let build: ((common: Common) => T) | undefined;
   let version: number | undefined;
   let expires: Date | undefined;
@@ -223,7 +241,7 @@ function readKeys(value: unknown, path: string, reader: FieldReader): Map<string
 function readRoleKeys(value: unknown, path: string, reader: FieldReader): RoleKeys | undefined {
   const role = reader.object(value, path);
   if (!role) return undefined;
-  const keyIds = reader.stringArray(role.keyids, `${path}.keyids`);
+  const keyIds = reader.stringArray(nullAsEmptyArray(role.keyids), `${path}.keyids`);
   const threshold = reader.integer(role.threshold, `${path}.threshold`, 1);
   return keyIds && threshold !== undefined ? { keyIds, threshold } : undefined;
 }
@@ -247,8 +265,8 @@ function readDelegationRoles(value: unknown, path: string, reader: FieldReader):
     }
     if (name !== undefined) seen.add(name);
     const keys = readRoleKeys(entry, at, reader);
-    const paths = entry.paths === undefined ? [] : reader.stringArray(entry.paths, `${at}.paths`);
-    if (entry.path_hash_prefixes !== undefined) reader.stringArray(entry.path_hash_prefixes, `${at}.path_hash_prefixes`);
+    const paths = entry.paths === undefined ? [] : reader.stringArray(nullAsEmptyArray(entry.paths), `${at}.paths`);
+    if (entry.path_hash_prefixes !== undefined) reader.stringArray(nullAsEmptyArray(entry.path_hash_prefixes), `${at}.path_hash_prefixes`);
     if (name !== undefined && keys && paths) roles.push({ name, ...keys, paths });
   });
   return roles;
@@ -269,7 +287,7 @@ function readFileMeta(value: unknown, path: string, reader: FieldReader): FileMe
   const object = reader.object(value, path);
   if (!object) return undefined;
   const length = reader.integer(object.length, `${path}.length`, 0);
-  const hashesObject = reader.object(object.hashes, `${path}.hashes`);
+  const hashesObject = reader.object(nullAsEmptyObject(object.hashes), `${path}.hashes`);
   const hashes = new Map<string, Uint8Array>();
   if (hashesObject) {
     for (const [index, [name, digest]] of Object.entries(hashesObject).entries()) {

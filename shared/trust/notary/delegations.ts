@@ -115,6 +115,15 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     if (role === undefined || meta === undefined) return undefined;
 
     const keys = keysOfRole(parentEnvelope.signed.delegations.keys, role);
+    // A role its parent leaves with fewer keys than its threshold can sign nothing: Notary
+    // publishes `"keyids": null` once a role's only key is removed ("it will not be usable
+    // until keys are added to it"), and its client passes such a role over. So does this
+    // loader, as it does a role the snapshot does not list, instead of failing every lookup
+    // that walks past it (targets/releases first, for every tag). Security: decided by the
+    // verified parent alone, before the role's own document is read, so only the parent's
+    // keys can make a role unusable; an unusable role vouches for nothing, and its stored
+    // row (its floor) is kept while the parent delegates it.
+    if (keys.size < role.threshold) return undefined;
     const verifyRole = (envelope: Envelope<TargetsMetadata>): void => {
       verifyThreshold(envelope, keys, role, name);
     };
@@ -133,7 +142,9 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     // pair the new parent with an old document the remaining keys once signed. Verifying
     // again only decides whether the stored bytes can be reused. (So a floor pushed up by
     // a compromised key is undone by removing the role and delegating it afresh, or by a
-    // higher version, not by a key change alone.)
+    // higher version, not by a key change alone. The removal must be seen: an update that
+    // verifies the parent without the role deletes its row, update.ts removedDelegations;
+    // a parent that drops and re-adds the role between two updates keeps the floor.)
     const storedEnvelope = reverifyStored(ctx.stored.get(name), decodeTargets);
     const reusable =
       storedEnvelope === undefined

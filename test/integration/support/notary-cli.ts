@@ -74,6 +74,11 @@ export class NotaryCli {
     return match[1].split(/[ ,]+/).filter((id) => id.length > 0);
   }
 
+  // Stages removal of a whole delegation role (the client asks yes/no on stdin).
+  async removeDelegation(gun: string, role: string): Promise<void> {
+    await this.run(['delegation', 'remove', gun, role], 'yes\n');
+  }
+
   // Stages removal of one key from a delegation role.
   async removeDelegationKey(gun: string, role: string, keyId: string): Promise<void> {
     await this.run(['delegation', 'remove', gun, role, keyId]);

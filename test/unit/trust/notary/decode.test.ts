@@ -5,6 +5,7 @@ import { ErrorCode, TrustgateError } from '../../../../shared/errors.js';
 import { MAX_SIGNATURES, decodeRoot, decodeSnapshot, decodeTargets, decodeTimestamp } from '../../../../shared/trust/notary/decode.js';
 import { objectAt, removeAt, setAt, type JsonObject as Doc } from '../../../support/json-paths.js';
 import { thrownError } from '../../../support/trustgate-errors.js';
+import type { TargetsMetadata } from '../../../../shared/trust/notary/model.js';
 import { fixtureJson, readFixture, toBytes } from './notary-fixtures.js';
 
 function problemPaths(decode: () => unknown): string[] {
@@ -191,7 +192,9 @@ describe('decodeTimestamp', () => {
       ['signed.meta.snapshot.length', (s: Doc) => setAt(s, ['meta', 'snapshot', 'length'], '1083')],
       ['signed.meta.snapshot.hashes', (s: Doc) => removeAt(s, ['meta', 'snapshot', 'hashes'])],
       ['signed.meta.snapshot.hashes.sha256', (s: Doc) => setAt(s, ['meta', 'snapshot', 'hashes', 'sha256'], 'zz')],
-      ['signed.meta', (s: Doc) => (s.meta = null)],
+      ['signed.meta', (s: Doc) => (s.meta = [])],
+      // null is an empty map, as Go reads it, and the snapshot entry is then missing.
+      ['signed.meta.snapshot', (s: Doc) => (s.meta = null)],
     ])('reports %s', (path, change) => {
       expect(problemPaths(() => decodeTimestamp(variant('timestamp.json', change)))).toContain(path);
     });
@@ -308,6 +311,86 @@ describe('decodeTargets', () => {
   describe('when the document is a root', () => {
     it('rejects with TRUST_METADATA_INVALID at signed._type', () => {
       expect(problemPaths(() => decodeTargets(readFixture('root.json')))).toContain('signed._type');
+    });
+  });
+});
+
+describe('decoding null where Go writes an empty slice or map', () => {
+  const releases = ['delegations', 'roles', 0];
+  describe.each([
+    ['delegations.roles', (s: Doc) => setAt(s, ['delegations', 'roles'], null), (t: TargetsMetadata) => expect(t.delegations.roles).toEqual([])],
+    ['delegations.keys', (s: Doc) => setAt(s, ['delegations', 'keys'], null), (t: TargetsMetadata) => expect(t.delegations.keys.size).toBe(0)],
+    [
+      'delegations',
+      (s: Doc) => (s.delegations = null),
+      (t: TargetsMetadata) => expect({ roles: t.delegations.roles, keys: t.delegations.keys.size }).toEqual({ roles: [], keys: 0 }),
+    ],
+    ['a role\'s keyids', (s: Doc) => setAt(s, [...releases, 'keyids'], null), (t: TargetsMetadata) => expect(t.delegations.roles[0]?.keyIds).toEqual([])],
+    ['a role\'s paths', (s: Doc) => setAt(s, [...releases, 'paths'], null), (t: TargetsMetadata) => expect(t.delegations.roles[0]?.paths).toEqual([])],
+    [
+      'a role\'s path_hash_prefixes',
+      (s: Doc) => {
+        removeAt(s, [...releases, 'paths']);
+        setAt(s, [...releases, 'path_hash_prefixes'], null);
+      },
+      (t: TargetsMetadata) => expect(t.delegations.roles[0]?.paths).toEqual([]),
+    ],
+    ['targets', (s: Doc) => (s.targets = null), (t: TargetsMetadata) => expect(t.targets.size).toBe(0)],
+    ['a target\'s hashes', (s: Doc) => setAt(s, ['targets', 'v1', 'hashes'], null), (t: TargetsMetadata) => expect(t.targets.get('v1')?.hashes.size).toBe(0)],
+  ])('when targets holds null for %s', (_field, change, check) => {
+    it('decodes it as empty, and what was signed as it was served (null included)', () => {
+      const json = fixtureJson('targets.json');
+      change(json.signed);
+      const envelope = decodeTargets(toBytes(json));
+      check(envelope.signed);
+      expect(new TextDecoder().decode(envelope.canonical)).toBe(canonicalize(json.signed));
+      expect(new TextDecoder().decode(envelope.canonical)).toContain(':null');
+    });
+  });
+
+  describe('when a root role holds null keyids', () => {
+    it('decodes the role with no keys', () => {
+      const { signed } = decodeRoot(variant('root.json', (s) => setAt(s, ['roles', 'snapshot', 'keyids'], null)));
+      expect(signed.roles.snapshot).toEqual({ keyIds: [], threshold: 1 });
+    });
+  });
+
+  describe('when a root holds null keys', () => {
+    it('decodes it with no keys', () => {
+      expect(decodeRoot(variant('root.json', (s) => (s.keys = null))).signed.keys.size).toBe(0);
+    });
+  });
+
+  describe('when a root holds null roles', () => {
+    it('reports every top-level role as missing', () => {
+      expect(problemPaths(() => decodeRoot(variant('root.json', (s) => (s.roles = null))))).toEqual(
+        expect.arrayContaining(['signed.roles.root', 'signed.roles.targets', 'signed.roles.snapshot', 'signed.roles.timestamp']),
+      );
+    });
+  });
+
+  describe('when a snapshot holds null meta', () => {
+    it('decodes it with no entries', () => {
+      expect(decodeSnapshot(variant('snapshot.json', (s) => (s.meta = null))).signed.meta.size).toBe(0);
+    });
+  });
+
+  describe('when a document holds null signatures', () => {
+    it('decodes it with none', () => {
+      const json = fixtureJson('timestamp.json');
+      (json as Doc).signatures = null;
+      expect(decodeTimestamp(toBytes(json)).signatures).toEqual([]);
+    });
+  });
+
+  describe('when null stands for an element of a list', () => {
+    it.each([
+      ['a delegation role', (s: Doc) => setAt(s, ['delegations', 'roles', 0], null), 'signed.delegations.roles[0]'],
+      ['a key ID', (s: Doc) => setAt(s, [...releases, 'keyids', 0], null), 'signed.delegations.roles[0].keyids[0]'],
+      ['a path', (s: Doc) => setAt(s, [...releases, 'paths', 0], null), 'signed.delegations.roles[0].paths[0]'],
+      ['a signature', (_s: Doc, whole: Doc) => setAt(whole, ['signatures', 0], null), 'signatures[0]'],
+    ])('still reports %s', (_name, change, path) => {
+      expect(problemPaths(() => decodeTargets(variant('targets.json', change)))).toContain(path);
     });
   });
 });

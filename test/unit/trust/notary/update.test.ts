@@ -493,6 +493,23 @@ describe('updateRepository', () => {
       expect(await repo.delegation('not-a-role')).toBeUndefined();
     });
 
+    it.each([
+      ['no keys (Notary writes "keyids": null once the only key is removed)', (role: Record<string, unknown>) => (role['keyids'] = null)],
+      ['fewer keys than its threshold', (role: Record<string, unknown>) => (role['threshold'] = 2)],
+    ])('passes over, without fetching it, a role its parent gives %s', async (_case, change) => {
+      const state = buildRepository(GUN, {
+        delegations: [{ name: 'targets/releases', targets: { v1: new Uint8Array([1]) } }],
+        edit: (role, signed) => {
+          if (role === 'targets') change((signed['delegations'] as { roles: Record<string, unknown>[] }).roles[0] ?? {});
+        },
+      });
+      const source = serve(state);
+      const repo = await update(source);
+      source.clearFetches();
+      expect(await repo.delegation('targets/releases')).toBeUndefined();
+      expect(source.fetches).toEqual([]);
+    });
+
     it('loads nested roles through their parent and applies every ancestor path', async () => {
       const state = buildRepository(GUN, {
         delegations: [
@@ -608,6 +625,7 @@ describe('updateRepository', () => {
       const kept = repo.trustedMetadata().delegations;
       expect(kept.get('targets/releases')).toEqual(trusted.delegations.get('targets/releases'));
       expect(kept.get('targets/releases/team')).toEqual(trusted.delegations.get('targets/releases/team'));
+      expect(repo.trustedMetadata().removedDelegations).toBeUndefined();
     });
 
     it('refuses an older document of the role listed again with TRUST_ROLLBACK', async () => {
@@ -641,6 +659,50 @@ describe('updateRepository', () => {
       const removed = next(state, { versions: { timestamp: 2, snapshot: 2, targets: 2 } });
       const repo = await update(serve(removed), trusted);
       expect(repo.trustedMetadata().delegations.has('targets/releases')).toBe(false);
+    });
+  });
+
+  describe('when a verified parent no longer delegates a stored role', () => {
+    const nested = () =>
+      buildRepository(GUN, {
+        delegations: [
+          { name: 'targets/releases', version: 3 },
+          { name: 'targets/releases/team', parent: 'targets/releases', version: 5 },
+        ],
+      });
+
+    it('names the role and the stored roles below it as removed', async () => {
+      const state = nested();
+      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
+      const repo = await update(serve(next(state, { versions: { timestamp: 2, snapshot: 2, targets: 2 } })), trusted);
+      expect(repo.trustedMetadata().removedDelegations).toEqual(['targets/releases', 'targets/releases/team']);
+    });
+
+    it('names a nested role removed by its parent once that parent is verified in the update', async () => {
+      const state = nested();
+      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
+      const releasesKeys = state.keys.delegations.get('targets/releases') ?? [];
+      const dropped = next(state, { versions: { timestamp: 2, snapshot: 2 }, delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 4 }] });
+      const notLoaded = await update(serve(dropped), trusted);
+      expect(notLoaded.trustedMetadata().removedDelegations).toBeUndefined();
+      const loaded = await update(serve(dropped), trusted);
+      await loaded.delegation('targets/releases');
+      expect(loaded.trustedMetadata().removedDelegations).toEqual(['targets/releases/team']);
+    });
+
+    it('names nothing when the parent without the role does not verify', async () => {
+      const state = nested();
+      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
+      const releasesKeys = state.keys.delegations.get('targets/releases') ?? [];
+      const forged = next(state, {
+        versions: { timestamp: 2, snapshot: 2 },
+        delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 4 }],
+        signers: { 'targets/releases': [generateKey('ecdsa')] },
+      });
+      const repo = await update(serve(forged), trusted);
+      await expect(repo.delegation('targets/releases')).rejects.toMatchObject({ code: 'TRUST_THRESHOLD_NOT_MET' });
+      expect(repo.trustedMetadata().removedDelegations).toBeUndefined();
+      expect(repo.trustedMetadata().delegations.has('targets/releases/team')).toBe(true);
     });
   });
 
