@@ -46,8 +46,9 @@ export interface LookasideAnswer {
   readonly redirects: number;
   // True when `url` is on the store URL's origin.
   readonly onStoreOrigin: boolean;
-  // True when the store credentials were sent with the request that got this answer.
-  readonly credentialsSent: boolean;
+  // True when the store's origin answered a chain that never left it: the store itself
+  // answered, sent its credentials if the policy names any.
+  readonly fromStore: boolean;
 }
 
 // The final answer (not a redirect) to a GET of `request.url`, after following redirects.
@@ -85,7 +86,7 @@ export async function lookasideGet(fetch: Fetch, request: LookasideGet, deadline
       if (redirects === 0) throw thrown;
       throw redirectHopFailed(toTrustgateError(thrown), current, redirects);
     }
-    if (!isRedirect(response.status)) return { response, url: current, redirects, onStoreOrigin, credentialsSent };
+    if (!isRedirect(response.status)) return { response, url: current, redirects, onStoreOrigin, fromStore: !leftStoreOrigin };
     bytesRead += response.body.length;
     if (redirects === MAX_STORE_REDIRECTS) {
       throw refused(`lookaside store redirected ${describeUrl(request.url)} more than ${MAX_STORE_REDIRECTS} times`);

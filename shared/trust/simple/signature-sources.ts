@@ -88,11 +88,10 @@ export async function readLookasideSignatures(
     const { response } = answer;
     if (response.status === 404) return candidates;
     if (response.status !== 200) {
-      // A credentials hint only where the store's own origin answered having been given all
-      // the policy gives it: not a bucket's 403 (an expired presigned URL), nor the store's
+      // A credentials hint only where the store itself answered (sent its credentials if the
+      // policy names any): not a bucket's 403 (an expired presigned URL), nor the store's
       // origin reached back through another origin, neither of which was sent credentials.
-      const storeGotItsDue = answer.onStoreOrigin && (answer.credentialsSent || authorization === undefined);
-      const why = storeGotItsDue && (response.status === 401 || response.status === 403) ? ' (credentials missing or rejected)' : '';
+      const why = answer.fromStore && (response.status === 401 || response.status === 403) ? ' (credentials missing or rejected)' : '';
       const who = answer.redirects === 0 ? `lookaside store answered ${describeUrl(url)}` : `lookaside store ${describeUrl(url)} redirected to ${describeAnswerSource(answer)}, which answered`;
       throw storeUnavailable(`${who} with status ${response.status}${why}: expected 200 or 404`);
     }
