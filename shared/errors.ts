@@ -89,8 +89,9 @@ export const ErrorCode = {
   // left undone (its sender retries; a changefeed poll reads the rest next time).
   RECHECK_BUDGET_SPENT: 'RECHECK_BUDGET_SPENT',
   // A simple signing lookaside store redirected where it may not be followed (from https to
-  // plain http, to another scheme, without a usable Location, or too many times): nothing
-  // was requested there.
+  // plain http, to another scheme, to a loopback, link-local or unspecified address or
+  // localhost from a store that is none, without a usable Location, or too many times):
+  // nothing was requested there.
   SIMPLE_STORE_REDIRECT_REFUSED: 'SIMPLE_STORE_REDIRECT_REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -4,13 +4,15 @@
 // "bucket") or to itself, signatures made with OpenPGP.js. A signature behind redirects
 // admits, within 5 redirects; more (or a loop), a downgrade from https to plain http, or a
 // scheme other than http(s) is refused with SIMPLE_STORE_REDIRECT_REFUSED and nothing is
-// requested there; the store credentials go to the store's own origin only; the byte bound
-// covers every answer of the chain.
+// requested there; the store credentials go to the store's own origin only, and never again
+// once the chain has left it; the byte bound covers every answer of the chain; an answer
+// after a redirect is reported as that hop's (its origin only, no path or query), with a
+// credentials hint only for the store's own answer.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalServer, type LocalServer } from '../support/local-http-server.js';
+import { findClosedPort, startLocalServer, type LocalServer } from '../support/local-http-server.js';
 import { pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
@@ -22,7 +24,7 @@ const AUTHORIZATION = `Basic ${Buffer.from(`${STORE_USER}:${STORE_PASSWORD}`).to
 const PRESIGNED = 'X-Amz-Signature=presigned-query-secret';
 
 // What a server answers for a path: a redirect, or bytes.
-type Route = { readonly status: number; readonly location: string; readonly body?: Buffer } | { readonly bytes: Uint8Array };
+type Route = { readonly status: number; readonly location?: string; readonly body?: Buffer } | { readonly bytes: Uint8Array };
 
 interface RoutedServer {
   readonly server: LocalServer;
@@ -53,7 +55,7 @@ async function startRoutedServer(authorization?: string, tls?: { certPem: string
     const route = routes.get(new URL(request.url ?? '/', 'http://x').pathname);
     if (route === undefined) response.writeHead(404).end();
     else if ('bytes' in route) response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(route.bytes);
-    else response.writeHead(route.status, { location: route.location }).end(route.body);
+    else response.writeHead(route.status, route.location === undefined ? {} : { location: route.location }).end(route.body);
   }, tls);
   return { server, routes, requested: () => server.requests.map((request) => new URL(request.url, 'http://x').pathname) };
 }
@@ -226,5 +228,78 @@ describe('a lookaside store that redirects signature reads', () => {
 
     expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['SIMPLE_STORE_REDIRECT_REFUSED'] });
     expect(run.stdout + run.stderr).not.toContain('presigned-query-secret');
+  });
+
+  it('never sends the store credentials again once the chain has left the store\'s origin, even when another origin redirects back to it', async () => {
+    const { signaturePath } = await signedImage('plain/bounce-back');
+    store.routes.set(signaturePath, { status: 302, location: `${bucket.server.url}/bounce/plain/bounce-back` });
+    bucket.routes.set('/bounce/plain/bounce-back', { status: 302, location: `${store.server.url}/tenant-b/private?from=bounce` });
+
+    const run = await verify('plain/bounce-back');
+
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['SIMPLE_STORE_UNAVAILABLE'] });
+    const returned = store.server.requests.filter((request) => request.url.startsWith('/tenant-b/private'));
+    expect(returned).toHaveLength(1);
+    expect(returned[0]?.headers.authorization).toBeUndefined();
+    expect(store.server.requests.find((request) => new URL(request.url, 'http://x').pathname === signaturePath)?.headers.authorization).toBe(AUTHORIZATION);
+    // The store's 401 there was not an answer to its credentials: no hint blames them.
+    expect(run.json?.reasons.join(' ')).not.toContain('credentials');
+  });
+
+  it('reports a bucket\'s 403 to a redirect (an expired presigned URL, sent no credentials by design) as the bucket\'s answer, without a credentials hint', async () => {
+    const { signaturePath } = await signedImage('plain/expired-presigned');
+    store.routes.set(signaturePath, { status: 302, location: `${bucket.server.url}/objects/expired?${PRESIGNED}` });
+    bucket.routes.set('/objects/expired', { status: 403, body: Buffer.from('<Error><Code>AccessDenied</Code>Request has expired</Error>') });
+
+    const run = await verify('plain/expired-presigned');
+
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['SIMPLE_STORE_UNAVAILABLE'] });
+    const reasons = run.json?.reasons.join(' ') ?? '';
+    expect(reasons).toContain(`redirected to ${bucket.server.url} (after 1 redirect), which answered with status 403`);
+    expect(reasons).not.toContain('credentials');
+    expect(reasons).not.toContain('/objects/expired');
+    expect(run.stdout + run.stderr).not.toContain('presigned-query-secret');
+  });
+
+  it('keeps the credentials hint for the store\'s own 403 to its credentials', async () => {
+    const { signaturePath } = await signedImage('plain/store-forbids');
+    store.routes.set(signaturePath, { status: 403 });
+
+    const run = await verify('plain/store-forbids');
+
+    expect(run.json, run.stderr).toMatchObject({ allowed: false, codes: ['SIMPLE_STORE_UNAVAILABLE'] });
+    expect(run.json?.reasons.join(' ')).toContain(`lookaside store answered ${store.server.url}${signaturePath} with status 403 (credentials missing or rejected)`);
+  });
+
+  it('names a redirect hop that cannot be reached, or answers an error, by its origin only: not the path or query the store chose', async () => {
+    const closedPort = await findClosedPort();
+    const refusedHop = await signedImage('plain/hop-refused');
+    store.routes.set(refusedHop.signaturePath, { status: 302, location: `http://127.0.0.1:${closedPort}/internal/admin/delete-user?token=hop-query-secret` });
+    const failingHop = await signedImage('plain/hop-fails');
+    store.routes.set(failingHop.signaturePath, { status: 302, location: `${bucket.server.url}/internal/status-probe?token=hop-query-secret` });
+    bucket.routes.set('/internal/status-probe', { status: 500 });
+
+    const refusedRun = await verify('plain/hop-refused');
+    const failingRun = await verify('plain/hop-fails');
+
+    expect(refusedRun.json, refusedRun.stderr).toMatchObject({ allowed: false, codes: ['SIMPLE_STORE_UNAVAILABLE'] });
+    expect(refusedRun.json?.reasons.join(' ')).toContain(`redirect 1 to http://127.0.0.1:${closedPort}: cannot reach http://127.0.0.1:${closedPort}: ECONNREFUSED`);
+    expect(failingRun.json, failingRun.stderr).toMatchObject({ allowed: false, codes: ['SIMPLE_STORE_UNAVAILABLE'] });
+    expect(failingRun.json?.reasons.join(' ')).toContain(`redirected to ${bucket.server.url} (after 1 redirect), which answered with status 500`);
+    for (const run of [refusedRun, failingRun]) {
+      expect(run.stdout + run.stderr).not.toContain('/internal/');
+      expect(run.stdout + run.stderr).not.toContain('hop-query-secret');
+    }
+  });
+
+  it('follows a loopback store\'s redirect to another spelling of loopback (127.1)', async () => {
+    const { signature, signaturePath } = await signedImage('plain/loopback-spelling');
+    store.routes.set(signaturePath, { status: 302, location: `http://127.1:${bucket.server.port}/objects/loopback-spelling` });
+    bucket.routes.set('/objects/loopback-spelling', { bytes: signature });
+
+    const run = await verify('plain/loopback-spelling');
+
+    expect(run.json, run.stderr).toMatchObject({ allowed: true, verifiedBy: ['simple'] });
+    expect(bucket.requested()).toContain('/objects/loopback-spelling');
   });
 });

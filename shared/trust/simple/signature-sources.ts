@@ -25,7 +25,7 @@ import { parseBearerChallenge, type TokenAuth } from '../../registry/token-auth.
 import type { Deadline } from '../cosign/deadline.js';
 import { registryBaseUrl } from '../cosign/registry-client.js';
 import { decodeBase64 } from '../notary/base64.js';
-import { lookasideGet } from './lookaside-get.js';
+import { describeAnswerSource, lookasideGet, type LookasideAnswer } from './lookaside-get.js';
 import type { StoreCredentials } from '../verifier.js';
 
 export interface SignatureSourceLimits {
@@ -75,9 +75,9 @@ export async function readLookasideSignatures(
   for (let index = 1; index <= limits.maxSignatures; index += 1) {
     const url = `${base}/signature-${index}`;
     const where = `lookaside signature-${index}`;
-    let response: HttpResponse;
+    let answer: LookasideAnswer;
     try {
-      response = await lookasideGet(fetch, { url, authorization, maxBytes: limits.maxSignatureBytes, timeoutMs: limits.requestTimeoutMs }, deadline);
+      answer = await lookasideGet(fetch, { url, authorization, maxBytes: limits.maxSignatureBytes, timeoutMs: limits.requestTimeoutMs }, deadline);
     } catch (thrown) {
       const error = toTrustgateError(thrown);
       if (error.code === ErrorCode.SIMPLE_STORE_REDIRECT_REFUSED) throw error;
@@ -85,10 +85,15 @@ export async function readLookasideSignatures(
       candidates.push({ where, error: tooLarge(where, limits) });
       continue;
     }
+    const { response } = answer;
     if (response.status === 404) return candidates;
     if (response.status !== 200) {
-      const why = response.status === 401 || response.status === 403 ? ' (credentials missing or rejected)' : '';
-      throw storeUnavailable(`lookaside store answered ${describeUrl(url)} with status ${response.status}${why}: expected 200 or 404`);
+      // A credentials hint only where the store itself answered (sent its credentials if the
+      // policy names any): not a bucket's 403 (an expired presigned URL), nor the store's
+      // origin reached back through another origin, neither of which was sent credentials.
+      const why = answer.fromStore && (response.status === 401 || response.status === 403) ? ' (credentials missing or rejected)' : '';
+      const who = answer.redirects === 0 ? `lookaside store answered ${describeUrl(url)}` : `lookaside store ${describeUrl(url)} redirected to ${describeAnswerSource(answer)}, which answered`;
+      throw storeUnavailable(`${who} with status ${response.status}${why}: expected 200 or 404`);
     }
     candidates.push({ where, bytes: response.body });
   }

@@ -2,7 +2,8 @@
 // servers through the real HTTP adapter: the hops of one signature's chain share the
 // per-request timeout, and the verification's deadline covers them all (time is a monotonic
 // clock the test moves, each answer "taking" a minute, never the wall clock); a redirect
-// without a usable Location, or to a URL embedding credentials, is refused.
+// without a usable Location, or to a URL embedding credentials, is refused; a redirect hop
+// that never answers is named by its origin only.
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../shared/errors.js';
@@ -83,5 +84,22 @@ describe('a lookaside redirect that cannot be followed', () => {
 
   it('refuses a redirect to a URL embedding credentials with SIMPLE_STORE_REDIRECT_REFUSED, requesting nothing there', async () => {
     expect(await readFrom((response) => response.writeHead(302, { location: 'http://user:secret@127.0.0.1:9/signature-1' }).end())).toEqual({ code: ErrorCode.SIMPLE_STORE_REDIRECT_REFUSED, requests: 1 });
+  });
+
+  it('names a redirect hop that never answers by its origin only, not the path or query the redirect chose', async () => {
+    const silent = await startLocalServer(() => undefined);
+    servers.push(silent);
+    const store = await startLocalServer((_request, response) => response.writeHead(302, { location: `${silent.url}/internal/probe?token=hop-secret` }).end());
+    servers.push(store);
+    const deadline = startDeadline(60 * MINUTE, () => 0);
+    const limits = { ...DEFAULT_SIGNATURE_SOURCE_LIMITS, requestTimeoutMs: 300 };
+
+    const error = await rejectionOf(readLookasideSignatures(createNodeFetch(), store.url, undefined, IMAGE, DIGEST, limits, deadline));
+
+    expect(error.code).toBe(ErrorCode.SIMPLE_STORE_UNAVAILABLE);
+    expect(silent.requests.map((request) => request.url)).toEqual(['/internal/probe?token=hop-secret']);
+    expect(error.message).toContain(`redirect 1 to ${silent.url}`);
+    expect(error.message).not.toContain('/internal/');
+    expect(error.message).not.toContain('hop-secret');
   });
 });
