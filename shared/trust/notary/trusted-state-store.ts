@@ -11,10 +11,10 @@
 // time), so a slow or stale writer (another process, another container) can never roll an
 // entry back. The one row removed is a delegation's, once a parent verified in that update
 // no longer delegates it (with the rows of the roles below it): the role, delegated afresh
-// later, starts from no floor. Nothing read here is trusted as is: update.ts re-verifies
-// every document under the stored root before its versions anchor rollback checks or its
-// bytes are reused, and the backend authenticates entries (authenticated-store.ts) so the
-// root read back is the one trustgate wrote.
+// later, starts from no floor. Nothing read here is trusted as is: update.ts re-verifies every document
+// under the stored root before its versions anchor rollback checks or its bytes are reused,
+// and the backend authenticates entries (authenticated-store.ts) so the root read back is
+// the one trustgate wrote.
 //
 // Replay: a writer of the store without the state key cannot forge an entry, but can put
 // back an older authenticated one it saw earlier. An older metadata row next to the current
