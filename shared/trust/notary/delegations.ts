@@ -142,9 +142,7 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     // pair the new parent with an old document the remaining keys once signed. Verifying
     // again only decides whether the stored bytes can be reused. (So a floor pushed up by
     // a compromised key is undone by removing the role and delegating it afresh, or by a
-    // higher version, not by a key change alone. The removal must be seen: an update that
-    // verifies the parent without the role deletes its row, update.ts removedDelegations;
-    // a parent that drops and re-adds the role between two updates keeps the floor.)
+    // higher version, not by a key change alone.)
     const storedEnvelope = reverifyStored(ctx.stored.get(name), decodeTargets);
     const reusable =
       storedEnvelope === undefined
