@@ -103,7 +103,7 @@ describe('trustgate verify and a delegation left out of a snapshot', () => {
   });
 
   describe('when the parent stops delegating the role and later delegates it again', () => {
-    it('accepts the new delegation from its first version', async () => {
+    it('keeps the removed role\'s floor once the role is delegated again: the role goes on above it', async () => {
       const repo = await repositoryStates('floor-removed');
       const first = manifest();
       const second = manifest();
@@ -114,7 +114,14 @@ describe('trustgate verify and a delegation left out of a snapshot', () => {
       hostile.publish(repo.gun, repo.state({ version: 2 }).metadata);
       expect((await repo.verify()).json).toMatchObject({ allowed: false, codes: ['TRUST_NO_SIGNED_TARGET'] });
 
+      // Delegated again from version 1: the stored targets no longer delegates the role, so
+      // its row is not read back and the first run accepts; that run stores the targets that
+      // delegates it again, and from then on the role's kept row (version 5) is its floor.
       hostile.publish(repo.gun, repo.state({ version: 3, releases: { version: 1, target: second } }).metadata);
+      expect((await repo.verify()).json).toMatchObject({ allowed: true, digest: `sha256:${second.sha256Hex}` });
+      expect((await repo.verify()).json).toMatchObject({ allowed: false, codes: ['TRUST_ROLLBACK'] });
+
+      hostile.publish(repo.gun, repo.state({ version: 4, releases: { version: 6, target: second } }).metadata);
       expect((await repo.verify()).json).toMatchObject({ allowed: true, digest: `sha256:${second.sha256Hex}` });
     }, 60_000);
   });
