@@ -141,10 +141,11 @@ export function createDelegationLoader(ctx: DelegationContext): DelegationLoader
     // of the role (or raises its threshold) would end the floor, and a trust server could
     // pair the new parent with an old document the remaining keys once signed. Verifying
     // again only decides whether the stored bytes can be reused. (So a floor pushed up by
-    // a compromised key is undone by removing the role and delegating it afresh, or by a
-    // higher version, not by a key change alone. The removal must be seen: an update that
-    // verifies the parent without the role deletes its row, update.ts removedDelegations;
-    // a parent that drops and re-adds the role between two updates keeps the floor.)
+    // a compromised key is undone only by a higher version, not by a key change, nor by
+    // removing the role and delegating it afresh: the row is kept, since deleting a floor on
+    // one process's view of a parent would let a slower process delete a newer row another
+    // wrote. A role delegated again from version 1 is accepted once, while the stored
+    // targets does not delegate it, and meets its old floor from the next run on.)
     const storedEnvelope = reverifyStored(ctx.stored.get(name), decodeTargets);
     const reusable =
       storedEnvelope === undefined

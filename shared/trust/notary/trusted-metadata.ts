@@ -20,11 +20,6 @@ export interface TrustedMetadata {
   // delegation may have a floor that was not read, so update.ts refuses to load it rather
   // than accept it without one. Absent: every stored delegation row is in `delegations`.
   readonly floorsKnownOnlyFor?: ReadonlySet<RoleName>;
-  // Stored delegations whose parent, verified in the update that produced this state, no
-  // longer delegates them, and the stored delegations below those: the store deletes their
-  // rows, so a role delegated again later starts from no floor (update.ts
-  // removedDelegations).
-  readonly removedDelegations?: readonly RoleName[];
 }
 
 export interface DocumentFacts {

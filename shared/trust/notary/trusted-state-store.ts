@@ -9,12 +9,10 @@
 //                      root, timestamp, snapshot, targets and each delegation saved
 // Every write is conditional on a higher version (the role's own TUF version, or the check
 // time), so a slow or stale writer (another process, another container) can never roll an
-// entry back. The one row removed is a delegation's, once a parent verified in that update
-// no longer delegates it (with the rows of the roles below it): the role, delegated afresh
-// later, starts from no floor. Nothing read here is trusted as is: update.ts re-verifies
-// every document under the stored root before its versions anchor rollback checks or its
-// bytes are reused, and the backend authenticates entries (authenticated-store.ts) so the
-// root read back is the one trustgate wrote.
+// entry back. Nothing read here is trusted as is: update.ts re-verifies every document
+// under the stored root before its versions anchor rollback checks or its bytes are reused,
+// and the backend authenticates entries (authenticated-store.ts) so the root read back is
+// the one trustgate wrote.
 //
 // Replay: a writer of the store without the state key cannot forge an entry, but can put
 // back an older authenticated one it saw earlier. An older metadata row next to the current
@@ -134,10 +132,6 @@ export function createTrustedStateStore(kv: KvStore, logger: Logger = silentLogg
         if (bytes !== undefined) putRole({ kind: 'meta', role }, bytes, true);
       }
       for (const [role, bytes] of metadata.delegations) putRole({ kind: 'meta', role }, bytes, true);
-      // Roles a verified parent no longer delegates lose their floor (update.ts removedDelegations).
-      for (const role of metadata.removedDelegations ?? []) {
-        if (!metadata.delegations.has(role)) writes.push(kv.delete(key({ kind: 'meta', role })).then(() => true));
-      }
       writes.push(kv.put(key({ kind: 'checked' }), { value: encodeConfirmation(metadata, factsOf), version: checkedAt }, { onlyIfNewer: true }));
       const results = await Promise.allSettled(writes);
       const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');

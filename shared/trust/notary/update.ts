@@ -285,7 +285,6 @@ function toVerifiedRepository(
       // Rows the store did not read back stay unknown until it reads them: the restriction
       // carries over to an update started from this state in memory.
       const floorsKnownOnlyFor = trusted?.floorsKnownOnlyFor;
-      const removed = removedDelegations(stored, top.targets, loader);
       return {
         root: root.raw,
         timestamp: top.timestamp.raw,
@@ -294,7 +293,6 @@ function toVerifiedRepository(
         delegations,
         facts,
         ...(floorsKnownOnlyFor === undefined ? {} : { floorsKnownOnlyFor }),
-        ...(removed.length === 0 ? {} : { removedDelegations: removed }),
       };
     },
   };
@@ -302,35 +300,6 @@ function toVerifiedRepository(
 
 function depthOf(name: RoleName): number {
   return name.split('/').length;
-}
-
-// The stored delegations (rows read back) that a parent verified in this update no longer
-// delegates, and every stored delegation below one of them: the store deletes their rows, so
-// a role its parent removes and later delegates afresh starts from no floor, as a new role
-// would (`notary delegation remove`, then `add`: the role's versions start again at 1).
-//
-// Security: only a parent verified in this update decides, by what it delegates: the
-// top-level targets (signed by the owner's targets key, and no older than the stored one),
-// or a delegation loaded and verified now. The snapshot and timestamp keys (which the trust
-// server holds) cannot remove a floor: a snapshot that leaves a role out decides nothing,
-// nor does a parent that could not be fetched or verified (it is then not verified now), nor
-// a stored parent kept but not loaded. Rows not read back are not touched.
-function removedDelegations(stored: ReadonlyMap<RoleName, Uint8Array>, targets: Envelope<TargetsMetadata>, loader: DelegationLoader): RoleName[] {
-  const removed = new Set<RoleName>();
-  const delegatedByTargets = new Set(targets.signed.delegations.roles.map((role) => role.name));
-  // Parents before children: a child of a removed role goes with it.
-  for (const name of [...stored.keys()].sort((a, b) => depthOf(a) - depthOf(b))) {
-    const parent = parentRoleOf(name);
-    if (parent === undefined) continue;
-    if (removed.has(parent)) {
-      removed.add(name);
-      continue;
-    }
-    // undefined: the parent was not verified in this update, so it decides nothing.
-    const delegated = parent === 'targets' ? delegatedByTargets.has(name) : loader.verifiedChildren(parent)?.includes(name);
-    if (delegated === false) removed.add(name);
-  }
-  return [...removed];
 }
 
 // Whether a stored delegation that the new snapshot does not list keeps its row (and so its
@@ -346,8 +315,7 @@ function removedDelegations(stored: ReadonlyMap<RoleName, Uint8Array>, targets: 
 // the role is unusable while unlisted (its targets are not found). TUF 5.5.5 (every role the
 // old snapshot lists must stay listed) is not enforced: a legitimate `notary delegation
 // remove` drops the role from its parent and the snapshot at once, and must not lock the
-// repository out; a removed role is forgotten (its row deleted, see removedDelegations), so
-// re-adding it later starts afresh.
+// repository out; a removed role is forgotten, so re-adding it later starts afresh.
 function isStillDelegated(
   name: RoleName,
   targets: Envelope<TargetsMetadata>,

@@ -171,32 +171,6 @@ describe('createTrustedStateStore', () => {
     });
   });
 
-  describe('when the saved state names delegations a verified parent no longer delegates', () => {
-    it('deletes their rows, so a role delegated afresh is read back at its new version', async () => {
-      const kv = createMemoryStore({ clock });
-      const store = createTrustedStateStore(kv);
-      const releasesKeys = [generateKey('ecdsa')];
-      const delegated = buildRepository(GUN, { delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 5 }] });
-      const metadata = (repo: typeof delegated) => ({ root: repo.root, timestamp: repo.timestamp, snapshot: repo.snapshot, targets: repo.targets, delegations: new Map(repo.delegations) });
-      await store.save(SERVER, GUN, metadata(delegated), 1_000);
-      const releasesKey = trustedStateKey(SERVER, GUN, { kind: 'meta', role: 'targets/releases' });
-      expect((await kv.get(releasesKey))?.version).toBe(5);
-
-      const removed = buildRepository(GUN, { keys: delegated.keys, versions: { timestamp: 2, snapshot: 2, targets: 2 } });
-      await store.save(SERVER, GUN, { ...metadata(removed), removedDelegations: ['targets/releases'] }, 2_000);
-      expect(await kv.get(releasesKey)).toBeUndefined();
-
-      const again = buildRepository(GUN, {
-        keys: delegated.keys,
-        versions: { timestamp: 3, snapshot: 3, targets: 3 },
-        delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 1 }],
-      });
-      await store.save(SERVER, GUN, metadata(again), 3_000);
-      const loaded = await store.load(SERVER, GUN);
-      expect(loaded?.metadata.delegations.get('targets/releases')).toStrictEqual(again.delegations.get('targets/releases'));
-    });
-  });
-
   describe('when the stored snapshot lists a role no stored parent delegates', () => {
     it('does not read its row back', async () => {
       const repo = buildRepository(GUN, {

@@ -625,7 +625,6 @@ describe('updateRepository', () => {
       const kept = repo.trustedMetadata().delegations;
       expect(kept.get('targets/releases')).toEqual(trusted.delegations.get('targets/releases'));
       expect(kept.get('targets/releases/team')).toEqual(trusted.delegations.get('targets/releases/team'));
-      expect(repo.trustedMetadata().removedDelegations).toBeUndefined();
     });
 
     it('refuses an older document of the role listed again with TRUST_ROLLBACK', async () => {
@@ -659,50 +658,6 @@ describe('updateRepository', () => {
       const removed = next(state, { versions: { timestamp: 2, snapshot: 2, targets: 2 } });
       const repo = await update(serve(removed), trusted);
       expect(repo.trustedMetadata().delegations.has('targets/releases')).toBe(false);
-    });
-  });
-
-  describe('when a verified parent no longer delegates a stored role', () => {
-    const nested = () =>
-      buildRepository(GUN, {
-        delegations: [
-          { name: 'targets/releases', version: 3 },
-          { name: 'targets/releases/team', parent: 'targets/releases', version: 5 },
-        ],
-      });
-
-    it('names the role and the stored roles below it as removed', async () => {
-      const state = nested();
-      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
-      const repo = await update(serve(next(state, { versions: { timestamp: 2, snapshot: 2, targets: 2 } })), trusted);
-      expect(repo.trustedMetadata().removedDelegations).toEqual(['targets/releases', 'targets/releases/team']);
-    });
-
-    it('names a nested role removed by its parent once that parent is verified in the update', async () => {
-      const state = nested();
-      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
-      const releasesKeys = state.keys.delegations.get('targets/releases') ?? [];
-      const dropped = next(state, { versions: { timestamp: 2, snapshot: 2 }, delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 4 }] });
-      const notLoaded = await update(serve(dropped), trusted);
-      expect(notLoaded.trustedMetadata().removedDelegations).toBeUndefined();
-      const loaded = await update(serve(dropped), trusted);
-      await loaded.delegation('targets/releases');
-      expect(loaded.trustedMetadata().removedDelegations).toEqual(['targets/releases/team']);
-    });
-
-    it('names nothing when the parent without the role does not verify', async () => {
-      const state = nested();
-      const trusted = await trustedAfter(state, ['targets/releases', 'targets/releases/team']);
-      const releasesKeys = state.keys.delegations.get('targets/releases') ?? [];
-      const forged = next(state, {
-        versions: { timestamp: 2, snapshot: 2 },
-        delegations: [{ name: 'targets/releases', keys: releasesKeys, version: 4 }],
-        signers: { 'targets/releases': [generateKey('ecdsa')] },
-      });
-      const repo = await update(serve(forged), trusted);
-      await expect(repo.delegation('targets/releases')).rejects.toMatchObject({ code: 'TRUST_THRESHOLD_NOT_MET' });
-      expect(repo.trustedMetadata().removedDelegations).toBeUndefined();
-      expect(repo.trustedMetadata().delegations.has('targets/releases/team')).toBe(true);
     });
   });
 
