@@ -255,8 +255,9 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   }
 
   // Answers from the memo while its confirmation is within the freshness window; undefined
-  // when there is no such entry or it cannot answer without the network or the store (a
-  // delegation never loaded, or a delegation fetch that failed): the full path then runs.
+  // when there is no such entry or it cannot answer for a reason that is not the metadata's
+  // verdict (see givesUpMemo): the entry is dropped and the full path runs, under this
+  // caller's own deadline and bounds.
   async function verifyMemoised(key: string, image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage | undefined> {
     const entry = memo.get(key);
     if (entry === undefined) return undefined;
@@ -268,13 +269,28 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       answers.remember(requirement, image, { memoKey: key, entry, answer, validFrom: entry.validFrom, validUntil: Math.min(entry.validUntil, consulted.expires) });
       return answer;
     } catch (error) {
-      if (error instanceof NotCachedError || (isTrustgateError(error) && error.code === ErrorCode.TRUST_SERVER_UNAVAILABLE)) {
+      if (givesUpMemo(error)) {
         // The delegation loader keeps a failed load; drop the entry so it is not replayed.
         if (memo.get(key) === entry) memo.delete(key);
         return undefined;
       }
       throw error;
     }
+  }
+
+  // Whether a failure of an answer from a memoised repository is no verdict on the metadata
+  // but a limit of the update that built it. Security: the repository's delegation loader
+  // fetches under that update's deadline and budget, which the first caller's admission
+  // joined, and keeps a failed load; so its ADMISSION_TIMEOUT (that caller's budget ran
+  // out), an abort, its spent per-update delegation count or byte budget
+  // (TRUST_METADATA_TOO_LARGE: the walks of every answer the memo gave add up) or an
+  // unreachable server would otherwise be every later caller's answer for the freshness
+  // window. These give the entry up: the full path verifies again within this caller's own
+  // bounds, and answers the same verdict if the metadata is at fault. A verdict on the
+  // metadata (a bad signature, a rollback, an expiry, a missing target) is kept and answered.
+  function givesUpMemo(error: unknown): boolean {
+    if (error instanceof NotCachedError || !isTrustgateError(error)) return true;
+    return error.code === ErrorCode.TRUST_SERVER_UNAVAILABLE || error.code === ErrorCode.ADMISSION_TIMEOUT || error.code === ErrorCode.TRUST_METADATA_TOO_LARGE;
   }
 
   // Re-verifies the cached state without the network; undefined when a document it needs
