@@ -60,6 +60,15 @@ export const DEFAULT_FRESHNESS_MS = 30_000;
 export const DEFAULT_MAX_STALE_MS = 15 * 60_000;
 // A failing store is logged once per repository per this interval (and counted every time).
 const WRITE_FAILURE_LOG_INTERVAL_MS = 60_000;
+// Failures of an answer from a memoised repository that are a limit of the update that built
+// it, not a verdict on the metadata (see givesUpMemo in createNotaryVerifier).
+const GIVE_UP_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.TRUST_SERVER_UNAVAILABLE,
+  ErrorCode.ADMISSION_TIMEOUT,
+  ErrorCode.TRUST_METADATA_TOO_LARGE,
+  ErrorCode.TRUST_AUTH_REALM_REFUSED,
+  ErrorCode.REGISTRY_CREDENTIALS_REJECTED,
+]);
 
 // A slow-drip server could otherwise hold one update for the per-request timeout times the
 // number of documents; the admission budget (shorter) cancels earlier.
@@ -258,24 +267,44 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   // when there is no such entry or it cannot answer for a reason that is not the metadata's
   // verdict (see givesUpMemo): the entry is dropped and the full path runs, under this
   // caller's own deadline and bounds.
-  async function verifyMemoised(key: string, image: ImageReference, requirement: NotaryRequirement, now: Date): Promise<VerifiedImage | undefined> {
+  // A given-up entry comes back as `givenUp`: the state this process verified itself, which
+  // the full path must not fall back behind (see newerState).
+  async function verifyMemoised(
+    key: string,
+    image: ImageReference,
+    requirement: NotaryRequirement,
+    now: Date,
+  ): Promise<{ readonly answer: VerifiedImage } | { readonly givenUp?: CachedRepository }> {
     const entry = memo.get(key);
-    if (entry === undefined) return undefined;
+    if (entry === undefined) return {};
     const age = now.getTime() - entry.checkedAt;
-    if (age < 0 || age >= freshnessMs) return undefined;
+    if (age < 0 || age >= freshnessMs) return {};
     try {
       const consulted = { expires: Number.POSITIVE_INFINITY };
       const answer = await resolve(repositoryAt(entry, now, consulted), image, requirement).finally(() => reweigh(key, entry.repository));
       answers.remember(requirement, image, { memoKey: key, entry, answer, validFrom: entry.validFrom, validUntil: Math.min(entry.validUntil, consulted.expires) });
-      return answer;
+      return { answer };
     } catch (error) {
       if (givesUpMemo(error)) {
         // The delegation loader keeps a failed load; drop the entry so it is not replayed.
         if (memo.get(key) === entry) memo.delete(key);
-        return undefined;
+        return { givenUp: { metadata: entry.repository.trustedMetadata(), checkedAt: entry.checkedAt } };
       }
       throw error;
     }
+  }
+
+  // The state the full path starts from after the memo gave an entry up: the stored one,
+  // unless the given-up entry (verified in this process) is newer. Security: a store write
+  // may have failed (logged, the answer kept), leaving an older state in the store; without
+  // this, giving the entry up would re-verify, re-memoise and serve that older state (an
+  // image revoked since admitted again) for the rest of its window, and the update would
+  // check rollback against it. As with a store fault (withoutStore), what this process
+  // verified itself stands in for the store.
+  function newerState(stored: CachedRepository | undefined, givenUp: CachedRepository | undefined): CachedRepository | undefined {
+    if (givenUp === undefined) return stored;
+    if (stored?.checkedAt === undefined || givenUp.checkedAt === undefined) return stored ?? givenUp;
+    return stored.checkedAt < givenUp.checkedAt ? givenUp : stored;
   }
 
   // Whether a failure of an answer from a memoised repository is no verdict on the metadata
@@ -288,9 +317,11 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
   // window. These give the entry up: the full path verifies again within this caller's own
   // bounds, and answers the same verdict if the metadata is at fault. A verdict on the
   // metadata (a bad signature, a rollback, an expiry, a missing target) is kept and answered.
+  // The loader also fetches with the credentials and token origin of the update's caller,
+  // so a refused realm or rejected credentials are that caller's, not the metadata's.
   function givesUpMemo(error: unknown): boolean {
     if (error instanceof NotCachedError || !isTrustgateError(error)) return true;
-    return error.code === ErrorCode.TRUST_SERVER_UNAVAILABLE || error.code === ErrorCode.ADMISSION_TIMEOUT || error.code === ErrorCode.TRUST_METADATA_TOO_LARGE;
+    return GIVE_UP_CODES.has(error.code);
   }
 
   // Re-verifies the cached state without the network; undefined when a document it needs
@@ -340,12 +371,12 @@ export function createNotaryVerifier(deps: NotaryVerifierDeps): ImageVerifier<No
       const server = selectTrustServer(image.registry, requirement.server);
       const gun = toNotaryGun(image);
       const memoised = await verifyMemoised(memoKey(server, gun, requirement.rootKeyIds), image, requirement, now);
-      if (memoised !== undefined) {
+      if ('answer' in memoised) {
         metrics.increment('trustgate_cache_requests_total', { result: 'hit' });
-        return memoised;
+        return memoised.answer;
       }
       const loaded = await loadCached(server, gun);
-      const cached = 'fault' in loaded ? withoutStore(loaded.fault, server, gun, requirement) : loaded.cached;
+      const cached = 'fault' in loaded ? (memoised.givenUp ?? withoutStore(loaded.fault, server, gun, requirement)) : newerState(loaded.cached, memoised.givenUp);
       const age = cached?.checkedAt === undefined ? undefined : now.getTime() - cached.checkedAt;
 
       if (!('fault' in loaded) && cached !== undefined && age !== undefined && age >= 0 && age < freshnessMs) {
