@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalServer, type LocalServer } from '../support/local-http-server.js';
+import { simpleKeySecretYaml } from '../support/key-secrets.js';
 import { pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
 import { runTrustgate, type TrustgateRun } from './support/trustgate-cli.js';
@@ -65,12 +66,7 @@ spec:
     - name: "${registry.host}/remote/*"
       policy: {simple: {storeURL: "${storeUrl}/sigs", requirements: [{type: signedBy, keySecret: release-gpg}]}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-gpg, namespace: default}
-stringData:
-  key: |
-${publicKey.armor().trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${simpleKeySecretYaml('release-gpg', 'default', publicKey.armor())}
 `);
 }, 120_000);
 

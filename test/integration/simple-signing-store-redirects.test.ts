@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findClosedPort, startLocalServer, type LocalServer } from '../support/local-http-server.js';
+import { simpleKeySecretYaml } from '../support/key-secrets.js';
 import { pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
@@ -82,12 +83,7 @@ spec:
     - name: "${registry.host}/tls/*"
       policy: {simple: {storeURL: "${tlsStore.server.url}/sigs", requirements: ${signedBy}}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-gpg, namespace: default}
-stringData:
-  key: |
-${publicKey.armor().trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${simpleKeySecretYaml('release-gpg', 'default', publicKey.armor())}
 ---
 apiVersion: v1
 kind: Secret

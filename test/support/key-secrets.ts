@@ -12,6 +12,12 @@ export function notarySignerSecretYaml(name: string, namespace: string, signer: 
   return ['apiVersion: v1', 'kind: Secret', `metadata: {name: ${name}, namespace: ${namespace}}`, 'stringData:', `  name: ${signer}`, '  publicKey: |', ...indentPem(publicKeyPem)].join('\n');
 }
 
+// A simple-signing key Secret document (YAML, no trailing newline): an armored OpenPGP public
+// key under `key`, as a `signedBy` requirement's `keySecret` names it.
+export function simpleKeySecretYaml(name: string, namespace: string, armoredKey: string): string {
+  return ['apiVersion: v1', 'kind: Secret', `metadata: {name: ${name}, namespace: ${namespace}}`, 'stringData:', '  key: |', ...indentPem(armoredKey)].join('\n');
+}
+
 // The PEM's lines indented as a block scalar under a stringData key.
 function indentPem(pem: string): string[] {
   return pem.trim().split('\n').map((line) => `    ${line}`);
