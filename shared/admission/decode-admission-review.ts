@@ -172,8 +172,9 @@ function decodeContainers(
       if (!field.everyItem && (image === undefined || image === null)) continue;
       const name = ownMember(item, 'name');
       if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
+      const holder = image;
       for (const segment of rest) image = isPlainObject(image) ? ownMember(image, segment) : undefined;
-      if (template && isTemplatePlaceholder(image, field.everyItem)) continue;
+      if (template && (rest.length === 0 || isPlainObject(holder)) && isTemplatePlaceholder(image, field.everyItem)) continue;
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
         fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
         continue;
@@ -194,7 +195,8 @@ function isPodTemplate(podSpecPath: readonly string[]): boolean {
 // An image field of a pod template that the API server accepts there but refuses in every
 // Pod: a container image with leading or trailing whitespace (`" "` is the placeholder that
 // image-change triggers, OpenShift's among them, fill in later), and an image volume's
-// missing, empty or whitespace-padded reference. Such a field is passed over, neither
+// missing, empty or whitespace-padded reference (of an image object: an `image` that is no
+// object is refused as malformed, as before). Such a field is passed over, neither
 // checked nor patched: no Pod made from the template can hold it, and the Pods the
 // controller makes get their own review, as does the template once the placeholder is
 // replaced. Refusing it would refuse a valid object for a field that runs nothing.

@@ -71,6 +71,12 @@ describe('decodeAdmissionReview', () => {
       expect(decoded.containers.map((container) => container.name)).toEqual(['app']);
     });
 
+    it('still refuses a template\'s image volume whose image is no object', () => {
+      const spec = podSpec({ containers: [{ name: 'app', image: IMAGE }] });
+      spec['volumes'] = [{ name: 'flat', image: 'tools:1' }];
+      expect(expectKind(decodeAdmissionReview(reviewFor('Deployment', objectOfKind('Deployment', spec))), 'reject').reason).toContain('request.object.spec.template.spec.volumes[0].image.reference');
+    });
+
     it('keeps the same fields of a Pod, to be checked and refused as the API server refuses them', () => {
       const padded = expectKind(decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: ' ' }] })))), 'check');
       expect(padded.containers.map((container) => container.image)).toEqual([' ']);
