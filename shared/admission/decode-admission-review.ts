@@ -148,6 +148,7 @@ function decodeContainers(
     }
   }
   const podSpec = spec as Record<string, unknown>;
+  const template = isPodTemplate(podSpecPath);
   const containers: ContainerImage[] = [];
   for (const list of lists) {
     const field = podImageField(list);
@@ -171,7 +172,9 @@ function decodeContainers(
       if (!field.everyItem && (image === undefined || image === null)) continue;
       const name = ownMember(item, 'name');
       if (typeof name !== 'string' || name.length === 0) fail(`${listPath()}[${index}].name`, 'must be a non-empty string');
+      const holder = image;
       for (const segment of rest) image = isPlainObject(image) ? ownMember(image, segment) : undefined;
+      if (template && (rest.length === 0 || isPlainObject(holder)) && isTemplatePlaceholder(image, field.everyItem)) continue;
       if (typeof image !== 'string' || image.length === 0 || image.length > MAX_IMAGE_LENGTH) {
         fail(`${listPath()}[${index}].${field.imagePath.join('.')}`, 'must be a non-empty image reference');
         continue;
@@ -182,6 +185,30 @@ function decodeContainers(
   if (containers.length > MAX_CONTAINERS) fail(`${where}.${podSpecPath.join('.')}`, `holds more than ${MAX_CONTAINERS} images`);
   return containers;
 }
+
+// Whether the pod spec at `podSpecPath` is a template's (a Deployment's, a CronJob's, a
+// PodTemplate's: every such path runs through a `template` member) rather than a Pod's.
+function isPodTemplate(podSpecPath: readonly string[]): boolean {
+  return podSpecPath.includes('template');
+}
+
+// An image field of a pod template that the API server accepts there but refuses in every
+// Pod: a container image with leading or trailing whitespace (`" "` is the placeholder that
+// image-change triggers, OpenShift's among them, fill in later), and an image volume's
+// missing, empty or whitespace-padded reference (of an image object: an `image` that is no
+// object is refused as malformed, as before). Such a field is passed over, neither
+// checked nor patched: no Pod made from the template can hold it, and the Pods the
+// controller makes get their own review, as does the template once the placeholder is
+// replaced. Refusing it would refuse a valid object for a field that runs nothing.
+function isTemplatePlaceholder(image: unknown, everyItem: boolean): boolean {
+  if (!everyItem && (image === undefined || image === null || image === '')) return true;
+  return typeof image === 'string' && GO_SPACE_AT_AN_END.test(image);
+}
+
+// A first or last character that Go's strings.TrimSpace (unicode.IsSpace) removes, as the
+// API server's Pod validation trims: not String.prototype.trim's set, which adds U+FEFF and
+// lacks U+0085.
+const GO_SPACE_AT_AN_END = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/;
 
 // The pointers to the images of a list's items, per pod spec path (the workload shapes'
 // constant arrays) and list, each built once and then the same string review after review

@@ -162,6 +162,16 @@ describe('trustgate serve', () => {
       expect(imagesOf(applyReplacePatch(object, answer.response.patch ?? ''), POD_SPEC_PATHS[kindName])['containers']).toEqual([pinned(app)]);
     });
 
+    it('passes over a Deployment\'s placeholder image " " (an image trigger fills it in later) and pins the rest; a Pod holding it is denied', async () => {
+      const object = objectOfKind('Deployment', podSpec({ containers: [{ name: 'triggered', image: ' ' }, { name: 'app', image: `${app.gun}:v1` }] }));
+      const answer = await admit(reviewFor('Deployment', object, { capture: 'deploymentCreate' }));
+      expect(answer.response.allowed, answer.response.status?.message).toBe(true);
+      expect(patchOperations(answer)).toEqual([{ op: 'replace', path: '/spec/template/spec/containers/1/image', value: pinned(app) }]);
+      const pod = await admit(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'triggered', image: ' ' }] }))));
+      expect(pod.response.allowed).toBe(false);
+      expect(pod.response.status?.message).toContain('IMAGE_REF_INVALID');
+    });
+
     it('checks only the new ephemeral container on pods/ephemeralcontainers', async () => {
       const object = objectOfKind('Pod', podSpec({
         containers: [{ name: 'app', image: `${uniqueGun('never-signed')}:v1` }],
@@ -402,12 +412,12 @@ describe('trustgate serve', () => {
   describe('GET /metrics', () => {
     it('counts the requests, decisions by outcome and durations so far', async () => {
       const text = await metricsText();
-      // 26 reviews were posted above (to /admit and /validate); bodies that are no review
+      // 28 reviews were posted above (to /admit and /validate); bodies that are no review
       // are not counted.
       const requests = sample(text, 'trustgate_admission_requests_total');
-      expect(requests).toBe(26);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(16);
-      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(7);
+      expect(requests).toBe(28);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="allowed"}')).toBe(17);
+      expect(sample(text, 'trustgate_admission_decisions_total{outcome="denied"}')).toBe(8);
       expect(sample(text, 'trustgate_admission_decisions_total{outcome="invalid"}')).toBe(3);
       expect(sample(text, 'trustgate_admission_duration_seconds_count')).toBe(requests);
       expect(sample(text, 'trustgate_admission_duration_seconds_bucket{le="+Inf"}')).toBe(requests);
@@ -424,9 +434,9 @@ describe('trustgate serve', () => {
           .filter((line) => line.message === 'admission decision');
       // Log lines travel through a pipe and may trail the answers: wait for them, bounded.
       const deadline = Date.now() + 5_000;
-      while (decisionLines().length < 26 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (decisionLines().length < 28 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const decisions = decisionLines();
-      expect(decisions).toHaveLength(26);
+      expect(decisions).toHaveLength(28);
       expect(decisions.filter((line) => (line as { pass?: string }).pass === 'validate')).toHaveLength(3);
       expect(decisions[0]).toMatchObject({ outcome: 'allowed', namespace: 'default', kind: 'Pod' });
       expect(decisions[0]?.images).toHaveLength(2);

@@ -55,6 +55,44 @@ describe('decodeAdmissionReview', () => {
     });
   });
 
+  describe('when a template holds an image field that only a Pod refuses', () => {
+    const TEMPLATE_KINDS = (Object.keys(KINDS) as (keyof typeof KINDS)[]).filter((kind) => kind !== 'Pod');
+
+    it.each(TEMPLATE_KINDS)('passes over the placeholder image " " of a %s and checks the rest', (kindName) => {
+      const spec = podSpec({ containers: [{ name: 'triggered', image: ' ' }, { name: 'app', image: IMAGE }], initContainers: [{ name: 'setup', image: ' busybox:1\t' }] });
+      const decoded = expectKind(decodeAdmissionReview(reviewFor(kindName, objectOfKind(kindName, spec))), 'check');
+      expect(decoded.containers.map((container) => [container.name, container.pointer])).toEqual([['app', `${toJsonPointer(POD_SPEC_PATHS[kindName])}/containers/1/image`]]);
+    });
+
+    it('passes over a template\'s image volume without a reference, or with a padded one', () => {
+      const spec = podSpec({ containers: [{ name: 'app', image: IMAGE }] });
+      spec['volumes'] = [{ name: 'empty', image: {} }, { name: 'blank', image: { reference: '' } }, { name: 'padded', image: { reference: ' tools:1' } }];
+      const decoded = expectKind(decodeAdmissionReview(reviewFor('Deployment', objectOfKind('Deployment', spec))), 'check');
+      expect(decoded.containers.map((container) => container.name)).toEqual(['app']);
+    });
+
+    it('still refuses a template\'s image volume whose image is no object', () => {
+      const spec = podSpec({ containers: [{ name: 'app', image: IMAGE }] });
+      spec['volumes'] = [{ name: 'flat', image: 'tools:1' }];
+      expect(expectKind(decodeAdmissionReview(reviewFor('Deployment', objectOfKind('Deployment', spec))), 'reject').reason).toContain('request.object.spec.template.spec.volumes[0].image.reference');
+    });
+
+    it('keeps the same fields of a Pod, to be checked and refused as the API server refuses them', () => {
+      const padded = expectKind(decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', podSpec({ containers: [{ name: 'app', image: ' ' }] })))), 'check');
+      expect(padded.containers.map((container) => container.image)).toEqual([' ']);
+      const spec = podSpec({ containers: [{ name: 'app', image: IMAGE }] });
+      spec['volumes'] = [{ name: 'empty', image: {} }];
+      expect(expectKind(decodeAdmissionReview(reviewFor('Pod', objectOfKind('Pod', spec))), 'reject').reason).toContain('request.object.spec.volumes[0].image.reference');
+    });
+
+    it('checks a template image that Go\'s TrimSpace leaves as it is (a leading U+FEFF), and refuses an empty one', () => {
+      const bom = expectKind(decodeAdmissionReview(reviewFor('Deployment', objectOfKind('Deployment', podSpec({ containers: [{ name: 'app', image: '\ufeffnginx' }] })))), 'check');
+      expect(bom.containers.map((container) => container.image)).toEqual(['\ufeffnginx']);
+      const empty = expectKind(decodeAdmissionReview(reviewFor('Deployment', objectOfKind('Deployment', podSpec({ containers: [{ name: 'app', image: '' }] })))), 'reject');
+      expect(empty.reason).toContain('request.object.spec.template.spec.containers[0].image');
+    });
+  });
+
   describe('when the request is the pods/ephemeralcontainers subresource', () => {
     it('checks only the ephemeral containers of the Pod', () => {
       const spec = podSpec({ containers: [{ name: 'app', image: IMAGE }], ephemeralContainers: [{ name: 'debug', image: 'alpine:3' }] });
