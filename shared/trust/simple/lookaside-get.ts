@@ -44,8 +44,6 @@ export interface LookasideAnswer {
   // The URL that answered: the store URL itself when nothing redirected.
   readonly url: string;
   readonly redirects: number;
-  // True when `url` is on the store URL's origin.
-  readonly onStoreOrigin: boolean;
   // True when the store's origin answered a chain that never left it: the store itself
   // answered, sent its credentials if the policy names any.
   readonly fromStore: boolean;
@@ -69,8 +67,7 @@ export async function lookasideGet(fetch: Fetch, request: LookasideGet, deadline
     if (chainLeft <= 0) {
       throw new TrustgateError(ErrorCode.SIMPLE_STORE_UNAVAILABLE, `${describeUrl(request.url)} and its redirects did not complete within the ${request.timeoutMs} ms timeout`);
     }
-    const onStoreOrigin = new URL(current).origin === store.origin;
-    leftStoreOrigin ||= !onStoreOrigin;
+    leftStoreOrigin ||= new URL(current).origin !== store.origin;
     const credentialsSent = request.authorization !== undefined && !leftStoreOrigin;
     let response: HttpResponse;
     try {
@@ -86,7 +83,7 @@ export async function lookasideGet(fetch: Fetch, request: LookasideGet, deadline
       if (redirects === 0) throw thrown;
       throw redirectHopFailed(toTrustgateError(thrown), current, redirects);
     }
-    if (!isRedirect(response.status)) return { response, url: current, redirects, onStoreOrigin, fromStore: !leftStoreOrigin };
+    if (!isRedirect(response.status)) return { response, url: current, redirects, fromStore: !leftStoreOrigin };
     bytesRead += response.body.length;
     if (redirects === MAX_STORE_REDIRECTS) {
       throw refused(`lookaside store redirected ${describeUrl(request.url)} more than ${MAX_STORE_REDIRECTS} times`);
