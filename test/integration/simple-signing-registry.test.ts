@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simpleKeySecretYaml } from '../support/key-secrets.js';
 import { objectOfKind, podSpec, reviewFor } from '../support/admission-reviews.js';
 import { findClosedPort } from '../support/local-http-server.js';
 import { isDockerRegistryInstalled, pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
@@ -95,12 +96,7 @@ spec:
     - name: "${host}/either/*"
       policy: {trust: {enabled: true, trustServer: "${env.server.url}"}, simple: {${store}, requirements: ${signedBy()}}, verification: {mode: any}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-gpg, namespace: default}
-stringData:
-  key: |
-${releaseKey.trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${simpleKeySecretYaml('release-gpg', 'default', releaseKey)}
 ---
 apiVersion: v1
 kind: Secret

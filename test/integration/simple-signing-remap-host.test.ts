@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simpleKeySecretYaml } from '../support/key-secrets.js';
 import { pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { serveLookaside, type HttpServer } from './support/simple-signing.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
@@ -41,12 +42,7 @@ spec:
           requirements:
             - {type: signedBy, keySecret: release-gpg, keySecretNamespace: keys, signedIdentity: {type: remapIdentity, prefix: "${registry.host}", signedPrefix: "docker.io"}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-gpg, namespace: keys}
-stringData:
-  key: |
-${publicKey.armor().trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${simpleKeySecretYaml('release-gpg', 'keys', publicKey.armor())}
 `);
 });
 

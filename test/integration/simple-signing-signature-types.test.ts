@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simpleKeySecretYaml } from '../support/key-secrets.js';
 import { pushImage, startDockerRegistry, type DockerRegistry } from './support/docker-registry.js';
 import { serveLookaside, type HttpServer } from './support/simple-signing.js';
 import { makeTempDir, removeDir } from './support/temp-dir.js';
@@ -86,12 +87,7 @@ spec:
     - name: "${registry.host}/sec/*"
       policy: {simple: {storeURL: "${lookaside.url}", requirements: [{type: signedBy, keySecret: release-gpg}]}}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: release-gpg, namespace: default}
-stringData:
-  key: |
-${armored.trim().split('\n').map((line) => `    ${line}`).join('\n')}
+${simpleKeySecretYaml('release-gpg', 'default', armored)}
 `);
       const run = await runTrustgate(['verify', `${registry.host}/${repository}:v1`, '--policies', policies, '--json'], { stateDir: scratch });
       if (verdict === 'admits') expect(run.json, run.stderr).toMatchObject({ allowed: true, digest: pushed.digest });

@@ -68,6 +68,21 @@ async function cli(...argv: string[]): Promise<{ code: number; stdout: string; s
   return { code, stdout, stderr };
 }
 
+// `policy lookup IMAGE --policies POLICIES --namespace sandbox --json`, which must exit 0: its answer.
+async function lookupInSandbox(policies: string, image: string): Promise<unknown> {
+  const result = await cli('policy', 'lookup', image, '--policies', policies, '--namespace', 'sandbox', '--json');
+  expect(result.code).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+// A policies folder `name` under the scratch folder holding `text` as its one file.
+async function policyDir(name: string, text: string): Promise<string> {
+  const path = join(dir, name);
+  await mkdir(path, { recursive: true });
+  await writeFile(join(path, 'policy.yaml'), text);
+  return path;
+}
+
 describe('trustgate policy lint', () => {
   describe('when every document is valid', () => {
     it('exits 0 with a one-line summary', async () => {
@@ -408,9 +423,7 @@ describe('trustgate policy lookup', () => {
 
   describe('when an enforced ClusterImagePolicy applies (shipped examples)', () => {
     it('lists it after the namespace policy', async () => {
-      const result = await cli('policy', 'lookup', 'registry.example.com/prod/api:1.0', '--policies', EXAMPLES, '--namespace', 'sandbox', '--json');
-      expect(result.code).toBe(0);
-      expect(JSON.parse(result.stdout)).toMatchObject({
+      expect(await lookupInSandbox(EXAMPLES, 'registry.example.com/prod/api:1.0')).toMatchObject({
         matched: true,
         source: { kind: 'ImagePolicy', name: 'allow-all', namespace: 'sandbox', pattern: '*' },
         enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'production-baseline' }, policy: { trust: { enabled: true } } }],
@@ -422,9 +435,7 @@ describe('trustgate policy lookup', () => {
     it.each(['registry.example.com:443/prod/app', 'registry.example.com:0443/prod/app:1.0', 'registry.example.com:5000/prod/app'])(
       'adds the enforced baseline for %s in a namespace that allows everything',
       async (image) => {
-        const result = await cli('policy', 'lookup', image, '--policies', EXAMPLES, '--namespace', 'sandbox', '--json');
-        expect(result.code).toBe(0);
-        expect(JSON.parse(result.stdout)).toMatchObject({
+        expect(await lookupInSandbox(EXAMPLES, image)).toMatchObject({
           source: { kind: 'ImagePolicy', name: 'allow-all' },
           enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'production-baseline' }, policy: { trust: { enabled: true } } }],
         });
@@ -454,12 +465,7 @@ spec:
     it.each(['127.1:5000/prod/app', '0x7f.0.0.1:5000/prod/app:v1', '0177.0.0.1:5000/prod/app', '2130706433:5000/prod/app', '0x7f000001:05000/prod/app'])(
       'adds the enforced 127.0.0.1:5000/prod/* baseline for %s in a namespace that allows everything',
       async (image) => {
-        const policies = join(dir, 'ipv4-baseline');
-        await mkdir(policies, { recursive: true });
-        await writeFile(join(policies, 'policies.yaml'), BASELINE);
-        const result = await cli('policy', 'lookup', image, '--policies', policies, '--namespace', 'sandbox', '--json');
-        expect(result.code).toBe(0);
-        expect(JSON.parse(result.stdout)).toMatchObject({
+        expect(await lookupInSandbox(await policyDir('ipv4-baseline', BASELINE), image)).toMatchObject({
           source: { kind: 'ImagePolicy', name: 'allow-all' },
           enforced: [{ source: { kind: 'ClusterImagePolicy', name: 'loopback-baseline' }, policy: { trust: { enabled: true } } }],
         });
@@ -489,14 +495,7 @@ spec:
     - name: "127.0.0.1:5000/*"
       policy: {mutateImage: false}
 `;
-    const lookup = async (image: string): Promise<unknown> => {
-      const policies = join(dir, 'ipv4-name');
-      await mkdir(policies, { recursive: true });
-      await writeFile(join(policies, 'policies.yaml'), POLICIES);
-      const result = await cli('policy', 'lookup', image, '--policies', policies, '--namespace', 'sandbox', '--json');
-      expect(result.code).toBe(0);
-      return JSON.parse(result.stdout);
-    };
+    const lookup = async (image: string): Promise<unknown> => lookupInSandbox(await policyDir('ipv4-name', POLICIES), image);
 
     it.each(['127.1:5000/evil/app', '2130706433:5000/evil/app', '0x7f000001:5000/evil/app', '127.000.000.001:5000/evil/app'])(
       'governs %s by the enforced baseline alone, not by the permissive 127.0.0.1:5000/* policy',
@@ -727,13 +726,6 @@ spec:
     - name: "reg.example.com/*"
       policy: {sigstore: {authorities: [{keyless: {identities: [{issuer: "https://token.actions.githubusercontent.com", subject: "repo:org/app"}]}}]}}
 `;
-
-  async function policyDir(name: string, text: string): Promise<string> {
-    const path = join(dir, name);
-    await mkdir(path, { recursive: true });
-    await writeFile(join(path, 'policy.yaml'), text);
-    return path;
-  }
 
   it('lint finds a key-based sigstore policy valid and lookup shows its fields', async () => {
     const path = await policyDir('sigstore', SIGSTORE);
